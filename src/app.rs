@@ -1,0 +1,110 @@
+//! The application: shared state, the one route table, extractor configuration and the
+//! OpenAPI document. `startup` serves it; the integration tests drive it in-process.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{http::StatusCode, web, App, HttpRequest, HttpResponse};
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::config::AppSettings;
+use crate::db::PgPool;
+use crate::error::{json_error, ApiError};
+use crate::http::{health, metrics::Metrics, middleware};
+
+/// State shared by every worker.
+pub struct AppState {
+    pub pool: PgPool,
+    pub metrics: Metrics,
+    pub settings: AppSettings,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, settings: AppSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            metrics: Metrics::new()?,
+            settings,
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fundtrail",
+        description = "Tamper-evident audit ledger for pooled donor funds. Errors are RFC 7807 problem JSON with a stable `code` (see docs/api.md).",
+        license(name = "Apache-2.0")
+    ),
+    paths(health::healthz, health::readyz, health::metrics),
+    components(schemas(crate::error::Problem, health::Health)),
+    tags((name = "operations", description = "Health, readiness and metrics"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
+}
+
+/// actix answers a known path with the wrong method by an empty 405; give it a problem body.
+fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let res = ServiceResponse::new(
+        req,
+        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed),
+    );
+    Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+/// Builds the application around `state`: the one route table.
+pub fn build(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.settings.body_limit_bytes;
+    App::new()
+        .app_data(state.clone())
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(move |err, _req| json_error(err, limit).into()),
+        )
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _req| ApiError::InvalidParameter(err.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _req| ApiError::InvalidParameter(err.to_string()).into()),
+        )
+        .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
+        .wrap(from_fn(middleware::request_context))
+        .service(web::resource("/healthz").get(health::healthz))
+        .service(web::resource("/readyz").get(health::readyz))
+        .service(web::resource("/metrics").get(health::metrics))
+        .service(web::resource("/openapi.json").get(openapi_json))
+        .service(Scalar::with_url("/docs", openapi()))
+        .service(web::scope("/api/v1"))
+        .default_service(web::to(route_not_found))
+}

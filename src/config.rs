@@ -1,0 +1,115 @@
+//! Configuration: every setting is an environment variable with a command-line override
+//! (clap reads both; the flag wins). Defaults are chosen for a developer's machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Where the database is, and how the service talks to it.
+#[derive(Clone, Debug, Args)]
+pub struct DbArgs {
+    /// Postgres connection URL. Unset: a private cluster is started under --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Data directory of the embedded default (private cluster, signing key).
+    #[arg(long, env = "FUNDTRAIL_DATA_DIR", default_value = ".fundtrail")]
+    pub data_dir: PathBuf,
+
+    /// Role every pooled connection switches to (`SET ROLE`); empty to disable.
+    /// The migrations create it with INSERT/SELECT-only rights on ledger tables.
+    #[arg(long, env = "FUNDTRAIL_DB_ROLE", default_value = "fundtrail_app")]
+    pub db_role: String,
+
+    /// Maximum connections in the pool.
+    #[arg(long, env = "FUNDTRAIL_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "FUNDTRAIL_DB_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_connect_timeout_ms: u64,
+
+    /// Server-side limit on any one statement.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub db_statement_timeout_ms: u64,
+}
+
+impl DbArgs {
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            role: Some(self.db_role.trim().to_owned()).filter(|r| !r.is_empty()),
+            max_size: self.db_pool_size.max(1),
+            connect_timeout: Duration::from_millis(self.db_connect_timeout_ms.max(1)),
+            statement_timeout_ms: self.db_statement_timeout_ms,
+        }
+    }
+}
+
+/// The pool's shape, separated from clap so tests can build one directly.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    pub role: Option<String>,
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            role: Some("fundtrail_app".to_owned()),
+            max_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Clone, Debug, Args)]
+pub struct HttpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FUNDTRAIL_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "FUNDTRAIL_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "FUNDTRAIL_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/Ctrl-C.
+    #[arg(long, env = "FUNDTRAIL_SHUTDOWN_TIMEOUT_S", default_value_t = 30)]
+    pub shutdown_timeout_s: u64,
+}
+
+/// The settings the HTTP application itself needs (shared by `serve` and the tests).
+#[derive(Clone, Debug)]
+pub struct AppSettings {
+    pub body_limit_bytes: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Test harness: every test gets its own database, cloned from a template database that
+//! was migrated once (per migration set) — so tests run in parallel against a real
+//! Postgres and never see each other's rows.
+//!
+//! `FUNDTRAIL_TEST_PG` names the server (default `postgres://postgres@127.0.0.1:5432`);
+//! the login must be allowed to create databases (and, for tamper tests, be superuser).
+
+use std::sync::OnceLock;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::test;
+use actix_web::web;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+
+use fundtrail::app::{self, AppState};
+use fundtrail::config::{AppSettings, PoolSettings};
+use fundtrail::db::PgPool;
+
+pub fn server_url() -> String {
+    std::env::var("FUNDTRAIL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+pub fn url_for(db: &str) -> String {
+    format!("{}/{db}", server_url())
+}
+
+pub fn admin_conn() -> PgConnection {
+    PgConnection::establish(&url_for("postgres")).unwrap_or_else(|e| {
+        panic!(
+            "cannot reach the test Postgres at {} ({e}); start it (see .ci/run) or set FUNDTRAIL_TEST_PG",
+            server_url()
+        )
+    })
+}
+
+/// Name of the template for the current migration files: a change to any migration
+/// yields a new template, so a stale one is never used.
+fn template_name() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut paths: Vec<_> = walk(&dir);
+    paths.sort();
+    let mut hasher = Sha256::new();
+    for p in paths {
+        hasher.update(p.strip_prefix(&dir).unwrap().to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&p).unwrap());
+    }
+    format!("fundtrail_tpl_{}", &hex::encode(hasher.finalize())[..16])
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn ensure_template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = template_name();
+        let mut admin = admin_conn();
+        // Serialise template creation across concurrently running test processes.
+        diesel::sql_query("SELECT pg_advisory_lock(7201)")
+            .execute(&mut admin)
+            .unwrap();
+        if !database_exists(&mut admin, &name) {
+            let building = format!("{name}_build");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .execute(&mut admin)
+                .unwrap();
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut admin)
+                .unwrap();
+            fundtrail::db::migrate_url(&url_for(&building)).unwrap();
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut admin)
+                .unwrap();
+            diesel::sql_query(format!("ALTER DATABASE {name} IS_TEMPLATE true"))
+                .execute(&mut admin)
+                .unwrap();
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(7201)")
+            .execute(&mut admin)
+            .unwrap();
+        name
+    })
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let c: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result(conn)
+    .unwrap();
+    c.n > 0
+}
+
+/// A database of its own for one test, dropped (forcibly) when the test ends.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    /// A migrated database cloned from the template.
+    pub fn migrated() -> Self {
+        let template = ensure_template();
+        Self::create(&format!("TEMPLATE {template}"))
+    }
+
+    /// An empty database: no migrations applied.
+    pub fn empty() -> Self {
+        Self::create("")
+    }
+
+    fn create(clause: &str) -> Self {
+        let name = format!("fundtrail_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = admin_conn();
+        diesel::sql_query(format!("CREATE DATABASE {name} {clause}"))
+            .execute(&mut admin)
+            .unwrap();
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        url_for(&self.name)
+    }
+
+    /// A superuser connection: bypasses the service role (used to tamper on purpose).
+    pub fn superuser_conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url()).unwrap()
+    }
+
+    pub fn pool(&self) -> PgPool {
+        self.pool_with(PoolSettings {
+            connect_timeout: std::time::Duration::from_secs(2),
+            max_size: 8,
+            ..PoolSettings::default()
+        })
+    }
+
+    pub fn pool_with(&self, settings: PoolSettings) -> PgPool {
+        fundtrail::db::build_pool(&self.url(), &settings).unwrap()
+    }
+
+    /// Kills every session and drops the database (a simulated outage).
+    pub fn drop_now(&self) {
+        let mut admin = admin_conn();
+        diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .unwrap();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&url_for("postgres")) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+pub fn state(db: &TestDb) -> web::Data<AppState> {
+    state_with(db, AppSettings::default())
+}
+
+pub fn state_with(db: &TestDb, settings: AppSettings) -> web::Data<AppState> {
+    web::Data::new(AppState::new(db.pool(), settings).unwrap())
+}
+
+/// The real application, in-process.
+pub async fn app(
+    state: web::Data<AppState>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(app::build(state)).await
+}
+
+/// Reads a response body as JSON.
+pub async fn json_body<B: MessageBody>(res: ServiceResponse<B>) -> serde_json::Value {
+    let bytes = test::read_body(res).await;
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real actix application, in-process, against a real Postgres.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::as_conversions
+)]
+
+mod foundation;
+#[allow(dead_code)] // helpers are shared by test modules that each use a subset
+mod harness;
