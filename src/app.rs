@@ -8,24 +8,29 @@ use actix_web::{http::StatusCode, web, App, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
+use std::sync::Arc;
+
 use crate::config::AppSettings;
 use crate::db::PgPool;
 use crate::error::{json_error, ApiError};
 use crate::http::{health, metrics::Metrics, middleware};
+use crate::ledger::{self, Ledger};
 
 /// State shared by every worker.
 pub struct AppState {
     pub pool: PgPool,
     pub metrics: Metrics,
     pub settings: AppSettings,
+    pub ledger: Arc<Ledger>,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, settings: AppSettings) -> anyhow::Result<Self> {
+    pub fn new(pool: PgPool, settings: AppSettings, ledger: Arc<Ledger>) -> anyhow::Result<Self> {
         Ok(Self {
             pool,
             metrics: Metrics::new()?,
             settings,
+            ledger,
         })
     }
 }
@@ -37,9 +42,18 @@ impl AppState {
         description = "Tamper-evident audit ledger for pooled donor funds. Errors are RFC 7807 problem JSON with a stable `code` (see docs/api.md).",
         license(name = "Apache-2.0")
     ),
-    paths(health::healthz, health::readyz, health::metrics),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        ledger::http::create_chain, ledger::http::list_chains, ledger::http::append,
+        ledger::http::append_batch, ledger::http::list_entries, ledger::http::get_entry,
+        ledger::http::proof, ledger::http::consistency, ledger::http::checkpoint,
+        ledger::http::verify, ledger::http::export, ledger::http::keys,
+    ),
     components(schemas(crate::error::Problem, health::Health)),
-    tags((name = "operations", description = "Health, readiness and metrics"))
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
+    )
 )]
 pub struct ApiDoc;
 
@@ -105,6 +119,6 @@ pub fn build(
         .service(web::resource("/metrics").get(health::metrics))
         .service(web::resource("/openapi.json").get(openapi_json))
         .service(Scalar::with_url("/docs", openapi()))
-        .service(web::scope("/api/v1"))
+        .service(web::scope("/api/v1").configure(ledger::http::routes))
         .default_service(web::to(route_not_found))
 }

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{DbArgs, HttpArgs, LogFormat};
+use std::path::PathBuf;
+
+use crate::config::{DbArgs, HttpArgs, LedgerArgs, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +31,31 @@ pub enum Command {
         db: DbArgs,
         #[command(flatten)]
         http: HttpArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Generate an Ed25519 checkpoint signing key (C2SP signer-key format, mode 0600) and
+    /// print its public verifier key.
+    Keygen {
+        /// Where to write the key; must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// Key name (appears in every signature line).
+        #[arg(long, env = "FUNDTRAIL_LOG_NAME", default_value = "fundtrail")]
+        name: String,
+    },
+    /// Verify an exported chain offline, trusting nothing but the given public keys and
+    /// (optionally) a checkpoint saved earlier. Exit 0: intact; 1: tampered; 2: unusable input.
+    Verify {
+        /// The export (JSON lines from GET /api/v1/chains/{chain}/export); `-` for stdin.
+        #[arg(long)]
+        export: PathBuf,
+        /// A signed checkpoint saved earlier (receipt or GET .../checkpoint `note`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Verifier keys, one per line (`<name>+<id>+<base64>`, from GET /api/v1/keys).
+        #[arg(long)]
+        public_key: PathBuf,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -39,22 +66,38 @@ pub enum Command {
     Version,
 }
 
+/// Offline verification failed: the export is not what the keys and checkpoint vouch for.
+#[derive(Debug, thiserror::Error)]
+#[error("verification failed")]
+struct Tampered;
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<Tampered>() => ExitCode::from(1),
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "fundtrail failed");
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { db, http } => crate::startup::serve(&db, &http),
+        Command::Serve { db, http, ledger } => crate::startup::serve(&db, &http, &ledger),
+        Command::Keygen { out, name } => {
+            let key = crate::ledger::keys::generate(&out, &name)?;
+            println!("{}", key.verifier().to_verifier_string());
+            Ok(())
+        }
+        Command::Verify {
+            export,
+            checkpoint,
+            public_key,
+        } => verify_offline(&export, checkpoint.as_deref(), &public_key),
         Command::Migrate { db } => {
             let database = crate::startup::resolve_database(&db)?;
             let applied = crate::db::migrate_url(&database.url)?;
@@ -71,5 +114,47 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("fundtrail {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+    }
+}
+
+fn verify_offline(
+    export: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    public_key: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::BufRead;
+
+    let keys = std::fs::read_to_string(public_key)
+        .with_context(|| format!("reading {}", public_key.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            crate::ledger::note::VerifierKey::from_verifier_string(l)
+                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", public_key.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "{} holds no verifier key",
+        public_key.display()
+    );
+    let trusted = checkpoint
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let input: Box<dyn BufRead> = if export.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
+    } else {
+        let file =
+            std::fs::File::open(export).with_context(|| format!("opening {}", export.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let report = crate::ledger::export::verify_offline(input, trusted.as_deref(), keys)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Tampered.into())
     }
 }

@@ -100,16 +100,44 @@ pub struct HttpArgs {
     pub shutdown_timeout_s: u64,
 }
 
+/// Ledger settings: the signing key and the log's name.
+#[derive(Clone, Debug, Args)]
+pub struct LedgerArgs {
+    /// Checkpoint signing key file (`fundtrail keygen` makes one). Default:
+    /// `<data dir>/keys/checkpoint.key`, generated on first start if missing.
+    #[arg(long, env = "FUNDTRAIL_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Name of this ledger: prefix of every checkpoint origin and name of new keys.
+    #[arg(long, env = "FUNDTRAIL_LOG_NAME", default_value = "fundtrail")]
+    pub log_name: String,
+
+    /// How many days past today a business date may lie (clock skew, time zones).
+    #[arg(long, env = "FUNDTRAIL_FUTURE_SKEW_DAYS", default_value_t = 1)]
+    pub future_skew_days: u32,
+}
+
+impl LedgerArgs {
+    pub fn key_path(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("checkpoint.key"))
+    }
+}
+
 /// The settings the HTTP application itself needs (shared by `serve` and the tests).
 #[derive(Clone, Debug)]
 pub struct AppSettings {
     pub body_limit_bytes: usize,
+    /// Business dates may lie at most this far after today (UTC).
+    pub future_skew: chrono::Days,
 }
 
 impl Default for AppSettings {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1024 * 1024,
+            future_skew: chrono::Days::new(1),
         }
     }
 }

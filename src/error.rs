@@ -39,6 +39,8 @@ pub enum ApiError {
     DatabaseUnavailable(#[source] anyhow::Error),
     #[error("the service is shutting down")]
     ShuttingDown,
+    #[error("too many requests are queued; retry shortly")]
+    Overloaded,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -116,6 +118,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service shutting down",
             ),
+            Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
             Self::Internal(_) => (
                 "internal_error",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -161,7 +164,10 @@ impl ResponseError for ApiError {
         let problem = self.problem();
         let mut builder = HttpResponse::build(self.status_code());
         builder.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        if matches!(self, Self::DatabaseUnavailable(_) | Self::ShuttingDown) {
+        if matches!(
+            self,
+            Self::DatabaseUnavailable(_) | Self::ShuttingDown | Self::Overloaded
+        ) {
             builder.insert_header((header::RETRY_AFTER, "5"));
         }
         match serde_json::to_vec(&problem) {

@@ -10,5 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ledger;
+pub mod schema;
 pub mod startup;
 pub mod telemetry;

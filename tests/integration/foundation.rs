@@ -9,7 +9,7 @@ use crate::harness::{self, TestDb};
 #[actix_web::test]
 async fn healthz_answers_with_a_request_id() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     let res = test::call_service(&app, TestRequest::get().uri("/healthz").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let id = res
@@ -49,7 +49,7 @@ async fn healthz_answers_with_a_request_id() {
 #[actix_web::test]
 async fn readyz_is_ok_on_a_migrated_database() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     let res = test::call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(harness::json_body(res).await["status"], "ready");
@@ -59,7 +59,7 @@ async fn readyz_is_ok_on_a_migrated_database() {
 async fn readyz_is_503_while_migrations_are_pending() {
     let db = TestDb::empty();
     // The service role cannot even read the (missing) migrations table: not ready.
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::unbootstrapped_state(&db, Default::default())).await;
     let res = test::call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = harness::json_body(res).await;
@@ -69,7 +69,7 @@ async fn readyz_is_503_while_migrations_are_pending() {
 #[actix_web::test]
 async fn a_database_outage_turns_readyz_into_503_without_crashing() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     let res = test::call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
 
@@ -97,7 +97,7 @@ async fn a_database_outage_turns_readyz_into_503_without_crashing() {
 #[actix_web::test]
 async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     for _ in 0..3 {
         test::call_service(&app, TestRequest::get().uri("/healthz").to_request()).await;
     }
@@ -125,7 +125,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
 #[actix_web::test]
 async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     let res = test::call_service(&app, TestRequest::get().uri("/openapi.json").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let doc = harness::json_body(res).await;
@@ -142,7 +142,7 @@ async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
 #[actix_web::test]
 async fn unknown_routes_and_wrong_methods_are_problem_json() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db)).await;
+    let app = harness::app(harness::state(&db).await).await;
     let res = test::call_service(&app, TestRequest::get().uri("/api/v1/nope").to_request()).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(

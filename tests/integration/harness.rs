@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 use fundtrail::app::{self, AppState};
 use fundtrail::config::{AppSettings, PoolSettings};
 use fundtrail::db::PgPool;
+use fundtrail::ledger::note::SigningKey;
+use fundtrail::ledger::Ledger;
+use std::sync::Arc;
 
 pub fn server_url() -> String {
     std::env::var("FUNDTRAIL_TEST_PG")
@@ -182,12 +185,29 @@ impl Drop for TestDb {
     }
 }
 
-pub fn state(db: &TestDb) -> web::Data<AppState> {
-    state_with(db, AppSettings::default())
+pub async fn state(db: &TestDb) -> web::Data<AppState> {
+    state_with(db, AppSettings::default()).await
 }
 
-pub fn state_with(db: &TestDb, settings: AppSettings) -> web::Data<AppState> {
-    web::Data::new(AppState::new(db.pool(), settings).unwrap())
+/// The application state over `db`, with a fresh signing key; bootstrapped (admin chain,
+/// key published) like `serve` does, unless the database is unmigrated.
+pub async fn state_with(db: &TestDb, settings: AppSettings) -> web::Data<AppState> {
+    let state = unbootstrapped_state(db, settings);
+    state.ledger.bootstrap().await.unwrap();
+    state
+}
+
+/// State over a database that may not even be migrated (nothing touched at start).
+pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<AppState> {
+    let pool = db.pool();
+    let signer = SigningKey::generate("test.fundtrail").unwrap();
+    let ledger = Arc::new(Ledger::new(
+        pool.clone(),
+        signer,
+        "test.fundtrail",
+        Ledger::system_clock(),
+    ));
+    web::Data::new(AppState::new(pool, settings, ledger).unwrap())
 }
 
 /// The real application, in-process.

@@ -1,0 +1,307 @@
+//! The ledger entry as hashed, its canonical encoding and its hash. Pure functions only:
+//! this file, `merkle.rs` and `note.rs` are all an independent verifier needs, and
+//! docs/ledger-format.md specifies them byte for byte.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub type Hash = [u8; 32];
+
+/// `prev_hash` of the first entry of every chain.
+pub const ZERO_HASH: Hash = [0; 32];
+
+/// Domain separation for entry hashes: no other hash in the system starts with these bytes.
+pub const ENTRY_DOMAIN_TAG: &[u8] = b"fundtrail/ledger/entry/v1\0";
+
+/// Version of the entry format (`v` in the canonical object).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The administrative chain's id.
+pub const ADMIN_CHAIN: Uuid = Uuid::nil();
+
+/// JSON integers beyond ±(2^53 − 1) are not portable (RFC 8785 §3.2.2.3, I-JSON).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// Nesting limit for bodies: bounded work for every verifier.
+const MAX_BODY_DEPTH: usize = 32;
+
+/// Who recorded an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    /// User id, or `system` for entries the service writes itself.
+    pub id: String,
+    /// Role the principal acted in (`admin`, `treasurer`, `ministry`, `auditor`, `system`).
+    pub role: String,
+}
+
+impl Principal {
+    pub fn system() -> Self {
+        Self {
+            id: "system".to_owned(),
+            role: "system".to_owned(),
+        }
+    }
+}
+
+/// A ledger entry without its hashes: exactly the object that is canonicalised and hashed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Format version, currently 1.
+    pub v: u32,
+    pub chain: Uuid,
+    /// Position in the chain, gap-free from 0.
+    pub seq: u64,
+    /// Entry kind (`[a-z][a-z0-9_]*`).
+    pub kind: String,
+    /// The date the fact happened (ISO 8601 date).
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    /// When the server recorded it: UTC, RFC 3339 with exactly six fractional digits and `Z`.
+    #[serde(with = "micros_utc")]
+    #[schema(value_type = String, format = DateTime)]
+    pub recorded_at: DateTime<Utc>,
+    pub principal: Principal,
+    /// The client's idempotency key, unique within the chain.
+    pub idempotency_key: String,
+    /// The financial or administrative fact. Amounts are decimal strings, never JSON numbers.
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+/// RFC 3339 UTC with microseconds (Postgres' precision), so a timestamp read back from the
+/// database encodes to the same bytes it was hashed with.
+pub mod micros_utc {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = DateTime::parse_from_rfc3339(&s).map_err(serde::de::Error::custom)?;
+        let t = t.with_timezone(&Utc);
+        if t.to_rfc3339_opts(SecondsFormat::Micros, true) != s {
+            return Err(serde::de::Error::custom(
+                "recorded_at must be UTC with exactly six fractional digits and Z",
+            ));
+        }
+        Ok(t)
+    }
+}
+
+/// Truncates to whole microseconds (what Postgres stores).
+pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EntryError {
+    #[error("kind must match [a-z][a-z0-9_]{{0,63}}, got {0:?}")]
+    InvalidKind(String),
+    #[error("idempotency key must be 1 to 128 printable ASCII characters")]
+    InvalidIdempotencyKey,
+    #[error("body must be a JSON object")]
+    BodyNotObject,
+    #[error("body nests deeper than {MAX_BODY_DEPTH} levels")]
+    BodyTooDeep,
+    #[error("body contains the number {0}: use a decimal string for amounts; only integers within ±(2^53-1) are allowed")]
+    NonPortableNumber(String),
+    #[error("canonical encoding failed: {0}")]
+    Encoding(String),
+}
+
+pub fn validate_kind(kind: &str) -> Result<(), EntryError> {
+    let mut chars = kind.chars();
+    let ok = kind.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EntryError::InvalidKind(kind.to_owned()))
+    }
+}
+
+pub fn validate_idempotency_key(key: &str) -> Result<(), EntryError> {
+    let ok = !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(EntryError::InvalidIdempotencyKey)
+    }
+}
+
+/// Bodies are JSON objects whose numbers are portable integers: money travels as decimal
+/// strings, so no float ever reaches a hash.
+pub fn validate_body(body: &serde_json::Value) -> Result<(), EntryError> {
+    if !body.is_object() {
+        return Err(EntryError::BodyNotObject);
+    }
+    fn walk(v: &serde_json::Value, depth: usize) -> Result<(), EntryError> {
+        if depth > MAX_BODY_DEPTH {
+            return Err(EntryError::BodyTooDeep);
+        }
+        match v {
+            serde_json::Value::Number(n) => {
+                let portable = n.as_u64().is_some_and(|u| u <= MAX_SAFE_INTEGER)
+                    || n.as_i64()
+                        .is_some_and(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER);
+                if portable {
+                    Ok(())
+                } else {
+                    Err(EntryError::NonPortableNumber(n.to_string()))
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().try_for_each(|i| walk(i, depth + 1)),
+            serde_json::Value::Object(map) => map.values().try_for_each(|i| walk(i, depth + 1)),
+            _ => Ok(()),
+        }
+    }
+    walk(body, 0)
+}
+
+/// RFC 8785 (JCS) encoding of the entry.
+pub fn canonical_bytes(entry: &Entry) -> Result<Vec<u8>, EntryError> {
+    serde_json_canonicalizer::to_vec(entry).map_err(|e| EntryError::Encoding(e.to_string()))
+}
+
+/// `SHA-256(ENTRY_DOMAIN_TAG || prev_hash || canonical)`.
+pub fn entry_hash(prev_hash: &Hash, canonical: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(ENTRY_DOMAIN_TAG);
+    h.update(prev_hash);
+    h.update(canonical);
+    h.finalize().into()
+}
+
+/// Lower-case hex, the encoding of hashes in JSON.
+pub fn hex32(h: &Hash) -> String {
+    hex::encode(h)
+}
+
+pub fn parse_hex32(s: &str) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// Formats a timestamp the way entries do.
+pub fn format_micros(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The worked example of docs/ledger-format.md; its bytes and hashes are published
+    /// there and in tests/vectors/entries.json, so they must never change.
+    pub(crate) fn golden_entry() -> Entry {
+        Entry {
+            v: 1,
+            chain: Uuid::parse_str("6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10").unwrap(),
+            seq: 0,
+            kind: "contribution".to_owned(),
+            business_date: NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+            recorded_at: DateTime::parse_from_rfc3339("2026-04-01T08:15:30.123456Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            principal: Principal {
+                id: "3d0f4c55-8f0e-4a8e-b7a4-2f0d9b1c6e01".to_owned(),
+                role: "treasurer".to_owned(),
+            },
+            idempotency_key: "contrib-2026-0001".to_owned(),
+            body: json!({"donor": "Kingdom of Norway", "amount": {"value": "2500000.00", "currency": "EUR"}, "agreement": "NOR-22/117", "note": "Première tranche — €"}),
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_sort_keys_and_escape_minimally() {
+        let bytes = canonical_bytes(&golden_entry()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text,
+            r#"{"body":{"agreement":"NOR-22/117","amount":{"currency":"EUR","value":"2500000.00"},"donor":"Kingdom of Norway","note":"Première tranche — €"},"business_date":"2026-03-31","chain":"6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10","idempotency_key":"contrib-2026-0001","kind":"contribution","principal":{"id":"3d0f4c55-8f0e-4a8e-b7a4-2f0d9b1c6e01","role":"treasurer"},"recorded_at":"2026-04-01T08:15:30.123456Z","seq":0,"v":1}"#
+        );
+    }
+
+    #[test]
+    fn golden_entry_hash() {
+        let bytes = canonical_bytes(&golden_entry()).unwrap();
+        let h0 = entry_hash(&ZERO_HASH, &bytes);
+        // Independent check of the rule: sha256(tag || 32 zero bytes || canonical).
+        let mut manual = Vec::new();
+        manual.extend_from_slice(b"fundtrail/ledger/entry/v1\0");
+        manual.extend_from_slice(&[0u8; 32]);
+        manual.extend_from_slice(&bytes);
+        assert_eq!(h0, <[u8; 32]>::from(Sha256::digest(&manual)));
+        assert_eq!(hex32(&h0), GOLDEN_HASH_0);
+    }
+
+    pub(crate) const GOLDEN_HASH_0: &str =
+        "e519ac0d923e2a2d63f61651381cc91074b10890b14cc8db6bb90ddd4c4da66d";
+
+    #[test]
+    fn entry_round_trips_through_its_canonical_form() {
+        let e = golden_entry();
+        let bytes = canonical_bytes(&e).unwrap();
+        let back: Entry = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(canonical_bytes(&back).unwrap(), bytes);
+    }
+
+    #[test]
+    fn recorded_at_must_be_exactly_microsecond_utc() {
+        let mut v = serde_json::to_value(golden_entry()).unwrap();
+        v["recorded_at"] = json!("2026-04-01T08:15:30.123Z");
+        assert!(serde_json::from_value::<Entry>(v.clone()).is_err());
+        v["recorded_at"] = json!("2026-04-01T10:15:30.123456+02:00");
+        assert!(serde_json::from_value::<Entry>(v).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut v = serde_json::to_value(golden_entry()).unwrap();
+        v["extra"] = json!(1);
+        assert!(serde_json::from_value::<Entry>(v).is_err());
+    }
+
+    #[test]
+    fn bodies_carry_no_floats_and_no_unsafe_integers() {
+        assert!(
+            validate_body(&json!({"amount": "12.50", "n": 3, "m": -9007199254740991_i64})).is_ok()
+        );
+        assert_eq!(
+            validate_body(&json!({"amount": 12.5})),
+            Err(EntryError::NonPortableNumber("12.5".to_owned()))
+        );
+        assert!(validate_body(&json!({"n": 9007199254740992_u64})).is_err());
+        assert!(validate_body(&json!({"deep": [[{"x": 1.0}]]})).is_err());
+        assert_eq!(validate_body(&json!([1])), Err(EntryError::BodyNotObject));
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!({ "d": deep });
+        }
+        assert_eq!(validate_body(&deep), Err(EntryError::BodyTooDeep));
+    }
+
+    #[test]
+    fn kinds_and_keys_are_plain() {
+        assert!(validate_kind("contract_amendment").is_ok());
+        for bad in ["", "Payment", "9x", "a-b", "a b", &"x".repeat(65)] {
+            assert!(validate_kind(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_idempotency_key("retry-1:abc").is_ok());
+        for bad in ["", "has space", "tab\t", "é", &"k".repeat(129)] {
+            assert!(validate_idempotency_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

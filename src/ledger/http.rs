@@ -1,0 +1,723 @@
+//! HTTP handlers of the ledger: thin — extract, call the ledger, render.
+//!
+//! Until access control lands (issue 4) these endpoints act as the system principal.
+
+use std::io::Write;
+use std::str::FromStr;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::entry::{self, Entry, Principal, ADMIN_CHAIN};
+use super::service::LedgerError;
+use super::store::{self, EntryFilter, EntryRow};
+use super::verify::Report;
+use super::writer::{AppendError, AppendRequest, Receipt, SignedCheckpoint};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::NotFound => ApiError::NotFound("no such chain or entry".to_owned()),
+            LedgerError::BadRequest(msg) => ApiError::InvalidParameter(msg),
+            LedgerError::Store(store::StoreError::Db(db)) => db.into(),
+            LedgerError::Store(store::StoreError::Corrupt(msg)) => {
+                ApiError::Internal(anyhow::anyhow!("corrupt ledger data: {msg}"))
+            }
+            LedgerError::Append(a) => a.into(),
+        }
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::ChainNotFound(_) => ApiError::NotFound("no such chain".to_owned()),
+            AppendError::IdempotencyConflict(_) => ApiError::Conflict {
+                code: "idempotency_key_reused",
+                detail: e.to_string(),
+            },
+            AppendError::DuplicateKeyInBatch(_) => {
+                ApiError::unprocessable("duplicate_idempotency_key", e.to_string())
+            }
+            AppendError::BatchSize(_) => ApiError::unprocessable("batch_size", e.to_string()),
+            AppendError::Invalid(inner) => {
+                ApiError::unprocessable("invalid_entry", inner.to_string())
+            }
+            AppendError::Overloaded => ApiError::Overloaded,
+            AppendError::Database(cause) => ApiError::DatabaseUnavailable(cause),
+            AppendError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// A chain id in a path: a UUID, or `admin` for the administrative chain.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainId(pub Uuid);
+
+impl FromStr for ChainId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "admin" {
+            return Ok(Self(ADMIN_CHAIN));
+        }
+        Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| format!("{s:?} is not a chain id (a UUID or `admin`)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChainPath {
+    pub chain: ChainId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EntryPath {
+    pub chain: ChainId,
+    pub seq: u64,
+}
+
+/// Runs blocking ledger work on the blocking pool with a pooled connection.
+async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::ledger::Ledger, &mut diesel::PgConnection) -> Result<T, LedgerError>
+        + Send
+        + 'static,
+{
+    let state = state.clone();
+    web::block(move || -> ApiResult<T> {
+        let mut conn = state.pool.get()?;
+        f(&state.ledger, &mut conn).map_err(ApiError::from)
+    })
+    .await?
+}
+
+// ---------------------------------------------------------------------------- DTOs
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainInfo {
+    pub id: Uuid,
+    pub kind: String,
+    /// First line of this chain's checkpoints.
+    pub origin: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<store::ChainRow> for ChainInfo {
+    fn from(r: store::ChainRow) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            origin: r.origin,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointDto {
+    pub tree_size: u64,
+    /// Merkle root, hex.
+    pub root_hash: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+    /// The C2SP signed note (checkpoint text, blank line, signature lines).
+    pub note: String,
+}
+
+impl From<&SignedCheckpoint> for CheckpointDto {
+    fn from(c: &SignedCheckpoint) -> Self {
+        Self {
+            tree_size: c.tree_size,
+            root_hash: entry::hex32(&c.root_hash),
+            signed_at: c.signed_at,
+            note: c.note.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProofDto {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// Audit path, leaf to root, hex (RFC 9162 §2.1.3).
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptDto {
+    pub chain: Uuid,
+    pub seq: u64,
+    pub entry_hash: String,
+    pub prev_hash: String,
+    pub entry: Entry,
+    pub inclusion_proof: InclusionProofDto,
+    pub checkpoint: CheckpointDto,
+    /// True when this idempotency key was recorded before: this is the original entry.
+    pub replayed: bool,
+}
+
+impl From<&Receipt> for ReceiptDto {
+    fn from(r: &Receipt) -> Self {
+        Self {
+            chain: r.entry.chain,
+            seq: r.entry.seq,
+            entry_hash: entry::hex32(&r.entry_hash),
+            prev_hash: entry::hex32(&r.prev_hash),
+            entry: r.entry.clone(),
+            inclusion_proof: InclusionProofDto {
+                leaf_index: r.entry.seq,
+                tree_size: r.checkpoint.tree_size,
+                hashes: r.inclusion_proof.iter().map(entry::hex32).collect(),
+            },
+            checkpoint: CheckpointDto::from(&r.checkpoint),
+            replayed: r.replayed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub entry_hash: String,
+    pub prev_hash: String,
+    pub entry: Entry,
+}
+
+fn stored_entry(row: &EntryRow) -> Result<StoredEntry, LedgerError> {
+    Ok(StoredEntry {
+        seq: store::to_u64(row.seq)?,
+        entry_hash: hex::encode(&row.entry_hash),
+        prev_hash: hex::encode(&row.prev_hash),
+        entry: crate::ledger::Ledger::parse_entry(row)?,
+    })
+}
+
+// ---------------------------------------------------------------------------- chains
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChain {
+    /// Id of the new chain (default: a random UUID). Creating an existing id returns it.
+    pub id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedChain {
+    pub chain: ChainInfo,
+    pub checkpoint: CheckpointDto,
+}
+
+/// Create a generic chain (for tests and benchmarks; fund chains are created with their fund).
+#[utoipa::path(post, path = "/api/v1/chains", tag = "ledger", request_body = CreateChain,
+    responses((status = 201, body = CreatedChain), (status = 200, description = "Already existed", body = CreatedChain)))]
+pub async fn create_chain(
+    state: web::Data<AppState>,
+    body: web::Json<CreateChain>,
+) -> ApiResult<HttpResponse> {
+    let id = body.id.unwrap_or_else(Uuid::new_v4);
+    if id == ADMIN_CHAIN {
+        return Err(ApiError::unprocessable(
+            "reserved_chain",
+            "the nil UUID is the administrative chain",
+        ));
+    }
+    let (info, cp, created) = blocking(&state, move |ledger, conn| {
+        let (row, created) = ledger.create_chain_with(conn, id, "generic")?;
+        let cp = ledger.latest_checkpoint(conn, id)?;
+        Ok((ChainInfo::from(row), cp, created))
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(CreatedChain {
+        chain: info,
+        checkpoint: CheckpointDto::from(&cp),
+    }))
+}
+
+/// List chains.
+#[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", responses((status = 200, body = [ChainInfo])))]
+pub async fn list_chains(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = blocking(&state, |_, conn| Ok(store::list_chains(conn, 1_000)?)).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(ChainInfo::from).collect::<Vec<_>>()))
+}
+
+// ---------------------------------------------------------------------------- appends
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntry {
+    /// `[a-z][a-z0-9_]*`.
+    pub kind: String,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    /// The fact. Amounts as decimal strings; JSON numbers only as integers within ±(2^53−1).
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBatchEntry {
+    pub kind: String,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    pub idempotency_key: String,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBatch {
+    /// 1 to 1,000 entries, appended all or none, in this order.
+    pub entries: Vec<NewBatchEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchReceipts {
+    pub receipts: Vec<ReceiptDto>,
+}
+
+fn check_business_date(state: &AppState, date: NaiveDate) -> ApiResult<()> {
+    let latest = state.ledger.now().date_naive() + state.settings.future_skew;
+    if date > latest {
+        return Err(ApiError::unprocessable(
+            "business_date_in_future",
+            format!("business date {date} is after {latest} (today plus the allowed skew)"),
+        ));
+    }
+    Ok(())
+}
+
+fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
+    let value = req
+        .headers()
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::unprocessable("idempotency_key_required", "send an Idempotency-Key header (1 to 128 printable ASCII characters); a retry with the same key returns the original entry"))?;
+    value.to_str().map(str::to_owned).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_entry",
+            "the Idempotency-Key header must be printable ASCII",
+        )
+    })
+}
+
+/// Append one entry. A retry with the same `Idempotency-Key` returns the original receipt (200).
+#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries", tag = "ledger", request_body = NewEntry,
+    params(("chain" = String, Path, description = "chain id (UUID) or `admin`"),
+           ("Idempotency-Key" = String, Header, description = "client-chosen key, unique per chain")),
+    responses((status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn append(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<ChainPath>,
+    body: web::Json<NewEntry>,
+) -> ApiResult<HttpResponse> {
+    let key = idempotency_key(&req)?;
+    let NewEntry {
+        kind,
+        business_date,
+        body,
+    } = body.into_inner();
+    check_business_date(&state, business_date)?;
+    let receipts = state
+        .ledger
+        .append(
+            path.chain.0,
+            vec![AppendRequest {
+                kind,
+                business_date,
+                idempotency_key: key,
+                body,
+                principal: Principal::system(),
+            }],
+        )
+        .await?;
+    let receipt = receipts
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
+    let status = if receipt.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(HttpResponse::build(status).json(ReceiptDto::from(receipt)))
+}
+
+/// Append up to 1,000 entries atomically (all or none).
+#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries/batch", tag = "ledger", request_body = NewBatch,
+    params(("chain" = String, Path, description = "chain id (UUID) or `admin`")),
+    responses((status = 201, body = BatchReceipts), (status = 422, body = crate::error::Problem)))]
+pub async fn append_batch(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+    body: web::Json<NewBatch>,
+) -> ApiResult<HttpResponse> {
+    let mut requests = Vec::with_capacity(body.entries.len());
+    for e in body.into_inner().entries {
+        check_business_date(&state, e.business_date)?;
+        requests.push(AppendRequest {
+            kind: e.kind,
+            business_date: e.business_date,
+            idempotency_key: e.idempotency_key,
+            body: e.body,
+            principal: Principal::system(),
+        });
+    }
+    let receipts = state.ledger.append(path.chain.0, requests).await?;
+    Ok(HttpResponse::Created().json(BatchReceipts {
+        receipts: receipts.iter().map(ReceiptDto::from).collect(),
+    }))
+}
+
+// ---------------------------------------------------------------------------- reads
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only entries of this kind.
+    pub kind: Option<String>,
+    /// Business date on or after.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<NaiveDate>,
+    /// Business date on or before.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<NaiveDate>,
+    /// Keyset cursor: entries after this seq (use the previous page's `next_after`).
+    pub after: Option<u64>,
+    /// Page size, 1 to 1,000 (default 100).
+    pub limit: Option<u16>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryPage {
+    pub entries: Vec<StoredEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+/// List entries (keyset pagination by seq).
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries", tag = "ledger",
+    params(("chain" = String, Path, description = "chain id or `admin`"), ListQuery),
+    responses((status = 200, body = EntryPage), (status = 404, body = crate::error::Problem)))]
+pub async fn list_entries(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = query.into_inner();
+    let limit = i64::from(q.limit.unwrap_or(100));
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::InvalidParameter(
+            "limit must be 1 to 1000".to_owned(),
+        ));
+    }
+    let chain = path.chain.0;
+    let filter = EntryFilter {
+        kind: q.kind,
+        from_date: q.from,
+        to_date: q.to,
+    };
+    let page = blocking(&state, move |ledger, conn| {
+        ledger.chain(conn, chain)?;
+        let rows = store::entries_page(conn, chain, q.after, limit + 1, &filter)?;
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+        let entries = rows
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(stored_entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = if more {
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(EntryPage {
+            entries,
+            next_after,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One entry.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger",
+    params(("chain" = String, Path), ("seq" = u64, Path)),
+    responses((status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
+pub async fn get_entry(
+    state: web::Data<AppState>,
+    path: web::Path<EntryPath>,
+) -> ApiResult<HttpResponse> {
+    let EntryPath { chain, seq } = path.into_inner();
+    let entry = blocking(&state, move |ledger, conn| {
+        ledger.chain(conn, chain.0)?;
+        let row = store::entry(conn, chain.0, seq)?.ok_or(LedgerError::NotFound)?;
+        stored_entry(&row)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// Tree size to prove against (default: the chain's size).
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProofDto {
+    pub seq: u64,
+    pub entry_hash: String,
+    /// RFC 9162 leaf hash: SHA-256(0x00 || entry_hash).
+    pub leaf_hash: String,
+    pub inclusion_proof: InclusionProofDto,
+    /// The signed checkpoint of that size, when one was signed.
+    pub checkpoint: Option<CheckpointDto>,
+}
+
+/// Inclusion proof of an entry against a tree size.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}/proof", tag = "ledger",
+    params(("chain" = String, Path), ("seq" = u64, Path), ProofQuery),
+    responses((status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn proof(
+    state: web::Data<AppState>,
+    path: web::Path<EntryPath>,
+    query: web::Query<ProofQuery>,
+) -> ApiResult<HttpResponse> {
+    let EntryPath { chain, seq } = path.into_inner();
+    let size = query.size;
+    let dto = blocking(&state, move |ledger, conn| {
+        let (row, hashes, size, cp) = ledger.inclusion(conn, chain.0, seq, size)?;
+        let entry_hash = store::to_hash(&row.entry_hash)?;
+        Ok(ProofDto {
+            seq,
+            entry_hash: entry::hex32(&entry_hash),
+            leaf_hash: entry::hex32(&super::merkle::leaf_hash(&entry_hash)),
+            inclusion_proof: InclusionProofDto {
+                leaf_index: seq,
+                tree_size: size,
+                hashes: hashes.iter().map(entry::hex32).collect(),
+            },
+            checkpoint: cp.as_ref().map(CheckpointDto::from),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(dto))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyDto {
+    pub from: u64,
+    pub to: u64,
+    /// RFC 9162 §2.1.4 consistency proof, hex.
+    pub hashes: Vec<String>,
+}
+
+/// Consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/consistency", tag = "ledger",
+    params(("chain" = String, Path), ConsistencyQuery),
+    responses((status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem)))]
+pub async fn consistency(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+    query: web::Query<ConsistencyQuery>,
+) -> ApiResult<HttpResponse> {
+    let chain = path.chain.0;
+    let ConsistencyQuery { from, to } = query.into_inner();
+    let hashes = blocking(&state, move |ledger, conn| {
+        ledger.consistency(conn, chain, from, to)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ConsistencyDto {
+        from,
+        to,
+        hashes: hashes.iter().map(entry::hex32).collect(),
+    }))
+}
+
+/// The latest signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/checkpoint", tag = "ledger",
+    params(("chain" = String, Path)),
+    responses((status = 200, body = CheckpointDto), (status = 404, body = crate::error::Problem)))]
+pub async fn checkpoint(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+) -> ApiResult<HttpResponse> {
+    let chain = path.chain.0;
+    let cp = blocking(&state, move |ledger, conn| {
+        ledger.latest_checkpoint(conn, chain)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(CheckpointDto::from(&cp)))
+}
+
+/// Re-hash the whole chain and check it against its signed checkpoints.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/verify", tag = "ledger",
+    params(("chain" = String, Path)),
+    responses((status = 200, body = Report), (status = 404, body = crate::error::Problem)))]
+pub async fn verify(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+) -> ApiResult<HttpResponse> {
+    let chain = path.chain.0;
+    let report = blocking(&state, move |ledger, conn| ledger.verify(conn, chain)).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// `Write` adapter that ships buffered chunks to the response stream; blocks (on the
+/// blocking pool) when the client reads slowly, so memory stays bounded.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= EXPORT_CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// Export the chain as JSON lines (docs/ledger-format.md, "Export"), streamed.
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/export", tag = "ledger",
+    params(("chain" = String, Path)),
+    responses((status = 200, description = "JSON lines", content_type = "application/x-ndjson"), (status = 404, body = crate::error::Problem)))]
+pub async fn export(
+    state: web::Data<AppState>,
+    path: web::Path<ChainPath>,
+) -> ApiResult<HttpResponse> {
+    let chain = path.chain.0;
+    // Existence first, so a missing chain is a clean 404 rather than a cut stream.
+    blocking(&state, move |ledger, conn| {
+        ledger.chain(conn, chain).map(|_| ())
+    })
+    .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(EXPORT_CHUNK_BYTES),
+        };
+        let result = st
+            .pool
+            .get()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|mut conn| {
+                st.ledger
+                    .export(&mut conn, chain, &mut out)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
+            .and_then(|()| out.flush().map_err(Into::into));
+        if let Err(e) = result {
+            tracing::error!(chain.id = %chain, error = %e, "export failed mid-stream");
+            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"chain-{chain}.jsonl\""),
+        ))
+        .streaming(stream))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedKey {
+    pub key_id: String,
+    pub name: String,
+    /// C2SP verifier key: `<name>+<key id>+<base64(0x01 || public key)>`.
+    pub verifier_key: String,
+    /// When this key was first used; it signs until the next key's `valid_from`.
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_from: chrono::DateTime<chrono::Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// True for the key signing new checkpoints.
+    pub current: bool,
+}
+
+/// Every checkpoint signing key ever used, oldest first (old keys stay published).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "ledger", responses((status = 200, body = [PublishedKey])))]
+pub async fn keys(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let current = state.ledger.verifier_key().to_verifier_string();
+    let rows = blocking(&state, |_, conn| Ok(store::signing_keys(conn)?)).await?;
+    let mut out: Vec<PublishedKey> = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        out.push(PublishedKey {
+            key_id: r.key_id.clone(),
+            name: r.name.clone(),
+            verifier_key: r.verifier_key.clone(),
+            valid_from: r.first_used_at,
+            valid_until: rows.get(i + 1).map(|next| next.first_used_at),
+            current: r.verifier_key == current,
+        });
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Routes of this capability (mounted under `/api/v1` by `app::build`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/keys").get(keys))
+        .service(web::resource("/chains").get(list_chains).post(create_chain))
+        .service(
+            web::resource("/chains/{chain}/entries")
+                .get(list_entries)
+                .post(append),
+        )
+        .service(web::resource("/chains/{chain}/entries/batch").post(append_batch))
+        .service(web::resource("/chains/{chain}/entries/{seq}").get(get_entry))
+        .service(web::resource("/chains/{chain}/entries/{seq}/proof").get(proof))
+        .service(web::resource("/chains/{chain}/consistency").get(consistency))
+        .service(web::resource("/chains/{chain}/checkpoint").get(checkpoint))
+        .service(web::resource("/chains/{chain}/verify").get(verify))
+        .service(web::resource("/chains/{chain}/export").get(export));
+}

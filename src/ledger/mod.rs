@@ -1,0 +1,24 @@
+//! The tamper-evident ledger: hash-chained entries, a Merkle tree per chain, signed
+//! checkpoints, streaming verification. Nothing outside this module touches ledger tables.
+//!
+//! - `entry`, `merkle`, `note`: pure encoding, hashing and signing (what an independent
+//!   verifier re-implements from docs/ledger-format.md);
+//! - `keys`: the checkpoint signing key file;
+//! - `store`: the only SQL over ledger tables;
+//! - `writer`: the per-chain group-commit writer;
+//! - `verify`: the streaming verifier shared by the API and the offline `verify` command;
+//! - `export`: the JSON-lines export format;
+//! - `http`: the handlers.
+
+pub mod entry;
+pub mod export;
+pub mod http;
+pub mod keys;
+pub mod merkle;
+pub mod note;
+pub mod service;
+pub mod store;
+pub mod verify;
+pub mod writer;
+
+pub use service::Ledger;

@@ -1,0 +1,368 @@
+//! The ledger as the rest of the service sees it: create chains, append, read, prove,
+//! verify, export. Blocking database work runs on the caller's thread (handlers wrap it
+//! in `web::block`); appends go through the per-chain group-commit writers.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection};
+use uuid::Uuid;
+
+use super::entry::{self, Entry, Hash, Principal, ADMIN_CHAIN};
+use super::merkle;
+use super::note::{SigningKey, VerifierKey};
+use super::store::{self, ChainRow, EntryRow, StoreError};
+use super::verify::{Columns, Report, Verifier};
+use super::writer::{
+    self, AppendError, AppendRequest, Clock, Receipt, SignedCheckpoint, WriterContext, Writers,
+};
+use crate::db::PgPool;
+
+/// Entries read per query by scans (verification, export): bounds memory.
+pub const SCAN_PAGE: i64 = 10_000;
+
+pub struct Ledger {
+    pool: PgPool,
+    signer: Arc<SigningKey>,
+    log_name: String,
+    clock: Clock,
+    writers: Writers,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+impl From<diesel::result::Error> for LedgerError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
+impl Ledger {
+    pub fn new(pool: PgPool, signer: SigningKey, log_name: &str, clock: Clock) -> Self {
+        let signer = Arc::new(signer);
+        let writers = Writers::new(WriterContext {
+            pool: pool.clone(),
+            signer: signer.clone(),
+            clock: clock.clone(),
+        });
+        Self {
+            pool,
+            signer,
+            log_name: log_name.to_owned(),
+            clock,
+            writers,
+        }
+    }
+
+    pub fn system_clock() -> Clock {
+        Arc::new(Utc::now)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn verifier_key(&self) -> VerifierKey {
+        self.signer.verifier()
+    }
+
+    /// Checkpoint origin of a chain: `<log name>/<chain id>`, or `<log name>/admin`.
+    pub fn origin_for(&self, chain: Uuid) -> String {
+        if chain == ADMIN_CHAIN {
+            format!("{}/admin", self.log_name)
+        } else {
+            format!("{}/{chain}", self.log_name)
+        }
+    }
+
+    /// Start-up: the administrative chain exists, and the signing key is published; a
+    /// key not seen before is recorded as a `signing_key_added` entry in the
+    /// administrative chain (key rotation is itself audited).
+    pub async fn bootstrap(self: &Arc<Self>) -> LedgerResult<()> {
+        let this = self.clone();
+        let new_key = tokio::task::spawn_blocking(move || -> LedgerResult<bool> {
+            let mut conn = this.conn()?;
+            let v = this.signer.verifier();
+            let added = store::ensure_signing_key(
+                &mut conn,
+                &format!("{:08x}", v.key_id()),
+                v.name(),
+                &v.to_verifier_string(),
+            )?;
+            this.create_chain_with(&mut conn, ADMIN_CHAIN, "admin")?;
+            Ok(added)
+        })
+        .await
+        .map_err(|e| LedgerError::Append(AppendError::Internal(e.into())))??;
+        if new_key {
+            let v = self.signer.verifier();
+            let key_id = format!("{:08x}", v.key_id());
+            self.append(
+                ADMIN_CHAIN,
+                vec![AppendRequest {
+                    kind: "signing_key_added".to_owned(),
+                    business_date: self.now().date_naive(),
+                    idempotency_key: format!("signing-key-{key_id}"),
+                    body: serde_json::json!({
+                        "key_id": key_id,
+                        "name": v.name(),
+                        "verifier_key": v.to_verifier_string(),
+                    }),
+                    principal: Principal::system(),
+                }],
+            )
+            .await?;
+            tracing::info!(key.id = %key_id, "published a new checkpoint signing key");
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> LedgerResult<crate::db::PgPooled> {
+        self.pool
+            .get()
+            .map_err(|e| LedgerError::Append(AppendError::Database(e.into())))
+    }
+
+    /// Creates a chain with a signed checkpoint of size 0 (idempotent).
+    pub fn create_chain(&self, id: Uuid, kind: &str) -> LedgerResult<(ChainRow, bool)> {
+        let mut conn = self.conn()?;
+        self.create_chain_with(&mut conn, id, kind)
+    }
+
+    pub fn create_chain_with(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        kind: &str,
+    ) -> LedgerResult<(ChainRow, bool)> {
+        let origin = self.origin_for(id);
+        conn.transaction(|conn| {
+            let (row, created) = store::ensure_chain(conn, id, kind, &origin)?;
+            if created {
+                let cp = writer::sign(
+                    &self.signer,
+                    &row.origin,
+                    0,
+                    merkle::empty_root(),
+                    entry::truncate_to_micros(self.now()),
+                )?;
+                store::insert_checkpoint(conn, &writer::checkpoint_row(id, &self.signer, &cp)?)?;
+            }
+            Ok((row, created))
+        })
+    }
+
+    pub async fn append(
+        &self,
+        chain: Uuid,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        self.writers.append(chain, requests).await
+    }
+
+    pub fn chain(&self, conn: &mut PgConnection, id: Uuid) -> LedgerResult<ChainRow> {
+        store::chain(conn, id)?.ok_or(LedgerError::NotFound)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Inclusion proof of `seq` against the tree of `size` (default: the latest checkpoint),
+    /// with the checkpoint of that size when one was signed.
+    pub fn inclusion(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        seq: u64,
+        size: Option<u64>,
+    ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
+        self.chain(conn, chain)?;
+        let row = store::entry(conn, chain, seq)?.ok_or(LedgerError::NotFound)?;
+        let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        let size = size.unwrap_or(head);
+        if size <= seq || size > head {
+            return Err(LedgerError::BadRequest(format!(
+                "size must satisfy seq < size <= {head} (chain size), got {size}"
+            )));
+        }
+        let proof = writer::inclusion_proof(conn, chain, seq, size, &HashMap::new())?;
+        let cp = store::checkpoint_at(conn, chain, size)?
+            .map(|r| SignedCheckpoint::try_from(&r))
+            .transpose()?;
+        Ok((row, proof, size, cp))
+    }
+
+    /// Consistency proof between sizes `from <= to <= chain size`.
+    pub fn consistency(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        from: u64,
+        to: u64,
+    ) -> LedgerResult<Vec<Hash>> {
+        self.chain(conn, chain)?;
+        let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        if from > to || to > head {
+            return Err(LedgerError::BadRequest(format!(
+                "sizes must satisfy from <= to <= {head} (chain size), got from={from} to={to}"
+            )));
+        }
+        let ids = merkle::consistency_nodes(from, to)
+            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        let found = store::nodes(conn, chain, &ids)?;
+        merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
+            LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
+                "consistency proof: {e}"
+            )))
+        })
+    }
+
+    pub fn latest_checkpoint(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+    ) -> LedgerResult<SignedCheckpoint> {
+        self.chain(conn, chain)?;
+        let row = store::latest_checkpoint(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        Ok(SignedCheckpoint::try_from(&row)?)
+    }
+
+    /// Re-hashes every entry in pages, rebuilds the Merkle root, checks every stored
+    /// checkpoint's root and the newest one's signature against all published keys.
+    pub fn verify(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Report> {
+        let row = self.chain(conn, chain)?;
+        let keys = published_keys(conn)?;
+        let mut v = Verifier::new(chain, &row.origin, keys);
+        let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        // Checkpoint of size 0 first (checkpoints_in excludes the lower bound).
+        if let Some(cp0) = store::checkpoint_at(conn, chain, 0)? {
+            v.checkpoint(0, &cp0.note);
+        }
+        let mut after: Option<i64> = None;
+        loop {
+            let page = store::entries_after(conn, chain, after, SCAN_PAGE)?;
+            let Some(last) = page.last() else { break };
+            let from = v.size();
+            let last_seq = store::to_u64(last.seq)?;
+            after = Some(last.seq);
+            let cps = store::checkpoints_in(conn, chain, from, last_seq.saturating_add(1))?;
+            let mut cps = cps.iter().peekable();
+            for r in &page {
+                let seq = store::to_u64(r.seq)?;
+                let ok = v.entry(
+                    seq,
+                    &r.canonical,
+                    true,
+                    &store::to_hash(&r.prev_hash)?,
+                    &store::to_hash(&r.entry_hash)?,
+                    Some(Columns {
+                        kind: &r.kind,
+                        business_date: r.business_date,
+                        recorded_at: r.recorded_at,
+                        idempotency_key: &r.idempotency_key,
+                    }),
+                );
+                if !ok {
+                    break;
+                }
+                while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {
+                    if store::to_u64(cp.tree_size)? == v.size() {
+                        v.checkpoint(v.size(), &cp.note);
+                    }
+                }
+            }
+            if v.failed() {
+                break;
+            }
+        }
+        // Checkpoints beyond the entries mean entries were removed from the tail.
+        let beyond = store::latest_checkpoint(conn, chain)?
+            .map(|c| store::to_u64(c.tree_size))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(v.finish(Some(head.max(beyond))))
+    }
+
+    /// Writes the chain's export (JSON lines, docs/ledger-format.md "Export") up to the
+    /// size it has when the export starts, page by page.
+    pub fn export(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        out: &mut dyn Write,
+    ) -> LedgerResult<()> {
+        let row = self.chain(conn, chain)?;
+        let (size, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        let io = |e: std::io::Error| LedgerError::Append(AppendError::Internal(e.into()));
+        let header = serde_json::json!({
+            "type": "header",
+            "format": super::export::FORMAT,
+            "chain": chain,
+            "origin": row.origin,
+            "tree_size": size,
+        });
+        writeln!(out, "{header}").map_err(io)?;
+        if let Some(cp0) = store::checkpoint_at(conn, chain, 0)? {
+            super::export::write_checkpoint(out, 0, &cp0.note).map_err(io)?;
+        }
+        let mut after: Option<i64> = None;
+        let size_i = store::to_i64(size)?;
+        'pages: loop {
+            let page = store::entries_after(conn, chain, after, SCAN_PAGE)?;
+            let Some(last) = page.last() else { break };
+            let from = after.map_or(0, |a| a.saturating_add(1));
+            after = Some(last.seq);
+            let upto = last.seq.min(size_i.saturating_sub(1)).saturating_add(1);
+            let cps =
+                store::checkpoints_in(conn, chain, store::to_u64(from)?, store::to_u64(upto)?)?;
+            let mut cps = cps.iter().peekable();
+            for r in &page {
+                if r.seq >= size_i {
+                    break 'pages;
+                }
+                super::export::write_entry(out, r).map_err(io)?;
+                while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {
+                    super::export::write_checkpoint(out, store::to_u64(cp.tree_size)?, &cp.note)
+                        .map_err(io)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Entry as stored, parsed.
+    pub fn parse_entry(row: &EntryRow) -> LedgerResult<Entry> {
+        serde_json::from_str(&row.canonical)
+            .map_err(|e| LedgerError::Store(StoreError::Corrupt(format!("entry {}: {e}", row.seq))))
+    }
+}
+
+/// Every key that ever signed checkpoints here.
+pub fn published_keys(conn: &mut PgConnection) -> LedgerResult<Vec<VerifierKey>> {
+    store::signing_keys(conn)?
+        .iter()
+        .map(|k| {
+            VerifierKey::from_verifier_string(&k.verifier_key).map_err(|e| {
+                LedgerError::Store(StoreError::Corrupt(format!(
+                    "signing key {}: {e}",
+                    k.key_id
+                )))
+            })
+        })
+        .collect()
+}

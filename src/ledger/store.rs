@@ -1,0 +1,413 @@
+//! The only SQL over ledger tables. Functions take a connection so callers decide the
+//! transaction; sizes and sequence numbers are `u64` here and `bigint` in Postgres,
+//! converted with checks (never `as`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bytea, SmallInt, Uuid as SqlUuid};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use super::entry::Hash;
+use super::merkle::NodeId;
+use crate::schema::{chain_heads, chains, checkpoints, ledger_entries, signing_keys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub fn to_i64(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} exceeds bigint")))
+}
+
+pub fn to_u64(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative size or seq {v}")))
+}
+
+pub fn to_hash(bytes: &[u8]) -> StoreResult<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = chains)]
+pub struct ChainRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub origin: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ledger_entries)]
+pub struct EntryRow {
+    pub chain_id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    pub business_date: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
+    pub idempotency_key: String,
+    pub canonical: String,
+    pub prev_hash: Vec<u8>,
+    pub entry_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkpoints)]
+pub struct CheckpointRow {
+    pub chain_id: Uuid,
+    pub tree_size: i64,
+    pub root_hash: Vec<u8>,
+    pub signed_at: DateTime<Utc>,
+    pub key_id: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub key_id: String,
+    pub name: String,
+    pub verifier_key: String,
+    pub first_used_at: DateTime<Utc>,
+}
+
+/// Creates the chain (and its head) unless it exists; returns it either way.
+pub fn ensure_chain(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+    origin: &str,
+) -> StoreResult<(ChainRow, bool)> {
+    let inserted = diesel::insert_into(chains::table)
+        .values((
+            chains::id.eq(id),
+            chains::kind.eq(kind),
+            chains::origin.eq(origin),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted > 0 {
+        diesel::insert_into(chain_heads::table)
+            .values((
+                chain_heads::chain_id.eq(id),
+                chain_heads::size.eq(0_i64),
+                chain_heads::head_hash.eq(super::entry::ZERO_HASH.to_vec()),
+            ))
+            .execute(conn)?;
+    }
+    let row = chains::table
+        .find(id)
+        .select(ChainRow::as_select())
+        .first(conn)?;
+    Ok((row, inserted > 0))
+}
+
+pub fn chain(conn: &mut PgConnection, id: Uuid) -> StoreResult<Option<ChainRow>> {
+    Ok(chains::table
+        .find(id)
+        .select(ChainRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_chains(conn: &mut PgConnection, limit: i64) -> StoreResult<Vec<ChainRow>> {
+    Ok(chains::table
+        .order(chains::created_at.asc())
+        .limit(limit)
+        .select(ChainRow::as_select())
+        .load(conn)?)
+}
+
+/// Locks the chain's head row for the rest of the transaction (serialises writers across
+/// processes) and returns (size, head hash). `None` if the chain does not exist.
+pub fn lock_head(conn: &mut PgConnection, chain: Uuid) -> StoreResult<Option<(u64, Hash)>> {
+    let row: Option<(i64, Vec<u8>)> = chain_heads::table
+        .find(chain)
+        .select((chain_heads::size, chain_heads::head_hash))
+        .for_update()
+        .first(conn)
+        .optional()?;
+    row.map(|(size, hash)| Ok((to_u64(size)?, to_hash(&hash)?)))
+        .transpose()
+}
+
+pub fn head(conn: &mut PgConnection, chain: Uuid) -> StoreResult<Option<(u64, Hash)>> {
+    let row: Option<(i64, Vec<u8>)> = chain_heads::table
+        .find(chain)
+        .select((chain_heads::size, chain_heads::head_hash))
+        .first(conn)
+        .optional()?;
+    row.map(|(size, hash)| Ok((to_u64(size)?, to_hash(&hash)?)))
+        .transpose()
+}
+
+pub fn set_head(conn: &mut PgConnection, chain: Uuid, size: u64, hash: &Hash) -> StoreResult<()> {
+    diesel::update(chain_heads::table.find(chain))
+        .set((
+            chain_heads::size.eq(to_i64(size)?),
+            chain_heads::head_hash.eq(hash.to_vec()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn entries_by_keys(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    keys: &[String],
+) -> StoreResult<Vec<EntryRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .filter(ledger_entries::idempotency_key.eq_any(keys))
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// Inserts rows in chunks that stay far below Postgres' 65,535 bind parameters.
+pub fn insert_entries(conn: &mut PgConnection, rows: &[EntryRow]) -> StoreResult<()> {
+    for chunk in rows.chunks(2_000) {
+        diesel::insert_into(ledger_entries::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Inserts Merkle nodes with one array-bound statement per 10,000 nodes.
+pub fn insert_nodes(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    nodes: &[(NodeId, Hash)],
+) -> StoreResult<()> {
+    for chunk in nodes.chunks(10_000) {
+        let levels: Vec<i16> = chunk.iter().map(|(n, _)| i16::from(n.level)).collect();
+        let idxs = chunk
+            .iter()
+            .map(|(n, _)| to_i64(n.index))
+            .collect::<StoreResult<Vec<i64>>>()?;
+        let hashes: Vec<Vec<u8>> = chunk.iter().map(|(_, h)| h.to_vec()).collect();
+        diesel::sql_query(
+            "INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
+             SELECT $1, l, i, h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS t(l, i, h)",
+        )
+        .bind::<SqlUuid, _>(chain)
+        .bind::<Array<SmallInt>, _>(levels)
+        .bind::<Array<BigInt>, _>(idxs)
+        .bind::<Array<Bytea>, _>(hashes)
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct NodeRow {
+    #[diesel(sql_type = SmallInt)]
+    level: i16,
+    #[diesel(sql_type = BigInt)]
+    idx: i64,
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+}
+
+/// Fetches the given nodes in one round trip (missing ones are simply absent).
+pub fn nodes(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    ids: &[NodeId],
+) -> StoreResult<HashMap<NodeId, Hash>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let levels: Vec<i16> = ids.iter().map(|n| i16::from(n.level)).collect();
+    let idxs = ids
+        .iter()
+        .map(|n| to_i64(n.index))
+        .collect::<StoreResult<Vec<i64>>>()?;
+    let rows: Vec<NodeRow> = diesel::sql_query(
+        "SELECT m.level, m.idx, m.hash FROM merkle_nodes m \
+         JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx) ON m.level = w.level AND m.idx = w.idx \
+         WHERE m.chain_id = $1",
+    )
+    .bind::<SqlUuid, _>(chain)
+    .bind::<Array<SmallInt>, _>(levels)
+    .bind::<Array<BigInt>, _>(idxs)
+    .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            let level = u8::try_from(r.level)
+                .map_err(|_| StoreError::Corrupt(format!("level {}", r.level)))?;
+            Ok((
+                NodeId {
+                    level,
+                    index: to_u64(r.idx)?,
+                },
+                to_hash(&r.hash)?,
+            ))
+        })
+        .collect()
+}
+
+pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> StoreResult<()> {
+    diesel::insert_into(checkpoints::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn latest_checkpoint(
+    conn: &mut PgConnection,
+    chain: Uuid,
+) -> StoreResult<Option<CheckpointRow>> {
+    Ok(checkpoints::table
+        .filter(checkpoints::chain_id.eq(chain))
+        .order(checkpoints::tree_size.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn checkpoint_at(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    size: u64,
+) -> StoreResult<Option<CheckpointRow>> {
+    Ok(checkpoints::table
+        .find((chain, to_i64(size)?))
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Checkpoints with `from < tree_size <= to`, in size order.
+pub fn checkpoints_in(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    from: u64,
+    to: u64,
+) -> StoreResult<Vec<CheckpointRow>> {
+    Ok(checkpoints::table
+        .filter(checkpoints::chain_id.eq(chain))
+        .filter(checkpoints::tree_size.gt(to_i64(from)?))
+        .filter(checkpoints::tree_size.le(to_i64(to)?))
+        .order(checkpoints::tree_size.asc())
+        .select(CheckpointRow::as_select())
+        .load(conn)?)
+}
+
+pub fn ensure_signing_key(
+    conn: &mut PgConnection,
+    key_id: &str,
+    name: &str,
+    verifier_key: &str,
+) -> StoreResult<bool> {
+    let inserted = diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::key_id.eq(key_id),
+            signing_keys::name.eq(name),
+            signing_keys::verifier_key.eq(verifier_key),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(inserted > 0)
+}
+
+pub fn signing_keys(conn: &mut PgConnection) -> StoreResult<Vec<SigningKeyRow>> {
+    Ok(signing_keys::table
+        .order(signing_keys::first_used_at.asc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)?)
+}
+
+pub fn entry(conn: &mut PgConnection, chain: Uuid, seq: u64) -> StoreResult<Option<EntryRow>> {
+    Ok(ledger_entries::table
+        .find((chain, to_i64(seq)?))
+        .select(EntryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Filters of the entry listing.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub kind: Option<String>,
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
+}
+
+/// One keyset page: entries with `seq > after` matching the filter, in seq order.
+pub fn entries_page(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    after: Option<u64>,
+    limit: i64,
+    filter: &EntryFilter,
+) -> StoreResult<Vec<EntryRow>> {
+    let mut q = ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(ledger_entries::seq.gt(to_i64(after)?));
+    }
+    if let Some(kind) = &filter.kind {
+        q = q.filter(ledger_entries::kind.eq(kind.clone()));
+    }
+    if let Some(from) = filter.from_date {
+        q = q.filter(ledger_entries::business_date.ge(from));
+    }
+    if let Some(to) = filter.to_date {
+        q = q.filter(ledger_entries::business_date.le(to));
+    }
+    Ok(q.order(ledger_entries::seq.asc())
+        .limit(limit)
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// Entries with `from <= seq < to`, in order (no filter): the verification and export scan.
+pub fn entries_range(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    from: u64,
+    to: u64,
+) -> StoreResult<Vec<EntryRow>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .filter(ledger_entries::seq.ge(to_i64(from)?))
+        .filter(ledger_entries::seq.lt(to_i64(to)?))
+        .order(ledger_entries::seq.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// Entries after `after` (exclusive; `None` = from the start), at most `limit`, in seq order.
+pub fn entries_after(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    after: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<EntryRow>> {
+    let mut q = ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(ledger_entries::seq.gt(after));
+    }
+    Ok(q.order(ledger_entries::seq.asc())
+        .limit(limit)
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,389 @@
+//! Streaming verification of one chain, shared by `GET /chains/{id}/verify` (rows from
+//! Postgres) and the offline `fundtrail verify` (an export file). Memory is O(log n):
+//! the previous hash and the Merkle frontier, nothing per entry.
+//!
+//! The algorithm is specified in docs/ledger-format.md ("Verification"); the order of
+//! checks decides which failure is reported first, so it is part of the contract.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::entry::{self, Entry, Hash, ZERO_HASH};
+use super::merkle::{self, Frontier};
+use super::note::{self, VerifierKey};
+
+/// Why verification stopped. Stable codes (snake_case in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// An entry is missing: the next stored entry has a later seq.
+    SeqGap,
+    /// The entry at this position claims another seq or chain (reordered or moved).
+    SeqMismatch,
+    /// The stored entry is not valid entry JSON.
+    Unparseable,
+    /// The stored bytes are not the RFC 8785 form of the entry they encode.
+    NotCanonical,
+    /// `prev_hash` is not the previous entry's hash (entries swapped, removed or inserted).
+    PrevHashMismatch,
+    /// The entry's content does not hash to its `entry_hash` (content edited).
+    EntryHashMismatch,
+    /// An indexed column (kind, date, time, key) disagrees with the hashed entry.
+    ColumnMismatch,
+    /// A signed checkpoint's root differs from the root recomputed from the entries.
+    CheckpointRootMismatch,
+    /// A checkpoint's signature does not verify with any published key, or is malformed.
+    CheckpointSignatureInvalid,
+    /// A checkpoint (or the chain head) covers more entries than the chain holds.
+    Truncated,
+    /// Entries exist beyond the latest signed checkpoint.
+    UnsignedTail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Failure {
+    /// First entry that fails (for checkpoint failures: the first entry no valid
+    /// checkpoint vouches for).
+    pub seq: u64,
+    pub reason: FailureReason,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Report {
+    pub ok: bool,
+    pub chain: Uuid,
+    pub entries_checked: u64,
+    pub checkpoints_checked: u64,
+    /// Root of the entries checked (hex), when no entry failed.
+    pub root_hash: Option<String>,
+    pub first_failure: Option<Failure>,
+}
+
+/// Values of indexed columns stored beside the canonical bytes (server-side only).
+pub struct Columns<'a> {
+    pub kind: &'a str,
+    pub business_date: chrono::NaiveDate,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    pub idempotency_key: &'a str,
+}
+
+pub struct Verifier {
+    chain: Uuid,
+    origin: String,
+    keys: Vec<VerifierKey>,
+    next_seq: u64,
+    prev: Hash,
+    frontier: Frontier,
+    /// Largest checkpoint size whose root matched.
+    vouched: u64,
+    checkpoints_checked: u64,
+    /// The newest checkpoint seen, verified (signature) at the end.
+    latest: Option<(u64, String)>,
+    /// A checkpoint the caller saved earlier (signature already verified): the entries
+    /// must reproduce its root at its size.
+    trusted: Option<note::Checkpoint>,
+    failure: Option<Failure>,
+}
+
+impl Verifier {
+    pub fn new(chain: Uuid, origin: &str, keys: Vec<VerifierKey>) -> Self {
+        Self {
+            chain,
+            origin: origin.to_owned(),
+            keys,
+            next_seq: 0,
+            prev: ZERO_HASH,
+            frontier: Frontier::default(),
+            vouched: 0,
+            checkpoints_checked: 0,
+            latest: None,
+            trusted: None,
+            failure: None,
+        }
+    }
+
+    /// Also checks the entries against `signed_note`, a checkpoint the caller trusts
+    /// (saved from a receipt or `/checkpoint`). Fails at once if its signature or origin
+    /// is wrong.
+    pub fn with_trusted(mut self, signed_note: &str) -> Result<Self, String> {
+        let cp = self.verify_signature(signed_note)?;
+        if cp.origin != self.origin {
+            return Err(format!(
+                "the checkpoint is for {}, not {}",
+                cp.origin, self.origin
+            ));
+        }
+        self.trusted = Some(cp);
+        self.check_trusted();
+        Ok(self)
+    }
+
+    fn check_trusted(&mut self) {
+        let Some(cp) = &self.trusted else { return };
+        if cp.size != self.next_seq || cp.root == self.frontier.root() {
+            return;
+        }
+        let (size, from) = (cp.size, self.vouched);
+        self.fail(
+            from,
+            FailureReason::CheckpointRootMismatch,
+            format!("the trusted checkpoint of size {size} does not match the entries: the first altered entry is in [{from}, {size})"),
+        );
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn fail(&mut self, seq: u64, reason: FailureReason, detail: String) -> bool {
+        if self.failure.is_none() {
+            self.failure = Some(Failure {
+                seq,
+                reason,
+                detail,
+            });
+        }
+        false
+    }
+
+    /// Checks the next entry. `stored` is the JSON as stored or exported; with `strict`,
+    /// it must already be canonical (the database stores the hashed bytes). Returns false
+    /// once verification has failed.
+    pub fn entry(
+        &mut self,
+        stored_seq: u64,
+        stored: &str,
+        strict: bool,
+        prev_hash: &Hash,
+        entry_hash: &Hash,
+        columns: Option<Columns<'_>>,
+    ) -> bool {
+        if self.failed() {
+            return false;
+        }
+        let k = self.next_seq;
+        if stored_seq > k {
+            return self.fail(
+                k,
+                FailureReason::SeqGap,
+                format!("entry {k} is missing (next entry is {stored_seq})"),
+            );
+        }
+        if stored_seq < k {
+            return self.fail(
+                k,
+                FailureReason::SeqMismatch,
+                format!("entry {stored_seq} appears again after {k}"),
+            );
+        }
+        let parsed: Entry = match serde_json::from_str(stored) {
+            Ok(e) => e,
+            Err(e) => {
+                return self.fail(
+                    k,
+                    FailureReason::Unparseable,
+                    format!("entry {k} is not a valid entry: {e}"),
+                )
+            }
+        };
+        if parsed.seq != k || parsed.chain != self.chain {
+            return self.fail(
+                k,
+                FailureReason::SeqMismatch,
+                format!(
+                    "position {k} holds an entry claiming chain {} seq {}",
+                    parsed.chain, parsed.seq
+                ),
+            );
+        }
+        let canonical = match entry::canonical_bytes(&parsed) {
+            Ok(c) => c,
+            Err(e) => return self.fail(k, FailureReason::Unparseable, format!("entry {k}: {e}")),
+        };
+        if strict && canonical != stored.as_bytes() {
+            return self.fail(
+                k,
+                FailureReason::NotCanonical,
+                format!("entry {k} is not stored in canonical form"),
+            );
+        }
+        if prev_hash != &self.prev {
+            return self.fail(
+                k,
+                FailureReason::PrevHashMismatch,
+                format!(
+                    "entry {k} links to {} but the previous entry hashes to {}",
+                    entry::hex32(prev_hash),
+                    entry::hex32(&self.prev)
+                ),
+            );
+        }
+        let computed = entry::entry_hash(&self.prev, &canonical);
+        if &computed != entry_hash {
+            return self.fail(
+                k,
+                FailureReason::EntryHashMismatch,
+                format!(
+                    "entry {k} hashes to {} but records {}: its content was changed",
+                    entry::hex32(&computed),
+                    entry::hex32(entry_hash)
+                ),
+            );
+        }
+        if let Some(c) = columns {
+            let agree = c.kind == parsed.kind
+                && c.business_date == parsed.business_date
+                && c.recorded_at == parsed.recorded_at
+                && c.idempotency_key == parsed.idempotency_key;
+            if !agree {
+                return self.fail(
+                    k,
+                    FailureReason::ColumnMismatch,
+                    format!("entry {k}: indexed columns disagree with the hashed entry"),
+                );
+            }
+        }
+        self.frontier.push(merkle::leaf_hash(&computed));
+        self.prev = computed;
+        self.next_seq = k + 1;
+        self.check_trusted();
+        !self.failed()
+    }
+
+    /// Checks a checkpoint whose size must equal the number of entries checked so far
+    /// (callers interleave checkpoints right after the entry that completes them).
+    pub fn checkpoint(&mut self, size: u64, signed_note: &str) -> bool {
+        if self.failed() {
+            return false;
+        }
+        let body = match checkpoint_body(signed_note) {
+            Ok(b) => b,
+            Err(e) => {
+                return self.fail(
+                    self.vouched,
+                    FailureReason::CheckpointSignatureInvalid,
+                    format!("checkpoint {size}: {e}"),
+                )
+            }
+        };
+        if body.size != size || body.size != self.next_seq || body.origin != self.origin {
+            return self.fail(
+                self.vouched,
+                FailureReason::CheckpointRootMismatch,
+                format!(
+                    "checkpoint for {} size {} is out of place at size {} of {}",
+                    body.origin, body.size, self.next_seq, self.origin
+                ),
+            );
+        }
+        self.checkpoints_checked += 1;
+        if body.root != self.frontier.root() {
+            // Tell apart "the server signed this and the entries changed" from garbage.
+            if let Err(e) = self.verify_signature(signed_note) {
+                return self.fail(
+                    self.vouched,
+                    FailureReason::CheckpointSignatureInvalid,
+                    format!("checkpoint {size}: {e}"),
+                );
+            }
+            let from = self.vouched;
+            return self.fail(
+                from,
+                FailureReason::CheckpointRootMismatch,
+                format!(
+                    "the checkpoint signed for size {size} does not match the entries: entries before {from} match a checkpoint, so the first altered entry is in [{from}, {})",
+                    size
+                ),
+            );
+        }
+        self.vouched = size;
+        self.latest = Some((size, signed_note.to_owned()));
+        true
+    }
+
+    fn verify_signature(&self, signed_note: &str) -> Result<note::Checkpoint, String> {
+        if self.keys.is_empty() {
+            return Err("no public key to verify checkpoints with".to_owned());
+        }
+        let opened = note::open_note(signed_note, &self.keys).map_err(|e| e.to_string())?;
+        note::Checkpoint::parse(opened.text()).map_err(|e| e.to_string())
+    }
+
+    /// Ends the scan. `expected_size`: how many entries the source claims (chain head,
+    /// export header).
+    pub fn finish(mut self, expected_size: Option<u64>) -> Report {
+        if !self.failed() {
+            self.finish_checks(expected_size);
+        }
+        let ok = self.failure.is_none();
+        Report {
+            ok,
+            chain: self.chain,
+            entries_checked: self.next_seq,
+            checkpoints_checked: self.checkpoints_checked,
+            root_hash: ok.then(|| entry::hex32(&self.frontier.root())),
+            first_failure: self.failure,
+        }
+    }
+
+    fn finish_checks(&mut self, expected_size: Option<u64>) {
+        let n = self.next_seq;
+        if let Some(expected) = expected_size.filter(|e| *e > n) {
+            self.fail(n, FailureReason::Truncated, format!("the chain claims {expected} entries but only {n} exist: entries from {n} on are missing"));
+            return;
+        }
+        if let Some(size) = self.trusted.as_ref().map(|cp| cp.size).filter(|s| *s > n) {
+            self.fail(
+                n,
+                FailureReason::Truncated,
+                format!("the trusted checkpoint covers {size} entries but only {n} exist"),
+            );
+            return;
+        }
+        match self.latest.clone() {
+            Some((size, note_text)) => {
+                if let Err(e) = self.verify_signature(&note_text) {
+                    self.fail(
+                        self.vouched,
+                        FailureReason::CheckpointSignatureInvalid,
+                        format!("checkpoint {size}: {e}"),
+                    );
+                    return;
+                }
+                if size < n {
+                    self.fail(
+                        size,
+                        FailureReason::UnsignedTail,
+                        format!(
+                            "entries from {size} to {} are not covered by any signed checkpoint",
+                            n - 1
+                        ),
+                    );
+                }
+            }
+            None if n > 0 => {
+                self.fail(
+                    0,
+                    FailureReason::UnsignedTail,
+                    format!("no signed checkpoint covers the {n} entries"),
+                );
+            }
+            None => {}
+        }
+    }
+}
+
+/// The checkpoint inside a signed note, without checking the signature.
+pub fn checkpoint_body(signed_note: &str) -> Result<note::Checkpoint, String> {
+    let text = signed_note
+        .rsplit_once("\n\n")
+        .map(|(text, _)| format!("{text}\n"))
+        .ok_or_else(|| "not a signed note".to_owned())?;
+    note::Checkpoint::parse(&text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,597 @@
+//! Appends, with group commit: one writer thread per chain drains every append waiting
+//! for that chain and commits them in ONE transaction (one fsync), then answers each
+//! caller. A caller is answered only after its commit returned, i.e. is durable.
+//!
+//! Correctness does not depend on the thread being the only writer: each group locks the
+//! chain's head row (`SELECT ... FOR UPDATE`), so several processes serialise on it, and
+//! `(chain_id, seq)` / `(chain_id, idempotency_key)` are unique keys, so no gap, fork or
+//! duplicate can be committed even by a buggy writer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::{Connection, PgConnection};
+use uuid::Uuid;
+
+use super::entry::{self, Entry, EntryError, Hash, Principal};
+use super::merkle::{self, Frontier, NodeId};
+use super::note::{self, SigningKey};
+use super::store::{self, CheckpointRow, EntryRow, StoreError};
+use crate::db::PgPool;
+
+/// Most entries one batch request may carry.
+pub const MAX_BATCH_ENTRIES: usize = 1_000;
+/// Most entries committed in one group (several requests); bounds transaction size.
+const MAX_GROUP_ENTRIES: usize = 4_000;
+/// Requests queued per chain before callers get 503 (back-pressure, not unbounded memory).
+const QUEUE_DEPTH: usize = 4_096;
+/// A writer thread with nothing to do for this long exits; the next append restarts it.
+const WRITER_IDLE: Duration = Duration::from_secs(300);
+
+/// One entry to append, as the caller states it.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub kind: String,
+    pub business_date: NaiveDate,
+    pub idempotency_key: String,
+    pub body: serde_json::Value,
+    pub principal: Principal,
+}
+
+/// A signed checkpoint: the C2SP note plus its parsed fields.
+#[derive(Debug, Clone)]
+pub struct SignedCheckpoint {
+    pub tree_size: u64,
+    pub root_hash: Hash,
+    pub signed_at: DateTime<Utc>,
+    pub note: String,
+}
+
+impl TryFrom<&CheckpointRow> for SignedCheckpoint {
+    type Error = StoreError;
+    fn try_from(row: &CheckpointRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            tree_size: store::to_u64(row.tree_size)?,
+            root_hash: store::to_hash(&row.root_hash)?,
+            signed_at: row.signed_at,
+            note: row.note.clone(),
+        })
+    }
+}
+
+/// Proof of what was recorded: the entry, its hash, an inclusion proof and a signed
+/// checkpoint of a tree that contains it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub entry: Entry,
+    pub entry_hash: Hash,
+    pub prev_hash: Hash,
+    pub inclusion_proof: Vec<Hash>,
+    pub checkpoint: SignedCheckpoint,
+    /// True when the idempotency key was already recorded: this is the original entry.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("no chain {0}")]
+    ChainNotFound(Uuid),
+    #[error("idempotency key {0:?} was already used for a different entry")]
+    IdempotencyConflict(String),
+    #[error("idempotency key {0:?} appears twice in the batch")]
+    DuplicateKeyInBatch(String),
+    #[error("a batch holds 1 to {MAX_BATCH_ENTRIES} entries, got {0}")]
+    BatchSize(usize),
+    #[error(transparent)]
+    Invalid(#[from] EntryError),
+    #[error("the writer queue of this chain is full")]
+    Overloaded,
+    #[error("database: {0}")]
+    Database(#[source] anyhow::Error),
+    #[error("internal: {0}")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for AppendError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(db) => Self::Database(db.into()),
+            StoreError::Corrupt(msg) => {
+                Self::Internal(anyhow::anyhow!("corrupt ledger row: {msg}"))
+            }
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppendError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Database(e.into())
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
+
+struct Job {
+    requests: Vec<AppendRequest>,
+    reply: Reply,
+}
+
+/// Clock, injectable so tests control recording times.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct WriterContext {
+    pub pool: PgPool,
+    pub signer: Arc<SigningKey>,
+    pub clock: Clock,
+}
+
+/// Routes appends to the writer thread of their chain, starting it on demand.
+pub struct Writers {
+    ctx: Arc<WriterContext>,
+    queues: Mutex<HashMap<Uuid, SyncSender<Job>>>,
+}
+
+impl Writers {
+    pub fn new(ctx: WriterContext) -> Self {
+        Self {
+            ctx: Arc::new(ctx),
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Appends `requests` to `chain` atomically (all or none) and waits for the commit.
+    pub async fn append(
+        &self,
+        chain: Uuid,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        if requests.is_empty() || requests.len() > MAX_BATCH_ENTRIES {
+            return Err(AppendError::BatchSize(requests.len()));
+        }
+        let mut seen = BTreeSet::new();
+        for r in &requests {
+            entry::validate_kind(&r.kind)?;
+            entry::validate_idempotency_key(&r.idempotency_key)?;
+            entry::validate_body(&r.body)?;
+            if !seen.insert(r.idempotency_key.as_str()) {
+                return Err(AppendError::DuplicateKeyInBatch(r.idempotency_key.clone()));
+            }
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(
+            chain,
+            Job {
+                requests,
+                reply: tx,
+            },
+        )?;
+        rx.await
+            .map_err(|_| AppendError::Internal(anyhow::anyhow!("the chain writer stopped")))?
+    }
+
+    fn submit(&self, chain: Uuid, mut job: Job) -> Result<(), AppendError> {
+        let mut queues = self
+            .queues
+            .lock()
+            .map_err(|_| AppendError::Internal(anyhow::anyhow!("writer registry poisoned")))?;
+        // At most two tries: the cached sender may belong to a thread that exited idle.
+        for _ in 0..2 {
+            let sender = match queues.get(&chain) {
+                Some(s) => s.clone(),
+                None => {
+                    let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
+                    let ctx = self.ctx.clone();
+                    std::thread::Builder::new()
+                        .name(format!("ledger-writer-{chain}"))
+                        .spawn(move || run_writer(ctx, chain, rx))
+                        .map_err(|e| AppendError::Internal(e.into()))?;
+                    queues.insert(chain, tx.clone());
+                    tx
+                }
+            };
+            match sender.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(_)) => return Err(AppendError::Overloaded),
+                Err(TrySendError::Disconnected(back)) => {
+                    queues.remove(&chain);
+                    job = back;
+                }
+            }
+        }
+        Err(AppendError::Internal(anyhow::anyhow!(
+            "could not start a chain writer"
+        )))
+    }
+}
+
+fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
+    // The frontier of the chain as of the last commit; re-read whenever the head moved
+    // under us (another process) or a transaction failed.
+    let mut frontier: Option<Frontier> = None;
+    loop {
+        let first = match rx.recv_timeout(WRITER_IDLE) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut jobs = vec![first];
+        let mut entries = jobs.iter().map(|j| j.requests.len()).sum::<usize>();
+        while entries < MAX_GROUP_ENTRIES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    entries += job.requests.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<&[AppendRequest]> = jobs.iter().map(|j| j.requests.as_slice()).collect();
+        let results = match ctx.pool.get() {
+            Ok(mut conn) => commit_group(&ctx, &mut conn, chain, &mut frontier, &requests),
+            Err(e) => {
+                frontier = None;
+                requests
+                    .iter()
+                    .map(|_| {
+                        Err(AppendError::Database(anyhow::anyhow!(
+                            "no database connection: {e}"
+                        )))
+                    })
+                    .collect()
+            }
+        };
+        for (job, result) in jobs.into_iter().zip(results) {
+            // A caller that went away (timeout, disconnect) simply does not read it.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// What one job became inside the group, before the commit.
+enum Planned {
+    Rejected(AppendError),
+    /// Per request: a new entry (index into `new_rows`) or a replay of a stored row.
+    Accepted(Vec<Outcome>),
+}
+
+enum Outcome {
+    New(usize),
+    Replay(Box<EntryRow>),
+}
+
+/// Commits one group and returns one result per job, in order.
+fn commit_group(
+    ctx: &WriterContext,
+    conn: &mut PgConnection,
+    chain: Uuid,
+    cached: &mut Option<Frontier>,
+    jobs: &[&[AppendRequest]],
+) -> Vec<Result<Vec<Receipt>, AppendError>> {
+    let recorded_at = entry::truncate_to_micros((ctx.clock)());
+    let txn = conn.transaction::<_, AppendError, _>(|conn| {
+        let Some((size, head)) = store::lock_head(conn, chain)? else {
+            return Err(AppendError::ChainNotFound(chain));
+        };
+        let mut frontier = match cached.take() {
+            Some(f) if f.size() == size => f,
+            _ => load_frontier(conn, chain, size)?,
+        };
+        let keys: Vec<String> = jobs
+            .iter()
+            .flat_map(|j| j.iter().map(|r| r.idempotency_key.clone()))
+            .collect();
+        let mut stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
+            .into_iter()
+            .map(|r| (r.idempotency_key.clone(), r))
+            .collect();
+
+        let mut new_rows: Vec<EntryRow> = Vec::new();
+        let mut new_entries: Vec<Entry> = Vec::new();
+        let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
+        let mut prev = head;
+        let mut plans = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match plan_job(chain, recorded_at, job, &stored, &mut frontier, prev) {
+                Ok((outcomes, rows, entries, nodes)) => {
+                    let base = new_rows.len();
+                    if let Some(last) = rows.last() {
+                        prev = store::to_hash(&last.entry_hash)?;
+                    }
+                    for row in &rows {
+                        // A later job in this group retrying the same key replays this one.
+                        stored.insert(row.idempotency_key.clone(), row.clone());
+                    }
+                    new_rows.extend(rows);
+                    new_entries.extend(entries);
+                    new_nodes.extend(nodes);
+                    plans.push(Planned::Accepted(
+                        outcomes
+                            .into_iter()
+                            .map(|o| match o {
+                                Outcome::New(i) => Outcome::New(base + i),
+                                replay => replay,
+                            })
+                            .collect(),
+                    ));
+                }
+                Err((e, restored)) => {
+                    frontier = restored;
+                    plans.push(Planned::Rejected(e));
+                }
+            }
+        }
+
+        let new_size = frontier.size();
+        let checkpoint = if new_rows.is_empty() {
+            None
+        } else {
+            store::insert_entries(conn, &new_rows)?;
+            store::insert_nodes(conn, chain, &new_nodes)?;
+            store::set_head(conn, chain, new_size, &prev)?;
+            let origin = store::chain(conn, chain)?
+                .ok_or(AppendError::ChainNotFound(chain))?
+                .origin;
+            let cp = sign(&ctx.signer, &origin, new_size, frontier.root(), recorded_at)?;
+            store::insert_checkpoint(conn, &checkpoint_row(chain, &ctx.signer, &cp)?)?;
+            Some(cp)
+        };
+        Ok((
+            frontier,
+            plans,
+            new_rows,
+            new_entries,
+            new_nodes,
+            checkpoint,
+        ))
+    });
+
+    let (frontier, plans, new_rows, new_entries, new_nodes, checkpoint) = match txn {
+        Ok(parts) => parts,
+        Err(e) => {
+            *cached = None;
+            let shared = Arc::new(e);
+            return jobs.iter().map(|_| Err(clone_error(&shared))).collect();
+        }
+    };
+    *cached = Some(frontier);
+
+    // After the commit: build receipts (proofs against the checkpoint just signed, or the
+    // latest one when the group only replayed).
+    let checkpoint = match checkpoint {
+        Some(cp) => cp,
+        None => match latest_checkpoint(conn, chain) {
+            Ok(cp) => cp,
+            Err(e) => {
+                let shared = Arc::new(e);
+                return jobs.iter().map(|_| Err(clone_error(&shared))).collect();
+            }
+        },
+    };
+    let fresh: HashMap<NodeId, Hash> = new_nodes.into_iter().collect();
+    plans
+        .into_iter()
+        .map(|plan| match plan {
+            Planned::Rejected(e) => Err(e),
+            Planned::Accepted(outcomes) => outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Outcome::New(i) => {
+                        let row = new_rows.get(i).ok_or_else(|| {
+                            AppendError::Internal(anyhow::anyhow!("receipt index"))
+                        })?;
+                        let entry = new_entries.get(i).cloned().ok_or_else(|| {
+                            AppendError::Internal(anyhow::anyhow!("receipt index"))
+                        })?;
+                        receipt(conn, chain, row, entry, &checkpoint, &fresh, false)
+                    }
+                    Outcome::Replay(row) => {
+                        let entry: Entry = serde_json::from_str(&row.canonical).map_err(|e| {
+                            AppendError::Internal(anyhow::anyhow!("stored entry unreadable: {e}"))
+                        })?;
+                        receipt(conn, chain, &row, entry, &checkpoint, &fresh, true)
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+type JobPlan = (Vec<Outcome>, Vec<EntryRow>, Vec<Entry>, Vec<(NodeId, Hash)>);
+
+/// Plans one job against the group's running state. On rejection, returns the frontier
+/// as it was before the job so the job leaves no trace.
+fn plan_job(
+    chain: Uuid,
+    recorded_at: DateTime<Utc>,
+    job: &[AppendRequest],
+    stored: &HashMap<String, EntryRow>,
+    frontier: &mut Frontier,
+    prev: Hash,
+) -> Result<JobPlan, (AppendError, Frontier)> {
+    let before = frontier.clone();
+    let fail = |e: AppendError, before: Frontier| Err((e, before));
+    let mut outcomes = Vec::with_capacity(job.len());
+    let mut rows = Vec::new();
+    let mut entries = Vec::new();
+    let mut nodes = Vec::new();
+    let mut prev = prev;
+    for req in job {
+        if let Some(row) = stored.get(&req.idempotency_key) {
+            if !same_request(row, req) {
+                return fail(
+                    AppendError::IdempotencyConflict(req.idempotency_key.clone()),
+                    before,
+                );
+            }
+            outcomes.push(Outcome::Replay(Box::new(row.clone())));
+            continue;
+        }
+        let seq = frontier.size();
+        let e = Entry {
+            v: entry::FORMAT_VERSION,
+            chain,
+            seq,
+            kind: req.kind.clone(),
+            business_date: req.business_date,
+            recorded_at,
+            principal: req.principal.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            body: req.body.clone(),
+        };
+        let built = (|| -> Result<(EntryRow, Hash), AppendError> {
+            let canonical = entry::canonical_bytes(&e)?;
+            let hash = entry::entry_hash(&prev, &canonical);
+            let canonical =
+                String::from_utf8(canonical).map_err(|err| AppendError::Internal(err.into()))?;
+            Ok((
+                EntryRow {
+                    chain_id: chain,
+                    seq: store::to_i64(seq)?,
+                    kind: e.kind.clone(),
+                    business_date: e.business_date,
+                    recorded_at,
+                    idempotency_key: e.idempotency_key.clone(),
+                    canonical,
+                    prev_hash: prev.to_vec(),
+                    entry_hash: hash.to_vec(),
+                },
+                hash,
+            ))
+        })();
+        let (row, hash) = match built {
+            Ok(b) => b,
+            Err(err) => return fail(err, before),
+        };
+        nodes.extend(frontier.push(merkle::leaf_hash(&hash)));
+        prev = hash;
+        outcomes.push(Outcome::New(rows.len()));
+        rows.push(row);
+        entries.push(e);
+    }
+    Ok((outcomes, rows, entries, nodes))
+}
+
+/// A retry must say the same thing: kind, business date, principal and body.
+fn same_request(row: &EntryRow, req: &AppendRequest) -> bool {
+    match serde_json::from_str::<Entry>(&row.canonical) {
+        Ok(e) => {
+            e.kind == req.kind
+                && e.business_date == req.business_date
+                && e.principal == req.principal
+                && e.body == req.body
+        }
+        Err(_) => false,
+    }
+}
+
+fn load_frontier(conn: &mut PgConnection, chain: Uuid, size: u64) -> Result<Frontier, AppendError> {
+    let ids = Frontier::required_nodes(size);
+    let found = store::nodes(conn, chain, &ids)?;
+    Frontier::from_nodes(size, |id| found.get(&id).copied()).map_err(|e| {
+        AppendError::Internal(anyhow::anyhow!(
+            "chain {chain} Merkle nodes incomplete: {e}"
+        ))
+    })
+}
+
+/// Signs the checkpoint (origin, size, root) with the signing time as an extension line.
+pub fn sign(
+    signer: &SigningKey,
+    origin: &str,
+    size: u64,
+    root: Hash,
+    at: DateTime<Utc>,
+) -> Result<SignedCheckpoint, AppendError> {
+    let body = note::Checkpoint {
+        origin: origin.to_owned(),
+        size,
+        root,
+        extensions: vec![format!("time {}", entry::format_micros(&at))],
+    };
+    let note = note::sign_checkpoint(signer, &body)
+        .map_err(|e| AppendError::Internal(anyhow::anyhow!("signing a checkpoint: {e}")))?;
+    Ok(SignedCheckpoint {
+        tree_size: size,
+        root_hash: root,
+        signed_at: at,
+        note,
+    })
+}
+
+pub fn checkpoint_row(
+    chain: Uuid,
+    signer: &SigningKey,
+    cp: &SignedCheckpoint,
+) -> Result<CheckpointRow, AppendError> {
+    Ok(CheckpointRow {
+        chain_id: chain,
+        tree_size: store::to_i64(cp.tree_size)?,
+        root_hash: cp.root_hash.to_vec(),
+        signed_at: cp.signed_at,
+        key_id: format!("{:08x}", signer.key_id()),
+        note: cp.note.clone(),
+    })
+}
+
+fn latest_checkpoint(
+    conn: &mut PgConnection,
+    chain: Uuid,
+) -> Result<SignedCheckpoint, AppendError> {
+    let row = store::latest_checkpoint(conn, chain)?
+        .ok_or_else(|| AppendError::Internal(anyhow::anyhow!("chain {chain} has no checkpoint")))?;
+    Ok(SignedCheckpoint::try_from(&row)?)
+}
+
+fn receipt(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    row: &EntryRow,
+    entry: Entry,
+    checkpoint: &SignedCheckpoint,
+    fresh: &HashMap<NodeId, Hash>,
+    replayed: bool,
+) -> Result<Receipt, AppendError> {
+    let proof = inclusion_proof(conn, chain, entry.seq, checkpoint.tree_size, fresh)?;
+    Ok(Receipt {
+        entry_hash: store::to_hash(&row.entry_hash)?,
+        prev_hash: store::to_hash(&row.prev_hash)?,
+        entry,
+        inclusion_proof: proof,
+        checkpoint: checkpoint.clone(),
+        replayed,
+    })
+}
+
+/// Inclusion proof of leaf `index` in the tree of `size`, reading only the nodes not
+/// already in `fresh` (one query).
+pub fn inclusion_proof(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    index: u64,
+    size: u64,
+    fresh: &HashMap<NodeId, Hash>,
+) -> Result<Vec<Hash>, AppendError> {
+    let needed = merkle::inclusion_nodes(index, size)
+        .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
+    let missing: Vec<NodeId> = needed
+        .iter()
+        .filter(|n| !fresh.contains_key(n))
+        .copied()
+        .collect();
+    let fetched = store::nodes(conn, chain, &missing)?;
+    merkle::inclusion_proof(index, size, |id| {
+        fresh.get(&id).or_else(|| fetched.get(&id)).copied()
+    })
+    .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))
+}
+
+/// Errors are not `Clone` (they carry sources); each job of a failed group gets its own.
+fn clone_error(e: &Arc<AppendError>) -> AppendError {
+    match e.as_ref() {
+        AppendError::ChainNotFound(c) => AppendError::ChainNotFound(*c),
+        AppendError::Database(inner) => AppendError::Database(anyhow::anyhow!("{inner:#}")),
+        other => AppendError::Internal(anyhow::anyhow!("{other}")),
+    }
+}

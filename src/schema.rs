@@ -1,0 +1,76 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    chain_heads (chain_id) {
+        chain_id -> Uuid,
+        size -> Int8,
+        head_hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    chains (id) {
+        id -> Uuid,
+        kind -> Text,
+        origin -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    checkpoints (chain_id, tree_size) {
+        chain_id -> Uuid,
+        tree_size -> Int8,
+        root_hash -> Bytea,
+        signed_at -> Timestamptz,
+        key_id -> Text,
+        note -> Text,
+    }
+}
+
+diesel::table! {
+    ledger_entries (chain_id, seq) {
+        chain_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        business_date -> Date,
+        recorded_at -> Timestamptz,
+        idempotency_key -> Text,
+        canonical -> Text,
+        prev_hash -> Bytea,
+        entry_hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    merkle_nodes (chain_id, level, idx) {
+        chain_id -> Uuid,
+        level -> Int2,
+        idx -> Int8,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    signing_keys (key_id) {
+        key_id -> Text,
+        name -> Text,
+        verifier_key -> Text,
+        first_used_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(chain_heads -> chains (chain_id));
+diesel::joinable!(checkpoints -> chains (chain_id));
+diesel::joinable!(checkpoints -> signing_keys (key_id));
+diesel::joinable!(ledger_entries -> chains (chain_id));
+diesel::joinable!(merkle_nodes -> chains (chain_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    chain_heads,
+    chains,
+    checkpoints,
+    ledger_entries,
+    merkle_nodes,
+    signing_keys,
+);
