@@ -158,3 +158,69 @@ async fn unknown_routes_and_wrong_methods_are_problem_json() {
     let body = harness::json_body(res).await;
     assert_eq!(body["code"], "method_not_allowed");
 }
+
+#[actix_web::test]
+async fn bad_bodies_get_stable_client_errors_and_write_nothing() {
+    let db = TestDb::migrated();
+    let settings = fundtrail::config::AppSettings {
+        body_limit_bytes: 2_048,
+        ..Default::default()
+    };
+    let app = harness::app(harness::state_with(&db, settings).await).await;
+    let uri = "/api/v1/chains";
+    let cases: Vec<(TestRequest, StatusCode, &str)> = vec![
+        (
+            TestRequest::post()
+                .uri(uri)
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload("{not json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            TestRequest::post()
+                .uri(uri)
+                .insert_header((header::CONTENT_TYPE, "text/plain"))
+                .set_payload("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            TestRequest::post()
+                .uri(uri)
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload(format!("{{\"id\": \"{}\"}}", "x".repeat(4_000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            TestRequest::post()
+                .uri(uri)
+                .set_json(serde_json::json!({"id": 42})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            TestRequest::post()
+                .uri(uri)
+                .set_json(serde_json::json!({"unexpected": true})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let res = test::call_service(&app, req.to_request()).await;
+        assert_eq!(res.status(), status);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        let body = harness::json_body(res).await;
+        assert_eq!(body["code"], code, "{body}");
+        assert_eq!(body["status"], status.as_u16());
+    }
+    // Only the administrative chain exists: no refused request created anything.
+    let res = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+    let chains = harness::json_body(res).await;
+    assert_eq!(chains.as_array().unwrap().len(), 1, "{chains}");
+}

@@ -9,3 +9,4 @@
 mod foundation;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset
 mod harness;
+mod ledger;

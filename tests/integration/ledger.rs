@@ -1,0 +1,758 @@
+//! The ledger core through the real HTTP app: receipts and proofs a separate party can
+//! check, idempotency, group commit under concurrency, batches, append-only enforcement
+//! in Postgres, and tampering performed for real and caught with the exact first failure.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use diesel::{PgConnection, RunQueryDsl};
+use serde_json::{json, Value};
+
+use fundtrail::ledger::entry::{self, Entry};
+use fundtrail::ledger::export;
+use fundtrail::ledger::merkle::{self, Frontier};
+use fundtrail::ledger::note::{self, VerifierKey};
+
+use crate::harness::{self, TestDb};
+
+fn h32(s: &Value) -> [u8; 32] {
+    entry::parse_hex32(s.as_str().unwrap()).unwrap()
+}
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, $req.to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+fn post_entry(chain: &str, key: &str, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/chains/{chain}/entries"))
+        .insert_header(("idempotency-key", key))
+        .set_json(json!({"kind": "payment", "business_date": "2026-01-15", "body": body}))
+}
+
+fn amount(v: &str) -> Value {
+    json!({"amount": {"value": v, "currency": "EUR"}, "vendor": "Acme Ltd"})
+}
+
+async fn new_chain(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) -> String {
+    let (status, body) = call!(
+        app,
+        TestRequest::post()
+            .uri("/api/v1/chains")
+            .set_json(json!({}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["checkpoint"]["tree_size"], 0);
+    body["chain"]["id"].as_str().unwrap().to_owned()
+}
+
+fn check_receipt(r: &Value, key: &VerifierKey) {
+    let seq = r["seq"].as_u64().unwrap();
+    let entry_hash = h32(&r["entry_hash"]);
+    // The entry hash is the hash of the canonical entry chained to prev_hash.
+    let e: Entry = serde_json::from_value(r["entry"].clone()).unwrap();
+    let canonical = entry::canonical_bytes(&e).unwrap();
+    assert_eq!(
+        entry::entry_hash(&h32(&r["prev_hash"]), &canonical),
+        entry_hash
+    );
+    // The checkpoint is signed by the published key and its root includes the entry.
+    let cp = note::verify_checkpoint(r["checkpoint"]["note"].as_str().unwrap(), key, None).unwrap();
+    assert_eq!(cp.size, r["inclusion_proof"]["tree_size"].as_u64().unwrap());
+    let proof: Vec<[u8; 32]> = r["inclusion_proof"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(h32)
+        .collect();
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&entry_hash),
+        seq,
+        cp.size,
+        &proof,
+        &cp.root,
+    )
+    .unwrap();
+}
+
+async fn published_key(
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) -> VerifierKey {
+    let (status, keys) = call!(app, TestRequest::get().uri("/api/v1/keys"));
+    assert_eq!(status, StatusCode::OK);
+    let current: Vec<&Value> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{keys}");
+    VerifierKey::from_verifier_string(current[0]["verifier_key"].as_str().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn receipts_carry_proofs_a_third_party_can_check() {
+    let db = TestDb::migrated();
+    let app = harness::app(harness::state(&db).await).await;
+    let key = published_key(&app).await;
+    let chain = new_chain(&app).await;
+    let mut receipts = Vec::new();
+    for i in 0..7 {
+        let (status, r) = call!(
+            &app,
+            post_entry(&chain, &format!("k{i}"), amount(&format!("{i}00.00")))
+        );
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        assert_eq!(r["seq"], i);
+        assert_eq!(r["replayed"], false);
+        check_receipt(&r, &key);
+        receipts.push(r);
+    }
+    // Proof of an old entry against the latest tree, and consistency between two
+    // checkpoints the client kept: the ledger only grew.
+    let (status, p) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries/2/proof?size=7"))
+    );
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let cp7 =
+        note::verify_checkpoint(p["checkpoint"]["note"].as_str().unwrap(), &key, None).unwrap();
+    let proof: Vec<[u8; 32]> = p["inclusion_proof"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(h32)
+        .collect();
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&h32(&receipts[2]["entry_hash"])),
+        2,
+        7,
+        &proof,
+        &cp7.root,
+    )
+    .unwrap();
+
+    let cp3 = note::verify_checkpoint(
+        receipts[2]["checkpoint"]["note"].as_str().unwrap(),
+        &key,
+        None,
+    )
+    .unwrap();
+    let (status, c) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/consistency?from=3&to=7"))
+    );
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let hashes: Vec<[u8; 32]> = c["hashes"].as_array().unwrap().iter().map(h32).collect();
+    merkle::verify_consistency(3, 7, &cp3.root, &cp7.root, &hashes).unwrap();
+    // A wrong old root is refused by the same check.
+    assert!(merkle::verify_consistency(3, 7, &[7u8; 32], &cp7.root, &hashes).is_err());
+
+    let (status, latest) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(latest["tree_size"], 7);
+
+    // Reads.
+    let (_, e) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries/4"))
+    );
+    assert_eq!(e["entry"]["body"]["amount"]["value"], "400.00");
+    assert_eq!(e["entry_hash"], receipts[4]["entry_hash"]);
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries?limit=3"))
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(page["next_after"], 2);
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries?limit=3&after=5"))
+    );
+    assert_eq!(page["entries"][0]["seq"], 6);
+    assert_eq!(page["next_after"], Value::Null);
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries?kind=refund"))
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 0);
+
+    // Bad parameters are 400, unknown things 404.
+    for uri in [
+        format!("/api/v1/chains/{chain}/entries/5/proof?size=5"),
+        format!("/api/v1/chains/{chain}/entries/1/proof?size=99"),
+        format!("/api/v1/chains/{chain}/consistency?from=5&to=3"),
+        format!("/api/v1/chains/{chain}/entries?limit=0"),
+        "/api/v1/chains/not-a-chain/entries".to_owned(),
+    ] {
+        let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["code"], "invalid_parameter");
+    }
+    for uri in [
+        format!("/api/v1/chains/{chain}/entries/99"),
+        format!("/api/v1/chains/{}/checkpoint", uuid::Uuid::new_v4()),
+    ] {
+        let (status, _) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries_checked"], 7);
+    assert_eq!(report["root_hash"], latest["root_hash"]);
+}
+
+#[actix_web::test]
+async fn the_admin_chain_records_the_signing_key() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let (status, e) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries/0")
+    );
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["entry"]["kind"], "signing_key_added");
+    assert_eq!(
+        e["entry"]["body"]["verifier_key"],
+        state.ledger.verifier_key().to_verifier_string()
+    );
+    // Bootstrapping again (a restart with the same key) records nothing new.
+    state.ledger.bootstrap().await.unwrap();
+    let (_, page) = call!(&app, TestRequest::get().uri("/api/v1/chains/admin/entries"));
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_retry_with_the_same_idempotency_key_returns_the_original() {
+    let db = TestDb::migrated();
+    let app = harness::app(harness::state(&db).await).await;
+    let chain = new_chain(&app).await;
+    let (s1, first) = call!(&app, post_entry(&chain, "pay-1", amount("10.00")));
+    assert_eq!(s1, StatusCode::CREATED);
+    let (s2, again) = call!(&app, post_entry(&chain, "pay-1", amount("10.00")));
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["seq"], first["seq"]);
+    assert_eq!(again["entry_hash"], first["entry_hash"]);
+    // Same key, different content: refused, nothing written.
+    let (s3, conflict) = call!(&app, post_entry(&chain, "pay-1", amount("11.00")));
+    assert_eq!(s3, StatusCode::CONFLICT);
+    assert_eq!(conflict["code"], "idempotency_key_reused");
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 1);
+}
+
+#[actix_web::test]
+async fn entries_are_validated_before_anything_is_written() {
+    let db = TestDb::migrated();
+    let app = harness::app(harness::state(&db).await).await;
+    let chain = new_chain(&app).await;
+    let cases = [
+        (
+            post_entry(&chain, "f", json!({"amount": 12.5})),
+            "invalid_entry",
+        ),
+        (post_entry(&chain, "k k", amount("1.00")), "invalid_entry"),
+        (
+            TestRequest::post()
+                .uri(&format!("/api/v1/chains/{chain}/entries"))
+                .set_json(json!({"kind": "payment", "business_date": "2026-01-15", "body": {}})),
+            "idempotency_key_required",
+        ),
+        (
+            TestRequest::post()
+                .uri(&format!("/api/v1/chains/{chain}/entries"))
+                .insert_header(("idempotency-key", "future"))
+                .set_json(json!({"kind": "payment", "business_date": "2999-01-01", "body": {}})),
+            "business_date_in_future",
+        ),
+        (
+            TestRequest::post()
+                .uri(&format!("/api/v1/chains/{chain}/entries"))
+                .insert_header(("idempotency-key", "kind"))
+                .set_json(json!({"kind": "Payment!", "business_date": "2026-01-15", "body": {}})),
+            "invalid_entry",
+        ),
+    ];
+    for (req, code) in cases {
+        let (status, body) = call!(&app, req);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], code, "{body}");
+    }
+    let (status, _) = call!(
+        &app,
+        post_entry(&uuid::Uuid::new_v4().to_string(), "x", amount("1.00"))
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 0, "nothing was written");
+}
+
+#[actix_web::test]
+async fn batches_are_all_or_nothing() {
+    let db = TestDb::migrated();
+    let app = harness::app(harness::state(&db).await).await;
+    let key = published_key(&app).await;
+    let chain = new_chain(&app).await;
+    let item = |k: &str, body: Value| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": k, "body": body});
+    let uri = format!("/api/v1/chains/{chain}/entries/batch");
+
+    let bad = json!({"entries": [item("b1", amount("1.00")), item("b2", json!({"amount": 1.5})), item("b3", amount("3.00"))]});
+    let (status, body) = call!(&app, TestRequest::post().uri(&uri).set_json(bad));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let dup = json!({"entries": [item("d", amount("1.00")), item("d", amount("2.00"))]});
+    let (status, body) = call!(&app, TestRequest::post().uri(&uri).set_json(dup));
+    assert_eq!(body["code"], "duplicate_idempotency_key", "{status} {body}");
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| item(&format!("m{i}"), amount("1.00")))
+        .collect();
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({"entries": too_many}))
+    );
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("batch_size"))
+    );
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 0, "no refused batch left a trace");
+
+    let good: Vec<Value> = (0..250)
+        .map(|i| item(&format!("g{i}"), amount(&format!("{i}.00"))))
+        .collect();
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({"entries": good}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let receipts = body["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 250);
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r["seq"], i);
+        check_receipt(r, &key);
+    }
+    // A batch whose key was already used for other content is refused whole.
+    let clash = json!({"entries": [item("new-1", amount("1.00")), item("g3", amount("999.00"))]});
+    let (status, body) = call!(&app, TestRequest::post().uri(&uri).set_json(clash));
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 250);
+}
+
+#[actix_web::test]
+async fn concurrent_writers_never_fork_gap_or_duplicate() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let chain = new_chain(&app).await;
+    // 64 concurrent clients, 5 appends each, and every one retried once concurrently.
+    let mut calls = Vec::new();
+    for client in 0..64 {
+        for n in 0..5 {
+            for _attempt in 0..2 {
+                let req = post_entry(
+                    &chain,
+                    &format!("c{client}-{n}"),
+                    amount(&format!("{client}.{n:02}")),
+                )
+                .to_request();
+                calls.push(test::call_service(&app, req));
+            }
+        }
+    }
+    let responses = futures_util::future::join_all(calls).await;
+    let mut by_key = std::collections::HashMap::new();
+    for res in responses {
+        assert!(res.status().is_success(), "{}", res.status());
+        let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+        let key = body["entry"]["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let seq = body["seq"].as_u64().unwrap();
+        if let Some(prev) = by_key.insert(key.clone(), seq) {
+            assert_eq!(prev, seq, "a retry of {key} got another seq");
+        }
+    }
+    let mut seqs: Vec<u64> = by_key.values().copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..320).collect::<Vec<u64>>(),
+        "gap-free, no duplicates"
+    );
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries_checked"], 320);
+}
+
+#[actix_web::test]
+async fn the_database_refuses_updates_deletes_and_truncates_of_ledger_rows() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let chain = new_chain(&app).await;
+    call!(&app, post_entry(&chain, "a", amount("1.00")));
+    // The service's own pooled connection (role fundtrail_app)...
+    let mut conn = state.pool.get().unwrap();
+    for sql in [
+        format!("UPDATE ledger_entries SET canonical = canonical WHERE chain_id = '{chain}'"),
+        format!("DELETE FROM ledger_entries WHERE chain_id = '{chain}'"),
+        "TRUNCATE ledger_entries CASCADE".to_owned(),
+        format!("UPDATE merkle_nodes SET hash = hash WHERE chain_id = '{chain}'"),
+        format!("DELETE FROM checkpoints WHERE chain_id = '{chain}'"),
+        "DELETE FROM signing_keys".to_owned(),
+    ] {
+        let err = diesel::sql_query(&sql).execute(&mut *conn).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("permission denied") || msg.contains("append-only"),
+            "{sql}: {msg}"
+        );
+    }
+    // ...and even a superuser, unless they disable the triggers (which verify catches).
+    let mut su = db.superuser_conn();
+    let err = diesel::sql_query(format!(
+        "DELETE FROM ledger_entries WHERE chain_id = '{chain}'"
+    ))
+    .execute(&mut su)
+    .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true);
+}
+
+// ---------------------------------------------------------------------------- tampering
+
+/// A chain of 8 entries appended one by one (a signed checkpoint at every size), the
+/// signed checkpoint a donor saved at size 8, and the export before any tampering.
+struct Scene {
+    db: TestDb,
+    app_state: actix_web::web::Data<fundtrail::app::AppState>,
+    chain: String,
+    saved_checkpoint: String,
+}
+
+async fn scene() -> Scene {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let chain = new_chain(&app).await;
+    let mut last = Value::Null;
+    for i in 0..8 {
+        let (status, r) = call!(
+            &app,
+            post_entry(
+                &chain,
+                &format!("t{i}"),
+                amount(&format!("{}.00", 1000 + i))
+            )
+        );
+        assert_eq!(status, StatusCode::CREATED);
+        last = r;
+    }
+    let saved_checkpoint = last["checkpoint"]["note"].as_str().unwrap().to_owned();
+    Scene {
+        db,
+        app_state: state,
+        chain,
+        saved_checkpoint,
+    }
+}
+
+impl Scene {
+    /// A superuser session with triggers off: the attacker with full database access.
+    fn attacker(&self) -> PgConnection {
+        let mut su = self.db.superuser_conn();
+        diesel::sql_query("SET session_replication_role = replica")
+            .execute(&mut su)
+            .unwrap();
+        su
+    }
+
+    fn exec(&self, su: &mut PgConnection, sql: String) {
+        let n = diesel::sql_query(&sql).execute(su).unwrap();
+        assert!(n > 0, "tampering changed nothing: {sql}");
+    }
+
+    async fn server_verdict(&self) -> Value {
+        let app = harness::app(self.app_state.clone()).await;
+        let (status, report) = call!(
+            &app,
+            TestRequest::get().uri(&format!("/api/v1/chains/{}/verify", self.chain))
+        );
+        assert_eq!(status, StatusCode::OK);
+        report
+    }
+
+    async fn export(&self) -> Vec<u8> {
+        let app = harness::app(self.app_state.clone()).await;
+        let res = test::call_service(
+            &app,
+            TestRequest::get()
+                .uri(&format!("/api/v1/chains/{}/export", self.chain))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        test::read_body(res).await.to_vec()
+    }
+
+    fn offline_verdict(&self, export_bytes: &[u8]) -> Value {
+        let keys = vec![self.app_state.ledger.verifier_key()];
+        let report =
+            export::verify_offline(export_bytes, Some(&self.saved_checkpoint), keys).unwrap();
+        serde_json::to_value(report).unwrap()
+    }
+
+    /// Both verifiers (server-side and offline with the donor's checkpoint) must name
+    /// the same first failure.
+    async fn assert_caught(&self, seq: u64, reason: &str) {
+        let report = self.server_verdict().await;
+        assert_eq!(report["ok"], false, "{report}");
+        assert_eq!(report["first_failure"]["seq"], seq, "{report}");
+        assert_eq!(report["first_failure"]["reason"], reason, "{report}");
+        let offline = self.offline_verdict(&self.export().await);
+        assert_eq!(offline["ok"], false, "{offline}");
+        assert_eq!(offline["first_failure"]["seq"], seq, "{offline}");
+        assert_eq!(offline["first_failure"]["reason"], reason, "{offline}");
+    }
+
+    fn canonical(&self, su: &mut PgConnection, seq: u64) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct C {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            canonical: String,
+        }
+        diesel::sql_query(format!(
+            "SELECT canonical FROM ledger_entries WHERE chain_id = '{}' AND seq = {seq}",
+            self.chain
+        ))
+        .get_result::<C>(su)
+        .unwrap()
+        .canonical
+    }
+}
+
+#[actix_web::test]
+async fn a_clean_chain_verifies_on_the_server_and_offline() {
+    let s = scene().await;
+    let report = s.server_verdict().await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries_checked"], 8);
+    assert_eq!(report["checkpoints_checked"], 9);
+    let offline = s.offline_verdict(&s.export().await);
+    assert_eq!(offline["ok"], true, "{offline}");
+    assert_eq!(offline["root_hash"], report["root_hash"]);
+    // The saved checkpoint is from another chain? Then it is refused outright.
+    let other = scene().await;
+    let keys = vec![s.app_state.ledger.verifier_key()];
+    assert!(
+        export::verify_offline(&s.export().await[..], Some(&other.saved_checkpoint), keys).is_err()
+    );
+}
+
+#[actix_web::test]
+async fn an_edited_body_is_caught_at_its_seq() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    let original = s.canonical(&mut su, 3);
+    let edited = original.replace("Acme Ltd", "Acme Holdings");
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE ledger_entries SET canonical = '{edited}' WHERE chain_id = '{}' AND seq = 3",
+            s.chain
+        ),
+    );
+    s.assert_caught(3, "entry_hash_mismatch").await;
+}
+
+#[actix_web::test]
+async fn an_edited_amount_is_caught_at_its_seq() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    let edited = s.canonical(&mut su, 5).replace("1005.00", "10050.00");
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE ledger_entries SET canonical = '{edited}' WHERE chain_id = '{}' AND seq = 5",
+            s.chain
+        ),
+    );
+    s.assert_caught(5, "entry_hash_mismatch").await;
+}
+
+#[actix_web::test]
+async fn a_deleted_entry_is_caught_at_its_seq() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    s.exec(
+        &mut su,
+        format!(
+            "DELETE FROM ledger_entries WHERE chain_id = '{}' AND seq = 4",
+            s.chain
+        ),
+    );
+    s.assert_caught(4, "seq_gap").await;
+}
+
+#[actix_web::test]
+async fn two_swapped_entries_are_caught_at_the_first() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    // Swap everything but the position.
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE ledger_entries t SET canonical = o.canonical, prev_hash = o.prev_hash, entry_hash = o.entry_hash, \
+             idempotency_key = o.idempotency_key || '~' \
+             FROM ledger_entries o WHERE t.chain_id = '{c}' AND o.chain_id = '{c}' AND \
+             ((t.seq = 2 AND o.seq = 3) OR (t.seq = 3 AND o.seq = 2))",
+            c = s.chain
+        ),
+    );
+    s.exec(&mut su, format!("UPDATE ledger_entries SET idempotency_key = rtrim(idempotency_key, '~') WHERE chain_id = '{}'", s.chain));
+    s.assert_caught(2, "seq_mismatch").await;
+}
+
+#[actix_web::test]
+async fn a_truncated_tail_is_caught() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    s.exec(
+        &mut su,
+        format!(
+            "DELETE FROM ledger_entries WHERE chain_id = '{}' AND seq >= 6",
+            s.chain
+        ),
+    );
+    s.assert_caught(6, "truncated").await;
+
+    // Full cover-up: head, checkpoints and tree nodes rolled back too. The server has
+    // nothing left to compare with, but the donor's saved checkpoint still catches it.
+    s.exec(
+        &mut su,
+        format!(
+            "DELETE FROM checkpoints WHERE chain_id = '{}' AND tree_size > 6",
+            s.chain
+        ),
+    );
+    s.exec(&mut su, format!("UPDATE chain_heads SET size = 6, head_hash = (SELECT entry_hash FROM ledger_entries WHERE chain_id = '{c}' AND seq = 5) WHERE chain_id = '{c}'", c = s.chain));
+    let offline = s.offline_verdict(&s.export().await);
+    assert_eq!(offline["ok"], false, "{offline}");
+    assert_eq!(offline["first_failure"]["seq"], 6, "{offline}");
+    assert_eq!(offline["first_failure"]["reason"], "truncated", "{offline}");
+}
+
+#[actix_web::test]
+async fn a_consistently_rewritten_chain_is_caught_by_the_signed_checkpoints() {
+    let s = scene().await;
+    let mut su = s.attacker();
+    // Rewrite entry 3 and re-hash everything after it, Merkle tree and head included:
+    // every hash link is valid again. Only the signatures cannot be redone.
+    let chain: uuid::Uuid = s.chain.parse().unwrap();
+    let mut prev = entry::ZERO_HASH;
+    let mut frontier = Frontier::default();
+    for seq in 0..8u64 {
+        let mut e: Entry = serde_json::from_str(&s.canonical(&mut su, seq)).unwrap();
+        if seq == 3 {
+            e.body["vendor"] = json!("Shell Company SA");
+        }
+        let canonical = String::from_utf8(entry::canonical_bytes(&e).unwrap()).unwrap();
+        let hash = entry::entry_hash(&prev, canonical.as_bytes());
+        if seq >= 3 {
+            s.exec(
+                &mut su,
+                format!(
+                    "UPDATE ledger_entries SET canonical = '{canonical}', prev_hash = '\\x{}', entry_hash = '\\x{}' WHERE chain_id = '{chain}' AND seq = {seq}",
+                    hex::encode(prev),
+                    hex::encode(hash)
+                ),
+            );
+        }
+        for (node, h) in frontier.push(merkle::leaf_hash(&hash)) {
+            diesel::sql_query(format!(
+                "UPDATE merkle_nodes SET hash = '\\x{}' WHERE chain_id = '{chain}' AND level = {} AND idx = {}",
+                hex::encode(h),
+                node.level,
+                node.index
+            ))
+            .execute(&mut su)
+            .unwrap();
+        }
+        prev = hash;
+    }
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE chain_heads SET head_hash = '\\x{}' WHERE chain_id = '{chain}'",
+            hex::encode(prev)
+        ),
+    );
+    s.assert_caught(3, "checkpoint_root_mismatch").await;
+
+    // The attacker also deletes every checkpoint they invalidated: the export then vouches
+    // only up to size 3, and the donor's saved checkpoint (size 8) no longer matches.
+    s.exec(
+        &mut su,
+        format!("DELETE FROM checkpoints WHERE chain_id = '{chain}' AND tree_size > 3"),
+    );
+    let offline = s.offline_verdict(&s.export().await);
+    assert_eq!(
+        offline["first_failure"]["reason"], "checkpoint_root_mismatch",
+        "{offline}"
+    );
+    assert_eq!(offline["first_failure"]["seq"], 3, "{offline}");
+    let report = s.server_verdict().await;
+    assert_eq!(
+        report["first_failure"]["reason"], "unsigned_tail",
+        "{report}"
+    );
+    assert_eq!(report["first_failure"]["seq"], 3, "{report}");
+}
