@@ -64,6 +64,17 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+    /// Benchmarks against raw Postgres baselines measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Appends, batches, verification and proofs of the ledger core.
+    Ledger(crate::bench::LedgerBenchArgs),
 }
 
 /// Offline verification failed: the export is not what the keys and checkpoint vouch for.
@@ -110,6 +121,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            what: BenchCommand::Ledger(args),
+        } => crate::bench::run_ledger(&args),
         Command::Version => {
             println!("fundtrail {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -141,7 +141,8 @@ impl EmbeddedPostgres {
         self.url_for(DATABASE)
     }
 
-    fn url_for(&self, db: &str) -> String {
+    /// Connection URL of any database of the cluster.
+    pub fn url_for(&self, db: &str) -> String {
         format!(
             "postgresql://postgres@/{db}?host={}&port={PORT}",
             self.socket_dir.display()

@@ -168,7 +168,9 @@ pub struct ReceiptDto {
     pub prev_hash: String,
     pub entry: Entry,
     pub inclusion_proof: InclusionProofDto,
-    pub checkpoint: CheckpointDto,
+    /// The signed checkpoint the proof is against (in batch answers: once, at the top).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointDto>,
     /// True when this idempotency key was recorded before: this is the original entry.
     pub replayed: bool,
 }
@@ -186,7 +188,7 @@ impl From<&Receipt> for ReceiptDto {
                 tree_size: r.checkpoint.tree_size,
                 hashes: r.inclusion_proof.iter().map(entry::hex32).collect(),
             },
-            checkpoint: CheckpointDto::from(&r.checkpoint),
+            checkpoint: Some(CheckpointDto::from(&r.checkpoint)),
             replayed: r.replayed,
         }
     }
@@ -296,6 +298,9 @@ pub struct NewBatch {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchReceipts {
+    /// The checkpoint every receipt's inclusion proof is against.
+    pub checkpoint: CheckpointDto,
+    /// One per entry, in order, without the repeated checkpoint.
     pub receipts: Vec<ReceiptDto>,
 }
 
@@ -387,8 +392,19 @@ pub async fn append_batch(
         });
     }
     let receipts = state.ledger.append(path.chain.0, requests).await?;
+    let checkpoint = receipts
+        .first()
+        .map(|r| CheckpointDto::from(&r.checkpoint))
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     Ok(HttpResponse::Created().json(BatchReceipts {
-        receipts: receipts.iter().map(ReceiptDto::from).collect(),
+        checkpoint,
+        receipts: receipts
+            .iter()
+            .map(|r| ReceiptDto {
+                checkpoint: None,
+                ..ReceiptDto::from(r)
+            })
+            .collect(),
     }))
 }
 

@@ -253,9 +253,13 @@ impl Ledger {
         if let Some(cp0) = store::checkpoint_at(conn, chain, 0)? {
             v.checkpoint(0, &cp0.note);
         }
+        // Entries appended while we verify are beyond the head read above: not ours to
+        // check now (a row beyond it that is not a later append shows up next time).
+        let head_i = store::to_i64(head)?;
         let mut after: Option<i64> = None;
         loop {
-            let page = store::entries_after(conn, chain, after, SCAN_PAGE)?;
+            let mut page = store::entries_after(conn, chain, after, SCAN_PAGE)?;
+            page.retain(|r| r.seq < head_i);
             let Some(last) = page.last() else { break };
             let from = v.size();
             let last_seq = store::to_u64(last.seq)?;
@@ -281,9 +285,7 @@ impl Ledger {
                     break;
                 }
                 while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {
-                    if store::to_u64(cp.tree_size)? == v.size() {
-                        v.checkpoint(v.size(), &cp.note);
-                    }
+                    v.checkpoint(store::to_u64(cp.tree_size)?, &cp.note);
                 }
             }
             if v.failed() {

@@ -237,9 +237,11 @@ pub fn nodes(
         .map(|n| to_i64(n.index))
         .collect::<StoreResult<Vec<i64>>>()?;
     let rows: Vec<NodeRow> = diesel::sql_query(
-        "SELECT m.level, m.idx, m.hash FROM merkle_nodes m \
-         JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, idx) ON m.level = w.level AND m.idx = w.idx \
-         WHERE m.chain_id = $1",
+        // LATERAL forces one primary-key probe per id: the planner cannot estimate
+        // unnest() and would otherwise hash-join against the whole chain's nodes.
+        "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
+         CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
+             WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m",
     )
     .bind::<SqlUuid, _>(chain)
     .bind::<Array<SmallInt>, _>(levels)

@@ -37,6 +37,12 @@ pub enum FailureReason {
     CheckpointSignatureInvalid,
     /// A checkpoint (or the chain head) covers more entries than the chain holds.
     Truncated,
+    /// More entries than the chain head or export header claims.
+    SizeMismatch,
+    /// A checkpoint for another chain, or one placed before entries it already covers.
+    CheckpointMisplaced,
+    /// The entry breaks a write-time rule (format version, kind, key or body rules).
+    InvalidEntry,
     /// Entries exist beyond the latest signed checkpoint.
     UnsignedTail,
 }
@@ -76,10 +82,12 @@ pub struct Verifier {
     next_seq: u64,
     prev: Hash,
     frontier: Frontier,
-    /// Largest checkpoint size whose root matched.
+    /// Largest size a genuine (signature-verified) checkpoint vouched for.
     vouched: u64,
+    /// Verified checkpoints ahead of the entries, in arrival order.
+    pending: std::collections::VecDeque<(note::Checkpoint, String)>,
     checkpoints_checked: u64,
-    /// The newest checkpoint seen, verified (signature) at the end.
+    /// The newest checkpoint that matched.
     latest: Option<(u64, String)>,
     /// A checkpoint the caller saved earlier (signature already verified): the entries
     /// must reproduce its root at its size.
@@ -97,6 +105,7 @@ impl Verifier {
             prev: ZERO_HASH,
             frontier: Frontier::default(),
             vouched: 0,
+            pending: std::collections::VecDeque::new(),
             checkpoints_checked: 0,
             latest: None,
             trusted: None,
@@ -108,7 +117,9 @@ impl Verifier {
     /// (saved from a receipt or `/checkpoint`). Fails at once if its signature or origin
     /// is wrong.
     pub fn with_trusted(mut self, signed_note: &str) -> Result<Self, String> {
-        let cp = self.verify_signature(signed_note)?;
+        // Tolerate the trailing newline tools add when a note is saved (`jq -r`, editors).
+        let normalized = format!("{}\n", signed_note.trim_end_matches(['\n', '\r', ' ']));
+        let cp = self.verify_signature(&normalized)?;
         if cp.origin != self.origin {
             return Err(format!(
                 "the checkpoint is for {}, not {}",
@@ -192,6 +203,9 @@ impl Verifier {
                 )
             }
         };
+        if let Err(e) = check_rules(&parsed) {
+            return self.fail(k, FailureReason::InvalidEntry, format!("entry {k}: {e}"));
+        }
         if parsed.seq != k || parsed.chain != self.chain {
             return self.fail(
                 k,
@@ -252,18 +266,21 @@ impl Verifier {
         self.frontier.push(merkle::leaf_hash(&computed));
         self.prev = computed;
         self.next_seq = k + 1;
+        self.apply_pending();
         self.check_trusted();
         !self.failed()
     }
 
-    /// Checks a checkpoint whose size must equal the number of entries checked so far
-    /// (callers interleave checkpoints right after the entry that completes them).
+    /// Checks a signed checkpoint. Every checkpoint's signature is verified (with any
+    /// published key), so only genuine checkpoints ever vouch for a prefix. A checkpoint
+    /// ahead of the entries checked so far is held until they reach its size (at most
+    /// `MAX_PENDING`); one behind them is misplaced.
     pub fn checkpoint(&mut self, size: u64, signed_note: &str) -> bool {
         if self.failed() {
             return false;
         }
-        let body = match checkpoint_body(signed_note) {
-            Ok(b) => b,
+        let cp = match self.verify_signature(signed_note) {
+            Ok(cp) => cp,
             Err(e) => {
                 return self.fail(
                     self.vouched,
@@ -272,39 +289,61 @@ impl Verifier {
                 )
             }
         };
-        if body.size != size || body.size != self.next_seq || body.origin != self.origin {
+        if cp.size != size || cp.origin != self.origin || cp.size < self.next_seq {
             return self.fail(
                 self.vouched,
-                FailureReason::CheckpointRootMismatch,
+                FailureReason::CheckpointMisplaced,
                 format!(
-                    "checkpoint for {} size {} is out of place at size {} of {}",
-                    body.origin, body.size, self.next_seq, self.origin
+                    "a checkpoint for {} size {} appears at size {} of {}",
+                    cp.origin, cp.size, self.next_seq, self.origin
                 ),
             );
         }
-        self.checkpoints_checked += 1;
-        if body.root != self.frontier.root() {
-            // Tell apart "the server signed this and the entries changed" from garbage.
-            if let Err(e) = self.verify_signature(signed_note) {
+        if cp.size > self.next_seq {
+            if self.pending.len() >= MAX_PENDING {
                 return self.fail(
                     self.vouched,
-                    FailureReason::CheckpointSignatureInvalid,
-                    format!("checkpoint {size}: {e}"),
+                    FailureReason::CheckpointMisplaced,
+                    "too many checkpoints ahead of their entries".to_owned(),
                 );
             }
+            self.pending.push_back((cp, signed_note.to_owned()));
+            return true;
+        }
+        self.apply_checkpoint(cp, signed_note)
+    }
+
+    fn apply_checkpoint(&mut self, cp: note::Checkpoint, signed_note: &str) -> bool {
+        self.checkpoints_checked += 1;
+        let size = cp.size;
+        if cp.root != self.frontier.root() {
             let from = self.vouched;
             return self.fail(
                 from,
                 FailureReason::CheckpointRootMismatch,
                 format!(
-                    "the checkpoint signed for size {size} does not match the entries: entries before {from} match a checkpoint, so the first altered entry is in [{from}, {})",
-                    size
+                    "the checkpoint signed for size {size} does not match the entries: entries before {from} match a signed checkpoint, so the first altered entry is in [{from}, {size})"
                 ),
             );
         }
         self.vouched = size;
         self.latest = Some((size, signed_note.to_owned()));
         true
+    }
+
+    /// Applies held checkpoints whose size the entries have now reached.
+    fn apply_pending(&mut self) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|(cp, _)| cp.size == self.next_seq)
+        {
+            if let Some((cp, note)) = self.pending.pop_front() {
+                if !self.apply_checkpoint(cp, &note) {
+                    return;
+                }
+            }
+        }
     }
 
     fn verify_signature(&self, signed_note: &str) -> Result<note::Checkpoint, String> {
@@ -334,6 +373,23 @@ impl Verifier {
 
     fn finish_checks(&mut self, expected_size: Option<u64>) {
         let n = self.next_seq;
+        if let Some(expected) = expected_size.filter(|e| *e < n) {
+            self.fail(
+                expected,
+                FailureReason::SizeMismatch,
+                format!("{n} entries exist but the chain claims {expected}"),
+            );
+            return;
+        }
+        if let Some((cp, _)) = self.pending.front() {
+            let size = cp.size;
+            self.fail(
+                n,
+                FailureReason::Truncated,
+                format!("a signed checkpoint covers {size} entries but only {n} exist"),
+            );
+            return;
+        }
         if let Some(expected) = expected_size.filter(|e| *e > n) {
             self.fail(n, FailureReason::Truncated, format!("the chain claims {expected} entries but only {n} exist: entries from {n} on are missing"));
             return;
@@ -346,16 +402,8 @@ impl Verifier {
             );
             return;
         }
-        match self.latest.clone() {
-            Some((size, note_text)) => {
-                if let Err(e) = self.verify_signature(&note_text) {
-                    self.fail(
-                        self.vouched,
-                        FailureReason::CheckpointSignatureInvalid,
-                        format!("checkpoint {size}: {e}"),
-                    );
-                    return;
-                }
+        match self.latest.as_ref().map(|(size, _)| *size) {
+            Some(size) => {
                 if size < n {
                     self.fail(
                         size,
@@ -379,11 +427,16 @@ impl Verifier {
     }
 }
 
-/// The checkpoint inside a signed note, without checking the signature.
-pub fn checkpoint_body(signed_note: &str) -> Result<note::Checkpoint, String> {
-    let text = signed_note
-        .rsplit_once("\n\n")
-        .map(|(text, _)| format!("{text}\n"))
-        .ok_or_else(|| "not a signed note".to_owned())?;
-    note::Checkpoint::parse(&text).map_err(|e| e.to_string())
+/// Most verified checkpoints held ahead of their entries.
+const MAX_PENDING: usize = 1_024;
+
+/// The write-time rules every stored entry must satisfy (the writer enforces them, so a
+/// violation means the row was written by something else).
+fn check_rules(e: &Entry) -> Result<(), String> {
+    if e.v != entry::FORMAT_VERSION {
+        return Err(format!("unknown format version {}", e.v));
+    }
+    entry::validate_kind(&e.kind).map_err(|x| x.to_string())?;
+    entry::validate_idempotency_key(&e.idempotency_key).map_err(|x| x.to_string())?;
+    entry::validate_body(&e.body).map_err(|x| x.to_string())
 }

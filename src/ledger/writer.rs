@@ -270,6 +270,8 @@ fn commit_group(
     jobs: &[&[AppendRequest]],
 ) -> Vec<Result<Vec<Receipt>, AppendError>> {
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
+    let started = std::time::Instant::now();
+    let mut planned_at = started;
     let txn = conn.transaction::<_, AppendError, _>(|conn| {
         let Some((size, head)) = store::lock_head(conn, chain)? else {
             return Err(AppendError::ChainNotFound(chain));
@@ -324,6 +326,7 @@ fn commit_group(
         }
 
         let new_size = frontier.size();
+        planned_at = std::time::Instant::now();
         let checkpoint = if new_rows.is_empty() {
             None
         } else {
@@ -356,6 +359,7 @@ fn commit_group(
         }
     };
     *cached = Some(frontier);
+    let committed_at = std::time::Instant::now();
 
     // After the commit: build receipts (proofs against the checkpoint just signed, or the
     // latest one when the group only replayed).
@@ -369,8 +373,36 @@ fn commit_group(
             }
         },
     };
-    let fresh: HashMap<NodeId, Hash> = new_nodes.into_iter().collect();
-    plans
+    // Every node any receipt's proof needs that this group did not just write: one query.
+    let mut nodes: HashMap<NodeId, Hash> = new_nodes.into_iter().collect();
+    let size = checkpoint.tree_size;
+    let mut missing = BTreeSet::new();
+    for plan in &plans {
+        if let Planned::Accepted(outcomes) = plan {
+            for o in outcomes {
+                let seq = match o {
+                    Outcome::New(i) => new_entries.get(*i).map(|e| e.seq),
+                    Outcome::Replay(row) => store::to_u64(row.seq).ok(),
+                };
+                if let Some(Ok(ids)) = seq.map(|s| merkle::inclusion_nodes(s, size)) {
+                    missing.extend(ids.into_iter().filter(|id| !nodes.contains_key(id)));
+                }
+            }
+        }
+    }
+    let missing_at = std::time::Instant::now();
+    let missing_count = missing.len();
+    if !missing.is_empty() {
+        let ids: Vec<NodeId> = missing.into_iter().collect();
+        match store::nodes(conn, chain, &ids) {
+            Ok(found) => nodes.extend(found),
+            Err(e) => {
+                let shared = Arc::new(AppendError::from(e));
+                return jobs.iter().map(|_| Err(clone_error(&shared))).collect();
+            }
+        }
+    }
+    let results: Vec<Result<Vec<Receipt>, AppendError>> = plans
         .into_iter()
         .map(|plan| match plan {
             Planned::Rejected(e) => Err(e),
@@ -384,18 +416,30 @@ fn commit_group(
                         let entry = new_entries.get(i).cloned().ok_or_else(|| {
                             AppendError::Internal(anyhow::anyhow!("receipt index"))
                         })?;
-                        receipt(conn, chain, row, entry, &checkpoint, &fresh, false)
+                        receipt(row, entry, &checkpoint, &nodes, false)
                     }
                     Outcome::Replay(row) => {
                         let entry: Entry = serde_json::from_str(&row.canonical).map_err(|e| {
                             AppendError::Internal(anyhow::anyhow!("stored entry unreadable: {e}"))
                         })?;
-                        receipt(conn, chain, &row, entry, &checkpoint, &fresh, true)
+                        receipt(&row, entry, &checkpoint, &nodes, true)
                     }
                 })
                 .collect(),
         })
-        .collect()
+        .collect();
+    tracing::debug!(
+        chain.id = %chain,
+        group.jobs = jobs.len(),
+        group.new_entries = new_rows.len(),
+        plan_ms = (planned_at - started).as_secs_f64() * 1e3,
+        write_commit_ms = (committed_at - planned_at).as_secs_f64() * 1e3,
+        receipts_ms = committed_at.elapsed().as_secs_f64() * 1e3,
+        missing_ms = (missing_at - committed_at).as_secs_f64() * 1e3,
+        missing = missing_count,
+        "group committed"
+    );
+    results
 }
 
 type JobPlan = (Vec<Outcome>, Vec<EntryRow>, Vec<Entry>, Vec<(NodeId, Hash)>);
@@ -545,15 +589,16 @@ fn latest_checkpoint(
 }
 
 fn receipt(
-    conn: &mut PgConnection,
-    chain: Uuid,
     row: &EntryRow,
     entry: Entry,
     checkpoint: &SignedCheckpoint,
-    fresh: &HashMap<NodeId, Hash>,
+    nodes: &HashMap<NodeId, Hash>,
     replayed: bool,
 ) -> Result<Receipt, AppendError> {
-    let proof = inclusion_proof(conn, chain, entry.seq, checkpoint.tree_size, fresh)?;
+    let proof = merkle::inclusion_proof(entry.seq, checkpoint.tree_size, |id| {
+        nodes.get(&id).copied()
+    })
+    .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
     Ok(Receipt {
         entry_hash: store::to_hash(&row.entry_hash)?,
         prev_hash: store::to_hash(&row.prev_hash)?,

@@ -1,0 +1,631 @@
+//! `fundtrail bench ledger`: the ledger's performance against raw Postgres baselines
+//! measured in the same run, on the same machine and database (docs/benchmarks.md).
+//!
+//! It creates a throw-away database in the configured server (or the private cluster),
+//! serves the real application in-process on a loopback port, drives it over HTTP, runs
+//! pgbench/psql for the baselines, and prints a table. Statistics use floats; money never
+//! appears here.
+#![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpServer};
+use anyhow::{bail, Context};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use rand::Rng;
+use serde_json::json;
+
+use crate::app::{self, AppState};
+use crate::config::{AppSettings, DbArgs, PoolSettings};
+use crate::ledger::note::SigningKey;
+use crate::ledger::Ledger;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LedgerBenchArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Entries in the chain used for verification and proofs.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u64,
+    /// Concurrent HTTP clients for single-entry appends.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// pgbench clients for the single-row INSERT baseline.
+    #[arg(long, default_value_t = 16)]
+    pub baseline_clients: usize,
+    /// Seconds each throughput phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Keep the benchmark database afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn percentile(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us.get(rank - 1).copied().unwrap_or(0) as f64 / 1000.0
+}
+
+/// Replaces the database name in a libpq URL (`scheme://authority/db?params`).
+fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
+    let scheme_end = url
+        .find("://")
+        .context("DATABASE_URL must be a postgres:// URL")?
+        + 3;
+    let rest = url.get(scheme_end..).unwrap_or_default();
+    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = rest.get(..path_start).unwrap_or_default();
+    let after = rest.get(path_start..).unwrap_or_default();
+    let query = after
+        .find('?')
+        .map(|i| after.get(i..).unwrap_or_default())
+        .unwrap_or("");
+    Ok(format!(
+        "{}{authority}/{db}{query}",
+        url.get(..scheme_end).unwrap_or_default()
+    ))
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|d| d.join(tool).exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+        .map_or_else(|| PathBuf::from(tool), |d| d.join(tool))
+}
+
+fn sql(conn: &mut PgConnection, q: &str) -> anyhow::Result<()> {
+    diesel::sql_query(q)
+        .execute(conn)
+        .with_context(|| q.to_owned())?;
+    Ok(())
+}
+
+/// A canonical-sized body like a real payment entry.
+fn body(i: u64) -> serde_json::Value {
+    json!({
+        "amount": {"value": format!("{}.{:02}", 1000 + i % 90_000, i % 100), "currency": "EUR"},
+        "vendor": format!("vendor-{}", i % 997),
+        "invoice": format!("INV-{i:08}"),
+        "contract": "c4f1e9b2-5a77-4d0e-9f3a-2b6c8d1e0a55",
+        "ministry": "Ministry of Interior",
+        "description": "Radio equipment for district police stations, second tranche"
+    })
+}
+
+struct Row {
+    name: &'static str,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    target: &'static str,
+}
+
+pub fn run_ledger(args: &LedgerBenchArgs) -> anyhow::Result<()> {
+    let database = crate::startup::resolve_database(&args.db)?;
+    let bench_db = format!(
+        "fundtrail_bench_{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    );
+    let maintenance = match &database.embedded {
+        Some(cluster) => cluster.url_for("postgres"),
+        None => database.url.clone(),
+    };
+    let mut admin = PgConnection::establish(&maintenance)
+        .context("connecting to create the benchmark database")?;
+    sql(&mut admin, &format!("CREATE DATABASE {bench_db}"))?;
+    let url = with_database(&maintenance, &bench_db)?;
+    eprintln!("bench: database {bench_db}");
+    let result = run_in(&url, args);
+    if !args.keep {
+        let _ = sql(
+            &mut admin,
+            &format!("DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)"),
+        );
+    }
+    drop(database);
+    result
+}
+
+fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
+    crate::db::migrate_url(url)?;
+    let pool = crate::db::build_pool(
+        url,
+        &PoolSettings {
+            max_size: 24,
+            ..PoolSettings::default()
+        },
+    )?;
+    let signer = SigningKey::generate("bench.fundtrail").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ledger = Arc::new(Ledger::new(
+        pool.clone(),
+        signer.clone(),
+        "bench.fundtrail",
+        Ledger::system_clock(),
+    ));
+    let state = web::Data::new(AppState::new(
+        pool.clone(),
+        AppSettings::default(),
+        ledger.clone(),
+    )?);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut raw = PgConnection::establish(url)?;
+    sql(
+        &mut raw,
+        "CREATE TABLE bench_raw (chain_id uuid NOT NULL, seq bigserial, kind text NOT NULL, business_date date NOT NULL, \
+         recorded_at timestamptz NOT NULL, idempotency_key text NOT NULL, canonical text NOT NULL, \
+         prev_hash bytea NOT NULL, entry_hash bytea NOT NULL, PRIMARY KEY (chain_id, seq), UNIQUE (chain_id, idempotency_key))",
+    )?;
+    let canonical_example = serde_json::to_string(&body(12345))?.replace('\'', "''");
+    let tmp = std::env::temp_dir().join(format!("fundtrail-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+
+    // Baseline A: single-row INSERTs, pgbench, N clients.
+    let single = tmp.join("single.sql");
+    std::fs::write(
+        &single,
+        format!(
+            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
+             VALUES ('6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10', 'payment', current_date, now(), md5(random()::text), \
+             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea));\n"
+        ),
+    )?;
+    let tps_single = pgbench(url, &single, args.baseline_clients, args.seconds)?;
+    eprintln!("bench: baseline single-row INSERT {tps_single:.0}/s");
+
+    // Baseline B: 100-row INSERT batches.
+    let batch = tmp.join("batch.sql");
+    std::fs::write(
+        &batch,
+        format!(
+            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
+             SELECT '6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e11', 'payment', current_date, now(), md5(random()::text), \
+             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea) FROM generate_series(1, 100);\n"
+        ),
+    )?;
+    let batch_clients = 4;
+    let tps_batch = pgbench(url, &batch, batch_clients, args.seconds)? * 100.0;
+    eprintln!("bench: baseline 100-row INSERT batches {tps_batch:.0} rows/s");
+
+    let system = actix_web::rt::System::new();
+    let (http_single, lat_single, http_batch, fill) = system.block_on(async {
+        ledger
+            .bootstrap()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let st = state.clone();
+        let server = HttpServer::new(move || app::build(st.clone()))
+            .workers(2)
+            .bind(("127.0.0.1", 0))?;
+        let addr = *server.addrs().first().context("no bound address")?;
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let base = format!("http://{addr}/api/v1");
+
+        let chain_a = create_chain(&base).await?;
+        let (n, lat, took) = drive_single(
+            &base,
+            &chain_a,
+            args.clients,
+            Duration::from_secs(args.seconds),
+        )
+        .await?;
+        eprintln!("bench: HTTP single appends {:.0}/s", rate(n, took));
+        let chain_b = create_chain(&base).await?;
+        let (nb, took_b) = drive_batches(
+            &base,
+            &chain_b,
+            batch_clients,
+            100,
+            Duration::from_secs(args.seconds),
+            u64::MAX,
+        )
+        .await?;
+        eprintln!(
+            "bench: HTTP 100-entry batches {:.0} entries/s",
+            rate(nb, took_b)
+        );
+        let chain_v = create_chain(&base).await?;
+        let (nv, took_v) = drive_batches(
+            &base,
+            &chain_v,
+            batch_clients,
+            1_000,
+            Duration::from_secs(24 * 3600),
+            args.entries,
+        )
+        .await?;
+        eprintln!("bench: filled {nv} entries at {:.0}/s", rate(nv, took_v));
+        handle.stop(true).await;
+        Ok::<_, anyhow::Error>(((n, took), lat, (nb, took_b), (chain_v, nv, took_v)))
+    })?;
+    let (n, took) = http_single;
+    let mut lat = lat_single;
+    lat.sort_unstable();
+    rows.push(Row {
+        name: "single appends over HTTP, 1 chain",
+        ours: format!(
+            "{:.0}/s ({} clients), p50 {:.1} ms, p99 {:.1} ms",
+            rate(n, took),
+            args.clients,
+            percentile(&lat, 0.50),
+            percentile(&lat, 0.99)
+        ),
+        baseline: format!(
+            "{tps_single:.0}/s (pgbench single-row INSERT, {} clients)",
+            args.baseline_clients
+        ),
+        ratio: format!("{:.2}", rate(n, took) / tps_single),
+        target: ">= 1.00, p99 < 50 ms",
+    });
+    let (nb, took_b) = http_batch;
+    rows.push(Row {
+        name: "100-entry batch appends over HTTP",
+        ours: format!(
+            "{:.0} entries/s ({batch_clients} clients)",
+            rate(nb, took_b)
+        ),
+        baseline: format!(
+            "{tps_batch:.0} rows/s (pgbench 100-row INSERT, {batch_clients} clients)"
+        ),
+        ratio: format!("{:.2}", rate(nb, took_b) / tps_batch),
+        target: ">= 0.50",
+    });
+    let (chain_v, nv, took_v) = fill;
+    rows.push(Row {
+        name: "1,000-entry batch appends (fill)",
+        ours: format!("{:.0} entries/s", rate(nv, took_v)),
+        baseline: "-".to_owned(),
+        ratio: "-".to_owned(),
+        target: "-",
+    });
+
+    // Verification vs COPY of the same rows.
+    sql(&mut raw, "VACUUM ANALYZE ledger_entries")?;
+    let copy_started = Instant::now();
+    let status = Command::new(pg_bin("psql"))
+        .arg(url)
+        .arg("-qAtc")
+        .arg(format!(
+            "COPY (SELECT seq, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash \
+             FROM ledger_entries WHERE chain_id = '{chain_v}' ORDER BY seq) TO STDOUT"
+        ))
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    let copy_took = copy_started.elapsed();
+    anyhow::ensure!(status.success(), "psql COPY failed");
+    let chain_uuid: uuid::Uuid = chain_v.parse()?;
+    let hwm_before = vm_kib("VmHWM:");
+    let rss_before = vm_kib("VmRSS:");
+    let verify_started = Instant::now();
+    let mut conn = pool.get()?;
+    let report = ledger
+        .verify(&mut conn, chain_uuid)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verify_took = verify_started.elapsed();
+    anyhow::ensure!(
+        report.ok && report.entries_checked == nv,
+        "verification failed: {report:?}"
+    );
+    let hwm_after = vm_kib("VmHWM:");
+    rows.push(Row {
+        name: "full verification, server-side",
+        ours: format!(
+            "{:.0} entries/s ({nv} in {:.1} s), peak RSS growth {} MiB",
+            rate(nv, verify_took),
+            verify_took.as_secs_f64(),
+            hwm_after.saturating_sub(hwm_before.max(rss_before)) / 1024
+        ),
+        baseline: format!(
+            "{:.0} rows/s (psql COPY TO STDOUT, {:.1} s)",
+            rate(nv, copy_took),
+            copy_took.as_secs_f64()
+        ),
+        ratio: format!("{:.2}", rate(nv, verify_took) / rate(nv, copy_took)),
+        target: ">= 0.50, < 100 MB",
+    });
+
+    // Offline verification of the export, in a child process to measure its peak memory.
+    let export_path = tmp.join("export.jsonl");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&export_path)?);
+        ledger
+            .export(&mut conn, chain_uuid, &mut file)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::io::Write::flush(&mut file)?;
+    }
+    let key_path = tmp.join("keys.txt");
+    std::fs::write(
+        &key_path,
+        format!("{}\n", signer.verifier().to_verifier_string()),
+    )?;
+    let (offline_took, offline_maxrss_kib) = offline_verify(&export_path, &key_path)?;
+    rows.push(Row {
+        name: "full verification, offline (`fundtrail verify`)",
+        ours: format!(
+            "{:.0} entries/s ({:.1} s), peak RSS {} MiB",
+            rate(nv, offline_took),
+            offline_took.as_secs_f64(),
+            offline_maxrss_kib / 1024
+        ),
+        baseline: format!("{:.0} rows/s (psql COPY)", rate(nv, copy_took)),
+        ratio: format!("{:.2}", rate(nv, offline_took) / rate(nv, copy_took)),
+        target: ">= 0.50, < 100 MB",
+    });
+
+    // Proofs at full size, server-side (no HTTP).
+    let mut rng = rand::thread_rng();
+    let mut inc = Vec::new();
+    let mut cons = Vec::new();
+    for _ in 0..1_000 {
+        let seq = rng.gen_range(0..nv);
+        let t = Instant::now();
+        ledger
+            .inclusion(&mut conn, chain_uuid, seq, Some(nv))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        inc.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let from = rng.gen_range(1..nv);
+        let t = Instant::now();
+        ledger
+            .consistency(&mut conn, chain_uuid, from, nv)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        cons.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+    }
+    inc.sort_unstable();
+    cons.sort_unstable();
+    rows.push(Row {
+        name: "inclusion proof at full size",
+        ours: format!(
+            "p50 {:.3} ms, p99 {:.3} ms",
+            percentile(&inc, 0.5),
+            percentile(&inc, 0.99)
+        ),
+        baseline: "-".to_owned(),
+        ratio: "-".to_owned(),
+        target: "< 1 ms",
+    });
+    rows.push(Row {
+        name: "consistency proof at full size",
+        ours: format!(
+            "p50 {:.3} ms, p99 {:.3} ms",
+            percentile(&cons, 0.5),
+            percentile(&cons, 0.99)
+        ),
+        baseline: "-".to_owned(),
+        ratio: "-".to_owned(),
+        target: "< 1 ms",
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    println!("| measurement | fundtrail | baseline (same run) | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.name, r.ours, r.baseline, r.ratio, r.target
+        );
+    }
+    Ok(())
+}
+
+fn vm_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    let out = Command::new(pg_bin("pgbench"))
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running pgbench (Debian: apt-get install postgresql)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no tps in pgbench output: {text}"))
+}
+
+fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)> {
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let status = Command::new(exe)
+        .args(["verify", "--export"])
+        .arg(export)
+        .arg("--public-key")
+        .arg(keys)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    let took = started.elapsed();
+    anyhow::ensure!(status.success(), "offline verification failed");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    // ru_maxrss is in KiB on Linux: the largest of the children waited for (pgbench,
+    // psql, and this verify run — the verifier is by far the largest).
+    Ok((took, u64::try_from(usage.max_rss()).unwrap_or(0)))
+}
+
+async fn create_chain(base: &str) -> anyhow::Result<String> {
+    let client = awc::Client::default();
+    let mut res = client
+        .post(format!("{base}/chains"))
+        .send_json(&json!({}))
+        .await
+        .map_err(|e| anyhow::anyhow!("create chain: {e}"))?;
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| anyhow::anyhow!("create chain: {e}"))?;
+    body.pointer("/chain/id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .context("no chain id")
+}
+
+/// `clients` tasks each appending one entry at a time until `duration` passes.
+async fn drive_single(
+    base: &str,
+    chain: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<(u64, Vec<u64>, Duration)> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let url = format!("{base}/chains/{chain}/entries");
+        tasks.push(actix_web::rt::spawn(async move {
+            let client = awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish();
+            let mut lat = Vec::new();
+            let mut i: u64 = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let mut res = client
+                    .post(&url)
+                    .insert_header(("idempotency-key", format!("s{c}-{i}")))
+                    .send_json(
+                        &json!({"kind": "payment", "business_date": "2026-01-15", "body": body(i)}),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("append: {e}"))?;
+                anyhow::ensure!(
+                    res.status().as_u16() == 201,
+                    "append answered {}",
+                    res.status()
+                );
+                // Read the receipt, as a client keeping proof would (and to reuse the connection).
+                res.body()
+                    .limit(1 << 20)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("receipt: {e}"))?;
+                lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((u64::try_from(all.len())?, all, started.elapsed()))
+}
+
+/// `clients` tasks appending batches of `size` until `duration` passes or `total` entries.
+async fn drive_batches(
+    base: &str,
+    chain: &str,
+    clients: usize,
+    size: u64,
+    duration: Duration,
+    total: u64,
+) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let url = format!("{base}/chains/{chain}/entries/batch");
+        let next = next.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let start = next.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+                if start >= total {
+                    break;
+                }
+                let end = start.saturating_add(size).min(total);
+                let entries: Vec<_> = (start..end)
+                    .map(|i| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": format!("b{i}"), "body": body(i)}))
+                    .collect();
+                let t0 = Instant::now();
+                let mut res = client
+                    .post(&url)
+                    .send_json(&json!({"entries": entries}))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("batch: {e}"))?;
+                anyhow::ensure!(res.status().as_u16() == 201, "batch answered {}", res.status());
+                res.body().limit(64 << 20).await.map_err(|e| anyhow::anyhow!("receipts: {e}"))?;
+                if std::env::var_os("BENCH_DEBUG").is_some() { eprintln!("batch {start}: {:?}", t0.elapsed()); }
+                done += end - start;
+            }
+            Ok::<_, anyhow::Error>(done)
+        }));
+    }
+    let mut n = 0;
+    for t in tasks {
+        n += t.await??;
+    }
+    Ok((n, started.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/app", "b")
+                .ok()
+                .as_deref(),
+            Some("postgres://u@h:5432/b")
+        );
+        assert_eq!(
+            with_database(
+                "postgresql://postgres@/fundtrail?host=/x/run&port=5432",
+                "b"
+            )
+            .ok()
+            .as_deref(),
+            Some("postgresql://postgres@/b?host=/x/run&port=5432")
+        );
+        assert_eq!(
+            with_database("postgres://u@h", "b").ok().as_deref(),
+            Some("postgres://u@h/b")
+        );
+    }
+}
