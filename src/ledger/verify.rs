@@ -402,27 +402,17 @@ impl Verifier {
             );
             return;
         }
-        match self.latest.as_ref().map(|(size, _)| *size) {
-            Some(size) => {
-                if size < n {
-                    self.fail(
-                        size,
-                        FailureReason::UnsignedTail,
-                        format!(
-                            "entries from {size} to {} are not covered by any signed checkpoint",
-                            n - 1
-                        ),
-                    );
-                }
-            }
-            None if n > 0 => {
-                self.fail(
-                    0,
-                    FailureReason::UnsignedTail,
-                    format!("no signed checkpoint covers the {n} entries"),
-                );
-            }
-            None => {}
+        // Every entry must lie under a signed checkpoint (size 0 vouches for nothing).
+        let covered = self.latest.as_ref().map_or(0, |(size, _)| *size);
+        if covered < n {
+            self.fail(
+                covered,
+                FailureReason::UnsignedTail,
+                format!(
+                    "entries from {covered} to {} are not covered by any signed checkpoint",
+                    n - 1
+                ),
+            );
         }
     }
 }
