@@ -581,7 +581,6 @@ async fn drive_batches(
                 let entries: Vec<_> = (start..end)
                     .map(|i| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": format!("b{i}"), "body": body(i)}))
                     .collect();
-                let t0 = Instant::now();
                 let mut res = client
                     .post(&url)
                     .send_json(&json!({"entries": entries}))
@@ -589,7 +588,6 @@ async fn drive_batches(
                     .map_err(|e| anyhow::anyhow!("batch: {e}"))?;
                 anyhow::ensure!(res.status().as_u16() == 201, "batch answered {}", res.status());
                 res.body().limit(64 << 20).await.map_err(|e| anyhow::anyhow!("receipts: {e}"))?;
-                if std::env::var_os("BENCH_DEBUG").is_some() { eprintln!("batch {start}: {:?}", t0.elapsed()); }
                 done += end - start;
             }
             Ok::<_, anyhow::Error>(done)
