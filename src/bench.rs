@@ -486,16 +486,13 @@ fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)>
 }
 
 async fn create_chain(base: &str) -> anyhow::Result<String> {
-    let client = awc::Client::default();
-    let mut res = client
+    let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/chains"))
-        .send_json(&json!({}))
-        .await
-        .map_err(|e| anyhow::anyhow!("create chain: {e}"))?;
-    let body: serde_json::Value = res
+        .json(&json!({}))
+        .send()
+        .await?
         .json()
-        .await
-        .map_err(|e| anyhow::anyhow!("create chain: {e}"))?;
+        .await?;
     body.pointer("/chain/id")
         .and_then(|v| v.as_str())
         .map(str::to_owned)
@@ -515,31 +512,28 @@ async fn drive_single(
     for c in 0..clients {
         let url = format!("{base}/chains/{chain}/entries");
         tasks.push(actix_web::rt::spawn(async move {
-            let client = awc::Client::builder()
+            let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
-                .finish();
+                .build()?;
             let mut lat = Vec::new();
             let mut i: u64 = 0;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let mut res = client
+                let res = client
                     .post(&url)
-                    .insert_header(("idempotency-key", format!("s{c}-{i}")))
-                    .send_json(
+                    .header("idempotency-key", format!("s{c}-{i}"))
+                    .json(
                         &json!({"kind": "payment", "business_date": "2026-01-15", "body": body(i)}),
                     )
-                    .await
-                    .map_err(|e| anyhow::anyhow!("append: {e}"))?;
+                    .send()
+                    .await?;
                 anyhow::ensure!(
                     res.status().as_u16() == 201,
                     "append answered {}",
                     res.status()
                 );
                 // Read the receipt, as a client keeping proof would (and to reuse the connection).
-                res.body()
-                    .limit(1 << 20)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("receipt: {e}"))?;
+                res.bytes().await?;
                 lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                 i += 1;
             }
@@ -570,7 +564,7 @@ async fn drive_batches(
         let url = format!("{base}/chains/{chain}/entries/batch");
         let next = next.clone();
         tasks.push(actix_web::rt::spawn(async move {
-            let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
             let mut done = 0u64;
             while Instant::now() < deadline {
                 let start = next.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
@@ -581,13 +575,9 @@ async fn drive_batches(
                 let entries: Vec<_> = (start..end)
                     .map(|i| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": format!("b{i}"), "body": body(i)}))
                     .collect();
-                let mut res = client
-                    .post(&url)
-                    .send_json(&json!({"entries": entries}))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("batch: {e}"))?;
+                let res = client.post(&url).json(&json!({"entries": entries})).send().await?;
                 anyhow::ensure!(res.status().as_u16() == 201, "batch answered {}", res.status());
-                res.body().limit(64 << 20).await.map_err(|e| anyhow::anyhow!("receipts: {e}"))?;
+                res.bytes().await?;
                 done += end - start;
             }
             Ok::<_, anyhow::Error>(done)

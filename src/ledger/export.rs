@@ -9,9 +9,68 @@ use uuid::Uuid;
 use super::entry::{self, Hash};
 use super::note::VerifierKey;
 use super::store::EntryRow;
-use super::verify::{Report, Verifier};
+use super::verify::{self, Prepared, Report, Verifier};
 
 pub const FORMAT: &str = "fundtrail-export/1";
+
+/// Lines read and prepared together by the offline verifier.
+const BLOCK_LINES: usize = 4_096;
+
+/// One non-header line, prepared.
+enum Item {
+    Entry(Prepared),
+    Checkpoint(u64, String),
+}
+
+impl Item {
+    fn from_line(line_no: u64, text: &str) -> Result<Self, OfflineError> {
+        let line: Line<'_> = serde_json::from_str(text).map_err(|e| OfflineError::Malformed {
+            line: line_no,
+            detail: e.to_string(),
+        })?;
+        match line.kind {
+            "entry" => {
+                let seq = line.seq.ok_or_else(|| missing(line_no, "seq"))?;
+                let entry = line.entry.ok_or_else(|| missing(line_no, "entry"))?;
+                let prev = parse_hash(
+                    line.prev_hash
+                        .as_deref()
+                        .ok_or_else(|| missing(line_no, "prev_hash"))?,
+                    line_no,
+                )?;
+                let hash = parse_hash(
+                    line.entry_hash
+                        .as_deref()
+                        .ok_or_else(|| missing(line_no, "entry_hash"))?,
+                    line_no,
+                )?;
+                Ok(Self::Entry(verify::prepare(
+                    seq,
+                    entry.get(),
+                    false,
+                    &prev,
+                    &hash,
+                    None,
+                )))
+            }
+            "checkpoint" => {
+                let size = line
+                    .tree_size
+                    .ok_or_else(|| missing(line_no, "tree_size"))?;
+                let note = line.note.ok_or_else(|| missing(line_no, "note"))?;
+                Ok(Self::Checkpoint(size, note))
+            }
+            "header" => Err(OfflineError::Malformed {
+                line: line_no,
+                detail: "a second header".to_owned(),
+            }),
+            other => Err(OfflineError::Malformed {
+                line: line_no,
+                detail: format!("unexpected line type {other:?}"),
+            }),
+        }
+    }
+}
 
 /// Longest line accepted by the offline reader (an entry is far smaller).
 const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
@@ -129,48 +188,36 @@ pub fn verify_offline(
     if let Some(t) = trusted {
         v = v.with_trusted(t).map_err(OfflineError::Trusted)?;
     }
-    while let Some((line_no, text)) = next_line(&mut lines)? {
-        if text.trim().is_empty() {
-            continue;
+    // Lines are read in blocks; each block's entries are prepared (parsed, canonicalised,
+    // hashed) on all cores, then applied in order. Memory: one block.
+    let threads = verify::verify_threads();
+    let mut block: Vec<(u64, String)> = Vec::with_capacity(BLOCK_LINES);
+    let mut done = false;
+    while !done {
+        block.clear();
+        while block.len() < BLOCK_LINES {
+            match next_line(&mut lines)? {
+                Some((n, text)) if text.trim().is_empty() => {
+                    let _ = n;
+                }
+                Some(line) => block.push(line),
+                None => {
+                    done = true;
+                    break;
+                }
+            }
         }
-        let line: Line<'_> = serde_json::from_str(&text).map_err(|e| OfflineError::Malformed {
-            line: line_no,
-            detail: e.to_string(),
-        })?;
-        let go_on = match line.kind {
-            "entry" => {
-                let seq = line.seq.ok_or_else(|| missing(line_no, "seq"))?;
-                let entry = line.entry.ok_or_else(|| missing(line_no, "entry"))?;
-                let prev = parse_hash(
-                    line.prev_hash
-                        .as_deref()
-                        .ok_or_else(|| missing(line_no, "prev_hash"))?,
-                    line_no,
-                )?;
-                let hash = parse_hash(
-                    line.entry_hash
-                        .as_deref()
-                        .ok_or_else(|| missing(line_no, "entry_hash"))?,
-                    line_no,
-                )?;
-                v.entry(seq, entry.get(), false, &prev, &hash, None)
+        let items = verify::par_map(&block, threads, |(line_no, text)| {
+            Item::from_line(*line_no, text)
+        });
+        for item in items {
+            let go_on = match item? {
+                Item::Entry(p) => v.apply(p),
+                Item::Checkpoint(size, note) => v.checkpoint(size, &note),
+            };
+            if !go_on {
+                return Ok(v.finish(Some(tree_size)));
             }
-            "checkpoint" => {
-                let size = line
-                    .tree_size
-                    .ok_or_else(|| missing(line_no, "tree_size"))?;
-                let note = line.note.ok_or_else(|| missing(line_no, "note"))?;
-                v.checkpoint(size, &note)
-            }
-            other => {
-                return Err(OfflineError::Malformed {
-                    line: line_no,
-                    detail: format!("unexpected line type {other:?}"),
-                })
-            }
-        };
-        if !go_on {
-            break;
         }
     }
     Ok(v.finish(Some(tree_size)))

@@ -14,7 +14,7 @@ use super::entry::{self, Entry, Hash, Principal, ADMIN_CHAIN};
 use super::merkle;
 use super::note::{SigningKey, VerifierKey};
 use super::store::{self, ChainRow, EntryRow, StoreError};
-use super::verify::{Columns, Report, Verifier};
+use super::verify::{self, Columns, Report, Verifier};
 use super::writer::{
     self, AppendError, AppendRequest, Clock, Receipt, SignedCheckpoint, WriterContext, Writers,
 };
@@ -248,6 +248,7 @@ impl Ledger {
         let row = self.chain(conn, chain)?;
         let keys = published_keys(conn)?;
         let mut v = Verifier::new(chain, &row.origin, keys);
+        let threads = verify::verify_threads();
         let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
         // Checkpoint of size 0 first (checkpoints_in excludes the lower bound).
         if let Some(cp0) = store::checkpoint_at(conn, chain, 0)? {
@@ -266,22 +267,23 @@ impl Ledger {
             after = Some(last.seq);
             let cps = store::checkpoints_in(conn, chain, from, last_seq.saturating_add(1))?;
             let mut cps = cps.iter().peekable();
-            for r in &page {
-                let seq = store::to_u64(r.seq)?;
-                let ok = v.entry(
-                    seq,
+            let prepared = verify::par_map(&page, threads, |r| {
+                verify::prepare(
+                    u64::try_from(r.seq).unwrap_or(u64::MAX),
                     &r.canonical,
                     true,
-                    &store::to_hash(&r.prev_hash)?,
-                    &store::to_hash(&r.entry_hash)?,
+                    &store::to_hash(&r.prev_hash).unwrap_or([0; 32]),
+                    &store::to_hash(&r.entry_hash).unwrap_or([0; 32]),
                     Some(Columns {
                         kind: &r.kind,
                         business_date: r.business_date,
                         recorded_at: r.recorded_at,
                         idempotency_key: &r.idempotency_key,
                     }),
-                );
-                if !ok {
+                )
+            });
+            for (r, p) in page.iter().zip(prepared) {
+                if !v.apply(p) {
                     break;
                 }
                 while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {

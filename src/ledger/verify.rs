@@ -163,9 +163,7 @@ impl Verifier {
         false
     }
 
-    /// Checks the next entry. `stored` is the JSON as stored or exported; with `strict`,
-    /// it must already be canonical (the database stores the hashed bytes). Returns false
-    /// once verification has failed.
+    /// Checks the next entry (`prepare` then `apply`, on this thread).
     pub fn entry(
         &mut self,
         stored_seq: u64,
@@ -175,96 +173,83 @@ impl Verifier {
         entry_hash: &Hash,
         columns: Option<Columns<'_>>,
     ) -> bool {
+        let prepared = prepare(stored_seq, stored, strict, prev_hash, entry_hash, columns);
+        self.apply(prepared)
+    }
+
+    /// The order-dependent part of checking an entry, in the documented order of checks.
+    /// Returns false once verification has failed.
+    pub fn apply(&mut self, p: Prepared) -> bool {
         if self.failed() {
             return false;
         }
         let k = self.next_seq;
-        if stored_seq > k {
+        if p.stored_seq > k {
+            let next = p.stored_seq;
             return self.fail(
                 k,
                 FailureReason::SeqGap,
-                format!("entry {k} is missing (next entry is {stored_seq})"),
+                format!("entry {k} is missing (next entry is {next})"),
             );
         }
-        if stored_seq < k {
+        if p.stored_seq < k {
+            let again = p.stored_seq;
             return self.fail(
                 k,
                 FailureReason::SeqMismatch,
-                format!("entry {stored_seq} appears again after {k}"),
+                format!("entry {again} appears again after {k}"),
             );
         }
-        let parsed: Entry = match serde_json::from_str(stored) {
-            Ok(e) => e,
-            Err(e) => {
-                return self.fail(
-                    k,
-                    FailureReason::Unparseable,
-                    format!("entry {k} is not a valid entry: {e}"),
-                )
-            }
+        let (seq, chain) = match p.parsed {
+            Ok(ids) => ids,
+            Err((reason, detail)) => return self.fail(k, reason, format!("entry {k}: {detail}")),
         };
-        if let Err(e) = check_rules(&parsed) {
-            return self.fail(k, FailureReason::InvalidEntry, format!("entry {k}: {e}"));
-        }
-        if parsed.seq != k || parsed.chain != self.chain {
+        if seq != k || chain != self.chain {
             return self.fail(
                 k,
                 FailureReason::SeqMismatch,
-                format!(
-                    "position {k} holds an entry claiming chain {} seq {}",
-                    parsed.chain, parsed.seq
-                ),
+                format!("position {k} holds an entry claiming chain {chain} seq {seq}"),
             );
         }
-        let canonical = match entry::canonical_bytes(&parsed) {
-            Ok(c) => c,
-            Err(e) => return self.fail(k, FailureReason::Unparseable, format!("entry {k}: {e}")),
-        };
-        if strict && canonical != stored.as_bytes() {
+        if !p.canonical_ok {
             return self.fail(
                 k,
                 FailureReason::NotCanonical,
                 format!("entry {k} is not stored in canonical form"),
             );
         }
-        if prev_hash != &self.prev {
+        if p.prev_hash != self.prev {
             return self.fail(
                 k,
                 FailureReason::PrevHashMismatch,
                 format!(
                     "entry {k} links to {} but the previous entry hashes to {}",
-                    entry::hex32(prev_hash),
+                    entry::hex32(&p.prev_hash),
                     entry::hex32(&self.prev)
                 ),
             );
         }
-        let computed = entry::entry_hash(&self.prev, &canonical);
-        if &computed != entry_hash {
+        // `computed` was hashed over the stored prev_hash, which now equals ours.
+        if p.computed != p.entry_hash {
             return self.fail(
                 k,
                 FailureReason::EntryHashMismatch,
                 format!(
                     "entry {k} hashes to {} but records {}: its content was changed",
-                    entry::hex32(&computed),
-                    entry::hex32(entry_hash)
+                    entry::hex32(&p.computed),
+                    entry::hex32(&p.entry_hash)
                 ),
             );
         }
-        if let Some(c) = columns {
-            let agree = c.kind == parsed.kind
-                && c.business_date == parsed.business_date
-                && c.recorded_at == parsed.recorded_at
-                && c.idempotency_key == parsed.idempotency_key;
-            if !agree {
-                return self.fail(
-                    k,
-                    FailureReason::ColumnMismatch,
-                    format!("entry {k}: indexed columns disagree with the hashed entry"),
-                );
-            }
+        if !p.columns_ok {
+            return self.fail(
+                k,
+                FailureReason::ColumnMismatch,
+                format!("entry {k}: indexed columns disagree with the hashed entry"),
+            );
         }
-        self.frontier.push(merkle::leaf_hash(&computed));
-        self.prev = computed;
+        self.frontier.push(merkle::leaf_hash(&p.computed));
+        self.prev = p.computed;
         self.next_seq = k + 1;
         self.apply_pending();
         self.check_trusted();
@@ -415,6 +400,105 @@ impl Verifier {
             );
         }
     }
+}
+
+/// The order-independent work of checking one entry: parsing, rules, canonical form,
+/// hashing over the entry's own `prev_hash`. Pure, so a page of entries can be prepared
+/// on several threads and then applied in order.
+#[derive(Debug)]
+pub struct Prepared {
+    stored_seq: u64,
+    /// (seq, chain) claimed by the entry, or why it could not be read.
+    parsed: Result<(u64, Uuid), (FailureReason, String)>,
+    canonical_ok: bool,
+    prev_hash: Hash,
+    entry_hash: Hash,
+    /// SHA-256(tag || stored prev_hash || canonical bytes).
+    computed: Hash,
+    columns_ok: bool,
+}
+
+/// Prepares one entry. `stored` is the JSON as stored or exported; with `strict`, it must
+/// already be canonical (the database stores the hashed bytes).
+pub fn prepare(
+    stored_seq: u64,
+    stored: &str,
+    strict: bool,
+    prev_hash: &Hash,
+    entry_hash: &Hash,
+    columns: Option<Columns<'_>>,
+) -> Prepared {
+    let mut p = Prepared {
+        stored_seq,
+        parsed: Err((FailureReason::Unparseable, String::new())),
+        canonical_ok: false,
+        prev_hash: *prev_hash,
+        entry_hash: *entry_hash,
+        computed: [0; 32],
+        columns_ok: false,
+    };
+    let parsed: Entry = match serde_json::from_str(stored) {
+        Ok(e) => e,
+        Err(e) => {
+            p.parsed = Err((
+                FailureReason::Unparseable,
+                format!("not a valid entry: {e}"),
+            ));
+            return p;
+        }
+    };
+    if let Err(e) = check_rules(&parsed) {
+        p.parsed = Err((FailureReason::InvalidEntry, e));
+        return p;
+    }
+    let canonical = match entry::canonical_bytes(&parsed) {
+        Ok(c) => c,
+        Err(e) => {
+            p.parsed = Err((FailureReason::Unparseable, e.to_string()));
+            return p;
+        }
+    };
+    p.parsed = Ok((parsed.seq, parsed.chain));
+    p.canonical_ok = !strict || canonical == stored.as_bytes();
+    p.computed = entry::entry_hash(prev_hash, &canonical);
+    p.columns_ok = columns.is_none_or(|c| {
+        c.kind == parsed.kind
+            && c.business_date == parsed.business_date
+            && c.recorded_at == parsed.recorded_at
+            && c.idempotency_key == parsed.idempotency_key
+    });
+    p
+}
+
+/// Maps `f` over `items` on up to `threads` threads, keeping their order (used to prepare
+/// a page of entries on every core).
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Threads used to prepare entries: the machine's cores, at most 8.
+pub fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Most verified checkpoints held ahead of their entries.

@@ -762,3 +762,178 @@ async fn a_consistently_rewritten_chain_is_caught_by_the_signed_checkpoints() {
     );
     assert_eq!(report["first_failure"]["seq"], 3, "{report}");
 }
+
+#[actix_web::test]
+async fn a_forged_checkpoint_or_a_lowered_size_is_refused_offline() {
+    let s = scene().await;
+    let clean = String::from_utf8(s.export().await).unwrap();
+    // Replace the checkpoint of size 4 by one with the same content signed by a stranger.
+    let stranger = note::SigningKey::generate("test.fundtrail").unwrap();
+    let forged: String = clean
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            if v["type"] == "checkpoint" && v["tree_size"] == 4 {
+                let text = v["note"]
+                    .as_str()
+                    .unwrap()
+                    .split("\n\n")
+                    .next()
+                    .unwrap()
+                    .to_owned()
+                    + "\n";
+                let note = stranger.sign_note(&text).unwrap();
+                json!({"type": "checkpoint", "tree_size": 4, "note": note}).to_string()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v = s.offline_verdict(forged.as_bytes());
+    assert_eq!(
+        v["first_failure"]["reason"], "checkpoint_signature_invalid",
+        "{v}"
+    );
+    assert_eq!(v["first_failure"]["seq"], 3, "{v}");
+
+    // A header that claims fewer entries than the file holds.
+    let lowered = clean.replacen("\"tree_size\":8", "\"tree_size\":6", 1);
+    assert_ne!(lowered, clean);
+    let keys = vec![s.app_state.ledger.verifier_key()];
+    let report =
+        serde_json::to_value(export::verify_offline(lowered.as_bytes(), None, keys).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["first_failure"]["reason"], "size_mismatch",
+        "{report}"
+    );
+    assert_eq!(report["first_failure"]["seq"], 6, "{report}");
+}
+
+#[actix_web::test]
+async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
+    let db = TestDb::migrated();
+    let first = harness::state(&db).await;
+    let app = harness::app(first.clone()).await;
+    let chain = new_chain(&app).await;
+    call!(&app, post_entry(&chain, "before-1", amount("1.00")));
+    call!(&app, post_entry(&chain, "before-2", amount("2.00")));
+
+    // Restart with a new signing key.
+    let second = harness::state(&db).await;
+    let app = harness::app(second.clone()).await;
+    let (_, admin) = call!(&app, TestRequest::get().uri("/api/v1/chains/admin/entries"));
+    let kinds: Vec<&Value> = admin["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["entry"]["kind"])
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["signing_key_added", "signing_key_added"],
+        "{admin}"
+    );
+    assert_eq!(
+        admin["entries"][1]["entry"]["body"]["verifier_key"],
+        second.ledger.verifier_key().to_verifier_string()
+    );
+    let (status, r) = call!(&app, post_entry(&chain, "after-1", amount("3.00")));
+    assert_eq!(status, StatusCode::CREATED);
+    check_receipt(&r, &second.ledger.verifier_key());
+
+    let (_, keys) = call!(&app, TestRequest::get().uri("/api/v1/keys"));
+    let keys = keys.as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["current"], false);
+    assert_eq!(keys[0]["valid_until"], keys[1]["valid_from"]);
+    assert_eq!(keys[1]["current"], true);
+
+    // Checkpoints signed by both keys verify against the published set...
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true, "{report}");
+    let res = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/api/v1/chains/{chain}/export"))
+            .to_request(),
+    )
+    .await;
+    let exported = test::read_body(res).await;
+    let both = vec![first.ledger.verifier_key(), second.ledger.verifier_key()];
+    assert!(
+        export::verify_offline(&exported[..], None, both)
+            .unwrap()
+            .ok
+    );
+    // ...and not against the new key alone.
+    let only_new = vec![second.ledger.verifier_key()];
+    let report = export::verify_offline(&exported[..], None, only_new).unwrap();
+    assert_eq!(report.first_failure.unwrap().seq, 0);
+}
+
+/// The Python verifier in tools/independent-verifier was written from
+/// docs/ledger-format.md alone; it must reach the same verdicts as ours.
+#[actix_web::test]
+async fn the_independent_python_verifier_agrees() {
+    let s = scene().await;
+    let dir = std::env::temp_dir().join(format!("ft-indep-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.txt");
+    std::fs::write(
+        &keys,
+        s.app_state.ledger.verifier_key().to_verifier_string() + "\n",
+    )
+    .unwrap();
+    let saved = dir.join("checkpoint.txt");
+    std::fs::write(&saved, &s.saved_checkpoint).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools/independent-verifier/verify.py");
+    let python = |export: &[u8]| -> Value {
+        let file = dir.join("export.jsonl");
+        std::fs::write(&file, export).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .args([
+                "--export",
+                file.to_str().unwrap(),
+                "--public-key",
+                keys.to_str().unwrap(),
+            ])
+            .args(["--checkpoint", saved.to_str().unwrap()])
+            .output()
+            .expect("python3 runs the independent verifier");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let clean = s.export().await;
+    let (ours, theirs) = (s.offline_verdict(&clean), python(&clean));
+    assert_eq!(theirs["ok"], true, "{theirs}");
+    assert_eq!(theirs["root_hash"], ours["root_hash"]);
+
+    let mut su = s.attacker();
+    let edited = s.canonical(&mut su, 5).replace("1005.00", "1500.00");
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE ledger_entries SET canonical = '{edited}' WHERE chain_id = '{}' AND seq = 5",
+            s.chain
+        ),
+    );
+    let tampered = s.export().await;
+    let (ours, theirs) = (s.offline_verdict(&tampered), python(&tampered));
+    assert_eq!(theirs["ok"], false, "{theirs}");
+    assert_eq!(
+        theirs["first_failure"]["seq"], ours["first_failure"]["seq"],
+        "{theirs} vs {ours}"
+    );
+    assert_eq!(
+        theirs["first_failure"]["reason"], ours["first_failure"]["reason"],
+        "{theirs} vs {ours}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
