@@ -257,42 +257,56 @@ impl Ledger {
         // Entries appended while we verify are beyond the head read above: not ours to
         // check now (a row beyond it that is not a later append shows up next time).
         let head_i = store::to_i64(head)?;
-        let mut after: Option<i64> = None;
-        loop {
+        let fetch = |conn: &mut PgConnection, after: Option<i64>| -> LedgerResult<Vec<EntryRow>> {
             let mut page = store::entries_after(conn, chain, after, SCAN_PAGE)?;
             page.retain(|r| r.seq < head_i);
-            let Some(last) = page.last() else { break };
+            Ok(page)
+        };
+        // Pipelined: while this page is prepared and applied, the next one is read.
+        let mut page = fetch(conn, None)?;
+        while let Some(last) = page.last() {
             let from = v.size();
-            let last_seq = store::to_u64(last.seq)?;
-            after = Some(last.seq);
-            let cps = store::checkpoints_in(conn, chain, from, last_seq.saturating_add(1))?;
+            let last_seq = last.seq;
+            let cps = store::checkpoints_in(
+                conn,
+                chain,
+                from,
+                store::to_u64(last_seq)?.saturating_add(1),
+            )?;
             let mut cps = cps.iter().peekable();
-            let prepared = verify::par_map(&page, threads, |r| {
-                verify::prepare(
-                    u64::try_from(r.seq).unwrap_or(u64::MAX),
-                    &r.canonical,
-                    true,
-                    &store::to_hash(&r.prev_hash).unwrap_or([0; 32]),
-                    &store::to_hash(&r.entry_hash).unwrap_or([0; 32]),
-                    Some(Columns {
-                        kind: &r.kind,
-                        business_date: r.business_date,
-                        recorded_at: r.recorded_at,
-                        idempotency_key: &r.idempotency_key,
-                    }),
-                )
-            });
-            for (r, p) in page.iter().zip(prepared) {
-                if !v.apply(p) {
-                    break;
+            let next = std::thread::scope(|scope| -> LedgerResult<Vec<EntryRow>> {
+                let reader = scope.spawn(|| fetch(conn, Some(last_seq)));
+                let prepared = verify::par_map(&page, threads, |r| {
+                    verify::prepare(
+                        u64::try_from(r.seq).unwrap_or(u64::MAX),
+                        &r.canonical,
+                        true,
+                        &store::to_hash(&r.prev_hash).unwrap_or([0; 32]),
+                        &store::to_hash(&r.entry_hash).unwrap_or([0; 32]),
+                        Some(Columns {
+                            kind: &r.kind,
+                            business_date: r.business_date,
+                            recorded_at: r.recorded_at,
+                            idempotency_key: &r.idempotency_key,
+                        }),
+                    )
+                });
+                for (r, p) in page.iter().zip(prepared) {
+                    if !v.apply(p) {
+                        break;
+                    }
+                    while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {
+                        v.checkpoint(store::to_u64(cp.tree_size)?, &cp.note);
+                    }
                 }
-                while let Some(cp) = cps.next_if(|cp| cp.tree_size <= r.seq.saturating_add(1)) {
-                    v.checkpoint(store::to_u64(cp.tree_size)?, &cp.note);
-                }
-            }
+                reader
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })?;
             if v.failed() {
                 break;
             }
+            page = next;
         }
         // Checkpoints beyond the entries mean entries were removed from the tail.
         let beyond = store::latest_checkpoint(conn, chain)?
