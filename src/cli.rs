@@ -62,6 +62,17 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Check a saved receipt offline: the entry hashes to its hash, the checkpoint is
+    /// signed by a published key, and the inclusion proof leads to its root.
+    /// Exit 0: proven; 1: does not hold; 2: unusable input.
+    VerifyReceipt {
+        /// The JSON answer of an append (or of GET .../entries/{seq}/proof merged with the entry).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// Verifier keys, one per line (from GET /api/v1/keys).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
     /// Print the version.
     Version,
     /// Benchmarks against raw Postgres baselines measured in the same run.
@@ -121,6 +132,22 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::VerifyReceipt {
+            receipt,
+            public_key,
+        } => {
+            let keys = read_keys(&public_key)?;
+            let text = std::fs::read_to_string(&receipt)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", receipt.display()))?;
+            let report = crate::ledger::receipt::verify_receipt(&text, &keys)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Tampered.into())
+            }
+        }
         Command::Bench {
             what: BenchCommand::Ledger(args),
         } => crate::bench::run_ledger(&args),
@@ -139,21 +166,7 @@ fn verify_offline(
     use anyhow::Context;
     use std::io::BufRead;
 
-    let keys = std::fs::read_to_string(public_key)
-        .with_context(|| format!("reading {}", public_key.display()))?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            crate::ledger::note::VerifierKey::from_verifier_string(l)
-                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", public_key.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(
-        !keys.is_empty(),
-        "{} holds no verifier key",
-        public_key.display()
-    );
+    let keys = read_keys(public_key)?;
     let trusted = checkpoint
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
@@ -171,4 +184,21 @@ fn verify_offline(
     } else {
         Err(Tampered.into())
     }
+}
+
+/// Verifier keys from a file, one per line (`#` comments and blank lines ignored).
+fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::VerifierKey>> {
+    use anyhow::Context;
+    let keys = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            crate::ledger::note::VerifierKey::from_verifier_string(l)
+                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
+    Ok(keys)
 }

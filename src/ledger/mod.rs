@@ -8,6 +8,7 @@
 //! - `writer`: the per-chain group-commit writer;
 //! - `verify`: the streaming verifier shared by the API and the offline `verify` command;
 //! - `export`: the JSON-lines export format;
+//! - `receipt`: offline check of a receipt (entry, inclusion proof, signed checkpoint);
 //! - `http`: the handlers.
 
 pub mod entry;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod receipt;
 pub mod service;
 pub mod store;
 pub mod verify;

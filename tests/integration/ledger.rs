@@ -937,3 +937,160 @@ async fn the_independent_python_verifier_agrees() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[actix_web::test]
+async fn a_saved_receipt_proves_its_entry_offline() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let chain = new_chain(&app).await;
+    let mut saved = Value::Null;
+    for i in 0..5 {
+        let (_, r) = call!(
+            &app,
+            post_entry(&chain, &format!("r{i}"), amount(&format!("{i}.50")))
+        );
+        if i == 2 {
+            saved = r;
+        }
+    }
+    let keys = vec![state.ledger.verifier_key()];
+    let verdict = |receipt: &Value| {
+        fundtrail::ledger::receipt::verify_receipt(&receipt.to_string(), &keys).unwrap()
+    };
+    let ok = verdict(&saved);
+    assert!(ok.ok, "{:?}", ok.failure);
+    assert_eq!((ok.seq, ok.tree_size), (Some(2), Some(3)));
+
+    // The proof endpoint gives a fresh proof against today's tree: same entry, bigger tree.
+    let (_, p) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries/2/proof"))
+    );
+    let mut fresh = saved.clone();
+    fresh["inclusion_proof"] = p["inclusion_proof"].clone();
+    fresh["checkpoint"] = p["checkpoint"].clone();
+    let later = verdict(&fresh);
+    assert!(later.ok, "{:?}", later.failure);
+    assert_eq!(later.tree_size, Some(5));
+
+    let mut altered = saved.clone();
+    altered["entry"]["body"]["amount"]["value"] = json!("2000.50");
+    assert!(verdict(&altered).failure.unwrap().contains("altered"));
+    let mut wrong_proof = saved.clone();
+    wrong_proof["inclusion_proof"]["hashes"][0] = json!(hex::encode([9u8; 32]));
+    assert!(verdict(&wrong_proof)
+        .failure
+        .unwrap()
+        .contains("inclusion proof"));
+    let stranger = vec![note::SigningKey::generate("test.fundtrail")
+        .unwrap()
+        .verifier()];
+    let foreign =
+        fundtrail::ledger::receipt::verify_receipt(&saved.to_string(), &stranger).unwrap();
+    assert!(foreign.failure.unwrap().contains("signature"));
+}
+
+/// The binary's offline commands, as a separate process would run them: exit 0 when the
+/// evidence holds, 1 when it does not.
+#[actix_web::test]
+async fn the_offline_commands_exit_0_when_intact_and_1_when_tampered() {
+    let s = scene().await;
+    let dir = std::env::temp_dir().join(format!("ft-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("keys.txt");
+    std::fs::write(
+        &keys,
+        s.app_state.ledger.verifier_key().to_verifier_string() + "\n",
+    )
+    .unwrap();
+    let saved = dir.join("checkpoint.txt");
+    // Saved with a trailing newline, as `jq -r` would: still accepted.
+    std::fs::write(&saved, format!("{}\n", s.saved_checkpoint)).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let export = dir.join("chain.jsonl");
+    std::fs::write(&export, s.export().await).unwrap();
+    let (e, k, c) = (
+        export.to_str().unwrap(),
+        keys.to_str().unwrap(),
+        saved.to_str().unwrap(),
+    );
+    let out = run(&[
+        "verify",
+        "--export",
+        e,
+        "--public-key",
+        k,
+        "--checkpoint",
+        c,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let app = harness::app(s.app_state.clone()).await;
+    let (_, receipt) = call!(&app, post_entry(&s.chain, "late", amount("7.00")));
+    let receipt_file = dir.join("receipt.json");
+    std::fs::write(&receipt_file, receipt.to_string()).unwrap();
+    let r = receipt_file.to_str().unwrap();
+    assert_eq!(
+        run(&["verify-receipt", "--receipt", r, "--public-key", k])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let mut su = s.attacker();
+    let edited = s.canonical(&mut su, 1).replace("1001.00", "1100.00");
+    s.exec(
+        &mut su,
+        format!(
+            "UPDATE ledger_entries SET canonical = '{edited}' WHERE chain_id = '{}' AND seq = 1",
+            s.chain
+        ),
+    );
+    std::fs::write(&export, s.export().await).unwrap();
+    let out = run(&[
+        "verify",
+        "--export",
+        e,
+        "--public-key",
+        k,
+        "--checkpoint",
+        c,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["first_failure"]["seq"], 1, "{report}");
+
+    let mut forged = receipt.clone();
+    forged["entry"]["body"]["vendor"] = json!("Someone Else");
+    std::fs::write(&receipt_file, forged.to_string()).unwrap();
+    assert_eq!(
+        run(&["verify-receipt", "--receipt", r, "--public-key", k])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&[
+            "verify-receipt",
+            "--receipt",
+            "/nonexistent",
+            "--public-key",
+            k
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
