@@ -245,6 +245,15 @@ impl Ledger {
     /// Re-hashes every entry in pages, rebuilds the Merkle root, checks every stored
     /// checkpoint's root and the newest one's signature against all published keys.
     pub fn verify(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Report> {
+        // One snapshot for the whole scan: appends committed meanwhile are invisible, so
+        // the head, the entries and the checkpoints always agree with each other.
+        conn.build_transaction()
+            .read_only()
+            .repeatable_read()
+            .run(|conn| self.verify_in_snapshot(conn, chain))
+    }
+
+    fn verify_in_snapshot(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Report> {
         let row = self.chain(conn, chain)?;
         let keys = published_keys(conn)?;
         let mut v = Verifier::new(chain, &row.origin, keys);

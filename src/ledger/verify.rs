@@ -84,8 +84,10 @@ pub struct Verifier {
     frontier: Frontier,
     /// Largest size a genuine (signature-verified) checkpoint vouched for.
     vouched: u64,
-    /// Verified checkpoints ahead of the entries, in arrival order.
-    pending: std::collections::VecDeque<(note::Checkpoint, String)>,
+    /// Verified checkpoints ahead of the entries, by (size, arrival): applied in size order
+    /// whatever order they came in.
+    pending: std::collections::BTreeMap<(u64, usize), (note::Checkpoint, String)>,
+    arrivals: usize,
     checkpoints_checked: u64,
     /// The newest checkpoint that matched.
     latest: Option<(u64, String)>,
@@ -105,7 +107,8 @@ impl Verifier {
             prev: ZERO_HASH,
             frontier: Frontier::default(),
             vouched: 0,
-            pending: std::collections::VecDeque::new(),
+            pending: std::collections::BTreeMap::new(),
+            arrivals: 0,
             checkpoints_checked: 0,
             latest: None,
             trusted: None,
@@ -292,7 +295,9 @@ impl Verifier {
                     "too many checkpoints ahead of their entries".to_owned(),
                 );
             }
-            self.pending.push_back((cp, signed_note.to_owned()));
+            self.arrivals += 1;
+            self.pending
+                .insert((cp.size, self.arrivals), (cp, signed_note.to_owned()));
             return true;
         }
         self.apply_checkpoint(cp, signed_note)
@@ -320,10 +325,10 @@ impl Verifier {
     fn apply_pending(&mut self) {
         while self
             .pending
-            .front()
-            .is_some_and(|(cp, _)| cp.size == self.next_seq)
+            .first_key_value()
+            .is_some_and(|((size, _), _)| *size == self.next_seq)
         {
-            if let Some((cp, note)) = self.pending.pop_front() {
+            if let Some((_, (cp, note))) = self.pending.pop_first() {
                 if !self.apply_checkpoint(cp, &note) {
                     return;
                 }
@@ -366,8 +371,8 @@ impl Verifier {
             );
             return;
         }
-        if let Some((cp, _)) = self.pending.front() {
-            let size = cp.size;
+        if let Some(((size, _), _)) = self.pending.first_key_value() {
+            let size = *size;
             self.fail(
                 n,
                 FailureReason::Truncated,

@@ -11,7 +11,8 @@ first_failure: {seq, reason, detail} | null}. Exit 0: intact, 1: tampered, 2: un
 
 import argparse
 import base64
-import datetime
+import bisect
+import collections
 import decimal
 import hashlib
 import json
@@ -71,6 +72,27 @@ def _mul(s, pt):
     return q
 
 
+def _table(pt):
+    """Fixed-window table: row i holds j * 16^i * pt for j = 0..15 (64 rows)."""
+    rows = []
+    for _ in range(64):
+        row = [_ZERO]
+        for _ in range(15):
+            row.append(_add(row[-1], pt))
+        rows.append(row)
+        pt = _add(row[15], pt)  # 16 * pt
+    return rows
+
+
+def _mul_table(s, rows):
+    q = _ZERO
+    for row in rows:
+        if s & 15:
+            q = _add(q, row[s & 15])
+        s >>= 4
+    return q
+
+
 def _encode(pt):
     x, y, z, _ = pt
     zi = pow(z, _P - 2, _P)
@@ -85,16 +107,29 @@ def _decode(b):
     return None if x is None else (x, y, 1, x * y % _P)
 
 
+_TABLES = {}  # public key bytes (or "B") -> window table; keys are few
+
+
+def _tables_for(public):
+    if "B" not in _TABLES:
+        _TABLES["B"] = _table(_G)
+    if public not in _TABLES:
+        a = _decode(public)
+        if a is None:
+            return None
+        _TABLES[public] = _table(((_P - a[0]) % _P, a[1], a[2], (_P - a[3]) % _P))  # -A
+    return _TABLES["B"], _TABLES[public]
+
+
 def ed25519_verify(public, msg, sig):
     if len(public) != 32 or len(sig) != 64:
         return False
-    a = _decode(public)
+    tables = _tables_for(bytes(public))
     s = int.from_bytes(sig[32:], "little")
-    if a is None or s >= _L:
+    if tables is None or s >= _L:
         return False
     k = int.from_bytes(hashlib.sha512(sig[:32] + public + msg).digest(), "little") % _L
-    neg_a = ((_P - a[0]) % _P, a[1], a[2], (_P - a[3]) % _P)
-    return _encode(_add(_mul(s, _G), _mul(k, neg_a))) == sig[:32]
+    return _encode(_add(_mul_table(s, tables[0]), _mul_table(k, tables[1]))) == sig[:32]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -106,6 +141,10 @@ class Unusable(Exception):
 
 class BadNumber:
     """A JSON number no IEEE double can hold (kept so the entry, not the line, fails)."""
+
+
+class TooDeep:
+    """An `entry` nested deeper than the reference JSON parser accepts (unparseable)."""
 
 
 def b64_strict(s):
@@ -162,6 +201,134 @@ def loads(text):
                       parse_float=_float, parse_constant=_no_constants)
 
 
+# Unicode White_Space (Rust char::is_whitespace, Go unicode.IsSpace); Python's own
+# str.isspace() differs (it also counts U+001C..U+001F).
+_WHITE_SPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | \
+    {chr(c) for c in range(0x2000, 0x200B)}
+
+
+def _lstrip_ws(s):
+    i = 0
+    while i < len(s) and s[i] in _WHITE_SPACE:
+        i += 1
+    return s[i:]
+
+
+# --------------------------------------------------------------------------- raw line scan
+# The reference reads each line with serde_json into a struct whose `entry` member is kept
+# raw; the entry is parsed again on its own, with serde_json's nesting limit (at most 127
+# nested arrays/objects, the entry itself counting as one). `type` must be a JSON string
+# without escapes (it is borrowed from the line). Python's json module is recursive, so
+# lines are first scanned iteratively for nesting depth.
+
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+_WS = " \t\n\r"
+
+
+def scan_line(text):
+    """Iterative scan of one JSON line: (max depth, raw `type` string token or None, max
+    depth of the `entry` value relative to it, (start, end) of the `entry` value)."""
+    depth = max_depth = 0
+    top = None          # "{" or "[" of the line itself
+    key = None          # current member name at depth 1 (object form)
+    index = 0           # current element index at depth 1 (array form)
+    expect_key = True
+    type_raw = None
+    entry_depth, entry_span, entry_start = 0, None, None
+    for m in _TOKEN.finditer(text):
+        tok, start = m.group(), m.start()
+        if depth == 1 and entry_start is None and tok not in "]},":
+            member = key if top == "{" else ("entry" if index == 6 else "type" if index == 0 else None)
+            if not (top == "{" and expect_key) and member == "entry":
+                entry_start = start
+        if tok in "{[":
+            if depth == 0:
+                top = tok
+            depth += 1
+            max_depth = max(max_depth, depth)
+            if entry_start is not None:
+                entry_depth = max(entry_depth, depth - 1)
+            if depth == 1:
+                expect_key = True
+        elif tok in "]}":
+            depth -= 1
+            if depth == 1 and entry_start is not None and entry_span is None:
+                entry_span = (entry_start, m.end())
+        elif tok == ",":
+            if depth == 1:
+                if entry_start is not None and entry_span is None:
+                    entry_span = (entry_start, start)
+                expect_key = True
+                index += 1
+        elif tok == ":":
+            if depth == 1:
+                expect_key = False
+        elif depth == 1:  # a string at the line's own level
+            if top == "{" and expect_key:
+                try:
+                    key = json.loads(tok)
+                except ValueError:
+                    key = None
+            elif (top == "{" and key == "type") or (top == "[" and index == 0):
+                type_raw = tok
+            if entry_start is not None and entry_span is None:
+                entry_span = (entry_start, m.end())
+    if entry_start is not None and entry_span is None:
+        entry_span = (entry_start, len(text))
+    return max_depth, type_raw, entry_depth, entry_span
+
+
+_VALID_TOKEN = re.compile(
+    r'[ \t\n\r]*(?:("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")|'
+    r'(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)|([\[\]{},:]))')
+
+
+def json_syntax_ok(text):
+    """Iterative JSON syntax check (no depth limit), for values too deep to parse here."""
+    stack, pos, want = [], 0, "value"  # want: value | value_or_end | key | key_or_end | colon | comma_or_end
+    while True:
+        m = _VALID_TOKEN.match(text, pos)
+        if not m:
+            return want == "done" and text[pos:].strip(_WS) == ""
+        pos = m.end()
+        s, lit, p = m.groups()
+        if want == "done":
+            return False
+        if want in ("key", "key_or_end"):
+            if s is not None:
+                want = "colon"
+                continue
+            if p == "}" and want == "key_or_end":
+                stack.pop()
+            else:
+                return False
+        elif want == "colon":
+            if p != ":":
+                return False
+            want = "value"
+            continue
+        elif want == "comma_or_end":
+            if p == ",":
+                want = "key" if stack[-1] == "{" else "value"
+                continue
+            if p in ("]", "}") and {"[": "]", "{": "}"}[stack[-1]] == p:
+                stack.pop()
+            else:
+                return False
+        else:  # value or value_or_end
+            if s is not None or lit is not None:
+                pass
+            elif p in ("[", "{"):
+                stack.append(p)
+                want = "value_or_end" if p == "[" else "key_or_end"
+                continue
+            elif p == "]" and want == "value_or_end":
+                stack.pop()
+            else:
+                return False
+        want = "comma_or_end" if stack else "done"
+
+
 # --------------------------------------------------------------------------- RFC 8785
 
 
@@ -215,14 +382,80 @@ def jcs(v):
     raise ValueError("not a JSON value")
 
 
+# --------------------------------------------------------------------------- dates
+
+
+def _days_in_month(y, m):
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+def _digits(s, lo, hi):
+    """1..hi ASCII digits at the start of s (chrono scan::number): (value, rest)."""
+    n = 0
+    while n < len(s) and n < hi and "0" <= s[n] <= "9":
+        n += 1
+    if n < lo:
+        raise ValueError("digit expected")
+    return int(s[:n]), s[n:]
+
+
+def parse_business_date(s):
+    """chrono's `NaiveDate::from_str` (`%Y-%m-%d`, lenient about white space, signs and
+    digit counts); returns the canonical spelling (chrono's Display)."""
+    if not isinstance(s, str):
+        raise ValueError("business_date must be a string")
+    s = _lstrip_ws(s)
+    if s[:1] in ("+", "-"):
+        neg, (year, s) = s[0] == "-", _digits(s[1:], 1, len(s))
+        if year > 2**63 - 1:
+            raise ValueError("year out of range")
+        year = -year if neg else year
+    else:
+        year, s = _digits(s, 1, 4)
+    if not -(2**31) <= year < 2**31:
+        raise ValueError("year out of range")
+    s = _lstrip_ws(s)
+    if not s.startswith("-"):
+        raise ValueError("- expected")
+    month, s = _digits(_lstrip_ws(s[1:]), 1, 2)
+    s = _lstrip_ws(s)
+    if not s.startswith("-"):
+        raise ValueError("- expected")
+    day, s = _digits(_lstrip_ws(s[1:]), 1, 2)
+    if _lstrip_ws(s):
+        raise ValueError("trailing characters")
+    if not (-262143 <= year <= 262142 and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+        raise ValueError("no such date")
+    y = f"{year:04d}" if 0 <= year <= 9999 else f"{year:+05d}"
+    return f"{y}-{month:02d}-{day:02d}"
+
+
+_RECORDED_AT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.[0-9]{6}Z")
+
+
+def check_recorded_at(t):
+    """RFC 3339 UTC with exactly six fractional digits and Z; leap second 60 allowed."""
+    m = isinstance(t, str) and _RECORDED_AT.fullmatch(t)
+    if not m:
+        raise ValueError("recorded_at must be UTC with six fractional digits and Z")
+    y, mo, d, h, mi, se = map(int, m.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= _days_in_month(y, mo) and h < 24 and mi < 60 and se <= 60):
+        raise ValueError("recorded_at is not a valid instant")
+
+
 # --------------------------------------------------------------------------- entries
 
 ENTRY_TAG = b"fundtrail/ledger/entry/v1\x00"
 ZERO_HASH = bytes(32)
-_FIELDS = {"v", "chain", "seq", "kind", "business_date", "recorded_at", "principal",
-           "idempotency_key", "body"}
+_ENTRY_FIELDS = ("v", "chain", "seq", "kind", "business_date", "recorded_at", "principal",
+                 "idempotency_key", "body")
 _UUID = re.compile(r"(?:urn:uuid:|\{)?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?"
                    r"([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?")
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_BODY_DEPTH = 32
+MAX_JSON_NESTING = 127  # serde_json: arrays/objects nested at most this deep
 
 
 def parse_uuid(s):
@@ -236,32 +469,91 @@ def _uint(v, bits):
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**bits
 
 
-def entry_canonical(e):
-    """The canonical bytes of an entry object, or ValueError if it is not a valid entry."""
-    if not isinstance(e, dict) or e.dup or set(e) != _FIELDS:
-        raise ValueError("fields must be exactly " + ", ".join(sorted(_FIELDS)))
+def _struct(v, fields, what):
+    """A serde struct: an object with exactly these members (no duplicates) or an array of
+    exactly this many elements in declaration order."""
+    if isinstance(v, list):
+        if len(v) != len(fields):
+            raise ValueError(f"{what}: an array must have {len(fields)} elements")
+        return dict(zip(fields, v))
+    if not isinstance(v, dict) or getattr(v, "dup", False) or set(v) != set(fields):
+        raise ValueError(f"{what}: members must be exactly " + ", ".join(fields))
+    return v
+
+
+def _json_ok(v, depth=1):
+    """No lone surrogate in any string or member name, no number beyond a double, nesting
+    within serde_json's limit (`depth` = nesting level of v's container)."""
+    if isinstance(v, BadNumber):
+        raise ValueError("number out of range")
+    if isinstance(v, str):
+        v.encode("utf-8")
+    elif isinstance(v, (list, dict)):
+        if depth > MAX_JSON_NESTING:
+            raise ValueError("recursion limit exceeded")
+        for k, item in (v.items() if isinstance(v, dict) else enumerate(v)):
+            if isinstance(k, str):
+                k.encode("utf-8")
+            _json_ok(item, depth + 1)
+
+
+def parse_entry(raw):
+    """The entry as the reference parses it (serde `Entry`), or ValueError (unparseable)."""
+    if isinstance(raw, TooDeep):
+        raise ValueError("recursion limit exceeded")
+    try:
+        _json_ok(raw)
+    except UnicodeError:
+        raise ValueError("lone surrogate in a string") from None
+    e = dict(_struct(raw, _ENTRY_FIELDS, "entry"))
     if not _uint(e["v"], 32) or not _uint(e["seq"], 64):
         raise ValueError("v and seq must be unsigned integers")
-    chain = parse_uuid(e["chain"])
-    if chain is None:
+    e["chain"] = parse_uuid(e["chain"])
+    if e["chain"] is None:
         raise ValueError("chain is not a UUID")
     for f in ("kind", "idempotency_key"):
         if not isinstance(e[f], str):
             raise ValueError(f"{f} must be a string")
-    d = e["business_date"]
-    if not isinstance(d, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d):
-        raise ValueError("business_date must be YYYY-MM-DD")
-    datetime.date.fromisoformat(d)
-    t = e["recorded_at"]
-    if not isinstance(t, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t):
-        raise ValueError("recorded_at must be UTC with six fractional digits and Z")
-    datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ")
-    p = e["principal"]
-    if not isinstance(p, dict) or p.dup or set(p) != {"id", "role"} or \
-            not all(isinstance(p[k], str) for k in p):
-        raise ValueError("principal must be {id, role} strings")
-    obj = dict(e, chain=chain)
-    return chain, jcs(obj).encode("utf-8")
+    e["business_date"] = parse_business_date(e["business_date"])
+    check_recorded_at(e["recorded_at"])
+    p = dict(_struct(e["principal"], ("id", "role"), "principal"))
+    if not all(isinstance(p[k], str) for k in p):
+        raise ValueError("principal id and role must be strings")
+    e["principal"] = p
+    return e
+
+
+def _portable(n):
+    return isinstance(n, int) and not isinstance(n, bool) and abs(n) <= MAX_SAFE_INTEGER
+
+
+def entry_rules(e):
+    """The write-time rules (reason invalid_entry); None if they hold."""
+    if e["v"] != 1:
+        return f"unknown format version {e['v']}"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", e["kind"]):
+        return f"kind must match [a-z][a-z0-9_]{{0,63}}, got {e['kind']!r}"
+    if not re.fullmatch(r"[\x21-\x7e]{1,128}", e["idempotency_key"]):
+        return "idempotency key must be 1 to 128 printable ASCII characters"
+    if not isinstance(e["body"], dict):
+        return "body must be a JSON object"
+    todo = [(e["body"], 0)]
+    while todo:
+        v, depth = todo.pop()
+        if depth > MAX_BODY_DEPTH:
+            return f"body nests deeper than {MAX_BODY_DEPTH} levels"
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not _portable(v):
+            return f"body contains the number {v}: only integers within ±(2^53-1) are allowed"
+        if isinstance(v, dict):
+            todo.extend((i, depth + 1) for i in v.values())
+        elif isinstance(v, list):
+            todo.extend((i, depth + 1) for i in v)
+    return None
+
+
+def entry_canonical(e):
+    """RFC 8785 bytes of a parsed entry (see parse_entry)."""
+    return jcs(e).encode("utf-8")
 
 
 def entry_hash(prev, canonical):
@@ -303,9 +595,6 @@ class Frontier:
 
 
 # --------------------------------------------------------------------------- signed notes
-
-_WHITE_SPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | \
-    {chr(c) for c in range(0x2000, 0x200B)}
 
 
 def valid_key_name(name):
@@ -395,15 +684,9 @@ def parse_checkpoint(text):
     return origin, int(size), root_raw, ext
 
 
-def checkpoint_body(note):
-    """The checkpoint inside a signed note, signature NOT checked."""
-    i = note.rfind("\n\n")
-    if i < 0:
-        raise ValueError("not a signed note")
-    return parse_checkpoint(note[:i] + "\n")
-
-
 # --------------------------------------------------------------------------- verification
+
+MAX_PENDING = 1024
 
 
 class Verifier:
@@ -411,7 +694,10 @@ class Verifier:
         self.chain, self.origin, self.keys = chain, origin, keys
         self.next_seq, self.prev, self.frontier = 0, ZERO_HASH, Frontier()
         self.vouched, self.checkpoints_checked = 0, 0
+        self.pending = []  # genuine checkpoints ahead of the entries, sorted by (size, arrival)
+        self.arrivals = 0
         self.latest, self.trusted, self.failure = None, None, None
+        self._opened = {}  # note -> parsed checkpoint or error (each note verified once)
 
     def fail(self, seq, reason, detail):
         if self.failure is None:
@@ -419,11 +705,22 @@ class Verifier:
         return False
 
     def verify_signature(self, note):
-        if not self.keys:
-            raise ValueError("no public key to verify checkpoints with")
-        return parse_checkpoint(open_note(note, self.keys))
+        """Opens the note with all keys and parses its checkpoint; ValueError if not genuine."""
+        if note not in self._opened:
+            try:
+                if not self.keys:
+                    raise ValueError("no public key to verify checkpoints with")
+                self._opened[note] = parse_checkpoint(open_note(note, self.keys))
+            except ValueError as e:
+                self._opened[note] = e
+        result = self._opened[note]
+        if isinstance(result, ValueError):
+            raise result
+        return result
 
     def set_trusted(self, note):
+        # Tolerate the trailing newline tools add when a note is saved (`jq -r`, editors).
+        note = note.rstrip("\n\r ") + "\n"
         try:
             cp = self.verify_signature(note)
         except ValueError as e:
@@ -437,9 +734,10 @@ class Verifier:
         cp = self.trusted
         if cp and cp[1] == self.next_seq and cp[2] != self.frontier.root():
             self.fail(self.vouched, "checkpoint_root_mismatch",
-                      f"the trusted checkpoint of size {cp[1]} does not match the entries")
+                      f"the trusted checkpoint of size {cp[1]} does not match the entries: "
+                      f"the first altered entry is in [{self.vouched}, {cp[1]})")
 
-    def entry(self, line_seq, entry, prev_hash, ehash):
+    def entry(self, line_seq, raw, prev_hash, ehash):
         if self.failure:
             return False
         k = self.next_seq
@@ -448,21 +746,29 @@ class Verifier:
         if line_seq < k:
             return self.fail(k, "seq_mismatch", f"entry {line_seq} appears again after {k}")
         try:
-            chain, canonical = entry_canonical(entry)
-        except (ValueError, TypeError, UnicodeError, AttributeError) as e:
-            return self.fail(k, "unparseable", f"entry {k} is not a valid entry: {e}")
-        if entry["seq"] != k or chain != self.chain:
+            e = parse_entry(raw)
+        except (ValueError, TypeError, AttributeError) as x:
+            return self.fail(k, "unparseable", f"entry {k} is not a valid entry: {x}")
+        broken = entry_rules(e)
+        if broken:
+            return self.fail(k, "invalid_entry", f"entry {k}: {broken}")
+        if e["seq"] != k or e["chain"] != self.chain:
             return self.fail(k, "seq_mismatch",
-                             f"position {k} holds an entry claiming chain {chain} seq {entry['seq']}")
+                             f"position {k} holds an entry claiming chain {e['chain']} seq {e['seq']}")
+        try:
+            canonical = entry_canonical(e)
+        except (ValueError, UnicodeError) as x:
+            return self.fail(k, "unparseable", f"entry {k}: {x}")
         if prev_hash != self.prev:
             return self.fail(k, "prev_hash_mismatch",
                              f"entry {k} links to {prev_hash.hex()} but the previous entry hashes to {self.prev.hex()}")
         computed = entry_hash(self.prev, canonical)
         if computed != ehash:
             return self.fail(k, "entry_hash_mismatch",
-                             f"entry {k} hashes to {computed.hex()} but records {ehash.hex()}")
+                             f"entry {k} hashes to {computed.hex()} but records {ehash.hex()}: its content was changed")
         self.frontier.push(leaf_hash(computed))
         self.prev, self.next_seq = computed, k + 1
+        self.apply_pending()
         self.check_trusted()
         return self.failure is None
 
@@ -470,42 +776,54 @@ class Verifier:
         if self.failure:
             return False
         try:
-            origin, cp_size, root, _ = checkpoint_body(note)
+            origin, cp_size, root, _ = self.verify_signature(note)
         except ValueError as e:
             return self.fail(self.vouched, "checkpoint_signature_invalid", f"checkpoint {size}: {e}")
-        if cp_size != size or cp_size != self.next_seq or origin != self.origin:
-            return self.fail(self.vouched, "checkpoint_root_mismatch",
-                             f"checkpoint for {origin} size {cp_size} is out of place at size {self.next_seq}")
+        if cp_size != size or origin != self.origin or cp_size < self.next_seq:
+            return self.fail(self.vouched, "checkpoint_misplaced",
+                             f"a checkpoint for {origin} size {cp_size} appears at size {self.next_seq} of {self.origin}")
+        if cp_size > self.next_seq:
+            if len(self.pending) >= MAX_PENDING:
+                return self.fail(self.vouched, "checkpoint_misplaced",
+                                 "too many checkpoints ahead of their entries")
+            self.arrivals += 1
+            bisect.insort(self.pending, (cp_size, self.arrivals, root, note))
+            return True
+        return self.apply_checkpoint(cp_size, root, note)
+
+    def apply_checkpoint(self, size, root, note):
         self.checkpoints_checked += 1
         if root != self.frontier.root():
-            try:
-                self.verify_signature(note)
-            except ValueError as e:
-                return self.fail(self.vouched, "checkpoint_signature_invalid", f"checkpoint {size}: {e}")
             return self.fail(self.vouched, "checkpoint_root_mismatch",
                              f"the checkpoint signed for size {size} does not match the entries: "
                              f"the first altered entry is in [{self.vouched}, {size})")
         self.vouched, self.latest = size, (size, note)
         return True
 
-    def finish(self, header_size):
+    def apply_pending(self):
+        # Held checkpoints are applied in size order, whatever order they arrived in.
+        while self.pending and self.pending[0][0] == self.next_seq:
+            size, _, root, note = self.pending.pop(0)
+            if not self.apply_checkpoint(size, root, note):
+                return
+
+    def finish(self, expected_size):
         n = self.next_seq
         if self.failure:
             pass
-        elif header_size > n:
-            self.fail(n, "truncated", f"the export claims {header_size} entries but only {n} exist")
+        elif expected_size is not None and expected_size < n:
+            self.fail(expected_size, "size_mismatch", f"{n} entries exist but the chain claims {expected_size}")
+        elif self.pending:
+            self.fail(n, "truncated", f"a signed checkpoint covers {self.pending[0][0]} entries but only {n} exist")
+        elif expected_size is not None and expected_size > n:
+            self.fail(n, "truncated", f"the chain claims {expected_size} entries but only {n} exist")
         elif self.trusted and self.trusted[1] > n:
             self.fail(n, "truncated", f"the trusted checkpoint covers {self.trusted[1]} entries but only {n} exist")
-        elif self.latest:
-            size, note = self.latest
-            try:
-                self.verify_signature(note)
-                if size < n:
-                    self.fail(size, "unsigned_tail", f"entries from {size} to {n - 1} are not covered by any signed checkpoint")
-            except ValueError as e:
-                self.fail(self.vouched, "checkpoint_signature_invalid", f"checkpoint {size}: {e}")
-        elif n > 0:
-            self.fail(0, "unsigned_tail", f"no signed checkpoint covers the {n} entries")
+        else:
+            covered = self.latest[0] if self.latest else 0  # size 0 vouches for nothing
+            if covered < n:
+                self.fail(covered, "unsigned_tail",
+                          f"entries from {covered} to {n - 1} are not covered by any signed checkpoint")
         ok = self.failure is None
         return {"ok": ok, "chain": self.chain, "entries_checked": n,
                 "checkpoints_checked": self.checkpoints_checked,
@@ -513,26 +831,64 @@ class Verifier:
                 "first_failure": self.failure}
 
 
-_LINE_FIELDS = {"type", "format", "chain", "origin", "tree_size", "seq", "entry",
-                "prev_hash", "entry_hash", "note"}
+_LINE_FIELDS = ("type", "format", "chain", "origin", "tree_size", "seq", "entry",
+                "prev_hash", "entry_hash", "note")
+_SAFE_DEPTH = 400  # deeper lines are not handed to Python's recursive json parser
+
+
+def _strings_ok(v):
+    if isinstance(v, str):
+        v.encode("utf-8")
+    elif isinstance(v, dict):
+        for k in v:
+            k.encode("utf-8")
 
 
 def parse_line(no, text):
+    def bad(why):
+        return Unusable(f"line {no}: {why}")
+
+    depth, type_raw, entry_depth, span = scan_line(text)
+    deep_entry = None
+    if depth > _SAFE_DEPTH:
+        # Only the raw `entry` member may legitimately nest; anything else this deep is a
+        # type error. Cut the entry out (after an iterative syntax check) and parse the rest.
+        if span is None or depth > entry_depth + 1 or not json_syntax_ok(text[span[0]:span[1]]):
+            raise bad("not an export line (nesting)")
+        text = text[:span[0]] + "null" + text[span[1]:]
+        deep_entry = TooDeep()
     try:
         line = loads(text)
-    except ValueError as e:
-        raise Unusable(f"line {no}: {e}") from None
-    if not isinstance(line, dict) or line.dup or not set(line) <= _LINE_FIELDS \
-            or not isinstance(line.get("type"), str):
-        raise Unusable(f"line {no}: not an export line")
+    except (ValueError, RecursionError) as e:
+        raise bad(e) from None
+    if isinstance(line, list):
+        if len(line) != len(_LINE_FIELDS):
+            raise bad(f"an array line must have {len(_LINE_FIELDS)} elements")
+        line = Obj(zip(_LINE_FIELDS, line))
+    if not isinstance(line, dict) or line.dup or not set(line) <= set(_LINE_FIELDS):
+        raise bad("not an export line")
+    if deep_entry is not None:
+        line["entry"] = deep_entry
+    if entry_depth >= MAX_JSON_NESTING + 1 and line.get("entry") is not None:
+        line["entry"] = TooDeep()
+    if not isinstance(line.get("type"), str) or type_raw is None or "\\" in type_raw:
+        raise bad("type must be a string without escapes")
     for f in ("tree_size", "seq"):
         if line.get(f) is not None and not _uint(line[f], 64):
-            raise Unusable(f"line {no}: {f} must be an unsigned integer")
+            raise bad(f"{f} must be an unsigned integer")
     for f in ("format", "origin", "prev_hash", "entry_hash", "note"):
         if line.get(f) is not None and not isinstance(line[f], str):
-            raise Unusable(f"line {no}: {f} must be a string")
+            raise bad(f"{f} must be a string")
+    try:
+        for f in _LINE_FIELDS:
+            if f != "entry":
+                _strings_ok(line.get(f))
+        for k in line:
+            k.encode("utf-8")
+    except UnicodeError:
+        raise bad("lone surrogate in a string") from None
     if line.get("chain") is not None and parse_uuid(line["chain"]) is None:
-        raise Unusable(f"line {no}: chain is not a UUID")
+        raise bad("chain is not a UUID")
     return line
 
 
@@ -542,22 +898,52 @@ def need(line, no, field):
     return line[field]
 
 
-def verify_export(data, keys, trusted_note=None):
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    texts = []
-    for i, raw in enumerate(lines, 1):
-        raw = raw[:-1] if raw.endswith(b"\r") else raw
-        if len(raw) > 4 * 1024 * 1024:
-            raise Unusable(f"line {i}: line too long")
+MAX_LINE_BYTES = 4 * 1024 * 1024
+BLOCK_LINES = 4096
+_BLANK = " \t\n\r\v\f" + "".join(sorted(_WHITE_SPACE))
+
+
+def read_lines(data):
+    """(line number, text) for each line, split on LF only (a CR before it is dropped),
+    decoded (and length-checked) only when asked for."""
+    pos, no = 0, 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        raw, pos = (data[pos:], len(data)) if end < 0 else (data[pos:end], end + 1)
+        raw = raw[:-1] if end >= 0 and raw.endswith(b"\r") else raw
+        no += 1
         try:
-            texts.append(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise Unusable(f"line {i}: not UTF-8") from None
-    if not texts:
+            raise Unusable(f"line {no}: not UTF-8") from None
+        if len(raw) > MAX_LINE_BYTES:
+            raise Unusable(f"line {no}: line too long")
+        yield no, text
+
+
+def read_blocks(lines):
+    """Blocks of up to BLOCK_LINES non-blank lines, as the reference reads them: a whole
+    block is read (so an undecodable or over-long line anywhere in it makes the file
+    unusable) before any of its lines is verified; blocks after the one in which
+    verification fails are never read."""
+    block = []
+    for no, text in lines:
+        if not text.strip(_BLANK):
+            continue
+        block.append((no, text))
+        if len(block) == BLOCK_LINES:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def verify_export(data, keys, trusted_note=None):
+    lines = read_lines(data)
+    first = next(lines, None)
+    if first is None:
         raise Unusable("the export has no header line")
-    header = parse_line(1, texts[0])
+    header = parse_line(1, first[1])
     if header["type"] != "header":
         raise Unusable("the export has no header line")
     if need(header, 1, "format") != "fundtrail-export/1":
@@ -567,15 +953,15 @@ def verify_export(data, keys, trusted_note=None):
     tree_size = need(header, 1, "tree_size")
     if trusted_note is not None:
         v.set_trusted(trusted_note)
-    for no, text in enumerate(texts[1:], 2):
-        if not text.strip():
-            continue
+    for no, text in (item for block in read_blocks(lines) for item in block):
         line = parse_line(no, text)
         if line["type"] == "entry":
             seq, entry = need(line, no, "seq"), need(line, no, "entry")
             prev = hex32(need(line, no, "prev_hash"))
+            if prev is None:
+                raise Unusable(f"line {no}: not a 32-byte hex hash")
             ehash = hex32(need(line, no, "entry_hash"))
-            if prev is None or ehash is None:
+            if ehash is None:
                 raise Unusable(f"line {no}: not a 32-byte hex hash")
             go_on = v.entry(seq, entry, prev, ehash)
         elif line["type"] == "checkpoint":
@@ -594,9 +980,12 @@ def main(argv=None):
     ap.add_argument("--checkpoint", help="a signed checkpoint note saved earlier")
     args = ap.parse_args(argv)
     try:
-        with open(args.public_key, encoding="utf-8") as f:
-            keys = [parse_verifier_key(l.strip()) for l in f.read().split("\n")
-                    if l.strip() and not l.strip().startswith("#")]
+        with open(args.public_key, encoding="utf-8", newline="") as f:
+            keys = []
+            for line in f.read().split("\n"):
+                line = line.strip(_BLANK)
+                if line and not line.startswith("#"):
+                    keys.append(parse_verifier_key(line))
         if not keys:
             raise Unusable(f"{args.public_key} holds no verifier key")
         trusted = None
