@@ -5,6 +5,7 @@
 //! cross-cutting HTTP pieces, `error` the one error type.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;

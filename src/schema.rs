@@ -52,6 +52,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    organizations (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        family_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        token_hash -> Bytea,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    role_grants (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        granted_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     signing_keys (key_id) {
         key_id -> Text,
         name -> Text,
@@ -60,11 +94,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(chain_heads -> chains (chain_id));
 diesel::joinable!(checkpoints -> chains (chain_id));
 diesel::joinable!(checkpoints -> signing_keys (key_id));
 diesel::joinable!(ledger_entries -> chains (chain_id));
 diesel::joinable!(merkle_nodes -> chains (chain_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(role_grants -> users (user_id));
+diesel::joinable!(users -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     chain_heads,
@@ -72,5 +120,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkpoints,
     ledger_entries,
     merkle_nodes,
+    organizations,
+    refresh_tokens,
+    role_grants,
     signing_keys,
+    users,
 );
