@@ -10,6 +10,7 @@ use utoipa_scalar::{Scalar, Servable};
 
 use std::sync::Arc;
 
+use crate::auth::http::Auth;
 use crate::config::AppSettings;
 use crate::db::PgPool;
 use crate::error::{json_error, ApiError};
@@ -22,15 +23,22 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: AppSettings,
     pub ledger: Arc<Ledger>,
+    pub auth: Auth,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, settings: AppSettings, ledger: Arc<Ledger>) -> anyhow::Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        settings: AppSettings,
+        ledger: Arc<Ledger>,
+        auth: Auth,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             pool,
             metrics: Metrics::new()?,
             settings,
             ledger,
+            auth,
         })
     }
 }
@@ -48,11 +56,13 @@ impl AppState {
         ledger::http::append_batch, ledger::http::list_entries, ledger::http::get_entry,
         ledger::http::proof, ledger::http::consistency, ledger::http::checkpoint,
         ledger::http::verify, ledger::http::export, ledger::http::keys,
+        crate::auth::http::login, crate::auth::http::refresh, crate::auth::http::logout,
     ),
     components(schemas(crate::error::Problem, health::Health)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
+        (name = "auth", description = "Login, token refresh and logout"),
     )
 )]
 pub struct ApiDoc;
@@ -119,6 +129,10 @@ pub fn build(
         .service(web::resource("/metrics").get(health::metrics))
         .service(web::resource("/openapi.json").get(openapi_json))
         .service(Scalar::with_url("/docs", openapi()))
-        .service(web::scope("/api/v1").configure(ledger::http::routes))
+        .service(
+            web::scope("/api/v1")
+                .configure(crate::auth::http::routes)
+                .configure(ledger::http::routes),
+        )
         .default_service(web::to(route_not_found))
 }

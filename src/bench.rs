@@ -158,10 +158,15 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         "bench.fundtrail",
         Ledger::system_clock(),
     ));
+    let auth = crate::auth::http::auth(
+        crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
+        crate::auth::session::SessionSettings::default(),
+    );
     let state = web::Data::new(AppState::new(
         pool.clone(),
         AppSettings::default(),
         ledger.clone(),
+        auth,
     )?);
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;

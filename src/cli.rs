@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use std::path::PathBuf;
 
-use crate::config::{DbArgs, HttpArgs, LedgerArgs, LogFormat};
+use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,13 @@ pub enum Command {
         http: HttpArgs,
         #[command(flatten)]
         ledger: LedgerArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Manage users from the command line (bootstrap the first admin).
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
     },
     /// Generate an Ed25519 checkpoint signing key (C2SP signer-key format, mode 0600) and
     /// print its public verifier key.
@@ -83,6 +90,28 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a role, creating its organisation if needed. The password is
+    /// read from FUNDTRAIL_USER_PASSWORD or the first line of stdin — never from argv.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "treasurer", "ministry", "auditor", "donor"])]
+        role: String,
+        /// Organisation name (created if missing).
+        #[arg(long)]
+        org: String,
+        /// Kind of a newly created organisation.
+        #[arg(long, default_value = "operator", value_parser = ["donor", "ministry", "fund_secretariat", "audit_body", "vendor", "operator"])]
+        org_kind: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Appends, batches, verification and proofs of the ledger core.
     Ledger(crate::bench::LedgerBenchArgs),
@@ -109,7 +138,38 @@ pub fn run() -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { db, http, ledger } => crate::startup::serve(&db, &http, &ledger),
+        Command::Serve {
+            db,
+            http,
+            ledger,
+            auth,
+        } => crate::startup::serve(&db, &http, &ledger, &auth),
+        Command::User {
+            what:
+                UserCommand::Create {
+                    email,
+                    role,
+                    org,
+                    org_kind,
+                    db,
+                    ledger,
+                },
+        } => {
+            let password = match std::env::var("FUNDTRAIL_USER_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password (then Enter):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_owned()
+                }
+            };
+            let id = crate::startup::create_user(
+                &db, &ledger, &email, &password, &role, &org, &org_kind,
+            )?;
+            println!("created user {id} ({email}, {role}) in {org}");
+            Ok(())
+        }
         Command::Keygen { out, name } => {
             let key = crate::ledger::keys::generate(&out, &name)?;
             println!("{}", key.verifier().to_verifier_string());

@@ -117,6 +117,31 @@ pub struct LedgerArgs {
     pub future_skew_days: u32,
 }
 
+/// Authentication settings.
+#[derive(Clone, Debug, Args)]
+pub struct AuthArgs {
+    /// JWT keys file (`<kid> <base64 secret>` per line, first signs). Default:
+    /// `<data dir>/keys/jwt.keys`, generated on first start if missing.
+    #[arg(long, env = "FUNDTRAIL_JWT_KEYS")]
+    pub jwt_keys: Option<PathBuf>,
+
+    /// Access token lifetime, in minutes.
+    #[arg(long, env = "FUNDTRAIL_ACCESS_TTL_MIN", default_value_t = 15)]
+    pub access_ttl_min: u32,
+
+    /// Refresh token lifetime, in hours.
+    #[arg(long, env = "FUNDTRAIL_REFRESH_TTL_H", default_value_t = 12)]
+    pub refresh_ttl_h: u32,
+}
+
+impl AuthArgs {
+    pub fn key_path(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.jwt_keys
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("jwt.keys"))
+    }
+}
+
 impl LedgerArgs {
     pub fn key_path(&self, data_dir: &std::path::Path) -> PathBuf {
         self.signing_key

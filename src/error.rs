@@ -27,6 +27,10 @@ pub enum ApiError {
     /// Validation or invariant failure of a well-formed request; `code` is specific.
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    #[error("too many failed attempts; retry in {retry_after_s} s")]
+    TooManyRequests { retry_after_s: u64 },
     #[error("{0}")]
     NotFound(String),
     #[error("no route matches {method} {path}")]
@@ -98,6 +102,12 @@ impl ApiError {
             Self::Unprocessable { code, .. } => {
                 (code, StatusCode::UNPROCESSABLE_ENTITY, "Request refused")
             }
+            Self::Unauthorized { code, .. } => (code, StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::TooManyRequests { .. } => (
+                "too_many_requests",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+            ),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND, "Not found"),
             Self::RouteNotFound { .. } => {
                 ("route_not_found", StatusCode::NOT_FOUND, "No such route")
@@ -169,6 +179,12 @@ impl ResponseError for ApiError {
             Self::DatabaseUnavailable(_) | Self::ShuttingDown | Self::Overloaded
         ) {
             builder.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::TooManyRequests { retry_after_s } = self {
+            builder.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+        }
+        if matches!(self, Self::Unauthorized { .. }) {
+            builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         match serde_json::to_vec(&problem) {
             Ok(body) => builder.body(body),

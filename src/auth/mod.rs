@@ -1,5 +1,10 @@
-//! Identity and access (issue 4, in progress): password hashing and access tokens.
-//! Users, login, refresh and the role guards build on these.
+//! Identity and access (issue 4, in progress): argon2id passwords, HS256 access tokens,
+//! rotating refresh tokens, login throttling, and the bootstrap `user create` command.
+//! Still to come: the role guards on every route, the admin API, funds and their scopes.
 
+pub mod http;
 pub mod jwt;
 pub mod password;
+pub mod session;
+pub mod store;
+pub mod throttle;

@@ -15,6 +15,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
 use fundtrail::app::{self, AppState};
+use fundtrail::auth::jwt::JwtKeys;
+use fundtrail::auth::session::SessionSettings;
 use fundtrail::config::{AppSettings, PoolSettings};
 use fundtrail::db::PgPool;
 use fundtrail::ledger::note::SigningKey;
@@ -207,7 +209,9 @@ pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<App
         "test.fundtrail",
         Ledger::system_clock(),
     ));
-    web::Data::new(AppState::new(pool, settings, ledger).unwrap())
+    let keys = JwtKeys::parse(&JwtKeys::generate_line()).unwrap();
+    let auth = fundtrail::auth::http::auth(keys, SessionSettings::default());
+    web::Data::new(AppState::new(pool, settings, ledger, auth).unwrap())
 }
 
 /// The real application, in-process.

@@ -6,6 +6,7 @@
     clippy::as_conversions
 )]
 
+mod auth;
 mod embedded;
 mod foundation;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset

@@ -1,0 +1,183 @@
+//! The only SQL over identity tables.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use crate::schema::{organizations, refresh_tokens, role_grants, users};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub role: String,
+    pub token_hash: Vec<u8>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An active user of an active organisation, by (lower-cased) email.
+pub fn active_user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .inner_join(organizations::table)
+        .filter(users::email.eq(email))
+        .filter(users::active.eq(true))
+        .filter(organizations::active.eq(true))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn active_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<UserRow>> {
+    users::table
+        .inner_join(organizations::table)
+        .filter(users::id.eq(id))
+        .filter(users::active.eq(true))
+        .filter(organizations::active.eq(true))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Roles the user holds now.
+pub fn live_roles(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<String>> {
+    role_grants::table
+        .filter(role_grants::user_id.eq(user))
+        .filter(role_grants::revoked_at.is_null())
+        .order(role_grants::role.asc())
+        .select(role_grants::role)
+        .load(conn)
+}
+
+pub fn org_id_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Uuid>> {
+    organizations::table
+        .filter(organizations::name.eq(name))
+        .select(organizations::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_org(conn: &mut PgConnection, id: Uuid, name: &str, kind: &str) -> QueryResult<()> {
+    diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(id),
+            organizations::name.eq(name),
+            organizations::kind.eq(kind),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    org: Uuid,
+    email: &str,
+    phc: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(id),
+            users::org_id.eq(org),
+            users::email.eq(email),
+            users::password_hash.eq(phc),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_grant(conn: &mut PgConnection, id: Uuid, user: Uuid, role: &str) -> QueryResult<()> {
+    diesel::insert_into(role_grants::table)
+        .values((
+            role_grants::id.eq(id),
+            role_grants::user_id.eq(user),
+            role_grants::role.eq(role),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_refresh(
+    conn: &mut PgConnection,
+    family: Uuid,
+    user: Uuid,
+    role: &str,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(Uuid::new_v4()),
+            refresh_tokens::family_id.eq(family),
+            refresh_tokens::user_id.eq(user),
+            refresh_tokens::role.eq(role),
+            refresh_tokens::token_hash.eq(token_hash),
+            refresh_tokens::issued_at.eq(now),
+            refresh_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The token row, locked for the rest of the transaction (two concurrent refreshes of
+/// one token: the second sees it used).
+pub fn refresh_for_update(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> QueryResult<Option<RefreshRow>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .for_update()
+        .select(RefreshRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn mark_used(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(refresh_tokens::table.find(id))
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn revoke_family(
+    conn: &mut PgConnection,
+    family: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
+}
+
+/// Revokes every live refresh token of a user (deactivation, role revocation).
+pub fn revoke_user(conn: &mut PgConnection, user: Uuid, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
+}
