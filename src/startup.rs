@@ -97,6 +97,19 @@ pub fn serve(
         &ledger_args.log_name,
         Ledger::system_clock(),
     ));
+    if let Ok(mut conn) = pool.get() {
+        if matches!(crate::auth::store::any_user(&mut conn), Ok(false)) {
+            let target = if database.embedded.is_some() {
+                format!(" --data-dir {}", db_args.data_dir.display())
+            } else {
+                " --database-url <DATABASE_URL>".to_owned()
+            };
+            eprintln!(
+                "No users yet. Create the first administrator (password read from stdin):\n  \
+                 fundtrail user create --email you@example.org --role admin --org \"Fund operations\"{target}"
+            );
+        }
+    }
     let state = web::Data::new(AppState::new(pool, settings, ledger.clone(), auth)?);
 
     let workers = if http.workers == 0 {

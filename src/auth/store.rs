@@ -181,3 +181,7 @@ pub fn revoke_user(conn: &mut PgConnection, user: Uuid, now: DateTime<Utc>) -> Q
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)
 }
+
+pub fn any_user(conn: &mut PgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
+}

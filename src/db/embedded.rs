@@ -48,6 +48,8 @@ pub struct EmbeddedPostgres {
     pgdata: PathBuf,
     socket_dir: PathBuf,
     run_as: Option<RunAs>,
+    /// True when we started the server (and so stop it); false when we adopted one already
+    /// running — another `fundtrail` process (e.g. `serve` while `user create` runs) owns it.
     running: bool,
 }
 
@@ -156,8 +158,7 @@ impl EmbeddedPostgres {
             .args(["status", "-D", &pgdata])
             .output();
         if matches!(status, Ok(ref out) if out.status.success()) {
-            tracing::info!(pg.data_dir = %pgdata, "adopting the private PostgreSQL cluster already running");
-            self.running = true;
+            tracing::info!(pg.data_dir = %pgdata, "using the private PostgreSQL cluster already running (left running on exit)");
             return Ok(());
         }
         let log = self

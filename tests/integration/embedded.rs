@@ -78,6 +78,34 @@ fn serve_without_database_url_runs_a_private_cluster_and_reuses_it() {
         data_dir.join("keys/checkpoint.key").exists(),
         "the embedded default makes a signing key"
     );
+    // Another command on the same data directory uses the running cluster and leaves it up.
+    let created = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args([
+            "user",
+            "create",
+            "--email",
+            "admin@example.org",
+            "--role",
+            "admin",
+            "--org",
+            "Ops",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env_remove("DATABASE_URL")
+        .env("FUNDTRAIL_USER_PASSWORD", "embedded admin password")
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert_eq!(
+        get(port, "/readyz"),
+        Some(200),
+        "the serving cluster is still up"
+    );
     stop(&mut first);
     assert!(
         !data_dir.join("pg/postmaster.pid").exists(),
