@@ -67,15 +67,14 @@ pub fn load_auth(args: &AuthArgs, data_dir: &std::path::Path) -> anyhow::Result<
     ))
 }
 
-pub fn serve(
+/// The start of every command that writes: the signing key (generated on first use only
+/// at the default location), the database (configured or private), migrations, the pool
+/// and the ledger over it.
+pub fn open_ledger(
     db_args: &DbArgs,
-    http: &HttpArgs,
     ledger_args: &LedgerArgs,
-    auth_args: &AuthArgs,
-) -> anyhow::Result<()> {
-    let auth = load_auth(auth_args, &db_args.data_dir)?;
+) -> anyhow::Result<(Database, crate::db::PgPool, Arc<Ledger>)> {
     let key_path = ledger_args.key_path(&db_args.data_dir);
-    // Generated on first start only where we own the default location.
     let signer = keys::load_or_generate(
         &key_path,
         &ledger_args.log_name,
@@ -87,16 +86,27 @@ pub fn serve(
         tracing::info!(migrations = ?applied, "migrations applied");
     }
     let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
-    let settings = AppSettings {
-        body_limit_bytes: http.body_limit_bytes,
-        future_skew: chrono::Days::new(u64::from(ledger_args.future_skew_days)),
-    };
     let ledger = Arc::new(Ledger::new(
         pool.clone(),
         signer,
         &ledger_args.log_name,
         Ledger::system_clock(),
     ));
+    Ok((database, pool, ledger))
+}
+
+pub fn serve(
+    db_args: &DbArgs,
+    http: &HttpArgs,
+    ledger_args: &LedgerArgs,
+    auth_args: &AuthArgs,
+) -> anyhow::Result<()> {
+    let auth = load_auth(auth_args, &db_args.data_dir)?;
+    let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
+    let settings = AppSettings {
+        body_limit_bytes: http.body_limit_bytes,
+        future_skew: chrono::Days::new(u64::from(ledger_args.future_skew_days)),
+    };
     if let Ok(mut conn) = pool.get() {
         if matches!(crate::auth::store::any_user(&mut conn), Ok(false)) {
             let target = if database.embedded.is_some() {
@@ -163,21 +173,7 @@ pub fn create_user(
     );
     crate::auth::password::check_policy(password, &email)?;
     let phc = crate::auth::password::hash(password)?;
-    let key_path = ledger_args.key_path(&db_args.data_dir);
-    let signer = keys::load_or_generate(
-        &key_path,
-        &ledger_args.log_name,
-        ledger_args.signing_key.is_none(),
-    )?;
-    let database = resolve_database(db_args)?;
-    db::migrate_url(&database.url)?;
-    let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
-    let ledger = Arc::new(Ledger::new(
-        pool.clone(),
-        signer,
-        &ledger_args.log_name,
-        Ledger::system_clock(),
-    ));
+    let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
 
     let mut conn = pool.get()?;
     let user_id = uuid::Uuid::new_v4();
