@@ -50,6 +50,8 @@ impl From<AppendError> for ApiError {
             AppendError::Invalid(inner) => {
                 ApiError::unprocessable("invalid_entry", inner.to_string())
             }
+            AppendError::Rejected { code, detail } => ApiError::Unprocessable { code, detail },
+            AppendError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             AppendError::Overloaded => ApiError::Overloaded,
             AppendError::Database(cause) => ApiError::DatabaseUnavailable(cause),
             AppendError::Internal(cause) => ApiError::Internal(cause),

@@ -174,6 +174,17 @@ impl Ledger {
         self.writers.append(chain, requests).await
     }
 
+    /// Appends with an `Effect` run in the same transaction (invariants, derived state).
+    pub async fn append_with(
+        &self,
+        chain: Uuid,
+        requests: Vec<AppendRequest>,
+        effect: Arc<dyn super::writer::Effect>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        self.writers
+            .append_with(chain, requests, Some(effect))
+            .await
+    }
     pub fn chain(&self, conn: &mut PgConnection, id: Uuid) -> LedgerResult<ChainRow> {
         store::chain(conn, id)?.ok_or(LedgerError::NotFound)
     }

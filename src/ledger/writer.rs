@@ -87,6 +87,12 @@ pub enum AppendError {
     BatchSize(usize),
     #[error(transparent)]
     Invalid(#[from] EntryError),
+    /// An `Effect` refused the entries (an invariant): 422 with this code.
+    #[error("{detail}")]
+    Rejected { code: &'static str, detail: String },
+    /// An `Effect` found a conflicting fact (e.g. a unique name): 409 with this code.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("the writer queue of this chain is full")]
     Overloaded,
     #[error("database: {0}")]
@@ -114,8 +120,19 @@ impl From<diesel::result::Error> for AppendError {
 
 type Reply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
 
+/// Work a capability does inside the append transaction: check its invariants against
+/// current state and write the derived state the entries cause. It runs after the job's
+/// entries are inserted, in a savepoint of the group's transaction, so it sees them and
+/// everything earlier jobs of the group wrote; an error rejects this job alone (its
+/// entries and writes roll back to the savepoint) and the others still commit. A retry
+/// whose entries are all already recorded does not run it again.
+pub trait Effect: Send + Sync {
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError>;
+}
+
 struct Job {
     requests: Vec<AppendRequest>,
+    effect: Option<Arc<dyn Effect>>,
     reply: Reply,
 }
 
@@ -148,6 +165,16 @@ impl Writers {
         chain: Uuid,
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Receipt>, AppendError> {
+        self.append_with(chain, requests, None).await
+    }
+
+    /// Like `append`, running `effect` in the same transaction (see `Effect`).
+    pub async fn append_with(
+        &self,
+        chain: Uuid,
+        requests: Vec<AppendRequest>,
+        effect: Option<Arc<dyn Effect>>,
+    ) -> Result<Vec<Receipt>, AppendError> {
         if requests.is_empty() || requests.len() > MAX_BATCH_ENTRIES {
             return Err(AppendError::BatchSize(requests.len()));
         }
@@ -165,6 +192,7 @@ impl Writers {
             chain,
             Job {
                 requests,
+                effect,
                 reply: tx,
             },
         )?;
@@ -227,7 +255,10 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let requests: Vec<&[AppendRequest]> = jobs.iter().map(|j| j.requests.as_slice()).collect();
+        let requests: Vec<JobRef<'_>> = jobs
+            .iter()
+            .map(|j| (j.requests.as_slice(), j.effect.as_deref()))
+            .collect();
         let results = match ctx.pool.get() {
             Ok(mut conn) => commit_group(&ctx, &mut conn, chain, &mut frontier, &requests),
             Err(e) => {
@@ -249,6 +280,9 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
     }
 }
 
+/// A job as the group sees it: its requests and its effect.
+type JobRef<'a> = (&'a [AppendRequest], Option<&'a dyn Effect>);
+
 /// What one job became inside the group, before the commit.
 enum Planned {
     Rejected(AppendError),
@@ -267,7 +301,7 @@ fn commit_group(
     conn: &mut PgConnection,
     chain: Uuid,
     cached: &mut Option<Frontier>,
-    jobs: &[&[AppendRequest]],
+    jobs: &[JobRef<'_>],
 ) -> Vec<Result<Vec<Receipt>, AppendError>> {
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
     let started = std::time::Instant::now();
@@ -282,7 +316,7 @@ fn commit_group(
         };
         let keys: Vec<String> = jobs
             .iter()
-            .flat_map(|j| j.iter().map(|r| r.idempotency_key.clone()))
+            .flat_map(|(j, _)| j.iter().map(|r| r.idempotency_key.clone()))
             .collect();
         let mut stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
             .into_iter()
@@ -294,35 +328,53 @@ fn commit_group(
         let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
         let mut prev = head;
         let mut plans = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            match plan_job(chain, recorded_at, job, &stored, &mut frontier, prev) {
-                Ok((outcomes, rows, entries, nodes)) => {
-                    let base = new_rows.len();
-                    if let Some(last) = rows.last() {
-                        prev = store::to_hash(&last.entry_hash)?;
+        // Rows still to insert with the group's one multi-row INSERT (jobs with an effect
+        // insert their own rows inside their savepoint).
+        let mut to_insert: Vec<EntryRow> = Vec::new();
+        for (job, effect) in jobs {
+            let before = frontier.clone();
+            let (outcomes, rows, entries, nodes) =
+                match plan_job(chain, recorded_at, job, &stored, &mut frontier, prev) {
+                    Ok(plan) => plan,
+                    Err((e, restored)) => {
+                        frontier = restored;
+                        plans.push(Planned::Rejected(e));
+                        continue;
                     }
-                    for row in &rows {
-                        // A later job in this group retrying the same key replays this one.
-                        stored.insert(row.idempotency_key.clone(), row.clone());
-                    }
-                    new_rows.extend(rows);
-                    new_entries.extend(entries);
-                    new_nodes.extend(nodes);
-                    plans.push(Planned::Accepted(
-                        outcomes
-                            .into_iter()
-                            .map(|o| match o {
-                                Outcome::New(i) => Outcome::New(base + i),
-                                replay => replay,
-                            })
-                            .collect(),
-                    ));
-                }
-                Err((e, restored)) => {
-                    frontier = restored;
+                };
+            if let (Some(effect), false) = (effect, rows.is_empty()) {
+                let applied = conn.transaction::<_, AppendError, _>(|conn| {
+                    store::insert_entries(conn, &rows)?;
+                    effect.apply(conn, &entries)
+                });
+                if let Err(e) = applied {
+                    frontier = before;
                     plans.push(Planned::Rejected(e));
+                    continue;
                 }
+            } else {
+                to_insert.extend(rows.iter().cloned());
             }
+            let base = new_rows.len();
+            if let Some(last) = rows.last() {
+                prev = store::to_hash(&last.entry_hash)?;
+            }
+            for row in &rows {
+                // A later job in this group retrying the same key replays this one.
+                stored.insert(row.idempotency_key.clone(), row.clone());
+            }
+            new_rows.extend(rows);
+            new_entries.extend(entries);
+            new_nodes.extend(nodes);
+            plans.push(Planned::Accepted(
+                outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        Outcome::New(i) => Outcome::New(base + i),
+                        replay => replay,
+                    })
+                    .collect(),
+            ));
         }
 
         let new_size = frontier.size();
@@ -330,7 +382,7 @@ fn commit_group(
         let checkpoint = if new_rows.is_empty() {
             None
         } else {
-            store::insert_entries(conn, &new_rows)?;
+            store::insert_entries(conn, &to_insert)?;
             store::insert_nodes(conn, chain, &new_nodes)?;
             store::set_head(conn, chain, new_size, &prev)?;
             let origin = store::chain(conn, chain)?

@@ -1094,3 +1094,161 @@ async fn the_offline_commands_exit_0_when_intact_and_1_when_tampered() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------- effects
+
+/// A capability stand-in: keeps a table of unique names, refuses bodies that say so.
+struct NamesEffect;
+
+impl fundtrail::ledger::writer::Effect for NamesEffect {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+    ) -> Result<(), fundtrail::ledger::writer::AppendError> {
+        use fundtrail::ledger::writer::AppendError;
+        for e in entries {
+            if e.body["refuse"] == true {
+                return Err(AppendError::Rejected {
+                    code: "refused_by_rule",
+                    detail: "the rule says no".to_owned(),
+                });
+            }
+            let name = e.body["name"].as_str().unwrap_or_default();
+            diesel::sql_query(format!(
+                "INSERT INTO test_names (name, seq) VALUES ('{name}', {})",
+                e.seq
+            ))
+            .execute(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AppendError::Conflict {
+                    code: "name_taken",
+                    detail: format!("{name} is taken"),
+                },
+                other => AppendError::Database(other.into()),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn named(key: &str, name: &str, refuse: bool) -> fundtrail::ledger::writer::AppendRequest {
+    fundtrail::ledger::writer::AppendRequest {
+        kind: "name_claimed".to_owned(),
+        business_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
+        idempotency_key: key.to_owned(),
+        body: json!({"name": name, "refuse": refuse}),
+        principal: fundtrail::ledger::entry::Principal::system(),
+    }
+}
+
+#[actix_web::test]
+async fn effects_commit_with_their_entries_or_not_at_all() {
+    use fundtrail::ledger::writer::AppendError;
+    let db = TestDb::migrated();
+    let mut su = db.superuser_conn();
+    diesel::sql_query("CREATE TABLE test_names (name text PRIMARY KEY, seq bigint NOT NULL)")
+        .execute(&mut su)
+        .unwrap();
+    diesel::sql_query("GRANT SELECT, INSERT ON test_names TO fundtrail_app")
+        .execute(&mut su)
+        .unwrap();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let chain: uuid::Uuid = new_chain(&app).await.parse().unwrap();
+    let ledger = state.ledger.clone();
+    let effect: std::sync::Arc<dyn fundtrail::ledger::writer::Effect> =
+        std::sync::Arc::new(NamesEffect);
+    let count = |table: &str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let where_ = if table == "ledger_entries" {
+            format!(" WHERE chain_id = '{chain}'")
+        } else {
+            String::new()
+        };
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}{where_}"))
+            .get_result::<N>(&mut db.superuser_conn())
+            .unwrap()
+            .n
+    };
+
+    // Twelve concurrent jobs: two claim the same name, one is refused by the rule.
+    let mut calls = Vec::new();
+    for i in 0..12 {
+        let name = if i == 7 {
+            "n3".to_owned()
+        } else {
+            format!("n{i}")
+        };
+        calls.push(ledger.append_with(
+            chain,
+            vec![named(&format!("k{i}"), &name, i == 9)],
+            effect.clone(),
+        ));
+    }
+    let results = futures_util::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(AppendError::Conflict {
+                    code: "name_taken",
+                    ..
+                })
+            )
+        })
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(AppendError::Rejected {
+                    code: "refused_by_rule",
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!((ok, taken, refused), (10, 1, 1), "{results:?}");
+    // Entries and state agree: every committed entry has its row, nothing else exists.
+    assert_eq!(count("ledger_entries"), 10);
+    assert_eq!(count("test_names"), 10);
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true, "{report}");
+
+    // A batch whose second entry is refused writes nothing at all.
+    let batch = vec![named("b1", "fresh", false), named("b2", "other", true)];
+    assert!(ledger
+        .append_with(chain, batch, effect.clone())
+        .await
+        .is_err());
+    assert_eq!((count("ledger_entries"), count("test_names")), (10, 10));
+
+    // A retry of a committed job replays it without running the effect again.
+    let first_ok = results.iter().position(|r| r.is_ok()).unwrap();
+    let key = format!("k{first_ok}");
+    let name = if first_ok == 7 {
+        "n3".to_owned()
+    } else {
+        format!("n{first_ok}")
+    };
+    let again = ledger
+        .append_with(chain, vec![named(&key, &name, false)], effect.clone())
+        .await
+        .unwrap();
+    assert!(again[0].replayed);
+    assert_eq!((count("ledger_entries"), count("test_names")), (10, 10));
+}
