@@ -57,15 +57,40 @@ impl AppState {
         ledger::http::proof, ledger::http::consistency, ledger::http::checkpoint,
         ledger::http::verify, ledger::http::export, ledger::http::keys,
         crate::auth::http::login, crate::auth::http::refresh, crate::auth::http::logout,
+        crate::auth::admin::create_organization, crate::auth::admin::list_organizations,
+        crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
+        crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
+        crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
     ),
+    modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
         (name = "auth", description = "Login, token refresh and logout"),
+        (name = "admin", description = "Organisations, users and role grants (admin only)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the guarded paths refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The OpenAPI 3.1 document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -132,6 +157,7 @@ pub fn build(
         .service(
             web::scope("/api/v1")
                 .configure(crate::auth::http::routes)
+                .configure(crate::auth::admin::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

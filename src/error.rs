@@ -29,6 +29,8 @@ pub enum ApiError {
     Unprocessable { code: &'static str, detail: String },
     #[error("{detail}")]
     Unauthorized { code: &'static str, detail: String },
+    #[error("{0}")]
+    Forbidden(String),
     #[error("too many failed attempts; retry in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
     #[error("{0}")]
@@ -103,6 +105,7 @@ impl ApiError {
                 (code, StatusCode::UNPROCESSABLE_ENTITY, "Request refused")
             }
             Self::Unauthorized { code, .. } => (code, StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
             Self::TooManyRequests { .. } => (
                 "too_many_requests",
                 StatusCode::TOO_MANY_REQUESTS,

@@ -2,6 +2,8 @@
 //! rotating refresh tokens, login throttling, and the bootstrap `user create` command.
 //! Still to come: the role guards on every route, the admin API, funds and their scopes.
 
+pub mod admin;
+pub mod guard;
 pub mod http;
 pub mod jwt;
 pub mod password;

@@ -185,3 +185,64 @@ pub fn revoke_user(conn: &mut PgConnection, user: Uuid, now: DateTime<Utc>) -> Q
 pub fn any_user(conn: &mut PgConnection) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct OrgRow {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn list_orgs(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<OrgRow>> {
+    organizations::table
+        .order(organizations::name.asc())
+        .limit(limit)
+        .select(OrgRow::as_select())
+        .load(conn)
+}
+
+pub fn set_org_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {
+    diesel::update(organizations::table.find(id))
+        .set(organizations::active.eq(active))
+        .execute(conn)
+}
+
+pub fn set_user_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::active.eq(active))
+        .execute(conn)
+}
+
+pub fn revoke_grant(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        role_grants::table
+            .filter(role_grants::user_id.eq(user))
+            .filter(role_grants::role.eq(role))
+            .filter(role_grants::revoked_at.is_null()),
+    )
+    .set(role_grants::revoked_at.eq(now))
+    .execute(conn)
+}
+
+/// Users with their live roles, by email.
+pub fn list_users(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<(UserRow, Vec<String>)>> {
+    let rows: Vec<UserRow> = users::table
+        .order(users::email.asc())
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|u| {
+            let roles = live_roles(conn, u.id)?;
+            Ok((u, roles))
+        })
+        .collect()
+}

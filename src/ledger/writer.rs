@@ -692,3 +692,15 @@ fn clone_error(e: &Arc<AppendError>) -> AppendError {
         other => AppendError::Internal(anyhow::anyhow!("{other}")),
     }
 }
+
+/// An `Effect` from a closure.
+pub struct FnEffect<F>(pub F);
+
+impl<F> Effect for FnEffect<F>
+where
+    F: Fn(&mut PgConnection, &[Entry]) -> Result<(), AppendError> + Send + Sync,
+{
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
+        (self.0)(conn, entries)
+    }
+}

@@ -4,8 +4,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::test::{self, TestRequest};
 use serde_json::{json, Value};
 
-use fundtrail::auth::{password, store};
-
 use crate::harness::{self, TestDb};
 
 macro_rules! call {
@@ -19,18 +17,7 @@ macro_rules! call {
     }};
 }
 
-/// A user of a fresh organisation holding `roles`.
-fn user(db: &TestDb, email: &str, pass: &str, roles: &[&str]) -> uuid::Uuid {
-    let mut conn = db.superuser_conn();
-    let org = uuid::Uuid::new_v4();
-    store::insert_org(&mut conn, org, &format!("Org {org}"), "donor").unwrap();
-    let id = uuid::Uuid::new_v4();
-    store::insert_user(&mut conn, id, org, email, &password::hash(pass).unwrap()).unwrap();
-    for r in roles {
-        store::insert_grant(&mut conn, uuid::Uuid::new_v4(), id, r).unwrap();
-    }
-    id
-}
+use crate::harness::user;
 
 fn login(email: &str, pass: &str) -> TestRequest {
     TestRequest::post()

@@ -235,3 +235,17 @@ pub async fn json_body<B: MessageBody>(res: ServiceResponse<B>) -> serde_json::V
         )
     })
 }
+
+/// A user of a fresh organisation holding `roles`, written straight to the database.
+pub fn user(db: &TestDb, email: &str, pass: &str, roles: &[&str]) -> uuid::Uuid {
+    use fundtrail::auth::{password, store};
+    let mut conn = db.superuser_conn();
+    let org = uuid::Uuid::new_v4();
+    store::insert_org(&mut conn, org, &format!("Org {org}"), "donor").unwrap();
+    let id = uuid::Uuid::new_v4();
+    store::insert_user(&mut conn, id, org, email, &password::hash(pass).unwrap()).unwrap();
+    for r in roles {
+        store::insert_grant(&mut conn, uuid::Uuid::new_v4(), id, r).unwrap();
+    }
+    id
+}

@@ -6,6 +6,7 @@
     clippy::as_conversions
 )]
 
+mod admin;
 mod auth;
 mod embedded;
 mod foundation;

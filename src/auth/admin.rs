@@ -1,0 +1,447 @@
+//! The admin API: organisations, users and role grants. Admin only (`AdminPrincipal`).
+//! Every change is an entry in the administrative chain, written in the same transaction
+//! as the state it changes (a writer `Effect`), with the acting admin as its principal.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::PgConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::guard::{AdminPrincipal, Role};
+use super::{password, store};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::ledger::entry::{Entry, ADMIN_CHAIN};
+use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
+
+const ORG_KINDS: [&str; 6] = [
+    "donor",
+    "ministry",
+    "fund_secretariat",
+    "audit_body",
+    "vendor",
+    "operator",
+];
+
+fn db_err(e: DieselError, conflict: &'static str, what: &str) -> AppendError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            AppendError::Conflict {
+                code: conflict,
+                detail: format!("{what} already exists"),
+            }
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            AppendError::Rejected {
+                code: "unknown_reference",
+                detail: format!("{what} refers to something that does not exist"),
+            }
+        }
+        other => AppendError::Database(other.into()),
+    }
+}
+
+fn not_found(what: &str) -> AppendError {
+    AppendError::Rejected {
+        code: "not_found",
+        detail: format!("no such {what}"),
+    }
+}
+
+/// Records `kind` in the administrative chain with `effect` applied in the same transaction.
+async fn record<F>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    admin: &AdminPrincipal,
+    kind: &str,
+    body: serde_json::Value,
+    effect: F,
+) -> ApiResult<()>
+where
+    F: Fn(&mut PgConnection, &[Entry]) -> Result<(), AppendError> + Send + Sync + 'static,
+{
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| format!("{kind}-{}", Uuid::new_v4()), str::to_owned);
+    let request = AppendRequest {
+        kind: kind.to_owned(),
+        business_date: state.ledger.now().date_naive(),
+        idempotency_key: key,
+        body,
+        principal: admin.0.ledger_principal(),
+    };
+    state
+        .ledger
+        .append_with(ADMIN_CHAIN, vec![request], Arc::new(FnEffect(effect)))
+        .await
+        .map_err(|e| match e {
+            AppendError::Rejected {
+                code: "not_found",
+                detail,
+            } => ApiError::NotFound(detail),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    pub name: String,
+    /// donor, ministry, fund_secretariat, audit_body, vendor or operator.
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub active: bool,
+}
+
+/// Create an organisation.
+#[utoipa::path(post, path = "/api/v1/admin/organizations", tag = "admin", request_body = NewOrganization,
+    security(("bearer" = [])),
+    responses((status = 201, body = Organization), (status = 401, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn create_organization(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<NewOrganization>,
+) -> ApiResult<HttpResponse> {
+    let NewOrganization { name, kind } = body.into_inner();
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "the name must be 1 to 200 characters",
+        ));
+    }
+    if !ORG_KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::unprocessable(
+            "invalid_kind",
+            format!("kind must be one of {}", ORG_KINDS.join(", ")),
+        ));
+    }
+    let id = Uuid::new_v4();
+    let (n, k) = (name.clone(), kind.clone());
+    record(
+        &state,
+        &req,
+        &admin,
+        "organization_created",
+        json!({"organization": id, "name": name, "kind": kind}),
+        move |conn, _| {
+            store::insert_org(conn, id, &n, &k)
+                .map_err(|e| db_err(e, "organization_exists", "an organisation with this name"))
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(Organization {
+        id,
+        name,
+        kind,
+        active: true,
+    }))
+}
+
+/// List organisations.
+#[utoipa::path(get, path = "/api/v1/admin/organizations", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [Organization]), (status = 403, body = crate::error::Problem)))]
+pub async fn list_organizations(
+    _admin: AdminPrincipal,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let st = state.clone();
+    let rows = web::block(move || -> ApiResult<_> {
+        let mut conn = st.pool.get()?;
+        Ok(store::list_orgs(&mut conn, 1_000)?)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(|o| Organization {
+                id: o.id,
+                name: o.name,
+                kind: o.kind,
+                active: o.active,
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Deactivate an organisation: its users can no longer log in or refresh.
+#[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/deactivate", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn deactivate_organization(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let now = state.ledger.now();
+    record(
+        &state,
+        &req,
+        &admin,
+        "organization_deactivated",
+        json!({"organization": id}),
+        move |conn, _| {
+            if store::set_org_active(conn, id, false).map_err(AppendError::from)? == 0 {
+                return Err(not_found("organisation"));
+            }
+            revoke_org_sessions(conn, id, now)
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn revoke_org_sessions(
+    conn: &mut PgConnection,
+    org: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppendError> {
+    use diesel::prelude::*;
+    let users: Vec<Uuid> = crate::schema::users::table
+        .filter(crate::schema::users::org_id.eq(org))
+        .select(crate::schema::users::id)
+        .load(conn)?;
+    for u in users {
+        store::revoke_user(conn, u, now)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    /// At least 12 characters, not the email. Never recorded in the ledger.
+    pub password: String,
+    pub organization: Uuid,
+    /// Roles to grant at once.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub organization: Uuid,
+    pub active: bool,
+    pub roles: Vec<String>,
+}
+
+/// Create a user (and grant roles).
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser, security(("bearer" = [])),
+    responses((status = 201, body = User), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_user(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<NewUser>,
+) -> ApiResult<HttpResponse> {
+    let NewUser {
+        email,
+        password: pass,
+        organization,
+        roles,
+    } = body.into_inner();
+    let email = email.trim().to_lowercase();
+    if !(3..=254).contains(&email.len()) || !email.contains('@') {
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            "not an email address",
+        ));
+    }
+    password::check_policy(&pass, &email)
+        .map_err(|e| ApiError::unprocessable("weak_password", e.to_string()))?;
+    let phc = web::block(move || password::hash(&pass))
+        .await?
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    let id = Uuid::new_v4();
+    let role_names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let (e, r) = (email.clone(), role_names.clone());
+    record(
+        &state,
+        &req,
+        &admin,
+        "user_created",
+        json!({"user": id, "organization": organization, "email": email, "roles": role_names}),
+        move |conn, _| {
+            store::insert_user(conn, id, organization, &e, &phc)
+                .map_err(|err| db_err(err, "user_exists", "a user with this email"))?;
+            for role in &r {
+                store::insert_grant(conn, Uuid::new_v4(), id, role)?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(User {
+        id,
+        email,
+        organization,
+        active: true,
+        roles: role_names,
+    }))
+}
+
+/// List users with their live roles.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [User]), (status = 403, body = crate::error::Problem)))]
+pub async fn list_users(
+    _admin: AdminPrincipal,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let st = state.clone();
+    let rows = web::block(move || -> ApiResult<_> {
+        let mut conn = st.pool.get()?;
+        Ok(store::list_users(&mut conn, 1_000)?)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(|(u, roles)| User {
+                id: u.id,
+                email: u.email,
+                organization: u.org_id,
+                active: u.active,
+                roles,
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Deactivate a user: refresh tokens die at once, access tokens within their lifetime.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn deactivate_user(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let now = state.ledger.now();
+    record(
+        &state,
+        &req,
+        &admin,
+        "user_deactivated",
+        json!({"user": id}),
+        move |conn, _| {
+            if store::set_user_active(conn, id, false)? == 0 {
+                return Err(not_found("user"));
+            }
+            store::revoke_user(conn, id, now)?;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub role: Role,
+}
+
+/// Grant a role.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = GrantRequest,
+    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn grant_role(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    body: web::Json<GrantRequest>,
+) -> ApiResult<HttpResponse> {
+    let id = path.into_inner();
+    let role = body.role.as_str();
+    record(
+        &state,
+        &req,
+        &admin,
+        "role_granted",
+        json!({"user": id, "role": role}),
+        move |conn, _| {
+            store::insert_grant(conn, Uuid::new_v4(), id, role).map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                    not_found("user")
+                }
+                other => db_err(other, "role_already_granted", "this grant"),
+            })
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RolePath {
+    id: Uuid,
+    role: Role,
+}
+
+/// Revoke a role: the user's refresh tokens die at once.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/roles/{role}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("role" = Role, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn revoke_role(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<RolePath>,
+) -> ApiResult<HttpResponse> {
+    let RolePath { id, role } = path.into_inner();
+    let role = role.as_str();
+    let now = state.ledger.now();
+    record(
+        &state,
+        &req,
+        &admin,
+        "role_revoked",
+        json!({"user": id, "role": role}),
+        move |conn, _| {
+            if store::revoke_grant(conn, id, role, now)? == 0 {
+                return Err(not_found("live grant of this role"));
+            }
+            store::revoke_user(conn, id, now)?;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/admin/organizations")
+            .get(list_organizations)
+            .post(create_organization),
+    )
+    .service(web::resource("/admin/organizations/{id}/deactivate").post(deactivate_organization))
+    .service(
+        web::resource("/admin/users")
+            .get(list_users)
+            .post(create_user),
+    )
+    .service(web::resource("/admin/users/{id}/deactivate").post(deactivate_user))
+    .service(web::resource("/admin/users/{id}/roles").post(grant_role))
+    .service(web::resource("/admin/users/{id}/roles/{role}").delete(revoke_role));
+}

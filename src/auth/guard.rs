@@ -1,0 +1,138 @@
+//! Who is calling, as typed extractors: `Principal` (any valid access token) and the
+//! guards built on it (`AdminPrincipal`, ...). A handler's signature says who may call it.
+//! Missing or invalid tokens are 401; a valid token of the wrong role is 403.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ledger::entry;
+
+/// The roles of docs/security.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Treasurer,
+    Ministry,
+    Auditor,
+    Donor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Treasurer,
+        Role::Ministry,
+        Role::Auditor,
+        Role::Donor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Treasurer => "treasurer",
+            Role::Ministry => "ministry",
+            Role::Auditor => "auditor",
+            Role::Donor => "donor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A caller with a valid access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: Uuid,
+    pub org: Uuid,
+    pub role: Role,
+    pub token_id: Uuid,
+}
+
+impl Principal {
+    /// How this principal is recorded in the ledger entries it writes.
+    pub fn ledger_principal(&self) -> entry::Principal {
+        entry::Principal {
+            id: self.user.to_string(),
+            role: self.role.as_str().to_owned(),
+        }
+    }
+
+    fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        let unauthenticated = |detail: &str| ApiError::Unauthorized {
+            code: "unauthenticated",
+            detail: detail.to_owned(),
+        };
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                unauthenticated("send an access token: Authorization: Bearer <token>")
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+        let claims =
+            state
+                .auth
+                .keys
+                .validate(token.trim())
+                .map_err(|e| ApiError::Unauthorized {
+                    code: "invalid_token",
+                    detail: e.to_string(),
+                })?;
+        let role = Role::parse(&claims.role).ok_or_else(|| ApiError::Unauthorized {
+            code: "invalid_token",
+            detail: "the token names an unknown role".to_owned(),
+        })?;
+        Ok(Self {
+            user: claims.sub,
+            org: claims.org,
+            role,
+            token_id: claims.jti,
+        })
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Principal::from_request(req))
+    }
+}
+
+/// A caller acting as `admin`.
+#[derive(Debug, Clone)]
+pub struct AdminPrincipal(pub Principal);
+
+impl FromRequest for AdminPrincipal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Principal::from_request(req).and_then(|p| {
+            if p.role == Role::Admin {
+                Ok(AdminPrincipal(p))
+            } else {
+                Err(ApiError::Forbidden(
+                    "this requires the admin role".to_owned(),
+                ))
+            }
+        }))
+    }
+}
