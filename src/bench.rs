@@ -168,6 +168,19 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         ledger.clone(),
         auth,
     )?);
+    // The benchmark acts as an administrator (generic chains are admin-written).
+    let (token, _) = state
+        .auth
+        .keys
+        .issue(
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            "admin",
+            chrono::Utc::now(),
+            chrono::Duration::hours(24),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bearer = format!("Bearer {token}");
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;
     sql(
@@ -223,18 +236,20 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         actix_web::rt::spawn(server);
         let base = format!("http://{addr}/api/v1");
 
-        let chain_a = create_chain(&base).await?;
+        let chain_a = create_chain(&base, &bearer).await?;
         let (n, lat, took) = drive_single(
             &base,
+            &bearer,
             &chain_a,
             args.clients,
             Duration::from_secs(args.seconds),
         )
         .await?;
         eprintln!("bench: HTTP single appends {:.0}/s", rate(n, took));
-        let chain_b = create_chain(&base).await?;
+        let chain_b = create_chain(&base, &bearer).await?;
         let (nb, took_b) = drive_batches(
             &base,
+            &bearer,
             &chain_b,
             batch_clients,
             100,
@@ -246,9 +261,10 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             "bench: HTTP 100-entry batches {:.0} entries/s",
             rate(nb, took_b)
         );
-        let chain_v = create_chain(&base).await?;
+        let chain_v = create_chain(&base, &bearer).await?;
         let (nv, took_v) = drive_batches(
             &base,
+            &bearer,
             &chain_v,
             batch_clients,
             1_000,
@@ -510,9 +526,10 @@ fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)>
     Ok((took, peak_kib))
 }
 
-async fn create_chain(base: &str) -> anyhow::Result<String> {
+async fn create_chain(base: &str, bearer: &str) -> anyhow::Result<String> {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/chains"))
+        .header("authorization", bearer)
         .json(&json!({}))
         .send()
         .await?
@@ -527,6 +544,7 @@ async fn create_chain(base: &str) -> anyhow::Result<String> {
 /// `clients` tasks each appending one entry at a time until `duration` passes.
 async fn drive_single(
     base: &str,
+    bearer: &str,
     chain: &str,
     clients: usize,
     duration: Duration,
@@ -536,6 +554,7 @@ async fn drive_single(
     let mut tasks = Vec::new();
     for c in 0..clients {
         let url = format!("{base}/chains/{chain}/entries");
+        let bearer = bearer.to_owned();
         tasks.push(actix_web::rt::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -546,6 +565,7 @@ async fn drive_single(
                 let t = Instant::now();
                 let res = client
                     .post(&url)
+                    .header("authorization", &bearer)
                     .header("idempotency-key", format!("s{c}-{i}"))
                     .json(
                         &json!({"kind": "payment", "business_date": "2026-01-15", "body": body(i)}),
@@ -575,6 +595,7 @@ async fn drive_single(
 /// `clients` tasks appending batches of `size` until `duration` passes or `total` entries.
 async fn drive_batches(
     base: &str,
+    bearer: &str,
     chain: &str,
     clients: usize,
     size: u64,
@@ -588,6 +609,7 @@ async fn drive_batches(
     for _ in 0..clients {
         let url = format!("{base}/chains/{chain}/entries/batch");
         let next = next.clone();
+        let bearer = bearer.to_owned();
         tasks.push(actix_web::rt::spawn(async move {
             let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
             let mut done = 0u64;
@@ -600,7 +622,7 @@ async fn drive_batches(
                 let entries: Vec<_> = (start..end)
                     .map(|i| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": format!("b{i}"), "body": body(i)}))
                     .collect();
-                let res = client.post(&url).json(&json!({"entries": entries})).send().await?;
+                let res = client.post(&url).header("authorization", &bearer).json(&json!({"entries": entries})).send().await?;
                 anyhow::ensure!(res.status().as_u16() == 201, "batch answered {}", res.status());
                 res.bytes().await?;
                 done += end - start;

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::entry::{self, Entry, Principal, ADMIN_CHAIN};
+use super::entry::{self, Entry, ADMIN_CHAIN};
 use super::service::LedgerError;
 use super::store::{self, EntryFilter, EntryRow};
 use super::verify::Report;
 use super::writer::{AppendError, AppendRequest, Receipt, SignedCheckpoint};
 use crate::app::AppState;
+use crate::auth::guard::{AdminPrincipal, ChainReader};
 use crate::error::{ApiError, ApiResult};
 
 impl From<LedgerError> for ApiError {
@@ -229,9 +230,10 @@ pub struct CreatedChain {
 }
 
 /// Create a generic chain (for tests and benchmarks; fund chains are created with their fund).
-#[utoipa::path(post, path = "/api/v1/chains", tag = "ledger", request_body = CreateChain,
+#[utoipa::path(post, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), request_body = CreateChain,
     responses((status = 201, body = CreatedChain), (status = 200, description = "Already existed", body = CreatedChain)))]
 pub async fn create_chain(
+    _admin: AdminPrincipal,
     state: web::Data<AppState>,
     body: web::Json<CreateChain>,
 ) -> ApiResult<HttpResponse> {
@@ -260,8 +262,11 @@ pub async fn create_chain(
 }
 
 /// List chains.
-#[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", responses((status = 200, body = [ChainInfo])))]
-pub async fn list_chains(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+#[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), responses((status = 200, body = [ChainInfo])))]
+pub async fn list_chains(
+    _reader: ChainReader,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let rows = blocking(&state, |_, conn| Ok(store::list_chains(conn, 1_000)?)).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(ChainInfo::from).collect::<Vec<_>>()))
 }
@@ -317,6 +322,16 @@ fn check_business_date(state: &AppState, date: NaiveDate) -> ApiResult<()> {
     Ok(())
 }
 
+/// The administrative chain is written by the service itself (admin API, key rotation).
+fn refuse_admin_chain(chain: ChainId) -> ApiResult<()> {
+    if chain.0 == ADMIN_CHAIN {
+        return Err(ApiError::Forbidden(
+            "the administrative chain is written by the service itself".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
     let value = req
         .headers()
@@ -331,17 +346,19 @@ fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
 }
 
 /// Append one entry. A retry with the same `Idempotency-Key` returns the original receipt (200).
-#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries", tag = "ledger", request_body = NewEntry,
+#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries", tag = "ledger", security(("bearer" = [])), request_body = NewEntry,
     params(("chain" = String, Path, description = "chain id (UUID) or `admin`"),
            ("Idempotency-Key" = String, Header, description = "client-chosen key, unique per chain")),
     responses((status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn append(
+    admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<ChainPath>,
     body: web::Json<NewEntry>,
 ) -> ApiResult<HttpResponse> {
+    refuse_admin_chain(path.chain)?;
     let key = idempotency_key(&req)?;
     let NewEntry {
         kind,
@@ -358,7 +375,7 @@ pub async fn append(
                 business_date,
                 idempotency_key: key,
                 body,
-                principal: Principal::system(),
+                principal: admin.0.ledger_principal(),
             }],
         )
         .await?;
@@ -374,14 +391,16 @@ pub async fn append(
 }
 
 /// Append up to 1,000 entries atomically (all or none).
-#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries/batch", tag = "ledger", request_body = NewBatch,
+#[utoipa::path(post, path = "/api/v1/chains/{chain}/entries/batch", tag = "ledger", security(("bearer" = [])), request_body = NewBatch,
     params(("chain" = String, Path, description = "chain id (UUID) or `admin`")),
     responses((status = 201, body = BatchReceipts), (status = 422, body = crate::error::Problem)))]
 pub async fn append_batch(
+    admin: AdminPrincipal,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
     body: web::Json<NewBatch>,
 ) -> ApiResult<HttpResponse> {
+    refuse_admin_chain(path.chain)?;
     let mut requests = Vec::with_capacity(body.entries.len());
     for e in body.into_inner().entries {
         check_business_date(&state, e.business_date)?;
@@ -390,7 +409,7 @@ pub async fn append_batch(
             business_date: e.business_date,
             idempotency_key: e.idempotency_key,
             body: e.body,
-            principal: Principal::system(),
+            principal: admin.0.ledger_principal(),
         });
     }
     let receipts = state.ledger.append(path.chain.0, requests).await?;
@@ -437,10 +456,11 @@ pub struct EntryPage {
 }
 
 /// List entries (keyset pagination by seq).
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path, description = "chain id or `admin`"), ListQuery),
     responses((status = 200, body = EntryPage), (status = 404, body = crate::error::Problem)))]
 pub async fn list_entries(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
     query: web::Query<ListQuery>,
@@ -482,10 +502,11 @@ pub async fn list_entries(
 }
 
 /// One entry.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path)),
     responses((status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
 pub async fn get_entry(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<EntryPath>,
 ) -> ApiResult<HttpResponse> {
@@ -518,10 +539,11 @@ pub struct ProofDto {
 }
 
 /// Inclusion proof of an entry against a tree size.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}/proof", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}/proof", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path), ProofQuery),
     responses((status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn proof(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<EntryPath>,
     query: web::Query<ProofQuery>,
@@ -563,10 +585,11 @@ pub struct ConsistencyDto {
 }
 
 /// Consistency proof between two tree sizes.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/consistency", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/consistency", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ConsistencyQuery),
     responses((status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem)))]
 pub async fn consistency(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
     query: web::Query<ConsistencyQuery>,
@@ -585,10 +608,11 @@ pub async fn consistency(
 }
 
 /// The latest signed checkpoint.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/checkpoint", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/checkpoint", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
     responses((status = 200, body = CheckpointDto), (status = 404, body = crate::error::Problem)))]
 pub async fn checkpoint(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
@@ -601,10 +625,11 @@ pub async fn checkpoint(
 }
 
 /// Re-hash the whole chain and check it against its signed checkpoints.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/verify", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/verify", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
     responses((status = 200, body = Report), (status = 404, body = crate::error::Problem)))]
 pub async fn verify(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
@@ -643,10 +668,11 @@ impl Write for ChannelWriter {
 }
 
 /// Export the chain as JSON lines (docs/ledger-format.md, "Export"), streamed.
-#[utoipa::path(get, path = "/api/v1/chains/{chain}/export", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/chains/{chain}/export", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
     responses((status = 200, description = "JSON lines", content_type = "application/x-ndjson"), (status = 404, body = crate::error::Problem)))]
 pub async fn export(
+    _reader: ChainReader,
     state: web::Data<AppState>,
     path: web::Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {

@@ -385,22 +385,6 @@ pub fn entries_page(
         .load(conn)?)
 }
 
-/// Entries with `from <= seq < to`, in order (no filter): the verification and export scan.
-pub fn entries_range(
-    conn: &mut PgConnection,
-    chain: Uuid,
-    from: u64,
-    to: u64,
-) -> StoreResult<Vec<EntryRow>> {
-    Ok(ledger_entries::table
-        .filter(ledger_entries::chain_id.eq(chain))
-        .filter(ledger_entries::seq.ge(to_i64(from)?))
-        .filter(ledger_entries::seq.lt(to_i64(to)?))
-        .order(ledger_entries::seq.asc())
-        .select(EntryRow::as_select())
-        .load(conn)?)
-}
-
 /// Entries after `after` (exclusive; `None` = from the start), at most `limit`, in seq order.
 pub fn entries_after(
     conn: &mut PgConnection,

@@ -166,20 +166,6 @@ impl Verifier {
         false
     }
 
-    /// Checks the next entry (`prepare` then `apply`, on this thread).
-    pub fn entry(
-        &mut self,
-        stored_seq: u64,
-        stored: &str,
-        strict: bool,
-        prev_hash: &Hash,
-        entry_hash: &Hash,
-        columns: Option<Columns<'_>>,
-    ) -> bool {
-        let prepared = prepare(stored_seq, stored, strict, prev_hash, entry_hash, columns);
-        self.apply(prepared)
-    }
-
     /// The order-dependent part of checking an entry, in the documented order of checks.
     /// Returns false once verification has failed.
     pub fn apply(&mut self, p: Prepared) -> bool {

@@ -52,7 +52,7 @@ async fn admin_entries(
 ) -> Vec<Value> {
     let (_, page) = call!(
         app,
-        TestRequest::get().uri("/api/v1/chains/admin/entries?limit=1000")
+        harness::authed(TestRequest::get().uri("/api/v1/chains/admin/entries?limit=1000"))
     );
     page["entries"].as_array().unwrap().clone()
 }
@@ -60,7 +60,9 @@ async fn admin_entries(
 #[actix_web::test]
 async fn an_admin_manages_organisations_users_and_roles_and_each_change_is_recorded() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "auditor");
+    let app = harness::app(state).await;
     let admin_id = user(&db, "root@ops.example", "administrator pass", &["admin"]);
     let admin = token(&app, "root@ops.example", "administrator pass").await;
 
@@ -224,7 +226,9 @@ async fn an_admin_manages_organisations_users_and_roles_and_each_change_is_recor
 #[actix_web::test]
 async fn everyone_but_an_admin_is_refused_and_nothing_is_written() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "auditor");
+    let app = harness::app(state).await;
     let mut tokens = Vec::new();
     for role in ["treasurer", "ministry", "auditor", "donor"] {
         let email = format!("{role}@example.org");

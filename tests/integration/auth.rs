@@ -301,7 +301,11 @@ async fn the_cli_bootstraps_the_first_admin_and_records_it_in_the_admin_chain() 
     );
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role"], "admin");
-    let (_, admin, _) = call!(&app, TestRequest::get().uri("/api/v1/chains/admin/entries"));
+    harness::act_as(&state, "auditor");
+    let (_, admin, _) = call!(
+        &app,
+        harness::authed(TestRequest::get().uri("/api/v1/chains/admin/entries"))
+    );
     let kinds: Vec<String> = admin["entries"]
         .as_array()
         .unwrap()

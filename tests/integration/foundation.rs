@@ -166,7 +166,9 @@ async fn bad_bodies_get_stable_client_errors_and_write_nothing() {
         body_limit_bytes: 2_048,
         ..Default::default()
     };
-    let app = harness::app(harness::state_with(&db, settings).await).await;
+    let state = harness::state_with(&db, settings).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
     let uri = "/api/v1/chains";
     let cases: Vec<(TestRequest, StatusCode, &str)> = vec![
         (
@@ -209,7 +211,7 @@ async fn bad_bodies_get_stable_client_errors_and_write_nothing() {
         ),
     ];
     for (req, status, code) in cases {
-        let res = test::call_service(&app, req.to_request()).await;
+        let res = test::call_service(&app, harness::authed(req).to_request()).await;
         assert_eq!(res.status(), status);
         assert_eq!(
             res.headers().get(header::CONTENT_TYPE).unwrap(),
@@ -220,7 +222,11 @@ async fn bad_bodies_get_stable_client_errors_and_write_nothing() {
         assert_eq!(body["status"], status.as_u16());
     }
     // Only the administrative chain exists: no refused request created anything.
-    let res = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+    let res = test::call_service(
+        &app,
+        harness::authed(TestRequest::get().uri(uri)).to_request(),
+    )
+    .await;
     let chains = harness::json_body(res).await;
     assert_eq!(chains.as_array().unwrap().len(), 1, "{chains}");
 }

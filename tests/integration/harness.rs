@@ -249,3 +249,35 @@ pub fn user(db: &TestDb, email: &str, pass: &str, roles: &[&str]) -> uuid::Uuid 
     }
     id
 }
+
+thread_local! {
+    /// The access token `authed` adds to requests (each test runs on its own thread).
+    static TOKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes this test act as a principal of `role` (a signed token for a synthetic user: the
+/// guards are stateless, so no user row is needed).
+pub fn act_as(state: &web::Data<AppState>, role: &str) -> uuid::Uuid {
+    let user = uuid::Uuid::new_v4();
+    let (token, _) = state
+        .auth
+        .keys
+        .issue(
+            user,
+            uuid::Uuid::new_v4(),
+            role,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(15),
+        )
+        .unwrap();
+    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+    user
+}
+
+/// `req` with this test's access token, if it set one.
+pub fn authed(req: actix_web::test::TestRequest) -> actix_web::test::TestRequest {
+    match TOKEN.with(|t| t.borrow().clone()) {
+        Some(token) => req.insert_header(("authorization", format!("Bearer {token}"))),
+        None => req,
+    }
+}

@@ -20,7 +20,7 @@ fn h32(s: &Value) -> [u8; 32] {
 
 macro_rules! call {
     ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, $req.to_request()).await;
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
         let status = res.status();
         let bytes = test::read_body(res).await;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -108,7 +108,9 @@ async fn published_key(
 #[actix_web::test]
 async fn receipts_carry_proofs_a_third_party_can_check() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
     let key = published_key(&app).await;
     let chain = new_chain(&app).await;
     let mut receipts = Vec::new();
@@ -228,6 +230,7 @@ async fn receipts_carry_proofs_a_third_party_can_check() {
 async fn the_admin_chain_records_the_signing_key() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let (status, e) = call!(
         &app,
@@ -248,7 +251,9 @@ async fn the_admin_chain_records_the_signing_key() {
 #[actix_web::test]
 async fn a_retry_with_the_same_idempotency_key_returns_the_original() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
     let chain = new_chain(&app).await;
     let (s1, first) = call!(&app, post_entry(&chain, "pay-1", amount("10.00")));
     assert_eq!(s1, StatusCode::CREATED);
@@ -271,7 +276,9 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_original() {
 #[actix_web::test]
 async fn entries_are_validated_before_anything_is_written() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
     let chain = new_chain(&app).await;
     let cases = [
         (
@@ -320,7 +327,9 @@ async fn entries_are_validated_before_anything_is_written() {
 #[actix_web::test]
 async fn batches_are_all_or_nothing() {
     let db = TestDb::migrated();
-    let app = harness::app(harness::state(&db).await).await;
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
     let key = published_key(&app).await;
     let chain = new_chain(&app).await;
     let item = |k: &str, body: Value| json!({"kind": "payment", "business_date": "2026-01-15", "idempotency_key": k, "body": body});
@@ -388,6 +397,7 @@ async fn batches_are_all_or_nothing() {
 async fn concurrent_writers_never_fork_gap_or_duplicate() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let chain = new_chain(&app).await;
     // 64 concurrent clients, 5 appends each, and every one retried once concurrently.
@@ -395,11 +405,11 @@ async fn concurrent_writers_never_fork_gap_or_duplicate() {
     for client in 0..64 {
         for n in 0..5 {
             for _attempt in 0..2 {
-                let req = post_entry(
+                let req = harness::authed(post_entry(
                     &chain,
                     &format!("c{client}-{n}"),
                     amount(&format!("{client}.{n:02}")),
-                )
+                ))
                 .to_request();
                 calls.push(test::call_service(&app, req));
             }
@@ -438,6 +448,7 @@ async fn concurrent_writers_never_fork_gap_or_duplicate() {
 async fn the_database_refuses_updates_deletes_and_truncates_of_ledger_rows() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let chain = new_chain(&app).await;
     call!(&app, post_entry(&chain, "a", amount("1.00")));
@@ -487,6 +498,7 @@ struct Scene {
 async fn scene() -> Scene {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let chain = new_chain(&app).await;
     let mut last = Value::Null;
@@ -527,6 +539,7 @@ impl Scene {
     }
 
     async fn server_verdict(&self) -> Value {
+        harness::act_as(&self.app_state, "auditor");
         let app = harness::app(self.app_state.clone()).await;
         let (status, report) = call!(
             &app,
@@ -537,12 +550,14 @@ impl Scene {
     }
 
     async fn export(&self) -> Vec<u8> {
+        harness::act_as(&self.app_state, "auditor");
         let app = harness::app(self.app_state.clone()).await;
         let res = test::call_service(
             &app,
-            TestRequest::get()
-                .uri(&format!("/api/v1/chains/{}/export", self.chain))
-                .to_request(),
+            harness::authed(
+                TestRequest::get().uri(&format!("/api/v1/chains/{}/export", self.chain)),
+            )
+            .to_request(),
         )
         .await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -815,6 +830,7 @@ async fn a_forged_checkpoint_or_a_lowered_size_is_refused_offline() {
 async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
     let db = TestDb::migrated();
     let first = harness::state(&db).await;
+    harness::act_as(&first, "admin");
     let app = harness::app(first.clone()).await;
     let chain = new_chain(&app).await;
     call!(&app, post_entry(&chain, "before-1", amount("1.00")));
@@ -822,6 +838,7 @@ async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
 
     // Restart with a new signing key.
     let second = harness::state(&db).await;
+    harness::act_as(&second, "admin");
     let app = harness::app(second.clone()).await;
     let (_, admin) = call!(&app, TestRequest::get().uri("/api/v1/chains/admin/entries"));
     let kinds: Vec<&Value> = admin["entries"]
@@ -858,8 +875,7 @@ async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
     assert_eq!(report["ok"], true, "{report}");
     let res = test::call_service(
         &app,
-        TestRequest::get()
-            .uri(&format!("/api/v1/chains/{chain}/export"))
+        harness::authed(TestRequest::get().uri(&format!("/api/v1/chains/{chain}/export")))
             .to_request(),
     )
     .await;
@@ -942,6 +958,7 @@ async fn the_independent_python_verifier_agrees() {
 async fn a_saved_receipt_proves_its_entry_offline() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let chain = new_chain(&app).await;
     let mut saved = Value::Null;
@@ -1037,6 +1054,7 @@ async fn the_offline_commands_exit_0_when_intact_and_1_when_tampered() {
     );
 
     let app = harness::app(s.app_state.clone()).await;
+    harness::act_as(&s.app_state, "admin");
     let (_, receipt) = call!(&app, post_entry(&s.chain, "late", amount("7.00")));
     let receipt_file = dir.join("receipt.json");
     std::fs::write(&receipt_file, receipt.to_string()).unwrap();
@@ -1157,6 +1175,7 @@ async fn effects_commit_with_their_entries_or_not_at_all() {
         .execute(&mut su)
         .unwrap();
     let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
     let app = harness::app(state.clone()).await;
     let chain: uuid::Uuid = new_chain(&app).await.parse().unwrap();
     let ledger = state.ledger.clone();
@@ -1251,4 +1270,84 @@ async fn effects_commit_with_their_entries_or_not_at_all() {
         .unwrap();
     assert!(again[0].replayed);
     assert_eq!((count("ledger_entries"), count("test_names")), (10, 10));
+}
+
+/// Who may call the ledger routes until funds scope them: admins write generic chains,
+/// admins and auditors read; everyone else is refused; the keys are public.
+#[actix_web::test]
+async fn ledger_routes_refuse_everyone_outside_their_roles() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state.clone()).await;
+    let chain = new_chain(&app).await;
+    call!(&app, post_entry(&chain, "seed", amount("1.00")));
+    let reads = [
+        "/api/v1/chains".to_owned(),
+        format!("/api/v1/chains/{chain}/entries"),
+        format!("/api/v1/chains/{chain}/entries/0"),
+        format!("/api/v1/chains/{chain}/entries/0/proof"),
+        format!("/api/v1/chains/{chain}/consistency?from=0&to=1"),
+        format!("/api/v1/chains/{chain}/checkpoint"),
+        format!("/api/v1/chains/{chain}/verify"),
+        format!("/api/v1/chains/{chain}/export"),
+    ];
+    let writes = || {
+        vec![
+            TestRequest::post().uri("/api/v1/chains").set_json(json!({})),
+            post_entry(&chain, "w1", amount("2.00")),
+            TestRequest::post()
+                .uri(&format!("/api/v1/chains/{chain}/entries/batch"))
+                .set_json(json!({"entries": [{"kind": "x", "business_date": "2026-01-01", "idempotency_key": "w2", "body": {}}]})),
+        ]
+    };
+    let status_of = |res: &actix_web::dev::ServiceResponse<_>| res.status();
+    for role in ["treasurer", "ministry", "donor", "auditor", "admin"] {
+        harness::act_as(&state, role);
+        for uri in &reads {
+            let res = test::call_service(
+                &app,
+                harness::authed(TestRequest::get().uri(uri)).to_request(),
+            )
+            .await;
+            let want = if matches!(role, "admin" | "auditor") {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status_of(&res), want, "{role} GET {uri}");
+        }
+        for req in writes() {
+            let req = harness::authed(req).to_request();
+            let what = format!("{} {}", req.method(), req.path());
+            let res = test::call_service(&app, req).await;
+            if role == "admin" {
+                assert!(
+                    status_of(&res).is_success(),
+                    "{role} {what}: {}",
+                    res.status()
+                );
+            } else {
+                assert_eq!(status_of(&res), StatusCode::FORBIDDEN, "{role} {what}");
+            }
+        }
+    }
+    // Without a token: 401 everywhere but the public keys.
+    for uri in &reads {
+        let res = test::call_service(&app, TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "GET {uri}");
+    }
+    for req in writes() {
+        let res = test::call_service(&app, req.to_request()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = test::call_service(&app, TestRequest::get().uri("/api/v1/keys").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Nobody appends to the administrative chain through the API, not even an admin.
+    harness::act_as(&state, "admin");
+    let (status, body) = call!(&app, post_entry("admin", "sneaky", amount("1.00")));
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
 }
