@@ -216,7 +216,7 @@ mod tests {
     use serde_json::json;
 
     /// The worked example of docs/ledger-format.md; its bytes and hashes are published
-    /// there and in tests/vectors/entries.json, so they must never change.
+    /// there and in tests/vectors/ledger-vectors.json, so they must never change.
     pub(crate) fn golden_entry() -> Entry {
         Entry {
             v: 1,

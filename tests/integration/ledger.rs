@@ -1351,3 +1351,26 @@ async fn ledger_routes_refuse_everyone_outside_their_roles() {
         (StatusCode::FORBIDDEN, json!("forbidden"))
     );
 }
+
+/// The published test vectors (tests/vectors/ledger-vectors.json: golden entry, hashes,
+/// proofs and 74 export cases with their verdicts) hold for this build's `fundtrail verify`
+/// and for the independent Python verifier alike.
+#[test]
+fn the_published_vectors_hold_for_both_verifiers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(dir.join("tools/independent-verifier/check_vectors.py"))
+        .arg("--vectors")
+        .arg(dir.join("tests/vectors/ledger-vectors.json"))
+        .arg("--rust")
+        .arg(env!("CARGO_BIN_EXE_fundtrail"))
+        .output()
+        .expect("python3 runs check_vectors.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("mismatches: 0"), "{text}");
+}
