@@ -149,12 +149,8 @@ pub fn serve(
     result.map_err(Into::into)
 }
 
-/// `fundtrail user create`: the organisation (if new), the user and the grant, then the
-/// matching entries in the administrative chain.
-///
-/// Known gap: rows and audit entries commit in two transactions (the writer does not yet
-/// take extra statements into its group); a failure between them leaves rows without
-/// their entry. The admin API will close this with the writer's derived-state hook.
+/// `fundtrail user create`: the organisation (if new), the user and the grant, written in
+/// the same transaction as their entries in the administrative chain (a writer `Effect`).
 pub fn create_user(
     db_args: &DbArgs,
     ledger_args: &LedgerArgs,
@@ -164,7 +160,8 @@ pub fn create_user(
     org: &str,
     org_kind: &str,
 ) -> anyhow::Result<uuid::Uuid> {
-    use diesel::Connection;
+    use crate::auth::store;
+    use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
 
     let email = email.trim().to_lowercase();
     anyhow::ensure!(
@@ -175,35 +172,22 @@ pub fn create_user(
     let phc = crate::auth::password::hash(password)?;
     let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
 
-    let mut conn = pool.get()?;
+    let existing_org = {
+        let mut conn = pool.get()?;
+        store::org_id_by_name(&mut conn, org)?
+    };
+    let org_id = existing_org.unwrap_or_else(uuid::Uuid::new_v4);
     let user_id = uuid::Uuid::new_v4();
-    let (org_id, org_created) = conn.transaction(|conn| -> anyhow::Result<(uuid::Uuid, bool)> {
-        let (org_id, created) = match crate::auth::store::org_id_by_name(conn, org)? {
-            Some(id) => (id, false),
-            None => {
-                let id = uuid::Uuid::new_v4();
-                crate::auth::store::insert_org(conn, id, org, org_kind)?;
-                (id, true)
-            }
-        };
-        crate::auth::store::insert_user(conn, user_id, org_id, &email, &phc)
-            .map_err(|e| anyhow::anyhow!("creating {email}: {e}"))?;
-        crate::auth::store::insert_grant(conn, uuid::Uuid::new_v4(), user_id, role)?;
-        Ok((org_id, created))
-    })?;
-    drop(conn);
-
     let today = ledger.now().date_naive();
-    let entry =
-        |kind: &str, key: String, body: serde_json::Value| crate::ledger::writer::AppendRequest {
-            kind: kind.to_owned(),
-            business_date: today,
-            idempotency_key: key,
-            body,
-            principal: crate::ledger::entry::Principal::system(),
-        };
+    let entry = |kind: &str, key: String, body: serde_json::Value| AppendRequest {
+        kind: kind.to_owned(),
+        business_date: today,
+        idempotency_key: key,
+        body,
+        principal: crate::ledger::entry::Principal::system(),
+    };
     let mut entries = Vec::new();
-    if org_created {
+    if existing_org.is_none() {
         entries.push(entry(
             "organization_created",
             format!("org-created-{org_id}"),
@@ -220,15 +204,38 @@ pub fn create_user(
         format!("role-granted-{user_id}-{role}"),
         serde_json::json!({"user": user_id, "role": role}),
     ));
+    let (org_name, kind, role_name, mail) = (
+        org.to_owned(),
+        org_kind.to_owned(),
+        role.to_owned(),
+        email.clone(),
+    );
+    let effect = FnEffect(
+        move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+            let fail = |what: &str, e: diesel::result::Error| AppendError::Conflict {
+                code: "conflict",
+                detail: format!("{what}: {e}"),
+            };
+            if existing_org.is_none() {
+                store::insert_org(conn, org_id, &org_name, &kind)
+                    .map_err(|e| fail("creating the organisation", e))?;
+            }
+            store::insert_user(conn, user_id, org_id, &mail, &phc)
+                .map_err(|e| fail("creating the user", e))?;
+            store::insert_grant(conn, uuid::Uuid::new_v4(), user_id, &role_name)
+                .map_err(|e| fail("granting the role", e))?;
+            Ok(())
+        },
+    );
     actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         ledger
-            .append(crate::ledger::entry::ADMIN_CHAIN, entries)
+            .append_with(crate::ledger::entry::ADMIN_CHAIN, entries, Arc::new(effect))
             .await
-            .map_err(|e| anyhow::anyhow!("recording in the administrative chain: {e}"))
+            .map_err(|e| anyhow::anyhow!("{e}"))
     })?;
     drop(database);
     Ok(user_id)
