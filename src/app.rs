@@ -61,6 +61,8 @@ impl AppState {
         crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
         crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
+        crate::funds::http::create_fund, crate::funds::http::assign_auditor,
+        crate::funds::http::list_funds,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health)),
@@ -68,7 +70,8 @@ impl AppState {
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
         (name = "auth", description = "Login, token refresh and logout"),
-        (name = "admin", description = "Organisations, users and role grants (admin only)"),
+        (name = "admin", description = "Organisations, users, role grants and funds (admin only)"),
+        (name = "funds", description = "Pooled funds, scoped to the caller"),
     )
 )]
 pub struct ApiDoc;
@@ -158,6 +161,7 @@ pub fn build(
             web::scope("/api/v1")
                 .configure(crate::auth::http::routes)
                 .configure(crate::auth::admin::routes)
+                .configure(crate::funds::http::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

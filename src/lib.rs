@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod funds;
 pub mod http;
 pub mod ledger;
 pub mod schema;

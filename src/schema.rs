@@ -29,6 +29,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    fund_auditors (fund_id, org_id) {
+        fund_id -> Uuid,
+        org_id -> Uuid,
+        assigned_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    funds (id) {
+        id -> Uuid,
+        name -> Text,
+        currency -> Text,
+        secretariat_org_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     ledger_entries (chain_id, seq) {
         chain_id -> Uuid,
         seq -> Int8,
@@ -108,6 +126,10 @@ diesel::table! {
 diesel::joinable!(chain_heads -> chains (chain_id));
 diesel::joinable!(checkpoints -> chains (chain_id));
 diesel::joinable!(checkpoints -> signing_keys (key_id));
+diesel::joinable!(fund_auditors -> funds (fund_id));
+diesel::joinable!(fund_auditors -> organizations (org_id));
+diesel::joinable!(funds -> chains (id));
+diesel::joinable!(funds -> organizations (secretariat_org_id));
 diesel::joinable!(ledger_entries -> chains (chain_id));
 diesel::joinable!(merkle_nodes -> chains (chain_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -118,6 +140,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     chain_heads,
     chains,
     checkpoints,
+    fund_auditors,
+    funds,
     ledger_entries,
     merkle_nodes,
     organizations,

@@ -281,3 +281,19 @@ pub fn authed(req: actix_web::test::TestRequest) -> actix_web::test::TestRequest
         None => req,
     }
 }
+
+/// Like `act_as`, for a member of organisation `org`.
+pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
+    let (token, _) = state
+        .auth
+        .keys
+        .issue(
+            uuid::Uuid::new_v4(),
+            org,
+            role,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(15),
+        )
+        .unwrap();
+    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+}

@@ -1,0 +1,2 @@
+DROP TABLE fund_auditors;
+DROP TABLE funds;

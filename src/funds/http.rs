@@ -1,0 +1,223 @@
+//! Fund routes: admins create funds and assign auditors (each change recorded in the
+//! administrative chain in the same transaction, which also creates the fund's chain);
+//! `GET /api/v1/funds` lists the funds the caller's role and organisation may see.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::store::{self, FundRow};
+use crate::app::AppState;
+use crate::auth::guard::{AdminPrincipal, Principal, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::ledger::entry::ADMIN_CHAIN;
+use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFund {
+    pub name: String,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// The fund secretariat organisation that administers it.
+    pub secretariat: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Fund {
+    /// Also the id of the fund's ledger chain.
+    pub id: Uuid,
+    pub name: String,
+    pub currency: String,
+    pub secretariat: Uuid,
+}
+
+impl From<FundRow> for Fund {
+    fn from(f: FundRow) -> Self {
+        Self {
+            id: f.id,
+            name: f.name,
+            currency: f.currency,
+            secretariat: f.secretariat_org_id,
+        }
+    }
+}
+
+/// Refuses unless `org` is an active organisation of `kind`.
+fn require_kind(
+    conn: &mut diesel::PgConnection,
+    org: Uuid,
+    kind: &str,
+    what: &str,
+) -> Result<(), AppendError> {
+    match store::org_kind(conn, org)? {
+        Some(k) if k == kind => Ok(()),
+        Some(_) => Err(AppendError::Rejected {
+            code: "wrong_organization_kind",
+            detail: format!("the {what} must be an organisation of kind {kind}"),
+        }),
+        None => Err(AppendError::Rejected {
+            code: "unknown_reference",
+            detail: format!("no active organisation {org}"),
+        }),
+    }
+}
+
+/// Create a fund (and its ledger chain).
+#[utoipa::path(post, path = "/api/v1/admin/funds", tag = "admin", request_body = NewFund, security(("bearer" = [])),
+    responses((status = 201, body = Fund), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_fund(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    body: web::Json<NewFund>,
+) -> ApiResult<HttpResponse> {
+    let NewFund {
+        name,
+        currency,
+        secretariat,
+    } = body.into_inner();
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "the name must be 1 to 200 characters",
+        ));
+    }
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(ApiError::unprocessable(
+            "invalid_currency",
+            "currency must be an ISO 4217 code such as EUR",
+        ));
+    }
+    let id = Uuid::new_v4();
+    let ledger = state.ledger.clone();
+    let (n, c) = (name.clone(), currency.clone());
+    let effect = FnEffect(
+        move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+            require_kind(conn, secretariat, "fund_secretariat", "secretariat")?;
+            ledger.create_chain_with(conn, id, "fund").map_err(|e| {
+                AppendError::Internal(anyhow::anyhow!("creating the fund's chain: {e}"))
+            })?;
+            store::insert_fund(conn, id, &n, &c, secretariat).map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AppendError::Conflict {
+                        code: "fund_exists",
+                        detail: "a fund with this name already exists".to_owned(),
+                    }
+                }
+                other => other.into(),
+            })
+        },
+    );
+    let request = AppendRequest {
+        kind: "fund_created".to_owned(),
+        business_date: state.ledger.now().date_naive(),
+        idempotency_key: format!("fund-created-{id}"),
+        body: json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat}),
+        principal: admin.0.ledger_principal(),
+    };
+    state
+        .ledger
+        .append_with(ADMIN_CHAIN, vec![request], Arc::new(effect))
+        .await?;
+    Ok(HttpResponse::Created().json(Fund {
+        id,
+        name,
+        currency,
+        secretariat,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignAuditor {
+    /// An audit body.
+    pub organization: Uuid,
+}
+
+/// Assign an audit body to a fund: its auditors may then read the fund.
+#[utoipa::path(post, path = "/api/v1/admin/funds/{id}/auditors", tag = "admin", request_body = AssignAuditor,
+    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn assign_auditor(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Json<AssignAuditor>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.into_inner();
+    let org = body.organization;
+    let effect = FnEffect(
+        move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+            if !store::fund_exists(conn, fund)? {
+                return Err(AppendError::Rejected {
+                    code: "not_found",
+                    detail: "no such fund".to_owned(),
+                });
+            }
+            require_kind(conn, org, "audit_body", "auditor")?;
+            store::insert_auditor(conn, fund, org).map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AppendError::Conflict {
+                        code: "auditor_already_assigned",
+                        detail: "this audit body is already assigned to the fund".to_owned(),
+                    }
+                }
+                other => other.into(),
+            })
+        },
+    );
+    let request = AppendRequest {
+        kind: "auditor_assigned".to_owned(),
+        business_date: state.ledger.now().date_naive(),
+        idempotency_key: format!("auditor-assigned-{fund}-{org}-{}", Uuid::new_v4()),
+        body: json!({"fund": fund, "organization": org}),
+        principal: admin.0.ledger_principal(),
+    };
+    state
+        .ledger
+        .append_with(ADMIN_CHAIN, vec![request], Arc::new(effect))
+        .await
+        .map_err(|e| match e {
+            AppendError::Rejected {
+                code: "not_found",
+                detail,
+            } => ApiError::NotFound(detail),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The funds the caller may see: all (admin), those its secretariat administers
+/// (treasurer), those its audit body is assigned to (auditor). Donor and ministry scopes
+/// come with contributions and allocations.
+#[utoipa::path(get, path = "/api/v1/funds", tag = "funds", security(("bearer" = [])),
+    responses((status = 200, body = [Fund]), (status = 401, body = crate::error::Problem)))]
+pub async fn list_funds(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let st = state.clone();
+    let rows = web::block(move || -> ApiResult<Vec<FundRow>> {
+        let mut conn = st.pool.get()?;
+        Ok(match principal.role {
+            Role::Admin => store::all_funds(&mut conn)?,
+            Role::Treasurer => store::funds_of_secretariat(&mut conn, principal.org)?,
+            Role::Auditor => store::funds_audited_by(&mut conn, principal.org)?,
+            Role::Ministry | Role::Donor => Vec::new(),
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(Fund::from).collect::<Vec<_>>()))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/funds").post(create_fund))
+        .service(web::resource("/admin/funds/{id}/auditors").post(assign_auditor))
+        .service(web::resource("/funds").get(list_funds));
+}

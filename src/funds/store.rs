@@ -1,0 +1,86 @@
+//! The only SQL over fund tables.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use crate::schema::{fund_auditors, funds, organizations};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = funds)]
+pub struct FundRow {
+    pub id: Uuid,
+    pub name: String,
+    pub currency: String,
+    pub secretariat_org_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn insert_fund(
+    conn: &mut PgConnection,
+    id: Uuid,
+    name: &str,
+    currency: &str,
+    secretariat: Uuid,
+) -> QueryResult<()> {
+    diesel::insert_into(funds::table)
+        .values((
+            funds::id.eq(id),
+            funds::name.eq(name),
+            funds::currency.eq(currency),
+            funds::secretariat_org_id.eq(secretariat),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_auditor(conn: &mut PgConnection, fund: Uuid, org: Uuid) -> QueryResult<()> {
+    diesel::insert_into(fund_auditors::table)
+        .values((
+            fund_auditors::fund_id.eq(fund),
+            fund_auditors::org_id.eq(org),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The kind of an active organisation.
+pub fn org_kind(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
+    organizations::table
+        .filter(organizations::id.eq(org))
+        .filter(organizations::active.eq(true))
+        .select(organizations::kind)
+        .first(conn)
+        .optional()
+}
+
+pub fn fund_exists(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(funds::table.find(id))).get_result(conn)
+}
+
+pub fn all_funds(conn: &mut PgConnection) -> QueryResult<Vec<FundRow>> {
+    funds::table
+        .order(funds::name.asc())
+        .select(FundRow::as_select())
+        .load(conn)
+}
+
+/// Funds a secretariat administers.
+pub fn funds_of_secretariat(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<FundRow>> {
+    funds::table
+        .filter(funds::secretariat_org_id.eq(org))
+        .order(funds::name.asc())
+        .select(FundRow::as_select())
+        .load(conn)
+}
+
+/// Funds an audit body is assigned to.
+pub fn funds_audited_by(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<FundRow>> {
+    funds::table
+        .inner_join(fund_auditors::table)
+        .filter(fund_auditors::org_id.eq(org))
+        .order(funds::name.asc())
+        .select(FundRow::as_select())
+        .load(conn)
+}

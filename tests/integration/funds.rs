@@ -1,0 +1,170 @@
+//! Funds: created by admins with their ledger chain, auditors assigned, and listed to
+//! each caller within its scope only.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use serde_json::{json, Value};
+
+use crate::harness::{self, TestDb};
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+/// Acts as `role` of organisation `org`.
+fn act(state: &actix_web::web::Data<fundtrail::app::AppState>, role: &str, org: uuid::Uuid) {
+    harness::act_as_member(state, role, org);
+}
+
+#[actix_web::test]
+async fn funds_are_created_with_their_chain_and_listed_within_scope() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    act(&state, "admin", uuid::Uuid::new_v4());
+    let org = |name: &str, kind: &str| {
+        TestRequest::post()
+            .uri("/api/v1/admin/organizations")
+            .set_json(json!({"name": name, "kind": kind}))
+    };
+    let (_, secretariat) = call!(&app, org("MDTF Secretariat", "fund_secretariat"));
+    let (_, other_secretariat) = call!(&app, org("Other Secretariat", "fund_secretariat"));
+    let (_, sai) = call!(&app, org("Supreme Audit Institution", "audit_body"));
+    let (_, donor) = call!(&app, org("Kingdom of Norway", "donor"));
+
+    let new_fund = |name: &str, currency: &str, sec: &Value| {
+        TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(json!({"name": name, "currency": currency, "secretariat": sec["id"]}))
+    };
+    let (status, fund) = call!(
+        &app,
+        new_fund("Security Sector Reform MDTF", "EUR", &secretariat)
+    );
+    assert_eq!(status, StatusCode::CREATED, "{fund}");
+    let fund_id = fund["id"].as_str().unwrap().to_owned();
+    for (req, status_code, code) in [
+        (
+            new_fund("Security Sector Reform MDTF", "EUR", &secretariat),
+            StatusCode::CONFLICT,
+            "fund_exists",
+        ),
+        (
+            new_fund("Second", "eur", &secretariat),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_currency",
+        ),
+        (
+            new_fund("Third", "USD", &donor),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_organization_kind",
+        ),
+    ] {
+        let (status, body) = call!(&app, req);
+        assert_eq!(
+            (status, body["code"].clone()),
+            (status_code, json!(code)),
+            "{body}"
+        );
+    }
+    let (_, other) = call!(&app, new_fund("Other fund", "USD", &other_secretariat));
+
+    // The fund's chain exists, with a signed checkpoint of size 0.
+    let (status, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{fund_id}/checkpoint"))
+    );
+    assert_eq!(status, StatusCode::OK, "{cp}");
+    assert_eq!(cp["tree_size"], 0);
+    assert!(cp["note"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("test.fundtrail/{fund_id}\n0\n")));
+
+    let assign = |org: &Value| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund_id}/auditors"))
+            .set_json(json!({"organization": org["id"]}))
+    };
+    assert_eq!(call!(&app, assign(&sai)).0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call!(&app, assign(&sai)).1["code"],
+        "auditor_already_assigned"
+    );
+    assert_eq!(
+        call!(&app, assign(&donor)).1["code"],
+        "wrong_organization_kind"
+    );
+    let (status, _) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!(
+                "/api/v1/admin/funds/{}/auditors",
+                uuid::Uuid::new_v4()
+            ))
+            .set_json(json!({"organization": sai["id"]}))
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let org_id = |v: &Value| v["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    let names = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (role, org, expected) in [
+        (
+            "admin",
+            uuid::Uuid::new_v4(),
+            vec!["Other fund", "Security Sector Reform MDTF"],
+        ),
+        (
+            "treasurer",
+            org_id(&secretariat),
+            vec!["Security Sector Reform MDTF"],
+        ),
+        ("treasurer", org_id(&other_secretariat), vec!["Other fund"]),
+        ("auditor", org_id(&sai), vec!["Security Sector Reform MDTF"]),
+        ("auditor", uuid::Uuid::new_v4(), vec![]),
+        ("donor", org_id(&donor), vec![]),
+        ("ministry", uuid::Uuid::new_v4(), vec![]),
+    ] {
+        act(&state, role, org);
+        let (status, body) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(names(&body), expected, "{role}");
+    }
+    let _ = other;
+
+    // Only admins create funds or assign auditors.
+    for role in ["treasurer", "ministry", "auditor", "donor"] {
+        act(&state, role, org_id(&secretariat));
+        assert_eq!(
+            call!(&app, new_fund("Sneaky", "EUR", &secretariat)).0,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+        assert_eq!(call!(&app, assign(&sai)).0, StatusCode::FORBIDDEN, "{role}");
+    }
+
+    // The administrative chain recorded both funds and the assignment.
+    act(&state, "auditor", org_id(&sai));
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?kind=fund_created")
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?kind=auditor_assigned")
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+}
