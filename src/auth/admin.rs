@@ -53,8 +53,10 @@ fn not_found(what: &str) -> AppendError {
     }
 }
 
-/// Records `kind` in the administrative chain with `effect` applied in the same transaction.
-async fn record<F>(
+/// Records `kind` in the administrative chain with `effect` applied in the same transaction
+/// (the acting admin as principal; the request's `Idempotency-Key`, if any, as key). An
+/// effect's `not_found` refusal becomes a 404. Shared by every admin route.
+pub(crate) async fn record<F>(
     state: &web::Data<AppState>,
     req: &HttpRequest,
     admin: &AdminPrincipal,

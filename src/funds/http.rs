@@ -2,9 +2,7 @@
 //! administrative chain in the same transaction, which also creates the fund's chain);
 //! `GET /api/v1/funds` lists the funds the caller's role and organisation may see.
 
-use std::sync::Arc;
-
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,10 +11,10 @@ use uuid::Uuid;
 
 use super::store::{self, FundRow};
 use crate::app::AppState;
+use crate::auth::admin::record;
 use crate::auth::guard::{AdminPrincipal, Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::ledger::entry::ADMIN_CHAIN;
-use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
+use crate::ledger::writer::AppendError;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +72,7 @@ fn require_kind(
 pub async fn create_fund(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<NewFund>,
 ) -> ApiResult<HttpResponse> {
     let NewFund {
@@ -97,34 +96,23 @@ pub async fn create_fund(
     let id = Uuid::new_v4();
     let ledger = state.ledger.clone();
     let (n, c) = (name.clone(), currency.clone());
-    let effect = FnEffect(
-        move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
-            require_kind(conn, secretariat, "fund_secretariat", "secretariat")?;
-            ledger.create_chain_with(conn, id, "fund").map_err(|e| {
-                AppendError::Internal(anyhow::anyhow!("creating the fund's chain: {e}"))
-            })?;
-            store::insert_fund(conn, id, &n, &c, secretariat).map_err(|e| match e {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    AppendError::Conflict {
-                        code: "fund_exists",
-                        detail: "a fund with this name already exists".to_owned(),
-                    }
+    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        require_kind(conn, secretariat, "fund_secretariat", "secretariat")?;
+        ledger.create_chain_with(conn, id, "fund").map_err(|e| {
+            AppendError::Internal(anyhow::anyhow!("creating the fund's chain: {e}"))
+        })?;
+        store::insert_fund(conn, id, &n, &c, secretariat).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppendError::Conflict {
+                    code: "fund_exists",
+                    detail: "a fund with this name already exists".to_owned(),
                 }
-                other => other.into(),
-            })
-        },
-    );
-    let request = AppendRequest {
-        kind: "fund_created".to_owned(),
-        business_date: state.ledger.now().date_naive(),
-        idempotency_key: format!("fund-created-{id}"),
-        body: json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat}),
-        principal: admin.0.ledger_principal(),
+            }
+            other => other.into(),
+        })
     };
-    state
-        .ledger
-        .append_with(ADMIN_CHAIN, vec![request], Arc::new(effect))
-        .await?;
+    let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
+    record(&state, &req, &admin, "fund_created", body, effect).await?;
     Ok(HttpResponse::Created().json(Fund {
         id,
         name,
@@ -147,49 +135,32 @@ pub struct AssignAuditor {
 pub async fn assign_auditor(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<Uuid>,
     body: web::Json<AssignAuditor>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.into_inner();
     let org = body.organization;
-    let effect = FnEffect(
-        move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
-            if !store::fund_exists(conn, fund)? {
-                return Err(AppendError::Rejected {
-                    code: "not_found",
-                    detail: "no such fund".to_owned(),
-                });
-            }
-            require_kind(conn, org, "audit_body", "auditor")?;
-            store::insert_auditor(conn, fund, org).map_err(|e| match e {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    AppendError::Conflict {
-                        code: "auditor_already_assigned",
-                        detail: "this audit body is already assigned to the fund".to_owned(),
-                    }
-                }
-                other => other.into(),
-            })
-        },
-    );
-    let request = AppendRequest {
-        kind: "auditor_assigned".to_owned(),
-        business_date: state.ledger.now().date_naive(),
-        idempotency_key: format!("auditor-assigned-{fund}-{org}-{}", Uuid::new_v4()),
-        body: json!({"fund": fund, "organization": org}),
-        principal: admin.0.ledger_principal(),
-    };
-    state
-        .ledger
-        .append_with(ADMIN_CHAIN, vec![request], Arc::new(effect))
-        .await
-        .map_err(|e| match e {
-            AppendError::Rejected {
+    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        if !store::fund_exists(conn, fund)? {
+            return Err(AppendError::Rejected {
                 code: "not_found",
-                detail,
-            } => ApiError::NotFound(detail),
+                detail: "no such fund".to_owned(),
+            });
+        }
+        require_kind(conn, org, "audit_body", "auditor")?;
+        store::insert_auditor(conn, fund, org).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppendError::Conflict {
+                    code: "auditor_already_assigned",
+                    detail: "this audit body is already assigned to the fund".to_owned(),
+                }
+            }
             other => other.into(),
-        })?;
+        })
+    };
+    let body = json!({"fund": fund, "organization": org});
+    record(&state, &req, &admin, "auditor_assigned", body, effect).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
