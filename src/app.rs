@@ -76,6 +76,21 @@ impl AppState {
 )]
 pub struct ApiDoc;
 
+/// Runs blocking database work on actix's blocking pool with a pooled connection: the one
+/// way handlers reach the database (a pool timeout becomes 503 `database_unavailable`).
+pub async fn with_conn<T, F>(state: &web::Data<AppState>, f: F) -> crate::error::ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState, &mut diesel::PgConnection) -> crate::error::ApiResult<T> + Send + 'static,
+{
+    let state = state.clone();
+    web::block(move || {
+        let mut conn = state.pool.get()?;
+        f(&state, &mut conn)
+    })
+    .await?
+}
+
 /// Declares the `bearer` security scheme the guarded paths refer to.
 struct BearerAuth;
 

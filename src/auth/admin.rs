@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::guard::{AdminPrincipal, Role};
 use super::{password, store};
-use crate::app::AppState;
+use crate::app::{with_conn, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::entry::{Entry, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
@@ -163,12 +163,7 @@ pub async fn list_organizations(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let st = state.clone();
-    let rows = web::block(move || -> ApiResult<_> {
-        let mut conn = st.pool.get()?;
-        Ok(store::list_orgs(&mut conn, 1_000)?)
-    })
-    .await??;
+    let rows = with_conn(&state, |_, conn| Ok(store::list_orgs(conn, 1_000)?)).await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
             .map(|o| Organization {
@@ -308,12 +303,7 @@ pub async fn list_users(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let st = state.clone();
-    let rows = web::block(move || -> ApiResult<_> {
-        let mut conn = st.pool.get()?;
-        Ok(store::list_users(&mut conn, 1_000)?)
-    })
-    .await??;
+    let rows = with_conn(&state, |_, conn| Ok(store::list_users(conn, 1_000)?)).await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
             .map(|(u, roles)| User {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::jwt::JwtKeys;
 use super::session::{self, SessionError, SessionSettings, Tokens};
 use super::throttle::Throttle;
-use crate::app::AppState;
+use crate::app::{with_conn, AppState};
 use crate::error::{ApiError, ApiResult};
 
 /// Authentication state shared by the workers.
@@ -120,12 +120,10 @@ pub async fn login(
     {
         return Err(ApiError::TooManyRequests { retry_after_s });
     }
-    let st = state.clone();
     let now = state.ledger.now();
-    let result = web::block(move || -> Result<Tokens, ApiError> {
-        let mut conn = st.pool.get()?;
+    let result = with_conn(&state, move |st, conn| {
         session::login(
-            &mut conn,
+            conn,
             &st.auth.keys,
             &st.auth.sessions,
             &email,
@@ -135,7 +133,7 @@ pub async fn login(
         )
         .map_err(ApiError::from)
     })
-    .await?;
+    .await;
     match result {
         Ok(tokens) => {
             state.auth.throttle.record_success(&account);
@@ -164,14 +162,12 @@ pub async fn refresh(
     body: web::Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
-    let st = state.clone();
     let now = state.ledger.now();
-    let tokens = web::block(move || -> Result<Tokens, ApiError> {
-        let mut conn = st.pool.get()?;
-        session::refresh(&mut conn, &st.auth.keys, &st.auth.sessions, &token, now)
+    let tokens = with_conn(&state, move |st, conn| {
+        session::refresh(conn, &st.auth.keys, &st.auth.sessions, &token, now)
             .map_err(ApiError::from)
     })
-    .await??;
+    .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
 }
 
@@ -183,13 +179,11 @@ pub async fn logout(
     body: web::Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
-    let st = state.clone();
     let now = state.ledger.now();
-    web::block(move || -> Result<(), ApiError> {
-        let mut conn = st.pool.get()?;
-        session::logout(&mut conn, &token, now).map_err(ApiError::from)
+    with_conn(&state, move |_, conn| {
+        session::logout(conn, &token, now).map_err(ApiError::from)
     })
-    .await??;
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

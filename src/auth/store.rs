@@ -232,17 +232,30 @@ pub fn revoke_grant(
     .execute(conn)
 }
 
-/// Users with their live roles, by email.
+/// Users with their live roles, by email (two queries, whatever the number of users).
 pub fn list_users(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<(UserRow, Vec<String>)>> {
     let rows: Vec<UserRow> = users::table
         .order(users::email.asc())
         .limit(limit)
         .select(UserRow::as_select())
         .load(conn)?;
-    rows.into_iter()
+    let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
+    let grants: Vec<(Uuid, String)> = role_grants::table
+        .filter(role_grants::user_id.eq_any(&ids))
+        .filter(role_grants::revoked_at.is_null())
+        .order((role_grants::user_id, role_grants::role))
+        .select((role_grants::user_id, role_grants::role))
+        .load(conn)?;
+    let mut by_user: std::collections::HashMap<Uuid, Vec<String>> =
+        std::collections::HashMap::new();
+    for (user, role) in grants {
+        by_user.entry(user).or_default().push(role);
+    }
+    Ok(rows
+        .into_iter()
         .map(|u| {
-            let roles = live_roles(conn, u.id)?;
-            Ok((u, roles))
+            let roles = by_user.remove(&u.id).unwrap_or_default();
+            (u, roles)
         })
-        .collect()
+        .collect())
 }

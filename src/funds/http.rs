@@ -173,17 +173,15 @@ pub async fn list_funds(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let st = state.clone();
-    let rows = web::block(move || -> ApiResult<Vec<FundRow>> {
-        let mut conn = st.pool.get()?;
+    let rows = crate::app::with_conn(&state, move |_, conn| -> ApiResult<Vec<FundRow>> {
         Ok(match principal.role {
-            Role::Admin => store::all_funds(&mut conn)?,
-            Role::Treasurer => store::funds_of_secretariat(&mut conn, principal.org)?,
-            Role::Auditor => store::funds_audited_by(&mut conn, principal.org)?,
+            Role::Admin => store::all_funds(conn)?,
+            Role::Treasurer => store::funds_of_secretariat(conn, principal.org)?,
+            Role::Auditor => store::funds_audited_by(conn, principal.org)?,
             Role::Ministry | Role::Donor => Vec::new(),
         })
     })
-    .await??;
+    .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(Fund::from).collect::<Vec<_>>()))
 }
 

@@ -33,12 +33,10 @@ pub async fn healthz() -> HttpResponse {
     ))]
 
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let pool = state.pool.clone();
-    let migrated = web::block(move || -> ApiResult<bool> {
-        let mut conn = pool.get()?;
-        crate::db::is_migrated(&mut conn).map_err(ApiError::DatabaseUnavailable)
+    let migrated = crate::app::with_conn(&state, |_, conn| {
+        crate::db::is_migrated(conn).map_err(ApiError::DatabaseUnavailable)
     })
-    .await??;
+    .await?;
     if !migrated {
         return Err(ApiError::DatabaseUnavailable(anyhow::anyhow!(
             "migrations are pending"

@@ -102,12 +102,10 @@ where
         + Send
         + 'static,
 {
-    let state = state.clone();
-    web::block(move || -> ApiResult<T> {
-        let mut conn = state.pool.get()?;
-        f(&state.ledger, &mut conn).map_err(ApiError::from)
+    crate::app::with_conn(state, move |st, conn| {
+        f(&st.ledger, conn).map_err(ApiError::from)
     })
-    .await?
+    .await
 }
 
 // ---------------------------------------------------------------------------- DTOs
