@@ -1,6 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    allocations (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        ministry_org_id -> Uuid,
+        budget_line -> Text,
+        category -> Text,
+        amount_fund -> Numeric,
+        period_start -> Date,
+        period_end -> Date,
+        disbursed_fund -> Numeric,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
     chain_heads (chain_id) {
         chain_id -> Uuid,
         size -> Int8,
@@ -29,10 +44,84 @@ diesel::table! {
 }
 
 diesel::table! {
+    contract_amendments (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        contract_seq -> Int8,
+        old_value -> Numeric,
+        new_value -> Numeric,
+        old_starts_on -> Date,
+        old_ends_on -> Date,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
+    contracts (fund_id, seq) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        seq -> Int8,
+        tender_seq -> Int8,
+        award_seq -> Int8,
+        ministry_org_id -> Uuid,
+        vendor_org_id -> Uuid,
+        currency -> Text,
+        original_value -> Numeric,
+        value -> Numeric,
+        starts_on -> Date,
+        ends_on -> Date,
+        amendments -> Int4,
+        invoiced -> Numeric,
+        paid -> Numeric,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
+    donor_positions (fund_id, donor_org_id) {
+        fund_id -> Uuid,
+        donor_org_id -> Uuid,
+        pledged -> Numeric,
+        received -> Numeric,
+    }
+}
+
+diesel::table! {
     fund_auditors (fund_id, org_id) {
         fund_id -> Uuid,
         org_id -> Uuid,
         assigned_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    fund_entries (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        business_date -> Date,
+        ministry_org_id -> Nullable<Uuid>,
+        vendor_org_id -> Nullable<Uuid>,
+        donor_org_id -> Nullable<Uuid>,
+        category -> Nullable<Text>,
+        currency -> Nullable<Text>,
+        amount -> Nullable<Numeric>,
+        amount_fund -> Nullable<Numeric>,
+        ref_seq -> Nullable<Int8>,
+        tender_seq -> Nullable<Int8>,
+        reversed_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    fund_positions (fund_id) {
+        fund_id -> Uuid,
+        pledged -> Numeric,
+        received -> Numeric,
+        allocated -> Numeric,
+        disbursed -> Numeric,
+        expended -> Numeric,
+        paid -> Numeric,
     }
 }
 
@@ -43,6 +132,33 @@ diesel::table! {
         currency -> Text,
         secretariat_org_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    fx_rates (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        base -> Text,
+        quote -> Text,
+        rate_date -> Date,
+        rate -> Numeric,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
+    invoices (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        contract_seq -> Int8,
+        ministry_org_id -> Uuid,
+        vendor_org_id -> Uuid,
+        invoice_number -> Text,
+        currency -> Text,
+        amount -> Numeric,
+        paid -> Numeric,
+        reversed -> Bool,
     }
 }
 
@@ -66,6 +182,17 @@ diesel::table! {
         level -> Int2,
         idx -> Int8,
         hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    ministry_positions (fund_id, ministry_org_id) {
+        fund_id -> Uuid,
+        ministry_org_id -> Uuid,
+        allocated -> Numeric,
+        disbursed -> Numeric,
+        expended -> Numeric,
+        paid -> Numeric,
     }
 }
 
@@ -113,6 +240,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    tenders (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        ministry_org_id -> Uuid,
+        method -> Text,
+        stage -> Text,
+        bids -> Int4,
+        award_seq -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         org_id -> Uuid,
@@ -123,30 +262,54 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(allocations -> funds (fund_id));
+diesel::joinable!(allocations -> organizations (ministry_org_id));
 diesel::joinable!(chain_heads -> chains (chain_id));
 diesel::joinable!(checkpoints -> chains (chain_id));
 diesel::joinable!(checkpoints -> signing_keys (key_id));
+diesel::joinable!(contract_amendments -> funds (fund_id));
+diesel::joinable!(contracts -> funds (fund_id));
+diesel::joinable!(donor_positions -> funds (fund_id));
+diesel::joinable!(donor_positions -> organizations (donor_org_id));
 diesel::joinable!(fund_auditors -> funds (fund_id));
 diesel::joinable!(fund_auditors -> organizations (org_id));
+diesel::joinable!(fund_entries -> funds (fund_id));
+diesel::joinable!(fund_positions -> funds (fund_id));
 diesel::joinable!(funds -> chains (id));
 diesel::joinable!(funds -> organizations (secretariat_org_id));
+diesel::joinable!(fx_rates -> funds (fund_id));
+diesel::joinable!(invoices -> funds (fund_id));
 diesel::joinable!(ledger_entries -> chains (chain_id));
 diesel::joinable!(merkle_nodes -> chains (chain_id));
+diesel::joinable!(ministry_positions -> funds (fund_id));
+diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_grants -> users (user_id));
+diesel::joinable!(tenders -> funds (fund_id));
+diesel::joinable!(tenders -> organizations (ministry_org_id));
 diesel::joinable!(users -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    allocations,
     chain_heads,
     chains,
     checkpoints,
+    contract_amendments,
+    contracts,
+    donor_positions,
     fund_auditors,
+    fund_entries,
+    fund_positions,
     funds,
+    fx_rates,
+    invoices,
     ledger_entries,
     merkle_nodes,
+    ministry_positions,
     organizations,
     refresh_tokens,
     role_grants,
     signing_keys,
+    tenders,
     users,
 );

@@ -1,0 +1,10 @@
+DROP TABLE fund_entries;
+DROP TABLE invoices;
+DROP TABLE contract_amendments;
+DROP TABLE contracts;
+DROP TABLE tenders;
+DROP TABLE fx_rates;
+DROP TABLE allocations;
+DROP TABLE ministry_positions;
+DROP TABLE donor_positions;
+DROP TABLE fund_positions;

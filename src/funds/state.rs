@@ -1,0 +1,481 @@
+//! The only SQL over the derived state of fund chains (migration 000005). Rows are read,
+//! changed in Rust and saved whole: every caller runs inside the append transaction of
+//! the fund's chain, whose head row lock serialises all writers of a fund, so a
+//! read-modify-write here cannot race another writer of the same fund.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::PgConnection;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::schema::{
+    allocations, contract_amendments, contracts, donor_positions, fund_entries, fund_positions,
+    fx_rates, invoices, ministry_positions, tenders,
+};
+
+#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = fund_positions, primary_key(fund_id))]
+pub struct FundPosition {
+    pub fund_id: Uuid,
+    pub pledged: Decimal,
+    pub received: Decimal,
+    pub allocated: Decimal,
+    pub disbursed: Decimal,
+    pub expended: Decimal,
+    pub paid: Decimal,
+}
+
+impl FundPosition {
+    /// Contributions received minus disbursements, in the fund's currency.
+    pub fn available(&self) -> Decimal {
+        self.received - self.disbursed
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = donor_positions, primary_key(fund_id, donor_org_id))]
+pub struct DonorPosition {
+    pub fund_id: Uuid,
+    pub donor_org_id: Uuid,
+    pub pledged: Decimal,
+    pub received: Decimal,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = ministry_positions, primary_key(fund_id, ministry_org_id))]
+pub struct MinistryPosition {
+    pub fund_id: Uuid,
+    pub ministry_org_id: Uuid,
+    pub allocated: Decimal,
+    pub disbursed: Decimal,
+    pub expended: Decimal,
+    pub paid: Decimal,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = allocations, primary_key(fund_id, seq))]
+pub struct AllocationRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub ministry_org_id: Uuid,
+    pub budget_line: String,
+    pub category: String,
+    pub amount_fund: Decimal,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub disbursed_fund: Decimal,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = fx_rates, primary_key(fund_id, seq))]
+pub struct FxRateRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub base: String,
+    pub quote: String,
+    pub rate_date: NaiveDate,
+    pub rate: Decimal,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = tenders, primary_key(fund_id, seq), treat_none_as_null = true)]
+pub struct TenderRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub ministry_org_id: Uuid,
+    pub method: String,
+    pub stage: String,
+    pub bids: i32,
+    pub award_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = contracts, primary_key(fund_id, seq))]
+pub struct ContractRow {
+    pub id: Uuid,
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub tender_seq: i64,
+    pub award_seq: i64,
+    pub ministry_org_id: Uuid,
+    pub vendor_org_id: Uuid,
+    pub currency: String,
+    pub original_value: Decimal,
+    pub value: Decimal,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub amendments: i32,
+    pub invoiced: Decimal,
+    pub paid: Decimal,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = contract_amendments, primary_key(fund_id, seq))]
+pub struct AmendmentRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub contract_seq: i64,
+    pub old_value: Decimal,
+    pub new_value: Decimal,
+    pub old_starts_on: NaiveDate,
+    pub old_ends_on: NaiveDate,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = invoices, primary_key(fund_id, seq))]
+pub struct InvoiceRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub contract_seq: i64,
+    pub ministry_org_id: Uuid,
+    pub vendor_org_id: Uuid,
+    pub invoice_number: String,
+    pub currency: String,
+    pub amount: Decimal,
+    pub paid: Decimal,
+    pub reversed: bool,
+}
+
+#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = fund_entries, primary_key(fund_id, seq), treat_none_as_null = true)]
+pub struct FundEntryRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    pub business_date: NaiveDate,
+    pub ministry_org_id: Option<Uuid>,
+    pub vendor_org_id: Option<Uuid>,
+    pub donor_org_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub currency: Option<String>,
+    pub amount: Option<Decimal>,
+    pub amount_fund: Option<Decimal>,
+    pub ref_seq: Option<i64>,
+    pub tender_seq: Option<i64>,
+    pub reversed_by: Option<i64>,
+}
+
+// ------------------------------------------------------------------------ positions
+
+pub fn fund_position(conn: &mut PgConnection, fund: Uuid) -> QueryResult<FundPosition> {
+    Ok(fund_positions::table
+        .find(fund)
+        .select(FundPosition::as_select())
+        .first(conn)
+        .optional()?
+        .unwrap_or(FundPosition {
+            fund_id: fund,
+            ..FundPosition::default()
+        }))
+}
+
+pub fn save_fund_position(conn: &mut PgConnection, p: &FundPosition) -> QueryResult<()> {
+    diesel::insert_into(fund_positions::table)
+        .values(p)
+        .on_conflict(fund_positions::fund_id)
+        .do_update()
+        .set(p)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn donor_position(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    donor: Uuid,
+) -> QueryResult<DonorPosition> {
+    Ok(donor_positions::table
+        .find((fund, donor))
+        .select(DonorPosition::as_select())
+        .first(conn)
+        .optional()?
+        .unwrap_or(DonorPosition {
+            fund_id: fund,
+            donor_org_id: donor,
+            pledged: Decimal::ZERO,
+            received: Decimal::ZERO,
+        }))
+}
+
+pub fn save_donor_position(conn: &mut PgConnection, p: &DonorPosition) -> QueryResult<()> {
+    diesel::insert_into(donor_positions::table)
+        .values(p)
+        .on_conflict((donor_positions::fund_id, donor_positions::donor_org_id))
+        .do_update()
+        .set(p)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn ministry_position(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+) -> QueryResult<MinistryPosition> {
+    Ok(ministry_positions::table
+        .find((fund, ministry))
+        .select(MinistryPosition::as_select())
+        .first(conn)
+        .optional()?
+        .unwrap_or(MinistryPosition {
+            fund_id: fund,
+            ministry_org_id: ministry,
+            allocated: Decimal::ZERO,
+            disbursed: Decimal::ZERO,
+            expended: Decimal::ZERO,
+            paid: Decimal::ZERO,
+        }))
+}
+
+pub fn save_ministry_position(conn: &mut PgConnection, p: &MinistryPosition) -> QueryResult<()> {
+    diesel::insert_into(ministry_positions::table)
+        .values(p)
+        .on_conflict((
+            ministry_positions::fund_id,
+            ministry_positions::ministry_org_id,
+        ))
+        .do_update()
+        .set(p)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn ministry_positions_of(
+    conn: &mut PgConnection,
+    fund: Uuid,
+) -> QueryResult<Vec<MinistryPosition>> {
+    ministry_positions::table
+        .filter(ministry_positions::fund_id.eq(fund))
+        .order(ministry_positions::ministry_org_id.asc())
+        .select(MinistryPosition::as_select())
+        .load(conn)
+}
+
+pub fn donor_positions_of(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Vec<DonorPosition>> {
+    donor_positions::table
+        .filter(donor_positions::fund_id.eq(fund))
+        .order(donor_positions::donor_org_id.asc())
+        .select(DonorPosition::as_select())
+        .load(conn)
+}
+
+pub fn is_donor_of(conn: &mut PgConnection, fund: Uuid, org: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        donor_positions::table.find((fund, org)),
+    ))
+    .get_result(conn)
+}
+
+pub fn is_ministry_of(conn: &mut PgConnection, fund: Uuid, org: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        ministry_positions::table.find((fund, org)),
+    ))
+    .get_result(conn)
+}
+
+// ------------------------------------------------------------------------ per-kind rows
+
+/// Inserts or, if present, replaces a row (saved whole after a read-modify-write).
+macro_rules! save_fn {
+    ($name:ident, $row:ty, $table:ident, ($($key:ident),+)) => {
+        pub fn $name(conn: &mut PgConnection, row: &$row) -> QueryResult<()> {
+            diesel::insert_into($table::table)
+                .values(row)
+                .on_conflict(($($table::$key),+))
+                .do_update()
+                .set(row)
+                .execute(conn)
+                .map(|_| ())
+        }
+    };
+}
+
+macro_rules! get_fn {
+    ($name:ident, $row:ty, $table:ident) => {
+        pub fn $name(conn: &mut PgConnection, fund: Uuid, seq: i64) -> QueryResult<Option<$row>> {
+            $table::table
+                .find((fund, seq))
+                .select(<$row>::as_select())
+                .first(conn)
+                .optional()
+        }
+    };
+}
+
+save_fn!(save_allocation, AllocationRow, allocations, (fund_id, seq));
+save_fn!(save_fx_rate, FxRateRow, fx_rates, (fund_id, seq));
+save_fn!(save_tender, TenderRow, tenders, (fund_id, seq));
+save_fn!(save_contract, ContractRow, contracts, (fund_id, seq));
+save_fn!(
+    save_amendment,
+    AmendmentRow,
+    contract_amendments,
+    (fund_id, seq)
+);
+save_fn!(save_invoice, InvoiceRow, invoices, (fund_id, seq));
+save_fn!(save_entry, FundEntryRow, fund_entries, (fund_id, seq));
+
+get_fn!(allocation, AllocationRow, allocations);
+get_fn!(fx_rate, FxRateRow, fx_rates);
+get_fn!(tender, TenderRow, tenders);
+get_fn!(contract, ContractRow, contracts);
+get_fn!(amendment, AmendmentRow, contract_amendments);
+get_fn!(invoice, InvoiceRow, invoices);
+get_fn!(entry, FundEntryRow, fund_entries);
+
+/// The rate recorded (and not reversed) for `base`→`quote` on `date`; the latest wins.
+pub fn rate_on(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    base: &str,
+    quote: &str,
+    date: NaiveDate,
+) -> QueryResult<Option<Decimal>> {
+    fx_rates::table
+        .filter(fx_rates::fund_id.eq(fund))
+        .filter(fx_rates::base.eq(base))
+        .filter(fx_rates::quote.eq(quote))
+        .filter(fx_rates::rate_date.eq(date))
+        .filter(fx_rates::reversed.eq(false))
+        .order(fx_rates::seq.desc())
+        .select(fx_rates::rate)
+        .first(conn)
+        .optional()
+}
+
+/// Whether `vendor` has an unreversed bid on the tender.
+pub fn has_bid(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tender: i64,
+    vendor: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        fund_entries::table
+            .filter(fund_entries::fund_id.eq(fund))
+            .filter(fund_entries::tender_seq.eq(tender))
+            .filter(fund_entries::kind.eq("bid"))
+            .filter(fund_entries::vendor_org_id.eq(vendor))
+            .filter(fund_entries::reversed_by.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// The latest unreversed amendment of a contract.
+pub fn latest_amendment(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    contract: i64,
+) -> QueryResult<Option<AmendmentRow>> {
+    contract_amendments::table
+        .filter(contract_amendments::fund_id.eq(fund))
+        .filter(contract_amendments::contract_seq.eq(contract))
+        .filter(contract_amendments::reversed.eq(false))
+        .order(contract_amendments::seq.desc())
+        .select(AmendmentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn contract_by_id(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<ContractRow>> {
+    contracts::table
+        .filter(contracts::id.eq(id))
+        .select(ContractRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every indexed entry of a tender (tender, bids, award, contract, amendments, invoices,
+/// payments, and reversals of any of them), in chain order.
+pub fn tender_history(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tender: i64,
+) -> QueryResult<Vec<FundEntryRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::tender_seq.eq(tender))
+        .order(fund_entries::seq.asc())
+        .select(FundEntryRow::as_select())
+        .load(conn)
+}
+
+/// Filters of the entry read API; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub kind: Option<String>,
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    pub donor: Option<Uuid>,
+    pub category: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub min_amount: Option<Decimal>,
+    pub max_amount: Option<Decimal>,
+    pub after: Option<i64>,
+}
+
+/// One page of the fund's indexed entries, in seq order (keyset on seq).
+pub fn list_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    f: &EntryFilter,
+    limit: i64,
+) -> QueryResult<Vec<FundEntryRow>> {
+    let mut q = fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .into_boxed();
+    if let Some(k) = &f.kind {
+        q = q.filter(fund_entries::kind.eq(k.clone()));
+    }
+    if let Some(m) = f.ministry {
+        q = q.filter(fund_entries::ministry_org_id.eq(m));
+    }
+    if let Some(v) = f.vendor {
+        q = q.filter(fund_entries::vendor_org_id.eq(v));
+    }
+    if let Some(d) = f.donor {
+        q = q.filter(fund_entries::donor_org_id.eq(d));
+    }
+    if let Some(c) = &f.category {
+        q = q.filter(fund_entries::category.eq(c.clone()));
+    }
+    if let Some(d) = f.from {
+        q = q.filter(fund_entries::business_date.ge(d));
+    }
+    if let Some(d) = f.to {
+        q = q.filter(fund_entries::business_date.le(d));
+    }
+    if let Some(a) = f.min_amount {
+        q = q.filter(fund_entries::amount_fund.ge(a));
+    }
+    if let Some(a) = f.max_amount {
+        q = q.filter(fund_entries::amount_fund.le(a));
+    }
+    if let Some(s) = f.after {
+        q = q.filter(fund_entries::seq.gt(s));
+    }
+    q.order(fund_entries::seq.asc())
+        .limit(limit)
+        .select(FundEntryRow::as_select())
+        .load(conn)
+}
+
+/// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
+pub const DERIVED_TABLES: [&str; 10] = [
+    "fund_positions",
+    "donor_positions",
+    "ministry_positions",
+    "allocations",
+    "fx_rates",
+    "tenders",
+    "contracts",
+    "contract_amendments",
+    "invoices",
+    "fund_entries",
+];
