@@ -63,15 +63,25 @@ impl AppState {
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
         crate::funds::http::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::list_funds,
+        crate::funds::entries::post_entry, crate::funds::entries::post_batch,
+        crate::funds::entries::list_entries, crate::funds::entries::balances,
+        crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
+        crate::procurement::http::get_contract,
     ),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::Problem, health::Health)),
+    components(schemas(crate::error::Problem, health::Health,
+        crate::funds::kinds::FundEntry, crate::funds::kinds::Pledge, crate::funds::kinds::Contribution,
+        crate::funds::kinds::Allocation, crate::funds::kinds::Disbursement, crate::funds::kinds::FxRate,
+        crate::funds::kinds::Expenditure, crate::funds::kinds::Tender, crate::funds::kinds::Bid,
+        crate::funds::kinds::Award, crate::funds::kinds::Contract, crate::funds::kinds::ContractAmendment,
+        crate::funds::kinds::Invoice, crate::funds::kinds::Payment, crate::funds::kinds::Reversal)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
         (name = "auth", description = "Login, token refresh and logout"),
         (name = "admin", description = "Organisations, users, role grants and funds (admin only)"),
-        (name = "funds", description = "Pooled funds, scoped to the caller"),
+        (name = "funds", description = "Pooled funds and their typed entries, scoped to the caller"),
+        (name = "procurement", description = "Vendors and contracts with their history"),
     )
 )]
 pub struct ApiDoc;
@@ -177,6 +187,8 @@ pub fn build(
                 .configure(crate::auth::http::routes)
                 .configure(crate::auth::admin::routes)
                 .configure(crate::funds::http::routes)
+                .configure(crate::funds::entries::routes)
+                .configure(crate::procurement::http::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

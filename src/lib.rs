@@ -14,6 +14,7 @@ pub mod error;
 pub mod funds;
 pub mod http;
 pub mod ledger;
+pub mod procurement;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::guard::{AdminPrincipal, Role};
+use super::guard::{AdminPrincipal, Principal, Role};
 use super::{password, store};
 use crate::app::{with_conn, AppState};
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +28,7 @@ const ORG_KINDS: [&str; 6] = [
     "operator",
 ];
 
-fn db_err(e: DieselError, conflict: &'static str, what: &str) -> AppendError {
+pub(crate) fn db_err(e: DieselError, conflict: &'static str, what: &str) -> AppendError {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
             AppendError::Conflict {
@@ -54,12 +54,12 @@ fn not_found(what: &str) -> AppendError {
 }
 
 /// Records `kind` in the administrative chain with `effect` applied in the same transaction
-/// (the acting admin as principal; the request's `Idempotency-Key`, if any, as key). An
+/// (the actor as principal; the request's `Idempotency-Key`, if any, as key). An
 /// effect's `not_found` refusal becomes a 404. Shared by every admin route.
 pub(crate) async fn record<F>(
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    admin: &AdminPrincipal,
+    actor: &Principal,
     kind: &str,
     body: serde_json::Value,
     effect: F,
@@ -77,7 +77,7 @@ where
         business_date: state.ledger.now().date_naive(),
         idempotency_key: key,
         body,
-        principal: admin.0.ledger_principal(),
+        principal: actor.ledger_principal(),
     };
     state
         .ledger
@@ -139,7 +139,7 @@ pub async fn create_organization(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "organization_created",
         json!({"organization": id, "name": name, "kind": kind}),
         move |conn, _| {
@@ -190,7 +190,7 @@ pub async fn deactivate_organization(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "organization_deactivated",
         json!({"organization": id}),
         move |conn, _| {
@@ -274,7 +274,7 @@ pub async fn create_user(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "user_created",
         json!({"user": id, "organization": organization, "email": email, "roles": role_names}),
         move |conn, _| {
@@ -331,7 +331,7 @@ pub async fn deactivate_user(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "user_deactivated",
         json!({"user": id}),
         move |conn, _| {
@@ -368,7 +368,7 @@ pub async fn grant_role(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "role_granted",
         json!({"user": id, "role": role}),
         move |conn, _| {
@@ -406,7 +406,7 @@ pub async fn revoke_role(
     record(
         &state,
         &req,
-        &admin,
+        &admin.0,
         "role_revoked",
         json!({"user": id, "role": role}),
         move |conn, _| {

@@ -66,7 +66,7 @@ impl Principal {
         }
     }
 
-    fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+    pub(crate) fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
         let unauthenticated = |detail: &str| ApiError::Unauthorized {
             code: "unauthenticated",
             detail: detail.to_owned(),
@@ -131,28 +131,6 @@ impl FromRequest for AdminPrincipal {
             } else {
                 Err(ApiError::Forbidden(
                     "this requires the admin role".to_owned(),
-                ))
-            }
-        }))
-    }
-}
-
-/// A caller that may read chains: `admin` or `auditor`. Fund-scoped reading for
-/// treasurers, ministries and donors arrives with funds (docs/security.md).
-#[derive(Debug, Clone)]
-pub struct ChainReader(pub Principal);
-
-impl FromRequest for ChainReader {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Principal::from_request(req).and_then(|p| {
-            if matches!(p.role, Role::Admin | Role::Auditor) {
-                Ok(ChainReader(p))
-            } else {
-                Err(ApiError::Forbidden(
-                    "reading chains requires the admin or auditor role".to_owned(),
                 ))
             }
         }))

@@ -204,6 +204,17 @@ pub fn list_orgs(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<OrgRow>
         .load(conn)
 }
 
+/// Active organisations of one kind, by name.
+pub fn orgs_of_kind(conn: &mut PgConnection, kind: &str, limit: i64) -> QueryResult<Vec<OrgRow>> {
+    organizations::table
+        .filter(organizations::kind.eq(kind))
+        .filter(organizations::active.eq(true))
+        .order(organizations::name.asc())
+        .limit(limit)
+        .select(OrgRow::as_select())
+        .load(conn)
+}
+
 pub fn set_org_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {
     diesel::update(organizations::table.find(id))
         .set(organizations::active.eq(active))

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::store::{self, FundRow};
 use crate::app::AppState;
 use crate::auth::admin::record;
-use crate::auth::guard::{AdminPrincipal, Principal, Role};
+use crate::auth::guard::{AdminPrincipal, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::writer::AppendError;
 
@@ -112,7 +112,7 @@ pub async fn create_fund(
         })
     };
     let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
-    record(&state, &req, &admin, "fund_created", body, effect).await?;
+    record(&state, &req, &admin.0, "fund_created", body, effect).await?;
     Ok(HttpResponse::Created().json(Fund {
         id,
         name,
@@ -160,26 +160,21 @@ pub async fn assign_auditor(
         })
     };
     let body = json!({"fund": fund, "organization": org});
-    record(&state, &req, &admin, "auditor_assigned", body, effect).await?;
+    record(&state, &req, &admin.0, "auditor_assigned", body, effect).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The funds the caller may see: all (admin), those its secretariat administers
-/// (treasurer), those its audit body is assigned to (auditor). Donor and ministry scopes
-/// come with contributions and allocations.
+/// The funds the caller may see (docs/security.md): all (admin), those its secretariat
+/// administers (treasurer), its audit body is assigned to (auditor), its organisation
+/// pledged or contributed to (donor), that allocated to it (ministry).
 #[utoipa::path(get, path = "/api/v1/funds", tag = "funds", security(("bearer" = [])),
     responses((status = 200, body = [Fund]), (status = 401, body = crate::error::Problem)))]
 pub async fn list_funds(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let rows = crate::app::with_conn(&state, move |_, conn| -> ApiResult<Vec<FundRow>> {
-        Ok(match principal.role {
-            Role::Admin => store::all_funds(conn)?,
-            Role::Treasurer => store::funds_of_secretariat(conn, principal.org)?,
-            Role::Auditor => store::funds_audited_by(conn, principal.org)?,
-            Role::Ministry | Role::Donor => Vec::new(),
-        })
+    let rows = crate::app::with_conn(&state, move |_, conn| {
+        super::policy::visible_funds(conn, &principal)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(Fund::from).collect::<Vec<_>>()))

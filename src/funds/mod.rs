@@ -4,8 +4,10 @@
 //! state, `state` the SQL of that state, `policy` who may see and post what.
 
 pub mod apply;
+pub mod entries;
 pub mod http;
 pub mod kinds;
 pub mod money;
+pub mod policy;
 pub mod state;
 pub mod store;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use crate::schema::{fund_auditors, funds, organizations};
+use crate::schema::{donor_positions, fund_auditors, funds, ministry_positions, organizations};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = funds)]
@@ -80,6 +80,48 @@ pub fn funds_audited_by(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<F
     funds::table
         .inner_join(fund_auditors::table)
         .filter(fund_auditors::org_id.eq(org))
+        .order(funds::name.asc())
+        .select(FundRow::as_select())
+        .load(conn)
+}
+
+pub fn fund(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<FundRow>> {
+    funds::table
+        .find(id)
+        .select(FundRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn is_auditor_of(conn: &mut PgConnection, fund: Uuid, org: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(fund_auditors::table.find((fund, org)))).get_result(conn)
+}
+
+/// Funds a donor organisation pledged or contributed to.
+pub fn funds_of_donor(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<FundRow>> {
+    funds::table
+        .filter(
+            funds::id.eq_any(
+                donor_positions::table
+                    .filter(donor_positions::donor_org_id.eq(org))
+                    .select(donor_positions::fund_id),
+            ),
+        )
+        .order(funds::name.asc())
+        .select(FundRow::as_select())
+        .load(conn)
+}
+
+/// Funds that allocated to a ministry.
+pub fn funds_of_ministry(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<FundRow>> {
+    funds::table
+        .filter(
+            funds::id.eq_any(
+                ministry_positions::table
+                    .filter(ministry_positions::ministry_org_id.eq(org))
+                    .select(ministry_positions::fund_id),
+            ),
+        )
         .order(funds::name.asc())
         .select(FundRow::as_select())
         .load(conn)

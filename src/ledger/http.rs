@@ -19,8 +19,9 @@ use super::store::{self, EntryFilter, EntryRow};
 use super::verify::Report;
 use super::writer::{AppendError, AppendRequest, Receipt, SignedCheckpoint};
 use crate::app::AppState;
-use crate::auth::guard::{AdminPrincipal, ChainReader};
+use crate::auth::guard::AdminPrincipal;
 use crate::error::{ApiError, ApiResult};
+use crate::funds::policy::ChainReader;
 
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
@@ -262,7 +263,7 @@ pub async fn create_chain(
 /// List chains.
 #[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), responses((status = 200, body = [ChainInfo])))]
 pub async fn list_chains(
-    _reader: ChainReader,
+    _admin: AdminPrincipal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let rows = blocking(&state, |_, conn| Ok(store::list_chains(conn, 1_000)?)).await?;
@@ -309,7 +310,7 @@ pub struct BatchReceipts {
     pub receipts: Vec<ReceiptDto>,
 }
 
-fn check_business_date(state: &AppState, date: NaiveDate) -> ApiResult<()> {
+pub(crate) fn check_business_date(state: &AppState, date: NaiveDate) -> ApiResult<()> {
     let latest = state.ledger.now().date_naive() + state.settings.future_skew;
     if date > latest {
         return Err(ApiError::unprocessable(
@@ -330,7 +331,21 @@ fn refuse_admin_chain(chain: ChainId) -> ApiResult<()> {
     Ok(())
 }
 
-fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
+/// Fund chains take typed entries only, at `/api/v1/funds/{fund}/entries`.
+async fn refuse_fund_chain(state: &web::Data<AppState>, chain: ChainId) -> ApiResult<()> {
+    let is_fund = crate::app::with_conn(state, move |_, conn| {
+        Ok(crate::funds::store::fund(conn, chain.0)?.is_some())
+    })
+    .await?;
+    if is_fund {
+        return Err(ApiError::Forbidden(
+            "a fund's chain takes typed entries at /api/v1/funds/{fund}/entries, recorded by its treasurer and ministries".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
     let value = req
         .headers()
         .get("idempotency-key")
@@ -357,6 +372,7 @@ pub async fn append(
     body: web::Json<NewEntry>,
 ) -> ApiResult<HttpResponse> {
     refuse_admin_chain(path.chain)?;
+    refuse_fund_chain(&state, path.chain).await?;
     let key = idempotency_key(&req)?;
     let NewEntry {
         kind,
@@ -399,6 +415,7 @@ pub async fn append_batch(
     body: web::Json<NewBatch>,
 ) -> ApiResult<HttpResponse> {
     refuse_admin_chain(path.chain)?;
+    refuse_fund_chain(&state, path.chain).await?;
     let mut requests = Vec::with_capacity(body.entries.len());
     for e in body.into_inner().entries {
         check_business_date(&state, e.business_date)?;

@@ -403,3 +403,17 @@ pub fn entries_after(
         .select(EntryRow::as_select())
         .load(conn)?)
 }
+
+/// The entries of `chain` at these seqs, in seq order (missing seqs are skipped).
+pub fn entries_at(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    seqs: &[i64],
+) -> StoreResult<Vec<EntryRow>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .filter(ledger_entries::seq.eq_any(seqs))
+        .order(ledger_entries::seq.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,541 @@
+//! Typed fund entries over HTTP: post one or a batch (answered with ledger receipts), read
+//! them with filters, read the fund's balances. Handlers are thin: parse and check the
+//! typed body, decide scope and role through `policy`, append with the `FundEffect`.
+
+use std::sync::Arc;
+
+use actix_http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::apply::{Actor, FundCtx, FundEffect};
+use super::kinds::{FundEntry, KINDS};
+use super::money::{self, Currency};
+use super::policy::{self, Scope};
+use super::state::{self, EntryFilter, FundEntryRow};
+use crate::app::{with_conn, AppState};
+use crate::auth::guard::{Principal, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::ledger::entry::Principal as LedgerPrincipal;
+use crate::ledger::http::{check_business_date, idempotency_key, BatchReceipts, ReceiptDto};
+use crate::ledger::writer::{AppendRequest, MAX_BATCH_ENTRIES};
+
+#[derive(Debug, Deserialize)]
+pub struct FundPath {
+    pub fund: Uuid,
+}
+
+/// One typed entry: `kind` selects the schema of `body` (see `FundEntry`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFundEntry {
+    /// One of the fund entry kinds (`FundEntry`).
+    pub kind: String,
+    /// When the fact happened (value date, invoice date, ...); not after today plus the
+    /// configured skew.
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    /// The kind's body, as in `FundEntry`.
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFundBatchEntry {
+    pub kind: String,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    pub idempotency_key: String,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFundBatch {
+    /// 1 to 1,000 entries, checked and appended in order, all or none.
+    pub entries: Vec<NewFundBatchEntry>,
+}
+
+/// Parses and checks what needs no database; the recorded body is the typed one.
+fn typed(
+    state: &AppState,
+    kind: &str,
+    date: NaiveDate,
+    body: &serde_json::Value,
+) -> ApiResult<(FundEntry, serde_json::Value)> {
+    check_business_date(state, date)?;
+    let entry = FundEntry::parse(kind, body).map_err(|i| ApiError::Unprocessable {
+        code: i.code,
+        detail: i.detail,
+    })?;
+    entry.check(date).map_err(|i| ApiError::Unprocessable {
+        code: i.code,
+        detail: i.detail,
+    })?;
+    let recorded = entry.body().map_err(ApiError::internal)?;
+    Ok((entry, recorded))
+}
+
+/// Scope and role checks, then the effect the append runs.
+async fn prepare(
+    state: &web::Data<AppState>,
+    principal: &Principal,
+    fund: Uuid,
+    kinds: Vec<&'static str>,
+) -> ApiResult<Arc<FundEffect>> {
+    let p = principal.clone();
+    let (row, _) = with_conn(state, move |_, conn| policy::fund_scope(conn, &p, fund)).await?;
+    for kind in kinds {
+        policy::may_post(principal, kind)?;
+    }
+    let currency = Currency::parse(&row.currency)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund {fund} currency: {e}")))?;
+    Ok(Arc::new(FundEffect {
+        ctx: FundCtx { fund, currency },
+        actor: Some(Actor {
+            org: principal.org,
+            role: principal.role,
+        }),
+    }))
+}
+
+fn ledger_principal(p: &Principal) -> LedgerPrincipal {
+    p.ledger_principal()
+}
+
+/// Record one typed entry (treasurer: pledge, contribution, allocation, disbursement,
+/// fx_rate; ministry: expenditure and procurement for itself; either: reversal of what
+/// its role records). A retry with the same `Idempotency-Key` returns the original receipt.
+#[utoipa::path(post, path = "/api/v1/funds/{fund}/entries", tag = "funds", security(("bearer" = [])),
+    request_body = NewFundEntry,
+    params(("fund" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "client-chosen key, unique per fund")),
+    responses((status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
+              (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn post_entry(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<FundPath>,
+    body: web::Json<NewFundEntry>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let NewFundEntry {
+        kind,
+        business_date,
+        body,
+    } = body.into_inner();
+    let effect = {
+        let k = KINDS.iter().copied().find(|k| *k == kind);
+        prepare(&state, &principal, fund, k.into_iter().collect()).await?
+    };
+    let key = idempotency_key(&req)?;
+    let (entry, recorded) = typed(&state, &kind, business_date, &body)?;
+    let receipts = state
+        .ledger
+        .append_with(
+            fund,
+            vec![AppendRequest {
+                kind: entry.kind().to_owned(),
+                business_date,
+                idempotency_key: key,
+                body: recorded,
+                principal: ledger_principal(&principal),
+            }],
+            effect,
+        )
+        .await?;
+    let receipt = receipts
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
+    let status = if receipt.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(HttpResponse::build(status).json(ReceiptDto::from(receipt)))
+}
+
+/// Record up to 1,000 typed entries, all or none, in order (later entries may refer to
+/// earlier ones of the same batch by their seq).
+#[utoipa::path(post, path = "/api/v1/funds/{fund}/entries/batch", tag = "funds", security(("bearer" = [])),
+    request_body = NewFundBatch, params(("fund" = Uuid, Path)),
+    responses((status = 201, body = BatchReceipts), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn post_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<FundPath>,
+    body: web::Json<NewFundBatch>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let entries = body.into_inner().entries;
+    if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
+        return Err(ApiError::unprocessable(
+            "batch_size",
+            format!("a batch holds 1 to {MAX_BATCH_ENTRIES} entries"),
+        ));
+    }
+    let mut kinds: Vec<&'static str> = entries
+        .iter()
+        .filter_map(|e| KINDS.iter().copied().find(|k| *k == e.kind))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let effect = prepare(&state, &principal, fund, kinds).await?;
+    let mut requests = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let (entry, recorded) =
+            typed(&state, &e.kind, e.business_date, &e.body).map_err(|err| match err {
+                ApiError::Unprocessable { code, detail } => ApiError::Unprocessable {
+                    code,
+                    detail: format!("entries[{i}]: {detail}"),
+                },
+                other => other,
+            })?;
+        requests.push(AppendRequest {
+            kind: entry.kind().to_owned(),
+            business_date: e.business_date,
+            idempotency_key: e.idempotency_key,
+            body: recorded,
+            principal: ledger_principal(&principal),
+        });
+    }
+    let receipts = state.ledger.append_with(fund, requests, effect).await?;
+    let checkpoint = receipts
+        .first()
+        .map(|r| crate::ledger::http::CheckpointDto::from(&r.checkpoint))
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
+    Ok(HttpResponse::Created().json(BatchReceipts {
+        checkpoint,
+        receipts: receipts
+            .iter()
+            .map(|r| ReceiptDto {
+                checkpoint: None,
+                ..ReceiptDto::from(r)
+            })
+            .collect(),
+    }))
+}
+
+// ---------------------------------------------------------------------------- reads
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EntryQuery {
+    /// Only entries of this kind.
+    pub kind: Option<String>,
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    pub donor: Option<Uuid>,
+    pub category: Option<String>,
+    /// Business date on or after.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<NaiveDate>,
+    /// Business date on or before.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<NaiveDate>,
+    /// Amount in the fund's currency, at least (decimal string).
+    pub min_amount: Option<String>,
+    /// Amount in the fund's currency, at most (decimal string).
+    pub max_amount: Option<String>,
+    /// Entries after this seq (keyset pagination).
+    pub after: Option<u64>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Amount {
+    pub value: String,
+    pub currency: String,
+}
+
+/// A typed entry as the read API shows it: the ledger entry (with its hash, so anyone can
+/// ask `/api/v1/chains/{fund}/entries/{seq}/proof` for it) and what the fund derived.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundEntryView {
+    pub seq: u64,
+    pub kind: String,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
+    pub principal: LedgerPrincipal,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+    pub entry_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ministry: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub donor: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// As recorded (negated for a reversal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+    /// In the fund's currency, at the business date's recorded rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_fund: Option<Amount>,
+    /// The entry it refers to (allocation, tender, invoice, reversed entry, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<u64>,
+    /// Seq of the reversal that undid it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reversed_by: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundEntryPage {
+    pub entries: Vec<FundEntryView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+fn to_u64(v: i64) -> ApiResult<u64> {
+    u64::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative seq {v}")))
+}
+
+/// Joins index rows with their ledger entries, in order.
+pub fn views(
+    conn: &mut diesel::PgConnection,
+    fund: Uuid,
+    fund_currency: &str,
+    rows: &[FundEntryRow],
+) -> ApiResult<Vec<FundEntryView>> {
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let ledger_rows = crate::ledger::store::entries_at(conn, fund, &seqs)
+        .map_err(crate::ledger::service::LedgerError::from)?;
+    let mut by_seq: std::collections::HashMap<i64, _> =
+        ledger_rows.into_iter().map(|r| (r.seq, r)).collect();
+    rows.iter()
+        .map(|r| {
+            let lr = by_seq.remove(&r.seq).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("index row {} without entry", r.seq))
+            })?;
+            let entry = crate::ledger::Ledger::parse_entry(&lr)?;
+            Ok(FundEntryView {
+                seq: to_u64(r.seq)?,
+                kind: r.kind.clone(),
+                business_date: r.business_date,
+                recorded_at: entry.recorded_at,
+                principal: entry.principal,
+                body: entry.body,
+                entry_hash: hex::encode(&lr.entry_hash),
+                ministry: r.ministry_org_id,
+                vendor: r.vendor_org_id,
+                donor: r.donor_org_id,
+                category: r.category.clone(),
+                amount: r.amount.zip(r.currency.clone()).map(|(v, c)| Amount {
+                    value: v.to_string(),
+                    currency: c,
+                }),
+                amount_fund: r.amount_fund.map(|v| Amount {
+                    value: v.to_string(),
+                    currency: fund_currency.to_owned(),
+                }),
+                refers_to: r.ref_seq.map(to_u64).transpose()?,
+                reversed_by: r.reversed_by.map(to_u64).transpose()?,
+            })
+        })
+        .collect()
+}
+
+fn amount_param(v: Option<String>, name: &str) -> ApiResult<Option<Decimal>> {
+    v.map(|s| {
+        money::parse_decimal(&s).map_err(|e| ApiError::InvalidParameter(format!("{name}: {e}")))
+    })
+    .transpose()
+}
+
+/// Typed entries of a fund, filtered, in seq order. A ministry sees only its own.
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/entries", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path), EntryQuery),
+    responses((status = 200, body = FundEntryPage), (status = 404, body = crate::error::Problem)))]
+pub async fn list_entries(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<FundPath>,
+    query: web::Query<EntryQuery>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let q = query.into_inner();
+    let limit = i64::from(q.limit.unwrap_or(100));
+    if !(1..=1_000).contains(&limit) {
+        return Err(ApiError::InvalidParameter(
+            "limit must be 1 to 1000".to_owned(),
+        ));
+    }
+    if let Some(k) = &q.kind {
+        if !KINDS.contains(&k.as_str()) {
+            return Err(ApiError::InvalidParameter(format!(
+                "kind must be one of {}",
+                KINDS.join(", ")
+            )));
+        }
+    }
+    let mut filter = EntryFilter {
+        kind: q.kind,
+        ministry: q.ministry,
+        vendor: q.vendor,
+        donor: q.donor,
+        category: q.category,
+        from: q.from,
+        to: q.to,
+        min_amount: amount_param(q.min_amount, "min_amount")?,
+        max_amount: amount_param(q.max_amount, "max_amount")?,
+        after: q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
+    };
+    let page = with_conn(&state, move |_, conn| {
+        let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
+        if let Scope::Ministry(own) = scope {
+            if filter.ministry.is_some_and(|m| m != own) {
+                return Ok(FundEntryPage {
+                    entries: Vec::new(),
+                    next_after: None,
+                });
+            }
+            filter.ministry = Some(own);
+        }
+        let rows = state::list_entries(conn, fund, &filter, limit + 1)?;
+        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        let rows: Vec<_> = rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        let entries = views(conn, fund, &row.currency, &rows)?;
+        let next_after = if more {
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(FundEntryPage {
+            entries,
+            next_after,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundTotals {
+    pub pledged: String,
+    pub received: String,
+    pub allocated: String,
+    pub disbursed: String,
+    /// Received minus disbursed: what the fund can still disburse.
+    pub available: String,
+    pub expended: String,
+    pub paid: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MinistryBalance {
+    pub ministry: Uuid,
+    pub allocated: String,
+    pub disbursed: String,
+    /// Allocated minus disbursed.
+    pub undisbursed: String,
+    pub expended: String,
+    pub paid: String,
+    /// Disbursed minus paid: what the ministry holds of the fund's money.
+    pub held: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DonorBalance {
+    pub donor: Uuid,
+    pub pledged: String,
+    pub received: String,
+}
+
+/// Balances in the fund's currency. Treasurers, auditors and admins see every ministry and
+/// donor; a donor sees the fund's totals, the ministries and its own row; a ministry only
+/// its own row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Balances {
+    pub fund: Uuid,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<FundTotals>,
+    pub ministries: Vec<MinistryBalance>,
+    pub donors: Vec<DonorBalance>,
+}
+
+/// The fund's derived balances, as of the last committed entry.
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/balances", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path)),
+    responses((status = 200, body = Balances), (status = 404, body = crate::error::Problem)))]
+pub async fn balances(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<FundPath>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let out = with_conn(&state, move |_, conn| {
+        let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
+        let fp = state::fund_position(conn, fund)?;
+        let ministries = state::ministry_positions_of(conn, fund)?
+            .into_iter()
+            .filter(|m| match scope {
+                Scope::Ministry(own) => m.ministry_org_id == own,
+                Scope::Full => true,
+            })
+            .map(|m| MinistryBalance {
+                ministry: m.ministry_org_id,
+                allocated: m.allocated.to_string(),
+                disbursed: m.disbursed.to_string(),
+                undisbursed: (m.allocated - m.disbursed).to_string(),
+                expended: m.expended.to_string(),
+                paid: m.paid.to_string(),
+                held: (m.disbursed - m.paid).to_string(),
+            })
+            .collect();
+        let donors = state::donor_positions_of(conn, fund)?
+            .into_iter()
+            .filter(|d| principal.role != Role::Donor || d.donor_org_id == principal.org)
+            .filter(|_| matches!(scope, Scope::Full))
+            .map(|d| DonorBalance {
+                donor: d.donor_org_id,
+                pledged: d.pledged.to_string(),
+                received: d.received.to_string(),
+            })
+            .collect();
+        let totals = matches!(scope, Scope::Full).then(|| FundTotals {
+            pledged: fp.pledged.to_string(),
+            received: fp.received.to_string(),
+            allocated: fp.allocated.to_string(),
+            disbursed: fp.disbursed.to_string(),
+            available: fp.available().to_string(),
+            expended: fp.expended.to_string(),
+            paid: fp.paid.to_string(),
+        });
+        Ok(Balances {
+            fund,
+            currency: row.currency,
+            totals,
+            ministries,
+            donors,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/funds/{fund}/entries")
+            .post(post_entry)
+            .get(list_entries),
+    )
+    .service(web::resource("/funds/{fund}/entries/batch").post(post_batch))
+    .service(web::resource("/funds/{fund}/balances").get(balances));
+}
