@@ -80,6 +80,16 @@ pub enum Command {
         #[arg(long)]
         public_key: PathBuf,
     },
+    /// Recompute every fund's derived state (balances, allocation use, contract totals,
+    /// tender stages) from its ledger entries. With --check, only compare and report:
+    /// exit 0 when stored and rebuilt agree, 1 when they differ. Without, replace the
+    /// stored state by the rebuilt one.
+    Rebuild {
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Print the version.
     Version,
     /// Benchmarks against raw Postgres baselines measured in the same run.
@@ -117,7 +127,8 @@ pub enum BenchCommand {
     Ledger(crate::bench::LedgerBenchArgs),
 }
 
-/// Offline verification failed: the export is not what the keys and checkpoint vouch for.
+/// Offline verification failed (the export is not what the keys and checkpoint vouch
+/// for), or `rebuild --check` found a difference: exit code 1.
 #[derive(Debug, thiserror::Error)]
 #[error("verification failed")]
 struct Tampered;
@@ -211,6 +222,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ledger(args),
         } => crate::bench::run_ledger(&args),
+        Command::Rebuild { check, db } => {
+            let report = crate::startup::rebuild(&db, !check)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if check && !report.is_clean() {
+                Err(Tampered.into())
+            } else if !report.failed_entries.is_empty() {
+                anyhow::bail!("some entries no longer apply; nothing was replaced")
+            } else {
+                Ok(())
+            }
+        }
         Command::Version => {
             println!("fundtrail {}", env!("CARGO_PKG_VERSION"));
             Ok(())

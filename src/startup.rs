@@ -240,3 +240,17 @@ pub fn create_user(
     drop(database);
     Ok(user_id)
 }
+
+/// `fundtrail rebuild [--check]` (see `funds::rebuild`).
+pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::funds::rebuild::Report> {
+    let database = resolve_database(db_args)?;
+    db::migrate_url(&database.url)?;
+    let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
+    let mut conn = pool.get()?;
+    // A rebuild reads every entry: no statement timeout for this session.
+    diesel::RunQueryDsl::execute(diesel::sql_query("SET statement_timeout = 0"), &mut conn)?;
+    let report = crate::funds::rebuild::run(&mut conn, replace)?;
+    drop(conn);
+    drop(database);
+    Ok(report)
+}

@@ -310,6 +310,7 @@ pub fn views(
     fund_currency: &str,
     rows: &[FundEntryRow],
 ) -> ApiResult<Vec<FundEntryView>> {
+    let fund_ccy = Currency::parse(fund_currency).ok();
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     let ledger_rows = crate::ledger::store::entries_at(conn, fund, &seqs)
         .map_err(crate::ledger::service::LedgerError::from)?;
@@ -338,7 +339,7 @@ pub fn views(
                     currency: c,
                 }),
                 amount_fund: r.amount_fund.map(|v| Amount {
-                    value: v.to_string(),
+                    value: fund_ccy.map_or_else(|| v.to_string(), |c| c.format(v)),
                     currency: fund_currency.to_owned(),
                 }),
                 refers_to: r.ref_seq.map(to_u64).transpose()?,
@@ -483,6 +484,9 @@ pub async fn balances(
     let out = with_conn(&state, move |_, conn| {
         let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
         let fp = state::fund_position(conn, fund)?;
+        let ccy = Currency::parse(&row.currency)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund currency: {e}")))?;
+        let f = |d: Decimal| ccy.format(d);
         let ministries = state::ministry_positions_of(conn, fund)?
             .into_iter()
             .filter(|m| match scope {
@@ -491,12 +495,12 @@ pub async fn balances(
             })
             .map(|m| MinistryBalance {
                 ministry: m.ministry_org_id,
-                allocated: m.allocated.to_string(),
-                disbursed: m.disbursed.to_string(),
-                undisbursed: (m.allocated - m.disbursed).to_string(),
-                expended: m.expended.to_string(),
-                paid: m.paid.to_string(),
-                held: (m.disbursed - m.paid).to_string(),
+                allocated: f(m.allocated),
+                disbursed: f(m.disbursed),
+                undisbursed: f(m.allocated - m.disbursed),
+                expended: f(m.expended),
+                paid: f(m.paid),
+                held: f(m.disbursed - m.paid),
             })
             .collect();
         let donors = state::donor_positions_of(conn, fund)?
@@ -505,18 +509,18 @@ pub async fn balances(
             .filter(|_| matches!(scope, Scope::Full))
             .map(|d| DonorBalance {
                 donor: d.donor_org_id,
-                pledged: d.pledged.to_string(),
-                received: d.received.to_string(),
+                pledged: f(d.pledged),
+                received: f(d.received),
             })
             .collect();
         let totals = matches!(scope, Scope::Full).then(|| FundTotals {
-            pledged: fp.pledged.to_string(),
-            received: fp.received.to_string(),
-            allocated: fp.allocated.to_string(),
-            disbursed: fp.disbursed.to_string(),
-            available: fp.available().to_string(),
-            expended: fp.expended.to_string(),
-            paid: fp.paid.to_string(),
+            pledged: f(fp.pledged),
+            received: f(fp.received),
+            allocated: f(fp.allocated),
+            disbursed: f(fp.disbursed),
+            available: f(fp.available()),
+            expended: f(fp.expended),
+            paid: f(fp.paid),
         });
         Ok(Balances {
             fund,

@@ -9,5 +9,6 @@ pub mod http;
 pub mod kinds;
 pub mod money;
 pub mod policy;
+pub mod rebuild;
 pub mod state;
 pub mod store;

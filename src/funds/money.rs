@@ -34,8 +34,20 @@ impl Currency {
     }
 
     /// Rounds to the minor unit, half to even (banker's rounding; docs/domain.md).
+    /// The result has exactly the minor unit's scale (`80` EUR becomes `80.00`).
     pub fn round(self, value: Decimal) -> Decimal {
-        value.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointNearestEven)
+        let mut v =
+            value.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointNearestEven);
+        v.rescale(self.minor_units());
+        v
+    }
+}
+
+impl Currency {
+    /// An amount of this currency as a decimal string with exactly its minor unit's
+    /// decimals (`0` EUR is `"0.00"`); amounts here never hold finer values.
+    pub fn format(self, value: Decimal) -> String {
+        self.round(value).to_string()
     }
 }
 

@@ -297,3 +297,8 @@ pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
         .unwrap();
     TOKEN.with(|t| *t.borrow_mut() = Some(token));
 }
+
+/// Makes later `authed` requests anonymous again.
+pub fn clear_token() {
+    TOKEN.with(|t| *t.borrow_mut() = None);
+}

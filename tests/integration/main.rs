@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod domain;
 mod embedded;
 mod foundation;
 mod funds;

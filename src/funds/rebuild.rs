@@ -1,0 +1,145 @@
+//! `fundtrail rebuild [--check]`: recompute every fund's derived state from its ledger
+//! entries and compare it with what is stored.
+//!
+//! The replay uses the very `apply` the append path uses, pointed at temporary tables: a
+//! temporary table shadows the permanent table of the same name (Postgres searches
+//! `pg_temp` first), so the same queries write the scratch copy. The whole run is one
+//! REPEATABLE READ transaction, so entries and stored state are read at one instant.
+//! With `--check` nothing is changed; without it the stored state is replaced by the
+//! rebuilt one (fund chains locked meanwhile, so no append interleaves).
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::PgConnection;
+use serde::Serialize;
+
+use super::apply::{apply, FundCtx};
+use super::kinds::FundEntry;
+use super::money::Currency;
+use super::state::DERIVED_TABLES;
+use super::store as fund_store;
+use crate::ledger::store as ledger_store;
+use crate::ledger::Ledger;
+
+/// Entries replayed per page.
+const PAGE: i64 = 5_000;
+/// Differing rows reported per table and side.
+const MAX_REPORTED: i64 = 100;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub table: String,
+    /// `stored` (in the database, not in the rebuild) or `rebuilt` (the reverse).
+    pub only_in: &'static str,
+    pub row: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub funds: u64,
+    pub entries: u64,
+    pub differences: Vec<Difference>,
+    /// Entries that no longer apply (`fund seq: reason`): the ledger itself is at odds
+    /// with the rules, which only tampering or a rule change can cause.
+    pub failed_entries: Vec<String>,
+    pub replaced: bool,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty() && self.failed_entries.is_empty()
+    }
+}
+
+#[derive(QueryableByName)]
+struct JsonRow {
+    #[diesel(sql_type = Text)]
+    row: String,
+}
+
+/// Rebuilds into temporary tables and compares; with `replace`, also writes the rebuild
+/// over the stored state when the replay itself succeeded.
+pub fn run(conn: &mut PgConnection, replace: bool) -> anyhow::Result<Report> {
+    conn.build_transaction()
+        .repeatable_read()
+        .run(|conn| -> anyhow::Result<Report> {
+            let funds = fund_store::all_funds(conn)?;
+            if replace {
+                // First statement of the snapshot: no append can commit into it unseen.
+                diesel::sql_query(
+                    "SELECT 1 FROM chain_heads h JOIN funds f ON f.id = h.chain_id FOR UPDATE OF h",
+                )
+                .execute(conn)?;
+            }
+            for t in DERIVED_TABLES {
+                diesel::sql_query(format!(
+                    "CREATE TEMP TABLE {t} (LIKE public.{t} INCLUDING ALL) ON COMMIT DROP"
+                ))
+                .execute(conn)?;
+            }
+            let mut report = Report::default();
+            for fund in &funds {
+                report.funds += 1;
+                let currency = Currency::parse(&fund.currency).map_err(anyhow::Error::msg)?;
+                let ctx = FundCtx {
+                    fund: fund.id,
+                    currency,
+                };
+                let mut after = None;
+                loop {
+                    let rows = ledger_store::entries_after(conn, fund.id, after, PAGE)?;
+                    let Some(last) = rows.last() else { break };
+                    after = Some(last.seq);
+                    for row in &rows {
+                        report.entries += 1;
+                        let entry = Ledger::parse_entry(row)?;
+                        let outcome = FundEntry::parse(&entry.kind, &entry.body)
+                            .map_err(|i| format!("{}: {}", i.code, i.detail))
+                            .and_then(|typed| {
+                                // Each entry in a savepoint: a failing one leaves no trace.
+                                conn.transaction(|conn| {
+                                    apply(conn, &ctx, None, entry.seq, entry.business_date, &typed)
+                                })
+                                .map_err(|e| e.to_string())
+                            });
+                        if let Err(why) = outcome {
+                            report
+                                .failed_entries
+                                .push(format!("fund {} seq {}: {why}", fund.id, entry.seq));
+                        }
+                    }
+                }
+            }
+            for t in DERIVED_TABLES {
+                for (only_in, left, right) in [
+                    ("stored", "public", "pg_temp"),
+                    ("rebuilt", "pg_temp", "public"),
+                ] {
+                    let rows: Vec<JsonRow> = diesel::sql_query(format!(
+                        "SELECT row_to_json(d)::text AS row FROM \
+                         (SELECT * FROM {left}.{t} EXCEPT ALL SELECT * FROM {right}.{t}) d \
+                         LIMIT {MAX_REPORTED}"
+                    ))
+                    .load(conn)?;
+                    for r in rows {
+                        report.differences.push(Difference {
+                            table: t.to_owned(),
+                            only_in,
+                            row: serde_json::from_str(&r.row)?,
+                        });
+                    }
+                }
+            }
+            if replace && report.failed_entries.is_empty() && !report.differences.is_empty() {
+                for t in DERIVED_TABLES.iter().rev() {
+                    diesel::sql_query(format!("DELETE FROM public.{t}")).execute(conn)?;
+                }
+                for t in DERIVED_TABLES {
+                    diesel::sql_query(format!("INSERT INTO public.{t} SELECT * FROM pg_temp.{t}"))
+                        .execute(conn)?;
+                }
+                report.replaced = true;
+            }
+            Ok(report)
+        })
+}

@@ -1,0 +1,1227 @@
+//! Typed fund entries end to end: every invariant allowed and refused, race-free under
+//! concurrency, reversals, all-or-nothing batches, scopes per role, derived state that a
+//! rebuild reproduces (and a corrupted row that it reports).
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use fundtrail::app::AppState;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::harness::{self, TestDb};
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+/// Organisations and a EUR fund: one secretariat, two donors, two ministries (both with
+/// an allocation once `allocate` ran), three vendors, an assigned and an unassigned audit
+/// body, and a second fund run by another secretariat.
+struct World {
+    state: Data<AppState>,
+    fund: Uuid,
+    other_fund: Uuid,
+    secretariat: Uuid,
+    other_secretariat: Uuid,
+    donor: Uuid,
+    donor2: Uuid,
+    other_donor: Uuid,
+    interior: Uuid,
+    justice: Uuid,
+    vendors: [Uuid; 3],
+    auditor: Uuid,
+    other_auditor: Uuid,
+    _db: TestDb,
+}
+
+fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
+    id
+}
+
+fn eur(v: &str) -> Value {
+    json!({"value": v, "currency": "EUR"})
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+impl World {
+    async fn new() -> (
+        Self,
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+        >,
+    ) {
+        let db = TestDb::migrated();
+        let state = harness::state(&db).await;
+        let app = harness::app(state.clone()).await;
+        let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
+        let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
+        let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+        let other_auditor = org(&db, "Other Auditors", "audit_body");
+        harness::act_as(&state, "admin");
+        let mut fund_ids = Vec::new();
+        for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
+            let (status, fund) = call!(
+                &app,
+                TestRequest::post()
+                    .uri("/api/v1/admin/funds")
+                    .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
+            );
+            assert_eq!(status, StatusCode::CREATED, "{fund}");
+            fund_ids.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        }
+        let (status, _) = call!(
+            &app,
+            TestRequest::post()
+                .uri(&format!("/api/v1/admin/funds/{}/auditors", fund_ids[0]))
+                .set_json(json!({"organization": auditor}))
+        );
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let world = World {
+            fund: fund_ids[0],
+            other_fund: fund_ids[1],
+            secretariat,
+            other_secretariat,
+            donor: org(&db, "Kingdom of Norway", "donor"),
+            donor2: org(&db, "Republic of Ireland", "donor"),
+            other_donor: org(&db, "Swiss Confederation", "donor"),
+            interior: org(&db, "Ministry of Interior", "ministry"),
+            justice: org(&db, "Ministry of Justice", "ministry"),
+            vendors: [
+                org(&db, "Alpha Uniforms", "vendor"),
+                org(&db, "Beta Vehicles", "vendor"),
+                org(&db, "Gamma Builders", "vendor"),
+            ],
+            auditor,
+            other_auditor,
+            state,
+            _db: db,
+        };
+        (world, app)
+    }
+
+    fn as_(&self, role: &str, org: Uuid) {
+        harness::act_as_member(&self.state, role, org);
+    }
+
+    fn treasurer(&self) {
+        self.as_("treasurer", self.secretariat);
+    }
+
+    fn entry(&self, fund: Uuid, kind: &str, date: &str, body: Value) -> TestRequest {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{fund}/entries"))
+            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+            .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+    }
+
+    fn post(&self, kind: &str, body: Value) -> TestRequest {
+        self.entry(self.fund, kind, &today(), body)
+    }
+
+    fn get(&self, uri: &str) -> TestRequest {
+        TestRequest::get().uri(uri)
+    }
+
+    fn balances(&self) -> TestRequest {
+        self.get(&format!("/api/v1/funds/{}/balances", self.fund))
+    }
+
+    fn superuser(&self) -> diesel::PgConnection {
+        self._db.superuser_conn()
+    }
+}
+
+/// Posts and expects success; returns the new entry's seq.
+macro_rules! ok {
+    ($app:expr, $req:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["seq"].as_u64().unwrap()
+    }};
+}
+
+/// Posts and expects a refusal with this status and code.
+macro_rules! refused {
+    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            ($status, $code),
+            "{body}"
+        );
+    }};
+}
+
+fn chain_size(w: &World) -> i64 {
+    use diesel::prelude::*;
+    fundtrail::schema::chain_heads::table
+        .find(w.fund)
+        .select(fundtrail::schema::chain_heads::size)
+        .first(&mut w.superuser())
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn fund_flows_keep_their_invariants() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    let u422 = StatusCode::UNPROCESSABLE_ENTITY;
+    ok!(
+        &app,
+        w.post(
+            "pledge",
+            json!({"donor": w.donor, "amount": eur("5000.00"), "agreement": "NO-2026-1"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "NO-2026-1"})
+        )
+    );
+    // Amounts: positive, within the currency's minor unit; donors are donors.
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("10.001"), "agreement": "A"})
+        ),
+        u422,
+        "invalid_amount"
+    );
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("-5.00"), "agreement": "A"})
+        ),
+        u422,
+        "invalid_amount"
+    );
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": {"value": 5.5, "currency": "EUR"}, "agreement": "A"})
+        ),
+        u422,
+        "invalid_body"
+    );
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.interior, "amount": eur("5.00"), "agreement": "A"})
+        ),
+        u422,
+        "wrong_organization_kind"
+    );
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": Uuid::new_v4(), "amount": eur("5.00"), "agreement": "A"})
+        ),
+        u422,
+        "unknown_reference"
+    );
+    // Dates: not in the future beyond the skew.
+    refused!(
+        &app,
+        w.entry(
+            w.fund,
+            "contribution",
+            "2099-01-01",
+            json!({"donor": w.donor, "amount": eur("5.00"), "agreement": "A"})
+        ),
+        u422,
+        "business_date_in_future"
+    );
+    // Currency: the fund's, or one with a rate recorded for that date (either direction).
+    let usd = json!({"donor": w.donor2, "amount": {"value": "100.00", "currency": "USD"}, "agreement": "IE-1"});
+    refused!(
+        &app,
+        w.post("contribution", usd.clone()),
+        u422,
+        "no_fx_rate"
+    );
+    ok!(
+        &app,
+        w.post(
+            "fx_rate",
+            json!({"base": "EUR", "quote": "USD", "rate": "1.25", "source": "ECB reference rate"})
+        )
+    );
+    ok!(&app, w.post("contribution", usd.clone()));
+    refused!(
+        &app,
+        w.entry(w.fund, "contribution", "2026-01-02", usd),
+        u422,
+        "no_fx_rate"
+    );
+    // received: 1000 + 100/1.25 = 1080.00
+
+    let alloc = ok!(&app, w.post("allocation", json!({"ministry": w.interior, "budget_line": "BL-1 Police training",
+        "category": "training", "amount": eur("700.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})));
+    let alloc2 = ok!(&app, w.post("allocation", json!({"ministry": w.justice, "budget_line": "BL-2 Courts",
+        "category": "infrastructure", "amount": eur("5000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})));
+    refused!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.vendors[0], "budget_line": "B", "category": "c",
+        "amount": eur("1.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        ),
+        u422,
+        "wrong_organization_kind"
+    );
+    // Disbursements: within the allocation and within the fund's available balance.
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("500.00"), "tranche": "T1"})
+        )
+    );
+    refused!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("200.01")})
+        ),
+        u422,
+        "allocation_exceeded"
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("200.00")})
+        )
+    );
+    refused!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc2, "amount": eur("380.01")})
+        ),
+        u422,
+        "insufficient_fund_balance"
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc2, "amount": eur("380.00")})
+        )
+    );
+    refused!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": 9999, "amount": eur("1.00")})
+        ),
+        u422,
+        "unknown_reference"
+    );
+    refused!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": 0, "amount": eur("1.00")})
+        ),
+        u422,
+        "unknown_reference"
+    );
+
+    let (status, b) = call!(&app, w.balances());
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let t = &b["totals"];
+    assert_eq!(
+        (
+            t["pledged"].as_str(),
+            t["received"].as_str(),
+            t["allocated"].as_str(),
+            t["disbursed"].as_str(),
+            t["available"].as_str()
+        ),
+        (
+            Some("5000.00"),
+            Some("1080.00"),
+            Some("5700.00"),
+            Some("1080.00"),
+            Some("0.00")
+        ),
+        "{b}"
+    );
+    let interior = b["ministries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["ministry"] == json!(w.interior))
+        .unwrap();
+    assert_eq!(
+        (
+            interior["disbursed"].as_str(),
+            interior["undisbursed"].as_str()
+        ),
+        (Some("700.00"), Some("0.00"))
+    );
+    // Nothing refused above was written.
+    let (_, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{}/entries?limit=1000", w.fund))
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 9, "{page}");
+    assert_eq!(chain_size(&w), 9);
+}
+
+#[actix_web::test]
+async fn procurement_follows_its_lifecycle() {
+    let (w, app) = World::new().await;
+    let u422 = StatusCode::UNPROCESSABLE_ENTITY;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("100000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "BL", "category": "equipment",
+        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.justice, "budget_line": "BL", "category": "equipment",
+        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("40000.00")})
+        )
+    );
+
+    w.as_("ministry", w.interior);
+    let [v0, v1, v2] = w.vendors;
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    refused!(&app, w.post("tender", json!({"ministry": w.justice, "title": "Radios", "category": "equipment", "method": "open",
+        "estimated_value": eur("20000.00"), "deadline": deadline})), u422, "not_own_ministry");
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+        "method": "open", "estimated_value": eur("20000.00"), "deadline": deadline})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00")})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00")})
+        )
+    );
+    refused!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": w.justice, "amount": eur("1.00")})
+        ),
+        u422,
+        "wrong_organization_kind"
+    );
+    refused!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v2, "amount": eur("17000.00"), "bids_received": 2})
+        ),
+        u422,
+        "vendor_did_not_bid"
+    );
+    refused!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": 1, "vendor": v0, "amount": eur("1.00"), "bids_received": 2})
+        ),
+        u422,
+        "unknown_reference"
+    );
+    let award = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00"), "bids_received": 2})
+        )
+    );
+    refused!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00"), "bids_received": 2})
+        ),
+        u422,
+        "tender_not_open"
+    );
+    refused!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v2, "amount": eur("1.00")})
+        ),
+        u422,
+        "tender_not_open"
+    );
+    let (status, receipt) = call!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("18000.00"),
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let contract = receipt["seq"].as_u64().unwrap();
+    refused!(&app, w.post("contract", json!({"award": award, "value": eur("18000.00"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})), u422, "award_already_contracted");
+    // Invoices within the contract value (plus amendments), from its vendor, in its currency.
+    refused!(&app, w.post("invoice", json!({"contract": contract, "vendor": v0, "invoice_number": "INV-1", "amount": eur("18000.01")})), u422, "invoice_exceeds_contract");
+    refused!(&app, w.post("invoice", json!({"contract": contract, "vendor": v1, "invoice_number": "INV-1", "amount": eur("10.00")})), u422, "vendor_mismatch");
+    refused!(
+        &app,
+        w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": v0, "invoice_number": "INV-1",
+        "amount": {"value": "10.00", "currency": "USD"}})
+        ),
+        u422,
+        "currency_mismatch"
+    );
+    let inv1 = ok!(&app, w.post("invoice", json!({"contract": contract, "vendor": v0, "invoice_number": "INV-1", "amount": eur("12000.00")})));
+    refused!(
+        &app,
+        w.post(
+            "contract_amendment",
+            json!({"contract": contract, "new_value": eur("11000.00"), "reason": "scope cut"})
+        ),
+        u422,
+        "amendment_below_invoiced"
+    );
+    ok!(
+        &app,
+        w.post(
+            "contract_amendment",
+            json!({"contract": contract, "new_value": eur("20000.00"), "reason": "20 more radios"})
+        )
+    );
+    let inv2 = ok!(&app, w.post("invoice", json!({"contract": contract, "vendor": v0, "invoice_number": "INV-2", "amount": eur("8000.00")})));
+    // Payments within the invoice, of the same ministry.
+    refused!(
+        &app,
+        w.post(
+            "payment",
+            json!({"invoice": inv1, "amount": eur("12000.01")})
+        ),
+        u422,
+        "payment_exceeds_invoice"
+    );
+    ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"invoice": inv1, "amount": eur("12000.00")})
+        )
+    );
+    refused!(
+        &app,
+        w.post("payment", json!({"invoice": inv1, "amount": eur("0.01")})),
+        u422,
+        "payment_exceeds_invoice"
+    );
+    w.as_("ministry", w.justice);
+    refused!(
+        &app,
+        w.post("payment", json!({"invoice": inv2, "amount": eur("1.00")})),
+        u422,
+        "unknown_reference"
+    );
+    refused!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v0, "amount": eur("1.00"), "bids_received": 1})
+        ),
+        u422,
+        "unknown_reference"
+    );
+    // A direct tender needs no bid; a direct purchase needs no invoice (screening flags it).
+    let direct = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.justice, "title": "Emergency repair", "category": "works",
+        "method": "direct", "estimated_value": eur("3000.00"), "deadline": deadline})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": direct, "vendor": v2, "amount": eur("3000.00"), "bids_received": 0})
+        )
+    );
+    ok!(&app, w.post("payment", json!({"vendor": v2, "ministry": w.justice, "category": "works", "amount": eur("250.00")})));
+    refused!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": v2, "ministry": w.interior, "amount": eur("250.00")})
+        ),
+        u422,
+        "not_own_ministry"
+    );
+
+    // The contract with its whole history, each item with its seq.
+    w.as_("ministry", w.interior);
+    let id = fundtrail::funds::apply::contract_id(w.fund, contract);
+    let (status, c) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(
+        (
+            c["value"].as_str(),
+            c["invoiced"].as_str(),
+            c["paid"].as_str(),
+            c["tender_stage"].as_str()
+        ),
+        (
+            Some("20000.00"),
+            Some("20000.00"),
+            Some("12000.00"),
+            Some("contracted")
+        ),
+        "{c}"
+    );
+    let kinds: Vec<&str> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "tender",
+            "bid",
+            "bid",
+            "award",
+            "contract",
+            "invoice",
+            "contract_amendment",
+            "invoice",
+            "payment"
+        ]
+    );
+    // Justice cannot see Interior's contract; a donor of the fund can once it contributed.
+    w.as_("ministry", w.justice);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    w.as_("donor", w.donor);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
+    assert_eq!(status, StatusCode::OK);
+    w.as_("donor", w.other_donor);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn reversals_restore_state_once() {
+    let (w, app) = World::new().await;
+    let u422 = StatusCode::UNPROCESSABLE_ENTITY;
+    w.treasurer();
+    let contribution = ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
+        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let d = ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("600.00")})
+        )
+    );
+    let available = |b: &Value| b["totals"]["available"].as_str().unwrap().to_owned();
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(available(&b), "400.00");
+    refused!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": contribution, "reason": "bounced"})
+        ),
+        u422,
+        "reversal_blocked"
+    );
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": alloc, "reason": "cut"})),
+        u422,
+        "reversal_blocked"
+    );
+    let r = ok!(
+        &app,
+        w.post("reversal", json!({"entry": d, "reason": "wrong tranche"}))
+    );
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(available(&b), "1000.00", "{b}");
+    assert_eq!(b["ministries"][0]["disbursed"].as_str(), Some("0.00"));
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": d, "reason": "again"})),
+        u422,
+        "already_reversed"
+    );
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": r, "reason": "undo"})),
+        u422,
+        "cannot_reverse_reversal"
+    );
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": 999, "reason": "x"})),
+        u422,
+        "unknown_reference"
+    );
+    // The reversed disbursement's allocation is whole again.
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("1000.00")})
+        )
+    );
+    // Reversals are by the role that records the kind; a ministry reverses its own only.
+    w.as_("ministry", w.interior);
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+        "estimated_value": eur("10.00"), "deadline": deadline})
+        )
+    );
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": alloc, "reason": "x"})),
+        u422,
+        "not_permitted"
+    );
+    w.treasurer();
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": tender, "reason": "x"})),
+        u422,
+        "not_permitted"
+    );
+    w.as_("ministry", w.interior);
+    ok!(
+        &app,
+        w.post("reversal", json!({"entry": tender, "reason": "cancelled"}))
+    );
+    refused!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": w.vendors[0], "amount": eur("1.00")})
+        ),
+        u422,
+        "tender_not_open"
+    );
+    // The reversal and what it reversed are both in the read API, linked.
+    let (_, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{}/entries?kind=reversal", w.fund))
+    );
+    assert_eq!(
+        page["entries"].as_array().unwrap().len(),
+        2,
+        "the tender's and the disbursement's: {page}"
+    );
+    w.treasurer();
+    let (_, page) = call!(
+        &app,
+        w.get(&format!(
+            "/api/v1/funds/{}/entries?kind=disbursement",
+            w.fund
+        ))
+    );
+    assert_eq!(page["entries"][0]["reversed_by"], json!(r));
+}
+
+/// 50 disbursements of 30.00 fired at once against an available balance of 1000.00:
+/// exactly 33 succeed, 17 are refused, the balance ends at 10.00 and never went negative
+/// (the database's own CHECK would have refused it), the chain has no gap.
+#[actix_web::test]
+async fn fifty_concurrent_disbursements_never_overdraw() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
+        "amount": eur("5000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            harness::authed(w.post(
+                "disbursement",
+                json!({"allocation": alloc, "amount": eur("30.00")}),
+            ))
+            .to_request()
+        })
+        .collect();
+    let results =
+        futures_util::future::join_all(requests.into_iter().map(|r| test::call_service(&app, r)))
+            .await;
+    let mut ok = 0;
+    let mut refused = 0;
+    for res in results {
+        match res.status() {
+            StatusCode::CREATED => ok += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+                assert_eq!(body["code"], "insufficient_fund_balance", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (33, 17));
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(b["totals"]["available"].as_str(), Some("10.00"), "{b}");
+    assert_eq!(b["totals"]["disbursed"].as_str(), Some("990.00"));
+    assert_eq!(chain_size(&w), 2 + 33);
+    let (_, report) = call!(&app, w.get(&format!("/api/v1/chains/{}/verify", w.fund)));
+    assert_eq!(report["ok"], json!(true), "{report}");
+}
+
+#[actix_web::test]
+async fn a_batch_is_all_or_nothing() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    let batch = |entries: Value| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries/batch", w.fund))
+            .set_json(json!({"entries": entries}))
+    };
+    let e = |key: &str, kind: &str, body: Value| json!({"kind": kind, "business_date": today(), "idempotency_key": key, "body": body});
+    // seq 0 contribution, 1 allocation, 2 disbursement of 1 (refers to seq 1), 3 too much.
+    let entries = json!([
+        e(
+            "c1",
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("100.00"), "agreement": "A"})
+        ),
+        e(
+            "a1",
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "c", "amount": eur("100.00"),
+            "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        ),
+        e(
+            "d1",
+            "disbursement",
+            json!({"allocation": 1, "amount": eur("60.00")})
+        ),
+        e(
+            "d2",
+            "disbursement",
+            json!({"allocation": 1, "amount": eur("60.00")})
+        ),
+    ]);
+    let (status, body) = call!(&app, batch(entries.clone()));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("allocation_exceeded")
+        ),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("d2"), "{body}");
+    assert_eq!(chain_size(&w), 0);
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(
+        b["totals"]["received"].as_str(),
+        Some("0.00"),
+        "no position was written: {b}"
+    );
+    let ok_entries = json!([entries[0], entries[1], entries[2]]);
+    let (status, body) = call!(&app, batch(ok_entries.clone()));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["receipts"].as_array().unwrap().len(), 3);
+    // A retried batch replays, nothing doubles.
+    let (status, body) = call!(&app, batch(ok_entries));
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["receipts"][2]["replayed"], json!(true));
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(b["totals"]["available"].as_str(), Some("40.00"), "{b}");
+}
+
+/// Who may post and read what in a fund: each role, inside and outside its scope.
+#[actix_web::test]
+async fn fund_routes_refuse_everyone_outside_their_scope() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
+        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.justice, "budget_line": "B", "category": "c",
+        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("10.00")})
+        )
+    );
+    w.as_("ministry", w.justice);
+    ok!(&app, w.post("expenditure", json!({"ministry": w.justice, "category": "salaries", "amount": eur("5.00"), "description": "May"})));
+    // The other fund has its own donor.
+    w.as_("treasurer", w.other_secretariat);
+    ok!(
+        &app,
+        w.entry(
+            w.other_fund,
+            "contribution",
+            &today(),
+            json!({"donor": w.other_donor, "amount": eur("1.00"), "agreement": "B"})
+        )
+    );
+
+    let fund = w.fund;
+    let contribution = || {
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1.00"), "agreement": "A"}),
+        )
+    };
+    let tender = || {
+        w.post("expenditure", json!({"ministry": w.interior, "category": "c", "amount": eur("1.00"), "description": "d"}))
+    };
+    let reads = [
+        format!("/api/v1/funds/{fund}/entries"),
+        format!("/api/v1/funds/{fund}/balances"),
+        format!("/api/v1/chains/{fund}/entries"),
+        format!("/api/v1/chains/{fund}/entries/0"),
+        format!("/api/v1/chains/{fund}/entries/0/proof"),
+        format!("/api/v1/chains/{fund}/checkpoint"),
+        format!("/api/v1/chains/{fund}/verify"),
+        format!("/api/v1/chains/{fund}/export"),
+    ];
+    let s = |c: u16| StatusCode::from_u16(c).unwrap();
+    // (role, org, post contribution, post ministry spend, fund reads, chain reads)
+    let cases: Vec<(&str, Uuid, u16, u16, u16, u16)> = vec![
+        ("admin", Uuid::new_v4(), 403, 403, 200, 200),
+        ("treasurer", w.secretariat, 201, 403, 200, 200),
+        ("treasurer", w.other_secretariat, 404, 404, 404, 404),
+        ("auditor", w.auditor, 403, 403, 200, 200),
+        ("auditor", w.other_auditor, 404, 404, 404, 404),
+        ("donor", w.donor, 403, 403, 200, 200),
+        ("donor", w.other_donor, 404, 404, 404, 404),
+        ("donor", w.donor2, 404, 404, 404, 404),
+        ("ministry", w.interior, 403, 201, 200, 403),
+        ("ministry", Uuid::new_v4(), 404, 404, 404, 404),
+    ];
+    for (role, org, post_c, post_m, fund_read, chain_read) in cases {
+        w.as_(role, org);
+        let (status, body) = call!(&app, contribution());
+        assert_eq!(
+            status,
+            s(post_c),
+            "{role} {org} posts a contribution: {body}"
+        );
+        let (status, body) = call!(&app, tender());
+        assert_eq!(
+            status,
+            s(post_m),
+            "{role} {org} posts a ministry expenditure: {body}"
+        );
+        for (i, uri) in reads.iter().enumerate() {
+            let want = if i < 2 { fund_read } else { chain_read };
+            let (status, body) = call!(&app, w.get(uri));
+            assert_eq!(status, s(want), "{role} {org} GET {uri}: {body}");
+            if status == StatusCode::NOT_FOUND {
+                assert_eq!(
+                    body["detail"]
+                        .as_str()
+                        .map(|d| d.contains("fund") || d.contains("chain")),
+                    Some(true),
+                    "{body}"
+                );
+            }
+        }
+    }
+    // A ministry reads its own entries only, whatever it filters on.
+    w.as_("ministry", w.interior);
+    let (_, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{fund}/entries?limit=1000"))
+    );
+    let ministries: Vec<&Value> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["ministry"])
+        .collect();
+    assert!(!ministries.is_empty());
+    assert!(
+        ministries.iter().all(|m| **m == json!(w.interior)),
+        "{page}"
+    );
+    let (_, page) = call!(
+        &app,
+        w.get(&format!(
+            "/api/v1/funds/{fund}/entries?ministry={}",
+            w.justice
+        ))
+    );
+    assert_eq!(page["entries"], json!([]));
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(
+        (
+            b["totals"].clone(),
+            b["ministries"].as_array().unwrap().len(),
+            b["donors"].clone()
+        ),
+        (Value::Null, 1, json!([])),
+        "{b}"
+    );
+    // A donor sees the fund but only its own donor row; funds list by scope.
+    w.as_("donor", w.donor);
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(b["donors"].as_array().unwrap().len(), 1, "{b}");
+    let (_, funds) = call!(&app, w.get("/api/v1/funds"));
+    assert_eq!(
+        funds
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(fund)]
+    );
+    w.as_("ministry", w.justice);
+    let (_, funds) = call!(&app, w.get("/api/v1/funds"));
+    assert_eq!(funds.as_array().unwrap().len(), 1);
+    // Nobody posts to a fund chain through the generic ledger route, not even an admin.
+    harness::act_as(&w.state, "admin");
+    let (status, _) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chains/{fund}/entries"))
+            .insert_header(("idempotency-key", "x"))
+            .set_json(json!({"kind": "contribution", "business_date": today(), "body": {}}))
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Unauthenticated: 401.
+    harness::clear_token();
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/entries")));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// The derived state is a function of the ledger: a rebuild reproduces it exactly, and a
+/// derived row changed behind the service's back is reported.
+#[actix_web::test]
+async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
+    use diesel::prelude::*;
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "fx_rate",
+            json!({"base": "USD", "quote": "EUR", "rate": "0.9", "source": "S"})
+        )
+    );
+    ok!(&app, w.post("contribution", json!({"donor": w.donor2, "amount": {"value": "100.00", "currency": "USD"}, "agreement": "B"})));
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
+        "amount": eur("800.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let d = ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("300.00")})
+        )
+    );
+    ok!(&app, w.post("reversal", json!({"entry": d, "reason": "r"})));
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("200.00")})
+        )
+    );
+    w.as_("ministry", w.interior);
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
+    let t = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+        "estimated_value": eur("100.00"), "deadline": deadline})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00")})
+        )
+    );
+    let a = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00"), "bids_received": 1})
+        )
+    );
+    let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("90.00"), "starts_on": "2026-01-01", "ends_on": "2026-06-30"})));
+    ok!(
+        &app,
+        w.post(
+            "contract_amendment",
+            json!({"contract": c, "new_ends_on": "2026-09-30", "reason": "delay"})
+        )
+    );
+    let i = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": w.vendors[0], "invoice_number": "1", "amount": eur("90.00")})));
+    ok!(
+        &app,
+        w.post("payment", json!({"invoice": i, "amount": eur("45.00")}))
+    );
+
+    let mut conn = w.superuser();
+    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.entries, 14);
+
+    diesel::sql_query("UPDATE fund_positions SET received = received + 1")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("UPDATE contracts SET paid = 40")
+        .execute(&mut conn)
+        .unwrap();
+    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    let tables: Vec<(&str, &str)> = report
+        .differences
+        .iter()
+        .map(|d| (d.table.as_str(), d.only_in))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("fund_positions", "stored"),
+            ("fund_positions", "rebuilt"),
+            ("contracts", "stored"),
+            ("contracts", "rebuilt")
+        ],
+        "{report:?}"
+    );
+    assert_eq!(
+        report.differences[0].row["received"],
+        json!(1091.0),
+        "{:?}",
+        report.differences[0]
+    );
+    // Without --check the stored state is repaired, and a second check is clean.
+    let repaired = fundtrail::funds::rebuild::run(&mut conn, true).unwrap();
+    assert!(repaired.replaced);
+    assert!(fundtrail::funds::rebuild::run(&mut conn, false)
+        .unwrap()
+        .is_clean());
+}
