@@ -90,6 +90,9 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Create a demo fund with a year of activity (donors, ministries, vendors, procurement)
+    /// and demo users for every role, through the same code paths as the API.
+    SeedDemo(crate::seed::SeedArgs),
     /// Print the version.
     Version,
     /// Benchmarks against raw Postgres baselines measured in the same run.
@@ -232,6 +235,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             } else {
                 Ok(())
             }
+        }
+        Command::SeedDemo(args) => {
+            let report = crate::seed::run(&args)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            println!("demo users (password {:?}):", crate::seed::DEMO_PASSWORD);
+            for (email, role, org) in crate::seed::DEMO_USERS {
+                println!("  {email:<28} {role:<10} {org}");
+            }
+            Ok(())
         }
         Command::Version => {
             println!("fundtrail {}", env!("CARGO_PKG_VERSION"));

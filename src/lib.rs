@@ -16,5 +16,6 @@ pub mod http;
 pub mod ledger;
 pub mod procurement;
 pub mod schema;
+pub mod seed;
 pub mod startup;
 pub mod telemetry;

@@ -66,6 +66,63 @@ fn require_kind(
     }
 }
 
+/// What recording `fund_created` does in its transaction: check the secretariat, create
+/// the fund's chain and the fund row. Shared by the admin API and `seed-demo`.
+pub fn fund_effect(
+    ledger: std::sync::Arc<crate::ledger::Ledger>,
+    id: Uuid,
+    name: String,
+    currency: String,
+    secretariat: Uuid,
+) -> impl Fn(&mut diesel::PgConnection, &[crate::ledger::entry::Entry]) -> Result<(), AppendError>
+       + Send
+       + Sync
+       + 'static {
+    move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        require_kind(conn, secretariat, "fund_secretariat", "secretariat")?;
+        ledger.create_chain_with(conn, id, "fund").map_err(|e| {
+            AppendError::Internal(anyhow::anyhow!("creating the fund's chain: {e}"))
+        })?;
+        store::insert_fund(conn, id, &name, &currency, secretariat).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppendError::Conflict {
+                    code: "fund_exists",
+                    detail: "a fund with this name already exists".to_owned(),
+                }
+            }
+            other => other.into(),
+        })
+    }
+}
+
+/// What recording `auditor_assigned` does in its transaction. Shared with `seed-demo`.
+pub fn auditor_effect(
+    fund: Uuid,
+    org: Uuid,
+) -> impl Fn(&mut diesel::PgConnection, &[crate::ledger::entry::Entry]) -> Result<(), AppendError>
+       + Send
+       + Sync
+       + 'static {
+    move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        if !store::fund_exists(conn, fund)? {
+            return Err(AppendError::Rejected {
+                code: "not_found",
+                detail: "no such fund".to_owned(),
+            });
+        }
+        require_kind(conn, org, "audit_body", "auditor")?;
+        store::insert_auditor(conn, fund, org).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppendError::Conflict {
+                    code: "auditor_already_assigned",
+                    detail: "this audit body is already assigned to the fund".to_owned(),
+                }
+            }
+            other => other.into(),
+        })
+    }
+}
+
 /// Create a fund (and its ledger chain).
 #[utoipa::path(post, path = "/api/v1/admin/funds", tag = "admin", request_body = NewFund, security(("bearer" = [])),
     responses((status = 201, body = Fund), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -87,30 +144,20 @@ pub async fn create_fund(
             "the name must be 1 to 200 characters",
         ));
     }
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+    if let Err(e) = super::money::Currency::parse(&currency) {
         return Err(ApiError::unprocessable(
             "invalid_currency",
-            "currency must be an ISO 4217 code such as EUR",
+            format!("currency must be an ISO 4217 code with a minor unit, such as EUR: {e}"),
         ));
     }
     let id = Uuid::new_v4();
-    let ledger = state.ledger.clone();
-    let (n, c) = (name.clone(), currency.clone());
-    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
-        require_kind(conn, secretariat, "fund_secretariat", "secretariat")?;
-        ledger.create_chain_with(conn, id, "fund").map_err(|e| {
-            AppendError::Internal(anyhow::anyhow!("creating the fund's chain: {e}"))
-        })?;
-        store::insert_fund(conn, id, &n, &c, secretariat).map_err(|e| match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                AppendError::Conflict {
-                    code: "fund_exists",
-                    detail: "a fund with this name already exists".to_owned(),
-                }
-            }
-            other => other.into(),
-        })
-    };
+    let effect = fund_effect(
+        state.ledger.clone(),
+        id,
+        name.clone(),
+        currency.clone(),
+        secretariat,
+    );
     let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
     record(&state, &req, &admin.0, "fund_created", body, effect).await?;
     Ok(HttpResponse::Created().json(Fund {
@@ -141,24 +188,7 @@ pub async fn assign_auditor(
 ) -> ApiResult<HttpResponse> {
     let fund = path.into_inner();
     let org = body.organization;
-    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
-        if !store::fund_exists(conn, fund)? {
-            return Err(AppendError::Rejected {
-                code: "not_found",
-                detail: "no such fund".to_owned(),
-            });
-        }
-        require_kind(conn, org, "audit_body", "auditor")?;
-        store::insert_auditor(conn, fund, org).map_err(|e| match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                AppendError::Conflict {
-                    code: "auditor_already_assigned",
-                    detail: "this audit body is already assigned to the fund".to_owned(),
-                }
-            }
-            other => other.into(),
-        })
-    };
+    let effect = auditor_effect(fund, org);
     let body = json!({"fund": fund, "organization": org});
     record(&state, &req, &admin.0, "auditor_assigned", body, effect).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,0 +1,677 @@
+//! `fundtrail seed-demo`: a realistic demo fund, written through the same code paths as
+//! the API: organisations, users, the fund and its auditor are administrative-chain
+//! entries with the admin API's effects; every financial fact is a typed fund entry
+//! appended with the `FundEffect`, so each one passes the same invariants.
+//!
+//! The year of activity is generated deterministically (seeded RNG) as events with
+//! symbolic references, sorted by business date, then given their chain positions and
+//! appended in batches of 1,000. Generation keeps every invariant by construction:
+//! contributions land on days 1-5 of a month and disbursements on day 20 or later, from
+//! what was contributed earlier; invoices never exceed their (amended) contract; payments
+//! never exceed their invoice. A procurement whose next step would fall after today stops
+//! there (it is still in progress).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{Datelike, Duration, NaiveDate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::store as auth_store;
+use crate::config::{DbArgs, LedgerArgs};
+use crate::funds::apply::{FundCtx, FundEffect};
+use crate::funds::money::Currency;
+use crate::ledger::entry::{Principal, ADMIN_CHAIN};
+use crate::ledger::writer::{AppendError, AppendRequest, FnEffect, MAX_BATCH_ENTRIES};
+use crate::ledger::Ledger;
+
+pub const DEMO_FUND: &str = "Demo Security Sector Reform MDTF";
+/// The password of every demo user (README, "Demo").
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
+/// Demo users: (email, role, organisation).
+pub const DEMO_USERS: [(&str, &str, &str); 7] = [
+    ("admin@demo.fundtrail", "admin", "Demo Operator"),
+    ("treasurer@demo.fundtrail", "treasurer", "MDTF Secretariat"),
+    ("interior@demo.fundtrail", "ministry", "Ministry of Interior"),
+    ("defence@demo.fundtrail", "ministry", "Ministry of Defence"),
+    ("justice@demo.fundtrail", "ministry", "Ministry of Justice"),
+    ("auditor@demo.fundtrail", "auditor", "Supreme Audit Institution"),
+    ("donor@demo.fundtrail", "donor", "Kingdom of Norway"),
+];
+
+/// Donors, their currency and the value of one EUR in it (the demo's rate basis).
+const DONORS: [(&str, &str, &str); 4] = [
+    ("Kingdom of Norway", "NOK", "11.60"),
+    ("Kingdom of Sweden", "SEK", "11.40"),
+    ("United Kingdom", "GBP", "0.85"),
+    ("Federal Republic of Germany", "EUR", "1"),
+];
+
+const MINISTRIES: [&str; 3] = [
+    "Ministry of Interior",
+    "Ministry of Defence",
+    "Ministry of Justice",
+];
+
+const CATEGORIES: [&str; 4] = ["training", "equipment", "infrastructure", "salaries"];
+
+const VENDOR_WORDS: [&str; 10] = [
+    "Alpha", "Beacon", "Cedar", "Delta", "Eagle", "Falcon", "Granite", "Harbor", "Iris", "Juniper",
+];
+const VENDOR_TRADES: [&str; 3] = ["Supplies", "Construction", "Services"];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    /// Multiplies donors' contributions and the number of procurements (about 1,300
+    /// entries per unit).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Seed of the generator (same seed, same demo).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeedReport {
+    pub fund: Uuid,
+    pub entries: u64,
+    pub seconds: f64,
+    pub entries_per_second: f64,
+    pub users: Vec<String>,
+}
+
+/// Who records an event.
+#[derive(Debug, Clone, Copy)]
+enum Actor {
+    Treasurer,
+    Ministry(usize),
+}
+
+/// One entry to be, with references to earlier events as `{"$ref": index}`.
+struct Event {
+    date: NaiveDate,
+    kind: &'static str,
+    actor: Actor,
+    body: Value,
+}
+
+fn r(index: usize) -> Value {
+    json!({ "$ref": index })
+}
+
+fn money(value: Decimal, currency: &str) -> Value {
+    json!({"value": value.to_string(), "currency": currency})
+}
+
+/// Replaces `{"$ref": i}` by the seq of event i.
+fn resolve(v: &Value, seq_of: &[u64]) -> anyhow::Result<Value> {
+    Ok(match v {
+        Value::Object(map) => {
+            if let (1, Some(i)) = (map.len(), map.get("$ref").and_then(Value::as_u64)) {
+                let i = usize::try_from(i)?;
+                json!(seq_of.get(i).copied().context("dangling reference")?)
+            } else {
+                let mut out = serde_json::Map::new();
+                for (k, x) in map {
+                    out.insert(k.clone(), resolve(x, seq_of)?);
+                }
+                Value::Object(out)
+            }
+        }
+        other => other.clone(),
+    })
+}
+
+fn eur(cents: i64) -> Decimal {
+    Decimal::new(cents, 2)
+}
+
+/// An amount in cents, roughly log-uniform between `lo` and `hi` euros.
+fn amount_cents(rng: &mut StdRng, lo: f64, hi: f64) -> i64 {
+    // Floats only to draw a random magnitude; money itself is integral cents from here.
+    let x: f64 = rng.gen_range(lo.ln()..hi.ln());
+    let euros = x.exp().round();
+    let euros = if euros.is_finite() { euros } else { lo };
+    let whole = format!("{euros:.0}").parse::<i64>().unwrap_or(1_000);
+    whole * 100 + rng.gen_range(0..100)
+}
+
+struct Plan {
+    events: Vec<Event>,
+}
+
+impl Plan {
+    fn push(&mut self, date: NaiveDate, kind: &'static str, actor: Actor, body: Value) -> usize {
+        self.events.push(Event {
+            date,
+            kind,
+            actor,
+            body,
+        });
+        self.events.len() - 1
+    }
+}
+
+/// The year of activity ending `today`.
+fn generate(
+    scale: u32,
+    seed: u64,
+    today: NaiveDate,
+    donors: &[Uuid],
+    ministries: &[Uuid],
+    vendors: &[Uuid],
+) -> Plan {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut plan = Plan { events: Vec::new() };
+    let scale_i = i64::from(scale.max(1));
+    // The first day of the month a year ago: pledges and allocations are dated then.
+    let year_ago = today - Duration::days(364);
+    let start = year_ago.with_day(1).unwrap_or(year_ago);
+    let month_start = |m: u32| -> NaiveDate {
+        let total = start.month0() + m;
+        NaiveDate::from_ymd_opt(start.year() + i32::try_from(total / 12).unwrap_or(0), total % 12 + 1, 1)
+            .unwrap_or(start)
+    };
+
+    // Pledges at the start of the year; contributions each quarter.
+    let mut pending: Vec<(NaiveDate, i64)> = Vec::new();
+    for (d, (_, ccy, per_eur)) in donors.iter().zip(DONORS) {
+        let rate: Decimal = per_eur.parse().unwrap_or(Decimal::ONE);
+        let yearly_eur = 4_000_000_i64 * scale_i;
+        let yearly = Decimal::from(yearly_eur) * rate;
+        if ccy != "EUR" {
+            plan.push(
+                start,
+                "fx_rate",
+                Actor::Treasurer,
+                json!({"base": "EUR", "quote": ccy, "rate": rate.to_string(), "source": "ECB euro reference rate"}),
+            );
+        }
+        plan.push(
+            start,
+            "pledge",
+            Actor::Treasurer,
+            json!({"donor": d, "amount": money(yearly.round_dp(0), ccy),
+                   "agreement": format!("{ccy}-MDTF-{}", start.year())}),
+        );
+        for q in 0..4_u32 {
+            let date = month_start(q * 3) + Duration::days(rng.gen_range(0..5));
+            if date > today {
+                continue;
+            }
+            let value = (yearly / Decimal::from(4)).round_dp(0);
+            if ccy != "EUR" {
+                plan.push(
+                    date,
+                    "fx_rate",
+                    Actor::Treasurer,
+                    json!({"base": "EUR", "quote": ccy, "rate": rate.to_string(), "source": "ECB euro reference rate"}),
+                );
+            }
+            plan.push(
+                date,
+                "contribution",
+                Actor::Treasurer,
+                json!({"donor": d, "amount": money(value, ccy),
+                       "agreement": format!("{ccy}-MDTF-{}", start.year())}),
+            );
+            let converted = Currency::parse(ccy)
+                .ok()
+                .and_then(|_| Currency::parse("EUR").ok())
+                .map(|c| c.round(value / rate))
+                .unwrap_or(Decimal::ZERO);
+            let cents = (converted * Decimal::from(100)).trunc().to_string().parse::<i64>().unwrap_or(0);
+            pending.push((date, cents));
+        }
+    }
+    // Allocations: each ministry, each category, for the year.
+    let mut allocations: Vec<(usize, usize, i64)> = Vec::new(); // (event, ministry, remaining cents)
+    for (mi, m) in ministries.iter().enumerate() {
+        for (ci, cat) in CATEGORIES.iter().enumerate().take(3 + mi % 2) {
+            let cents = 1_000_000_00 * scale_i + i64::try_from(ci).unwrap_or(0) * 100_000_00;
+            let e = plan.push(
+                start,
+                "allocation",
+                Actor::Treasurer,
+                json!({"ministry": m, "budget_line": format!("BL-{}-{:02}", mi + 1, ci + 1),
+                       "category": cat, "amount": money(eur(cents), "EUR"),
+                       "period_start": start.to_string(), "period_end": (start + Duration::days(364)).to_string()}),
+            );
+            allocations.push((e, mi, cents));
+        }
+    }
+    // Monthly: disbursements from what arrived, procurement, expenditure.
+    let mut disbursed = 0_i64;
+    for month in 0..12_u32 {
+        let first = month_start(month);
+        if first > today {
+            break;
+        }
+        let disburse_on = first + Duration::days(19);
+        // What has arrived by this month's day 5.
+        let received: i64 = pending
+            .iter()
+            .filter(|(d, _)| *d <= first + Duration::days(5))
+            .map(|(_, c)| *c)
+            .sum();
+        if disburse_on <= today {
+            let mut budget = (received - disbursed) * 3 / 4;
+            for (event, _, remaining) in allocations.iter_mut() {
+                let tranche = (*remaining / 4).min(budget).max(0);
+                if tranche <= 0 {
+                    continue;
+                }
+                plan.push(
+                    disburse_on,
+                    "disbursement",
+                    Actor::Treasurer,
+                    json!({"allocation": r(*event), "amount": money(eur(tranche), "EUR"),
+                           "tranche": format!("{}-{:02}", first.year(), first.month())}),
+                );
+                *remaining -= tranche;
+                budget -= tranche;
+                disbursed += tranche;
+            }
+        }
+        for (mi, m) in ministries.iter().enumerate() {
+            let own_vendors: Vec<Uuid> = vendors
+                .iter()
+                .enumerate()
+                .filter(|(vi, _)| vi % ministries.len() == mi || vi % 7 == 0)
+                .map(|(_, v)| *v)
+                .collect();
+            let mut spent = [0_i64; 4];
+            for _ in 0..(3 * scale_i) {
+                let category = rng.gen_range(0..3_usize);
+                let cat = CATEGORIES.get(category).copied().unwrap_or("equipment");
+                let day = rng.gen_range(0..28);
+                let published = first + Duration::days(day);
+                if published > today {
+                    continue;
+                }
+                let estimate = amount_cents(&mut rng, 2_000.0, 400_000.0);
+                let method = match estimate {
+                    e if e < 10_000_00 => "direct",
+                    e if e < 50_000_00 => "request_for_quotation",
+                    e if e < 200_000_00 => "restricted",
+                    _ => "open",
+                };
+                let tender = plan.push(
+                    published,
+                    "tender",
+                    Actor::Ministry(mi),
+                    json!({"ministry": m, "title": format!("{cat} lot {}-{}", published, rng.gen_range(100..999)),
+                           "category": cat, "method": method, "estimated_value": money(eur(estimate), "EUR"),
+                           "deadline": (published + Duration::days(21)).to_string()}),
+                );
+                let pick = |rng: &mut StdRng| {
+                    own_vendors
+                        .get(rng.gen_range(0..own_vendors.len().max(1)))
+                        .copied()
+                        .unwrap_or(Uuid::nil())
+                };
+                // Bids (none for a direct award).
+                let mut bids: Vec<(Uuid, i64)> = Vec::new();
+                if method != "direct" {
+                    for b in 0..rng.gen_range(1..=4) {
+                        let vendor = pick(&mut rng);
+                        if bids.iter().any(|(v, _)| *v == vendor) {
+                            continue;
+                        }
+                        let amount = estimate * rng.gen_range(85..115) / 100;
+                        let date = published + Duration::days(5 + b);
+                        if date > today {
+                            break;
+                        }
+                        plan.push(
+                            date,
+                            "bid",
+                            Actor::Ministry(mi),
+                            json!({"tender": r(tender), "vendor": vendor, "amount": money(eur(amount), "EUR")}),
+                        );
+                        bids.push((vendor, amount));
+                    }
+                }
+                let award_on = published + Duration::days(22);
+                if award_on > today {
+                    continue;
+                }
+                let (vendor, value) = if method == "direct" {
+                    (pick(&mut rng), estimate)
+                } else {
+                    match bids.iter().min_by_key(|(_, a)| *a) {
+                        Some(best) => *best,
+                        None => continue,
+                    }
+                };
+                let award = plan.push(
+                    award_on,
+                    "award",
+                    Actor::Ministry(mi),
+                    json!({"tender": r(tender), "vendor": vendor, "amount": money(eur(value), "EUR"),
+                           "bids_received": bids.len()}),
+                );
+                let signed = award_on + Duration::days(3);
+                if signed > today {
+                    continue;
+                }
+                let ends = signed + Duration::days(180);
+                let contract = plan.push(
+                    signed,
+                    "contract",
+                    Actor::Ministry(mi),
+                    json!({"award": r(award), "value": money(eur(value), "EUR"),
+                           "starts_on": signed.to_string(), "ends_on": ends.to_string()}),
+                );
+                let mut total = value;
+                if rng.gen_range(0..10) == 0 && signed + Duration::days(5) <= today {
+                    total = value + value / 10;
+                    plan.push(
+                        signed + Duration::days(5),
+                        "contract_amendment",
+                        Actor::Ministry(mi),
+                        json!({"contract": r(contract), "new_value": money(eur(total), "EUR"),
+                               "reason": "additional quantities"}),
+                    );
+                }
+                let parts = rng.gen_range(1..=3_i64);
+                let mut left = total;
+                for p in 0..parts {
+                    let amount = if p == parts - 1 { left } else { total / parts };
+                    left -= amount;
+                    let invoiced = signed + Duration::days(30 + 20 * p);
+                    if invoiced > today || amount <= 0 {
+                        break;
+                    }
+                    let invoice = plan.push(
+                        invoiced,
+                        "invoice",
+                        Actor::Ministry(mi),
+                        json!({"contract": r(contract), "vendor": vendor,
+                               "invoice_number": format!("INV-{}-{}", invoiced.format("%Y%m%d"), rng.gen_range(1000..9999)),
+                               "amount": money(eur(amount), "EUR")}),
+                    );
+                    let paid = invoiced + Duration::days(rng.gen_range(5..30));
+                    if paid > today {
+                        continue;
+                    }
+                    plan.push(
+                        paid,
+                        "payment",
+                        Actor::Ministry(mi),
+                        json!({"invoice": r(invoice), "amount": money(eur(amount), "EUR")}),
+                    );
+                    if let Some(s) = spent.get_mut(category) {
+                        *s += amount;
+                    }
+                }
+            }
+            // Salaries and running costs reported as expenditure at month end.
+            let month_end = first + Duration::days(27);
+            if month_end <= today {
+                let payroll = 150_000_00 * scale_i + amount_cents(&mut rng, 1_000.0, 20_000.0);
+                plan.push(
+                    month_end,
+                    "expenditure",
+                    Actor::Ministry(mi),
+                    json!({"ministry": m, "category": "salaries", "amount": money(eur(payroll), "EUR"),
+                           "description": format!("payroll {}-{:02}", first.year(), first.month())}),
+                );
+            }
+        }
+    }
+    plan
+}
+
+fn system() -> Principal {
+    Principal::system()
+}
+
+/// Runs `seed-demo`.
+pub fn run(args: &SeedArgs) -> anyhow::Result<SeedReport> {
+    let (database, pool, ledger) = crate::startup::open_ledger(&args.db, &args.ledger)?;
+    let started = std::time::Instant::now();
+    let rt = actix_web::rt::System::new();
+    let report = rt.block_on(seed(args, &pool, &ledger))?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(database);
+    Ok(SeedReport {
+        seconds,
+        entries_per_second: if seconds > 0.0 {
+            f64::from(u32::try_from(report.1).unwrap_or(u32::MAX)) / seconds
+        } else {
+            0.0
+        },
+        fund: report.0,
+        entries: report.1,
+        users: DEMO_USERS.iter().map(|(e, role, _)| format!("{e} ({role})")).collect(),
+    })
+}
+
+async fn admin_record(
+    ledger: &Ledger,
+    kind: &str,
+    key: String,
+    body: Value,
+    effect: impl Fn(&mut diesel::PgConnection, &[crate::ledger::entry::Entry]) -> Result<(), AppendError>
+        + Send
+        + Sync
+        + 'static,
+) -> anyhow::Result<()> {
+    ledger
+        .append_with(
+            ADMIN_CHAIN,
+            vec![AppendRequest {
+                kind: kind.to_owned(),
+                business_date: ledger.now().date_naive(),
+                idempotency_key: key,
+                body,
+                principal: system(),
+            }],
+            Arc::new(FnEffect(effect)),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{kind}: {e}"))?;
+    Ok(())
+}
+
+/// An organisation by name, created (and recorded) if missing.
+async fn org(ledger: &Ledger, pool: &crate::db::PgPool, name: &str, kind: &str) -> anyhow::Result<Uuid> {
+    if let Some(id) = auth_store::org_id_by_name(&mut *pool.get()?, name)? {
+        return Ok(id);
+    }
+    let id = Uuid::new_v4();
+    let (n, k) = (name.to_owned(), kind.to_owned());
+    admin_record(
+        ledger,
+        "organization_created",
+        format!("org-created-{id}"),
+        json!({"organization": id, "name": name, "kind": kind}),
+        move |conn, _| Ok(auth_store::insert_org(conn, id, &n, &k)?),
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn seed(args: &SeedArgs, pool: &crate::db::PgPool, ledger: &Arc<Ledger>) -> anyhow::Result<(Uuid, u64)> {
+    ledger.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if crate::funds::store::all_funds(&mut *pool.get()?)?
+        .iter()
+        .any(|f| f.name == DEMO_FUND)
+    {
+        anyhow::bail!("the demo fund already exists in this database; seed a fresh one");
+    }
+    let operator = org(ledger, pool, "Demo Operator", "operator").await?;
+    let secretariat = org(ledger, pool, "MDTF Secretariat", "fund_secretariat").await?;
+    let audit = org(ledger, pool, "Supreme Audit Institution", "audit_body").await?;
+    let mut donors = Vec::new();
+    for (name, _, _) in DONORS {
+        donors.push(org(ledger, pool, name, "donor").await?);
+    }
+    let mut ministries = Vec::new();
+    for name in MINISTRIES {
+        ministries.push(org(ledger, pool, name, "ministry").await?);
+    }
+    let mut vendors = Vec::new();
+    for w in VENDOR_WORDS {
+        for t in VENDOR_TRADES {
+            vendors.push(org(ledger, pool, &format!("{w} {t} Ltd"), "vendor").await?);
+        }
+    }
+    let _ = operator;
+    // Demo users (one argon2id hash, shared: they all have the demo password).
+    let phc = crate::auth::password::hash(DEMO_PASSWORD)?;
+    let mut user_ids = std::collections::HashMap::new();
+    for (email, role, org_name) in DEMO_USERS {
+        let org_id = auth_store::org_id_by_name(&mut *pool.get()?, org_name)?
+            .context("demo organisation")?;
+        if let Some(u) = auth_store::active_user_by_email(&mut *pool.get()?, email)? {
+            user_ids.insert(email, u.id);
+            continue;
+        }
+        let id = Uuid::new_v4();
+        let (mail, hash, role_name) = (email.to_owned(), phc.clone(), role.to_owned());
+        admin_record(
+            ledger,
+            "user_created",
+            format!("user-created-{id}"),
+            json!({"user": id, "organization": org_id, "email": email, "role": role}),
+            move |conn, _| {
+                auth_store::insert_user(conn, id, org_id, &mail, &hash)?;
+                auth_store::insert_grant(conn, Uuid::new_v4(), id, &role_name)?;
+                Ok(())
+            },
+        )
+        .await?;
+        user_ids.insert(email, id);
+    }
+    // The fund and its auditor, as the admin API records them.
+    let fund = Uuid::new_v4();
+    admin_record(
+        ledger,
+        "fund_created",
+        format!("fund-created-{fund}"),
+        json!({"fund": fund, "name": DEMO_FUND, "currency": "EUR", "secretariat": secretariat}),
+        crate::funds::http::fund_effect(
+            ledger.clone(),
+            fund,
+            DEMO_FUND.to_owned(),
+            "EUR".to_owned(),
+            secretariat,
+        ),
+    )
+    .await?;
+    admin_record(
+        ledger,
+        "auditor_assigned",
+        format!("auditor-assigned-{fund}-{audit}"),
+        json!({"fund": fund, "organization": audit}),
+        crate::funds::http::auditor_effect(fund, audit),
+    )
+    .await?;
+
+    let today = ledger.now().date_naive();
+    let mut plan = generate(args.scale, args.seed, today, &donors, &ministries, &vendors);
+    // Chronological; for equal dates, generation order (which puts referenced events first).
+    let mut order: Vec<usize> = (0..plan.events.len()).collect();
+    order.sort_by_key(|&i| (plan.events.get(i).map(|e| e.date), i));
+    let mut seq_of = vec![0_u64; plan.events.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        if let Some(s) = seq_of.get_mut(i) {
+            *s = u64::try_from(pos)?;
+        }
+    }
+    let principal_of = |a: Actor| -> Principal {
+        let email = match a {
+            Actor::Treasurer => "treasurer@demo.fundtrail",
+            Actor::Ministry(0) => "interior@demo.fundtrail",
+            Actor::Ministry(1) => "defence@demo.fundtrail",
+            Actor::Ministry(_) => "justice@demo.fundtrail",
+        };
+        let role = match a {
+            Actor::Treasurer => "treasurer",
+            Actor::Ministry(_) => "ministry",
+        };
+        Principal {
+            id: user_ids.get(email).map(Uuid::to_string).unwrap_or_default(),
+            role: role.to_owned(),
+        }
+    };
+    let effect = Arc::new(FundEffect {
+        ctx: FundCtx {
+            fund,
+            currency: Currency::parse("EUR").map_err(anyhow::Error::msg)?,
+        },
+        actor: None,
+    });
+    let mut written = 0_u64;
+    for chunk in order.chunks(MAX_BATCH_ENTRIES) {
+        let mut requests = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let e = plan.events.get_mut(i).context("event")?;
+            requests.push(AppendRequest {
+                kind: e.kind.to_owned(),
+                business_date: e.date,
+                idempotency_key: format!("seed-{i}"),
+                body: resolve(&e.body, &seq_of)?,
+                principal: principal_of(e.actor),
+            });
+            e.body = Value::Null;
+        }
+        let receipts = ledger
+            .append_with(fund, requests, effect.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("appending demo entries: {e}"))?;
+        let first = receipts.first().map(|r| r.entry.seq);
+        anyhow::ensure!(
+            first == Some(written),
+            "the demo fund's chain moved under the seeder (expected seq {written}, got {first:?})"
+        );
+        written += u64::try_from(receipts.len())?;
+    }
+    Ok((fund, written))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_to_seqs() {
+        let v = json!({"a": r(1), "b": [1, 2], "c": {"d": r(0)}, "e": {"$ref": 1, "x": 2}});
+        let out = resolve(&v, &[7, 9]).unwrap();
+        assert_eq!(out, json!({"a": 9, "b": [1, 2], "c": {"d": 7}, "e": {"$ref": 1, "x": 2}}));
+    }
+
+    #[test]
+    fn a_plan_refers_only_backwards_and_stays_in_the_past() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let ids = |n: usize| (0..n).map(|_| Uuid::new_v4()).collect::<Vec<_>>();
+        let plan = generate(1, 7, today, &ids(4), &ids(3), &ids(30));
+        assert!(plan.events.len() > 800, "{}", plan.events.len());
+        for (i, e) in plan.events.iter().enumerate() {
+            assert!(e.date <= today, "{} on {}", e.kind, e.date);
+            let text = e.body.to_string();
+            for (pos, _) in text.match_indices("\"$ref\":") {
+                let n: usize = text[pos + 7..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(n < i, "event {i} refers forward to {n}");
+                assert!(plan.events[n].date <= e.date, "reference to a later date");
+            }
+        }
+    }
+}
