@@ -37,10 +37,18 @@ pub const DEMO_PASSWORD: &str = "demo-password-2026";
 pub const DEMO_USERS: [(&str, &str, &str); 7] = [
     ("admin@demo.fundtrail", "admin", "Demo Operator"),
     ("treasurer@demo.fundtrail", "treasurer", "MDTF Secretariat"),
-    ("interior@demo.fundtrail", "ministry", "Ministry of Interior"),
+    (
+        "interior@demo.fundtrail",
+        "ministry",
+        "Ministry of Interior",
+    ),
     ("defence@demo.fundtrail", "ministry", "Ministry of Defence"),
     ("justice@demo.fundtrail", "ministry", "Ministry of Justice"),
-    ("auditor@demo.fundtrail", "auditor", "Supreme Audit Institution"),
+    (
+        "auditor@demo.fundtrail",
+        "auditor",
+        "Supreme Audit Institution",
+    ),
     ("donor@demo.fundtrail", "donor", "Kingdom of Norway"),
 ];
 
@@ -178,8 +186,12 @@ fn generate(
     let start = year_ago.with_day(1).unwrap_or(year_ago);
     let month_start = |m: u32| -> NaiveDate {
         let total = start.month0() + m;
-        NaiveDate::from_ymd_opt(start.year() + i32::try_from(total / 12).unwrap_or(0), total % 12 + 1, 1)
-            .unwrap_or(start)
+        NaiveDate::from_ymd_opt(
+            start.year() + i32::try_from(total / 12).unwrap_or(0),
+            total % 12 + 1,
+            1,
+        )
+        .unwrap_or(start)
     };
 
     // Pledges at the start of the year; contributions each quarter.
@@ -229,7 +241,11 @@ fn generate(
                 .and_then(|_| Currency::parse("EUR").ok())
                 .map(|c| c.round(value / rate))
                 .unwrap_or(Decimal::ZERO);
-            let cents = (converted * Decimal::from(100)).trunc().to_string().parse::<i64>().unwrap_or(0);
+            let cents = (converted * Decimal::from(100))
+                .trunc()
+                .to_string()
+                .parse::<i64>()
+                .unwrap_or(0);
             pending.push((date, cents));
         }
     }
@@ -453,7 +469,10 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<SeedReport> {
         },
         fund: report.0,
         entries: report.1,
-        users: DEMO_USERS.iter().map(|(e, role, _)| format!("{e} ({role})")).collect(),
+        users: DEMO_USERS
+            .iter()
+            .map(|(e, role, _)| format!("{e} ({role})"))
+            .collect(),
     })
 }
 
@@ -485,7 +504,12 @@ async fn admin_record(
 }
 
 /// An organisation by name, created (and recorded) if missing.
-async fn org(ledger: &Ledger, pool: &crate::db::PgPool, name: &str, kind: &str) -> anyhow::Result<Uuid> {
+async fn org(
+    ledger: &Ledger,
+    pool: &crate::db::PgPool,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<Uuid> {
     if let Some(id) = auth_store::org_id_by_name(&mut *pool.get()?, name)? {
         return Ok(id);
     }
@@ -502,8 +526,15 @@ async fn org(ledger: &Ledger, pool: &crate::db::PgPool, name: &str, kind: &str) 
     Ok(id)
 }
 
-async fn seed(args: &SeedArgs, pool: &crate::db::PgPool, ledger: &Arc<Ledger>) -> anyhow::Result<(Uuid, u64)> {
-    ledger.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn seed(
+    args: &SeedArgs,
+    pool: &crate::db::PgPool,
+    ledger: &Arc<Ledger>,
+) -> anyhow::Result<(Uuid, u64)> {
+    ledger
+        .bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if crate::funds::store::all_funds(&mut *pool.get()?)?
         .iter()
         .any(|f| f.name == DEMO_FUND)
@@ -650,7 +681,10 @@ mod tests {
     fn references_resolve_to_seqs() {
         let v = json!({"a": r(1), "b": [1, 2], "c": {"d": r(0)}, "e": {"$ref": 1, "x": 2}});
         let out = resolve(&v, &[7, 9]).unwrap();
-        assert_eq!(out, json!({"a": 9, "b": [1, 2], "c": {"d": 7}, "e": {"$ref": 1, "x": 2}}));
+        assert_eq!(
+            out,
+            json!({"a": 9, "b": [1, 2], "c": {"d": 7}, "e": {"$ref": 1, "x": 2}})
+        );
     }
 
     #[test]

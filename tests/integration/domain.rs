@@ -1225,3 +1225,100 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
         .unwrap()
         .is_clean());
 }
+
+/// `fundtrail seed-demo` then `fundtrail rebuild --check`, as separate processes: the demo
+/// fund holds every flow and procurement step, the rebuild agrees (exit 0), a derived row
+/// changed behind the service's back makes it exit 1 naming the table, and the demo
+/// donor the README lists can log in and sees the fund.
+#[actix_web::test]
+async fn seed_demo_then_rebuild_check_agrees() {
+    use diesel::prelude::*;
+    let db = TestDb::migrated();
+    let dir = std::env::temp_dir().join(format!("fundtrail-seed-{}", Uuid::new_v4()));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(args)
+            .arg("--database-url")
+            .arg(db.url())
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["seed-demo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut conn = db.superuser_conn();
+    #[derive(QueryableByName)]
+    struct KindCount {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kind: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let counts: Vec<KindCount> = diesel::sql_query(
+        "SELECT e.kind, count(*) AS n FROM ledger_entries e JOIN funds f ON f.id = e.chain_id GROUP BY e.kind",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let n = |k: &str| counts.iter().find(|c| c.kind == k).map_or(0, |c| c.n);
+    for kind in [
+        "pledge",
+        "contribution",
+        "fx_rate",
+        "allocation",
+        "disbursement",
+        "tender",
+        "bid",
+        "award",
+        "contract",
+        "invoice",
+        "payment",
+        "expenditure",
+    ] {
+        assert!(n(kind) > 0, "no {kind} in the demo");
+    }
+    assert!(counts.iter().map(|c| c.n).sum::<i64>() > 800);
+
+    let out = run(&["rebuild", "--check"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["differences"], json!([]));
+
+    diesel::sql_query("UPDATE ministry_positions SET paid = paid + 1 WHERE ctid = (SELECT min(ctid) FROM ministry_positions)")
+        .execute(&mut conn)
+        .unwrap();
+    let out = run(&["rebuild", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["differences"][0]["table"], "ministry_positions",
+        "{report}"
+    );
+
+    let state = harness::state(&db).await;
+    let app = harness::app(state).await;
+    let (status, tokens) = call!(
+        &app,
+        TestRequest::post().uri("/api/v1/auth/login").set_json(
+            json!({"email": "donor@demo.fundtrail", "password": fundtrail::seed::DEMO_PASSWORD})
+        )
+    );
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+    let res = test::call_service(
+        &app,
+        TestRequest::get()
+            .uri("/api/v1/funds")
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request(),
+    )
+    .await;
+    let funds: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert_eq!(funds[0]["name"], fundtrail::seed::DEMO_FUND);
+    let _ = std::fs::remove_dir_all(&dir);
+}
