@@ -66,6 +66,9 @@ const MINISTRIES: [&str; 3] = [
     "Ministry of Justice",
 ];
 
+/// Cents per euro: amounts are generated as integral cents.
+const CENTS: i64 = 100;
+
 const CATEGORIES: [&str; 4] = ["training", "equipment", "infrastructure", "salaries"];
 
 const VENDOR_WORDS: [&str; 10] = [
@@ -253,7 +256,8 @@ fn generate(
     let mut allocations: Vec<(usize, usize, i64)> = Vec::new(); // (event, ministry, remaining cents)
     for (mi, m) in ministries.iter().enumerate() {
         for (ci, cat) in CATEGORIES.iter().enumerate().take(3 + mi % 2) {
-            let cents = 1_000_000_00 * scale_i + i64::try_from(ci).unwrap_or(0) * 100_000_00;
+            let cents =
+                1_000_000 * CENTS * scale_i + i64::try_from(ci).unwrap_or(0) * 100_000 * CENTS;
             let e = plan.push(
                 start,
                 "allocation",
@@ -316,9 +320,9 @@ fn generate(
                 }
                 let estimate = amount_cents(&mut rng, 2_000.0, 400_000.0);
                 let method = match estimate {
-                    e if e < 10_000_00 => "direct",
-                    e if e < 50_000_00 => "request_for_quotation",
-                    e if e < 200_000_00 => "restricted",
+                    e if e < 10_000 * CENTS => "direct",
+                    e if e < 50_000 * CENTS => "request_for_quotation",
+                    e if e < 200_000 * CENTS => "restricted",
                     _ => "open",
                 };
                 let tender = plan.push(
@@ -434,7 +438,7 @@ fn generate(
             // Salaries and running costs reported as expenditure at month end.
             let month_end = first + Duration::days(27);
             if month_end <= today {
-                let payroll = 150_000_00 * scale_i + amount_cents(&mut rng, 1_000.0, 20_000.0);
+                let payroll = 150_000 * CENTS * scale_i + amount_cents(&mut rng, 1_000.0, 20_000.0);
                 plan.push(
                     month_end,
                     "expenditure",

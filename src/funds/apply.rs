@@ -95,8 +95,21 @@ fn own_reference(actor: Option<&Actor>, ministry: Uuid, what: &str, seq: u64) ->
     }
 }
 
-fn require_org(conn: &mut PgConnection, org: Uuid, kind: &str, field: &str) -> Result<()> {
-    match fund_store::org_kind(conn, org)? {
+/// `org` must be an organisation of `kind`: active when posting; when replaying (no
+/// actor) merely existing, since it may have been deactivated after the entry.
+fn require_org(
+    conn: &mut PgConnection,
+    actor: Option<&Actor>,
+    org: Uuid,
+    kind: &str,
+    field: &str,
+) -> Result<()> {
+    let found = if actor.is_some() {
+        fund_store::org_kind(conn, org)?
+    } else {
+        fund_store::org_kind_any(conn, org)?
+    };
+    match found {
         Some(k) if k == kind => Ok(()),
         Some(_) => Err(reject(
             "wrong_organization_kind",
@@ -182,7 +195,7 @@ pub fn apply(
     let fund = ctx.fund;
     match entry {
         FundEntry::Pledge(p) => {
-            require_org(conn, p.donor, "donor", "donor")?;
+            require_org(conn, actor, p.donor, "donor", "donor")?;
             let amt = to_fund(conn, ctx, &p.amount, date)?;
             let mut fp = state::fund_position(conn, fund)?;
             let mut dp = state::donor_position(conn, fund, p.donor)?;
@@ -195,7 +208,7 @@ pub fn apply(
             state::save_entry(conn, &r)?;
         }
         FundEntry::Contribution(c) => {
-            require_org(conn, c.donor, "donor", "donor")?;
+            require_org(conn, actor, c.donor, "donor", "donor")?;
             let amt = to_fund(conn, ctx, &c.amount, date)?;
             let mut fp = state::fund_position(conn, fund)?;
             let mut dp = state::donor_position(conn, fund, c.donor)?;
@@ -208,7 +221,7 @@ pub fn apply(
             state::save_entry(conn, &r)?;
         }
         FundEntry::Allocation(a) => {
-            require_org(conn, a.ministry, "ministry", "ministry")?;
+            require_org(conn, actor, a.ministry, "ministry", "ministry")?;
             let amt = to_fund(conn, ctx, &a.amount, date)?;
             let mut fp = state::fund_position(conn, fund)?;
             let mut mp = state::ministry_position(conn, fund, a.ministry)?;
@@ -293,7 +306,7 @@ pub fn apply(
         }
         FundEntry::Expenditure(e) => {
             own_ministry(actor, e.ministry)?;
-            require_org(conn, e.ministry, "ministry", "ministry")?;
+            require_org(conn, actor, e.ministry, "ministry", "ministry")?;
             let amt = to_fund(conn, ctx, &e.amount, date)?;
             let mut fp = state::fund_position(conn, fund)?;
             let mut mp = state::ministry_position(conn, fund, e.ministry)?;
@@ -308,7 +321,7 @@ pub fn apply(
         }
         FundEntry::Tender(t) => {
             own_ministry(actor, t.ministry)?;
-            require_org(conn, t.ministry, "ministry", "ministry")?;
+            require_org(conn, actor, t.ministry, "ministry", "ministry")?;
             let amt = to_fund(conn, ctx, &t.estimated_value, date)?;
             state::save_tender(
                 conn,
@@ -338,7 +351,7 @@ pub fn apply(
                     format!("tender {} is {}", b.tender, tender.stage),
                 ));
             }
-            require_org(conn, b.vendor, "vendor", "vendor")?;
+            require_org(conn, actor, b.vendor, "vendor", "vendor")?;
             let amt = to_fund(conn, ctx, &b.amount, date)?;
             tender.bids = tender.bids.saturating_add(1);
             state::save_tender(conn, &tender)?;
@@ -359,7 +372,7 @@ pub fn apply(
                     format!("tender {} is {}", a.tender, tender.stage),
                 ));
             }
-            require_org(conn, a.vendor, "vendor", "vendor")?;
+            require_org(conn, actor, a.vendor, "vendor", "vendor")?;
             if tender.method != kinds::Method::Direct.as_str()
                 && !state::has_bid(conn, fund, tender.seq, a.vendor)?
             {
@@ -545,8 +558,7 @@ pub fn apply(
             state::save_entry(conn, &r)?;
         }
         FundEntry::Payment(p) => {
-            let amt = to_fund(conn, ctx, &p.amount, date)?;
-            let mut r = with_money(row(ctx, s, "payment", date), &p.amount, amt);
+            let mut r = row(ctx, s, "payment", date);
             r.category = p.category.clone();
             let ministry = if let Some(inv_seq) = p.invoice {
                 let mut invoice = state::invoice(conn, fund, seq_i64(inv_seq)?)?
@@ -597,11 +609,13 @@ pub fn apply(
                     ));
                 };
                 own_ministry(actor, ministry)?;
-                require_org(conn, ministry, "ministry", "ministry")?;
-                require_org(conn, vendor, "vendor", "vendor")?;
+                require_org(conn, actor, ministry, "ministry", "ministry")?;
+                require_org(conn, actor, vendor, "vendor", "vendor")?;
                 r.vendor_org_id = Some(vendor);
                 ministry
             };
+            let amt = to_fund(conn, ctx, &p.amount, date)?;
+            r = with_money(r, &p.amount, amt);
             let mut fp = state::fund_position(conn, fund)?;
             let mut mp = state::ministry_position(conn, fund, ministry)?;
             fp.paid = add(fp.paid, amt)?;
@@ -641,8 +655,9 @@ fn reverse(
     let mut target = state::entry(conn, fund, seq_i64(rev.entry)?)?
         .ok_or_else(|| unknown("fund entry", rev.entry))?;
     if let Some(a) = actor {
-        if let Some(m) = target.ministry_org_id {
-            own_reference(Some(a), m, "fund entry", rev.entry)?;
+        // A ministry knows only its own entries: anything else reads as unknown.
+        if a.role == Role::Ministry && target.ministry_org_id != Some(a.org) {
+            return Err(unknown("fund entry", rev.entry));
         }
         if poster_of(&target.kind).is_some_and(|r| r != a.role) {
             return Err(reject(
@@ -796,6 +811,9 @@ fn reverse(
                 .ok_or_else(|| blocked(&target, "no contract row"))?;
             if !contract.invoiced.is_zero() {
                 return Err(blocked(&target, "it has invoices; reverse them first"));
+            }
+            if contract.amendments > 0 {
+                return Err(blocked(&target, "it has amendments; reverse them first"));
             }
             let mut tender = state::tender(conn, fund, contract.tender_seq)?
                 .ok_or_else(|| blocked(&target, "no tender row"))?;

@@ -87,11 +87,11 @@ async fn prepare(
     state: &web::Data<AppState>,
     principal: &Principal,
     fund: Uuid,
-    kinds: Vec<&'static str>,
+    kinds: Vec<String>,
 ) -> ApiResult<Arc<FundEffect>> {
     let p = principal.clone();
     let (row, _) = with_conn(state, move |_, conn| policy::fund_scope(conn, &p, fund)).await?;
-    for kind in kinds {
+    for kind in &kinds {
         policy::may_post(principal, kind)?;
     }
     let currency = Currency::parse(&row.currency)
@@ -131,10 +131,7 @@ pub async fn post_entry(
         business_date,
         body,
     } = body.into_inner();
-    let effect = {
-        let k = KINDS.iter().copied().find(|k| *k == kind);
-        prepare(&state, &principal, fund, k.into_iter().collect()).await?
-    };
+    let effect = prepare(&state, &principal, fund, vec![kind.clone()]).await?;
     let key = idempotency_key(&req)?;
     let (entry, recorded) = typed(&state, &kind, business_date, &body)?;
     let receipts = state
@@ -182,10 +179,7 @@ pub async fn post_batch(
             format!("a batch holds 1 to {MAX_BATCH_ENTRIES} entries"),
         ));
     }
-    let mut kinds: Vec<&'static str> = entries
-        .iter()
-        .filter_map(|e| KINDS.iter().copied().find(|k| *k == e.kind))
-        .collect();
+    let mut kinds: Vec<String> = entries.iter().map(|e| e.kind.clone()).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let effect = prepare(&state, &principal, fund, kinds).await?;

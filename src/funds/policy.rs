@@ -19,7 +19,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::kinds::FUND_FLOW_KINDS;
+use super::kinds::{FUND_FLOW_KINDS, KINDS};
 use super::state;
 use super::store::{self, FundRow};
 use crate::app::AppState;
@@ -63,7 +63,10 @@ pub fn fund_scope(
 /// that records the reversed kind, decided when the reversed entry is known.)
 pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
     let fund_flow = FUND_FLOW_KINDS.contains(&kind);
+    let known = KINDS.contains(&kind);
     match p.role {
+        // A poster sending an unknown kind learns that it is unknown (422 later).
+        Role::Treasurer | Role::Ministry if !known => Ok(()),
         Role::Treasurer if fund_flow || kind == "reversal" => Ok(()),
         Role::Ministry if !fund_flow => Ok(()),
         Role::Treasurer => Err(ApiError::Forbidden(format!(

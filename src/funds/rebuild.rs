@@ -63,14 +63,15 @@ pub fn run(conn: &mut PgConnection, replace: bool) -> anyhow::Result<Report> {
     conn.build_transaction()
         .repeatable_read()
         .run(|conn| -> anyhow::Result<Report> {
-            let funds = fund_store::all_funds(conn)?;
             if replace {
-                // First statement of the snapshot: no append can commit into it unseen.
+                // The snapshot's first statement: fund chains are locked as of the snapshot
+                // the replay reads, so no append commits unseen before the replacement.
                 diesel::sql_query(
                     "SELECT 1 FROM chain_heads h JOIN funds f ON f.id = h.chain_id FOR UPDATE OF h",
                 )
                 .execute(conn)?;
             }
+            let funds = fund_store::all_funds(conn)?;
             for t in DERIVED_TABLES {
                 diesel::sql_query(format!(
                     "CREATE TEMP TABLE {t} (LIKE public.{t} INCLUDING ALL) ON COMMIT DROP"

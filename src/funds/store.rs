@@ -126,3 +126,12 @@ pub fn funds_of_ministry(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<
         .select(FundRow::as_select())
         .load(conn)
 }
+
+/// The kind of an organisation, active or not (replays of old entries).
+pub fn org_kind_any(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
+    organizations::table
+        .filter(organizations::id.eq(org))
+        .select(organizations::kind)
+        .first(conn)
+        .optional()
+}

@@ -761,6 +761,13 @@ async fn reversals_restore_state_once() {
         u422,
         "not_permitted"
     );
+    // Entries of no ministry (a contribution) are unknown to a ministry, like missing ones.
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": contribution, "reason": "x"})),
+        u422,
+        "unknown_reference"
+    );
     w.treasurer();
     refused!(
         &app,
@@ -1096,6 +1103,21 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
             .set_json(json!({"kind": "contribution", "business_date": today(), "body": {}}))
     );
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // A role that posts nothing is refused whatever the kind, even an unknown one.
+    harness::act_as(&w.state, "admin");
+    refused!(
+        &app,
+        w.post("gift", json!({})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.treasurer();
+    refused!(
+        &app,
+        w.post("gift", json!({})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_kind"
+    );
     // Unauthenticated: 401.
     harness::clear_token();
     let (status, _) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/entries")));
@@ -1185,7 +1207,19 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
         w.post("payment", json!({"invoice": i, "amount": eur("45.00")}))
     );
 
+    // A contract with a standing amendment cannot be reversed.
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": c, "reason": "x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reversal_blocked"
+    );
+
     let mut conn = w.superuser();
+    // Organisations deactivated since still replay (their entries were valid when made).
+    diesel::sql_query("UPDATE organizations SET active = false WHERE kind = 'vendor'")
+        .execute(&mut conn)
+        .unwrap();
     let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.entries, 14);
