@@ -1103,6 +1103,51 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
             .set_json(json!({"kind": "contribution", "business_date": today(), "body": {}}))
     );
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Vendors: registered by a ministry (or an admin), recorded in the administrative
+    // chain, listed to everyone signed in.
+    let vendor = |name: &str| {
+        TestRequest::post()
+            .uri("/api/v1/vendors")
+            .set_json(json!({ "name": name }))
+    };
+    w.as_("ministry", w.interior);
+    let (status, v) = call!(&app, vendor("Delta Radios"));
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    refused!(
+        &app,
+        vendor("Delta Radios"),
+        StatusCode::CONFLICT,
+        "organization_exists"
+    );
+    for role in ["donor", "auditor", "treasurer"] {
+        w.as_(role, Uuid::new_v4());
+        refused!(&app, vendor("Epsilon"), StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (status, vendors) = call!(&app, w.get("/api/v1/vendors"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(vendors
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == v["id"]));
+    // The new vendor can bid at once.
+    w.as_("ministry", w.interior);
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
+    let t = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+                   "estimated_value": eur("10.00"), "deadline": deadline})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": t, "vendor": v["id"], "amount": eur("9.00")})
+        )
+    );
     // A role that posts nothing is refused whatever the kind, even an unknown one.
     harness::act_as(&w.state, "admin");
     refused!(
@@ -1120,7 +1165,18 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
     );
     // Unauthenticated: 401.
     harness::clear_token();
-    let (status, _) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/entries")));
+    for uri in [
+        format!("/api/v1/funds/{fund}/entries"),
+        format!("/api/v1/funds/{fund}/balances"),
+        "/api/v1/vendors".to_owned(),
+        format!("/api/v1/contracts/{}", Uuid::new_v4()),
+    ] {
+        let (status, _) = call!(&app, w.get(&uri));
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let (status, _) = call!(&app, vendor("Zeta"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call!(&app, contribution());
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
