@@ -12,10 +12,10 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::derived::Derived;
 use super::kinds::{self, FundEntry};
 use super::money::{Currency, Money};
 use super::state::{self, FundEntryRow};
-use super::store as fund_store;
 use crate::auth::guard::Role;
 use crate::ledger::entry::Entry;
 use crate::ledger::writer::{AppendError, Effect};
@@ -98,17 +98,13 @@ fn own_reference(actor: Option<&Actor>, ministry: Uuid, what: &str, seq: u64) ->
 /// `org` must be an organisation of `kind`: active when posting; when replaying (no
 /// actor) merely existing, since it may have been deactivated after the entry.
 fn require_org(
-    conn: &mut PgConnection,
+    st: &mut Derived<'_>,
     actor: Option<&Actor>,
     org: Uuid,
     kind: &str,
     field: &str,
 ) -> Result<()> {
-    let found = if actor.is_some() {
-        fund_store::org_kind(conn, org)?
-    } else {
-        fund_store::org_kind_any(conn, org)?
-    };
+    let found = st.org_kind(org, actor.is_some())?;
     match found {
         Some(k) if k == kind => Ok(()),
         Some(_) => Err(reject(
@@ -125,7 +121,7 @@ fn require_org(
 /// `money` in the fund's currency: as is, or converted at the rate recorded for the
 /// business date (either direction), rounded half-to-even to the fund's minor unit.
 pub fn to_fund(
-    conn: &mut PgConnection,
+    st: &mut Derived<'_>,
     ctx: &FundCtx,
     money: &Money,
     date: NaiveDate,
@@ -134,9 +130,9 @@ pub fn to_fund(
         return Ok(money.value);
     }
     let (from, to) = (money.currency.code(), ctx.currency.code());
-    let converted = if let Some(rate) = state::rate_on(conn, ctx.fund, from, to, date)? {
+    let converted = if let Some(rate) = st.rate_on(from, to, date)? {
         money.value.checked_mul(rate)
-    } else if let Some(rate) = state::rate_on(conn, ctx.fund, to, from, date)? {
+    } else if let Some(rate) = st.rate_on(to, from, date)? {
         money.value.checked_div(rate)
     } else {
         return Err(reject(
@@ -184,7 +180,7 @@ fn with_money(mut r: FundEntryRow, m: &Money, fund_amount: Decimal) -> FundEntry
 
 /// Checks `entry` against the fund's state and applies it. `seq` is its chain position.
 pub fn apply(
-    conn: &mut PgConnection,
+    st: &mut Derived<'_>,
     ctx: &FundCtx,
     actor: Option<&Actor>,
     seq: u64,
@@ -195,65 +191,63 @@ pub fn apply(
     let fund = ctx.fund;
     match entry {
         FundEntry::Pledge(p) => {
-            require_org(conn, actor, p.donor, "donor", "donor")?;
-            let amt = to_fund(conn, ctx, &p.amount, date)?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut dp = state::donor_position(conn, fund, p.donor)?;
+            require_org(st, actor, p.donor, "donor", "donor")?;
+            let amt = to_fund(st, ctx, &p.amount, date)?;
+            let mut fp = st.fund_position()?;
+            let mut dp = st.donor_position(p.donor)?;
             fp.pledged = add(fp.pledged, amt)?;
             dp.pledged = add(dp.pledged, amt)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_donor_position(conn, &dp)?;
+            st.save_fund_position(&fp)?;
+            st.save_donor_position(&dp)?;
             let mut r = with_money(row(ctx, s, "pledge", date), &p.amount, amt);
             r.donor_org_id = Some(p.donor);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Contribution(c) => {
-            require_org(conn, actor, c.donor, "donor", "donor")?;
-            let amt = to_fund(conn, ctx, &c.amount, date)?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut dp = state::donor_position(conn, fund, c.donor)?;
+            require_org(st, actor, c.donor, "donor", "donor")?;
+            let amt = to_fund(st, ctx, &c.amount, date)?;
+            let mut fp = st.fund_position()?;
+            let mut dp = st.donor_position(c.donor)?;
             fp.received = add(fp.received, amt)?;
             dp.received = add(dp.received, amt)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_donor_position(conn, &dp)?;
+            st.save_fund_position(&fp)?;
+            st.save_donor_position(&dp)?;
             let mut r = with_money(row(ctx, s, "contribution", date), &c.amount, amt);
             r.donor_org_id = Some(c.donor);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Allocation(a) => {
-            require_org(conn, actor, a.ministry, "ministry", "ministry")?;
-            let amt = to_fund(conn, ctx, &a.amount, date)?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, a.ministry)?;
+            require_org(st, actor, a.ministry, "ministry", "ministry")?;
+            let amt = to_fund(st, ctx, &a.amount, date)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(a.ministry)?;
             fp.allocated = add(fp.allocated, amt)?;
             mp.allocated = add(mp.allocated, amt)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
-            state::save_allocation(
-                conn,
-                &state::AllocationRow {
-                    fund_id: fund,
-                    seq: s,
-                    ministry_org_id: a.ministry,
-                    budget_line: a.budget_line.clone(),
-                    category: a.category.clone(),
-                    amount_fund: amt,
-                    period_start: a.period_start,
-                    period_end: a.period_end,
-                    disbursed_fund: Decimal::ZERO,
-                    reversed: false,
-                },
-            )?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
+            st.save_allocation(&state::AllocationRow {
+                fund_id: fund,
+                seq: s,
+                ministry_org_id: a.ministry,
+                budget_line: a.budget_line.clone(),
+                category: a.category.clone(),
+                amount_fund: amt,
+                period_start: a.period_start,
+                period_end: a.period_end,
+                disbursed_fund: Decimal::ZERO,
+                reversed: false,
+            })?;
             let mut r = with_money(row(ctx, s, "allocation", date), &a.amount, amt);
             r.ministry_org_id = Some(a.ministry);
             r.category = Some(a.category.clone());
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Disbursement(d) => {
-            let mut alloc = state::allocation(conn, fund, seq_i64(d.allocation)?)?
+            let mut alloc = st
+                .allocation(seq_i64(d.allocation)?)?
                 .filter(|a| !a.reversed)
                 .ok_or_else(|| unknown("live allocation", d.allocation))?;
-            let amt = to_fund(conn, ctx, &d.amount, date)?;
+            let amt = to_fund(st, ctx, &d.amount, date)?;
             let remaining = sub(alloc.amount_fund, alloc.disbursed_fund)?;
             if amt > remaining {
                 return Err(reject(
@@ -264,7 +258,7 @@ pub fn apply(
                     ),
                 ));
             }
-            let mut fp = state::fund_position(conn, fund)?;
+            let mut fp = st.fund_position()?;
             if amt > fp.available() {
                 return Err(reject(
                     "insufficient_fund_balance",
@@ -276,73 +270,68 @@ pub fn apply(
                     ),
                 ));
             }
-            let mut mp = state::ministry_position(conn, fund, alloc.ministry_org_id)?;
+            let mut mp = st.ministry_position(alloc.ministry_org_id)?;
             alloc.disbursed_fund = add(alloc.disbursed_fund, amt)?;
             fp.disbursed = add(fp.disbursed, amt)?;
             mp.disbursed = add(mp.disbursed, amt)?;
-            state::save_allocation(conn, &alloc)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_allocation(&alloc)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
             let mut r = with_money(row(ctx, s, "disbursement", date), &d.amount, amt);
             r.ministry_org_id = Some(alloc.ministry_org_id);
             r.category = Some(alloc.category.clone());
             r.ref_seq = Some(alloc.seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::FxRate(x) => {
-            state::save_fx_rate(
-                conn,
-                &state::FxRateRow {
-                    fund_id: fund,
-                    seq: s,
-                    base: x.base.code().to_owned(),
-                    quote: x.quote.code().to_owned(),
-                    rate_date: date,
-                    rate: x.rate,
-                    reversed: false,
-                },
-            )?;
-            state::save_entry(conn, &row(ctx, s, "fx_rate", date))?;
+            st.save_fx_rate(&state::FxRateRow {
+                fund_id: fund,
+                seq: s,
+                base: x.base.code().to_owned(),
+                quote: x.quote.code().to_owned(),
+                rate_date: date,
+                rate: x.rate,
+                reversed: false,
+            })?;
+            st.save_entry(&row(ctx, s, "fx_rate", date))?;
         }
         FundEntry::Expenditure(e) => {
             own_ministry(actor, e.ministry)?;
-            require_org(conn, actor, e.ministry, "ministry", "ministry")?;
-            let amt = to_fund(conn, ctx, &e.amount, date)?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, e.ministry)?;
+            require_org(st, actor, e.ministry, "ministry", "ministry")?;
+            let amt = to_fund(st, ctx, &e.amount, date)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(e.ministry)?;
             fp.expended = add(fp.expended, amt)?;
             mp.expended = add(mp.expended, amt)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
             let mut r = with_money(row(ctx, s, "expenditure", date), &e.amount, amt);
             r.ministry_org_id = Some(e.ministry);
             r.category = Some(e.category.clone());
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Tender(t) => {
             own_ministry(actor, t.ministry)?;
-            require_org(conn, actor, t.ministry, "ministry", "ministry")?;
-            let amt = to_fund(conn, ctx, &t.estimated_value, date)?;
-            state::save_tender(
-                conn,
-                &state::TenderRow {
-                    fund_id: fund,
-                    seq: s,
-                    ministry_org_id: t.ministry,
-                    method: t.method.as_str().to_owned(),
-                    stage: "open".to_owned(),
-                    bids: 0,
-                    award_seq: None,
-                },
-            )?;
+            require_org(st, actor, t.ministry, "ministry", "ministry")?;
+            let amt = to_fund(st, ctx, &t.estimated_value, date)?;
+            st.save_tender(&state::TenderRow {
+                fund_id: fund,
+                seq: s,
+                ministry_org_id: t.ministry,
+                method: t.method.as_str().to_owned(),
+                stage: "open".to_owned(),
+                bids: 0,
+                award_seq: None,
+            })?;
             let mut r = with_money(row(ctx, s, "tender", date), &t.estimated_value, amt);
             r.ministry_org_id = Some(t.ministry);
             r.category = Some(t.category.clone());
             r.tender_seq = Some(s);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Bid(b) => {
-            let mut tender = state::tender(conn, fund, seq_i64(b.tender)?)?
+            let mut tender = st
+                .tender(seq_i64(b.tender)?)?
                 .ok_or_else(|| unknown("tender", b.tender))?;
             own_reference(actor, tender.ministry_org_id, "tender", b.tender)?;
             if tender.stage != "open" {
@@ -351,19 +340,20 @@ pub fn apply(
                     format!("tender {} is {}", b.tender, tender.stage),
                 ));
             }
-            require_org(conn, actor, b.vendor, "vendor", "vendor")?;
-            let amt = to_fund(conn, ctx, &b.amount, date)?;
+            require_org(st, actor, b.vendor, "vendor", "vendor")?;
+            let amt = to_fund(st, ctx, &b.amount, date)?;
             tender.bids = tender.bids.saturating_add(1);
-            state::save_tender(conn, &tender)?;
+            st.save_tender(&tender)?;
             let mut r = with_money(row(ctx, s, "bid", date), &b.amount, amt);
             r.ministry_org_id = Some(tender.ministry_org_id);
             r.vendor_org_id = Some(b.vendor);
             r.ref_seq = Some(tender.seq);
             r.tender_seq = Some(tender.seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Award(a) => {
-            let mut tender = state::tender(conn, fund, seq_i64(a.tender)?)?
+            let mut tender = st
+                .tender(seq_i64(a.tender)?)?
                 .ok_or_else(|| unknown("tender", a.tender))?;
             own_reference(actor, tender.ministry_org_id, "tender", a.tender)?;
             if tender.stage != "open" {
@@ -372,9 +362,9 @@ pub fn apply(
                     format!("tender {} is {}", a.tender, tender.stage),
                 ));
             }
-            require_org(conn, actor, a.vendor, "vendor", "vendor")?;
+            require_org(st, actor, a.vendor, "vendor", "vendor")?;
             if tender.method != kinds::Method::Direct.as_str()
-                && !state::has_bid(conn, fund, tender.seq, a.vendor)?
+                && !st.has_bid(tender.seq, a.vendor)?
             {
                 return Err(reject(
                     "vendor_did_not_bid",
@@ -384,19 +374,20 @@ pub fn apply(
                     ),
                 ));
             }
-            let amt = to_fund(conn, ctx, &a.amount, date)?;
+            let amt = to_fund(st, ctx, &a.amount, date)?;
             tender.stage = "awarded".to_owned();
             tender.award_seq = Some(s);
-            state::save_tender(conn, &tender)?;
+            st.save_tender(&tender)?;
             let mut r = with_money(row(ctx, s, "award", date), &a.amount, amt);
             r.ministry_org_id = Some(tender.ministry_org_id);
             r.vendor_org_id = Some(a.vendor);
             r.ref_seq = Some(tender.seq);
             r.tender_seq = Some(tender.seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Contract(c) => {
-            let award = state::entry(conn, fund, seq_i64(c.award)?)?
+            let award = st
+                .entry(seq_i64(c.award)?)?
                 .filter(|e| e.kind == "award" && e.reversed_by.is_none())
                 .ok_or_else(|| unknown("live award", c.award))?;
             let (Some(tender_seq), Some(ministry), Some(vendor)) =
@@ -405,7 +396,8 @@ pub fn apply(
                 return Err(unknown("live award", c.award));
             };
             own_reference(actor, ministry, "award", c.award)?;
-            let mut tender = state::tender(conn, fund, tender_seq)?
+            let mut tender = st
+                .tender(tender_seq)?
                 .ok_or_else(|| unknown("live award", c.award))?;
             if tender.stage != "awarded" || tender.award_seq != Some(award.seq) {
                 return Err(reject(
@@ -413,39 +405,37 @@ pub fn apply(
                     format!("award {} already has a contract", c.award),
                 ));
             }
-            let amt = to_fund(conn, ctx, &c.value, date)?;
+            let amt = to_fund(st, ctx, &c.value, date)?;
             tender.stage = "contracted".to_owned();
-            state::save_tender(conn, &tender)?;
-            state::save_contract(
-                conn,
-                &state::ContractRow {
-                    id: contract_id(fund, seq),
-                    fund_id: fund,
-                    seq: s,
-                    tender_seq,
-                    award_seq: award.seq,
-                    ministry_org_id: ministry,
-                    vendor_org_id: vendor,
-                    currency: c.value.currency.code().to_owned(),
-                    original_value: c.value.value,
-                    value: c.value.value,
-                    starts_on: c.starts_on,
-                    ends_on: c.ends_on,
-                    amendments: 0,
-                    invoiced: Decimal::ZERO,
-                    paid: Decimal::ZERO,
-                    reversed: false,
-                },
-            )?;
+            st.save_tender(&tender)?;
+            st.save_contract(&state::ContractRow {
+                id: contract_id(fund, seq),
+                fund_id: fund,
+                seq: s,
+                tender_seq,
+                award_seq: award.seq,
+                ministry_org_id: ministry,
+                vendor_org_id: vendor,
+                currency: c.value.currency.code().to_owned(),
+                original_value: c.value.value,
+                value: c.value.value,
+                starts_on: c.starts_on,
+                ends_on: c.ends_on,
+                amendments: 0,
+                invoiced: Decimal::ZERO,
+                paid: Decimal::ZERO,
+                reversed: false,
+            })?;
             let mut r = with_money(row(ctx, s, "contract", date), &c.value, amt);
             r.ministry_org_id = Some(ministry);
             r.vendor_org_id = Some(vendor);
             r.ref_seq = Some(award.seq);
             r.tender_seq = Some(tender_seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::ContractAmendment(a) => {
-            let mut contract = state::contract(conn, fund, seq_i64(a.contract)?)?
+            let mut contract = st
+                .contract(seq_i64(a.contract)?)?
                 .filter(|c| !c.reversed)
                 .ok_or_else(|| unknown("live contract", a.contract))?;
             own_reference(actor, contract.ministry_org_id, "contract", a.contract)?;
@@ -473,20 +463,17 @@ pub fn apply(
                 ));
             }
             contract.amendments = contract.amendments.saturating_add(1);
-            state::save_contract(conn, &contract)?;
-            state::save_amendment(
-                conn,
-                &state::AmendmentRow {
-                    fund_id: fund,
-                    seq: s,
-                    contract_seq: contract.seq,
-                    old_value,
-                    new_value: contract.value,
-                    old_starts_on: old_start,
-                    old_ends_on: old_end,
-                    reversed: false,
-                },
-            )?;
+            st.save_contract(&contract)?;
+            st.save_amendment(&state::AmendmentRow {
+                fund_id: fund,
+                seq: s,
+                contract_seq: contract.seq,
+                old_value,
+                new_value: contract.value,
+                old_starts_on: old_start,
+                old_ends_on: old_end,
+                reversed: false,
+            })?;
             let delta = sub(contract.value, old_value)?;
             let currency = Currency::parse(&contract.currency)
                 .map_err(|e| AppendError::Internal(anyhow::anyhow!(e)))?;
@@ -497,7 +484,7 @@ pub fn apply(
             let delta_fund = if delta.is_zero() {
                 Decimal::ZERO
             } else {
-                to_fund(conn, ctx, &delta_money, date)?
+                to_fund(st, ctx, &delta_money, date)?
             };
             let mut r = with_money(
                 row(ctx, s, "contract_amendment", date),
@@ -508,10 +495,11 @@ pub fn apply(
             r.vendor_org_id = Some(contract.vendor_org_id);
             r.ref_seq = Some(contract.seq);
             r.tender_seq = Some(contract.tender_seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Invoice(i) => {
-            let mut contract = state::contract(conn, fund, seq_i64(i.contract)?)?
+            let mut contract = st
+                .contract(seq_i64(i.contract)?)?
                 .filter(|c| !c.reversed)
                 .ok_or_else(|| unknown("live contract", i.contract))?;
             own_reference(actor, contract.ministry_org_id, "contract", i.contract)?;
@@ -532,36 +520,34 @@ pub fn apply(
                     ),
                 ));
             }
-            let amt = to_fund(conn, ctx, &i.amount, date)?;
+            let amt = to_fund(st, ctx, &i.amount, date)?;
             contract.invoiced = invoiced;
-            state::save_contract(conn, &contract)?;
-            state::save_invoice(
-                conn,
-                &state::InvoiceRow {
-                    fund_id: fund,
-                    seq: s,
-                    contract_seq: contract.seq,
-                    ministry_org_id: contract.ministry_org_id,
-                    vendor_org_id: i.vendor,
-                    invoice_number: i.invoice_number.clone(),
-                    currency: contract.currency.clone(),
-                    amount: i.amount.value,
-                    paid: Decimal::ZERO,
-                    reversed: false,
-                },
-            )?;
+            st.save_contract(&contract)?;
+            st.save_invoice(&state::InvoiceRow {
+                fund_id: fund,
+                seq: s,
+                contract_seq: contract.seq,
+                ministry_org_id: contract.ministry_org_id,
+                vendor_org_id: i.vendor,
+                invoice_number: i.invoice_number.clone(),
+                currency: contract.currency.clone(),
+                amount: i.amount.value,
+                paid: Decimal::ZERO,
+                reversed: false,
+            })?;
             let mut r = with_money(row(ctx, s, "invoice", date), &i.amount, amt);
             r.ministry_org_id = Some(contract.ministry_org_id);
             r.vendor_org_id = Some(i.vendor);
             r.ref_seq = Some(contract.seq);
             r.tender_seq = Some(contract.tender_seq);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
         FundEntry::Payment(p) => {
             let mut r = row(ctx, s, "payment", date);
             r.category = p.category.clone();
             let ministry = if let Some(inv_seq) = p.invoice {
-                let mut invoice = state::invoice(conn, fund, seq_i64(inv_seq)?)?
+                let mut invoice = st
+                    .invoice(seq_i64(inv_seq)?)?
                     .filter(|i| !i.reversed)
                     .ok_or_else(|| unknown("live invoice", inv_seq))?;
                 own_reference(actor, invoice.ministry_org_id, "invoice", inv_seq)?;
@@ -590,12 +576,13 @@ pub fn apply(
                         ),
                     ));
                 }
-                let mut contract = state::contract(conn, fund, invoice.contract_seq)?
+                let mut contract = st
+                    .contract(invoice.contract_seq)?
                     .ok_or_else(|| unknown("live invoice", inv_seq))?;
                 contract.paid = add(contract.paid, p.amount.value)?;
                 invoice.paid = paid;
-                state::save_invoice(conn, &invoice)?;
-                state::save_contract(conn, &contract)?;
+                st.save_invoice(&invoice)?;
+                st.save_contract(&contract)?;
                 r.vendor_org_id = Some(invoice.vendor_org_id);
                 r.ref_seq = Some(invoice.seq);
                 r.tender_seq = Some(contract.tender_seq);
@@ -609,23 +596,23 @@ pub fn apply(
                     ));
                 };
                 own_ministry(actor, ministry)?;
-                require_org(conn, actor, ministry, "ministry", "ministry")?;
-                require_org(conn, actor, vendor, "vendor", "vendor")?;
+                require_org(st, actor, ministry, "ministry", "ministry")?;
+                require_org(st, actor, vendor, "vendor", "vendor")?;
                 r.vendor_org_id = Some(vendor);
                 ministry
             };
-            let amt = to_fund(conn, ctx, &p.amount, date)?;
+            let amt = to_fund(st, ctx, &p.amount, date)?;
             r = with_money(r, &p.amount, amt);
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, ministry)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(ministry)?;
             fp.paid = add(fp.paid, amt)?;
             mp.paid = add(mp.paid, amt)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
             r.ministry_org_id = Some(ministry);
-            state::save_entry(conn, &r)?;
+            st.save_entry(&r)?;
         }
-        FundEntry::Reversal(rev) => reverse(conn, ctx, actor, s, date, rev)?,
+        FundEntry::Reversal(rev) => reverse(st, ctx, actor, s, date, rev)?,
     }
     Ok(())
 }
@@ -644,15 +631,15 @@ fn blocked(target: &FundEntryRow, why: &str) -> AppendError {
 }
 
 fn reverse(
-    conn: &mut PgConnection,
+    st: &mut Derived<'_>,
     ctx: &FundCtx,
     actor: Option<&Actor>,
     s: i64,
     date: NaiveDate,
     rev: &kinds::Reversal,
 ) -> Result<()> {
-    let fund = ctx.fund;
-    let mut target = state::entry(conn, fund, seq_i64(rev.entry)?)?
+    let mut target = st
+        .entry(seq_i64(rev.entry)?)?
         .ok_or_else(|| unknown("fund entry", rev.entry))?;
     if let Some(a) = actor {
         // A ministry knows only its own entries: anything else reads as unknown.
@@ -687,8 +674,8 @@ fn reverse(
             let donor = target
                 .donor_org_id
                 .ok_or_else(|| blocked(&target, "no donor"))?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut dp = state::donor_position(conn, fund, donor)?;
+            let mut fp = st.fund_position()?;
+            let mut dp = st.donor_position(donor)?;
             if target.kind == "pledge" {
                 fp.pledged = sub(fp.pledged, amt)?;
                 dp.pledged = sub(dp.pledged, amt)?;
@@ -706,51 +693,54 @@ fn reverse(
                 fp.received = sub(fp.received, amt)?;
                 dp.received = sub(dp.received, amt)?;
             }
-            state::save_fund_position(conn, &fp)?;
-            state::save_donor_position(conn, &dp)?;
+            st.save_fund_position(&fp)?;
+            st.save_donor_position(&dp)?;
         }
         "allocation" => {
-            let mut alloc = state::allocation(conn, fund, target.seq)?
+            let mut alloc = st
+                .allocation(target.seq)?
                 .ok_or_else(|| blocked(&target, "no allocation row"))?;
             if !alloc.disbursed_fund.is_zero() {
                 return Err(blocked(&target, "it has disbursements; reverse them first"));
             }
             alloc.reversed = true;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, alloc.ministry_org_id)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(alloc.ministry_org_id)?;
             fp.allocated = sub(fp.allocated, alloc.amount_fund)?;
             mp.allocated = sub(mp.allocated, alloc.amount_fund)?;
-            state::save_allocation(conn, &alloc)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_allocation(&alloc)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
         }
         "disbursement" => {
             let alloc_seq = target
                 .ref_seq
                 .ok_or_else(|| blocked(&target, "no allocation"))?;
-            let mut alloc = state::allocation(conn, fund, alloc_seq)?
+            let mut alloc = st
+                .allocation(alloc_seq)?
                 .ok_or_else(|| blocked(&target, "no allocation row"))?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, alloc.ministry_org_id)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(alloc.ministry_org_id)?;
             alloc.disbursed_fund = sub(alloc.disbursed_fund, amt)?;
             fp.disbursed = sub(fp.disbursed, amt)?;
             mp.disbursed = sub(mp.disbursed, amt)?;
-            state::save_allocation(conn, &alloc)?;
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_allocation(&alloc)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
         }
         "fx_rate" => {
-            let mut rate = state::fx_rate(conn, fund, target.seq)?
+            let mut rate = st
+                .fx_rate(target.seq)?
                 .ok_or_else(|| blocked(&target, "no rate row"))?;
             rate.reversed = true;
-            state::save_fx_rate(conn, &rate)?;
+            st.save_fx_rate(&rate)?;
         }
         "expenditure" | "payment" => {
             let ministry = target
                 .ministry_org_id
                 .ok_or_else(|| blocked(&target, "no ministry"))?;
-            let mut fp = state::fund_position(conn, fund)?;
-            let mut mp = state::ministry_position(conn, fund, ministry)?;
+            let mut fp = st.fund_position()?;
+            let mut mp = st.ministry_position(ministry)?;
             if target.kind == "expenditure" {
                 fp.expended = sub(fp.expended, amt)?;
                 mp.expended = sub(mp.expended, amt)?;
@@ -759,55 +749,61 @@ fn reverse(
                 mp.paid = sub(mp.paid, amt)?;
                 if let Some(inv_seq) = target.ref_seq {
                     let value = target.amount.unwrap_or(Decimal::ZERO);
-                    let mut invoice = state::invoice(conn, fund, inv_seq)?
+                    let mut invoice = st
+                        .invoice(inv_seq)?
                         .ok_or_else(|| blocked(&target, "no invoice row"))?;
-                    let mut contract = state::contract(conn, fund, invoice.contract_seq)?
+                    let mut contract = st
+                        .contract(invoice.contract_seq)?
                         .ok_or_else(|| blocked(&target, "no contract row"))?;
                     invoice.paid = sub(invoice.paid, value)?;
                     contract.paid = sub(contract.paid, value)?;
-                    state::save_invoice(conn, &invoice)?;
-                    state::save_contract(conn, &contract)?;
+                    st.save_invoice(&invoice)?;
+                    st.save_contract(&contract)?;
                 }
             }
-            state::save_fund_position(conn, &fp)?;
-            state::save_ministry_position(conn, &mp)?;
+            st.save_fund_position(&fp)?;
+            st.save_ministry_position(&mp)?;
         }
         "tender" => {
-            let mut tender = state::tender(conn, fund, target.seq)?
+            let mut tender = st
+                .tender(target.seq)?
                 .ok_or_else(|| blocked(&target, "no tender row"))?;
             if tender.stage != "open" {
                 return Err(blocked(&target, &format!("it is {}", tender.stage)));
             }
             tender.stage = "cancelled".to_owned();
-            state::save_tender(conn, &tender)?;
+            st.save_tender(&tender)?;
         }
         "bid" => {
             let tender_seq = target
                 .ref_seq
                 .ok_or_else(|| blocked(&target, "no tender"))?;
-            let mut tender = state::tender(conn, fund, tender_seq)?
+            let mut tender = st
+                .tender(tender_seq)?
                 .ok_or_else(|| blocked(&target, "no tender row"))?;
             if tender.stage != "open" {
                 return Err(blocked(&target, &format!("its tender is {}", tender.stage)));
             }
             tender.bids = tender.bids.saturating_sub(1);
-            state::save_tender(conn, &tender)?;
+            st.save_tender(&tender)?;
         }
         "award" => {
             let tender_seq = target
                 .ref_seq
                 .ok_or_else(|| blocked(&target, "no tender"))?;
-            let mut tender = state::tender(conn, fund, tender_seq)?
+            let mut tender = st
+                .tender(tender_seq)?
                 .ok_or_else(|| blocked(&target, "no tender row"))?;
             if tender.stage != "awarded" || tender.award_seq != Some(target.seq) {
                 return Err(blocked(&target, "a contract was signed on it"));
             }
             tender.stage = "open".to_owned();
             tender.award_seq = None;
-            state::save_tender(conn, &tender)?;
+            st.save_tender(&tender)?;
         }
         "contract" => {
-            let mut contract = state::contract(conn, fund, target.seq)?
+            let mut contract = st
+                .contract(target.seq)?
                 .ok_or_else(|| blocked(&target, "no contract row"))?;
             if !contract.invoiced.is_zero() {
                 return Err(blocked(&target, "it has invoices; reverse them first"));
@@ -815,24 +811,27 @@ fn reverse(
             if contract.amendments > 0 {
                 return Err(blocked(&target, "it has amendments; reverse them first"));
             }
-            let mut tender = state::tender(conn, fund, contract.tender_seq)?
+            let mut tender = st
+                .tender(contract.tender_seq)?
                 .ok_or_else(|| blocked(&target, "no tender row"))?;
             contract.reversed = true;
             tender.stage = "awarded".to_owned();
-            state::save_contract(conn, &contract)?;
-            state::save_tender(conn, &tender)?;
+            st.save_contract(&contract)?;
+            st.save_tender(&tender)?;
         }
         "contract_amendment" => {
-            let mut amendment = state::amendment(conn, fund, target.seq)?
+            let mut amendment = st
+                .amendment(target.seq)?
                 .ok_or_else(|| blocked(&target, "no amendment row"))?;
-            let latest = state::latest_amendment(conn, fund, amendment.contract_seq)?;
+            let latest = st.latest_amendment(amendment.contract_seq)?;
             if latest.map(|l| l.seq) != Some(amendment.seq) {
                 return Err(blocked(
                     &target,
                     "a later amendment of the contract stands; reverse it first",
                 ));
             }
-            let mut contract = state::contract(conn, fund, amendment.contract_seq)?
+            let mut contract = st
+                .contract(amendment.contract_seq)?
                 .ok_or_else(|| blocked(&target, "no contract row"))?;
             if contract.invoiced > amendment.old_value {
                 return Err(blocked(
@@ -845,26 +844,28 @@ fn reverse(
             contract.ends_on = amendment.old_ends_on;
             contract.amendments = contract.amendments.saturating_sub(1);
             amendment.reversed = true;
-            state::save_contract(conn, &contract)?;
-            state::save_amendment(conn, &amendment)?;
+            st.save_contract(&contract)?;
+            st.save_amendment(&amendment)?;
         }
         "invoice" => {
-            let mut invoice = state::invoice(conn, fund, target.seq)?
+            let mut invoice = st
+                .invoice(target.seq)?
                 .ok_or_else(|| blocked(&target, "no invoice row"))?;
             if !invoice.paid.is_zero() {
                 return Err(blocked(&target, "it has payments; reverse them first"));
             }
-            let mut contract = state::contract(conn, fund, invoice.contract_seq)?
+            let mut contract = st
+                .contract(invoice.contract_seq)?
                 .ok_or_else(|| blocked(&target, "no contract row"))?;
             contract.invoiced = sub(contract.invoiced, invoice.amount)?;
             invoice.reversed = true;
-            state::save_invoice(conn, &invoice)?;
-            state::save_contract(conn, &contract)?;
+            st.save_invoice(&invoice)?;
+            st.save_contract(&contract)?;
         }
         other => return Err(blocked(&target, &format!("unknown kind {other}"))),
     }
     target.reversed_by = Some(s);
-    state::save_entry(conn, &target)?;
+    st.save_entry(&target)?;
     // The reversal's index row mirrors the reversed entry with negated amounts, so that
     // sums over the index net out.
     let mut r = row(ctx, s, "reversal", date);
@@ -877,7 +878,7 @@ fn reverse(
     r.amount_fund = target.amount_fund.map(|a| -a);
     r.ref_seq = Some(target.seq);
     r.tender_seq = target.tender_seq;
-    Ok(state::save_entry(conn, &r)?)
+    Ok(st.save_entry(&r)?)
 }
 
 /// The writer effect of fund appends: parse each entry's typed body and apply it.
@@ -888,18 +889,25 @@ pub struct FundEffect {
 
 impl Effect for FundEffect {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
-        for e in entries {
-            let typed = FundEntry::parse(&e.kind, &e.body).map_err(|i| AppendError::Rejected {
-                code: i.code,
-                detail: i.detail,
-            })?;
+        let mut st = Derived::new(conn, self.ctx.fund);
+        let typed = entries
+            .iter()
+            .map(|e| {
+                FundEntry::parse(&e.kind, &e.body).map_err(|i| AppendError::Rejected {
+                    code: i.code,
+                    detail: i.detail,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        st.prefetch(&typed.iter().collect::<Vec<_>>())?;
+        for (e, typed) in entries.iter().zip(&typed) {
             apply(
-                conn,
+                &mut st,
                 &self.ctx,
                 self.actor.as_ref(),
                 e.seq,
                 e.business_date,
-                &typed,
+                typed,
             )
             .map_err(|err| match err {
                 // Say which entry of a batch was refused.
@@ -912,6 +920,6 @@ impl Effect for FundEffect {
                 other => other,
             })?;
         }
-        Ok(())
+        Ok(st.flush()?)
     }
 }

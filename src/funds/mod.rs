@@ -4,6 +4,7 @@
 //! state, `state` the SQL of that state, `policy` who may see and post what.
 
 pub mod apply;
+pub mod derived;
 pub mod entries;
 pub mod http;
 pub mod kinds;

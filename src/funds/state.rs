@@ -174,75 +174,36 @@ pub fn fund_position(conn: &mut PgConnection, fund: Uuid) -> QueryResult<FundPos
         }))
 }
 
-pub fn save_fund_position(conn: &mut PgConnection, p: &FundPosition) -> QueryResult<()> {
-    diesel::insert_into(fund_positions::table)
-        .values(p)
-        .on_conflict(fund_positions::fund_id)
-        .do_update()
-        .set(p)
-        .execute(conn)
-        .map(|_| ())
+pub fn fund_position_row(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<FundPosition>> {
+    fund_positions::table
+        .find(fund)
+        .select(FundPosition::as_select())
+        .first(conn)
+        .optional()
 }
 
-pub fn donor_position(
+pub fn donor_position_row(
     conn: &mut PgConnection,
     fund: Uuid,
     donor: Uuid,
-) -> QueryResult<DonorPosition> {
-    Ok(donor_positions::table
+) -> QueryResult<Option<DonorPosition>> {
+    donor_positions::table
         .find((fund, donor))
         .select(DonorPosition::as_select())
         .first(conn)
-        .optional()?
-        .unwrap_or(DonorPosition {
-            fund_id: fund,
-            donor_org_id: donor,
-            pledged: Decimal::ZERO,
-            received: Decimal::ZERO,
-        }))
+        .optional()
 }
 
-pub fn save_donor_position(conn: &mut PgConnection, p: &DonorPosition) -> QueryResult<()> {
-    diesel::insert_into(donor_positions::table)
-        .values(p)
-        .on_conflict((donor_positions::fund_id, donor_positions::donor_org_id))
-        .do_update()
-        .set(p)
-        .execute(conn)
-        .map(|_| ())
-}
-
-pub fn ministry_position(
+pub fn ministry_position_row(
     conn: &mut PgConnection,
     fund: Uuid,
     ministry: Uuid,
-) -> QueryResult<MinistryPosition> {
-    Ok(ministry_positions::table
+) -> QueryResult<Option<MinistryPosition>> {
+    ministry_positions::table
         .find((fund, ministry))
         .select(MinistryPosition::as_select())
         .first(conn)
-        .optional()?
-        .unwrap_or(MinistryPosition {
-            fund_id: fund,
-            ministry_org_id: ministry,
-            allocated: Decimal::ZERO,
-            disbursed: Decimal::ZERO,
-            expended: Decimal::ZERO,
-            paid: Decimal::ZERO,
-        }))
-}
-
-pub fn save_ministry_position(conn: &mut PgConnection, p: &MinistryPosition) -> QueryResult<()> {
-    diesel::insert_into(ministry_positions::table)
-        .values(p)
-        .on_conflict((
-            ministry_positions::fund_id,
-            ministry_positions::ministry_org_id,
-        ))
-        .do_update()
-        .set(p)
-        .execute(conn)
-        .map(|_| ())
+        .optional()
 }
 
 pub fn ministry_positions_of(
@@ -280,21 +241,6 @@ pub fn is_ministry_of(conn: &mut PgConnection, fund: Uuid, org: Uuid) -> QueryRe
 
 // ------------------------------------------------------------------------ per-kind rows
 
-/// Inserts or, if present, replaces a row (saved whole after a read-modify-write).
-macro_rules! save_fn {
-    ($name:ident, $row:ty, $table:ident, ($($key:ident),+)) => {
-        pub fn $name(conn: &mut PgConnection, row: &$row) -> QueryResult<()> {
-            diesel::insert_into($table::table)
-                .values(row)
-                .on_conflict(($($table::$key),+))
-                .do_update()
-                .set(row)
-                .execute(conn)
-                .map(|_| ())
-        }
-    };
-}
-
 macro_rules! get_fn {
     ($name:ident, $row:ty, $table:ident) => {
         pub fn $name(conn: &mut PgConnection, fund: Uuid, seq: i64) -> QueryResult<Option<$row>> {
@@ -307,18 +253,24 @@ macro_rules! get_fn {
     };
 }
 
-save_fn!(save_allocation, AllocationRow, allocations, (fund_id, seq));
-save_fn!(save_fx_rate, FxRateRow, fx_rates, (fund_id, seq));
-save_fn!(save_tender, TenderRow, tenders, (fund_id, seq));
-save_fn!(save_contract, ContractRow, contracts, (fund_id, seq));
-save_fn!(
-    save_amendment,
-    AmendmentRow,
-    contract_amendments,
-    (fund_id, seq)
-);
-save_fn!(save_invoice, InvoiceRow, invoices, (fund_id, seq));
-save_fn!(save_entry, FundEntryRow, fund_entries, (fund_id, seq));
+/// Rows of `fund` at these seqs (a job's prefetch).
+macro_rules! many_fn {
+    ($name:ident, $row:ty, $table:ident) => {
+        pub fn $name(conn: &mut PgConnection, fund: Uuid, seqs: &[i64]) -> QueryResult<Vec<$row>> {
+            $table::table
+                .filter($table::fund_id.eq(fund))
+                .filter($table::seq.eq_any(seqs))
+                .select(<$row>::as_select())
+                .load(conn)
+        }
+    };
+}
+
+many_fn!(allocations_at, AllocationRow, allocations);
+many_fn!(tenders_at, TenderRow, tenders);
+many_fn!(contracts_at, ContractRow, contracts);
+many_fn!(invoices_at, InvoiceRow, invoices);
+many_fn!(entries_at, FundEntryRow, fund_entries);
 
 get_fn!(allocation, AllocationRow, allocations);
 get_fn!(fx_rate, FxRateRow, fx_rates);
@@ -328,42 +280,39 @@ get_fn!(amendment, AmendmentRow, contract_amendments);
 get_fn!(invoice, InvoiceRow, invoices);
 get_fn!(entry, FundEntryRow, fund_entries);
 
-/// The rate recorded (and not reversed) for `base`→`quote` on `date`; the latest wins.
-pub fn rate_on(
+/// Unreversed rates for `base`→`quote` on `date`: (seq, rate).
+pub fn rates_on(
     conn: &mut PgConnection,
     fund: Uuid,
     base: &str,
     quote: &str,
     date: NaiveDate,
-) -> QueryResult<Option<Decimal>> {
+) -> QueryResult<Vec<(i64, Decimal)>> {
     fx_rates::table
         .filter(fx_rates::fund_id.eq(fund))
         .filter(fx_rates::base.eq(base))
         .filter(fx_rates::quote.eq(quote))
         .filter(fx_rates::rate_date.eq(date))
         .filter(fx_rates::reversed.eq(false))
-        .order(fx_rates::seq.desc())
-        .select(fx_rates::rate)
-        .first(conn)
-        .optional()
+        .select((fx_rates::seq, fx_rates::rate))
+        .load(conn)
 }
 
-/// Whether `vendor` has an unreversed bid on the tender.
-pub fn has_bid(
+/// Seqs of the unreversed bids of `vendor` on a tender.
+pub fn bid_seqs(
     conn: &mut PgConnection,
     fund: Uuid,
     tender: i64,
     vendor: Uuid,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        fund_entries::table
-            .filter(fund_entries::fund_id.eq(fund))
-            .filter(fund_entries::tender_seq.eq(tender))
-            .filter(fund_entries::kind.eq("bid"))
-            .filter(fund_entries::vendor_org_id.eq(vendor))
-            .filter(fund_entries::reversed_by.is_null()),
-    ))
-    .get_result(conn)
+) -> QueryResult<Vec<i64>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::tender_seq.eq(tender))
+        .filter(fund_entries::kind.eq("bid"))
+        .filter(fund_entries::vendor_org_id.eq(vendor))
+        .filter(fund_entries::reversed_by.is_null())
+        .select(fund_entries::seq)
+        .load(conn)
 }
 
 /// The latest unreversed amendment of a contract.
@@ -465,6 +414,96 @@ pub fn list_entries(
         .select(FundEntryRow::as_select())
         .load(conn)
 }
+
+/// Multi-row upserts of changed rows: one statement per table and flush, setting every
+/// column a later entry can change.
+macro_rules! upsert_many {
+    ($name:ident, $row:ty, $table:ident, ($($key:ident),+), [$($col:ident),+]) => {
+        pub fn $name(conn: &mut PgConnection, rows: &[$row]) -> QueryResult<()> {
+            use diesel::upsert::excluded;
+            for chunk in rows.chunks(1_000) {
+                diesel::insert_into($table::table)
+                    .values(chunk)
+                    .on_conflict(($($table::$key),+))
+                    .do_update()
+                    .set(($($table::$col.eq(excluded($table::$col))),+))
+                    .execute(conn)?;
+            }
+            Ok(())
+        }
+    };
+}
+
+upsert_many!(
+    upsert_fund_positions,
+    FundPosition,
+    fund_positions,
+    (fund_id),
+    [pledged, received, allocated, disbursed, expended, paid]
+);
+upsert_many!(
+    upsert_donor_positions,
+    DonorPosition,
+    donor_positions,
+    (fund_id, donor_org_id),
+    [pledged, received]
+);
+upsert_many!(
+    upsert_ministry_positions,
+    MinistryPosition,
+    ministry_positions,
+    (fund_id, ministry_org_id),
+    [allocated, disbursed, expended, paid]
+);
+upsert_many!(
+    upsert_allocations,
+    AllocationRow,
+    allocations,
+    (fund_id, seq),
+    [disbursed_fund, reversed]
+);
+upsert_many!(
+    upsert_fx_rates,
+    FxRateRow,
+    fx_rates,
+    (fund_id, seq),
+    [reversed]
+);
+upsert_many!(
+    upsert_tenders,
+    TenderRow,
+    tenders,
+    (fund_id, seq),
+    [stage, bids, award_seq]
+);
+upsert_many!(
+    upsert_contracts,
+    ContractRow,
+    contracts,
+    (fund_id, seq),
+    [value, starts_on, ends_on, amendments, invoiced, paid, reversed]
+);
+upsert_many!(
+    upsert_amendments,
+    AmendmentRow,
+    contract_amendments,
+    (fund_id, seq),
+    [reversed]
+);
+upsert_many!(
+    upsert_invoices,
+    InvoiceRow,
+    invoices,
+    (fund_id, seq),
+    [paid, reversed]
+);
+upsert_many!(
+    upsert_entries,
+    FundEntryRow,
+    fund_entries,
+    (fund_id, seq),
+    [reversed_by]
+);
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
 pub const DERIVED_TABLES: [&str; 10] = [
