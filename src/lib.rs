@@ -16,6 +16,7 @@ pub mod http;
 pub mod ledger;
 pub mod procurement;
 pub mod schema;
+pub mod screening;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;

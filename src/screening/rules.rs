@@ -1,0 +1,770 @@
+//! The per-entry screens: pure functions from the facts about one entry (the entry and
+//! what the fund already holds around it) to findings. No I/O here: `screening::facts`
+//! gathers the facts inside the append transaction, these decide (docs/screening.md).
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
+use rust_decimal::Decimal;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// One finding: rule code, severity, a sentence a donor can read, and the seqs of the
+/// entries that form the evidence (the screened entry first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub evidence: Vec<u64>,
+}
+
+/// Thresholds of the screens (amounts in the fund's currency). The defaults are
+/// documented in docs/screening.md.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    /// Procurement method thresholds: below `direct_max` a direct purchase is allowed,
+    /// below `rfq_max` a request for quotation, below `restricted_max` a restricted tender.
+    pub direct_max: Decimal,
+    pub rfq_max: Decimal,
+    pub restricted_max: Decimal,
+    /// "Just below" a threshold: within this share under it.
+    pub near_share: Decimal,
+    /// Split purchase and duplicate payment look back this many days.
+    pub window_days: i64,
+    /// Amendments raising a contract above `original × (1 + inflation_share)`.
+    pub inflation_share: Decimal,
+    pub max_amendments: i32,
+    /// Minimum days between a tender's publication and its deadline, per method.
+    pub min_days_open: i64,
+    pub min_days_restricted: i64,
+    pub min_days_rfq: i64,
+    /// Round amounts: at least this large and a multiple of `round_unit`.
+    pub round_min: Decimal,
+    pub round_unit: Decimal,
+    /// Business dates this many days before the recording date are backdated.
+    pub backdated_days: i64,
+    /// Working hours (UTC) for off-hours: [start, end).
+    pub work_start_hour: u32,
+    pub work_end_hour: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            direct_max: Decimal::from(10_000),
+            rfq_max: Decimal::from(50_000),
+            restricted_max: Decimal::from(200_000),
+            near_share: Decimal::new(5, 2),
+            window_days: 30,
+            inflation_share: Decimal::new(25, 2),
+            max_amendments: 3,
+            min_days_open: 30,
+            min_days_restricted: 20,
+            min_days_rfq: 10,
+            round_min: Decimal::from(10_000),
+            round_unit: Decimal::from(1_000),
+            backdated_days: 30,
+            work_start_hour: 6,
+            work_end_hour: 20,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The method thresholds, lowest first, with the method each one caps.
+    fn method_limits(&self) -> [(Decimal, &'static str); 3] {
+        [
+            (self.direct_max, "direct purchase"),
+            (self.rfq_max, "request for quotation"),
+            (self.restricted_max, "restricted tender"),
+        ]
+    }
+}
+
+/// A bid as screens see it.
+#[derive(Debug, Clone)]
+pub struct BidFact {
+    pub seq: u64,
+    pub vendor: String,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct TenderFact {
+    pub seq: u64,
+    pub method: String,
+    pub estimate: Decimal,
+    pub published: NaiveDate,
+    pub bids: Vec<BidFact>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContractFact {
+    pub seq: u64,
+    pub original: Decimal,
+    pub value: Decimal,
+    pub amendments: i32,
+}
+
+/// An earlier payment (or invoice) screens compare with.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub seq: u64,
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub invoice_number: Option<String>,
+}
+
+/// Everything the per-entry screens need about one entry.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub seq: u64,
+    pub kind: String,
+    pub business_date: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
+    /// In the fund's currency.
+    pub amount: Option<Decimal>,
+    pub currency: String,
+    pub vendor: Option<String>,
+    pub ministry: Option<String>,
+    /// Tender: its deadline. Invoice: its number.
+    pub deadline: Option<NaiveDate>,
+    pub invoice_number: Option<String>,
+    /// Payment without an invoice behind it.
+    pub direct_purchase: bool,
+    pub tender: Option<TenderFact>,
+    pub contract: Option<ContractFact>,
+    /// Unreversed earlier payments of the same ministry to the same vendor within the
+    /// window (for payments), or earlier invoices of the same vendor (for invoices).
+    pub priors: Vec<Prior>,
+}
+
+fn money(v: Decimal, ccy: &str) -> String {
+    format!("{} {ccy}", v.round_dp(2))
+}
+
+/// All per-entry screens.
+pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
+    let mut out = Vec::new();
+    round_amount(f, t, &mut out);
+    backdated(f, t, &mut out);
+    off_hours(f, t, &mut out);
+    near_threshold(f, t, &mut out);
+    payment_without_contract(f, &mut out);
+    single_bidder(f, &mut out);
+    award_above_bid(f, &mut out);
+    identical_bids(f, &mut out);
+    short_tender_period(f, t, &mut out);
+    contract_inflation(f, t, &mut out);
+    duplicate_payment(f, t, &mut out);
+    split_purchase(f, t, &mut out);
+    out
+}
+
+fn is_spend(kind: &str) -> bool {
+    matches!(kind, "payment" | "invoice" | "award" | "contract")
+}
+
+fn round_amount(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let Some(a) = f.amount else { return };
+    if is_spend(&f.kind) && a >= t.round_min && (a % t.round_unit).is_zero() {
+        out.push(Finding {
+            rule: "round-amount",
+            severity: Severity::Low,
+            message: format!(
+                "{} {} of {} is a round multiple of {}",
+                f.kind,
+                f.seq,
+                money(a, &f.currency),
+                t.round_unit
+            ),
+            evidence: vec![f.seq],
+        });
+    }
+}
+
+fn backdated(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let recorded = f.recorded_at.date_naive();
+    let days = (recorded - f.business_date).num_days();
+    if days > t.backdated_days {
+        out.push(Finding {
+            rule: "backdated",
+            severity: if days > 3 * t.backdated_days {
+                Severity::Medium
+            } else {
+                Severity::Low
+            },
+            message: format!(
+                "{} {} dated {} was recorded on {}, {days} days later",
+                f.kind, f.seq, f.business_date, recorded
+            ),
+            evidence: vec![f.seq],
+        });
+    }
+}
+
+fn off_hours(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    if !is_spend(&f.kind) {
+        return;
+    }
+    let at = f.recorded_at;
+    let weekend = matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
+    let night = at.hour() < t.work_start_hour || at.hour() >= t.work_end_hour;
+    if weekend || night {
+        out.push(Finding {
+            rule: "off-hours",
+            severity: Severity::Low,
+            message: format!(
+                "{} {} was recorded at {} UTC ({})",
+                f.kind,
+                f.seq,
+                at.format("%Y-%m-%d %H:%M"),
+                if weekend { "weekend" } else { "night" }
+            ),
+            evidence: vec![f.seq],
+        });
+    }
+}
+
+fn near_threshold(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    if !matches!(f.kind.as_str(), "tender" | "award" | "contract") {
+        return;
+    }
+    let Some(a) = f.amount else { return };
+    for (limit, method) in t.method_limits() {
+        let floor = limit - limit * t.near_share;
+        if a >= floor && a < limit {
+            out.push(Finding {
+                rule: "near-threshold",
+                severity: Severity::Medium,
+                message: format!(
+                    "{} {} of {} is just under the {} threshold of {}",
+                    f.kind,
+                    f.seq,
+                    money(a, &f.currency),
+                    method,
+                    money(limit, &f.currency)
+                ),
+                evidence: vec![f.seq],
+            });
+        }
+    }
+}
+
+fn payment_without_contract(f: &Facts, out: &mut Vec<Finding>) {
+    if f.kind == "payment" && f.direct_purchase {
+        out.push(Finding {
+            rule: "payment-without-contract",
+            severity: Severity::Medium,
+            message: format!(
+                "payment {} of {} to {} has no invoice or contract behind it",
+                f.seq,
+                f.amount.map_or_else(String::new, |a| money(a, &f.currency)),
+                f.vendor.as_deref().unwrap_or("?")
+            ),
+            evidence: vec![f.seq],
+        });
+    }
+}
+
+fn single_bidder(f: &Facts, out: &mut Vec<Finding>) {
+    let (Some(tender), "award") = (&f.tender, f.kind.as_str()) else {
+        return;
+    };
+    if matches!(tender.method.as_str(), "open" | "restricted") && tender.bids.len() == 1 {
+        let mut evidence = vec![f.seq, tender.seq];
+        evidence.extend(tender.bids.iter().map(|b| b.seq));
+        out.push(Finding {
+            rule: "single-bidder",
+            severity: Severity::Medium,
+            message: format!(
+                "award {} on {} tender {} followed a single bid",
+                f.seq, tender.method, tender.seq
+            ),
+            evidence,
+        });
+    }
+}
+
+fn award_above_bid(f: &Facts, out: &mut Vec<Finding>) {
+    let (Some(tender), "award", Some(amount), Some(vendor)) =
+        (&f.tender, f.kind.as_str(), f.amount, &f.vendor)
+    else {
+        return;
+    };
+    // Amounts compare as recorded (tax-inclusive on both sides: bids and awards are
+    // stated gross in this ledger, docs/screening.md).
+    if let Some(bid) = tender.bids.iter().find(|b| &b.vendor == vendor) {
+        if amount > bid.amount {
+            out.push(Finding {
+                rule: "award-above-bid",
+                severity: Severity::High,
+                message: format!(
+                    "award {} of {} is above the winner's bid {} of {}",
+                    f.seq,
+                    money(amount, &f.currency),
+                    bid.seq,
+                    money(bid.amount, &f.currency)
+                ),
+                evidence: vec![f.seq, bid.seq, tender.seq],
+            });
+        }
+    } else if tender.method != "direct" && amount > tender.estimate {
+        out.push(Finding {
+            rule: "award-above-bid",
+            severity: Severity::High,
+            message: format!(
+                "award {} of {} is above tender {}'s estimate of {}",
+                f.seq,
+                money(amount, &f.currency),
+                tender.seq,
+                money(tender.estimate, &f.currency)
+            ),
+            evidence: vec![f.seq, tender.seq],
+        });
+    }
+}
+
+fn identical_bids(f: &Facts, out: &mut Vec<Finding>) {
+    let (Some(tender), "bid", Some(amount), Some(vendor)) =
+        (&f.tender, f.kind.as_str(), f.amount, &f.vendor)
+    else {
+        return;
+    };
+    let same: Vec<&BidFact> = tender
+        .bids
+        .iter()
+        .filter(|b| b.seq != f.seq && &b.vendor != vendor && b.amount == amount)
+        .collect();
+    if !same.is_empty() {
+        let mut evidence = vec![f.seq];
+        evidence.extend(same.iter().map(|b| b.seq));
+        out.push(Finding {
+            rule: "identical-bids",
+            severity: Severity::High,
+            message: format!(
+                "bid {} of {} on tender {} equals {} other vendor(s)' bid",
+                f.seq,
+                money(amount, &f.currency),
+                tender.seq,
+                same.len()
+            ),
+            evidence,
+        });
+    }
+}
+
+fn short_tender_period(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(tender), Some(deadline), "tender") = (&f.tender, f.deadline, f.kind.as_str()) else {
+        return;
+    };
+    let minimum = match tender.method.as_str() {
+        "open" => t.min_days_open,
+        "restricted" => t.min_days_restricted,
+        "request_for_quotation" => t.min_days_rfq,
+        _ => return,
+    };
+    let days = (deadline - f.business_date).num_days();
+    if days < minimum {
+        out.push(Finding {
+            rule: "short-tender-period",
+            severity: Severity::Medium,
+            message: format!(
+                "{} tender {} gives {days} days to bid (from {} to {deadline}); the minimum is {minimum}",
+                tender.method, f.seq, f.business_date
+            ),
+            evidence: vec![f.seq],
+        });
+    }
+}
+
+fn contract_inflation(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(c), "contract_amendment") = (&f.contract, f.kind.as_str()) else {
+        return;
+    };
+    let cap = c.original + c.original * t.inflation_share;
+    if c.value > cap || c.amendments > t.max_amendments {
+        out.push(Finding {
+            rule: "contract-inflation",
+            severity: Severity::Medium,
+            message: format!(
+                "contract {} now stands at {} after {} amendment(s), from {} originally",
+                c.seq,
+                money(c.value, &f.currency),
+                c.amendments,
+                money(c.original, &f.currency)
+            ),
+            evidence: vec![f.seq, c.seq],
+        });
+    }
+}
+
+fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    match f.kind.as_str() {
+        // The same vendor invoicing the same number twice.
+        "invoice" => {
+            let Some(number) = &f.invoice_number else {
+                return;
+            };
+            let dups: Vec<u64> = f
+                .priors
+                .iter()
+                .filter(|p| p.invoice_number.as_ref() == Some(number))
+                .map(|p| p.seq)
+                .collect();
+            if !dups.is_empty() {
+                let mut evidence = vec![f.seq];
+                evidence.extend(&dups);
+                out.push(Finding {
+                    rule: "duplicate-payment",
+                    severity: Severity::High,
+                    message: format!(
+                        "invoice {} from {} repeats invoice number {number} of entry {}",
+                        f.seq,
+                        f.vendor.as_deref().unwrap_or("?"),
+                        dups.iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    evidence,
+                });
+            }
+        }
+        // The same amount to the same vendor within the window.
+        "payment" => {
+            let Some(amount) = f.amount else { return };
+            let dups: Vec<&Prior> = f
+                .priors
+                .iter()
+                .filter(|p| {
+                    p.amount == amount && (f.business_date - p.date).num_days() <= t.window_days
+                })
+                .collect();
+            if let Some(first) = dups.first() {
+                let mut evidence = vec![f.seq];
+                evidence.extend(dups.iter().map(|p| p.seq));
+                out.push(Finding {
+                    rule: "duplicate-payment",
+                    severity: Severity::High,
+                    message: format!(
+                        "payment {} of {} to {} repeats payment {} of {} on {}",
+                        f.seq,
+                        money(amount, &f.currency),
+                        f.vendor.as_deref().unwrap_or("?"),
+                        first.seq,
+                        money(first.amount, &f.currency),
+                        first.date
+                    ),
+                    evidence,
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(amount), "payment") = (f.amount, f.kind.as_str()) else {
+        return;
+    };
+    for (limit, method) in t.method_limits() {
+        if amount >= limit {
+            continue;
+        }
+        let parts: Vec<&Prior> = f
+            .priors
+            .iter()
+            .filter(|p| p.amount < limit && (f.business_date - p.date).num_days() <= t.window_days)
+            .collect();
+        let total = parts.iter().fold(amount, |s, p| s + p.amount);
+        // Each part under the threshold, together over it: report the lowest threshold
+        // the parts dodge, once.
+        if !parts.is_empty() && total >= limit {
+            let mut evidence = vec![f.seq];
+            evidence.extend(parts.iter().map(|p| p.seq));
+            out.push(Finding {
+                rule: "split-purchase",
+                severity: Severity::High,
+                message: format!(
+                    "{} payments by {} to {} within {} days total {}, each under the {} threshold of {}",
+                    parts.len() + 1,
+                    f.ministry.as_deref().unwrap_or("?"),
+                    f.vendor.as_deref().unwrap_or("?"),
+                    t.window_days,
+                    money(total, &f.currency),
+                    method,
+                    money(limit, &f.currency)
+                ),
+                evidence,
+            });
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    /// A payment recorded on a Tuesday at 10:00 UTC, dated the same day.
+    fn base(kind: &str, amount: &str) -> Facts {
+        Facts {
+            seq: 100,
+            kind: kind.to_owned(),
+            business_date: d("2026-03-03"),
+            recorded_at: Utc.with_ymd_and_hms(2026, 3, 3, 10, 0, 0).unwrap(),
+            amount: Some(dec(amount)),
+            currency: "EUR".to_owned(),
+            vendor: Some("V1".to_owned()),
+            ministry: Some("M1".to_owned()),
+            deadline: None,
+            invoice_number: None,
+            direct_purchase: false,
+            tender: None,
+            contract: None,
+            priors: Vec::new(),
+        }
+    }
+
+    fn rules(f: &Facts) -> Vec<&'static str> {
+        screen(f, &Thresholds::default())
+            .into_iter()
+            .map(|x| x.rule)
+            .collect()
+    }
+
+    fn prior(seq: u64, date: &str, amount: &str, number: Option<&str>) -> Prior {
+        Prior {
+            seq,
+            date: d(date),
+            amount: dec(amount),
+            invoice_number: number.map(str::to_owned),
+        }
+    }
+
+    fn tender(method: &str, bids: &[(u64, &str, &str)]) -> TenderFact {
+        TenderFact {
+            seq: 10,
+            method: method.to_owned(),
+            estimate: dec("100000"),
+            published: d("2026-02-01"),
+            bids: bids
+                .iter()
+                .map(|(seq, v, a)| BidFact {
+                    seq: *seq,
+                    vendor: (*v).to_owned(),
+                    amount: dec(a),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_plain_payment_raises_nothing() {
+        assert!(rules(&base("payment", "1234.56")).is_empty());
+    }
+
+    #[test]
+    fn round_amounts_flag_only_large_round_spend() {
+        assert_eq!(rules(&base("payment", "25000.00")), ["round-amount"]);
+        assert!(rules(&base("payment", "25000.01")).is_empty());
+        assert!(rules(&base("payment", "9000.00")).is_empty(), "too small");
+        assert!(
+            rules(&base("contribution", "25000.00")).is_empty(),
+            "not spend"
+        );
+    }
+
+    #[test]
+    fn backdated_and_off_hours() {
+        let mut f = base("payment", "1234.56");
+        f.business_date = d("2026-01-15");
+        assert_eq!(rules(&f), ["backdated"]);
+        f.business_date = d("2026-02-10");
+        assert!(rules(&f).is_empty(), "21 days is within the default 30");
+        let mut f = base("payment", "1234.56");
+        f.recorded_at = Utc.with_ymd_and_hms(2026, 3, 3, 23, 30, 0).unwrap();
+        assert_eq!(rules(&f), ["off-hours"]);
+        f.recorded_at = Utc.with_ymd_and_hms(2026, 3, 7, 11, 0, 0).unwrap(); // Saturday
+        assert_eq!(rules(&f), ["off-hours"]);
+        let mut c = base("contribution", "1234.56");
+        c.recorded_at = Utc.with_ymd_and_hms(2026, 3, 7, 11, 0, 0).unwrap();
+        assert!(rules(&c).is_empty(), "only spending is screened for hours");
+    }
+
+    #[test]
+    fn near_threshold_is_just_under_a_method_limit() {
+        assert_eq!(rules(&base("award", "9600.00")), ["near-threshold"]);
+        assert_eq!(rules(&base("tender", "49990.00")), ["near-threshold"]);
+        assert!(rules(&base("award", "9400.00")).is_empty(), "6% under");
+        assert!(rules(&base("award", "10000.50")).is_empty(), "over");
+        assert!(
+            rules(&base("payment", "9600.00")).is_empty(),
+            "payments: split-purchase's job"
+        );
+    }
+
+    #[test]
+    fn direct_purchases_are_payments_without_contract() {
+        let mut f = base("payment", "1234.56");
+        f.direct_purchase = true;
+        assert_eq!(rules(&f), ["payment-without-contract"]);
+    }
+
+    #[test]
+    fn single_bidder_only_in_competitive_tenders() {
+        let mut f = base("award", "80123.45");
+        f.tender = Some(tender("open", &[(11, "V1", "80123.45")]));
+        let found = screen(&f, &Thresholds::default());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rule, "single-bidder");
+        assert_eq!(found[0].evidence, vec![100, 10, 11]);
+        f.tender = Some(tender(
+            "open",
+            &[(11, "V1", "80123.45"), (12, "V2", "90123.45")],
+        ));
+        assert!(rules(&f).is_empty());
+        f.tender = Some(tender("request_for_quotation", &[(11, "V1", "80123.45")]));
+        assert!(rules(&f).is_empty());
+    }
+
+    #[test]
+    fn award_above_the_winning_bid_or_the_estimate() {
+        let mut f = base("award", "85123.45");
+        f.tender = Some(tender(
+            "open",
+            &[(11, "V1", "80123.45"), (12, "V2", "90123.45")],
+        ));
+        assert_eq!(rules(&f), ["award-above-bid"]);
+        f.amount = Some(dec("80123.45"));
+        assert!(rules(&f).is_empty());
+        // No bid from the winner: compared with the estimate.
+        f.vendor = Some("V9".to_owned());
+        f.amount = Some(dec("100123.45"));
+        assert_eq!(rules(&f), ["award-above-bid"]);
+    }
+
+    #[test]
+    fn identical_bids_from_different_vendors() {
+        let mut f = base("bid", "70000.00");
+        f.tender = Some(tender(
+            "open",
+            &[(11, "V2", "70000.00"), (100, "V1", "70000.00")],
+        ));
+        let found = screen(&f, &Thresholds::default());
+        assert_eq!(found[0].rule, "identical-bids");
+        assert_eq!(found[0].evidence, vec![100, 11]);
+        f.tender = Some(tender("open", &[(11, "V2", "70000.01")]));
+        assert!(rules(&f).is_empty());
+        f.tender = Some(tender("open", &[(11, "V1", "70000.00")]));
+        assert!(
+            rules(&f).is_empty(),
+            "the same vendor twice is not collusion"
+        );
+    }
+
+    #[test]
+    fn short_tender_periods_per_method() {
+        let mut f = base("tender", "120000.00");
+        f.tender = Some(tender("open", &[]));
+        f.deadline = Some(d("2026-03-20"));
+        assert_eq!(rules(&f), ["short-tender-period"]);
+        f.deadline = Some(d("2026-04-02"));
+        assert!(rules(&f).is_empty(), "30 days is enough");
+        f.tender = Some(tender("direct", &[]));
+        f.deadline = Some(d("2026-03-04"));
+        assert!(rules(&f).is_empty());
+    }
+
+    #[test]
+    fn contract_inflation_by_share_or_count() {
+        let mut f = base("contract_amendment", "20000.00");
+        f.contract = Some(ContractFact {
+            seq: 20,
+            original: dec("100000"),
+            value: dec("126000"),
+            amendments: 1,
+        });
+        assert_eq!(rules(&f), ["contract-inflation"]);
+        f.contract = Some(ContractFact {
+            seq: 20,
+            original: dec("100000"),
+            value: dec("125000"),
+            amendments: 3,
+        });
+        assert!(rules(&f).is_empty());
+        f.contract = Some(ContractFact {
+            seq: 20,
+            original: dec("100000"),
+            value: dec("101000"),
+            amendments: 4,
+        });
+        assert_eq!(rules(&f), ["contract-inflation"]);
+    }
+
+    #[test]
+    fn duplicate_invoice_numbers_and_payments() {
+        let mut f = base("invoice", "1234.56");
+        f.invoice_number = Some("INV-7".to_owned());
+        f.priors = vec![prior(50, "2026-01-10", "999.00", Some("INV-7"))];
+        let found = screen(&f, &Thresholds::default());
+        assert_eq!(
+            (found[0].rule, found[0].evidence.clone()),
+            ("duplicate-payment", vec![100, 50])
+        );
+        f.priors = vec![prior(50, "2026-01-10", "1234.56", Some("INV-8"))];
+        assert!(rules(&f).is_empty());
+        let mut p = base("payment", "1234.56");
+        p.priors = vec![prior(60, "2026-02-20", "1234.56", None)];
+        assert_eq!(rules(&p), ["duplicate-payment"]);
+        p.priors = vec![prior(60, "2026-01-20", "1234.56", None)];
+        assert!(rules(&p).is_empty(), "outside the window");
+    }
+
+    #[test]
+    fn split_purchases_each_under_together_over() {
+        let mut p = base("payment", "4000.00");
+        p.priors = vec![
+            prior(61, "2026-02-20", "3500.00", None),
+            prior(62, "2026-02-25", "3000.00", None),
+        ];
+        let found = screen(&p, &Thresholds::default());
+        assert_eq!(found[0].rule, "split-purchase");
+        assert_eq!(found[0].evidence, vec![100, 61, 62]);
+        assert!(
+            found[0].message.contains("10500.00 EUR"),
+            "{}",
+            found[0].message
+        );
+        p.priors.truncate(1);
+        assert!(rules(&p).is_empty(), "7,500 stays under 10,000");
+        p.priors = vec![prior(61, "2026-01-02", "9000.00", None)];
+        assert!(rules(&p).is_empty(), "outside the window");
+    }
+}
