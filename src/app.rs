@@ -67,6 +67,8 @@ impl AppState {
         crate::funds::entries::list_entries, crate::funds::entries::balances,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract,
+        crate::screening::http::list_flags, crate::screening::http::flag_counts,
+        crate::screening::http::get_flag, crate::screening::http::triage,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -82,6 +84,7 @@ impl AppState {
         (name = "admin", description = "Organisations, users, role grants and funds (admin only)"),
         (name = "funds", description = "Pooled funds and their typed entries, scoped to the caller"),
         (name = "procurement", description = "Vendors and contracts with their history"),
+        (name = "screening", description = "Anomaly flags and their triage"),
     )
 )]
 pub struct ApiDoc;
@@ -189,6 +192,7 @@ pub fn build(
                 .configure(crate::funds::http::routes)
                 .configure(crate::funds::entries::routes)
                 .configure(crate::procurement::http::routes)
+                .configure(crate::screening::http::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

@@ -87,6 +87,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    flag_events (id) {
+        id -> Uuid,
+        flag_id -> Uuid,
+        action -> Text,
+        from_status -> Text,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        actor_user_id -> Uuid,
+        actor_role -> Text,
+        admin_seq -> Int8,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    flags (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        rule -> Text,
+        severity -> Text,
+        seq -> Int8,
+        evidence -> Array<Nullable<Int8>>,
+        ministry_org_id -> Nullable<Uuid>,
+        vendor_org_id -> Nullable<Uuid>,
+        message -> Text,
+        business_date -> Date,
+        raised_at -> Timestamptz,
+        status -> Text,
+    }
+}
+
+diesel::table! {
     fund_auditors (fund_id, org_id) {
         fund_id -> Uuid,
         org_id -> Uuid,
@@ -271,6 +303,8 @@ diesel::joinable!(contract_amendments -> funds (fund_id));
 diesel::joinable!(contracts -> funds (fund_id));
 diesel::joinable!(donor_positions -> funds (fund_id));
 diesel::joinable!(donor_positions -> organizations (donor_org_id));
+diesel::joinable!(flag_events -> flags (flag_id));
+diesel::joinable!(flags -> funds (fund_id));
 diesel::joinable!(fund_auditors -> funds (fund_id));
 diesel::joinable!(fund_auditors -> organizations (org_id));
 diesel::joinable!(fund_entries -> funds (fund_id));
@@ -297,6 +331,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     contract_amendments,
     contracts,
     donor_positions,
+    flag_events,
+    flags,
     fund_auditors,
     fund_entries,
     fund_positions,

@@ -647,6 +647,7 @@ async fn seed(
             currency: Currency::parse("EUR").map_err(anyhow::Error::msg)?,
         },
         actor: None,
+        screen: true,
     });
     let mut written = 0_u64;
     for chunk in order.chunks(MAX_BATCH_ENTRIES) {

@@ -881,10 +881,13 @@ fn reverse(
     Ok(st.save_entry(&r)?)
 }
 
-/// The writer effect of fund appends: parse each entry's typed body and apply it.
+/// The writer effect of fund appends: parse each entry's typed body and apply it, then
+/// screen the new entries (flags raised in the same transaction).
 pub struct FundEffect {
     pub ctx: FundCtx,
     pub actor: Option<Actor>,
+    /// Run the per-entry screens (off only to measure their cost).
+    pub screen: bool,
 }
 
 impl Effect for FundEffect {
@@ -920,6 +923,16 @@ impl Effect for FundEffect {
                 other => other,
             })?;
         }
-        Ok(st.flush()?)
+        st.flush()?;
+        if self.screen {
+            crate::screening::raise::raise(
+                st.conn,
+                &self.ctx,
+                entries,
+                &typed,
+                &crate::screening::rules::Thresholds::default(),
+            )?;
+        }
+        Ok(())
     }
 }

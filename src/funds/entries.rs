@@ -102,6 +102,7 @@ async fn prepare(
             org: principal.org,
             role: principal.role,
         }),
+        screen: true,
     }))
 }
 

@@ -155,7 +155,7 @@ pub struct Facts {
 }
 
 fn money(v: Decimal, ccy: &str) -> String {
-    format!("{} {ccy}", v.round_dp(2))
+    format!("{:.2} {ccy}", v)
 }
 
 /// All per-entry screens.

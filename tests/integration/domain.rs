@@ -1412,3 +1412,278 @@ async fn seed_demo_then_rebuild_check_agrees() {
     assert_eq!(funds[0]["name"], fundtrail::seed::DEMO_FUND);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Screening end to end: a split purchase and a duplicate invoice posted through the API
+/// raise flags with the right evidence, in the same transaction as the entries; scope
+/// follows the fund's; auditors triage and the history (and administrative chain) shows it.
+#[actix_web::test]
+async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
+        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.justice, "budget_line": "B", "category": "equipment",
+        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("50000.00")})
+        )
+    );
+    w.as_("ministry", w.interior);
+    let v = w.vendors[0];
+    // Three direct purchases from one vendor within days, each under the 10,000 direct
+    // purchase threshold, together over it.
+    let p1 = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": v, "ministry": w.interior, "amount": eur("3900.00")})
+        )
+    );
+    let p2 = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": v, "ministry": w.interior, "amount": eur("3850.50")})
+        )
+    );
+    let p3 = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": v, "ministry": w.interior, "amount": eur("3700.25")})
+        )
+    );
+    // A contract invoiced twice under the same invoice number.
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(40)).to_string();
+    let t = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+        "method": "restricted", "estimated_value": eur("60000.00"), "deadline": deadline})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": t, "vendor": v, "amount": eur("55123.45")})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": t, "vendor": w.vendors[1], "amount": eur("57123.45")})
+        )
+    );
+    let a = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": t, "vendor": v, "amount": eur("55123.45"), "bids_received": 2})
+        )
+    );
+    let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("55123.45"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})));
+    let i1 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));
+    let i2 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));
+
+    w.as_("auditor", w.auditor);
+    let fund = w.fund;
+    let (status, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{fund}/flags?rule=split-purchase"))
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let splits = page["flags"].as_array().unwrap();
+    assert_eq!(
+        splits.len(),
+        1,
+        "the 2nd payment is not yet over (7,750.50), the 3rd is: {page}"
+    );
+    let split = splits.iter().find(|f| f["seq"] == json!(p3)).unwrap();
+    assert_eq!(split["evidence"], json!([p3, p1, p2]), "{split}");
+    assert_eq!(split["severity"], "high");
+    assert!(
+        split["message"].as_str().unwrap().contains("11450.75 EUR"),
+        "{split}"
+    );
+    assert!(
+        split["message"]
+            .as_str()
+            .unwrap()
+            .contains("Alpha Uniforms"),
+        "{split}"
+    );
+    assert!(splits.iter().all(|f| f["seq"] != json!(p1)));
+    let (_, page) = call!(
+        &app,
+        w.get(&format!(
+            "/api/v1/funds/{fund}/flags?rule=duplicate-payment"
+        ))
+    );
+    let dup = &page["flags"][0];
+    assert_eq!(
+        (dup["seq"].clone(), dup["evidence"].clone()),
+        (json!(i2), json!([i2, i1])),
+        "{page}"
+    );
+    // Direct purchases are flagged too; counts add up.
+    let (_, counts) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/flags/counts")));
+    let n = |rule: &str| {
+        counts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["rule"] == rule)
+            .map(|c| c["count"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(
+        (
+            n("payment-without-contract"),
+            n("split-purchase"),
+            n("duplicate-payment")
+        ),
+        (3, 1, 1),
+        "{counts}"
+    );
+
+    // Scope: the fund's donor sees them; another fund's donor and Justice do not.
+    let flag_id = dup["id"].as_str().unwrap().to_owned();
+    w.as_("donor", w.donor);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/flags/{flag_id}")));
+    assert_eq!(status, StatusCode::OK);
+    w.as_("donor", w.other_donor);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/flags/{flag_id}")));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/flags")));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    w.as_("ministry", w.justice);
+    let (status, _) = call!(&app, w.get(&format!("/api/v1/flags/{flag_id}")));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, page) = call!(&app, w.get(&format!("/api/v1/funds/{fund}/flags")));
+    assert_eq!(page["flags"], json!([]), "Justice has no flags of its own");
+
+    // Triage: auditors only; dismissal needs a reason; transitions are checked.
+    let triage = |action: &str, reason: Option<&str>| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/flags/{flag_id}/triage"))
+            .set_json(json!({"action": action, "reason": reason}))
+    };
+    w.as_("donor", w.donor);
+    refused!(
+        &app,
+        triage("confirm", None),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("ministry", w.interior);
+    refused!(
+        &app,
+        triage("dismiss", Some("ours")),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("auditor", w.other_auditor);
+    refused!(
+        &app,
+        triage("confirm", None),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    w.as_("auditor", w.auditor);
+    refused!(
+        &app,
+        triage("dismiss", None),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reason_required"
+    );
+    refused!(
+        &app,
+        triage("reopen", None),
+        StatusCode::CONFLICT,
+        "invalid_transition"
+    );
+    let (status, _) = call!(&app, triage("acknowledge", None));
+    assert_eq!(status, StatusCode::OK);
+    let (status, detail) = call!(
+        &app,
+        triage(
+            "dismiss",
+            Some("the vendor re-sent the same invoice; paid once")
+        )
+    );
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["status"], "dismissed");
+    let history: Vec<(String, String)> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["action"].as_str().unwrap().to_owned(),
+                h["to_status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("acknowledge".to_owned(), "acknowledged".to_owned()),
+            ("dismiss".to_owned(), "dismissed".to_owned())
+        ]
+    );
+    assert_eq!(
+        detail["evidence_entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(i2), json!(i1)]
+    );
+    // Each transition is an administrative-chain entry with its actor and reason.
+    let (_, admin) = call!(
+        &app,
+        w.get("/api/v1/chains/admin/entries?kind=flag_triaged")
+    );
+    let entries = admin["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[1]["entry"]["body"]["reason"],
+        "the vendor re-sent the same invoice; paid once"
+    );
+    assert_eq!(entries[1]["entry"]["principal"]["role"], "auditor");
+    // Nobody deletes a flag, not even the service's own database role.
+    use diesel::prelude::*;
+    let mut conn = w.superuser();
+    diesel::sql_query("SET ROLE fundtrail_app")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(diesel::sql_query("DELETE FROM flags")
+        .execute(&mut conn)
+        .is_err());
+}

@@ -1,0 +1,290 @@
+//! The only SQL of screening: the facts screens read, the flags they raise, triage.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::schema::{
+    contracts, flag_events, flags, fund_entries, invoices, organizations, tenders,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = flags)]
+pub struct FlagRow {
+    pub id: Uuid,
+    pub fund_id: Uuid,
+    pub rule: String,
+    pub severity: String,
+    pub seq: i64,
+    pub evidence: Vec<Option<i64>>,
+    pub ministry_org_id: Option<Uuid>,
+    pub vendor_org_id: Option<Uuid>,
+    pub message: String,
+    pub business_date: NaiveDate,
+    pub raised_at: DateTime<Utc>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = flag_events)]
+pub struct FlagEventRow {
+    pub id: Uuid,
+    pub flag_id: Uuid,
+    pub action: String,
+    pub from_status: String,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub actor_user_id: Uuid,
+    pub actor_role: String,
+    pub admin_seq: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts flags; one already raised (same fund, rule, seq) is left as it is.
+pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(flags::table)
+        .values(rows)
+        .on_conflict((flags::fund_id, flags::rule, flags::seq))
+        .do_nothing()
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn org_name(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
+    organizations::table
+        .find(org)
+        .select(organizations::name)
+        .first(conn)
+        .optional()
+}
+
+/// A tender's method.
+pub fn tender_method(conn: &mut PgConnection, fund: Uuid, seq: i64) -> QueryResult<Option<String>> {
+    tenders::table
+        .find((fund, seq))
+        .select(tenders::method)
+        .first(conn)
+        .optional()
+}
+
+/// (seq, kind, business date, vendor, amount in the fund's currency).
+pub type TenderEntry = (i64, String, NaiveDate, Option<Uuid>, Option<Decimal>);
+
+/// The unreversed entries of a tender of the given kinds.
+pub fn tender_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tender: i64,
+    kinds: &[&str],
+) -> QueryResult<Vec<TenderEntry>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::tender_seq.eq(tender))
+        .filter(fund_entries::kind.eq_any(kinds))
+        .filter(fund_entries::reversed_by.is_null())
+        .order(fund_entries::seq.asc())
+        .select((
+            fund_entries::seq,
+            fund_entries::kind,
+            fund_entries::business_date,
+            fund_entries::vendor_org_id,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
+/// (original, current value, amendments) of a contract.
+pub fn contract_values(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seq: i64,
+) -> QueryResult<Option<(Decimal, Decimal, i32, String)>> {
+    contracts::table
+        .find((fund, seq))
+        .select((
+            contracts::original_value,
+            contracts::value,
+            contracts::amendments,
+            contracts::currency,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// Unreversed earlier payments of a ministry to a vendor since `since`: (seq, date, amount).
+pub fn prior_payments(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    vendor: Uuid,
+    before: i64,
+    since: NaiveDate,
+) -> QueryResult<Vec<(i64, NaiveDate, Option<Decimal>)>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::vendor_org_id.eq(vendor))
+        .filter(fund_entries::kind.eq("payment"))
+        .filter(fund_entries::reversed_by.is_null())
+        .filter(fund_entries::seq.lt(before))
+        .filter(fund_entries::business_date.ge(since))
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
+/// Unreversed earlier invoices of a vendor with this number: (seq, date, amount).
+pub fn prior_invoices(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    vendor: Uuid,
+    number: &str,
+    before: i64,
+) -> QueryResult<Vec<(i64, Decimal)>> {
+    invoices::table
+        .filter(invoices::fund_id.eq(fund))
+        .filter(invoices::vendor_org_id.eq(vendor))
+        .filter(invoices::invoice_number.eq(number))
+        .filter(invoices::reversed.eq(false))
+        .filter(invoices::seq.lt(before))
+        .select((invoices::seq, invoices::amount))
+        .load(conn)
+}
+
+/// Filters of the flag list; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct FlagFilter {
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Keyset: flags raised by entries after this seq.
+    pub after_seq: Option<(i64, String)>,
+}
+
+/// Flags of a fund in (seq, rule) order.
+pub fn list(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    f: &FlagFilter,
+    limit: i64,
+) -> QueryResult<Vec<FlagRow>> {
+    let mut q = flags::table.filter(flags::fund_id.eq(fund)).into_boxed();
+    if let Some(m) = f.ministry {
+        q = q.filter(flags::ministry_org_id.eq(m));
+    }
+    if let Some(v) = f.vendor {
+        q = q.filter(flags::vendor_org_id.eq(v));
+    }
+    if let Some(r) = &f.rule {
+        q = q.filter(flags::rule.eq(r.clone()));
+    }
+    if let Some(s) = &f.severity {
+        q = q.filter(flags::severity.eq(s.clone()));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(flags::status.eq(s.clone()));
+    }
+    if let Some(d) = f.from {
+        q = q.filter(flags::business_date.ge(d));
+    }
+    if let Some(d) = f.to {
+        q = q.filter(flags::business_date.le(d));
+    }
+    if let Some((seq, rule)) = &f.after_seq {
+        q = q.filter(
+            flags::seq
+                .gt(*seq)
+                .or(flags::seq.eq(*seq).and(flags::rule.gt(rule.clone()))),
+        );
+    }
+    q.order((flags::seq.asc(), flags::rule.asc()))
+        .limit(limit)
+        .select(FlagRow::as_select())
+        .load(conn)
+}
+
+/// Counts by (rule, severity, status), of one ministry's flags or all.
+pub fn counts(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Option<Uuid>,
+) -> QueryResult<Vec<(String, String, String, i64)>> {
+    let rows: Vec<(String, String, String, Option<Uuid>, i64)> = flags::table
+        .filter(flags::fund_id.eq(fund))
+        .group_by((
+            flags::rule,
+            flags::severity,
+            flags::status,
+            flags::ministry_org_id,
+        ))
+        .select((
+            flags::rule,
+            flags::severity,
+            flags::status,
+            flags::ministry_org_id,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut out: std::collections::BTreeMap<(String, String, String), i64> = Default::default();
+    for (rule, severity, status, m, n) in rows {
+        if ministry.is_none() || ministry == m {
+            *out.entry((rule, severity, status)).or_default() += n;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|((r, s, st), n)| (r, s, st, n))
+        .collect())
+}
+
+pub fn flag(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<FlagRow>> {
+    flags::table
+        .find(id)
+        .select(FlagRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Locks the flag for a transition.
+pub fn flag_for_update(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<FlagRow>> {
+    flags::table
+        .find(id)
+        .select(FlagRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+pub fn set_status(conn: &mut PgConnection, id: Uuid, status: &str) -> QueryResult<()> {
+    diesel::update(flags::table.find(id))
+        .set(flags::status.eq(status))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_event(conn: &mut PgConnection, row: &FlagEventRow) -> QueryResult<()> {
+    diesel::insert_into(flag_events::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn events(conn: &mut PgConnection, flag: Uuid) -> QueryResult<Vec<FlagEventRow>> {
+    flag_events::table
+        .filter(flag_events::flag_id.eq(flag))
+        .order((flag_events::at.asc(), flag_events::id.asc()))
+        .select(FlagEventRow::as_select())
+        .load(conn)
+}
