@@ -85,6 +85,9 @@ pub struct SeedArgs {
     /// Seed of the generator (same seed, same demo).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Append without the per-entry screens (to measure what screening costs).
+    #[arg(long)]
+    pub no_screening: bool,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
@@ -347,7 +350,8 @@ fn generate(
                         if bids.iter().any(|(v, _)| *v == vendor) {
                             continue;
                         }
-                        let amount = estimate * rng.gen_range(85..115) / 100;
+                        let amount =
+                            estimate * rng.gen_range(85..115) / 100 + rng.gen_range(0..10_000);
                         let date = published + Duration::days(5 + b);
                         if date > today {
                             break;
@@ -406,7 +410,12 @@ fn generate(
                 let parts = rng.gen_range(1..=3_i64);
                 let mut left = total;
                 for p in 0..parts {
-                    let amount = if p == parts - 1 { left } else { total / parts };
+                    // Unequal instalments, as real invoices are (equal ones look like duplicates).
+                    let amount = if p == parts - 1 {
+                        left
+                    } else {
+                        total / parts + 137 * (p + 1)
+                    };
                     left -= amount;
                     let invoiced = signed + Duration::days(30 + 20 * p);
                     if invoiced > today || amount <= 0 {
@@ -647,7 +656,7 @@ async fn seed(
             currency: Currency::parse("EUR").map_err(anyhow::Error::msg)?,
         },
         actor: None,
-        screen: true,
+        screen: !args.no_screening,
     });
     let mut written = 0_u64;
     for chunk in order.chunks(MAX_BATCH_ENTRIES) {

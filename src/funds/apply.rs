@@ -926,7 +926,7 @@ impl Effect for FundEffect {
         st.flush()?;
         if self.screen {
             crate::screening::raise::raise(
-                st.conn,
+                &mut st,
                 &self.ctx,
                 entries,
                 &typed,

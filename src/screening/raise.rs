@@ -1,21 +1,25 @@
 //! Screening inside the append transaction: gather each new entry's facts (after the
-//! job's derived state is written, so the job's own earlier entries count), run the rules,
-//! insert the flags. Same transaction as the entry: a flag exists exactly when its entry
-//! is committed; a retried append replays without re-running effects, and (fund, rule,
-//! seq) is unique, so no flag is raised twice.
+//! job's derived state is flushed, so the job's own earlier entries count), run the
+//! rules, insert the flags. Same transaction as the entry: a flag exists exactly when its
+//! entry is committed; a retried append replays without re-running effects, and (fund,
+//! rule, seq) is unique, so no flag is raised twice.
+//!
+//! The facts of a whole job are read with a handful of queries (names, the tenders'
+//! bids, payments in the window, invoices by number), not per entry: screening must not
+//! dominate the cost of an append (docs/benchmarks.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::Duration;
-use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{self, BidFact, ContractFact, Facts, Prior, TenderFact, Thresholds};
-use super::store::{self, FlagRow};
+use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
+use crate::funds::derived::Derived;
 use crate::funds::kinds::FundEntry;
-use crate::funds::state;
+use crate::funds::state::FundEntryRow;
 use crate::ledger::entry::Entry;
 
 /// The id of the flag `rule` raised by entry `seq` of `fund`.
@@ -23,56 +27,120 @@ pub fn flag_id(fund: Uuid, rule: &str, seq: u64) -> Uuid {
     Uuid::new_v5(&fund, format!("{rule}/{seq}").as_bytes())
 }
 
-/// Organisation names, looked up once per job.
-struct Names<'a> {
-    cache: HashMap<Uuid, String>,
-    conn: &'a mut PgConnection,
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
 }
 
-impl Names<'_> {
-    fn of(&mut self, org: Option<Uuid>) -> diesel::QueryResult<Option<String>> {
-        let Some(org) = org else { return Ok(None) };
-        if let Some(n) = self.cache.get(&org) {
-            return Ok(Some(n.clone()));
-        }
-        let name = store::org_name(self.conn, org)?.unwrap_or_else(|| org.to_string());
-        self.cache.insert(org, name.clone());
-        Ok(Some(name))
+/// What the job's entries need from the database, read once.
+struct JobFacts {
+    names: HashMap<Uuid, String>,
+    tender_entries: HashMap<i64, Vec<TenderEntry>>,
+    payments: Vec<store::PaymentRow>,
+    invoices: Vec<(i64, Uuid, String, Decimal)>,
+}
+
+impl JobFacts {
+    fn name(&self, org: Option<Uuid>) -> Option<String> {
+        org.map(|o| self.names.get(&o).cloned().unwrap_or_else(|| o.to_string()))
     }
 }
 
-/// Screens the job's new entries and records their flags.
+/// Screens the job's new entries (`st` already flushed) and records their flags.
 pub fn raise(
-    conn: &mut PgConnection,
+    st: &mut Derived<'_>,
     ctx: &FundCtx,
     entries: &[Entry],
     typed: &[FundEntry],
-    thresholds: &Thresholds,
+    t: &Thresholds,
 ) -> diesel::QueryResult<usize> {
-    let mut names = Names {
-        cache: HashMap::new(),
-        conn,
+    let fund = ctx.fund;
+    // The index rows of the job's entries: in the cache (the job just wrote them).
+    let mut rows: Vec<Option<FundEntryRow>> = Vec::with_capacity(entries.len());
+    for e in entries {
+        rows.push(match i64::try_from(e.seq) {
+            Ok(s) => st.entry(s)?,
+            Err(_) => None,
+        });
+    }
+    let mut orgs = BTreeSet::new();
+    let mut tenders = BTreeSet::new();
+    let mut vendors = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    let mut since = None;
+    for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
+        let Some(row) = row else { continue };
+        orgs.extend(row.vendor_org_id);
+        orgs.extend(row.ministry_org_id);
+        if matches!(
+            typed,
+            FundEntry::Tender(_) | FundEntry::Bid(_) | FundEntry::Award(_)
+        ) {
+            tenders.extend(row.tender_seq);
+        }
+        match typed {
+            FundEntry::Payment(_) => {
+                vendors.extend(row.vendor_org_id);
+                let from = e.business_date - Duration::days(t.window_days);
+                since = Some(since.map_or(from, |s: chrono::NaiveDate| s.min(from)));
+            }
+            FundEntry::Invoice(i) => {
+                vendors.insert(i.vendor);
+                numbers.insert(i.invoice_number.clone());
+            }
+            _ => {}
+        }
+    }
+    let tender_list: Vec<i64> = tenders.iter().copied().collect();
+    let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
+    if !tender_list.is_empty() {
+        for (tender, e) in store::tenders_entries(st.conn, fund, &tender_list)? {
+            if let Some(tender) = tender {
+                orgs.extend(e.3);
+                tender_entries.entry(tender).or_default().push(e);
+            }
+        }
+    }
+    let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
+    let payments = match since {
+        Some(since) if !vendor_list.is_empty() => {
+            store::payments_since(st.conn, fund, &vendor_list, since)?
+        }
+        _ => Vec::new(),
     };
-    let mut rows = Vec::new();
-    for (entry, typed) in entries.iter().zip(typed) {
-        let Some(facts) = facts(&mut names, ctx, entry, typed, thresholds)? else {
+    let invoices = if numbers.is_empty() {
+        Vec::new()
+    } else {
+        let numbers: Vec<String> = numbers.into_iter().collect();
+        store::invoices_numbered(st.conn, fund, &vendor_list, &numbers)?
+    };
+    let org_list: Vec<Uuid> = orgs.into_iter().collect();
+    let job = JobFacts {
+        names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
+        tender_entries,
+        payments,
+        invoices,
+    };
+
+    let mut flags = Vec::new();
+    for ((entry, typed), row) in entries.iter().zip(typed).zip(rows) {
+        let Some(row) = row else { continue };
+        let Some(f) = facts(st, &job, ctx, entry, typed, &row, t)? else {
             continue;
         };
-        let (ministry, vendor) = facts.1;
-        for finding in rules::screen(&facts.0, thresholds) {
-            rows.push(FlagRow {
-                id: flag_id(ctx.fund, finding.rule, entry.seq),
-                fund_id: ctx.fund,
+        for finding in rules::screen(&f, t) {
+            flags.push(FlagRow {
+                id: flag_id(fund, finding.rule, entry.seq),
+                fund_id: fund,
                 rule: finding.rule.to_owned(),
                 severity: finding.severity.as_str().to_owned(),
-                seq: facts.0.seq.try_into().unwrap_or(i64::MAX),
+                seq: row.seq,
                 evidence: finding
                     .evidence
                     .iter()
                     .map(|s| i64::try_from(*s).ok())
                     .collect(),
-                ministry_org_id: ministry,
-                vendor_org_id: vendor,
+                ministry_org_id: row.ministry_org_id,
+                vendor_org_id: row.vendor_org_id,
                 message: finding.message,
                 business_date: entry.business_date,
                 raised_at: entry.recorded_at,
@@ -80,28 +148,20 @@ pub fn raise(
             });
         }
     }
-    let n = rows.len();
-    store::insert_flags(names.conn, &rows)?;
-    Ok(n)
+    store::insert_flags(st.conn, &flags)?;
+    Ok(flags.len())
 }
 
-type Parties = (Option<Uuid>, Option<Uuid>);
-
-/// The facts of one entry; `None` for entries no rule looks at.
+/// The facts of one entry; `None` for kinds no rule looks at.
 fn facts(
-    names: &mut Names<'_>,
+    st: &mut Derived<'_>,
+    job: &JobFacts,
     ctx: &FundCtx,
     entry: &Entry,
     typed: &FundEntry,
+    row: &FundEntryRow,
     t: &Thresholds,
-) -> diesel::QueryResult<Option<(Facts, Parties)>> {
-    let fund = ctx.fund;
-    let Ok(seq) = i64::try_from(entry.seq) else {
-        return Ok(None);
-    };
-    let Some(row) = state::entry(names.conn, fund, seq)? else {
-        return Ok(None);
-    };
+) -> diesel::QueryResult<Option<Facts>> {
     if matches!(
         typed,
         FundEntry::Pledge(_) | FundEntry::FxRate(_) | FundEntry::Reversal(_)
@@ -115,8 +175,8 @@ fn facts(
         recorded_at: entry.recorded_at,
         amount: row.amount_fund,
         currency: ctx.currency.code().to_owned(),
-        vendor: names.of(row.vendor_org_id)?,
-        ministry: names.of(row.ministry_org_id)?,
+        vendor: job.name(row.vendor_org_id),
+        ministry: job.name(row.ministry_org_id),
         deadline: None,
         invoice_number: None,
         direct_purchase: false,
@@ -124,83 +184,95 @@ fn facts(
         contract: None,
         priors: Vec::new(),
     };
-    if let Some(tender_seq) = row.tender_seq {
-        if matches!(
+    if let (Some(tender_seq), true) = (
+        row.tender_seq,
+        matches!(
             typed,
             FundEntry::Tender(_) | FundEntry::Bid(_) | FundEntry::Award(_)
-        ) {
-            let method = store::tender_method(names.conn, fund, tender_seq)?.unwrap_or_default();
-            let mut estimate = Decimal::ZERO;
-            let mut published = entry.business_date;
-            let mut bids = Vec::new();
-            for (s, kind, date, vendor, amount) in
-                store::tender_entries(names.conn, fund, tender_seq, &["tender", "bid"])?
-            {
-                if kind == "tender" {
-                    estimate = amount.unwrap_or_default();
-                    published = date;
-                } else {
-                    bids.push(BidFact {
-                        seq: u64::try_from(s).unwrap_or_default(),
-                        vendor: names.of(vendor)?.unwrap_or_default(),
-                        amount: amount.unwrap_or_default(),
-                    });
-                }
+        ),
+    ) {
+        let method = st.tender(tender_seq)?.map(|t| t.method).unwrap_or_default();
+        let mut estimate = Decimal::ZERO;
+        let mut published = entry.business_date;
+        let mut bids = Vec::new();
+        // Only what existed when this entry was recorded: a bid later in the same job
+        // is not evidence for an earlier award.
+        for (s, kind, date, vendor, amount) in job
+            .tender_entries
+            .get(&tender_seq)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.0 <= row.seq)
+        {
+            if kind == "tender" {
+                estimate = amount.unwrap_or_default();
+                published = *date;
+            } else {
+                bids.push(BidFact {
+                    seq: u(*s),
+                    vendor: job.name(*vendor).unwrap_or_default(),
+                    amount: amount.unwrap_or_default(),
+                });
             }
-            f.tender = Some(TenderFact {
-                seq: u64::try_from(tender_seq).unwrap_or_default(),
-                method,
-                estimate,
-                published,
-                bids,
-            });
         }
+        f.tender = Some(TenderFact {
+            seq: u(tender_seq),
+            method,
+            estimate,
+            published,
+            bids,
+        });
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
         FundEntry::ContractAmendment(_) => {
-            if let Some(c) = row.ref_seq {
-                if let Some((original, value, amendments, currency)) =
-                    store::contract_values(names.conn, fund, c)?
-                {
-                    f.currency = currency;
-                    f.contract = Some(ContractFact {
-                        seq: u64::try_from(c).unwrap_or_default(),
-                        original,
-                        value,
-                        amendments,
-                    });
-                }
+            if let Some(c) = row.ref_seq.map(|c| st.contract(c)).transpose()?.flatten() {
+                f.currency = c.currency.clone();
+                f.contract = Some(ContractFact {
+                    seq: u(c.seq),
+                    original: c.original_value,
+                    value: c.value,
+                    amendments: c.amendments,
+                });
             }
         }
         FundEntry::Invoice(i) => {
             f.invoice_number = Some(i.invoice_number.clone());
-            f.priors = store::prior_invoices(names.conn, fund, i.vendor, &i.invoice_number, seq)?
-                .into_iter()
-                .map(|(s, amount)| Prior {
-                    seq: u64::try_from(s).unwrap_or_default(),
+            f.priors = job
+                .invoices
+                .iter()
+                .filter(|(s, v, n, _)| *s < row.seq && *v == i.vendor && *n == i.invoice_number)
+                .map(|(s, _, n, amount)| Prior {
+                    seq: u(*s),
                     date: entry.business_date,
-                    amount,
-                    invoice_number: Some(i.invoice_number.clone()),
+                    amount: *amount,
+                    invoice_number: Some(n.clone()),
+                    direct: false,
                 })
                 .collect();
         }
         FundEntry::Payment(p) => {
             f.direct_purchase = p.invoice.is_none();
-            if let (Some(m), Some(v)) = (row.ministry_org_id, row.vendor_org_id) {
-                let since = entry.business_date - Duration::days(t.window_days);
-                f.priors = store::prior_payments(names.conn, fund, m, v, seq, since)?
-                    .into_iter()
-                    .map(|(s, date, amount)| Prior {
-                        seq: u64::try_from(s).unwrap_or_default(),
-                        date,
-                        amount: amount.unwrap_or_default(),
-                        invoice_number: None,
-                    })
-                    .collect();
-            }
+            let since = entry.business_date - Duration::days(t.window_days);
+            f.priors = job
+                .payments
+                .iter()
+                .filter(|(s, date, m, v, _, _)| {
+                    *s < row.seq
+                        && *date >= since
+                        && *m == row.ministry_org_id
+                        && *v == row.vendor_org_id
+                })
+                .map(|(s, date, _, _, amount, invoice)| Prior {
+                    seq: u(*s),
+                    date: *date,
+                    amount: amount.unwrap_or_default(),
+                    invoice_number: None,
+                    direct: invoice.is_none(),
+                })
+                .collect();
         }
         _ => {}
     }
-    Ok(Some((f, (row.ministry_org_id, row.vendor_org_id))))
+    Ok(Some(f))
 }

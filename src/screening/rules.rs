@@ -128,6 +128,8 @@ pub struct Prior {
     pub date: NaiveDate,
     pub amount: Decimal,
     pub invoice_number: Option<String>,
+    /// A payment with no invoice behind it (a direct purchase).
+    pub direct: bool,
 }
 
 /// Everything the per-entry screens need about one entry.
@@ -479,8 +481,10 @@ fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     }
 }
 
+/// Only direct purchases count: instalments of a contract awarded by a tender are not a
+/// split (the tender chose the method for the whole value).
 fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
-    let (Some(amount), "payment") = (f.amount, f.kind.as_str()) else {
+    let (Some(amount), "payment", true) = (f.amount, f.kind.as_str(), f.direct_purchase) else {
         return;
     };
     for (limit, method) in t.method_limits() {
@@ -490,7 +494,11 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
         let parts: Vec<&Prior> = f
             .priors
             .iter()
-            .filter(|p| p.amount < limit && (f.business_date - p.date).num_days() <= t.window_days)
+            .filter(|p| {
+                p.direct
+                    && p.amount < limit
+                    && (f.business_date - p.date).num_days() <= t.window_days
+            })
             .collect();
         let total = parts.iter().fold(amount, |s, p| s + p.amount);
         // Each part under the threshold, together over it: report the lowest threshold
@@ -565,6 +573,7 @@ mod tests {
             date: d(date),
             amount: dec(amount),
             invoice_number: number.map(str::to_owned),
+            direct: true,
         }
     }
 
@@ -750,21 +759,30 @@ mod tests {
     #[test]
     fn split_purchases_each_under_together_over() {
         let mut p = base("payment", "4000.00");
+        p.direct_purchase = true;
+        let split = |f: &Facts| {
+            screen(f, &Thresholds::default())
+                .into_iter()
+                .find(|x| x.rule == "split-purchase")
+        };
         p.priors = vec![
             prior(61, "2026-02-20", "3500.00", None),
             prior(62, "2026-02-25", "3000.00", None),
         ];
-        let found = screen(&p, &Thresholds::default());
-        assert_eq!(found[0].rule, "split-purchase");
-        assert_eq!(found[0].evidence, vec![100, 61, 62]);
-        assert!(
-            found[0].message.contains("10500.00 EUR"),
-            "{}",
-            found[0].message
-        );
+        let found = split(&p).unwrap();
+        assert_eq!(found.evidence, vec![100, 61, 62]);
+        assert!(found.message.contains("10500.00 EUR"), "{}", found.message);
         p.priors.truncate(1);
-        assert!(rules(&p).is_empty(), "7,500 stays under 10,000");
+        assert!(split(&p).is_none(), "7,500 stays under 10,000");
         p.priors = vec![prior(61, "2026-01-02", "9000.00", None)];
-        assert!(rules(&p).is_empty(), "outside the window");
+        assert!(split(&p).is_none(), "outside the window");
+        // Contract instalments are not splits, neither as the payment nor as the priors.
+        p.priors = vec![prior(61, "2026-02-20", "9000.00", None)];
+        assert!(split(&p).is_some());
+        p.priors[0].direct = false;
+        assert!(split(&p).is_none());
+        p.priors[0].direct = true;
+        p.direct_purchase = false;
+        assert!(split(&p).is_none());
     }
 }

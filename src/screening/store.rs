@@ -6,9 +6,7 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::schema::{
-    contracts, flag_events, flags, fund_entries, invoices, organizations, tenders,
-};
+use crate::schema::{flag_events, flags, fund_entries, invoices, organizations};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = flags)]
@@ -55,109 +53,97 @@ pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<()
         .map(|_| ())
 }
 
-pub fn org_name(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
+/// Names of organisations.
+pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid, String)>> {
     organizations::table
-        .find(org)
-        .select(organizations::name)
-        .first(conn)
-        .optional()
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::name))
+        .load(conn)
 }
 
-/// A tender's method.
-pub fn tender_method(conn: &mut PgConnection, fund: Uuid, seq: i64) -> QueryResult<Option<String>> {
-    tenders::table
-        .find((fund, seq))
-        .select(tenders::method)
-        .first(conn)
-        .optional()
-}
-
-/// (seq, kind, business date, vendor, amount in the fund's currency).
-pub type TenderEntry = (i64, String, NaiveDate, Option<Uuid>, Option<Decimal>);
-
-/// The unreversed entries of a tender of the given kinds.
-pub fn tender_entries(
+/// (tender seq, entry) for the unreversed tender and bid entries of these tenders.
+pub fn tenders_entries(
     conn: &mut PgConnection,
     fund: Uuid,
-    tender: i64,
-    kinds: &[&str],
-) -> QueryResult<Vec<TenderEntry>> {
+    tenders: &[i64],
+) -> QueryResult<Vec<(Option<i64>, TenderEntry)>> {
     fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::tender_seq.eq(tender))
-        .filter(fund_entries::kind.eq_any(kinds))
+        .filter(fund_entries::tender_seq.eq_any(tenders))
+        .filter(fund_entries::kind.eq_any(["tender", "bid"]))
         .filter(fund_entries::reversed_by.is_null())
         .order(fund_entries::seq.asc())
         .select((
-            fund_entries::seq,
-            fund_entries::kind,
-            fund_entries::business_date,
-            fund_entries::vendor_org_id,
-            fund_entries::amount_fund,
+            fund_entries::tender_seq,
+            (
+                fund_entries::seq,
+                fund_entries::kind,
+                fund_entries::business_date,
+                fund_entries::vendor_org_id,
+                fund_entries::amount_fund,
+            ),
         ))
         .load(conn)
 }
 
-/// (original, current value, amendments) of a contract.
-pub fn contract_values(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    seq: i64,
-) -> QueryResult<Option<(Decimal, Decimal, i32, String)>> {
-    contracts::table
-        .find((fund, seq))
-        .select((
-            contracts::original_value,
-            contracts::value,
-            contracts::amendments,
-            contracts::currency,
-        ))
-        .first(conn)
-        .optional()
-}
+/// An unreversed payment: (seq, date, ministry, vendor, amount in the fund's currency,
+/// invoice seq if any).
+pub type PaymentRow = (
+    i64,
+    NaiveDate,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<Decimal>,
+    Option<i64>,
+);
 
-/// Unreversed earlier payments of a ministry to a vendor since `since`: (seq, date, amount).
-pub fn prior_payments(
+/// Unreversed payments to these vendors dated on or after `since`.
+pub fn payments_since(
     conn: &mut PgConnection,
     fund: Uuid,
-    ministry: Uuid,
-    vendor: Uuid,
-    before: i64,
+    vendors: &[Uuid],
     since: NaiveDate,
-) -> QueryResult<Vec<(i64, NaiveDate, Option<Decimal>)>> {
+) -> QueryResult<Vec<PaymentRow>> {
     fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::ministry_org_id.eq(ministry))
-        .filter(fund_entries::vendor_org_id.eq(vendor))
         .filter(fund_entries::kind.eq("payment"))
+        .filter(fund_entries::vendor_org_id.eq_any(vendors))
         .filter(fund_entries::reversed_by.is_null())
-        .filter(fund_entries::seq.lt(before))
         .filter(fund_entries::business_date.ge(since))
         .select((
             fund_entries::seq,
             fund_entries::business_date,
+            fund_entries::ministry_org_id,
+            fund_entries::vendor_org_id,
             fund_entries::amount_fund,
+            fund_entries::ref_seq,
         ))
         .load(conn)
 }
 
-/// Unreversed earlier invoices of a vendor with this number: (seq, date, amount).
-pub fn prior_invoices(
+/// Unreversed invoices of these vendors with these numbers: (seq, vendor, number, amount).
+pub fn invoices_numbered(
     conn: &mut PgConnection,
     fund: Uuid,
-    vendor: Uuid,
-    number: &str,
-    before: i64,
-) -> QueryResult<Vec<(i64, Decimal)>> {
+    vendors: &[Uuid],
+    numbers: &[String],
+) -> QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
     invoices::table
         .filter(invoices::fund_id.eq(fund))
-        .filter(invoices::vendor_org_id.eq(vendor))
-        .filter(invoices::invoice_number.eq(number))
+        .filter(invoices::vendor_org_id.eq_any(vendors))
+        .filter(invoices::invoice_number.eq_any(numbers))
         .filter(invoices::reversed.eq(false))
-        .filter(invoices::seq.lt(before))
-        .select((invoices::seq, invoices::amount))
+        .select((
+            invoices::seq,
+            invoices::vendor_org_id,
+            invoices::invoice_number,
+            invoices::amount,
+        ))
         .load(conn)
 }
+
+/// (seq, kind, business date, vendor, amount in the fund's currency).
+pub type TenderEntry = (i64, String, NaiveDate, Option<Uuid>, Option<Decimal>);
 
 /// Filters of the flag list; `None` means any.
 #[derive(Debug, Clone, Default)]
