@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 12] = [
+const RULES: [&str; 15] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -31,6 +31,9 @@ const RULES: [&str; 12] = [
     "contract-inflation",
     "duplicate-payment",
     "split-purchase",
+    "near-duplicate-payment",
+    "payment-outside-contract-dates",
+    "new-vendor-large",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [

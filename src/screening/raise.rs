@@ -34,6 +34,7 @@ fn u(v: i64) -> u64 {
 /// What the job's entries need from the database, read once.
 struct JobFacts {
     names: HashMap<Uuid, String>,
+    first_seen: HashMap<Uuid, (u64, chrono::NaiveDate)>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
     invoices: Vec<(i64, Uuid, String, Decimal)>,
@@ -66,6 +67,7 @@ pub fn raise(
     let mut tenders = BTreeSet::new();
     let mut vendors = BTreeSet::new();
     let mut numbers = BTreeSet::new();
+    let mut spenders = BTreeSet::new();
     let mut since = None;
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
@@ -76,6 +78,12 @@ pub fn raise(
             FundEntry::Tender(_) | FundEntry::Bid(_) | FundEntry::Award(_)
         ) {
             tenders.extend(row.tender_seq);
+        }
+        if matches!(
+            typed,
+            FundEntry::Award(_) | FundEntry::Contract(_) | FundEntry::Payment(_)
+        ) {
+            spenders.extend(row.vendor_org_id);
         }
         match typed {
             FundEntry::Payment(_) => {
@@ -114,7 +122,17 @@ pub fn raise(
         store::invoices_numbered(st.conn, fund, &vendor_list, &numbers)?
     };
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
+    let spender_list: Vec<Uuid> = spenders.into_iter().collect();
+    let first_seen = if spender_list.is_empty() {
+        HashMap::new()
+    } else {
+        store::vendors_first_seen(st.conn, fund, &spender_list)?
+            .into_iter()
+            .map(|(v, s, d)| (v, (u(s), d)))
+            .collect()
+    };
     let job = JobFacts {
+        first_seen,
         names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
@@ -183,6 +201,10 @@ fn facts(
         tender: None,
         contract: None,
         priors: Vec::new(),
+        contract_dates: None,
+        vendor_first_seen: row
+            .vendor_org_id
+            .and_then(|v| job.first_seen.get(&v).copied()),
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -253,6 +275,11 @@ fn facts(
         }
         FundEntry::Payment(p) => {
             f.direct_purchase = p.invoice.is_none();
+            if let Some(invoice) = row.ref_seq.map(|i| st.invoice(i)).transpose()?.flatten() {
+                if let Some(c) = st.contract(invoice.contract_seq)? {
+                    f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));
+                }
+            }
             let since = entry.business_date - Duration::days(t.window_days);
             f.priors = job
                 .payments

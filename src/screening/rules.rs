@@ -58,6 +58,14 @@ pub struct Thresholds {
     pub round_unit: Decimal,
     /// Business dates this many days before the recording date are backdated.
     pub backdated_days: i64,
+    /// Near-duplicate payments: amounts within this share of each other (but not equal).
+    pub near_duplicate_share: Decimal,
+    /// A payment this many days after its contract ended is outside its dates.
+    pub contract_grace_days: i64,
+    /// New vendor: first seen in the fund at most this many days before an award,
+    /// contract or payment of at least `new_vendor_amount`.
+    pub new_vendor_days: i64,
+    pub new_vendor_amount: Decimal,
     /// Working hours (UTC) for off-hours: [start, end).
     pub work_start_hour: u32,
     pub work_end_hour: u32,
@@ -79,6 +87,10 @@ impl Default for Thresholds {
             round_min: Decimal::from(10_000),
             round_unit: Decimal::from(1_000),
             backdated_days: 30,
+            near_duplicate_share: Decimal::new(1, 2),
+            contract_grace_days: 90,
+            new_vendor_days: 90,
+            new_vendor_amount: Decimal::from(100_000),
             work_start_hour: 6,
             work_end_hour: 20,
         }
@@ -154,6 +166,10 @@ pub struct Facts {
     /// Unreversed earlier payments of the same ministry to the same vendor within the
     /// window (for payments), or earlier invoices of the same vendor (for invoices).
     pub priors: Vec<Prior>,
+    /// Payment of an invoice: its contract's (seq, start, end).
+    pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
+    /// The vendor's first entry in the fund: (seq, business date).
+    pub vendor_first_seen: Option<(u64, NaiveDate)>,
 }
 
 fn money(v: Decimal, ccy: &str) -> String {
@@ -175,7 +191,100 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     contract_inflation(f, t, &mut out);
     duplicate_payment(f, t, &mut out);
     split_purchase(f, t, &mut out);
+    near_duplicate_payment(f, t, &mut out);
+    payment_outside_contract_dates(f, t, &mut out);
+    new_vendor_large(f, t, &mut out);
     out
+}
+
+fn near_duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(amount), "payment") = (f.amount, f.kind.as_str()) else {
+        return;
+    };
+    let near: Vec<&Prior> = f
+        .priors
+        .iter()
+        .filter(|p| {
+            p.amount != amount
+                && (p.amount - amount).abs() <= amount * t.near_duplicate_share
+                && (f.business_date - p.date).num_days() <= t.window_days
+        })
+        .collect();
+    if let Some(first) = near.first() {
+        let mut evidence = vec![f.seq];
+        evidence.extend(near.iter().map(|p| p.seq));
+        out.push(Finding {
+            rule: "near-duplicate-payment",
+            severity: Severity::Medium,
+            message: format!(
+                "payment {} of {} to {} is within 1% of payment {} of {} on {}",
+                f.seq,
+                money(amount, &f.currency),
+                f.vendor.as_deref().unwrap_or("?"),
+                first.seq,
+                money(first.amount, &f.currency),
+                first.date
+            ),
+            evidence,
+        });
+    }
+}
+
+fn payment_outside_contract_dates(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some((contract, starts, ends)), "payment") = (f.contract_dates, f.kind.as_str()) else {
+        return;
+    };
+    let late = (f.business_date - ends).num_days();
+    if f.business_date < starts || late > t.contract_grace_days {
+        out.push(Finding {
+            rule: "payment-outside-contract-dates",
+            severity: Severity::Medium,
+            message: format!(
+                "payment {} on {} falls outside contract {} ({} to {}{})",
+                f.seq,
+                f.business_date,
+                contract,
+                starts,
+                ends,
+                if late > 0 {
+                    format!(", {late} days after its end")
+                } else {
+                    String::new()
+                }
+            ),
+            evidence: vec![f.seq, contract],
+        });
+    }
+}
+
+fn new_vendor_large(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(amount), Some((first_seq, first_date))) = (f.amount, f.vendor_first_seen) else {
+        return;
+    };
+    if !matches!(f.kind.as_str(), "award" | "contract" | "payment") || amount < t.new_vendor_amount
+    {
+        return;
+    }
+    let age = (f.business_date - first_date).num_days();
+    if age <= t.new_vendor_days {
+        let mut evidence = vec![f.seq];
+        if first_seq != f.seq {
+            evidence.push(first_seq);
+        }
+        out.push(Finding {
+            rule: "new-vendor-large",
+            severity: Severity::Medium,
+            message: format!(
+                "{} {} of {} goes to {}, first seen in this fund {age} days earlier ({})",
+                f.kind,
+                f.seq,
+                money(amount, &f.currency),
+                f.vendor.as_deref().unwrap_or("?"),
+                first_date
+            ),
+            evidence,
+        });
+    }
 }
 
 fn is_spend(kind: &str) -> bool {
@@ -557,6 +666,8 @@ mod tests {
             tender: None,
             contract: None,
             priors: Vec::new(),
+            contract_dates: None,
+            vendor_first_seen: None,
         }
     }
 
@@ -754,6 +865,60 @@ mod tests {
         assert_eq!(rules(&p), ["duplicate-payment"]);
         p.priors = vec![prior(60, "2026-01-20", "1234.56", None)];
         assert!(rules(&p).is_empty(), "outside the window");
+    }
+
+    #[test]
+    fn near_duplicates_are_close_but_not_equal() {
+        let mut p = base("payment", "1234.56");
+        p.priors = vec![prior(60, "2026-02-20", "1240.00", None)];
+        assert_eq!(rules(&p), ["near-duplicate-payment"]);
+        p.priors = vec![prior(60, "2026-02-20", "1260.00", None)];
+        assert!(rules(&p).is_empty(), "2% apart");
+        p.priors = vec![prior(60, "2026-02-20", "1234.56", None)];
+        assert_eq!(
+            rules(&p),
+            ["duplicate-payment"],
+            "equal is a duplicate, not a near one"
+        );
+    }
+
+    #[test]
+    fn payments_outside_their_contract_dates() {
+        let mut p = base("payment", "1234.56");
+        p.contract_dates = Some((20, d("2026-03-10"), d("2026-12-31")));
+        assert_eq!(
+            rules(&p),
+            ["payment-outside-contract-dates"],
+            "before signing"
+        );
+        p.contract_dates = Some((20, d("2025-01-01"), d("2025-12-01")));
+        assert_eq!(
+            rules(&p),
+            ["payment-outside-contract-dates"],
+            "92 days after the end"
+        );
+        p.contract_dates = Some((20, d("2025-01-01"), d("2025-12-15")));
+        assert!(
+            rules(&p).is_empty(),
+            "78 days after the end is within the grace"
+        );
+    }
+
+    #[test]
+    fn large_amounts_to_new_vendors() {
+        let mut a = base("award", "150123.45");
+        a.vendor_first_seen = Some((90, d("2026-02-01")));
+        let found = screen(&a, &Thresholds::default());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].rule, found[0].evidence.clone()),
+            ("new-vendor-large", vec![100, 90])
+        );
+        a.vendor_first_seen = Some((90, d("2025-10-01")));
+        assert!(rules(&a).is_empty(), "known for five months");
+        a.vendor_first_seen = Some((90, d("2026-02-01")));
+        a.amount = Some(dec("99123.45"));
+        assert!(rules(&a).is_empty(), "not large");
     }
 
     #[test]

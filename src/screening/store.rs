@@ -121,6 +121,36 @@ pub fn payments_since(
         .load(conn)
 }
 
+/// Each vendor's first entry in the fund: (vendor, first seq, its business date).
+pub fn vendors_first_seen(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    vendors: &[Uuid],
+) -> QueryResult<Vec<(Uuid, i64, NaiveDate)>> {
+    use diesel::dsl::min;
+    let firsts: Vec<(Option<Uuid>, Option<i64>)> = fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::vendor_org_id.eq_any(vendors))
+        .group_by(fund_entries::vendor_org_id)
+        .select((fund_entries::vendor_org_id, min(fund_entries::seq)))
+        .load(conn)?;
+    let seqs: Vec<i64> = firsts.iter().filter_map(|(_, s)| *s).collect();
+    let dates: std::collections::HashMap<i64, NaiveDate> = fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::seq.eq_any(&seqs))
+        .select((fund_entries::seq, fund_entries::business_date))
+        .load::<(i64, NaiveDate)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(firsts
+        .into_iter()
+        .filter_map(|(v, s)| {
+            let (v, s) = (v?, s?);
+            dates.get(&s).map(|d| (v, s, *d))
+        })
+        .collect())
+}
+
 /// Unreversed invoices of these vendors with these numbers: (seq, vendor, number, amount).
 pub fn invoices_numbered(
     conn: &mut PgConnection,
