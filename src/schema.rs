@@ -263,6 +263,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    screening_thresholds (fund_id) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        config -> Jsonb,
+    }
+}
+
+diesel::table! {
     signing_keys (key_id) {
         key_id -> Text,
         name -> Text,
@@ -319,6 +327,7 @@ diesel::joinable!(ministry_positions -> funds (fund_id));
 diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_grants -> users (user_id));
+diesel::joinable!(screening_thresholds -> funds (fund_id));
 diesel::joinable!(tenders -> funds (fund_id));
 diesel::joinable!(tenders -> organizations (ministry_org_id));
 diesel::joinable!(users -> organizations (org_id));
@@ -345,6 +354,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     refresh_tokens,
     role_grants,
+    screening_thresholds,
     signing_keys,
     tenders,
     users,

@@ -69,6 +69,8 @@ fn sub(a: Decimal, b: Decimal) -> Result<Decimal> {
 pub fn poster_of(kind: &str) -> Option<Role> {
     if kind == "reversal" {
         None
+    } else if kind == "screening_config" {
+        Some(Role::Auditor)
     } else if kinds::FUND_FLOW_KINDS.contains(&kind) {
         Some(Role::Treasurer)
     } else {
@@ -613,6 +615,33 @@ pub fn apply(
             st.save_entry(&r)?;
         }
         FundEntry::Reversal(rev) => reverse(st, ctx, actor, s, date, rev)?,
+        FundEntry::ScreeningConfig(c) => {
+            st.flush()?;
+            let current = state::thresholds(st.conn, fund)?.unwrap_or_default();
+            let mut merged =
+                serde_json::to_value(&current).map_err(|e| AppendError::Internal(e.into()))?;
+            if let Some(obj) = merged.as_object_mut() {
+                for (name, value) in &c.settings {
+                    if !obj.contains_key(name) {
+                        return Err(reject(
+                            "unknown_setting",
+                            format!("{name:?} is not a screening setting (docs/screening.md)"),
+                        ));
+                    }
+                    obj.insert(name.clone(), value.clone());
+                }
+            }
+            let next: crate::screening::rules::Thresholds = serde_json::from_value(merged)
+                .map_err(|e| {
+                    reject(
+                        "invalid_setting",
+                        format!("a setting has the wrong type: {e}"),
+                    )
+                })?;
+            next.check().map_err(|e| reject("invalid_setting", e))?;
+            state::save_thresholds(st.conn, fund, s, &next)?;
+            st.save_entry(&row(ctx, s, "screening_config", date))?;
+        }
     }
     Ok(())
 }
@@ -655,6 +684,12 @@ fn reverse(
                 ),
             ));
         }
+    }
+    if target.kind == "screening_config" {
+        return Err(reject(
+            "reversal_blocked",
+            "screening thresholds are changed by a new screening_config entry, not reversed",
+        ));
     }
     if target.kind == "reversal" {
         return Err(reject(
@@ -925,13 +960,8 @@ impl Effect for FundEffect {
         }
         st.flush()?;
         if self.screen {
-            crate::screening::raise::raise(
-                &mut st,
-                &self.ctx,
-                entries,
-                &typed,
-                &crate::screening::rules::Thresholds::default(),
-            )?;
+            let thresholds = state::thresholds(st.conn, self.ctx.fund)?.unwrap_or_default();
+            crate::screening::raise::raise(&mut st, &self.ctx, entries, &typed, &thresholds)?;
         }
         Ok(())
     }

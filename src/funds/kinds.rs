@@ -233,6 +233,19 @@ pub struct Reversal {
     pub reason: String,
 }
 
+/// A change to the fund's screening thresholds (docs/screening.md), recorded by an
+/// auditor: the named settings replace the current ones, the others stay. Nobody can
+/// loosen a screen quietly: the change is an entry like any other.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    /// Settings by name, e.g. `{"direct_max": "20000.00", "window_days": 45}`; the names
+    /// and defaults are those of docs/screening.md.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    pub reason: String,
+}
+
 /// One typed fund entry.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
@@ -251,10 +264,11 @@ pub enum FundEntry {
     Invoice(Invoice),
     Payment(Payment),
     Reversal(Reversal),
+    ScreeningConfig(ScreeningConfig),
 }
 
 /// Every kind, as recorded in the ledger's `kind` field.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 15] = [
     "pledge",
     "contribution",
     "allocation",
@@ -269,6 +283,7 @@ pub const KINDS: [&str; 14] = [
     "invoice",
     "payment",
     "reversal",
+    "screening_config",
 ];
 
 /// Kinds a treasurer records; a ministry records the others (but reversal, by either).
@@ -312,6 +327,7 @@ impl FundEntry {
             FundEntry::Invoice(_) => "invoice",
             FundEntry::Payment(_) => "payment",
             FundEntry::Reversal(_) => "reversal",
+            FundEntry::ScreeningConfig(_) => "screening_config",
         }
     }
 
@@ -419,6 +435,15 @@ impl FundEntry {
                 Ok(())
             }
             FundEntry::Reversal(r) => text(&r.reason, "reason", 500),
+            FundEntry::ScreeningConfig(c) => {
+                if c.settings.is_empty() {
+                    return Err(invalid(
+                        "invalid_body",
+                        "settings names at least one setting",
+                    ));
+                }
+                text(&c.reason, "reason", 500)
+            }
         }
     }
 }

@@ -67,6 +67,11 @@ pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
     match p.role {
         // A poster sending an unknown kind learns that it is unknown (422 later).
         Role::Treasurer | Role::Ministry if !known => Ok(()),
+        // Screening thresholds are the auditors' (docs/screening.md).
+        Role::Auditor if kind == "screening_config" => Ok(()),
+        Role::Treasurer | Role::Ministry if kind == "screening_config" => Err(ApiError::Forbidden(
+            "screening thresholds are set by the fund's auditors".to_owned(),
+        )),
         Role::Treasurer if fund_flow || kind == "reversal" => Ok(()),
         Role::Ministry if !fund_flow => Ok(()),
         Role::Treasurer => Err(ApiError::Forbidden(format!(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::schema::{
     allocations, contract_amendments, contracts, donor_positions, fund_entries, fund_positions,
-    fx_rates, invoices, ministry_positions, tenders,
+    fx_rates, invoices, ministry_positions, screening_thresholds, tenders,
 };
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -505,8 +505,45 @@ upsert_many!(
     [reversed_by]
 );
 
+/// The fund's screening thresholds, if a `screening_config` ever set them.
+pub fn thresholds(
+    conn: &mut PgConnection,
+    fund: Uuid,
+) -> QueryResult<Option<crate::screening::rules::Thresholds>> {
+    let config: Option<serde_json::Value> = screening_thresholds::table
+        .find(fund)
+        .select(screening_thresholds::config)
+        .first(conn)
+        .optional()?;
+    Ok(config.and_then(|c| serde_json::from_value(c).ok()))
+}
+
+pub fn save_thresholds(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seq: i64,
+    t: &crate::screening::rules::Thresholds,
+) -> QueryResult<()> {
+    let config = serde_json::to_value(t)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::insert_into(screening_thresholds::table)
+        .values((
+            screening_thresholds::fund_id.eq(fund),
+            screening_thresholds::seq.eq(seq),
+            screening_thresholds::config.eq(&config),
+        ))
+        .on_conflict(screening_thresholds::fund_id)
+        .do_update()
+        .set((
+            screening_thresholds::seq.eq(seq),
+            screening_thresholds::config.eq(&config),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
-pub const DERIVED_TABLES: [&str; 10] = [
+pub const DERIVED_TABLES: [&str; 11] = [
     "fund_positions",
     "donor_positions",
     "ministry_positions",
@@ -517,4 +554,5 @@ pub const DERIVED_TABLES: [&str; 10] = [
     "contract_amendments",
     "invoices",
     "fund_entries",
+    "screening_thresholds",
 ];

@@ -397,7 +397,7 @@ pub async fn triage(
         })?;
         let to = transition(&current.status, &act).ok_or_else(|| AppendError::Conflict {
             code: "invalid_transition",
-            detail: format!("a flag that is {} cannot be {act}d", current.status),
+            detail: format!("cannot {act} a flag that is {}", current.status),
         })?;
         let admin_seq = entries
             .first()

@@ -5,7 +5,7 @@
 //! rule, seq) is unique, so no flag is raised twice.
 //!
 //! The facts of a whole job are read with a handful of queries (names, the tenders'
-//! bids, payments in the window, invoices by number), not per entry: screening must not
+//! bids, payments in the window, invoices by number, vendors' first entries), not per entry: screening must not
 //! dominate the cost of an append (docs/benchmarks.md).
 
 use std::collections::{BTreeSet, HashMap};

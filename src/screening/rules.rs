@@ -1,5 +1,5 @@
 //! The per-entry screens: pure functions from the facts about one entry (the entry and
-//! what the fund already holds around it) to findings. No I/O here: `screening::facts`
+//! what the fund already holds around it) to findings. No I/O here: `screening::raise`
 //! gathers the facts inside the append transaction, these decide (docs/screening.md).
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
@@ -34,8 +34,8 @@ pub struct Finding {
 }
 
 /// Thresholds of the screens (amounts in the fund's currency). The defaults are
-/// documented in docs/screening.md.
-#[derive(Debug, Clone)]
+/// documented in docs/screening.md; a fund changes them with a `screening_config` entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Thresholds {
     /// Procurement method thresholds: below `direct_max` a direct purchase is allowed,
     /// below `rfq_max` a request for quotation, below `restricted_max` a restricted tender.
@@ -98,6 +98,56 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// Consistency of a configuration: positive amounts and days, shares in (0, 1),
+    /// method thresholds increasing, working hours a non-empty part of the day.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("direct_max", self.direct_max),
+            ("rfq_max", self.rfq_max),
+            ("restricted_max", self.restricted_max),
+            ("round_min", self.round_min),
+            ("round_unit", self.round_unit),
+            ("new_vendor_amount", self.new_vendor_amount),
+        ];
+        for (name, v) in positive {
+            if v <= Decimal::ZERO {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        for (name, v) in [
+            ("near_share", self.near_share),
+            ("inflation_share", self.inflation_share),
+            ("near_duplicate_share", self.near_duplicate_share),
+        ] {
+            if v <= Decimal::ZERO || v >= Decimal::ONE {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        for (name, v) in [
+            ("window_days", self.window_days),
+            ("min_days_open", self.min_days_open),
+            ("min_days_restricted", self.min_days_restricted),
+            ("min_days_rfq", self.min_days_rfq),
+            ("backdated_days", self.backdated_days),
+            ("contract_grace_days", self.contract_grace_days),
+            ("new_vendor_days", self.new_vendor_days),
+        ] {
+            if !(0..=3_650).contains(&v) {
+                return Err(format!("{name} must be 0 to 3650 days"));
+            }
+        }
+        if self.max_amendments < 0 {
+            return Err("max_amendments must not be negative".to_owned());
+        }
+        if !(self.direct_max < self.rfq_max && self.rfq_max < self.restricted_max) {
+            return Err("direct_max < rfq_max < restricted_max must hold".to_owned());
+        }
+        if !(self.work_start_hour < self.work_end_hour && self.work_end_hour <= 24) {
+            return Err("working hours must satisfy start < end <= 24".to_owned());
+        }
+        Ok(())
+    }
+
     /// The method thresholds, lowest first, with the method each one caps.
     fn method_limits(&self) -> [(Decimal, &'static str); 3] {
         [
@@ -156,8 +206,9 @@ pub struct Facts {
     pub currency: String,
     pub vendor: Option<String>,
     pub ministry: Option<String>,
-    /// Tender: its deadline. Invoice: its number.
+    /// Tender: its deadline.
     pub deadline: Option<NaiveDate>,
+    /// Invoice: its number.
     pub invoice_number: Option<String>,
     /// Payment without an invoice behind it.
     pub direct_purchase: bool,
@@ -207,7 +258,7 @@ fn near_duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
         .filter(|p| {
             p.amount != amount
                 && (p.amount - amount).abs() <= amount * t.near_duplicate_share
-                && (f.business_date - p.date).num_days() <= t.window_days
+                && (f.business_date - p.date).num_days().abs() <= t.window_days
         })
         .collect();
     if let Some(first) = near.first() {
@@ -564,7 +615,8 @@ fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
                 .priors
                 .iter()
                 .filter(|p| {
-                    p.amount == amount && (f.business_date - p.date).num_days() <= t.window_days
+                    p.amount == amount
+                        && (f.business_date - p.date).num_days().abs() <= t.window_days
                 })
                 .collect();
             if let Some(first) = dups.first() {
@@ -606,7 +658,7 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
             .filter(|p| {
                 p.direct
                     && p.amount < limit
-                    && (f.business_date - p.date).num_days() <= t.window_days
+                    && (f.business_date - p.date).num_days().abs() <= t.window_days
             })
             .collect();
         let total = parts.iter().fold(amount, |s, p| s + p.amount);

@@ -110,6 +110,7 @@ pub fn payments_since(
         .filter(fund_entries::vendor_org_id.eq_any(vendors))
         .filter(fund_entries::reversed_by.is_null())
         .filter(fund_entries::business_date.ge(since))
+        .order(fund_entries::seq.asc())
         .select((
             fund_entries::seq,
             fund_entries::business_date,
@@ -163,6 +164,7 @@ pub fn invoices_numbered(
         .filter(invoices::vendor_org_id.eq_any(vendors))
         .filter(invoices::invoice_number.eq_any(numbers))
         .filter(invoices::reversed.eq(false))
+        .order(invoices::seq.asc())
         .select((
             invoices::seq,
             invoices::vendor_org_id,

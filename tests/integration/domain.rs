@@ -1687,3 +1687,127 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
         .execute(&mut conn)
         .is_err());
 }
+
+/// Auditors change a fund's screening thresholds with a `screening_config` entry; the
+/// new thresholds apply to later entries, nobody else may change them, bad settings are
+/// refused, and the thresholds are derived state that `rebuild` reproduces.
+#[actix_web::test]
+async fn auditors_tune_screening_thresholds_through_the_ledger() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
+        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let config = |settings: Value| {
+        w.post(
+            "screening_config",
+            json!({"settings": settings, "reason": "annual review"}),
+        )
+    };
+    let u422 = StatusCode::UNPROCESSABLE_ENTITY;
+    refused!(
+        &app,
+        config(json!({"direct_max": "20000.00"})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("ministry", w.interior);
+    refused!(
+        &app,
+        config(json!({"direct_max": "20000.00"})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("auditor", w.auditor);
+    refused!(
+        &app,
+        config(json!({"direct_maximum": "20000.00"})),
+        u422,
+        "unknown_setting"
+    );
+    refused!(
+        &app,
+        config(json!({"direct_max": "60000.00"})),
+        u422,
+        "invalid_setting"
+    );
+    refused!(
+        &app,
+        config(json!({"window_days": "soon"})),
+        u422,
+        "invalid_setting"
+    );
+    let c = ok!(&app, config(json!({"direct_max": "20000.00"})));
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": c, "reason": "x"})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+
+    w.as_("ministry", w.interior);
+    let v = w.vendors[2];
+    let pay = |amount: &str| {
+        w.post(
+            "payment",
+            json!({"vendor": v, "ministry": w.interior, "amount": eur(amount)}),
+        )
+    };
+    ok!(&app, pay("3900.00"));
+    ok!(&app, pay("3850.50"));
+    ok!(&app, pay("3700.25"));
+    w.as_("auditor", w.auditor);
+    let fund = w.fund;
+    let (_, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{fund}/flags?rule=split-purchase"))
+    );
+    assert_eq!(
+        page["flags"],
+        json!([]),
+        "11,450.75 is under the raised threshold: {page}"
+    );
+    w.as_("ministry", w.interior);
+    let last = ok!(&app, pay("9000.25"));
+    w.as_("auditor", w.auditor);
+    let (_, page) = call!(
+        &app,
+        w.get(&format!("/api/v1/funds/{fund}/flags?rule=split-purchase"))
+    );
+    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["flags"][0]["seq"], json!(last));
+    assert!(
+        page["flags"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("threshold of 20000.00 EUR"),
+        "{page}"
+    );
+
+    let mut conn = w.superuser();
+    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    use diesel::prelude::*;
+    diesel::sql_query(
+        "UPDATE screening_thresholds SET config = jsonb_set(config, '{direct_max}', '\"50000\"')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    assert_eq!(
+        report.differences[0].table, "screening_thresholds",
+        "{report:?}"
+    );
+}
