@@ -223,8 +223,12 @@ pub struct Facts {
     pub vendor_first_seen: Option<(u64, NaiveDate)>,
 }
 
+/// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
 fn money(v: Decimal, ccy: &str) -> String {
-    format!("{:.2} {ccy}", v)
+    match crate::funds::money::Currency::parse(ccy) {
+        Ok(c) => format!("{} {ccy}", c.format(v)),
+        Err(_) => format!("{v} {ccy}"),
+    }
 }
 
 /// All per-entry screens.
@@ -234,7 +238,7 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     backdated(f, t, &mut out);
     off_hours(f, t, &mut out);
     near_threshold(f, t, &mut out);
-    payment_without_contract(f, &mut out);
+    payment_without_contract(f, t, &mut out);
     single_bidder(f, &mut out);
     award_above_bid(f, &mut out);
     identical_bids(f, &mut out);
@@ -428,11 +432,17 @@ fn near_threshold(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     }
 }
 
-fn payment_without_contract(f: &Facts, out: &mut Vec<Finding>) {
+/// Medium for direct purchases at or above the direct-purchase threshold (they needed a
+/// procurement), low under it.
+fn payment_without_contract(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     if f.kind == "payment" && f.direct_purchase {
         out.push(Finding {
             rule: "payment-without-contract",
-            severity: Severity::Medium,
+            severity: if f.amount.is_some_and(|a| a >= t.direct_max) {
+                Severity::Medium
+            } else {
+                Severity::Low
+            },
             message: format!(
                 "payment {} of {} to {} has no invoice or contract behind it",
                 f.seq,
@@ -448,7 +458,9 @@ fn single_bidder(f: &Facts, out: &mut Vec<Finding>) {
     let (Some(tender), "award") = (&f.tender, f.kind.as_str()) else {
         return;
     };
-    if matches!(tender.method.as_str(), "open" | "restricted") && tender.bids.len() == 1 {
+    let bidders: std::collections::BTreeSet<&str> =
+        tender.bids.iter().map(|b| b.vendor.as_str()).collect();
+    if matches!(tender.method.as_str(), "open" | "restricted") && bidders.len() == 1 {
         let mut evidence = vec![f.seq, tender.seq];
         evidence.extend(tender.bids.iter().map(|b| b.seq));
         out.push(Finding {
@@ -806,7 +818,18 @@ mod tests {
     fn direct_purchases_are_payments_without_contract() {
         let mut f = base("payment", "1234.56");
         f.direct_purchase = true;
-        assert_eq!(rules(&f), ["payment-without-contract"]);
+        let found = screen(&f, &Thresholds::default());
+        assert_eq!(
+            (found[0].rule, found[0].severity),
+            ("payment-without-contract", Severity::Low)
+        );
+        f.amount = Some(dec("12345.67"));
+        let found = screen(&f, &Thresholds::default());
+        assert_eq!(
+            found[0].severity,
+            Severity::Medium,
+            "above the direct purchase limit"
+        );
     }
 
     #[test]
@@ -822,6 +845,15 @@ mod tests {
             &[(11, "V1", "80123.45"), (12, "V2", "90123.45")],
         ));
         assert!(rules(&f).is_empty());
+        f.tender = Some(tender(
+            "open",
+            &[(11, "V1", "80123.45"), (12, "V1", "79123.45")],
+        ));
+        assert_eq!(
+            rules(&f),
+            ["single-bidder"],
+            "one vendor bidding twice is one bidder"
+        );
         f.tender = Some(tender("request_for_quotation", &[(11, "V1", "80123.45")]));
         assert!(rules(&f).is_empty());
     }
