@@ -192,30 +192,23 @@ pub fn apply(
     let s = seq_i64(seq)?;
     let fund = ctx.fund;
     match entry {
-        FundEntry::Pledge(p) => {
-            require_org(st, actor, p.donor, "donor", "donor")?;
-            let amt = to_fund(st, ctx, &p.amount, date)?;
+        FundEntry::Pledge(kinds::Pledge { donor, amount, .. })
+        | FundEntry::Contribution(kinds::Contribution { donor, amount, .. }) => {
+            require_org(st, actor, *donor, "donor", "donor")?;
+            let amt = to_fund(st, ctx, amount, date)?;
             let mut fp = st.fund_position()?;
-            let mut dp = st.donor_position(p.donor)?;
-            fp.pledged = add(fp.pledged, amt)?;
-            dp.pledged = add(dp.pledged, amt)?;
+            let mut dp = st.donor_position(*donor)?;
+            if matches!(entry, FundEntry::Pledge(_)) {
+                fp.pledged = add(fp.pledged, amt)?;
+                dp.pledged = add(dp.pledged, amt)?;
+            } else {
+                fp.received = add(fp.received, amt)?;
+                dp.received = add(dp.received, amt)?;
+            }
             st.save_fund_position(&fp)?;
             st.save_donor_position(&dp)?;
-            let mut r = with_money(row(ctx, s, "pledge", date), &p.amount, amt);
-            r.donor_org_id = Some(p.donor);
-            st.save_entry(&r)?;
-        }
-        FundEntry::Contribution(c) => {
-            require_org(st, actor, c.donor, "donor", "donor")?;
-            let amt = to_fund(st, ctx, &c.amount, date)?;
-            let mut fp = st.fund_position()?;
-            let mut dp = st.donor_position(c.donor)?;
-            fp.received = add(fp.received, amt)?;
-            dp.received = add(dp.received, amt)?;
-            st.save_fund_position(&fp)?;
-            st.save_donor_position(&dp)?;
-            let mut r = with_money(row(ctx, s, "contribution", date), &c.amount, amt);
-            r.donor_org_id = Some(c.donor);
+            let mut r = with_money(row(ctx, s, entry.kind(), date), amount, amt);
+            r.donor_org_id = Some(*donor);
             st.save_entry(&r)?;
         }
         FundEntry::Allocation(a) => {

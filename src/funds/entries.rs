@@ -203,20 +203,7 @@ pub async fn post_batch(
         });
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
-    let checkpoint = receipts
-        .first()
-        .map(|r| crate::ledger::http::CheckpointDto::from(&r.checkpoint))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
-    Ok(HttpResponse::Created().json(BatchReceipts {
-        checkpoint,
-        receipts: receipts
-            .iter()
-            .map(|r| ReceiptDto {
-                checkpoint: None,
-                ..ReceiptDto::from(r)
-            })
-            .collect(),
-    }))
+    Ok(HttpResponse::Created().json(BatchReceipts::new(&receipts)?))
 }
 
 // ---------------------------------------------------------------------------- reads

@@ -310,6 +310,26 @@ pub struct BatchReceipts {
     pub receipts: Vec<ReceiptDto>,
 }
 
+impl BatchReceipts {
+    /// A batch's answer: the shared checkpoint once, then each receipt without it.
+    pub fn new(receipts: &[Receipt]) -> ApiResult<Self> {
+        let checkpoint = receipts
+            .first()
+            .map(|r| CheckpointDto::from(&r.checkpoint))
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
+        Ok(Self {
+            checkpoint,
+            receipts: receipts
+                .iter()
+                .map(|r| ReceiptDto {
+                    checkpoint: None,
+                    ..ReceiptDto::from(r)
+                })
+                .collect(),
+        })
+    }
+}
+
 pub(crate) fn check_business_date(state: &AppState, date: NaiveDate) -> ApiResult<()> {
     let latest = state.ledger.now().date_naive() + state.settings.future_skew;
     if date > latest {
@@ -428,20 +448,7 @@ pub async fn append_batch(
         });
     }
     let receipts = state.ledger.append(path.chain.0, requests).await?;
-    let checkpoint = receipts
-        .first()
-        .map(|r| CheckpointDto::from(&r.checkpoint))
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
-    Ok(HttpResponse::Created().json(BatchReceipts {
-        checkpoint,
-        receipts: receipts
-            .iter()
-            .map(|r| ReceiptDto {
-                checkpoint: None,
-                ..ReceiptDto::from(r)
-            })
-            .collect(),
-    }))
+    Ok(HttpResponse::Created().json(BatchReceipts::new(&receipts)?))
 }
 
 // ---------------------------------------------------------------------------- reads
