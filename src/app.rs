@@ -62,6 +62,7 @@ impl AppState {
         crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
         crate::funds::http::create_fund, crate::funds::http::assign_auditor,
+        crate::funds::http::deactivate_fund,
         crate::funds::http::list_funds,
         crate::funds::entries::post_entry, crate::funds::entries::post_batch,
         crate::funds::entries::list_entries, crate::funds::entries::balances,

@@ -164,6 +164,7 @@ diesel::table! {
         currency -> Text,
         secretariat_org_id -> Uuid,
         created_at -> Timestamptz,
+        active -> Bool,
     }
 }
 

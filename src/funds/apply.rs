@@ -920,6 +920,14 @@ pub struct FundEffect {
 
 impl Effect for FundEffect {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
+        // In the append transaction, with the fund row share-locked: no entry commits after
+        // a deactivation did.
+        if !super::store::fund_active(conn, self.ctx.fund)? {
+            return Err(reject(
+                "fund_inactive",
+                "the fund was deactivated; it takes no new entries",
+            ));
+        }
         let mut st = Derived::new(conn, self.ctx.fund);
         let typed = entries
             .iter()

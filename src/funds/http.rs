@@ -33,11 +33,14 @@ pub struct Fund {
     pub name: String,
     pub currency: String,
     pub secretariat: Uuid,
+    /// False once deactivated: it takes no new entries.
+    pub active: bool,
 }
 
 impl From<FundRow> for Fund {
     fn from(f: FundRow) -> Self {
         Self {
+            active: f.active,
             id: f.id,
             name: f.name,
             currency: f.currency,
@@ -165,6 +168,7 @@ pub async fn create_fund(
         name,
         currency,
         secretariat,
+        active: true,
     }))
 }
 
@@ -210,8 +214,42 @@ pub async fn list_funds(
     Ok(HttpResponse::Ok().json(rows.into_iter().map(Fund::from).collect::<Vec<_>>()))
 }
 
+/// Deactivate a fund: it takes no new entries (422 `fund_inactive`); everything recorded
+/// stays readable and verifiable.
+#[utoipa::path(post, path = "/api/v1/admin/funds/{id}/deactivate", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn deactivate_fund(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.into_inner();
+    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        match store::set_fund_active(conn, fund, false)? {
+            0 => Err(AppendError::Rejected {
+                code: "not_found",
+                detail: "no such fund".to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    };
+    record(
+        &state,
+        &req,
+        &admin.0,
+        "fund_deactivated",
+        json!({"fund": fund}),
+        effect,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/funds").post(create_fund))
+        .service(web::resource("/admin/funds/{id}/deactivate").post(deactivate_fund))
         .service(web::resource("/admin/funds/{id}/auditors").post(assign_auditor))
         .service(web::resource("/funds").get(list_funds));
 }

@@ -15,6 +15,8 @@ pub struct FundRow {
     pub currency: String,
     pub secretariat_org_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// A deactivated fund takes no new entries.
+    pub active: bool,
 }
 
 pub fn insert_fund(
@@ -134,4 +136,24 @@ pub fn org_kind_any(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<St
         .select(organizations::kind)
         .first(conn)
         .optional()
+}
+
+/// Activates or deactivates a fund; the number of funds changed (0: no such fund).
+pub fn set_fund_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {
+    diesel::update(funds::table.find(id))
+        .set(funds::active.eq(active))
+        .execute(conn)
+}
+
+/// Whether the fund takes entries (false also for a fund that does not exist). The row is
+/// share-locked until the caller's transaction ends, so a deactivation waits for appends
+/// in flight and every later append sees it.
+pub fn fund_active(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    Ok(funds::table
+        .find(id)
+        .select(funds::active)
+        .for_share()
+        .first(conn)
+        .optional()?
+        .unwrap_or(false))
 }

@@ -1811,3 +1811,56 @@ async fn auditors_tune_screening_thresholds_through_the_ledger() {
         "{report:?}"
     );
 }
+
+/// An admin deactivates a fund: it takes no new entries, its records stay readable, and
+/// only admins may do it.
+#[actix_web::test]
+async fn a_deactivated_fund_takes_no_entries() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("100.00"), "agreement": "A"})
+        )
+    );
+    let deactivate =
+        |fund: Uuid| TestRequest::post().uri(&format!("/api/v1/admin/funds/{fund}/deactivate"));
+    refused!(&app, deactivate(w.fund), StatusCode::FORBIDDEN, "forbidden");
+    harness::act_as(&w.state, "admin");
+    refused!(
+        &app,
+        deactivate(Uuid::new_v4()),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    let (status, _) = call!(&app, deactivate(w.fund));
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, funds) = call!(&app, w.get("/api/v1/funds"));
+    let fund = funds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == json!(w.fund))
+        .unwrap()
+        .clone();
+    assert_eq!(fund["active"], json!(false));
+    w.treasurer();
+    refused!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1.00"), "agreement": "A"})
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "fund_inactive"
+    );
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(b["totals"]["received"].as_str(), Some("100.00"));
+    let (status, report) = call!(&app, w.get(&format!("/api/v1/chains/{}/verify", w.fund)));
+    assert_eq!(
+        (status, report["ok"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+}

@@ -1,0 +1,2 @@
+REVOKE UPDATE (active) ON funds FROM fundtrail_app;
+ALTER TABLE funds DROP COLUMN active;
