@@ -410,11 +410,18 @@ fn generate(
                 let parts = rng.gen_range(1..=3_i64);
                 let mut left = total;
                 for p in 0..parts {
-                    // Unequal instalments, as real invoices are (equal ones look like duplicates).
+                    // Instalments of clearly different sizes (50/30/20 or 60/40), as real
+                    // invoices are: near-equal ones would look like (near-)duplicates.
+                    let share = match (parts, p) {
+                        (3, 0) => 50,
+                        (3, 1) => 30,
+                        (2, 0) => 60,
+                        _ => 100,
+                    };
                     let amount = if p == parts - 1 {
                         left
                     } else {
-                        total / parts + 137 * (p + 1)
+                        total * share / 100
                     };
                     left -= amount;
                     let invoiced = signed + Duration::days(30 + 20 * p);
