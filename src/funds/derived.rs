@@ -1,15 +1,15 @@
 //! The derived state of one fund as `apply` sees it during one job (one post or batch):
-//! rows are read once, changed in memory, and written back once by `flush`, new rows in
-//! multi-row INSERTs. A batch of 1,000 entries thus costs a few statements per entry
-//! instead of a dozen (docs/benchmarks.md, seed-demo).
+//! rows are read once (references prefetched per table), changed in memory, and written
+//! back by `flush` in one multi-row upsert per table. A batch of 1,000 entries thus costs
+//! a few statements in all instead of a dozen per entry (docs/benchmarks.md, seed-demo).
 //!
 //! Correctness: the cache lives inside the job's savepoint and dies with it: a refused job
 //! rolls back and its cache is dropped unflushed. Queries that are not lookups by key
-//! (`rate_on`, `has_bid`, `latest_amendment`) flush first, so the database answers them
-//! with everything the job wrote so far. No one else writes the fund meanwhile: the chain's
-//! head row is locked for the whole transaction.
+//! combine the job's cached rows with the database's (`rate_on`, `has_bid`) or flush first
+//! (`latest_amendment`). No one else writes the fund meanwhile: the chain's head row is
+//! locked for the whole transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -24,18 +24,18 @@ use super::state::{
 };
 use super::store as fund_store;
 
-/// Rows of one table by key: `None` = known absent; `dirty` rows are written at flush,
-/// `fresh` ones (absent from the database) by INSERT, the others by upsert.
+/// Rows of one table by key (`None` = known absent); `dirty` keys are written at flush,
+/// each in one multi-row upsert per table.
 struct Table<K: Ord + Copy, R> {
     rows: HashMap<K, Option<R>>,
-    dirty: BTreeMap<K, bool>,
+    dirty: BTreeSet<K>,
 }
 
 impl<K: Ord + Copy + std::hash::Hash, R: Clone> Table<K, R> {
     fn new() -> Self {
         Self {
             rows: HashMap::new(),
-            dirty: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -53,38 +53,17 @@ impl<K: Ord + Copy + std::hash::Hash, R: Clone> Table<K, R> {
         Ok(r)
     }
 
-    /// Stores `row`; `existed` says whether the database (not just the cache) has it.
-    fn put(&mut self, key: K, row: R, existed_in_db: bool) {
-        let fresh = match self.dirty.get(&key) {
-            Some(fresh) => *fresh,
-            None => !existed_in_db,
-        };
-        self.dirty.insert(key, fresh);
+    fn put(&mut self, key: K, row: R) {
+        self.dirty.insert(key);
         self.rows.insert(key, Some(row));
     }
 
-    /// (fresh rows, changed existing rows), clearing the dirty marks.
-    fn take_dirty(&mut self) -> (Vec<R>, Vec<R>) {
-        let mut fresh = Vec::new();
-        let mut changed = Vec::new();
-        for (k, is_fresh) in std::mem::take(&mut self.dirty) {
-            if let Some(Some(r)) = self.rows.get(&k) {
-                if is_fresh {
-                    fresh.push(r.clone());
-                } else {
-                    changed.push(r.clone());
-                }
-            }
-        }
-        (fresh, changed)
-    }
-}
-
-/// Whether the database holds a key: tracked beside each cached table.
-fn in_db<K: Ord + Copy + std::hash::Hash, R: Clone>(t: &Table<K, R>, key: K) -> bool {
-    match t.dirty.get(&key) {
-        Some(fresh) => !fresh,
-        None => matches!(t.rows.get(&key), Some(Some(_))),
+    /// The rows to write, clearing the dirty marks.
+    fn take_dirty(&mut self) -> Vec<R> {
+        std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|k| self.rows.get(&k).cloned().flatten())
+            .collect()
     }
 }
 
@@ -112,8 +91,7 @@ macro_rules! keyed {
         }
 
         pub fn $save(&mut self, row: &$row) -> QueryResult<()> {
-            let existed = in_db(&self.$field, row.seq);
-            self.$field.put(row.seq, row.clone(), existed);
+            self.$field.put(row.seq, row.clone());
             Ok(())
         }
     };
@@ -257,8 +235,7 @@ impl<'c> Derived<'c> {
     }
 
     pub fn save_fund_position(&mut self, p: &FundPosition) -> QueryResult<()> {
-        let existed = in_db(&self.position, ());
-        self.position.put((), p.clone(), existed);
+        self.position.put((), p.clone());
         Ok(())
     }
 
@@ -276,8 +253,7 @@ impl<'c> Derived<'c> {
     }
 
     pub fn save_donor_position(&mut self, p: &DonorPosition) -> QueryResult<()> {
-        let existed = in_db(&self.donors, p.donor_org_id);
-        self.donors.put(p.donor_org_id, p.clone(), existed);
+        self.donors.put(p.donor_org_id, p.clone());
         Ok(())
     }
 
@@ -297,8 +273,7 @@ impl<'c> Derived<'c> {
     }
 
     pub fn save_ministry_position(&mut self, p: &MinistryPosition) -> QueryResult<()> {
-        let existed = in_db(&self.ministries, p.ministry_org_id);
-        self.ministries.put(p.ministry_org_id, p.clone(), existed);
+        self.ministries.put(p.ministry_org_id, p.clone());
         Ok(())
     }
 
@@ -371,14 +346,12 @@ impl<'c> Derived<'c> {
         state::latest_amendment(self.conn, self.fund, contract)
     }
 
-    /// Writes every changed row: new ones in multi-row INSERTs, changed ones in multi-row
-    /// upserts (one statement per table either way).
+    /// Writes every changed row, one multi-row upsert per table.
     pub fn flush(&mut self) -> QueryResult<()> {
         let conn = &mut *self.conn;
         macro_rules! write {
             ($field:ident, $upsert:path) => {{
-                let (mut rows, changed) = self.$field.take_dirty();
-                rows.extend(changed);
+                let rows = self.$field.take_dirty();
                 $upsert(conn, &rows)?;
             }};
         }
