@@ -109,6 +109,17 @@ pub struct Organization {
     pub active: bool,
 }
 
+impl From<store::OrgRow> for Organization {
+    fn from(o: store::OrgRow) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            kind: o.kind,
+            active: o.active,
+        }
+    }
+}
+
 /// Create an organisation.
 #[utoipa::path(post, path = "/api/v1/admin/organizations", tag = "admin", request_body = NewOrganization,
     security(("bearer" = [])),
@@ -164,16 +175,7 @@ pub async fn list_organizations(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let rows = with_conn(&state, |_, conn| Ok(store::list_orgs(conn, 1_000)?)).await?;
-    Ok(HttpResponse::Ok().json(
-        rows.into_iter()
-            .map(|o| Organization {
-                id: o.id,
-                name: o.name,
-                kind: o.kind,
-                active: o.active,
-            })
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(Organization::from).collect::<Vec<_>>()))
 }
 
 /// Deactivate an organisation: its users can no longer log in or refresh.

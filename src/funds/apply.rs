@@ -325,16 +325,7 @@ pub fn apply(
             st.save_entry(&r)?;
         }
         FundEntry::Bid(b) => {
-            let mut tender = st
-                .tender(seq_i64(b.tender)?)?
-                .ok_or_else(|| unknown("tender", b.tender))?;
-            own_reference(actor, tender.ministry_org_id, "tender", b.tender)?;
-            if tender.stage != "open" {
-                return Err(reject(
-                    "tender_not_open",
-                    format!("tender {} is {}", b.tender, tender.stage),
-                ));
-            }
+            let mut tender = open_tender(st, actor, b.tender)?;
             require_org(st, actor, b.vendor, "vendor", "vendor")?;
             let amt = to_fund(st, ctx, &b.amount, date)?;
             tender.bids = tender.bids.saturating_add(1);
@@ -347,16 +338,7 @@ pub fn apply(
             st.save_entry(&r)?;
         }
         FundEntry::Award(a) => {
-            let mut tender = st
-                .tender(seq_i64(a.tender)?)?
-                .ok_or_else(|| unknown("tender", a.tender))?;
-            own_reference(actor, tender.ministry_org_id, "tender", a.tender)?;
-            if tender.stage != "open" {
-                return Err(reject(
-                    "tender_not_open",
-                    format!("tender {} is {}", a.tender, tender.stage),
-                ));
-            }
+            let mut tender = open_tender(st, actor, a.tender)?;
             require_org(st, actor, a.vendor, "vendor", "vendor")?;
             if tender.method != kinds::Method::Direct.as_str()
                 && !st.has_bid(tender.seq, a.vendor)?
@@ -637,6 +619,21 @@ pub fn apply(
         }
     }
     Ok(())
+}
+
+/// The tender at `seq`, of the actor's own ministry, still taking bids and an award.
+fn open_tender(st: &mut Derived<'_>, actor: Option<&Actor>, seq: u64) -> Result<state::TenderRow> {
+    let tender = st
+        .tender(seq_i64(seq)?)?
+        .ok_or_else(|| unknown("tender", seq))?;
+    own_reference(actor, tender.ministry_org_id, "tender", seq)?;
+    if tender.stage != "open" {
+        return Err(reject(
+            "tender_not_open",
+            format!("tender {seq} is {}", tender.stage),
+        ));
+    }
+    Ok(tender)
 }
 
 /// The id of the contract recorded at `seq` of `fund`'s chain: UUIDv5 in the fund's id as

@@ -77,16 +77,7 @@ pub async fn list_vendors(
         Ok(auth_store::orgs_of_kind(conn, "vendor", 10_000)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(
-        rows.into_iter()
-            .map(|o| Organization {
-                id: o.id,
-                name: o.name,
-                kind: o.kind,
-                active: o.active,
-            })
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(Organization::from).collect::<Vec<_>>()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
