@@ -194,6 +194,7 @@ pub fn build(
                 .configure(crate::funds::entries::routes)
                 .configure(crate::procurement::http::routes)
                 .configure(crate::screening::http::routes)
+                .configure(crate::reports::http::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

@@ -15,6 +15,7 @@ pub mod funds;
 pub mod http;
 pub mod ledger;
 pub mod procurement;
+pub mod reports;
 pub mod schema;
 pub mod screening;
 pub mod seed;

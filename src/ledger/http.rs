@@ -2,12 +2,10 @@
 //!
 //! Until access control lands (issue 4) these endpoints act as the system principal.
 
-use std::io::Write;
 use std::str::FromStr;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -662,33 +660,6 @@ pub async fn verify(
 
 /// `Write` adapter that ships buffered chunks to the response stream; blocks (on the
 /// blocking pool) when the client reads slowly, so memory stays bounded.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= EXPORT_CHUNK_BYTES {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
-    }
-}
-
 /// Export the chain as JSON lines (docs/ledger-format.md, "Export"), streamed.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/export", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
@@ -704,36 +675,18 @@ pub async fn export(
         ledger.chain(conn, chain).map(|_| ())
     })
     .await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(EXPORT_CHUNK_BYTES),
-        };
-        let result = st
-            .pool
-            .get()
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|mut conn| {
-                st.ledger
-                    .export(&mut conn, chain, &mut out)
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })
-            .and_then(|()| out.flush().map_err(Into::into));
-        if let Err(e) = result {
-            tracing::error!(chain.id = %chain, error = %e, "export failed mid-stream");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-        }
-    });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok(HttpResponse::Ok()
-        .content_type("application/x-ndjson")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"chain-{chain}.jsonl\""),
-        ))
-        .streaming(stream))
+    let ledger = state.ledger.clone();
+    Ok(crate::http::stream::streamed(
+        &state,
+        "application/x-ndjson",
+        format!("chain-{chain}.jsonl"),
+        "chain export",
+        move |conn, out| {
+            ledger
+                .export(conn, chain, out)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        },
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
