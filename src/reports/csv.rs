@@ -100,13 +100,13 @@ mod tests {
             let mut out = CsvOut::new(&mut buf);
             out.row(["a,b", "say \"hi\"", "line\nbreak", "plain"])
                 .unwrap();
-            out.row(["=1+2", "é"]).unwrap();
+            out.row(["=1+2", "é", "", "-3.50"]).unwrap();
             out.flush().unwrap();
         }
         let text = String::from_utf8(buf).unwrap();
         assert_eq!(
             text,
-            "\"a,b\",\"say \"\"hi\"\"\",\"line\nbreak\",plain\r\n'=1+2,é\r\n"
+            "\"a,b\",\"say \"\"hi\"\"\",\"line\nbreak\",plain\r\n'=1+2,é,,-3.50\r\n"
         );
     }
 }
