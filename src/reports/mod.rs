@@ -4,5 +4,9 @@
 //! rows below its size, never from the mutable running balances.
 
 pub mod csv;
+pub mod donor;
+pub mod figures;
 pub mod http;
 pub mod pin;
+pub mod statement;
+pub mod store;

@@ -1,0 +1,312 @@
+//! The only SQL of reports. Every query reads the fund's entry index (`fund_entries`)
+//! below a pinned tree size, never the running balances: index rows never change once
+//! written (except `reversed_by`, which no query here reads), so a size gives the same
+//! rows for ever. A reversal counts as its reversed entry's kind with the negated amount
+//! its index row carries, dated at the reversal's business date.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
+use diesel::PgConnection;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::schema::organizations;
+
+/// The kinds reports sum: money moving into, through and out of the fund.
+pub const FLOW_KINDS: [&str; 6] = [
+    "pledge",
+    "contribution",
+    "allocation",
+    "disbursement",
+    "expenditure",
+    "payment",
+];
+
+/// Entries and reversals of flow kinds below `$2`, reversals as their reversed entry's
+/// kind. `$1` fund, `$2` size.
+const EFFECTIVE: &str = "
+    WITH e AS (
+        SELECT kind, false AS reversal, seq, business_date, donor_org_id, ministry_org_id,
+               vendor_org_id, category, currency, amount, amount_fund, NULL::bigint AS ref_seq
+          FROM fund_entries
+         WHERE fund_id = $1 AND seq < $2 AND amount_fund IS NOT NULL
+           AND kind IN ('pledge', 'contribution', 'allocation', 'disbursement', 'expenditure', 'payment')
+        UNION ALL
+        SELECT o.kind, true, r.seq, r.business_date, r.donor_org_id, r.ministry_org_id,
+               r.vendor_org_id, r.category, r.currency, r.amount, r.amount_fund, r.ref_seq
+          FROM fund_entries r
+          JOIN fund_entries o ON o.fund_id = r.fund_id AND o.seq = r.ref_seq
+         WHERE r.fund_id = $1 AND r.seq < $2 AND r.kind = 'reversal' AND r.amount_fund IS NOT NULL
+           AND o.kind IN ('pledge', 'contribution', 'allocation', 'disbursement', 'expenditure', 'payment')
+    )";
+
+/// Sums of one group of effective entries, before and within the period.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AggRow {
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Bool)]
+    pub reversal: bool,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub donor: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub ministry: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub vendor: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub category: Option<String>,
+    /// The entries' own currency.
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Numeric)]
+    pub prior: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub period: Decimal,
+    /// The same, in the fund's currency (converted at each entry's recorded rate).
+    #[diesel(sql_type = Numeric)]
+    pub prior_fund: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub period_fund: Decimal,
+}
+
+/// The statement's sums: effective entries dated up to `to`, split at `from` (entries
+/// dated before it are "prior"); no `from`, nothing is prior; no `to`, no upper bound.
+pub fn aggregate(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> QueryResult<Vec<AggRow>> {
+    diesel::sql_query(format!(
+        "{EFFECTIVE}
+        SELECT kind, reversal, donor_org_id AS donor, ministry_org_id AS ministry,
+               vendor_org_id AS vendor, category, coalesce(currency, '') AS currency,
+               coalesce(sum(amount) FILTER (WHERE business_date < $3), 0) AS prior,
+               coalesce(sum(amount) FILTER (WHERE $3::date IS NULL OR business_date >= $3), 0) AS period,
+               coalesce(sum(amount_fund) FILTER (WHERE business_date < $3), 0) AS prior_fund,
+               coalesce(sum(amount_fund) FILTER (WHERE $3::date IS NULL OR business_date >= $3), 0) AS period_fund
+          FROM e
+         WHERE $4::date IS NULL OR business_date <= $4
+         GROUP BY 1, 2, 3, 4, 5, 6, 7
+         ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    ))
+    .bind::<SqlUuid, _>(fund)
+    .bind::<BigInt, _>(size)
+    .bind::<Nullable<Date>, _>(from)
+    .bind::<Nullable<Date>, _>(to)
+    .load(conn)
+}
+
+/// One effective deposit or disbursement, as the donor attribution replays them.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FlowRow {
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    /// For a reversal, the entry it reverses.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub ref_seq: Option<i64>,
+    #[diesel(sql_type = Date)]
+    pub business_date: NaiveDate,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub donor: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub ministry: Option<Uuid>,
+    #[diesel(sql_type = Numeric)]
+    pub amount_fund: Decimal,
+}
+
+/// Every effective contribution and disbursement below `size` dated up to `to`, in
+/// (date, seq) order.
+pub fn deposits_and_disbursements(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    to: Option<NaiveDate>,
+) -> QueryResult<Vec<FlowRow>> {
+    diesel::sql_query(format!(
+        "{EFFECTIVE}
+        SELECT kind, seq, ref_seq, business_date, donor_org_id AS donor,
+               ministry_org_id AS ministry, amount_fund
+          FROM e
+         WHERE kind IN ('contribution', 'disbursement')
+           AND ($3::date IS NULL OR business_date <= $3)
+         ORDER BY business_date, seq"
+    ))
+    .bind::<SqlUuid, _>(fund)
+    .bind::<BigInt, _>(size)
+    .bind::<Nullable<Date>, _>(to)
+    .load(conn)
+}
+
+/// A recorded rate between two currencies.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct RateRow {
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Text)]
+    pub base: String,
+    #[diesel(sql_type = Text)]
+    pub quote: String,
+    #[diesel(sql_type = Date)]
+    pub rate_date: NaiveDate,
+    #[diesel(sql_type = Numeric)]
+    pub rate: Decimal,
+}
+
+/// The latest rate between `a` and `b` (either way round) recorded below `size`, dated
+/// up to `on` and not reversed below `size`.
+pub fn latest_rate(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    a: &str,
+    b: &str,
+    on: Option<NaiveDate>,
+) -> QueryResult<Option<RateRow>> {
+    diesel::sql_query(
+        "SELECT x.seq, x.base, x.quote, x.rate_date, x.rate
+           FROM fx_rates x
+          WHERE x.fund_id = $1 AND x.seq < $2
+            AND ((x.base = $3 AND x.quote = $4) OR (x.base = $4 AND x.quote = $3))
+            AND ($5::date IS NULL OR x.rate_date <= $5)
+            AND NOT EXISTS (SELECT 1 FROM fund_entries r
+                             WHERE r.fund_id = x.fund_id AND r.kind = 'reversal'
+                               AND r.ref_seq = x.seq AND r.seq < $2)
+          ORDER BY x.rate_date DESC, x.seq DESC
+          LIMIT 1",
+    )
+    .bind::<SqlUuid, _>(fund)
+    .bind::<BigInt, _>(size)
+    .bind::<Text, _>(a)
+    .bind::<Text, _>(b)
+    .bind::<Nullable<Date>, _>(on)
+    .get_result(conn)
+    .optional()
+}
+
+/// Flags raised by entries below `size`, counted by severity, rule, ministry and status
+/// as of the administrative chain's size `admin_size` (a flag nobody triaged by then is
+/// `open`).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FlagCountRow {
+    #[diesel(sql_type = Text)]
+    pub severity: String,
+    #[diesel(sql_type = Text)]
+    pub rule: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub ministry: Option<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+pub fn flag_counts(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    admin_size: i64,
+) -> QueryResult<Vec<FlagCountRow>> {
+    diesel::sql_query(
+        "WITH last AS (
+             SELECT DISTINCT ON (e.flag_id) e.flag_id, e.to_status
+               FROM flag_events e JOIN flags g ON g.id = e.flag_id
+              WHERE g.fund_id = $1 AND e.admin_seq < $3
+              ORDER BY e.flag_id, e.admin_seq DESC)
+         SELECT f.severity, f.rule, f.ministry_org_id AS ministry,
+                coalesce(l.to_status, 'open') AS status, count(*) AS count
+           FROM flags f LEFT JOIN last l ON l.flag_id = f.id
+          WHERE f.fund_id = $1 AND f.seq < $2
+          GROUP BY 1, 2, 3, 4
+          ORDER BY 1, 2, 3, 4",
+    )
+    .bind::<SqlUuid, _>(fund)
+    .bind::<BigInt, _>(size)
+    .bind::<BigInt, _>(admin_size)
+    .load(conn)
+}
+
+/// One point of a time series.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SeriesRow {
+    #[diesel(sql_type = Date)]
+    pub bucket: NaiveDate,
+    /// Donor or ministry id as text, or the category.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub key: Option<String>,
+    #[diesel(sql_type = Numeric)]
+    pub amount_fund: Decimal,
+}
+
+/// What a series sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesMetric {
+    Contributed,
+    Disbursed,
+    Spent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesGroup {
+    Donor,
+    Ministry,
+    Category,
+}
+
+/// Sums of `metric` in the fund's currency per `trunc` bucket (`month` or `quarter`)
+/// and group, for effective entries below `size` within [from, to].
+pub fn series(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    metric: SeriesMetric,
+    trunc: &'static str,
+    group: SeriesGroup,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> QueryResult<Vec<SeriesRow>> {
+    let kinds = match metric {
+        SeriesMetric::Contributed => "'contribution'",
+        SeriesMetric::Disbursed => "'disbursement'",
+        SeriesMetric::Spent => "'expenditure', 'payment'",
+    };
+    let key = match group {
+        SeriesGroup::Donor => "donor_org_id::text",
+        SeriesGroup::Ministry => "ministry_org_id::text",
+        SeriesGroup::Category => "category",
+    };
+    // `kinds`, `key` and `trunc` come from the enums above, never from the request.
+    diesel::sql_query(format!(
+        "{EFFECTIVE}
+        SELECT date_trunc('{trunc}', business_date)::date AS bucket, {key} AS key,
+               sum(amount_fund) AS amount_fund
+          FROM e
+         WHERE kind IN ({kinds})
+           AND ($3::date IS NULL OR business_date >= $3)
+           AND ($4::date IS NULL OR business_date <= $4)
+         GROUP BY 1, 2
+         ORDER BY 2, 1"
+    ))
+    .bind::<SqlUuid, _>(fund)
+    .bind::<BigInt, _>(size)
+    .bind::<Nullable<Date>, _>(from)
+    .bind::<Nullable<Date>, _>(to)
+    .load(conn)
+}
+
+/// Names of organisations, by id.
+pub fn org_names(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, String>> {
+    Ok(organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::name))
+        .load::<(Uuid, String)>(conn)?
+        .into_iter()
+        .collect())
+}
