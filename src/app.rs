@@ -70,6 +70,8 @@ impl AppState {
         crate::procurement::http::get_contract,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
         crate::screening::http::get_flag, crate::screening::http::triage,
+        crate::reports::http::fund_statement, crate::reports::http::donor_report,
+        crate::reports::http::series,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -86,6 +88,7 @@ impl AppState {
         (name = "funds", description = "Pooled funds and their typed entries, scoped to the caller"),
         (name = "procurement", description = "Vendors and contracts with their history"),
         (name = "screening", description = "Anomaly flags and their triage"),
+        (name = "reports", description = "Fund statement, donor reports, series and exports, pinned to signed checkpoints"),
     )
 )]
 pub struct ApiDoc;

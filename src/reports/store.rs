@@ -250,6 +250,14 @@ pub enum SeriesMetric {
     Spent,
 }
 
+/// What a series sums, per which bucket (`month` or `quarter`), grouped how.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesSpec {
+    pub metric: SeriesMetric,
+    pub trunc: &'static str,
+    pub group: SeriesGroup,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeriesGroup {
     Donor,
@@ -263,12 +271,15 @@ pub fn series(
     conn: &mut PgConnection,
     fund: Uuid,
     size: i64,
-    metric: SeriesMetric,
-    trunc: &'static str,
-    group: SeriesGroup,
+    spec: SeriesSpec,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> QueryResult<Vec<SeriesRow>> {
+    let SeriesSpec {
+        metric,
+        trunc,
+        group,
+    } = spec;
     let kinds = match metric {
         SeriesMetric::Contributed => "'contribution'",
         SeriesMetric::Disbursed => "'disbursement'",
