@@ -173,6 +173,11 @@ fn row(ctx: &FundCtx, seq: i64, kind: &str, date: NaiveDate) -> FundEntryRow {
     }
 }
 
+/// The item category of a tender: what its invoices and payments are spent on.
+fn tender_category(st: &mut Derived<'_>, tender_seq: i64) -> Result<Option<String>> {
+    Ok(st.entry(tender_seq)?.and_then(|t| t.category))
+}
+
 fn with_money(mut r: FundEntryRow, m: &Money, fund_amount: Decimal) -> FundEntryRow {
     r.currency = Some(m.currency.code().to_owned());
     r.amount = Some(m.value);
@@ -517,6 +522,7 @@ pub fn apply(
             r.vendor_org_id = Some(i.vendor);
             r.ref_seq = Some(contract.seq);
             r.tender_seq = Some(contract.tender_seq);
+            r.category = tender_category(st, contract.tender_seq)?;
             st.save_entry(&r)?;
         }
         FundEntry::Payment(p) => {
@@ -563,6 +569,9 @@ pub fn apply(
                 r.vendor_org_id = Some(invoice.vendor_org_id);
                 r.ref_seq = Some(invoice.seq);
                 r.tender_seq = Some(contract.tender_seq);
+                if r.category.is_none() {
+                    r.category = tender_category(st, contract.tender_seq)?;
+                }
                 invoice.ministry_org_id
             } else {
                 // A direct purchase: no invoice or contract behind it (screening flags it).

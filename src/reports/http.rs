@@ -466,16 +466,7 @@ fn build_donor(
             deposited_original: s
                 .deposited_original
                 .get(&donor)
-                .map(|by| {
-                    by.iter()
-                        .map(|(cur, c)| Original {
-                            currency: cur.clone(),
-                            prior: c.prior.to_string(),
-                            period: c.period.to_string(),
-                            cumulative: c.cumulative().to_string(),
-                        })
-                        .collect()
-                })
+                .map(|by| by.iter().map(|(cur, c)| Original::new(cur, *c)).collect())
                 .unwrap_or_default(),
             share_of_deposits: (!all_deposits.is_zero()).then(|| {
                 let mut r = (own_deposits / all_deposits).round_dp(6);

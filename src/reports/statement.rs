@@ -80,6 +80,22 @@ pub struct Original {
     pub cumulative: String,
 }
 
+impl Original {
+    /// Sums of one currency, at its minor unit (as recorded: amounts are never finer).
+    pub fn new(currency: &str, c: Cols) -> Self {
+        let f = |v: Decimal| match crate::funds::money::Currency::parse(currency) {
+            Ok(cur) => cur.format(v),
+            Err(_) => v.to_string(),
+        };
+        Self {
+            currency: currency.to_owned(),
+            prior: f(c.prior),
+            period: f(c.period),
+            cumulative: f(c.cumulative()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DonorSource {
     pub donor: Party,
@@ -402,16 +418,7 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
             deposited_original: sums
                 .deposited_original
                 .get(d)
-                .map(|by| {
-                    by.iter()
-                        .map(|(cur, c)| Original {
-                            currency: cur.clone(),
-                            prior: c.prior.to_string(),
-                            period: c.period.to_string(),
-                            cumulative: c.cumulative().to_string(),
-                        })
-                        .collect()
-                })
+                .map(|by| by.iter().map(|(cur, c)| Original::new(cur, *c)).collect())
                 .unwrap_or_default(),
         })
         .collect();

@@ -15,3 +15,4 @@ mod funds;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset
 mod harness;
 mod ledger;
+mod reports;
