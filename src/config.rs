@@ -156,6 +156,8 @@ pub struct AppSettings {
     pub body_limit_bytes: usize,
     /// Business dates may lie at most this far after today (UTC).
     pub future_skew: chrono::Days,
+    /// Entries per summed block of the reports' cache (docs/reports.md, "Performance").
+    pub report_block_entries: i64,
 }
 
 impl Default for AppSettings {
@@ -163,6 +165,7 @@ impl Default for AppSettings {
         Self {
             body_limit_bytes: 1024 * 1024,
             future_skew: chrono::Days::new(1),
+            report_block_entries: 65_536,
         }
     }
 }

@@ -264,6 +264,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    report_blocks (fund_id, block_size, block) {
+        fund_id -> Uuid,
+        block_size -> Int8,
+        block -> Int8,
+    }
+}
+
+diesel::table! {
     screening_thresholds (fund_id) {
         fund_id -> Uuid,
         seq -> Int8,
@@ -327,6 +335,7 @@ diesel::joinable!(merkle_nodes -> chains (chain_id));
 diesel::joinable!(ministry_positions -> funds (fund_id));
 diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(report_blocks -> funds (fund_id));
 diesel::joinable!(role_grants -> users (user_id));
 diesel::joinable!(screening_thresholds -> funds (fund_id));
 diesel::joinable!(tenders -> funds (fund_id));
@@ -354,6 +363,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ministry_positions,
     organizations,
     refresh_tokens,
+    report_blocks,
     role_grants,
     screening_thresholds,
     signing_keys,

@@ -193,6 +193,7 @@ struct Loaded {
 
 fn load(
     conn: &mut PgConnection,
+    block: i64,
     p: &Principal,
     fund: Uuid,
     q: &ReportQuery,
@@ -202,8 +203,9 @@ fn load(
     let (fund_cp, admin_cp) = pin::pins(conn, fund, q.at())?;
     let size = to_i64(fund_cp.tree_size)?;
     let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
-    let rows = store::aggregate(conn, fund, size, period.from, period.to)?;
-    let flags = store::flag_counts(conn, fund, size, to_i64(admin_cp.tree_size)?)?;
+    store::ensure_blocks(conn, fund, size, block)?;
+    let rows = store::aggregate(conn, fund, size, block, period.from, period.to)?;
+    let flags = store::flag_counts(conn, fund, size, block, to_i64(admin_cp.tree_size)?)?;
     Ok(Loaded {
         fund: row,
         checkpoints: Checkpoints {
@@ -244,8 +246,9 @@ pub async fn fund_statement(
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let fund = path.fund;
-    let report = with_conn(&state, move |_, conn| {
-        let l = load(conn, &principal, fund, &q, period)?;
+    let report = with_conn(&state, move |st, conn| {
+        let block = st.settings.report_block_entries;
+        let l = load(conn, block, &principal, fund, &q, period)?;
         let names = store::org_names(conn, &l.sums.parties())?;
         Ok(statement::build(
             statement::Context {
@@ -376,8 +379,9 @@ pub async fn donor_report(
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let DonorPath { fund, donor } = path.into_inner();
-    let report = with_conn(&state, move |_, conn| {
-        let l = load(conn, &principal, fund, &q, period)?;
+    let report = with_conn(&state, move |st, conn| {
+        let block = st.settings.report_block_entries;
+        let l = load(conn, block, &principal, fund, &q, period)?;
         if principal.role == Role::Donor && principal.org != donor {
             return Err(ApiError::Forbidden(
                 "a donor reads its own report; other donors appear in it in aggregate".to_owned(),
@@ -633,15 +637,18 @@ pub async fn series(
     }
     .period()?;
     let fund = path.fund;
-    let out = with_conn(&state, move |_, conn| {
+    let out = with_conn(&state, move |st, conn| {
+        let block = st.settings.report_block_entries;
         let row = pin::fund_reader(conn, &principal, fund)?;
         let cp = pin::checkpoint(conn, fund, q.at_size)?;
         let size = to_i64(cp.tree_size)?;
         let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
+        store::ensure_blocks(conn, fund, size, block)?;
         let rows = store::series(
             conn,
             fund,
             size,
+            block,
             SeriesSpec {
                 metric,
                 trunc,

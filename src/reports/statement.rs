@@ -283,6 +283,7 @@ pub struct Sums {
     pub expended: By<Uuid>,
     pub paid: By<Uuid>,
     pub spent_category: By<String>,
+    /// From the `vendor` grain (the `flow` grain has no vendor).
     pub paid_vendor: By<Uuid>,
     /// (ministry, category) -> spent: what donor attribution shares out.
     pub spent_cell: By<(Uuid, String)>,
@@ -294,6 +295,12 @@ impl Sums {
         for r in rows {
             let fund = Cols::new(r.prior_fund, r.period_fund);
             let own = Cols::new(r.prior, r.period);
+            if r.grain == "vendor" {
+                if let Some(v) = r.vendor {
+                    bump(&mut s.paid_vendor, v, fund);
+                }
+                continue;
+            }
             match (r.kind.as_str(), r.donor, r.ministry) {
                 ("pledge", Some(d), _) => bump(&mut s.pledged, d, fund),
                 ("contribution", Some(d), _) => {
@@ -316,9 +323,6 @@ impl Sums {
                         bump(&mut s.expended, m, fund);
                     } else {
                         bump(&mut s.paid, m, fund);
-                        if let Some(v) = r.vendor {
-                            bump(&mut s.paid_vendor, v, fund);
-                        }
                     }
                     let cat = r
                         .category

@@ -1,0 +1,5 @@
+DROP TRIGGER flags_invalidate_report_blocks ON flags;
+DROP FUNCTION report_blocks_flag_raised();
+DROP TABLE report_flag_sums;
+DROP TABLE report_entry_sums;
+DROP TABLE report_blocks;
