@@ -98,6 +98,12 @@ pub struct HttpArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "FUNDTRAIL_SHUTDOWN_TIMEOUT_S", default_value_t = 30)]
     pub shutdown_timeout_s: u64,
+
+    /// Entries per summed block of the reports' cache (docs/reports.md, "Performance").
+    /// A block is summed once every entry of it is below a report's checkpoint.
+    #[arg(long, env = "FUNDTRAIL_REPORT_BLOCK_ENTRIES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub report_block_entries: i64,
 }
 
 /// Ledger settings: the signing key and the log's name.

@@ -46,6 +46,9 @@ CREATE TABLE report_flag_sums (
 );
 CREATE INDEX report_flag_sums_block ON report_flag_sums (fund_id, block_size, block);
 
+-- Flags by the entry that raised them: block sums and the partial block read ranges of seq.
+CREATE INDEX flags_fund_seq ON flags (fund_id, seq);
+
 -- A flag raised later for an entry of a summed block (a period screen) drops that
 -- block's sums, in the same statement; the next report recomputes them.
 CREATE FUNCTION report_blocks_flag_raised() RETURNS trigger AS $$

@@ -21,19 +21,24 @@ use crate::schema::organizations;
 /// Entries and reversals of flow kinds with `lo <= seq < hi` of fund `$1`, reversals as
 /// their reversed entry's kind; `lo` and `hi` are SQL placeholders or literals.
 fn effective(lo: &str, hi: &str) -> String {
+    effective_of(lo, hi, FLOW_IN)
+}
+
+/// The same for the kinds `kinds` (an SQL list of literals), read through the kind index.
+fn effective_of(lo: &str, hi: &str, kinds: &str) -> String {
     format!(
         "SELECT kind, false AS reversal, seq, business_date, donor_org_id, ministry_org_id,
                 vendor_org_id, category, currency, amount, amount_fund, NULL::bigint AS ref_seq
            FROM fund_entries
           WHERE fund_id = $1 AND seq >= {lo} AND seq < {hi} AND amount_fund IS NOT NULL
-            AND kind IN ({FLOW_IN})
+            AND kind IN ({kinds})
          UNION ALL
          SELECT o.kind, true, r.seq, r.business_date, r.donor_org_id, r.ministry_org_id,
                 r.vendor_org_id, r.category, r.currency, r.amount, r.amount_fund, r.ref_seq
            FROM fund_entries r
            JOIN fund_entries o ON o.fund_id = r.fund_id AND o.seq = r.ref_seq
           WHERE r.fund_id = $1 AND r.seq >= {lo} AND r.seq < {hi} AND r.kind = 'reversal'
-            AND r.amount_fund IS NOT NULL AND o.kind IN ({FLOW_IN})"
+            AND r.amount_fund IS NOT NULL AND o.kind IN ({kinds})"
     )
 }
 
@@ -240,10 +245,9 @@ pub fn deposits_and_disbursements(
         SELECT kind, seq, ref_seq, business_date, donor_org_id AS donor,
                ministry_org_id AS ministry, amount_fund
           FROM e
-         WHERE kind IN ('contribution', 'disbursement')
-           AND ($3::date IS NULL OR business_date <= $3)
+         WHERE $3::date IS NULL OR business_date <= $3
          ORDER BY business_date, seq",
-        effective("0", "$2")
+        effective_of("0", "$2", "'contribution', 'disbursement'")
     ))
     .bind::<SqlUuid, _>(fund)
     .bind::<BigInt, _>(size)
