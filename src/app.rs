@@ -70,6 +70,7 @@ impl AppState {
         crate::procurement::http::get_contract,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
         crate::screening::http::get_flag, crate::screening::http::triage,
+        crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -195,6 +196,7 @@ pub fn build(
                 .configure(crate::procurement::http::routes)
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
+                .configure(crate::reports::exports::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

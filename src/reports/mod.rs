@@ -4,5 +4,10 @@
 //! rows below its size, never from the mutable running balances.
 
 pub mod csv;
+pub mod export_store;
+pub mod exports;
 pub mod http;
+pub mod iati;
+pub mod ledger_csv;
+pub mod ocds;
 pub mod pin;
