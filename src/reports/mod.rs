@@ -4,6 +4,7 @@
 //! rows below its size, never from the mutable running balances.
 
 pub mod csv;
+pub mod export_bench;
 pub mod export_store;
 pub mod exports;
 pub mod http;
