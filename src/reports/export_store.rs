@@ -51,14 +51,14 @@ pub struct ExportRow {
     pub ref_kind: Option<String>,
 }
 
-const COLUMNS: &str = "l.seq, l.kind, l.business_date, l.entry_hash, \
-     CASE WHEN l.kind = ANY($4) THEN l.canonical END AS canonical, \
-     f.ministry_org_id, f.vendor_org_id, f.donor_org_id, f.currency, f.amount, \
-     f.amount_fund, f.ref_seq, f.tender_seq, t.kind AS ref_kind";
+/// The reversed entry's kind, looked up for reversals only: one index probe each (a join
+/// would let the planner hash the fund's whole index for every page).
+const REF_KIND: &str = "CASE WHEN f.kind = 'reversal' THEN \
+     (SELECT t.kind FROM fund_entries t WHERE t.fund_id = $1 AND t.seq = f.ref_seq) END AS ref_kind";
 
 /// Entries with `from <= seq < to` in seq order (seqs are gap-free, so a range is a
 /// page), with bodies for `body_kinds`. With `only_kinds`, just the entries of those
-/// kinds and the reversals of them.
+/// kinds and reversals (of any kind: the caller looks at `ref_kind`).
 pub fn entries_range(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -67,13 +67,18 @@ pub fn entries_range(
     body_kinds: &[&str],
     only_kinds: Option<&[&str]>,
 ) -> QueryResult<Vec<ExportRow>> {
+    // The range is repeated on `f` so the planner reads both indexes by range: it must
+    // never scan the fund's whole index for one page (pages would cost O(chain)).
     diesel::sql_query(format!(
-        "SELECT {COLUMNS} \
+        "SELECT l.seq, l.kind, l.business_date, l.entry_hash, \
+                CASE WHEN l.kind = ANY($4) THEN l.canonical END AS canonical, \
+                f.ministry_org_id, f.vendor_org_id, f.donor_org_id, f.currency, f.amount, \
+                f.amount_fund, f.ref_seq, f.tender_seq, {REF_KIND} \
          FROM ledger_entries l \
-         LEFT JOIN fund_entries f ON f.fund_id = l.chain_id AND f.seq = l.seq \
-         LEFT JOIN fund_entries t ON t.fund_id = f.fund_id AND t.seq = f.ref_seq \
+         LEFT JOIN fund_entries f \
+           ON f.fund_id = $1 AND f.seq = l.seq AND f.seq >= $2 AND f.seq < $3 \
          WHERE l.chain_id = $1 AND l.seq >= $2 AND l.seq < $3 \
-           AND ($5::text[] IS NULL OR l.kind = ANY($5) OR (l.kind = 'reversal' AND t.kind = ANY($5))) \
+           AND ($5::text[] IS NULL OR l.kind = ANY($5) OR l.kind = 'reversal') \
          ORDER BY l.seq"
     ))
     .bind::<SqlUuid, _>(fund)
@@ -84,33 +89,40 @@ pub fn entries_range(
     .load(conn)
 }
 
-/// The entries of tenders (the tender, its bids, award, contracts, amendments, invoices,
-/// invoice payments and the reversals of any of them) below `size`, in (tender, seq)
-/// order after `(tender, seq) = after`, at most `limit`, all with their bodies.
+/// The entries of the tenders with `lo <= tender seq < hi` (the tender, its bids,
+/// award, contracts, amendments, invoices, invoice payments and the reversals of any of
+/// them) below `size`, in (tender, seq) order after `after` = (tender, seq), at most
+/// `limit`, all with their bodies, without the columns the OCDS export does not use
+/// (`entry_hash` empty, `donor_org_id` and `amount_fund` null). Callers walk windows of tender seqs, so each query
+/// sorts at most one window's rows, whatever the size of the fund; the entries are then
+/// fetched by one index probe each (`OFFSET 0` keeps the planner from turning that into
+/// a hash join over the whole chain, which it did once the tables were analysed).
 pub fn tender_entries_page(
     conn: &mut PgConnection,
     fund: Uuid,
     size: i64,
-    after: Option<(i64, i64)>,
+    (lo, hi): (i64, i64),
+    after: (i64, i64),
     limit: i64,
 ) -> QueryResult<Vec<ExportRow>> {
-    let (after_tender, after_seq) = after.unwrap_or((-1, -1));
-    diesel::sql_query(
-        "SELECT f.seq, f.kind, f.business_date, l.entry_hash, l.canonical, \
-                f.ministry_org_id, f.vendor_org_id, f.donor_org_id, f.currency, f.amount, \
-                f.amount_fund, f.ref_seq, f.tender_seq, t.kind AS ref_kind \
-         FROM fund_entries f \
-         JOIN ledger_entries l ON l.chain_id = f.fund_id AND l.seq = f.seq \
-         LEFT JOIN fund_entries t ON t.fund_id = f.fund_id AND t.seq = f.ref_seq \
-         WHERE f.fund_id = $1 AND f.tender_seq IS NOT NULL AND f.seq < $2 \
-           AND f.tender_seq < $2 AND f.tender_seq >= $3 AND (f.tender_seq, f.seq) > ($3, $4) \
-         ORDER BY f.tender_seq, f.seq \
-         LIMIT $5",
-    )
+    diesel::sql_query(format!(
+        "SELECT f.seq, f.kind, f.business_date, ''::bytea AS entry_hash, l.canonical, \
+                f.ministry_org_id, f.vendor_org_id, NULL::uuid AS donor_org_id, f.currency, \
+                f.amount, NULL::numeric AS amount_fund, f.ref_seq, f.tender_seq, {REF_KIND} \
+         FROM (SELECT * FROM fund_entries \
+               WHERE fund_id = $1 AND tender_seq >= $3 AND tender_seq < $4 AND seq < $2 \
+                 AND (tender_seq, seq) > ($5, $6) \
+               ORDER BY tender_seq, seq LIMIT $7) f \
+         CROSS JOIN LATERAL (SELECT entry_hash, canonical FROM ledger_entries \
+                             WHERE chain_id = $1 AND seq = f.seq OFFSET 0) l \
+         ORDER BY f.tender_seq, f.seq"
+    ))
     .bind::<SqlUuid, _>(fund)
     .bind::<BigInt, _>(size)
-    .bind::<BigInt, _>(after_tender)
-    .bind::<BigInt, _>(after_seq)
+    .bind::<BigInt, _>(lo)
+    .bind::<BigInt, _>(hi)
+    .bind::<BigInt, _>(after.0)
+    .bind::<BigInt, _>(after.1)
     .bind::<BigInt, _>(limit)
     .load(conn)
 }

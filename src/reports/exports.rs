@@ -119,11 +119,12 @@ fn name_checkpoint(resp: &mut HttpResponse, cp: &PinnedCheckpoint) {
 
 /// Pages `[from, to)` of the pinned range, checked to be complete: the chain is gap-free
 /// below its size, so a short page means the index and the chain disagree.
-fn pages(size: u64) -> anyhow::Result<impl Iterator<Item = (i64, i64)>> {
+fn pages(size: u64, page_rows: i64) -> anyhow::Result<impl Iterator<Item = (i64, i64)>> {
+    anyhow::ensure!(page_rows > 0, "page size {page_rows}");
     let size = i64::try_from(size).context("tree size")?;
     Ok((0..size)
-        .step_by(usize::try_from(PAGE_ROWS).unwrap_or(10_000))
-        .map(move |from| (from, from.saturating_add(PAGE_ROWS).min(size))))
+        .step_by(usize::try_from(page_rows)?)
+        .map(move |from| (from, from.saturating_add(page_rows).min(size))))
 }
 
 fn complete(rows: &[ExportRow], from: i64, to: i64) -> anyhow::Result<()> {
@@ -138,16 +139,19 @@ fn complete(rows: &[ExportRow], from: i64, to: i64) -> anyhow::Result<()> {
 
 // ----------------------------------------------------------------------- entries CSV
 
-fn produce_csv(
+/// Writes the entries CSV of the entries below `size`, reading `page_rows` at a time
+/// (the handlers use `PAGE_ROWS`; tests use small pages to cross page boundaries).
+pub fn produce_csv(
     conn: &mut diesel::PgConnection,
     ctx: &CsvCtx,
     size: u64,
+    page_rows: i64,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut csv = CsvOut::new(out);
     csv.row(ledger_csv::HEADER)?;
     let mut names = Names::default();
-    for (from, to) in pages(size)? {
+    for (from, to) in pages(size, page_rows)? {
         let rows = store::entries_range(conn, ctx.fund, from, to, &[], None)?;
         complete(&rows, from, to)?;
         names.fill(
@@ -193,7 +197,7 @@ pub async fn entries_csv(
         "text/csv; charset=utf-8",
         format!("fund-{fund}-entries-{size}.csv"),
         "entries csv export",
-        move |conn, out| produce_csv(conn, &ctx, size, out),
+        move |conn, out| produce_csv(conn, &ctx, size, PAGE_ROWS, out),
     );
     name_checkpoint(&mut resp, &cp);
     Ok(resp)
@@ -228,11 +232,13 @@ fn iati_description(row: &ExportRow) -> Option<String> {
     })
 }
 
-fn produce_iati(
+/// Writes the IATI activity file at checkpoint `cp`, reading `page_rows` entries a time.
+pub fn produce_iati(
     conn: &mut diesel::PgConnection,
     fund: &FundRow,
     secretariat: &str,
     cp: &PinnedCheckpoint,
+    page_rows: i64,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let size = i64::try_from(cp.tree_size).context("tree size")?;
@@ -259,7 +265,7 @@ fn produce_iati(
     let mut body_kinds: Vec<&str> = iati::TRANSACTION_KINDS.to_vec();
     body_kinds.push("reversal");
     let mut w = IatiWriter::start(out, &activity)?;
-    for (from, to) in pages(cp.tree_size)? {
+    for (from, to) in pages(cp.tree_size, page_rows)? {
         let rows = store::entries_range(
             conn,
             fund.id,
@@ -324,7 +330,7 @@ pub async fn iati_xml(
         "application/xml; charset=utf-8",
         format!("fund-{fund}-iati-{size}.xml"),
         "iati export",
-        move |conn, out| produce_iati(conn, &row, &secretariat, &pin, out),
+        move |conn, out| produce_iati(conn, &row, &secretariat, &pin, PAGE_ROWS, out),
     );
     name_checkpoint(&mut resp, &cp);
     Ok(resp)
@@ -332,57 +338,115 @@ pub async fn iati_xml(
 
 // ------------------------------------------------------------------------------- OCDS
 
-fn produce_ocds(
+/// A page of a tender window and the names of the organisations it names first.
+type TenderPage = (Vec<ExportRow>, Vec<(Uuid, String)>);
+
+/// Reads the tender windows below `size` page by page (with the names of organisations
+/// not sent before) and sends them to the OCDS writer; stops when the writer hangs up.
+fn read_tender_pages(
+    conn: &mut diesel::PgConnection,
+    fund: Uuid,
+    size: u64,
+    page_rows: i64,
+    tx: &std::sync::mpsc::SyncSender<anyhow::Result<TenderPage>>,
+) -> anyhow::Result<()> {
+    let size_i64 = i64::try_from(size).context("tree size")?;
+    let limit = usize::try_from(page_rows)?;
+    let mut known = std::collections::HashSet::new();
+    for (lo, hi) in pages(size, page_rows)? {
+        let mut after = (lo, -1);
+        loop {
+            let rows =
+                store::tender_entries_page(conn, fund, size_i64, (lo, hi), after, page_rows)?;
+            // The tender row names the ministry, bid/award/contract rows the vendor: every
+            // organisation a release shows.
+            let mut ids: Vec<Uuid> = rows
+                .iter()
+                .flat_map(|r| [r.ministry_org_id, r.vendor_org_id])
+                .flatten()
+                .filter(|id| known.insert(*id))
+                .collect();
+            ids.sort_unstable();
+            let names = store::org_names(conn, &ids)?;
+            let next = match rows.last() {
+                Some(last) if rows.len() == limit => {
+                    Some((last.tender_seq.unwrap_or(hi), last.seq))
+                }
+                _ => None,
+            };
+            if tx.send(Ok((rows, names))).is_err() {
+                return Ok(()); // the writer stopped (its error is reported there)
+            }
+            match next {
+                Some(a) => after = a,
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the OCDS release package at checkpoint `cp`: windows of `page_rows` tender
+/// seqs, pages of at most `page_rows` entries.
+pub fn produce_ocds(
     conn: &mut diesel::PgConnection,
     info: &FundInfo,
     publisher: (&str, Uuid),
     cp: &PinnedCheckpoint,
+    page_rows: i64,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let size = i64::try_from(cp.tree_size).context("tree size")?;
     out.write_all(ocds::package_head(info, publisher.0, publisher.1, cp)?.as_bytes())?;
     let mut names = Names::default();
     let mut first = true;
-    let mut emit = |conn: &mut diesel::PgConnection,
-                    out: &mut dyn Write,
-                    p: &Process,
-                    names: &mut Names|
-     -> anyhow::Result<()> {
-        names.fill(conn, p.orgs())?;
+    let mut emit = |out: &mut dyn Write, p: &Process, names: &Names| -> anyhow::Result<()> {
+        for id in p.orgs() {
+            anyhow::ensure!(names.0.contains_key(&id), "organisation {id} has no name");
+        }
         let release = p.release(info, &|id| names.get(id))?;
+        // One buffer per release, written at once: serde_json's many small writes
+        // through `dyn Write` cost more than the copy.
+        let mut buf = Vec::with_capacity(8 * 1024);
         if !first {
-            out.write_all(b",")?;
+            buf.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut *out, &release)?;
+        serde_json::to_writer(&mut buf, &release)?;
+        out.write_all(&buf)?;
         Ok(())
     };
-    let mut current: Option<Process> = None;
-    let mut after = None;
-    loop {
-        let rows = store::tender_entries_page(conn, info.fund, size, after, PAGE_ROWS)?;
-        for r in &rows {
-            let tender = u64::try_from(r.tender_seq.context("tender entry without tender")?)?;
-            if current.as_ref().is_none_or(|p| p.tender_seq() != tender) {
-                if let Some(done) = current.take() {
-                    emit(conn, out, &done, &mut names)?;
+    // Reading (Postgres and row decoding) runs on a second thread with this connection
+    // while this one folds and writes: two pages in flight at most, so memory stays flat.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<TenderPage>>(2);
+    let (fund, size) = (info.fund, cp.tree_size);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        scope.spawn(move || {
+            if let Err(e) = read_tender_pages(conn, fund, size, page_rows, &tx) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        let mut current: Option<Process> = None;
+        for page in rx {
+            let (rows, new_names) = page?;
+            names.0.extend(new_names);
+            for r in &rows {
+                let tender = u64::try_from(r.tender_seq.context("tender entry without tender")?)?;
+                if current.as_ref().is_none_or(|p| p.tender_seq() != tender) {
+                    if let Some(done) = current.take() {
+                        emit(out, &done, &names)?;
+                    }
+                    current = Some(Process::new(tender));
                 }
-                current = Some(Process::new(tender));
-            }
-            if let Some(p) = current.as_mut() {
-                p.fold(r)?;
+                if let Some(p) = current.as_mut() {
+                    p.fold(r)?;
+                }
             }
         }
-        match rows.last() {
-            Some(last) if rows.len() == usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX) => {
-                after = Some((last.tender_seq.unwrap_or(-1), last.seq));
-            }
-            _ => break,
+        if let Some(done) = current.take() {
+            emit(out, &done, &names)?;
         }
-    }
-    if let Some(done) = current.take() {
-        emit(conn, out, &done, &mut names)?;
-    }
+        Ok(())
+    })?;
     out.write_all(ocds::PACKAGE_END.as_bytes())?;
     Ok(())
 }
@@ -419,7 +483,16 @@ pub async fn ocds_json(
         "application/json",
         format!("fund-{fund}-ocds-{size}.json"),
         "ocds export",
-        move |conn, out| produce_ocds(conn, &info, (&secretariat, publisher_id), &pin, out),
+        move |conn, out| {
+            produce_ocds(
+                conn,
+                &info,
+                (&secretariat, publisher_id),
+                &pin,
+                PAGE_ROWS,
+                out,
+            )
+        },
     );
     name_checkpoint(&mut resp, &cp);
     Ok(resp)
