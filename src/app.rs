@@ -72,6 +72,7 @@ impl AppState {
         crate::screening::http::get_flag, crate::screening::http::triage,
         crate::reports::http::fund_statement, crate::reports::http::donor_report,
         crate::reports::http::series,
+        crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -198,6 +199,7 @@ pub fn build(
                 .configure(crate::procurement::http::routes)
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
+                .configure(crate::reports::exports::routes)
                 .configure(ledger::http::routes),
         )
         .default_service(web::to(route_not_found))

@@ -128,6 +128,8 @@ pub enum UserCommand {
 pub enum BenchCommand {
     /// Appends, batches, verification and proofs of the ledger core.
     Ledger(crate::bench::LedgerBenchArgs),
+    /// The three standard exports of a seeded fund, over HTTP (entries/s, peak RSS).
+    Exports(crate::reports::export_bench::ExportBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -225,6 +227,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ledger(args),
         } => crate::bench::run_ledger(&args),
+        Command::Bench {
+            what: BenchCommand::Exports(args),
+        } => crate::reports::export_bench::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -121,6 +121,10 @@ pub struct LedgerArgs {
     /// How many days past today a business date may lie (clock skew, time zones).
     #[arg(long, env = "FUNDTRAIL_FUTURE_SKEW_DAYS", default_value_t = 1)]
     pub future_skew_days: u32,
+
+    /// OCDS ocid prefix of the OCDS export (docs/exports.md); the default is unregistered.
+    #[arg(long, env = "FUNDTRAIL_OCDS_PREFIX", default_value = crate::reports::ocds::DEFAULT_OCID_PREFIX)]
+    pub ocds_prefix: String,
 }
 
 /// Authentication settings.
@@ -164,6 +168,9 @@ pub struct AppSettings {
     pub future_skew: chrono::Days,
     /// Entries per summed block of the reports' cache (docs/reports.md, "Performance").
     pub report_block_entries: i64,
+    /// OCDS ocid prefix (`ocds-` + 6 characters, registered with the Open Contracting
+    /// Partnership) of the OCDS export.
+    pub ocds_prefix: String,
 }
 
 impl Default for AppSettings {
@@ -172,6 +179,7 @@ impl Default for AppSettings {
             body_limit_bytes: 1024 * 1024,
             future_skew: chrono::Days::new(1),
             report_block_entries: 65_536,
+            ocds_prefix: crate::reports::ocds::DEFAULT_OCID_PREFIX.to_owned(),
         }
     }
 }

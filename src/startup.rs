@@ -107,6 +107,7 @@ pub fn serve(
         body_limit_bytes: http.body_limit_bytes,
         future_skew: chrono::Days::new(u64::from(ledger_args.future_skew_days)),
         report_block_entries: http.report_block_entries,
+        ocds_prefix: ledger_args.ocds_prefix.clone(),
     };
     if let Ok(mut conn) = pool.get() {
         if matches!(crate::auth::store::any_user(&mut conn), Ok(false)) {

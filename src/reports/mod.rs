@@ -5,8 +5,14 @@
 
 pub mod csv;
 pub mod donor;
+pub mod export_bench;
+pub mod export_store;
+pub mod exports;
 pub mod figures;
 pub mod http;
+pub mod iati;
+pub mod ledger_csv;
+pub mod ocds;
 pub mod pin;
 pub mod statement;
 pub mod store;

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod domain;
 mod embedded;
+mod exports;
 mod foundation;
 mod funds;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset

@@ -1,0 +1,845 @@
+//! The standard exports end to end (docs/exports.md): the entries CSV, IATI 2.03 XML and
+//! the OCDS 1.1 release package of a fund with every kind of entry, validated against
+//! the official schemas (xmllint for IATI, a JSON-schema validator offline for OCDS) and
+//! codelists, pinned to checkpoints (`?at_size=N` gives the same bytes after more
+//! appends), and refused outside the fund's scope.
+//!
+//! The schemas are found through `FUNDTRAIL_SCHEMAS`, else `../shared/schemas` beside the
+//! repository, else `/work/shared/schemas`; with none of them the tests fail.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use fundtrail::app::AppState;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::harness::{self, TestDb};
+
+/// The directory of the official schemas; panics (the test fails) if there is none.
+fn schemas_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("FUNDTRAIL_SCHEMAS") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("iati-2.03").is_dir(),
+            "FUNDTRAIL_SCHEMAS={} has no iati-2.03/",
+            dir.display()
+        );
+        return dir;
+    }
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas"),
+        PathBuf::from("/work/shared/schemas"),
+    ];
+    candidates
+        .iter()
+        .find(|d| d.join("iati-2.03").is_dir() && d.join("ocds-1.1.5").is_dir())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no official schemas found: set FUNDTRAIL_SCHEMAS or provide one of {candidates:?}"
+            )
+        })
+}
+
+/// The codes of an IATI codelist file.
+fn codelist(name: &str) -> BTreeSet<String> {
+    let path = schemas_dir()
+        .join("iati-codelists-2.03")
+        .join(format!("{name}.xml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let codes: BTreeSet<String> = text
+        .split("<code>")
+        .skip(1)
+        .map(|s| s.split("</code>").next().unwrap().trim().to_owned())
+        .collect();
+    assert!(!codes.is_empty(), "{}", path.display());
+    codes
+}
+
+/// Values of `attr` on every `<tag ...>` element of `xml`.
+fn attr_values(xml: &str, tag: &str, attr: &str) -> Vec<String> {
+    xml.split(&format!("<{tag} "))
+        .skip(1)
+        .map(|s| {
+            let head = s.split('>').next().unwrap();
+            let start = head
+                .find(&format!("{attr}=\""))
+                .unwrap_or_else(|| panic!("<{tag} {head}> has no {attr}"));
+            let rest = &head[start + attr.len() + 2..];
+            rest.split('"').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn hdr(headers: &actix_web::http::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
+    id
+}
+
+fn eur(v: &str) -> Value {
+    json!({"value": v, "currency": "EUR"})
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+/// Posts and expects success; returns the new entry's seq.
+macro_rules! ok {
+    ($app:expr, $w:expr, $kind:expr, $body:expr) => {{
+        let (status, body) = call!($app, $w.post($kind, $body));
+        assert_eq!(status, StatusCode::CREATED, "{}: {body}", $kind);
+        body["seq"].as_u64().unwrap()
+    }};
+}
+
+/// A response: status, headers, body bytes.
+macro_rules! fetch {
+    ($app:expr, $uri:expr) => {{
+        let res = test::call_service(
+            $app,
+            harness::authed(TestRequest::get().uri(&$uri)).to_request(),
+        )
+        .await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = test::read_body(res).await;
+        (status, headers, bytes.to_vec())
+    }};
+}
+
+struct World {
+    state: Data<AppState>,
+    fund: Uuid,
+    other_fund: Uuid,
+    secretariat: Uuid,
+    other_secretariat: Uuid,
+    donor: Uuid,
+    donor2: Uuid,
+    other_donor: Uuid,
+    interior: Uuid,
+    vendors: [Uuid; 2],
+    auditor: Uuid,
+    other_auditor: Uuid,
+    /// Seqs of interest.
+    disbursement_reversal: u64,
+    payment_reversal: u64,
+    tenders: [u64; 2],
+    _db: TestDb,
+}
+
+const FORMULA_VENDOR: &str = "=HYPERLINK(\"http://evil.example\",\"Alpha\")";
+
+impl World {
+    fn as_(&self, role: &str, org: Uuid) {
+        harness::act_as_member(&self.state, role, org);
+    }
+
+    fn post(&self, kind: &str, body: Value) -> TestRequest {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
+            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+            .set_json(json!({"kind": kind, "business_date": today(), "body": body}))
+    }
+
+    fn export(&self, what: &str) -> String {
+        format!("/api/v1/funds/{}/exports/{what}", self.fund)
+    }
+}
+
+/// A EUR fund with an entry of every kind: pledge, contributions (one in USD at a
+/// recorded rate), allocation, disbursements (one reversed), expenditure, two tenders
+/// (one with bids, award, contract, amendment, invoice, payments of which one is
+/// reversed; one restricted tender whose bid is reversed), a direct purchase, and an
+/// auditor's screening configuration. A second fund has another secretariat and donor.
+async fn world() -> (
+    World,
+    impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
+    let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
+    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let other_auditor = org(&db, "Other Auditors", "audit_body");
+    harness::act_as(&state, "admin");
+    let mut funds = Vec::new();
+    for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
+        let (status, fund) = call!(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/admin/funds")
+                .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
+        );
+        assert_eq!(status, StatusCode::CREATED, "{fund}");
+        funds.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let (status, _) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{}/auditors", funds[0]))
+            .set_json(json!({"organization": auditor}))
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut w = World {
+        fund: funds[0],
+        other_fund: funds[1],
+        secretariat,
+        other_secretariat,
+        donor: org(&db, "Kingdom of Norway", "donor"),
+        donor2: org(&db, "United States", "donor"),
+        other_donor: org(&db, "Swiss Confederation", "donor"),
+        interior: org(&db, "Ministry of Interior", "ministry"),
+        vendors: [
+            org(&db, FORMULA_VENDOR, "vendor"),
+            org(&db, "Beta Vehicles, Ltd", "vendor"),
+        ],
+        auditor,
+        other_auditor,
+        disbursement_reversal: 0,
+        payment_reversal: 0,
+        tenders: [0, 0],
+        state,
+        _db: db,
+    };
+    let [v0, v1] = w.vendors;
+
+    // The other fund: its donor is a donor there only.
+    w.as_("treasurer", w.other_secretariat);
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries", w.other_fund))
+            .insert_header(("idempotency-key", "other-1"))
+            .set_json(json!({"kind": "contribution", "business_date": today(),
+                "body": {"donor": w.other_donor, "amount": eur("10.00"), "agreement": "CH-1"}}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    w.as_("treasurer", w.secretariat);
+    ok!(
+        &app,
+        w,
+        "pledge",
+        json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "NO-1"})
+    );
+    ok!(
+        &app,
+        w,
+        "contribution",
+        json!({"donor": w.donor, "amount": eur("300000.00"), "agreement": "NO-1"})
+    );
+    ok!(
+        &app,
+        w,
+        "fx_rate",
+        json!({"base": "USD", "quote": "EUR", "rate": "0.9", "source": "ECB reference rate"})
+    );
+    ok!(
+        &app,
+        w,
+        "contribution",
+        json!({"donor": w.donor2, "amount": {"value": "1000.00", "currency": "USD"}, "agreement": "US-1"})
+    );
+    let alloc = ok!(
+        &app,
+        w,
+        "allocation",
+        json!({"ministry": w.interior, "budget_line": "BL-04 Police communications",
+        "category": "equipment", "amount": eur("200000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+    );
+    ok!(
+        &app,
+        w,
+        "disbursement",
+        json!({"allocation": alloc, "amount": eur("100000.00"), "tranche": "T1"})
+    );
+    let second = ok!(
+        &app,
+        w,
+        "disbursement",
+        json!({"allocation": alloc, "amount": eur("25000.00"), "tranche": "T2"})
+    );
+    w.disbursement_reversal = ok!(
+        &app,
+        w,
+        "reversal",
+        json!({"entry": second, "reason": "posted twice"})
+    );
+
+    w.as_("ministry", w.interior);
+    ok!(
+        &app,
+        w,
+        "expenditure",
+        json!({"ministry": w.interior, "category": "salaries", "amount": eur("1200.00"),
+        "description": "=SUM(A1:A9) overtime"})
+    );
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let t1 = ok!(
+        &app,
+        w,
+        "tender",
+        json!({"ministry": w.interior, "title": "Handheld radios", "category": "equipment",
+        "method": "open", "estimated_value": eur("20000.00"), "deadline": deadline})
+    );
+    ok!(
+        &app,
+        w,
+        "bid",
+        json!({"tender": t1, "vendor": v0, "amount": eur("18000.00")})
+    );
+    ok!(
+        &app,
+        w,
+        "bid",
+        json!({"tender": t1, "vendor": v1, "amount": eur("19500.00")})
+    );
+    let award = ok!(
+        &app,
+        w,
+        "award",
+        json!({"tender": t1, "vendor": v0, "amount": eur("18000.00"), "bids_received": 2})
+    );
+    let contract = ok!(
+        &app,
+        w,
+        "contract",
+        json!({"award": award, "value": eur("18000.00"),
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+    );
+    ok!(
+        &app,
+        w,
+        "contract_amendment",
+        json!({"contract": contract, "new_value": eur("19000.00"),
+        "new_ends_on": "2027-03-31", "reason": "extra batteries"})
+    );
+    let invoice = ok!(
+        &app,
+        w,
+        "invoice",
+        json!({"contract": contract, "vendor": v0, "invoice_number": "INV-1",
+        "amount": eur("19000.00")})
+    );
+    ok!(
+        &app,
+        w,
+        "payment",
+        json!({"invoice": invoice, "amount": eur("10000.00")})
+    );
+    let pay2 = ok!(
+        &app,
+        w,
+        "payment",
+        json!({"invoice": invoice, "amount": eur("9000.00")})
+    );
+    w.payment_reversal = ok!(
+        &app,
+        w,
+        "reversal",
+        json!({"entry": pay2, "reason": "wrong account"})
+    );
+    let t2 = ok!(
+        &app,
+        w,
+        "tender",
+        json!({"ministry": w.interior, "title": "Patrol vehicles", "category": "vehicles",
+        "method": "restricted", "estimated_value": eur("90000.00"), "deadline": deadline})
+    );
+    let bid = ok!(
+        &app,
+        w,
+        "bid",
+        json!({"tender": t2, "vendor": v1, "amount": eur("88000.00")})
+    );
+    ok!(
+        &app,
+        w,
+        "reversal",
+        json!({"entry": bid, "reason": "bid withdrawn"})
+    );
+    ok!(
+        &app,
+        w,
+        "payment",
+        json!({"vendor": v1, "ministry": w.interior, "category": "fuel", "amount": eur("350.00")})
+    );
+    w.tenders = [t1, t2];
+
+    w.as_("auditor", w.auditor);
+    ok!(
+        &app,
+        w,
+        "screening_config",
+        json!({"settings": {"direct_max": "20000.00"}, "reason": "annual review"})
+    );
+    (w, app)
+}
+
+fn ocds_validator() -> jsonschema::Validator {
+    struct Local(PathBuf);
+    impl jsonschema::Retrieve for Local {
+        fn retrieve(
+            &self,
+            uri: &jsonschema::Uri<String>,
+        ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+            let name = uri.as_str().rsplit('/').next().unwrap_or_default();
+            if uri.as_str()
+                != format!("https://standard.open-contracting.org/schema/1__1__5/{name}")
+            {
+                return Err(format!("offline: no local copy of {uri}").into());
+            }
+            Ok(serde_json::from_str(&std::fs::read_to_string(
+                self.0.join(name),
+            )?)?)
+        }
+    }
+    let dir = schemas_dir().join("ocds-1.1.5");
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("release-package-schema.json")).unwrap(),
+    )
+    .unwrap();
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .with_retriever(Local(dir))
+        .build(&package)
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn iati_export_validates_against_the_schema_and_codelists() {
+    let (w, app) = world().await;
+    w.as_("auditor", w.auditor);
+    let (status, headers, bytes) = fetch!(&app, w.export("iati.xml"));
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(hdr(&headers, "content-type").starts_with("application/xml"));
+    let xml = String::from_utf8(bytes).unwrap();
+
+    // The official schema, with xmllint (Debian's libxml2-utils).
+    let dir = std::env::temp_dir().join(format!("fundtrail-iati-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("activity.xml");
+    std::fs::write(&file, &xml).unwrap();
+    let xsd = schemas_dir().join("iati-2.03/iati-activities-schema.xsd");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("xmllint (Debian package libxml2-utils) is required: {e}"));
+    let report = String::from_utf8_lossy(&out.stderr).into_owned();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "xmllint: {report}\n{xml}");
+    assert!(report.contains("validates"), "{report}");
+
+    // Every code against its codelist (the XSD does not check them).
+    let types = attr_values(&xml, "transaction-type", "code");
+    let known = codelist("TransactionType");
+    for t in &types {
+        assert!(known.contains(t), "transaction type {t}");
+    }
+    let roles = attr_values(&xml, "participating-org", "role");
+    let known_roles = codelist("OrganisationRole");
+    for r in &roles {
+        assert!(known_roles.contains(r), "role {r}");
+    }
+    for s in attr_values(&xml, "activity-status", "code") {
+        assert!(codelist("ActivityStatus").contains(&s), "status {s}");
+    }
+    for d in attr_values(&xml, "activity-date", "type") {
+        assert!(codelist("ActivityDateType").contains(&d), "date type {d}");
+    }
+    // pledge 13, contributions 1 (x2), allocation 2, disbursements 3 (x2 + the reversal),
+    // expenditure and payments 4 (expenditure, 2 payments, their reversal, direct purchase).
+    assert_eq!(
+        types,
+        ["13", "1", "1", "2", "3", "3", "3", "4", "4", "4", "4", "4"],
+        "{xml}"
+    );
+    // Donors fund (1), the secretariat extends (3), the ministry implements (4).
+    assert_eq!(roles, ["1", "1", "3", "4"]);
+    let refs = attr_values(&xml, "participating-org", "ref");
+    assert_eq!(refs[0], format!("FUNDTRAIL-{}", w.donor));
+    assert_eq!(refs[1], format!("FUNDTRAIL-{}", w.donor2));
+    assert_eq!(refs[2], format!("FUNDTRAIL-{}", w.secretariat));
+    assert_eq!(refs[3], format!("FUNDTRAIL-{}", w.interior));
+
+    // The reversal: a disbursement (3) with a negative value, dated when made.
+    let rev = xml
+        .split(&format!(
+            "<transaction ref=\"{}\">",
+            w.disbursement_reversal
+        ))
+        .nth(1)
+        .unwrap()
+        .split("</transaction>")
+        .next()
+        .unwrap();
+    assert!(rev.contains("<transaction-type code=\"3\"/>"), "{rev}");
+    assert!(
+        rev.contains(&format!(
+            "<value currency=\"EUR\" value-date=\"{}\">-25000.00</value>",
+            today()
+        )),
+        "{rev}"
+    );
+    assert!(rev.contains("Reversal of entry"), "{rev}");
+    // The USD contribution keeps its currency.
+    assert!(xml.contains("<value currency=\"USD\""), "{xml}");
+    // The checkpoint is named before the activity.
+    let size = hdr(&headers, "fundtrail-checkpoint-size");
+    assert!(
+        xml.contains(&format!("tree_size {size} root_hash")),
+        "{xml}"
+    );
+    assert!(xml.find("fundtrail checkpoint").unwrap() < xml.find("<iati-activity ").unwrap());
+}
+
+#[actix_web::test]
+async fn ocds_export_validates_against_the_release_package_schema() {
+    let (w, app) = world().await;
+    w.as_("donor", w.donor);
+    let (status, headers, bytes) = fetch!(&app, w.export("ocds.json"));
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let package: Value = serde_json::from_slice(&bytes).unwrap();
+    let validator = ocds_validator();
+    let errors: Vec<String> = validator
+        .iter_errors(&package)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{package:#}");
+    // A broken package is refused, so the validator really checks.
+    let mut broken = package.clone();
+    broken["releases"][0]["tender"]["procurementMethod"] = json!("auction");
+    assert!(!validator.is_valid(&broken));
+
+    let size: u64 = hdr(&headers, "fundtrail-checkpoint-size").parse().unwrap();
+    assert_eq!(package["fundtrailCheckpoint"]["tree_size"], size);
+    assert_eq!(package["publisher"]["name"], "MDTF Secretariat");
+    let releases = package["releases"].as_array().unwrap();
+    // One ocid per tender, in tender order.
+    let ocids: Vec<&str> = releases
+        .iter()
+        .map(|r| r["ocid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ocids,
+        w.tenders
+            .iter()
+            .map(|t| format!("ocds-ftrail-{}-{t}", w.fund))
+            .collect::<Vec<_>>()
+    );
+    let first = &releases[0];
+    assert_eq!(first["tender"]["procurementMethod"], "open");
+    assert_eq!(first["tender"]["status"], "complete");
+    assert_eq!(first["tender"]["numberOfTenderers"], 2);
+    assert_eq!(first["bids"]["details"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        first["awards"][0]["suppliers"][0]["id"],
+        w.vendors[0].to_string()
+    );
+    assert_eq!(first["awards"][0]["suppliers"][0]["name"], FORMULA_VENDOR);
+    let contract = &first["contracts"][0];
+    assert_eq!(contract["value"]["amount"], 19000.0);
+    assert_eq!(contract["period"]["endDate"], "2027-03-31T00:00:00Z");
+    assert_eq!(contract["amendments"][0]["rationale"], "extra batteries");
+    let txs = contract["implementation"]["transactions"]
+        .as_array()
+        .unwrap();
+    let amounts: Vec<f64> = txs
+        .iter()
+        .map(|t| t["value"]["amount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(amounts, [10000.0, 9000.0, -9000.0]);
+    assert_eq!(txs[2]["id"], w.payment_reversal.to_string());
+    assert_eq!(txs[0]["payer"]["id"], w.interior.to_string());
+    // Exact decimals, not floats, in the bytes.
+    assert!(String::from_utf8_lossy(&bytes).contains("\"amount\":-9000.00"));
+    let roles: Vec<Value> = first["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["roles"].clone())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            json!(["buyer", "procuringEntity", "payer"]),
+            json!(["tenderer", "supplier", "payee"]),
+            json!(["tenderer"]),
+            json!(["funder"])
+        ]
+    );
+    assert_eq!(first["planning"]["budget"]["projectID"], w.fund.to_string());
+    let second = &releases[1];
+    assert_eq!(second["tender"]["procurementMethod"], "selective");
+    assert_eq!(second["tender"]["numberOfTenderers"], 0);
+    assert_eq!(second["bids"]["details"][0]["status"], "withdrawn");
+    assert!(second.get("awards").is_none() && second.get("contracts").is_none());
+}
+
+#[actix_web::test]
+async fn entries_csv_is_pinned_complete_and_formula_safe() {
+    let (w, app) = world().await;
+    w.as_("treasurer", w.secretariat);
+    let (status, headers, before) = fetch!(&app, w.export("entries.csv"));
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&before)
+    );
+    assert!(hdr(&headers, "content-type").starts_with("text/csv"));
+    let size: usize = hdr(&headers, "fundtrail-checkpoint-size").parse().unwrap();
+    assert_eq!(
+        hdr(&headers, "fundtrail-checkpoint-chain"),
+        w.fund.to_string()
+    );
+    assert_eq!(hdr(&headers, "fundtrail-checkpoint-root").len(), 64);
+    let text = String::from_utf8(before.clone()).unwrap();
+    assert!(text.ends_with("\r\n"));
+    let mut reader = csv::ReaderBuilder::new().from_reader(before.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, fundtrail::reports::ledger_csv::HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // One row per entry below the pinned size, in seq order.
+    assert_eq!(rows.len(), size);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0].parse::<usize>().unwrap(), i);
+        assert_eq!(r[15].len(), 64);
+    }
+    let by_kind = |kind: &'static str| rows.iter().filter(move |r| &r[1] == kind);
+    let pledge = by_kind("pledge").next().unwrap();
+    assert_eq!((&pledge[3], &pledge[4]), ("13", "Incoming Pledge"));
+    assert_eq!(&pledge[9], w.donor.to_string());
+    assert_eq!(&pledge[11], w.secretariat.to_string());
+    let usd = by_kind("contribution").nth(1).unwrap();
+    assert_eq!(
+        (&usd[3], &usd[5], &usd[6], &usd[7], &usd[8]),
+        ("1", "1000.00", "USD", "900.00", "EUR")
+    );
+    let rev = &rows[usize::try_from(w.disbursement_reversal).unwrap()];
+    assert_eq!(
+        (&rev[1], &rev[3], &rev[4], &rev[5]),
+        ("reversal", "3", "Disbursement", "-25000.00")
+    );
+    assert_eq!(&rev[12], "Ministry of Interior");
+    let fx = by_kind("fx_rate").next().unwrap();
+    assert_eq!((&fx[3], &fx[5], &fx[9]), ("", "", ""));
+    // Procurement rows carry their ocid; the formula-looking vendor name is defused.
+    let award = by_kind("award").next().unwrap();
+    assert_eq!(
+        &award[13],
+        format!("ocds-ftrail-{}-{}", w.fund, w.tenders[0])
+    );
+    assert_eq!(&award[12], format!("'{FORMULA_VENDOR}"));
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Alpha\"\")\""),
+        "{text}"
+    );
+    assert!(!text.contains(",=HYPERLINK"));
+    assert_eq!(
+        &by_kind("payment").next_back().unwrap()[12],
+        "Beta Vehicles, Ltd"
+    );
+    assert_eq!(by_kind("screening_config").count(), 1);
+
+    // Pinned: the same size gives the same bytes after more entries are appended, for
+    // every export; the latest checkpoint moves on.
+    let pinned = |what: &str| format!("{}?at_size={size}", w.export(what));
+    w.as_("auditor", w.auditor);
+    let (_, _, iati_before) = fetch!(&app, pinned("iati.xml"));
+    let (_, _, ocds_before) = fetch!(&app, pinned("ocds.json"));
+    w.as_("treasurer", w.secretariat);
+    let (status, _) = call!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("1.00"), "agreement": "NO-2"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    w.as_("ministry", w.interior);
+    let (status, _) = call!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Boots", "category": "uniforms",
+            "method": "direct", "estimated_value": eur("500.00"), "deadline": today()})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    w.as_("auditor", w.auditor);
+    let (status, h, again) = fetch!(&app, pinned("entries.csv"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), size.to_string());
+    assert_eq!(again, before, "the pinned CSV changed");
+    assert_eq!(
+        fetch!(&app, pinned("iati.xml")).2,
+        iati_before,
+        "the pinned IATI export changed"
+    );
+    assert_eq!(
+        fetch!(&app, pinned("ocds.json")).2,
+        ocds_before,
+        "the pinned OCDS export changed"
+    );
+    let (_, h, latest) = fetch!(&app, w.export("entries.csv"));
+    assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), (size + 2).to_string());
+    assert_eq!(String::from_utf8(latest).unwrap().lines().count(), size + 3);
+    let (_, _, latest_ocds) = fetch!(&app, w.export("ocds.json"));
+    let latest_ocds: Value = serde_json::from_slice(&latest_ocds).unwrap();
+    assert_eq!(latest_ocds["releases"].as_array().unwrap().len(), 3);
+
+    // A size with no signed checkpoint is refused before streaming.
+    for what in ["entries.csv", "iati.xml", "ocds.json"] {
+        let uri = format!("{}?at_size={}", w.export(what), size + 100);
+        let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        assert_eq!(body["code"], "no_checkpoint_at_size", "{what}");
+    }
+}
+
+#[actix_web::test]
+async fn exports_refuse_everyone_outside_their_scope() {
+    let (w, app) = world().await;
+    for what in ["entries.csv", "iati.xml", "ocds.json"] {
+        let uri = w.export(what);
+        harness::clear_token();
+        let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+            "{what}"
+        );
+        let cases = [
+            ("ministry", w.interior, StatusCode::FORBIDDEN),
+            ("donor", w.other_donor, StatusCode::NOT_FOUND),
+            ("treasurer", w.other_secretariat, StatusCode::NOT_FOUND),
+            ("auditor", w.other_auditor, StatusCode::NOT_FOUND),
+            ("admin", Uuid::new_v4(), StatusCode::OK),
+            ("treasurer", w.secretariat, StatusCode::OK),
+            ("auditor", w.auditor, StatusCode::OK),
+            ("donor", w.donor, StatusCode::OK),
+            ("donor", w.donor2, StatusCode::OK),
+        ];
+        for (role, org, want) in cases {
+            w.as_(role, org);
+            let (status, _, body) = fetch!(&app, uri);
+            assert_eq!(
+                status,
+                want,
+                "{what} as {role} of {org}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        w.as_("admin", Uuid::new_v4());
+        let (status, body) = call!(
+            &app,
+            TestRequest::get().uri(&format!("/api/v1/funds/{}/exports/{what}", Uuid::new_v4()))
+        );
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+    }
+}
+
+/// Pages and tender windows of one entry, two, three or seven give the very bytes the
+/// routes serve with pages of 10,000: no entry is lost or repeated at a page boundary,
+/// and a tender's entries that span pages still fold into one release.
+#[actix_web::test]
+async fn exports_do_not_depend_on_the_page_size() {
+    use fundtrail::reports::exports::{produce_csv, produce_iati, produce_ocds};
+    let (w, app) = world().await;
+    w.as_("auditor", w.auditor);
+    let (_, h, csv_http) = fetch!(&app, w.export("entries.csv"));
+    let (_, _, iati_http) = fetch!(&app, w.export("iati.xml"));
+    let (_, _, ocds_http) = fetch!(&app, w.export("ocds.json"));
+    let size: u64 = hdr(&h, "fundtrail-checkpoint-size").parse().unwrap();
+    let mut conn = w._db.superuser_conn();
+    let fund = fundtrail::funds::store::fund(&mut conn, w.fund)
+        .unwrap()
+        .unwrap();
+    let cp = fundtrail::reports::pin::checkpoint(&mut conn, w.fund, Some(size)).unwrap();
+    let ctx = fundtrail::reports::ledger_csv::CsvCtx {
+        fund: w.fund,
+        fund_currency: "EUR".to_owned(),
+        secretariat: w.secretariat,
+        ocid_prefix: "ocds-ftrail".to_owned(),
+    };
+    let info = fundtrail::reports::ocds::FundInfo {
+        fund: w.fund,
+        name: "SSR Fund".to_owned(),
+        ocid_prefix: "ocds-ftrail".to_owned(),
+    };
+    for page in [1, 2, 3, 7] {
+        let mut out = Vec::new();
+        produce_csv(&mut conn, &ctx, size, page, &mut out).unwrap();
+        assert_eq!(out, csv_http, "CSV, pages of {page}");
+        let mut out = Vec::new();
+        produce_iati(&mut conn, &fund, "MDTF Secretariat", &cp, page, &mut out).unwrap();
+        assert_eq!(out, iati_http, "IATI, pages of {page}");
+        let mut out = Vec::new();
+        produce_ocds(
+            &mut conn,
+            &info,
+            ("MDTF Secretariat", w.secretariat),
+            &cp,
+            page,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(ocds_http.clone()).unwrap(),
+            "OCDS, pages of {page}"
+        );
+    }
+}
