@@ -130,6 +130,8 @@ pub enum BenchCommand {
     Ledger(crate::bench::LedgerBenchArgs),
     /// The three standard exports of a seeded fund, over HTTP (entries/s, peak RSS).
     Exports(crate::reports::export_bench::ExportBenchArgs),
+    /// Latency of the statement, donor report and series over a seeded fund (p50, p95).
+    Reports(crate::reports::report_bench::ReportBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -230,6 +232,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Exports(args),
         } => crate::reports::export_bench::run(&args),
+        Command::Bench {
+            what: BenchCommand::Reports(args),
+        } => crate::reports::report_bench::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -55,10 +55,25 @@ struct Measured {
     base_kib: u64,
 }
 
-pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
-    let database = crate::startup::resolve_database(&args.db)?;
-    let pool = crate::db::build_pool(&database.url, &args.db.pool_settings())?;
-    let fund = match args.fund {
+/// What an in-process benchmark of fund reads needs: the database (kept alive), the
+/// fund, an application state over it and an administrator's token.
+pub struct BenchApp {
+    pub database: crate::startup::Database,
+    pub fund: Uuid,
+    pub state: web::Data<AppState>,
+    pub token: String,
+}
+
+/// Opens the database of `db`, finds `fund` (default: the demo fund) and builds the
+/// application state with `settings`.
+pub fn bench_app(
+    db: &DbArgs,
+    fund: Option<Uuid>,
+    settings: AppSettings,
+) -> anyhow::Result<BenchApp> {
+    let database = crate::startup::resolve_database(db)?;
+    let pool = crate::db::build_pool(&database.url, &db.pool_settings())?;
+    let fund = match fund {
         Some(f) => f,
         None => crate::funds::store::all_funds(&mut *pool.get()?)?
             .into_iter()
@@ -77,7 +92,7 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
         crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
         crate::auth::session::SessionSettings::default(),
     );
-    let state = web::Data::new(AppState::new(pool, AppSettings::default(), ledger, auth)?);
+    let state = web::Data::new(AppState::new(pool, settings, ledger, auth)?);
     let (token, _) = state
         .auth
         .keys
@@ -89,6 +104,21 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
             chrono::Duration::hours(24),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(BenchApp {
+        database,
+        fund,
+        state,
+        token,
+    })
+}
+
+pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
+    let BenchApp {
+        database,
+        fund,
+        state,
+        token,
+    } = bench_app(&args.db, args.fund, AppSettings::default())?;
     let runs = args.runs.max(1);
     let system = actix_web::rt::System::new();
     let results = system.block_on(async move {

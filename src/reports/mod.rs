@@ -14,5 +14,6 @@ pub mod iati;
 pub mod ledger_csv;
 pub mod ocds;
 pub mod pin;
+pub mod report_bench;
 pub mod statement;
 pub mod store;
