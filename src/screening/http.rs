@@ -60,8 +60,8 @@ pub struct Flag {
     /// (`ministry:<id>[/vendor:<id>|/threshold:<amount>]/<from>..<to>`, `vendor:<id>/...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// Seqs of the entries forming the evidence (the raising entry first); each can be
-    /// proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
+    /// Seqs of the entries forming the evidence (the raising entry first; of a period
+    /// flag, in seq order); each can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
     pub evidence: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ministry: Option<Uuid>,
