@@ -95,6 +95,7 @@ pub enum Command {
     /// already present. Re-running a period raises nothing twice. Recorded in the
     /// administrative chain as `period_screen_run` (actor: system).
     Screen {
+        /// The fund's id.
         #[arg(long)]
         fund: uuid::Uuid,
         /// First business date of the period (YYYY-MM-DD).

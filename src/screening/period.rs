@@ -130,8 +130,8 @@ pub fn vendor_concentration(
                 ministry: Some(m),
                 vendor: Some(v),
                 message: format!(
-                    "{} paid {} {}% of its payments from {} to {}: {} of {} in {n} payments, \
-                     above the {}% concentration threshold{capped}",
+                    "{} paid {} {}% of its payments from {} to {}: {} of {} ({count} of its \
+                     {n} payments), above the {}% concentration threshold{capped}",
                     cx.name(m),
                     cx.name(v),
                     (share * Decimal::from(100)).round_dp(1),
@@ -291,7 +291,10 @@ pub fn benford(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<Period
             continue;
         }
         let (who, subject) = match (ministry, vendor) {
-            (Some(m), _) => (cx.name(m), format!("ministry:{m}/{}", cx.period)),
+            (Some(m), _) => (
+                format!("{}'s payments", cx.name(m)),
+                format!("ministry:{m}/{}", cx.period),
+            ),
             (_, Some(v)) => (
                 format!("payments to {}", cx.name(v)),
                 format!("vendor:{v}/{}", cx.period),
@@ -315,7 +318,7 @@ pub fn benford(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<Period
             ministry,
             vendor,
             message: format!(
-                "The first digits of {who}'s payments from {} to {} deviate from Benford's law: \
+                "The first digits of {who} from {} to {} deviate from Benford's law: \
                  MAD {mad:.4} ({}, over 0.015) on {n} payments; digit {digit} leads \
                  {:.1}% of them against {:.1}% expected (evidence: up to \
                  {BENFORD_EVIDENCE_MAX} of them)",
@@ -444,7 +447,7 @@ mod tests {
         assert!(
             f.message.starts_with(
                 "Ministry of Health paid Acme Ltd 60.0% of its payments from 2026-01-01 to \
-                 2026-03-31: 600.00 EUR of 1000.00 EUR in 10 payments"
+                 2026-03-31: 600.00 EUR of 1000.00 EUR (6 of its 10 payments)"
             ),
             "{}",
             f.message
@@ -651,7 +654,16 @@ mod tests {
         assert!(by_vendor
             .subject
             .starts_with(&format!("vendor:{}/", org(V))));
-        assert!(by_vendor.message.contains("payments to Acme Ltd"));
+        assert!(
+            by_vendor
+                .message
+                .starts_with("The first digits of payments to Acme Ltd from 2026-01-01"),
+            "{}",
+            by_vendor.message
+        );
+        assert!(by_ministry
+            .message
+            .starts_with("The first digits of Ministry of Health's payments from"));
         // A lower per-fund minimum tests smaller populations.
         let t = Thresholds {
             benford_min: 50,
