@@ -47,6 +47,10 @@ fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
         )
 }
 
+fn urlencode(s: &str) -> String {
+    s.replace('/', "%2F").replace(':', "%3A")
+}
+
 #[actix_web::test]
 async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     let db = TestDb::migrated();
@@ -217,6 +221,45 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     );
     assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
 
+    // Another period is another subject: its own flag, on the same last entry.
+    let (status, other) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{fund}/screens"))
+            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
+    );
+    assert_eq!(status, StatusCode::OK, "{other}");
+    assert_eq!(
+        other["rules"]["vendor-concentration"],
+        json!({"raised": 1, "already_present": 0}),
+        "{other}"
+    );
+    // Pages of one flag each walk both flags of (seq, rule), by subject.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = call!(
+            &app,
+            TestRequest::get().uri(&format!(
+                "/api/v1/funds/{fund}/flags?rule=vendor-concentration&limit=1{after}"
+            ))
+        );
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].clone()),
+        );
+        match page["next_after"].as_str() {
+            Some(next) => after = format!("&after={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_ne!(seen[0], seen[1]);
+
     // Triaged like any other flag.
     let id = flag["id"].as_str().unwrap();
     let (status, detail) = call!(
@@ -236,7 +279,7 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         .select(ledger_entries::canonical)
         .load(&mut db.superuser_conn())
         .unwrap();
-    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs.len(), 3, "{runs:?}");
     for run in &runs {
         assert!(run.contains(&fund.to_string()), "{run}");
         assert!(run.contains("vendor-concentration"), "{run}");
