@@ -70,6 +70,7 @@ impl AppState {
         crate::procurement::http::get_contract,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
         crate::screening::http::get_flag, crate::screening::http::triage,
+        crate::screening::http::run_screens,
         crate::reports::http::fund_statement, crate::reports::http::donor_report,
         crate::reports::http::series,
         crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,

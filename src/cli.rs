@@ -90,6 +90,25 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Run the period screens (vendor concentration, below-threshold clustering, Benford)
+    /// over a period of one fund and print a JSON summary: per rule, flags raised and
+    /// already present. Re-running a period raises nothing twice. Recorded in the
+    /// administrative chain as `period_screen_run` (actor: system).
+    Screen {
+        /// The fund's id.
+        #[arg(long)]
+        fund: uuid::Uuid,
+        /// First business date of the period (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last business date of the period, included.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
     /// Create a demo fund with a year of activity (donors, ministries, vendors, procurement)
     /// and demo users for every role, through the same code paths as the API.
     SeedDemo(crate::seed::SeedArgs),
@@ -245,6 +264,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             } else {
                 Ok(())
             }
+        }
+        Command::Screen {
+            fund,
+            from,
+            to,
+            db,
+            ledger,
+        } => {
+            let summary = crate::startup::screen(&db, &ledger, fund, from, to)?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
         }
         Command::SeedDemo(args) => {
             let report = crate::seed::run(&args)?;

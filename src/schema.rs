@@ -115,6 +115,7 @@ diesel::table! {
         business_date -> Date,
         raised_at -> Timestamptz,
         status -> Text,
+        subject -> Text,
     }
 }
 

@@ -243,6 +243,51 @@ pub fn create_user(
     Ok(user_id)
 }
 
+/// `fundtrail screen --fund F --from D --to D` (see `screening::run`): the flags and the
+/// `period_screen_run` entry of the administrative chain in one transaction.
+pub fn screen(
+    db_args: &DbArgs,
+    ledger_args: &LedgerArgs,
+    fund: uuid::Uuid,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> anyhow::Result<crate::screening::run::Summary> {
+    use crate::screening::run;
+    let period = run::check_period(from, to).map_err(|e| anyhow::anyhow!(e))?;
+    let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
+    let now = ledger.now();
+    let (new, summary) = {
+        let mut conn = pool.get()?;
+        let row = crate::funds::store::fund(&mut conn, fund)?
+            .ok_or_else(|| anyhow::anyhow!("no fund {fund}"))?;
+        run::prepare(&mut conn, fund, &row.currency, period, now)?
+    };
+    let request = crate::ledger::writer::AppendRequest {
+        kind: "period_screen_run".to_owned(),
+        business_date: now.date_naive(),
+        idempotency_key: format!("period_screen_run-{}", uuid::Uuid::new_v4()),
+        body: run::entry_body(&summary, "system"),
+        principal: crate::ledger::entry::Principal::system(),
+    };
+    let effect = crate::ledger::writer::FnEffect(run::effect(new));
+    actix_web::rt::System::new().block_on(async {
+        ledger
+            .bootstrap()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ledger
+            .append_with(
+                crate::ledger::entry::ADMIN_CHAIN,
+                vec![request],
+                Arc::new(effect),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
+    drop(database);
+    Ok(summary)
+}
+
 /// `fundtrail rebuild [--check]` (see `funds::rebuild`).
 pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::funds::rebuild::Report> {
     let database = resolve_database(db_args)?;

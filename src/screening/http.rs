@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 15] = [
+const RULES: [&str; 18] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -34,6 +34,9 @@ const RULES: [&str; 15] = [
     "near-duplicate-payment",
     "payment-outside-contract-dates",
     "new-vendor-large",
+    "vendor-concentration",
+    "below-threshold-clustering",
+    "benford",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [
@@ -51,10 +54,14 @@ pub struct Flag {
     pub rule: String,
     pub severity: String,
     pub status: String,
-    /// The entry that raised it.
+    /// The entry that raised it; of a period flag, the last entry of its evidence.
     pub seq: u64,
-    /// Seqs of the entries forming the evidence (the raising entry first); each can be
-    /// proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
+    /// A period flag: what it is about and the period
+    /// (`ministry:<id>[/vendor:<id>|/threshold:<amount>]/<from>..<to>`, `vendor:<id>/...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Seqs of the entries forming the evidence (the raising entry first; of a period
+    /// flag, in seq order); each can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
     pub evidence: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ministry: Option<Uuid>,
@@ -75,6 +82,7 @@ impl From<FlagRow> for Flag {
             severity: r.severity,
             status: r.status,
             seq: u64::try_from(r.seq).unwrap_or_default(),
+            subject: Some(r.subject).filter(|s| !s.is_empty()),
             evidence: r
                 .evidence
                 .into_iter()
@@ -103,7 +111,7 @@ pub struct FlagQuery {
     pub from: Option<NaiveDate>,
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<NaiveDate>,
-    /// Keyset: pass the previous page's `next_after` (`<seq>/<rule>`).
+    /// Keyset: pass the previous page's `next_after` (`<seq>/<rule>[/<subject>]`).
     pub after: Option<String>,
     /// 1 to 1000, default 100.
     pub limit: Option<u32>,
@@ -154,13 +162,13 @@ pub async fn list_flags(
     let after_seq = match &q.after {
         None => None,
         Some(a) => {
-            let (seq, rule) = a.split_once('/').ok_or_else(|| {
-                ApiError::InvalidParameter("after must be `<seq>/<rule>`".to_owned())
-            })?;
-            let seq = seq
-                .parse::<i64>()
-                .map_err(|_| ApiError::InvalidParameter("after: bad seq".to_owned()))?;
-            Some((seq, rule.to_owned()))
+            let bad = || {
+                ApiError::InvalidParameter("after must be `<seq>/<rule>[/<subject>]`".to_owned())
+            };
+            let (seq, rest) = a.split_once('/').ok_or_else(bad)?;
+            let (rule, subject) = rest.split_once('/').unwrap_or((rest, ""));
+            let seq = seq.parse::<i64>().map_err(|_| bad())?;
+            Some((seq, rule.to_owned(), subject.to_owned()))
         }
     };
     let mut filter = FlagFilter {
@@ -188,7 +196,10 @@ pub async fn list_flags(
         let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_after = if more {
-            rows.last().map(|r| format!("{}/{}", r.seq, r.rule))
+            rows.last().map(|r| match r.subject.as_str() {
+                "" => format!("{}/{}", r.seq, r.rule),
+                subject => format!("{}/{}/{subject}", r.seq, r.rule),
+            })
         } else {
             None
         };
@@ -434,8 +445,71 @@ pub async fn triage(
     get_flag(principal, state, web::Path::from(id)).await
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenRequest {
+    /// First business date of the period.
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    /// Last business date of the period (included); at most 3,660 days after `from`.
+    #[schema(value_type = String, format = Date)]
+    pub to: NaiveDate,
+}
+
+/// Run the period screens (vendor concentration, below-threshold clustering, Benford)
+/// over a period of the fund (its auditors). Re-running a period raises nothing twice.
+/// Recorded in the administrative chain as `period_screen_run` with the counts, in the
+/// transaction that inserts the flags.
+#[utoipa::path(post, path = "/api/v1/funds/{fund}/screens", tag = "screening", security(("bearer" = [])),
+    request_body = ScreenRequest, params(("fund" = Uuid, Path)),
+    responses((status = 200, body = super::run::Summary), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn run_screens(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<FundPath>,
+    body: web::Json<ScreenRequest>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let ScreenRequest { from, to } = body.into_inner();
+    let p = principal.clone();
+    let (fund_row, _) =
+        with_conn(&state, move |_, conn| policy::fund_scope(conn, &p, fund)).await?;
+    if principal.role != Role::Auditor {
+        return Err(ApiError::Forbidden(
+            "period screens are run by the fund's auditors".to_owned(),
+        ));
+    }
+    let period = super::run::check_period(from, to)
+        .map_err(|e| ApiError::unprocessable("invalid_period", e))?;
+    let now = state.ledger.now();
+    let (new, summary) = with_conn(&state, move |_, conn| {
+        Ok(super::run::prepare(
+            conn,
+            fund,
+            &fund_row.currency,
+            period,
+            now,
+        )?)
+    })
+    .await?;
+    record(
+        &state,
+        &req,
+        &principal,
+        "period_screen_run",
+        super::run::entry_body(&summary, &principal.user.to_string()),
+        super::run::effect(new),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/funds/{fund}/flags").get(list_flags))
+        .service(web::resource("/funds/{fund}/screens").post(run_screens))
         .service(web::resource("/funds/{fund}/flags/counts").get(flag_counts))
         .service(web::resource("/flags/{id}").get(get_flag))
         .service(web::resource("/flags/{id}/triage").post(triage));

@@ -27,6 +27,12 @@ pub fn flag_id(fund: Uuid, rule: &str, seq: u64) -> Uuid {
     Uuid::new_v5(&fund, format!("{rule}/{seq}").as_bytes())
 }
 
+/// The id of the period flag `rule` about `subject` (which names the period): the same
+/// screen re-run over the same period finds the same id, and raises nothing new.
+pub fn period_flag_id(fund: Uuid, rule: &str, subject: &str) -> Uuid {
+    Uuid::new_v5(&fund, format!("{rule}/{subject}").as_bytes())
+}
+
 fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or_default()
 }
@@ -163,6 +169,7 @@ pub fn raise(
                 business_date: entry.business_date,
                 raised_at: entry.recorded_at,
                 status: "open".to_owned(),
+                subject: String::new(),
             });
         }
     }

@@ -35,7 +35,11 @@ pub struct Finding {
 
 /// Thresholds of the screens (amounts in the fund's currency). The defaults are
 /// documented in docs/screening.md; a fund changes them with a `screening_config` entry.
+///
+/// A setting missing from a stored configuration takes its default (settings added after
+/// the configuration was written).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Thresholds {
     /// Procurement method thresholds: below `direct_max` a direct purchase is allowed,
     /// below `rfq_max` a request for quotation, below `restricted_max` a restricted tender.
@@ -69,6 +73,21 @@ pub struct Thresholds {
     /// Working hours (UTC) for off-hours: [start, end).
     pub work_start_hour: u32,
     pub work_end_hour: u32,
+    /// Period screens (`screening::period`). Vendor concentration: one vendor takes more
+    /// than this share of a ministry's payments, when the ministry made at least
+    /// `concentration_min_payments` of them in the period.
+    pub concentration_share: Decimal,
+    pub concentration_min_payments: u32,
+    /// Below-threshold clustering: counts in [T × (1 − band), T) and [T, T × (1 + band))
+    /// for each method threshold T; flagged when at least `clustering_min` are below and
+    /// more than `clustering_ratio` × (above + 1).
+    pub clustering_band: Decimal,
+    pub clustering_min: u32,
+    pub clustering_ratio: Decimal,
+    /// Benford: populations (a ministry's or a vendor's payments of at least 10) smaller
+    /// than this are not tested (Nigrini recommends 1,000 for a reliable test; 300 is a
+    /// compromise for ministries that pay less often).
+    pub benford_min: u32,
 }
 
 impl Default for Thresholds {
@@ -93,6 +112,12 @@ impl Default for Thresholds {
             new_vendor_amount: Decimal::from(100_000),
             work_start_hour: 6,
             work_end_hour: 20,
+            concentration_share: Decimal::new(5, 1),
+            concentration_min_payments: 10,
+            clustering_band: Decimal::new(10, 2),
+            clustering_min: 8,
+            clustering_ratio: Decimal::from(3),
+            benford_min: 300,
         }
     }
 }
@@ -118,6 +143,8 @@ impl Thresholds {
             ("near_share", self.near_share),
             ("inflation_share", self.inflation_share),
             ("near_duplicate_share", self.near_duplicate_share),
+            ("concentration_share", self.concentration_share),
+            ("clustering_band", self.clustering_band),
         ] {
             if v <= Decimal::ZERO || v >= Decimal::ONE {
                 return Err(format!("{name} must be between 0 and 1"));
@@ -136,6 +163,21 @@ impl Thresholds {
                 return Err(format!("{name} must be 0 to 3650 days"));
             }
         }
+        if self.clustering_ratio < Decimal::ONE {
+            return Err("clustering_ratio must be at least 1".to_owned());
+        }
+        for (name, v) in [
+            (
+                "concentration_min_payments",
+                self.concentration_min_payments,
+            ),
+            ("clustering_min", self.clustering_min),
+            ("benford_min", self.benford_min),
+        ] {
+            if !(1..=1_000_000).contains(&v) {
+                return Err(format!("{name} must be 1 to 1000000"));
+            }
+        }
         if self.max_amendments < 0 {
             return Err("max_amendments must not be negative".to_owned());
         }
@@ -149,7 +191,7 @@ impl Thresholds {
     }
 
     /// The method thresholds, lowest first, with the method each one caps.
-    fn method_limits(&self) -> [(Decimal, &'static str); 3] {
+    pub(crate) fn method_limits(&self) -> [(Decimal, &'static str); 3] {
         [
             (self.direct_max, "direct purchase"),
             (self.rfq_max, "request for quotation"),
@@ -224,7 +266,7 @@ pub struct Facts {
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
-fn money(v: Decimal, ccy: &str) -> String {
+pub(crate) fn money(v: Decimal, ccy: &str) -> String {
     match crate::funds::money::Currency::parse(ccy) {
         Ok(c) => format!("{} {ccy}", c.format(v)),
         Err(_) => format!("{v} {ccy}"),

@@ -23,6 +23,9 @@ pub struct FlagRow {
     pub business_date: NaiveDate,
     pub raised_at: DateTime<Utc>,
     pub status: String,
+    /// '' for a flag raised by entry `seq`; what a period flag is about, and over which
+    /// period (`screening::period::PeriodFinding::subject`).
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -40,17 +43,70 @@ pub struct FlagEventRow {
     pub at: DateTime<Utc>,
 }
 
-/// Inserts flags; one already raised (same fund, rule, seq) is left as it is.
-pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<()> {
+/// Inserts flags; one already raised (same id, or same fund, rule, seq and subject) is
+/// left as it is. Returns how many were inserted.
+pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<usize> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    diesel::insert_into(flags::table)
-        .values(rows)
-        .on_conflict((flags::fund_id, flags::rule, flags::seq))
-        .do_nothing()
-        .execute(conn)
-        .map(|_| ())
+    let mut inserted = 0;
+    // 14 parameters a row: stay far under Postgres' 65,535 bind parameters.
+    for chunk in rows.chunks(2_000) {
+        inserted += diesel::insert_into(flags::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(inserted)
+}
+
+/// Which of these flags exist already.
+pub fn existing_flags(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    flags::table
+        .filter(flags::id.eq_any(ids))
+        .select(flags::id)
+        .load(conn)
+}
+
+/// An unreversed payment or award of a period: (seq, kind, business date, ministry,
+/// vendor, amount in the fund's currency).
+pub type SpendRow = (
+    i64,
+    String,
+    NaiveDate,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<Decimal>,
+);
+
+/// The fund's unreversed payments and awards dated `from` to `to` (both included), in
+/// seq order: one range read of the (fund, kind, seq) index. One statement, so one
+/// snapshot: a reversal is either seen with its reversed entry's `reversed_by` or not
+/// at all.
+pub fn period_spends(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<SpendRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::kind.eq_any(["payment", "award"]))
+        .filter(fund_entries::business_date.between(from, to))
+        .filter(fund_entries::reversed_by.is_null())
+        .order(fund_entries::seq.asc())
+        .select((
+            fund_entries::seq,
+            fund_entries::kind,
+            fund_entries::business_date,
+            fund_entries::ministry_org_id,
+            fund_entries::vendor_org_id,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
 }
 
 /// Names of organisations.
@@ -187,11 +243,11 @@ pub struct FlagFilter {
     pub status: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Keyset: flags raised by entries after this seq.
-    pub after_seq: Option<(i64, String)>,
+    /// Keyset: flags after this (seq, rule, subject).
+    pub after_seq: Option<(i64, String, String)>,
 }
 
-/// Flags of a fund in (seq, rule) order.
+/// Flags of a fund in (seq, rule, subject) order.
 pub fn list(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -220,14 +276,16 @@ pub fn list(
     if let Some(d) = f.to {
         q = q.filter(flags::business_date.le(d));
     }
-    if let Some((seq, rule)) = &f.after_seq {
+    if let Some((seq, rule, subject)) = &f.after_seq {
         q = q.filter(
-            flags::seq
-                .gt(*seq)
-                .or(flags::seq.eq(*seq).and(flags::rule.gt(rule.clone()))),
+            flags::seq.gt(*seq).or(flags::seq.eq(*seq).and(
+                flags::rule.gt(rule.clone()).or(flags::rule
+                    .eq(rule.clone())
+                    .and(flags::subject.gt(subject.clone()))),
+            )),
         );
     }
-    q.order((flags::seq.asc(), flags::rule.asc()))
+    q.order((flags::seq.asc(), flags::rule.asc(), flags::subject.asc()))
         .limit(limit)
         .select(FlagRow::as_select())
         .load(conn)

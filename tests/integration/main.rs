@@ -17,3 +17,4 @@ mod funds;
 mod harness;
 mod ledger;
 mod reports;
+mod screens;

@@ -1,0 +1,674 @@
+//! The period screens: pure functions from a fund's unreversed payments and awards of a
+//! period to findings about a ministry or a vendor as a whole (docs/screening.md, "Period
+//! screens"). No I/O here: `screening::screen` reads the period and records the flags.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::rules::{money, Severity, Thresholds};
+
+/// At most this many seqs in a concentration or clustering flag's evidence (the latest).
+pub const EVIDENCE_MAX: usize = 200;
+/// At most this many seqs in a Benford flag's evidence.
+pub const BENFORD_EVIDENCE_MAX: usize = 50;
+
+/// An unreversed payment or award of the period, as period screens see it.
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub seq: u64,
+    /// `payment` or `award`.
+    pub kind: String,
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    /// In the fund's currency.
+    pub amount: Decimal,
+}
+
+/// The period screened, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.from, self.to)
+    }
+}
+
+/// A finding about a ministry or vendor over a period. `subject` (with the rule) names it
+/// uniquely in the fund: `ministry:<uuid>[/vendor:<uuid>|/threshold:<amount>]/<from>..<to>`
+/// or `vendor:<uuid>/<from>..<to>`. Evidence is in seq order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodFinding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub subject: String,
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    pub message: String,
+    pub evidence: Vec<u64>,
+}
+
+/// What the messages need besides the entries.
+pub struct Context<'a> {
+    pub period: Period,
+    pub currency: &'a str,
+    pub names: &'a HashMap<Uuid, String>,
+}
+
+impl Context<'_> {
+    fn name(&self, org: Uuid) -> String {
+        self.names
+            .get(&org)
+            .cloned()
+            .unwrap_or_else(|| org.to_string())
+    }
+}
+
+/// The last `max` seqs, in order.
+fn latest(mut seqs: Vec<u64>, max: usize) -> Vec<u64> {
+    seqs.sort_unstable();
+    let skip = seqs.len().saturating_sub(max);
+    seqs.into_iter().skip(skip).collect()
+}
+
+/// All period screens.
+pub fn screen(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    let mut out = vendor_concentration(spends, t, cx);
+    out.extend(below_threshold_clustering(spends, t, cx));
+    out.extend(benford(spends, t, cx));
+    out
+}
+
+/// One vendor takes more than `concentration_share` of a ministry's payments (by amount)
+/// when the ministry made at least `concentration_min_payments` payments.
+pub fn vendor_concentration(
+    spends: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    // ministry -> (count, total, vendor -> (total, seqs))
+    type ByVendor = BTreeMap<Uuid, (Decimal, Vec<u64>)>;
+    let mut by_ministry: BTreeMap<Uuid, (u32, Decimal, ByVendor)> = BTreeMap::new();
+    for s in spends.iter().filter(|s| s.kind == "payment") {
+        let (Some(m), Some(v)) = (s.ministry, s.vendor) else {
+            continue;
+        };
+        let e = by_ministry.entry(m).or_default();
+        e.0 = e.0.saturating_add(1);
+        e.1 += s.amount;
+        let ve = e.2.entry(v).or_default();
+        ve.0 += s.amount;
+        ve.1.push(s.seq);
+    }
+    let mut out = Vec::new();
+    for (m, (n, total, vendors)) in by_ministry {
+        if n < t.concentration_min_payments || total <= Decimal::ZERO {
+            continue;
+        }
+        for (v, (sum, seqs)) in vendors {
+            let share = sum / total;
+            if share <= t.concentration_share {
+                continue;
+            }
+            let count = seqs.len();
+            let evidence = latest(seqs, EVIDENCE_MAX);
+            let capped = if count > EVIDENCE_MAX {
+                format!(" (evidence: the latest {EVIDENCE_MAX} of {count} payments)")
+            } else {
+                String::new()
+            };
+            out.push(PeriodFinding {
+                rule: "vendor-concentration",
+                severity: Severity::Medium,
+                subject: format!("ministry:{m}/vendor:{v}/{}", cx.period),
+                ministry: Some(m),
+                vendor: Some(v),
+                message: format!(
+                    "{} paid {} {}% of its payments from {} to {}: {} of {} ({count} of its \
+                     {n} payments), above the {}% concentration threshold{capped}",
+                    cx.name(m),
+                    cx.name(v),
+                    (share * Decimal::from(100)).round_dp(1),
+                    cx.period.from,
+                    cx.period.to,
+                    money(sum, cx.currency),
+                    money(total, cx.currency),
+                    (t.concentration_share * Decimal::from(100)).normalize(),
+                ),
+                evidence,
+            });
+        }
+    }
+    out
+}
+
+/// A ministry's payments and awards pile up in [T × (1 − band), T) compared with
+/// [T, T × (1 + band)), for each method threshold T.
+pub fn below_threshold_clustering(
+    spends: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let mut out = Vec::new();
+    let band = t.clustering_band;
+    for (limit, method) in t.method_limits() {
+        let low = limit * (Decimal::ONE - band);
+        let high = limit * (Decimal::ONE + band);
+        // ministry -> (seqs below, count above)
+        let mut by_ministry: BTreeMap<Uuid, (Vec<u64>, u32)> = BTreeMap::new();
+        for s in spends {
+            let Some(m) = s.ministry else { continue };
+            if s.amount >= low && s.amount < limit {
+                by_ministry.entry(m).or_default().0.push(s.seq);
+            } else if s.amount >= limit && s.amount < high {
+                let e = by_ministry.entry(m).or_default();
+                e.1 = e.1.saturating_add(1);
+            }
+        }
+        for (m, (below, above)) in by_ministry {
+            let n = u32::try_from(below.len()).unwrap_or(u32::MAX);
+            if n < t.clustering_min
+                || Decimal::from(n) <= t.clustering_ratio * Decimal::from(above.saturating_add(1))
+            {
+                continue;
+            }
+            let capped = if below.len() > EVIDENCE_MAX {
+                format!(" (evidence: the latest {EVIDENCE_MAX})")
+            } else {
+                String::new()
+            };
+            out.push(PeriodFinding {
+                rule: "below-threshold-clustering",
+                severity: Severity::High,
+                subject: format!("ministry:{m}/threshold:{}/{}", limit.normalize(), cx.period),
+                ministry: Some(m),
+                vendor: None,
+                message: format!(
+                    "{} made {n} payments or awards from {} to {} just under the {} limit of \
+                     {} (from {}), against {above} just over it (up to {}){capped}",
+                    cx.name(m),
+                    cx.period.from,
+                    cx.period.to,
+                    method,
+                    money(limit, cx.currency),
+                    money(low, cx.currency),
+                    money(high, cx.currency),
+                ),
+                evidence: latest(below, EVIDENCE_MAX),
+            });
+        }
+    }
+    out
+}
+
+/// Benford's expected share of first digit `d` (1 to 9): log10(1 + 1/d).
+fn benford_p(d: u8) -> f64 {
+    (1.0 + 1.0 / f64::from(d)).log10()
+}
+
+/// The first significant digit of an amount of at least 10.
+fn first_digit(amount: Decimal) -> Option<u8> {
+    if amount < Decimal::TEN {
+        return None;
+    }
+    amount
+        .trunc()
+        .to_string()
+        .chars()
+        .next()
+        .and_then(|c| c.to_digit(10))
+        .and_then(|d| u8::try_from(d).ok())
+        .filter(|d| (1..=9).contains(d))
+}
+
+/// Nigrini's conformity bands for the first-digit MAD.
+pub fn conformity(mad: f64) -> &'static str {
+    if mad <= 0.006 {
+        "close conformity"
+    } else if mad <= 0.012 {
+        "acceptable conformity"
+    } else if mad <= 0.015 {
+        "marginally acceptable conformity"
+    } else {
+        "nonconformity"
+    }
+}
+
+/// MAD of a first-digit population, the most over-represented digit, and N; `None` for
+/// an empty population. `digits` are (seq, first digit).
+pub fn mad(digits: &[(u64, u8)]) -> Option<(f64, u8, u32)> {
+    let n = u32::try_from(digits.len()).ok().filter(|n| *n > 0)?;
+    let mut counts = [0u32; 9];
+    for (_, d) in digits {
+        if let Some(c) = counts.get_mut(usize::from(d.saturating_sub(1))) {
+            *c = c.saturating_add(1);
+        }
+    }
+    let mut sum = 0.0;
+    let mut worst = (1u8, f64::MIN);
+    for (d, c) in (1u8..=9).zip(counts) {
+        let diff = f64::from(c) / f64::from(n) - benford_p(d);
+        sum += diff.abs();
+        if diff > worst.1 {
+            worst = (d, diff);
+        }
+    }
+    Some((sum / 9.0, worst.0, n))
+}
+
+/// The first-digit test of each ministry's and each vendor's payments of at least 10;
+/// nonconforming populations of at least `benford_min` are flagged.
+pub fn benford(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    let mut ministries: BTreeMap<Uuid, Vec<(u64, u8)>> = BTreeMap::new();
+    let mut vendors: BTreeMap<Uuid, Vec<(u64, u8)>> = BTreeMap::new();
+    for s in spends.iter().filter(|s| s.kind == "payment") {
+        let Some(d) = first_digit(s.amount) else {
+            continue;
+        };
+        if let Some(m) = s.ministry {
+            ministries.entry(m).or_default().push((s.seq, d));
+        }
+        if let Some(v) = s.vendor {
+            vendors.entry(v).or_default().push((s.seq, d));
+        }
+    }
+    let populations = ministries
+        .into_iter()
+        .map(|(m, ds)| (Some(m), None, ds))
+        .chain(vendors.into_iter().map(|(v, ds)| (None, Some(v), ds)));
+    let mut out = Vec::new();
+    for (ministry, vendor, digits) in populations {
+        let Some((mad, digit, n)) = mad(&digits) else {
+            continue;
+        };
+        if n < t.benford_min || mad <= 0.015 {
+            continue;
+        }
+        let (who, subject) = match (ministry, vendor) {
+            (Some(m), _) => (
+                format!("{}'s payments", cx.name(m)),
+                format!("ministry:{m}/{}", cx.period),
+            ),
+            (_, Some(v)) => (
+                format!("payments to {}", cx.name(v)),
+                format!("vendor:{v}/{}", cx.period),
+            ),
+            _ => continue,
+        };
+        let with_digit =
+            u32::try_from(digits.iter().filter(|(_, d)| *d == digit).count()).unwrap_or(u32::MAX);
+        let evidence = latest(
+            digits
+                .iter()
+                .filter(|(_, d)| *d == digit)
+                .map(|(s, _)| *s)
+                .collect(),
+            BENFORD_EVIDENCE_MAX,
+        );
+        out.push(PeriodFinding {
+            rule: "benford",
+            severity: Severity::Medium,
+            subject,
+            ministry,
+            vendor,
+            message: format!(
+                "The first digits of {who} from {} to {} deviate from Benford's law: \
+                 MAD {mad:.4} ({}, over 0.015) on {n} payments; digit {digit} leads \
+                 {:.1}% of them against {:.1}% expected (evidence: up to \
+                 {BENFORD_EVIDENCE_MAX} of them)",
+                cx.period.from,
+                cx.period.to,
+                conformity(mad),
+                100.0 * f64::from(with_digit) / f64::from(n),
+                100.0 * benford_p(digit),
+            ),
+            evidence,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn org(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    const M: u128 = 1;
+    const M2: u128 = 2;
+    const V: u128 = 10;
+    const V2: u128 = 11;
+
+    fn pay(seq: u64, m: u128, v: u128, amount: &str) -> Spend {
+        Spend {
+            seq,
+            kind: "payment".to_owned(),
+            ministry: Some(org(m)),
+            vendor: Some(org(v)),
+            amount: dec(amount),
+        }
+    }
+
+    fn award(seq: u64, m: u128, v: u128, amount: &str) -> Spend {
+        Spend {
+            kind: "award".to_owned(),
+            ..pay(seq, m, v, amount)
+        }
+    }
+
+    fn with<R>(f: impl FnOnce(&Context<'_>) -> R) -> R {
+        let names: HashMap<Uuid, String> = [
+            (org(M), "Ministry of Health".to_owned()),
+            (org(V), "Acme Ltd".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        f(&Context {
+            period: Period {
+                from: "2026-01-01".parse().unwrap(),
+                to: "2026-03-31".parse().unwrap(),
+            },
+            currency: "EUR",
+            names: &names,
+        })
+    }
+
+    /// `n` payments of ministry M: `to_v` of them 100.00 to V, the rest 100.00 to V2 (and
+    /// one more to V2 of `extra`).
+    fn concentration(n: u64, to_v: u64, extra: &str) -> Vec<Spend> {
+        let mut out: Vec<Spend> = (0..n)
+            .map(|i| pay(i, M, if i < to_v { V } else { V2 }, "100.00"))
+            .collect();
+        out.push(pay(n, M, V2, extra));
+        out
+    }
+
+    #[test]
+    fn vendor_concentration_table() {
+        let t = Thresholds::default();
+        // (case, spends, flagged)
+        let cases: Vec<(&str, Vec<Spend>, bool)> = vec![
+            ("6 of 10 to one vendor", concentration(9, 6, "100.00"), true),
+            (
+                "exactly half is not more",
+                concentration(9, 5, "100.00"),
+                false,
+            ),
+            ("just over half", concentration(9, 5, "99.99"), true),
+            (
+                "9 payments are too few",
+                concentration(8, 8, "100.00"),
+                false,
+            ),
+            ("spread over vendors", concentration(20, 10, "0.00"), false),
+        ];
+        for (case, spends, flagged) in cases {
+            let out = with(|cx| vendor_concentration(&spends, &t, cx));
+            assert_eq!(out.len(), usize::from(flagged), "{case}: {out:?}");
+        }
+        // Another ministry's payments and awards do not count.
+        let mut spends = concentration(9, 5, "100.00");
+        spends.extend((100..120).map(|i| pay(i, M2, V, "100.00")));
+        spends.extend((200..220).map(|i| award(i, M, V, "100.00")));
+        let out = with(|cx| vendor_concentration(&spends, &t, cx));
+        assert_eq!(out.len(), 1, "M2 alone: {out:?}");
+        assert_eq!(out[0].ministry, Some(org(M2)));
+    }
+
+    #[test]
+    fn vendor_concentration_names_and_evidence() {
+        let t = Thresholds::default();
+        let spends = concentration(9, 6, "100.00");
+        let out = with(|cx| vendor_concentration(&spends, &t, cx));
+        let f = &out[0];
+        assert_eq!(f.rule, "vendor-concentration");
+        assert_eq!(f.evidence, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            f.subject,
+            format!(
+                "ministry:{}/vendor:{}/2026-01-01..2026-03-31",
+                org(M),
+                org(V)
+            )
+        );
+        assert!(
+            f.message.starts_with(
+                "Ministry of Health paid Acme Ltd 60.0% of its payments from 2026-01-01 to \
+                 2026-03-31: 600.00 EUR of 1000.00 EUR (6 of its 10 payments)"
+            ),
+            "{}",
+            f.message
+        );
+        // Evidence is capped at the latest 200.
+        let spends = concentration(300, 300, "1.00");
+        let out = with(|cx| vendor_concentration(&spends, &t, cx));
+        assert_eq!(out[0].evidence.len(), EVIDENCE_MAX);
+        assert_eq!(out[0].evidence.first(), Some(&100));
+        assert_eq!(out[0].evidence.last(), Some(&299));
+        assert!(
+            out[0].message.contains("latest 200 of 300"),
+            "{}",
+            out[0].message
+        );
+    }
+
+    /// `below` entries of M at `b` and `above` at `a`.
+    fn cluster(below: u64, b: &str, above: u64, a: &str) -> Vec<Spend> {
+        (0..below)
+            .map(|i| pay(i, M, V, b))
+            .chain((0..above).map(|i| award(1_000 + i, M, V2, a)))
+            .collect()
+    }
+
+    #[test]
+    fn below_threshold_clustering_table() {
+        let t = Thresholds::default();
+        // direct_max 10,000, band 10%: below = [9,000, 10,000), above = [10,000, 11,000).
+        let cases: Vec<(&str, Vec<Spend>, bool)> = vec![
+            ("8 below, none above", cluster(8, "9500.00", 0, "0"), true),
+            ("7 below are too few", cluster(7, "9500.00", 0, "0"), false),
+            (
+                "9 below, 2 above: 9 = 3 x 3",
+                cluster(9, "9500.00", 2, "10500.00"),
+                false,
+            ),
+            (
+                "10 below, 2 above",
+                cluster(10, "9500.00", 2, "10500.00"),
+                true,
+            ),
+            (
+                "band's lower edge counts",
+                cluster(8, "9000.00", 0, "0"),
+                true,
+            ),
+            ("under the band", cluster(8, "8999.99", 0, "0"), false),
+            (
+                "at the limit is above",
+                cluster(8, "10000.00", 0, "0"),
+                false,
+            ),
+            (
+                "over the band",
+                cluster(20, "9500.00", 20, "11000.00"),
+                true,
+            ),
+        ];
+        for (case, spends, flagged) in cases {
+            let out = with(|cx| below_threshold_clustering(&spends, &t, cx));
+            assert_eq!(out.len(), usize::from(flagged), "{case}: {out:?}");
+        }
+        // Each threshold separately: rfq_max 50,000.
+        let out = with(|cx| below_threshold_clustering(&cluster(8, "49000", 0, "0"), &t, cx));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].subject.contains("/threshold:50000/"), "{:?}", out[0]);
+        assert!(
+            out[0]
+                .message
+                .contains("request for quotation limit of 50000.00 EUR"),
+            "{}",
+            out[0].message
+        );
+        assert_eq!(out[0].evidence, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn period_settings_are_checked_and_default_when_missing() {
+        assert!(Thresholds::default().check().is_ok());
+        for (t, why) in [
+            (
+                Thresholds {
+                    concentration_share: Decimal::ONE,
+                    ..Thresholds::default()
+                },
+                "concentration_share",
+            ),
+            (
+                Thresholds {
+                    clustering_band: Decimal::ZERO,
+                    ..Thresholds::default()
+                },
+                "clustering_band",
+            ),
+            (
+                Thresholds {
+                    clustering_ratio: dec("0.5"),
+                    ..Thresholds::default()
+                },
+                "clustering_ratio",
+            ),
+            (
+                Thresholds {
+                    benford_min: 0,
+                    ..Thresholds::default()
+                },
+                "benford_min",
+            ),
+        ] {
+            assert!(t.check().unwrap_err().contains(why), "{why}");
+        }
+        // A configuration stored before the period settings existed still reads.
+        let mut stored = serde_json::to_value(Thresholds::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("benford_min");
+        let t: Thresholds = serde_json::from_value(stored).unwrap();
+        assert_eq!(t.benford_min, 300);
+    }
+
+    /// Amounts whose first digits follow Benford's law closely: for each digit d, round(n ×
+    /// p(d)) payments of d × 100 + 17.
+    fn benford_like(n: u32, start: u64) -> Vec<Spend> {
+        let mut out = Vec::new();
+        let mut seq = start;
+        for d in 1u8..=9 {
+            let k = (f64::from(n) * benford_p(d)).round();
+            let mut i = 0.0;
+            while i < k {
+                out.push(pay(seq, M, V, &format!("{}17.00", d)));
+                seq += 1;
+                i += 1.0;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn benford_mad_and_bands() {
+        let digits: Vec<(u64, u8)> = benford_like(1_000, 0)
+            .iter()
+            .map(|s| (s.seq, first_digit(s.amount).unwrap()))
+            .collect();
+        let (m, _, n) = mad(&digits).unwrap();
+        assert!(m < 0.001, "{m}");
+        assert_eq!(n, 1_000);
+        // All on one digit: |1 - p(5)| + sum of the other p's = 2 (1 - p(5)), / 9.
+        let fives: Vec<(u64, u8)> = (0..10).map(|i| (i, 5)).collect();
+        let (m, d, _) = mad(&fives).unwrap();
+        assert_eq!(d, 5);
+        assert!((m - 2.0 * (1.0 - benford_p(5)) / 9.0).abs() < 1e-12, "{m}");
+        assert!(mad(&[]).is_none());
+        for (v, band) in [
+            (0.006, "close conformity"),
+            (0.0061, "acceptable conformity"),
+            (0.012, "acceptable conformity"),
+            (0.015, "marginally acceptable conformity"),
+            (0.0151, "nonconformity"),
+        ] {
+            assert_eq!(conformity(v), band, "{v}");
+        }
+        assert_eq!(first_digit(dec("9.99")), None);
+        assert_eq!(first_digit(dec("10.00")), Some(1));
+        assert_eq!(first_digit(dec("987654.32")), Some(9));
+    }
+
+    #[test]
+    fn benford_table() {
+        let t = Thresholds::default();
+        let fives = |n: u64| -> Vec<Spend> { (0..n).map(|i| pay(i, M, V, "512.00")).collect() };
+        let cases: Vec<(&str, Vec<Spend>, usize)> = vec![
+            // The ministry's and the vendor's populations are the same payments here.
+            ("300 payments all starting with 5", fives(300), 2),
+            ("299 are too few", fives(299), 0),
+            ("Benford-like amounts conform", benford_like(1_000, 0), 0),
+            (
+                "amounts under 10 do not count",
+                (0..400).map(|i| pay(i, M, V, "5.00")).collect(),
+                0,
+            ),
+            (
+                "awards do not count",
+                (0..400).map(|i| award(i, M, V, "512.00")).collect(),
+                0,
+            ),
+        ];
+        for (case, spends, flags) in cases {
+            let out = with(|cx| benford(&spends, &t, cx));
+            assert_eq!(out.len(), flags, "{case}: {out:?}");
+        }
+        let out = with(|cx| benford(&fives(300), &t, cx));
+        let by_ministry = out.iter().find(|f| f.ministry.is_some()).unwrap();
+        assert_eq!(by_ministry.evidence.len(), BENFORD_EVIDENCE_MAX);
+        assert_eq!(by_ministry.evidence.last(), Some(&299));
+        assert_eq!(by_ministry.severity, Severity::Medium);
+        assert!(
+            by_ministry
+                .message
+                .contains("(nonconformity, over 0.015) on 300 payments"),
+            "{}",
+            by_ministry.message
+        );
+        assert!(by_ministry.message.contains("digit 5 leads 100.0%"));
+        let by_vendor = out.iter().find(|f| f.vendor.is_some()).unwrap();
+        assert!(by_vendor
+            .subject
+            .starts_with(&format!("vendor:{}/", org(V))));
+        assert!(
+            by_vendor
+                .message
+                .starts_with("The first digits of payments to Acme Ltd from 2026-01-01"),
+            "{}",
+            by_vendor.message
+        );
+        assert!(by_ministry
+            .message
+            .starts_with("The first digits of Ministry of Health's payments from"));
+        // A lower per-fund minimum tests smaller populations.
+        let t = Thresholds {
+            benford_min: 50,
+            ..Thresholds::default()
+        };
+        assert_eq!(with(|cx| benford(&fives(50), &t, cx)).len(), 2);
+    }
+}

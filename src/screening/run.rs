@@ -1,0 +1,191 @@
+//! Running the period screens over a fund (docs/screening.md, "Period screens"): read the
+//! period's unreversed payments and awards in one query, run `period::screen`, and turn
+//! the findings into flags with deterministic ids. `prepare` reads and decides what is
+//! new; the caller inserts with `commit` inside the transaction that records the run in
+//! the administrative chain, which re-checks that exactly the predicted flags were new.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::PgConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::period::{self, Period, Spend};
+use super::raise::period_flag_id;
+use super::store::{self, FlagRow};
+use crate::ledger::writer::AppendError;
+
+/// Longest period screened in one run, in days (a limit on everything).
+pub const PERIOD_DAYS_MAX: i64 = 3_660;
+
+/// The period rules, in the order of the summary.
+pub const PERIOD_RULES: [&str; 3] = [
+    "vendor-concentration",
+    "below-threshold-clustering",
+    "benford",
+];
+
+/// Flags of one rule in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuleCount {
+    /// Raised by this run.
+    pub raised: u64,
+    /// Found again: raised by an earlier run over the same period, left as they are.
+    pub already_present: u64,
+}
+
+/// What a run found, per rule (also the body of its `period_screen_run` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Summary {
+    pub fund: Uuid,
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    pub to: NaiveDate,
+    /// Unreversed payments and awards read.
+    pub entries: u64,
+    pub rules: BTreeMap<String, RuleCount>,
+}
+
+impl Summary {
+    pub fn raised(&self) -> u64 {
+        self.rules.values().map(|c| c.raised).sum()
+    }
+}
+
+/// Why a period cannot be screened.
+pub fn check_period(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+    if from > to {
+        return Err("from must not be after to".to_owned());
+    }
+    if (to - from).num_days() >= PERIOD_DAYS_MAX {
+        return Err(format!("a period is at most {PERIOD_DAYS_MAX} days"));
+    }
+    Ok(Period { from, to })
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+/// Reads the period and runs the screens: the flags not raised yet, and the summary.
+pub fn prepare(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    currency: &str,
+    period: Period,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<(Vec<FlagRow>, Summary)> {
+    let thresholds = crate::funds::state::thresholds(conn, fund)?.unwrap_or_default();
+    let rows = store::period_spends(conn, fund, period.from, period.to)?;
+    let mut dates: HashMap<u64, NaiveDate> = HashMap::with_capacity(rows.len());
+    let mut orgs = BTreeSet::new();
+    let spends: Vec<Spend> = rows
+        .into_iter()
+        .filter_map(|(seq, kind, date, ministry, vendor, amount)| {
+            dates.insert(u(seq), date);
+            orgs.extend(ministry);
+            orgs.extend(vendor);
+            Some(Spend {
+                seq: u(seq),
+                kind,
+                ministry,
+                vendor,
+                amount: amount?,
+            })
+        })
+        .collect();
+    let org_list: Vec<Uuid> = orgs.into_iter().collect();
+    let names: HashMap<Uuid, String> = store::org_names(conn, &org_list)?.into_iter().collect();
+    let cx = period::Context {
+        period,
+        currency,
+        names: &names,
+    };
+    let findings = period::screen(&spends, &thresholds, &cx);
+    let flags: Vec<FlagRow> = findings
+        .into_iter()
+        .filter_map(|f| {
+            // The flag is the last entry of its evidence's (reports count it by seq).
+            let last = *f.evidence.last()?;
+            Some(FlagRow {
+                id: period_flag_id(fund, f.rule, &f.subject),
+                fund_id: fund,
+                rule: f.rule.to_owned(),
+                severity: f.severity.as_str().to_owned(),
+                seq: i64::try_from(last).ok()?,
+                evidence: f.evidence.iter().map(|s| i64::try_from(*s).ok()).collect(),
+                ministry_org_id: f.ministry,
+                vendor_org_id: f.vendor,
+                message: f.message,
+                business_date: dates.get(&last).copied().unwrap_or(period.to),
+                raised_at: now,
+                status: "open".to_owned(),
+                subject: f.subject,
+            })
+        })
+        .collect();
+    let ids: Vec<Uuid> = flags.iter().map(|f| f.id).collect();
+    let existing: HashSet<Uuid> = store::existing_flags(conn, &ids)?.into_iter().collect();
+    let mut rules: BTreeMap<String, RuleCount> = PERIOD_RULES
+        .iter()
+        .map(|r| ((*r).to_owned(), RuleCount::default()))
+        .collect();
+    let mut new = Vec::new();
+    for f in flags {
+        let count = rules.entry(f.rule.clone()).or_default();
+        if existing.contains(&f.id) {
+            count.already_present += 1;
+        } else {
+            count.raised += 1;
+            new.push(f);
+        }
+    }
+    let summary = Summary {
+        fund,
+        from: period.from,
+        to: period.to,
+        entries: u64::try_from(spends.len()).unwrap_or(u64::MAX),
+        rules,
+    };
+    Ok((new, summary))
+}
+
+/// Inserts the flags `prepare` found new; `false` when fewer were inserted (a concurrent
+/// run of the same period raised some in between), so that the caller rolls back rather
+/// than record counts that no longer hold.
+pub fn commit(conn: &mut PgConnection, new: &[FlagRow]) -> diesel::QueryResult<bool> {
+    let inserted = store::insert_flags(conn, new)?;
+    Ok(inserted == new.len())
+}
+
+/// The body of the run's `period_screen_run` entry in the administrative chain.
+pub fn entry_body(summary: &Summary, actor: &str) -> serde_json::Value {
+    let mut body = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("actor".to_owned(), serde_json::Value::from(actor));
+    }
+    body
+}
+
+/// The writer effect that inserts the run's flags in the transaction of its entry.
+pub fn effect(
+    new: Vec<FlagRow>,
+) -> impl Fn(&mut PgConnection, &[crate::ledger::entry::Entry]) -> Result<(), AppendError>
+       + Send
+       + Sync
+       + 'static {
+    move |conn, _| {
+        if commit(conn, &new)? {
+            Ok(())
+        } else {
+            Err(AppendError::Conflict {
+                code: "screen_run_concurrent",
+                detail: "another run of the same period raised some of these flags; run again"
+                    .to_owned(),
+            })
+        }
+    }
+}
