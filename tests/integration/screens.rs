@@ -285,33 +285,3 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         assert!(run.contains("vendor-concentration"), "{run}");
     }
 }
-
-/// The read and the rules of a year's period screen over a large seeded fund (read-only:
-/// nothing is inserted). `FUNDTRAIL_SCREEN_BENCH_URL=<database url>
-/// FUNDTRAIL_SCREEN_BENCH_FUND=<fund id> cargo test --release -- --ignored period_screen_timing`
-#[test]
-#[ignore = "needs a seeded database (FUNDTRAIL_SCREEN_BENCH_URL, FUNDTRAIL_SCREEN_BENCH_FUND)"]
-fn period_screen_timing() {
-    let url = std::env::var("FUNDTRAIL_SCREEN_BENCH_URL").unwrap();
-    let fund: Uuid = std::env::var("FUNDTRAIL_SCREEN_BENCH_FUND")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut conn = PgConnection::establish(&url).unwrap();
-    let period = fundtrail::screening::run::check_period(
-        "2025-11-01".parse().unwrap(),
-        "2026-10-31".parse().unwrap(),
-    )
-    .unwrap();
-    let started = std::time::Instant::now();
-    let (new, summary) =
-        fundtrail::screening::run::prepare(&mut conn, fund, "EUR", period, chrono::Utc::now())
-            .unwrap();
-    eprintln!(
-        "period screen: {} entries, {} flags to raise, {} ms: {}",
-        summary.entries,
-        new.len(),
-        started.elapsed().as_millis(),
-        serde_json::to_string(&summary.rules).unwrap()
-    );
-}
