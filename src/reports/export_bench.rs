@@ -112,6 +112,25 @@ pub fn bench_app(
     })
 }
 
+/// Serves `state` on a loopback port (one worker) and runs `f` against its base URL.
+pub async fn serving<F, Fut, T>(state: web::Data<AppState>, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let st = state.clone();
+    let server = HttpServer::new(move || app::build(st.clone()))
+        .workers(1)
+        .bind(("127.0.0.1", 0))?;
+    let addr = *server.addrs().first().context("no bound address")?;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let out = f(format!("http://{addr}")).await;
+    handle.stop(true).await;
+    out
+}
+
 pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
     let BenchApp {
         database,
@@ -121,21 +140,13 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
     } = bench_app(&args.db, args.fund, AppSettings::default())?;
     let runs = args.runs.max(1);
     let system = actix_web::rt::System::new();
-    let results = system.block_on(async move {
-        let st = state.clone();
-        let server = HttpServer::new(move || app::build(st.clone()))
-            .workers(1)
-            .bind(("127.0.0.1", 0))?;
-        let addr = *server.addrs().first().context("no bound address")?;
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+    let results = system.block_on(serving(state, |base| async move {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(3_600))
             .build()?;
         let mut results = Vec::new();
         for what in ["entries.csv", "iati.xml", "ocds.json"] {
-            let url = format!("http://{addr}/api/v1/funds/{fund}/exports/{what}");
+            let url = format!("{base}/api/v1/funds/{fund}/exports/{what}");
             let mut m = Measured {
                 what,
                 entries: 0,
@@ -171,9 +182,8 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
             }
             results.push(m);
         }
-        handle.stop(true).await;
         Ok::<_, anyhow::Error>(results)
-    })?;
+    }))?;
     drop(database);
     println!("| export | entries | bytes | fastest | median | entries/s (fastest) | peak RSS | RSS before |");
     println!("|---|---|---|---|---|---|---|---|");

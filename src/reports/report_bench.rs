@@ -8,13 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpServer};
 use anyhow::Context;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::export_bench::{bench_app, BenchApp};
-use crate::app::{self, AppState};
+use super::export_bench::{bench_app, serving, BenchApp};
 use crate::config::{AppSettings, DbArgs};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -59,25 +57,6 @@ async fn time(
     let body: serde_json::Value = resp.json().await?;
     anyhow::ensure!(status.is_success(), "{url}: {status} {body}");
     Ok((started.elapsed().as_secs_f64() * 1_000.0, body))
-}
-
-/// Serves `state` on a loopback port and runs `f` against its base URL.
-async fn serving<F, Fut, T>(state: web::Data<AppState>, f: F) -> anyhow::Result<T>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let st = state.clone();
-    let server = HttpServer::new(move || app::build(st.clone()))
-        .workers(1)
-        .bind(("127.0.0.1", 0))?;
-    let addr = *server.addrs().first().context("no bound address")?;
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    let out = f(format!("http://{addr}")).await;
-    handle.stop(true).await;
-    out
 }
 
 pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
