@@ -255,20 +255,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    report_blocks (fund_id, block_size, block) {
+        fund_id -> Uuid,
+        block_size -> Int8,
+        block -> Int8,
+    }
+}
+
+diesel::table! {
     role_grants (id) {
         id -> Uuid,
         user_id -> Uuid,
         role -> Text,
         granted_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
-    }
-}
-
-diesel::table! {
-    report_blocks (fund_id, block_size, block) {
-        fund_id -> Uuid,
-        block_size -> Int8,
-        block -> Int8,
     }
 }
 
