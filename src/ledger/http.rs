@@ -351,11 +351,18 @@ fn refuse_admin_chain(chain: ChainId) -> ApiResult<()> {
 
 /// Fund chains take typed entries only, at `/api/v1/funds/{fund}/entries`.
 async fn refuse_fund_chain(state: &web::Data<AppState>, chain: ChainId) -> ApiResult<()> {
-    let is_fund = crate::app::with_conn(state, move |_, conn| {
-        Ok(crate::funds::store::fund(conn, chain.0)?.is_some())
-    })
-    .await?;
-    if is_fund {
+    // A fund's chain is created with the fund, with kind `fund`; kinds never change, so
+    // after the first append to a chain this check costs no database round trip.
+    let kind = match state.ledger.cached_chain_kind(chain.0) {
+        Some(kind) => Some(kind),
+        None => {
+            crate::app::with_conn(state, move |st, conn| {
+                Ok(st.ledger.chain_kind(conn, chain.0)?)
+            })
+            .await?
+        }
+    };
+    if kind.as_deref() == Some("fund") {
         return Err(ApiError::Forbidden(
             "a fund's chain takes typed entries at /api/v1/funds/{fund}/entries, recorded by its treasurer and ministries".to_owned(),
         ));

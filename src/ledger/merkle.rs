@@ -685,6 +685,16 @@ impl Frontier {
         completed
     }
 
+    /// The frontier's nodes with their ids: the complete subtrees covering `[0, size)`,
+    /// left to right. With the nodes a later `push` returns, they hold every node an
+    /// inclusion proof of a later leaf needs (a sibling left of `size` is one of them).
+    pub fn nodes(&self) -> Vec<(NodeId, Hash)> {
+        root_nodes(self.size)
+            .into_iter()
+            .zip(self.nodes.iter().copied())
+            .collect()
+    }
+
     /// Number of leaves pushed so far.
     pub fn size(&self) -> u64 {
         self.size

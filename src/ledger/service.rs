@@ -29,6 +29,8 @@ pub struct Ledger {
     log_name: String,
     clock: Clock,
     writers: Writers,
+    /// Kind of each chain seen (a chain's kind never changes: `chains` is append-only).
+    chain_kinds: std::sync::RwLock<HashMap<Uuid, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,31 @@ impl Ledger {
             log_name: log_name.to_owned(),
             clock,
             writers,
+            chain_kinds: std::sync::RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The kind of `chain` (`admin`, `fund`, `generic`), `None` if there is no such chain.
+    /// Read from the database once per chain, then from memory.
+    pub fn chain_kind(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Option<String>> {
+        if let Some(kind) = self.cached_chain_kind(chain) {
+            return Ok(Some(kind));
+        }
+        let Some(row) = store::chain(conn, chain)? else {
+            return Ok(None);
+        };
+        if let Ok(mut kinds) = self.chain_kinds.write() {
+            kinds.insert(chain, row.kind.clone());
+        }
+        Ok(Some(row.kind))
+    }
+
+    /// The kind of `chain` if it was read before (no database access).
+    pub fn cached_chain_kind(&self, chain: Uuid) -> Option<String> {
+        self.chain_kinds
+            .read()
+            .ok()
+            .and_then(|kinds| kinds.get(&chain).cloned())
     }
 
     pub fn system_clock() -> Clock {
@@ -202,9 +228,9 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
     ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
-        self.chain(conn, chain)?;
-        let row = store::entry(conn, chain, seq)?.ok_or(LedgerError::NotFound)?;
+        // The head row exists exactly when the chain does (created together).
         let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        let row = store::entry(conn, chain, seq)?.ok_or(LedgerError::NotFound)?;
         let size = size.unwrap_or(head);
         if size <= seq || size > head {
             return Err(LedgerError::BadRequest(format!(
@@ -226,7 +252,7 @@ impl Ledger {
         from: u64,
         to: u64,
     ) -> LedgerResult<Vec<Hash>> {
-        self.chain(conn, chain)?;
+        // The head row exists exactly when the chain does (created together).
         let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
         if from > to || to > head {
             return Err(LedgerError::BadRequest(format!(

@@ -49,6 +49,8 @@ pub struct ChainRow {
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = ledger_entries)]
+// Every column is given (none defaulted), which binary COPY requires.
+#[diesel(treat_none_as_default_value = false)]
 pub struct EntryRow {
     pub chain_id: Uuid,
     pub seq: i64,
@@ -182,23 +184,39 @@ pub fn entries_by_keys(
     .load(conn)?)
 }
 
-/// Inserts rows in chunks that stay far below Postgres' 65,535 bind parameters.
+/// Inserts rows with one binary `COPY ... FROM STDIN` (no bind-parameter limit, and
+/// about a third less server time than a multi-row INSERT for a 1,000-entry group).
 pub fn insert_entries(conn: &mut PgConnection, rows: &[EntryRow]) -> StoreResult<()> {
-    for chunk in rows.chunks(2_000) {
-        diesel::insert_into(ledger_entries::table)
-            .values(chunk)
-            .execute(conn)?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    diesel::copy_from(ledger_entries::table)
+        .from_insertable(rows)
+        .execute(conn)?;
     Ok(())
 }
 
-/// Inserts Merkle nodes with one array-bound statement per 10,000 nodes.
+/// Merkle nodes below this level are not stored: each is recomputed from the entry hashes
+/// of its at most `2^STORED_MIN_LEVEL` leaves, which lie in one aligned block of seqs that
+/// one primary-key range scan reads. Storing only levels >= 4 writes one node row per 8
+/// entries instead of two per entry (docs/ledger-format.md, "Storage").
+pub const STORED_MIN_LEVEL: u8 = 4;
+
+/// Leaves per aligned block of recomputed nodes.
+const BLOCK_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
+
+/// Inserts the nodes of `nodes` that are stored (level >= `STORED_MIN_LEVEL`; the others
+/// are skipped), with one array-bound statement per 10,000 nodes.
 pub fn insert_nodes(
     conn: &mut PgConnection,
     chain: Uuid,
     nodes: &[(NodeId, Hash)],
 ) -> StoreResult<()> {
-    for chunk in nodes.chunks(10_000) {
+    let stored: Vec<&(NodeId, Hash)> = nodes
+        .iter()
+        .filter(|(n, _)| n.level >= STORED_MIN_LEVEL)
+        .collect();
+    for chunk in stored.chunks(10_000) {
         let levels: Vec<i16> = chunk.iter().map(|(n, _)| i16::from(n.level)).collect();
         let idxs = chunk
             .iter()
@@ -228,7 +246,8 @@ struct NodeRow {
     hash: Vec<u8>,
 }
 
-/// Fetches the given nodes in one round trip (missing ones are simply absent).
+/// Fetches the given nodes (missing ones are simply absent) in one round trip: stored
+/// ones by primary key, the lower ones recomputed from the entry hashes of their blocks.
 pub fn nodes(
     conn: &mut PgConnection,
     chain: Uuid,
@@ -237,35 +256,92 @@ pub fn nodes(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let levels: Vec<i16> = ids.iter().map(|n| i16::from(n.level)).collect();
-    let idxs = ids
+    let (stored, derived): (Vec<NodeId>, Vec<NodeId>) =
+        ids.iter().partition(|n| n.level >= STORED_MIN_LEVEL);
+    let levels: Vec<i16> = stored.iter().map(|n| i16::from(n.level)).collect();
+    let idxs = stored
         .iter()
         .map(|n| to_i64(n.index))
         .collect::<StoreResult<Vec<i64>>>()?;
+    let blocks: std::collections::BTreeSet<u64> = derived
+        .iter()
+        .map(|n| first_leaf(n).map(|leaf| leaf / BLOCK_LEAVES))
+        .collect::<StoreResult<_>>()?;
+    let starts = blocks
+        .iter()
+        .map(|b| to_i64(b.saturating_mul(BLOCK_LEAVES)))
+        .collect::<StoreResult<Vec<i64>>>()?;
     let rows: Vec<NodeRow> = diesel::sql_query(
-        // LATERAL forces one primary-key probe per id: the planner cannot estimate
-        // unnest() and would otherwise hash-join against the whole chain's nodes.
+        // LATERAL forces one primary-key probe per node and one primary-key range scan
+        // per block: the planner cannot estimate unnest() and would otherwise hash-join
+        // against the whole chain. Leaf rows come back with level -1 and idx = seq.
         "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
          CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
-             WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m",
+             WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m \
+         UNION ALL \
+         SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS b(start) \
+         CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
+             WHERE chain_id = $1 AND seq >= b.start AND seq < b.start + $5) e",
     )
     .bind::<SqlUuid, _>(chain)
     .bind::<Array<SmallInt>, _>(levels)
     .bind::<Array<BigInt>, _>(idxs)
+    .bind::<Array<BigInt>, _>(starts)
+    .bind::<BigInt, _>(to_i64(BLOCK_LEAVES)?)
     .load(conn)?;
-    rows.into_iter()
-        .map(|r| {
-            let level = u8::try_from(r.level)
-                .map_err(|_| StoreError::Corrupt(format!("level {}", r.level)))?;
-            Ok((
-                NodeId {
-                    level,
-                    index: to_u64(r.idx)?,
-                },
-                to_hash(&r.hash)?,
-            ))
-        })
-        .collect()
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut leaves: HashMap<u64, Hash> = HashMap::new();
+    for r in rows {
+        let hash = to_hash(&r.hash)?;
+        if r.level < 0 {
+            leaves.insert(to_u64(r.idx)?, super::merkle::leaf_hash(&hash));
+            continue;
+        }
+        let level =
+            u8::try_from(r.level).map_err(|_| StoreError::Corrupt(format!("level {}", r.level)))?;
+        found.insert(
+            NodeId {
+                level,
+                index: to_u64(r.idx)?,
+            },
+            hash,
+        );
+    }
+    for id in &derived {
+        if let Some(hash) = subtree_from_leaves(id, &leaves)? {
+            found.insert(*id, hash);
+        }
+    }
+    Ok(found)
+}
+
+fn first_leaf(id: &NodeId) -> StoreResult<u64> {
+    id.index
+        .checked_shl(u32::from(id.level))
+        .filter(|first| first >> id.level == id.index)
+        .ok_or_else(|| StoreError::Corrupt(format!("node {id:?} beyond any tree")))
+}
+
+/// The hash of the complete subtree `id` from its leaf hashes, or `None` if one is missing.
+fn subtree_from_leaves(id: &NodeId, leaves: &HashMap<u64, Hash>) -> StoreResult<Option<Hash>> {
+    let first = first_leaf(id)?;
+    let mut level: Vec<Hash> = Vec::with_capacity(1 << id.level);
+    for seq in first..first.saturating_add(1 << id.level) {
+        match leaves.get(&seq) {
+            Some(h) => level.push(*h),
+            None => return Ok(None),
+        }
+    }
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [l, r] => Ok(super::merkle::node_hash(l, r)),
+                _ => Err(StoreError::Corrupt("odd subtree width".to_owned())),
+            })
+            .collect::<StoreResult<_>>()?;
+    }
+    Ok(level.pop())
 }
 
 pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> StoreResult<()> {

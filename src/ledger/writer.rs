@@ -239,6 +239,8 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
     // The frontier of the chain as of the last commit; re-read whenever the head moved
     // under us (another process) or a transaction failed.
     let mut frontier: Option<Frontier> = None;
+    // The chain's checkpoint origin: immutable once the chain exists, read once.
+    let mut origin: Option<String> = None;
     loop {
         let first = match rx.recv_timeout(WRITER_IDLE) {
             Ok(job) => job,
@@ -260,7 +262,13 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
             .map(|j| (j.requests.as_slice(), j.effect.as_deref()))
             .collect();
         let results = match ctx.pool.get() {
-            Ok(mut conn) => commit_group(&ctx, &mut conn, chain, &mut frontier, &requests),
+            Ok(mut conn) => commit_group(
+                &ctx,
+                &mut conn,
+                chain,
+                (&mut frontier, &mut origin),
+                &requests,
+            ),
             Err(e) => {
                 frontier = None;
                 requests
@@ -300,7 +308,7 @@ fn commit_group(
     ctx: &WriterContext,
     conn: &mut PgConnection,
     chain: Uuid,
-    cached: &mut Option<Frontier>,
+    (cached, origin_cache): (&mut Option<Frontier>, &mut Option<String>),
     jobs: &[JobRef<'_>],
 ) -> Vec<Result<Vec<Receipt>, AppendError>> {
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
@@ -314,6 +322,9 @@ fn commit_group(
             Some(f) if f.size() == size => f,
             _ => load_frontier(conn, chain, size)?,
         };
+        // With the nodes this group completes, these are all the nodes the receipts of
+        // its new entries need (Frontier::nodes): no read after the commit.
+        let old_frontier = frontier.nodes();
         let keys: Vec<String> = jobs
             .iter()
             .flat_map(|(j, _)| j.iter().map(|r| r.idempotency_key.clone()))
@@ -385,10 +396,17 @@ fn commit_group(
             store::insert_entries(conn, &to_insert)?;
             store::insert_nodes(conn, chain, &new_nodes)?;
             store::set_head(conn, chain, new_size, &prev)?;
-            let origin = store::chain(conn, chain)?
-                .ok_or(AppendError::ChainNotFound(chain))?
-                .origin;
-            let cp = sign(&ctx.signer, &origin, new_size, frontier.root(), recorded_at)?;
+            let origin = match origin_cache.take() {
+                Some(o) => o,
+                None => {
+                    store::chain(conn, chain)?
+                        .ok_or(AppendError::ChainNotFound(chain))?
+                        .origin
+                }
+            };
+            let cp = sign(&ctx.signer, &origin, new_size, frontier.root(), recorded_at);
+            *origin_cache = Some(origin);
+            let cp = cp?;
             store::insert_checkpoint(conn, &checkpoint_row(chain, &ctx.signer, &cp)?)?;
             Some(cp)
         };
@@ -399,10 +417,11 @@ fn commit_group(
             new_entries,
             new_nodes,
             checkpoint,
+            old_frontier,
         ))
     });
 
-    let (frontier, plans, new_rows, new_entries, new_nodes, checkpoint) = match txn {
+    let (frontier, plans, new_rows, new_entries, new_nodes, checkpoint, old_frontier) = match txn {
         Ok(parts) => parts,
         Err(e) => {
             *cached = None;
@@ -426,7 +445,7 @@ fn commit_group(
         },
     };
     // Every node any receipt's proof needs that this group did not just write: one query.
-    let mut nodes: HashMap<NodeId, Hash> = new_nodes.into_iter().collect();
+    let mut nodes: HashMap<NodeId, Hash> = new_nodes.into_iter().chain(old_frontier).collect();
     let size = checkpoint.tree_size;
     let mut missing = BTreeSet::new();
     for plan in &plans {
