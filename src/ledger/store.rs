@@ -184,8 +184,8 @@ pub fn entries_by_keys(
     .load(conn)?)
 }
 
-/// Inserts rows with one binary `COPY ... FROM STDIN` (no bind-parameter limit, and
-/// about a third less server time than a multi-row INSERT for a 1,000-entry group).
+/// Inserts rows with one binary `COPY ... FROM STDIN`: no bind-parameter limit, and less
+/// parsing on the server than a multi-row INSERT (docs/benchmarks.md).
 pub fn insert_entries(conn: &mut PgConnection, rows: &[EntryRow]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
