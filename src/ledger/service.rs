@@ -228,9 +228,10 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
     ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
-        // The head row exists exactly when the chain does (created together).
-        let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
-        let row = store::entry(conn, chain, seq)?.ok_or(LedgerError::NotFound)?;
+        // Two round trips: the head, entry and checkpoint together, then the nodes.
+        let (head, row, cp) =
+            store::proof_context(conn, chain, seq, size)?.ok_or(LedgerError::NotFound)?;
+        let row = row.ok_or(LedgerError::NotFound)?;
         let size = size.unwrap_or(head);
         if size <= seq || size > head {
             return Err(LedgerError::BadRequest(format!(
@@ -238,9 +239,7 @@ impl Ledger {
             )));
         }
         let proof = writer::inclusion_proof(conn, chain, seq, size, &HashMap::new())?;
-        let cp = store::checkpoint_at(conn, chain, size)?
-            .map(|r| SignedCheckpoint::try_from(&r))
-            .transpose()?;
+        let cp = cp.map(|r| SignedCheckpoint::try_from(&r)).transpose()?;
         Ok((row, proof, size, cp))
     }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bytea, SmallInt, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bytea, Date, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel::PgConnection;
 use uuid::Uuid;
 
@@ -342,6 +344,114 @@ fn subtree_from_leaves(id: &NodeId, leaves: &HashMap<u64, Hash>) -> StoreResult<
             .collect::<StoreResult<_>>()?;
     }
     Ok(level.pop())
+}
+
+#[derive(QueryableByName)]
+struct ProofContextRow {
+    #[diesel(sql_type = BigInt)]
+    head_size: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seq: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    business_date: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    recorded_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    idempotency_key: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    canonical: Option<String>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    prev_hash: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    entry_hash: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    tree_size: Option<i64>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    root_hash: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    signed_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    key_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
+}
+
+/// What an inclusion proof of `seq` needs besides the nodes, in one round trip: the
+/// chain's size, the entry (if recorded) and the checkpoint signed at `size` (default:
+/// the chain's size), if any. `None` if there is no such chain.
+pub type ProofContext = (u64, Option<EntryRow>, Option<CheckpointRow>);
+
+pub fn proof_context(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    seq: u64,
+    size: Option<u64>,
+) -> StoreResult<Option<ProofContext>> {
+    let row: Option<ProofContextRow> = diesel::sql_query(
+        "SELECT h.size AS head_size, e.seq, e.kind, e.business_date, e.recorded_at, \
+                e.idempotency_key, e.canonical, e.prev_hash, e.entry_hash, \
+                c.tree_size, c.root_hash, c.signed_at, c.key_id, c.note \
+         FROM chain_heads h \
+         LEFT JOIN ledger_entries e ON e.chain_id = h.chain_id AND e.seq = $2 \
+         LEFT JOIN checkpoints c ON c.chain_id = h.chain_id AND c.tree_size = COALESCE($3, h.size) \
+         WHERE h.chain_id = $1",
+    )
+    .bind::<SqlUuid, _>(chain)
+    .bind::<BigInt, _>(to_i64(seq)?)
+    .bind::<Nullable<BigInt>, _>(size.map(to_i64).transpose()?)
+    .get_result(conn)
+    .optional()?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let entry = match (
+        r.seq,
+        r.kind,
+        r.business_date,
+        r.recorded_at,
+        r.idempotency_key,
+        r.canonical,
+        r.prev_hash,
+        r.entry_hash,
+    ) {
+        (
+            Some(seq),
+            Some(kind),
+            Some(business_date),
+            Some(recorded_at),
+            Some(idempotency_key),
+            Some(canonical),
+            Some(prev_hash),
+            Some(entry_hash),
+        ) => Some(EntryRow {
+            chain_id: chain,
+            seq,
+            kind,
+            business_date,
+            recorded_at,
+            idempotency_key,
+            canonical,
+            prev_hash,
+            entry_hash,
+        }),
+        _ => None,
+    };
+    let checkpoint = match (r.tree_size, r.root_hash, r.signed_at, r.key_id, r.note) {
+        (Some(tree_size), Some(root_hash), Some(signed_at), Some(key_id), Some(note)) => {
+            Some(CheckpointRow {
+                chain_id: chain,
+                tree_size,
+                root_hash,
+                signed_at,
+                key_id,
+                note,
+            })
+        }
+        _ => None,
+    };
+    Ok(Some((to_u64(r.head_size)?, entry, checkpoint)))
 }
 
 pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> StoreResult<()> {
