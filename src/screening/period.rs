@@ -1,6 +1,7 @@
 //! The period screens: pure functions from a fund's unreversed payments and awards of a
-//! period to findings about a ministry or a vendor as a whole (docs/screening.md, "Period
-//! screens"). No I/O here: `screening::screen` reads the period and records the flags.
+//! period (with the payments and disbursements of a bounded lookback before it) to
+//! findings about a ministry, a vendor, a window or one entry (docs/screening.md, "Period
+//! screens"). No I/O here: `screening::run` reads the period and records the flags.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,16 +16,49 @@ pub const EVIDENCE_MAX: usize = 200;
 /// At most this many seqs in a Benford flag's evidence.
 pub const BENFORD_EVIDENCE_MAX: usize = 50;
 
-/// An unreversed payment or award of the period, as period screens see it.
+/// An unreversed payment, award or disbursement, as period screens see it.
 #[derive(Debug, Clone)]
 pub struct Spend {
     pub seq: u64,
-    /// `payment` or `award`.
+    /// `payment`, `award` or `disbursement`.
     pub kind: String,
+    /// Business date.
+    pub date: NaiveDate,
     pub ministry: Option<Uuid>,
     pub vendor: Option<Uuid>,
+    /// Item category: a payment's own or its tender's; an award's tender's.
+    pub category: Option<String>,
+    /// An award's tender method (`direct` is the non-competitive one).
+    pub method: Option<String>,
     /// In the fund's currency.
     pub amount: Decimal,
+}
+
+/// What the period screens read: the period's entries and a bounded lookback before it.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// Unreversed payments and awards dated in the period.
+    pub spends: Vec<Spend>,
+    /// Unreversed payments dated from `lookback_start` to the day before the period.
+    pub earlier: Vec<Spend>,
+    /// Unreversed disbursements dated from `lookback_start` to the period's end.
+    pub disbursements: Vec<Spend>,
+}
+
+/// The first day the screens of `period` need payments from: the velocity windows ending
+/// on the period's first day look back `velocity_window_days + velocity_trailing_days`;
+/// the disbursements that reach `unspent_days` during the period are at most
+/// `unspent_days + 1` days older than its first day.
+pub fn lookback_start(period: Period, t: &Thresholds) -> NaiveDate {
+    let velocity = t
+        .velocity_window_days
+        .saturating_add(t.velocity_trailing_days);
+    let unspent = t.unspent_days.saturating_add(1);
+    let days = u64::try_from(velocity.max(unspent)).unwrap_or(0);
+    period
+        .from
+        .checked_sub_days(chrono::Days::new(days))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// The period screened, both ends included.
@@ -78,10 +112,21 @@ fn latest(mut seqs: Vec<u64>, max: usize) -> Vec<u64> {
 }
 
 /// All period screens.
-pub fn screen(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+pub fn screen(input: &Input, t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    let spends = &input.spends;
     let mut out = vendor_concentration(spends, t, cx);
     out.extend(below_threshold_clustering(spends, t, cx));
     out.extend(benford(spends, t, cx));
+    out.extend(velocity_spike(spends, &input.earlier, t, cx));
+    out.extend(non_competitive_share(spends, t, cx));
+    out.extend(amount_outlier(spends, t, cx));
+    let payments: Vec<&Spend> = input.earlier.iter().chain(spends.iter()).collect();
+    out.extend(unspent_disbursements(
+        &input.disbursements,
+        &payments,
+        t,
+        cx,
+    ));
     out
 }
 
@@ -334,6 +379,458 @@ pub fn benford(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<Period
     out
 }
 
+/// Sums of amounts by business date, for O(log n) sums over any range of days.
+struct DailySums {
+    /// Distinct dates, ascending.
+    dates: Vec<NaiveDate>,
+    /// `prefix[i]` = the sum of the amounts dated before `dates[i]`; one more element.
+    prefix: Vec<Decimal>,
+}
+
+impl DailySums {
+    fn new<'a>(spends: impl Iterator<Item = &'a Spend>) -> Self {
+        let mut by_day: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+        for s in spends {
+            let e = by_day.entry(s.date).or_default();
+            *e = e.saturating_add(s.amount);
+        }
+        let mut prefix = Vec::with_capacity(by_day.len().saturating_add(1));
+        let mut total = Decimal::ZERO;
+        prefix.push(total);
+        let mut dates = Vec::with_capacity(by_day.len());
+        for (d, v) in by_day {
+            total = total.saturating_add(v);
+            dates.push(d);
+            prefix.push(total);
+        }
+        Self { dates, prefix }
+    }
+
+    /// The sum of the amounts dated `from` to `to`, both included.
+    fn sum(&self, from: NaiveDate, to: NaiveDate) -> Decimal {
+        if from > to {
+            return Decimal::ZERO;
+        }
+        let lo = self.dates.partition_point(|d| *d < from);
+        let hi = self.dates.partition_point(|d| *d <= to);
+        match (self.prefix.get(hi), self.prefix.get(lo)) {
+            (Some(h), Some(l)) => *h - *l,
+            _ => Decimal::ZERO,
+        }
+    }
+}
+
+fn days_before(d: NaiveDate, n: i64) -> NaiveDate {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| d.checked_sub_days(chrono::Days::new(n)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+fn percent(share: Decimal) -> Decimal {
+    (share * Decimal::ONE_HUNDRED).round_dp(1)
+}
+
+/// The median of values sorted ascending; `None` when empty.
+fn median_sorted(v: &[Decimal]) -> Option<Decimal> {
+    let n = v.len();
+    let mid = n / 2;
+    if n == 0 {
+        None
+    } else if n % 2 == 1 {
+        v.get(mid).copied()
+    } else {
+        let (a, b) = (v.get(mid.checked_sub(1)?)?, v.get(mid)?);
+        Some((*a + *b) / Decimal::TWO)
+    }
+}
+
+/// A window of a velocity check: its last day, total, and trailing total and ratio.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    end: NaiveDate,
+    total: Decimal,
+    trailing: Decimal,
+    ratio: Decimal,
+}
+
+/// Velocity spike (period-end rush): for each ministry and each day D of the period, the
+/// window of `velocity_window_days` (w) ending on D against the `velocity_trailing_days`
+/// (t) before it. A window is hot when its total is at least `velocity_min_amount`, the
+/// trailing total is positive, and total / w > `velocity_ratio` × trailing / t. Hot
+/// windows whose ends are less than w days apart (they overlap) are one episode, flagged
+/// once at its peak (highest ratio, the earliest on a tie). Sums come from per-day prefix
+/// sums: O(n log n + ministries × days × log n).
+pub fn velocity_spike(
+    spends: &[Spend],
+    earlier: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let (w, tr) = (t.velocity_window_days, t.velocity_trailing_days);
+    if w < 1 || tr < 1 {
+        return Vec::new();
+    }
+    let (wd, td) = (Decimal::from(w), Decimal::from(tr));
+    let mut by_ministry: BTreeMap<Uuid, Vec<&Spend>> = BTreeMap::new();
+    for s in earlier.iter().chain(spends.iter()) {
+        if let (Some(m), "payment") = (s.ministry, s.kind.as_str()) {
+            by_ministry.entry(m).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for (m, payments) in by_ministry {
+        let sums = DailySums::new(payments.iter().copied());
+        let mut hot: Vec<Window> = Vec::new();
+        for end in cx
+            .period
+            .from
+            .iter_days()
+            .take_while(|d| *d <= cx.period.to)
+        {
+            let start = days_before(end, w - 1);
+            let total = sums.sum(start, end);
+            let trailing = sums.sum(days_before(start, tr), days_before(start, 1));
+            if total < t.velocity_min_amount || trailing <= Decimal::ZERO {
+                continue;
+            }
+            // total / w > ratio × trailing / t, without dividing.
+            let (Some(lhs), Some(rhs)) = (
+                total.checked_mul(td),
+                t.velocity_ratio
+                    .checked_mul(trailing)
+                    .and_then(|x| x.checked_mul(wd)),
+            ) else {
+                continue;
+            };
+            if lhs > rhs {
+                let ratio = lhs.checked_div(trailing * wd).unwrap_or(Decimal::MAX);
+                hot.push(Window {
+                    end,
+                    total,
+                    trailing,
+                    ratio,
+                });
+            }
+        }
+        // Episodes of overlapping hot windows, each flagged at its peak.
+        let mut episodes: Vec<(Window, u32)> = Vec::new();
+        let mut prev: Option<NaiveDate> = None;
+        for win in hot {
+            let overlaps = prev.is_some_and(|p| (win.end - p).num_days() < w);
+            prev = Some(win.end);
+            match episodes.last_mut() {
+                Some((peak, n)) if overlaps => {
+                    *n = n.saturating_add(1);
+                    if win.ratio > peak.ratio {
+                        *peak = win;
+                    }
+                }
+                _ => episodes.push((win, 1)),
+            }
+        }
+        for (peak, hot_days) in episodes {
+            let start = days_before(peak.end, w - 1);
+            let (t_from, t_to) = (days_before(start, tr), days_before(start, 1));
+            let seqs: Vec<u64> = payments
+                .iter()
+                .filter(|p| p.date >= start && p.date <= peak.end)
+                .map(|p| p.seq)
+                .collect();
+            let count = seqs.len();
+            let capped = if count > EVIDENCE_MAX {
+                format!(" (evidence: the latest {EVIDENCE_MAX} of them)")
+            } else {
+                String::new()
+            };
+            let daily = (peak.trailing / td).round_dp(2);
+            out.push(PeriodFinding {
+                rule: "velocity-spike",
+                severity: Severity::Medium,
+                subject: format!("ministry:{m}/window:{start}..{}", peak.end),
+                ministry: Some(m),
+                vendor: None,
+                message: format!(
+                    "{} paid {} in the {w} days from {start} to {} ({count} payments), {} \
+                     times its daily rate of the {tr} days before ({} from {t_from} to \
+                     {t_to}, {} a day), above the {}-times threshold (windows of at least \
+                     {}; {hot_days} overlapping windows ending in {} were over it, this \
+                     is the highest){capped}",
+                    cx.name(m),
+                    money(peak.total, cx.currency),
+                    peak.end,
+                    peak.ratio.round_dp(1),
+                    money(peak.trailing, cx.currency),
+                    money(daily, cx.currency),
+                    t.velocity_ratio.normalize(),
+                    money(t.velocity_min_amount, cx.currency),
+                    cx.period,
+                ),
+                evidence: latest(seqs, EVIDENCE_MAX),
+            });
+        }
+    }
+    out
+}
+
+/// A ministry's awards of the period: (total, direct total, direct award seqs, count).
+type AwardShare = (Decimal, Decimal, Vec<u64>, u32);
+
+/// Non-competitive share: a ministry with at least `noncompetitive_min_awards` awards in
+/// the period gave more than `noncompetitive_share_min` of their value by the direct
+/// method, and more than `noncompetitive_peer_factor` × its peers' share: the median share
+/// of the other ministries with awards in the period when there are at least two, else
+/// the direct share of the other ministry's award value (with none, nothing to compare).
+pub fn non_competitive_share(
+    spends: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let mut by_ministry: BTreeMap<Uuid, AwardShare> = BTreeMap::new();
+    for s in spends.iter().filter(|s| s.kind == "award") {
+        let Some(m) = s.ministry else { continue };
+        let e = by_ministry.entry(m).or_default();
+        e.0 = e.0.saturating_add(s.amount);
+        e.3 = e.3.saturating_add(1);
+        if s.method.as_deref() == Some("direct") {
+            e.1 = e.1.saturating_add(s.amount);
+            e.2.push(s.seq);
+        }
+    }
+    let share = |(total, direct, _, _): &AwardShare| -> Option<Decimal> {
+        (*total > Decimal::ZERO).then(|| *direct / *total)
+    };
+    let shares: BTreeMap<Uuid, Decimal> = by_ministry
+        .iter()
+        .filter_map(|(m, a)| Some((*m, share(a)?)))
+        .collect();
+    let mut out = Vec::new();
+    for (m, award) in &by_ministry {
+        let (total, direct, seqs, n) = award;
+        let Some(own) = shares.get(m).copied() else {
+            continue;
+        };
+        if *n < t.noncompetitive_min_awards || own <= t.noncompetitive_share_min {
+            continue;
+        }
+        let mut peers: Vec<Decimal> = shares
+            .iter()
+            .filter(|(p, _)| *p != m)
+            .map(|(_, s)| *s)
+            .collect();
+        peers.sort_unstable();
+        let (baseline, against) = match peers.len() {
+            0 => continue,
+            1 => (
+                peers.first().copied().unwrap_or_default(),
+                "the other ministry's direct share".to_owned(),
+            ),
+            k => (
+                median_sorted(&peers).unwrap_or_default(),
+                format!("the median direct share of the {k} other ministries"),
+            ),
+        };
+        if own <= t.noncompetitive_peer_factor * baseline {
+            continue;
+        }
+        let count = seqs.len();
+        let capped = if count > EVIDENCE_MAX {
+            format!(" (evidence: the latest {EVIDENCE_MAX} of them)")
+        } else {
+            String::new()
+        };
+        out.push(PeriodFinding {
+            rule: "non-competitive-share",
+            severity: Severity::Medium,
+            subject: format!("ministry:{m}/{}", cx.period),
+            ministry: Some(*m),
+            vendor: None,
+            message: format!(
+                "{} awarded {}% of its award value from {} to {} by direct (non-competitive) \
+                 method: {} of {} ({count} of its {n} awards), against {}% for {against}; \
+                 the thresholds are more than {}% and more than {} times the peers'{capped}",
+                cx.name(*m),
+                percent(own),
+                cx.period.from,
+                cx.period.to,
+                money(*direct, cx.currency),
+                money(*total, cx.currency),
+                percent(baseline),
+                percent(t.noncompetitive_share_min).normalize(),
+                t.noncompetitive_peer_factor.normalize(),
+            ),
+            evidence: latest(seqs.clone(), EVIDENCE_MAX),
+        });
+    }
+    out
+}
+
+/// 1.4826: MAD × this estimates the standard deviation of a normal population.
+const MAD_SCALE: Decimal = Decimal::from_parts(14_826, 0, 0, false, 4);
+/// 1.253314 (√(π/2)): mean absolute deviation × this estimates it, used when MAD is 0.
+const MEAN_AD_SCALE: Decimal = Decimal::from_parts(1_253_314, 0, 0, false, 6);
+
+/// Amount outlier: within each (kind, category) population of the period's payments and
+/// awards of at least `outlier_min_population` entries, an amount whose robust z-score
+/// |x − median| / (1.4826 × MAD) is over `outlier_z`. When MAD is 0 (more than half the
+/// amounts equal the median) the scale is 1.253314 × the mean absolute deviation instead
+/// (Iglewicz and Hoaglin); when that is 0 too every amount is the median and none is an
+/// outlier. Computed in decimal; entries with no category are not tested.
+pub fn amount_outlier(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    let mut populations: BTreeMap<(&str, &str), Vec<&Spend>> = BTreeMap::new();
+    for s in spends {
+        if let (Some(c), "payment" | "award") = (s.category.as_deref(), s.kind.as_str()) {
+            populations.entry((s.kind.as_str(), c)).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for ((kind, category), pop) in populations {
+        let n = pop.len();
+        if u32::try_from(n).unwrap_or(u32::MAX) < t.outlier_min_population {
+            continue;
+        }
+        let mut amounts: Vec<Decimal> = pop.iter().map(|s| s.amount).collect();
+        amounts.sort_unstable();
+        let Some(median) = median_sorted(&amounts) else {
+            continue;
+        };
+        let mut devs: Vec<Decimal> = amounts.iter().map(|a| (*a - median).abs()).collect();
+        devs.sort_unstable();
+        let Some(mad) = median_sorted(&devs) else {
+            continue;
+        };
+        let (scale, spread) = if mad > Decimal::ZERO {
+            (MAD_SCALE * mad, format!("MAD {}", money(mad, cx.currency)))
+        } else {
+            let sum = devs.iter().fold(Decimal::ZERO, |a, d| a.saturating_add(*d));
+            let mean_ad = sum / Decimal::from(n);
+            if mean_ad <= Decimal::ZERO {
+                continue;
+            }
+            (
+                MEAN_AD_SCALE * mean_ad,
+                format!(
+                    "MAD 0, so scaled by the mean absolute deviation of {}",
+                    money(mean_ad, cx.currency)
+                ),
+            )
+        };
+        for s in pop {
+            let dev = (s.amount - median).abs();
+            let Some(z) = dev.checked_div(scale) else {
+                continue;
+            };
+            if z <= t.outlier_z {
+                continue;
+            }
+            let parties = match (s.ministry, s.vendor) {
+                (Some(m), Some(v)) => format!(" by {} to {}", cx.name(m), cx.name(v)),
+                (Some(m), None) => format!(" by {}", cx.name(m)),
+                (None, Some(v)) => format!(" to {}", cx.name(v)),
+                (None, None) => String::new(),
+            };
+            out.push(PeriodFinding {
+                rule: "amount-outlier",
+                severity: Severity::Medium,
+                subject: format!("entry:{}", s.seq),
+                ministry: s.ministry,
+                vendor: s.vendor,
+                message: format!(
+                    "{kind} {} of {} on {}{parties} is far {} the {n} {category:?} {kind}s \
+                     from {} to {}: robust z-score {} (median {}, {spread}), over {}",
+                    s.seq,
+                    money(s.amount, cx.currency),
+                    s.date,
+                    if s.amount > median { "above" } else { "below" },
+                    cx.period.from,
+                    cx.period.to,
+                    z.round_dp(1),
+                    money(median, cx.currency),
+                    t.outlier_z.normalize(),
+                ),
+                evidence: vec![s.seq],
+            });
+        }
+    }
+    out
+}
+
+/// Spending before funding, the unspent half: a disbursement that becomes older than
+/// `unspent_days` during the period (dated `from − 1 − unspent_days` to `to − 1 −
+/// unspent_days`, so consecutive periods examine each disbursement once) while its
+/// ministry's payments dated from the disbursement's date to the period's end total less
+/// than `unspent_share` of it. `payments` must cover those dates (`lookback_start`).
+pub fn unspent_disbursements(
+    disbursements: &[Spend],
+    payments: &[&Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let oldest = days_before(cx.period.from, t.unspent_days.saturating_add(1));
+    let newest = days_before(cx.period.to, t.unspent_days.saturating_add(1));
+    let mut by_ministry: BTreeMap<Uuid, Vec<&Spend>> = BTreeMap::new();
+    for p in payments.iter().filter(|p| p.kind == "payment") {
+        if let Some(m) = p.ministry {
+            by_ministry.entry(m).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    for d in disbursements {
+        let (Some(m), "disbursement") = (d.ministry, d.kind.as_str()) else {
+            continue;
+        };
+        if d.date < oldest || d.date > newest || d.amount <= Decimal::ZERO {
+            continue;
+        }
+        let since: Vec<&Spend> = by_ministry
+            .get(&m)
+            .map(|ps| {
+                ps.iter()
+                    .copied()
+                    .filter(|p| p.date >= d.date && p.date <= cx.period.to)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let paid = since
+            .iter()
+            .fold(Decimal::ZERO, |a, p| a.saturating_add(p.amount));
+        if paid >= t.unspent_share * d.amount {
+            continue;
+        }
+        let age = (cx.period.to - d.date).num_days();
+        let mut evidence = latest(
+            since.iter().map(|p| p.seq).collect(),
+            EVIDENCE_MAX.saturating_sub(1),
+        );
+        evidence.push(d.seq);
+        evidence.sort_unstable();
+        out.push(PeriodFinding {
+            rule: "spending-before-funding",
+            severity: Severity::Medium,
+            subject: format!("ministry:{m}/disbursement:{}", d.seq),
+            ministry: Some(m),
+            vendor: None,
+            message: format!(
+                "{} received disbursement {} of {} on {} and by {} ({age} days later) had \
+                 paid only {} since ({}% of it, {} payments), under the {}% expected \
+                 within {} days",
+                cx.name(m),
+                d.seq,
+                money(d.amount, cx.currency),
+                d.date,
+                cx.period.to,
+                money(paid, cx.currency),
+                percent(paid / d.amount),
+                since.len(),
+                percent(t.unspent_share).normalize(),
+                t.unspent_days,
+            ),
+            evidence,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -356,8 +853,11 @@ mod tests {
         Spend {
             seq,
             kind: "payment".to_owned(),
+            date: "2026-02-01".parse().unwrap(),
             ministry: Some(org(m)),
             vendor: Some(org(v)),
+            category: None,
+            method: None,
             amount: dec(amount),
         }
     }
