@@ -29,7 +29,7 @@ use crate::ledger::entry::{Principal, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
 use crate::ledger::Ledger;
 
-/// The advisory lock a tick holds (an arbitrary constant: "fts-sched" in ASCII).
+/// The advisory lock a tick holds (an arbitrary constant: "fts-sch" in ASCII).
 pub const SCHEDULE_LOCK_KEY: i64 = 0x0066_7473_2d73_6368;
 
 /// The `actor` of scheduled runs in their entries' bodies.
