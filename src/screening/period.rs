@@ -427,6 +427,15 @@ fn days_before(d: NaiveDate, n: i64) -> NaiveDate {
         .unwrap_or(NaiveDate::MIN)
 }
 
+/// "1 payment", "2 payments".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn percent(share: Decimal) -> Decimal {
     (share * Decimal::ONE_HUNDRED).round_dp(1)
 }
@@ -513,23 +522,22 @@ pub fn velocity_spike(
                 });
             }
         }
-        // Episodes of overlapping hot windows, each flagged at its peak.
-        let mut episodes: Vec<(Window, u32)> = Vec::new();
-        let mut prev: Option<NaiveDate> = None;
+        // Episodes of overlapping hot windows, each flagged at its peak:
+        // (peak, hot windows, first and last hot window's end).
+        let mut episodes: Vec<(Window, u32, NaiveDate, NaiveDate)> = Vec::new();
         for win in hot {
-            let overlaps = prev.is_some_and(|p| (win.end - p).num_days() < w);
-            prev = Some(win.end);
             match episodes.last_mut() {
-                Some((peak, n)) if overlaps => {
+                Some((peak, n, _, last)) if (win.end - *last).num_days() < w => {
                     *n = n.saturating_add(1);
+                    *last = win.end;
                     if win.ratio > peak.ratio {
                         *peak = win;
                     }
                 }
-                _ => episodes.push((win, 1)),
+                _ => episodes.push((win, 1, win.end, win.end)),
             }
         }
-        for (peak, hot_days) in episodes {
+        for (peak, hot_days, first, last) in episodes {
             let start = days_before(peak.end, w - 1);
             let (t_from, t_to) = (days_before(start, tr), days_before(start, 1));
             let seqs: Vec<u64> = payments
@@ -551,20 +559,23 @@ pub fn velocity_spike(
                 ministry: Some(m),
                 vendor: None,
                 message: format!(
-                    "{} paid {} in the {w} days from {start} to {} ({count} payments), {} \
-                     times its daily rate of the {tr} days before ({} from {t_from} to \
-                     {t_to}, {} a day), above the {}-times threshold (windows of at least \
-                     {}; {hot_days} overlapping windows ending in {} were over it, this \
-                     is the highest){capped}",
+                    "{} paid {} in the {w} days from {start} to {} ({}), {} times its \
+                     daily rate of the {tr} days before ({} from {t_from} to {t_to}, {} a \
+                     day), above the {}-times threshold (windows of at least {}; {} ending \
+                     from {first} to {last} were over it, this is the highest){capped}",
                     cx.name(m),
                     money(peak.total, cx.currency),
                     peak.end,
+                    plural(count, "payment"),
                     peak.ratio.round_dp(1),
                     money(peak.trailing, cx.currency),
                     money(daily, cx.currency),
                     t.velocity_ratio.normalize(),
                     money(t.velocity_min_amount, cx.currency),
-                    cx.period,
+                    plural(
+                        usize::try_from(hot_days).unwrap_or(usize::MAX),
+                        "overlapping window"
+                    ),
                 ),
                 evidence: latest(seqs, EVIDENCE_MAX),
             });
@@ -812,7 +823,7 @@ pub fn unspent_disbursements(
             vendor: None,
             message: format!(
                 "{} received disbursement {} of {} on {} and by {} ({age} days later) had \
-                 paid only {} since ({}% of it, {} payments), under the {}% expected \
+                 paid only {} since ({}% of it, {}), under the {}% expected \
                  within {} days",
                 cx.name(m),
                 d.seq,
@@ -821,7 +832,7 @@ pub fn unspent_disbursements(
                 cx.period.to,
                 money(paid, cx.currency),
                 percent(paid / d.amount),
-                since.len(),
+                plural(since.len(), "payment"),
                 percent(t.unspent_share).normalize(),
                 t.unspent_days,
             ),
@@ -1304,11 +1315,13 @@ mod tests {
         assert_eq!(f.evidence, [2]);
         assert_eq!(f.ministry, Some(org(M)));
         for part in [
-            "Ministry of Health paid 60000.00 EUR in the 14 days from 2025-12-28 to 2026-01-10",
+            "Ministry of Health paid 60000.00 EUR in the 14 days from 2025-12-28 to 2026-01-10 \
+             (1 payment), ",
             // 60,000 × 90 / (100,000 × 14)
             "3.9 times its daily rate of the 90 days before (100000.00 EUR from \
              2025-09-29 to 2025-12-27, 1111.11 EUR a day)",
-            "above the 3-times threshold (windows of at least 50000.00 EUR; 14 overlapping",
+            "above the 3-times threshold (windows of at least 50000.00 EUR; 14 overlapping \
+             windows ending from 2026-01-10 to 2026-01-23 were over it, this is the highest)",
         ] {
             assert!(f.message.contains(part), "{part:?} in {}", f.message);
         }
