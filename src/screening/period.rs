@@ -436,8 +436,14 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-fn percent(share: Decimal) -> Decimal {
-    (share * Decimal::ONE_HUNDRED).round_dp(1)
+/// A share as a percentage with one decimal ("66.7", "100.0").
+fn percent(share: Decimal) -> String {
+    format!("{:.1}", (share * Decimal::ONE_HUNDRED).round_dp(1))
+}
+
+/// A threshold share as a percentage, as short as it goes ("40", "12.5").
+fn percent_limit(share: Decimal) -> Decimal {
+    (share * Decimal::ONE_HUNDRED).normalize()
 }
 
 /// The median of values sorted ascending; `None` when empty.
@@ -667,7 +673,7 @@ pub fn non_competitive_share(
                 money(*direct, cx.currency),
                 money(*total, cx.currency),
                 percent(baseline),
-                percent(t.noncompetitive_share_min).normalize(),
+                percent_limit(t.noncompetitive_share_min),
                 t.noncompetitive_peer_factor.normalize(),
             ),
             evidence: latest(seqs.clone(), EVIDENCE_MAX),
@@ -833,7 +839,7 @@ pub fn unspent_disbursements(
                 money(paid, cx.currency),
                 percent(paid / d.amount),
                 plural(since.len(), "payment"),
-                percent(t.unspent_share).normalize(),
+                percent_limit(t.unspent_share),
                 t.unspent_days,
             ),
             evidence,

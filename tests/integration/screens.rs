@@ -297,6 +297,7 @@ fn post_on(fund: Uuid, kind: &str, date: chrono::NaiveDate, body: Value) -> Test
 /// outlier screens should find in the 30 days ending `end`.
 struct Rush {
     fund: Uuid,
+    secretariat: Uuid,
     interior: Uuid,
     auditor: Uuid,
     /// Five vehicle payments of 15,000.00 EUR from `end` − 6 to `end` − 2.
@@ -402,6 +403,7 @@ where
     }
     Rush {
         fund,
+        secretariat,
         interior,
         auditor,
         rush,
@@ -417,11 +419,64 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
     let today = chrono::Utc::now().date_naive();
     let Rush {
         fund,
+        secretariat,
         interior,
         auditor,
         rush,
         outlier,
     } = rush_fund(&db, &state, &app, today).await;
+    let week_ago = today - chrono::Duration::days(7);
+
+    // Interior awards five direct contracts; Justice, its only peer, one by open tender.
+    let justice = org(&db, "Ministry of Justice", "ministry");
+    let builder = org(&db, "Omega Builders", "vendor");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    ok!(
+        &app,
+        post_on(
+            fund,
+            "allocation",
+            week_ago,
+            json!({"ministry": justice, "budget_line": "J", "category": "works",
+                   "amount": eur("100000.00"), "period_start": week_ago, "period_end": today})
+        )
+    );
+    let tender = |ministry: Uuid, method: &str| {
+        post_on(
+            fund,
+            "tender",
+            week_ago,
+            json!({"ministry": ministry, "title": "T", "category": "works", "method": method,
+                   "estimated_value": eur("20000.00"), "deadline": today}),
+        )
+    };
+    let award = |tender: u64, amount: &str| {
+        post_on(
+            fund,
+            "award",
+            today,
+            json!({"tender": tender, "vendor": builder, "amount": eur(amount),
+                   "bids_received": 1}),
+        )
+    };
+    harness::act_as_member(&state, "ministry", interior);
+    let mut direct = Vec::new();
+    for _ in 0..5 {
+        let t = ok!(&app, tender(interior, "direct"));
+        direct.push(ok!(&app, award(t, "8000.00")));
+    }
+    harness::act_as_member(&state, "ministry", justice);
+    let t = ok!(&app, tender(justice, "open"));
+    ok!(
+        &app,
+        post_on(
+            fund,
+            "bid",
+            week_ago,
+            json!({"tender": t, "vendor": builder, "amount": eur("19000.00")})
+        )
+    );
+    ok!(&app, award(t, "19000.00"));
 
     harness::act_as_member(&state, "auditor", auditor);
     let screens = || {
@@ -431,16 +486,16 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
     };
     let (status, summary) = call!(&app, screens());
     assert_eq!(status, StatusCode::OK, "{summary}");
-    // In the period: 30 + 1 fuel, 5 vehicle and the last stationery payment.
-    assert_eq!(summary["entries"], json!(37), "{summary}");
-    for rule in ["velocity-spike", "amount-outlier"] {
+    // In the period: 30 + 1 fuel, 5 vehicle and the last stationery payment; 6 awards.
+    assert_eq!(summary["entries"], json!(43), "{summary}");
+    for rule in ["velocity-spike", "amount-outlier", "non-competitive-share"] {
         assert_eq!(
             summary["rules"][rule],
             json!({"raised": 1, "already_present": 0}),
             "{rule}: {summary}"
         );
     }
-    for rule in ["non-competitive-share", "spending-before-funding"] {
+    for rule in ["spending-before-funding"] {
         assert_eq!(
             summary["rules"][rule],
             json!({"raised": 0, "already_present": 0}),
@@ -502,6 +557,23 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
     ] {
         assert!(message.contains(part), "{part:?} in {message}");
     }
+
+    // The awards' methods come from their tenders.
+    let (_, page) = call!(&app, flags("non-competitive-share"));
+    let found = page["flags"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    assert_eq!(found[0]["evidence"], json!(direct), "{page}");
+    assert_eq!(found[0]["ministry"], json!(interior), "{page}");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Ministry of Interior awarded 100.0% of its award value from {} to {today} by \
+             direct (non-competitive) method: 40000.00 EUR of 40000.00 EUR (5 of its 5 \
+             awards), against 0.0% for the other ministry's direct share",
+            today - chrono::Duration::days(29)
+        )),
+        "{message}"
+    );
 
     // The ministry sees both (they are on its entries).
     harness::act_as_member(&state, "ministry", interior);
