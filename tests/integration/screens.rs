@@ -412,7 +412,8 @@ where
 }
 
 #[actix_web::test]
-async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagged() {
+async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_through_the_api_are_flagged(
+) {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
     let app = harness::app(state.clone()).await;
@@ -431,6 +432,27 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
     let justice = org(&db, "Ministry of Justice", "ministry");
     let builder = org(&db, "Omega Builders", "vendor");
     harness::act_as_member(&state, "treasurer", secretariat);
+    // Justice received 50,000.00 EUR 200 days ago and has paid nothing since.
+    let long_ago = today - chrono::Duration::days(200);
+    let alloc = ok!(
+        &app,
+        post_on(
+            fund,
+            "allocation",
+            long_ago,
+            json!({"ministry": justice, "budget_line": "J0", "category": "works",
+                   "amount": eur("50000.00"), "period_start": long_ago, "period_end": today})
+        )
+    );
+    let unspent = ok!(
+        &app,
+        post_on(
+            fund,
+            "disbursement",
+            long_ago,
+            json!({"allocation": alloc, "amount": eur("50000.00")})
+        )
+    );
     ok!(
         &app,
         post_on(
@@ -495,13 +517,12 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
             "{rule}: {summary}"
         );
     }
-    for rule in ["spending-before-funding"] {
-        assert_eq!(
-            summary["rules"][rule],
-            json!({"raised": 0, "already_present": 0}),
-            "{rule}: {summary}"
-        );
-    }
+    // Interior's disbursement (120 days old) is not examined; Justice's is.
+    assert_eq!(
+        summary["rules"]["spending-before-funding"],
+        json!({"raised": 1, "already_present": 0}),
+        "{summary}"
+    );
 
     let flags =
         |rule: &str| TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule={rule}"));
@@ -575,6 +596,24 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
         "{message}"
     );
 
+    let (_, page) = call!(&app, flags("spending-before-funding"));
+    let found = page["flags"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    assert_eq!(found[0]["evidence"], json!([unspent]), "{page}");
+    assert_eq!(found[0]["ministry"], json!(justice), "{page}");
+    assert_eq!(
+        found[0]["subject"],
+        json!(format!("ministry:{justice}/disbursement:{unspent}"))
+    );
+    assert_eq!(
+        found[0]["message"],
+        json!(format!(
+            "Ministry of Justice received disbursement {unspent} of 50000.00 EUR on {long_ago} \
+             and by {today} (200 days later) had paid only 0.00 EUR since (0.0% of it, 0 \
+             payments), under the 10% expected within 180 days"
+        ))
+    );
+
     // The ministry sees both (they are on its entries).
     harness::act_as_member(&state, "ministry", interior);
     let (_, page) = call!(&app, flags("amount-outlier"));
@@ -584,7 +623,12 @@ async fn a_velocity_spike_and_an_amount_outlier_posted_through_the_api_are_flagg
     harness::act_as_member(&state, "auditor", auditor);
     let (status, again) = call!(&app, screens());
     assert_eq!(status, StatusCode::OK, "{again}");
-    for rule in ["velocity-spike", "amount-outlier"] {
+    for rule in [
+        "velocity-spike",
+        "amount-outlier",
+        "non-competitive-share",
+        "spending-before-funding",
+    ] {
         assert_eq!(
             again["rules"][rule],
             json!({"raised": 0, "already_present": 1}),
