@@ -683,61 +683,104 @@ pub fn non_competitive_share(
 }
 
 /// 1.4826: MAD × this estimates the standard deviation of a normal population.
-const MAD_SCALE: Decimal = Decimal::from_parts(14_826, 0, 0, false, 4);
+const MAD_SCALE: f64 = 1.4826;
 /// 1.253314 (√(π/2)): mean absolute deviation × this estimates it, used when MAD is 0.
-const MEAN_AD_SCALE: Decimal = Decimal::from_parts(1_253_314, 0, 0, false, 6);
+const MEAN_AD_SCALE: f64 = 1.253_314;
+
+/// The median of values sorted ascending; `None` when empty.
+fn median_f64(v: &[f64]) -> Option<f64> {
+    let n = v.len();
+    let mid = n / 2;
+    if n == 0 {
+        None
+    } else if n % 2 == 1 {
+        v.get(mid).copied()
+    } else {
+        Some((v.get(mid.checked_sub(1)?)? + v.get(mid)?) / 2.0)
+    }
+}
 
 /// Amount outlier: within each (kind, category) population of the period's payments and
 /// awards of at least `outlier_min_population` entries, an amount whose robust z-score
-/// |x − median| / (1.4826 × MAD) is over `outlier_z`. When MAD is 0 (more than half the
-/// amounts equal the median) the scale is 1.253314 × the mean absolute deviation instead
-/// (Iglewicz and Hoaglin); when that is 0 too every amount is the median and none is an
-/// outlier. Computed in decimal; entries with no category are not tested.
+/// |x − median| / (1.4826 × MAD) is over `outlier_z`, where x is the natural logarithm of
+/// the amount when `outlier_log_amounts` (the default; amounts are heavy-tailed) and the
+/// amount itself otherwise. When MAD is 0 (more than half the values equal the median)
+/// the scale is 1.253314 × the mean absolute deviation instead (Iglewicz and Hoaglin);
+/// when that is 0 too every value is the median and none is an outlier. The statistic is
+/// computed in f64; amounts in the message are the exact decimals. Entries with no
+/// category are not tested.
 pub fn amount_outlier(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
-    let mut populations: BTreeMap<(&str, &str), Vec<&Spend>> = BTreeMap::new();
+    use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+    let log = t.outlier_log_amounts;
+    let Some(limit) = t.outlier_z.to_f64() else {
+        return Vec::new();
+    };
+    let mut populations: BTreeMap<(&str, &str), Vec<(&Spend, f64)>> = BTreeMap::new();
     for s in spends {
-        if let (Some(c), "payment" | "award") = (s.category.as_deref(), s.kind.as_str()) {
-            populations.entry((s.kind.as_str(), c)).or_default().push(s);
-        }
+        let (Some(c), "payment" | "award") = (s.category.as_deref(), s.kind.as_str()) else {
+            continue;
+        };
+        let value = match (s.amount.to_f64(), log) {
+            (Some(x), true) if x > 0.0 => x.ln(),
+            (Some(x), false) => x,
+            _ => continue,
+        };
+        populations
+            .entry((s.kind.as_str(), c))
+            .or_default()
+            .push((s, value));
     }
+    let money_f = |v: f64| {
+        Decimal::from_f64(v)
+            .map(|d| money(d.round_dp(2), cx.currency))
+            .unwrap_or_else(|| format!("{v:.2} {}", cx.currency))
+    };
     let mut out = Vec::new();
     for ((kind, category), pop) in populations {
         let n = pop.len();
         if u32::try_from(n).unwrap_or(u32::MAX) < t.outlier_min_population {
             continue;
         }
-        let mut amounts: Vec<Decimal> = pop.iter().map(|s| s.amount).collect();
-        amounts.sort_unstable();
-        let Some(median) = median_sorted(&amounts) else {
+        let mut values: Vec<f64> = pop.iter().map(|(_, v)| *v).collect();
+        values.sort_by(f64::total_cmp);
+        let Some(median) = median_f64(&values) else {
             continue;
         };
-        let mut devs: Vec<Decimal> = amounts.iter().map(|a| (*a - median).abs()).collect();
-        devs.sort_unstable();
-        let Some(mad) = median_sorted(&devs) else {
+        let mut devs: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+        devs.sort_by(f64::total_cmp);
+        let Some(mad) = median_f64(&devs) else {
             continue;
         };
-        let (scale, spread) = if mad > Decimal::ZERO {
-            (MAD_SCALE * mad, format!("MAD {}", money(mad, cx.currency)))
+        let describe = |d: f64| {
+            if log {
+                format!("{d:.3} (a factor of {:.2})", d.exp())
+            } else {
+                money_f(d)
+            }
+        };
+        let of_what = if log { " of the log amounts" } else { "" };
+        let (scale, spread) = if mad > 0.0 {
+            (MAD_SCALE * mad, format!("MAD{of_what} {}", describe(mad)))
         } else {
-            let sum = devs.iter().fold(Decimal::ZERO, |a, d| a.saturating_add(*d));
-            let mean_ad = sum / Decimal::from(n);
-            if mean_ad <= Decimal::ZERO {
+            let mean_ad = devs.iter().sum::<f64>() / n.to_f64().unwrap_or(1.0);
+            if mean_ad <= 0.0 {
                 continue;
             }
             (
                 MEAN_AD_SCALE * mean_ad,
                 format!(
-                    "MAD 0, so scaled by the mean absolute deviation of {}",
-                    money(mean_ad, cx.currency)
+                    "MAD{of_what} 0, so scaled by the mean absolute deviation of {}",
+                    describe(mean_ad)
                 ),
             )
         };
-        for s in pop {
-            let dev = (s.amount - median).abs();
-            let Some(z) = dev.checked_div(scale) else {
-                continue;
-            };
-            if z <= t.outlier_z {
+        let mut amounts: Vec<Decimal> = pop.iter().map(|(s, _)| s.amount).collect();
+        amounts.sort_unstable();
+        let median_amount = median_sorted(&amounts).unwrap_or_default();
+        let on = if log { " on log amounts" } else { "" };
+        for (s, v) in pop {
+            let z = (v - median).abs() / scale;
+            if z <= limit {
                 continue;
             }
             let parties = match (s.ministry, s.vendor) {
@@ -754,15 +797,14 @@ pub fn amount_outlier(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec
                 vendor: s.vendor,
                 message: format!(
                     "{kind} {} of {} on {}{parties} is far {} the {n} {category:?} {kind}s \
-                     from {} to {}: robust z-score {} (median {}, {spread}), over {}",
+                     from {} to {}: robust z-score{on} {z:.1} (median {}, {spread}), over {}",
                     s.seq,
                     money(s.amount, cx.currency),
                     s.date,
-                    if s.amount > median { "above" } else { "below" },
+                    if v > median { "above" } else { "below" },
                     cx.period.from,
                     cx.period.to,
-                    z.round_dp(1),
-                    money(median, cx.currency),
+                    money(median_amount, cx.currency),
                     t.outlier_z.normalize(),
                 ),
                 evidence: vec![s.seq],
@@ -1472,9 +1514,24 @@ mod tests {
         out
     }
 
+    /// 30 amounts doubling every five (1,000 to 32,000: heavy-tailed) and 100,000.
+    fn doubling() -> Vec<Spend> {
+        let mut s: Vec<Spend> = (0..30)
+            .map(|i| {
+                let a = format!("{}.00", 1_000 * (1u64 << (i / 5)));
+                in_category(pay(i, M, V, &a), "equipment")
+            })
+            .collect();
+        s.push(in_category(pay(100, M, V, "100000.00"), "equipment"));
+        s
+    }
+
     #[test]
     fn amount_outlier_table() {
-        let t = Thresholds::default();
+        let raw = Thresholds {
+            outlier_log_amounts: false,
+            ..Thresholds::default()
+        };
         let cases: Vec<(&str, Vec<Spend>, Vec<u64>)> = vec![
             ("one far above 30 others", fuel(30, &["5000.00"]), vec![100]),
             ("one far below", fuel(30, &["1.00"]), vec![100]),
@@ -1486,8 +1543,8 @@ mod tests {
             ("29 are too few", fuel(28, &["5000.00"]), vec![]),
             ("no outlier", fuel(31, &[]), vec![]),
             (
-                // 20 of 1,000.00, 10 of 1,100.00 and 5,000.00: median 1,000, MAD 0, mean
-                // absolute deviation (1,000 + 4,000) / 31 = 161.29.
+                // 20 of 1,000.00, 10 of 1,100.00 and 5,000.00: MAD 0, the mean absolute
+                // deviation scales (raw: 161.29; log: 0.083).
                 "MAD 0: the mean absolute deviation scales",
                 (0..31)
                     .map(|i| {
@@ -1536,12 +1593,29 @@ mod tests {
                 vec![],
             ),
         ];
-        for (case, spends, flagged) in cases {
-            let out = with(|cx| amount_outlier(&spends, &t, cx));
-            let seqs: Vec<u64> = out.iter().flat_map(|f| f.evidence.clone()).collect();
-            assert_eq!(seqs, flagged, "{case}: {out:#?}");
+        // The same in both modes.
+        for t in [Thresholds::default(), raw.clone()] {
+            for (case, spends, flagged) in &cases {
+                let out = with(|cx| amount_outlier(spends, &t, cx));
+                let seqs: Vec<u64> = out.iter().flat_map(|f| f.evidence.clone()).collect();
+                assert_eq!(
+                    &seqs, flagged,
+                    "{case} (log {}): {out:#?}",
+                    t.outlier_log_amounts
+                );
+            }
         }
-        let out = with(|cx| amount_outlier(&fuel(30, &["5000.00"]), &t, cx));
+        // Heavy-tailed amounts: 100,000 is 12.5 × the median of 8,000. Raw: MAD 7,000, z =
+        // 92,000 / 10,378 = 8.9. Log: MAD ln 4, z = ln 12.5 / (1.4826 × ln 4) = 1.2.
+        let out = with(|cx| amount_outlier(&doubling(), &raw, cx));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert!(out[0]
+            .message
+            .contains("z-score 8.9 (median 8000.00 EUR, MAD 7000.00 EUR)"));
+        let out = with(|cx| amount_outlier(&doubling(), &Thresholds::default(), cx));
+        assert!(out.is_empty(), "{out:#?}");
+
+        let out = with(|cx| amount_outlier(&fuel(30, &["5000.00"]), &raw, cx));
         let f = &out[0];
         assert_eq!(f.subject, "entry:100");
         assert_eq!((f.ministry, f.vendor), (Some(org(M)), Some(org(V))));
@@ -1552,6 +1626,17 @@ mod tests {
              far above the 31 \"fuel\" payments from 2026-01-01 to 2026-03-31: robust \
              z-score 336.0 (median 1015.00 EUR, MAD 8.00 EUR), over 3.5"
         );
+        // Log amounts: MAD ln(1,023 / 1,015) = 0.00785; z = ln(5,000 / 1,015) / (1.4826 ×
+        // 0.00785) = 137.0.
+        let out = with(|cx| amount_outlier(&fuel(30, &["5000.00"]), &Thresholds::default(), cx));
+        assert!(
+            out[0].message.ends_with(
+                "robust z-score on log amounts 137.0 (median 1015.00 EUR, MAD of the log \
+                 amounts 0.008 (a factor of 1.01)), over 3.5"
+            ),
+            "{}",
+            out[0].message
+        );
         let mad0: Vec<Spend> = (0..31)
             .map(|i| {
                 in_category(
@@ -1560,7 +1645,7 @@ mod tests {
                 )
             })
             .collect();
-        let out = with(|cx| amount_outlier(&mad0, &t, cx));
+        let out = with(|cx| amount_outlier(&mad0, &raw, cx));
         // Mean absolute deviation 100 / 31 = 3.23; z = 100 / (1.253314 × 3.23) = 24.7.
         assert_eq!(out.len(), 1);
         assert!(

@@ -106,9 +106,11 @@ pub struct Thresholds {
     pub noncompetitive_peer_factor: Decimal,
     pub noncompetitive_min_awards: u32,
     /// Amount outlier: robust z-score |x − median| / (1.4826 × MAD) above `outlier_z`,
-    /// in a (kind, category) population of at least `outlier_min_population` entries.
+    /// in a (kind, category) population of at least `outlier_min_population` entries;
+    /// x is the logarithm of the amount when `outlier_log_amounts`, else the amount.
     pub outlier_z: Decimal,
     pub outlier_min_population: u32,
+    pub outlier_log_amounts: bool,
     /// Unspent disbursement (spending-before-funding): older than `unspent_days` at the
     /// period's end while the ministry paid less than `unspent_share` of it since.
     pub unspent_days: i64,
@@ -155,6 +157,7 @@ impl Default for Thresholds {
             noncompetitive_min_awards: 5,
             outlier_z: Decimal::new(35, 1),
             outlier_min_population: 30,
+            outlier_log_amounts: true,
             unspent_days: 180,
             unspent_share: Decimal::new(1, 1),
             // --- end of the period-screen block.

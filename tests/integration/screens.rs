@@ -569,12 +569,14 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     assert_eq!(f["subject"], json!(format!("entry:{outlier}")), "{f}");
     assert_eq!(f["business_date"], json!(today - chrono::Duration::days(3)));
     let message = f["message"].as_str().unwrap();
-    // 31 fuel payments: median 1,150.00, MAD 80.00; z = 23,850 / (1.4826 × 80) = 201.1.
+    // 31 fuel payments, on log amounts: median ln 1,150, MAD 0.0673; z = ln(25,000 /
+    // 1,150) / (1.4826 × 0.0673) = 30.9.
     for part in [
         &format!("payment {outlier} of 25000.00 EUR"),
         "by Ministry of Interior to Alpha Fuels",
         "far above the 31 \"fuel\" payments",
-        "robust z-score 201.1 (median 1150.00 EUR, MAD 80.00 EUR), over 3.5",
+        "robust z-score on log amounts 30.9 (median 1150.00 EUR, MAD of the log amounts \
+         0.067 (a factor of 1.07)), over 3.5",
     ] {
         assert!(message.contains(part), "{part:?} in {message}");
     }
