@@ -775,4 +775,16 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     assert_eq!(report.raised(), 0, "{report:?}");
     assert_eq!(report.ran[0].rules["velocity-spike"].already_present, 1);
     assert_eq!(screen_runs(&db).len(), 4);
+
+    // A deactivated fund is not screened at all (not even looked up).
+    harness::act_as(&state, "admin");
+    let (status, body) = call!(
+        &app,
+        TestRequest::post().uri(&format!("/api/v1/admin/funds/{fund}/deactivate"))
+    );
+    assert!(status.is_success(), "{status}: {body}");
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert_eq!((report.ran.len(), report.skipped, report.failed), (0, 0, 0));
 }
