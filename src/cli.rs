@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use std::path::PathBuf;
 
-use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat};
+use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +35,8 @@ pub enum Command {
         ledger: LedgerArgs,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        screen: ScreenArgs,
     },
     /// Manage users from the command line (bootstrap the first admin).
     User {
@@ -90,7 +92,8 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Run the period screens (vendor concentration, below-threshold clustering, Benford)
+    /// Run the period screens (vendor concentration, below-threshold clustering, Benford,
+    /// velocity spike, non-competitive share, amount outlier, unspent disbursements)
     /// over a period of one fund and print a JSON summary: per rule, flags raised and
     /// already present. Re-running a period raises nothing twice. Recorded in the
     /// administrative chain as `period_screen_run` (actor: system).
@@ -180,7 +183,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             http,
             ledger,
             auth,
-        } => crate::startup::serve(&db, &http, &ledger, &auth),
+            screen,
+        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen),
         Command::User {
             what:
                 UserCommand::Create {

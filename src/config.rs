@@ -127,6 +127,49 @@ pub struct LedgerArgs {
     pub ocds_prefix: String,
 }
 
+/// How often `serve` runs the period screens; `None`: never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScreenInterval(pub Option<Duration>);
+
+/// Shortest and longest accepted schedule intervals.
+const SCREEN_INTERVAL_S_MIN: u64 = 10;
+const SCREEN_INTERVAL_S_MAX: u64 = 31 * 24 * 3_600;
+
+/// `0` or `off`: disabled; otherwise a number of seconds, or a number with a unit `s`,
+/// `m`, `h` or `d` (`90s`, `15m`, `1h`, `1d`), from 10 seconds to 31 days.
+pub fn parse_screen_interval(s: &str) -> Result<ScreenInterval, String> {
+    let s = s.trim();
+    if s == "0" || s.eq_ignore_ascii_case("off") {
+        return Ok(ScreenInterval(None));
+    }
+    let (digits, unit_s) = match s.char_indices().last() {
+        Some((i, 's')) => (s.get(..i), 1),
+        Some((i, 'm')) => (s.get(..i), 60),
+        Some((i, 'h')) => (s.get(..i), 3_600),
+        Some((i, 'd')) => (s.get(..i), 86_400),
+        _ => (Some(s), 1),
+    };
+    let bad = || format!("{s:?} is not an interval: `0`/`off`, or e.g. `90s`, `15m`, `1h`, `1d`");
+    let n: u64 = digits.ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let secs = n.checked_mul(unit_s).ok_or_else(bad)?;
+    if !(SCREEN_INTERVAL_S_MIN..=SCREEN_INTERVAL_S_MAX).contains(&secs) {
+        return Err(format!(
+            "the screen interval is 10 seconds to 31 days (or `off`), not {s:?}"
+        ));
+    }
+    Ok(ScreenInterval(Some(Duration::from_secs(secs))))
+}
+
+/// Period screens inside `serve` (docs/screening.md, "Schedule").
+#[derive(Clone, Debug, Args)]
+pub struct ScreenArgs {
+    /// How often `serve` screens every active fund's last complete month and year to date
+    /// (`90s`, `15m`, `1h`, `1d` or seconds; `0` or `off` disables).
+    #[arg(long, env = "FUNDTRAIL_SCREEN_INTERVAL", default_value = "1h",
+          value_parser = parse_screen_interval)]
+    pub screen_interval: ScreenInterval,
+}
+
 /// Authentication settings.
 #[derive(Clone, Debug, Args)]
 pub struct AuthArgs {
@@ -180,6 +223,37 @@ impl Default for AppSettings {
             future_skew: chrono::Days::new(1),
             report_block_entries: 65_536,
             ocds_prefix: crate::reports::ocds::DEFAULT_OCID_PREFIX.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_intervals() {
+        let secs = |s: &str| parse_screen_interval(s).map(|i| i.0.map(|d| d.as_secs()));
+        assert_eq!(secs("1h"), Ok(Some(3_600)));
+        assert_eq!(secs("15m"), Ok(Some(900)));
+        assert_eq!(secs("90s"), Ok(Some(90)));
+        assert_eq!(secs("2d"), Ok(Some(172_800)));
+        assert_eq!(secs("600"), Ok(Some(600)));
+        assert_eq!(secs("0"), Ok(None));
+        assert_eq!(secs("off"), Ok(None));
+        assert_eq!(secs("OFF"), Ok(None));
+        for bad in [
+            "",
+            "h",
+            "1x",
+            "-1h",
+            "1.5h",
+            "5s",
+            "32d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_screen_interval(bad).is_err(), "{bad:?}");
         }
     }
 }

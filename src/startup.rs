@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::auth::http::Auth;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::session::SessionSettings;
-use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs};
+use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs, ScreenArgs};
 use crate::db::{self, embedded::EmbeddedPostgres};
 use crate::ledger::{keys, Ledger};
 
@@ -100,6 +100,7 @@ pub fn serve(
     http: &HttpArgs,
     ledger_args: &LedgerArgs,
     auth_args: &AuthArgs,
+    screen_args: &ScreenArgs,
 ) -> anyhow::Result<()> {
     let auth = load_auth(auth_args, &db_args.data_dir)?;
     let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
@@ -122,7 +123,7 @@ pub fn serve(
             );
         }
     }
-    let state = web::Data::new(AppState::new(pool, settings, ledger.clone(), auth)?);
+    let state = web::Data::new(AppState::new(pool.clone(), settings, ledger.clone(), auth)?);
 
     let workers = if http.workers == 0 {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -131,11 +132,23 @@ pub fn serve(
     };
     let bind = http.bind;
     let shutdown_timeout_s = http.shutdown_timeout_s;
-    let result = actix_web::rt::System::new().block_on(async move {
+    let interval = screen_args.screen_interval.0;
+    let mut scheduler = None;
+    let result = actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
             .await
             .map_err(|e| std::io::Error::other(format!("ledger start-up: {e}")))?;
+        match interval {
+            Some(every) => {
+                scheduler = Some(crate::screening::schedule::Scheduler::spawn(
+                    pool,
+                    ledger.clone(),
+                    every,
+                )?);
+            }
+            None => tracing::info!("period screens: no schedule (FUNDTRAIL_SCREEN_INTERVAL=off)"),
+        }
         let server = HttpServer::new(move || app::build(state.clone()))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout_s)
@@ -147,6 +160,9 @@ pub fn serve(
         server.await
     });
     tracing::info!("HTTP server stopped");
+    if let Some(s) = scheduler {
+        s.stop(); // lets a tick in progress finish before the database goes
+    }
     drop(database); // stops the private cluster, if we started one
     result.map_err(Into::into)
 }

@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 18] = [
+const RULES: [&str; 22] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -37,6 +37,10 @@ const RULES: [&str; 18] = [
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",
+    "velocity-spike",
+    "non-competitive-share",
+    "amount-outlier",
+    "spending-before-funding",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [
@@ -456,8 +460,9 @@ pub struct ScreenRequest {
     pub to: NaiveDate,
 }
 
-/// Run the period screens (vendor concentration, below-threshold clustering, Benford)
-/// over a period of the fund (its auditors). Re-running a period raises nothing twice.
+/// Run the period screens (vendor concentration, below-threshold clustering, Benford,
+/// velocity spike, non-competitive share, amount outlier, unspent disbursements) over a
+/// period of the fund (its auditors). Re-running a period raises nothing twice.
 /// Recorded in the administrative chain as `period_screen_run` with the counts, in the
 /// transaction that inserts the flags.
 #[utoipa::path(post, path = "/api/v1/funds/{fund}/screens", tag = "screening", security(("bearer" = [])),

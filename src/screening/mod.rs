@@ -2,11 +2,12 @@
 //! an entry to findings; `raise` gathers the facts and records flags inside the append
 //! transaction; `store` is the SQL; `http` lists flags and lets auditors triage them.
 //! `period` holds the pure period screens (a ministry's or vendor's entries of a period
-//! as a whole) and `run` runs them on demand.
+//! as a whole), `run` runs them on demand and `schedule` on a schedule inside `serve`.
 
 pub mod http;
 pub mod period;
 pub mod raise;
 pub mod rules;
 pub mod run;
+pub mod schedule;
 pub mod store;

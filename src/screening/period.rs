@@ -1,6 +1,7 @@
 //! The period screens: pure functions from a fund's unreversed payments and awards of a
-//! period to findings about a ministry or a vendor as a whole (docs/screening.md, "Period
-//! screens"). No I/O here: `screening::screen` reads the period and records the flags.
+//! period (with the payments and disbursements of a bounded lookback before it) to
+//! findings about a ministry, a vendor, a window or one entry (docs/screening.md, "Period
+//! screens"). No I/O here: `screening::run` reads the period and records the flags.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,16 +16,49 @@ pub const EVIDENCE_MAX: usize = 200;
 /// At most this many seqs in a Benford flag's evidence.
 pub const BENFORD_EVIDENCE_MAX: usize = 50;
 
-/// An unreversed payment or award of the period, as period screens see it.
+/// An unreversed payment, award or disbursement, as period screens see it.
 #[derive(Debug, Clone)]
 pub struct Spend {
     pub seq: u64,
-    /// `payment` or `award`.
+    /// `payment`, `award` or `disbursement`.
     pub kind: String,
+    /// Business date.
+    pub date: NaiveDate,
     pub ministry: Option<Uuid>,
     pub vendor: Option<Uuid>,
+    /// Item category: a payment's own or its tender's; an award's tender's.
+    pub category: Option<String>,
+    /// An award's tender method (`direct` is the non-competitive one).
+    pub method: Option<String>,
     /// In the fund's currency.
     pub amount: Decimal,
+}
+
+/// What the period screens read: the period's entries and a bounded lookback before it.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// Unreversed payments and awards dated in the period.
+    pub spends: Vec<Spend>,
+    /// Unreversed payments dated from `lookback_start` to the day before the period.
+    pub earlier: Vec<Spend>,
+    /// Unreversed disbursements dated from `lookback_start` to the period's end.
+    pub disbursements: Vec<Spend>,
+}
+
+/// The first day the screens of `period` need payments from: the velocity windows ending
+/// on the period's first day look back `velocity_window_days + velocity_trailing_days`;
+/// the disbursements that reach `unspent_days` during the period are at most
+/// `unspent_days + 1` days older than its first day.
+pub fn lookback_start(period: Period, t: &Thresholds) -> NaiveDate {
+    let velocity = t
+        .velocity_window_days
+        .saturating_add(t.velocity_trailing_days);
+    let unspent = t.unspent_days.saturating_add(1);
+    let days = u64::try_from(velocity.max(unspent)).unwrap_or(0);
+    period
+        .from
+        .checked_sub_days(chrono::Days::new(days))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// The period screened, both ends included.
@@ -78,10 +112,21 @@ fn latest(mut seqs: Vec<u64>, max: usize) -> Vec<u64> {
 }
 
 /// All period screens.
-pub fn screen(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+pub fn screen(input: &Input, t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    let spends = &input.spends;
     let mut out = vendor_concentration(spends, t, cx);
     out.extend(below_threshold_clustering(spends, t, cx));
     out.extend(benford(spends, t, cx));
+    out.extend(velocity_spike(spends, &input.earlier, t, cx));
+    out.extend(non_competitive_share(spends, t, cx));
+    out.extend(amount_outlier(spends, t, cx));
+    let payments: Vec<&Spend> = input.earlier.iter().chain(spends.iter()).collect();
+    out.extend(unspent_disbursements(
+        &input.disbursements,
+        &payments,
+        t,
+        cx,
+    ));
     out
 }
 
@@ -334,6 +379,517 @@ pub fn benford(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<Period
     out
 }
 
+/// Sums of amounts by business date, for O(log n) sums over any range of days.
+struct DailySums {
+    /// Distinct dates, ascending.
+    dates: Vec<NaiveDate>,
+    /// `prefix[i]` = the sum of the amounts dated before `dates[i]`; one more element.
+    prefix: Vec<Decimal>,
+}
+
+impl DailySums {
+    fn new<'a>(spends: impl Iterator<Item = &'a Spend>) -> Self {
+        let mut by_day: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+        for s in spends {
+            let e = by_day.entry(s.date).or_default();
+            *e = e.saturating_add(s.amount);
+        }
+        let mut prefix = Vec::with_capacity(by_day.len().saturating_add(1));
+        let mut total = Decimal::ZERO;
+        prefix.push(total);
+        let mut dates = Vec::with_capacity(by_day.len());
+        for (d, v) in by_day {
+            total = total.saturating_add(v);
+            dates.push(d);
+            prefix.push(total);
+        }
+        Self { dates, prefix }
+    }
+
+    /// The sum of the amounts dated `from` to `to`, both included.
+    fn sum(&self, from: NaiveDate, to: NaiveDate) -> Decimal {
+        if from > to {
+            return Decimal::ZERO;
+        }
+        let lo = self.dates.partition_point(|d| *d < from);
+        let hi = self.dates.partition_point(|d| *d <= to);
+        match (self.prefix.get(hi), self.prefix.get(lo)) {
+            (Some(h), Some(l)) => *h - *l,
+            _ => Decimal::ZERO,
+        }
+    }
+}
+
+fn days_before(d: NaiveDate, n: i64) -> NaiveDate {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| d.checked_sub_days(chrono::Days::new(n)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// "1 payment", "2 payments".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A share as a percentage with one decimal ("66.7", "100.0").
+fn percent(share: Decimal) -> String {
+    format!("{:.1}", (share * Decimal::ONE_HUNDRED).round_dp(1))
+}
+
+/// A threshold share as a percentage, as short as it goes ("40", "12.5").
+fn percent_limit(share: Decimal) -> Decimal {
+    (share * Decimal::ONE_HUNDRED).normalize()
+}
+
+/// The median of values sorted ascending; `None` when empty.
+fn median_sorted(v: &[Decimal]) -> Option<Decimal> {
+    let n = v.len();
+    let mid = n / 2;
+    if n == 0 {
+        None
+    } else if n % 2 == 1 {
+        v.get(mid).copied()
+    } else {
+        let (a, b) = (v.get(mid.checked_sub(1)?)?, v.get(mid)?);
+        Some((*a + *b) / Decimal::TWO)
+    }
+}
+
+/// A window of a velocity check: its last day, total, and trailing total and ratio.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    end: NaiveDate,
+    total: Decimal,
+    trailing: Decimal,
+    ratio: Decimal,
+}
+
+/// Velocity spike (period-end rush): for each ministry and each day D of the period, the
+/// window of `velocity_window_days` (w) ending on D against the `velocity_trailing_days`
+/// (t) before it. A window is hot when its total is at least `velocity_min_amount`, the
+/// trailing total is positive, and total / w > `velocity_ratio` × trailing / t. Hot
+/// windows whose ends are less than w days apart (they overlap) are one episode, flagged
+/// once at its peak (highest ratio, the earliest on a tie). Sums come from per-day prefix
+/// sums: O(n log n + ministries × days × log n).
+pub fn velocity_spike(
+    spends: &[Spend],
+    earlier: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let (w, tr) = (t.velocity_window_days, t.velocity_trailing_days);
+    if w < 1 || tr < 1 {
+        return Vec::new();
+    }
+    let (wd, td) = (Decimal::from(w), Decimal::from(tr));
+    let mut by_ministry: BTreeMap<Uuid, Vec<&Spend>> = BTreeMap::new();
+    for s in earlier.iter().chain(spends.iter()) {
+        if let (Some(m), "payment") = (s.ministry, s.kind.as_str()) {
+            by_ministry.entry(m).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for (m, payments) in by_ministry {
+        let sums = DailySums::new(payments.iter().copied());
+        let mut hot: Vec<Window> = Vec::new();
+        for end in cx
+            .period
+            .from
+            .iter_days()
+            .take_while(|d| *d <= cx.period.to)
+        {
+            let start = days_before(end, w - 1);
+            let total = sums.sum(start, end);
+            let trailing = sums.sum(days_before(start, tr), days_before(start, 1));
+            if total < t.velocity_min_amount || trailing <= Decimal::ZERO {
+                continue;
+            }
+            // total / w > ratio × trailing / t, without dividing.
+            let (Some(lhs), Some(rhs)) = (
+                total.checked_mul(td),
+                t.velocity_ratio
+                    .checked_mul(trailing)
+                    .and_then(|x| x.checked_mul(wd)),
+            ) else {
+                continue;
+            };
+            if lhs > rhs {
+                let ratio = lhs.checked_div(trailing * wd).unwrap_or(Decimal::MAX);
+                hot.push(Window {
+                    end,
+                    total,
+                    trailing,
+                    ratio,
+                });
+            }
+        }
+        // Episodes of overlapping hot windows, each flagged at its peak:
+        // (peak, hot windows, first and last hot window's end).
+        let mut episodes: Vec<(Window, u32, NaiveDate, NaiveDate)> = Vec::new();
+        for win in hot {
+            match episodes.last_mut() {
+                Some((peak, n, _, last)) if (win.end - *last).num_days() < w => {
+                    *n = n.saturating_add(1);
+                    *last = win.end;
+                    if win.ratio > peak.ratio {
+                        *peak = win;
+                    }
+                }
+                _ => episodes.push((win, 1, win.end, win.end)),
+            }
+        }
+        for (peak, hot_days, first, last) in episodes {
+            let start = days_before(peak.end, w - 1);
+            let (t_from, t_to) = (days_before(start, tr), days_before(start, 1));
+            let seqs: Vec<u64> = payments
+                .iter()
+                .filter(|p| p.date >= start && p.date <= peak.end)
+                .map(|p| p.seq)
+                .collect();
+            let count = seqs.len();
+            let capped = if count > EVIDENCE_MAX {
+                format!(" (evidence: the latest {EVIDENCE_MAX} of them)")
+            } else {
+                String::new()
+            };
+            let daily = (peak.trailing / td).round_dp(2);
+            out.push(PeriodFinding {
+                rule: "velocity-spike",
+                severity: Severity::Medium,
+                subject: format!("ministry:{m}/window:{start}..{}", peak.end),
+                ministry: Some(m),
+                vendor: None,
+                message: format!(
+                    "{} paid {} in the {w} days from {start} to {} ({}), {} times its \
+                     daily rate of the {tr} days before ({} from {t_from} to {t_to}, {} a \
+                     day), above the {}-times threshold (windows of at least {}; {} ending \
+                     from {first} to {last} were over it, this is the highest){capped}",
+                    cx.name(m),
+                    money(peak.total, cx.currency),
+                    peak.end,
+                    plural(count, "payment"),
+                    peak.ratio.round_dp(1),
+                    money(peak.trailing, cx.currency),
+                    money(daily, cx.currency),
+                    t.velocity_ratio.normalize(),
+                    money(t.velocity_min_amount, cx.currency),
+                    plural(
+                        usize::try_from(hot_days).unwrap_or(usize::MAX),
+                        "overlapping window"
+                    ),
+                ),
+                evidence: latest(seqs, EVIDENCE_MAX),
+            });
+        }
+    }
+    out
+}
+
+/// A ministry's awards of the period: (total, direct total, direct award seqs, count).
+type AwardShare = (Decimal, Decimal, Vec<u64>, u32);
+
+/// Non-competitive share: a ministry with at least `noncompetitive_min_awards` awards in
+/// the period gave more than `noncompetitive_share_min` of their value by the direct
+/// method, and more than `noncompetitive_peer_factor` × its peers' share: the median share
+/// of the other ministries with awards in the period when there are at least two, else
+/// the direct share of the other ministry's award value (with none, nothing to compare).
+pub fn non_competitive_share(
+    spends: &[Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let mut by_ministry: BTreeMap<Uuid, AwardShare> = BTreeMap::new();
+    for s in spends.iter().filter(|s| s.kind == "award") {
+        let Some(m) = s.ministry else { continue };
+        let e = by_ministry.entry(m).or_default();
+        e.0 = e.0.saturating_add(s.amount);
+        e.3 = e.3.saturating_add(1);
+        if s.method.as_deref() == Some("direct") {
+            e.1 = e.1.saturating_add(s.amount);
+            e.2.push(s.seq);
+        }
+    }
+    let share = |(total, direct, _, _): &AwardShare| -> Option<Decimal> {
+        (*total > Decimal::ZERO).then(|| *direct / *total)
+    };
+    let shares: BTreeMap<Uuid, Decimal> = by_ministry
+        .iter()
+        .filter_map(|(m, a)| Some((*m, share(a)?)))
+        .collect();
+    let mut out = Vec::new();
+    for (m, award) in &by_ministry {
+        let (total, direct, seqs, n) = award;
+        let Some(own) = shares.get(m).copied() else {
+            continue;
+        };
+        if *n < t.noncompetitive_min_awards || own <= t.noncompetitive_share_min {
+            continue;
+        }
+        let mut peers: Vec<Decimal> = shares
+            .iter()
+            .filter(|(p, _)| *p != m)
+            .map(|(_, s)| *s)
+            .collect();
+        peers.sort_unstable();
+        let (baseline, against) = match peers.len() {
+            0 => continue,
+            1 => (
+                peers.first().copied().unwrap_or_default(),
+                "the other ministry's direct share".to_owned(),
+            ),
+            k => (
+                median_sorted(&peers).unwrap_or_default(),
+                format!("the median direct share of the {k} other ministries"),
+            ),
+        };
+        if own <= t.noncompetitive_peer_factor * baseline {
+            continue;
+        }
+        let count = seqs.len();
+        let capped = if count > EVIDENCE_MAX {
+            format!(" (evidence: the latest {EVIDENCE_MAX} of them)")
+        } else {
+            String::new()
+        };
+        out.push(PeriodFinding {
+            rule: "non-competitive-share",
+            severity: Severity::Medium,
+            subject: format!("ministry:{m}/{}", cx.period),
+            ministry: Some(*m),
+            vendor: None,
+            message: format!(
+                "{} awarded {}% of its award value from {} to {} by direct (non-competitive) \
+                 method: {} of {} ({count} of its {n} awards), against {}% for {against}; \
+                 the thresholds are more than {}% and more than {} times the peers'{capped}",
+                cx.name(*m),
+                percent(own),
+                cx.period.from,
+                cx.period.to,
+                money(*direct, cx.currency),
+                money(*total, cx.currency),
+                percent(baseline),
+                percent_limit(t.noncompetitive_share_min),
+                t.noncompetitive_peer_factor.normalize(),
+            ),
+            evidence: latest(seqs.clone(), EVIDENCE_MAX),
+        });
+    }
+    out
+}
+
+/// 1.4826: MAD × this estimates the standard deviation of a normal population.
+const MAD_SCALE: f64 = 1.4826;
+/// 1.253314 (√(π/2)): mean absolute deviation × this estimates it, used when MAD is 0.
+const MEAN_AD_SCALE: f64 = 1.253_314;
+
+/// The median of values sorted ascending; `None` when empty.
+fn median_f64(v: &[f64]) -> Option<f64> {
+    let n = v.len();
+    let mid = n / 2;
+    if n == 0 {
+        None
+    } else if n % 2 == 1 {
+        v.get(mid).copied()
+    } else {
+        Some((v.get(mid.checked_sub(1)?)? + v.get(mid)?) / 2.0)
+    }
+}
+
+/// Amount outlier: within each (kind, category) population of the period's payments and
+/// awards of at least `outlier_min_population` entries, an amount whose robust z-score
+/// |x − median| / (1.4826 × MAD) is over `outlier_z`, where x is the natural logarithm of
+/// the amount when `outlier_log_amounts` (the default; amounts are heavy-tailed) and the
+/// amount itself otherwise. When MAD is 0 (more than half the values equal the median)
+/// the scale is 1.253314 × the mean absolute deviation instead (Iglewicz and Hoaglin);
+/// when that is 0 too every value is the median and none is an outlier. The statistic is
+/// computed in f64; amounts in the message are the exact decimals. Entries with no
+/// category are not tested.
+pub fn amount_outlier(spends: &[Spend], t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
+    use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+    let log = t.outlier_log_amounts;
+    let Some(limit) = t.outlier_z.to_f64() else {
+        return Vec::new();
+    };
+    let mut populations: BTreeMap<(&str, &str), Vec<(&Spend, f64)>> = BTreeMap::new();
+    for s in spends {
+        let (Some(c), "payment" | "award") = (s.category.as_deref(), s.kind.as_str()) else {
+            continue;
+        };
+        let value = match (s.amount.to_f64(), log) {
+            (Some(x), true) if x > 0.0 => x.ln(),
+            (Some(x), false) => x,
+            _ => continue,
+        };
+        populations
+            .entry((s.kind.as_str(), c))
+            .or_default()
+            .push((s, value));
+    }
+    let money_f = |v: f64| {
+        Decimal::from_f64(v)
+            .map(|d| money(d.round_dp(2), cx.currency))
+            .unwrap_or_else(|| format!("{v:.2} {}", cx.currency))
+    };
+    let mut out = Vec::new();
+    for ((kind, category), pop) in populations {
+        let n = pop.len();
+        if u32::try_from(n).unwrap_or(u32::MAX) < t.outlier_min_population {
+            continue;
+        }
+        let mut values: Vec<f64> = pop.iter().map(|(_, v)| *v).collect();
+        values.sort_by(f64::total_cmp);
+        let Some(median) = median_f64(&values) else {
+            continue;
+        };
+        let mut devs: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+        devs.sort_by(f64::total_cmp);
+        let Some(mad) = median_f64(&devs) else {
+            continue;
+        };
+        let describe = |d: f64| {
+            if log {
+                format!("{d:.3} (a factor of {:.2})", d.exp())
+            } else {
+                money_f(d)
+            }
+        };
+        let of_what = if log { " of the log amounts" } else { "" };
+        let (scale, spread) = if mad > 0.0 {
+            (MAD_SCALE * mad, format!("MAD{of_what} {}", describe(mad)))
+        } else {
+            let mean_ad = devs.iter().sum::<f64>() / n.to_f64().unwrap_or(1.0);
+            if mean_ad <= 0.0 {
+                continue;
+            }
+            (
+                MEAN_AD_SCALE * mean_ad,
+                format!(
+                    "MAD{of_what} 0, so scaled by the mean absolute deviation of {}",
+                    describe(mean_ad)
+                ),
+            )
+        };
+        let mut amounts: Vec<Decimal> = pop.iter().map(|(s, _)| s.amount).collect();
+        amounts.sort_unstable();
+        let median_amount = median_sorted(&amounts).unwrap_or_default();
+        let on = if log { " on log amounts" } else { "" };
+        for (s, v) in pop {
+            let z = (v - median).abs() / scale;
+            if z <= limit {
+                continue;
+            }
+            let parties = match (s.ministry, s.vendor) {
+                (Some(m), Some(v)) => format!(" by {} to {}", cx.name(m), cx.name(v)),
+                (Some(m), None) => format!(" by {}", cx.name(m)),
+                (None, Some(v)) => format!(" to {}", cx.name(v)),
+                (None, None) => String::new(),
+            };
+            out.push(PeriodFinding {
+                rule: "amount-outlier",
+                severity: Severity::Medium,
+                subject: format!("entry:{}", s.seq),
+                ministry: s.ministry,
+                vendor: s.vendor,
+                message: format!(
+                    "{kind} {} of {} on {}{parties} is far {} the {n} {category:?} {kind}s \
+                     from {} to {}: robust z-score{on} {z:.1} (median {}, {spread}), over {}",
+                    s.seq,
+                    money(s.amount, cx.currency),
+                    s.date,
+                    if v > median { "above" } else { "below" },
+                    cx.period.from,
+                    cx.period.to,
+                    money(median_amount, cx.currency),
+                    t.outlier_z.normalize(),
+                ),
+                evidence: vec![s.seq],
+            });
+        }
+    }
+    out
+}
+
+/// Spending before funding, the unspent half: a disbursement that becomes older than
+/// `unspent_days` during the period (dated `from − 1 − unspent_days` to `to − 1 −
+/// unspent_days`, so consecutive periods examine each disbursement once) while its
+/// ministry's payments dated from the disbursement's date to the period's end total less
+/// than `unspent_share` of it. `payments` must cover those dates (`lookback_start`).
+pub fn unspent_disbursements(
+    disbursements: &[Spend],
+    payments: &[&Spend],
+    t: &Thresholds,
+    cx: &Context<'_>,
+) -> Vec<PeriodFinding> {
+    let oldest = days_before(cx.period.from, t.unspent_days.saturating_add(1));
+    let newest = days_before(cx.period.to, t.unspent_days.saturating_add(1));
+    let mut by_ministry: BTreeMap<Uuid, Vec<&Spend>> = BTreeMap::new();
+    for p in payments.iter().filter(|p| p.kind == "payment") {
+        if let Some(m) = p.ministry {
+            by_ministry.entry(m).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    for d in disbursements {
+        let (Some(m), "disbursement") = (d.ministry, d.kind.as_str()) else {
+            continue;
+        };
+        if d.date < oldest || d.date > newest || d.amount <= Decimal::ZERO {
+            continue;
+        }
+        let since: Vec<&Spend> = by_ministry
+            .get(&m)
+            .map(|ps| {
+                ps.iter()
+                    .copied()
+                    .filter(|p| p.date >= d.date && p.date <= cx.period.to)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let paid = since
+            .iter()
+            .fold(Decimal::ZERO, |a, p| a.saturating_add(p.amount));
+        if paid >= t.unspent_share * d.amount {
+            continue;
+        }
+        let age = (cx.period.to - d.date).num_days();
+        let mut evidence = latest(
+            since.iter().map(|p| p.seq).collect(),
+            EVIDENCE_MAX.saturating_sub(1),
+        );
+        evidence.push(d.seq);
+        evidence.sort_unstable();
+        out.push(PeriodFinding {
+            rule: "spending-before-funding",
+            severity: Severity::Medium,
+            subject: format!("ministry:{m}/disbursement:{}", d.seq),
+            ministry: Some(m),
+            vendor: None,
+            message: format!(
+                "{} received disbursement {} of {} on {} and by {} ({age} days later) had \
+                 paid only {} since ({}% of it, {}), under the {}% expected \
+                 within {} days",
+                cx.name(m),
+                d.seq,
+                money(d.amount, cx.currency),
+                d.date,
+                cx.period.to,
+                money(paid, cx.currency),
+                percent(paid / d.amount),
+                plural(since.len(), "payment"),
+                percent_limit(t.unspent_share),
+                t.unspent_days,
+            ),
+            evidence,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -356,8 +912,11 @@ mod tests {
         Spend {
             seq,
             kind: "payment".to_owned(),
+            date: "2026-02-01".parse().unwrap(),
             ministry: Some(org(m)),
             vendor: Some(org(v)),
+            category: None,
+            method: None,
             amount: dec(amount),
         }
     }
@@ -670,5 +1229,658 @@ mod tests {
             ..Thresholds::default()
         };
         assert_eq!(with(|cx| benford(&fives(50), &t, cx)).len(), 2);
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// A payment of M (to V) on `date`.
+    fn pay_on(seq: u64, m: u128, date: &str, amount: &str) -> Spend {
+        Spend {
+            date: day(date),
+            ..pay(seq, m, V, amount)
+        }
+    }
+
+    /// The period spends and the earlier ones, split like `run::prepare` does.
+    fn split(all: Vec<Spend>) -> (Vec<Spend>, Vec<Spend>) {
+        all.into_iter()
+            .partition(|s| s.date >= day("2026-01-01") || s.kind != "payment")
+    }
+
+    fn velocity(all: Vec<Spend>) -> Vec<PeriodFinding> {
+        let (spends, earlier) = split(all);
+        with(|cx| velocity_spike(&spends, &earlier, &Thresholds::default(), cx))
+    }
+
+    /// One trailing payment of 135,000 on 2025-12-27 and one payment of `amount` on
+    /// 2026-02-15, 50 days later: every 14-day window holding the second has the first in
+    /// its 90 trailing days, so the ratio is amount × 90 / (135,000 × 14) throughout.
+    fn single_rush(amount: &str) -> Vec<Spend> {
+        vec![
+            pay_on(1, M, "2025-12-27", "135000.00"),
+            pay_on(2, M, "2026-02-15", amount),
+        ]
+    }
+
+    #[test]
+    fn velocity_spike_table() {
+        // Weekly payments of `amount` from 2025-09-01 to 2026-03-31.
+        let weekly = |amount: &str, start: u64| -> Vec<Spend> {
+            day("2025-09-01")
+                .iter_weeks()
+                .take_while(|d| *d <= day("2026-03-31"))
+                .enumerate()
+                .map(|(i, d)| Spend {
+                    date: d,
+                    ..pay(start + u64::try_from(i).unwrap(), M, V, amount)
+                })
+                .collect()
+        };
+        let rush = |weekly_amount: &str, rush_amount: &str| -> Vec<Spend> {
+            let mut out = weekly(weekly_amount, 0);
+            out.extend((0..6).map(|i| pay_on(500 + i, M, "2026-03-20", rush_amount)));
+            out
+        };
+        let cases: Vec<(&str, Vec<Spend>, usize)> = vec![
+            ("steady spending", weekly("10000.00", 0), 0),
+            (
+                "a rush at the end of the period",
+                rush("10000.00", "10000.00"),
+                1,
+            ),
+            (
+                "far over the rate but under the minimum amount",
+                rush("100.00", "5000.00"),
+                0,
+            ),
+            (
+                "no spending before: no rate to compare with",
+                (0..6)
+                    .map(|i| pay_on(i, M, "2026-03-20", "10000.00"))
+                    .collect(),
+                0,
+            ),
+            // 63,000 × 90 = 3 × 135,000 × 14.
+            (
+                "exactly three times is not more",
+                single_rush("63000.00"),
+                0,
+            ),
+            ("just over three times", single_rush("63000.01"), 1),
+            (
+                "awards do not count",
+                vec![
+                    pay_on(1, M, "2025-12-27", "135000.00"),
+                    Spend {
+                        date: day("2026-02-15"),
+                        ..award(2, M, V, "900000.00")
+                    },
+                ],
+                0,
+            ),
+            (
+                "another ministry's spending is not a rate",
+                vec![
+                    pay_on(1, M2, "2025-12-27", "135000.00"),
+                    pay_on(2, M, "2026-02-15", "900000.00"),
+                ],
+                0,
+            ),
+            (
+                "two rushes far apart are two flags",
+                vec![
+                    pay_on(1, M, "2025-11-15", "100000.00"),
+                    pay_on(2, M, "2026-01-10", "60000.00"),
+                    pay_on(3, M, "2026-03-10", "150000.00"),
+                ],
+                2,
+            ),
+        ];
+        for (case, spends, flags) in cases {
+            let out = velocity(spends);
+            assert_eq!(out.len(), flags, "{case}: {out:#?}");
+        }
+    }
+
+    #[test]
+    fn velocity_spike_names_its_peak_window_and_evidence() {
+        let out = velocity(vec![
+            pay_on(1, M, "2025-11-15", "100000.00"),
+            pay_on(2, M, "2026-01-10", "60000.00"),
+            pay_on(3, M, "2026-03-10", "150000.00"),
+        ]);
+        // The first rush: 14 windows (ending 01-10 to 01-23) hold it at the same ratio;
+        // the earliest is the peak. Its window holds payment 2 only.
+        let f = &out[0];
+        assert_eq!(f.rule, "velocity-spike");
+        assert_eq!(f.severity, Severity::Medium);
+        assert_eq!(
+            f.subject,
+            format!("ministry:{}/window:2025-12-28..2026-01-10", org(M))
+        );
+        assert_eq!(f.evidence, [2]);
+        assert_eq!(f.ministry, Some(org(M)));
+        for part in [
+            "Ministry of Health paid 60000.00 EUR in the 14 days from 2025-12-28 to 2026-01-10 \
+             (1 payment), ",
+            // 60,000 × 90 / (100,000 × 14)
+            "3.9 times its daily rate of the 90 days before (100000.00 EUR from \
+             2025-09-29 to 2025-12-27, 1111.11 EUR a day)",
+            "above the 3-times threshold (windows of at least 50000.00 EUR; 14 overlapping \
+             windows ending from 2026-01-10 to 2026-01-23 were over it, this is the highest)",
+        ] {
+            assert!(f.message.contains(part), "{part:?} in {}", f.message);
+        }
+        // The second rush's trailing days hold the first (60,000): 150 × 90 / (60 × 14).
+        assert_eq!(out[1].evidence, [3]);
+        assert!(out[1].message.contains("16.1 times"), "{}", out[1].message);
+    }
+
+    fn award_by(seq: u64, m: u128, method: Option<&str>, amount: &str) -> Spend {
+        Spend {
+            method: method.map(str::to_owned),
+            ..award(seq, m, V, amount)
+        }
+    }
+
+    /// `n` awards of ministry `m` of 100.00 each, `direct` of them direct, the rest open.
+    fn awards(m: u128, n: u64, direct: u64, start: u64) -> Vec<Spend> {
+        (0..n)
+            .map(|i| {
+                let method = if i < direct { "direct" } else { "open" };
+                award_by(start + i, m, Some(method), "100.00")
+            })
+            .collect()
+    }
+
+    const M3: u128 = 3;
+
+    #[test]
+    fn non_competitive_share_table() {
+        let t = Thresholds::default();
+        let of = |parts: Vec<Vec<Spend>>| -> Vec<Spend> { parts.concat() };
+        let cases: Vec<(&str, Vec<Spend>, usize)> = vec![
+            (
+                "60% direct against a peer median of 15%",
+                of(vec![
+                    awards(M, 5, 3, 0),
+                    awards(M2, 10, 1, 100),
+                    awards(M3, 10, 2, 200),
+                ]),
+                1,
+            ),
+            (
+                "40% is not more than 40%",
+                of(vec![
+                    awards(M, 5, 2, 0),
+                    awards(M2, 10, 0, 100),
+                    awards(M3, 10, 0, 200),
+                ]),
+                0,
+            ),
+            (
+                "peers as direct: 60% is not more than 2 × 50%",
+                of(vec![
+                    awards(M, 5, 3, 0),
+                    awards(M2, 10, 5, 100),
+                    awards(M3, 10, 5, 200),
+                ]),
+                0,
+            ),
+            (
+                "one peer: its share is the comparison",
+                of(vec![awards(M, 5, 3, 0), awards(M2, 10, 2, 100)]),
+                1,
+            ),
+            (
+                "one peer, over 40% but not twice the peer's",
+                of(vec![awards(M, 5, 3, 0), awards(M2, 10, 4, 100)]),
+                0,
+            ),
+            ("no peer: nothing to compare with", awards(M, 5, 5, 0), 0),
+            (
+                "4 awards are too few",
+                of(vec![
+                    awards(M, 4, 4, 0),
+                    awards(M2, 10, 0, 100),
+                    awards(M3, 10, 0, 200),
+                ]),
+                0,
+            ),
+            (
+                "awards of unknown method are not direct",
+                of(vec![
+                    (0..5).map(|i| award_by(i, M, None, "100.00")).collect(),
+                    awards(M2, 10, 0, 100),
+                ]),
+                0,
+            ),
+            (
+                "payments do not count",
+                of(vec![
+                    (0..5).map(|i| pay(i, M, V, "100.00")).collect(),
+                    awards(M2, 10, 0, 100),
+                ]),
+                0,
+            ),
+        ];
+        for (case, spends, flags) in cases {
+            let out = with(|cx| non_competitive_share(&spends, &t, cx));
+            assert_eq!(out.len(), flags, "{case}: {out:#?}");
+        }
+        // By value, not count: one large direct award is most of the value.
+        let mut spends = awards(M, 5, 0, 0);
+        spends.push(award_by(9, M, Some("direct"), "1000.00"));
+        spends.extend(awards(M2, 10, 0, 100));
+        spends.extend(awards(M3, 10, 1, 200));
+        let out = with(|cx| non_competitive_share(&spends, &t, cx));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        let f = &out[0];
+        assert_eq!(f.evidence, [9]);
+        assert_eq!(
+            f.subject,
+            format!("ministry:{}/2026-01-01..2026-03-31", org(M))
+        );
+        assert!(
+            f.message.starts_with(
+                "Ministry of Health awarded 66.7% of its award value from 2026-01-01 to \
+                 2026-03-31 by direct (non-competitive) method: 1000.00 EUR of 1500.00 EUR \
+                 (1 of its 6 awards), against 5.0% for the median direct share of the 2 \
+                 other ministries; the thresholds are more than 40% and more than 2 times"
+            ),
+            "{}",
+            f.message
+        );
+    }
+
+    fn in_category(mut s: Spend, category: &str) -> Spend {
+        s.category = Some(category.to_owned());
+        s
+    }
+
+    /// `n` fuel payments of 1,000.00 + i, and `extra` after them.
+    fn fuel(n: u64, extra: &[&str]) -> Vec<Spend> {
+        let mut out: Vec<Spend> = (0..n)
+            .map(|i| in_category(pay(i, M, V, &format!("{}.00", 1_000 + i)), "fuel"))
+            .collect();
+        out.extend(
+            extra
+                .iter()
+                .enumerate()
+                .map(|(i, a)| in_category(pay(100 + u64::try_from(i).unwrap(), M, V, a), "fuel")),
+        );
+        out
+    }
+
+    /// 30 amounts doubling every five (1,000 to 32,000: heavy-tailed) and 100,000.
+    fn doubling() -> Vec<Spend> {
+        let mut s: Vec<Spend> = (0..30)
+            .map(|i| {
+                let a = format!("{}.00", 1_000 * (1u64 << (i / 5)));
+                in_category(pay(i, M, V, &a), "equipment")
+            })
+            .collect();
+        s.push(in_category(pay(100, M, V, "100000.00"), "equipment"));
+        s
+    }
+
+    #[test]
+    fn amount_outlier_table() {
+        let raw = Thresholds {
+            outlier_log_amounts: false,
+            ..Thresholds::default()
+        };
+        let cases: Vec<(&str, Vec<Spend>, Vec<u64>)> = vec![
+            ("one far above 30 others", fuel(30, &["5000.00"]), vec![100]),
+            ("one far below", fuel(30, &["1.00"]), vec![100]),
+            (
+                "30 with the outlier are enough",
+                fuel(29, &["5000.00"]),
+                vec![100],
+            ),
+            ("29 are too few", fuel(28, &["5000.00"]), vec![]),
+            ("no outlier", fuel(31, &[]), vec![]),
+            (
+                // 20 of 1,000.00, 10 of 1,100.00 and 5,000.00: MAD 0, the mean absolute
+                // deviation scales (raw: 161.29; log: 0.083).
+                "MAD 0: the mean absolute deviation scales",
+                (0..31)
+                    .map(|i| {
+                        let a = match i {
+                            0..=19 => "1000.00",
+                            20..=29 => "1100.00",
+                            _ => "5000.00",
+                        };
+                        in_category(pay(i, M, V, a), "fuel")
+                    })
+                    .collect(),
+                vec![30],
+            ),
+            (
+                "all equal: no outlier",
+                (0..40)
+                    .map(|i| in_category(pay(i, M, V, "1000.00"), "fuel"))
+                    .collect(),
+                vec![],
+            ),
+            (
+                "another category is another population",
+                {
+                    let mut s = fuel(30, &[]);
+                    s.push(in_category(pay(200, M, V, "50000.00"), "vehicles"));
+                    s
+                },
+                vec![],
+            ),
+            (
+                "awards are their own population",
+                {
+                    let mut s = fuel(30, &[]);
+                    s.push(in_category(award(200, M, V, "50000.00"), "fuel"));
+                    s
+                },
+                vec![],
+            ),
+            (
+                "no category: not tested",
+                {
+                    let mut s: Vec<Spend> = (0..30).map(|i| pay(i, M, V, "1000.00")).collect();
+                    s.push(pay(100, M, V, "90000.00"));
+                    s
+                },
+                vec![],
+            ),
+        ];
+        // The same in both modes.
+        for t in [Thresholds::default(), raw.clone()] {
+            for (case, spends, flagged) in &cases {
+                let out = with(|cx| amount_outlier(spends, &t, cx));
+                let seqs: Vec<u64> = out.iter().flat_map(|f| f.evidence.clone()).collect();
+                assert_eq!(
+                    &seqs, flagged,
+                    "{case} (log {}): {out:#?}",
+                    t.outlier_log_amounts
+                );
+            }
+        }
+        // Heavy-tailed amounts: 100,000 is 12.5 × the median of 8,000. Raw: MAD 7,000, z =
+        // 92,000 / 10,378 = 8.9. Log: MAD ln 4, z = ln 12.5 / (1.4826 × ln 4) = 1.2.
+        let out = with(|cx| amount_outlier(&doubling(), &raw, cx));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert!(out[0]
+            .message
+            .contains("z-score 8.9 (median 8000.00 EUR, MAD 7000.00 EUR)"));
+        let out = with(|cx| amount_outlier(&doubling(), &Thresholds::default(), cx));
+        assert!(out.is_empty(), "{out:#?}");
+
+        let out = with(|cx| amount_outlier(&fuel(30, &["5000.00"]), &raw, cx));
+        let f = &out[0];
+        assert_eq!(f.subject, "entry:100");
+        assert_eq!((f.ministry, f.vendor), (Some(org(M)), Some(org(V))));
+        // 31 amounts: median 1,015, MAD 8; z = 3,985 / (1.4826 × 8) = 336.0.
+        assert_eq!(
+            f.message,
+            "payment 100 of 5000.00 EUR on 2026-02-01 by Ministry of Health to Acme Ltd is \
+             far above the 31 \"fuel\" payments from 2026-01-01 to 2026-03-31: robust \
+             z-score 336.0 (median 1015.00 EUR, MAD 8.00 EUR), over 3.5"
+        );
+        // Log amounts: MAD ln(1,023 / 1,015) = 0.00785; z = ln(5,000 / 1,015) / (1.4826 ×
+        // 0.00785) = 137.0.
+        let out = with(|cx| amount_outlier(&fuel(30, &["5000.00"]), &Thresholds::default(), cx));
+        assert!(
+            out[0].message.ends_with(
+                "robust z-score on log amounts 137.0 (median 1015.00 EUR, MAD of the log \
+                 amounts 0.008 (a factor of 1.01)), over 3.5"
+            ),
+            "{}",
+            out[0].message
+        );
+        let mad0: Vec<Spend> = (0..31)
+            .map(|i| {
+                in_category(
+                    pay(i, M, V, if i < 30 { "1000.00" } else { "1100.00" }),
+                    "x",
+                )
+            })
+            .collect();
+        let out = with(|cx| amount_outlier(&mad0, &raw, cx));
+        // Mean absolute deviation 100 / 31 = 3.23; z = 100 / (1.253314 × 3.23) = 24.7.
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].message.contains(
+                "z-score 24.7 (median 1000.00 EUR, MAD 0, so scaled by the mean \
+                           absolute deviation of 3.23 EUR)"
+            ),
+            "{}",
+            out[0].message
+        );
+    }
+
+    fn disb(seq: u64, m: u128, date: &str, amount: &str) -> Spend {
+        Spend {
+            kind: "disbursement".to_owned(),
+            vendor: None,
+            ..pay_on(seq, m, date, amount)
+        }
+    }
+
+    fn unspent(disbursements: Vec<Spend>, payments: Vec<Spend>) -> Vec<PeriodFinding> {
+        let refs: Vec<&Spend> = payments.iter().collect();
+        with(|cx| unspent_disbursements(&disbursements, &refs, &Thresholds::default(), cx))
+    }
+
+    #[test]
+    fn unspent_disbursements_table() {
+        // Period 2026-01-01..2026-03-31: disbursements dated 2025-07-04 (181 days before
+        // the period) to 2025-10-01 (181 days before its end) become older than 180 days
+        // in it.
+        let d = |date: &str| vec![disb(10, M, date, "100000.00")];
+        let p = |list: &[(u64, u128, &str, &str)]| -> Vec<Spend> {
+            list.iter()
+                .map(|(seq, m, date, a)| pay_on(*seq, *m, date, a))
+                .collect()
+        };
+        let cases: Vec<(&str, Vec<Spend>, Vec<Spend>, usize)> = vec![
+            (
+                "5% paid since",
+                d("2025-08-01"),
+                p(&[(20, M, "2025-09-01", "5000.00")]),
+                1,
+            ),
+            (
+                "10% paid is not less than 10%",
+                d("2025-08-01"),
+                p(&[
+                    (20, M, "2025-09-01", "5000.00"),
+                    (21, M, "2026-03-31", "5000.00"),
+                ]),
+                0,
+            ),
+            (
+                "paid after the period's end does not count",
+                d("2025-08-01"),
+                p(&[
+                    (20, M, "2025-09-01", "5000.00"),
+                    (21, M, "2026-04-01", "5000.00"),
+                ]),
+                1,
+            ),
+            (
+                "paid before the disbursement does not count",
+                d("2025-08-01"),
+                p(&[(20, M, "2025-07-31", "50000.00")]),
+                1,
+            ),
+            (
+                "the same day counts",
+                d("2025-08-01"),
+                p(&[(20, M, "2025-08-01", "50000.00")]),
+                0,
+            ),
+            (
+                "another ministry's payments do not count",
+                d("2025-08-01"),
+                p(&[(20, M2, "2025-09-01", "50000.00")]),
+                1,
+            ),
+            ("181 days old at the end", d("2025-10-01"), vec![], 1),
+            (
+                "180 days old is not older than 180",
+                d("2025-10-02"),
+                vec![],
+                0,
+            ),
+            ("became old on the first day", d("2025-07-04"), vec![], 1),
+            (
+                "was already old before the period (an earlier period's)",
+                d("2025-07-03"),
+                vec![],
+                0,
+            ),
+        ];
+        for (case, disbursements, payments, flags) in cases {
+            let out = unspent(disbursements, payments);
+            assert_eq!(out.len(), flags, "{case}: {out:#?}");
+        }
+        let out = unspent(
+            d("2025-08-01"),
+            p(&[
+                (20, M, "2025-09-01", "3000.00"),
+                (5, M, "2025-08-02", "2000.00"),
+            ]),
+        );
+        let f = &out[0];
+        assert_eq!(f.rule, "spending-before-funding");
+        assert_eq!(f.evidence, [5, 10, 20]);
+        assert_eq!(f.subject, format!("ministry:{}/disbursement:10", org(M)));
+        assert_eq!(
+            f.message,
+            "Ministry of Health received disbursement 10 of 100000.00 EUR on 2025-08-01 and \
+             by 2026-03-31 (242 days later) had paid only 5000.00 EUR since (5.0% of it, 2 \
+             payments), under the 10% expected within 180 days"
+        );
+    }
+
+    #[test]
+    fn the_read_looks_back_far_enough_for_both() {
+        let period = Period {
+            from: day("2026-01-01"),
+            to: day("2026-03-31"),
+        };
+        // max(14 + 90, 180 + 1) days before.
+        assert_eq!(
+            lookback_start(period, &Thresholds::default()),
+            day("2025-07-04")
+        );
+        let t = Thresholds {
+            velocity_trailing_days: 365,
+            ..Thresholds::default()
+        };
+        assert_eq!(lookback_start(period, &t), day("2024-12-18"));
+    }
+
+    #[test]
+    fn screen_keeps_the_lookback_out_of_the_other_rules() {
+        // 10 earlier payments all to V would be a concentration if they counted.
+        let input = Input {
+            spends: Vec::new(),
+            earlier: (0..10)
+                .map(|i| pay_on(i, M, "2025-12-01", "100.00"))
+                .collect(),
+            disbursements: Vec::new(),
+        };
+        assert!(with(|cx| screen(&input, &Thresholds::default(), cx)).is_empty());
+    }
+
+    #[test]
+    fn period_rule_settings_are_checked() {
+        for (t, why) in [
+            (
+                Thresholds {
+                    velocity_window_days: 0,
+                    ..Thresholds::default()
+                },
+                "velocity_window_days",
+            ),
+            (
+                Thresholds {
+                    velocity_trailing_days: 3_651,
+                    ..Thresholds::default()
+                },
+                "velocity_trailing_days",
+            ),
+            (
+                Thresholds {
+                    velocity_ratio: dec("0.9"),
+                    ..Thresholds::default()
+                },
+                "velocity_ratio",
+            ),
+            (
+                Thresholds {
+                    velocity_min_amount: dec("-1"),
+                    ..Thresholds::default()
+                },
+                "velocity_min_amount",
+            ),
+            (
+                Thresholds {
+                    noncompetitive_share_min: Decimal::ONE,
+                    ..Thresholds::default()
+                },
+                "noncompetitive_share_min",
+            ),
+            (
+                Thresholds {
+                    noncompetitive_peer_factor: dec("0.5"),
+                    ..Thresholds::default()
+                },
+                "noncompetitive_peer_factor",
+            ),
+            (
+                Thresholds {
+                    noncompetitive_min_awards: 0,
+                    ..Thresholds::default()
+                },
+                "noncompetitive_min_awards",
+            ),
+            (
+                Thresholds {
+                    outlier_z: Decimal::ZERO,
+                    ..Thresholds::default()
+                },
+                "outlier_z",
+            ),
+            (
+                Thresholds {
+                    outlier_min_population: 2,
+                    ..Thresholds::default()
+                },
+                "outlier_min_population",
+            ),
+            (
+                Thresholds {
+                    unspent_days: 0,
+                    ..Thresholds::default()
+                },
+                "unspent_days",
+            ),
+            (
+                Thresholds {
+                    unspent_share: dec("1.01"),
+                    ..Thresholds::default()
+                },
+                "unspent_share",
+            ),
+        ] {
+            assert!(t.check().unwrap_err().contains(why), "{why}");
+        }
+        // Stored before these settings existed: their defaults.
+        let mut stored = serde_json::to_value(Thresholds::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("outlier_z");
+        let t: Thresholds = serde_json::from_value(stored).unwrap();
+        assert_eq!(t.outlier_z, dec("3.5"));
     }
 }

@@ -88,6 +88,34 @@ pub struct Thresholds {
     /// than this are not tested (Nigrini recommends 1,000 for a reliable test; 300 is a
     /// compromise for ministries that pay less often).
     pub benford_min: u32,
+
+    // --- Period screens: velocity, non-competitive share, amount outlier, unspent
+    // --- disbursements (docs/screening.md, "Period screens"; `check_period_rules`).
+    /// Velocity spike: a ministry's payments in `velocity_window_days` total at least
+    /// `velocity_min_amount` and their daily rate is more than `velocity_ratio` × its
+    /// daily rate over the `velocity_trailing_days` before the window.
+    pub velocity_window_days: i64,
+    pub velocity_trailing_days: i64,
+    pub velocity_ratio: Decimal,
+    pub velocity_min_amount: Decimal,
+    /// Non-competitive share: the share of a ministry's award value made by the direct
+    /// method is more than `noncompetitive_share_min` and more than
+    /// `noncompetitive_peer_factor` × its peers' (median of the other ministries' shares),
+    /// when the ministry made at least `noncompetitive_min_awards` awards in the period.
+    pub noncompetitive_share_min: Decimal,
+    pub noncompetitive_peer_factor: Decimal,
+    pub noncompetitive_min_awards: u32,
+    /// Amount outlier: robust z-score |x − median| / (1.4826 × MAD) above `outlier_z`,
+    /// in a (kind, category) population of at least `outlier_min_population` entries;
+    /// x is the logarithm of the amount when `outlier_log_amounts`, else the amount.
+    pub outlier_z: Decimal,
+    pub outlier_min_population: u32,
+    pub outlier_log_amounts: bool,
+    /// Unspent disbursement (spending-before-funding): older than `unspent_days` at the
+    /// period's end while the ministry paid less than `unspent_share` of it since.
+    pub unspent_days: i64,
+    pub unspent_share: Decimal,
+    // --- end of the period-screen block.
 }
 
 impl Default for Thresholds {
@@ -118,6 +146,21 @@ impl Default for Thresholds {
             clustering_min: 8,
             clustering_ratio: Decimal::from(3),
             benford_min: 300,
+
+            // --- Period screens: velocity, non-competitive share, outlier, unspent.
+            velocity_window_days: 14,
+            velocity_trailing_days: 90,
+            velocity_ratio: Decimal::from(3),
+            velocity_min_amount: Decimal::from(50_000),
+            noncompetitive_share_min: Decimal::new(4, 1),
+            noncompetitive_peer_factor: Decimal::from(2),
+            noncompetitive_min_awards: 5,
+            outlier_z: Decimal::new(35, 1),
+            outlier_min_population: 30,
+            outlier_log_amounts: true,
+            unspent_days: 180,
+            unspent_share: Decimal::new(1, 1),
+            // --- end of the period-screen block.
         }
     }
 }
@@ -186,6 +229,54 @@ impl Thresholds {
         }
         if !(self.work_start_hour < self.work_end_hour && self.work_end_hour <= 24) {
             return Err("working hours must satisfy start < end <= 24".to_owned());
+        }
+        self.check_period_rules()
+    }
+
+    /// The period-screen block: velocity, non-competitive share, outlier, unspent.
+    fn check_period_rules(&self) -> Result<(), String> {
+        if !(1..=366).contains(&self.velocity_window_days) {
+            return Err("velocity_window_days must be 1 to 366".to_owned());
+        }
+        for (name, v) in [
+            ("velocity_trailing_days", self.velocity_trailing_days),
+            ("unspent_days", self.unspent_days),
+        ] {
+            if !(1..=3_650).contains(&v) {
+                return Err(format!("{name} must be 1 to 3650 days"));
+            }
+        }
+        for (name, v) in [
+            ("velocity_ratio", self.velocity_ratio),
+            (
+                "noncompetitive_peer_factor",
+                self.noncompetitive_peer_factor,
+            ),
+        ] {
+            if v < Decimal::ONE || v > Decimal::from(1_000) {
+                return Err(format!("{name} must be 1 to 1000"));
+            }
+        }
+        if self.velocity_min_amount < Decimal::ZERO {
+            return Err("velocity_min_amount must not be negative".to_owned());
+        }
+        if self.noncompetitive_share_min <= Decimal::ZERO
+            || self.noncompetitive_share_min >= Decimal::ONE
+        {
+            return Err("noncompetitive_share_min must be between 0 and 1".to_owned());
+        }
+        if self.unspent_share <= Decimal::ZERO || self.unspent_share > Decimal::ONE {
+            return Err("unspent_share must be more than 0 and at most 1".to_owned());
+        }
+        if self.outlier_z <= Decimal::ZERO || self.outlier_z > Decimal::from(1_000) {
+            return Err("outlier_z must be more than 0 and at most 1000".to_owned());
+        }
+        if !(1..=1_000_000).contains(&self.noncompetitive_min_awards) {
+            return Err("noncompetitive_min_awards must be 1 to 1000000".to_owned());
+        }
+        // A median and a MAD need a few values to mean anything.
+        if !(3..=1_000_000).contains(&self.outlier_min_population) {
+            return Err("outlier_min_population must be 3 to 1000000".to_owned());
         }
         Ok(())
     }

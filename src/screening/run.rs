@@ -1,6 +1,7 @@
 //! Running the period screens over a fund (docs/screening.md, "Period screens"): read the
-//! period's unreversed payments and awards in one query, run `period::screen`, and turn
-//! the findings into flags with deterministic ids. `prepare` reads and decides what is
+//! period's unreversed payments and awards (and the payments and disbursements of a
+//! bounded lookback) in one snapshot, run `period::screen`, and turn the findings into
+//! flags with deterministic ids. `prepare` reads and decides what is
 //! new; the caller inserts with `commit` inside the transaction that records the run in
 //! the administrative chain, which re-checks that exactly the predicted flags were new.
 
@@ -21,10 +22,14 @@ use crate::ledger::writer::AppendError;
 pub const PERIOD_DAYS_MAX: i64 = 3_660;
 
 /// The period rules, in the order of the summary.
-pub const PERIOD_RULES: [&str; 3] = [
+pub const PERIOD_RULES: [&str; 7] = [
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",
+    "velocity-spike",
+    "non-competitive-share",
+    "amount-outlier",
+    "spending-before-funding",
 ];
 
 /// Flags of one rule in a run.
@@ -44,8 +49,11 @@ pub struct Summary {
     pub from: NaiveDate,
     #[schema(value_type = String, format = Date)]
     pub to: NaiveDate,
-    /// Unreversed payments and awards read.
+    /// Unreversed payments and awards of the period read.
     pub entries: u64,
+    /// Size of the fund's chain in the snapshot the run read: a later run over the same
+    /// period at the same size would read the same entries (the schedule skips it).
+    pub chain_size: u64,
     pub rules: BTreeMap<String, RuleCount>,
 }
 
@@ -71,6 +79,8 @@ fn u(v: i64) -> u64 {
 }
 
 /// Reads the period and runs the screens: the flags not raised yet, and the summary.
+/// The reads share one snapshot (a read-only repeatable-read transaction), so the chain
+/// size in the summary is exactly the ledger the screens saw.
 pub fn prepare(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -78,25 +88,73 @@ pub fn prepare(
     period: Period,
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<(Vec<FlagRow>, Summary)> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| prepare_in_snapshot(conn, fund, currency, period, now))
+}
+
+fn prepare_in_snapshot(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    currency: &str,
+    period: Period,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<(Vec<FlagRow>, Summary)> {
+    let chain_size = match crate::ledger::store::head(conn, fund) {
+        Ok(head) => head.map_or(0, |(size, _)| size),
+        Err(crate::ledger::store::StoreError::Db(e)) => return Err(e),
+        Err(e) => return Err(diesel::result::Error::DeserializationError(Box::new(e))),
+    };
     let thresholds = crate::funds::state::thresholds(conn, fund)?.unwrap_or_default();
-    let rows = store::period_spends(conn, fund, period.from, period.to)?;
+    let lookback = period::lookback_start(period, &thresholds);
+    let rows = store::period_spends(conn, fund, lookback, period.from, period.to)?;
+    let award_tenders: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.1 == "award")
+        .filter_map(|r| r.6)
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    let tenders: HashMap<i64, (String, Option<String>)> =
+        store::tender_methods(conn, fund, &award_tenders)?
+            .into_iter()
+            .map(|(seq, method, category)| (seq, (method, category)))
+            .collect();
     let mut dates: HashMap<u64, NaiveDate> = HashMap::with_capacity(rows.len());
     let mut orgs = BTreeSet::new();
-    let spends: Vec<Spend> = rows
-        .into_iter()
-        .filter_map(|(seq, kind, date, ministry, vendor, amount)| {
-            dates.insert(u(seq), date);
-            orgs.extend(ministry);
-            orgs.extend(vendor);
-            Some(Spend {
-                seq: u(seq),
-                kind,
-                ministry,
-                vendor,
-                amount: amount?,
-            })
-        })
-        .collect();
+    let mut input = period::Input::default();
+    for (seq, kind, date, ministry, vendor, category, tender, amount) in rows {
+        let Some(amount) = amount else { continue };
+        dates.insert(u(seq), date);
+        orgs.extend(ministry);
+        orgs.extend(vendor);
+        let tender = tender.and_then(|t| tenders.get(&t));
+        let (method, category) = match (kind.as_str(), tender) {
+            ("award", Some((method, tender_category))) => (
+                Some(method.clone()),
+                category.or_else(|| tender_category.clone()),
+            ),
+            _ => (None, category),
+        };
+        let spend = Spend {
+            seq: u(seq),
+            kind,
+            date,
+            ministry,
+            vendor,
+            category,
+            method,
+            amount,
+        };
+        if spend.kind == "disbursement" {
+            input.disbursements.push(spend);
+        } else if date < period.from {
+            input.earlier.push(spend);
+        } else {
+            input.spends.push(spend);
+        }
+    }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let names: HashMap<Uuid, String> = store::org_names(conn, &org_list)?.into_iter().collect();
     let cx = period::Context {
@@ -104,7 +162,7 @@ pub fn prepare(
         currency,
         names: &names,
     };
-    let findings = period::screen(&spends, &thresholds, &cx);
+    let findings = period::screen(&input, &thresholds, &cx);
     let flags: Vec<FlagRow> = findings
         .into_iter()
         .filter_map(|f| {
@@ -147,7 +205,8 @@ pub fn prepare(
         fund,
         from: period.from,
         to: period.to,
-        entries: u64::try_from(spends.len()).unwrap_or(u64::MAX),
+        entries: u64::try_from(input.spends.len()).unwrap_or(u64::MAX),
+        chain_size,
         rules,
     };
     Ok((new, summary))

@@ -6,7 +6,7 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::schema::{flag_events, flags, fund_entries, invoices, organizations};
+use crate::schema::{flag_events, flags, fund_entries, funds, invoices, organizations, tenders};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = flags)]
@@ -71,31 +71,41 @@ pub fn existing_flags(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// An unreversed payment or award of a period: (seq, kind, business date, ministry,
-/// vendor, amount in the fund's currency).
+/// An unreversed payment, award or disbursement: (seq, kind, business date, ministry,
+/// vendor, category, tender seq, amount in the fund's currency).
 pub type SpendRow = (
     i64,
     String,
     NaiveDate,
     Option<Uuid>,
     Option<Uuid>,
+    Option<String>,
+    Option<i64>,
     Option<Decimal>,
 );
 
-/// The fund's unreversed payments and awards dated `from` to `to` (both included), in
-/// seq order: one range read of the (fund, kind, seq) index. One statement, so one
-/// snapshot: a reversal is either seen with its reversed entry's `reversed_by` or not
-/// at all.
+/// What the period screens of `from` to `to` read, in seq order: the fund's unreversed
+/// payments and awards dated in the period, and its unreversed payments and disbursements
+/// dated from `lookback` (at most `from`) to the day before. One statement over the
+/// (fund, kind, seq) index, so one snapshot: a reversal is either seen with its reversed
+/// entry's `reversed_by` or not at all.
 pub fn period_spends(
     conn: &mut PgConnection,
     fund: Uuid,
+    lookback: NaiveDate,
     from: NaiveDate,
     to: NaiveDate,
 ) -> QueryResult<Vec<SpendRow>> {
     fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::kind.eq_any(["payment", "award"]))
-        .filter(fund_entries::business_date.between(from, to))
+        .filter(fund_entries::kind.eq_any(["payment", "award", "disbursement"]))
+        .filter(fund_entries::business_date.between(lookback.min(from), to))
+        // The lookback is for payments and disbursements; awards only of the period.
+        .filter(
+            fund_entries::kind
+                .ne("award")
+                .or(fund_entries::business_date.ge(from)),
+        )
         .filter(fund_entries::reversed_by.is_null())
         .order(fund_entries::seq.asc())
         .select((
@@ -104,8 +114,41 @@ pub fn period_spends(
             fund_entries::business_date,
             fund_entries::ministry_org_id,
             fund_entries::vendor_org_id,
+            fund_entries::category,
+            fund_entries::tender_seq,
             fund_entries::amount_fund,
         ))
+        .load(conn)
+}
+
+/// These tenders' (seq, method, category): the method from the tender state, the
+/// category from the tender's entry (an award's index row carries neither).
+pub fn tender_methods(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tenders: &[i64],
+) -> QueryResult<Vec<(i64, String, Option<String>)>> {
+    if tenders.is_empty() {
+        return Ok(Vec::new());
+    }
+    tenders::table
+        .inner_join(
+            fund_entries::table.on(fund_entries::fund_id
+                .eq(tenders::fund_id)
+                .and(fund_entries::seq.eq(tenders::seq))),
+        )
+        .filter(tenders::fund_id.eq(fund))
+        .filter(tenders::seq.eq_any(tenders))
+        .select((tenders::seq, tenders::method, fund_entries::category))
+        .load(conn)
+}
+
+/// The active funds, with their currencies.
+pub fn active_funds(conn: &mut PgConnection) -> QueryResult<Vec<(Uuid, String)>> {
+    funds::table
+        .filter(funds::active.eq(true))
+        .order(funds::id.asc())
+        .select((funds::id, funds::currency))
         .load(conn)
 }
 

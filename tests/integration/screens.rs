@@ -285,3 +285,506 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         assert!(run.contains("vendor-concentration"), "{run}");
     }
 }
+
+fn post_on(fund: Uuid, kind: &str, date: chrono::NaiveDate, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries"))
+        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+        .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+}
+
+/// A fund whose Ministry of Interior spends steadily, then rushes: what the velocity and
+/// outlier screens should find in the 30 days ending `end`.
+struct Rush {
+    fund: Uuid,
+    secretariat: Uuid,
+    interior: Uuid,
+    auditor: Uuid,
+    /// Five vehicle payments of 15,000.00 EUR from `end` − 6 to `end` − 2.
+    rush: Vec<u64>,
+    /// A fuel payment of 25,000.00 EUR on `end` − 3, among 30 of 1,000.00 to 1,290.00.
+    outlier: u64,
+}
+
+async fn rush_fund<S, B>(
+    db: &TestDb,
+    state: &actix_web::web::Data<fundtrail::app::AppState>,
+    app: &S,
+    end: chrono::NaiveDate,
+) -> Rush
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
+    let auditor = org(db, "Supreme Audit Institution", "audit_body");
+    let donor = org(db, "Kingdom of Norway", "donor");
+    let interior = org(db, "Ministry of Interior", "ministry");
+    let alpha = org(db, "Alpha Fuels", "vendor");
+    let beta = org(db, "Beta Stationery", "vendor");
+    let gamma = org(db, "Gamma Vehicles", "vendor");
+    let days = |n: i64| end - chrono::Duration::days(n);
+
+    harness::act_as(state, "admin");
+    let (status, fund) = call!(
+        app,
+        TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{fund}");
+    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
+    let (status, _) = call!(
+        app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
+            .set_json(json!({"organization": auditor}))
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    harness::act_as_member(state, "treasurer", secretariat);
+    let start = days(120);
+    ok!(
+        app,
+        post_on(
+            fund,
+            "contribution",
+            start,
+            json!({"donor": donor, "amount": eur("1000000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        app,
+        post_on(
+            fund,
+            "allocation",
+            start,
+            json!({"ministry": interior, "budget_line": "B", "category": "equipment",
+                   "amount": eur("500000.00"), "period_start": start, "period_end": end})
+        )
+    );
+    ok!(
+        app,
+        post_on(
+            fund,
+            "disbursement",
+            start,
+            json!({"allocation": alloc, "amount": eur("300000.00")})
+        )
+    );
+
+    harness::act_as_member(state, "ministry", interior);
+    let pay = |date, vendor: Uuid, category: &str, amount: &str| {
+        post_on(
+            fund,
+            "payment",
+            date,
+            json!({"vendor": vendor, "ministry": interior, "category": category,
+                   "amount": eur(amount)}),
+        )
+    };
+    // The trailing rate: 1,000.00 EUR of stationery a week.
+    for i in 0..12 {
+        ok!(app, pay(days(104 - 7 * i), beta, "office", "1000.00"));
+    }
+    // 30 fuel payments of 1,000.00 to 1,290.00 EUR from `end` − 29 to `end` − 15.
+    for i in 0..30 {
+        let amount = format!("{}.00", 1_000 + 10 * i);
+        ok!(app, pay(days(29 - i % 15), alpha, "fuel", &amount));
+    }
+    let outlier = ok!(app, pay(days(3), alpha, "fuel", "25000.00"));
+    let mut rush = Vec::new();
+    for i in 0..5 {
+        rush.push(ok!(app, pay(days(6 - i), gamma, "vehicles", "15000.00")));
+    }
+    Rush {
+        fund,
+        secretariat,
+        interior,
+        auditor,
+        rush,
+        outlier,
+    }
+}
+
+#[actix_web::test]
+async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_through_the_api_are_flagged(
+) {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let today = chrono::Utc::now().date_naive();
+    let Rush {
+        fund,
+        secretariat,
+        interior,
+        auditor,
+        rush,
+        outlier,
+    } = rush_fund(&db, &state, &app, today).await;
+    let week_ago = today - chrono::Duration::days(7);
+
+    // Interior awards five direct contracts; Justice, its only peer, one by open tender.
+    let justice = org(&db, "Ministry of Justice", "ministry");
+    let builder = org(&db, "Omega Builders", "vendor");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    // Justice received 50,000.00 EUR 200 days ago and has paid nothing since.
+    let long_ago = today - chrono::Duration::days(200);
+    let alloc = ok!(
+        &app,
+        post_on(
+            fund,
+            "allocation",
+            long_ago,
+            json!({"ministry": justice, "budget_line": "J0", "category": "works",
+                   "amount": eur("50000.00"), "period_start": long_ago, "period_end": today})
+        )
+    );
+    let unspent = ok!(
+        &app,
+        post_on(
+            fund,
+            "disbursement",
+            long_ago,
+            json!({"allocation": alloc, "amount": eur("50000.00")})
+        )
+    );
+    ok!(
+        &app,
+        post_on(
+            fund,
+            "allocation",
+            week_ago,
+            json!({"ministry": justice, "budget_line": "J", "category": "works",
+                   "amount": eur("100000.00"), "period_start": week_ago, "period_end": today})
+        )
+    );
+    let tender = |ministry: Uuid, method: &str| {
+        post_on(
+            fund,
+            "tender",
+            week_ago,
+            json!({"ministry": ministry, "title": "T", "category": "works", "method": method,
+                   "estimated_value": eur("20000.00"), "deadline": today}),
+        )
+    };
+    let award = |tender: u64, amount: &str| {
+        post_on(
+            fund,
+            "award",
+            today,
+            json!({"tender": tender, "vendor": builder, "amount": eur(amount),
+                   "bids_received": 1}),
+        )
+    };
+    harness::act_as_member(&state, "ministry", interior);
+    let mut direct = Vec::new();
+    for _ in 0..5 {
+        let t = ok!(&app, tender(interior, "direct"));
+        direct.push(ok!(&app, award(t, "8000.00")));
+    }
+    harness::act_as_member(&state, "ministry", justice);
+    let t = ok!(&app, tender(justice, "open"));
+    ok!(
+        &app,
+        post_on(
+            fund,
+            "bid",
+            week_ago,
+            json!({"tender": t, "vendor": builder, "amount": eur("19000.00")})
+        )
+    );
+    ok!(&app, award(t, "19000.00"));
+
+    harness::act_as_member(&state, "auditor", auditor);
+    let screens = || {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{fund}/screens"))
+            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
+    };
+    let (status, summary) = call!(&app, screens());
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    // In the period: 30 + 1 fuel, 5 vehicle and the last stationery payment; 6 awards.
+    assert_eq!(summary["entries"], json!(43), "{summary}");
+    for rule in ["velocity-spike", "amount-outlier", "non-competitive-share"] {
+        assert_eq!(
+            summary["rules"][rule],
+            json!({"raised": 1, "already_present": 0}),
+            "{rule}: {summary}"
+        );
+    }
+    // Interior's disbursement (120 days old) is not examined; Justice's is.
+    assert_eq!(
+        summary["rules"]["spending-before-funding"],
+        json!({"raised": 1, "already_present": 0}),
+        "{summary}"
+    );
+
+    let flags =
+        |rule: &str| TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule={rule}"));
+    let (status, page) = call!(&app, flags("velocity-spike"));
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let spike = page["flags"].as_array().unwrap();
+    assert_eq!(spike.len(), 1, "{page}");
+    let spike = &spike[0];
+    let evidence: Vec<u64> = spike["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    for seq in rush.iter().chain([&outlier]) {
+        assert!(evidence.contains(seq), "{seq} in {spike}");
+    }
+    assert_eq!(spike["ministry"], json!(interior));
+    assert_eq!(spike["severity"], "medium");
+    assert!(
+        spike["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ministry:{interior}/window:")),
+        "{spike}"
+    );
+    let message = spike["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Ministry of Interior paid "),
+        "{message}"
+    );
+    assert!(
+        message.contains("times its daily rate of the 90 days before"),
+        "{message}"
+    );
+
+    let (status, page) = call!(&app, flags("amount-outlier"));
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let found = page["flags"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    let f = &found[0];
+    assert_eq!(f["evidence"], json!([outlier]), "{f}");
+    assert_eq!(f["seq"], json!(outlier), "{f}");
+    assert_eq!(f["subject"], json!(format!("entry:{outlier}")), "{f}");
+    assert_eq!(f["business_date"], json!(today - chrono::Duration::days(3)));
+    let message = f["message"].as_str().unwrap();
+    // 31 fuel payments, on log amounts: median ln 1,150, MAD 0.0673; z = ln(25,000 /
+    // 1,150) / (1.4826 × 0.0673) = 30.9.
+    for part in [
+        &format!("payment {outlier} of 25000.00 EUR"),
+        "by Ministry of Interior to Alpha Fuels",
+        "far above the 31 \"fuel\" payments",
+        "robust z-score on log amounts 30.9 (median 1150.00 EUR, MAD of the log amounts \
+         0.067 (a factor of 1.07)), over 3.5",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+
+    // The awards' methods come from their tenders.
+    let (_, page) = call!(&app, flags("non-competitive-share"));
+    let found = page["flags"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    assert_eq!(found[0]["evidence"], json!(direct), "{page}");
+    assert_eq!(found[0]["ministry"], json!(interior), "{page}");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Ministry of Interior awarded 100.0% of its award value from {} to {today} by \
+             direct (non-competitive) method: 40000.00 EUR of 40000.00 EUR (5 of its 5 \
+             awards), against 0.0% for the other ministry's direct share",
+            today - chrono::Duration::days(29)
+        )),
+        "{message}"
+    );
+
+    let (_, page) = call!(&app, flags("spending-before-funding"));
+    let found = page["flags"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    assert_eq!(found[0]["evidence"], json!([unspent]), "{page}");
+    assert_eq!(found[0]["ministry"], json!(justice), "{page}");
+    assert_eq!(
+        found[0]["subject"],
+        json!(format!("ministry:{justice}/disbursement:{unspent}"))
+    );
+    assert_eq!(
+        found[0]["message"],
+        json!(format!(
+            "Ministry of Justice received disbursement {unspent} of 50000.00 EUR on {long_ago} \
+             and by {today} (200 days later) had paid only 0.00 EUR since (0.0% of it, 0 \
+             payments), under the 10% expected within 180 days"
+        ))
+    );
+
+    // The ministry sees both (they are on its entries).
+    harness::act_as_member(&state, "ministry", interior);
+    let (_, page) = call!(&app, flags("amount-outlier"));
+    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+
+    // Re-running the period raises nothing twice.
+    harness::act_as_member(&state, "auditor", auditor);
+    let (status, again) = call!(&app, screens());
+    assert_eq!(status, StatusCode::OK, "{again}");
+    for rule in [
+        "velocity-spike",
+        "amount-outlier",
+        "non-competitive-share",
+        "spending-before-funding",
+    ] {
+        assert_eq!(
+            again["rules"][rule],
+            json!({"raised": 0, "already_present": 1}),
+            "{rule}: {again}"
+        );
+    }
+}
+
+/// Period-screen runs recorded in the administrative chain, as (idempotency key, canonical).
+fn screen_runs(db: &TestDb) -> Vec<(String, String)> {
+    use fundtrail::schema::ledger_entries;
+    ledger_entries::table
+        .filter(ledger_entries::kind.eq("period_screen_run"))
+        .order(ledger_entries::seq.asc())
+        .select((ledger_entries::idempotency_key, ledger_entries::canonical))
+        .load(&mut db.superuser_conn())
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_changes() {
+    use chrono::Datelike;
+    use fundtrail::screening::schedule;
+
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    // The clock of the ticks: noon on the 5th of this month, so the month just ended is
+    // the last complete one.
+    let today = chrono::Utc::now().date_naive();
+    let now = today
+        .with_day(5)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
+    let month_end = today.with_day(1).unwrap() - chrono::Duration::days(1);
+    let Rush {
+        fund,
+        interior,
+        outlier,
+        ..
+    } = rush_fund(&db, &state, &app, month_end).await;
+
+    // Another serve process holding the schedule lock: this tick does nothing.
+    let mut other = db.superuser_conn();
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_lock({})",
+        schedule::SCHEDULE_LOCK_KEY
+    ))
+    .execute(&mut other)
+    .unwrap();
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert!(!report.locked);
+    assert!(report.ran.is_empty());
+    assert!(screen_runs(&db).is_empty());
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_unlock({})",
+        schedule::SCHEDULE_LOCK_KEY
+    ))
+    .execute(&mut other)
+    .unwrap();
+
+    // The first tick screens the month and the year to date.
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert!(report.locked);
+    assert_eq!((report.ran.len(), report.skipped, report.failed), (2, 0, 0));
+    let month = &report.ran[0];
+    assert_eq!(
+        (month.from, month.to),
+        (month_end.with_day(1).unwrap(), month_end)
+    );
+    assert_eq!(month.rules["velocity-spike"].raised, 1, "{month:?}");
+    assert_eq!(month.rules["amount-outlier"].raised, 1, "{month:?}");
+    let year = &report.ran[1];
+    assert_eq!(
+        (year.from, year.to),
+        (
+            month_end.with_day(1).unwrap().with_month(1).unwrap(),
+            month_end
+        )
+    );
+    // The year finds the same spike (same peak window) and the same outlier again.
+    assert_eq!(year.rules["velocity-spike"].raised, 0, "{year:?}");
+    assert_eq!(year.rules["amount-outlier"].raised, 0, "{year:?}");
+    assert_eq!(year.rules["amount-outlier"].already_present, 1, "{year:?}");
+
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=amount-outlier"))
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["flags"][0]["evidence"], json!([outlier]), "{page}");
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=velocity-spike"))
+    );
+    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["flags"][0]["ministry"], json!(interior), "{page}");
+
+    // Recorded under the system principal, with the chain size in the key and body.
+    let runs = screen_runs(&db);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for (key, canonical) in &runs {
+        assert!(key.starts_with(&format!("screen/{fund}/")), "{key}");
+        assert!(key.contains(&format!("/{}/", month.chain_size)), "{key}");
+        assert!(canonical.contains(r#""actor":"schedule""#), "{canonical}");
+        assert!(canonical.contains(r#""id":"system""#), "{canonical}");
+        assert!(
+            canonical.contains(&format!(r#""chain_size":{}"#, month.chain_size)),
+            "{canonical}"
+        );
+    }
+
+    // Nothing appended to the fund since: the next tick skips both and records nothing.
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert_eq!((report.ran.len(), report.skipped, report.failed), (0, 2, 0));
+    assert_eq!(screen_runs(&db).len(), 2);
+
+    // A new entry: both periods are screened again, raising nothing twice.
+    harness::act_as_member(&state, "ministry", interior);
+    let vendor = org(&db, "Delta Catering", "vendor");
+    ok!(
+        &app,
+        post_on(
+            fund,
+            "payment",
+            today,
+            json!({"vendor": vendor, "ministry": interior, "amount": eur("120.00")})
+        )
+    );
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert_eq!((report.ran.len(), report.skipped), (2, 0));
+    assert_eq!(report.raised(), 0, "{report:?}");
+    assert_eq!(report.ran[0].rules["velocity-spike"].already_present, 1);
+    assert_eq!(screen_runs(&db).len(), 4);
+
+    // A deactivated fund is not screened at all (not even looked up).
+    harness::act_as(&state, "admin");
+    let (status, body) = call!(
+        &app,
+        TestRequest::post().uri(&format!("/api/v1/admin/funds/{fund}/deactivate"))
+    );
+    assert!(status.is_success(), "{status}: {body}");
+    let report = schedule::tick(&state.pool, &state.ledger, now)
+        .await
+        .unwrap();
+    assert_eq!((report.ran.len(), report.skipped, report.failed), (0, 0, 0));
+}
