@@ -74,6 +74,16 @@ pub fn open_ledger(
     db_args: &DbArgs,
     ledger_args: &LedgerArgs,
 ) -> anyhow::Result<(Database, crate::db::PgPool, Arc<Ledger>)> {
+    open_ledger_with_clock(db_args, ledger_args, Ledger::system_clock())
+}
+
+/// `open_ledger` with the writer's clock given (`seed-demo --inject-schemes` records each
+/// day's entries on their business day).
+pub fn open_ledger_with_clock(
+    db_args: &DbArgs,
+    ledger_args: &LedgerArgs,
+    clock: crate::ledger::writer::Clock,
+) -> anyhow::Result<(Database, crate::db::PgPool, Arc<Ledger>)> {
     let key_path = ledger_args.key_path(&db_args.data_dir);
     let signer = keys::load_or_generate(
         &key_path,
@@ -90,7 +100,7 @@ pub fn open_ledger(
         pool.clone(),
         signer,
         &ledger_args.log_name,
-        Ledger::system_clock(),
+        clock,
     ));
     Ok((database, pool, ledger))
 }

@@ -11,10 +11,14 @@
 //! never exceed their invoice. A procurement whose next step would fall after today stops
 //! there (it is still in progress).
 
+pub mod schemes;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -69,7 +73,7 @@ const MINISTRIES: [&str; 3] = [
 /// Cents per euro: amounts are generated as integral cents.
 const CENTS: i64 = 100;
 
-const CATEGORIES: [&str; 4] = ["training", "equipment", "infrastructure", "salaries"];
+pub(crate) const CATEGORIES: [&str; 4] = ["training", "equipment", "infrastructure", "salaries"];
 
 const VENDOR_WORDS: [&str; 10] = [
     "Alpha", "Beacon", "Cedar", "Delta", "Eagle", "Falcon", "Granite", "Harbor", "Iris", "Juniper",
@@ -88,6 +92,17 @@ pub struct SeedArgs {
     /// Append without the per-entry screens (to measure what screening costs).
     #[arg(long)]
     pub no_screening: bool,
+    /// Mix known schemes (every screening rule, several instances each) into the year,
+    /// record each day's entries on their business day in working hours, and write the
+    /// ground truth (docs/screening.md, "Measured precision and recall").
+    #[arg(long)]
+    pub inject_schemes: bool,
+    /// With --inject-schemes: where to write the ground truth (JSON).
+    #[arg(long, requires = "inject_schemes")]
+    pub truth: Option<PathBuf>,
+    /// With --inject-schemes: instances injected per per-entry rule.
+    #[arg(long, default_value_t = 8, requires = "inject_schemes")]
+    pub per_rule: u32,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
@@ -99,30 +114,35 @@ pub struct SeedReport {
     pub fund: Uuid,
     pub entries: u64,
     pub seconds: f64,
+    /// Seconds spent appending the fund's entries (without creating users and orgs).
+    pub append_seconds: f64,
     pub entries_per_second: f64,
     pub users: Vec<String>,
 }
 
 /// Who records an event.
-#[derive(Debug, Clone, Copy)]
-enum Actor {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Actor {
     Treasurer,
     Ministry(usize),
 }
 
 /// One entry to be, with references to earlier events as `{"$ref": index}`.
-struct Event {
-    date: NaiveDate,
-    kind: &'static str,
-    actor: Actor,
-    body: Value,
+pub(crate) struct Event {
+    pub(crate) date: NaiveDate,
+    pub(crate) kind: &'static str,
+    pub(crate) actor: Actor,
+    pub(crate) body: Value,
+    /// When it is recorded, if not on its business day in working hours (an injected
+    /// backdated or off-hours entry). Only with --inject-schemes.
+    pub(crate) record_at: Option<NaiveDateTime>,
 }
 
-fn r(index: usize) -> Value {
+pub(crate) fn r(index: usize) -> Value {
     json!({ "$ref": index })
 }
 
-fn money(value: Decimal, currency: &str) -> Value {
+pub(crate) fn money(value: Decimal, currency: &str) -> Value {
     json!({"value": value.to_string(), "currency": currency})
 }
 
@@ -145,12 +165,12 @@ fn resolve(v: &Value, seq_of: &[u64]) -> anyhow::Result<Value> {
     })
 }
 
-fn eur(cents: i64) -> Decimal {
+pub(crate) fn eur(cents: i64) -> Decimal {
     Decimal::new(cents, 2)
 }
 
 /// An amount in cents, roughly log-uniform between `lo` and `hi` euros.
-fn amount_cents(rng: &mut StdRng, lo: f64, hi: f64) -> i64 {
+pub(crate) fn amount_cents(rng: &mut StdRng, lo: f64, hi: f64) -> i64 {
     // Floats only to draw a random magnitude; money itself is integral cents from here.
     let x: f64 = rng.gen_range(lo.ln()..hi.ln());
     let euros = x.exp().round();
@@ -159,23 +179,43 @@ fn amount_cents(rng: &mut StdRng, lo: f64, hi: f64) -> i64 {
     whole * 100 + rng.gen_range(0..100)
 }
 
-struct Plan {
-    events: Vec<Event>,
+pub(crate) struct Plan {
+    pub(crate) events: Vec<Event>,
 }
 
 impl Plan {
-    fn push(&mut self, date: NaiveDate, kind: &'static str, actor: Actor, body: Value) -> usize {
+    pub(crate) fn push(
+        &mut self,
+        date: NaiveDate,
+        kind: &'static str,
+        actor: Actor,
+        body: Value,
+    ) -> usize {
         self.events.push(Event {
             date,
             kind,
             actor,
             body,
+            record_at: None,
         });
         self.events.len() - 1
     }
 }
 
-/// The year of activity ending `today`.
+/// The legal minimum days a tender of `method` stays open (the default thresholds of
+/// `short-tender-period`), used by the realistic year.
+pub(crate) fn min_days_open(method: &str) -> i64 {
+    match method {
+        "open" => 30,
+        "restricted" => 20,
+        "request_for_quotation" => 10,
+        _ => 5,
+    }
+}
+
+/// The year of activity ending `today`. `realistic` (with --inject-schemes) gives every
+/// tender at least its method's legal minimum period and awards it after its deadline;
+/// without it the demo keeps its historical shape (21 days for every method).
 fn generate(
     scale: u32,
     seed: u64,
@@ -183,6 +223,7 @@ fn generate(
     donors: &[Uuid],
     ministries: &[Uuid],
     vendors: &[Uuid],
+    realistic: bool,
 ) -> Plan {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut plan = Plan { events: Vec::new() };
@@ -328,13 +369,18 @@ fn generate(
                     e if e < 200_000 * CENTS => "restricted",
                     _ => "open",
                 };
+                let open_days = if realistic {
+                    min_days_open(method) + rng.gen_range(0..8)
+                } else {
+                    21
+                };
                 let tender = plan.push(
                     published,
                     "tender",
                     Actor::Ministry(mi),
                     json!({"ministry": m, "title": format!("{cat} lot {}-{}", published, rng.gen_range(100..999)),
                            "category": cat, "method": method, "estimated_value": money(eur(estimate), "EUR"),
-                           "deadline": (published + Duration::days(21)).to_string()}),
+                           "deadline": (published + Duration::days(open_days)).to_string()}),
                 );
                 let pick = |rng: &mut StdRng| {
                     own_vendors
@@ -365,7 +411,7 @@ fn generate(
                         bids.push((vendor, amount));
                     }
                 }
-                let award_on = published + Duration::days(22);
+                let award_on = published + Duration::days(open_days.max(21) + 1);
                 if award_on > today {
                     continue;
                 }
@@ -472,28 +518,78 @@ fn system() -> Principal {
     Principal::system()
 }
 
+/// A clock the seeder drives: 0 is the system clock, anything else that instant (in
+/// microseconds since the epoch). With --inject-schemes each day's entries are recorded
+/// on their business day, as they would have been.
+#[derive(Clone, Default)]
+pub struct SeedClock(Arc<AtomicI64>);
+
+impl SeedClock {
+    pub fn clock(&self) -> crate::ledger::writer::Clock {
+        let at = self.0.clone();
+        Arc::new(move || match at.load(Ordering::SeqCst) {
+            0 => Utc::now(),
+            micros => DateTime::from_timestamp_micros(micros).unwrap_or_else(Utc::now),
+        })
+    }
+
+    fn set(&self, at: Option<NaiveDateTime>) {
+        self.0.store(
+            at.map_or(0, |t| t.and_utc().timestamp_micros()),
+            Ordering::SeqCst,
+        );
+    }
+}
+
 /// Runs `seed-demo`.
 pub fn run(args: &SeedArgs) -> anyhow::Result<SeedReport> {
-    let (database, pool, ledger) = crate::startup::open_ledger(&args.db, &args.ledger)?;
+    let (report, truth) = run_with_truth(args)?;
+    if let (Some(path), Some(truth)) = (&args.truth, &truth) {
+        std::fs::write(path, serde_json::to_string_pretty(truth)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// Runs `seed-demo` and returns the ground truth of the injected schemes (with
+/// --inject-schemes).
+pub fn run_with_truth(args: &SeedArgs) -> anyhow::Result<(SeedReport, Option<schemes::Truth>)> {
+    let clock = SeedClock::default();
+    let (database, pool, ledger) =
+        crate::startup::open_ledger_with_clock(&args.db, &args.ledger, clock.clock())?;
     let started = std::time::Instant::now();
     let rt = actix_web::rt::System::new();
-    let report = rt.block_on(seed(args, &pool, &ledger))?;
+    let report = rt.block_on(seed(args, &pool, &ledger, &clock));
+    clock.set(None);
+    let report = report?;
     let seconds = started.elapsed().as_secs_f64();
     drop(database);
-    Ok(SeedReport {
-        seconds,
-        entries_per_second: if seconds > 0.0 {
-            f64::from(u32::try_from(report.1).unwrap_or(u32::MAX)) / seconds
-        } else {
-            0.0
+    Ok((
+        SeedReport {
+            seconds,
+            append_seconds: report.append_seconds,
+            entries_per_second: if report.append_seconds > 0.0 {
+                f64::from(u32::try_from(report.entries).unwrap_or(u32::MAX))
+                    / report.append_seconds
+            } else {
+                0.0
+            },
+            fund: report.fund,
+            entries: report.entries,
+            users: DEMO_USERS
+                .iter()
+                .map(|(e, role, _)| format!("{e} ({role})"))
+                .collect(),
         },
-        fund: report.0,
-        entries: report.1,
-        users: DEMO_USERS
-            .iter()
-            .map(|(e, role, _)| format!("{e} ({role})"))
-            .collect(),
-    })
+        report.truth,
+    ))
+}
+
+struct Seeded {
+    fund: Uuid,
+    entries: u64,
+    append_seconds: f64,
+    truth: Option<schemes::Truth>,
 }
 
 async fn admin_record(
@@ -550,7 +646,8 @@ async fn seed(
     args: &SeedArgs,
     pool: &crate::db::PgPool,
     ledger: &Arc<Ledger>,
-) -> anyhow::Result<(Uuid, u64)> {
+    clock: &SeedClock,
+) -> anyhow::Result<Seeded> {
     ledger
         .bootstrap()
         .await
@@ -630,11 +727,83 @@ async fn seed(
     )
     .await?;
 
-    let today = ledger.now().date_naive();
-    let mut plan = generate(args.scale, args.seed, today, &donors, &ministries, &vendors);
+    // Injected schemes need a few organisations of their own: vendors first seen in the
+    // year (new-vendor-large) and a ministry that receives money and spends none of it
+    // (the unspent half of spending-before-funding).
+    let mut extra = schemes::Extra::default();
+    if args.inject_schemes {
+        for i in 0..args.per_rule.max(1) {
+            let word = VENDOR_WORDS
+                .get(usize::try_from(i).unwrap_or(0) % VENDOR_WORDS.len())
+                .copied()
+                .unwrap_or("Nova");
+            extra
+                .new_vendors
+                .push(org(ledger, pool, &format!("Nova {word} Trading {i} Ltd"), "vendor").await?);
+        }
+        extra.dormant = Some(org(ledger, pool, schemes::DORMANT_MINISTRY, "ministry").await?);
+    }
+
+    // With injected schemes the year ends on the last working day before today, so that
+    // every entry can be recorded on a working day no later than that (below).
+    let today = if args.inject_schemes {
+        schemes::previous_workday(ledger.now().date_naive())
+    } else {
+        ledger.now().date_naive()
+    };
+    let mut plan = generate(
+        args.scale,
+        args.seed,
+        today,
+        &donors,
+        &ministries,
+        &vendors,
+        args.inject_schemes,
+    );
+    let drafts = if args.inject_schemes {
+        let world = schemes::World {
+            today,
+            ministries: &ministries,
+            vendors: &vendors,
+            extra: &extra,
+            scale: args.scale.max(1),
+            per_rule: args.per_rule.max(1),
+        };
+        Some(schemes::inject(&mut plan, args.seed, &world))
+    } else {
+        None
+    };
+    // The recording instant of every event: with injected schemes, its business day (the
+    // next Monday for a weekend date) at a working hour of that day, unless an injector
+    // chose otherwise; without, now (the historical demo: all recorded in one sitting).
+    let record: Vec<Option<NaiveDateTime>> = if args.inject_schemes {
+        let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed_c10c);
+        let mut day_time: std::collections::HashMap<NaiveDate, NaiveDateTime> =
+            std::collections::HashMap::new();
+        plan.events
+            .iter()
+            .map(|e| {
+                Some(e.record_at.unwrap_or_else(|| {
+                    let day = schemes::next_workday(e.date);
+                    *day_time.entry(day).or_insert_with(|| {
+                        day.and_hms_opt(rng.gen_range(8..16), rng.gen_range(0..60), 0)
+                            .unwrap_or_default()
+                    })
+                }))
+            })
+            .collect()
+    } else {
+        vec![None; plan.events.len()]
+    };
     // Chronological; for equal dates, generation order (which puts referenced events first).
     let mut order: Vec<usize> = (0..plan.events.len()).collect();
-    order.sort_by_key(|&i| (plan.events.get(i).map(|e| e.date), i));
+    order.sort_by_key(|&i| {
+        (
+            record.get(i).copied().flatten(),
+            plan.events.get(i).map(|e| e.date),
+            i,
+        )
+    });
     let mut seq_of = vec![0_u64; plan.events.len()];
     for (pos, &i) in order.iter().enumerate() {
         if let Some(s) = seq_of.get_mut(i) {
@@ -665,8 +834,18 @@ async fn seed(
         actor: None,
         screen: !args.no_screening,
     });
+    // Jobs: runs of events recorded at the same instant, at most MAX_BATCH_ENTRIES each.
+    let mut jobs: Vec<(Option<NaiveDateTime>, Vec<usize>)> = Vec::new();
+    for &i in &order {
+        let at = record.get(i).copied().flatten();
+        match jobs.last_mut() {
+            Some((t, job)) if *t == at && job.len() < MAX_BATCH_ENTRIES => job.push(i),
+            _ => jobs.push((at, vec![i])),
+        }
+    }
+    let appending = std::time::Instant::now();
     let mut written = 0_u64;
-    for chunk in order.chunks(MAX_BATCH_ENTRIES) {
+    for (at, chunk) in &jobs {
         let mut requests = Vec::with_capacity(chunk.len());
         for &i in chunk {
             let e = plan.events.get_mut(i).context("event")?;
@@ -679,6 +858,7 @@ async fn seed(
             });
             e.body = Value::Null;
         }
+        clock.set(*at);
         let receipts = ledger
             .append_with(fund, requests, effect.clone())
             .await
@@ -690,7 +870,15 @@ async fn seed(
         );
         written += u64::try_from(receipts.len())?;
     }
-    Ok((fund, written))
+    clock.set(None);
+    let append_seconds = appending.elapsed().as_secs_f64();
+    let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
+    Ok(Seeded {
+        fund,
+        entries: written,
+        append_seconds,
+        truth,
+    })
 }
 
 #[cfg(test)]
@@ -712,7 +900,7 @@ mod tests {
     fn a_plan_refers_only_backwards_and_stays_in_the_past() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
         let ids = |n: usize| (0..n).map(|_| Uuid::new_v4()).collect::<Vec<_>>();
-        let plan = generate(1, 7, today, &ids(4), &ids(3), &ids(30));
+        let plan = generate(1, 7, today, &ids(4), &ids(3), &ids(30), false);
         assert!(plan.events.len() > 800, "{}", plan.events.len());
         for (i, e) in plan.events.iter().enumerate() {
             assert!(e.date <= today, "{} on {}", e.kind, e.date);

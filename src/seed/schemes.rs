@@ -1,0 +1,1365 @@
+//! Known schemes mixed into the demo year (`seed-demo --inject-schemes`) and their ground
+//! truth, for `fundtrail bench screening` (docs/screening.md, "Measured precision and
+//! recall").
+//!
+//! Every screening rule has an injector. Each injector adds entries that form one or more
+//! instances of its scheme, with amounts, dates, ministries and vendors drawn from the
+//! seeded generator, and records which entries form each instance and which one is its
+//! key (the entry whose flag proves the scheme was seen). Injected procurements look
+//! like the clean ones (same methods, bid counts, instalments) except for the one fact
+//! that makes them a scheme. Two injectors (backdated, off-hours) change no amounts: they
+//! record some clean spend entries late, or at night and at weekends.
+//!
+//! The instance counts are `per_rule` for per-entry rules; period rules are about a
+//! ministry (or a vendor) over the year, so there are only a few of them: one to three.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Weekday};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{amount_cents, eur, min_days_open, money, r, Actor, Plan, CATEGORIES};
+
+/// The ministry of the unspent-disbursement scheme: it receives tranches and spends none.
+pub const DORMANT_MINISTRY: &str = "Office of the National Security Adviser";
+
+/// Organisations only the injected schemes use.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Vendors first seen in the year (new-vendor-large).
+    pub new_vendors: Vec<Uuid>,
+    /// A ministry with an allocation and tranches and no spending.
+    pub dormant: Option<Uuid>,
+}
+
+pub struct World<'a> {
+    pub today: NaiveDate,
+    pub ministries: &'a [Uuid],
+    pub vendors: &'a [Uuid],
+    pub extra: &'a Extra,
+    pub scale: u32,
+    pub per_rule: u32,
+}
+
+/// One injected instance of a scheme, by the seqs of its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// What was injected, in a few words.
+    pub scheme: String,
+    /// The entry whose flag shows the instance was found (per-entry rules: the flagged
+    /// entry; period rules: one of the entries of the pattern).
+    pub key: u64,
+    /// All entries that form the instance.
+    pub entries: Vec<u64>,
+    /// Period rules: the subject (ministry and/or vendor) a flag of the rule names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ministry: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<Uuid>,
+}
+
+/// The ground truth of a seeded fund: rule code → instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truth {
+    pub fund: Uuid,
+    pub seed: u64,
+    pub scale: u32,
+    /// The year of activity (screen it with `fundtrail screen --from --to`).
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub rules: BTreeMap<String, Vec<Instance>>,
+}
+
+/// An instance by event indices (before the events have seqs).
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    rule: &'static str,
+    scheme: String,
+    key: usize,
+    entries: Vec<usize>,
+    ministry: Option<Uuid>,
+    vendor: Option<Uuid>,
+}
+
+pub struct Drafts {
+    drafts: Vec<Draft>,
+    from: NaiveDate,
+}
+
+impl Drafts {
+    /// The truth with event indices replaced by the seqs the events got.
+    pub fn resolve(
+        self,
+        fund: Uuid,
+        seed: u64,
+        scale: u32,
+        today: NaiveDate,
+        seq_of: &[u64],
+    ) -> Truth {
+        let seq = |i: usize| seq_of.get(i).copied().unwrap_or(u64::MAX);
+        let mut rules: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+        for d in self.drafts {
+            let mut entries: Vec<u64> = d.entries.iter().map(|&i| seq(i)).collect();
+            entries.sort_unstable();
+            entries.dedup();
+            rules.entry(d.rule.to_owned()).or_default().push(Instance {
+                scheme: d.scheme,
+                key: seq(d.key),
+                entries,
+                ministry: d.ministry,
+                vendor: d.vendor,
+            });
+        }
+        Truth {
+            fund,
+            seed,
+            scale,
+            from: self.from,
+            to: today,
+            rules,
+        }
+    }
+
+    /// The rule codes that have at least one instance.
+    pub fn rules(&self) -> std::collections::BTreeSet<&'static str> {
+        self.drafts.iter().map(|d| d.rule).collect()
+    }
+}
+
+pub fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// `d` itself on a working day, else the next Monday.
+pub fn next_workday(d: NaiveDate) -> NaiveDate {
+    let mut d = d;
+    while is_weekend(d) {
+        d += Duration::days(1);
+    }
+    d
+}
+
+/// The last working day strictly before `d`.
+pub fn previous_workday(d: NaiveDate) -> NaiveDate {
+    let mut d = d - Duration::days(1);
+    while is_weekend(d) {
+        d -= Duration::days(1);
+    }
+    d
+}
+
+fn cents_of(v: &Value) -> i64 {
+    v.pointer("/amount/value")
+        .or_else(|| v.pointer("/value/value"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Decimal>().ok())
+        .map(|d| (d * Decimal::from(100)).trunc())
+        .and_then(|d| d.to_string().parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
+/// A procurement to inject.
+struct Proc {
+    mi: usize,
+    category: &'static str,
+    method: &'static str,
+    published: NaiveDate,
+    open_days: i64,
+    estimate: i64,
+    bids: Vec<(Uuid, i64)>,
+    winner: Uuid,
+    award: i64,
+    /// Contract starts this many days after signing and lasts `contract_days`.
+    starts_after: i64,
+    contract_days: i64,
+}
+
+struct Procured {
+    tender: usize,
+    bids: Vec<usize>,
+    award: usize,
+    contract: usize,
+    signed: NaiveDate,
+}
+
+struct Inj<'a, 'w> {
+    plan: &'a mut Plan,
+    rng: StdRng,
+    w: &'a World<'w>,
+    start: NaiveDate,
+    drafts: Vec<Draft>,
+    /// Events before this index are the clean year.
+    clean_len: usize,
+    /// Clean events an injector already changed (backdated, off-hours).
+    touched: std::collections::HashSet<usize>,
+}
+
+impl Inj<'_, '_> {
+    fn n(&self) -> u32 {
+        self.w.per_rule
+    }
+
+    fn ministry(&self, mi: usize) -> Uuid {
+        self.w.ministries.get(mi).copied().unwrap_or_default()
+    }
+
+    fn any_ministry(&mut self) -> usize {
+        self.rng.gen_range(0..self.w.ministries.len().max(1))
+    }
+
+    /// A vendor the clean year lets ministry `mi` use.
+    fn vendor(&mut self, mi: usize) -> Uuid {
+        let n = self.w.ministries.len().max(1);
+        let own: Vec<Uuid> = self
+            .w
+            .vendors
+            .iter()
+            .enumerate()
+            .filter(|(vi, _)| vi % n == mi || vi % 7 == 0)
+            .map(|(_, v)| *v)
+            .collect();
+        own.choose(&mut self.rng).copied().unwrap_or_default()
+    }
+
+    /// Another vendor of `mi` than those in `not`.
+    fn other_vendor(&mut self, mi: usize, not: &[Uuid]) -> Uuid {
+        for _ in 0..50 {
+            let v = self.vendor(mi);
+            if !not.contains(&v) {
+                return v;
+            }
+        }
+        self.w
+            .vendors
+            .iter()
+            .find(|v| !not.contains(v))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A working day between `start + lo` and `today - room` days (both included).
+    fn day(&mut self, lo: i64, room: i64) -> NaiveDate {
+        let a = self.start + Duration::days(lo);
+        let b = (self.w.today - Duration::days(room)).max(a);
+        let span = (b - a).num_days().max(0);
+        let d = a + Duration::days(self.rng.gen_range(0..=span));
+        let d = next_workday(d);
+        if d > b {
+            previous_workday(d).max(a)
+        } else {
+            d
+        }
+    }
+
+    fn category(&mut self) -> &'static str {
+        CATEGORIES
+            .get(self.rng.gen_range(0..3))
+            .copied()
+            .unwrap_or("equipment")
+    }
+
+    fn cents(&mut self, lo_eur: i64, hi_eur: i64) -> i64 {
+        self.rng.gen_range(lo_eur * 100..hi_eur * 100)
+    }
+
+    fn method_for(estimate: i64) -> &'static str {
+        match estimate {
+            e if e < 10_000 * 100 => "direct",
+            e if e < 50_000 * 100 => "request_for_quotation",
+            e if e < 200_000 * 100 => "restricted",
+            _ => "open",
+        }
+    }
+
+    fn push(&mut self, date: NaiveDate, kind: &'static str, mi: usize, body: Value) -> usize {
+        self.plan.push(date, kind, Actor::Ministry(mi), body)
+    }
+
+    fn procure(&mut self, p: Proc) -> Procured {
+        let m = self.ministry(p.mi);
+        let title = format!("{} lot {}-{}", p.category, p.published, self.rng.gen_range(100..999));
+        let deadline = p.published + Duration::days(p.open_days);
+        let tender = self.push(
+            p.published,
+            "tender",
+            p.mi,
+            json!({"ministry": m, "title": title, "category": p.category, "method": p.method,
+                   "estimated_value": money(eur(p.estimate), "EUR"), "deadline": deadline.to_string()}),
+        );
+        let mut bids = Vec::new();
+        for (k, (vendor, amount)) in p.bids.iter().enumerate() {
+            let date = (p.published + Duration::days(1 + i64::try_from(k).unwrap_or(0)))
+                .min(deadline);
+            bids.push(self.push(
+                date,
+                "bid",
+                p.mi,
+                json!({"tender": r(tender), "vendor": vendor, "amount": money(eur(*amount), "EUR")}),
+            ));
+        }
+        let award_on = deadline + Duration::days(1);
+        let award = self.push(
+            award_on,
+            "award",
+            p.mi,
+            json!({"tender": r(tender), "vendor": p.winner, "amount": money(eur(p.award), "EUR"),
+                   "bids_received": p.bids.len()}),
+        );
+        let signed = award_on + Duration::days(3);
+        let starts = signed + Duration::days(p.starts_after);
+        let contract = self.push(
+            signed,
+            "contract",
+            p.mi,
+            json!({"award": r(award), "value": money(eur(p.award), "EUR"),
+                   "starts_on": starts.to_string(),
+                   "ends_on": (starts + Duration::days(p.contract_days)).to_string()}),
+        );
+        Procured {
+            tender,
+            bids,
+            award,
+            contract,
+            signed,
+        }
+    }
+
+    /// A clean-looking procurement of about `estimate` cents by `mi`, awarded to
+    /// `winner` at its bid (the lowest), published on `published`.
+    fn plain(&mut self, mi: usize, published: NaiveDate, estimate: i64, winner: Uuid) -> Procured {
+        let method = Self::method_for(estimate);
+        let category = self.category();
+        let mut bids = Vec::new();
+        let award;
+        if method == "direct" {
+            award = estimate;
+        } else {
+            award = estimate * self.rng.gen_range(88..100) / 100 + self.rng.gen_range(0..100);
+            bids.push((winner, award));
+            for _ in 0..self.rng.gen_range(1..=3) {
+                let v = self.other_vendor(mi, &bids.iter().map(|b| b.0).collect::<Vec<_>>());
+                let amount = award * self.rng.gen_range(103..125) / 100 + self.rng.gen_range(0..100);
+                bids.push((v, amount));
+            }
+            bids.shuffle(&mut self.rng);
+        }
+        let open_days = min_days_open(method) + self.rng.gen_range(0..8);
+        self.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner,
+            award,
+            starts_after: 0,
+            contract_days: 180,
+        })
+    }
+
+    fn invoice(
+        &mut self,
+        mi: usize,
+        date: NaiveDate,
+        contract: usize,
+        vendor: Uuid,
+        number: &str,
+        cents: i64,
+    ) -> usize {
+        self.push(
+            date,
+            "invoice",
+            mi,
+            json!({"contract": r(contract), "vendor": vendor, "invoice_number": number,
+                   "amount": money(eur(cents), "EUR")}),
+        )
+    }
+
+    fn number(&mut self, date: NaiveDate) -> String {
+        format!(
+            "INV-{}-{}",
+            date.format("%Y%m%d"),
+            self.rng.gen_range(1000..9999)
+        )
+    }
+
+    fn pay(&mut self, mi: usize, date: NaiveDate, invoice: usize, cents: i64) -> usize {
+        self.push(
+            date,
+            "payment",
+            mi,
+            json!({"invoice": r(invoice), "amount": money(eur(cents), "EUR")}),
+        )
+    }
+
+    /// An invoice of `cents` on `contract` and its payment `after` days later.
+    fn bill(
+        &mut self,
+        mi: usize,
+        date: NaiveDate,
+        contract: usize,
+        vendor: Uuid,
+        cents: i64,
+        after: i64,
+    ) -> (usize, usize) {
+        let number = self.number(date);
+        let inv = self.invoice(mi, date, contract, vendor, &number, cents);
+        let p = self.pay(mi, date + Duration::days(after), inv, cents);
+        (inv, p)
+    }
+
+    fn direct(&mut self, mi: usize, date: NaiveDate, vendor: Uuid, cents: i64) -> usize {
+        let m = self.ministry(mi);
+        let category = self.category();
+        self.push(
+            date,
+            "payment",
+            mi,
+            json!({"vendor": vendor, "ministry": m, "category": category,
+                   "amount": money(eur(cents), "EUR")}),
+        )
+    }
+
+    fn draft(&mut self, rule: &'static str, scheme: String, key: usize, entries: Vec<usize>) {
+        self.drafts.push(Draft {
+            rule,
+            scheme,
+            key,
+            entries,
+            ministry: None,
+            vendor: None,
+        });
+    }
+
+    fn draft_subject(
+        &mut self,
+        rule: &'static str,
+        scheme: String,
+        key: usize,
+        entries: Vec<usize>,
+        ministry: Option<Uuid>,
+        vendor: Option<Uuid>,
+    ) {
+        self.drafts.push(Draft {
+            rule,
+            scheme,
+            key,
+            entries,
+            ministry,
+            vendor,
+        });
+    }
+
+    /// Sum of the clean year's amounts of `kind` recorded by ministry `mi`, in cents.
+    fn clean_total(&self, kind: &str, mi: usize) -> i64 {
+        self.plan
+            .events
+            .iter()
+            .take(self.clean_len)
+            .filter(|e| e.kind == kind && e.actor == Actor::Ministry(mi))
+            .map(|e| cents_of(&e.body))
+            .sum()
+    }
+}
+
+/// Adds the schemes to `plan` (the clean year) and returns their instances.
+pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
+    let year_ago = w.today - Duration::days(364);
+    let start = year_ago.with_day(1).unwrap_or(year_ago);
+    let clean_len = plan.events.len();
+    let mut inj = Inj {
+        plan,
+        rng: StdRng::seed_from_u64(seed ^ 0x5c4e_3e5e),
+        w,
+        start,
+        drafts: Vec::new(),
+        clean_len,
+        touched: std::collections::HashSet::new(),
+    };
+    for injector in INJECTORS {
+        (injector.1)(&mut inj);
+    }
+    Drafts {
+        drafts: inj.drafts,
+        from: start,
+    }
+}
+
+type Injector = fn(&mut Inj<'_, '_>);
+
+/// Every injector, by the rule code it injects.
+const INJECTORS: [(&str, Injector); 22] = [
+    ("split-purchase", split_purchase),
+    ("duplicate-payment", duplicate_payment),
+    ("near-duplicate-payment", near_duplicate_payment),
+    ("payment-without-contract", payment_without_contract),
+    ("payment-outside-contract-dates", payment_outside_contract_dates),
+    ("contract-inflation", contract_inflation),
+    ("award-above-bid", award_above_bid),
+    ("single-bidder", single_bidder),
+    ("short-tender-period", short_tender_period),
+    ("identical-bids", identical_bids),
+    ("near-threshold", near_threshold),
+    ("round-amount", round_amount),
+    ("new-vendor-large", new_vendor_large),
+    ("backdated", backdated),
+    ("off-hours", off_hours),
+    ("vendor-concentration", vendor_concentration),
+    ("below-threshold-clustering", below_threshold_clustering),
+    ("benford", benford),
+    ("velocity-spike", velocity_spike),
+    ("non-competitive-share", non_competitive_share),
+    ("amount-outlier", amount_outlier),
+    ("spending-before-funding", unspent_disbursement),
+];
+
+/// The rule codes that have an injector.
+pub fn injected_rules() -> std::collections::BTreeSet<&'static str> {
+    INJECTORS.iter().map(|(rule, _)| *rule).collect()
+}
+
+/// Three direct purchases by one ministry from one vendor within the window, each under
+/// a method threshold (10,000, or 50,000 for one in three), together over it.
+fn split_purchase(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let limit = if i % 3 == 2 { 50_000 } else { 10_000 };
+        // Two parts under half the limit each, the third completes it.
+        let a = x.cents(limit * 30 / 100, limit * 49 / 100);
+        let b = x.cents(limit * 30 / 100, limit * 49 / 100);
+        let floor = (limit * 100 - a - b + 100).max(limit * 10);
+        let c = x.rng.gen_range(floor..limit * 96);
+        let d0 = x.day(60, 40);
+        let d1 = next_workday(d0 + Duration::days(x.rng.gen_range(1..8)));
+        let d2 = next_workday(d1 + Duration::days(x.rng.gen_range(1..14)));
+        let p = [x.direct(mi, d0, v, a), x.direct(mi, d1, v, b), x.direct(mi, d2, v, c)];
+        x.draft(
+            "split-purchase",
+            format!("3 direct purchases totalling over {limit} within {} days", (d2 - d0).num_days()),
+            p[2],
+            p.to_vec(),
+        );
+    }
+}
+
+/// A vendor paid twice: the same invoice number invoiced and paid again, or two invoices
+/// of the same amount paid within the window.
+fn duplicate_payment(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(20_000, 180_000);
+        let published = x.day(0, 150);
+        let pr = x.plain(mi, published, estimate, v);
+        let value = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let part = value * x.rng.gen_range(30..45) / 100;
+        let d1 = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..50)));
+        let n1 = x.number(d1);
+        let inv1 = x.invoice(mi, d1, pr.contract, v, &n1, part);
+        let t1 = x.rng.gen_range(3..10);
+        let p1 = x.pay(mi, d1 + Duration::days(t1), inv1, part);
+        let d2 = next_workday(d1 + Duration::days(x.rng.gen_range(5..20)));
+        let n2 = if i % 2 == 0 { n1.clone() } else { x.number(d2) };
+        let inv2 = x.invoice(mi, d2, pr.contract, v, &n2, part);
+        let t2 = x.rng.gen_range(3..10);
+        let p2 = x.pay(mi, d2 + Duration::days(t2), inv2, part);
+        let (key, scheme) = if i % 2 == 0 {
+            (inv2, "invoice number invoiced twice and paid twice")
+        } else {
+            (p2, "two invoices of the same amount paid within the window")
+        };
+        x.draft("duplicate-payment", scheme.to_owned(), key, vec![inv1, p1, inv2, p2]);
+    }
+}
+
+/// Swaps two adjacent, different digits of an invoice number.
+fn transpose(number: &str, rng: &mut StdRng) -> String {
+    let mut chars: Vec<char> = number.chars().collect();
+    let n = chars.len();
+    for _ in 0..20 {
+        let k = rng.gen_range(n.saturating_sub(4)..n.saturating_sub(1).max(1));
+        if let (Some(a), Some(b)) = (chars.get(k).copied(), chars.get(k + 1).copied()) {
+            if a != b && a.is_ascii_digit() && b.is_ascii_digit() {
+                chars.swap(k, k + 1);
+                return chars.into_iter().collect();
+            }
+        }
+    }
+    format!("{number}X")
+}
+
+/// A second invoice within 1% of the first (not equal), its number a transposition of
+/// the first's, both paid within the window.
+fn near_duplicate_payment(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(20_000, 180_000);
+        let published = x.day(0, 150);
+        let pr = x.plain(mi, published, estimate, v);
+        let value = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let a = value * x.rng.gen_range(30..45) / 100;
+        let delta = (a * x.rng.gen_range(1..9) / 1000).max(1);
+        let b = if x.rng.gen_bool(0.5) { a + delta } else { a - delta };
+        let d1 = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..50)));
+        let n1 = x.number(d1);
+        let n2 = transpose(&n1, &mut x.rng);
+        let inv1 = x.invoice(mi, d1, pr.contract, v, &n1, a);
+        let t3 = x.rng.gen_range(3..10);
+        let p1 = x.pay(mi, d1 + Duration::days(t3), inv1, a);
+        let d2 = next_workday(d1 + Duration::days(x.rng.gen_range(3..15)));
+        let inv2 = x.invoice(mi, d2, pr.contract, v, &n2, b);
+        let t4 = x.rng.gen_range(3..10);
+        let p2 = x.pay(mi, d2 + Duration::days(t4), inv2, b);
+        x.draft(
+            "near-duplicate-payment",
+            "second invoice within 1% of the first, number transposed".to_owned(),
+            p2,
+            vec![inv1, p1, inv2, p2],
+        );
+    }
+}
+
+/// A payment with no invoice or contract behind it.
+fn payment_without_contract(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let cents = amount_cents(&mut x.rng, 800.0, 60_000.0);
+        let d = x.day(20, 5);
+        let p = x.direct(mi, d, v, cents);
+        x.draft("payment-without-contract", "a direct purchase".to_owned(), p, vec![p]);
+    }
+}
+
+/// Paid long after the contract ended, or before it started.
+fn payment_outside_contract_dates(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(15_000, 150_000);
+        let late = i % 2 == 0;
+        let published = if late { x.day(0, 260) } else { x.day(0, 120) };
+        let method = Inj::method_for(estimate);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let bids = if method == "direct" { vec![] } else { vec![(v, estimate)] };
+        let (starts_after, days) = if late {
+            (0, x.rng.gen_range(30..60))
+        } else {
+            (x.rng.gen_range(60..90), 180)
+        };
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: v,
+            award: estimate,
+            starts_after,
+            contract_days: days,
+        });
+        let when = if late {
+            pr.signed + Duration::days(days + x.rng.gen_range(95..140))
+        } else {
+            pr.signed + Duration::days(x.rng.gen_range(5..20))
+        };
+        let when = next_workday(when).min(x.w.today);
+        let inv_on = when - Duration::days(x.rng.gen_range(2..5));
+        let part = estimate * x.rng.gen_range(40..90) / 100;
+        let number = x.number(inv_on);
+        let inv = x.invoice(mi, inv_on, pr.contract, v, &number, part);
+        let p = x.pay(mi, when, inv, part);
+        x.draft(
+            "payment-outside-contract-dates",
+            if late { "paid over 90 days after the contract ended" } else { "paid before the contract started" }
+                .to_owned(),
+            p,
+            vec![pr.contract, inv, p],
+        );
+    }
+}
+
+/// Amendments raising a contract by 30-80%, or many small change orders.
+fn contract_inflation(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(30_000, 300_000);
+        let published = x.day(0, 150);
+        let pr = x.plain(mi, published, estimate, v);
+        let value = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let mut entries = vec![pr.contract];
+        let mut d = pr.signed;
+        let mut total = value;
+        let steps = if i % 3 == 2 { 4 } else { 1 };
+        for _ in 0..steps {
+            d = next_workday(d + Duration::days(x.rng.gen_range(10..25)));
+            total += if steps == 1 {
+                value * x.rng.gen_range(30..80) / 100
+            } else {
+                value * x.rng.gen_range(2..5) / 100
+            };
+            entries.push(x.push(
+                d,
+                "contract_amendment",
+                mi,
+                json!({"contract": r(pr.contract), "new_value": money(eur(total), "EUR"),
+                       "reason": "additional works"}),
+            ));
+        }
+        let key = *entries.last().unwrap_or(&pr.contract);
+        x.draft(
+            "contract-inflation",
+            if steps == 1 { "one amendment adding 30-80%" } else { "four change orders" }.to_owned(),
+            key,
+            entries,
+        );
+    }
+}
+
+/// Award above the winner's own bid.
+fn award_above_bid(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(15_000, 300_000);
+        let method = match Inj::method_for(estimate) {
+            "direct" => "request_for_quotation",
+            m => m,
+        };
+        let bid = estimate * x.rng.gen_range(88..100) / 100 + x.rng.gen_range(0..100);
+        let mut bids = vec![(v, bid)];
+        for _ in 0..x.rng.gen_range(1..=2) {
+            let o = x.other_vendor(mi, &bids.iter().map(|b| b.0).collect::<Vec<_>>());
+            bids.push((o, bid * x.rng.gen_range(103..125) / 100));
+        }
+        let award = bid + bid * x.rng.gen_range(2..15) / 100;
+        let published = x.day(0, 60);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: v,
+            award,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        x.draft(
+            "award-above-bid",
+            "award 2-15% above the winner's bid".to_owned(),
+            pr.award,
+            vec![pr.award, pr.tender],
+        );
+    }
+}
+
+/// An open or restricted tender with one bid, awarded.
+fn single_bidder(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(60_000, 400_000);
+        let method = if estimate < 20_000_000 { "restricted" } else { "open" };
+        let bid = estimate * x.rng.gen_range(95..110) / 100 + x.rng.gen_range(0..100);
+        let published = x.day(0, 60);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids: vec![(v, bid)],
+            winner: v,
+            award: bid,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        let mut entries = vec![pr.award, pr.tender];
+        entries.extend(pr.bids);
+        x.draft("single-bidder", format!("{method} tender with one bid"), pr.award, entries);
+    }
+}
+
+/// A tender open for less than its method's minimum.
+fn short_tender_period(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(15_000, 400_000);
+        let method = match Inj::method_for(estimate) {
+            "direct" => "request_for_quotation",
+            m => m,
+        };
+        let min = min_days_open(method);
+        let open_days = x.rng.gen_range(min / 4..min);
+        let bid = estimate * x.rng.gen_range(90..105) / 100;
+        let mut bids = vec![(v, bid)];
+        let o = x.other_vendor(mi, &[v]);
+        bids.push((o, bid * x.rng.gen_range(104..120) / 100));
+        let published = x.day(0, 60);
+        let category = x.category();
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days: open_days.max(2),
+            estimate,
+            bids,
+            winner: v,
+            award: bid,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        x.draft(
+            "short-tender-period",
+            format!("{method} tender open {open_days} days (minimum {min})"),
+            pr.tender,
+            vec![pr.tender],
+        );
+    }
+}
+
+/// Two vendors bid exactly the same amount.
+fn identical_bids(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(15_000, 300_000);
+        let method = match Inj::method_for(estimate) {
+            "direct" => "request_for_quotation",
+            m => m,
+        };
+        let low = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
+        let same = low * x.rng.gen_range(102..115) / 100 + x.rng.gen_range(0..100);
+        let a = x.other_vendor(mi, &[v]);
+        let b = x.other_vendor(mi, &[v, a]);
+        let bids = vec![(v, low), (a, same), (b, same)];
+        let published = x.day(0, 60);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: v,
+            award: low,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        let key = *pr.bids.last().unwrap_or(&pr.tender);
+        x.draft(
+            "identical-bids",
+            "two vendors bid the same amount".to_owned(),
+            key,
+            pr.bids.clone(),
+        );
+    }
+}
+
+/// A procurement estimated and awarded just under a method threshold.
+fn near_threshold(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let limit: i64 = [10_000, 50_000, 200_000][usize::try_from(i % 3).unwrap_or(0)];
+        let estimate = x.rng.gen_range(limit * 95..limit * 100);
+        let method = Inj::method_for(estimate);
+        let (bids, award) = if method == "direct" {
+            (vec![], estimate)
+        } else {
+            let low = x.rng.gen_range(limit * 95..estimate.max(limit * 95 + 1));
+            let o = x.other_vendor(mi, &[v]);
+            let high = low * x.rng.gen_range(103..120) / 100;
+            (vec![(v, low), (o, high)], low)
+        };
+        let published = x.day(0, 60);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: v,
+            award,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        x.draft(
+            "near-threshold",
+            format!("estimated and awarded just under {limit}"),
+            pr.tender,
+            vec![pr.tender, pr.award, pr.contract],
+        );
+    }
+}
+
+/// A large contract of a round amount, invoiced and paid in round amounts.
+fn round_amount(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let award = x.rng.gen_range(12..250) * 1_000 * 100;
+        let method = match Inj::method_for(award) {
+            "direct" => "request_for_quotation",
+            m => m,
+        };
+        let o = x.other_vendor(mi, &[v]);
+        let bids = vec![(v, award), (o, award * x.rng.gen_range(104..120) / 100 + 37)];
+        let published = x.day(0, 100);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let estimate = award + x.cents(100, 5_000);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: v,
+            award,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..40)));
+        let t5 = x.rng.gen_range(5..15);
+        let (inv, p) = x.bill(mi, d, pr.contract, v, award, t5);
+        x.draft(
+            "round-amount",
+            "contract, invoice and payment of a round amount".to_owned(),
+            pr.award,
+            vec![pr.award, pr.contract, inv, p],
+        );
+    }
+}
+
+/// A vendor first seen in the year wins a large award weeks after its first bid.
+fn new_vendor_large(x: &mut Inj<'_, '_>) {
+    let vendors = x.w.extra.new_vendors.clone();
+    for nv in vendors {
+        let mi = x.any_ministry();
+        let estimate = x.cents(120_000, 400_000);
+        let method = Inj::method_for(estimate);
+        let bid = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
+        let bid = bid.max(100_500 * 100);
+        let o = x.other_vendor(mi, &[]);
+        let bids = vec![(nv, bid), (o, bid * x.rng.gen_range(103..120) / 100)];
+        let published = x.day(100, 120);
+        let category = x.category();
+        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method,
+            published,
+            open_days,
+            estimate,
+            bids,
+            winner: nv,
+            award: bid,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        x.draft(
+            "new-vendor-large",
+            "a vendor first seen weeks before wins a large award".to_owned(),
+            pr.award,
+            vec![pr.award, pr.contract],
+        );
+    }
+}
+
+/// Clean events of `kinds` not yet touched, dated so that `fits` holds.
+fn pick_clean(x: &mut Inj<'_, '_>, kinds: &[&str], fits: impl Fn(NaiveDate) -> bool) -> Vec<usize> {
+    let mut found: Vec<usize> = x
+        .plan
+        .events
+        .iter()
+        .enumerate()
+        .take(x.clean_len)
+        .filter(|(i, e)| kinds.contains(&e.kind) && fits(e.date) && !x.touched.contains(i))
+        .map(|(i, _)| i)
+        .collect();
+    found.shuffle(&mut x.rng);
+    found.truncate(usize::try_from(x.n()).unwrap_or(0));
+    x.touched.extend(found.iter().copied());
+    found
+}
+
+/// Clean payments recorded 31-150 days after their business date (a payment is never
+/// referred to, so it can be recorded later).
+fn backdated(x: &mut Inj<'_, '_>) {
+    let today = x.w.today;
+    for i in pick_clean(x, &["payment"], |d| d + Duration::days(40) <= today) {
+        let Some(date) = x.plan.events.get(i).map(|e| e.date) else {
+            continue;
+        };
+        let room = (today - date).num_days().min(150);
+        let late = x.rng.gen_range(31..=room.max(31));
+        let day = next_workday(date + Duration::days(late)).min(today);
+        let day = if is_weekend(day) { previous_workday(day) } else { day };
+        let at = day.and_hms_opt(x.rng.gen_range(9..17), x.rng.gen_range(0..60), 0);
+        if let Some(e) = x.plan.events.get_mut(i) {
+            e.record_at = at;
+        }
+        x.draft(
+            "backdated",
+            format!("a payment recorded {} days after its date", (day - date).num_days()),
+            i,
+            vec![i],
+        );
+    }
+}
+
+/// Clean spend entries recorded at night on their business day, or on the weekend day
+/// they are dated (the entries that refer to them come days later).
+fn off_hours(x: &mut Inj<'_, '_>) {
+    for i in pick_clean(x, &["payment", "invoice", "award", "contract"], |_| true) {
+        let Some(date) = x.plan.events.get(i).map(|e| e.date) else {
+            continue;
+        };
+        let at: Option<NaiveDateTime> = if is_weekend(date) {
+            date.and_hms_opt(x.rng.gen_range(9..18), x.rng.gen_range(0..60), 0)
+        } else {
+            date.and_hms_opt(x.rng.gen_range(20..24), x.rng.gen_range(0..60), 0)
+        };
+        if let Some(e) = x.plan.events.get_mut(i) {
+            e.record_at = at;
+        }
+        x.draft(
+            "off-hours",
+            if is_weekend(date) { "recorded on a weekend" } else { "recorded at night" }.to_owned(),
+            i,
+            vec![i],
+        );
+    }
+}
+
+/// One vendor gets most of a ministry's payments over the year: contracts spread over
+/// the months, together worth 1.3 times what the ministry pays everyone else.
+fn vendor_concentration(x: &mut Inj<'_, '_>) {
+    let mi = 0;
+    let v = x.vendor(mi);
+    let target = x.clean_total("payment", mi) * 13 / 10;
+    let k = 10_i64;
+    let mut entries = Vec::new();
+    let mut key = None;
+    for j in 0..k {
+        let published = x.day(20 + j * 22, 120);
+        let each = target / k * x.rng.gen_range(85..115) / 100;
+        let pr = x.plain(mi, published, each, v);
+        let value = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
+        let t6 = x.rng.gen_range(5..20);
+        let (inv, p) = x.bill(mi, d, pr.contract, v, value, t6);
+        entries.extend([inv, p]);
+        key = Some(p);
+    }
+    let m = x.ministry(mi);
+    if let Some(key) = key {
+        x.draft_subject(
+            "vendor-concentration",
+            "one vendor paid 1.3x everyone else together".to_owned(),
+            key,
+            entries,
+            Some(m),
+            Some(v),
+        );
+    }
+}
+
+/// Awards and payments piled up just under a threshold: 12 procurements within 10%
+/// under it (ministry 2 at 10,000; ministry 0 at 50,000).
+fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
+    let n = x.w.ministries.len();
+    for (mi, limit) in [(2 % n, 10_000_i64), (0, 50_000_i64)] {
+        let mut entries = Vec::new();
+        for _ in 0..12 {
+            let v = x.vendor(mi);
+            let amount = x.rng.gen_range(limit * 90..limit * 100);
+            let published = x.day(0, 120);
+            let method = Inj::method_for(amount);
+            let (bids, award) = if method == "direct" {
+                (vec![], amount)
+            } else {
+                let o = x.other_vendor(mi, &[v]);
+                (vec![(v, amount), (o, amount * x.rng.gen_range(104..120) / 100)], amount)
+            };
+            let category = x.category();
+            let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+            let pr = x.procure(Proc {
+                mi,
+                category,
+                method,
+                published,
+                open_days,
+                estimate: amount,
+                bids,
+                winner: v,
+                award,
+                starts_after: 0,
+                contract_days: 180,
+            });
+            let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
+            let t7 = x.rng.gen_range(5..20);
+            let (_, p) = x.bill(mi, d, pr.contract, v, award, t7);
+            entries.extend([pr.award, p]);
+        }
+        let m = x.ministry(mi);
+        let key = *entries.last().unwrap_or(&0);
+        x.draft_subject(
+            "below-threshold-clustering",
+            format!("12 awards and payments within 10% under {limit}"),
+            key,
+            entries,
+            Some(m),
+            None,
+        );
+    }
+}
+
+/// Fabricated invoices: 320 payments to one vendor whose amounts all start with 6-9.
+fn benford(x: &mut Inj<'_, '_>) {
+    let mi = 1 % x.w.ministries.len();
+    let v = x.vendor(mi);
+    let count = 320_i64;
+    let amounts: Vec<i64> = (0..count).map(|_| x.cents(600, 999)).collect();
+    let total: i64 = amounts.iter().sum();
+    let published = x.day(0, 330);
+    let category = x.category();
+    let o = x.other_vendor(mi, &[v]);
+    let method = Inj::method_for(total);
+    let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+    let pr = x.procure(Proc {
+        mi,
+        category,
+        method,
+        published,
+        open_days,
+        estimate: total + 10_000,
+        bids: vec![(v, total), (o, total * 112 / 100)],
+        winner: v,
+        award: total,
+        starts_after: 0,
+        contract_days: 360,
+    });
+    let first = pr.signed + Duration::days(5);
+    let span = (x.w.today - first).num_days().max(1);
+    let mut entries = Vec::new();
+    for a in amounts {
+        let d = next_workday(first + Duration::days(x.rng.gen_range(0..span)));
+        let d = if d > x.w.today { previous_workday(d) } else { d };
+        let number = x.number(d);
+        let inv = x.invoice(mi, d, pr.contract, v, &number, a);
+        entries.push(x.pay(mi, d, inv, a));
+    }
+    let key = *entries.last().unwrap_or(&pr.award);
+    let m = x.ministry(mi);
+    x.draft_subject(
+        "benford",
+        "320 payments all starting with 6-9".to_owned(),
+        key,
+        entries,
+        Some(m),
+        Some(v),
+    );
+}
+
+/// A year-end rush: a ministry pays in 10 days six times its usual 14-day spend.
+fn velocity_spike(x: &mut Inj<'_, '_>) {
+    let n = x.w.ministries.len();
+    for (mi, month) in [(2 % n, 8_i64), (1 % n, 10_i64)] {
+        let daily = x.clean_total("payment", mi) / 365;
+        let total = (daily * 14 * 6).max(60_000 * 100);
+        let v = x.vendor(mi);
+        let window = x.day(month * 30, 15);
+        let published = window - Duration::days(75);
+        let pr = x.plain(mi, published, total * 105 / 100, v);
+        let value = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let parts = 5_i64;
+        let mut entries = Vec::new();
+        for j in 0..parts {
+            let d = next_workday(window + Duration::days(j * 2)).min(x.w.today);
+            let amount = value / parts;
+            let number = x.number(d);
+            let inv = x.invoice(mi, d - Duration::days(2), pr.contract, v, &number, amount);
+            entries.push(x.pay(mi, d, inv, amount));
+        }
+        let key = *entries.last().unwrap_or(&pr.award);
+        let m = x.ministry(mi);
+        x.draft_subject(
+            "velocity-spike",
+            "six times the usual 14-day spend paid in 10 days".to_owned(),
+            key,
+            entries,
+            Some(m),
+            None,
+        );
+    }
+}
+
+/// A ministry awards directly, without competition, 1.2 times what it tenders.
+fn non_competitive_share(x: &mut Inj<'_, '_>) {
+    let mi = 1 % x.w.ministries.len();
+    let target = x.clean_total("award", mi) * 12 / 10;
+    let k = 6_i64;
+    let mut entries = Vec::new();
+    for _ in 0..k {
+        let v = x.vendor(mi);
+        let value = target / k * x.rng.gen_range(80..120) / 100;
+        let published = x.day(10, 30);
+        let category = x.category();
+        let pr = x.procure(Proc {
+            mi,
+            category,
+            method: "direct",
+            published,
+            open_days: 5,
+            estimate: value,
+            bids: vec![],
+            winner: v,
+            award: value,
+            starts_after: 0,
+            contract_days: 180,
+        });
+        entries.push(pr.award);
+    }
+    let key = *entries.last().unwrap_or(&0);
+    let m = x.ministry(mi);
+    x.draft_subject(
+        "non-competitive-share",
+        "direct awards worth 1.2x the ministry's competitive ones".to_owned(),
+        key,
+        entries,
+        Some(m),
+        None,
+    );
+}
+
+/// An inflated invoice: 10 to 100 times the typical payment (about 28,000), paid.
+fn amount_outlier(x: &mut Inj<'_, '_>) {
+    for _ in 0..(x.n() / 2).max(3) {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let factor = x.rng.gen_range(10..100);
+        let value = 28_000 * 100 * factor + x.rng.gen_range(0..100_000);
+        let published = x.day(0, 100);
+        let pr = x.plain(mi, published, value, v);
+        let award = cents_of(&x.plan.events.get(pr.award).map(|e| e.body.clone()).unwrap_or_default());
+        let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
+        let t8 = x.rng.gen_range(5..20);
+        let (inv, p) = x.bill(mi, d, pr.contract, v, award, t8);
+        x.draft(
+            "amount-outlier",
+            format!("a contract and payment about {factor} times the typical payment"),
+            p,
+            vec![pr.award, inv, p],
+        );
+    }
+}
+
+/// Tranches to a ministry that spends none of them (the unspent half of
+/// spending-before-funding).
+fn unspent_disbursement(x: &mut Inj<'_, '_>) {
+    let Some(dormant) = x.w.extra.dormant else {
+        return;
+    };
+    let start = x.start;
+    let scale = i64::from(x.w.scale);
+    let alloc = x.plan.push(
+        start,
+        "allocation",
+        Actor::Treasurer,
+        json!({"ministry": dormant, "budget_line": "BL-9-01", "category": "training",
+               "amount": money(eur(600_000 * 100 * scale), "EUR"),
+               "period_start": start.to_string(), "period_end": (start + Duration::days(364)).to_string()}),
+    );
+    // Right after the second quarter's contributions, and small: the clean year
+    // disburses three quarters of what the fund holds each month, so the fund's balance
+    // must not depend on these.
+    for k in [0_i64, 1, 2] {
+        let d = next_workday(start + Duration::days(3 * 30 + 20 + 3 * k));
+        let cents = x.cents(5_000, 15_000) * scale;
+        let e = x.plan.push(
+            d,
+            "disbursement",
+            Actor::Treasurer,
+            json!({"allocation": r(alloc), "amount": money(eur(cents), "EUR"),
+                   "tranche": format!("ONSA-{}", k + 1)}),
+        );
+        x.draft_subject(
+            "spending-before-funding",
+            "a tranche left unspent for over 180 days".to_owned(),
+            e,
+            vec![e],
+            Some(dormant),
+            None,
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpositions_swap_two_adjacent_digits() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..50 {
+            let t = transpose("INV-20260305-4821", &mut rng);
+            assert_eq!(t.len(), 17);
+            let diff: Vec<usize> = t
+                .chars()
+                .zip("INV-20260305-4821".chars())
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(diff.len(), 2, "{t}");
+            assert_eq!(diff[1], diff[0] + 1, "{t}");
+        }
+    }
+
+    #[test]
+    fn workdays() {
+        let sat = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        assert_eq!(next_workday(sat), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        assert_eq!(previous_workday(sat), NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        let mon = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(next_workday(mon), mon);
+        assert_eq!(previous_workday(mon), NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+    }
+}
