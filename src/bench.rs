@@ -57,7 +57,7 @@ fn percentile(sorted_us: &[u64], p: f64) -> f64 {
 }
 
 /// Replaces the database name in a libpq URL (`scheme://authority/db?params`).
-fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
+pub(crate) fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
     let scheme_end = url
         .find("://")
         .context("DATABASE_URL must be a postgres:// URL")?

@@ -154,6 +154,9 @@ pub enum BenchCommand {
     Exports(crate::reports::export_bench::ExportBenchArgs),
     /// Latency of the statement, donor report and series over a seeded fund (p50, p95).
     Reports(crate::reports::report_bench::ReportBenchArgs),
+    /// Precision and recall of every screening rule against a seeded year with injected
+    /// schemes, and what screening adds to an append (docs/screening.md).
+    Screening(crate::screening::bench::ScreeningBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -258,6 +261,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Reports(args),
         } => crate::reports::report_bench::run(&args),
+        Command::Bench {
+            what: BenchCommand::Screening(args),
+        } => crate::screening::bench::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

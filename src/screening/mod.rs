@@ -4,6 +4,7 @@
 //! `period` holds the pure period screens (a ministry's or vendor's entries of a period
 //! as a whole), `run` runs them on demand and `schedule` on a schedule inside `serve`.
 
+pub mod bench;
 pub mod http;
 pub mod period;
 pub mod raise;

@@ -569,8 +569,7 @@ pub fn run_with_truth(args: &SeedArgs) -> anyhow::Result<(SeedReport, Option<sch
             seconds,
             append_seconds: report.append_seconds,
             entries_per_second: if report.append_seconds > 0.0 {
-                f64::from(u32::try_from(report.entries).unwrap_or(u32::MAX))
-                    / report.append_seconds
+                f64::from(u32::try_from(report.entries).unwrap_or(u32::MAX)) / report.append_seconds
             } else {
                 0.0
             },
@@ -737,9 +736,15 @@ async fn seed(
                 .get(usize::try_from(i).unwrap_or(0) % VENDOR_WORDS.len())
                 .copied()
                 .unwrap_or("Nova");
-            extra
-                .new_vendors
-                .push(org(ledger, pool, &format!("Nova {word} Trading {i} Ltd"), "vendor").await?);
+            extra.new_vendors.push(
+                org(
+                    ledger,
+                    pool,
+                    &format!("Nova {word} Trading {i} Ltd"),
+                    "vendor",
+                )
+                .await?,
+            );
         }
         extra.dormant = Some(org(ledger, pool, schemes::DORMANT_MINISTRY, "ministry").await?);
     }

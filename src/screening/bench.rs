@@ -1,0 +1,545 @@
+//! `fundtrail bench screening`: precision and recall of every rule against a seeded fund
+//! with known injected schemes (`seed-demo --inject-schemes`), and what screening costs
+//! an append (docs/screening.md, "Measured precision and recall"; docs/benchmarks.md).
+//!
+//! Matching a flag to the ground truth (`score`, pure):
+//! - an **instance is detected** when a flag of its rule has the instance's key entry in
+//!   its evidence, or, for an instance about a subject (a ministry and/or vendor of a
+//!   period rule), when a flag of its rule names that subject and its evidence holds an
+//!   entry of the instance (or it names the same ministry and vendor);
+//! - a **flag is true** when its evidence holds an entry of an instance of its rule (or it
+//!   names the subject of one); otherwise it is **on another scheme** when its evidence
+//!   holds an entry of an instance of another rule (injected entries often fit more than
+//!   one rule: three direct purchases that split a purchase are also three payments
+//!   without contract), and **false** otherwise: raised on the clean year alone;
+//! - recall = detected / injected; precision = true / (true + false). Flags on other
+//!   schemes are shown and left out of precision: they are neither evidence that the
+//!   rule works nor false alarms on clean activity.
+#![allow(clippy::as_conversions)] // counts to f64 for ratios only
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Instant;
+
+use anyhow::Context;
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::config::{DbArgs, LedgerArgs};
+use crate::seed::schemes::{Instance, Truth};
+
+/// Targets of issue 6.
+pub const RECALL_TARGET: f64 = 0.95;
+pub const PRECISION_TARGET: f64 = 0.9;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScreeningBenchArgs {
+    /// Scale of the seeded year (about 1,300 clean entries per unit).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Seed of the generator and the injectors.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Instances injected per per-entry rule.
+    #[arg(long, default_value_t = 8)]
+    pub per_rule: u32,
+    /// Keep the two benchmark databases afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also write the ground truth here.
+    #[arg(long)]
+    pub truth: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+}
+
+/// A flag as the scoring sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagFact {
+    pub rule: String,
+    pub seq: u64,
+    pub evidence: Vec<u64>,
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+}
+
+/// The score of one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleScore {
+    pub rule: String,
+    pub injected: usize,
+    pub detected: usize,
+    /// Key entries of the instances not detected.
+    pub missed: Vec<u64>,
+    pub flags: usize,
+    pub true_flags: usize,
+    pub on_other_schemes: usize,
+    pub false_flags: usize,
+}
+
+impl RuleScore {
+    pub fn recall(&self) -> Option<f64> {
+        (self.injected > 0).then(|| self.detected as f64 / self.injected as f64)
+    }
+
+    pub fn precision(&self) -> Option<f64> {
+        let judged = self.true_flags + self.false_flags;
+        (judged > 0).then(|| self.true_flags as f64 / judged as f64)
+    }
+
+    pub fn meets_targets(&self) -> bool {
+        self.recall().is_some_and(|r| r >= RECALL_TARGET)
+            && self.precision().is_none_or(|p| p >= PRECISION_TARGET)
+    }
+}
+
+fn has_subject(i: &Instance) -> bool {
+    i.ministry.is_some() || i.vendor.is_some()
+}
+
+/// The flag names the instance's subject: the same ministry (and the same vendor when
+/// both name one), or, for a vendor-only flag, the same vendor.
+fn same_subject(f: &FlagFact, i: &Instance) -> bool {
+    match (f.ministry, f.vendor) {
+        (Some(m), v) => {
+            Some(m) == i.ministry && (v.is_none() || i.vendor.is_none() || v == i.vendor)
+        }
+        (None, Some(v)) => Some(v) == i.vendor,
+        (None, None) => false,
+    }
+}
+
+fn touches(f: &FlagFact, entries: &HashSet<u64>) -> bool {
+    entries.contains(&f.seq) || f.evidence.iter().any(|s| entries.contains(s))
+}
+
+/// Scores every rule of `rules` (and every rule of the truth or the flags).
+pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore> {
+    let mut all: BTreeSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
+    all.extend(truth.rules.keys().cloned());
+    all.extend(flags.iter().map(|f| f.rule.clone()));
+    let entries_of = |i: &Instance| -> HashSet<u64> { i.entries.iter().copied().collect() };
+    let mut injected_by_rule: BTreeMap<&str, HashSet<u64>> = BTreeMap::new();
+    for (rule, instances) in &truth.rules {
+        let set = injected_by_rule.entry(rule.as_str()).or_default();
+        for i in instances {
+            set.extend(i.entries.iter().copied());
+            set.insert(i.key);
+        }
+    }
+    let mut out = Vec::new();
+    for rule in all {
+        let instances: &[Instance] = truth.rules.get(&rule).map_or(&[], Vec::as_slice);
+        let own: Vec<&FlagFact> = flags.iter().filter(|f| f.rule == rule).collect();
+        let sets: Vec<HashSet<u64>> = instances.iter().map(entries_of).collect();
+        let mut s = RuleScore {
+            rule: rule.clone(),
+            injected: instances.len(),
+            flags: own.len(),
+            ..RuleScore::default()
+        };
+        for (i, set) in instances.iter().zip(&sets) {
+            let found = own.iter().any(|f| {
+                f.evidence.contains(&i.key)
+                    || f.seq == i.key
+                    || (has_subject(i) && same_subject(f, i) && touches(f, set))
+            });
+            if found {
+                s.detected += 1;
+            } else {
+                s.missed.push(i.key);
+            }
+        }
+        for f in &own {
+            let matches = instances
+                .iter()
+                .zip(&sets)
+                .any(|(i, set)| touches(f, set) || (has_subject(i) && same_subject(f, i)));
+            if matches {
+                s.true_flags += 1;
+            } else if injected_by_rule
+                .iter()
+                .any(|(r, set)| *r != rule && touches(f, set))
+            {
+                s.on_other_schemes += 1;
+            } else {
+                s.false_flags += 1;
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn ratio(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// The table, in Markdown.
+pub fn table(scores: &[RuleScore]) -> String {
+    let mut out = String::from(
+        "| rule | injected | detected | recall | flags | true | on other schemes | false (clean data) | precision | targets |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for s in scores {
+        let mut marks = Vec::new();
+        if s.recall().is_none_or(|r| r < RECALL_TARGET) {
+            marks.push("recall");
+        }
+        if s.precision().is_some_and(|p| p < PRECISION_TARGET) {
+            marks.push("precision");
+        }
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.rule,
+            s.injected,
+            s.detected,
+            ratio(s.recall()),
+            s.flags,
+            s.true_flags,
+            s.on_other_schemes,
+            s.false_flags,
+            ratio(s.precision()),
+            if marks.is_empty() {
+                "met".to_owned()
+            } else {
+                format!("**missed: {}**", marks.join(", "))
+            }
+        ));
+    }
+    out
+}
+
+/// The rule codes the screens know: every `rule: "..."` of the per-entry and period
+/// rules, and the period rules' list (read from the sources, so a new rule is counted
+/// without anyone remembering to list it here).
+pub fn known_rules() -> BTreeSet<&'static str> {
+    let mut out: BTreeSet<&'static str> = super::run::PERIOD_RULES.iter().copied().collect();
+    for src in [include_str!("rules.rs"), include_str!("period.rs")] {
+        for piece in src.split("rule: \"").skip(1) {
+            if let Some(code) = piece.split('"').next() {
+                if !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                    out.insert(code);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads the fund's flags.
+pub fn read_flags(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Vec<FlagFact>> {
+    use crate::schema::flags::dsl as f;
+    let rows: Vec<(String, i64, Vec<Option<i64>>, Option<Uuid>, Option<Uuid>)> = f::flags
+        .filter(f::fund_id.eq(fund))
+        .select((
+            f::rule,
+            f::seq,
+            f::evidence,
+            f::ministry_org_id,
+            f::vendor_org_id,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(rule, seq, evidence, ministry, vendor)| FlagFact {
+            rule,
+            seq: u64::try_from(seq).unwrap_or_default(),
+            evidence: evidence
+                .into_iter()
+                .flatten()
+                .filter_map(|s| u64::try_from(s).ok())
+                .collect(),
+            ministry,
+            vendor,
+        })
+        .collect())
+}
+
+fn sql(conn: &mut PgConnection, q: &str) -> anyhow::Result<()> {
+    diesel::sql_query(q)
+        .execute(conn)
+        .with_context(|| q.to_owned())?;
+    Ok(())
+}
+
+pub fn run(args: &ScreeningBenchArgs) -> anyhow::Result<()> {
+    let database = crate::startup::resolve_database(&args.db)?;
+    let maintenance = match &database.embedded {
+        Some(cluster) => cluster.url_for("postgres"),
+        None => database.url.clone(),
+    };
+    let mut admin = PgConnection::establish(&maintenance)
+        .context("connecting to create the benchmark databases")?;
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let names = [
+        format!("fundtrail_screenbench_{stamp}_on"),
+        format!("fundtrail_screenbench_{stamp}_off"),
+    ];
+    for n in &names {
+        sql(&mut admin, &format!("CREATE DATABASE {n}"))?;
+    }
+    let result = run_in(args, &maintenance, &names);
+    if !args.keep {
+        for n in &names {
+            let _ = sql(
+                &mut admin,
+                &format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"),
+            );
+        }
+    } else {
+        eprintln!("bench: kept databases {} and {}", names[0], names[1]);
+    }
+    drop(database);
+    result
+}
+
+fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("fundtrail-screenbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let seed_args = |db_name: &str, no_screening: bool| -> anyhow::Result<crate::seed::SeedArgs> {
+        let mut db = args.db.clone();
+        db.database_url = Some(crate::bench::with_database(maintenance, db_name)?);
+        db.data_dir = dir.clone();
+        Ok(crate::seed::SeedArgs {
+            scale: args.scale,
+            seed: args.seed,
+            no_screening,
+            inject_schemes: true,
+            truth: None,
+            per_rule: args.per_rule,
+            db,
+            ledger: args.ledger.clone(),
+        })
+    };
+    // The same seeded entries, screened and not, in the same run.
+    let on = seed_args(&names[0], false)?;
+    let off = seed_args(&names[1], true)?;
+    eprintln!(
+        "bench: seeding with screening (scale {}, seed {})",
+        args.scale, args.seed
+    );
+    let (with, truth) = crate::seed::run_with_truth(&on)?;
+    let truth = truth.context("the seeder returned no ground truth")?;
+    eprintln!("bench: seeding without screening");
+    let (without, _) = crate::seed::run_with_truth(&off)?;
+    anyhow::ensure!(
+        with.entries == without.entries,
+        "the two seeded funds differ ({} and {} entries)",
+        with.entries,
+        without.entries
+    );
+    if let Some(path) = &args.truth {
+        std::fs::write(path, serde_json::to_string_pretty(&truth)?)?;
+    }
+    eprintln!("bench: period screens {}..{}", truth.from, truth.to);
+    let started = Instant::now();
+    let summary = crate::startup::screen(&on.db, &on.ledger, truth.fund, truth.from, truth.to)?;
+    let period_seconds = started.elapsed().as_secs_f64();
+    let url = on.db.database_url.clone().unwrap_or_default();
+    let mut conn = PgConnection::establish(&url)?;
+    let flags = read_flags(&mut conn, truth.fund)?;
+    let rules: Vec<&str> = known_rules().into_iter().collect();
+    let scores = score(&truth, &flags, &rules);
+
+    println!(
+        "Seeded fund: scale {}, seed {}, {} entries ({} to {}), {} injected instances, {} flags.\n",
+        args.scale,
+        args.seed,
+        with.entries,
+        truth.from,
+        truth.to,
+        truth.rules.values().map(Vec::len).sum::<usize>(),
+        flags.len()
+    );
+    print!("{}", table(&scores));
+    println!();
+    let met = scores.iter().filter(|s| s.meets_targets()).count();
+    println!(
+        "{met} of {} rules meet both targets (recall >= {RECALL_TARGET}, precision >= {PRECISION_TARGET}).",
+        scores.len()
+    );
+    for s in scores.iter().filter(|s| !s.missed.is_empty()) {
+        println!("missed {}: key entries {:?}", s.rule, s.missed);
+    }
+    println!();
+    let rate = |r: &crate::seed::SeedReport| r.entries as f64 / r.append_seconds.max(1e-9);
+    let cost = (without.entries_per_second / with.entries_per_second.max(1e-9) - 1.0) * 100.0;
+    println!("| append of the seeded entries | seconds | entries/s |\n|---|---|---|");
+    println!(
+        "| with per-entry screening | {:.1} | {:.0} |",
+        with.append_seconds,
+        rate(&with)
+    );
+    println!(
+        "| without (--no-screening) | {:.1} | {:.0} |",
+        without.append_seconds,
+        rate(&without)
+    );
+    println!("\nScreening adds {cost:.0}% to the cost of an append (target: at most 25%).");
+    println!(
+        "Period screens over the year ({} payments and awards): {period_seconds:.1} s end to end (`fundtrail screen` code path), {} flags raised.",
+        summary.entries,
+        summary.raised()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn inst(key: u64, entries: &[u64]) -> Instance {
+        Instance {
+            scheme: String::new(),
+            key,
+            entries: entries.to_vec(),
+            ministry: None,
+            vendor: None,
+        }
+    }
+
+    fn flag(rule: &str, seq: u64, evidence: &[u64]) -> FlagFact {
+        FlagFact {
+            rule: rule.to_owned(),
+            seq,
+            evidence: evidence.to_vec(),
+            ministry: None,
+            vendor: None,
+        }
+    }
+
+    fn truth(rules: Vec<(&str, Vec<Instance>)>) -> Truth {
+        Truth {
+            fund: Uuid::nil(),
+            seed: 1,
+            scale: 1,
+            from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            to: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            rules: rules.into_iter().map(|(r, i)| (r.to_owned(), i)).collect(),
+        }
+    }
+
+    fn by_rule(scores: &[RuleScore], rule: &str) -> RuleScore {
+        scores.iter().find(|s| s.rule == rule).unwrap().clone()
+    }
+
+    #[test]
+    fn recall_and_precision_by_hand() {
+        let t = truth(vec![
+            // Four split purchases: keys 12, 22, 32, 42.
+            (
+                "split-purchase",
+                vec![
+                    inst(12, &[10, 11, 12]),
+                    inst(22, &[20, 21, 22]),
+                    inst(32, &[30, 31, 32]),
+                    inst(42, &[40, 41, 42]),
+                ],
+            ),
+            ("payment-without-contract", vec![inst(50, &[50])]),
+        ]);
+        let flags = vec![
+            // Detects instance 1 (key in evidence), twice (both flags true).
+            flag("split-purchase", 12, &[12, 10, 11]),
+            flag("split-purchase", 13, &[13, 12]),
+            // Cites instance 2 but not its key: true flag, instance not detected.
+            flag("split-purchase", 21, &[21, 20]),
+            // On clean data: false.
+            flag("split-purchase", 99, &[99, 98]),
+            // Detects instance 4 by the key as the flagged entry.
+            flag("split-purchase", 42, &[42]),
+            // The injected instance, and three collateral flags on split purchases.
+            flag("payment-without-contract", 50, &[50]),
+            flag("payment-without-contract", 10, &[10]),
+            flag("payment-without-contract", 11, &[11]),
+            flag("payment-without-contract", 12, &[12]),
+            flag("payment-without-contract", 77, &[77]),
+        ];
+        let s = score(&t, &flags, &["split-purchase", "backdated"]);
+        let split = by_rule(&s, "split-purchase");
+        assert_eq!((split.injected, split.detected), (4, 2));
+        assert_eq!(split.missed, vec![22, 32]);
+        assert_eq!(split.recall(), Some(0.5));
+        assert_eq!(
+            (
+                split.flags,
+                split.true_flags,
+                split.on_other_schemes,
+                split.false_flags
+            ),
+            (5, 4, 0, 1)
+        );
+        assert_eq!(split.precision(), Some(0.8));
+        assert!(!split.meets_targets());
+        let pwc = by_rule(&s, "payment-without-contract");
+        assert_eq!((pwc.injected, pwc.detected), (1, 1));
+        assert_eq!(
+            (pwc.true_flags, pwc.on_other_schemes, pwc.false_flags),
+            (1, 3, 1)
+        );
+        assert_eq!(pwc.precision(), Some(0.5));
+        // A rule with neither instances nor flags is listed, with no ratios.
+        let b = by_rule(&s, "backdated");
+        assert_eq!(
+            (b.injected, b.flags, b.recall(), b.precision()),
+            (0, 0, None, None)
+        );
+        assert!(!b.meets_targets(), "no instance: recall cannot be claimed");
+        let text = table(&s);
+        assert!(text.contains("| split-purchase | 4 | 2 | 0.50 | 5 | 4 | 0 | 1 | 0.80 | **missed: recall, precision** |"), "{text}");
+        assert!(text.contains("| payment-without-contract | 1 | 1 | 1.00 | 5 | 1 | 3 | 1 | 0.50 | **missed: precision** |"), "{text}");
+    }
+
+    #[test]
+    fn period_instances_match_by_subject() {
+        let (m1, m2, v1, v2) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let mut conc = inst(5, &[3, 4, 5]);
+        conc.ministry = Some(m1);
+        conc.vendor = Some(v1);
+        let t = truth(vec![("vendor-concentration", vec![conc])]);
+        let named = |m: Option<Uuid>, v: Option<Uuid>, evidence: &[u64]| FlagFact {
+            ministry: m,
+            vendor: v,
+            ..flag("vendor-concentration", *evidence.last().unwrap(), evidence)
+        };
+        // Same ministry and vendor, evidence the latest payments only (not the key):
+        // detected and true.
+        let s = score(&t, &[named(Some(m1), Some(v1), &[1, 4])], &[]);
+        let c = by_rule(&s, "vendor-concentration");
+        assert_eq!((c.detected, c.true_flags, c.false_flags), (1, 1, 0));
+        assert!(c.meets_targets());
+        // Another vendor of the same ministry, on clean entries: not detected, false.
+        let s = score(&t, &[named(Some(m1), Some(v2), &[7, 8])], &[]);
+        let c = by_rule(&s, "vendor-concentration");
+        assert_eq!((c.detected, c.true_flags, c.false_flags), (0, 0, 1));
+        // Another ministry: false.
+        let s = score(&t, &[named(Some(m2), Some(v1), &[9])], &[]);
+        assert_eq!(by_rule(&s, "vendor-concentration").false_flags, 1);
+        // A vendor-only flag (Benford of a vendor) matches an instance naming the vendor.
+        let s = score(&t, &[named(None, Some(v1), &[11])], &[]);
+        assert_eq!(by_rule(&s, "vendor-concentration").true_flags, 1);
+    }
+
+    #[test]
+    fn every_known_rule_has_an_injector() {
+        let known = known_rules();
+        let injected = crate::seed::schemes::injected_rules();
+        assert!(
+            known.contains("split-purchase") && known.contains("benford"),
+            "{known:?}"
+        );
+        assert_eq!(
+            known, injected,
+            "a rule without an injector (or an injector without a rule): add one to seed/schemes.rs"
+        );
+    }
+}
