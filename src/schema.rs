@@ -331,8 +331,6 @@ diesel::joinable!(funds -> chains (id));
 diesel::joinable!(funds -> organizations (secretariat_org_id));
 diesel::joinable!(fx_rates -> funds (fund_id));
 diesel::joinable!(invoices -> funds (fund_id));
-diesel::joinable!(ledger_entries -> chains (chain_id));
-diesel::joinable!(merkle_nodes -> chains (chain_id));
 diesel::joinable!(ministry_positions -> funds (fund_id));
 diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));

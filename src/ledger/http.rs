@@ -482,6 +482,27 @@ pub struct EntryPage {
     pub next_after: Option<u64>,
 }
 
+/// Seqs of one page of a fund chain's entries matching `filter`, from the fund's index.
+fn fund_page_seqs(
+    conn: &mut diesel::PgConnection,
+    fund: Uuid,
+    after: Option<u64>,
+    limit: i64,
+    filter: &EntryFilter,
+) -> Result<Vec<i64>, LedgerError> {
+    let f = crate::funds::state::EntryFilter {
+        kind: filter.kind.clone(),
+        from: filter.from_date,
+        to: filter.to_date,
+        after: after.map(store::to_i64).transpose()?,
+        ..Default::default()
+    };
+    Ok(crate::funds::state::list_entries(conn, fund, &f, limit)?
+        .into_iter()
+        .map(|r| r.seq)
+        .collect())
+}
+
 /// List entries (keyset pagination by seq).
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path, description = "chain id or `admin`"), ListQuery),
@@ -506,8 +527,17 @@ pub async fn list_entries(
         to_date: q.to,
     };
     let page = blocking(&state, move |ledger, conn| {
-        ledger.chain(conn, chain)?;
-        let rows = store::entries_page(conn, chain, q.after, limit + 1, &filter)?;
+        let row = ledger.chain(conn, chain)?;
+        let filtered =
+            filter.kind.is_some() || filter.from_date.is_some() || filter.to_date.is_some();
+        let rows = if row.kind == "fund" && filtered {
+            // A fund's chain is indexed entry by entry in fund_entries (same transaction);
+            // its kind and date indexes find the page, the ledger rows are read by seq.
+            let seqs = fund_page_seqs(conn, chain, q.after, limit + 1, &filter)?;
+            store::entries_at(conn, chain, &seqs)?
+        } else {
+            store::entries_page(conn, chain, q.after, limit + 1, &filter)?
+        };
         let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
         let entries = rows
             .iter()

@@ -389,6 +389,52 @@ async fn fund_flows_keep_their_invariants() {
     );
     assert_eq!(page["entries"].as_array().unwrap().len(), 9, "{page}");
     assert_eq!(chain_size(&w), 9);
+
+    // The raw chain's kind and date filters (served from the fund's entry index) page
+    // through exactly the entries a reader would pick out of the whole chain.
+    let (_, all) = call!(
+        &app,
+        w.get(&format!("/api/v1/chains/{}/entries?limit=1000", w.fund))
+    );
+    let all = all["entries"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 9);
+    for query in [
+        "kind=disbursement",
+        "kind=allocation",
+        &format!("from={}", today()),
+        &format!("kind=contribution&to={}", today()),
+        "kind=none",
+    ] {
+        let want: Vec<&Value> = all
+            .iter()
+            .filter(|e| {
+                let kind = e["entry"]["kind"].as_str().unwrap();
+                match query.split_once('=').unwrap() {
+                    ("kind", k) if k.contains('&') => kind == k.split('&').next().unwrap(),
+                    ("kind", k) => kind == k,
+                    _ => true,
+                }
+            })
+            .collect();
+        let mut got = Vec::new();
+        let mut after = String::new();
+        for _ in 0..all.len() + 1 {
+            let (status, page) = call!(
+                &app,
+                w.get(&format!(
+                    "/api/v1/chains/{}/entries?{query}&limit=2{after}",
+                    w.fund
+                ))
+            );
+            assert_eq!(status, StatusCode::OK, "{query}: {page}");
+            got.extend(page["entries"].as_array().unwrap().clone());
+            match page["next_after"].as_u64() {
+                Some(n) => after = format!("&after={n}"),
+                None => break,
+            }
+        }
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "{query}");
+    }
 }
 
 #[actix_web::test]

@@ -230,3 +230,77 @@ async fn bad_bodies_get_stable_client_errors_and_write_nothing() {
     let chains = harness::json_body(res).await;
     assert_eq!(chains.as_array().unwrap().len(), 1, "{chains}");
 }
+
+/// Every migration's `down.sql` reverts exactly what its `up.sql` did: applied one by one
+/// from an empty database, the schema after each up-then-down equals the schema before.
+#[test]
+fn every_migration_down_reverts_its_up_exactly() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use diesel_migrations::MigrationHarness;
+
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    // Tables, columns, constraints, indexes, triggers, functions, sequences and the
+    // service role's privileges of the public schema, one sorted line each.
+    fn schema(conn: &mut PgConnection) -> Vec<String> {
+        diesel::sql_query(
+            "SELECT line FROM (
+               SELECT format('column %s.%s %s null=%s default=%s', table_name, column_name, data_type, is_nullable, column_default) AS line
+                 FROM information_schema.columns WHERE table_schema = 'public'
+               UNION ALL SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+               UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = 'public'
+               UNION ALL SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t
+                 JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal
+               UNION ALL SELECT format('function %s', pg_get_functiondef(p.oid)) FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+               UNION ALL SELECT format('sequence %s', sequence_name) FROM information_schema.sequences WHERE sequence_schema = 'public'
+               UNION ALL SELECT format('schema usage by fundtrail_app: %s', has_schema_privilege('fundtrail_app', 'public', 'USAGE'))
+               UNION ALL SELECT format('grant %s %s %s', grantee, table_name, privilege_type)
+                 FROM information_schema.role_table_grants WHERE table_schema = 'public' AND grantee = 'fundtrail_app'
+             ) s ORDER BY line",
+        )
+        .load::<Line>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        // Diesel's own bookkeeping table appears with the first migration and stays.
+        .filter(|l| l.starts_with("grant") || !l.contains("__diesel_schema_migrations"))
+        .collect()
+    }
+
+    let db = TestDb::empty();
+    let mut conn = PgConnection::establish(&db.url()).unwrap();
+    let mut checked = 0;
+    while !conn
+        .pending_migrations(fundtrail::db::MIGRATIONS)
+        .unwrap()
+        .is_empty()
+    {
+        let before = schema(&mut conn);
+        let name = conn
+            .run_next_migration(fundtrail::db::MIGRATIONS)
+            .unwrap()
+            .to_string();
+        let applied = schema(&mut conn);
+        assert_ne!(applied, before, "{name} changed nothing");
+        conn.revert_last_migration(fundtrail::db::MIGRATIONS)
+            .unwrap();
+        let reverted = schema(&mut conn);
+        let extra: Vec<&String> = reverted.iter().filter(|l| !before.contains(l)).collect();
+        let missing: Vec<&String> = before.iter().filter(|l| !reverted.contains(l)).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "{name}: down left {extra:#?} and lost {missing:#?}"
+        );
+        conn.run_next_migration(fundtrail::db::MIGRATIONS).unwrap();
+        checked += 1;
+    }
+    let folders = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("up.sql").exists())
+        .count();
+    assert_eq!(checked, folders, "every migration folder was checked");
+}
