@@ -464,15 +464,21 @@ impl Inj<'_, '_> {
         });
     }
 
-    /// Sum of the clean year's amounts of `kind` recorded by ministry `mi`, in cents.
-    fn clean_total(&self, kind: &str, mi: usize) -> i64 {
+    /// Sum of the amounts of `kind` recorded by ministry `mi` so far (clean and
+    /// injected) dated in `[from, to)`, in cents.
+    fn total(&self, kind: &str, mi: usize, from: NaiveDate, to: NaiveDate) -> i64 {
         self.plan
             .events
             .iter()
-            .take(self.clean_len)
-            .filter(|e| e.kind == kind && e.actor == Actor::Ministry(mi))
+            .filter(|e| {
+                e.kind == kind && e.actor == Actor::Ministry(mi) && e.date >= from && e.date < to
+            })
             .map(|e| cents_of(&e.body))
             .sum()
+    }
+
+    fn year_total(&self, kind: &str, mi: usize) -> i64 {
+        self.total(kind, mi, self.start, self.w.today + Duration::days(1))
     }
 }
 
@@ -521,13 +527,14 @@ const INJECTORS: [(&str, Injector); 22] = [
     ("new-vendor-large", new_vendor_large),
     ("backdated", backdated),
     ("off-hours", off_hours),
-    ("vendor-concentration", vendor_concentration),
     ("below-threshold-clustering", below_threshold_clustering),
     ("benford", benford),
-    ("velocity-spike", velocity_spike),
-    ("non-competitive-share", non_competitive_share),
     ("amount-outlier", amount_outlier),
     ("spending-before-funding", unspent_disbursement),
+    // Last: their size is relative to what the ministry pays or awards in all.
+    ("non-competitive-share", non_competitive_share),
+    ("velocity-spike", velocity_spike),
+    ("vendor-concentration", vendor_concentration),
 ];
 
 /// The rule codes that have an injector.
@@ -1153,11 +1160,12 @@ fn off_hours(x: &mut Inj<'_, '_>) {
 }
 
 /// One vendor gets most of a ministry's payments over the year: contracts spread over
-/// the months, together worth 1.3 times what the ministry pays everyone else.
+/// the months, together worth 1.3 times what the ministry pays everyone else (clean and
+/// other schemes).
 fn vendor_concentration(x: &mut Inj<'_, '_>) {
     let mi = 0;
     let v = x.vendor(mi);
-    let target = x.clean_total("payment", mi) * 13 / 10;
+    let target = x.year_total("payment", mi) * 13 / 10;
     let k = 10_i64;
     let mut entries = Vec::new();
     let mut key = None;
@@ -1252,7 +1260,9 @@ fn benford(x: &mut Inj<'_, '_>) {
     let amounts: Vec<i64> = (0..count).map(|_| x.cents(600, 999)).collect();
     let total: i64 = amounts.iter().sum();
     let published = x.day(0, 330);
-    let category = x.category();
+    // Fuel vouchers: a category of their own, so that 320 small payments do not change
+    // the population the amount-outlier screen compares the clean payments with.
+    let category = "fuel";
     let o = x.other_vendor(mi, &[v]);
     let method = Inj::method_for(total);
     let open_days = min_days_open(method) + x.rng.gen_range(0..8);
@@ -1295,14 +1305,21 @@ fn benford(x: &mut Inj<'_, '_>) {
     );
 }
 
-/// A year-end rush: a ministry pays in 10 days six times its usual 14-day spend.
+/// A rush: a ministry pays in 10 days six times its usual 14-day spend.
 fn velocity_spike(x: &mut Inj<'_, '_>) {
     let n = x.w.ministries.len();
     for (mi, month) in [(2 % n, 8_i64), (1 % n, 10_i64)] {
-        let daily = x.clean_total("payment", mi) / 365;
-        let total = (daily * 14 * 6).max(60_000 * 100);
-        let v = x.vendor(mi);
         let window = x.day(month * 30, 15);
+        // Six times the rate of the 90 days before the window (all the ministry's
+        // payments there, clean and injected).
+        let trailing = x.total(
+            "payment",
+            mi,
+            window - Duration::days(104),
+            window - Duration::days(14),
+        );
+        let total = (trailing / 90 * 14 * 6).max(60_000 * 100);
+        let v = x.vendor(mi);
         let published = window - Duration::days(75);
         let pr = x.plain(mi, published, total * 105 / 100, v);
         let value = cents_of(
@@ -1332,10 +1349,11 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
     }
 }
 
-/// A ministry awards directly, without competition, 1.2 times what it tenders.
+/// A ministry awards directly, without competition, 1.5 times what it awards otherwise
+/// (a direct share of about 60%).
 fn non_competitive_share(x: &mut Inj<'_, '_>) {
     let mi = 1 % x.w.ministries.len();
-    let target = x.clean_total("award", mi) * 12 / 10;
+    let target = x.year_total("award", mi) * 15 / 10;
     let k = 6_i64;
     let mut entries = Vec::new();
     for _ in 0..k {

@@ -788,3 +788,77 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
         .unwrap();
     assert_eq!((report.ran.len(), report.skipped, report.failed), (0, 0, 0));
 }
+
+/// `fundtrail seed-demo --inject-schemes` (the real binary) at the smallest scale: every
+/// injected split purchase and duplicate payment of the ground truth is flagged by its
+/// rule, with the instance's entries as evidence, and the clean year recorded on its
+/// business days raises no backdated or off-hours flag beyond the injected ones.
+#[actix_web::test]
+async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_evidence() {
+    let db = TestDb::migrated();
+    let dir = std::env::temp_dir().join(format!("fundtrail-inject-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let truth_path = dir.join("truth.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args([
+            "seed-demo",
+            "--inject-schemes",
+            "--per-rule",
+            "3",
+            "--seed",
+            "7",
+        ])
+        .arg("--truth")
+        .arg(&truth_path)
+        .args(["--database-url", &db.url(), "--data-dir"])
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: fundtrail::seed::schemes::Truth =
+        serde_json::from_str(&std::fs::read_to_string(&truth_path).unwrap()).unwrap();
+    let flags =
+        fundtrail::screening::bench::read_flags(&mut db.superuser_conn(), truth.fund).unwrap();
+    for rule in ["split-purchase", "duplicate-payment"] {
+        let instances = &truth.rules[rule];
+        assert_eq!(instances.len(), 3, "{rule}");
+        for i in instances {
+            let flag = flags
+                .iter()
+                .find(|f| f.rule == rule && f.seq == i.key)
+                .unwrap_or_else(|| panic!("{rule}: no flag on key entry {} ({})", i.key, i.scheme));
+            assert_eq!(flag.evidence[0], i.key);
+            match rule {
+                // The three direct purchases, the completing one first.
+                "split-purchase" => {
+                    let mut evidence = flag.evidence.clone();
+                    evidence.sort_unstable();
+                    assert_eq!(evidence, i.entries, "{}", i.scheme);
+                }
+                // The repeated invoice (or payment) cites the earlier one of the instance.
+                _ => {
+                    assert_eq!(flag.evidence.len(), 2, "{flag:?}");
+                    assert!(i.entries.contains(&flag.evidence[1]), "{flag:?} {i:?}");
+                }
+            }
+        }
+    }
+    // Recorded on their business days in working hours: only the injected entries are
+    // backdated or off-hours.
+    for rule in ["backdated", "off-hours"] {
+        let keys: std::collections::BTreeSet<u64> =
+            truth.rules[rule].iter().map(|i| i.key).collect();
+        let flagged: std::collections::BTreeSet<u64> = flags
+            .iter()
+            .filter(|f| f.rule == rule)
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(flagged, keys, "{rule}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
