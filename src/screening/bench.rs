@@ -8,10 +8,10 @@
 //!   period rule), when a flag of its rule names that subject and its evidence holds an
 //!   entry of the instance (or it names the same ministry and vendor);
 //! - a **flag is true** when its evidence holds an entry of an instance of its rule (or it
-//!   names the subject of one); otherwise it is **on another scheme** when its evidence
-//!   holds an entry of an instance of another rule (injected entries often fit more than
-//!   one rule: three direct purchases that split a purchase are also three payments
-//!   without contract), and **false** otherwise: raised on the clean year alone;
+//!   names the subject of one); otherwise it is **on another scheme** when more than half
+//!   of the entries it cites belong to instances of other rules (injected entries often
+//!   fit more than one rule: three direct purchases that split a purchase are also three
+//!   payments without contract), and **false** otherwise: raised on the clean year;
 //! - recall = detected / injected; precision = true / (true + false). Flags on other
 //!   schemes are shown and left out of precision: they are neither evidence that the
 //!   rule works nor false alarms on clean activity.
@@ -115,6 +115,28 @@ fn touches(f: &FlagFact, entries: &HashSet<u64>) -> bool {
     entries.contains(&f.seq) || f.evidence.iter().any(|s| entries.contains(s))
 }
 
+/// More than half of the flag's entries (the flagged one and its evidence) belong to
+/// instances of other rules: the flag is about injected entries, not about the clean year.
+/// (A flag that merely cites one injected payment among many clean ones, such as a period
+/// flag over a ministry's payments, is judged on the clean year.)
+fn mostly_other_schemes(
+    f: &FlagFact,
+    rule: &str,
+    injected_by_rule: &BTreeMap<&str, HashSet<u64>>,
+) -> bool {
+    let mut cited: BTreeSet<u64> = f.evidence.iter().copied().collect();
+    cited.insert(f.seq);
+    let other = cited
+        .iter()
+        .filter(|s| {
+            injected_by_rule
+                .iter()
+                .any(|(r, set)| *r != rule && set.contains(s))
+        })
+        .count();
+    2 * other > cited.len()
+}
+
 /// Scores every rule of `rules` (and every rule of the truth or the flags).
 pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore> {
     let mut all: BTreeSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
@@ -159,10 +181,7 @@ pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore
                 .any(|(i, set)| touches(f, set) || (has_subject(i) && same_subject(f, i)));
             if matches {
                 s.true_flags += 1;
-            } else if injected_by_rule
-                .iter()
-                .any(|(r, set)| *r != rule && touches(f, set))
-            {
+            } else if mostly_other_schemes(f, &rule, &injected_by_rule) {
                 s.on_other_schemes += 1;
             } else {
                 s.false_flags += 1;
@@ -458,6 +477,8 @@ mod tests {
             flag("payment-without-contract", 11, &[11]),
             flag("payment-without-contract", 12, &[12]),
             flag("payment-without-contract", 77, &[77]),
+            // Cites one split-purchase entry among two clean ones: judged on clean data.
+            flag("payment-without-contract", 78, &[78, 79, 10]),
         ];
         let s = score(&t, &flags, &["split-purchase", "backdated"]);
         let split = by_rule(&s, "split-purchase");
@@ -479,9 +500,9 @@ mod tests {
         assert_eq!((pwc.injected, pwc.detected), (1, 1));
         assert_eq!(
             (pwc.true_flags, pwc.on_other_schemes, pwc.false_flags),
-            (1, 3, 1)
+            (1, 3, 2)
         );
-        assert_eq!(pwc.precision(), Some(0.5));
+        assert_eq!(pwc.precision(), Some(1.0 / 3.0));
         // A rule with neither instances nor flags is listed, with no ratios.
         let b = by_rule(&s, "backdated");
         assert_eq!(
@@ -491,7 +512,7 @@ mod tests {
         assert!(!b.meets_targets(), "no instance: recall cannot be claimed");
         let text = table(&s);
         assert!(text.contains("| split-purchase | 4 | 2 | 0.50 | 5 | 4 | 0 | 1 | 0.80 | **missed: recall, precision** |"), "{text}");
-        assert!(text.contains("| payment-without-contract | 1 | 1 | 1.00 | 5 | 1 | 3 | 1 | 0.50 | **missed: precision** |"), "{text}");
+        assert!(text.contains("| payment-without-contract | 1 | 1 | 1.00 | 6 | 1 | 3 | 2 | 0.33 | **missed: precision** |"), "{text}");
     }
 
     #[test]

@@ -1282,18 +1282,20 @@ fn benford(x: &mut Inj<'_, '_>) {
     let first = pr.signed + Duration::days(5);
     let span = (x.w.today - first).num_days().max(1);
     let mut entries = Vec::new();
-    for a in amounts {
+    let mut key = pr.award;
+    for (k, a) in amounts.into_iter().enumerate() {
         let d = next_workday(first + Duration::days(x.rng.gen_range(0..span)));
         let d = if d > x.w.today {
             previous_workday(d)
         } else {
             d
         };
-        let number = x.number(d);
+        // Numbered in sequence, as a vendor's voucher book is.
+        let number = format!("FV-{}-{:05}", published.format("%Y"), 10_000 + k);
         let inv = x.invoice(mi, d, pr.contract, v, &number, a);
-        entries.push(x.pay(mi, d, inv, a));
+        key = x.pay(mi, d, inv, a);
+        entries.extend([inv, key]);
     }
-    let key = *entries.last().unwrap_or(&pr.award);
     let m = x.ministry(mi);
     x.draft_subject(
         "benford",
