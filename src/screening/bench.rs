@@ -7,8 +7,8 @@
 //!   its evidence, or, for an instance about a subject (a ministry and/or vendor of a
 //!   period rule), when a flag of its rule names that subject and its evidence holds an
 //!   entry of the instance (or it names the same ministry and vendor);
-//! - a **flag is true** when its evidence holds an entry of an instance of its rule (or it
-//!   names the subject of one); otherwise it is **on another scheme** when more than half
+//! - a **flag is true** when its evidence holds an entry of an instance of its rule;
+//!   otherwise it is **on another scheme** when more than half
 //!   of the entries it cites belong to instances of other rules (injected entries often
 //!   fit more than one rule: three direct purchases that split a purchase are also three
 //!   payments without contract), and **false** otherwise: raised on the clean year;
@@ -175,10 +175,7 @@ pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore
             }
         }
         for f in &own {
-            let matches = instances
-                .iter()
-                .zip(&sets)
-                .any(|(i, set)| touches(f, set) || (has_subject(i) && same_subject(f, i)));
+            let matches = sets.iter().any(|set| touches(f, set));
             if matches {
                 s.true_flags += 1;
             } else if mostly_other_schemes(f, &rule, &injected_by_rule) {
@@ -546,8 +543,13 @@ mod tests {
         let s = score(&t, &[named(Some(m2), Some(v1), &[9])], &[]);
         assert_eq!(by_rule(&s, "vendor-concentration").false_flags, 1);
         // A vendor-only flag (Benford of a vendor) matches an instance naming the vendor.
-        let s = score(&t, &[named(None, Some(v1), &[11])], &[]);
-        assert_eq!(by_rule(&s, "vendor-concentration").true_flags, 1);
+        let s = score(&t, &[named(None, Some(v1), &[11, 3])], &[]);
+        let c = by_rule(&s, "vendor-concentration");
+        assert_eq!((c.detected, c.true_flags), (1, 1));
+        // Naming the subject is not enough: the flag must cite the instance's entries.
+        let s = score(&t, &[named(Some(m1), Some(v1), &[12, 13])], &[]);
+        let c = by_rule(&s, "vendor-concentration");
+        assert_eq!((c.detected, c.true_flags, c.false_flags), (0, 0, 1));
     }
 
     #[test]

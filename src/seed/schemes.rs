@@ -1340,13 +1340,17 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
             let inv = x.invoice(mi, d - Duration::days(2), pr.contract, v, &number, amount);
             entries.push(x.pay(mi, d, inv, amount));
         }
-        // Matched by evidence only: a ministry may have other (clean) rushes.
+        // Found by a flag of the ministry citing its payments (the peak window the rule
+        // reports need not end on the last one).
         let key = *entries.last().unwrap_or(&pr.award);
-        x.draft(
+        let m = x.ministry(mi);
+        x.draft_subject(
             "velocity-spike",
             "six times the usual 14-day spend paid in 10 days".to_owned(),
             key,
             entries,
+            Some(m),
+            None,
         );
     }
 }
