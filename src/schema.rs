@@ -231,6 +231,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    organization_identifiers (scheme, identifier) {
+        scheme -> Text,
+        identifier -> Text,
+        org_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Uuid,
         name -> Text,
@@ -335,6 +344,7 @@ diesel::joinable!(ledger_entries -> chains (chain_id));
 diesel::joinable!(merkle_nodes -> chains (chain_id));
 diesel::joinable!(ministry_positions -> funds (fund_id));
 diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
+diesel::joinable!(organization_identifiers -> organizations (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(report_blocks -> funds (fund_id));
 diesel::joinable!(role_grants -> users (user_id));
@@ -362,6 +372,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_entries,
     merkle_nodes,
     ministry_positions,
+    organization_identifiers,
     organizations,
     refresh_tokens,
     report_blocks,
