@@ -1,0 +1,368 @@
+//! `fundtrail import ocds`: a hand-written OCDS release package (three contracting
+//! processes, valid against the official release-package schema) imported into a fund.
+//! What a user checks: the entries recorded (kinds, amounts, references), the flags the
+//! per-entry screens raised on them, that a second import changes nothing (same chain size
+//! and hashes), and that a process with an unknown buyer is skipped with its reason.
+
+use std::path::PathBuf;
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use fundtrail::import::run::{import, ImportOptions, ImportReport};
+
+use crate::harness::{self, TestDb};
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocds/release-package.json")
+}
+
+fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
+    id
+}
+
+fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries"))
+        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+        .set_json(json!({"kind": kind, "business_date": "2026-02-02", "body": body}))
+}
+
+/// A EUR fund that allocated to the Ministry of Interior; its auditor acts next.
+struct World {
+    db: TestDb,
+    state: actix_web::web::Data<fundtrail::app::AppState>,
+    fund: Uuid,
+    interior: Uuid,
+    auditor: Uuid,
+}
+
+async fn world() -> World {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
+    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let donor = org(&db, "Kingdom of Norway", "donor");
+    let interior = org(&db, "Ministry of Interior", "ministry");
+    harness::act_as(&state, "admin");
+    let (status, fund) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{fund}");
+    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
+    let (status, _) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
+            .set_json(json!({"organization": auditor}))
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    harness::act_as_member(&state, "treasurer", secretariat);
+    for (kind, body) in [
+        (
+            "contribution",
+            json!({"donor": donor, "amount": {"value": "1000000.00", "currency": "EUR"}, "agreement": "NOR-1"}),
+        ),
+        (
+            "allocation",
+            json!({"ministry": interior, "budget_line": "BL-04", "category": "equipment",
+                   "amount": {"value": "600000.00", "currency": "EUR"},
+                   "period_start": "2026-01-01", "period_end": "2026-12-31"}),
+        ),
+    ] {
+        let (status, body) = call!(&app, post(fund, kind, body));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    World {
+        db,
+        state,
+        fund,
+        interior,
+        auditor,
+    }
+}
+
+impl World {
+    async fn import(&self, file: PathBuf) -> ImportReport {
+        import(
+            &self.state.ledger,
+            &self.state.pool,
+            &ImportOptions {
+                fund: "SSR Fund".to_owned(),
+                ministry: None,
+                file,
+                future_skew_days: 1,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// `(seq, kind, entry_hash)` of a chain, in order.
+    fn chain(&self, chain: Uuid) -> Vec<(i64, String, Vec<u8>)> {
+        use fundtrail::schema::ledger_entries as le;
+        le::table
+            .filter(le::chain_id.eq(chain))
+            .order(le::seq.asc())
+            .select((le::seq, le::kind, le::entry_hash))
+            .load(&mut self.db.superuser_conn())
+            .unwrap()
+    }
+
+    fn vendor(&self, name: &str) -> Uuid {
+        fundtrail::auth::store::org_id_by_name(&mut self.db.superuser_conn(), name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no organisation {name}"))
+    }
+}
+
+#[actix_web::test]
+async fn the_fixture_is_a_valid_release_package() {
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    let validator = crate::exports::ocds_validator();
+    let errors: Vec<String> = validator
+        .iter_errors(&package)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[actix_web::test]
+async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempotent() {
+    let w = world().await;
+    let fund_before = w.chain(w.fund).len();
+    let report = w.import(fixture()).await;
+
+    // The report: two processes in, one skipped for its unknown buyer.
+    assert_eq!(report.records_read, 3, "{report:#?}");
+    assert_eq!(report.processes_imported, 2, "{report:#?}");
+    assert_eq!(report.processes_skipped, 1, "{report:#?}");
+    assert_eq!(report.skipped_count("unknown_buyer"), 1, "{report:#?}");
+    let unknown = report
+        .skipped
+        .iter()
+        .find(|g| g.reason == "unknown_buyer")
+        .unwrap();
+    assert_eq!(unknown.examples[0].ocid, "ocds-xmpl01-mom-0003");
+    assert!(
+        unknown.examples[0].detail.contains("Ministry of Magic"),
+        "{unknown:?}"
+    );
+    // Elements the domain cannot take are skipped with their reason, the rest recorded.
+    assert_eq!(report.skipped_count("award_not_active"), 1, "{report:#?}");
+    assert_eq!(
+        report.skipped_count("invoice_exceeds_contract"),
+        1,
+        "{report:#?}"
+    );
+    assert_eq!(report.vendors_created, 3, "{report:#?}");
+    let disqualified_kind = fundtrail::funds::kinds::KINDS.contains(&"bid_disqualified");
+    let expected = if disqualified_kind { 17 } else { 16 };
+    assert_eq!(report.entries_appended, expected, "{report:#?}");
+    assert_eq!(report.entries_already_present, 0);
+    if !disqualified_kind {
+        assert_eq!(
+            report.skipped_count("bid_status_not_recorded"),
+            1,
+            "{report:#?}"
+        );
+    }
+
+    // What was recorded, as the auditor reads it through the API.
+    let app = harness::app(w.state.clone()).await;
+    harness::act_as_member(&w.state, "auditor", w.auditor);
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/entries?limit=1000", w.fund))
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries: Vec<Value> = page["entries"].as_array().unwrap()[fund_before..].to_vec();
+    assert_eq!(entries.len() as u64, expected);
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let mut first: Vec<&str> = vec![
+        "tender",
+        "bid",
+        "award",
+        "contract",
+        "contract_amendment",
+        "invoice",
+        "payment",
+        "invoice",
+        "payment",
+        "tender",
+        "bid",
+        "bid",
+    ];
+    if disqualified_kind {
+        first.push("bid_disqualified");
+    }
+    first.extend(["award", "contract", "invoice", "payment"]);
+    assert_eq!(kinds, first);
+    for e in &entries {
+        assert_eq!(
+            e["principal"],
+            json!({"id": "ocds-import", "role": "system"})
+        );
+        assert_eq!(e["ministry"], json!(w.interior));
+    }
+    let alpha = w.vendor("Alpha Radio Systems Ltd");
+    let beta = w.vendor("Beta Telecom SA");
+    let seq = |i: usize| entries[i]["seq"].as_u64().unwrap();
+
+    // Process 1: open tender, one bid, award, contract at its original value, the
+    // amendment to the release's current value, two payments of 45,000 two days apart.
+    let tender = &entries[0];
+    assert_eq!(tender["business_date"], "2026-03-02");
+    assert_eq!(
+        tender["body"],
+        json!({"ministry": w.interior, "title": "Handheld radios for district police stations",
+               "category": "CPV 32344210", "method": "open",
+               "estimated_value": {"value": "120000", "currency": "EUR"}, "deadline": "2026-04-06"})
+    );
+    assert_eq!(
+        entries[1]["body"],
+        json!({"tender": seq(0), "vendor": alpha, "amount": {"value": "112400.50", "currency": "EUR"}})
+    );
+    assert_eq!(
+        entries[2]["body"],
+        json!({"tender": seq(0), "vendor": alpha, "amount": {"value": "112400.50", "currency": "EUR"}, "bids_received": 1})
+    );
+    assert_eq!(
+        entries[3]["body"],
+        json!({"award": seq(2), "value": {"value": "112400.50", "currency": "EUR"},
+               "starts_on": "2026-05-01", "ends_on": "2026-12-31"})
+    );
+    assert_eq!(entries[3]["business_date"], "2026-04-27");
+    assert_eq!(
+        entries[4]["body"],
+        json!({"contract": seq(3), "new_value": {"value": "124000.50", "currency": "EUR"},
+               "reason": "Additional 40 radios for the border posts"})
+    );
+    assert_eq!(
+        entries[5]["body"],
+        json!({"contract": seq(3), "vendor": alpha,
+               "invoice_number": "ocds-xmpl01-moi-0001/C1/TX1",
+               "amount": {"value": "45000", "currency": "EUR"}})
+    );
+    assert_eq!(
+        entries[6]["body"],
+        json!({"invoice": seq(5), "amount": {"value": "45000", "currency": "EUR"}})
+    );
+    assert_eq!(entries[6]["business_date"], "2026-06-01");
+    assert_eq!(entries[8]["body"]["invoice"], json!(seq(7)));
+    assert_eq!(entries[8]["business_date"], "2026-06-03");
+    // Process 2: the selective tender's bids, the active award to Beta, its payment.
+    let t2 = 9;
+    assert_eq!(entries[t2]["body"]["method"], "restricted");
+    assert_eq!(entries[t2]["body"]["category"], "works");
+    let award2 = if disqualified_kind { t2 + 4 } else { t2 + 3 };
+    assert_eq!(entries[award2]["body"]["vendor"], json!(beta));
+    assert_eq!(entries[award2]["body"]["tender"], json!(seq(t2)));
+    assert_eq!(entries[award2]["body"]["bids_received"], 2);
+    assert_eq!(
+        entries[award2 + 3]["body"]["amount"],
+        json!({"value": "43250", "currency": "EUR"})
+    );
+
+    // The contract as the API shows it: amended value, what was paid.
+    let contract_id = Uuid::new_v5(&w.fund, seq(3).to_string().as_bytes());
+    let (status, contract) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/contracts/{contract_id}"))
+    );
+    assert_eq!(status, StatusCode::OK, "{contract}");
+    assert_eq!(contract["original_value"], "112400.50");
+    assert_eq!(contract["value"], "124000.50");
+    assert_eq!(contract["amendments"], 1);
+    assert_eq!(contract["paid"], "90000");
+
+    // The per-entry screens ran on the imported entries.
+    let (status, flags) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/flags?limit=500", w.fund))
+    );
+    assert_eq!(status, StatusCode::OK, "{flags}");
+    let flags = flags["flags"].as_array().unwrap();
+    let flag = |rule: &str, seq: u64| {
+        flags
+            .iter()
+            .find(|f| f["rule"] == rule && f["seq"] == seq)
+            .unwrap_or_else(|| panic!("no {rule} flag on entry {seq}: {flags:#?}"))
+    };
+    let single = flag("single-bidder", seq(2));
+    assert_eq!(single["evidence"], json!([seq(2), seq(0), seq(1)]));
+    let duplicate = flag("duplicate-payment", seq(8));
+    assert_eq!(duplicate["evidence"], json!([seq(8), seq(6)]));
+    assert_eq!(duplicate["vendor"], json!(alpha));
+    assert!(
+        !flags
+            .iter()
+            .any(|f| f["rule"] == "single-bidder" && f["seq"] == seq(award2)),
+        "two bids: not a single bidder"
+    );
+
+    // A second import of the same file appends nothing, anywhere.
+    let fund_chain = w.chain(w.fund);
+    let admin_chain = w.chain(fundtrail::ledger::entry::ADMIN_CHAIN);
+    let flag_count = flags.len();
+    let again = w.import(fixture()).await;
+    assert_eq!(again.entries_appended, 0, "{again:#?}");
+    assert_eq!(again.entries_already_present, expected, "{again:#?}");
+    assert_eq!(again.processes_already_recorded, 2, "{again:#?}");
+    assert_eq!(again.processes_imported, 0);
+    assert_eq!(again.vendors_created, 0);
+    assert_eq!(again.skipped_count("unknown_buyer"), 1);
+    assert_eq!(
+        again.skipped_count("changed_since_recorded"),
+        0,
+        "{again:#?}"
+    );
+    assert!(
+        again.summary().contains("already recorded"),
+        "{}",
+        again.summary()
+    );
+    assert_eq!(w.chain(w.fund), fund_chain, "same size, same hashes");
+    assert_eq!(
+        w.chain(fundtrail::ledger::entry::ADMIN_CHAIN),
+        admin_chain,
+        "no vendor registered twice"
+    );
+    let (_, flags) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/flags?limit=500", w.fund))
+    );
+    assert_eq!(flags["flags"].as_array().unwrap().len(), flag_count);
+
+    // The vendors carry their OCDS identifiers.
+    let by_identifier =
+        fundtrail::auth::store::org_by_identifier(&mut w.db.superuser_conn(), "XI-REG", "A-0001")
+            .unwrap()
+            .unwrap();
+    assert_eq!(by_identifier.id, alpha);
+    assert_eq!(by_identifier.kind, "vendor");
+}
