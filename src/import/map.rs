@@ -539,11 +539,13 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         bidders.insert(tenderer);
         if status == "disqualified" {
             if ctx.bid_disqualified {
+                // OCDS gives no date for a disqualification: bids are evaluated once the
+                // submission period closed, so it is dated the deadline (or the bid, if later).
                 b.push(
                     &format!("bid:{id}:disqualified"),
                     &format!("{element} disqualification"),
                     "bid_disqualified",
-                    on,
+                    on.max(deadline),
                     json!({"bid": r(&bid_key), "reason": format!("disqualified (OCDS bid status, {ocid})")}),
                 );
             } else {
@@ -893,4 +895,276 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         entries: b.entries,
         skips: b.skips,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> MapCtx {
+        MapCtx {
+            latest_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            bid_disqualified: false,
+        }
+    }
+
+    fn release(v: Json) -> Release {
+        serde_json::from_str(&v.to_string()).unwrap()
+    }
+
+    /// A process: open tender, bid by V1, active award, contract with `contract` merged in.
+    fn process(method: &str, contract: Json) -> Json {
+        let mut c = json!({"id": "C1", "awardID": "A1", "status": "active", "dateSigned": "2026-04-01T00:00:00Z",
+            "period": {"startDate": "2026-04-01T00:00:00Z", "endDate": "2026-12-31T00:00:00Z"},
+            "value": {"amount": 1000, "currency": "EUR"}});
+        for (k, v) in contract.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        json!({"ocid": "ocds-abc-1", "buyer": {"id": "M", "name": "Ministry"},
+            "parties": [{"id": "V1", "name": "Vendor One", "identifier": {"scheme": "XI-REG", "id": 17}}],
+            "tender": {"procurementMethod": method, "value": {"amount": 1200, "currency": "EUR"},
+                       "tenderPeriod": {"startDate": "2026-03-01T23:30:00-05:00", "endDate": "2026-03-20T00:00:00Z"}},
+            "bids": {"details": [{"id": 1, "date": "2026-03-10T00:00:00Z", "tenderers": [{"id": "V1", "name": "Vendor One"}],
+                                  "value": {"amount": 990, "currency": "EUR"}}]},
+            "awards": [{"id": "A1", "status": "active", "date": "2026-03-25T00:00:00Z",
+                        "value": {"amount": 990, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}],
+            "contracts": [c]})
+    }
+
+    fn kinds(p: &Plan) -> Vec<&str> {
+        p.entries.iter().map(|e| e.kind).collect()
+    }
+
+    fn reasons(p: &Plan) -> Vec<&str> {
+        p.skips.iter().map(|s| s.reason).collect()
+    }
+
+    #[test]
+    fn keys_are_valid_idempotency_keys() {
+        assert_eq!(key("ocds-abc-1", "bid:7"), "ocds:ocds-abc-1:bid:7");
+        let long = key(&"x".repeat(200), "bid:7");
+        assert!(
+            long.starts_with("ocds:sha256:") && long.len() <= 128,
+            "{long}"
+        );
+        let spaced = key("ocds abc", "bid:7");
+        assert!(spaced.starts_with("ocds:sha256:"));
+        assert_ne!(
+            key(&"x".repeat(200), "bid:7"),
+            key(&"x".repeat(200), "bid:8")
+        );
+        assert!(invoice_number(&"y".repeat(120), "C", "T").starts_with("sha256:"));
+    }
+
+    #[test]
+    fn amounts_are_exact_decimals_never_floats() {
+        let v = |a: &str, c: &str| -> model::Value {
+            serde_json::from_str(&format!(r#"{{"amount": {a}, "currency": "{c}"}}"#)).unwrap()
+        };
+        assert_eq!(
+            money(Some(&v("112400.50", "EUR")))
+                .unwrap()
+                .value
+                .to_string(),
+            "112400.50"
+        );
+        assert_eq!(
+            money(Some(&v("0.1", "EUR"))).unwrap().value.to_string(),
+            "0.1"
+        );
+        assert_eq!(
+            money(Some(&v("1e5", "EUR"))).unwrap_err().0,
+            "invalid_amount"
+        );
+        assert_eq!(money(Some(&v("0", "EUR"))).unwrap_err().0, "invalid_amount");
+        assert_eq!(
+            money(Some(&v("10.005", "EUR"))).unwrap_err().0,
+            "invalid_amount"
+        );
+        assert_eq!(money(Some(&v("null", "EUR"))).unwrap_err().0, "no_value");
+        assert_eq!(
+            money(Some(&v("10", "XAU"))).unwrap_err().0,
+            "invalid_currency"
+        );
+    }
+
+    #[test]
+    fn methods_and_dates() {
+        assert_eq!(method("selective"), Some(Method::Restricted));
+        assert_eq!(method("limited"), Some(Method::RequestForQuotation));
+        assert_eq!(method("negotiated"), None);
+        // The calendar date the publisher wrote, in its own offset.
+        assert_eq!(
+            date("2026-03-01T23:30:00-05:00"),
+            NaiveDate::from_ymd_opt(2026, 3, 1)
+        );
+        assert_eq!(date("2026-03-01"), NaiveDate::from_ymd_opt(2026, 3, 1));
+        assert_eq!(date("March 1st"), None);
+    }
+
+    #[test]
+    fn a_process_maps_to_its_entries_with_placeholders() {
+        let p = plan(&release(process("open", json!({}))), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "bid", "award", "contract"]);
+        assert!(p.skips.is_empty(), "{:?}", p.skips);
+        assert_eq!(
+            p.entries[0].date,
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+        );
+        assert_eq!(p.entries[0].body["category"], "uncategorised");
+        assert_eq!(
+            p.entries[1].body,
+            json!({"tender": {"$ref": "ocds:ocds-abc-1:tender"}, "vendor": {"$party": 0},
+                   "amount": {"value": "990", "currency": "EUR"}})
+        );
+        assert_eq!(p.entries[2].key, "ocds:ocds-abc-1:award:A1");
+        assert_eq!(p.entries[2].body["bids_received"], 1);
+        assert_eq!(
+            p.parties,
+            vec![PartyRef {
+                ocds_id: Some("V1".to_owned()),
+                name: Some("Vendor One".to_owned()),
+                identifier: Some(("XI-REG".to_owned(), "17".to_owned())),
+            }]
+        );
+        assert_eq!(p.buyer.unwrap().name.as_deref(), Some("Ministry"));
+    }
+
+    #[test]
+    fn structured_amendments_give_the_original_value_and_each_step() {
+        let p = plan(
+            &release(process(
+                "open",
+                json!({"value": {"amount": 1500, "currency": "EUR"},
+                   "period": {"startDate": "2026-04-01T00:00:00Z", "endDate": "2027-03-31T00:00:00Z"},
+                   "amendments": [
+                    {"id": "2", "date": "2026-06-01T00:00:00Z", "rationale": "more",
+                     "changes": [{"property": "value.amount", "former_value": 1200},
+                                 {"property": "period.endDate", "former_value": "2026-12-31T00:00:00Z"}]},
+                    {"id": "1", "date": "2026-05-01T00:00:00Z", "description": "first",
+                     "changes": [{"property": "value.amount", "former_value": 1000}]},
+                    {"id": "3", "date": "2026-07-01T00:00:00Z", "rationale": "unclear"}]}),
+            )),
+            ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&p),
+            [
+                "tender",
+                "bid",
+                "award",
+                "contract",
+                "contract_amendment",
+                "contract_amendment"
+            ]
+        );
+        assert_eq!(p.entries[3].body["value"]["value"], "1000");
+        assert_eq!(p.entries[3].body["ends_on"], "2026-12-31");
+        assert_eq!(p.entries[4].body["new_value"]["value"], "1200");
+        assert_eq!(p.entries[4].body["reason"], "first");
+        assert_eq!(p.entries[5].body["new_value"]["value"], "1500");
+        assert_eq!(p.entries[5].body["new_ends_on"], "2027-03-31");
+        assert_eq!(reasons(&p), ["amendment_unstructured"]);
+    }
+
+    #[test]
+    fn transactions_become_invoice_and_payment_within_the_contract_value() {
+        let p = plan(
+            &release(process(
+                "open",
+                json!({"implementation": {"transactions": [
+                    {"id": "t1", "date": "2026-05-01T00:00:00Z", "value": {"amount": 600, "currency": "EUR"}, "payee": {"id": "V1"}},
+                    {"id": "t2", "date": "2026-05-02T00:00:00Z", "value": {"amount": 600, "currency": "EUR"}},
+                    {"id": "t3", "date": "2026-05-03T00:00:00Z", "value": {"amount": 100, "currency": "USD"}},
+                    {"id": "t4", "date": "2026-05-04T00:00:00Z", "value": {"amount": -50, "currency": "EUR"}},
+                    {"id": "t5", "date": "2026-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}, "payee": {"id": "X", "name": "Other"}},
+                    {"id": "t6", "date": "2027-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}}]}}),
+            )),
+            ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&p),
+            ["tender", "bid", "award", "contract", "invoice", "payment"]
+        );
+        assert_eq!(
+            p.entries[4].body,
+            json!({"contract": {"$ref": "ocds:ocds-abc-1:contract:C1"}, "vendor": {"$party": 0},
+                   "invoice_number": "ocds-abc-1/C1/t1", "amount": {"value": "600", "currency": "EUR"}})
+        );
+        assert_eq!(
+            p.entries[5].body["invoice"],
+            json!({"$ref": "ocds:ocds-abc-1:contract:C1:tx:t1:invoice"})
+        );
+        assert_eq!(
+            reasons(&p),
+            [
+                "invoice_exceeds_contract",
+                "currency_mismatch",
+                "invalid_amount",
+                "payee_not_supplier",
+                "business_date_in_future"
+            ]
+        );
+    }
+
+    #[test]
+    fn awards_need_a_bid_unless_direct_and_one_per_tender() {
+        let mut r = process("open", json!({}));
+        r["bids"] = json!(null);
+        let p = plan(&release(r.clone()), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender"]);
+        assert_eq!(reasons(&p), ["vendor_did_not_bid", "award_not_recorded"]);
+
+        r["tender"]["procurementMethod"] = json!("direct");
+        let awards = r["awards"].as_array_mut().unwrap();
+        awards.push(
+            json!({"id": "A2", "status": "active", "date": "2026-03-26T00:00:00Z",
+            "value": {"amount": 5, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}),
+        );
+        awards.push(json!({"id": "A3", "status": "pending", "suppliers": [{"id": "V1"}]}));
+        let p = plan(&release(r), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "award", "contract"]);
+        assert_eq!(reasons(&p), ["award_not_active", "second_award"]);
+    }
+
+    #[test]
+    fn a_release_without_what_the_domain_needs_is_skipped_whole() {
+        let reason = |v: Json| plan(&release(v), ctx()).unwrap_err().reason;
+        assert_eq!(reason(json!({"tender": {}})), "no_ocid");
+        assert_eq!(reason(json!({"ocid": "o"})), "no_tender");
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "negotiated"}})),
+            "unknown_method"
+        );
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "open"}})),
+            "no_value"
+        );
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "open",
+                "value": {"amount": 5, "currency": "EUR"},
+                "tenderPeriod": {"startDate": "2026-03-02", "endDate": "2026-03-01"}}})),
+            "invalid_dates"
+        );
+    }
+
+    #[test]
+    fn disqualified_bids_are_recorded_with_the_kind_when_the_fund_has_it() {
+        let mut r = process("open", json!({}));
+        r["bids"]["details"][0]["status"] = json!("disqualified");
+        let p = plan(&release(r.clone()), ctx()).unwrap();
+        assert_eq!(reasons(&p), ["bid_status_not_recorded"]);
+        let p = plan(
+            &release(r),
+            MapCtx {
+                bid_disqualified: true,
+                ..ctx()
+            },
+        )
+        .unwrap();
+        assert_eq!(kinds(&p)[..3], ["tender", "bid", "bid_disqualified"]);
+    }
 }

@@ -175,7 +175,7 @@ fn json_lines<R: Read>(input: Counting<R>, tx: &SyncSender<Record>) {
             Record::Bad {
                 record,
                 reason: "release_too_large",
-                detail: format!("line {record} is longer than {MAX_RELEASE_BYTES} bytes"),
+                detail: format!("longer than {MAX_RELEASE_BYTES} bytes"),
             }
         } else {
             match serde_json::from_slice::<Release>(&line) {
@@ -183,7 +183,7 @@ fn json_lines<R: Read>(input: Counting<R>, tx: &SyncSender<Record>) {
                 Err(e) => Record::Bad {
                     record,
                     reason: "invalid_json",
-                    detail: format!("record {record}: {e}"),
+                    detail: e.to_string(),
                 },
             }
         };
@@ -282,7 +282,7 @@ impl<'de> Visitor<'de> for Releases<'_> {
                 Err(e) => Record::Bad {
                     record,
                     reason: "invalid_release",
-                    detail: format!("release {record}: {e}"),
+                    detail: e.to_string(),
                 },
             };
             if self.tx.send(msg).is_err() {

@@ -581,7 +581,7 @@ impl Importer<'_> {
                             detail: e.to_string(),
                         })
                     });
-                    if now.ok().as_ref() != Some(&e.body) || e.business_date != p.date {
+                    if !now.is_ok_and(|b| same_body(&b, &e.body)) || e.business_date != p.date {
                         self.report.skip(
                             &ocid,
                             &skip(
@@ -669,6 +669,36 @@ impl Importer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Bodies equal but for the scale of amounts: `{"value": "112400.5"}` is the same money
+/// as the recorded `{"value": "112400.50"}` (a publisher re-serialising its numbers
+/// changes nothing recorded).
+fn same_body(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Object(x), Json::Object(y)) => {
+            let money = |m: &serde_json::Map<String, Json>| {
+                m.len() == 2 && m.contains_key("value") && m.contains_key("currency")
+            };
+            if money(x) && money(y) {
+                let amount = |m: &serde_json::Map<String, Json>| {
+                    m.get("value")
+                        .and_then(Json::as_str)
+                        .and_then(|v| crate::funds::money::parse_decimal(v).ok())
+                };
+                return x.get("currency") == y.get("currency")
+                    && amount(x).is_some()
+                    && amount(x) == amount(y);
+            }
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_body(v, w)))
+        }
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_body(v, w))
+        }
+        _ => a == b,
     }
 }
 
