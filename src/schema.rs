@@ -16,6 +16,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    approvals (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        entry_seq -> Int8,
+        approver -> Text,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
+    bid_disqualifications (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        bid_seq -> Int8,
+        tender_seq -> Int8,
+        vendor_org_id -> Uuid,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
     chain_heads (chain_id) {
         chain_id -> Uuid,
         size -> Int8,
@@ -323,6 +344,9 @@ diesel::table! {
 
 diesel::joinable!(allocations -> funds (fund_id));
 diesel::joinable!(allocations -> organizations (ministry_org_id));
+diesel::joinable!(approvals -> funds (fund_id));
+diesel::joinable!(bid_disqualifications -> funds (fund_id));
+diesel::joinable!(bid_disqualifications -> organizations (vendor_org_id));
 diesel::joinable!(chain_heads -> chains (chain_id));
 diesel::joinable!(checkpoints -> chains (chain_id));
 diesel::joinable!(checkpoints -> signing_keys (key_id));
@@ -355,6 +379,8 @@ diesel::joinable!(users -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     allocations,
+    approvals,
+    bid_disqualifications,
     chain_heads,
     chains,
     checkpoints,
