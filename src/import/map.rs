@@ -491,6 +491,7 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
 
     // Bids (bid extension): one entry per bid, by its first tenderer.
     let mut bidders: HashSet<usize> = HashSet::new();
+    let mut disqualified: HashSet<usize> = HashSet::new();
     let bids = release
         .bids
         .as_ref()
@@ -541,13 +542,16 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             if ctx.bid_disqualified {
                 // OCDS gives no date for a disqualification: bids are evaluated once the
                 // submission period closed, so it is dated the deadline (or the bid, if later).
-                b.push(
+                let recorded = b.push(
                     &format!("bid:{id}:disqualified"),
                     &format!("{element} disqualification"),
                     "bid_disqualified",
                     on.max(deadline),
                     json!({"bid": r(&bid_key), "reason": format!("disqualified (OCDS bid status, {ocid})")}),
                 );
+                if recorded.is_some() {
+                    disqualified.insert(tenderer);
+                }
             } else {
                 b.skip(
                     "bid_status_not_recorded",
@@ -607,6 +611,14 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                         .unwrap_or_default(),
                     method.as_str()
                 ),
+            );
+            continue;
+        }
+        if disqualified.contains(&supplier) {
+            b.skip(
+                "vendor_disqualified",
+                &element,
+                "the supplier's bid on this tender is disqualified (the domain refuses the award)",
             );
             continue;
         }
@@ -1165,6 +1177,17 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(kinds(&p)[..3], ["tender", "bid", "bid_disqualified"]);
+        // The award to the disqualified vendor would be refused: it is skipped, and the
+        // contract on it with it.
+        assert_eq!(kinds(&p), ["tender", "bid", "bid_disqualified"]);
+        assert_eq!(
+            p.entries[2].body,
+            json!({"bid": {"$ref": "ocds:ocds-abc-1:bid:1"}, "reason": "disqualified (OCDS bid status, ocds-abc-1)"})
+        );
+        assert_eq!(
+            p.entries[2].date,
+            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
+        );
+        assert_eq!(reasons(&p), ["vendor_disqualified", "award_not_recorded"]);
     }
 }

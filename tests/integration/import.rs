@@ -177,17 +177,14 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         "{report:#?}"
     );
     assert_eq!(report.vendors_created, 3, "{report:#?}");
-    let disqualified_kind = fundtrail::funds::kinds::KINDS.contains(&"bid_disqualified");
-    let expected = if disqualified_kind { 17 } else { 16 };
+    // Gamma's bid is recorded with its disqualification (`bid_disqualified`).
+    let expected = 17;
     assert_eq!(report.entries_appended, expected, "{report:#?}");
     assert_eq!(report.entries_already_present, 0);
-    if !disqualified_kind {
-        assert_eq!(
-            report.skipped_count("bid_status_not_recorded"),
-            1,
-            "{report:#?}"
-        );
-    }
+    assert_eq!(
+        report.appended_by_kind["bid_disqualified"], 1,
+        "{report:#?}"
+    );
 
     // What was recorded, as the auditor reads it through the API.
     let app = harness::app(w.state.clone()).await;
@@ -203,7 +200,7 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    let mut first: Vec<&str> = vec![
+    let first = [
         "tender",
         "bid",
         "award",
@@ -216,11 +213,12 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         "tender",
         "bid",
         "bid",
+        "bid_disqualified",
+        "award",
+        "contract",
+        "invoice",
+        "payment",
     ];
-    if disqualified_kind {
-        first.push("bid_disqualified");
-    }
-    first.extend(["award", "contract", "invoice", "payment"]);
     assert_eq!(kinds, first);
     for e in &entries {
         assert_eq!(
@@ -279,7 +277,14 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
     let t2 = 9;
     assert_eq!(entries[t2]["body"]["method"], "restricted");
     assert_eq!(entries[t2]["body"]["category"], "works");
-    let award2 = if disqualified_kind { t2 + 4 } else { t2 + 3 };
+    let gamma = w.vendor("Gamma Networks GmbH");
+    assert_eq!(entries[t2 + 2]["body"]["vendor"], json!(gamma));
+    assert_eq!(
+        entries[t2 + 3]["body"],
+        json!({"bid": seq(t2 + 2), "reason": "disqualified (OCDS bid status, ocds-xmpl01-moi-0002)"})
+    );
+    assert_eq!(entries[t2 + 3]["business_date"], "2026-04-10");
+    let award2 = t2 + 4;
     assert_eq!(entries[award2]["body"]["vendor"], json!(beta));
     assert_eq!(entries[award2]["body"]["tender"], json!(seq(t2)));
     assert_eq!(entries[award2]["body"]["bids_received"], 2);
@@ -318,6 +323,12 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
     let duplicate = flag("duplicate-payment", seq(8));
     assert_eq!(duplicate["evidence"], json!([seq(8), seq(6)]));
     assert_eq!(duplicate["vendor"], json!(alpha));
+    // Beta won at 86,500 after Gamma's lower bid of 81,200 was disqualified.
+    let steered = flag("lowest-bid-disqualified", seq(award2));
+    assert_eq!(
+        steered["evidence"],
+        json!([seq(award2), seq(t2 + 2), seq(t2 + 3), seq(t2 + 1)])
+    );
     assert!(
         !flags
             .iter()
@@ -365,4 +376,138 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
             .unwrap();
     assert_eq!(by_identifier.id, alpha);
     assert_eq!(by_identifier.kind, "vendor");
+}
+
+/// The fixture's releases as JSON lines, after `edit`, plus a line that is not JSON.
+fn json_lines(edit: impl Fn(&mut Vec<Value>)) -> (tempdir::Dir, PathBuf) {
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    let mut releases = package["releases"].as_array().unwrap().clone();
+    edit(&mut releases);
+    let dir = tempdir::Dir::new();
+    let path = dir.0.join("releases.jsonl");
+    let mut text = String::new();
+    for r in &releases {
+        text.push_str(&serde_json::to_string(r).unwrap());
+        text.push('\n');
+    }
+    text.push_str("{\"ocid\": truncated\n");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let d = std::env::temp_dir().join(format!("fundtrail-import-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&d).unwrap();
+            Self(d)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_later_release_of_a_process_appends_only_what_is_new() {
+    let w = world().await;
+    let first = w.import(fixture()).await;
+    assert_eq!(first.entries_appended, 17, "{first:#?}");
+
+    // The publisher's next compiled release: one more payment, and a bid whose value it
+    // re-stated differently; a broken line at the end of the file.
+    let (_dir, path) = json_lines(|releases| {
+        let r = &mut releases[0];
+        r["contracts"][0]["implementation"]["transactions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": "TX3", "date": "2026-07-15T00:00:00Z",
+                         "value": {"amount": 12000.5, "currency": "EUR"},
+                         "payee": {"id": "ALPHA", "name": "Alpha Radio Systems Ltd"}}));
+        r["bids"]["details"][0]["value"]["amount"] = json!(112000);
+    });
+    let before = w.chain(w.fund);
+    let report = w.import(path).await;
+    assert_eq!(
+        report.format,
+        Some(fundtrail::import::read::Format::JsonLines)
+    );
+    assert_eq!(report.records_read, 4, "{report:#?}");
+    assert_eq!(report.entries_appended, 2, "{report:#?}");
+    assert_eq!(report.appended_by_kind["invoice"], 1);
+    assert_eq!(report.appended_by_kind["payment"], 1);
+    assert_eq!(report.entries_already_present, 17, "{report:#?}");
+    assert_eq!(report.processes_imported, 1);
+    assert_eq!(report.processes_already_recorded, 1);
+    assert_eq!(report.skipped_count("invalid_json"), 1, "{report:#?}");
+    let changed = report
+        .skipped
+        .iter()
+        .find(|g| g.reason == "changed_since_recorded")
+        .unwrap_or_else(|| panic!("{report:#?}"));
+    assert_eq!(changed.count, 1);
+    assert_eq!(changed.examples[0].element, "bid B1");
+
+    // Appended after what was there, referring to the contract recorded the first time.
+    let after = w.chain(w.fund);
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after.len(), before.len() + 2);
+    let contract_seq = before
+        .iter()
+        .find(|(_, kind, _)| kind == "contract")
+        .unwrap()
+        .0;
+    let contract_id = Uuid::new_v5(&w.fund, contract_seq.to_string().as_bytes());
+    let app = harness::app(w.state.clone()).await;
+    harness::act_as_member(&w.state, "auditor", w.auditor);
+    let (status, contract) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/contracts/{contract_id}"))
+    );
+    assert_eq!(status, StatusCode::OK, "{contract}");
+    assert_eq!(contract["paid"], "102000.5");
+    assert_eq!(contract["invoiced"], "102000.5");
+}
+
+#[actix_web::test]
+async fn with_ministry_a_process_of_an_unregistered_buyer_is_recorded_for_that_ministry() {
+    let w = world().await;
+    let report = import(
+        &w.state.ledger,
+        &w.state.pool,
+        &ImportOptions {
+            fund: w.fund.to_string(),
+            ministry: Some("Ministry of Interior".to_owned()),
+            file: fixture(),
+            future_skew_days: 1,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.processes_imported, 3, "{report:#?}");
+    assert_eq!(report.skipped_count("unknown_buyer"), 0);
+    // The direct tender of the third process, for Interior.
+    let chain = w.chain(w.fund);
+    assert_eq!(chain.last().unwrap().1, "tender");
+
+    // An organisation that is not a ministry is refused before anything is read.
+    let err = import(
+        &w.state.ledger,
+        &w.state.pool,
+        &ImportOptions {
+            fund: w.fund.to_string(),
+            ministry: Some("Kingdom of Norway".to_owned()),
+            file: fixture(),
+            future_skew_days: 1,
+        },
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not an active ministry"), "{err}");
 }
