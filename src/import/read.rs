@@ -78,15 +78,30 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("ocds-reader".to_owned())
         .spawn(move || {
-            let counted = Counting {
-                inner: file,
-                read,
-                element_start: Rc::new(Cell::new(None)),
-                position: 0,
-            };
+            let element_start = Rc::new(Cell::new(None));
             match format {
-                Format::JsonLines => json_lines(counted, &tx),
-                Format::Package => package(counted, &tx),
+                Format::JsonLines => {
+                    let counted = Counting {
+                        inner: file,
+                        read,
+                        element_start,
+                        position: 0,
+                        reported: 0,
+                    };
+                    json_lines(BufReader::with_capacity(1 << 20, counted), &tx);
+                }
+                // Counted above the buffer: serde reads byte by byte from it, so the
+                // element size limit counts exactly what the parser consumed.
+                Format::Package => package(
+                    Counting {
+                        inner: BufReader::with_capacity(1 << 20, file),
+                        read,
+                        element_start,
+                        position: 0,
+                        reported: 0,
+                    },
+                    &tx,
+                ),
             }
         })?;
     Ok(rx)
@@ -100,6 +115,8 @@ struct Counting<R> {
     /// Position where the current package element started, if inside one.
     element_start: Rc<Cell<Option<u64>>>,
     position: u64,
+    /// Part of `position` already added to `read`.
+    reported: u64,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -109,7 +126,7 @@ impl<R: Read> Read for Counting<R> {
             self.element_start.set(Some(self.position));
         }
         if let Some(start) = self.element_start.get() {
-            if self.position.saturating_sub(start) > MAX_RELEASE_BYTES {
+            if self.position.saturating_sub(start) >= MAX_RELEASE_BYTES {
                 return Err(std::io::Error::other(format!(
                     "a release is larger than {MAX_RELEASE_BYTES} bytes"
                 )));
@@ -118,13 +135,25 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         let n64 = u64::try_from(n).unwrap_or(u64::MAX);
         self.position = self.position.saturating_add(n64);
-        self.read.fetch_add(n64, Ordering::Relaxed);
+        // The parser reads byte by byte: publish the count now and then, not every byte.
+        if self.position - self.reported >= 1 << 16 || n == 0 {
+            self.read
+                .fetch_add(self.position - self.reported, Ordering::Relaxed);
+            self.reported = self.position;
+        }
         Ok(n)
     }
 }
 
-fn json_lines<R: Read>(input: Counting<R>, tx: &SyncSender<Record>) {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+impl<R> Drop for Counting<R> {
+    fn drop(&mut self) {
+        self.read
+            .fetch_add(self.position - self.reported, Ordering::Relaxed);
+    }
+}
+
+fn json_lines<R: BufRead>(input: R, tx: &SyncSender<Record>) {
+    let mut reader = input;
     let mut line = Vec::new();
     let mut record = 0_u64;
     loop {
@@ -195,7 +224,7 @@ fn json_lines<R: Read>(input: Counting<R>, tx: &SyncSender<Record>) {
 
 fn package<R: Read>(input: Counting<R>, tx: &SyncSender<Record>) {
     let element_start = input.element_start.clone();
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, input));
+    let mut de = serde_json::Deserializer::from_reader(input);
     let visitor = PackageVisitor { tx, element_start };
     let result = serde::Deserializer::deserialize_map(&mut de, visitor).and_then(|n| {
         de.end()?;
@@ -304,5 +333,127 @@ impl<'de> DeserializeSeed<'de> for Limited {
         // records when it first sees the armed state.
         self.element_start.set(Some(u64::MAX));
         serde::Deserialize::deserialize(d)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile_path::Path {
+        tempfile_path::Path::with(text)
+    }
+
+    mod tempfile_path {
+        pub struct Path(pub std::path::PathBuf);
+        impl Path {
+            pub fn with(text: &str) -> Self {
+                let p = std::env::temp_dir().join(format!("ocds-read-{}", uuid::Uuid::new_v4()));
+                std::fs::write(&p, text).unwrap();
+                Self(p)
+            }
+        }
+        impl Drop for Path {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    fn read_all(text: &str) -> (Format, Vec<Record>, u64) {
+        let f = file(text);
+        let format = detect(&f.0).unwrap();
+        let bytes = Arc::new(AtomicU64::new(0));
+        let rx = spawn(&f.0, format, bytes.clone()).unwrap();
+        let records: Vec<Record> = rx.iter().collect();
+        (format, records, bytes.load(Ordering::Relaxed))
+    }
+
+    fn ocids(records: &[Record]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| match r {
+                Record::Release(n, r) => {
+                    let ocid = r.ocid.clone().unwrap_or_default();
+                    format!("{n}:{}", &ocid[..ocid.len().min(20)])
+                }
+                Record::Bad { record, reason, .. } => format!("{record}:{reason}"),
+                Record::Fatal(why) => format!("fatal:{}", &why[..why.len().min(200)]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_are_read_line_by_line() {
+        let text = "{\"ocid\": \"a\"}\n\n{\"ocid\": \"b\", \"awards\": \"x\"}\nnot json\n{\"ocid\": \"c\"}";
+        let (format, records, bytes) = read_all(text);
+        assert_eq!(format, Format::JsonLines);
+        assert_eq!(
+            ocids(&records),
+            ["1:a", "2:invalid_json", "3:invalid_json", "4:c"]
+        );
+        assert_eq!(bytes, u64::try_from(text.len()).unwrap());
+    }
+
+    #[test]
+    fn a_package_is_streamed_element_by_element() {
+        let text = r#"{
+  "uri": "u", "version": "1.1",
+  "releases": [
+    {"ocid": "a", "tender": {"value": {"amount": 1.10, "currency": "EUR"}}},
+    {"ocid": "b", "contracts": {"not": "a list"}},
+    {"ocid": "c"}
+  ],
+  "publisher": {"name": "p"}
+}"#;
+        let (format, records, _) = read_all(text);
+        assert_eq!(format, Format::Package);
+        assert_eq!(ocids(&records), ["1:a", "2:invalid_release", "3:c"]);
+        // The amount's own digits, not a float's.
+        let Record::Release(_, r) = &records[0] else {
+            panic!()
+        };
+        let amount = r
+            .tender
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .amount
+            .as_ref();
+        assert_eq!(amount.unwrap().get(), "1.10");
+        // A one-line package is a package too.
+        let (format, records, _) = read_all(r#"{"releases": [{"ocid": "a"}], "uri": "u"}"#);
+        assert_eq!(format, Format::Package);
+        assert_eq!(ocids(&records), ["1:a"]);
+    }
+
+    #[test]
+    fn a_broken_package_stops_after_what_it_read() {
+        let (_, records, _) = read_all(r#"{"releases": [{"ocid": "a"}, {"ocid": "#);
+        let got = ocids(&records);
+        assert_eq!(got[0], "1:a");
+        assert!(got[1].starts_with("fatal:the release package"), "{got:?}");
+        let (_, records, _) = read_all(r#"{"uri": "u"}"#);
+        assert!(ocids(&records)[0].contains("no releases array"));
+    }
+
+    #[test]
+    fn a_release_larger_than_the_limit_is_refused() {
+        let big = "x".repeat(usize::try_from(MAX_RELEASE_BYTES).unwrap() + 10);
+        // JSON lines: that line is skipped, the next one read.
+        let (_, records, _) = read_all(&format!(
+            "{{\"ocid\": \"a\"}}\n{{\"ocid\": \"{big}\"}}\n{{\"ocid\": \"c\"}}\n"
+        ));
+        assert_eq!(ocids(&records), ["1:a", "2:release_too_large", "3:c"]);
+        // A package: reading stops there.
+        let (_, records, _) = read_all(&format!(
+            "{{\"releases\": [{{\"ocid\": \"a\"}}, {{\"ocid\": \"{big}\"}}, {{\"ocid\": \"c\"}}]}}"
+        ));
+        let got = ocids(&records);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[1].contains("larger than"), "{got:?}");
     }
 }
