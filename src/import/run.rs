@@ -48,8 +48,11 @@ pub fn principal() -> Principal {
 /// Namespace of the ids of vendors the import creates: UUIDv5 of the party's identifier
 /// (or name), so that a retried creation names the same organisation.
 const VENDOR_NAMESPACE: Uuid = Uuid::from_u128(0x6f63_6473_2d76_656e_646f_722d_6964_0001);
-/// Attempts to plan and append one process when other writers keep moving the chain.
+/// Attempts to plan and append one group when other writers keep moving the chain.
 const MAX_ATTEMPTS: usize = 5;
+/// Entries of several processes appended in one batch (one transaction); at most the
+/// writer's batch size.
+const MAX_GROUP_ENTRIES: usize = crate::ledger::writer::MAX_BATCH_ENTRIES;
 /// Examples kept per skip reason in the report.
 const EXAMPLES_PER_REASON: usize = 5;
 
@@ -233,6 +236,29 @@ struct Importer<'a> {
     ministries: HashMap<String, Result<Uuid, Skip>>,
     /// Party key -> vendor.
     vendors: HashMap<String, Uuid>,
+    /// Processes waiting to be appended together, from seq `group_base` on.
+    group: Vec<Pending>,
+    group_base: Option<u64>,
+    /// Idempotency keys of the pending group.
+    pending_keys: std::collections::HashSet<String>,
+}
+
+/// A process whose new entries wait in the group.
+struct Pending {
+    plan: Plan,
+    ministry: Uuid,
+    requests: Vec<AppendRequest>,
+    /// Its entries already recorded before this group.
+    present: usize,
+}
+
+enum Prepared {
+    /// Reported skipped.
+    Skipped,
+    /// Every entry already recorded (how many).
+    AlreadyRecorded(usize),
+    /// Entries to append; how many were already recorded.
+    New(Vec<AppendRequest>, usize),
 }
 
 fn party_key(p: &PartyRef) -> String {
@@ -492,7 +518,9 @@ impl Importer<'_> {
         }
     }
 
-    /// Records one process: what is not yet in the chain is appended in one batch.
+    /// Takes one process: resolves its ministry and adds what it still needs to the
+    /// pending group, which is appended when full (`MAX_GROUP_ENTRIES`), when the next
+    /// process is another ministry's, and at the end of the file.
     async fn process(&mut self, plan: Plan) -> anyhow::Result<()> {
         let ocid = plan.ocid.clone();
         for s in &plan.skips {
@@ -506,121 +534,201 @@ impl Importer<'_> {
                 return Ok(());
             }
         };
-        let keys: Vec<String> = plan.entries.iter().map(|p| p.key.clone()).collect();
-        let mut vendors: Vec<Option<Uuid>> = vec![None; plan.parties.len()];
-        for attempt in 0.. {
-            let (recorded, size) = {
-                let mut conn = self.conn()?;
-                let rows = crate::ledger::store::entries_by_keys(&mut conn, self.fund, &keys)
-                    .map_err(|e| anyhow::anyhow!("reading recorded entries: {e:?}"))?;
-                let size = crate::ledger::store::head(&mut conn, self.fund)
-                    .map_err(|e| anyhow::anyhow!("reading the chain head: {e:?}"))?
-                    .map_or(0, |(s, _)| s);
-                let mut recorded = HashMap::new();
-                for row in rows {
-                    let entry = Ledger::parse_entry(&row)?;
-                    recorded.insert(row.idempotency_key.clone(), entry);
-                }
-                (recorded, size)
-            };
-            let mut seqs: HashMap<String, u64> = HashMap::new();
-            let mut new = Vec::new();
-            let mut next = size;
-            for p in &plan.entries {
-                match recorded.get(&p.key) {
-                    Some(e) => {
-                        seqs.insert(p.key.clone(), e.seq);
-                    }
-                    None => {
-                        seqs.insert(p.key.clone(), next);
-                        next += 1;
-                        new.push(p);
-                    }
-                }
-            }
-            // Vendors of the entries still to append (none on a re-import).
-            for p in &new {
-                for i in parties_of(&p.body) {
-                    if vendors.get(i).copied().flatten().is_some() {
-                        continue;
-                    }
-                    let Some(party) = plan.parties.get(i) else {
-                        continue;
-                    };
-                    match self.vendor(&ocid, party).await? {
-                        Ok(v) => {
-                            if let Some(slot) = vendors.get_mut(i) {
-                                *slot = Some(v);
-                            }
-                        }
-                        Err(s) => {
-                            self.report.processes_skipped += 1;
-                            self.report.skip(&ocid, &s);
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            // What is recorded already: same content, or report that it changed.
-            let present = plan.entries.len() - new.len();
-            if attempt == 0 {
-                for p in plan
-                    .entries
-                    .iter()
-                    .filter(|p| recorded.contains_key(&p.key))
-                {
-                    let (Some(e), Some(body)) = (
-                        recorded.get(&p.key),
-                        resolve(&p.body, &seqs, &vendors, ministry),
-                    ) else {
-                        continue;
-                    };
-                    let now = FundEntry::parse(p.kind, &body).and_then(|t| {
-                        t.body().map_err(|e| crate::funds::kinds::Invalid {
-                            code: "invalid_body",
-                            detail: e.to_string(),
-                        })
-                    });
-                    if !now.is_ok_and(|b| same_body(&b, &e.body)) || e.business_date != p.date {
-                        self.report.skip(
-                            &ocid,
-                            &skip(
-                                "changed_since_recorded",
-                                &p.element,
-                                format!(
-                                    "entry {} ({}) records it differently; the chain keeps what was recorded (correct it with a reversal and a new entry)",
-                                    e.seq, e.kind
-                                ),
-                            ),
-                        );
-                    }
-                }
-            }
-            if new.is_empty() {
+        if self.group.first().is_some_and(|g| {
+            g.ministry != ministry || self.group_entries() + plan.entries.len() > MAX_GROUP_ENTRIES
+        }) {
+            self.flush().await?;
+        }
+        let base = match self.group_base {
+            Some(b) => b + u64::try_from(self.group_entries())?,
+            None => self.head()?,
+        };
+        match self.prepare(&plan, ministry, base, true).await? {
+            Prepared::Skipped => {}
+            Prepared::AlreadyRecorded(present) => {
                 self.report.entries_already_present += u64::try_from(present)?;
-                if present > 0 {
-                    self.report.processes_already_recorded += 1;
-                } else {
-                    self.report.processes_skipped += 1;
-                }
-                return Ok(());
+                self.report.processes_already_recorded += 1;
             }
-            let mut requests = Vec::with_capacity(new.len());
-            for p in &new {
-                let body = resolve(&p.body, &seqs, &vendors, ministry)
-                    .context("an unresolved reference in a planned entry")?;
-                let typed = FundEntry::parse(p.kind, &body)
-                    .map_err(|i| anyhow::anyhow!("{}: {}: {}", p.element, i.code, i.detail))?;
-                requests.push(AppendRequest {
-                    kind: p.kind.to_owned(),
-                    business_date: p.date,
-                    idempotency_key: p.key.clone(),
-                    body: typed.body()?,
-                    principal: principal(),
+            Prepared::New(requests, present) => {
+                for r in &requests {
+                    self.pending_keys.insert(r.idempotency_key.clone());
+                }
+                if self.group_base.is_none() {
+                    self.group_base = Some(base);
+                }
+                self.group.push(Pending {
+                    plan,
+                    ministry,
+                    requests,
+                    present,
                 });
             }
+        }
+        Ok(())
+    }
+
+    fn group_entries(&self) -> usize {
+        self.group.iter().map(|g| g.requests.len()).sum()
+    }
+
+    fn head(&self) -> anyhow::Result<u64> {
+        let mut conn = self.conn()?;
+        Ok(crate::ledger::store::head(&mut conn, self.fund)
+            .map_err(|e| anyhow::anyhow!("reading the chain head: {e:?}"))?
+            .map_or(0, |(s, _)| s))
+    }
+
+    /// The entries of `plan` not yet recorded (nor pending), with references resolved as if
+    /// appended from seq `base` on. Vendors they name are found or registered.
+    async fn prepare(
+        &mut self,
+        plan: &Plan,
+        ministry: Uuid,
+        base: u64,
+        first: bool,
+    ) -> anyhow::Result<Prepared> {
+        let ocid = plan.ocid.clone();
+        let keys: Vec<String> = plan.entries.iter().map(|p| p.key.clone()).collect();
+        let recorded = {
+            let mut conn = self.conn()?;
+            let rows = crate::ledger::store::entries_by_keys(&mut conn, self.fund, &keys)
+                .map_err(|e| anyhow::anyhow!("reading recorded entries: {e:?}"))?;
+            let mut recorded = HashMap::new();
+            for row in rows {
+                let entry = Ledger::parse_entry(&row)?;
+                recorded.insert(row.idempotency_key.clone(), entry);
+            }
+            recorded
+        };
+        let mut seqs: HashMap<String, u64> = HashMap::new();
+        let mut new = Vec::new();
+        let mut next = base;
+        for p in &plan.entries {
+            if let Some(e) = recorded.get(&p.key) {
+                seqs.insert(p.key.clone(), e.seq);
+            } else if let Some(s) = self.pending_seq(&p.key) {
+                // The same process earlier in this group (a file with several releases of
+                // one ocid): refer to its pending entry.
+                seqs.insert(p.key.clone(), s);
+            } else {
+                seqs.insert(p.key.clone(), next);
+                next += 1;
+                new.push(p);
+            }
+        }
+        // Vendors of the entries still to append (none on a re-import).
+        let mut vendors: Vec<Option<Uuid>> = vec![None; plan.parties.len()];
+        for p in &new {
+            for i in parties_of(&p.body) {
+                if vendors.get(i).copied().flatten().is_some() {
+                    continue;
+                }
+                let Some(party) = plan.parties.get(i) else {
+                    continue;
+                };
+                match self.vendor(&ocid, party).await? {
+                    Ok(v) => {
+                        if let Some(slot) = vendors.get_mut(i) {
+                            *slot = Some(v);
+                        }
+                    }
+                    Err(s) => {
+                        self.report.processes_skipped += 1;
+                        self.report.skip(&ocid, &s);
+                        return Ok(Prepared::Skipped);
+                    }
+                }
+            }
+        }
+        // What is recorded already: same content, or report that it changed.
+        let present = plan.entries.len() - new.len();
+        if first {
+            for p in plan
+                .entries
+                .iter()
+                .filter(|p| recorded.contains_key(&p.key))
+            {
+                let (Some(e), Some(body)) = (
+                    recorded.get(&p.key),
+                    resolve(&p.body, &seqs, &vendors, ministry),
+                ) else {
+                    continue;
+                };
+                let now = FundEntry::parse(p.kind, &body).and_then(|t| {
+                    t.body().map_err(|e| crate::funds::kinds::Invalid {
+                        code: "invalid_body",
+                        detail: e.to_string(),
+                    })
+                });
+                if !now.is_ok_and(|b| same_body(&b, &e.body)) || e.business_date != p.date {
+                    self.report.skip(
+                        &ocid,
+                        &skip(
+                            "changed_since_recorded",
+                            &p.element,
+                            format!(
+                                "entry {} ({}) records it differently; the chain keeps what was recorded (correct it with a reversal and a new entry)",
+                                e.seq, e.kind
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+        if new.is_empty() {
+            return Ok(Prepared::AlreadyRecorded(present));
+        }
+        let mut requests = Vec::with_capacity(new.len());
+        for p in &new {
+            let body = resolve(&p.body, &seqs, &vendors, ministry)
+                .context("an unresolved reference in a planned entry")?;
+            let typed = FundEntry::parse(p.kind, &body)
+                .map_err(|i| anyhow::anyhow!("{}: {}: {}", p.element, i.code, i.detail))?;
+            requests.push(AppendRequest {
+                kind: p.kind.to_owned(),
+                business_date: p.date,
+                idempotency_key: p.key.clone(),
+                body: typed.body()?,
+                principal: principal(),
+            });
+        }
+        Ok(Prepared::New(requests, present))
+    }
+
+    /// The seq a pending entry of the group will get.
+    fn pending_seq(&self, key: &str) -> Option<u64> {
+        if !self.pending_keys.contains(key) {
+            return None;
+        }
+        let mut seq = self.group_base?;
+        for g in &self.group {
+            for r in &g.requests {
+                if r.idempotency_key == key {
+                    return Some(seq);
+                }
+                seq += 1;
+            }
+        }
+        None
+    }
+
+    /// Appends the pending group in one batch (all or none). If another writer moved the
+    /// chain, the group is planned again; if the fund refuses an entry, each process is
+    /// appended alone, so that only the refused process is skipped.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(first) = self.group.first() else {
+                return Ok(());
+            };
+            let ministry = first.ministry;
+            let base = self.group_base.context("a pending group without base")?;
+            let requests: Vec<AppendRequest> = self
+                .group
+                .iter()
+                .flat_map(|g| g.requests.iter().cloned())
+                .collect();
             let effect = Arc::new(AtSeq {
-                first: size,
+                first: base,
                 count: requests.len(),
                 inner: FundEffect {
                     ctx: FundCtx {
@@ -636,36 +744,91 @@ impl Importer<'_> {
             });
             match self.ledger.append_with(self.fund, requests, effect).await {
                 Ok(receipts) => {
-                    let mut appended = 0_u64;
-                    for r in &receipts {
-                        if !r.replayed {
-                            appended += 1;
-                            *self
-                                .report
-                                .appended_by_kind
-                                .entry(r.entry.kind.clone())
-                                .or_default() += 1;
-                        }
+                    let group = std::mem::take(&mut self.group);
+                    self.pending_keys.clear();
+                    self.group_base = None;
+                    for r in receipts.iter().filter(|r| !r.replayed) {
+                        *self
+                            .report
+                            .appended_by_kind
+                            .entry(r.entry.kind.clone())
+                            .or_default() += 1;
                     }
-                    self.report.entries_appended += appended;
+                    // A replayed receipt: a concurrent importer recorded it in between.
+                    let appended = receipts.iter().filter(|r| !r.replayed).count();
+                    let present: usize = group.iter().map(|g| g.present).sum();
+                    self.report.entries_appended += u64::try_from(appended)?;
                     self.report.entries_already_present +=
-                        u64::try_from(present)? + (u64::try_from(receipts.len())? - appended);
-                    self.report.processes_imported += 1;
+                        u64::try_from(present + receipts.len() - appended)?;
+                    self.report.processes_imported += u64::try_from(group.len())?;
                     return Ok(());
                 }
                 Err(AppendError::Rejected {
                     code: "chain_moved",
                     ..
-                }) if attempt + 1 < MAX_ATTEMPTS => continue,
-                Err(AppendError::Rejected { code, detail }) => {
+                }) if attempt + 1 < MAX_ATTEMPTS => {
+                    self.replan(false).await?;
+                }
+                Err(AppendError::Rejected { code, detail }) if self.group.len() == 1 => {
+                    let g = std::mem::take(&mut self.group);
+                    self.pending_keys.clear();
+                    self.group_base = None;
                     self.report.processes_skipped += 1;
-                    self.report.skip(
-                        &ocid,
-                        &skip(code, "process", format!("refused by the fund: {detail}")),
-                    );
+                    if let Some(g) = g.first() {
+                        self.report.skip(
+                            &g.plan.ocid,
+                            &skip(code, "process", format!("refused by the fund: {detail}")),
+                        );
+                    }
                     return Ok(());
                 }
-                Err(e) => return Err(anyhow::anyhow!("appending {ocid}: {e}")),
+                Err(AppendError::Rejected { .. }) => {
+                    // Find the refused process: each alone.
+                    self.replan(true).await?;
+                    return Ok(());
+                }
+                Err(e) => return Err(anyhow::anyhow!("appending to fund {}: {e}", self.fund)),
+            }
+        }
+        Err(anyhow::anyhow!(
+            "other writers kept moving the chain of fund {}; nothing of the last {} processes was appended",
+            self.fund,
+            self.group.len()
+        ))
+    }
+
+    /// Plans the pending group again from the chain's current head; `alone`: appends each
+    /// process by itself.
+    async fn replan(&mut self, alone: bool) -> anyhow::Result<()> {
+        let group = std::mem::take(&mut self.group);
+        self.pending_keys.clear();
+        self.group_base = None;
+        for g in group {
+            let base = match self.group_base {
+                Some(b) => b + u64::try_from(self.group_entries())?,
+                None => self.head()?,
+            };
+            match self.prepare(&g.plan, g.ministry, base, false).await? {
+                Prepared::Skipped => {}
+                Prepared::AlreadyRecorded(present) => {
+                    self.report.entries_already_present += u64::try_from(present)?;
+                    self.report.processes_already_recorded += 1;
+                }
+                Prepared::New(requests, present) => {
+                    for r in &requests {
+                        self.pending_keys.insert(r.idempotency_key.clone());
+                    }
+                    self.group_base.get_or_insert(base);
+                    self.group.push(Pending {
+                        plan: g.plan,
+                        ministry: g.ministry,
+                        requests,
+                        present,
+                    });
+                    if alone {
+                        Box::pin(self.flush()).await?;
+                    }
+                }
             }
         }
         Ok(())
@@ -769,6 +932,9 @@ pub async fn import(
         },
         ministries: HashMap::new(),
         vendors: HashMap::new(),
+        group: Vec::new(),
+        group_base: None,
+        pending_keys: std::collections::HashSet::new(),
     };
     while let Ok(record) = rx.recv() {
         if let Some(p) = progress {
@@ -803,6 +969,7 @@ pub async fn import(
             Record::Fatal(why) => importer.report.stopped = Some(why),
         }
     }
+    importer.flush().await?;
     if let Some(p) = progress {
         p(read_bytes.load(Ordering::Relaxed));
     }

@@ -511,3 +511,55 @@ async fn with_ministry_a_process_of_an_unregistered_buyer_is_recorded_for_that_m
     .unwrap_err();
     assert!(err.to_string().contains("not an active ministry"), "{err}");
 }
+
+#[actix_web::test]
+async fn a_process_the_fund_refuses_is_skipped_alone_and_releases_of_one_ocid_build_on_each_other()
+{
+    let w = world().await;
+    // Line 1: process 1 before its second payment; line 2: a process in USD, for which the
+    // fund has no rate (the domain refuses it: `no_fx_rate`); line 3: process 1 complete.
+    let (_dir, path) = json_lines(|releases| {
+        let complete = releases[0].clone();
+        let mut early = complete.clone();
+        early["contracts"][0]["implementation"]["transactions"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(1);
+        let mut usd = releases[1].clone();
+        usd["ocid"] = json!("ocds-xmpl01-moi-0009");
+        usd["tender"]["value"]["currency"] = json!("USD");
+        *releases = vec![early, usd, complete];
+    });
+    let before = w.chain(w.fund).len();
+    let report = w.import(path).await;
+    assert_eq!(report.skipped_count("no_fx_rate"), 1, "{report:#?}");
+    let refused = report
+        .skipped
+        .iter()
+        .find(|g| g.reason == "no_fx_rate")
+        .unwrap();
+    assert_eq!(refused.examples[0].ocid, "ocds-xmpl01-moi-0009");
+    assert_eq!(report.processes_skipped, 1, "{report:#?}");
+    assert_eq!(report.processes_imported, 2, "{report:#?}");
+    assert_eq!(report.entries_appended, 9, "{report:#?}");
+    let chain = w.chain(w.fund);
+    assert_eq!(chain.len(), before + 9);
+    let kinds: Vec<&str> = chain[before..].iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "tender",
+            "bid",
+            "award",
+            "contract",
+            "contract_amendment",
+            "invoice",
+            "payment",
+            "invoice",
+            "payment"
+        ]
+    );
+    // The fixture then finds process 1 complete and adds process 2.
+    let again = w.import(fixture()).await;
+    assert_eq!(again.entries_already_present, 17 - 8, "{again:#?}");
+}
