@@ -81,7 +81,9 @@ impl AppState {
         crate::funds::kinds::Allocation, crate::funds::kinds::Disbursement, crate::funds::kinds::FxRate,
         crate::funds::kinds::Expenditure, crate::funds::kinds::Tender, crate::funds::kinds::Bid,
         crate::funds::kinds::Award, crate::funds::kinds::Contract, crate::funds::kinds::ContractAmendment,
-        crate::funds::kinds::Invoice, crate::funds::kinds::Payment, crate::funds::kinds::Reversal)),
+        crate::funds::kinds::Invoice, crate::funds::kinds::Payment, crate::funds::kinds::Reversal,
+        crate::funds::kinds::ScreeningConfig, crate::funds::kinds::BidDisqualified,
+        crate::funds::kinds::Decision, crate::funds::kinds::Approval)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),

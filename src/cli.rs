@@ -112,6 +112,11 @@ pub enum Command {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
+    /// Import other systems' records into a fund as its own entries (docs/import.md).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
     /// Create a demo fund with a year of activity (donors, ministries, vendors, procurement)
     /// and demo users for every role, through the same code paths as the API.
     SeedDemo(crate::seed::SeedArgs),
@@ -144,6 +149,16 @@ pub enum UserCommand {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// OCDS 1.1 compiled releases (JSON lines or a release package): each contracting
+    /// process becomes tender, bid, award, contract, amendment, invoice and payment
+    /// entries, screened like entries posted through the API. Idempotent: importing the
+    /// same file again appends nothing. Prints a report to stderr; exit 2 if the file
+    /// could not be read to its end.
+    Ocds(crate::import::ImportOcdsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +301,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
+        Command::Import {
+            what: ImportCommand::Ocds(args),
+        } => crate::import::run::run_cli(&args).map(|_| ()),
         Command::SeedDemo(args) => {
             let report = crate::seed::run(&args)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod funds;
 pub mod http;
+pub mod import;
 pub mod ledger;
 pub mod procurement;
 pub mod reports;

@@ -16,6 +16,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    approvals (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        entry_seq -> Int8,
+        approver -> Text,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
+    bid_disqualifications (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        bid_seq -> Int8,
+        tender_seq -> Int8,
+        vendor_org_id -> Uuid,
+        reversed -> Bool,
+    }
+}
+
+diesel::table! {
     chain_heads (chain_id) {
         chain_id -> Uuid,
         size -> Int8,
@@ -231,6 +252,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    organization_identifiers (scheme, identifier) {
+        scheme -> Text,
+        identifier -> Text,
+        org_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Uuid,
         name -> Text,
@@ -314,6 +344,9 @@ diesel::table! {
 
 diesel::joinable!(allocations -> funds (fund_id));
 diesel::joinable!(allocations -> organizations (ministry_org_id));
+diesel::joinable!(approvals -> funds (fund_id));
+diesel::joinable!(bid_disqualifications -> funds (fund_id));
+diesel::joinable!(bid_disqualifications -> organizations (vendor_org_id));
 diesel::joinable!(chain_heads -> chains (chain_id));
 diesel::joinable!(checkpoints -> chains (chain_id));
 diesel::joinable!(checkpoints -> signing_keys (key_id));
@@ -333,6 +366,7 @@ diesel::joinable!(fx_rates -> funds (fund_id));
 diesel::joinable!(invoices -> funds (fund_id));
 diesel::joinable!(ministry_positions -> funds (fund_id));
 diesel::joinable!(ministry_positions -> organizations (ministry_org_id));
+diesel::joinable!(organization_identifiers -> organizations (org_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(report_blocks -> funds (fund_id));
 diesel::joinable!(role_grants -> users (user_id));
@@ -343,6 +377,8 @@ diesel::joinable!(users -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     allocations,
+    approvals,
+    bid_disqualifications,
     chain_heads,
     chains,
     checkpoints,
@@ -360,6 +396,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_entries,
     merkle_nodes,
     ministry_positions,
+    organization_identifiers,
     organizations,
     refresh_tokens,
     report_blocks,

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use crate::schema::{organizations, refresh_tokens, role_grants, users};
+use crate::schema::{organization_identifiers, organizations, refresh_tokens, role_grants, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -213,6 +213,57 @@ pub fn orgs_of_kind(conn: &mut PgConnection, kind: &str, limit: i64) -> QueryRes
         .limit(limit)
         .select(OrgRow::as_select())
         .load(conn)
+}
+
+/// An organisation by id.
+pub fn org(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<OrgRow>> {
+    organizations::table
+        .find(id)
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// An organisation by its exact name (names are unique).
+pub fn org_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<OrgRow>> {
+    organizations::table
+        .filter(organizations::name.eq(name))
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The organisation another register's identifier (`scheme`, `identifier`) names.
+pub fn org_by_identifier(
+    conn: &mut PgConnection,
+    scheme: &str,
+    identifier: &str,
+) -> QueryResult<Option<OrgRow>> {
+    organization_identifiers::table
+        .inner_join(organizations::table)
+        .filter(organization_identifiers::scheme.eq(scheme))
+        .filter(organization_identifiers::identifier.eq(identifier))
+        .select(OrgRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records that `(scheme, identifier)` names `org`; a unique violation when it already
+/// names an organisation.
+pub fn insert_identifier(
+    conn: &mut PgConnection,
+    org: Uuid,
+    scheme: &str,
+    identifier: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(organization_identifiers::table)
+        .values((
+            organization_identifiers::org_id.eq(org),
+            organization_identifiers::scheme.eq(scheme),
+            organization_identifiers::identifier.eq(identifier),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn set_org_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {

@@ -185,11 +185,14 @@ fn with_money(mut r: FundEntryRow, m: &Money, fund_amount: Decimal) -> FundEntry
     r
 }
 
-/// Checks `entry` against the fund's state and applies it. `seq` is its chain position.
+/// Checks `entry` against the fund's state and applies it. `seq` is its chain position;
+/// `poster` the id of the user who posted it (the ledger entry's principal), which an
+/// approval records.
 pub fn apply(
     st: &mut Derived<'_>,
     ctx: &FundCtx,
     actor: Option<&Actor>,
+    poster: &str,
     seq: u64,
     date: NaiveDate,
     entry: &FundEntry,
@@ -353,6 +356,19 @@ pub fn apply(
                     format!(
                         "tender {} is {}; only a vendor that bid can be awarded",
                         a.tender, tender.method
+                    ),
+                ));
+            }
+            // Whatever the method: a vendor ruled out of this tender cannot win it.
+            if let Some(d) = st
+                .live_disqualifications(tender.seq, Some(a.vendor))?
+                .first()
+            {
+                return Err(reject(
+                    "vendor_disqualified",
+                    format!(
+                        "bid {} of this vendor on tender {} was disqualified by entry {}",
+                        d.bid_seq, a.tender, d.seq
                     ),
                 ));
             }
@@ -598,6 +614,110 @@ pub fn apply(
             r.ministry_org_id = Some(ministry);
             st.save_entry(&r)?;
         }
+        FundEntry::BidDisqualified(d) => {
+            let bid = st
+                .entry(seq_i64(d.bid)?)?
+                .filter(|e| e.kind == "bid" && e.reversed_by.is_none())
+                .ok_or_else(|| unknown("live bid", d.bid))?;
+            let (Some(tender_seq), Some(vendor)) = (bid.tender_seq, bid.vendor_org_id) else {
+                return Err(unknown("live bid", d.bid));
+            };
+            let tender = st
+                .tender(tender_seq)?
+                .ok_or_else(|| unknown("live bid", d.bid))?;
+            own_reference(actor, tender.ministry_org_id, "bid", d.bid)?;
+            if tender.stage != "open" {
+                return Err(reject(
+                    "tender_not_open",
+                    format!(
+                        "tender {tender_seq} is {}; bids are disqualified before the award",
+                        tender.stage
+                    ),
+                ));
+            }
+            if let Some(earlier) = st
+                .live_disqualifications(tender_seq, Some(vendor))?
+                .iter()
+                .find(|q| q.bid_seq == bid.seq)
+            {
+                return Err(reject(
+                    "bid_already_disqualified",
+                    format!(
+                        "bid {} was already disqualified by entry {}",
+                        d.bid, earlier.seq
+                    ),
+                ));
+            }
+            st.save_bid_disqualification(&state::BidDisqualificationRow {
+                fund_id: fund,
+                seq: s,
+                bid_seq: bid.seq,
+                tender_seq,
+                vendor_org_id: vendor,
+                reversed: false,
+            })?;
+            let mut r = row(ctx, s, "bid_disqualified", date);
+            r.ministry_org_id = Some(tender.ministry_org_id);
+            r.vendor_org_id = Some(vendor);
+            r.ref_seq = Some(bid.seq);
+            r.tender_seq = Some(tender_seq);
+            st.save_entry(&r)?;
+        }
+        FundEntry::Approval(a) => {
+            let target = st
+                .entry(seq_i64(a.entry)?)?
+                .ok_or_else(|| unknown("fund entry", a.entry))?;
+            // A ministry approves only its own ministry's entries; anything else reads as
+            // unknown, exactly like a missing seq.
+            if let Some(act) = actor {
+                if act.role == Role::Ministry && target.ministry_org_id != Some(act.org) {
+                    return Err(unknown("fund entry", a.entry));
+                }
+            }
+            if !kinds::APPROVABLE_KINDS.contains(&target.kind.as_str()) {
+                return Err(reject(
+                    "not_approvable",
+                    format!(
+                        "entry {} is a {}; an approval approves an {}",
+                        a.entry,
+                        target.kind,
+                        kinds::APPROVABLE_KINDS.join(", ")
+                    ),
+                ));
+            }
+            if let Some(by) = target.reversed_by {
+                return Err(reject(
+                    "not_approvable",
+                    format!("entry {} was reversed by entry {by}", a.entry),
+                ));
+            }
+            if let Some(earlier) = st
+                .live_approvals(target.seq)?
+                .iter()
+                .find(|x| x.approver == poster)
+            {
+                return Err(reject(
+                    "already_approved",
+                    format!(
+                        "you approved entry {} already (entry {})",
+                        a.entry, earlier.seq
+                    ),
+                ));
+            }
+            st.save_approval(&state::ApprovalRow {
+                fund_id: fund,
+                seq: s,
+                entry_seq: target.seq,
+                approver: poster.to_owned(),
+                reversed: false,
+            })?;
+            let mut r = row(ctx, s, "approval", date);
+            r.ministry_org_id = target.ministry_org_id;
+            r.vendor_org_id = target.vendor_org_id;
+            r.ref_seq = Some(target.seq);
+            r.tender_seq = target.tender_seq;
+            st.save_entry(&r)?;
+        }
         FundEntry::Reversal(rev) => reverse(st, ctx, actor, s, date, rev)?,
         FundEntry::ScreeningConfig(c) => {
             st.flush()?;
@@ -818,6 +938,19 @@ fn reverse(
             if tender.stage != "open" {
                 return Err(blocked(&target, &format!("its tender is {}", tender.stage)));
             }
+            if let Some(d) = st
+                .live_disqualifications(tender_seq, target.vendor_org_id)?
+                .iter()
+                .find(|d| d.bid_seq == target.seq)
+            {
+                return Err(blocked(
+                    &target,
+                    &format!(
+                        "it is disqualified by entry {}; reverse the disqualification first",
+                        d.seq
+                    ),
+                ));
+            }
             tender.bids = tender.bids.saturating_sub(1);
             st.save_tender(&tender)?;
         }
@@ -896,6 +1029,26 @@ fn reverse(
             st.save_invoice(&invoice)?;
             st.save_contract(&contract)?;
         }
+        "bid_disqualified" => {
+            let mut d = st
+                .bid_disqualification(target.seq)?
+                .ok_or_else(|| blocked(&target, "no disqualification row"))?;
+            let tender = st
+                .tender(d.tender_seq)?
+                .ok_or_else(|| blocked(&target, "no tender row"))?;
+            if tender.stage != "open" {
+                return Err(blocked(&target, &format!("its tender is {}", tender.stage)));
+            }
+            d.reversed = true;
+            st.save_bid_disqualification(&d)?;
+        }
+        "approval" => {
+            let mut a = st
+                .approval(target.seq)?
+                .ok_or_else(|| blocked(&target, "no approval row"))?;
+            a.reversed = true;
+            st.save_approval(&a)?;
+        }
         other => return Err(blocked(&target, &format!("unknown kind {other}"))),
     }
     target.reversed_by = Some(s);
@@ -950,6 +1103,7 @@ impl Effect for FundEffect {
                 &mut st,
                 &self.ctx,
                 self.actor.as_ref(),
+                &e.principal.id,
                 e.seq,
                 e.business_date,
                 typed,

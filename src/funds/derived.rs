@@ -9,7 +9,7 @@
 //! (`latest_amendment`). No one else writes the fund meanwhile: the chain's head row is
 //! locked for the whole transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::kinds::FundEntry;
 use super::state::{
-    self, AllocationRow, AmendmentRow, ContractRow, DonorPosition, FundEntryRow, FundPosition,
-    FxRateRow, InvoiceRow, MinistryPosition, TenderRow,
+    self, AllocationRow, AmendmentRow, ApprovalRow, BidDisqualificationRow, ContractRow,
+    DonorPosition, FundEntryRow, FundPosition, FxRateRow, InvoiceRow, MinistryPosition, TenderRow,
 };
 use super::store as fund_store;
 
@@ -67,6 +67,38 @@ impl<K: Ord + Copy + std::hash::Hash, R: Clone> Table<K, R> {
     }
 }
 
+/// Rows matching a lookup that is not by key: the stored ones as this job's cache has them
+/// now (a row the job reversed is dropped), plus the job's own new ones; live only, in seq
+/// order.
+fn merge_live<R: Clone>(
+    table: &Table<i64, R>,
+    stored: Vec<R>,
+    matches: impl Fn(&R) -> bool,
+    live: impl Fn(&R) -> bool,
+    seq_of: impl Fn(&R) -> i64,
+) -> Vec<R> {
+    let mut out: BTreeMap<i64, R> = BTreeMap::new();
+    for r in stored {
+        let seq = seq_of(&r);
+        match table.rows.get(&seq) {
+            Some(Some(cached)) => {
+                if matches(cached) && live(cached) {
+                    out.insert(seq, cached.clone());
+                }
+            }
+            _ => {
+                out.insert(seq, r);
+            }
+        }
+    }
+    for r in table.rows.values().flatten() {
+        if matches(r) && live(r) {
+            out.insert(seq_of(r), r.clone());
+        }
+    }
+    out.into_values().collect()
+}
+
 pub struct Derived<'c> {
     pub conn: &'c mut PgConnection,
     fund: Uuid,
@@ -80,6 +112,8 @@ pub struct Derived<'c> {
     amendments: Table<i64, AmendmentRow>,
     invoices: Table<i64, InvoiceRow>,
     entries: Table<i64, FundEntryRow>,
+    disqualifications: Table<i64, BidDisqualificationRow>,
+    approvals: Table<i64, ApprovalRow>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
 }
 
@@ -112,6 +146,8 @@ impl<'c> Derived<'c> {
             amendments: Table::new(),
             invoices: Table::new(),
             entries: Table::new(),
+            disqualifications: Table::new(),
+            approvals: Table::new(),
             orgs: HashMap::new(),
         }
     }
@@ -141,6 +177,20 @@ impl<'c> Derived<'c> {
     );
     keyed!(invoice, save_invoice, invoices, InvoiceRow, state::invoice);
     keyed!(entry, save_entry, entries, FundEntryRow, state::entry);
+    keyed!(
+        bid_disqualification,
+        save_bid_disqualification,
+        disqualifications,
+        BidDisqualificationRow,
+        state::bid_disqualification
+    );
+    keyed!(
+        approval,
+        save_approval,
+        approvals,
+        ApprovalRow,
+        state::approval
+    );
 
     /// Loads, in one query per table, every row the entries refer to by seq, so that
     /// applying them finds their references in the cache.
@@ -158,6 +208,8 @@ impl<'c> Derived<'c> {
                 FundEntry::Invoice(i) => contracts.extend(seq(i.contract)),
                 FundEntry::Payment(p) => invoices.extend(p.invoice.and_then(seq)),
                 FundEntry::Reversal(r) => refs.extend(seq(r.entry)),
+                FundEntry::BidDisqualified(d) => refs.extend(seq(d.bid)),
+                FundEntry::Approval(a) => refs.extend(seq(a.entry)),
                 _ => {}
             }
         }
@@ -341,6 +393,35 @@ impl<'c> Derived<'c> {
         Ok(false)
     }
 
+    /// The unreversed disqualifications of a tender's bids (of one vendor's, if given),
+    /// this job's rows included, in seq order.
+    pub fn live_disqualifications(
+        &mut self,
+        tender: i64,
+        vendor: Option<Uuid>,
+    ) -> QueryResult<Vec<BidDisqualificationRow>> {
+        let stored = state::live_disqualifications(self.conn, self.fund, tender, vendor)?;
+        Ok(merge_live(
+            &self.disqualifications,
+            stored,
+            |r| r.tender_seq == tender && vendor.is_none_or(|v| r.vendor_org_id == v),
+            |r| !r.reversed,
+            |r| r.seq,
+        ))
+    }
+
+    /// The unreversed approvals of an entry, this job's rows included, in seq order.
+    pub fn live_approvals(&mut self, entry: i64) -> QueryResult<Vec<ApprovalRow>> {
+        let stored = state::live_approvals(self.conn, self.fund, entry)?;
+        Ok(merge_live(
+            &self.approvals,
+            stored,
+            |r| r.entry_seq == entry,
+            |r| !r.reversed,
+            |r| r.seq,
+        ))
+    }
+
     pub fn latest_amendment(&mut self, contract: i64) -> QueryResult<Option<AmendmentRow>> {
         self.flush()?;
         state::latest_amendment(self.conn, self.fund, contract)
@@ -365,6 +446,8 @@ impl<'c> Derived<'c> {
         write!(amendments, state::upsert_amendments);
         write!(invoices, state::upsert_invoices);
         write!(entries, state::upsert_entries);
+        write!(disqualifications, state::upsert_bid_disqualifications);
+        write!(approvals, state::upsert_approvals);
         Ok(())
     }
 }

@@ -224,6 +224,37 @@ pub struct Payment {
     pub amount: Money,
 }
 
+/// A bid ruled out of its tender by the ministry that runs it, before the award: no award
+/// may then go to that vendor on that tender (docs/domain.md).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BidDisqualified {
+    /// Seq of the bid entry.
+    pub bid: u64,
+    /// Why the bid was ruled out (1 to 500 characters).
+    pub reason: String,
+}
+
+/// The only decision an `approval` records today: a refusal is simply no approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+}
+
+/// A ministry user's approval of an invoice, payment, award or contract of their ministry
+/// (the second pair of eyes; screening flags `self-approval` when it is the same pair).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Seq of the approved entry.
+    pub entry: u64,
+    pub decision: Decision,
+}
+
+/// Kinds an `approval` may approve.
+pub const APPROVABLE_KINDS: [&str; 4] = ["invoice", "payment", "award", "contract"];
+
 /// Undoes an earlier entry of the same chain (which stays recorded).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -265,10 +296,12 @@ pub enum FundEntry {
     Payment(Payment),
     Reversal(Reversal),
     ScreeningConfig(ScreeningConfig),
+    BidDisqualified(BidDisqualified),
+    Approval(Approval),
 }
 
 /// Every kind, as recorded in the ledger's `kind` field.
-pub const KINDS: [&str; 15] = [
+pub const KINDS: [&str; 17] = [
     "pledge",
     "contribution",
     "allocation",
@@ -284,6 +317,8 @@ pub const KINDS: [&str; 15] = [
     "payment",
     "reversal",
     "screening_config",
+    "bid_disqualified",
+    "approval",
 ];
 
 /// Kinds a treasurer records; a ministry records the others (but reversal, by either).
@@ -328,6 +363,8 @@ impl FundEntry {
             FundEntry::Payment(_) => "payment",
             FundEntry::Reversal(_) => "reversal",
             FundEntry::ScreeningConfig(_) => "screening_config",
+            FundEntry::BidDisqualified(_) => "bid_disqualified",
+            FundEntry::Approval(_) => "approval",
         }
     }
 
@@ -444,6 +481,8 @@ impl FundEntry {
                 }
                 text(&c.reason, "reason", 500)
             }
+            FundEntry::BidDisqualified(d) => text(&d.reason, "reason", 500),
+            FundEntry::Approval(_) => Ok(()),
         }
     }
 }

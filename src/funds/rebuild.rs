@@ -74,8 +74,16 @@ fn replay(
         .collect::<Result<Vec<_>, _>>()?;
     st.prefetch(&typed.iter().collect::<Vec<_>>())?;
     for (entry, typed) in entries.iter().zip(&typed) {
-        apply(&mut st, ctx, None, entry.seq, entry.business_date, typed)
-            .map_err(|e| ReplayError(e.to_string()))?;
+        apply(
+            &mut st,
+            ctx,
+            None,
+            &entry.principal.id,
+            entry.seq,
+            entry.business_date,
+            typed,
+        )
+        .map_err(|e| ReplayError(e.to_string()))?;
     }
     st.flush().map_err(|e| ReplayError(e.to_string()))
 }

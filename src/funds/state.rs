@@ -10,8 +10,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::schema::{
-    allocations, contract_amendments, contracts, donor_positions, fund_entries, fund_positions,
-    fx_rates, invoices, ministry_positions, screening_thresholds, tenders,
+    allocations, approvals, bid_disqualifications, contract_amendments, contracts, donor_positions,
+    fund_entries, fund_positions, fx_rates, invoices, ministry_positions, screening_thresholds,
+    tenders,
 };
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -138,6 +139,29 @@ pub struct InvoiceRow {
     pub currency: String,
     pub amount: Decimal,
     pub paid: Decimal,
+    pub reversed: bool,
+}
+
+/// A `bid_disqualified` entry: the bid it rules out, and that bid's tender and vendor.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = bid_disqualifications, primary_key(fund_id, seq))]
+pub struct BidDisqualificationRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub bid_seq: i64,
+    pub tender_seq: i64,
+    pub vendor_org_id: Uuid,
+    pub reversed: bool,
+}
+
+/// An `approval` entry: the approved entry and the approving user (ledger principal id).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = approvals, primary_key(fund_id, seq))]
+pub struct ApprovalRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub entry_seq: i64,
+    pub approver: String,
     pub reversed: bool,
 }
 
@@ -279,6 +303,47 @@ get_fn!(contract, ContractRow, contracts);
 get_fn!(amendment, AmendmentRow, contract_amendments);
 get_fn!(invoice, InvoiceRow, invoices);
 get_fn!(entry, FundEntryRow, fund_entries);
+get_fn!(
+    bid_disqualification,
+    BidDisqualificationRow,
+    bid_disqualifications
+);
+get_fn!(approval, ApprovalRow, approvals);
+
+/// The unreversed disqualifications of a tender's bids, or of one vendor's bids on it.
+pub fn live_disqualifications(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tender: i64,
+    vendor: Option<Uuid>,
+) -> QueryResult<Vec<BidDisqualificationRow>> {
+    let mut q = bid_disqualifications::table
+        .filter(bid_disqualifications::fund_id.eq(fund))
+        .filter(bid_disqualifications::tender_seq.eq(tender))
+        .filter(bid_disqualifications::reversed.eq(false))
+        .into_boxed();
+    if let Some(v) = vendor {
+        q = q.filter(bid_disqualifications::vendor_org_id.eq(v));
+    }
+    q.order(bid_disqualifications::seq.asc())
+        .select(BidDisqualificationRow::as_select())
+        .load(conn)
+}
+
+/// The unreversed approvals of an entry.
+pub fn live_approvals(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    entry: i64,
+) -> QueryResult<Vec<ApprovalRow>> {
+    approvals::table
+        .filter(approvals::fund_id.eq(fund))
+        .filter(approvals::entry_seq.eq(entry))
+        .filter(approvals::reversed.eq(false))
+        .order(approvals::seq.asc())
+        .select(ApprovalRow::as_select())
+        .load(conn)
+}
 
 /// Unreversed rates for `base`→`quote` on `date`: (seq, rate).
 pub fn rates_on(
@@ -498,6 +563,20 @@ upsert_many!(
     [paid, reversed]
 );
 upsert_many!(
+    upsert_bid_disqualifications,
+    BidDisqualificationRow,
+    bid_disqualifications,
+    (fund_id, seq),
+    [reversed]
+);
+upsert_many!(
+    upsert_approvals,
+    ApprovalRow,
+    approvals,
+    (fund_id, seq),
+    [reversed]
+);
+upsert_many!(
     upsert_entries,
     FundEntryRow,
     fund_entries,
@@ -543,7 +622,7 @@ pub fn save_thresholds(
 }
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
-pub const DERIVED_TABLES: [&str; 11] = [
+pub const DERIVED_TABLES: [&str; 13] = [
     "fund_positions",
     "donor_positions",
     "ministry_positions",
@@ -555,4 +634,6 @@ pub const DERIVED_TABLES: [&str; 11] = [
     "invoices",
     "fund_entries",
     "screening_thresholds",
+    "bid_disqualifications",
+    "approvals",
 ];

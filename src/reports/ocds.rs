@@ -233,6 +233,8 @@ struct BidState {
     vendor: Uuid,
     value: (Decimal, String),
     withdrawn: bool,
+    /// Seq of the standing `bid_disqualified` entry that ruled it out.
+    disqualified: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -403,7 +405,13 @@ impl Process {
                 vendor: b.vendor,
                 value: (b.amount.value, b.amount.currency.to_string()),
                 withdrawn: false,
+                disqualified: None,
             }),
+            FundEntry::BidDisqualified(d) => {
+                if let Some(b) = self.bids.iter_mut().find(|b| b.seq == d.bid) {
+                    b.disqualified = Some(seq);
+                }
+            }
             FundEntry::Award(a) => self.awards.push(AwardState {
                 seq,
                 date,
@@ -479,7 +487,8 @@ impl Process {
                     p.amount.currency.code().to_owned(),
                 ));
             }
-            // Other kinds never carry a tender.
+            // Approvals change nothing the release shows; other kinds never carry a
+            // tender.
             _ => {}
         }
         Ok(())
@@ -503,6 +512,15 @@ impl Process {
             Some("bid") => {
                 if let Some(b) = self.bids.iter_mut().find(|b| b.seq == target) {
                     b.withdrawn = true;
+                }
+            }
+            Some("bid_disqualified") => {
+                if let Some(b) = self
+                    .bids
+                    .iter_mut()
+                    .find(|b| b.disqualified == Some(target))
+                {
+                    b.disqualified = None;
                 }
             }
             Some("award") => {
@@ -631,7 +649,13 @@ impl Process {
                 .map(|b| BidOut {
                     id: b.seq.to_string(),
                     date: date_time(b.date),
-                    status: b.withdrawn.then_some("withdrawn"),
+                    status: if b.withdrawn {
+                        Some("withdrawn")
+                    } else if b.disqualified.is_some() {
+                        Some("disqualified")
+                    } else {
+                        None
+                    },
                     tenderers: vec![r(b.vendor)],
                     value: Value::of(b.value.0, &b.value.1),
                 })
@@ -857,6 +881,77 @@ mod tests {
             serde_json::json!(["tenderer", "supplier", "payee"])
         );
         assert_eq!(roles[2], serde_json::json!(["funder"]));
+    }
+
+    #[test]
+    fn disqualified_bids_show_their_status_and_approvals_change_nothing() {
+        let (m, v, w) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let mut p = Process::new(0);
+        p.fold(&row(
+            0,
+            "tender",
+            serde_json::json!({"ministry": m, "title": "Radios", "category": "equipment",
+            "method": "open", "estimated_value": eur("100.00"), "deadline": "2026-04-01"}),
+        ))
+        .unwrap();
+        for (seq, vendor, amount) in [(1, v, "80.00"), (2, w, "90.00"), (3, v, "85.00")] {
+            p.fold(&row(
+                seq,
+                "bid",
+                serde_json::json!({"tender": 0, "vendor": vendor, "amount": eur(amount)}),
+            ))
+            .unwrap();
+        }
+        p.fold(&row(
+            4,
+            "bid_disqualified",
+            serde_json::json!({"bid": 1, "reason": "late"}),
+        ))
+        .unwrap();
+        p.fold(&row(
+            5,
+            "bid_disqualified",
+            serde_json::json!({"bid": 3, "reason": "unsigned"}),
+        ))
+        .unwrap();
+        let mut rev = row(
+            6,
+            "reversal",
+            serde_json::json!({"entry": 5, "reason": "signed after all"}),
+        );
+        rev.ref_seq = Some(5);
+        rev.ref_kind = Some("bid_disqualified".to_owned());
+        p.fold(&rev).unwrap();
+        p.fold(&row(7, "award", serde_json::json!({"tender": 0, "vendor": w, "amount": eur("90.00"), "bids_received": 3}))).unwrap();
+        p.fold(&row(
+            8,
+            "approval",
+            serde_json::json!({"entry": 7, "decision": "approved"}),
+        ))
+        .unwrap();
+        let info = FundInfo {
+            fund: Uuid::from_u128(9),
+            name: "Fund".to_owned(),
+            ocid_prefix: "ocds-abc123".to_owned(),
+        };
+        let json =
+            serde_json::to_value(p.release(&info, &|id| format!("org {id}")).unwrap()).unwrap();
+        let statuses: Vec<_> = json["bids"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["status"].clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                serde_json::json!("disqualified"),
+                serde_json::Value::Null,
+                serde_json::Value::Null
+            ]
+        );
+        assert_eq!(json["awards"].as_array().unwrap().len(), 1);
+        assert_eq!(json["id"], format!("ocds-abc123-{}-0-8", info.fund));
     }
 
     #[test]

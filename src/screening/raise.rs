@@ -14,7 +14,9 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::rules::{self, BidFact, ContractFact, Facts, Prior, TenderFact, Thresholds};
+use super::rules::{
+    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, Prior, TenderFact, Thresholds,
+};
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
 use crate::funds::derived::Derived;
@@ -44,6 +46,19 @@ struct JobFacts {
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
     invoices: Vec<(i64, Uuid, String, Decimal)>,
+    /// Invoice numbers of the invoices the job's payments and their priors pay.
+    invoice_numbers: HashMap<i64, String>,
+    /// Per paying ministry: its total paid (derived state, after the job), its
+    /// disbursements, and its payments dated after the earliest payment date of the job.
+    funding: HashMap<Uuid, Funding>,
+    /// Who recorded the entries the job's approvals approve: seq → user id.
+    recorders: HashMap<i64, String>,
+}
+
+struct Funding {
+    paid_total: Decimal,
+    disbursements: Vec<store::FlowRow>,
+    later_payments: Vec<store::FlowRow>,
 }
 
 impl JobFacts {
@@ -75,6 +90,9 @@ pub fn raise(
     let mut numbers = BTreeSet::new();
     let mut spenders = BTreeSet::new();
     let mut since = None;
+    // Paying ministries, with the earliest payment date of the job.
+    let mut payers: HashMap<Uuid, chrono::NaiveDate> = HashMap::new();
+    let mut approved = BTreeSet::new();
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -96,7 +114,12 @@ pub fn raise(
                 vendors.extend(row.vendor_org_id);
                 let from = e.business_date - Duration::days(t.window_days);
                 since = Some(since.map_or(from, |s: chrono::NaiveDate| s.min(from)));
+                if let Some(m) = row.ministry_org_id {
+                    let d = payers.entry(m).or_insert(e.business_date);
+                    *d = (*d).min(e.business_date);
+                }
             }
+            FundEntry::Approval(_) => approved.extend(row.ref_seq),
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
@@ -127,6 +150,63 @@ pub fn raise(
         let numbers: Vec<String> = numbers.into_iter().collect();
         store::invoices_numbered(st.conn, fund, &vendor_list, &numbers)?
     };
+    // Invoice numbers of the paid invoices: the job's payments' and their priors'.
+    let mut paid_invoices: Vec<i64> = payments.iter().filter_map(|p| p.5).collect();
+    for ((_, typed), row) in entries.iter().zip(typed).zip(&rows) {
+        if let (FundEntry::Payment(_), Some(row)) = (typed, row) {
+            paid_invoices.extend(row.ref_seq);
+        }
+    }
+    paid_invoices.sort_unstable();
+    paid_invoices.dedup();
+    let invoice_numbers = if paid_invoices.is_empty() {
+        HashMap::new()
+    } else {
+        store::invoice_numbers(st.conn, fund, &paid_invoices)?
+            .into_iter()
+            .collect()
+    };
+    let mut funding = HashMap::new();
+    for (ministry, earliest) in payers {
+        let paid_total = st.ministry_position(ministry)?.paid;
+        funding.insert(
+            ministry,
+            Funding {
+                paid_total,
+                disbursements: store::ministry_flows(
+                    st.conn,
+                    fund,
+                    ministry,
+                    "disbursement",
+                    None,
+                )?,
+                later_payments: store::ministry_flows(
+                    st.conn,
+                    fund,
+                    ministry,
+                    "payment",
+                    Some(earliest),
+                )?,
+            },
+        );
+    }
+    // Who recorded the approved entries: the job's own, else the ledger's.
+    let mut recorders: HashMap<i64, String> = HashMap::new();
+    let mut missing = Vec::new();
+    for seq in approved {
+        match entries
+            .iter()
+            .find(|e| i64::try_from(e.seq).ok() == Some(seq))
+        {
+            Some(e) => {
+                recorders.insert(seq, e.principal.id.clone());
+            }
+            None => missing.push(seq),
+        }
+    }
+    if !missing.is_empty() {
+        recorders.extend(store::recorders(st.conn, fund, &missing)?);
+    }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
     let first_seen = if spender_list.is_empty() {
@@ -143,12 +223,16 @@ pub fn raise(
         tender_entries,
         payments,
         invoices,
+        invoice_numbers,
+        funding,
+        recorders,
     };
 
+    let job_rows: Vec<FundEntryRow> = rows.iter().flatten().cloned().collect();
     let mut flags = Vec::new();
     for ((entry, typed), row) in entries.iter().zip(typed).zip(rows) {
         let Some(row) = row else { continue };
-        let Some(f) = facts(st, &job, ctx, entry, typed, &row, t)? else {
+        let Some(f) = facts(st, &job, &job_rows, ctx, entry, typed, &row, t)? else {
             continue;
         };
         for finding in rules::screen(&f, t) {
@@ -177,10 +261,57 @@ pub fn raise(
     Ok(flags.len())
 }
 
+/// The funding of a payment `row` (seq s, date D): paid = every unreversed payment of the
+/// ministry dated on or before D and recorded up to s (the ministry's total, less those
+/// dated after D, less the job's later payments dated on or before D); received = its
+/// unreversed disbursements dated on or before D recorded before s.
+fn funding_of(
+    job: &JobFacts,
+    job_rows: &[FundEntryRow],
+    row: &FundEntryRow,
+) -> Option<FundingFact> {
+    let ministry = row.ministry_org_id?;
+    let fund = job.funding.get(&ministry)?;
+    let (s, d) = (row.seq, row.business_date);
+    let sum = |xs: &mut dyn Iterator<Item = Decimal>| xs.fold(Decimal::ZERO, |a, b| a + b);
+    let dated_after = sum(&mut fund
+        .later_payments
+        .iter()
+        .filter(|(_, date, _)| *date > d)
+        .filter_map(|(_, _, a)| *a));
+    let later_in_job = sum(&mut job_rows
+        .iter()
+        .filter(|r| {
+            r.kind == "payment"
+                && r.seq > s
+                && r.business_date <= d
+                && r.ministry_org_id == Some(ministry)
+                && r.reversed_by.is_none()
+        })
+        .filter_map(|r| r.amount_fund));
+    let funded: Vec<&store::FlowRow> = fund
+        .disbursements
+        .iter()
+        .filter(|(seq, date, _)| *seq < s && *date <= d)
+        .collect();
+    let received = sum(&mut funded.iter().filter_map(|(_, _, a)| *a));
+    let latest = funded
+        .iter()
+        .max_by_key(|(seq, date, _)| (*date, *seq))
+        .map(|(seq, date, a)| (u(*seq), *date, a.unwrap_or_default()));
+    Some(FundingFact {
+        paid: fund.paid_total - dated_after - later_in_job,
+        received,
+        latest_disbursement: latest,
+    })
+}
+
 /// The facts of one entry; `None` for kinds no rule looks at.
+#[allow(clippy::too_many_arguments)]
 fn facts(
     st: &mut Derived<'_>,
     job: &JobFacts,
+    job_rows: &[FundEntryRow],
     ctx: &FundCtx,
     entry: &Entry,
     typed: &FundEntry,
@@ -212,6 +343,8 @@ fn facts(
         vendor_first_seen: row
             .vendor_org_id
             .and_then(|v| job.first_seen.get(&v).copied()),
+        funding: None,
+        approval: None,
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -224,25 +357,38 @@ fn facts(
         let mut estimate = Decimal::ZERO;
         let mut published = entry.business_date;
         let mut bids = Vec::new();
+        let mut disqualified: HashMap<i64, u64> = HashMap::new();
         // Only what existed when this entry was recorded: a bid later in the same job
         // is not evidence for an earlier award.
-        for (s, kind, date, vendor, amount) in job
+        for (s, kind, date, vendor, amount, ref_seq) in job
             .tender_entries
             .get(&tender_seq)
             .into_iter()
             .flatten()
             .filter(|e| e.0 <= row.seq)
         {
-            if kind == "tender" {
-                estimate = amount.unwrap_or_default();
-                published = *date;
-            } else {
-                bids.push(BidFact {
+            match kind.as_str() {
+                "tender" => {
+                    estimate = amount.unwrap_or_default();
+                    published = *date;
+                }
+                "bid" => bids.push(BidFact {
                     seq: u(*s),
                     vendor: job.name(*vendor).unwrap_or_default(),
                     amount: amount.unwrap_or_default(),
-                });
+                    disqualified: None,
+                }),
+                _ => {
+                    if let Some(bid) = ref_seq {
+                        disqualified.insert(*bid, u(*s));
+                    }
+                }
             }
+        }
+        for b in &mut bids {
+            b.disqualified = i64::try_from(b.seq)
+                .ok()
+                .and_then(|s| disqualified.get(&s).copied());
         }
         f.tender = Some(TenderFact {
             seq: u(tender_seq),
@@ -280,8 +426,24 @@ fn facts(
                 })
                 .collect();
         }
+        FundEntry::Approval(_) => {
+            if let Some(target) = row.ref_seq.map(|s| st.entry(s)).transpose()?.flatten() {
+                f.approval = Some(ApprovalFact {
+                    approved_seq: u(target.seq),
+                    approved_kind: target.kind.clone(),
+                    approved_date: target.business_date,
+                    approved_amount: target.amount_fund,
+                    approver: entry.principal.id.clone(),
+                    recorder: job.recorders.get(&target.seq).cloned().unwrap_or_default(),
+                });
+            }
+        }
         FundEntry::Payment(p) => {
             f.direct_purchase = p.invoice.is_none();
+            f.invoice_number = row
+                .ref_seq
+                .and_then(|i| job.invoice_numbers.get(&i).cloned());
+            f.funding = funding_of(job, job_rows, row);
             if let Some(invoice) = row.ref_seq.map(|i| st.invoice(i)).transpose()?.flatten() {
                 if let Some(c) = st.contract(invoice.contract_seq)? {
                     f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));
@@ -301,7 +463,7 @@ fn facts(
                     seq: u(*s),
                     date: *date,
                     amount: amount.unwrap_or_default(),
-                    invoice_number: None,
+                    invoice_number: invoice.and_then(|i| job.invoice_numbers.get(&i).cloned()),
                     direct: invoice.is_none(),
                 })
                 .collect();

@@ -116,6 +116,19 @@ pub struct Thresholds {
     pub unspent_days: i64,
     pub unspent_share: Decimal,
     // --- end of the period-screen block.
+    /// Lowest bid disqualified: the award's (winning) bid must exceed the disqualified
+    /// lowest bid by more than this share of it (0: any higher bid fires).
+    pub lowest_disqualified_share: Decimal,
+    /// All but the winner disqualified: only tenders with at least this many bids.
+    pub all_but_winner_min_bids: u32,
+    /// Bid spread: the second-lowest valid bid at most `bid_spread_close` above the
+    /// winning bid (but not equal), or more than `bid_spread_far` above it (shares of the
+    /// winning bid).
+    pub bid_spread_close: Decimal,
+    pub bid_spread_far: Decimal,
+    /// Spending before funding: payments may exceed disbursements received by this share
+    /// of the disbursements before a payment is flagged (0: any excess).
+    pub funding_tolerance: Decimal,
 }
 
 impl Default for Thresholds {
@@ -161,6 +174,11 @@ impl Default for Thresholds {
             unspent_days: 180,
             unspent_share: Decimal::new(1, 1),
             // --- end of the period-screen block.
+            lowest_disqualified_share: Decimal::ZERO,
+            all_but_winner_min_bids: 3,
+            bid_spread_close: Decimal::new(5, 3),
+            bid_spread_far: Decimal::new(5, 1),
+            funding_tolerance: Decimal::ZERO,
         }
     }
 }
@@ -188,10 +206,26 @@ impl Thresholds {
             ("near_duplicate_share", self.near_duplicate_share),
             ("concentration_share", self.concentration_share),
             ("clustering_band", self.clustering_band),
+            ("bid_spread_close", self.bid_spread_close),
         ] {
             if v <= Decimal::ZERO || v >= Decimal::ONE {
                 return Err(format!("{name} must be between 0 and 1"));
             }
+        }
+        // Shares where 0 means "any".
+        for (name, v) in [
+            ("lowest_disqualified_share", self.lowest_disqualified_share),
+            ("funding_tolerance", self.funding_tolerance),
+        ] {
+            if v < Decimal::ZERO || v >= Decimal::ONE {
+                return Err(format!("{name} must be at least 0 and less than 1"));
+            }
+        }
+        if !(self.bid_spread_far > self.bid_spread_close && self.bid_spread_far <= Decimal::TEN) {
+            return Err("bid_spread_far must be above bid_spread_close and at most 10".to_owned());
+        }
+        if !(2..=1_000).contains(&self.all_but_winner_min_bids) {
+            return Err("all_but_winner_min_bids must be 2 to 1000".to_owned());
         }
         for (name, v) in [
             ("window_days", self.window_days),
@@ -297,6 +331,34 @@ pub struct BidFact {
     pub seq: u64,
     pub vendor: String,
     pub amount: Decimal,
+    /// Seq of the `bid_disqualified` entry that ruled it out (unreversed, recorded before
+    /// the screened entry).
+    pub disqualified: Option<u64>,
+}
+
+/// A payment's funding: what the paying ministry had paid and received out of this fund
+/// by the payment's business date (fund currency, unreversed entries up to this one).
+#[derive(Debug, Clone)]
+pub struct FundingFact {
+    /// Payments dated on or before the payment's date, this one included.
+    pub paid: Decimal,
+    /// Disbursements to the ministry dated on or before the payment's date.
+    pub received: Decimal,
+    /// The latest of those disbursements: (seq, date, amount).
+    pub latest_disbursement: Option<(u64, NaiveDate, Decimal)>,
+}
+
+/// An approval and what it approves.
+#[derive(Debug, Clone)]
+pub struct ApprovalFact {
+    pub approved_seq: u64,
+    pub approved_kind: String,
+    pub approved_date: NaiveDate,
+    /// In the fund's currency.
+    pub approved_amount: Option<Decimal>,
+    /// User ids (ledger principals) of the approval and of the approved entry.
+    pub approver: String,
+    pub recorder: String,
 }
 
 #[derive(Debug, Clone)]
@@ -341,7 +403,7 @@ pub struct Facts {
     pub ministry: Option<String>,
     /// Tender: its deadline.
     pub deadline: Option<NaiveDate>,
-    /// Invoice: its number.
+    /// Invoice: its number; payment of an invoice: that invoice's number.
     pub invoice_number: Option<String>,
     /// Payment without an invoice behind it.
     pub direct_purchase: bool,
@@ -354,6 +416,10 @@ pub struct Facts {
     pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
     /// The vendor's first entry in the fund: (seq, business date).
     pub vendor_first_seen: Option<(u64, NaiveDate)>,
+    /// Payment: the ministry's payments and disbursements by its date.
+    pub funding: Option<FundingFact>,
+    /// Approval: the approved entry and who recorded it.
+    pub approval: Option<ApprovalFact>,
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
@@ -382,14 +448,279 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     near_duplicate_payment(f, t, &mut out);
     payment_outside_contract_dates(f, t, &mut out);
     new_vendor_large(f, t, &mut out);
+    lowest_bid_disqualified(f, t, &mut out);
+    all_but_winner_disqualified(f, t, &mut out);
+    bid_spread(f, t, &mut out);
+    spending_before_funding(f, t, &mut out);
+    self_approval(f, &mut out);
     out
 }
 
+/// `a` and `b` differ only by two adjacent characters swapped ("INV-1042" and
+/// "INV-1402"): same length, exactly two differing positions, next to each other, each
+/// holding the other's character.
+pub fn adjacent_transposition(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diffs: Vec<usize> = (0..a.len()).filter(|&i| a.get(i) != b.get(i)).collect();
+    match diffs.as_slice() {
+        [i, j] if *j == i + 1 => a.get(*i) == b.get(*j) && a.get(*j) == b.get(*i),
+        _ => false,
+    }
+}
+
+/// A share as a percentage with two decimals ("0.44%").
+fn percent(share: Decimal) -> String {
+    format!("{}%", (share * Decimal::ONE_HUNDRED).round_dp(2))
+}
+
+/// The winning bid of an award: the lowest valid (not disqualified) bid of the award's
+/// vendor recorded before it.
+fn winning_bid<'a>(tender: &'a TenderFact, vendor: &str) -> Option<&'a BidFact> {
+    tender
+        .bids
+        .iter()
+        .filter(|b| b.vendor == vendor && b.disqualified.is_none())
+        .min_by(|x, y| x.amount.cmp(&y.amount).then(x.seq.cmp(&y.seq)))
+}
+
+/// The award went above a lowest bid that was disqualified.
+fn lowest_bid_disqualified(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(tender), "award", Some(amount), Some(vendor)) =
+        (&f.tender, f.kind.as_str(), f.amount, &f.vendor)
+    else {
+        return;
+    };
+    let Some(lowest) = tender
+        .bids
+        .iter()
+        .min_by(|x, y| x.amount.cmp(&y.amount).then(x.seq.cmp(&y.seq)))
+    else {
+        return;
+    };
+    // Among equal lowest amounts, one that was disqualified.
+    let Some((bid, dq)) = tender
+        .bids
+        .iter()
+        .filter(|b| b.amount == lowest.amount && &b.vendor != vendor)
+        .find_map(|b| b.disqualified.map(|d| (b, d)))
+    else {
+        return;
+    };
+    let winning = winning_bid(tender, vendor);
+    let price = winning.map_or(amount, |w| w.amount);
+    if price <= bid.amount + bid.amount * t.lowest_disqualified_share {
+        return;
+    }
+    let mut evidence = vec![f.seq, bid.seq, dq];
+    evidence.extend(winning.map(|w| w.seq));
+    out.push(Finding {
+        rule: "lowest-bid-disqualified",
+        severity: Severity::High,
+        message: format!(
+            "award {} on tender {} went to {} at {}{}, above the lowest bid {} of {} by {}, which entry {dq} disqualified",
+            f.seq,
+            tender.seq,
+            vendor,
+            money(price, &f.currency),
+            winning.map_or_else(String::new, |w| format!(" (bid {})", w.seq)),
+            bid.seq,
+            money(bid.amount, &f.currency),
+            bid.vendor
+        ),
+        evidence,
+    });
+}
+
+/// Every other bid was disqualified, leaving the winner alone.
+fn all_but_winner_disqualified(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(tender), "award", Some(vendor)) = (&f.tender, f.kind.as_str(), &f.vendor) else {
+        return;
+    };
+    let n = tender.bids.len();
+    if u32::try_from(n).unwrap_or(u32::MAX) < t.all_but_winner_min_bids {
+        return;
+    }
+    let (own, others): (Vec<&BidFact>, Vec<&BidFact>) =
+        tender.bids.iter().partition(|b| &b.vendor == vendor);
+    if others.is_empty()
+        || own.iter().all(|b| b.disqualified.is_some())
+        || others.iter().any(|b| b.disqualified.is_none())
+    {
+        return;
+    }
+    let mut rest: Vec<u64> = own.iter().map(|b| b.seq).collect();
+    for b in &others {
+        rest.push(b.seq);
+        rest.extend(b.disqualified);
+    }
+    rest.sort_unstable();
+    let mut evidence = vec![f.seq];
+    evidence.extend(rest);
+    out.push(Finding {
+        rule: "all-but-winner-disqualified",
+        severity: Severity::High,
+        message: format!(
+            "award {} on tender {} went to {}, the only bidder left: the other {} of its {n} bids ({}) were disqualified",
+            f.seq,
+            tender.seq,
+            vendor,
+            others.len(),
+            others
+                .iter()
+                .map(|b| format!("{} by {} of {}", b.seq, b.vendor, money(b.amount, &f.currency)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        evidence,
+    });
+}
+
+/// The runner-up's valid bid unusually close to the winning bid (cover bidding) or far
+/// above it.
+fn bid_spread(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(tender), "award", Some(vendor)) = (&f.tender, f.kind.as_str(), &f.vendor) else {
+        return;
+    };
+    let Some(win) = winning_bid(tender, vendor) else {
+        return;
+    };
+    if win.amount <= Decimal::ZERO {
+        return;
+    }
+    let valid = tender.bids.iter().filter(|b| b.disqualified.is_none());
+    // Only when the award went to the lowest valid bid: the spread is that of the price
+    // competition the award settled.
+    if valid.clone().any(|b| b.amount < win.amount) {
+        return;
+    }
+    let Some(second) = valid
+        .filter(|b| &b.vendor != vendor)
+        .min_by(|x, y| x.amount.cmp(&y.amount).then(x.seq.cmp(&y.seq)))
+    else {
+        return;
+    };
+    let spread = (second.amount - win.amount) / win.amount;
+    let close = spread > Decimal::ZERO && spread <= t.bid_spread_close;
+    let far = spread > t.bid_spread_far;
+    if !(close || far) {
+        return;
+    }
+    out.push(Finding {
+        rule: "bid-spread",
+        severity: if close { Severity::Medium } else { Severity::Low },
+        message: format!(
+            "award {} on tender {}: the second-lowest valid bid {} of {} by {} is {} above the winning bid {} of {} by {}, {}",
+            f.seq,
+            tender.seq,
+            second.seq,
+            money(second.amount, &f.currency),
+            second.vendor,
+            percent(spread),
+            win.seq,
+            money(win.amount, &f.currency),
+            vendor,
+            if close {
+                format!("within {} (possible cover bidding)", percent(t.bid_spread_close))
+            } else {
+                format!("more than {} (possible bid suppression)", percent(t.bid_spread_far))
+            }
+        ),
+        evidence: vec![f.seq, win.seq, second.seq, tender.seq],
+    });
+}
+
+/// A ministry pays out of the fund more than it has received from it by then.
+fn spending_before_funding(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(funding), "payment", Some(amount)) = (&f.funding, f.kind.as_str(), f.amount) else {
+        return;
+    };
+    let allowed = funding.received + funding.received * t.funding_tolerance;
+    if funding.paid <= allowed {
+        return;
+    }
+    let mut evidence = vec![f.seq];
+    evidence.extend(funding.latest_disbursement.map(|(s, _, _)| s));
+    out.push(Finding {
+        rule: "spending-before-funding",
+        severity: Severity::Medium,
+        message: format!(
+            "{} has paid {} out of this fund by {} (payment {} of {} to {} included) but received {} in disbursements by then ({})",
+            f.ministry.as_deref().unwrap_or("?"),
+            money(funding.paid, &f.currency),
+            f.business_date,
+            f.seq,
+            money(amount, &f.currency),
+            f.vendor.as_deref().unwrap_or("?"),
+            money(funding.received, &f.currency),
+            match funding.latest_disbursement {
+                Some((s, d, a)) => format!(
+                    "the latest, disbursement {s} of {} on {d}",
+                    money(a, &f.currency)
+                ),
+                None => "none yet".to_owned(),
+            }
+        ),
+        evidence,
+    });
+}
+
+/// The user who recorded an entry approved it.
+fn self_approval(f: &Facts, out: &mut Vec<Finding>) {
+    let (Some(a), "approval") = (&f.approval, f.kind.as_str()) else {
+        return;
+    };
+    if a.approver != a.recorder {
+        return;
+    }
+    let mut what = vec![format!("dated {}", a.approved_date)];
+    if let Some(v) = a.approved_amount {
+        what.insert(0, money(v, &f.currency));
+    }
+    if let Some(v) = &f.vendor {
+        what.push(format!("vendor {v}"));
+    }
+    out.push(Finding {
+        rule: "self-approval",
+        severity: Severity::High,
+        message: format!(
+            "approval {} of {} {} by {} ({}) was made by user {}, who recorded that {} too",
+            f.seq,
+            a.approved_kind,
+            a.approved_seq,
+            f.ministry.as_deref().unwrap_or("?"),
+            what.join(", "),
+            a.approver,
+            a.approved_kind
+        ),
+        evidence: vec![f.seq, a.approved_seq],
+    });
+}
+
+/// How two payments' invoice numbers relate, when that makes them near duplicates: one
+/// of them has none (a direct purchase), they are the same, or a transposition apart.
+fn invoice_relation(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    match (a, b) {
+        (Some(x), Some(y)) if x == y => Some(format!("the same invoice number {x}")),
+        (Some(x), Some(y)) if adjacent_transposition(x, y) => Some(format!(
+            "invoice numbers {x} and {y}, a transposition apart"
+        )),
+        (Some(_), Some(_)) => None,
+        (Some(x), None) | (None, Some(x)) => Some(format!("invoice number {x} against none")),
+        (None, None) => Some("no invoice numbers".to_owned()),
+    }
+}
+
+/// Amounts within `near_duplicate_share` (not equal: that is `duplicate-payment`) and
+/// invoice numbers that do not tell the payments apart.
 fn near_duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(amount), "payment") = (f.amount, f.kind.as_str()) else {
         return;
     };
-    let near: Vec<&Prior> = f
+    let own = f.invoice_number.as_deref();
+    let near: Vec<(&Prior, String)> = f
         .priors
         .iter()
         .filter(|p| {
@@ -397,18 +728,20 @@ fn near_duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
                 && (p.amount - amount).abs() <= amount * t.near_duplicate_share
                 && (f.business_date - p.date).num_days().abs() <= t.window_days
         })
+        .filter_map(|p| invoice_relation(own, p.invoice_number.as_deref()).map(|why| (p, why)))
         .collect();
-    if let Some(first) = near.first() {
+    if let Some((first, why)) = near.first() {
         let mut evidence = vec![f.seq];
-        evidence.extend(near.iter().map(|p| p.seq));
+        evidence.extend(near.iter().map(|(p, _)| p.seq));
         out.push(Finding {
             rule: "near-duplicate-payment",
             severity: Severity::Medium,
             message: format!(
-                "payment {} of {} to {} is within 1% of payment {} of {} on {}",
+                "payment {} of {} to {} is within {} of payment {} of {} on {} ({why})",
                 f.seq,
                 money(amount, &f.currency),
                 f.vendor.as_deref().unwrap_or("?"),
+                percent(t.near_duplicate_share),
                 first.seq,
                 money(first.amount, &f.currency),
                 first.date
@@ -865,6 +1198,8 @@ mod tests {
             priors: Vec::new(),
             contract_dates: None,
             vendor_first_seen: None,
+            funding: None,
+            approval: None,
         }
     }
 
@@ -897,6 +1232,7 @@ mod tests {
                     seq: *seq,
                     vendor: (*v).to_owned(),
                     amount: dec(a),
+                    disqualified: None,
                 })
                 .collect(),
         }
@@ -1166,5 +1502,323 @@ mod tests {
         p.priors[0].direct = true;
         p.direct_purchase = false;
         assert!(split(&p).is_none());
+    }
+
+    /// An award to V2 on an open tender with these bids; `dq` maps bid seq to the seq of
+    /// its disqualification.
+    fn award_on(
+        amount: &str,
+        winner: &str,
+        bids: &[(u64, &str, &str)],
+        dq: &[(u64, u64)],
+    ) -> Facts {
+        let mut f = base("award", amount);
+        f.vendor = Some(winner.to_owned());
+        let mut t = tender("open", bids);
+        for b in &mut t.bids {
+            b.disqualified = dq.iter().find(|(bid, _)| *bid == b.seq).map(|(_, d)| *d);
+        }
+        f.tender = Some(t);
+        f
+    }
+
+    fn found(f: &Facts, rule: &str) -> Option<Finding> {
+        screen(f, &Thresholds::default())
+            .into_iter()
+            .find(|x| x.rule == rule)
+    }
+
+    #[test]
+    fn lowest_bid_disqualified_when_a_higher_bid_wins() {
+        let bids = [
+            (11, "V1", "90123.45"),
+            (12, "V2", "95123.45"),
+            (13, "V3", "99123.45"),
+        ];
+        let f = award_on("95123.45", "V2", &bids, &[(11, 20)]);
+        let x = found(&f, "lowest-bid-disqualified").unwrap();
+        assert_eq!(x.severity, Severity::High);
+        assert_eq!(x.evidence, vec![100, 11, 20, 12]);
+        assert!(
+            x.message.contains("90123.45 EUR") && x.message.contains("95123.45 EUR"),
+            "{}",
+            x.message
+        );
+        // Must not flag: the lowest bid stands (and wins), or a higher bid was ruled out.
+        let f = award_on("90123.45", "V1", &bids, &[]);
+        assert!(found(&f, "lowest-bid-disqualified").is_none());
+        let f = award_on("90123.45", "V1", &bids, &[(13, 20)]);
+        assert!(found(&f, "lowest-bid-disqualified").is_none());
+        // A higher bid won with the lowest standing: not this rule.
+        let f = award_on("95123.45", "V2", &bids, &[]);
+        assert!(found(&f, "lowest-bid-disqualified").is_none());
+        // The margin setting: 95,123.45 is 5.5 % above 90,123.45.
+        let f = award_on("95123.45", "V2", &bids, &[(11, 20)]);
+        let mut t = Thresholds {
+            lowest_disqualified_share: dec("0.06"),
+            ..Thresholds::default()
+        };
+        assert!(screen(&f, &t)
+            .iter()
+            .all(|x| x.rule != "lowest-bid-disqualified"));
+        t.lowest_disqualified_share = dec("0.05");
+        assert!(screen(&f, &t)
+            .iter()
+            .any(|x| x.rule == "lowest-bid-disqualified"));
+    }
+
+    #[test]
+    fn all_but_winner_disqualified_needs_three_bids() {
+        let bids = [
+            (11, "V1", "90123.45"),
+            (12, "V2", "95123.45"),
+            (13, "V3", "99123.45"),
+        ];
+        let f = award_on("95123.45", "V2", &bids, &[(11, 20), (13, 21)]);
+        let x = found(&f, "all-but-winner-disqualified").unwrap();
+        assert_eq!(x.severity, Severity::High);
+        assert_eq!(x.evidence, vec![100, 11, 12, 13, 20, 21]);
+        assert!(x.message.contains("other 2 of its 3 bids"), "{}", x.message);
+        // One other bid still stands.
+        let f = award_on("95123.45", "V2", &bids, &[(11, 20)]);
+        assert!(found(&f, "all-but-winner-disqualified").is_none());
+        // Two bids only (under the default minimum of 3).
+        let f = award_on("95123.45", "V2", &bids[..2], &[(11, 20)]);
+        assert!(found(&f, "all-but-winner-disqualified").is_none());
+        let t = Thresholds {
+            all_but_winner_min_bids: 2,
+            ..Thresholds::default()
+        };
+        assert!(screen(&f, &t)
+            .iter()
+            .any(|x| x.rule == "all-but-winner-disqualified"));
+    }
+
+    #[test]
+    fn bid_spread_close_or_far() {
+        // 0.4 % apart: cover bidding.
+        let close = [(11, "V1", "100000.00"), (12, "V2", "100400.00")];
+        let f = award_on("100000.00", "V1", &close, &[]);
+        let x = found(&f, "bid-spread").unwrap();
+        assert_eq!(x.evidence, vec![100, 11, 12, 10]);
+        assert_eq!(x.severity, Severity::Medium);
+        assert!(x.message.contains("0.40%"), "{}", x.message);
+        // 0.6 % apart: ordinary.
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[(11, "V1", "100000.00"), (12, "V2", "100600.00")],
+            &[],
+        );
+        assert!(found(&f, "bid-spread").is_none());
+        // Exactly 0.5 % fires (within); equal bids are identical-bids' business.
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[(11, "V1", "100000.00"), (12, "V2", "100500.00")],
+            &[],
+        );
+        assert!(found(&f, "bid-spread").is_some());
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[(11, "V1", "100000.00"), (12, "V2", "100000.00")],
+            &[],
+        );
+        assert!(found(&f, "bid-spread").is_none());
+        // 60 % above: far; exactly 50 % is not.
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[(11, "V1", "100000.00"), (12, "V2", "160000.00")],
+            &[],
+        );
+        assert_eq!(found(&f, "bid-spread").unwrap().severity, Severity::Low);
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[(11, "V1", "100000.00"), (12, "V2", "150000.00")],
+            &[],
+        );
+        assert!(found(&f, "bid-spread").is_none());
+        // Disqualified bids do not count as the second-lowest: the valid runner-up is far.
+        let f = award_on(
+            "100000.00",
+            "V1",
+            &[
+                (11, "V1", "100000.00"),
+                (12, "V2", "100100.00"),
+                (13, "V3", "170000.00"),
+            ],
+            &[(12, 20)],
+        );
+        let x = found(&f, "bid-spread").unwrap();
+        assert_eq!(x.evidence, vec![100, 11, 13, 10]);
+        // A single valid bidder, or an award above the lowest valid bid: no spread.
+        let f = award_on("100000.00", "V1", &[(11, "V1", "100000.00")], &[]);
+        assert!(found(&f, "bid-spread").is_none());
+        let f = award_on("100400.00", "V2", &close, &[]);
+        assert!(found(&f, "bid-spread").is_none());
+    }
+
+    #[test]
+    fn spending_before_funding_compares_paid_with_received_by_the_date() {
+        let mut p = base("payment", "1234.56");
+        p.funding = Some(FundingFact {
+            paid: dec("60000.00"),
+            received: dec("50000.00"),
+            latest_disbursement: Some((7, d("2026-02-01"), dec("50000.00"))),
+        });
+        let x = found(&p, "spending-before-funding").unwrap();
+        assert_eq!(
+            (x.severity, x.evidence.clone()),
+            (Severity::Medium, vec![100, 7])
+        );
+        assert!(
+            x.message.contains("60000.00 EUR") && x.message.contains("disbursement 7"),
+            "{}",
+            x.message
+        );
+        p.funding = Some(FundingFact {
+            paid: dec("50000.00"),
+            received: dec("50000.00"),
+            latest_disbursement: Some((7, d("2026-02-01"), dec("50000.00"))),
+        });
+        assert!(
+            found(&p, "spending-before-funding").is_none(),
+            "exactly funded"
+        );
+        p.funding = Some(FundingFact {
+            paid: dec("1234.56"),
+            received: Decimal::ZERO,
+            latest_disbursement: None,
+        });
+        let x = found(&p, "spending-before-funding").unwrap();
+        assert_eq!(x.evidence, vec![100], "no disbursement to cite");
+        assert!(x.message.contains("none yet"), "{}", x.message);
+        // Tolerance: 10 % over 50,000 allows 55,000.
+        let t = Thresholds {
+            funding_tolerance: dec("0.1"),
+            ..Thresholds::default()
+        };
+        p.funding = Some(FundingFact {
+            paid: dec("55000.00"),
+            received: dec("50000.00"),
+            latest_disbursement: None,
+        });
+        assert!(screen(&p, &t)
+            .iter()
+            .all(|x| x.rule != "spending-before-funding"));
+        // Only payments.
+        let mut e = base("expenditure", "1234.56");
+        e.funding = p.funding.clone();
+        e.funding.as_mut().unwrap().paid = dec("99999.00");
+        assert!(found(&e, "spending-before-funding").is_none());
+    }
+
+    #[test]
+    fn adjacent_transpositions_are_two_neighbours_swapped() {
+        assert!(adjacent_transposition("INV-1042", "INV-1402"));
+        assert!(adjacent_transposition("INV-1042", "INV-1024"));
+        assert!(adjacent_transposition("AB", "BA"));
+        assert!(
+            !adjacent_transposition("INV-1042", "INV-1240"),
+            "0 and 2 are not neighbours"
+        );
+        assert!(!adjacent_transposition("INV-1042", "INV-1042"), "equal");
+        assert!(
+            !adjacent_transposition("INV-1042", "INV-1043"),
+            "one change"
+        );
+        assert!(
+            !adjacent_transposition("INV-1042", "INV-10420"),
+            "lengths differ"
+        );
+        assert!(!adjacent_transposition("INV-1042", "INV-0142X"));
+        assert!(
+            !adjacent_transposition("AB", "BC"),
+            "two neighbours changed, not swapped"
+        );
+    }
+
+    #[test]
+    fn near_duplicates_need_transposed_equal_or_missing_invoice_numbers() {
+        let mut p = base("payment", "1234.56");
+        p.invoice_number = Some("INV-1042".to_owned());
+        let near = |n: Option<&str>| vec![prior(60, "2026-02-20", "1240.00", n)];
+        p.priors = near(Some("INV-1402"));
+        let x = found(&p, "near-duplicate-payment").unwrap();
+        assert_eq!(x.evidence, vec![100, 60]);
+        assert!(x.message.contains("a transposition apart"), "{}", x.message);
+        p.priors = near(Some("INV-1042"));
+        assert!(found(&p, "near-duplicate-payment").is_some(), "same number");
+        p.priors = near(None);
+        assert!(
+            found(&p, "near-duplicate-payment").is_some(),
+            "prior has none"
+        );
+        p.priors = near(Some("INV-1240"));
+        assert!(
+            found(&p, "near-duplicate-payment").is_none(),
+            "not adjacent"
+        );
+        p.priors = near(Some("INV-2001"));
+        assert!(
+            found(&p, "near-duplicate-payment").is_none(),
+            "another invoice"
+        );
+        p.invoice_number = None;
+        assert!(
+            found(&p, "near-duplicate-payment").is_some(),
+            "this one has none"
+        );
+        // Numbers alone never fire: the amounts must be within 1 %.
+        p.invoice_number = Some("INV-1042".to_owned());
+        p.priors = vec![prior(60, "2026-02-20", "1300.00", Some("INV-1402"))];
+        assert!(found(&p, "near-duplicate-payment").is_none());
+    }
+
+    #[test]
+    fn self_approval_is_the_recorder_approving() {
+        let mut a = base("approval", "1234.56");
+        a.amount = None;
+        a.approval = Some(ApprovalFact {
+            approved_seq: 42,
+            approved_kind: "payment".to_owned(),
+            approved_date: d("2026-03-02"),
+            approved_amount: Some(dec("45000.00")),
+            approver: "u-1".to_owned(),
+            recorder: "u-1".to_owned(),
+        });
+        let x = found(&a, "self-approval").unwrap();
+        assert_eq!(
+            (x.severity, x.evidence.clone()),
+            (Severity::High, vec![100, 42])
+        );
+        assert!(
+            x.message.contains("payment 42") && x.message.contains("45000.00 EUR"),
+            "{}",
+            x.message
+        );
+        a.approval.as_mut().unwrap().recorder = "u-2".to_owned();
+        assert!(rules(&a).is_empty(), "a colleague approved");
+    }
+
+    #[test]
+    fn thresholds_of_the_new_rules_are_checked() {
+        let ok = Thresholds::default();
+        assert_eq!(ok.check(), Ok(()));
+        let bad = |f: fn(&mut Thresholds)| {
+            let mut t = Thresholds::default();
+            f(&mut t);
+            t.check().is_err()
+        };
+        assert!(bad(|t| t.bid_spread_close = Decimal::ZERO));
+        assert!(bad(|t| t.bid_spread_far = dec("0.004")), "far under close");
+        assert!(bad(|t| t.bid_spread_far = dec("11")));
+        assert!(bad(|t| t.all_but_winner_min_bids = 1));
+        assert!(bad(|t| t.funding_tolerance = dec("-0.1")));
+        assert!(bad(|t| t.lowest_disqualified_share = Decimal::ONE));
+        assert!(!bad(|t| t.funding_tolerance = dec("0.2")));
     }
 }

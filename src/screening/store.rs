@@ -160,7 +160,8 @@ pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid
         .load(conn)
 }
 
-/// (tender seq, entry) for the unreversed tender and bid entries of these tenders.
+/// (tender seq, entry) for the unreversed tender, bid and bid_disqualified entries of
+/// these tenders.
 pub fn tenders_entries(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -169,7 +170,7 @@ pub fn tenders_entries(
     fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
         .filter(fund_entries::tender_seq.eq_any(tenders))
-        .filter(fund_entries::kind.eq_any(["tender", "bid"]))
+        .filter(fund_entries::kind.eq_any(["tender", "bid", "bid_disqualified"]))
         .filter(fund_entries::reversed_by.is_null())
         .order(fund_entries::seq.asc())
         .select((
@@ -180,6 +181,7 @@ pub fn tenders_entries(
                 fund_entries::business_date,
                 fund_entries::vendor_org_id,
                 fund_entries::amount_fund,
+                fund_entries::ref_seq,
             ),
         ))
         .load(conn)
@@ -273,8 +275,81 @@ pub fn invoices_numbered(
         .load(conn)
 }
 
-/// (seq, kind, business date, vendor, amount in the fund's currency).
-pub type TenderEntry = (i64, String, NaiveDate, Option<Uuid>, Option<Decimal>);
+/// (seq, kind, business date, vendor, amount in the fund's currency, referred seq: the
+/// bid of a `bid_disqualified`).
+pub type TenderEntry = (
+    i64,
+    String,
+    NaiveDate,
+    Option<Uuid>,
+    Option<Decimal>,
+    Option<i64>,
+);
+
+/// Invoice numbers of these invoices: (seq, number).
+pub fn invoice_numbers(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    invoices::table
+        .filter(invoices::fund_id.eq(fund))
+        .filter(invoices::seq.eq_any(seqs))
+        .select((invoices::seq, invoices::invoice_number))
+        .load(conn)
+}
+
+/// A ministry's unreversed payments or disbursements: (seq, business date, amount in the
+/// fund's currency).
+pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
+
+/// The ministry's unreversed entries of `kind` (`payment` or `disbursement`) dated after
+/// `after` (all of them when `None`), through the (fund, ministry, kind, date) index.
+pub fn ministry_flows(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    kind: &str,
+    after: Option<NaiveDate>,
+) -> QueryResult<Vec<FlowRow>> {
+    let mut q = fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq(kind.to_owned()))
+        .filter(fund_entries::reversed_by.is_null())
+        .into_boxed();
+    if let Some(d) = after {
+        q = q.filter(fund_entries::business_date.gt(d));
+    }
+    q.order(fund_entries::seq.asc())
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
+/// The user ids (ledger principals) who recorded these entries of the fund's chain.
+pub fn recorders(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    use crate::schema::ledger_entries;
+    let rows: Vec<(i64, String)> = ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(fund))
+        .filter(ledger_entries::seq.eq_any(seqs))
+        .select((ledger_entries::seq, ledger_entries::canonical))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(seq, canonical)| {
+            let e: crate::ledger::entry::Entry = serde_json::from_str(&canonical)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Ok((seq, e.principal.id))
+        })
+        .collect()
+}
 
 /// Filters of the flag list; `None` means any.
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 
 /// The directory of the official schemas; panics (the test fails) if there is none.
-fn schemas_dir() -> PathBuf {
+pub(crate) fn schemas_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("FUNDTRAIL_SCHEMAS") {
         let dir = PathBuf::from(dir);
         assert!(
@@ -406,7 +406,7 @@ async fn world() -> (
     (w, app)
 }
 
-fn ocds_validator() -> jsonschema::Validator {
+pub(crate) fn ocds_validator() -> jsonschema::Validator {
     struct Local(PathBuf);
     impl jsonschema::Retrieve for Local {
         fn retrieve(

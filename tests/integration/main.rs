@@ -15,6 +15,7 @@ mod foundation;
 mod funds;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset
 mod harness;
+mod import;
 mod ledger;
 mod reports;
 mod screens;

@@ -1,0 +1,1193 @@
+//! From one OCDS release to the fund entries that record its contracting process
+//! (docs/import.md has the mapping table). Pure: no database. Parties and references
+//! between entries are left as placeholders that the importer resolves
+//! (`{"$ministry": 0}`, `{"$party": i}` for the i-th party of the plan, `{"$ref": key}`
+//! for the seq of the entry with that idempotency key), so the same plan serves a first
+//! import and a re-import, where the referenced entries are already in the chain.
+//!
+//! An element the domain cannot record (an award that is not active, a transaction that
+//! would invoice more than the contract, an amount of zero, ...) is skipped with a reason,
+//! and so is everything that depends on it; the rest of the process is still recorded.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate};
+use rust_decimal::Decimal;
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+
+use super::model::{self, Id, OrgRef, Release};
+use crate::funds::kinds::{FundEntry, Method};
+use crate::funds::money::{parse_decimal, Currency, Money};
+
+/// Longest text the domain takes in a tender title, category and amendment reason.
+const TITLE_MAX_CHARS: usize = 300;
+const CATEGORY_MAX_CHARS: usize = 100;
+const REASON_MAX_CHARS: usize = 500;
+const NAME_MAX_CHARS: usize = 200;
+/// Elements of one release beyond these are skipped (a release is imported in one
+/// append, at most `MAX_BATCH_ENTRIES` entries).
+pub const MAX_ENTRIES_PER_PROCESS: usize = crate::ledger::writer::MAX_BATCH_ENTRIES;
+
+/// One entry to append, with placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// Its idempotency key, derived from the ocid and the element's ids.
+    pub key: String,
+    /// The OCDS element it comes from, for the report (`bid 2`, `contract c1 transaction 3`).
+    pub element: String,
+    pub kind: &'static str,
+    pub date: NaiveDate,
+    pub body: Json,
+}
+
+/// A party a plan refers to: how the importer finds (or creates) its organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartyRef {
+    pub ocds_id: Option<String>,
+    pub name: Option<String>,
+    /// `(scheme, id)` of the party's `identifier`, when the release gives one.
+    pub identifier: Option<(String, String)>,
+}
+
+impl PartyRef {
+    pub fn label(&self) -> String {
+        match (&self.name, &self.identifier, &self.ocds_id) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some((s, i)), _) => format!("{s}/{i}"),
+            (None, None, Some(id)) => format!("party {id}"),
+            (None, None, None) => "unnamed party".to_owned(),
+        }
+    }
+}
+
+/// Something left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Stable code (docs/import.md lists them).
+    pub reason: &'static str,
+    pub element: String,
+    pub detail: String,
+}
+
+/// What one release becomes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ocid: String,
+    /// The buyer (or procuring entity): the ministry the entries are recorded for.
+    pub buyer: Option<PartyRef>,
+    /// Vendors, indexed by the `$party` placeholders.
+    pub parties: Vec<PartyRef>,
+    pub entries: Vec<Planned>,
+    pub skips: Vec<Skip>,
+}
+
+/// What the mapping needs to know besides the release.
+#[derive(Debug, Clone, Copy)]
+pub struct MapCtx {
+    /// Business dates after this are refused by the domain (today plus the skew).
+    pub latest_date: NaiveDate,
+    /// Whether the fund has a `bid_disqualified` kind to record disqualified bids with.
+    pub bid_disqualified: bool,
+}
+
+/// The idempotency key of an element: `ocds:<ocid>:<path>` when that is a valid key
+/// (printable ASCII, at most 128 bytes), else `ocds:sha256:<hex of that text>`.
+pub fn key(ocid: &str, path: &str) -> String {
+    let full = format!("ocds:{ocid}:{path}");
+    if full.len() <= 128 && full.chars().all(|c| c.is_ascii_graphic()) {
+        full
+    } else {
+        format!(
+            "ocds:sha256:{}",
+            hex::encode(Sha256::digest(full.as_bytes()))
+        )
+    }
+}
+
+/// Text cut to `max` characters and trimmed (the domain refuses padded or longer text).
+/// The invoice number of a transaction's invoice: `<ocid>/<contract id>/<transaction id>`
+/// (OCDS transactions carry no invoice number; this one is unique per transaction, so
+/// the "same invoice number" test of `duplicate-payment` never fires on imported data),
+/// or `sha256:<hex>` of that text when it is longer than the domain's 100 characters.
+pub fn invoice_number(ocid: &str, contract: &str, transaction: &str) -> String {
+    let full = format!("{ocid}/{contract}/{transaction}");
+    if full.chars().count() <= 100 && full.trim() == full {
+        full
+    } else {
+        format!("sha256:{}", hex::encode(Sha256::digest(full.as_bytes())))
+    }
+}
+
+fn text(s: &str, max: usize) -> Option<String> {
+    let cut: String = s.trim().chars().take(max).collect();
+    let cut = cut.trim().to_owned();
+    (!cut.is_empty()).then_some(cut)
+}
+
+/// An OCDS date-time (`2026-03-01T09:00:00+01:00`) as the calendar date it names; a plain
+/// `YYYY-MM-DD` is accepted too.
+pub fn date(s: &str) -> Option<NaiveDate> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.date_naive())
+        .ok()
+        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+}
+
+fn opt_date(s: Option<&String>) -> Option<NaiveDate> {
+    s.and_then(|s| date(s))
+}
+
+/// An OCDS `value` as money: the amount's exact digits (no exponent, no float) and an
+/// ISO 4217 currency with a minor unit.
+pub fn money(v: Option<&model::Value>) -> Result<Money, (&'static str, String)> {
+    let v = v.ok_or(("no_value", "no value".to_owned()))?;
+    let raw = v
+        .amount
+        .as_ref()
+        .map(|r| r.get().trim().to_owned())
+        .filter(|t| t != "null")
+        .ok_or(("no_value", "value without amount".to_owned()))?;
+    let value = parse_decimal(&raw).map_err(|e| ("invalid_amount", e))?;
+    let code = v
+        .currency
+        .as_deref()
+        .ok_or(("invalid_currency", "value without currency".to_owned()))?;
+    let currency =
+        Currency::parse(code).map_err(|e| ("invalid_currency", format!("{code:?}: {e}")))?;
+    let m = Money { value, currency };
+    m.check("amount").map_err(|e| ("invalid_amount", e))?;
+    Ok(m)
+}
+
+fn money_json(m: &Money) -> Json {
+    json!({"value": m.value.to_string(), "currency": m.currency.code()})
+}
+
+/// `open`/`selective`/`limited`/`direct` (closed codelist `method`) as the domain's method;
+/// the reverse of the OCDS export (`reports::ocds::procurement_method`).
+pub fn method(m: &str) -> Option<Method> {
+    match m {
+        "open" => Some(Method::Open),
+        "selective" => Some(Method::Restricted),
+        "limited" => Some(Method::RequestForQuotation),
+        "direct" => Some(Method::Direct),
+        _ => None,
+    }
+}
+
+/// Parties of a plan, deduplicated by OCDS party id (else name).
+struct Parties<'a> {
+    release: &'a Release,
+    list: Vec<PartyRef>,
+    index: HashMap<String, usize>,
+}
+
+impl<'a> Parties<'a> {
+    /// The `parties` entry an organisation reference points to (OCDS: `id` matches).
+    fn resolve(&self, r: &OrgRef) -> PartyRef {
+        let party = r.id.as_ref().and_then(|id| {
+            self.release
+                .parties
+                .iter()
+                .find(|p| p.id.as_ref() == Some(id))
+        });
+        let identifier = party.and_then(|p| p.identifier.as_ref()).and_then(|i| {
+            let scheme = i.scheme.as_deref().and_then(|s| text(s, 100))?;
+            let id = i.id.as_ref().and_then(|id| text(&id.0, 200))?;
+            Some((scheme, id))
+        });
+        let name = party
+            .and_then(|p| p.name.as_deref())
+            .or(r.name.as_deref())
+            .and_then(|n| text(n, NAME_MAX_CHARS));
+        PartyRef {
+            ocds_id: r.id.as_ref().map(|i| i.0.clone()),
+            name,
+            identifier,
+        }
+    }
+
+    fn index_of(&mut self, r: &OrgRef) -> Option<usize> {
+        let p = self.resolve(r);
+        let k = match (&p.ocds_id, &p.name) {
+            (Some(id), _) => format!("id:{id}"),
+            (None, Some(n)) => format!("name:{n}"),
+            (None, None) => return None,
+        };
+        if let Some(i) = self.index.get(&k) {
+            return Some(*i);
+        }
+        self.list.push(p);
+        let i = self.list.len() - 1;
+        self.index.insert(k, i);
+        Some(i)
+    }
+}
+
+/// The recorded body must parse and pass the domain's static checks (with placeholders
+/// standing in for seqs and organisations), so an element the domain would refuse is
+/// skipped here instead of failing the whole process.
+fn static_check(kind: &str, date: NaiveDate, body: &Json) -> Result<(), (&'static str, String)> {
+    fn fill(v: &Json) -> Json {
+        match v {
+            Json::Object(m) if m.len() == 1 && m.contains_key("$ref") => json!(0),
+            Json::Object(m)
+                if m.len() == 1 && (m.contains_key("$party") || m.contains_key("$ministry")) =>
+            {
+                json!(uuid::Uuid::nil())
+            }
+            Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), fill(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    let e = FundEntry::parse(kind, &fill(body)).map_err(|i| (i.code, i.detail))?;
+    e.check(date).map_err(|i| (i.code, i.detail))
+}
+
+struct Builder<'a> {
+    ocid: String,
+    ctx: MapCtx,
+    parties: Parties<'a>,
+    entries: Vec<Planned>,
+    skips: Vec<Skip>,
+    keys: HashSet<String>,
+}
+
+impl Builder<'_> {
+    fn skip(&mut self, reason: &'static str, element: &str, detail: impl Into<String>) {
+        self.skips.push(Skip {
+            reason,
+            element: element.to_owned(),
+            detail: detail.into(),
+        });
+    }
+
+    /// Adds an entry unless it would be refused statically; `Some(key)` when added.
+    fn push(
+        &mut self,
+        path: &str,
+        element: &str,
+        kind: &'static str,
+        date: NaiveDate,
+        body: Json,
+    ) -> Option<String> {
+        let key = key(&self.ocid, path);
+        if self.keys.contains(&key) {
+            self.skip(
+                "duplicate_id",
+                element,
+                format!("{element} appears twice in the release"),
+            );
+            return None;
+        }
+        if date > self.ctx.latest_date {
+            self.skip(
+                "business_date_in_future",
+                element,
+                format!("dated {date}, after {}", self.ctx.latest_date),
+            );
+            return None;
+        }
+        if self.entries.len() >= MAX_ENTRIES_PER_PROCESS {
+            self.skip(
+                "too_many_entries",
+                element,
+                format!("a process is recorded with at most {MAX_ENTRIES_PER_PROCESS} entries"),
+            );
+            return None;
+        }
+        if let Err((code, detail)) = static_check(kind, date, &body) {
+            self.skip(code, element, detail);
+            return None;
+        }
+        self.keys.insert(key.clone());
+        self.entries.push(Planned {
+            key: key.clone(),
+            element: element.to_owned(),
+            kind,
+            date,
+            body,
+        });
+        Some(key)
+    }
+}
+
+fn r(key: &str) -> Json {
+    json!({ "$ref": key })
+}
+
+fn party(i: usize) -> Json {
+    json!({ "$party": i })
+}
+
+/// The category of a tender: its first item's classification (`<scheme> <id>`, e.g.
+/// `CPV 32344210`), else its main procurement category (`goods`, `works`, `services`).
+fn category(t: &model::Tender) -> String {
+    let classified = t.items.iter().find_map(|i| {
+        let c = i.classification.as_ref()?;
+        let id = c.id.as_ref()?.0.trim().to_owned();
+        if id.is_empty() {
+            return None;
+        }
+        Some(match c.scheme.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => format!("{s} {id}"),
+            _ => id,
+        })
+    });
+    classified
+        .or_else(|| t.main_procurement_category.clone())
+        .and_then(|c| text(&c, CATEGORY_MAX_CHARS))
+        .unwrap_or_else(|| "uncategorised".to_owned())
+}
+
+/// What the release's amendments changed, from their structured `changes`
+/// (`value.amount`/`value`, `period.startDate`, `period.endDate` with the former value).
+struct Changes {
+    value: Option<Decimal>,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+}
+
+fn former_changes(a: &model::Amendment) -> Result<Changes, String> {
+    let mut out = Changes {
+        value: None,
+        start: None,
+        end: None,
+    };
+    for c in &a.changes {
+        let (Some(p), Some(raw)) = (c.property.as_deref(), c.former_value.as_ref()) else {
+            continue;
+        };
+        let raw = raw.get().trim();
+        match p {
+            "value.amount" => {
+                out.value =
+                    Some(parse_decimal(raw).map_err(|e| format!("former value.amount: {e}"))?);
+            }
+            "value" => {
+                let v: model::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+                out.value = Some(money(Some(&v)).map_err(|(_, d)| d)?.value);
+            }
+            "period.startDate" | "period.endDate" => {
+                let s: String = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+                let d = date(&s).ok_or_else(|| format!("former {p}: {s:?} is not a date"))?;
+                if p == "period.startDate" {
+                    out.start = Some(d);
+                } else {
+                    out.end = Some(d);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Maps one release. `Err` when the whole process cannot be recorded (no ocid, no
+/// tender, ...); `Ok` with the entries it can record and what it skipped.
+pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
+    let whole = |reason: &'static str, detail: String| Skip {
+        reason,
+        element: "process".to_owned(),
+        detail,
+    };
+    let ocid = release
+        .ocid
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| whole("no_ocid", "the release has no ocid".to_owned()))?
+        .to_owned();
+    let tender = release.tender.as_ref().ok_or_else(|| {
+        whole(
+            "no_tender",
+            "the release has no tender: the domain records awards and contracts under a tender"
+                .to_owned(),
+        )
+    })?;
+    let mut b = Builder {
+        ocid: ocid.clone(),
+        ctx,
+        parties: Parties {
+            release,
+            list: Vec::new(),
+            index: HashMap::new(),
+        },
+        entries: Vec::new(),
+        skips: Vec::new(),
+        keys: HashSet::new(),
+    };
+
+    // The buyer: `buyer`, else the tender's procuring entity, else a party in that role.
+    let buyer_ref = release
+        .buyer
+        .clone()
+        .or_else(|| tender.procuring_entity.clone())
+        .or_else(|| {
+            release
+                .parties
+                .iter()
+                .find(|p| {
+                    p.roles
+                        .iter()
+                        .any(|r| r == "buyer" || r == "procuringEntity")
+                })
+                .map(|p| OrgRef {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                })
+        });
+    let buyer = buyer_ref.as_ref().map(|r| b.parties.resolve(r));
+
+    // Tender.
+    let method_code = tender.procurement_method.as_deref().unwrap_or("");
+    let method = method(method_code).ok_or_else(|| {
+        whole(
+            "unknown_method",
+            format!("procurementMethod {method_code:?} is not open, selective, limited or direct"),
+        )
+    })?;
+    let estimate = money(tender.value.as_ref())
+        .map_err(|(code, d)| whole(code, format!("tender value: {d}")))?;
+    let period = tender.tender_period.clone().unwrap_or_default();
+    let first_award = release
+        .awards
+        .iter()
+        .filter_map(|a| opt_date(a.date.as_ref()))
+        .min();
+    let published = opt_date(period.start_date.as_ref())
+        .or(first_award)
+        .or_else(|| opt_date(release.date.as_ref()))
+        .ok_or_else(|| {
+            whole(
+                "no_date",
+                "neither tenderPeriod.startDate, an award date nor the release date".to_owned(),
+            )
+        })?;
+    let deadline = opt_date(period.end_date.as_ref()).unwrap_or(published);
+    let title = tender
+        .title
+        .as_deref()
+        .and_then(|t| text(t, TITLE_MAX_CHARS))
+        .unwrap_or_else(|| text(&format!("OCDS {ocid}"), TITLE_MAX_CHARS).unwrap_or_default());
+    let tender_key = b
+        .push(
+            "tender",
+            "tender",
+            "tender",
+            published,
+            json!({"ministry": {"$ministry": 0}, "title": title, "category": category(tender),
+                   "method": method.as_str(), "estimated_value": money_json(&estimate),
+                   "deadline": deadline.to_string()}),
+        )
+        .ok_or_else(|| {
+            let why = b.skips.pop();
+            whole(
+                why.as_ref().map_or("invalid_tender", |s| s.reason),
+                why.map_or_else(String::new, |s| format!("tender: {}", s.detail)),
+            )
+        })?;
+
+    // Bids (bid extension): one entry per bid, by its first tenderer.
+    let mut bidders: HashSet<usize> = HashSet::new();
+    let mut disqualified: HashSet<usize> = HashSet::new();
+    let bids = release
+        .bids
+        .as_ref()
+        .map(|b| b.details.as_slice())
+        .unwrap_or_default();
+    for (i, bid) in bids.iter().enumerate() {
+        let Some(id) = bid.id.as_ref() else {
+            b.skip(
+                "no_id",
+                &format!("bid #{i}"),
+                "a bid without id cannot be keyed",
+            );
+            continue;
+        };
+        let element = format!("bid {id}");
+        let status = bid.status.as_deref().unwrap_or("valid");
+        if matches!(status, "invited" | "withdrawn") {
+            b.skip(
+                "bid_not_submitted",
+                &element,
+                format!("status {status}: not a bid received"),
+            );
+            continue;
+        }
+        let Some(tenderer) = bid.tenderers.first().and_then(|t| b.parties.index_of(t)) else {
+            b.skip("no_party", &element, "a bid without tenderer");
+            continue;
+        };
+        let amount = match money(bid.value.as_ref()) {
+            Ok(m) => m,
+            Err((code, d)) => {
+                b.skip(code, &element, d);
+                continue;
+            }
+        };
+        let on = opt_date(bid.date.as_ref()).unwrap_or(deadline);
+        let Some(bid_key) = b.push(
+            &format!("bid:{id}"),
+            &element,
+            "bid",
+            on,
+            json!({"tender": r(&tender_key), "vendor": party(tenderer), "amount": money_json(&amount)}),
+        ) else {
+            continue;
+        };
+        bidders.insert(tenderer);
+        if status == "disqualified" {
+            if ctx.bid_disqualified {
+                // OCDS gives no date for a disqualification: bids are evaluated once the
+                // submission period closed, so it is dated the deadline (or the bid, if later).
+                let recorded = b.push(
+                    &format!("bid:{id}:disqualified"),
+                    &format!("{element} disqualification"),
+                    "bid_disqualified",
+                    on.max(deadline),
+                    json!({"bid": r(&bid_key), "reason": format!("disqualified (OCDS bid status, {ocid})")}),
+                );
+                if recorded.is_some() {
+                    disqualified.insert(tenderer);
+                }
+            } else {
+                b.skip(
+                    "bid_status_not_recorded",
+                    &element,
+                    "the bid is recorded; its status \"disqualified\" is not (the fund has no entry kind for it)",
+                );
+            }
+        }
+    }
+
+    // Awards: the active one (one award per tender in the domain).
+    let mut awards: HashMap<Id, (String, usize, NaiveDate)> = HashMap::new();
+    let mut active = release.awards.iter().enumerate().collect::<Vec<_>>();
+    active.sort_by_key(|(i, a)| (opt_date(a.date.as_ref()), *i));
+    let mut awarded = false;
+    for (i, award) in active {
+        let Some(id) = award.id.as_ref() else {
+            b.skip(
+                "no_id",
+                &format!("award #{i}"),
+                "an award without id cannot be keyed",
+            );
+            continue;
+        };
+        let element = format!("award {id}");
+        let status = award.status.as_deref().unwrap_or("");
+        if status != "active" {
+            b.skip(
+                "award_not_active",
+                &element,
+                format!("status {status:?}: only active awards are recorded"),
+            );
+            continue;
+        }
+        if awarded {
+            b.skip(
+                "second_award",
+                &element,
+                "the domain records one award per tender (lots are not modelled)",
+            );
+            continue;
+        }
+        let Some(supplier) = award.suppliers.first().and_then(|s| b.parties.index_of(s)) else {
+            b.skip("no_party", &element, "an award without supplier");
+            continue;
+        };
+        if method != Method::Direct && !bidders.contains(&supplier) {
+            b.skip(
+                "vendor_did_not_bid",
+                &element,
+                format!(
+                    "the supplier {} has no recorded bid on this {} tender",
+                    b.parties
+                        .list
+                        .get(supplier)
+                        .map(PartyRef::label)
+                        .unwrap_or_default(),
+                    method.as_str()
+                ),
+            );
+            continue;
+        }
+        if disqualified.contains(&supplier) {
+            b.skip(
+                "vendor_disqualified",
+                &element,
+                "the supplier's bid on this tender is disqualified (the domain refuses the award)",
+            );
+            continue;
+        }
+        let amount = match money(award.value.as_ref()) {
+            Ok(m) => m,
+            Err((code, d)) => {
+                b.skip(code, &element, d);
+                continue;
+            }
+        };
+        let on = opt_date(award.date.as_ref()).unwrap_or(deadline);
+        let received = tender
+            .number_of_tenderers
+            .unwrap_or_else(|| u32::try_from(bidders.len()).unwrap_or(u32::MAX));
+        if let Some(k) = b.push(
+            &format!("award:{id}"),
+            &element,
+            "award",
+            on,
+            json!({"tender": r(&tender_key), "vendor": party(supplier), "amount": money_json(&amount),
+                   "bids_received": received}),
+        ) {
+            awards.insert(id.clone(), (k, supplier, on));
+            awarded = true;
+        }
+    }
+
+    // Contracts, each with its amendments and transactions.
+    let mut contracted: HashSet<Id> = HashSet::new();
+    for (i, c) in release.contracts.iter().enumerate() {
+        let Some(id) = c.id.as_ref() else {
+            b.skip(
+                "no_id",
+                &format!("contract #{i}"),
+                "a contract without id cannot be keyed",
+            );
+            continue;
+        };
+        let element = format!("contract {id}");
+        let status = c.status.as_deref().unwrap_or("active");
+        if !matches!(status, "active" | "terminated") {
+            b.skip(
+                "contract_not_signed",
+                &element,
+                format!("status {status:?}: only active and terminated contracts are recorded"),
+            );
+            continue;
+        }
+        let Some((award_key, supplier, award_date)) =
+            c.award_id.as_ref().and_then(|a| awards.get(a)).cloned()
+        else {
+            b.skip(
+                "award_not_recorded",
+                &element,
+                format!(
+                    "its award {} is not recorded",
+                    c.award_id
+                        .as_ref()
+                        .map_or("(none)".to_owned(), |a| a.0.clone())
+                ),
+            );
+            continue;
+        };
+        if let Some(a) = c.award_id.as_ref() {
+            if !contracted.insert(a.clone()) {
+                b.skip(
+                    "award_already_contracted",
+                    &element,
+                    "the domain records one contract per award",
+                );
+                continue;
+            }
+        }
+        let current = match money(c.value.as_ref()) {
+            Ok(m) => m,
+            Err((code, d)) => {
+                b.skip(code, &element, d);
+                continue;
+            }
+        };
+        let period = c.period.clone().unwrap_or_default();
+        let signed = opt_date(c.date_signed.as_ref())
+            .or_else(|| opt_date(period.start_date.as_ref()))
+            .unwrap_or(award_date);
+        let (Some(mut starts), Some(mut ends)) = (
+            opt_date(period.start_date.as_ref()).or(Some(signed)),
+            opt_date(period.end_date.as_ref())
+                .or_else(|| opt_date(period.max_extent_date.as_ref())),
+        ) else {
+            b.skip(
+                "no_contract_period",
+                &element,
+                "the contract has no period.endDate",
+            );
+            continue;
+        };
+
+        // Amendments in date order; what each changed comes from the former values.
+        let mut amendments: Vec<(usize, &model::Amendment)> =
+            c.amendments.iter().enumerate().collect();
+        amendments.sort_by_key(|(i, a)| (opt_date(a.date.as_ref()), *i));
+        let mut changes = Vec::new();
+        for (ai, a) in &amendments {
+            let ael = format!(
+                "{element} amendment {}",
+                a.id.as_ref()
+                    .map_or_else(|| format!("#{ai}"), |x| x.0.clone())
+            );
+            match former_changes(a) {
+                Ok(ch) => changes.push((ael, *a, ch)),
+                Err(e) => b.skip("invalid_amendment", &ael, e),
+            }
+        }
+        // Walk backwards from the current state: each amendment's "after" is the next
+        // one's former value, the last one's is the release's current value.
+        let (mut value_after, mut start_after, mut end_after) = (current.value, starts, ends);
+        let mut afters = Vec::with_capacity(changes.len());
+        for (_, _, ch) in changes.iter().rev() {
+            afters.push((
+                ch.value.map(|_| value_after),
+                ch.start.map(|_| start_after),
+                ch.end.map(|_| end_after),
+            ));
+            value_after = ch.value.unwrap_or(value_after);
+            start_after = ch.start.unwrap_or(start_after);
+            end_after = ch.end.unwrap_or(end_after);
+        }
+        afters.reverse();
+        // The contract as signed: before the first amendment.
+        let original = Money {
+            value: value_after,
+            currency: current.currency,
+        };
+        (starts, ends) = (start_after, end_after);
+        let Some(contract_key) = b.push(
+            &format!("contract:{id}"),
+            &element,
+            "contract",
+            signed,
+            json!({"award": r(&award_key), "value": money_json(&original),
+                   "starts_on": starts.to_string(), "ends_on": ends.to_string()}),
+        ) else {
+            continue;
+        };
+        let mut final_value = original.value;
+        for ((ael, a, _), (value, start, end)) in changes.iter().zip(afters) {
+            if value.is_none() && start.is_none() && end.is_none() {
+                b.skip(
+                    "amendment_unstructured",
+                    ael,
+                    "no structured change (changes with value.amount or period dates and their former values); the contract is recorded at the value the release states",
+                );
+                continue;
+            }
+            let Some(aid) = a.id.as_ref() else {
+                b.skip("no_id", ael, "an amendment without id cannot be keyed");
+                continue;
+            };
+            let reason = a
+                .rationale
+                .as_deref()
+                .or(a.description.as_deref())
+                .and_then(|t| text(t, REASON_MAX_CHARS))
+                .unwrap_or_else(|| format!("OCDS amendment {aid}"));
+            let mut body = serde_json::Map::new();
+            body.insert("contract".to_owned(), r(&contract_key));
+            body.insert("reason".to_owned(), json!(reason));
+            if let Some(v) = value {
+                body.insert(
+                    "new_value".to_owned(),
+                    money_json(&Money {
+                        value: v,
+                        currency: current.currency,
+                    }),
+                );
+            }
+            if let Some(d) = start {
+                body.insert("new_starts_on".to_owned(), json!(d.to_string()));
+            }
+            if let Some(d) = end {
+                body.insert("new_ends_on".to_owned(), json!(d.to_string()));
+            }
+            let body = Json::Object(body);
+            let on = opt_date(a.date.as_ref()).unwrap_or(signed);
+            if b.push(
+                &format!("contract:{id}:amendment:{aid}"),
+                ael,
+                "contract_amendment",
+                on,
+                body,
+            )
+            .is_some()
+            {
+                final_value = value.unwrap_or(final_value);
+            }
+        }
+
+        // Transactions: each an invoice of the contract and its payment.
+        let mut transactions: Vec<(usize, &model::Transaction)> = c
+            .implementation
+            .as_ref()
+            .map(|i| i.transactions.iter().enumerate().collect())
+            .unwrap_or_default();
+        transactions.sort_by_key(|(i, t)| (opt_date(t.date.as_ref()), *i));
+        let mut invoiced = Decimal::ZERO;
+        for (ti, t) in transactions {
+            let Some(tid) = t.id.as_ref() else {
+                b.skip(
+                    "no_id",
+                    &format!("{element} transaction #{ti}"),
+                    "a transaction without id cannot be keyed",
+                );
+                continue;
+            };
+            let tel = format!("{element} transaction {tid}");
+            let amount = match money(t.value.as_ref().or(t.amount.as_ref())) {
+                Ok(m) => m,
+                Err((code, d)) => {
+                    b.skip(code, &tel, d);
+                    continue;
+                }
+            };
+            if amount.currency != current.currency {
+                b.skip(
+                    "currency_mismatch",
+                    &tel,
+                    format!(
+                        "paid in {}, the contract is in {}",
+                        amount.currency, current.currency
+                    ),
+                );
+                continue;
+            }
+            if let Some(payee) = t.payee.as_ref().and_then(|p| b.parties.index_of(p)) {
+                if payee != supplier {
+                    b.skip(
+                        "payee_not_supplier",
+                        &tel,
+                        "the payee is not the contract's supplier",
+                    );
+                    continue;
+                }
+            }
+            let Some(on) = opt_date(t.date.as_ref()) else {
+                b.skip("no_date", &tel, "a transaction without date");
+                continue;
+            };
+            let total = invoiced.checked_add(amount.value).unwrap_or(Decimal::MAX);
+            if total > final_value {
+                b.skip(
+                    "invoice_exceeds_contract",
+                    &tel,
+                    format!(
+                        "payments would total {total} {}, above the contract value of {final_value} (the domain refuses invoices beyond it)",
+                        current.currency
+                    ),
+                );
+                continue;
+            }
+            let number = invoice_number(&ocid, &id.0, &tid.0);
+            let Some(invoice_key) = b.push(
+                &format!("contract:{id}:tx:{tid}:invoice"),
+                &format!("{tel} (invoice)"),
+                "invoice",
+                on,
+                json!({"contract": r(&contract_key), "vendor": party(supplier),
+                       "invoice_number": number, "amount": money_json(&amount)}),
+            ) else {
+                continue;
+            };
+            invoiced = total;
+            b.push(
+                &format!("contract:{id}:tx:{tid}:payment"),
+                &tel,
+                "payment",
+                on,
+                json!({"invoice": r(&invoice_key), "amount": money_json(&amount)}),
+            );
+        }
+    }
+
+    Ok(Plan {
+        ocid,
+        buyer,
+        parties: b.parties.list,
+        entries: b.entries,
+        skips: b.skips,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> MapCtx {
+        MapCtx {
+            latest_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            bid_disqualified: false,
+        }
+    }
+
+    fn release(v: Json) -> Release {
+        serde_json::from_str(&v.to_string()).unwrap()
+    }
+
+    /// A process: open tender, bid by V1, active award, contract with `contract` merged in.
+    fn process(method: &str, contract: Json) -> Json {
+        let mut c = json!({"id": "C1", "awardID": "A1", "status": "active", "dateSigned": "2026-04-01T00:00:00Z",
+            "period": {"startDate": "2026-04-01T00:00:00Z", "endDate": "2026-12-31T00:00:00Z"},
+            "value": {"amount": 1000, "currency": "EUR"}});
+        for (k, v) in contract.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        json!({"ocid": "ocds-abc-1", "buyer": {"id": "M", "name": "Ministry"},
+            "parties": [{"id": "V1", "name": "Vendor One", "identifier": {"scheme": "XI-REG", "id": 17}}],
+            "tender": {"procurementMethod": method, "value": {"amount": 1200, "currency": "EUR"},
+                       "tenderPeriod": {"startDate": "2026-03-01T23:30:00-05:00", "endDate": "2026-03-20T00:00:00Z"}},
+            "bids": {"details": [{"id": 1, "date": "2026-03-10T00:00:00Z", "tenderers": [{"id": "V1", "name": "Vendor One"}],
+                                  "value": {"amount": 990, "currency": "EUR"}}]},
+            "awards": [{"id": "A1", "status": "active", "date": "2026-03-25T00:00:00Z",
+                        "value": {"amount": 990, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}],
+            "contracts": [c]})
+    }
+
+    fn kinds(p: &Plan) -> Vec<&str> {
+        p.entries.iter().map(|e| e.kind).collect()
+    }
+
+    fn reasons(p: &Plan) -> Vec<&str> {
+        p.skips.iter().map(|s| s.reason).collect()
+    }
+
+    #[test]
+    fn keys_are_valid_idempotency_keys() {
+        assert_eq!(key("ocds-abc-1", "bid:7"), "ocds:ocds-abc-1:bid:7");
+        let long = key(&"x".repeat(200), "bid:7");
+        assert!(
+            long.starts_with("ocds:sha256:") && long.len() <= 128,
+            "{long}"
+        );
+        let spaced = key("ocds abc", "bid:7");
+        assert!(spaced.starts_with("ocds:sha256:"));
+        assert_ne!(
+            key(&"x".repeat(200), "bid:7"),
+            key(&"x".repeat(200), "bid:8")
+        );
+        assert!(invoice_number(&"y".repeat(120), "C", "T").starts_with("sha256:"));
+    }
+
+    #[test]
+    fn amounts_are_exact_decimals_never_floats() {
+        let v = |a: &str, c: &str| -> model::Value {
+            serde_json::from_str(&format!(r#"{{"amount": {a}, "currency": "{c}"}}"#)).unwrap()
+        };
+        assert_eq!(
+            money(Some(&v("112400.50", "EUR")))
+                .unwrap()
+                .value
+                .to_string(),
+            "112400.50"
+        );
+        assert_eq!(
+            money(Some(&v("0.1", "EUR"))).unwrap().value.to_string(),
+            "0.1"
+        );
+        assert_eq!(
+            money(Some(&v("1e5", "EUR"))).unwrap_err().0,
+            "invalid_amount"
+        );
+        assert_eq!(money(Some(&v("0", "EUR"))).unwrap_err().0, "invalid_amount");
+        assert_eq!(
+            money(Some(&v("10.005", "EUR"))).unwrap_err().0,
+            "invalid_amount"
+        );
+        assert_eq!(money(Some(&v("null", "EUR"))).unwrap_err().0, "no_value");
+        assert_eq!(
+            money(Some(&v("10", "XAU"))).unwrap_err().0,
+            "invalid_currency"
+        );
+    }
+
+    #[test]
+    fn methods_and_dates() {
+        assert_eq!(method("selective"), Some(Method::Restricted));
+        assert_eq!(method("limited"), Some(Method::RequestForQuotation));
+        assert_eq!(method("negotiated"), None);
+        // The calendar date the publisher wrote, in its own offset.
+        assert_eq!(
+            date("2026-03-01T23:30:00-05:00"),
+            NaiveDate::from_ymd_opt(2026, 3, 1)
+        );
+        assert_eq!(date("2026-03-01"), NaiveDate::from_ymd_opt(2026, 3, 1));
+        assert_eq!(date("March 1st"), None);
+    }
+
+    #[test]
+    fn a_process_maps_to_its_entries_with_placeholders() {
+        let p = plan(&release(process("open", json!({}))), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "bid", "award", "contract"]);
+        assert!(p.skips.is_empty(), "{:?}", p.skips);
+        assert_eq!(
+            p.entries[0].date,
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+        );
+        assert_eq!(p.entries[0].body["category"], "uncategorised");
+        assert_eq!(
+            p.entries[1].body,
+            json!({"tender": {"$ref": "ocds:ocds-abc-1:tender"}, "vendor": {"$party": 0},
+                   "amount": {"value": "990", "currency": "EUR"}})
+        );
+        assert_eq!(p.entries[2].key, "ocds:ocds-abc-1:award:A1");
+        assert_eq!(p.entries[2].body["bids_received"], 1);
+        assert_eq!(
+            p.parties,
+            vec![PartyRef {
+                ocds_id: Some("V1".to_owned()),
+                name: Some("Vendor One".to_owned()),
+                identifier: Some(("XI-REG".to_owned(), "17".to_owned())),
+            }]
+        );
+        assert_eq!(p.buyer.unwrap().name.as_deref(), Some("Ministry"));
+    }
+
+    #[test]
+    fn structured_amendments_give_the_original_value_and_each_step() {
+        let p = plan(
+            &release(process(
+                "open",
+                json!({"value": {"amount": 1500, "currency": "EUR"},
+                   "period": {"startDate": "2026-04-01T00:00:00Z", "endDate": "2027-03-31T00:00:00Z"},
+                   "amendments": [
+                    {"id": "2", "date": "2026-06-01T00:00:00Z", "rationale": "more",
+                     "changes": [{"property": "value.amount", "former_value": 1200},
+                                 {"property": "period.endDate", "former_value": "2026-12-31T00:00:00Z"}]},
+                    {"id": "1", "date": "2026-05-01T00:00:00Z", "description": "first",
+                     "changes": [{"property": "value.amount", "former_value": 1000}]},
+                    {"id": "3", "date": "2026-07-01T00:00:00Z", "rationale": "unclear"}]}),
+            )),
+            ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&p),
+            [
+                "tender",
+                "bid",
+                "award",
+                "contract",
+                "contract_amendment",
+                "contract_amendment"
+            ]
+        );
+        assert_eq!(p.entries[3].body["value"]["value"], "1000");
+        assert_eq!(p.entries[3].body["ends_on"], "2026-12-31");
+        assert_eq!(p.entries[4].body["new_value"]["value"], "1200");
+        assert_eq!(p.entries[4].body["reason"], "first");
+        assert_eq!(p.entries[5].body["new_value"]["value"], "1500");
+        assert_eq!(p.entries[5].body["new_ends_on"], "2027-03-31");
+        assert_eq!(reasons(&p), ["amendment_unstructured"]);
+    }
+
+    #[test]
+    fn transactions_become_invoice_and_payment_within_the_contract_value() {
+        let p = plan(
+            &release(process(
+                "open",
+                json!({"implementation": {"transactions": [
+                    {"id": "t1", "date": "2026-05-01T00:00:00Z", "value": {"amount": 600, "currency": "EUR"}, "payee": {"id": "V1"}},
+                    {"id": "t2", "date": "2026-05-02T00:00:00Z", "value": {"amount": 600, "currency": "EUR"}},
+                    {"id": "t3", "date": "2026-05-03T00:00:00Z", "value": {"amount": 100, "currency": "USD"}},
+                    {"id": "t4", "date": "2026-05-04T00:00:00Z", "value": {"amount": -50, "currency": "EUR"}},
+                    {"id": "t5", "date": "2026-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}, "payee": {"id": "X", "name": "Other"}},
+                    {"id": "t6", "date": "2027-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}}]}}),
+            )),
+            ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&p),
+            ["tender", "bid", "award", "contract", "invoice", "payment"]
+        );
+        assert_eq!(
+            p.entries[4].body,
+            json!({"contract": {"$ref": "ocds:ocds-abc-1:contract:C1"}, "vendor": {"$party": 0},
+                   "invoice_number": "ocds-abc-1/C1/t1", "amount": {"value": "600", "currency": "EUR"}})
+        );
+        assert_eq!(
+            p.entries[5].body["invoice"],
+            json!({"$ref": "ocds:ocds-abc-1:contract:C1:tx:t1:invoice"})
+        );
+        assert_eq!(
+            reasons(&p),
+            [
+                "invoice_exceeds_contract",
+                "currency_mismatch",
+                "invalid_amount",
+                "payee_not_supplier",
+                "business_date_in_future"
+            ]
+        );
+    }
+
+    #[test]
+    fn awards_need_a_bid_unless_direct_and_one_per_tender() {
+        let mut r = process("open", json!({}));
+        r["bids"] = json!(null);
+        let p = plan(&release(r.clone()), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender"]);
+        assert_eq!(reasons(&p), ["vendor_did_not_bid", "award_not_recorded"]);
+
+        r["tender"]["procurementMethod"] = json!("direct");
+        let awards = r["awards"].as_array_mut().unwrap();
+        awards.push(
+            json!({"id": "A2", "status": "active", "date": "2026-03-26T00:00:00Z",
+            "value": {"amount": 5, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}),
+        );
+        awards.push(json!({"id": "A3", "status": "pending", "suppliers": [{"id": "V1"}]}));
+        let p = plan(&release(r), ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "award", "contract"]);
+        assert_eq!(reasons(&p), ["award_not_active", "second_award"]);
+    }
+
+    #[test]
+    fn a_release_without_what_the_domain_needs_is_skipped_whole() {
+        let reason = |v: Json| plan(&release(v), ctx()).unwrap_err().reason;
+        assert_eq!(reason(json!({"tender": {}})), "no_ocid");
+        assert_eq!(reason(json!({"ocid": "o"})), "no_tender");
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "negotiated"}})),
+            "unknown_method"
+        );
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "open"}})),
+            "no_value"
+        );
+        assert_eq!(
+            reason(json!({"ocid": "o", "tender": {"procurementMethod": "open",
+                "value": {"amount": 5, "currency": "EUR"},
+                "tenderPeriod": {"startDate": "2026-03-02", "endDate": "2026-03-01"}}})),
+            "invalid_dates"
+        );
+    }
+
+    #[test]
+    fn disqualified_bids_are_recorded_with_the_kind_when_the_fund_has_it() {
+        let mut r = process("open", json!({}));
+        r["bids"]["details"][0]["status"] = json!("disqualified");
+        let p = plan(&release(r.clone()), ctx()).unwrap();
+        assert_eq!(reasons(&p), ["bid_status_not_recorded"]);
+        let p = plan(
+            &release(r),
+            MapCtx {
+                bid_disqualified: true,
+                ..ctx()
+            },
+        )
+        .unwrap();
+        // The award to the disqualified vendor would be refused: it is skipped, and the
+        // contract on it with it.
+        assert_eq!(kinds(&p), ["tender", "bid", "bid_disqualified"]);
+        assert_eq!(
+            p.entries[2].body,
+            json!({"bid": {"$ref": "ocds:ocds-abc-1:bid:1"}, "reason": "disqualified (OCDS bid status, ocds-abc-1)"})
+        );
+        assert_eq!(
+            p.entries[2].date,
+            NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
+        );
+        assert_eq!(reasons(&p), ["vendor_disqualified", "award_not_recorded"]);
+    }
+}
