@@ -56,6 +56,26 @@ pub const DEMO_USERS: [(&str, &str, &str); 7] = [
     ("donor@demo.fundtrail", "donor", "Kingdom of Norway"),
 ];
 
+/// With --inject-schemes, a second officer per ministry approves payments (so that an
+/// approval by the officer who recorded the payment stands out: self-approval).
+pub const APPROVER_USERS: [(&str, &str, &str); 3] = [
+    (
+        "approver.interior@demo.fundtrail",
+        "ministry",
+        "Ministry of Interior",
+    ),
+    (
+        "approver.defence@demo.fundtrail",
+        "ministry",
+        "Ministry of Defence",
+    ),
+    (
+        "approver.justice@demo.fundtrail",
+        "ministry",
+        "Ministry of Justice",
+    ),
+];
+
 /// Donors, their currency and the value of one EUR in it (the demo's rate basis).
 const DONORS: [(&str, &str, &str); 4] = [
     ("Kingdom of Norway", "NOK", "11.60"),
@@ -125,6 +145,8 @@ pub struct SeedReport {
 pub(crate) enum Actor {
     Treasurer,
     Ministry(usize),
+    /// A second finance officer of the ministry, who approves (--inject-schemes only).
+    Approver(usize),
 }
 
 /// One entry to be, with references to earlier events as `{"$ref": index}`.
@@ -678,7 +700,12 @@ async fn seed(
     // Demo users (one argon2id hash, shared: they all have the demo password).
     let phc = crate::auth::password::hash(DEMO_PASSWORD)?;
     let mut user_ids = std::collections::HashMap::new();
-    for (email, role, org_name) in DEMO_USERS {
+    let approvers: &[(&str, &str, &str)] = if args.inject_schemes {
+        &APPROVER_USERS
+    } else {
+        &[]
+    };
+    for &(email, role, org_name) in DEMO_USERS.iter().chain(approvers) {
         let org_id = auth_store::org_id_by_name(&mut *pool.get()?, org_name)?
             .context("demo organisation")?;
         if let Some(u) = auth_store::active_user_by_email(&mut *pool.get()?, email)? {
@@ -821,10 +848,13 @@ async fn seed(
             Actor::Ministry(0) => "interior@demo.fundtrail",
             Actor::Ministry(1) => "defence@demo.fundtrail",
             Actor::Ministry(_) => "justice@demo.fundtrail",
+            Actor::Approver(0) => "approver.interior@demo.fundtrail",
+            Actor::Approver(1) => "approver.defence@demo.fundtrail",
+            Actor::Approver(_) => "approver.justice@demo.fundtrail",
         };
         let role = match a {
             Actor::Treasurer => "treasurer",
-            Actor::Ministry(_) => "ministry",
+            Actor::Ministry(_) | Actor::Approver(_) => "ministry",
         };
         Principal {
             id: user_ids.get(email).map(Uuid::to_string).unwrap_or_default(),

@@ -508,7 +508,9 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
 type Injector = fn(&mut Inj<'_, '_>);
 
 /// Every injector, by the rule code it injects.
-const INJECTORS: [(&str, Injector); 22] = [
+const INJECTORS: [(&str, Injector); 28] = [
+    // Not a scheme: the second officer approves the larger clean payments.
+    ("", clean_approvals),
     ("split-purchase", split_purchase),
     ("duplicate-payment", duplicate_payment),
     ("near-duplicate-payment", near_duplicate_payment),
@@ -525,6 +527,11 @@ const INJECTORS: [(&str, Injector); 22] = [
     ("near-threshold", near_threshold),
     ("round-amount", round_amount),
     ("new-vendor-large", new_vendor_large),
+    ("lowest-bid-disqualified", lowest_bid_disqualified),
+    ("all-but-winner-disqualified", all_but_winner_disqualified),
+    ("bid-spread", bid_spread),
+    ("spending-before-funding", paid_before_funding),
+    ("self-approval", self_approval),
     ("backdated", backdated),
     ("off-hours", off_hours),
     ("below-threshold-clustering", below_threshold_clustering),
@@ -539,7 +546,11 @@ const INJECTORS: [(&str, Injector); 22] = [
 
 /// The rule codes that have an injector.
 pub fn injected_rules() -> std::collections::BTreeSet<&'static str> {
-    INJECTORS.iter().map(|(rule, _)| *rule).collect()
+    INJECTORS
+        .iter()
+        .map(|(rule, _)| *rule)
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 /// Three direct purchases by one ministry from one vendor within the window, each under
@@ -1077,6 +1088,251 @@ fn new_vendor_large(x: &mut Inj<'_, '_>) {
             "a vendor first seen weeks before wins a large award".to_owned(),
             pr.award,
             vec![pr.award, pr.contract],
+        );
+    }
+}
+
+/// The second officer of the ministry approves every clean payment of 50,000 or more a
+/// working day or two later (segregation of duties as it should be; not a scheme).
+fn clean_approvals(x: &mut Inj<'_, '_>) {
+    let today = x.w.today;
+    let payments: Vec<(usize, usize, NaiveDate)> = x
+        .plan
+        .events
+        .iter()
+        .enumerate()
+        .take(x.clean_len)
+        .filter_map(|(i, e)| match e.actor {
+            Actor::Ministry(mi) if e.kind == "payment" && cents_of(&e.body) >= 50_000 * 100 => {
+                Some((i, mi, e.date))
+            }
+            _ => None,
+        })
+        .collect();
+    for (i, mi, date) in payments {
+        let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
+        if d > today {
+            continue;
+        }
+        x.plan.push(
+            d,
+            "approval",
+            Actor::Approver(mi),
+            json!({"entry": r(i), "decision": "approved"}),
+        );
+        // Recorded before its approval: neither backdated nor moved to the night.
+        x.touched.insert(i);
+    }
+}
+
+fn dq(x: &mut Inj<'_, '_>, mi: usize, date: NaiveDate, bid: usize) -> usize {
+    const REASONS: [&str; 3] = [
+        "bid security missing",
+        "technical offer incomplete",
+        "tax clearance certificate expired",
+    ];
+    let reason = REASONS
+        .choose(&mut x.rng)
+        .copied()
+        .unwrap_or("non-compliant");
+    x.push(
+        date,
+        "bid_disqualified",
+        mi,
+        json!({"bid": r(bid), "reason": reason}),
+    )
+}
+
+/// A competitive tender with `bids` (winner first in the list or not), its winner and
+/// award at the winner's bid; returns the procurement.
+fn tender_with(
+    x: &mut Inj<'_, '_>,
+    mi: usize,
+    estimate: i64,
+    bids: Vec<(Uuid, i64)>,
+    winner: Uuid,
+    award: i64,
+    room: i64,
+) -> Procured {
+    let method = match Inj::method_for(estimate) {
+        "direct" => "request_for_quotation",
+        m => m,
+    };
+    let published = x.day(0, room);
+    let category = x.category();
+    let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+    x.procure(Proc {
+        mi,
+        category,
+        method,
+        published,
+        open_days,
+        estimate,
+        bids,
+        winner,
+        award,
+        starts_after: 0,
+        contract_days: 180,
+    })
+}
+
+/// The lowest bid is disqualified and the award goes to a dearer one.
+fn lowest_bid_disqualified(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let estimate = x.cents(15_000, 350_000);
+        let low = estimate * x.rng.gen_range(85..95) / 100 + x.rng.gen_range(0..100);
+        let win = low * x.rng.gen_range(103..118) / 100 + x.rng.gen_range(0..100);
+        let third = win * x.rng.gen_range(104..120) / 100;
+        let a = x.vendor(mi);
+        let b = x.other_vendor(mi, &[a]);
+        let c = x.other_vendor(mi, &[a, b]);
+        // The disqualification must come before the award: insert it by date.
+        let pr = tender_with(
+            x,
+            mi,
+            estimate,
+            vec![(a, low), (b, win), (c, third)],
+            b,
+            win,
+            60,
+        );
+        let award_on = x.plan.events.get(pr.award).map_or(x.w.today, |e| e.date);
+        let lowest = *pr.bids.first().unwrap_or(&pr.tender);
+        let d = dq_before(x, mi, award_on, lowest);
+        x.draft(
+            "lowest-bid-disqualified",
+            "lowest bid disqualified, a bid 3-18% dearer awarded".to_owned(),
+            pr.award,
+            vec![pr.award, lowest, d],
+        );
+    }
+}
+
+/// A disqualification dated the day before `award_on`, recorded before the award.
+fn dq_before(x: &mut Inj<'_, '_>, mi: usize, award_on: NaiveDate, bid: usize) -> usize {
+    let d = dq(x, mi, award_on - Duration::days(1), bid);
+    // Recorded on its business day (or the next Monday), which may be the award's day:
+    // on the same instant the lower index would come first, so record it earlier.
+    let day = next_workday(award_on - Duration::days(1));
+    if let Some(e) = x.plan.events.get_mut(d) {
+        e.record_at = day.and_hms_opt(7, 30, 0);
+    }
+    d
+}
+
+/// Every bid but the winner's is disqualified (the winner the lowest or not).
+fn all_but_winner_disqualified(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let estimate = x.cents(15_000, 350_000);
+        let base = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
+        let count = x.rng.gen_range(3..=4);
+        let mut bids: Vec<(Uuid, i64)> = Vec::new();
+        for k in 0..count {
+            let v = x.other_vendor(mi, &bids.iter().map(|b| b.0).collect::<Vec<_>>());
+            bids.push((v, base * (100 + 6 * k) / 100 + x.rng.gen_range(0..100)));
+        }
+        // Even instances: the winner is the lowest; odd: the second lowest.
+        let w = if i % 2 == 0 { 0 } else { 1 };
+        let (winner, award) = bids.get(w).copied().unwrap_or_default();
+        let pr = tender_with(x, mi, estimate, bids, winner, award, 60);
+        let award_on = x.plan.events.get(pr.award).map_or(x.w.today, |e| e.date);
+        let mut entries = vec![pr.award];
+        for (k, b) in pr.bids.clone().into_iter().enumerate() {
+            entries.push(b);
+            if k != w {
+                entries.push(dq_before(x, mi, award_on, b));
+            }
+        }
+        x.draft(
+            "all-but-winner-disqualified",
+            format!(
+                "{} of {count} bids disqualified, the winner's not",
+                count - 1
+            ),
+            pr.award,
+            entries,
+        );
+    }
+}
+
+/// The runner-up's bid within 0.05-0.45% of the winner's (cover bidding), or (one in
+/// four) 55-120% above it.
+fn bid_spread(x: &mut Inj<'_, '_>) {
+    for i in 0..x.n() {
+        let mi = x.any_ministry();
+        let estimate = x.cents(15_000, 350_000);
+        let win = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
+        let far = i % 4 == 3;
+        let second = if far {
+            win * x.rng.gen_range(155..220) / 100
+        } else {
+            win + (win * x.rng.gen_range(5..45) / 10_000).max(1)
+        };
+        let a = x.vendor(mi);
+        let b = x.other_vendor(mi, &[a]);
+        let mut bids = vec![(a, win), (b, second)];
+        if !far {
+            let c = x.other_vendor(mi, &[a, b]);
+            bids.push((c, second * x.rng.gen_range(101..110) / 100));
+        }
+        let pr = tender_with(x, mi, estimate, bids, a, win, 60);
+        let mut entries = vec![pr.award, pr.tender];
+        entries.extend(pr.bids.iter().copied());
+        x.draft(
+            "bid-spread",
+            if far {
+                "runner-up 55-120% above the winner"
+            } else {
+                "runner-up within 0.5% of the winner"
+            }
+            .to_owned(),
+            pr.award,
+            entries,
+        );
+    }
+}
+
+/// Direct purchases in the year's first days, before the ministry's first tranche.
+fn paid_before_funding(x: &mut Inj<'_, '_>) {
+    let mut used: Vec<Uuid> = Vec::new();
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.other_vendor(mi, &used);
+        used.push(v);
+        let a = x.start + Duration::days(1);
+        let d = next_workday(a + Duration::days(x.rng.gen_range(0..14)));
+        let cents = x.cents(1_000, 8_000);
+        let p = x.direct(mi, d, v, cents);
+        x.draft(
+            "spending-before-funding",
+            "a payment before the ministry's first disbursement".to_owned(),
+            p,
+            vec![p],
+        );
+    }
+}
+
+/// The officer who recorded a payment approves it.
+fn self_approval(x: &mut Inj<'_, '_>) {
+    let today = x.w.today;
+    for i in pick_clean(x, &["payment"], |d| d + Duration::days(5) <= today) {
+        let Some((date, actor)) = x.plan.events.get(i).map(|e| (e.date, e.actor)) else {
+            continue;
+        };
+        let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
+        let a = x.plan.push(
+            d,
+            "approval",
+            actor,
+            json!({"entry": r(i), "decision": "approved"}),
+        );
+        x.draft(
+            "self-approval",
+            "the officer who recorded a payment approved it".to_owned(),
+            a,
+            vec![a, i],
         );
     }
 }
