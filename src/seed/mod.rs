@@ -798,6 +798,12 @@ async fn seed(
             ministries: &ministries,
             vendors: &vendors,
             extra: &extra,
+            eur_donor: donors
+                .iter()
+                .zip(DONORS)
+                .find(|(_, (_, ccy, _))| *ccy == "EUR")
+                .map(|(d, _)| *d)
+                .unwrap_or_default(),
             scale: args.scale.max(1),
             per_rule: args.per_rule.max(1),
         };

@@ -43,6 +43,8 @@ pub struct World<'a> {
     pub ministries: &'a [Uuid],
     pub vendors: &'a [Uuid],
     pub extra: &'a Extra,
+    /// A donor contributing in euros (funds the schemes' money).
+    pub eur_donor: Uuid,
     pub scale: u32,
     pub per_rule: u32,
 }
@@ -499,6 +501,7 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
     for injector in INJECTORS {
         (injector.1)(&mut inj);
     }
+    fund_the_schemes(&mut inj);
     Drafts {
         drafts: inj.drafts,
         from: start,
@@ -543,6 +546,74 @@ const INJECTORS: [(&str, Injector); 28] = [
     ("velocity-spike", velocity_spike),
     ("vendor-concentration", vendor_concentration),
 ];
+
+/// The schemes' payments are funded like the clean ones: for each ministry and month, a
+/// contribution and a disbursement of 1.05 times what the schemes pay that month, dated
+/// the last working day before the month (the 17th day for the first month), from an
+/// allocation of their own. Without it the schemes (which pay several times a ministry's
+/// clean spend) would leave ministries paying more than they received, and every clean
+/// payment after them would be flagged spending-before-funding. The payments injected as
+/// that rule's instances are left unfunded, and they come before the first of these.
+fn fund_the_schemes(x: &mut Inj<'_, '_>) {
+    let unfunded: std::collections::HashSet<usize> = x
+        .drafts
+        .iter()
+        .filter(|d| d.rule == "spending-before-funding")
+        .flat_map(|d| d.entries.iter().copied())
+        .collect();
+    // (ministry, month index) -> cents paid by the schemes.
+    let mut monthly: BTreeMap<(usize, i32), i64> = BTreeMap::new();
+    let month_of = |d: NaiveDate| d.year() * 12 + i32::try_from(d.month0()).unwrap_or(0);
+    for (i, e) in x.plan.events.iter().enumerate().skip(x.clean_len) {
+        if let (Actor::Ministry(mi), "payment", false) = (e.actor, e.kind, unfunded.contains(&i)) {
+            *monthly.entry((mi, month_of(e.date))).or_default() += cents_of(&e.body);
+        }
+    }
+    let first = month_of(x.start);
+    let year = x.start.year();
+    let mut by_ministry: BTreeMap<usize, Vec<(NaiveDate, i64)>> = BTreeMap::new();
+    for ((mi, month), cents) in monthly {
+        let on = if month <= first {
+            next_workday(x.start + Duration::days(16))
+        } else {
+            let y = month.div_euclid(12);
+            let m = u32::try_from(month.rem_euclid(12)).unwrap_or(0) + 1;
+            NaiveDate::from_ymd_opt(y, m, 1).map_or(x.start, previous_workday)
+        };
+        by_ministry
+            .entry(mi)
+            .or_default()
+            .push((on, cents * 105 / 100));
+    }
+    for (mi, tranches) in by_ministry {
+        let total: i64 = tranches.iter().map(|t| t.1).sum();
+        let m = x.ministry(mi);
+        let alloc = x.plan.push(
+            x.start,
+            "allocation",
+            Actor::Treasurer,
+            json!({"ministry": m, "budget_line": format!("BL-{}-99", mi + 1), "category": "equipment",
+                   "amount": money(eur(total), "EUR"), "period_start": x.start.to_string(),
+                   "period_end": (x.start + Duration::days(364)).to_string()}),
+        );
+        for (on, cents) in tranches {
+            x.plan.push(
+                on,
+                "contribution",
+                Actor::Treasurer,
+                json!({"donor": x.w.eur_donor, "amount": money(eur(cents), "EUR"),
+                       "agreement": format!("EUR-MDTF-{year}")}),
+            );
+            x.plan.push(
+                on,
+                "disbursement",
+                Actor::Treasurer,
+                json!({"allocation": r(alloc), "amount": money(eur(cents), "EUR"),
+                       "tranche": format!("{}-{:02}-extra", on.year(), on.month())}),
+            );
+        }
+    }
+}
 
 /// The rule codes that have an injector.
 pub fn injected_rules() -> std::collections::BTreeSet<&'static str> {
@@ -1756,6 +1827,7 @@ mod tests {
             ministries: &ministries,
             vendors: &vendors,
             extra: &extra,
+            eur_donor: Uuid::new_v4(),
             scale: 1,
             per_rule: 2,
         };
