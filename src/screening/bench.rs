@@ -8,21 +8,24 @@
 //!   period rule), when a flag of its rule names that subject and its evidence holds an
 //!   entry of the instance (or it names the same ministry and vendor);
 //! - a **flag is true** when its evidence holds an entry of an instance of its rule;
-//!   otherwise it is **on another scheme** when more than half
-//!   of the entries it cites belong to instances of other rules (injected entries often
-//!   fit more than one rule: three direct purchases that split a purchase are also three
-//!   payments without contract), and **false** otherwise: raised on the clean year;
+//!   otherwise it is **on another scheme** when the entries it cites that belong to
+//!   instances of other rules make more than half of their amount (of their number when
+//!   some have none) — injected entries often fit more than one rule: three direct
+//!   purchases that split a purchase are also three payments without contract, an
+//!   inflated payment also makes a spending spike — and **false** otherwise: raised on
+//!   the clean year;
 //! - recall = detected / injected; precision = true / (true + false). Flags on other
 //!   schemes are shown and left out of precision: they are neither evidence that the
 //!   rule works nor false alarms on clean activity.
 #![allow(clippy::as_conversions)] // counts to f64 for ratios only
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context;
 use diesel::prelude::*;
 use diesel::{Connection, PgConnection};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::config::{DbArgs, LedgerArgs};
@@ -115,30 +118,46 @@ fn touches(f: &FlagFact, entries: &HashSet<u64>) -> bool {
     entries.contains(&f.seq) || f.evidence.iter().any(|s| entries.contains(s))
 }
 
-/// More than half of the flag's entries (the flagged one and its evidence) belong to
-/// instances of other rules: the flag is about injected entries, not about the clean year.
-/// (A flag that merely cites one injected payment among many clean ones, such as a period
-/// flag over a ministry's payments, is judged on the clean year.)
+/// The flag is mostly about entries injected for other rules: more than half of the
+/// amount of the entries it cites (the flagged one and its evidence) when all have an
+/// amount in `amounts`, else more than half of them by count. (A period flag that cites
+/// one small injected payment among large clean ones is judged on the clean year; one
+/// whose total is mostly an injected inflated payment is not.)
 fn mostly_other_schemes(
     f: &FlagFact,
     rule: &str,
     injected_by_rule: &BTreeMap<&str, HashSet<u64>>,
+    amounts: &HashMap<u64, Decimal>,
 ) -> bool {
     let mut cited: BTreeSet<u64> = f.evidence.iter().copied().collect();
     cited.insert(f.seq);
-    let other = cited
+    let other = |s: &u64| {
+        injected_by_rule
+            .iter()
+            .any(|(r, set)| *r != rule && set.contains(s))
+    };
+    let weighed: Option<Vec<(Decimal, bool)>> = cited
         .iter()
-        .filter(|s| {
-            injected_by_rule
-                .iter()
-                .any(|(r, set)| *r != rule && set.contains(s))
-        })
-        .count();
-    2 * other > cited.len()
+        .map(|s| amounts.get(s).map(|a| (a.abs(), other(s))))
+        .collect();
+    match weighed {
+        Some(w) if w.iter().any(|(a, _)| !a.is_zero()) => {
+            let total: Decimal = w.iter().map(|(a, _)| *a).sum();
+            let injected: Decimal = w.iter().filter(|(_, o)| *o).map(|(a, _)| *a).sum();
+            injected + injected > total
+        }
+        _ => 2 * cited.iter().filter(|s| other(s)).count() > cited.len(),
+    }
 }
 
 /// Scores every rule of `rules` (and every rule of the truth or the flags).
-pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore> {
+/// `amounts`: the amount of each entry (in the fund's currency) where it has one.
+pub fn score(
+    truth: &Truth,
+    flags: &[FlagFact],
+    rules: &[&str],
+    amounts: &HashMap<u64, Decimal>,
+) -> Vec<RuleScore> {
     let mut all: BTreeSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
     all.extend(truth.rules.keys().cloned());
     all.extend(flags.iter().map(|f| f.rule.clone()));
@@ -178,7 +197,7 @@ pub fn score(truth: &Truth, flags: &[FlagFact], rules: &[&str]) -> Vec<RuleScore
             let matches = sets.iter().any(|set| touches(f, set));
             if matches {
                 s.true_flags += 1;
-            } else if mostly_other_schemes(f, &rule, &injected_by_rule) {
+            } else if mostly_other_schemes(f, &rule, &injected_by_rule, amounts) {
                 s.on_other_schemes += 1;
             } else {
                 s.false_flags += 1;
@@ -273,6 +292,19 @@ pub fn read_flags(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Vec<FlagFa
         .collect())
 }
 
+/// The amount (in the fund's currency) of each of the fund's entries that has one.
+pub fn read_amounts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<HashMap<u64, Decimal>> {
+    use crate::schema::fund_entries::dsl as e;
+    let rows: Vec<(i64, Option<Decimal>)> = e::fund_entries
+        .filter(e::fund_id.eq(fund))
+        .select((e::seq, e::amount_fund))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, a)| Some((u64::try_from(s).ok()?, a?)))
+        .collect())
+}
+
 fn sql(conn: &mut PgConnection, q: &str) -> anyhow::Result<()> {
     diesel::sql_query(q)
         .execute(conn)
@@ -357,7 +389,8 @@ fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> 
     let mut conn = PgConnection::establish(&url)?;
     let flags = read_flags(&mut conn, truth.fund)?;
     let rules: Vec<&str> = known_rules().into_iter().collect();
-    let scores = score(&truth, &flags, &rules);
+    let amounts = read_amounts(&mut conn, truth.fund)?;
+    let scores = score(&truth, &flags, &rules, &amounts);
 
     println!(
         "Seeded fund: scale {}, seed {}, {} entries ({} to {}), {} injected instances, {} flags.\n",
@@ -477,7 +510,12 @@ mod tests {
             // Cites one split-purchase entry among two clean ones: judged on clean data.
             flag("payment-without-contract", 78, &[78, 79, 10]),
         ];
-        let s = score(&t, &flags, &["split-purchase", "backdated"]);
+        let s = score(
+            &t,
+            &flags,
+            &["split-purchase", "backdated"],
+            &HashMap::new(),
+        );
         let split = by_rule(&s, "split-purchase");
         assert_eq!((split.injected, split.detected), (4, 2));
         assert_eq!(split.missed, vec![22, 32]);
@@ -531,25 +569,69 @@ mod tests {
         };
         // Same ministry and vendor, evidence the latest payments only (not the key):
         // detected and true.
-        let s = score(&t, &[named(Some(m1), Some(v1), &[1, 4])], &[]);
+        let s = score(
+            &t,
+            &[named(Some(m1), Some(v1), &[1, 4])],
+            &[],
+            &HashMap::new(),
+        );
         let c = by_rule(&s, "vendor-concentration");
         assert_eq!((c.detected, c.true_flags, c.false_flags), (1, 1, 0));
         assert!(c.meets_targets());
         // Another vendor of the same ministry, on clean entries: not detected, false.
-        let s = score(&t, &[named(Some(m1), Some(v2), &[7, 8])], &[]);
+        let s = score(
+            &t,
+            &[named(Some(m1), Some(v2), &[7, 8])],
+            &[],
+            &HashMap::new(),
+        );
         let c = by_rule(&s, "vendor-concentration");
         assert_eq!((c.detected, c.true_flags, c.false_flags), (0, 0, 1));
         // Another ministry: false.
-        let s = score(&t, &[named(Some(m2), Some(v1), &[9])], &[]);
+        let s = score(&t, &[named(Some(m2), Some(v1), &[9])], &[], &HashMap::new());
         assert_eq!(by_rule(&s, "vendor-concentration").false_flags, 1);
         // A vendor-only flag (Benford of a vendor) matches an instance naming the vendor.
-        let s = score(&t, &[named(None, Some(v1), &[11, 3])], &[]);
+        let s = score(&t, &[named(None, Some(v1), &[11, 3])], &[], &HashMap::new());
         let c = by_rule(&s, "vendor-concentration");
         assert_eq!((c.detected, c.true_flags), (1, 1));
         // Naming the subject is not enough: the flag must cite the instance's entries.
-        let s = score(&t, &[named(Some(m1), Some(v1), &[12, 13])], &[]);
+        let s = score(
+            &t,
+            &[named(Some(m1), Some(v1), &[12, 13])],
+            &[],
+            &HashMap::new(),
+        );
         let c = by_rule(&s, "vendor-concentration");
         assert_eq!((c.detected, c.true_flags, c.false_flags), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_flag_mostly_about_another_scheme_by_amount() {
+        let t = truth(vec![
+            ("amount-outlier", vec![inst(5, &[5])]),
+            ("velocity-spike", vec![inst(50, &[50, 51])]),
+        ]);
+        // A rush of four payments, one of them the injected inflated payment 5.
+        let rush = flag("velocity-spike", 4, &[1, 2, 3, 4, 5]);
+        let amounts = |big: i64| -> HashMap<u64, Decimal> {
+            [(1, 10), (2, 10), (3, 10), (4, 10), (5, big)]
+                .into_iter()
+                .map(|(s, a)| (s, Decimal::from(a)))
+                .collect()
+        };
+        // By count (no amounts) or when the injected payment is small: the clean year's.
+        for a in [HashMap::new(), amounts(30)] {
+            let s = score(&t, std::slice::from_ref(&rush), &[], &a);
+            let v = by_rule(&s, "velocity-spike");
+            assert_eq!((v.on_other_schemes, v.false_flags), (0, 1));
+        }
+        // Mostly the inflated payment by amount: on another scheme.
+        let s = score(&t, std::slice::from_ref(&rush), &[], &amounts(1_000));
+        let v = by_rule(&s, "velocity-spike");
+        assert_eq!(
+            (v.on_other_schemes, v.false_flags, v.precision()),
+            (1, 0, None)
+        );
     }
 
     #[test]

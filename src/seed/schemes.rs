@@ -1399,11 +1399,12 @@ fn self_approval(x: &mut Inj<'_, '_>) {
             actor,
             json!({"entry": r(i), "decision": "approved"}),
         );
+        // The approved payment itself is clean: only the approval is injected.
         x.draft(
             "self-approval",
             "the officer who recorded a payment approved it".to_owned(),
             a,
-            vec![a, i],
+            vec![a],
         );
     }
 }
