@@ -266,7 +266,8 @@ pub fn known_rules() -> BTreeSet<&'static str> {
 /// Reads the fund's flags.
 pub fn read_flags(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Vec<FlagFact>> {
     use crate::schema::flags::dsl as f;
-    let rows: Vec<(String, i64, Vec<Option<i64>>, Option<Uuid>, Option<Uuid>)> = f::flags
+    type Row = (String, i64, Vec<Option<i64>>, Option<Uuid>, Option<Uuid>);
+    let rows: Vec<Row> = f::flags
         .filter(f::fund_id.eq(fund))
         .select((
             f::rule,

@@ -1047,7 +1047,11 @@ fn near_threshold(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let limit: i64 = [10_000, 50_000, 200_000][usize::try_from(i % 3).unwrap_or(0)];
+        let limit: i64 = match i % 3 {
+            0 => 10_000,
+            1 => 50_000,
+            _ => 200_000,
+        };
         let estimate = x.rng.gen_range(limit * 95..limit * 100);
         let method = Inj::method_for(estimate);
         let (bids, award) = if method == "direct" {
