@@ -860,5 +860,17 @@ async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_
             .collect();
         assert_eq!(flagged, keys, "{rule}");
     }
+    // The derived state of the injected fund rebuilds to what is stored.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(["rebuild", "--check", "--database-url", &db.url(), "--data-dir"])
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
