@@ -1531,13 +1531,15 @@ fn vendor_concentration(x: &mut Inj<'_, '_>) {
     }
 }
 
-/// Awards and payments piled up just under a threshold: 12 procurements within 10%
-/// under it (ministry 2 at 10,000; ministry 0 at 50,000).
+/// Awards and payments piled up just under a threshold: a sixth of the ministry's
+/// yearly procurements (6 per scale unit; the clean year has 36) kept within 10% under it
+/// (ministry 2 at 10,000; ministry 0 at 50,000).
 fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
     let n = x.w.ministries.len();
+    let count = 6 * x.w.scale;
     for (mi, limit) in [(2 % n, 10_000_i64), (0, 50_000_i64)] {
         let mut entries = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..count {
             let v = x.vendor(mi);
             let amount = x.rng.gen_range(limit * 90..limit * 100);
             let published = x.day(0, 120);
@@ -1575,7 +1577,7 @@ fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
         let key = *entries.last().unwrap_or(&0);
         x.draft_subject(
             "below-threshold-clustering",
-            format!("12 awards and payments within 10% under {limit}"),
+            format!("{count} awards and payments within 10% under {limit}"),
             key,
             entries,
             Some(m),

@@ -862,7 +862,13 @@ async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_
     }
     // The derived state of the injected fund rebuilds to what is stored.
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(["rebuild", "--check", "--database-url", &db.url(), "--data-dir"])
+        .args([
+            "rebuild",
+            "--check",
+            "--database-url",
+            &db.url(),
+            "--data-dir",
+        ])
         .arg(&dir)
         .env("RUST_LOG", "warn")
         .output()
