@@ -1570,8 +1570,10 @@ fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
             });
             let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
             let t7 = x.rng.gen_range(5..20);
-            let (_, p) = x.bill(mi, d, pr.contract, v, award, t7);
-            entries.extend([pr.award, p]);
+            let (inv, p) = x.bill(mi, d, pr.contract, v, award, t7);
+            // The whole procurement is kept under the threshold: tender, award, contract,
+            // invoice and payment are the scheme.
+            entries.extend([pr.tender, pr.award, pr.contract, inv, p]);
         }
         let m = x.ministry(mi);
         let key = *entries.last().unwrap_or(&0);
