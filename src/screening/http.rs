@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 18] = [
+const RULES: [&str; 23] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -34,6 +34,11 @@ const RULES: [&str; 18] = [
     "near-duplicate-payment",
     "payment-outside-contract-dates",
     "new-vendor-large",
+    "lowest-bid-disqualified",
+    "all-but-winner-disqualified",
+    "bid-spread",
+    "spending-before-funding",
+    "self-approval",
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",
