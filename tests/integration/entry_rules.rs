@@ -725,5 +725,28 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
     // Contracts, awards and invoices are approvable too.
     ok!(&app, approve(contract));
     assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
+    // Reports leave approvals (and their reversals) out of the money: the one payment was
+    // reversed, so Interior paid nothing.
+    w.as_("treasurer", w.secretariat);
+    let (status, statement) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/reports/statement", w.fund))
+    );
+    assert_eq!(status, StatusCode::OK, "{statement}");
+    let interior = statement["expenditure"]["ministries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["ministry"]["id"] == w.interior.to_string())
+        .unwrap_or_else(|| panic!("{statement:#}"));
+    assert_eq!(interior["paid"]["cumulative"], "0.00", "{statement:#}");
+    // ... and count the self-approval flags (the only high ones here) like any other.
+    let high = statement["flags"]["by_severity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["severity"] == "high")
+        .unwrap_or_else(|| panic!("{statement:#}"));
+    assert_eq!(high["counts"]["total"], 2, "{statement:#}");
     w.rebuild_agrees();
 }
