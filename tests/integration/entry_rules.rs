@@ -750,3 +750,142 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
     assert_eq!(high["counts"]["total"], 2, "{statement:#}");
     w.rebuild_agrees();
 }
+
+/// In a batch, later entries see the disqualifications and approvals of earlier ones
+/// (the job's cache), a refusal takes the whole batch, and an approval of an entry of the
+/// same batch knows who recorded it.
+#[actix_web::test]
+async fn batches_see_their_own_disqualifications_and_approvals() {
+    let (w, app) = world().await;
+    let [v0, v1, _] = w.vendors;
+    let clerk = Uuid::new_v4();
+    let as_clerk = || harness::act_as_user(&w.state, "ministry", w.interior, clerk);
+    let batch = |entries: Vec<(&str, Value)>| {
+        let entries: Vec<Value> = entries
+            .into_iter()
+            .map(|(kind, body)| {
+                json!({"kind": kind, "business_date": today(), "idempotency_key": Uuid::new_v4().to_string(), "body": body})
+            })
+            .collect();
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries/batch", w.fund))
+            .set_json(json!({"entries": entries}))
+    };
+    as_clerk();
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+                "method": "open", "estimated_value": eur("30000.00"), "deadline": deadline()})
+        )
+    );
+    let b0 = ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v0, "amount": eur("25123.40")})
+        )
+    );
+    let b1 = ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v1, "amount": eur("26234.50")})
+        )
+    );
+    refused!(
+        &app,
+        batch(vec![
+            ("bid_disqualified", json!({"bid": b0, "reason": "Late"})),
+            (
+                "award",
+                json!({"tender": tender, "vendor": v0, "amount": eur("25123.40"), "bids_received": 2})
+            ),
+        ]),
+        U422,
+        "vendor_disqualified"
+    );
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{}/entries?kind=bid_disqualified",
+            w.fund
+        ))
+    );
+    assert_eq!(
+        (status, page["entries"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "nothing written"
+    );
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            ("bid_disqualified", json!({"bid": b0, "reason": "Late"})),
+            (
+                "award",
+                json!({"tender": tender, "vendor": v1, "amount": eur("26234.50"), "bids_received": 2})
+            ),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let award = b1 + 2;
+    let flags = w.flags(&app, "lowest-bid-disqualified").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["evidence"], json!([award, b0, b1 + 1, b1]));
+
+    as_clerk();
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("26234.50"),
+            "starts_on": today(), "ends_on": today() + chrono::Duration::days(90)})
+        )
+    );
+    let invoice = ok!(
+        &app,
+        w.post("invoice", json!({"contract": contract, "vendor": v1, "invoice_number": "BT-9", "amount": eur("26234.50")}))
+    );
+    let payment = invoice + 1;
+    let approve = json!({"entry": payment, "decision": "approved"});
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            (
+                "payment",
+                json!({"invoice": invoice, "amount": eur("9876.54")})
+            ),
+            ("approval", approve.clone()),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let flags = w.flags(&app, "self-approval").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["evidence"], json!([payment + 1, payment]));
+    // Twice by one user in one batch: refused; a reversal then a new approval: accepted.
+    harness::act_as_user(&w.state, "ministry", w.interior, Uuid::new_v4());
+    refused!(
+        &app,
+        batch(vec![
+            ("approval", approve.clone()),
+            ("approval", approve.clone())
+        ]),
+        U422,
+        "already_approved"
+    );
+    as_clerk();
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            (
+                "reversal",
+                json!({"entry": payment + 1, "reason": "ask a colleague"})
+            ),
+            ("approval", approve.clone()),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
+    w.rebuild_agrees();
+}
