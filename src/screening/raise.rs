@@ -64,6 +64,9 @@ struct Funding {
     later_payments: Vec<store::FlowRow>,
     later_disbursements: Vec<store::FlowRow>,
     latest_before: Option<store::FlowRow>,
+    /// The job's own unreversed payments and disbursements of the ministry.
+    job_payments: Vec<store::FlowRow>,
+    job_disbursements: Vec<store::FlowRow>,
 }
 
 impl JobFacts {
@@ -192,8 +195,24 @@ pub fn raise(
                 latest_before: store::latest_disbursement(
                     st.conn, fund, ministry, earliest, first_seq,
                 )?,
+                job_payments: Vec::new(),
+                job_disbursements: Vec::new(),
             },
         );
+    }
+    for row in rows.iter().flatten() {
+        let Some(f) = row.ministry_org_id.and_then(|m| funding.get_mut(&m)) else {
+            continue;
+        };
+        if row.reversed_by.is_some() {
+            continue;
+        }
+        let flow = (row.seq, row.business_date, row.amount_fund);
+        match row.kind.as_str() {
+            "payment" => f.job_payments.push(flow),
+            "disbursement" => f.job_disbursements.push(flow),
+            _ => {}
+        }
     }
     // Who recorded the approved entries: the job's own, else the ledger's.
     let mut recorders: HashMap<i64, String> = HashMap::new();
@@ -233,11 +252,10 @@ pub fn raise(
         recorders,
     };
 
-    let job_rows: Vec<FundEntryRow> = rows.iter().flatten().cloned().collect();
     let mut flags = Vec::new();
     for ((entry, typed), row) in entries.iter().zip(typed).zip(rows) {
         let Some(row) = row else { continue };
-        let Some(f) = facts(st, &job, &job_rows, ctx, entry, typed, &row, t)? else {
+        let Some(f) = facts(st, &job, ctx, entry, typed, &row, t)? else {
             continue;
         };
         for finding in rules::screen(&f, t) {
@@ -270,11 +288,7 @@ pub fn raise(
 /// unreversed payments dated on or before D and recorded up to s = total paid, less those
 /// dated after D, less the job's payments after s dated on or before D; received = its
 /// unreversed disbursements dated on or before D recorded before s, likewise.
-fn funding_of(
-    job: &JobFacts,
-    job_rows: &[FundEntryRow],
-    row: &FundEntryRow,
-) -> Option<FundingFact> {
+fn funding_of(job: &JobFacts, row: &FundEntryRow) -> Option<FundingFact> {
     let ministry = row.ministry_org_id?;
     let fund = job.funding.get(&ministry)?;
     let (s, d) = (row.seq, row.business_date);
@@ -285,38 +299,27 @@ fn funding_of(
             .filter(|(_, date, _)| *date > d)
             .filter_map(|(_, _, a)| *a))
     };
-    let job_flows = |kind: &'static str| {
-        job_rows.iter().filter(move |r| {
-            r.kind == kind && r.ministry_org_id == Some(ministry) && r.reversed_by.is_none()
-        })
+    let later_in_job = |rows: &[store::FlowRow]| {
+        sum(&mut rows
+            .iter()
+            .filter(|(seq, date, _)| *seq > s && *date <= d)
+            .filter_map(|(_, _, a)| *a))
     };
-    let later_in_job = |kind: &'static str| {
-        sum(&mut job_flows(kind)
-            .filter(|r| r.seq > s && r.business_date <= d)
-            .filter_map(|r| r.amount_fund))
-    };
-    let paid = fund.paid_total - dated_after(&fund.later_payments) - later_in_job("payment");
+    let paid =
+        fund.paid_total - dated_after(&fund.later_payments) - later_in_job(&fund.job_payments);
     let received = fund.disbursed_total
         - dated_after(&fund.later_disbursements)
-        - later_in_job("disbursement");
+        - later_in_job(&fund.job_disbursements);
     // The latest disbursement by then: before the job's payments, dated after the job's
     // earliest payment, or in the job itself.
     let latest = fund
         .latest_before
         .iter()
-        .chain(
-            fund.later_disbursements
-                .iter()
-                .filter(|(seq, date, _)| *seq < s && *date <= d),
-        )
-        .copied()
-        .chain(
-            job_flows("disbursement")
-                .filter(|r| r.seq < s && r.business_date <= d)
-                .map(|r| (r.seq, r.business_date, r.amount_fund)),
-        )
+        .chain(&fund.later_disbursements)
+        .chain(&fund.job_disbursements)
+        .filter(|(seq, date, _)| *seq < s && *date <= d)
         .max_by_key(|(seq, date, _)| (*date, *seq))
-        .map(|(seq, date, a)| (u(seq), date, a.unwrap_or_default()));
+        .map(|(seq, date, a)| (u(*seq), *date, a.unwrap_or_default()));
     Some(FundingFact {
         paid,
         received,
@@ -329,7 +332,6 @@ fn funding_of(
 fn facts(
     st: &mut Derived<'_>,
     job: &JobFacts,
-    job_rows: &[FundEntryRow],
     ctx: &FundCtx,
     entry: &Entry,
     typed: &FundEntry,
@@ -461,7 +463,7 @@ fn facts(
             f.invoice_number = row
                 .ref_seq
                 .and_then(|i| job.invoice_numbers.get(&i).cloned());
-            f.funding = funding_of(job, job_rows, row);
+            f.funding = funding_of(job, row);
             if let Some(invoice) = row.ref_seq.map(|i| st.invoice(i)).transpose()?.flatten() {
                 if let Some(c) = st.contract(invoice.contract_seq)? {
                     f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));
@@ -516,7 +518,7 @@ mod tests {
             amount_fund: Some(dec(amount)),
             ..FundEntryRow::default()
         };
-        let job_rows = vec![
+        let job_rows = [
             row(30, "payment", day(0), "100"),
             row(31, "disbursement", day(0), "10"),
             row(32, "payment", day(-1), "50"),
@@ -534,6 +536,11 @@ mod tests {
                 (31, day(0), Some(dec("10"))),
             ],
             latest_before: Some((3, day(-10), Some(dec("150")))),
+            job_payments: vec![
+                (30, day(0), Some(dec("100"))),
+                (32, day(-1), Some(dec("50"))),
+            ],
+            job_disbursements: vec![(31, day(0), Some(dec("10")))],
         };
         let job = JobFacts {
             names: HashMap::new(),
@@ -547,16 +554,16 @@ mod tests {
         };
         // Payment 30: payments 10 and 30 by D (not 20, dated later; not 32, recorded
         // later); disbursement 3 only (not 21, dated later; not 31, recorded later).
-        let f = funding_of(&job, &job_rows, &job_rows[0]).unwrap();
+        let f = funding_of(&job, &job_rows[0]).unwrap();
         assert_eq!((f.paid, f.received), (dec("200"), dec("150")));
         assert_eq!(f.latest_disbursement, Some((3, day(-10), dec("150"))));
         // Payment 32, dated D−1: payments 10 and 32; disbursement 3 (31 is dated D).
-        let f = funding_of(&job, &job_rows, &job_rows[2]).unwrap();
+        let f = funding_of(&job, &job_rows[2]).unwrap();
         assert_eq!((f.paid, f.received), (dec("150"), dec("150")));
         assert_eq!(f.latest_disbursement, Some((3, day(-10), dec("150"))));
         // A payment dated D+2 recorded last would see disbursement 21 as the latest.
         let late = row(40, "payment", day(2), "1");
-        let f = funding_of(&job, &job_rows, &late).unwrap();
+        let f = funding_of(&job, &late).unwrap();
         assert_eq!(f.latest_disbursement, Some((21, day(2), dec("100"))));
         assert_eq!(f.received, dec("260"));
     }
