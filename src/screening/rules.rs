@@ -473,7 +473,10 @@ pub fn adjacent_transposition(a: &str, b: &str) -> bool {
 
 /// A share as a percentage with two decimals ("0.44%").
 fn percent(share: Decimal) -> String {
-    format!("{}%", (share * Decimal::ONE_HUNDRED).round_dp(2))
+    match share.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(p) => format!("{}%", p.round_dp(2)),
+        None => format!("{share} times"),
+    }
 }
 
 /// The winning bid of an award: the lowest valid (not disqualified) bid of the award's
@@ -511,7 +514,11 @@ fn lowest_bid_disqualified(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     };
     let winning = winning_bid(tender, vendor);
     let price = winning.map_or(amount, |w| w.amount);
-    if price <= bid.amount + bid.amount * t.lowest_disqualified_share {
+    if price
+        <= bid
+            .amount
+            .saturating_add(bid.amount * t.lowest_disqualified_share)
+    {
         return;
     }
     let mut evidence = vec![f.seq, bid.seq, dq];
@@ -602,7 +609,11 @@ fn bid_spread(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     else {
         return;
     };
-    let spread = (second.amount - win.amount) / win.amount;
+    // Amounts are within the decimal range, so the difference is; the quotient of two
+    // such amounts may not be (a winning bid of 0.01): then it is far in any case.
+    let spread = (second.amount - win.amount)
+        .checked_div(win.amount)
+        .unwrap_or(Decimal::MAX);
     let close = spread > Decimal::ZERO && spread <= t.bid_spread_close;
     let far = spread > t.bid_spread_far;
     if !(close || far) {
@@ -637,7 +648,9 @@ fn spending_before_funding(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(funding), "payment", Some(amount)) = (&f.funding, f.kind.as_str(), f.amount) else {
         return;
     };
-    let allowed = funding.received + funding.received * t.funding_tolerance;
+    let allowed = funding
+        .received
+        .saturating_add(funding.received * t.funding_tolerance);
     if funding.paid <= allowed {
         return;
     }
@@ -1659,6 +1672,17 @@ mod tests {
         assert!(found(&f, "bid-spread").is_none());
         let f = award_on("100400.00", "V2", &close, &[]);
         assert!(found(&f, "bid-spread").is_none());
+        // Extreme amounts neither panic nor hide the spread.
+        let f = award_on(
+            "0.01",
+            "V1",
+            &[
+                (11, "V1", "0.01"),
+                (12, "V2", "79228162514264337593543950335"),
+            ],
+            &[],
+        );
+        assert_eq!(found(&f, "bid-spread").unwrap().severity, Severity::Low);
     }
 
     #[test]

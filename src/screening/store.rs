@@ -304,30 +304,53 @@ pub fn invoice_numbers(
 pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
 
 /// The ministry's unreversed entries of `kind` (`payment` or `disbursement`) dated after
-/// `after` (all of them when `None`), through the (fund, ministry, kind, date) index.
+/// `after`, through the (fund, ministry, kind, business date) index.
 pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
     ministry: Uuid,
     kind: &str,
-    after: Option<NaiveDate>,
+    after: NaiveDate,
 ) -> QueryResult<Vec<FlowRow>> {
-    let mut q = fund_entries::table
+    fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
         .filter(fund_entries::ministry_org_id.eq(ministry))
         .filter(fund_entries::kind.eq(kind.to_owned()))
+        .filter(fund_entries::business_date.gt(after))
         .filter(fund_entries::reversed_by.is_null())
-        .into_boxed();
-    if let Some(d) = after {
-        q = q.filter(fund_entries::business_date.gt(d));
-    }
-    q.order(fund_entries::seq.asc())
+        .order(fund_entries::seq.asc())
         .select((
             fund_entries::seq,
             fund_entries::business_date,
             fund_entries::amount_fund,
         ))
         .load(conn)
+}
+
+/// The ministry's latest unreversed disbursement dated on or before `by` and recorded
+/// before `before_seq`, by (business date, seq).
+pub fn latest_disbursement(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    by: NaiveDate,
+    before_seq: i64,
+) -> QueryResult<Option<FlowRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq("disbursement"))
+        .filter(fund_entries::business_date.le(by))
+        .filter(fund_entries::seq.lt(before_seq))
+        .filter(fund_entries::reversed_by.is_null())
+        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::amount_fund,
+        ))
+        .first(conn)
+        .optional()
 }
 
 /// The user ids (ledger principals) who recorded these entries of the fund's chain.

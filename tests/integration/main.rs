@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod domain;
 mod embedded;
+mod entry_rules;
 mod exports;
 mod foundation;
 mod funds;
