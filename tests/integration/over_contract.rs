@@ -288,6 +288,16 @@ async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
         state,
         db,
     };
+    // The ministry sees the fund once it holds an allocation in it.
+    w.as_("treasurer", secretariat);
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "BL-4", "category": "equipment",
+        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
+        )
+    );
     w.as_("ministry", w.interior);
     let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
     let tender = ok!(
