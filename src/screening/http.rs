@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 26] = [
+const RULES: [&str; 27] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -39,6 +39,7 @@ const RULES: [&str; 26] = [
     "bid-spread",
     "spending-before-funding",
     "self-approval",
+    "over-contract",
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",

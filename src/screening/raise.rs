@@ -15,13 +15,14 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{
-    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, Prior, TenderFact, Thresholds,
+    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, OverContractFact, Prior,
+    TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
 use crate::funds::derived::Derived;
 use crate::funds::kinds::FundEntry;
-use crate::funds::state::FundEntryRow;
+use crate::funds::state::{ContractRow, FundEntryRow};
 use crate::ledger::entry::Entry;
 
 /// The id of the flag `rule` raised by entry `seq` of `fund`.
@@ -52,6 +53,9 @@ struct JobFacts {
     funding: HashMap<Uuid, Funding>,
     /// Who recorded the entries the job's approvals approve: seq → user id.
     recorders: HashMap<i64, String>,
+    /// Contracts invoiced or paid by the job whose totals could be over the line, with
+    /// their latest unreversed amendments, invoices and payments (`over-contract`).
+    contracts: HashMap<i64, (ContractRow, Vec<store::ContractEntry>)>,
 }
 
 /// A paying ministry's flows, read with bounded range reads: its totals (derived state,
@@ -101,6 +105,10 @@ pub fn raise(
     // Paying ministries, with the earliest payment date of the job.
     let mut payers: HashMap<Uuid, (chrono::NaiveDate, i64)> = HashMap::new();
     let mut approved = BTreeSet::new();
+    // Contracts the job invoices or pays; whether the job may have lowered a contract's
+    // value or totals after one of its own entries (then every such contract is read).
+    let mut invoiced_contracts = BTreeSet::new();
+    let mut lowers = false;
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -131,8 +139,15 @@ pub fn raise(
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
+                invoiced_contracts.extend(row.ref_seq);
             }
+            FundEntry::ContractAmendment(_) | FundEntry::Reversal(_) => lowers = true,
             _ => {}
+        }
+        if let (FundEntry::Payment(p), Some(i)) = (typed, row.ref_seq) {
+            if p.invoice.is_some() {
+                invoiced_contracts.extend(st.invoice(i)?.map(|i| i.contract_seq));
+            }
         }
     }
     let tender_list: Vec<i64> = tenders.iter().copied().collect();
@@ -231,6 +246,19 @@ pub fn raise(
     if !missing.is_empty() {
         recorders.extend(store::recorders(st.conn, fund, &missing)?);
     }
+    // Over-contract: only contracts whose invoices (which bound their payments) are over
+    // the line now, or that the job may have lowered since one of its own entries; the
+    // rest cannot be flagged, and cost no read.
+    let mut contracts = HashMap::new();
+    for seq in invoiced_contracts {
+        let Some(c) = st.contract(seq)? else { continue };
+        let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
+        if c.reversed || !(lowers || c.invoiced > line) {
+            continue;
+        }
+        let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
+        contracts.insert(seq, (c, rows));
+    }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
     let first_seen = if spender_list.is_empty() {
@@ -250,6 +278,7 @@ pub fn raise(
         invoice_numbers,
         funding,
         recorders,
+        contracts,
     };
 
     let mut flags = Vec::new();
@@ -327,6 +356,61 @@ fn funding_of(job: &JobFacts, row: &FundEntryRow) -> Option<FundingFact> {
     })
 }
 
+/// An invoice's or payment's `row` contract as it stood when the row was recorded: the
+/// contract's value and totals now (the job included) less the amendments and invoices
+/// (or payments) the job recorded after the row. `None` when the contract was not read
+/// (it cannot be over the line) or the row itself was reversed.
+fn over_contract_of(job: &JobFacts, contract: i64, row: &FundEntryRow) -> Option<OverContractFact> {
+    let (c, entries) = job.contracts.get(&contract)?;
+    if row.reversed_by.is_some() {
+        return None;
+    }
+    let kind = row.kind.as_str();
+    let total = match kind {
+        "invoice" => c.invoiced,
+        "payment" => c.paid,
+        _ => return None,
+    };
+    let s = row.seq;
+    // Payments are the tender's (see `store::contract_entries`); the others name the contract.
+    let of_kind = |k: &'static str| {
+        entries
+            .iter()
+            .filter(move |e| e.1 == k && (k == "payment" || e.3 == Some(c.seq)))
+    };
+    let sum_after = |k: &'static str| {
+        of_kind(k)
+            .filter(|e| e.0 > s)
+            .filter_map(|e| e.2)
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(b))
+    };
+    let latest_before = |k: &'static str| {
+        let mut seqs: Vec<u64> = of_kind(k)
+            .filter(|e| e.0 < s)
+            .take(OVER_CONTRACT_EVIDENCE_MAX)
+            .map(|e| u(e.0))
+            .collect();
+        seqs.reverse();
+        seqs
+    };
+    let own_kind = if kind == "invoice" {
+        "invoice"
+    } else {
+        "payment"
+    };
+    Some(OverContractFact {
+        contract: u(c.seq),
+        vendor: job.name(Some(c.vendor_org_id)),
+        currency: c.currency.clone(),
+        amount: row.amount.unwrap_or_default(),
+        original: c.original_value,
+        value: c.value.saturating_sub(sum_after("contract_amendment")),
+        cumulative: total.saturating_sub(sum_after(own_kind)),
+        amendments: latest_before("contract_amendment"),
+        earlier: latest_before(own_kind),
+    })
+}
+
 /// The facts of one entry; `None` for kinds no rule looks at.
 #[allow(clippy::too_many_arguments)]
 fn facts(
@@ -365,6 +449,7 @@ fn facts(
             .and_then(|v| job.first_seen.get(&v).copied()),
         funding: None,
         approval: None,
+        over_contract: None,
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -433,6 +518,7 @@ fn facts(
         }
         FundEntry::Invoice(i) => {
             f.invoice_number = Some(i.invoice_number.clone());
+            f.over_contract = row.ref_seq.and_then(|c| over_contract_of(job, c, row));
             f.priors = job
                 .invoices
                 .iter()
@@ -468,6 +554,7 @@ fn facts(
                 if let Some(c) = st.contract(invoice.contract_seq)? {
                     f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));
                 }
+                f.over_contract = over_contract_of(job, invoice.contract_seq, row);
             }
             let since = entry.business_date - Duration::days(t.window_days);
             f.priors = job
@@ -551,6 +638,7 @@ mod tests {
             invoice_numbers: HashMap::new(),
             funding: [(m, funding)].into_iter().collect(),
             recorders: HashMap::new(),
+            contracts: HashMap::new(),
         };
         // Payment 30: payments 10 and 30 by D (not 20, dated later; not 32, recorded
         // later); disbursement 3 only (not 21, dated later; not 31, recorded later).

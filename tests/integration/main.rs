@@ -18,5 +18,6 @@ mod funds;
 mod harness;
 mod import;
 mod ledger;
+mod over_contract;
 mod reports;
 mod screens;
