@@ -441,11 +441,14 @@ pub fn apply(
             let (old_start, old_end) = (contract.starts_on, contract.ends_on);
             if let Some(v) = &a.new_value {
                 same_currency(&contract.currency, v, "the contract")?;
-                if v.value < contract.invoiced {
+                // Lowering the value below what is already invoiced is refused; raising it
+                // is always allowed, even when the invoices already exceed the new value
+                // (a partial regularisation of an overrun).
+                if v.value < contract.value && v.value < contract.invoiced {
                     return Err(reject(
                         "amendment_below_invoiced",
                         format!(
-                            "the new value {v} is below the {} {} already invoiced",
+                            "the new value {v} lowers the contract below the {} {} already invoiced",
                             contract.invoiced, contract.currency
                         ),
                     ));
@@ -508,16 +511,12 @@ pub fn apply(
                 ));
             }
             same_currency(&contract.currency, &i.amount, "the contract")?;
+            // Invoices may exceed the contract's value (with amendments): an overrun is a
+            // fact the ledger must be able to record, and the `over-contract` screen flags
+            // it (docs/domain.md, "Contracts and invoices"). No multiple of the value is
+            // refused either: a mistyped amount is corrected by a reversal, and payments
+            // still cannot exceed their invoice.
             let invoiced = add(contract.invoiced, i.amount.value)?;
-            if invoiced > contract.value {
-                return Err(reject(
-                    "invoice_exceeds_contract",
-                    format!(
-                        "invoices would total {invoiced} {}, above the contract value of {} {} (with amendments)",
-                        contract.currency, contract.value, contract.currency
-                    ),
-                ));
-            }
             let amt = to_fund(st, ctx, &i.amount, date)?;
             contract.invoiced = invoiced;
             st.save_contract(&contract)?;
@@ -1000,10 +999,12 @@ fn reverse(
             let mut contract = st
                 .contract(amendment.contract_seq)?
                 .ok_or_else(|| blocked(&target, "no contract row"))?;
-            if contract.invoiced > amendment.old_value {
+            // Like an amendment: undoing a raise may not lower the value below what is
+            // already invoiced (undoing a reduction is always allowed).
+            if amendment.old_value < contract.value && contract.invoiced > amendment.old_value {
                 return Err(blocked(
                     &target,
-                    "the contract is invoiced beyond its value before the amendment",
+                    "it would lower the contract below what is already invoiced",
                 ));
             }
             contract.value = amendment.old_value;

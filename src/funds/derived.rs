@@ -114,6 +114,8 @@ pub struct Derived<'c> {
     entries: Table<i64, FundEntryRow>,
     disqualifications: Table<i64, BidDisqualificationRow>,
     approvals: Table<i64, ApprovalRow>,
+    /// Tenders whose stored live disqualifications are all in `disqualifications`.
+    disqualified_tenders: BTreeSet<i64>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
 }
 
@@ -148,6 +150,7 @@ impl<'c> Derived<'c> {
             entries: Table::new(),
             disqualifications: Table::new(),
             approvals: Table::new(),
+            disqualified_tenders: BTreeSet::new(),
             orgs: HashMap::new(),
         }
     }
@@ -197,12 +200,16 @@ impl<'c> Derived<'c> {
     pub fn prefetch(&mut self, entries: &[&FundEntry]) -> QueryResult<()> {
         let (mut allocs, mut tenders, mut contracts, mut invoices, mut refs) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut disq_tenders = Vec::new();
         let seq = |s: u64| i64::try_from(s).ok();
         for e in entries {
             match e {
                 FundEntry::Disbursement(d) => allocs.extend(seq(d.allocation)),
                 FundEntry::Bid(b) => tenders.extend(seq(b.tender)),
-                FundEntry::Award(a) => tenders.extend(seq(a.tender)),
+                FundEntry::Award(a) => {
+                    tenders.extend(seq(a.tender));
+                    disq_tenders.extend(seq(a.tender));
+                }
                 FundEntry::Contract(c) => refs.extend(seq(c.award)),
                 FundEntry::ContractAmendment(a) => contracts.extend(seq(a.contract)),
                 FundEntry::Invoice(i) => contracts.extend(seq(i.contract)),
@@ -272,6 +279,24 @@ impl<'c> Derived<'c> {
             |r| r.seq,
             |c, k| state::entries_at(c, fund, k),
         )?;
+        self.load_disqualifications(disq_tenders)?;
+        Ok(())
+    }
+
+    /// Loads the live disqualifications of these tenders into the cache, once per tender
+    /// and job (one query for all), so awards check them without a query each.
+    fn load_disqualifications(&mut self, mut tenders: Vec<i64>) -> QueryResult<()> {
+        tenders.retain(|t| !self.disqualified_tenders.contains(t));
+        tenders.sort_unstable();
+        tenders.dedup();
+        if tenders.is_empty() {
+            return Ok(());
+        }
+        for r in state::live_disqualifications(self.conn, self.fund, &tenders)? {
+            // A cached row is newer (this job may have reversed it).
+            self.disqualifications.rows.entry(r.seq).or_insert(Some(r));
+        }
+        self.disqualified_tenders.extend(tenders);
         Ok(())
     }
 
@@ -400,10 +425,10 @@ impl<'c> Derived<'c> {
         tender: i64,
         vendor: Option<Uuid>,
     ) -> QueryResult<Vec<BidDisqualificationRow>> {
-        let stored = state::live_disqualifications(self.conn, self.fund, tender, vendor)?;
+        self.load_disqualifications(vec![tender])?;
         Ok(merge_live(
             &self.disqualifications,
-            stored,
+            Vec::new(),
             |r| r.tender_seq == tender && vendor.is_none_or(|v| r.vendor_org_id == v),
             |r| !r.reversed,
             |r| r.seq,

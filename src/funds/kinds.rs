@@ -580,5 +580,37 @@ mod tests {
             e("payment", json!({"invoice": 4, "amount": eur("5")})),
             None
         );
+        assert_eq!(
+            e("bid_disqualified", json!({"bid": 5, "reason": ""})),
+            Some("invalid_text")
+        );
+        assert_eq!(
+            e(
+                "bid_disqualified",
+                json!({"bid": 5, "reason": "Bid bond missing"})
+            ),
+            None
+        );
+        assert_eq!(
+            e("approval", json!({"entry": 9, "decision": "approved"})),
+            None
+        );
+    }
+
+    #[test]
+    fn approvals_record_one_decision() {
+        let body = json!({"entry": 9, "decision": "approved"});
+        let e = FundEntry::parse("approval", &body).unwrap();
+        assert_eq!((e.kind(), e.body().unwrap()), ("approval", body));
+        for bad in [
+            json!({"entry": 9, "decision": "rejected"}),
+            json!({"entry": 9}),
+            json!({"entry": 9, "decision": "approved", "by": "someone"}),
+        ] {
+            assert_eq!(
+                FundEntry::parse("approval", &bad).unwrap_err().code,
+                "invalid_body"
+            );
+        }
     }
 }

@@ -310,22 +310,17 @@ get_fn!(
 );
 get_fn!(approval, ApprovalRow, approvals);
 
-/// The unreversed disqualifications of a tender's bids, or of one vendor's bids on it.
+/// The unreversed disqualifications of bids on these tenders.
 pub fn live_disqualifications(
     conn: &mut PgConnection,
     fund: Uuid,
-    tender: i64,
-    vendor: Option<Uuid>,
+    tenders: &[i64],
 ) -> QueryResult<Vec<BidDisqualificationRow>> {
-    let mut q = bid_disqualifications::table
+    bid_disqualifications::table
         .filter(bid_disqualifications::fund_id.eq(fund))
-        .filter(bid_disqualifications::tender_seq.eq(tender))
+        .filter(bid_disqualifications::tender_seq.eq_any(tenders))
         .filter(bid_disqualifications::reversed.eq(false))
-        .into_boxed();
-    if let Some(v) = vendor {
-        q = q.filter(bid_disqualifications::vendor_org_id.eq(v));
-    }
-    q.order(bid_disqualifications::seq.asc())
+        .order(bid_disqualifications::seq.asc())
         .select(BidDisqualificationRow::as_select())
         .load(conn)
 }

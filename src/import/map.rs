@@ -763,7 +763,6 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         ) else {
             continue;
         };
-        let mut final_value = original.value;
         for ((ael, a, _), (value, start, end)) in changes.iter().zip(afters) {
             if value.is_none() && start.is_none() && end.is_none() {
                 b.skip(
@@ -803,17 +802,13 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             }
             let body = Json::Object(body);
             let on = opt_date(a.date.as_ref()).unwrap_or(signed);
-            if b.push(
+            b.push(
                 &format!("contract:{id}:amendment:{aid}"),
                 ael,
                 "contract_amendment",
                 on,
                 body,
-            )
-            .is_some()
-            {
-                final_value = value.unwrap_or(final_value);
-            }
+            );
         }
 
         // Transactions: each an invoice of the contract and its payment.
@@ -823,7 +818,8 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             .map(|i| i.transactions.iter().enumerate().collect())
             .unwrap_or_default();
         transactions.sort_by_key(|(i, t)| (opt_date(t.date.as_ref()), *i));
-        let mut invoiced = Decimal::ZERO;
+        // Transactions beyond the contract's value are recorded too: the over-contract
+        // screen flags them.
         for (ti, t) in transactions {
             let Some(tid) = t.id.as_ref() else {
                 b.skip(
@@ -866,18 +862,6 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                 b.skip("no_date", &tel, "a transaction without date");
                 continue;
             };
-            let total = invoiced.checked_add(amount.value).unwrap_or(Decimal::MAX);
-            if total > final_value {
-                b.skip(
-                    "invoice_exceeds_contract",
-                    &tel,
-                    format!(
-                        "payments would total {total} {}, above the contract value of {final_value} (the domain refuses invoices beyond it)",
-                        current.currency
-                    ),
-                );
-                continue;
-            }
             let number = invoice_number(&ocid, &id.0, &tid.0);
             let Some(invoice_key) = b.push(
                 &format!("contract:{id}:tx:{tid}:invoice"),
@@ -889,7 +873,6 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             ) else {
                 continue;
             };
-            invoiced = total;
             b.push(
                 &format!("contract:{id}:tx:{tid}:payment"),
                 &tel,
@@ -1082,7 +1065,7 @@ mod tests {
     }
 
     #[test]
-    fn transactions_become_invoice_and_payment_within_the_contract_value() {
+    fn transactions_become_invoice_and_payment_even_beyond_the_contract_value() {
         let p = plan(
             &release(process(
                 "open",
@@ -1097,9 +1080,10 @@ mod tests {
             ctx(),
         )
         .unwrap();
+        // t2 takes the payments to 1,200 of a 1,000 contract: recorded (over-contract flags it).
         assert_eq!(
             kinds(&p),
-            ["tender", "bid", "award", "contract", "invoice", "payment"]
+            ["tender", "bid", "award", "contract", "invoice", "payment", "invoice", "payment"]
         );
         assert_eq!(
             p.entries[4].body,
@@ -1113,7 +1097,6 @@ mod tests {
         assert_eq!(
             reasons(&p),
             [
-                "invoice_exceeds_contract",
                 "currency_mismatch",
                 "invalid_amount",
                 "payee_not_supplier",

@@ -269,27 +269,31 @@ pub fn nodes(
         .iter()
         .map(|n| first_leaf(n).map(|leaf| leaf / BLOCK_LEAVES))
         .collect::<StoreResult<_>>()?;
-    let starts = blocks
+    // Every seq of those blocks, probed one by one: a range per block would be estimated
+    // at thousands of rows (the planner cannot see its width) and cross the JIT threshold.
+    let seqs = blocks
         .iter()
-        .map(|b| to_i64(b.saturating_mul(BLOCK_LEAVES)))
+        .flat_map(|b| {
+            let first = b.saturating_mul(BLOCK_LEAVES);
+            (first..first.saturating_add(BLOCK_LEAVES)).map(to_i64)
+        })
         .collect::<StoreResult<Vec<i64>>>()?;
     let rows: Vec<NodeRow> = diesel::sql_query(
-        // LATERAL forces one primary-key probe per node and one primary-key range scan
-        // per block: the planner cannot estimate unnest() and would otherwise hash-join
-        // against the whole chain. Leaf rows come back with level -1 and idx = seq.
+        // LATERAL forces one primary-key probe per node and per leaf: the planner cannot
+        // estimate unnest() and would otherwise hash-join against the whole chain. Leaf
+        // rows come back with level -1 and idx = seq.
         "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
          CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
              WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m \
          UNION ALL \
-         SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS b(start) \
+         SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS s(seq) \
          CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
-             WHERE chain_id = $1 AND seq >= b.start AND seq < b.start + $5) e",
+             WHERE chain_id = $1 AND seq = s.seq) e",
     )
     .bind::<SqlUuid, _>(chain)
     .bind::<Array<SmallInt>, _>(levels)
     .bind::<Array<BigInt>, _>(idxs)
-    .bind::<Array<BigInt>, _>(starts)
-    .bind::<BigInt, _>(to_i64(BLOCK_LEAVES)?)
+    .bind::<Array<BigInt>, _>(seqs)
     .load(conn)?;
     let mut found = HashMap::with_capacity(ids.len());
     let mut leaves: HashMap<u64, Hash> = HashMap::new();

@@ -104,8 +104,8 @@ pub struct ContractView {
     pub invoiced: String,
     pub paid: String,
     pub reversed: bool,
-    /// Tender, bids, award, contract, amendments, invoices, payments and reversals, in
-    /// chain order; each seq can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
+    /// Tender, bids, bid disqualifications, award, contract, amendments, invoices,
+    /// payments, approvals and reversals, in chain order; each seq can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
     pub history: Vec<FundEntryView>,
 }
 

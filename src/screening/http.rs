@@ -18,7 +18,7 @@ use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::ledger::writer::AppendError;
 
-const RULES: [&str; 22] = [
+const RULES: [&str; 27] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -34,13 +34,18 @@ const RULES: [&str; 22] = [
     "near-duplicate-payment",
     "payment-outside-contract-dates",
     "new-vendor-large",
+    "lowest-bid-disqualified",
+    "all-but-winner-disqualified",
+    "bid-spread",
+    "spending-before-funding",
+    "self-approval",
+    "over-contract",
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",
     "velocity-spike",
     "non-competitive-share",
     "amount-outlier",
-    "spending-before-funding",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [

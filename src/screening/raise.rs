@@ -15,13 +15,14 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{
-    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, Prior, TenderFact, Thresholds,
+    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, OverContractFact, Prior,
+    TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
 use crate::funds::derived::Derived;
 use crate::funds::kinds::FundEntry;
-use crate::funds::state::FundEntryRow;
+use crate::funds::state::{ContractRow, FundEntryRow};
 use crate::ledger::entry::Entry;
 
 /// The id of the flag `rule` raised by entry `seq` of `fund`.
@@ -48,17 +49,28 @@ struct JobFacts {
     invoices: Vec<(i64, Uuid, String, Decimal)>,
     /// Invoice numbers of the invoices the job's payments and their priors pay.
     invoice_numbers: HashMap<i64, String>,
-    /// Per paying ministry: its total paid (derived state, after the job), its
-    /// disbursements, and its payments dated after the earliest payment date of the job.
+    /// Per paying ministry: what spending-before-funding needs (`Funding`).
     funding: HashMap<Uuid, Funding>,
     /// Who recorded the entries the job's approvals approve: seq → user id.
     recorders: HashMap<i64, String>,
+    /// Contracts invoiced or paid by the job whose totals could be over the line, with
+    /// their latest unreversed amendments, invoices and payments (`over-contract`).
+    contracts: HashMap<i64, (ContractRow, Vec<store::ContractEntry>)>,
 }
 
+/// A paying ministry's flows, read with bounded range reads: its totals (derived state,
+/// the job included), its payments and disbursements dated after the earliest payment
+/// date of the job, and its latest disbursement dated on or before that date and recorded
+/// before the job's first payment of the ministry.
 struct Funding {
     paid_total: Decimal,
-    disbursements: Vec<store::FlowRow>,
+    disbursed_total: Decimal,
     later_payments: Vec<store::FlowRow>,
+    later_disbursements: Vec<store::FlowRow>,
+    latest_before: Option<store::FlowRow>,
+    /// The job's own unreversed payments and disbursements of the ministry.
+    job_payments: Vec<store::FlowRow>,
+    job_disbursements: Vec<store::FlowRow>,
 }
 
 impl JobFacts {
@@ -91,8 +103,12 @@ pub fn raise(
     let mut spenders = BTreeSet::new();
     let mut since = None;
     // Paying ministries, with the earliest payment date of the job.
-    let mut payers: HashMap<Uuid, chrono::NaiveDate> = HashMap::new();
+    let mut payers: HashMap<Uuid, (chrono::NaiveDate, i64)> = HashMap::new();
     let mut approved = BTreeSet::new();
+    // Contracts the job invoices or pays; whether the job may have lowered a contract's
+    // value or totals after one of its own entries (then every such contract is read).
+    let mut invoiced_contracts = BTreeSet::new();
+    let mut lowers = false;
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -115,16 +131,23 @@ pub fn raise(
                 let from = e.business_date - Duration::days(t.window_days);
                 since = Some(since.map_or(from, |s: chrono::NaiveDate| s.min(from)));
                 if let Some(m) = row.ministry_org_id {
-                    let d = payers.entry(m).or_insert(e.business_date);
-                    *d = (*d).min(e.business_date);
+                    let first = payers.entry(m).or_insert((e.business_date, row.seq));
+                    *first = (first.0.min(e.business_date), first.1.min(row.seq));
                 }
             }
             FundEntry::Approval(_) => approved.extend(row.ref_seq),
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
+                invoiced_contracts.extend(row.ref_seq);
             }
+            FundEntry::ContractAmendment(_) | FundEntry::Reversal(_) => lowers = true,
             _ => {}
+        }
+        if let (FundEntry::Payment(p), Some(i)) = (typed, row.ref_seq) {
+            if p.invoice.is_some() {
+                invoiced_contracts.extend(st.invoice(i)?.map(|i| i.contract_seq));
+            }
         }
     }
     let tender_list: Vec<i64> = tenders.iter().copied().collect();
@@ -167,28 +190,44 @@ pub fn raise(
             .collect()
     };
     let mut funding = HashMap::new();
-    for (ministry, earliest) in payers {
-        let paid_total = st.ministry_position(ministry)?.paid;
+    for (ministry, (earliest, first_seq)) in payers {
+        let position = st.ministry_position(ministry)?;
         funding.insert(
             ministry,
             Funding {
-                paid_total,
-                disbursements: store::ministry_flows(
+                paid_total: position.paid,
+                disbursed_total: position.disbursed,
+                later_payments: store::ministry_flows(
+                    st.conn, fund, ministry, "payment", earliest,
+                )?,
+                later_disbursements: store::ministry_flows(
                     st.conn,
                     fund,
                     ministry,
                     "disbursement",
-                    None,
+                    earliest,
                 )?,
-                later_payments: store::ministry_flows(
-                    st.conn,
-                    fund,
-                    ministry,
-                    "payment",
-                    Some(earliest),
+                latest_before: store::latest_disbursement(
+                    st.conn, fund, ministry, earliest, first_seq,
                 )?,
+                job_payments: Vec::new(),
+                job_disbursements: Vec::new(),
             },
         );
+    }
+    for row in rows.iter().flatten() {
+        let Some(f) = row.ministry_org_id.and_then(|m| funding.get_mut(&m)) else {
+            continue;
+        };
+        if row.reversed_by.is_some() {
+            continue;
+        }
+        let flow = (row.seq, row.business_date, row.amount_fund);
+        match row.kind.as_str() {
+            "payment" => f.job_payments.push(flow),
+            "disbursement" => f.job_disbursements.push(flow),
+            _ => {}
+        }
     }
     // Who recorded the approved entries: the job's own, else the ledger's.
     let mut recorders: HashMap<i64, String> = HashMap::new();
@@ -206,6 +245,19 @@ pub fn raise(
     }
     if !missing.is_empty() {
         recorders.extend(store::recorders(st.conn, fund, &missing)?);
+    }
+    // Over-contract: only contracts whose invoices (which bound their payments) are over
+    // the line now, or that the job may have lowered since one of its own entries; the
+    // rest cannot be flagged, and cost no read.
+    let mut contracts = HashMap::new();
+    for seq in invoiced_contracts {
+        let Some(c) = st.contract(seq)? else { continue };
+        let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
+        if c.reversed || !(lowers || c.invoiced > line) {
+            continue;
+        }
+        let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
+        contracts.insert(seq, (c, rows));
     }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
@@ -226,13 +278,13 @@ pub fn raise(
         invoice_numbers,
         funding,
         recorders,
+        contracts,
     };
 
-    let job_rows: Vec<FundEntryRow> = rows.iter().flatten().cloned().collect();
     let mut flags = Vec::new();
     for ((entry, typed), row) in entries.iter().zip(typed).zip(rows) {
         let Some(row) = row else { continue };
-        let Some(f) = facts(st, &job, &job_rows, ctx, entry, typed, &row, t)? else {
+        let Some(f) = facts(st, &job, ctx, entry, typed, &row, t)? else {
             continue;
         };
         for finding in rules::screen(&f, t) {
@@ -261,48 +313,101 @@ pub fn raise(
     Ok(flags.len())
 }
 
-/// The funding of a payment `row` (seq s, date D): paid = every unreversed payment of the
-/// ministry dated on or before D and recorded up to s (the ministry's total, less those
-/// dated after D, less the job's later payments dated on or before D); received = its
-/// unreversed disbursements dated on or before D recorded before s.
-fn funding_of(
-    job: &JobFacts,
-    job_rows: &[FundEntryRow],
-    row: &FundEntryRow,
-) -> Option<FundingFact> {
+/// The funding of a payment `row` (seq s, date D), from the ministry's totals: paid = its
+/// unreversed payments dated on or before D and recorded up to s = total paid, less those
+/// dated after D, less the job's payments after s dated on or before D; received = its
+/// unreversed disbursements dated on or before D recorded before s, likewise.
+fn funding_of(job: &JobFacts, row: &FundEntryRow) -> Option<FundingFact> {
     let ministry = row.ministry_org_id?;
     let fund = job.funding.get(&ministry)?;
     let (s, d) = (row.seq, row.business_date);
     let sum = |xs: &mut dyn Iterator<Item = Decimal>| xs.fold(Decimal::ZERO, |a, b| a + b);
-    let dated_after = sum(&mut fund
-        .later_payments
+    let dated_after = |rows: &[store::FlowRow]| {
+        sum(&mut rows
+            .iter()
+            .filter(|(_, date, _)| *date > d)
+            .filter_map(|(_, _, a)| *a))
+    };
+    let later_in_job = |rows: &[store::FlowRow]| {
+        sum(&mut rows
+            .iter()
+            .filter(|(seq, date, _)| *seq > s && *date <= d)
+            .filter_map(|(_, _, a)| *a))
+    };
+    let paid =
+        fund.paid_total - dated_after(&fund.later_payments) - later_in_job(&fund.job_payments);
+    let received = fund.disbursed_total
+        - dated_after(&fund.later_disbursements)
+        - later_in_job(&fund.job_disbursements);
+    // The latest disbursement by then: before the job's payments, dated after the job's
+    // earliest payment, or in the job itself.
+    let latest = fund
+        .latest_before
         .iter()
-        .filter(|(_, date, _)| *date > d)
-        .filter_map(|(_, _, a)| *a));
-    let later_in_job = sum(&mut job_rows
-        .iter()
-        .filter(|r| {
-            r.kind == "payment"
-                && r.seq > s
-                && r.business_date <= d
-                && r.ministry_org_id == Some(ministry)
-                && r.reversed_by.is_none()
-        })
-        .filter_map(|r| r.amount_fund));
-    let funded: Vec<&store::FlowRow> = fund
-        .disbursements
-        .iter()
+        .chain(&fund.later_disbursements)
+        .chain(&fund.job_disbursements)
         .filter(|(seq, date, _)| *seq < s && *date <= d)
-        .collect();
-    let received = sum(&mut funded.iter().filter_map(|(_, _, a)| *a));
-    let latest = funded
-        .iter()
         .max_by_key(|(seq, date, _)| (*date, *seq))
         .map(|(seq, date, a)| (u(*seq), *date, a.unwrap_or_default()));
     Some(FundingFact {
-        paid: fund.paid_total - dated_after - later_in_job,
+        paid,
         received,
         latest_disbursement: latest,
+    })
+}
+
+/// An invoice's or payment's `row` contract as it stood when the row was recorded: the
+/// contract's value and totals now (the job included) less the amendments and invoices
+/// (or payments) the job recorded after the row. `None` when the contract was not read
+/// (it cannot be over the line) or the row itself was reversed.
+fn over_contract_of(job: &JobFacts, contract: i64, row: &FundEntryRow) -> Option<OverContractFact> {
+    let (c, entries) = job.contracts.get(&contract)?;
+    if row.reversed_by.is_some() {
+        return None;
+    }
+    let kind = row.kind.as_str();
+    let total = match kind {
+        "invoice" => c.invoiced,
+        "payment" => c.paid,
+        _ => return None,
+    };
+    let s = row.seq;
+    // Payments are the tender's (see `store::contract_entries`); the others name the contract.
+    let of_kind = |k: &'static str| {
+        entries
+            .iter()
+            .filter(move |e| e.1 == k && (k == "payment" || e.3 == Some(c.seq)))
+    };
+    let sum_after = |k: &'static str| {
+        of_kind(k)
+            .filter(|e| e.0 > s)
+            .filter_map(|e| e.2)
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(b))
+    };
+    let latest_before = |k: &'static str| {
+        let mut seqs: Vec<u64> = of_kind(k)
+            .filter(|e| e.0 < s)
+            .take(OVER_CONTRACT_EVIDENCE_MAX)
+            .map(|e| u(e.0))
+            .collect();
+        seqs.reverse();
+        seqs
+    };
+    let own_kind = if kind == "invoice" {
+        "invoice"
+    } else {
+        "payment"
+    };
+    Some(OverContractFact {
+        contract: u(c.seq),
+        vendor: job.name(Some(c.vendor_org_id)),
+        currency: c.currency.clone(),
+        amount: row.amount.unwrap_or_default(),
+        original: c.original_value,
+        value: c.value.saturating_sub(sum_after("contract_amendment")),
+        cumulative: total.saturating_sub(sum_after(own_kind)),
+        amendments: latest_before("contract_amendment"),
+        earlier: latest_before(own_kind),
     })
 }
 
@@ -311,7 +416,6 @@ fn funding_of(
 fn facts(
     st: &mut Derived<'_>,
     job: &JobFacts,
-    job_rows: &[FundEntryRow],
     ctx: &FundCtx,
     entry: &Entry,
     typed: &FundEntry,
@@ -345,6 +449,7 @@ fn facts(
             .and_then(|v| job.first_seen.get(&v).copied()),
         funding: None,
         approval: None,
+        over_contract: None,
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -413,6 +518,7 @@ fn facts(
         }
         FundEntry::Invoice(i) => {
             f.invoice_number = Some(i.invoice_number.clone());
+            f.over_contract = row.ref_seq.and_then(|c| over_contract_of(job, c, row));
             f.priors = job
                 .invoices
                 .iter()
@@ -443,11 +549,12 @@ fn facts(
             f.invoice_number = row
                 .ref_seq
                 .and_then(|i| job.invoice_numbers.get(&i).cloned());
-            f.funding = funding_of(job, job_rows, row);
+            f.funding = funding_of(job, row);
             if let Some(invoice) = row.ref_seq.map(|i| st.invoice(i)).transpose()?.flatten() {
                 if let Some(c) = st.contract(invoice.contract_seq)? {
                     f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));
                 }
+                f.over_contract = over_contract_of(job, invoice.contract_seq, row);
             }
             let since = entry.business_date - Duration::days(t.window_days);
             f.priors = job
@@ -471,4 +578,81 @@ fn facts(
         _ => {}
     }
     Ok(Some(f))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    /// History: disbursement 3 (D−10, 150), payment 10 (D−5, 100), payment 20 (D+1, 50),
+    /// disbursement 21 (D+2, 100). The job: payment 30 (D, 100), disbursement 31 (D, 10),
+    /// payment 32 (D−1, 50). Totals include the job: paid 300, disbursed 260.
+    #[test]
+    fn funding_counts_what_was_dated_and_recorded_by_each_payment() {
+        let m = Uuid::from_u128(7);
+        let d: chrono::NaiveDate = "2026-06-15".parse().unwrap();
+        let day = |n: i64| d + Duration::days(n);
+        let row = |seq: i64, kind: &str, date, amount: &str| FundEntryRow {
+            seq,
+            kind: kind.to_owned(),
+            business_date: date,
+            ministry_org_id: Some(m),
+            amount_fund: Some(dec(amount)),
+            ..FundEntryRow::default()
+        };
+        let job_rows = [
+            row(30, "payment", day(0), "100"),
+            row(31, "disbursement", day(0), "10"),
+            row(32, "payment", day(-1), "50"),
+        ];
+        // What the reads return with the job's earliest payment date D−1 and first seq 30.
+        let funding = Funding {
+            paid_total: dec("300"),
+            disbursed_total: dec("260"),
+            later_payments: vec![
+                (20, day(1), Some(dec("50"))),
+                (30, day(0), Some(dec("100"))),
+            ],
+            later_disbursements: vec![
+                (21, day(2), Some(dec("100"))),
+                (31, day(0), Some(dec("10"))),
+            ],
+            latest_before: Some((3, day(-10), Some(dec("150")))),
+            job_payments: vec![
+                (30, day(0), Some(dec("100"))),
+                (32, day(-1), Some(dec("50"))),
+            ],
+            job_disbursements: vec![(31, day(0), Some(dec("10")))],
+        };
+        let job = JobFacts {
+            names: HashMap::new(),
+            first_seen: HashMap::new(),
+            tender_entries: HashMap::new(),
+            payments: Vec::new(),
+            invoices: Vec::new(),
+            invoice_numbers: HashMap::new(),
+            funding: [(m, funding)].into_iter().collect(),
+            recorders: HashMap::new(),
+            contracts: HashMap::new(),
+        };
+        // Payment 30: payments 10 and 30 by D (not 20, dated later; not 32, recorded
+        // later); disbursement 3 only (not 21, dated later; not 31, recorded later).
+        let f = funding_of(&job, &job_rows[0]).unwrap();
+        assert_eq!((f.paid, f.received), (dec("200"), dec("150")));
+        assert_eq!(f.latest_disbursement, Some((3, day(-10), dec("150"))));
+        // Payment 32, dated D−1: payments 10 and 32; disbursement 3 (31 is dated D).
+        let f = funding_of(&job, &job_rows[2]).unwrap();
+        assert_eq!((f.paid, f.received), (dec("150"), dec("150")));
+        assert_eq!(f.latest_disbursement, Some((3, day(-10), dec("150"))));
+        // A payment dated D+2 recorded last would see disbursement 21 as the latest.
+        let late = row(40, "payment", day(2), "1");
+        let f = funding_of(&job, &late).unwrap();
+        assert_eq!(f.latest_disbursement, Some((21, day(2), dec("100"))));
+        assert_eq!(f.received, dec("260"));
+    }
 }

@@ -129,6 +129,10 @@ pub struct Thresholds {
     /// Spending before funding: payments may exceed disbursements received by this share
     /// of the disbursements before a payment is flagged (0: any excess).
     pub funding_tolerance: Decimal,
+    /// Over-contract: the unreversed invoices (or payments) of a contract may total up to
+    /// its current value (original plus amendments) × (1 + this share) before an invoice
+    /// (or payment) is flagged (0: any excess).
+    pub over_contract_tolerance: Decimal,
 }
 
 impl Default for Thresholds {
@@ -179,6 +183,7 @@ impl Default for Thresholds {
             bid_spread_close: Decimal::new(5, 3),
             bid_spread_far: Decimal::new(5, 1),
             funding_tolerance: Decimal::ZERO,
+            over_contract_tolerance: Decimal::new(5, 2),
         }
     }
 }
@@ -216,6 +221,7 @@ impl Thresholds {
         for (name, v) in [
             ("lowest_disqualified_share", self.lowest_disqualified_share),
             ("funding_tolerance", self.funding_tolerance),
+            ("over_contract_tolerance", self.over_contract_tolerance),
         ] {
             if v < Decimal::ZERO || v >= Decimal::ONE {
                 return Err(format!("{name} must be at least 0 and less than 1"));
@@ -378,6 +384,32 @@ pub struct ContractFact {
     pub amendments: i32,
 }
 
+/// An invoice's or a payment's contract, for `over-contract`: amounts in the contract's
+/// currency (invoices and their payments are in it), as they stood when the entry was
+/// recorded.
+#[derive(Debug, Clone)]
+pub struct OverContractFact {
+    pub contract: u64,
+    pub vendor: Option<String>,
+    pub currency: String,
+    /// The entry's own amount.
+    pub amount: Decimal,
+    pub original: Decimal,
+    /// Original plus the unreversed amendments recorded before the entry.
+    pub value: Decimal,
+    /// Unreversed invoices (for an invoice) or payments (for a payment) of the contract
+    /// recorded up to the entry, the entry included.
+    pub cumulative: Decimal,
+    /// Seqs of those amendments and of the earlier invoices (or payments), oldest first;
+    /// at most the latest `OVER_CONTRACT_EVIDENCE_MAX` of each.
+    pub amendments: Vec<u64>,
+    pub earlier: Vec<u64>,
+}
+
+/// The most amendments, and the most earlier invoices or payments, an over-contract flag
+/// lists as evidence (the latest ones).
+pub const OVER_CONTRACT_EVIDENCE_MAX: usize = 50;
+
 /// An earlier payment (or invoice) screens compare with.
 #[derive(Debug, Clone)]
 pub struct Prior {
@@ -420,6 +452,9 @@ pub struct Facts {
     pub funding: Option<FundingFact>,
     /// Approval: the approved entry and who recorded it.
     pub approval: Option<ApprovalFact>,
+    /// Invoice or payment of an invoice: its contract's value and totals. Only gathered
+    /// when the contract's totals could be over the line (`screening::raise`).
+    pub over_contract: Option<OverContractFact>,
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
@@ -453,6 +488,7 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     bid_spread(f, t, &mut out);
     spending_before_funding(f, t, &mut out);
     self_approval(f, &mut out);
+    over_contract(f, t, &mut out);
     out
 }
 
@@ -473,7 +509,10 @@ pub fn adjacent_transposition(a: &str, b: &str) -> bool {
 
 /// A share as a percentage with two decimals ("0.44%").
 fn percent(share: Decimal) -> String {
-    format!("{}%", (share * Decimal::ONE_HUNDRED).round_dp(2))
+    match share.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(p) => format!("{}%", p.round_dp(2)),
+        None => format!("{share} times"),
+    }
 }
 
 /// The winning bid of an award: the lowest valid (not disqualified) bid of the award's
@@ -511,7 +550,11 @@ fn lowest_bid_disqualified(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     };
     let winning = winning_bid(tender, vendor);
     let price = winning.map_or(amount, |w| w.amount);
-    if price <= bid.amount + bid.amount * t.lowest_disqualified_share {
+    if price
+        <= bid
+            .amount
+            .saturating_add(bid.amount * t.lowest_disqualified_share)
+    {
         return;
     }
     let mut evidence = vec![f.seq, bid.seq, dq];
@@ -602,7 +645,11 @@ fn bid_spread(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     else {
         return;
     };
-    let spread = (second.amount - win.amount) / win.amount;
+    // Amounts are within the decimal range, so the difference is; the quotient of two
+    // such amounts may not be (a winning bid of 0.01): then it is far in any case.
+    let spread = (second.amount - win.amount)
+        .checked_div(win.amount)
+        .unwrap_or(Decimal::MAX);
     let close = spread > Decimal::ZERO && spread <= t.bid_spread_close;
     let far = spread > t.bid_spread_far;
     if !(close || far) {
@@ -637,7 +684,9 @@ fn spending_before_funding(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(funding), "payment", Some(amount)) = (&f.funding, f.kind.as_str(), f.amount) else {
         return;
     };
-    let allowed = funding.received + funding.received * t.funding_tolerance;
+    let allowed = funding
+        .received
+        .saturating_add(funding.received * t.funding_tolerance);
     if funding.paid <= allowed {
         return;
     }
@@ -662,6 +711,50 @@ fn spending_before_funding(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
                 ),
                 None => "none yet".to_owned(),
             }
+        ),
+        evidence,
+    });
+}
+
+/// A contract's unreversed invoices (or payments), this one included, total more than its
+/// value with amendments plus `over_contract_tolerance` of it.
+fn over_contract(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(c), kind @ ("invoice" | "payment")) = (&f.over_contract, f.kind.as_str()) else {
+        return;
+    };
+    let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
+    if c.cumulative <= line {
+        return;
+    }
+    let (what, whats) = if kind == "invoice" {
+        ("invoice", "invoices")
+    } else {
+        ("payment", "payments")
+    };
+    let amended = c.value - c.original;
+    let amendments = match c.amendments.len() {
+        0 => "no amendment".to_owned(),
+        1 => format!("{} in 1 amendment", money(amended, &c.currency)),
+        n => format!("{} in {n} amendments", money(amended, &c.currency)),
+    };
+    let mut evidence = vec![f.seq, c.contract];
+    evidence.extend(&c.amendments);
+    evidence.extend(&c.earlier);
+    out.push(Finding {
+        rule: "over-contract",
+        severity: Severity::High,
+        message: format!(
+            "{whats} of contract {} with {} total {} with {what} {} of {}, {} above its value of {} ({} signed, {amendments}); the tolerance of {} allows {}",
+            c.contract,
+            c.vendor.as_deref().unwrap_or("?"),
+            money(c.cumulative, &c.currency),
+            f.seq,
+            money(c.amount, &c.currency),
+            money(c.cumulative - c.value, &c.currency),
+            money(c.value, &c.currency),
+            money(c.original, &c.currency),
+            percent(t.over_contract_tolerance),
+            money(line, &c.currency),
         ),
         evidence,
     });
@@ -1200,6 +1293,7 @@ mod tests {
             vendor_first_seen: None,
             funding: None,
             approval: None,
+            over_contract: None,
         }
     }
 
@@ -1399,6 +1493,102 @@ mod tests {
             amendments: 4,
         });
         assert_eq!(rules(&f), ["contract-inflation"]);
+    }
+
+    /// An invoice (or payment) 40 of `amount` on contract 20 with vendor V1, signed at
+    /// 100,000 EUR with amendment 25 raising it by `amended`, earlier entries 30 and 35,
+    /// `cumulative` in all.
+    fn over(kind: &str, amount: &str, amended: &str, cumulative: &str) -> Facts {
+        let mut f = base(kind, amount);
+        f.seq = 40;
+        let amended = dec(amended);
+        f.over_contract = Some(OverContractFact {
+            contract: 20,
+            vendor: Some("V1".to_owned()),
+            currency: "EUR".to_owned(),
+            amount: dec(amount),
+            original: dec("100000"),
+            value: dec("100000") + amended,
+            cumulative: dec(cumulative),
+            amendments: if amended.is_zero() { vec![] } else { vec![25] },
+            earlier: vec![30, 35],
+        });
+        f
+    }
+
+    #[test]
+    fn over_contract_counts_amendments_and_the_tolerance() {
+        // (kind, amount, amended, cumulative, flagged): the line is value × 1.05.
+        let cases = [
+            ("invoice", "1234.56", "0", "100000.00", false),
+            ("invoice", "1234.56", "0", "105000.00", false), // exactly at the tolerance
+            ("invoice", "1234.56", "0", "105000.01", true),
+            ("payment", "1234.56", "0", "105000.01", true),
+            ("invoice", "1234.56", "10000", "112000.00", false), // 110,000 × 1.05 = 115,500
+            ("invoice", "1234.56", "10000", "115500.00", false),
+            ("invoice", "1234.56", "10000", "115500.01", true),
+            ("payment", "1234.56", "10000", "120000.00", true),
+            ("invoice", "1234.56", "-20000", "84000.01", true), // a reduction lowers the line
+            ("award", "1234.56", "0", "200000.00", false),      // only invoices and payments
+        ];
+        for (kind, amount, amended, cumulative, flagged) in cases {
+            let f = over(kind, amount, amended, cumulative);
+            let found: Vec<&str> = rules(&f)
+                .into_iter()
+                .filter(|r| *r == "over-contract")
+                .collect();
+            assert_eq!(
+                !found.is_empty(),
+                flagged,
+                "{kind} {amount}, amended {amended}, cumulative {cumulative}"
+            );
+        }
+        // No contract fact (a direct purchase, or totals well under the line): nothing.
+        assert!(rules(&base("invoice", "1234.56")).is_empty());
+    }
+
+    #[test]
+    fn over_contract_names_the_contract_the_totals_and_the_evidence() {
+        let f = over("invoice", "8000.00", "10000", "120000.00");
+        let found = screen(&f, &Thresholds::default());
+        let x = found.iter().find(|x| x.rule == "over-contract").unwrap();
+        assert_eq!(x.severity, Severity::High);
+        assert_eq!(x.evidence, [40, 20, 25, 30, 35]);
+        for part in [
+            "invoices of contract 20 with V1 total 120000.00 EUR",
+            "with invoice 40 of 8000.00 EUR,",
+            "10000.00 EUR above its value of 110000.00 EUR",
+            "100000.00 EUR signed, 10000.00 EUR in 1 amendment",
+            "allows 115500.00 EUR",
+        ] {
+            assert!(x.message.contains(part), "{part:?} not in {}", x.message);
+        }
+        // A tighter tolerance flags what the default lets through; 0 flags any excess.
+        let t = Thresholds {
+            over_contract_tolerance: Decimal::ZERO,
+            ..Thresholds::default()
+        };
+        let f = over("payment", "1.00", "0", "100000.01");
+        assert!(screen(&f, &Thresholds::default()).is_empty());
+        assert_eq!(screen(&f, &t)[0].rule, "over-contract");
+        assert!(screen(&over("payment", "1.00", "0", "100000.00"), &t).is_empty());
+    }
+
+    #[test]
+    fn over_contract_tolerance_is_checked() {
+        for (v, ok) in [
+            ("0", true),
+            ("0.05", true),
+            ("0.99", true),
+            ("1", false),
+            ("-0.01", false),
+        ] {
+            let t = Thresholds {
+                over_contract_tolerance: dec(v),
+                ..Thresholds::default()
+            };
+            assert_eq!(t.check().is_ok(), ok, "{v}");
+        }
     }
 
     #[test]
@@ -1659,6 +1849,17 @@ mod tests {
         assert!(found(&f, "bid-spread").is_none());
         let f = award_on("100400.00", "V2", &close, &[]);
         assert!(found(&f, "bid-spread").is_none());
+        // Extreme amounts neither panic nor hide the spread.
+        let f = award_on(
+            "0.01",
+            "V1",
+            &[
+                (11, "V1", "0.01"),
+                (12, "V2", "79228162514264337593543950335"),
+            ],
+            &[],
+        );
+        assert_eq!(found(&f, "bid-spread").unwrap().severity, Severity::Low);
     }
 
     #[test]

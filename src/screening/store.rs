@@ -187,6 +187,40 @@ pub fn tenders_entries(
         .load(conn)
 }
 
+/// An entry of a contract for `over-contract`: (seq, kind, amount in the contract's
+/// currency, ref seq).
+pub type ContractEntry = (i64, String, Option<Decimal>, Option<i64>);
+
+/// The most entries of one contract `contract_entries` reads.
+pub const CONTRACT_ENTRIES_MAX: i64 = 2_000;
+
+/// The latest unreversed amendments, invoices and payments of the contract signed on
+/// `tender_seq`, newest first, at most `CONTRACT_ENTRIES_MAX` (the `fund_entries_tender`
+/// index). A tender has at most one live contract, and a contract is reversed only when
+/// none of its invoices stands (so none of their payments), so the unreversed invoice
+/// payments of the tender are the contract's; invoices and amendments are also matched on
+/// their contract (`ref_seq`) by the caller.
+pub fn contract_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tender_seq: i64,
+) -> QueryResult<Vec<ContractEntry>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::tender_seq.eq(tender_seq))
+        .filter(fund_entries::kind.eq_any(["contract_amendment", "invoice", "payment"]))
+        .filter(fund_entries::reversed_by.is_null())
+        .order(fund_entries::seq.desc())
+        .limit(CONTRACT_ENTRIES_MAX)
+        .select((
+            fund_entries::seq,
+            fund_entries::kind,
+            fund_entries::amount,
+            fund_entries::ref_seq,
+        ))
+        .load(conn)
+}
+
 /// An unreversed payment: (seq, date, ministry, vendor, amount in the fund's currency,
 /// invoice seq if any).
 pub type PaymentRow = (
@@ -304,30 +338,53 @@ pub fn invoice_numbers(
 pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
 
 /// The ministry's unreversed entries of `kind` (`payment` or `disbursement`) dated after
-/// `after` (all of them when `None`), through the (fund, ministry, kind, date) index.
+/// `after`, through the (fund, ministry, kind, business date) index.
 pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
     ministry: Uuid,
     kind: &str,
-    after: Option<NaiveDate>,
+    after: NaiveDate,
 ) -> QueryResult<Vec<FlowRow>> {
-    let mut q = fund_entries::table
+    fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
         .filter(fund_entries::ministry_org_id.eq(ministry))
         .filter(fund_entries::kind.eq(kind.to_owned()))
+        .filter(fund_entries::business_date.gt(after))
         .filter(fund_entries::reversed_by.is_null())
-        .into_boxed();
-    if let Some(d) = after {
-        q = q.filter(fund_entries::business_date.gt(d));
-    }
-    q.order(fund_entries::seq.asc())
+        .order(fund_entries::seq.asc())
         .select((
             fund_entries::seq,
             fund_entries::business_date,
             fund_entries::amount_fund,
         ))
         .load(conn)
+}
+
+/// The ministry's latest unreversed disbursement dated on or before `by` and recorded
+/// before `before_seq`, by (business date, seq).
+pub fn latest_disbursement(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    by: NaiveDate,
+    before_seq: i64,
+) -> QueryResult<Option<FlowRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq("disbursement"))
+        .filter(fund_entries::business_date.le(by))
+        .filter(fund_entries::seq.lt(before_seq))
+        .filter(fund_entries::reversed_by.is_null())
+        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::amount_fund,
+        ))
+        .first(conn)
+        .optional()
 }
 
 /// The user ids (ledger principals) who recorded these entries of the fund's chain.

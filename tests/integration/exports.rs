@@ -148,6 +148,8 @@ struct World {
     /// Seqs of interest.
     disbursement_reversal: u64,
     payment_reversal: u64,
+    disqualified: u64,
+    approval: u64,
     tenders: [u64; 2],
     _db: TestDb,
 }
@@ -227,6 +229,8 @@ async fn world() -> (
         other_auditor,
         disbursement_reversal: 0,
         payment_reversal: 0,
+        disqualified: 0,
+        approval: 0,
         tenders: [0, 0],
         state,
         _db: db,
@@ -351,7 +355,7 @@ async fn world() -> (
         json!({"contract": contract, "vendor": v0, "invoice_number": "INV-1",
         "amount": eur("19000.00")})
     );
-    ok!(
+    let pay1 = ok!(
         &app,
         w,
         "payment",
@@ -393,6 +397,26 @@ async fn world() -> (
         w,
         "payment",
         json!({"vendor": v1, "ministry": w.interior, "category": "fuel", "amount": eur("350.00")})
+    );
+    // A disqualified bid and an approval: the OCDS export shows the bid's status, the
+    // others list the entries and leave them out of money flows.
+    let bid3 = ok!(
+        &app,
+        w,
+        "bid",
+        json!({"tender": t2, "vendor": v0, "amount": eur("87500.00")})
+    );
+    w.disqualified = ok!(
+        &app,
+        w,
+        "bid_disqualified",
+        json!({"bid": bid3, "reason": "no bid bond"})
+    );
+    w.approval = ok!(
+        &app,
+        w,
+        "approval",
+        json!({"entry": pay1, "decision": "approved"})
     );
     w.tenders = [t1, t2];
 
@@ -594,6 +618,14 @@ async fn ocds_export_validates_against_the_release_package_schema() {
     assert_eq!(amounts, [10000.0, 9000.0, -9000.0]);
     assert_eq!(txs[2]["id"], w.payment_reversal.to_string());
     assert_eq!(txs[0]["payer"]["id"], w.interior.to_string());
+    // The second tender: the withdrawn bid and the disqualified one, by status.
+    let statuses: Vec<&Value> = releases[1]["bids"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["status"])
+        .collect();
+    assert_eq!(statuses, [&json!("withdrawn"), &json!("disqualified")]);
     // Exact decimals, not floats, in the bytes.
     assert!(String::from_utf8_lossy(&bytes).contains("\"amount\":-9000.00"));
     let roles: Vec<Value> = first["parties"]
@@ -614,7 +646,8 @@ async fn ocds_export_validates_against_the_release_package_schema() {
     assert_eq!(first["planning"]["budget"]["projectID"], w.fund.to_string());
     let second = &releases[1];
     assert_eq!(second["tender"]["procurementMethod"], "selective");
-    assert_eq!(second["tender"]["numberOfTenderers"], 0);
+    // The withdrawn bid does not count; the disqualified one does (its vendor tendered).
+    assert_eq!(second["tender"]["numberOfTenderers"], 1);
     assert_eq!(second["bids"]["details"][0]["status"], "withdrawn");
     assert!(second.get("awards").is_none() && second.get("contracts").is_none());
 }
@@ -689,6 +722,11 @@ async fn entries_csv_is_pinned_complete_and_formula_safe() {
         "Beta Vehicles, Ltd"
     );
     assert_eq!(by_kind("screening_config").count(), 1);
+    // The new kinds are listed, with what they refer to and no amount.
+    let approval = &rows[usize::try_from(w.approval).unwrap()];
+    assert_eq!((&approval[1], &approval[5]), ("approval", ""));
+    let dq = &rows[usize::try_from(w.disqualified).unwrap()];
+    assert_eq!((&dq[1], &dq[5]), ("bid_disqualified", ""));
 
     // Pinned: the same size gives the same bytes after more entries are appended, for
     // every export; the latest checkpoint moves on.

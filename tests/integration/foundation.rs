@@ -132,6 +132,18 @@ async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/readyz"]["get"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // The typed entry kinds, the newest included.
+    for schema in ["FundEntry", "BidDisqualified", "Approval", "Decision"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    let kinds = doc["components"]["schemas"]["FundEntry"].to_string();
+    assert!(
+        kinds.contains("bid_disqualified") && kinds.contains("\"approval\""),
+        "{kinds}"
+    );
 
     let res = test::call_service(&app, TestRequest::get().uri("/docs").to_request()).await;
     assert_eq!(res.status(), StatusCode::OK);

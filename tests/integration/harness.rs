@@ -298,6 +298,22 @@ pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
     TOKEN.with(|t| *t.borrow_mut() = Some(token));
 }
 
+/// Like `act_as_member`, for a given user id (to act as the same person twice).
+pub fn act_as_user(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+    let (token, _) = state
+        .auth
+        .keys
+        .issue(
+            user,
+            org,
+            role,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(15),
+        )
+        .unwrap();
+    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+}
+
 /// Makes later `authed` requests anonymous again.
 pub fn clear_token() {
     TOKEN.with(|t| *t.borrow_mut() = None);

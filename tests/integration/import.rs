@@ -171,14 +171,16 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
     );
     // Elements the domain cannot take are skipped with their reason, the rest recorded.
     assert_eq!(report.skipped_count("award_not_active"), 1, "{report:#?}");
+    // Beta's second transaction takes the payments above its contract's value: recorded
+    // (over-contract flags it below), not skipped.
     assert_eq!(
         report.skipped_count("invoice_exceeds_contract"),
-        1,
+        0,
         "{report:#?}"
     );
     assert_eq!(report.vendors_created, 3, "{report:#?}");
     // Gamma's bid is recorded with its disqualification (`bid_disqualified`).
-    let expected = 17;
+    let expected = 19;
     assert_eq!(report.entries_appended, expected, "{report:#?}");
     assert_eq!(report.entries_already_present, 0);
     assert_eq!(
@@ -216,6 +218,8 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         "bid_disqualified",
         "award",
         "contract",
+        "invoice",
+        "payment",
         "invoice",
         "payment",
     ];
@@ -335,6 +339,28 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
             .any(|f| f["rule"] == "single-bidder" && f["seq"] == seq(award2)),
         "two bids: not a single bidder"
     );
+    // Beta's contract of 86,500 paid 43,250 then 50,000: 93,250 is above 86,500 × 1.05,
+    // flagged at the second invoice and at its payment; the first raised nothing.
+    let contract2 = award2 + 1;
+    let over = flag("over-contract", seq(contract2 + 3));
+    assert_eq!(
+        over["evidence"],
+        json!([seq(contract2 + 3), seq(contract2), seq(contract2 + 1)])
+    );
+    assert_eq!(over["severity"], "high");
+    let over = flag("over-contract", seq(contract2 + 4));
+    assert_eq!(
+        over["evidence"],
+        json!([seq(contract2 + 4), seq(contract2), seq(contract2 + 2)])
+    );
+    assert_eq!(
+        flags
+            .iter()
+            .filter(|f| f["rule"] == "over-contract")
+            .count(),
+        2,
+        "{flags:#?}"
+    );
 
     // A second import of the same file appends nothing, anywhere.
     let fund_chain = w.chain(w.fund);
@@ -416,7 +442,7 @@ mod tempdir {
 async fn a_later_release_of_a_process_appends_only_what_is_new() {
     let w = world().await;
     let first = w.import(fixture()).await;
-    assert_eq!(first.entries_appended, 17, "{first:#?}");
+    assert_eq!(first.entries_appended, 19, "{first:#?}");
 
     // The publisher's next compiled release: one more payment, and a bid whose value it
     // re-stated differently; a broken line at the end of the file.
@@ -440,7 +466,7 @@ async fn a_later_release_of_a_process_appends_only_what_is_new() {
     assert_eq!(report.entries_appended, 2, "{report:#?}");
     assert_eq!(report.appended_by_kind["invoice"], 1);
     assert_eq!(report.appended_by_kind["payment"], 1);
-    assert_eq!(report.entries_already_present, 17, "{report:#?}");
+    assert_eq!(report.entries_already_present, 19, "{report:#?}");
     assert_eq!(report.processes_imported, 1);
     assert_eq!(report.processes_already_recorded, 1);
     assert_eq!(report.skipped_count("invalid_json"), 1, "{report:#?}");
@@ -561,5 +587,5 @@ async fn a_process_the_fund_refuses_is_skipped_alone_and_releases_of_one_ocid_bu
     );
     // The fixture then finds process 1 complete and adds process 2.
     let again = w.import(fixture()).await;
-    assert_eq!(again.entries_already_present, 17 - 8, "{again:#?}");
+    assert_eq!(again.entries_already_present, 19 - 10, "{again:#?}");
 }

@@ -1,0 +1,891 @@
+//! Bid disqualifications and approvals end to end, through the HTTP API: their invariants
+//! and who may post them, the flags they lead to (lowest-bid-disqualified, bid-spread,
+//! all-but-winner-disqualified, self-approval), spending-before-funding and
+//! near-duplicate-payment by invoice numbers, and a rebuild that agrees.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use fundtrail::app::AppState;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::harness::{self, TestDb};
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res = test::call_service($app, harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = test::read_body(res).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }};
+}
+
+/// Posts and expects success; returns the new entry's seq.
+macro_rules! ok {
+    ($app:expr, $req:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["seq"].as_u64().unwrap()
+    }};
+}
+
+/// Posts and expects a refusal with this status and code.
+macro_rules! refused {
+    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            ($status, $code),
+            "{body}"
+        );
+    }};
+}
+
+const U422: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
+    id
+}
+
+fn eur(v: &str) -> Value {
+    json!({"value": v, "currency": "EUR"})
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A EUR fund with an assigned auditor, a donor that contributed, Interior (allocated and
+/// disbursed 40,000.00), Justice (allocated, nothing disbursed), Defence (no position in
+/// the fund) and three vendors.
+struct World {
+    state: Data<AppState>,
+    fund: Uuid,
+    secretariat: Uuid,
+    auditor: Uuid,
+    donor: Uuid,
+    interior: Uuid,
+    justice: Uuid,
+    defence: Uuid,
+    vendors: [Uuid; 3],
+    disbursement: u64,
+    db: TestDb,
+}
+
+impl World {
+    fn as_(&self, role: &str, org: Uuid) {
+        harness::act_as_member(&self.state, role, org);
+    }
+
+    fn post_on(&self, date: chrono::NaiveDate, kind: &str, body: Value) -> TestRequest {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
+            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+            .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+    }
+
+    fn post(&self, kind: &str, body: Value) -> TestRequest {
+        self.post_on(today(), kind, body)
+    }
+
+    /// The fund's flags of `rule`, as an auditor reads them.
+    async fn flags<S, B>(&self, app: &S, rule: &str) -> Vec<Value>
+    where
+        S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+        B: actix_web::body::MessageBody,
+    {
+        self.as_("auditor", self.auditor);
+        let (status, body) = call!(
+            app,
+            TestRequest::get().uri(&format!(
+                "/api/v1/funds/{}/flags?rule={rule}&limit=1000",
+                self.fund
+            ))
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["flags"].as_array().unwrap().clone()
+    }
+
+    fn rebuild_agrees(&self) {
+        let mut conn = self.db.superuser_conn();
+        let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+}
+
+async fn world() -> (
+    World,
+    impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+) {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
+    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    harness::act_as(&state, "admin");
+    let (status, fund) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{fund}");
+    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
+    let (status, _) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
+            .set_json(json!({"organization": auditor}))
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut w = World {
+        fund,
+        secretariat,
+        auditor,
+        donor: org(&db, "Kingdom of Norway", "donor"),
+        interior: org(&db, "Ministry of Interior", "ministry"),
+        justice: org(&db, "Ministry of Justice", "ministry"),
+        defence: org(&db, "Ministry of Defence", "ministry"),
+        vendors: [
+            org(&db, "Alpha Radio", "vendor"),
+            org(&db, "Beta Telecom", "vendor"),
+            org(&db, "Gamma Systems", "vendor"),
+        ],
+        disbursement: 0,
+        state,
+        db,
+    };
+    w.as_("treasurer", w.secretariat);
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("900000.00"), "agreement": "NOR-1"})
+        )
+    );
+    let mut allocs = Vec::new();
+    for m in [w.interior, w.justice] {
+        allocs.push(ok!(
+            &app,
+            w.post(
+                "allocation",
+                json!({"ministry": m, "budget_line": "BL-4", "category": "equipment",
+                    "amount": eur("400000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
+            )
+        ));
+    }
+    w.disbursement = ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": allocs[0], "amount": eur("40000.00"), "tranche": "T1"})
+        )
+    );
+    (w, app)
+}
+
+fn deadline() -> String {
+    (today() + chrono::Duration::days(30)).to_string()
+}
+
+#[actix_web::test]
+async fn bid_disqualifications_keep_their_invariants() {
+    let (w, app) = world().await;
+    let [v0, v1, v2] = w.vendors;
+    w.as_("ministry", w.interior);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+                "method": "open", "estimated_value": eur("120000.00"), "deadline": deadline()})
+        )
+    );
+    let mut bids = Vec::new();
+    for (v, a) in [(v0, "100123.45"), (v1, "104211.10"), (v2, "109870.00")] {
+        bids.push(ok!(
+            &app,
+            w.post(
+                "bid",
+                json!({"tender": tender, "vendor": v, "amount": eur(a)})
+            )
+        ));
+    }
+    let disqualify =
+        |bid: u64, reason: &str| w.post("bid_disqualified", json!({"bid": bid, "reason": reason}));
+
+    // Who may post: the tender's ministry only.
+    w.as_("treasurer", w.secretariat);
+    refused!(
+        &app,
+        disqualify(bids[0], "late"),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("auditor", w.auditor);
+    refused!(
+        &app,
+        disqualify(bids[0], "late"),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("donor", w.donor);
+    refused!(
+        &app,
+        disqualify(bids[0], "late"),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("ministry", w.justice);
+    refused!(&app, disqualify(bids[0], "late"), U422, "unknown_reference");
+    w.as_("ministry", w.defence);
+    refused!(
+        &app,
+        disqualify(bids[0], "late"),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+
+    w.as_("ministry", w.interior);
+    refused!(&app, disqualify(bids[0], " late"), U422, "invalid_text");
+    refused!(
+        &app,
+        disqualify(bids[0], &"x".repeat(501)),
+        U422,
+        "invalid_text"
+    );
+    refused!(
+        &app,
+        disqualify(tender, "not a bid"),
+        U422,
+        "unknown_reference"
+    );
+    refused!(
+        &app,
+        disqualify(9_999, "no such entry"),
+        U422,
+        "unknown_reference"
+    );
+    let dq = ok!(&app, disqualify(bids[0], "Bid bond missing"));
+    refused!(
+        &app,
+        disqualify(bids[0], "again"),
+        U422,
+        "bid_already_disqualified"
+    );
+    // The disqualified vendor cannot win, and its bid stays until the disqualification goes.
+    refused!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v0, "amount": eur("100123.45"), "bids_received": 3})
+        ),
+        U422,
+        "vendor_disqualified"
+    );
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": bids[0], "reason": "withdrawn"})),
+        U422,
+        "reversal_blocked"
+    );
+    // Reversed, the bid stands again (and may be disqualified again).
+    ok!(
+        &app,
+        w.post("reversal", json!({"entry": dq, "reason": "bond found"}))
+    );
+    let dq = ok!(&app, disqualify(bids[0], "Bid bond expired"));
+    // The index shows the disqualification with its bid, tender and vendor.
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{}/entries?kind=bid_disqualified",
+            w.fund
+        ))
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let rows = page["entries"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["seq"], dq);
+    assert_eq!(rows[1]["refers_to"], bids[0]);
+    assert_eq!(rows[1]["vendor"], v0.to_string());
+    assert_eq!(rows[1]["reversed_by"], Value::Null);
+    assert_eq!(rows[0]["reversed_by"].as_u64(), Some(dq - 1));
+
+    ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v1, "amount": eur("104211.10"), "bids_received": 3})
+        )
+    );
+    // After the award: no more disqualifications, and none is undone.
+    refused!(&app, disqualify(bids[2], "late"), U422, "tender_not_open");
+    refused!(
+        &app,
+        w.post("reversal", json!({"entry": dq, "reason": "oops"})),
+        U422,
+        "reversal_blocked"
+    );
+    w.rebuild_agrees();
+}
+
+#[actix_web::test]
+async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
+    let (w, app) = world().await;
+    let [v0, v1, v2] = w.vendors;
+    w.as_("ministry", w.interior);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Handheld radios", "category": "equipment",
+                "method": "open", "estimated_value": eur("120000.00"), "deadline": deadline()})
+        )
+    );
+    let mut bids = Vec::new();
+    // Alpha lowest; Beta and Gamma 0.38 % apart (a cover bid).
+    for (v, a) in [(v0, "98765.43"), (v1, "104211.10"), (v2, "104611.10")] {
+        bids.push(ok!(
+            &app,
+            w.post(
+                "bid",
+                json!({"tender": tender, "vendor": v, "amount": eur(a)})
+            )
+        ));
+    }
+    let dq = ok!(
+        &app,
+        w.post(
+            "bid_disqualified",
+            json!({"bid": bids[0], "reason": "Technical offer incomplete"})
+        )
+    );
+    let award = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v1, "amount": eur("104211.10"), "bids_received": 3})
+        )
+    );
+
+    let flags = w.flags(&app, "lowest-bid-disqualified").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let f = &flags[0];
+    assert_eq!(f["seq"], award);
+    assert_eq!(f["severity"], "high");
+    assert_eq!(f["evidence"], json!([award, bids[0], dq, bids[1]]));
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Beta Telecom")
+            && msg.contains("104211.10 EUR")
+            && msg.contains("98765.43 EUR")
+            && msg.contains("Alpha Radio"),
+        "{msg}"
+    );
+    // The flag's evidence entries, each with its seq for a proof.
+    let (status, one) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/flags/{}", f["id"].as_str().unwrap()))
+    );
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let kinds: Vec<&str> = one["evidence_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["award", "bid", "bid_disqualified", "bid"]);
+
+    let spread = w.flags(&app, "bid-spread").await;
+    assert_eq!(spread.len(), 1, "{spread:?}");
+    assert_eq!(
+        spread[0]["evidence"],
+        json!([award, bids[1], bids[2], tender])
+    );
+    assert_eq!(spread[0]["severity"], "medium");
+    assert!(
+        spread[0]["message"].as_str().unwrap().contains("0.38%"),
+        "{}",
+        spread[0]["message"]
+    );
+    assert!(w
+        .flags(&app, "all-but-winner-disqualified")
+        .await
+        .is_empty());
+
+    // A second tender where everyone but the winner is ruled out.
+    w.as_("ministry", w.interior);
+    let t2 = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Repeaters", "category": "equipment",
+                "method": "open", "estimated_value": eur("60000.00"), "deadline": deadline()})
+        )
+    );
+    let mut b2 = Vec::new();
+    for (v, a) in [(v0, "51234.50"), (v1, "52345.60"), (v2, "55432.10")] {
+        b2.push(ok!(
+            &app,
+            w.post("bid", json!({"tender": t2, "vendor": v, "amount": eur(a)}))
+        ));
+    }
+    let d1 = ok!(
+        &app,
+        w.post(
+            "bid_disqualified",
+            json!({"bid": b2[0], "reason": "Unsigned"})
+        )
+    );
+    let d2 = ok!(
+        &app,
+        w.post("bid_disqualified", json!({"bid": b2[1], "reason": "Late"}))
+    );
+    let a2 = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": t2, "vendor": v2, "amount": eur("55432.10"), "bids_received": 3})
+        )
+    );
+    let all = w.flags(&app, "all-but-winner-disqualified").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["evidence"], json!([a2, b2[0], b2[1], b2[2], d1, d2]));
+    assert_eq!(w.flags(&app, "lowest-bid-disqualified").await.len(), 2);
+    // The first award raised no all-but-winner flag, the second no bid-spread (one valid bid).
+    assert_eq!(w.flags(&app, "bid-spread").await.len(), 1);
+    w.rebuild_agrees();
+}
+
+#[actix_web::test]
+async fn payments_before_funding_and_transposed_invoice_numbers_are_flagged() {
+    let (w, app) = world().await;
+    let v = w.vendors[0];
+    w.as_("ministry", w.interior);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+                "method": "open", "estimated_value": eur("90000.00"), "deadline": deadline()})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v, "amount": eur("80123.45")})
+        )
+    );
+    let award = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v, "amount": eur("80123.45"), "bids_received": 1})
+        )
+    );
+    let contract = ok!(
+        &app,
+        w.post("contract", json!({"award": award, "value": eur("80123.45"),
+            "starts_on": today() - chrono::Duration::days(10), "ends_on": today() + chrono::Duration::days(200)}))
+    );
+    let invoice = |n: &str, a: &str| {
+        w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": v, "invoice_number": n, "amount": eur(a)}),
+        )
+    };
+    let i1 = ok!(&app, invoice("INV-1042", "15310.20"));
+    let i2 = ok!(&app, invoice("INV-1402", "15360.75"));
+    let i3 = ok!(&app, invoice("INV-1240", "15320.40"));
+    let i4 = ok!(&app, invoice("INV-2077", "20111.00"));
+    // 15,310.20 of the 40,000.00 disbursed (dated today): funded.
+    let p1 = ok!(
+        &app,
+        w.post("payment", json!({"invoice": i1, "amount": eur("15310.20")}))
+    );
+    // INV-1402 is INV-1042 with two digits swapped, 0.33 % apart: a near duplicate.
+    let p2 = ok!(
+        &app,
+        w.post("payment", json!({"invoice": i2, "amount": eur("15360.75")}))
+    );
+    // INV-1240 is not a transposition of either (0 and 2 are not neighbours): nothing.
+    let p3 = ok!(
+        &app,
+        w.post("payment", json!({"invoice": i3, "amount": eur("15320.40")}))
+    );
+    let near = w.flags(&app, "near-duplicate-payment").await;
+    assert_eq!(near.len(), 1, "{near:?}");
+    assert_eq!(near[0]["evidence"], json!([p2, p1]));
+    assert!(
+        near[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INV-1402 and INV-1042"),
+        "{}",
+        near[0]["message"]
+    );
+    // Paid 45,991.35 by today against 40,000.00 received: p3 is spending before funding.
+    let sbf = w.flags(&app, "spending-before-funding").await;
+    assert_eq!(sbf.len(), 1, "{sbf:?}");
+    assert_eq!(sbf[0]["seq"], p3);
+    assert_eq!(sbf[0]["evidence"], json!([p3, w.disbursement]));
+    let msg = sbf[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Ministry of Interior")
+            && msg.contains("45991.35 EUR")
+            && msg.contains("40000.00 EUR"),
+        "{msg}"
+    );
+    // Dated before the tranche arrived: nothing received by then, whatever came since.
+    w.as_("ministry", w.interior);
+    let p4 = ok!(
+        &app,
+        w.post_on(
+            today() - chrono::Duration::days(5),
+            "payment",
+            json!({"invoice": i4, "amount": eur("5000.50")})
+        )
+    );
+    let sbf = w.flags(&app, "spending-before-funding").await;
+    assert_eq!(sbf.len(), 2, "{sbf:?}");
+    assert_eq!(sbf[1]["evidence"], json!([p4]));
+    assert!(
+        sbf[1]["message"].as_str().unwrap().contains("none yet"),
+        "{}",
+        sbf[1]["message"]
+    );
+    // A new tranche covers what was paid: the next payment raises nothing.
+    w.as_("treasurer", w.secretariat);
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/entries?kind=allocation", w.fund))
+    );
+    assert_eq!(status, StatusCode::OK);
+    let alloc = page["entries"][0]["seq"].as_u64().unwrap();
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("60000.00")})
+        )
+    );
+    w.as_("ministry", w.interior);
+    ok!(
+        &app,
+        w.post("payment", json!({"invoice": i4, "amount": eur("3000.25")}))
+    );
+    assert_eq!(w.flags(&app, "spending-before-funding").await.len(), 2);
+    w.rebuild_agrees();
+}
+
+#[actix_web::test]
+async fn self_approval_is_flagged_and_a_colleagues_is_not() {
+    let (w, app) = world().await;
+    let v = w.vendors[1];
+    let (clerk, colleague) = (Uuid::new_v4(), Uuid::new_v4());
+    let as_clerk = || harness::act_as_user(&w.state, "ministry", w.interior, clerk);
+    let as_colleague = || harness::act_as_user(&w.state, "ministry", w.interior, colleague);
+    as_clerk();
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Vehicles", "category": "vehicles",
+                "method": "request_for_quotation", "estimated_value": eur("30000.00"), "deadline": deadline()})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v, "amount": eur("28765.40")})
+        )
+    );
+    let award = ok!(
+        &app,
+        w.post(
+            "award",
+            json!({"tender": tender, "vendor": v, "amount": eur("28765.40"), "bids_received": 1})
+        )
+    );
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("28765.40"),
+            "starts_on": today(), "ends_on": today() + chrono::Duration::days(90)})
+        )
+    );
+    let invoice = ok!(
+        &app,
+        w.post("invoice", json!({"contract": contract, "vendor": v, "invoice_number": "BT-77", "amount": eur("28765.40")}))
+    );
+    let payment = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"invoice": invoice, "amount": eur("12345.67")})
+        )
+    );
+    let approve = |entry: u64| w.post("approval", json!({"entry": entry, "decision": "approved"}));
+
+    // Who may approve: a ministry user of the entry's ministry.
+    w.as_("treasurer", w.secretariat);
+    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+    w.as_("auditor", w.auditor);
+    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+    w.as_("donor", w.donor);
+    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+    w.as_("ministry", w.justice);
+    refused!(&app, approve(payment), U422, "unknown_reference");
+    w.as_("ministry", w.defence);
+    refused!(&app, approve(payment), StatusCode::NOT_FOUND, "not_found");
+
+    as_colleague();
+    refused!(&app, approve(tender), U422, "not_approvable");
+    refused!(&app, approve(9_999), U422, "unknown_reference");
+    refused!(
+        &app,
+        w.post(
+            "approval",
+            json!({"entry": payment, "decision": "rejected"})
+        ),
+        U422,
+        "invalid_body"
+    );
+    // The colleague's approval raises nothing; the clerk approving their own payment does.
+    let by_colleague = ok!(&app, approve(payment));
+    refused!(&app, approve(payment), U422, "already_approved");
+    assert!(w.flags(&app, "self-approval").await.is_empty());
+    as_clerk();
+    let by_clerk = ok!(&app, approve(payment));
+    refused!(&app, approve(payment), U422, "already_approved");
+    let flags = w.flags(&app, "self-approval").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["seq"], by_clerk);
+    assert_eq!(flags[0]["severity"], "high");
+    assert_eq!(flags[0]["evidence"], json!([by_clerk, payment]));
+    assert_eq!(flags[0]["ministry"], w.interior.to_string());
+    let msg = flags[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("payment {payment}"))
+            && msg.contains("12345.67 EUR")
+            && msg.contains(&clerk.to_string()),
+        "{msg}"
+    );
+    assert_ne!(by_colleague, by_clerk);
+    // The ministry sees the flag on its own entry.
+    w.as_("ministry", w.interior);
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{}/flags?rule=self-approval",
+            w.fund
+        ))
+    );
+    assert_eq!(
+        (status, page["flags"].as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+
+    // Reversed, an approval no longer counts: the clerk may approve again. A reversed entry
+    // cannot be approved.
+    as_clerk();
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": by_clerk, "reason": "not mine to approve"})
+        )
+    );
+    ok!(&app, approve(payment));
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": payment, "reason": "wrong amount"})
+        )
+    );
+    as_colleague();
+    refused!(&app, approve(payment), U422, "not_approvable");
+    // Contracts, awards and invoices are approvable too.
+    ok!(&app, approve(contract));
+    assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
+    // Reports leave approvals (and their reversals) out of the money: the one payment was
+    // reversed, so Interior paid nothing.
+    w.as_("treasurer", w.secretariat);
+    let (status, statement) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/reports/statement", w.fund))
+    );
+    assert_eq!(status, StatusCode::OK, "{statement}");
+    let interior = statement["expenditure"]["ministries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["ministry"]["id"] == w.interior.to_string())
+        .unwrap_or_else(|| panic!("{statement:#}"));
+    assert_eq!(interior["paid"]["cumulative"], "0.00", "{statement:#}");
+    // ... and count the self-approval flags (the only high ones here) like any other.
+    let high = statement["flags"]["by_severity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["severity"] == "high")
+        .unwrap_or_else(|| panic!("{statement:#}"));
+    assert_eq!(high["counts"]["total"], 2, "{statement:#}");
+    w.rebuild_agrees();
+}
+
+/// In a batch, later entries see the disqualifications and approvals of earlier ones
+/// (the job's cache), a refusal takes the whole batch, and an approval of an entry of the
+/// same batch knows who recorded it.
+#[actix_web::test]
+async fn batches_see_their_own_disqualifications_and_approvals() {
+    let (w, app) = world().await;
+    let [v0, v1, _] = w.vendors;
+    let clerk = Uuid::new_v4();
+    let as_clerk = || harness::act_as_user(&w.state, "ministry", w.interior, clerk);
+    let batch = |entries: Vec<(&str, Value)>| {
+        let entries: Vec<Value> = entries
+            .into_iter()
+            .map(|(kind, body)| {
+                json!({"kind": kind, "business_date": today(), "idempotency_key": Uuid::new_v4().to_string(), "body": body})
+            })
+            .collect();
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/entries/batch", w.fund))
+            .set_json(json!({"entries": entries}))
+    };
+    as_clerk();
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+                "method": "open", "estimated_value": eur("30000.00"), "deadline": deadline()})
+        )
+    );
+    let b0 = ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v0, "amount": eur("25123.40")})
+        )
+    );
+    let b1 = ok!(
+        &app,
+        w.post(
+            "bid",
+            json!({"tender": tender, "vendor": v1, "amount": eur("26234.50")})
+        )
+    );
+    refused!(
+        &app,
+        batch(vec![
+            ("bid_disqualified", json!({"bid": b0, "reason": "Late"})),
+            (
+                "award",
+                json!({"tender": tender, "vendor": v0, "amount": eur("25123.40"), "bids_received": 2})
+            ),
+        ]),
+        U422,
+        "vendor_disqualified"
+    );
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{}/entries?kind=bid_disqualified",
+            w.fund
+        ))
+    );
+    assert_eq!(
+        (status, page["entries"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "nothing written"
+    );
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            ("bid_disqualified", json!({"bid": b0, "reason": "Late"})),
+            (
+                "award",
+                json!({"tender": tender, "vendor": v1, "amount": eur("26234.50"), "bids_received": 2})
+            ),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let award = b1 + 2;
+    let flags = w.flags(&app, "lowest-bid-disqualified").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["evidence"], json!([award, b0, b1 + 1, b1]));
+
+    as_clerk();
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("26234.50"),
+            "starts_on": today(), "ends_on": today() + chrono::Duration::days(90)})
+        )
+    );
+    let invoice = ok!(
+        &app,
+        w.post("invoice", json!({"contract": contract, "vendor": v1, "invoice_number": "BT-9", "amount": eur("26234.50")}))
+    );
+    let payment = invoice + 1;
+    let approve = json!({"entry": payment, "decision": "approved"});
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            (
+                "payment",
+                json!({"invoice": invoice, "amount": eur("9876.54")})
+            ),
+            ("approval", approve.clone()),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let flags = w.flags(&app, "self-approval").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["evidence"], json!([payment + 1, payment]));
+    // Twice by one user in one batch: refused; a reversal then a new approval: accepted.
+    harness::act_as_user(&w.state, "ministry", w.interior, Uuid::new_v4());
+    refused!(
+        &app,
+        batch(vec![
+            ("approval", approve.clone()),
+            ("approval", approve.clone())
+        ]),
+        U422,
+        "already_approved"
+    );
+    as_clerk();
+    let (status, body) = call!(
+        &app,
+        batch(vec![
+            (
+                "reversal",
+                json!({"entry": payment + 1, "reason": "ask a colleague"})
+            ),
+            ("approval", approve.clone()),
+        ])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
+    w.rebuild_agrees();
+}
