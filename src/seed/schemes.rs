@@ -511,7 +511,7 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
 type Injector = fn(&mut Inj<'_, '_>);
 
 /// Every injector, by the rule code it injects.
-const INJECTORS: [(&str, Injector); 28] = [
+const INJECTORS: [(&str, Injector); 29] = [
     // Not a scheme: the second officer approves the larger clean payments.
     ("", clean_approvals),
     ("split-purchase", split_purchase),
@@ -522,6 +522,7 @@ const INJECTORS: [(&str, Injector); 28] = [
         "payment-outside-contract-dates",
         payment_outside_contract_dates,
     ),
+    ("over-contract", over_contract),
     ("contract-inflation", contract_inflation),
     ("award-above-bid", award_above_bid),
     ("single-bidder", single_bidder),
@@ -827,6 +828,39 @@ fn payment_outside_contract_dates(x: &mut Inj<'_, '_>) {
             .to_owned(),
             p,
             vec![pr.contract, inv, p],
+        );
+    }
+}
+
+/// Invoiced and paid 10-40% above the contract value, with no amendment: a first
+/// invoice of 55-65% of the value, a second that takes the total over.
+fn over_contract(x: &mut Inj<'_, '_>) {
+    for _ in 0..x.n() {
+        let mi = x.any_ministry();
+        let v = x.vendor(mi);
+        let estimate = x.cents(15_000, 300_000);
+        let published = x.day(0, 150);
+        let pr = x.plain(mi, published, estimate, v);
+        let value = cents_of(
+            &x.plan
+                .events
+                .get(pr.award)
+                .map(|e| e.body.clone())
+                .unwrap_or_default(),
+        );
+        let first = value * x.rng.gen_range(55..65) / 100;
+        let second = value * x.rng.gen_range(110..140) / 100 - first;
+        let d1 = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..40)));
+        let t1 = x.rng.gen_range(5..15);
+        let (inv1, p1) = x.bill(mi, d1, pr.contract, v, first, t1);
+        let d2 = next_workday(d1 + Duration::days(x.rng.gen_range(20..40)));
+        let t2 = x.rng.gen_range(5..15);
+        let (inv2, p2) = x.bill(mi, d2, pr.contract, v, second, t2);
+        x.draft(
+            "over-contract",
+            "invoiced and paid 10-40% above the contract value".to_owned(),
+            inv2,
+            vec![pr.contract, inv1, p1, inv2, p2],
         );
     }
 }
