@@ -73,6 +73,9 @@ pub struct Thresholds {
     /// Working hours (UTC) for off-hours: [start, end).
     pub work_start_hour: u32,
     pub work_end_hour: u32,
+    /// The fund's holidays: an entry recorded (UTC date of `recorded_at`) on one of these
+    /// dates is off-hours like a weekend. At most 366 dates.
+    pub holidays: Vec<NaiveDate>,
     /// Period screens (`screening::period`). Vendor concentration: one vendor takes more
     /// than this share of a ministry's payments, when the ministry made at least
     /// `concentration_min_payments` of them in the period.
@@ -135,6 +138,9 @@ pub struct Thresholds {
     pub over_contract_tolerance: Decimal,
 }
 
+/// The most dates `Thresholds::holidays` may list.
+pub const HOLIDAYS_MAX: usize = 366;
+
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
@@ -157,6 +163,7 @@ impl Default for Thresholds {
             new_vendor_amount: Decimal::from(100_000),
             work_start_hour: 6,
             work_end_hour: 20,
+            holidays: Vec::new(),
             concentration_share: Decimal::new(5, 1),
             concentration_min_payments: 10,
             clustering_band: Decimal::new(10, 2),
@@ -269,6 +276,9 @@ impl Thresholds {
         }
         if !(self.work_start_hour < self.work_end_hour && self.work_end_hour <= 24) {
             return Err("working hours must satisfy start < end <= 24".to_owned());
+        }
+        if self.holidays.len() > HOLIDAYS_MAX {
+            return Err(format!("holidays must list at most {HOLIDAYS_MAX} dates"));
         }
         self.check_period_rules()
     }
@@ -943,27 +953,33 @@ fn backdated(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     }
 }
 
+/// Recorded on a weekend, one of the fund's holidays, or outside working hours (UTC).
 fn off_hours(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     if !is_spend(&f.kind) {
         return;
     }
     let at = f.recorded_at;
-    let weekend = matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
-    let night = at.hour() < t.work_start_hour || at.hour() >= t.work_end_hour;
-    if weekend || night {
-        out.push(Finding {
-            rule: "off-hours",
-            severity: Severity::Low,
-            message: format!(
-                "{} {} was recorded at {} UTC ({})",
-                f.kind,
-                f.seq,
-                at.format("%Y-%m-%d %H:%M"),
-                if weekend { "weekend" } else { "night" }
-            ),
-            evidence: vec![f.seq],
-        });
-    }
+    let day = at.date_naive();
+    let why = if t.holidays.contains(&day) {
+        format!("the fund's holiday {day}")
+    } else if matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
+        "weekend".to_owned()
+    } else if at.hour() < t.work_start_hour || at.hour() >= t.work_end_hour {
+        "night".to_owned()
+    } else {
+        return;
+    };
+    out.push(Finding {
+        rule: "off-hours",
+        severity: Severity::Low,
+        message: format!(
+            "{} {} was recorded at {} UTC ({why})",
+            f.kind,
+            f.seq,
+            at.format("%Y-%m-%d %H:%M"),
+        ),
+        evidence: vec![f.seq],
+    });
 }
 
 fn near_threshold(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
@@ -1363,6 +1379,68 @@ mod tests {
         let mut c = base("contribution", "1234.56");
         c.recorded_at = Utc.with_ymd_and_hms(2026, 3, 7, 11, 0, 0).unwrap();
         assert!(rules(&c).is_empty(), "only spending is screened for hours");
+    }
+
+    #[test]
+    fn off_hours_on_the_funds_holidays() {
+        // Tuesday 2026-03-03 at 10:00 UTC: working hours, unless the fund keeps it as a holiday.
+        let f = base("payment", "1234.56");
+        let mut t = Thresholds::default();
+        assert!(screen(&f, &t).is_empty(), "an ordinary working day");
+        t.holidays = vec![d("2026-01-01"), d("2026-03-03")];
+        let found = screen(&f, &t);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].rule, found[0].severity, found[0].evidence.clone()),
+            ("off-hours", Severity::Low, vec![100])
+        );
+        assert_eq!(
+            found[0].message,
+            "payment 100 was recorded at 2026-03-03 10:00 UTC (the fund's holiday 2026-03-03)"
+        );
+        // The recording date counts (UTC), not the business date.
+        let mut g = base("payment", "1234.56");
+        g.business_date = d("2026-03-02");
+        g.recorded_at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+        assert!(
+            screen(&g, &t).is_empty(),
+            "dated, not recorded, on the holiday"
+        );
+        g.business_date = d("2026-03-03");
+        assert!(screen(&g, &t).is_empty(), "business date is the holiday");
+        // The day before the holiday, late at night: still night, not the holiday.
+        g.recorded_at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 59, 0).unwrap();
+        let x = screen(&g, &t);
+        assert!(x[0].message.ends_with("(night)"), "{}", x[0].message);
+        // Not spending: no hours screen, holiday or not.
+        let mut c = base("contribution", "1234.56");
+        c.recorded_at = f.recorded_at;
+        assert!(screen(&c, &t).is_empty());
+    }
+
+    #[test]
+    fn holidays_are_bounded_and_default_when_missing() {
+        let mut t = Thresholds::default();
+        assert!(t.holidays.is_empty());
+        let first = d("2026-01-01");
+        t.holidays = (0..366)
+            .map(|i| first + chrono::Duration::days(i))
+            .collect();
+        assert_eq!(t.check(), Ok(()));
+        t.holidays.push(d("2028-01-01"));
+        assert!(t.check().unwrap_err().contains("holidays"));
+        // A configuration stored before the setting existed still loads, with none.
+        let mut stored = serde_json::to_value(Thresholds::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("holidays");
+        let loaded: Thresholds = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded, Thresholds::default());
+        let set: Thresholds =
+            serde_json::from_value(serde_json::json!({"holidays": ["2026-12-25"]})).unwrap();
+        assert_eq!(set.holidays, vec![d("2026-12-25")]);
+        assert!(
+            serde_json::from_value::<Thresholds>(serde_json::json!({"holidays": ["25/12"]}))
+                .is_err()
+        );
     }
 
     #[test]

@@ -889,3 +889,62 @@ async fn batches_see_their_own_disqualifications_and_approvals() {
     assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
     w.rebuild_agrees();
 }
+
+/// Auditors list the fund's holidays in its screening thresholds; spending recorded on one
+/// of them is off-hours and the flag names the holiday. Lists that are too long, or dates
+/// that are not dates, are refused.
+#[actix_web::test]
+async fn spending_recorded_on_a_funds_holiday_is_off_hours() {
+    let (w, app) = world().await;
+    let config = |settings: Value| {
+        w.post(
+            "screening_config",
+            json!({"settings": settings, "reason": "the fund's calendar"}),
+        )
+    };
+    w.as_("ministry", w.interior);
+    refused!(
+        &app,
+        config(json!({"holidays": [today()]})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("auditor", w.auditor);
+    let too_many: Vec<chrono::NaiveDate> = (0..367)
+        .map(|i| today() + chrono::Duration::days(i))
+        .collect();
+    refused!(
+        &app,
+        config(json!({ "holidays": too_many })),
+        U422,
+        "invalid_setting"
+    );
+    refused!(
+        &app,
+        config(json!({"holidays": ["25 December"]})),
+        U422,
+        "invalid_setting"
+    );
+    ok!(&app, config(json!({ "holidays": [today()] })));
+    w.as_("ministry", w.interior);
+    let pay = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": w.vendors[0], "ministry": w.interior, "category": "equipment",
+                "amount": eur("1234.56")})
+        )
+    );
+    let off = w.flags(&app, "off-hours").await;
+    assert_eq!(off.len(), 1, "{off:?}");
+    assert_eq!(
+        (&off[0]["seq"], &off[0]["evidence"]),
+        (&json!(pay), &json!([pay]))
+    );
+    let msg = off[0]["message"].as_str().unwrap();
+    assert!(
+        msg.ends_with(&format!("(the fund's holiday {})", today())),
+        "{msg}"
+    );
+    w.rebuild_agrees();
+}
