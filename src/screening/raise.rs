@@ -5,7 +5,8 @@
 //! rule, seq) is unique, so no flag is raised twice.
 //!
 //! The facts of a whole job are read with a handful of queries (names, the tenders'
-//! bids, payments in the window, invoices by number, vendors' first entries), not per entry: screening must not
+//! bids, payments in the window, direct purchases by category in the window, invoices by
+//! number, vendors' first entries), not per entry: screening must not
 //! dominate the cost of an append (docs/benchmarks.md).
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,8 +16,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{
-    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, OverContractFact, Prior,
-    TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
+    self, ApprovalFact, BidFact, CategoryPrior, ContractFact, Facts, FundingFact, OverContractFact,
+    Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
@@ -46,6 +47,9 @@ struct JobFacts {
     first_seen: HashMap<Uuid, (u64, chrono::NaiveDate)>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
+    /// Direct purchases by the job's directly purchasing ministries in the job's direct
+    /// purchases' categories, in the window (`split-purchase` by category).
+    category_payments: Vec<store::CategoryPaymentRow>,
     invoices: Vec<(i64, Uuid, String, Decimal)>,
     /// Invoice numbers of the invoices the job's payments and their priors pay.
     invoice_numbers: HashMap<i64, String>,
@@ -109,6 +113,9 @@ pub fn raise(
     // value or totals after one of its own entries (then every such contract is read).
     let mut invoiced_contracts = BTreeSet::new();
     let mut lowers = false;
+    // Direct purchases with a category: their ministries and categories.
+    let mut purchasers = BTreeSet::new();
+    let mut categories = BTreeSet::new();
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -133,6 +140,14 @@ pub fn raise(
                 if let Some(m) = row.ministry_org_id {
                     let first = payers.entry(m).or_insert((e.business_date, row.seq));
                     *first = (first.0.min(e.business_date), first.1.min(row.seq));
+                }
+                if let (FundEntry::Payment(p), Some(m), Some(c)) =
+                    (typed, row.ministry_org_id, &row.category)
+                {
+                    if p.invoice.is_none() {
+                        purchasers.insert(m);
+                        categories.insert(c.clone());
+                    }
                 }
             }
             FundEntry::Approval(_) => approved.extend(row.ref_seq),
@@ -164,6 +179,17 @@ pub fn raise(
     let payments = match since {
         Some(since) if !vendor_list.is_empty() => {
             store::payments_since(st.conn, fund, &vendor_list, since)?
+        }
+        _ => Vec::new(),
+    };
+    let category_payments = match since {
+        Some(since) if !purchasers.is_empty() => {
+            let purchasers: Vec<Uuid> = purchasers.into_iter().collect();
+            let categories: Vec<String> = categories.into_iter().collect();
+            let rows =
+                store::category_purchases_since(st.conn, fund, &purchasers, &categories, since)?;
+            orgs.extend(rows.iter().filter_map(|r| r.3));
+            rows
         }
         _ => Vec::new(),
     };
@@ -274,6 +300,7 @@ pub fn raise(
         names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
+        category_payments,
         invoices,
         invoice_numbers,
         funding,
@@ -443,6 +470,8 @@ fn facts(
         tender: None,
         contract: None,
         priors: Vec::new(),
+        category: None,
+        category_priors: Vec::new(),
         contract_dates: None,
         vendor_first_seen: row
             .vendor_org_id
@@ -574,6 +603,28 @@ fn facts(
                     direct: invoice.is_none(),
                 })
                 .collect();
+            if f.direct_purchase {
+                f.category = row.category.clone();
+                f.category_priors = match (&row.category, row.ministry_org_id) {
+                    (Some(category), Some(ministry)) => job
+                        .category_payments
+                        .iter()
+                        .filter(|(s, date, m, _, c, _)| {
+                            *s < row.seq
+                                && *date >= since
+                                && *m == Some(ministry)
+                                && c.as_ref() == Some(category)
+                        })
+                        .map(|(s, date, _, v, _, amount)| CategoryPrior {
+                            seq: u(*s),
+                            date: *date,
+                            amount: amount.unwrap_or_default(),
+                            vendor: job.name(*v).unwrap_or_default(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+            }
         }
         _ => {}
     }
@@ -634,6 +685,7 @@ mod tests {
             first_seen: HashMap::new(),
             tender_entries: HashMap::new(),
             payments: Vec::new(),
+            category_payments: Vec::new(),
             invoices: Vec::new(),
             invoice_numbers: HashMap::new(),
             funding: [(m, funding)].into_iter().collect(),

@@ -431,6 +431,16 @@ pub struct Prior {
     pub direct: bool,
 }
 
+/// An earlier direct purchase by the same ministry in the same item category (any vendor),
+/// for `split-purchase` by category.
+#[derive(Debug, Clone)]
+pub struct CategoryPrior {
+    pub seq: u64,
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub vendor: String,
+}
+
 /// Everything the per-entry screens need about one entry.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -454,6 +464,10 @@ pub struct Facts {
     /// Unreversed earlier payments of the same ministry to the same vendor within the
     /// window (for payments), or earlier invoices of the same vendor (for invoices).
     pub priors: Vec<Prior>,
+    /// Direct purchase: its item category, and the unreversed earlier direct purchases by
+    /// the same ministry in that category (any vendor) dated from the window's start on.
+    pub category: Option<String>,
+    pub category_priors: Vec<CategoryPrior>,
     /// Payment of an invoice: its contract's (seq, start, end).
     pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
     /// The vendor's first entry in the fund: (seq, business date).
@@ -1230,11 +1244,14 @@ fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
 }
 
 /// Only direct purchases count: instalments of a contract awarded by a tender are not a
-/// split (the tender chose the method for the whole value).
+/// split (the tender chose the method for the whole value). First by vendor (the same
+/// ministry paying the same vendor); when that does not fire, by item category (the same
+/// ministry buying in the same category from any vendors).
 fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(amount), "payment", true) = (f.amount, f.kind.as_str(), f.direct_purchase) else {
         return;
     };
+    let in_window = |date: NaiveDate| (f.business_date - date).num_days().abs() <= t.window_days;
     for (limit, method) in t.method_limits() {
         if amount >= limit {
             continue;
@@ -1242,13 +1259,9 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
         let parts: Vec<&Prior> = f
             .priors
             .iter()
-            .filter(|p| {
-                p.direct
-                    && p.amount < limit
-                    && (f.business_date - p.date).num_days().abs() <= t.window_days
-            })
+            .filter(|p| p.direct && p.amount < limit && in_window(p.date))
             .collect();
-        let total = parts.iter().fold(amount, |s, p| s + p.amount);
+        let total = parts.iter().fold(amount, |s, p| s.saturating_add(p.amount));
         // Each part under the threshold, together over it: report the lowest threshold
         // the parts dodge, once.
         if !parts.is_empty() && total >= limit {
@@ -1262,6 +1275,48 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
                     parts.len() + 1,
                     f.ministry.as_deref().unwrap_or("?"),
                     f.vendor.as_deref().unwrap_or("?"),
+                    t.window_days,
+                    money(total, &f.currency),
+                    method,
+                    money(limit, &f.currency)
+                ),
+                evidence,
+            });
+            return;
+        }
+    }
+    // By category. The vendor form did not fire, so these parts are not all this vendor's
+    // (its earlier purchases in the category are a subset of the vendor form's priors):
+    // the set differs from any the vendor form flags for this entry.
+    let Some(category) = &f.category else { return };
+    for (limit, method) in t.method_limits() {
+        if amount >= limit {
+            continue;
+        }
+        let parts: Vec<&CategoryPrior> = f
+            .category_priors
+            .iter()
+            .filter(|p| p.seq < f.seq && p.amount < limit && in_window(p.date))
+            .collect();
+        let total = parts.iter().fold(amount, |s, p| s.saturating_add(p.amount));
+        if !parts.is_empty() && total >= limit {
+            let mut evidence = vec![f.seq];
+            let mut seqs: Vec<u64> = parts.iter().map(|p| p.seq).collect();
+            seqs.sort_unstable();
+            evidence.extend(seqs);
+            let mut vendors: Vec<&str> = parts.iter().map(|p| p.vendor.as_str()).collect();
+            vendors.extend(f.vendor.as_deref());
+            vendors.sort_unstable();
+            vendors.dedup();
+            out.push(Finding {
+                rule: "split-purchase",
+                severity: Severity::High,
+                message: format!(
+                    "{} payments by {} for {} (to {}) within {} days total {}, each under the {} threshold of {}",
+                    parts.len() + 1,
+                    f.ministry.as_deref().unwrap_or("?"),
+                    category,
+                    vendors.join(", "),
                     t.window_days,
                     money(total, &f.currency),
                     method,
@@ -1305,6 +1360,8 @@ mod tests {
             tender: None,
             contract: None,
             priors: Vec::new(),
+            category: None,
+            category_priors: Vec::new(),
             contract_dates: None,
             vendor_first_seen: None,
             funding: None,
@@ -1770,6 +1827,94 @@ mod tests {
         p.priors[0].direct = true;
         p.direct_purchase = false;
         assert!(split(&p).is_none());
+    }
+
+    #[test]
+    fn split_purchases_by_item_category_across_vendors() {
+        let cat = |seq: u64, date: &str, amount: &str, vendor: &str| CategoryPrior {
+            seq,
+            date: d(date),
+            amount: dec(amount),
+            vendor: vendor.to_owned(),
+        };
+        let split = |f: &Facts| {
+            screen(f, &Thresholds::default())
+                .into_iter()
+                .filter(|x| x.rule == "split-purchase")
+                .collect::<Vec<_>>()
+        };
+        let mut p = base("payment", "4000.00");
+        p.direct_purchase = true;
+        p.category = Some("uniforms".to_owned());
+        p.category_priors = vec![
+            cat(62, "2026-02-25", "3000.00", "V3"),
+            cat(61, "2026-02-20", "3500.00", "V2"),
+        ];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::High);
+        assert_eq!(found[0].evidence, vec![100, 61, 62]);
+        assert_eq!(
+            found[0].message,
+            "3 payments by M1 for uniforms (to V1, V2, V3) within 30 days total 10500.00 EUR, \
+             each under the direct purchase threshold of 10000.00 EUR"
+        );
+        // Must not flag: together under the threshold, outside the window, a part at or
+        // over the threshold itself, no category, or not a direct purchase.
+        p.category_priors.truncate(1);
+        assert!(split(&p).is_empty(), "7,000 stays under 10,000");
+        p.category_priors = vec![cat(61, "2026-01-02", "9000.00", "V2")];
+        assert!(split(&p).is_empty(), "outside the window");
+        p.category_priors = vec![cat(61, "2026-02-20", "12000.00", "V2")];
+        assert!(split(&p).is_empty(), "that part needed no split");
+        p.category_priors = vec![cat(61, "2026-02-20", "9000.00", "V2")];
+        assert_eq!(split(&p).len(), 1);
+        p.category = None;
+        assert!(split(&p).is_empty(), "no category");
+        p.category = Some("uniforms".to_owned());
+        p.direct_purchase = false;
+        assert!(split(&p).is_empty(), "a contract instalment");
+        p.direct_purchase = true;
+        // A later-recorded part (a batch's later entry) is not evidence for this one.
+        p.category_priors = vec![cat(101, "2026-02-20", "9000.00", "V2")];
+        assert!(split(&p).is_empty());
+        // Higher thresholds: parts each under 50,000 reaching it.
+        let mut big = base("payment", "30000.00");
+        big.direct_purchase = true;
+        big.category = Some("vehicles".to_owned());
+        big.category_priors = vec![cat(61, "2026-02-20", "25000.00", "V2")];
+        let found = split(&big);
+        assert!(
+            found[0]
+                .message
+                .contains("request for quotation threshold of 50000.00 EUR"),
+            "{}",
+            found[0].message
+        );
+        // The vendor form fires first and alone: the same entry is not flagged twice.
+        p.category_priors = vec![cat(61, "2026-02-20", "9000.00", "V1")];
+        p.priors = vec![prior(61, "2026-02-20", "9000.00", None)];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("to V1 within"),
+            "{}",
+            found[0].message
+        );
+        // With the vendor form quiet, the category form names what it adds.
+        p.priors = vec![prior(61, "2026-02-20", "1000.00", None)];
+        p.category_priors = vec![
+            cat(61, "2026-02-20", "1000.00", "V1"),
+            cat(63, "2026-02-27", "5500.00", "V2"),
+        ];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence, vec![100, 61, 63]);
+        assert!(
+            found[0].message.contains("(to V1, V2)"),
+            "{}",
+            found[0].message
+        );
     }
 
     /// An award to V2 on an open tender with these bids; `dq` maps bid seq to the seq of

@@ -948,3 +948,53 @@ async fn spending_recorded_on_a_funds_holiday_is_off_hours() {
     );
     w.rebuild_agrees();
 }
+
+/// Direct purchases by one ministry in one item category from several vendors, each under
+/// the direct-purchase threshold and together over it, are a split purchase; other
+/// categories, other ministries and reversed purchases do not count.
+#[actix_web::test]
+async fn direct_purchases_split_across_vendors_in_one_category_are_flagged() {
+    let (w, app) = world().await;
+    let buy = |ministry: Uuid, vendor: Uuid, category: &str, amount: &str| {
+        w.post(
+            "payment",
+            json!({"vendor": vendor, "ministry": ministry, "category": category,
+                "amount": eur(amount)}),
+        )
+    };
+    let [a, b, c] = w.vendors;
+    w.as_("ministry", w.interior);
+    let p1 = ok!(&app, buy(w.interior, a, "uniforms", "3900.00"));
+    let p2 = ok!(&app, buy(w.interior, b, "uniforms", "3850.50"));
+    // Another category, and a purchase reversed: neither is part of the split.
+    ok!(&app, buy(w.interior, c, "fuel", "3000.00"));
+    // (9,750.50 with the first two: no flag when it was recorded.)
+    let gone = ok!(&app, buy(w.interior, c, "uniforms", "2000.00"));
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": gone, "reason": "entered twice"})
+        )
+    );
+    w.as_("ministry", w.justice);
+    ok!(&app, buy(w.justice, c, "uniforms", "3000.00"));
+    assert_eq!(w.flags(&app, "split-purchase").await, Vec::<Value>::new());
+    // 3,900.00 + 3,850.50 + 2,300.00 = 10,050.50 by Interior for uniforms.
+    w.as_("ministry", w.interior);
+    let p3 = ok!(&app, buy(w.interior, c, "uniforms", "2300.00"));
+    let split = w.flags(&app, "split-purchase").await;
+    assert_eq!(split.len(), 1, "{split:?}");
+    assert_eq!(split[0]["seq"], json!(p3));
+    assert_eq!(split[0]["severity"], json!("high"));
+    assert_eq!(split[0]["evidence"], json!([p3, p1, p2]));
+    assert_eq!(
+        split[0]["message"],
+        json!(
+            "3 payments by Ministry of Interior for uniforms (to Alpha Radio, Beta Telecom, \
+            Gamma Systems) within 30 days total 10050.50 EUR, each under the direct purchase \
+            threshold of 10000.00 EUR"
+        )
+    );
+    w.rebuild_agrees();
+}
