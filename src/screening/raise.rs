@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{
-    self, ApprovalFact, BidFact, CategoryPrior, ContractFact, Facts, FundingFact, OverContractFact,
-    Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
+    self, ApprovalFact, AwardFact, BidFact, CategoryPrior, ContractFact, Facts, FundingFact,
+    OverContractFact, Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
@@ -55,6 +55,9 @@ struct JobFacts {
     invoice_numbers: HashMap<i64, String>,
     /// Per paying ministry: what spending-before-funding needs (`Funding`).
     funding: HashMap<Uuid, Funding>,
+    /// Per ministry awarding in the job: its latest awards, latest dated first, enough of
+    /// them for each of the job's awards (`vendor-concentration` by repeated wins).
+    awards: HashMap<Uuid, Vec<store::AwardRow>>,
     /// Who recorded the entries the job's approvals approve: seq → user id.
     recorders: HashMap<i64, String>,
     /// Contracts invoiced or paid by the job whose totals could be over the line, with
@@ -116,6 +119,8 @@ pub fn raise(
     // Direct purchases with a category: their ministries and categories.
     let mut purchasers = BTreeSet::new();
     let mut categories = BTreeSet::new();
+    // Awarding ministries, with the number of the job's awards of each.
+    let mut awarders: HashMap<Uuid, i64> = HashMap::new();
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -151,6 +156,11 @@ pub fn raise(
                 }
             }
             FundEntry::Approval(_) => approved.extend(row.ref_seq),
+            FundEntry::Award(_) => {
+                if let Some(m) = row.ministry_org_id {
+                    *awarders.entry(m).or_default() += 1;
+                }
+            }
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
@@ -285,6 +295,16 @@ pub fn raise(
         let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
         contracts.insert(seq, (c, rows));
     }
+    // The latest awards of each awarding ministry: those the job's awards were recorded
+    // after can only be the job's own later awards, so `consecutive_wins_min` plus the
+    // job's count covers every award of the job.
+    let mut awards = HashMap::new();
+    for (ministry, count) in awarders {
+        let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
+        let rows = store::latest_awards(st.conn, fund, ministry, limit)?;
+        orgs.extend(rows.iter().filter_map(|r| r.2));
+        awards.insert(ministry, rows);
+    }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
     let first_seen = if spender_list.is_empty() {
@@ -304,6 +324,7 @@ pub fn raise(
         invoices,
         invoice_numbers,
         funding,
+        awards,
         recorders,
         contracts,
     };
@@ -472,6 +493,7 @@ fn facts(
         priors: Vec::new(),
         category: None,
         category_priors: Vec::new(),
+        recent_awards: Vec::new(),
         contract_dates: None,
         vendor_first_seen: row
             .vendor_org_id
@@ -534,6 +556,23 @@ fn facts(
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
+        FundEntry::Award(_) => {
+            let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
+            f.recent_awards = row
+                .ministry_org_id
+                .and_then(|m| job.awards.get(&m))
+                .into_iter()
+                .flatten()
+                .filter(|(s, ..)| *s <= row.seq)
+                .take(n)
+                .map(|(s, date, vendor, amount)| AwardFact {
+                    seq: u(*s),
+                    date: *date,
+                    vendor: job.name(*vendor).unwrap_or_default(),
+                    amount: *amount,
+                })
+                .collect();
+        }
         FundEntry::ContractAmendment(_) => {
             if let Some(c) = row.ref_seq.map(|c| st.contract(c)).transpose()?.flatten() {
                 f.currency = c.currency.clone();
@@ -689,6 +728,7 @@ mod tests {
             invoices: Vec::new(),
             invoice_numbers: HashMap::new(),
             funding: [(m, funding)].into_iter().collect(),
+            awards: HashMap::new(),
             recorders: HashMap::new(),
             contracts: HashMap::new(),
         };

@@ -136,7 +136,14 @@ pub struct Thresholds {
     /// its current value (original plus amendments) × (1 + this share) before an invoice
     /// (or payment) is flagged (0: any excess).
     pub over_contract_tolerance: Decimal,
+    /// Vendor concentration by repeated wins: an award is flagged when its vendor won the
+    /// ministry's last `consecutive_wins_min` awards in a row, this one included (2–100).
+    pub consecutive_wins_min: u32,
 }
+
+/// The largest `Thresholds::consecutive_wins_min` (it bounds the read of a ministry's
+/// latest awards).
+pub const CONSECUTIVE_WINS_MAX: u32 = 100;
 
 /// The most dates `Thresholds::holidays` may list.
 pub const HOLIDAYS_MAX: usize = 366;
@@ -191,6 +198,7 @@ impl Default for Thresholds {
             bid_spread_far: Decimal::new(5, 1),
             funding_tolerance: Decimal::ZERO,
             over_contract_tolerance: Decimal::new(5, 2),
+            consecutive_wins_min: 5,
         }
     }
 }
@@ -236,6 +244,11 @@ impl Thresholds {
         }
         if !(self.bid_spread_far > self.bid_spread_close && self.bid_spread_far <= Decimal::TEN) {
             return Err("bid_spread_far must be above bid_spread_close and at most 10".to_owned());
+        }
+        if !(2..=CONSECUTIVE_WINS_MAX).contains(&self.consecutive_wins_min) {
+            return Err(format!(
+                "consecutive_wins_min must be 2 to {CONSECUTIVE_WINS_MAX}"
+            ));
         }
         if !(2..=1_000).contains(&self.all_but_winner_min_bids) {
             return Err("all_but_winner_min_bids must be 2 to 1000".to_owned());
@@ -441,6 +454,16 @@ pub struct CategoryPrior {
     pub vendor: String,
 }
 
+/// One of a ministry's awards, for `vendor-concentration` by repeated wins.
+#[derive(Debug, Clone)]
+pub struct AwardFact {
+    pub seq: u64,
+    pub date: NaiveDate,
+    pub vendor: String,
+    /// In the fund's currency.
+    pub amount: Option<Decimal>,
+}
+
 /// Everything the per-entry screens need about one entry.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -468,6 +491,9 @@ pub struct Facts {
     /// the same ministry in that category (any vendor) dated from the window's start on.
     pub category: Option<String>,
     pub category_priors: Vec<CategoryPrior>,
+    /// Award: the ministry's latest unreversed awards recorded up to this one (this one
+    /// included), latest dated first (seq breaks ties), at most `consecutive_wins_min`.
+    pub recent_awards: Vec<AwardFact>,
     /// Payment of an invoice: its contract's (seq, start, end).
     pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
     /// The vendor's first entry in the fund: (seq, business date).
@@ -513,6 +539,7 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     spending_before_funding(f, t, &mut out);
     self_approval(f, &mut out);
     over_contract(f, t, &mut out);
+    consecutive_wins(f, t, &mut out);
     out
 }
 
@@ -779,6 +806,47 @@ fn over_contract(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
             money(c.original, &c.currency),
             percent(t.over_contract_tolerance),
             money(line, &c.currency),
+        ),
+        evidence,
+    });
+}
+
+/// The award's vendor won the ministry's last `consecutive_wins_min` awards in a row, this
+/// one included (latest dated first; vendors compare by name).
+fn consecutive_wins(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let ("award", Some(vendor)) = (f.kind.as_str(), &f.vendor) else {
+        return;
+    };
+    let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
+    let last: Vec<&AwardFact> = f.recent_awards.iter().take(n).collect();
+    if last.len() < n.max(2)
+        || !last.iter().any(|a| a.seq == f.seq)
+        || last.iter().any(|a| &a.vendor != vendor)
+    {
+        return;
+    }
+    let mut seqs: Vec<u64> = last.iter().map(|a| a.seq).collect();
+    seqs.sort_unstable();
+    let total = last
+        .iter()
+        .filter_map(|a| a.amount)
+        .fold(Decimal::ZERO, Decimal::saturating_add);
+    let first = last.iter().map(|a| a.date).min().unwrap_or(f.business_date);
+    let latest = last.iter().map(|a| a.date).max().unwrap_or(f.business_date);
+    let mut evidence = vec![f.seq];
+    evidence.extend(seqs.iter().filter(|s| **s != f.seq));
+    out.push(Finding {
+        rule: "vendor-concentration",
+        severity: Severity::Medium,
+        message: format!(
+            "award {} to {} makes it the winner of the last {n} awards of {} in a row (awards {}, dated {} to {}), together {}",
+            f.seq,
+            vendor,
+            f.ministry.as_deref().unwrap_or("?"),
+            seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            first,
+            latest,
+            money(total, &f.currency)
         ),
         evidence,
     });
@@ -1362,6 +1430,7 @@ mod tests {
             priors: Vec::new(),
             category: None,
             category_priors: Vec::new(),
+            recent_awards: Vec::new(),
             contract_dates: None,
             vendor_first_seen: None,
             funding: None,
@@ -1915,6 +1984,78 @@ mod tests {
             "{}",
             found[0].message
         );
+    }
+
+    #[test]
+    fn vendor_concentration_by_consecutive_wins() {
+        let award = |seq: u64, date: &str, vendor: &str| AwardFact {
+            seq,
+            date: d(date),
+            vendor: vendor.to_owned(),
+            amount: Some(dec("20000.00")),
+        };
+        let wins = |f: &Facts, t: &Thresholds| {
+            screen(f, t)
+                .into_iter()
+                .filter(|x| x.rule == "vendor-concentration")
+                .collect::<Vec<_>>()
+        };
+        let t = Thresholds::default();
+        let mut a = base("award", "20000.00");
+        // Latest dated first, as the read returns them; this award (100) among them.
+        a.recent_awards = vec![
+            award(100, "2026-03-03", "V1"),
+            award(80, "2026-02-20", "V1"),
+            award(60, "2026-02-01", "V1"),
+            award(40, "2026-01-15", "V1"),
+            award(20, "2026-01-02", "V1"),
+        ];
+        let found = wins(&a, &t);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::Medium);
+        assert_eq!(found[0].evidence, vec![100, 20, 40, 60, 80]);
+        assert_eq!(
+            found[0].message,
+            "award 100 to V1 makes it the winner of the last 5 awards of M1 in a row \
+             (awards 20, 40, 60, 80, 100, dated 2026-01-02 to 2026-03-03), together 100000.00 EUR"
+        );
+        // Must not flag: another vendor among the last five, fewer than five awards, or
+        // this award not among the latest (backdated behind them).
+        let mut b = a.clone();
+        b.recent_awards[3].vendor = "V2".to_owned();
+        assert!(wins(&b, &t).is_empty(), "V2 broke the run");
+        let mut b = a.clone();
+        b.recent_awards.truncate(4);
+        assert!(wins(&b, &t).is_empty(), "four in a row");
+        let mut b = a.clone();
+        b.recent_awards[0].seq = 90;
+        assert!(wins(&b, &t).is_empty(), "this award is not the latest five");
+        // An earlier run by another vendor further back does not matter.
+        let mut b = a.clone();
+        b.recent_awards.push(award(10, "2025-12-01", "V2"));
+        assert_eq!(wins(&b, &t).len(), 1);
+        // The setting: four in a row fire with 4.
+        let four = Thresholds {
+            consecutive_wins_min: 4,
+            ..Thresholds::default()
+        };
+        let mut b = a.clone();
+        b.recent_awards.truncate(4);
+        assert_eq!(wins(&b, &four)[0].evidence, vec![100, 40, 60, 80]);
+        // Only awards.
+        let mut c = a.clone();
+        c.kind = "contract".to_owned();
+        assert!(wins(&c, &t).is_empty());
+        // Bounds of the setting.
+        let bad = |n| {
+            Thresholds {
+                consecutive_wins_min: n,
+                ..Thresholds::default()
+            }
+            .check()
+            .is_err()
+        };
+        assert!(bad(1) && bad(101) && !bad(2) && !bad(100));
     }
 
     /// An award to V2 on an open tender with these bids; `dq` maps bid seq to the seq of

@@ -304,6 +304,34 @@ pub fn category_purchases_since(
         .load(conn)
 }
 
+/// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
+/// currency).
+pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
+
+/// A ministry's latest `limit` unreversed awards, latest dated first (seq breaks ties): a
+/// backward range scan of `fund_entries_ministry_kind_date`.
+pub fn latest_awards(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    limit: i64,
+) -> QueryResult<Vec<AwardRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq("award"))
+        .filter(fund_entries::reversed_by.is_null())
+        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+        .limit(limit)
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::vendor_org_id,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
 /// Each vendor's first entry in the fund: (vendor, first seq, its business date).
 pub fn vendors_first_seen(
     conn: &mut PgConnection,

@@ -998,3 +998,73 @@ async fn direct_purchases_split_across_vendors_in_one_category_are_flagged() {
     );
     w.rebuild_agrees();
 }
+
+/// A ministry's fifth award in a row to the same vendor is flagged with the five awards as
+/// evidence; four in a row, another ministry's awards and an earlier winner do not count.
+#[actix_web::test]
+async fn a_fifth_award_in_a_row_to_one_vendor_is_flagged() {
+    let (w, app) = world().await;
+    let [alpha, beta, _] = w.vendors;
+    let tender = |ministry: Uuid, date: chrono::NaiveDate| {
+        w.post_on(
+            date,
+            "tender",
+            json!({"ministry": ministry, "title": "Spare parts", "category": "equipment",
+                "method": "direct", "estimated_value": eur("21000.00"),
+                "deadline": date + chrono::Duration::days(30)}),
+        )
+    };
+    let award = |tender: u64, vendor: Uuid, date: chrono::NaiveDate| {
+        w.post_on(
+            date,
+            "award",
+            json!({"tender": tender, "vendor": vendor, "amount": eur("20123.45"),
+                "bids_received": 0}),
+        )
+    };
+    // A direct tender of `ministry` dated `days_ago`, awarded to `vendor`: the award's seq.
+    macro_rules! win {
+        ($ministry:expr, $vendor:expr, $days_ago:expr) => {{
+            let date = today() - chrono::Duration::days($days_ago);
+            w.as_("ministry", $ministry);
+            let t = ok!(&app, tender($ministry, date));
+            ok!(&app, award(t, $vendor, date))
+        }};
+    }
+    let mut won = Vec::new();
+    for (ministry, vendor, days_ago) in [
+        (w.interior, beta, 60),
+        (w.interior, alpha, 50),
+        (w.interior, alpha, 40),
+        (w.justice, alpha, 35),
+        (w.interior, alpha, 30),
+        (w.interior, alpha, 20),
+    ] {
+        won.push(win!(ministry, vendor, days_ago));
+    }
+    assert_eq!(
+        w.flags(&app, "vendor-concentration").await,
+        Vec::<Value>::new(),
+        "four in a row for Interior"
+    );
+    let fifth = win!(w.interior, alpha, 10);
+    let flags = w.flags(&app, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["seq"], json!(fifth));
+    assert_eq!(flags[0]["severity"], json!("medium"));
+    assert_eq!(
+        flags[0]["evidence"],
+        json!([fifth, won[1], won[2], won[4], won[5]])
+    );
+    let msg = flags[0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "award {fifth} to Alpha Radio makes it the winner of the last 5 awards of Ministry of Interior in a row"
+        )) && msg.ends_with("together 100617.25 EUR"),
+        "{msg}"
+    );
+    // Backdated behind the run, another award to Alpha is not among the latest: no flag.
+    win!(w.interior, alpha, 90);
+    assert_eq!(w.flags(&app, "vendor-concentration").await.len(), 1);
+    w.rebuild_agrees();
+}
