@@ -275,7 +275,8 @@ pub const CATEGORY_PAYMENTS_MAX: i64 = 5_000;
 
 /// Unreversed direct purchases (payments naming no invoice) by these ministries in these
 /// categories dated on or after `since`, the latest dated first, at most
-/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` per ministry.
+/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over the
+/// ministries' payments in the window (the other conditions filter the rows read).
 pub fn category_purchases_since(
     conn: &mut PgConnection,
     fund: Uuid,
