@@ -5,7 +5,8 @@
 //! rule, seq) is unique, so no flag is raised twice.
 //!
 //! The facts of a whole job are read with a handful of queries (names, the tenders'
-//! bids, payments in the window, invoices by number, vendors' first entries), not per entry: screening must not
+//! bids, payments in the window, direct purchases by category in the window, invoices by
+//! number, vendors' first entries), not per entry: screening must not
 //! dominate the cost of an append (docs/benchmarks.md).
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,8 +16,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{
-    self, ApprovalFact, BidFact, ContractFact, Facts, FundingFact, OverContractFact, Prior,
-    TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
+    self, ApprovalFact, AwardFact, BidFact, CategoryPrior, ContractFact, Facts, FundingFact,
+    OverContractFact, Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
 use crate::funds::apply::FundCtx;
@@ -46,11 +47,17 @@ struct JobFacts {
     first_seen: HashMap<Uuid, (u64, chrono::NaiveDate)>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
+    /// Direct purchases by the job's directly purchasing ministries in the job's direct
+    /// purchases' categories, in the window (`split-purchase` by category).
+    category_payments: Vec<store::CategoryPaymentRow>,
     invoices: Vec<(i64, Uuid, String, Decimal)>,
     /// Invoice numbers of the invoices the job's payments and their priors pay.
     invoice_numbers: HashMap<i64, String>,
     /// Per paying ministry: what spending-before-funding needs (`Funding`).
     funding: HashMap<Uuid, Funding>,
+    /// Per ministry awarding in the job: its latest awards, latest dated first, enough of
+    /// them for each of the job's awards (`vendor-concentration` by repeated wins).
+    awards: HashMap<Uuid, Vec<store::AwardRow>>,
     /// Who recorded the entries the job's approvals approve: seq → user id.
     recorders: HashMap<i64, String>,
     /// Contracts invoiced or paid by the job whose totals could be over the line, with
@@ -109,6 +116,11 @@ pub fn raise(
     // value or totals after one of its own entries (then every such contract is read).
     let mut invoiced_contracts = BTreeSet::new();
     let mut lowers = false;
+    // Direct purchases with a category: their ministries and categories.
+    let mut purchasers = BTreeSet::new();
+    let mut categories = BTreeSet::new();
+    // Awarding ministries, with the number of the job's awards of each.
+    let mut awarders: HashMap<Uuid, i64> = HashMap::new();
     for ((e, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
         orgs.extend(row.vendor_org_id);
@@ -134,8 +146,21 @@ pub fn raise(
                     let first = payers.entry(m).or_insert((e.business_date, row.seq));
                     *first = (first.0.min(e.business_date), first.1.min(row.seq));
                 }
+                if let (FundEntry::Payment(p), Some(m), Some(c)) =
+                    (typed, row.ministry_org_id, &row.category)
+                {
+                    if p.invoice.is_none() {
+                        purchasers.insert(m);
+                        categories.insert(c.clone());
+                    }
+                }
             }
             FundEntry::Approval(_) => approved.extend(row.ref_seq),
+            FundEntry::Award(_) => {
+                if let Some(m) = row.ministry_org_id {
+                    *awarders.entry(m).or_default() += 1;
+                }
+            }
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
@@ -164,6 +189,17 @@ pub fn raise(
     let payments = match since {
         Some(since) if !vendor_list.is_empty() => {
             store::payments_since(st.conn, fund, &vendor_list, since)?
+        }
+        _ => Vec::new(),
+    };
+    let category_payments = match since {
+        Some(since) if !purchasers.is_empty() => {
+            let purchasers: Vec<Uuid> = purchasers.into_iter().collect();
+            let categories: Vec<String> = categories.into_iter().collect();
+            let rows =
+                store::category_purchases_since(st.conn, fund, &purchasers, &categories, since)?;
+            orgs.extend(rows.iter().filter_map(|r| r.3));
+            rows
         }
         _ => Vec::new(),
     };
@@ -259,6 +295,16 @@ pub fn raise(
         let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
         contracts.insert(seq, (c, rows));
     }
+    // The latest awards of each awarding ministry: those the job's awards were recorded
+    // after can only be the job's own later awards, so `consecutive_wins_min` plus the
+    // job's count covers every award of the job.
+    let mut awards = HashMap::new();
+    for (ministry, count) in awarders {
+        let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
+        let rows = store::latest_awards(st.conn, fund, ministry, limit)?;
+        orgs.extend(rows.iter().filter_map(|r| r.2));
+        awards.insert(ministry, rows);
+    }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
     let first_seen = if spender_list.is_empty() {
@@ -274,9 +320,11 @@ pub fn raise(
         names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
+        category_payments,
         invoices,
         invoice_numbers,
         funding,
+        awards,
         recorders,
         contracts,
     };
@@ -443,6 +491,9 @@ fn facts(
         tender: None,
         contract: None,
         priors: Vec::new(),
+        category: None,
+        category_priors: Vec::new(),
+        recent_awards: Vec::new(),
         contract_dates: None,
         vendor_first_seen: row
             .vendor_org_id
@@ -505,6 +556,23 @@ fn facts(
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
+        FundEntry::Award(_) => {
+            let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
+            f.recent_awards = row
+                .ministry_org_id
+                .and_then(|m| job.awards.get(&m))
+                .into_iter()
+                .flatten()
+                .filter(|(s, ..)| *s <= row.seq)
+                .take(n)
+                .map(|(s, date, vendor, amount)| AwardFact {
+                    seq: u(*s),
+                    date: *date,
+                    vendor: job.name(*vendor).unwrap_or_default(),
+                    amount: *amount,
+                })
+                .collect();
+        }
         FundEntry::ContractAmendment(_) => {
             if let Some(c) = row.ref_seq.map(|c| st.contract(c)).transpose()?.flatten() {
                 f.currency = c.currency.clone();
@@ -574,6 +642,28 @@ fn facts(
                     direct: invoice.is_none(),
                 })
                 .collect();
+            if f.direct_purchase {
+                f.category = row.category.clone();
+                f.category_priors = match (&row.category, row.ministry_org_id) {
+                    (Some(category), Some(ministry)) => job
+                        .category_payments
+                        .iter()
+                        .filter(|(s, date, m, _, c, _)| {
+                            *s < row.seq
+                                && *date >= since
+                                && *m == Some(ministry)
+                                && c.as_ref() == Some(category)
+                        })
+                        .map(|(s, date, _, v, _, amount)| CategoryPrior {
+                            seq: u(*s),
+                            date: *date,
+                            amount: amount.unwrap_or_default(),
+                            vendor: job.name(*v).unwrap_or_default(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+            }
         }
         _ => {}
     }
@@ -634,9 +724,11 @@ mod tests {
             first_seen: HashMap::new(),
             tender_entries: HashMap::new(),
             payments: Vec::new(),
+            category_payments: Vec::new(),
             invoices: Vec::new(),
             invoice_numbers: HashMap::new(),
             funding: [(m, funding)].into_iter().collect(),
+            awards: HashMap::new(),
             recorders: HashMap::new(),
             contracts: HashMap::new(),
         };

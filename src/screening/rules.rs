@@ -73,6 +73,9 @@ pub struct Thresholds {
     /// Working hours (UTC) for off-hours: [start, end).
     pub work_start_hour: u32,
     pub work_end_hour: u32,
+    /// The fund's holidays: an entry recorded (UTC date of `recorded_at`) on one of these
+    /// dates is off-hours like a weekend. At most 366 dates.
+    pub holidays: Vec<NaiveDate>,
     /// Period screens (`screening::period`). Vendor concentration: one vendor takes more
     /// than this share of a ministry's payments, when the ministry made at least
     /// `concentration_min_payments` of them in the period.
@@ -133,7 +136,17 @@ pub struct Thresholds {
     /// its current value (original plus amendments) × (1 + this share) before an invoice
     /// (or payment) is flagged (0: any excess).
     pub over_contract_tolerance: Decimal,
+    /// Vendor concentration by repeated wins: an award is flagged when its vendor won the
+    /// ministry's last `consecutive_wins_min` awards in a row, this one included (2–100).
+    pub consecutive_wins_min: u32,
 }
+
+/// The largest `Thresholds::consecutive_wins_min` (it bounds the read of a ministry's
+/// latest awards).
+pub const CONSECUTIVE_WINS_MAX: u32 = 100;
+
+/// The most dates `Thresholds::holidays` may list.
+pub const HOLIDAYS_MAX: usize = 366;
 
 impl Default for Thresholds {
     fn default() -> Self {
@@ -157,6 +170,7 @@ impl Default for Thresholds {
             new_vendor_amount: Decimal::from(100_000),
             work_start_hour: 6,
             work_end_hour: 20,
+            holidays: Vec::new(),
             concentration_share: Decimal::new(5, 1),
             concentration_min_payments: 10,
             clustering_band: Decimal::new(10, 2),
@@ -184,6 +198,7 @@ impl Default for Thresholds {
             bid_spread_far: Decimal::new(5, 1),
             funding_tolerance: Decimal::ZERO,
             over_contract_tolerance: Decimal::new(5, 2),
+            consecutive_wins_min: 5,
         }
     }
 }
@@ -230,6 +245,11 @@ impl Thresholds {
         if !(self.bid_spread_far > self.bid_spread_close && self.bid_spread_far <= Decimal::TEN) {
             return Err("bid_spread_far must be above bid_spread_close and at most 10".to_owned());
         }
+        if !(2..=CONSECUTIVE_WINS_MAX).contains(&self.consecutive_wins_min) {
+            return Err(format!(
+                "consecutive_wins_min must be 2 to {CONSECUTIVE_WINS_MAX}"
+            ));
+        }
         if !(2..=1_000).contains(&self.all_but_winner_min_bids) {
             return Err("all_but_winner_min_bids must be 2 to 1000".to_owned());
         }
@@ -269,6 +289,9 @@ impl Thresholds {
         }
         if !(self.work_start_hour < self.work_end_hour && self.work_end_hour <= 24) {
             return Err("working hours must satisfy start < end <= 24".to_owned());
+        }
+        if self.holidays.len() > HOLIDAYS_MAX {
+            return Err(format!("holidays must list at most {HOLIDAYS_MAX} dates"));
         }
         self.check_period_rules()
     }
@@ -421,6 +444,26 @@ pub struct Prior {
     pub direct: bool,
 }
 
+/// An earlier direct purchase by the same ministry in the same item category (any vendor),
+/// for `split-purchase` by category.
+#[derive(Debug, Clone)]
+pub struct CategoryPrior {
+    pub seq: u64,
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub vendor: String,
+}
+
+/// One of a ministry's awards, for `vendor-concentration` by repeated wins.
+#[derive(Debug, Clone)]
+pub struct AwardFact {
+    pub seq: u64,
+    pub date: NaiveDate,
+    pub vendor: String,
+    /// In the fund's currency.
+    pub amount: Option<Decimal>,
+}
+
 /// Everything the per-entry screens need about one entry.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -444,6 +487,13 @@ pub struct Facts {
     /// Unreversed earlier payments of the same ministry to the same vendor within the
     /// window (for payments), or earlier invoices of the same vendor (for invoices).
     pub priors: Vec<Prior>,
+    /// Direct purchase: its item category, and the unreversed earlier direct purchases by
+    /// the same ministry in that category (any vendor) dated from the window's start on.
+    pub category: Option<String>,
+    pub category_priors: Vec<CategoryPrior>,
+    /// Award: the ministry's latest unreversed awards recorded up to this one (this one
+    /// included), latest dated first (seq breaks ties), at most `consecutive_wins_min`.
+    pub recent_awards: Vec<AwardFact>,
     /// Payment of an invoice: its contract's (seq, start, end).
     pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
     /// The vendor's first entry in the fund: (seq, business date).
@@ -489,6 +539,7 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     spending_before_funding(f, t, &mut out);
     self_approval(f, &mut out);
     over_contract(f, t, &mut out);
+    consecutive_wins(f, t, &mut out);
     out
 }
 
@@ -760,6 +811,47 @@ fn over_contract(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     });
 }
 
+/// The award's vendor won the ministry's last `consecutive_wins_min` awards in a row, this
+/// one included (latest dated first; vendors compare by name).
+fn consecutive_wins(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let ("award", Some(vendor)) = (f.kind.as_str(), &f.vendor) else {
+        return;
+    };
+    let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
+    let last: Vec<&AwardFact> = f.recent_awards.iter().take(n).collect();
+    if last.len() < n.max(2)
+        || !last.iter().any(|a| a.seq == f.seq)
+        || last.iter().any(|a| &a.vendor != vendor)
+    {
+        return;
+    }
+    let mut seqs: Vec<u64> = last.iter().map(|a| a.seq).collect();
+    seqs.sort_unstable();
+    let total = last
+        .iter()
+        .filter_map(|a| a.amount)
+        .fold(Decimal::ZERO, Decimal::saturating_add);
+    let first = last.iter().map(|a| a.date).min().unwrap_or(f.business_date);
+    let latest = last.iter().map(|a| a.date).max().unwrap_or(f.business_date);
+    let mut evidence = vec![f.seq];
+    evidence.extend(seqs.iter().filter(|s| **s != f.seq));
+    out.push(Finding {
+        rule: "vendor-concentration",
+        severity: Severity::Medium,
+        message: format!(
+            "award {} to {} makes it the winner of the last {n} awards of {} in a row (awards {}, dated {} to {}), together {}",
+            f.seq,
+            vendor,
+            f.ministry.as_deref().unwrap_or("?"),
+            seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            first,
+            latest,
+            money(total, &f.currency)
+        ),
+        evidence,
+    });
+}
+
 /// The user who recorded an entry approved it.
 fn self_approval(f: &Facts, out: &mut Vec<Finding>) {
     let (Some(a), "approval") = (&f.approval, f.kind.as_str()) else {
@@ -943,27 +1035,33 @@ fn backdated(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     }
 }
 
+/// Recorded on a weekend, one of the fund's holidays, or outside working hours (UTC).
 fn off_hours(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     if !is_spend(&f.kind) {
         return;
     }
     let at = f.recorded_at;
-    let weekend = matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
-    let night = at.hour() < t.work_start_hour || at.hour() >= t.work_end_hour;
-    if weekend || night {
-        out.push(Finding {
-            rule: "off-hours",
-            severity: Severity::Low,
-            message: format!(
-                "{} {} was recorded at {} UTC ({})",
-                f.kind,
-                f.seq,
-                at.format("%Y-%m-%d %H:%M"),
-                if weekend { "weekend" } else { "night" }
-            ),
-            evidence: vec![f.seq],
-        });
-    }
+    let day = at.date_naive();
+    let why = if t.holidays.contains(&day) {
+        format!("the fund's holiday {day}")
+    } else if matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
+        "weekend".to_owned()
+    } else if at.hour() < t.work_start_hour || at.hour() >= t.work_end_hour {
+        "night".to_owned()
+    } else {
+        return;
+    };
+    out.push(Finding {
+        rule: "off-hours",
+        severity: Severity::Low,
+        message: format!(
+            "{} {} was recorded at {} UTC ({why})",
+            f.kind,
+            f.seq,
+            at.format("%Y-%m-%d %H:%M"),
+        ),
+        evidence: vec![f.seq],
+    });
 }
 
 fn near_threshold(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
@@ -1214,11 +1312,14 @@ fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
 }
 
 /// Only direct purchases count: instalments of a contract awarded by a tender are not a
-/// split (the tender chose the method for the whole value).
+/// split (the tender chose the method for the whole value). First by vendor (the same
+/// ministry paying the same vendor); when that does not fire, by item category (the same
+/// ministry buying in the same category from any vendors).
 fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(amount), "payment", true) = (f.amount, f.kind.as_str(), f.direct_purchase) else {
         return;
     };
+    let in_window = |date: NaiveDate| (f.business_date - date).num_days().abs() <= t.window_days;
     for (limit, method) in t.method_limits() {
         if amount >= limit {
             continue;
@@ -1226,13 +1327,9 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
         let parts: Vec<&Prior> = f
             .priors
             .iter()
-            .filter(|p| {
-                p.direct
-                    && p.amount < limit
-                    && (f.business_date - p.date).num_days().abs() <= t.window_days
-            })
+            .filter(|p| p.direct && p.amount < limit && in_window(p.date))
             .collect();
-        let total = parts.iter().fold(amount, |s, p| s + p.amount);
+        let total = parts.iter().fold(amount, |s, p| s.saturating_add(p.amount));
         // Each part under the threshold, together over it: report the lowest threshold
         // the parts dodge, once.
         if !parts.is_empty() && total >= limit {
@@ -1246,6 +1343,48 @@ fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
                     parts.len() + 1,
                     f.ministry.as_deref().unwrap_or("?"),
                     f.vendor.as_deref().unwrap_or("?"),
+                    t.window_days,
+                    money(total, &f.currency),
+                    method,
+                    money(limit, &f.currency)
+                ),
+                evidence,
+            });
+            return;
+        }
+    }
+    // By category. The vendor form did not fire, so these parts are not all this vendor's
+    // (its earlier purchases in the category are a subset of the vendor form's priors):
+    // the set differs from any the vendor form flags for this entry.
+    let Some(category) = &f.category else { return };
+    for (limit, method) in t.method_limits() {
+        if amount >= limit {
+            continue;
+        }
+        let parts: Vec<&CategoryPrior> = f
+            .category_priors
+            .iter()
+            .filter(|p| p.seq < f.seq && p.amount < limit && in_window(p.date))
+            .collect();
+        let total = parts.iter().fold(amount, |s, p| s.saturating_add(p.amount));
+        if !parts.is_empty() && total >= limit {
+            let mut evidence = vec![f.seq];
+            let mut seqs: Vec<u64> = parts.iter().map(|p| p.seq).collect();
+            seqs.sort_unstable();
+            evidence.extend(seqs);
+            let mut vendors: Vec<&str> = parts.iter().map(|p| p.vendor.as_str()).collect();
+            vendors.extend(f.vendor.as_deref());
+            vendors.sort_unstable();
+            vendors.dedup();
+            out.push(Finding {
+                rule: "split-purchase",
+                severity: Severity::High,
+                message: format!(
+                    "{} payments by {} for {} (to {}) within {} days total {}, each under the {} threshold of {}",
+                    parts.len() + 1,
+                    f.ministry.as_deref().unwrap_or("?"),
+                    category,
+                    vendors.join(", "),
                     t.window_days,
                     money(total, &f.currency),
                     method,
@@ -1289,6 +1428,9 @@ mod tests {
             tender: None,
             contract: None,
             priors: Vec::new(),
+            category: None,
+            category_priors: Vec::new(),
+            recent_awards: Vec::new(),
             contract_dates: None,
             vendor_first_seen: None,
             funding: None,
@@ -1363,6 +1505,68 @@ mod tests {
         let mut c = base("contribution", "1234.56");
         c.recorded_at = Utc.with_ymd_and_hms(2026, 3, 7, 11, 0, 0).unwrap();
         assert!(rules(&c).is_empty(), "only spending is screened for hours");
+    }
+
+    #[test]
+    fn off_hours_on_the_funds_holidays() {
+        // Tuesday 2026-03-03 at 10:00 UTC: working hours, unless the fund keeps it as a holiday.
+        let f = base("payment", "1234.56");
+        let mut t = Thresholds::default();
+        assert!(screen(&f, &t).is_empty(), "an ordinary working day");
+        t.holidays = vec![d("2026-01-01"), d("2026-03-03")];
+        let found = screen(&f, &t);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].rule, found[0].severity, found[0].evidence.clone()),
+            ("off-hours", Severity::Low, vec![100])
+        );
+        assert_eq!(
+            found[0].message,
+            "payment 100 was recorded at 2026-03-03 10:00 UTC (the fund's holiday 2026-03-03)"
+        );
+        // The recording date counts (UTC), not the business date.
+        let mut g = base("payment", "1234.56");
+        g.business_date = d("2026-03-02");
+        g.recorded_at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+        assert!(
+            screen(&g, &t).is_empty(),
+            "dated, not recorded, on the holiday"
+        );
+        g.business_date = d("2026-03-03");
+        assert!(screen(&g, &t).is_empty(), "business date is the holiday");
+        // The day before the holiday, late at night: still night, not the holiday.
+        g.recorded_at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 59, 0).unwrap();
+        let x = screen(&g, &t);
+        assert!(x[0].message.ends_with("(night)"), "{}", x[0].message);
+        // Not spending: no hours screen, holiday or not.
+        let mut c = base("contribution", "1234.56");
+        c.recorded_at = f.recorded_at;
+        assert!(screen(&c, &t).is_empty());
+    }
+
+    #[test]
+    fn holidays_are_bounded_and_default_when_missing() {
+        let mut t = Thresholds::default();
+        assert!(t.holidays.is_empty());
+        let first = d("2026-01-01");
+        t.holidays = (0..366)
+            .map(|i| first + chrono::Duration::days(i))
+            .collect();
+        assert_eq!(t.check(), Ok(()));
+        t.holidays.push(d("2028-01-01"));
+        assert!(t.check().unwrap_err().contains("holidays"));
+        // A configuration stored before the setting existed still loads, with none.
+        let mut stored = serde_json::to_value(Thresholds::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("holidays");
+        let loaded: Thresholds = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded, Thresholds::default());
+        let set: Thresholds =
+            serde_json::from_value(serde_json::json!({"holidays": ["2026-12-25"]})).unwrap();
+        assert_eq!(set.holidays, vec![d("2026-12-25")]);
+        assert!(
+            serde_json::from_value::<Thresholds>(serde_json::json!({"holidays": ["25/12"]}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -1692,6 +1896,166 @@ mod tests {
         p.priors[0].direct = true;
         p.direct_purchase = false;
         assert!(split(&p).is_none());
+    }
+
+    #[test]
+    fn split_purchases_by_item_category_across_vendors() {
+        let cat = |seq: u64, date: &str, amount: &str, vendor: &str| CategoryPrior {
+            seq,
+            date: d(date),
+            amount: dec(amount),
+            vendor: vendor.to_owned(),
+        };
+        let split = |f: &Facts| {
+            screen(f, &Thresholds::default())
+                .into_iter()
+                .filter(|x| x.rule == "split-purchase")
+                .collect::<Vec<_>>()
+        };
+        let mut p = base("payment", "4000.00");
+        p.direct_purchase = true;
+        p.category = Some("uniforms".to_owned());
+        p.category_priors = vec![
+            cat(62, "2026-02-25", "3000.00", "V3"),
+            cat(61, "2026-02-20", "3500.00", "V2"),
+        ];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::High);
+        assert_eq!(found[0].evidence, vec![100, 61, 62]);
+        assert_eq!(
+            found[0].message,
+            "3 payments by M1 for uniforms (to V1, V2, V3) within 30 days total 10500.00 EUR, \
+             each under the direct purchase threshold of 10000.00 EUR"
+        );
+        // Must not flag: together under the threshold, outside the window, a part at or
+        // over the threshold itself, no category, or not a direct purchase.
+        p.category_priors.truncate(1);
+        assert!(split(&p).is_empty(), "7,000 stays under 10,000");
+        p.category_priors = vec![cat(61, "2026-01-02", "9000.00", "V2")];
+        assert!(split(&p).is_empty(), "outside the window");
+        p.category_priors = vec![cat(61, "2026-02-20", "12000.00", "V2")];
+        assert!(split(&p).is_empty(), "that part needed no split");
+        p.category_priors = vec![cat(61, "2026-02-20", "9000.00", "V2")];
+        assert_eq!(split(&p).len(), 1);
+        p.category = None;
+        assert!(split(&p).is_empty(), "no category");
+        p.category = Some("uniforms".to_owned());
+        p.direct_purchase = false;
+        assert!(split(&p).is_empty(), "a contract instalment");
+        p.direct_purchase = true;
+        // A later-recorded part (a batch's later entry) is not evidence for this one.
+        p.category_priors = vec![cat(101, "2026-02-20", "9000.00", "V2")];
+        assert!(split(&p).is_empty());
+        // Higher thresholds: parts each under 50,000 reaching it.
+        let mut big = base("payment", "30000.00");
+        big.direct_purchase = true;
+        big.category = Some("vehicles".to_owned());
+        big.category_priors = vec![cat(61, "2026-02-20", "25000.00", "V2")];
+        let found = split(&big);
+        assert!(
+            found[0]
+                .message
+                .contains("request for quotation threshold of 50000.00 EUR"),
+            "{}",
+            found[0].message
+        );
+        // The vendor form fires first and alone: the same entry is not flagged twice.
+        p.category_priors = vec![cat(61, "2026-02-20", "9000.00", "V1")];
+        p.priors = vec![prior(61, "2026-02-20", "9000.00", None)];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("to V1 within"),
+            "{}",
+            found[0].message
+        );
+        // With the vendor form quiet, the category form names what it adds.
+        p.priors = vec![prior(61, "2026-02-20", "1000.00", None)];
+        p.category_priors = vec![
+            cat(61, "2026-02-20", "1000.00", "V1"),
+            cat(63, "2026-02-27", "5500.00", "V2"),
+        ];
+        let found = split(&p);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence, vec![100, 61, 63]);
+        assert!(
+            found[0].message.contains("(to V1, V2)"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn vendor_concentration_by_consecutive_wins() {
+        let award = |seq: u64, date: &str, vendor: &str| AwardFact {
+            seq,
+            date: d(date),
+            vendor: vendor.to_owned(),
+            amount: Some(dec("20000.00")),
+        };
+        let wins = |f: &Facts, t: &Thresholds| {
+            screen(f, t)
+                .into_iter()
+                .filter(|x| x.rule == "vendor-concentration")
+                .collect::<Vec<_>>()
+        };
+        let t = Thresholds::default();
+        let mut a = base("award", "20000.00");
+        // Latest dated first, as the read returns them; this award (100) among them.
+        a.recent_awards = vec![
+            award(100, "2026-03-03", "V1"),
+            award(80, "2026-02-20", "V1"),
+            award(60, "2026-02-01", "V1"),
+            award(40, "2026-01-15", "V1"),
+            award(20, "2026-01-02", "V1"),
+        ];
+        let found = wins(&a, &t);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::Medium);
+        assert_eq!(found[0].evidence, vec![100, 20, 40, 60, 80]);
+        assert_eq!(
+            found[0].message,
+            "award 100 to V1 makes it the winner of the last 5 awards of M1 in a row \
+             (awards 20, 40, 60, 80, 100, dated 2026-01-02 to 2026-03-03), together 100000.00 EUR"
+        );
+        // Must not flag: another vendor among the last five, fewer than five awards, or
+        // this award not among the latest (backdated behind them).
+        let mut b = a.clone();
+        b.recent_awards[3].vendor = "V2".to_owned();
+        assert!(wins(&b, &t).is_empty(), "V2 broke the run");
+        let mut b = a.clone();
+        b.recent_awards.truncate(4);
+        assert!(wins(&b, &t).is_empty(), "four in a row");
+        let mut b = a.clone();
+        b.recent_awards[0].seq = 90;
+        assert!(wins(&b, &t).is_empty(), "this award is not the latest five");
+        // An earlier run by another vendor further back does not matter.
+        let mut b = a.clone();
+        b.recent_awards.push(award(10, "2025-12-01", "V2"));
+        assert_eq!(wins(&b, &t).len(), 1);
+        // The setting: four in a row fire with 4.
+        let four = Thresholds {
+            consecutive_wins_min: 4,
+            ..Thresholds::default()
+        };
+        let mut b = a.clone();
+        b.recent_awards.truncate(4);
+        assert_eq!(wins(&b, &four)[0].evidence, vec![100, 40, 60, 80]);
+        // Only awards.
+        let mut c = a.clone();
+        c.kind = "contract".to_owned();
+        assert!(wins(&c, &t).is_empty());
+        // Bounds of the setting.
+        let bad = |n| {
+            Thresholds {
+                consecutive_wins_min: n,
+                ..Thresholds::default()
+            }
+            .check()
+            .is_err()
+        };
+        assert!(bad(1) && bad(101) && !bad(2) && !bad(100));
     }
 
     /// An award to V2 on an open tender with these bids; `dq` maps bid seq to the seq of

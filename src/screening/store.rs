@@ -257,6 +257,82 @@ pub fn payments_since(
         .load(conn)
 }
 
+/// An unreversed direct purchase with its item category: (seq, date, ministry, vendor,
+/// category, amount in the fund's currency).
+pub type CategoryPaymentRow = (
+    i64,
+    NaiveDate,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<String>,
+    Option<Decimal>,
+);
+
+/// The most direct purchases one job reads for `split-purchase` by category (the latest
+/// dated first): a bound on the read, far above what a window of a ministry's purchases in
+/// a few categories holds.
+pub const CATEGORY_PAYMENTS_MAX: i64 = 5_000;
+
+/// Unreversed direct purchases (payments naming no invoice) by these ministries in these
+/// categories dated on or after `since`, the latest dated first, at most
+/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over the
+/// ministries' payments in the window (the other conditions filter the rows read).
+pub fn category_purchases_since(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministries: &[Uuid],
+    categories: &[String],
+    since: NaiveDate,
+) -> QueryResult<Vec<CategoryPaymentRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq_any(ministries))
+        .filter(fund_entries::kind.eq("payment"))
+        .filter(fund_entries::business_date.ge(since))
+        .filter(fund_entries::reversed_by.is_null())
+        .filter(fund_entries::ref_seq.is_null())
+        .filter(fund_entries::category.eq_any(categories))
+        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+        .limit(CATEGORY_PAYMENTS_MAX)
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::ministry_org_id,
+            fund_entries::vendor_org_id,
+            fund_entries::category,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
+/// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
+/// currency).
+pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
+
+/// A ministry's latest `limit` unreversed awards, latest dated first (seq breaks ties): a
+/// backward range scan of `fund_entries_ministry_kind_date`.
+pub fn latest_awards(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Uuid,
+    limit: i64,
+) -> QueryResult<Vec<AwardRow>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq("award"))
+        .filter(fund_entries::reversed_by.is_null())
+        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+        .limit(limit)
+        .select((
+            fund_entries::seq,
+            fund_entries::business_date,
+            fund_entries::vendor_org_id,
+            fund_entries::amount_fund,
+        ))
+        .load(conn)
+}
+
 /// Each vendor's first entry in the fund: (vendor, first seq, its business date).
 pub fn vendors_first_seen(
     conn: &mut PgConnection,

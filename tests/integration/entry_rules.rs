@@ -889,3 +889,182 @@ async fn batches_see_their_own_disqualifications_and_approvals() {
     assert_eq!(w.flags(&app, "self-approval").await.len(), 2);
     w.rebuild_agrees();
 }
+
+/// Auditors list the fund's holidays in its screening thresholds; spending recorded on one
+/// of them is off-hours and the flag names the holiday. Lists that are too long, or dates
+/// that are not dates, are refused.
+#[actix_web::test]
+async fn spending_recorded_on_a_funds_holiday_is_off_hours() {
+    let (w, app) = world().await;
+    let config = |settings: Value| {
+        w.post(
+            "screening_config",
+            json!({"settings": settings, "reason": "the fund's calendar"}),
+        )
+    };
+    w.as_("ministry", w.interior);
+    refused!(
+        &app,
+        config(json!({"holidays": [today()]})),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    w.as_("auditor", w.auditor);
+    let too_many: Vec<chrono::NaiveDate> = (0..367)
+        .map(|i| today() + chrono::Duration::days(i))
+        .collect();
+    refused!(
+        &app,
+        config(json!({ "holidays": too_many })),
+        U422,
+        "invalid_setting"
+    );
+    refused!(
+        &app,
+        config(json!({"holidays": ["25 December"]})),
+        U422,
+        "invalid_setting"
+    );
+    ok!(&app, config(json!({ "holidays": [today()] })));
+    w.as_("ministry", w.interior);
+    let pay = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": w.vendors[0], "ministry": w.interior, "category": "equipment",
+                "amount": eur("1234.56")})
+        )
+    );
+    let off = w.flags(&app, "off-hours").await;
+    assert_eq!(off.len(), 1, "{off:?}");
+    assert_eq!(
+        (&off[0]["seq"], &off[0]["evidence"]),
+        (&json!(pay), &json!([pay]))
+    );
+    let msg = off[0]["message"].as_str().unwrap();
+    assert!(
+        msg.ends_with(&format!("(the fund's holiday {})", today())),
+        "{msg}"
+    );
+    w.rebuild_agrees();
+}
+
+/// Direct purchases by one ministry in one item category from several vendors, each under
+/// the direct-purchase threshold and together over it, are a split purchase; other
+/// categories, other ministries and reversed purchases do not count.
+#[actix_web::test]
+async fn direct_purchases_split_across_vendors_in_one_category_are_flagged() {
+    let (w, app) = world().await;
+    let buy = |ministry: Uuid, vendor: Uuid, category: &str, amount: &str| {
+        w.post(
+            "payment",
+            json!({"vendor": vendor, "ministry": ministry, "category": category,
+                "amount": eur(amount)}),
+        )
+    };
+    let [a, b, c] = w.vendors;
+    w.as_("ministry", w.interior);
+    let p1 = ok!(&app, buy(w.interior, a, "uniforms", "3900.00"));
+    let p2 = ok!(&app, buy(w.interior, b, "uniforms", "3850.50"));
+    // Another category, and a purchase reversed: neither is part of the split.
+    ok!(&app, buy(w.interior, c, "fuel", "3000.00"));
+    // (9,750.50 with the first two: no flag when it was recorded.)
+    let gone = ok!(&app, buy(w.interior, c, "uniforms", "2000.00"));
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": gone, "reason": "entered twice"})
+        )
+    );
+    w.as_("ministry", w.justice);
+    ok!(&app, buy(w.justice, c, "uniforms", "3000.00"));
+    assert_eq!(w.flags(&app, "split-purchase").await, Vec::<Value>::new());
+    // 3,900.00 + 3,850.50 + 2,300.00 = 10,050.50 by Interior for uniforms.
+    w.as_("ministry", w.interior);
+    let p3 = ok!(&app, buy(w.interior, c, "uniforms", "2300.00"));
+    let split = w.flags(&app, "split-purchase").await;
+    assert_eq!(split.len(), 1, "{split:?}");
+    assert_eq!(split[0]["seq"], json!(p3));
+    assert_eq!(split[0]["severity"], json!("high"));
+    assert_eq!(split[0]["evidence"], json!([p3, p1, p2]));
+    assert_eq!(
+        split[0]["message"],
+        json!(
+            "3 payments by Ministry of Interior for uniforms (to Alpha Radio, Beta Telecom, \
+            Gamma Systems) within 30 days total 10050.50 EUR, each under the direct purchase \
+            threshold of 10000.00 EUR"
+        )
+    );
+    w.rebuild_agrees();
+}
+
+/// A ministry's fifth award in a row to the same vendor is flagged with the five awards as
+/// evidence; four in a row, another ministry's awards and an earlier winner do not count.
+#[actix_web::test]
+async fn a_fifth_award_in_a_row_to_one_vendor_is_flagged() {
+    let (w, app) = world().await;
+    let [alpha, beta, _] = w.vendors;
+    let tender = |ministry: Uuid, date: chrono::NaiveDate| {
+        w.post_on(
+            date,
+            "tender",
+            json!({"ministry": ministry, "title": "Spare parts", "category": "equipment",
+                "method": "direct", "estimated_value": eur("21000.00"),
+                "deadline": date + chrono::Duration::days(30)}),
+        )
+    };
+    let award = |tender: u64, vendor: Uuid, date: chrono::NaiveDate| {
+        w.post_on(
+            date,
+            "award",
+            json!({"tender": tender, "vendor": vendor, "amount": eur("20123.45"),
+                "bids_received": 0}),
+        )
+    };
+    // A direct tender of `ministry` dated `days_ago`, awarded to `vendor`: the award's seq.
+    macro_rules! win {
+        ($ministry:expr, $vendor:expr, $days_ago:expr) => {{
+            let date = today() - chrono::Duration::days($days_ago);
+            w.as_("ministry", $ministry);
+            let t = ok!(&app, tender($ministry, date));
+            ok!(&app, award(t, $vendor, date))
+        }};
+    }
+    let mut won = Vec::new();
+    for (ministry, vendor, days_ago) in [
+        (w.interior, beta, 60),
+        (w.interior, alpha, 50),
+        (w.interior, alpha, 40),
+        (w.justice, alpha, 35),
+        (w.interior, alpha, 30),
+        (w.interior, alpha, 20),
+    ] {
+        won.push(win!(ministry, vendor, days_ago));
+    }
+    assert_eq!(
+        w.flags(&app, "vendor-concentration").await,
+        Vec::<Value>::new(),
+        "four in a row for Interior"
+    );
+    let fifth = win!(w.interior, alpha, 10);
+    let flags = w.flags(&app, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(flags[0]["seq"], json!(fifth));
+    assert_eq!(flags[0]["severity"], json!("medium"));
+    assert_eq!(
+        flags[0]["evidence"],
+        json!([fifth, won[1], won[2], won[4], won[5]])
+    );
+    let msg = flags[0]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "award {fifth} to Alpha Radio makes it the winner of the last 5 awards of Ministry of Interior in a row"
+        )) && msg.ends_with("together 100617.25 EUR"),
+        "{msg}"
+    );
+    // Backdated behind the run, another award to Alpha is not among the latest: no flag.
+    win!(w.interior, alpha, 90);
+    assert_eq!(w.flags(&app, "vendor-concentration").await.len(), 1);
+    w.rebuild_agrees();
+}
