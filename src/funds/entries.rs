@@ -150,7 +150,8 @@ pub async fn post_entry(
         )
         .await?;
     let receipt = receipts
-        .first()
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     let status = if receipt.replayed {
         StatusCode::OK
@@ -203,7 +204,7 @@ pub async fn post_batch(
         });
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
-    Ok(HttpResponse::Created().json(BatchReceipts::new(&receipts)?))
+    Ok(HttpResponse::Created().json(BatchReceipts::new(receipts)?))
 }
 
 // ---------------------------------------------------------------------------- reads
@@ -311,7 +312,7 @@ pub fn views(
                 recorded_at: entry.recorded_at,
                 principal: entry.principal,
                 body: entry.body,
-                entry_hash: hex::encode(&lr.entry_hash),
+                entry_hash: crate::ledger::entry::hex(&lr.entry_hash),
                 ministry: r.ministry_org_id,
                 vendor: r.vendor_org_id,
                 donor: r.donor_org_id,

@@ -588,7 +588,7 @@ impl Importer<'_> {
         first: bool,
     ) -> anyhow::Result<Prepared> {
         let ocid = plan.ocid.clone();
-        let keys: Vec<String> = plan.entries.iter().map(|p| p.key.clone()).collect();
+        let keys: Vec<&str> = plan.entries.iter().map(|p| p.key.as_str()).collect();
         let recorded = {
             let mut conn = self.conn()?;
             let rows = crate::ledger::store::entries_by_keys(&mut conn, self.fund, &keys)

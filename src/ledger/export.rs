@@ -82,8 +82,8 @@ pub fn write_entry(out: &mut dyn Write, row: &EntryRow) -> std::io::Result<()> {
         r#"{{"type":"entry","seq":{},"entry":{},"prev_hash":"{}","entry_hash":"{}"}}"#,
         row.seq,
         row.canonical,
-        hex::encode(&row.prev_hash),
-        hex::encode(&row.entry_hash)
+        entry::hex(&row.prev_hash),
+        entry::hex(&row.entry_hash)
     )
 }
 

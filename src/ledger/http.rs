@@ -175,22 +175,30 @@ pub struct ReceiptDto {
     pub replayed: bool,
 }
 
-impl From<&Receipt> for ReceiptDto {
-    fn from(r: &Receipt) -> Self {
+impl ReceiptDto {
+    /// The answer to one append; `checkpoint` false in a batch answer, which carries the
+    /// shared checkpoint once. Takes the receipt to move its entry rather than copy it.
+    fn new(r: Receipt, checkpoint: bool) -> Self {
         Self {
             chain: r.entry.chain,
             seq: r.entry.seq,
             entry_hash: entry::hex32(&r.entry_hash),
             prev_hash: entry::hex32(&r.prev_hash),
-            entry: r.entry.clone(),
             inclusion_proof: InclusionProofDto {
                 leaf_index: r.entry.seq,
                 tree_size: r.checkpoint.tree_size,
                 hashes: r.inclusion_proof.iter().map(entry::hex32).collect(),
             },
-            checkpoint: Some(CheckpointDto::from(&r.checkpoint)),
+            checkpoint: checkpoint.then(|| CheckpointDto::from(&r.checkpoint)),
             replayed: r.replayed,
+            entry: r.entry,
         }
+    }
+}
+
+impl From<Receipt> for ReceiptDto {
+    fn from(r: Receipt) -> Self {
+        Self::new(r, true)
     }
 }
 
@@ -205,8 +213,8 @@ pub struct StoredEntry {
 fn stored_entry(row: &EntryRow) -> Result<StoredEntry, LedgerError> {
     Ok(StoredEntry {
         seq: store::to_u64(row.seq)?,
-        entry_hash: hex::encode(&row.entry_hash),
-        prev_hash: hex::encode(&row.prev_hash),
+        entry_hash: entry::hex(&row.entry_hash),
+        prev_hash: entry::hex(&row.prev_hash),
         entry: crate::ledger::Ledger::parse_entry(row)?,
     })
 }
@@ -310,7 +318,7 @@ pub struct BatchReceipts {
 
 impl BatchReceipts {
     /// A batch's answer: the shared checkpoint once, then each receipt without it.
-    pub fn new(receipts: &[Receipt]) -> ApiResult<Self> {
+    pub fn new(receipts: Vec<Receipt>) -> ApiResult<Self> {
         let checkpoint = receipts
             .first()
             .map(|r| CheckpointDto::from(&r.checkpoint))
@@ -318,11 +326,8 @@ impl BatchReceipts {
         Ok(Self {
             checkpoint,
             receipts: receipts
-                .iter()
-                .map(|r| ReceiptDto {
-                    checkpoint: None,
-                    ..ReceiptDto::from(r)
-                })
+                .into_iter()
+                .map(|r| ReceiptDto::new(r, false))
                 .collect(),
         })
     }
@@ -419,7 +424,8 @@ pub async fn append(
         )
         .await?;
     let receipt = receipts
-        .first()
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     let status = if receipt.replayed {
         StatusCode::OK
@@ -453,7 +459,7 @@ pub async fn append_batch(
         });
     }
     let receipts = state.ledger.append(path.chain.0, requests).await?;
-    Ok(HttpResponse::Created().json(BatchReceipts::new(&receipts)?))
+    Ok(HttpResponse::Created().json(BatchReceipts::new(receipts)?))
 }
 
 // ---------------------------------------------------------------------------- reads

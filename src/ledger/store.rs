@@ -169,7 +169,7 @@ pub fn set_head(conn: &mut PgConnection, chain: Uuid, size: u64, hash: &Hash) ->
 pub fn entries_by_keys(
     conn: &mut PgConnection,
     chain: Uuid,
-    keys: &[String],
+    keys: &[&str],
 ) -> StoreResult<Vec<EntryRow>> {
     if keys.is_empty() {
         return Ok(Vec::new());

@@ -20,7 +20,7 @@ use super::entry::{self, Entry, EntryError, Hash, Principal};
 use super::merkle::{self, Frontier, NodeId};
 use super::note::{self, SigningKey};
 use super::store::{self, CheckpointRow, EntryRow, StoreError};
-use crate::db::PgPool;
+use crate::db::{PgPool, PgPooled};
 
 /// Most entries one batch request may carry.
 pub const MAX_BATCH_ENTRIES: usize = 1_000;
@@ -132,6 +132,8 @@ pub trait Effect: Send + Sync {
 
 struct Job {
     requests: Vec<AppendRequest>,
+    /// `entry::canonical_body` of each request's body, computed by the caller.
+    bodies: Vec<Vec<u8>>,
     effect: Option<Arc<dyn Effect>>,
     reply: Reply,
 }
@@ -179,6 +181,7 @@ impl Writers {
             return Err(AppendError::BatchSize(requests.len()));
         }
         let mut seen = BTreeSet::new();
+        let mut bodies = Vec::with_capacity(requests.len());
         for r in &requests {
             entry::validate_kind(&r.kind)?;
             entry::validate_idempotency_key(&r.idempotency_key)?;
@@ -186,12 +189,15 @@ impl Writers {
             if !seen.insert(r.idempotency_key.as_str()) {
                 return Err(AppendError::DuplicateKeyInBatch(r.idempotency_key.clone()));
             }
+            // Here, on the caller's thread: the chain's writer thread is the bottleneck.
+            bodies.push(entry::canonical_body(&r.body)?);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(
             chain,
             Job {
                 requests,
+                bodies,
                 effect,
                 reply: tx,
             },
@@ -241,8 +247,22 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
     let mut frontier: Option<Frontier> = None;
     // The chain's checkpoint origin: immutable once the chain exists, read once.
     let mut origin: Option<String> = None;
+    // The connection of the previous group, kept only while groups follow each other
+    // back to back: a busy chain skips the pool's checkout (and its liveness query) per
+    // group, an idle one holds no connection.
+    let mut held: Option<PgPooled> = None;
     loop {
-        let first = match rx.recv_timeout(WRITER_IDLE) {
+        let next = match held.is_some() {
+            true => match rx.try_recv() {
+                Ok(job) => Ok(job),
+                Err(_) => {
+                    held = None;
+                    rx.recv_timeout(WRITER_IDLE)
+                }
+            },
+            false => rx.recv_timeout(WRITER_IDLE),
+        };
+        let first = match next {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
         };
@@ -259,16 +279,34 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
         }
         let requests: Vec<JobRef<'_>> = jobs
             .iter()
-            .map(|j| (j.requests.as_slice(), j.effect.as_deref()))
+            .map(|j| {
+                (
+                    j.requests.as_slice(),
+                    j.bodies.as_slice(),
+                    j.effect.as_deref(),
+                )
+            })
             .collect();
-        let results = match ctx.pool.get() {
-            Ok(mut conn) => commit_group(
-                &ctx,
-                &mut conn,
-                chain,
-                (&mut frontier, &mut origin),
-                &requests,
-            ),
+        let conn = match held.take() {
+            Some(conn) => Ok(conn),
+            None => ctx.pool.get(),
+        };
+        let results = match conn {
+            Ok(mut conn) => {
+                let results = commit_group(
+                    &ctx,
+                    &mut conn,
+                    chain,
+                    (&mut frontier, &mut origin),
+                    &requests,
+                );
+                // After a failed transaction the frontier is re-read; the connection is
+                // returned too, so the pool's check decides whether it is still usable.
+                if frontier.is_some() {
+                    held = Some(conn);
+                }
+                results
+            }
             Err(e) => {
                 frontier = None;
                 requests
@@ -289,7 +327,7 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
 }
 
 /// A job as the group sees it: its requests and its effect.
-type JobRef<'a> = (&'a [AppendRequest], Option<&'a dyn Effect>);
+type JobRef<'a> = (&'a [AppendRequest], &'a [Vec<u8>], Option<&'a dyn Effect>);
 
 /// What one job became inside the group, before the commit.
 enum Planned {
@@ -325,27 +363,35 @@ fn commit_group(
         // With the nodes this group completes, these are all the nodes the receipts of
         // its new entries need (Frontier::nodes): no read after the commit.
         let old_frontier = frontier.nodes();
-        let keys: Vec<String> = jobs
+        let keys: Vec<&str> = jobs
             .iter()
-            .flat_map(|(j, _)| j.iter().map(|r| r.idempotency_key.clone()))
+            .flat_map(|(j, _, _)| j.iter().map(|r| r.idempotency_key.as_str()))
             .collect();
-        let mut stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
+        let stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
             .into_iter()
             .map(|r| (r.idempotency_key.clone(), r))
             .collect();
+        // Keys this group records, to the index of their row in `new_rows`: a later job
+        // of the group retrying one of them replays it.
+        let mut recorded: HashMap<&str, usize> = HashMap::new();
 
         let mut new_rows: Vec<EntryRow> = Vec::new();
         let mut new_entries: Vec<Entry> = Vec::new();
         let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
         let mut prev = head;
         let mut plans = Vec::with_capacity(jobs.len());
-        // Rows still to insert with the group's one multi-row INSERT (jobs with an effect
+        // Ranges of `new_rows` still to insert with the group's COPY (jobs with an effect
         // insert their own rows inside their savepoint).
-        let mut to_insert: Vec<EntryRow> = Vec::new();
-        for (job, effect) in jobs {
+        let mut to_insert: Vec<std::ops::Range<usize>> = Vec::new();
+        for (job, bodies, effect) in jobs {
             let before = frontier.clone();
+            let known = Known {
+                stored: &stored,
+                recorded: &recorded,
+                new_rows: &new_rows,
+            };
             let (outcomes, rows, entries, nodes) =
-                match plan_job(chain, recorded_at, job, &stored, &mut frontier, prev) {
+                match plan_job(chain, recorded_at, job, bodies, known, &mut frontier, prev) {
                     Ok(plan) => plan,
                     Err((e, restored)) => {
                         frontier = restored;
@@ -363,16 +409,21 @@ fn commit_group(
                     plans.push(Planned::Rejected(e));
                     continue;
                 }
-            } else {
-                to_insert.extend(rows.iter().cloned());
             }
             let base = new_rows.len();
+            if effect.is_none() || rows.is_empty() {
+                match to_insert.last_mut() {
+                    Some(r) if r.end == base => r.end = base + rows.len(),
+                    _ => to_insert.push(base..base + rows.len()),
+                }
+            }
             if let Some(last) = rows.last() {
                 prev = store::to_hash(&last.entry_hash)?;
             }
-            for row in &rows {
-                // A later job in this group retrying the same key replays this one.
-                stored.insert(row.idempotency_key.clone(), row.clone());
+            for (i, req) in job.iter().enumerate() {
+                if let Some(Outcome::New(at)) = outcomes.get(i) {
+                    recorded.insert(req.idempotency_key.as_str(), base + at);
+                }
             }
             new_rows.extend(rows);
             new_entries.extend(entries);
@@ -393,7 +444,12 @@ fn commit_group(
         let checkpoint = if new_rows.is_empty() {
             None
         } else {
-            store::insert_entries(conn, &to_insert)?;
+            for range in to_insert {
+                let rows = new_rows.get(range).ok_or_else(|| {
+                    AppendError::Internal(anyhow::anyhow!("group row range out of bounds"))
+                })?;
+                store::insert_entries(conn, rows)?;
+            }
             store::insert_nodes(conn, chain, &new_nodes)?;
             store::set_head(conn, chain, new_size, &prev)?;
             let origin = match origin_cache.take() {
@@ -473,6 +529,8 @@ fn commit_group(
             }
         }
     }
+    // Each new entry is in exactly one receipt: move it there.
+    let mut new_entries: Vec<Option<Entry>> = new_entries.into_iter().map(Some).collect();
     let results: Vec<Result<Vec<Receipt>, AppendError>> = plans
         .into_iter()
         .map(|plan| match plan {
@@ -484,9 +542,13 @@ fn commit_group(
                         let row = new_rows.get(i).ok_or_else(|| {
                             AppendError::Internal(anyhow::anyhow!("receipt index"))
                         })?;
-                        let entry = new_entries.get(i).cloned().ok_or_else(|| {
-                            AppendError::Internal(anyhow::anyhow!("receipt index"))
-                        })?;
+                        let entry =
+                            new_entries
+                                .get_mut(i)
+                                .and_then(Option::take)
+                                .ok_or_else(|| {
+                                    AppendError::Internal(anyhow::anyhow!("receipt index"))
+                                })?;
                         receipt(row, entry, &checkpoint, &nodes, false)
                     }
                     Outcome::Replay(row) => {
@@ -515,13 +577,32 @@ fn commit_group(
 
 type JobPlan = (Vec<Outcome>, Vec<EntryRow>, Vec<Entry>, Vec<(NodeId, Hash)>);
 
+/// What a group already knows about idempotency keys when it plans a job.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    /// Rows recorded by earlier commits, by key.
+    stored: &'a HashMap<String, EntryRow>,
+    /// Keys recorded by earlier jobs of this group, to their index in `new_rows`.
+    recorded: &'a HashMap<&'a str, usize>,
+    new_rows: &'a [EntryRow],
+}
+
+impl Known<'_> {
+    fn get(&self, key: &str) -> Option<&EntryRow> {
+        self.stored
+            .get(key)
+            .or_else(|| self.recorded.get(key).and_then(|i| self.new_rows.get(*i)))
+    }
+}
+
 /// Plans one job against the group's running state. On rejection, returns the frontier
 /// as it was before the job so the job leaves no trace.
 fn plan_job(
     chain: Uuid,
     recorded_at: DateTime<Utc>,
     job: &[AppendRequest],
-    stored: &HashMap<String, EntryRow>,
+    bodies: &[Vec<u8>],
+    known: Known<'_>,
     frontier: &mut Frontier,
     prev: Hash,
 ) -> Result<JobPlan, (AppendError, Frontier)> {
@@ -532,8 +613,8 @@ fn plan_job(
     let mut entries = Vec::new();
     let mut nodes = Vec::new();
     let mut prev = prev;
-    for req in job {
-        if let Some(row) = stored.get(&req.idempotency_key) {
+    for (req, body) in job.iter().zip(bodies) {
+        if let Some(row) = known.get(&req.idempotency_key) {
             if !same_request(row, req) {
                 return fail(
                     AppendError::IdempotencyConflict(req.idempotency_key.clone()),
@@ -556,7 +637,7 @@ fn plan_job(
             body: req.body.clone(),
         };
         let built = (|| -> Result<(EntryRow, Hash), AppendError> {
-            let canonical = entry::canonical_bytes(&e)?;
+            let canonical = entry::canonical_bytes_with_body(&e, body)?;
             let hash = entry::entry_hash(&prev, &canonical);
             let canonical =
                 String::from_utf8(canonical).map_err(|err| AppendError::Internal(err.into()))?;

@@ -88,7 +88,7 @@ pub fn cells(ctx: &CsvCtx, row: &ExportRow, name: &dyn Fn(Uuid) -> String) -> [S
             .map(|t| super::ocds::ocid(&ctx.ocid_prefix, ctx.fund, t))
             .unwrap_or_default(),
         row.ref_seq.map(|r| r.to_string()).unwrap_or_default(),
-        hex::encode(&row.entry_hash),
+        crate::ledger::entry::hex(&row.entry_hash),
     ]
 }
 

@@ -198,7 +198,9 @@ async fn run_one(
         let mut conn = pool.get()?;
         let size = crate::ledger::store::head(&mut conn, fund)?.map_or(0, |(size, _)| size);
         let key = run_key(fund, period, size);
-        if !crate::ledger::store::entries_by_keys(&mut conn, ADMIN_CHAIN, &[key])?.is_empty() {
+        if !crate::ledger::store::entries_by_keys(&mut conn, ADMIN_CHAIN, &[key.as_str()])?
+            .is_empty()
+        {
             return Ok(None);
         }
         run::prepare(&mut conn, fund, currency, period, now)?

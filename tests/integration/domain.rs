@@ -10,16 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{self, TestDb};
-
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
+use crate::harness::{eur, org};
 
 /// Organisations and a EUR fund: one secretariat, two donors, two ministries (both with
 /// an allocation once `allocate` ran), three vendors, an assigned and an unassigned audit
@@ -39,16 +30,6 @@ struct World {
     auditor: Uuid,
     other_auditor: Uuid,
     _db: TestDb,
-}
-
-fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
-    id
-}
-
-fn eur(v: &str) -> Value {
-    json!({"value": v, "currency": "EUR"})
 }
 
 fn today() -> String {

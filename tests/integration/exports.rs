@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{self, TestDb};
+use crate::harness::{eur, org};
 
 /// The directory of the official schemas; panics (the test fails) if there is none.
 pub(crate) fn schemas_dir() -> PathBuf {
@@ -84,28 +85,8 @@ fn hdr(headers: &actix_web::http::header::HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
-fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
-    id
-}
-
-fn eur(v: &str) -> Value {
-    json!({"value": v, "currency": "EUR"})
-}
-
 fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
-}
-
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
 }
 
 /// Posts and expects success; returns the new entry's seq.

@@ -7,16 +7,6 @@ use serde_json::{json, Value};
 
 use crate::harness::{self, TestDb};
 
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
-
 /// Acts as `role` of organisation `org`.
 fn act(state: &actix_web::web::Data<fundtrail::app::AppState>, role: &str, org: uuid::Uuid) {
     harness::act_as_member(state, role, org);

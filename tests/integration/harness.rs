@@ -318,3 +318,15 @@ pub fn act_as_user(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, use
 pub fn clear_token() {
     TOKEN.with(|t| *t.borrow_mut() = None);
 }
+
+/// A row in `organizations` (written as superuser, as an administrator would); its id.
+pub fn org(db: &TestDb, name: &str, kind: &str) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
+    id
+}
+
+/// A EUR amount as the API takes it.
+pub fn eur(v: &str) -> serde_json::Value {
+    serde_json::json!({"value": v, "currency": "EUR"})
+}

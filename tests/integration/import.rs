@@ -14,26 +14,11 @@ use uuid::Uuid;
 
 use fundtrail::import::run::{import, ImportOptions, ImportReport};
 
+use crate::harness::org;
 use crate::harness::{self, TestDb};
-
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocds/release-package.json")
-}
-
-fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
-    id
 }
 
 fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {

@@ -18,16 +18,6 @@ fn h32(s: &Value) -> [u8; 32] {
     entry::parse_hex32(s.as_str().unwrap()).unwrap()
 }
 
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
-
 fn post_entry(chain: &str, key: &str, body: Value) -> TestRequest {
     TestRequest::post()
         .uri(&format!("/api/v1/chains/{chain}/entries"))

@@ -6,6 +6,20 @@
     clippy::as_conversions
 )]
 
+/// Calls the app as the current actor (`harness::act_as`, `harness::authed`) and returns
+/// the status and the JSON body (`Null` when the body is not JSON).
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let res =
+            actix_web::test::call_service($app, crate::harness::authed($req).to_request()).await;
+        let status = res.status();
+        let bytes = actix_web::test::read_body(res).await;
+        let body: serde_json::Value =
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }};
+}
+
 mod admin;
 mod auth;
 mod domain;

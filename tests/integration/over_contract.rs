@@ -11,16 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{self, TestDb};
-
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
+use crate::harness::{eur, org};
 
 /// Posts and expects success; returns the new entry's seq.
 macro_rules! ok {
@@ -29,16 +20,6 @@ macro_rules! ok {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["seq"].as_u64().unwrap()
     }};
-}
-
-fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
-    id
-}
-
-fn eur(v: &str) -> Value {
-    json!({"value": v, "currency": "EUR"})
 }
 
 struct World {

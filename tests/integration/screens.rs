@@ -9,16 +9,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{self, TestDb};
-
-macro_rules! call {
-    ($app:expr, $req:expr) => {{
-        let res = test::call_service($app, harness::authed($req).to_request()).await;
-        let status = res.status();
-        let bytes = test::read_body(res).await;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
-    }};
-}
+use crate::harness::{eur, org};
 
 macro_rules! ok {
     ($app:expr, $req:expr) => {{
@@ -26,16 +17,6 @@ macro_rules! ok {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["seq"].as_u64().unwrap()
     }};
-}
-
-fn org(db: &TestDb, name: &str, kind: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    fundtrail::auth::store::insert_org(&mut db.superuser_conn(), id, name, kind).unwrap();
-    id
-}
-
-fn eur(v: &str) -> Value {
-    json!({"value": v, "currency": "EUR"})
 }
 
 fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
