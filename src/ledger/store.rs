@@ -156,16 +156,6 @@ pub fn head(conn: &mut PgConnection, chain: Uuid) -> StoreResult<Option<(u64, Ha
         .transpose()
 }
 
-pub fn set_head(conn: &mut PgConnection, chain: Uuid, size: u64, hash: &Hash) -> StoreResult<()> {
-    diesel::update(chain_heads::table.find(chain))
-        .set((
-            chain_heads::size.eq(to_i64(size)?),
-            chain_heads::head_hash.eq(hash.to_vec()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 pub fn entries_by_keys(
     conn: &mut PgConnection,
     chain: Uuid,
@@ -208,35 +198,84 @@ pub const STORED_MIN_LEVEL: u8 = 4;
 /// Leaves per aligned block of recomputed nodes.
 const BLOCK_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
 
-/// Inserts the nodes of `nodes` that are stored (level >= `STORED_MIN_LEVEL`; the others
-/// are skipped), with one array-bound statement per 10,000 nodes.
-pub fn insert_nodes(
+/// Everything a group commit writes, in ONE statement (one round trip): the entries of
+/// `rows` (all of one chain), its stored `nodes`, the signed `checkpoint` of the new size
+/// and the chain's new head. Each round trip of the writer's transaction is paid once per
+/// group by every request waiting in it, and the head row stays locked meanwhile.
+pub fn write_group(
     conn: &mut PgConnection,
     chain: Uuid,
+    rows: &[&EntryRow],
     nodes: &[(NodeId, Hash)],
+    checkpoint: &CheckpointRow,
+    head_hash: &Hash,
 ) -> StoreResult<()> {
     let stored: Vec<&(NodeId, Hash)> = nodes
         .iter()
         .filter(|(n, _)| n.level >= STORED_MIN_LEVEL)
         .collect();
-    for chunk in stored.chunks(10_000) {
-        let levels: Vec<i16> = chunk.iter().map(|(n, _)| i16::from(n.level)).collect();
-        let idxs = chunk
-            .iter()
-            .map(|(n, _)| to_i64(n.index))
-            .collect::<StoreResult<Vec<i64>>>()?;
-        let hashes: Vec<Vec<u8>> = chunk.iter().map(|(_, h)| h.to_vec()).collect();
-        prepared(
-            diesel::sql_query(
-                "INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
-                 SELECT $1, l, i, h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS t(l, i, h)",
-            )
-            .bind::<SqlUuid, _>(chain)
-            .bind::<Array<SmallInt>, _>(levels)
-            .bind::<Array<BigInt>, _>(idxs)
-            .bind::<Array<Bytea>, _>(hashes),
+    let levels: Vec<i16> = stored.iter().map(|(n, _)| i16::from(n.level)).collect();
+    let idxs = stored
+        .iter()
+        .map(|(n, _)| to_i64(n.index))
+        .collect::<StoreResult<Vec<i64>>>()?;
+    let hashes: Vec<&[u8]> = stored.iter().map(|(_, h)| h.as_slice()).collect();
+    let updated = prepared(
+        diesel::sql_query(
+            "WITH e AS ( \
+                 INSERT INTO ledger_entries (chain_id, seq, kind, business_date, recorded_at, \
+                     idempotency_key, canonical, prev_hash, entry_hash) \
+                 SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::date[], \
+                     $5::timestamptz[], $6::text[], $7::text[], $8::bytea[], $9::bytea[]) AS t \
+             ), n AS ( \
+                 INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
+                 SELECT $1, m.* FROM unnest($10::smallint[], $11::bigint[], $12::bytea[]) AS m \
+             ), c AS ( \
+                 INSERT INTO checkpoints (chain_id, tree_size, root_hash, signed_at, key_id, note) \
+                 VALUES ($1, $13, $14, $15, $16, $17) \
+             ) \
+             UPDATE chain_heads SET size = $13, head_hash = $18 WHERE chain_id = $1",
         )
-        .execute(conn)?;
+        .bind::<SqlUuid, _>(chain)
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<i64>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Date>, _>(rows.iter().map(|r| r.business_date).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.idempotency_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            rows.iter()
+                .map(|r| r.canonical.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bytea>, _>(
+            rows.iter()
+                .map(|r| r.prev_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bytea>, _>(
+            rows.iter()
+                .map(|r| r.entry_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<SmallInt>, _>(levels)
+        .bind::<Array<BigInt>, _>(idxs)
+        .bind::<Array<Bytea>, _>(hashes)
+        .bind::<BigInt, _>(checkpoint.tree_size)
+        .bind::<Bytea, _>(checkpoint.root_hash.as_slice())
+        .bind::<Timestamptz, _>(checkpoint.signed_at)
+        .bind::<Text, _>(checkpoint.key_id.as_str())
+        .bind::<Text, _>(checkpoint.note.as_str())
+        .bind::<Bytea, _>(head_hash.as_slice()),
+    )
+    .execute(conn)?;
+    if updated != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "chain {chain} has no head row"
+        )));
     }
     Ok(())
 }

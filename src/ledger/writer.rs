@@ -444,14 +444,12 @@ fn commit_group(
         let checkpoint = if new_rows.is_empty() {
             None
         } else {
+            let mut rows: Vec<&EntryRow> = Vec::new();
             for range in to_insert {
-                let rows = new_rows.get(range).ok_or_else(|| {
+                rows.extend(new_rows.get(range).ok_or_else(|| {
                     AppendError::Internal(anyhow::anyhow!("group row range out of bounds"))
-                })?;
-                store::insert_entries(conn, rows)?;
+                })?);
             }
-            store::insert_nodes(conn, chain, &new_nodes)?;
-            store::set_head(conn, chain, new_size, &prev)?;
             let origin = match origin_cache.take() {
                 Some(o) => o,
                 None => {
@@ -463,7 +461,8 @@ fn commit_group(
             let cp = sign(&ctx.signer, &origin, new_size, frontier.root(), recorded_at);
             *origin_cache = Some(origin);
             let cp = cp?;
-            store::insert_checkpoint(conn, &checkpoint_row(chain, &ctx.signer, &cp)?)?;
+            let cp_row = checkpoint_row(chain, &ctx.signer, &cp)?;
+            store::write_group(conn, chain, &rows, &new_nodes, &cp_row, &prev)?;
             Some(cp)
         };
         Ok((
