@@ -352,6 +352,7 @@ fn commit_group(
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
     let started = std::time::Instant::now();
     let mut planned_at = started;
+    let (mut locked_at, mut keys_at) = (started, started);
     let txn = conn.transaction::<_, AppendError, _>(|conn| {
         let Some((size, head)) = store::lock_head(conn, chain)? else {
             return Err(AppendError::ChainNotFound(chain));
@@ -363,6 +364,7 @@ fn commit_group(
         // With the nodes this group completes, these are all the nodes the receipts of
         // its new entries need (Frontier::nodes): no read after the commit.
         let old_frontier = frontier.nodes();
+        locked_at = std::time::Instant::now();
         let keys: Vec<&str> = jobs
             .iter()
             .flat_map(|(j, _, _)| j.iter().map(|r| r.idempotency_key.as_str()))
@@ -374,6 +376,7 @@ fn commit_group(
         // Keys this group records, to the index of their row in `new_rows`: a later job
         // of the group retrying one of them replays it.
         let mut recorded: HashMap<&str, usize> = HashMap::new();
+        keys_at = std::time::Instant::now();
 
         let mut new_rows: Vec<EntryRow> = Vec::new();
         let mut new_entries: Vec<Entry> = Vec::new();
@@ -565,6 +568,8 @@ fn commit_group(
         group.jobs = jobs.len(),
         group.new_entries = new_rows.len(),
         plan_ms = (planned_at - started).as_secs_f64() * 1e3,
+        begin_lock_ms = (locked_at - started).as_secs_f64() * 1e3,
+        keys_ms = (keys_at - locked_at).as_secs_f64() * 1e3,
         write_commit_ms = (committed_at - planned_at).as_secs_f64() * 1e3,
         receipts_ms = committed_at.elapsed().as_secs_f64() * 1e3,
         missing_ms = (missing_at - committed_at).as_secs_f64() * 1e3,
