@@ -45,6 +45,9 @@ fn u(v: i64) -> u64 {
 struct JobFacts {
     names: HashMap<Uuid, String>,
     first_seen: HashMap<Uuid, (u64, chrono::NaiveDate)>,
+    /// The fund's earliest business date, read when `first_seen` is (new-vendor-large's
+    /// warm-up).
+    fund_first_date: Option<chrono::NaiveDate>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
     /// Direct purchases by the job's directly purchasing ministries in the job's direct
@@ -131,10 +134,12 @@ pub fn raise(
         ) {
             tenders.extend(row.tender_seq);
         }
+        // Only large amounts can be new-vendor-large: the others need no first sighting.
         if matches!(
             typed,
             FundEntry::Award(_) | FundEntry::Contract(_) | FundEntry::Payment(_)
-        ) {
+        ) && row.amount_fund.is_some_and(|a| a >= t.new_vendor_amount)
+        {
             spenders.extend(row.vendor_org_id);
         }
         match typed {
@@ -307,16 +312,20 @@ pub fn raise(
     }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
-    let first_seen = if spender_list.is_empty() {
-        HashMap::new()
+    let (first_seen, fund_first_date) = if spender_list.is_empty() {
+        (HashMap::new(), None)
     } else {
-        store::vendors_first_seen(st.conn, fund, &spender_list)?
-            .into_iter()
-            .map(|(v, s, d)| (v, (u(s), d)))
-            .collect()
+        (
+            store::vendors_first_seen(st.conn, fund, &spender_list)?
+                .into_iter()
+                .map(|(v, s, d)| (v, (u(s), d)))
+                .collect(),
+            store::fund_first_date(st.conn, fund)?,
+        )
     };
     let job = JobFacts {
         first_seen,
+        fund_first_date,
         names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
@@ -459,6 +468,13 @@ fn over_contract_of(job: &JobFacts, contract: i64, row: &FundEntryRow) -> Option
     })
 }
 
+/// `amount` is just under one of the method thresholds (near-threshold's band).
+fn near_a_threshold(amount: Decimal, t: &Thresholds) -> bool {
+    t.method_limits()
+        .iter()
+        .any(|(limit, _)| amount >= *limit - *limit * t.near_share && amount < *limit)
+}
+
 /// The facts of one entry; `None` for kinds no rule looks at.
 #[allow(clippy::too_many_arguments)]
 fn facts(
@@ -498,6 +514,8 @@ fn facts(
         vendor_first_seen: row
             .vendor_org_id
             .and_then(|v| job.first_seen.get(&v).copied()),
+        fund_first_date: job.fund_first_date,
+        earlier_amounts: Vec::new(),
         funding: None,
         approval: None,
         over_contract: None,
@@ -546,6 +564,9 @@ fn facts(
                 .ok()
                 .and_then(|s| disqualified.get(&s).copied());
         }
+        if matches!(typed, FundEntry::Award(_)) {
+            f.earlier_amounts.push(estimate);
+        }
         f.tender = Some(TenderFact {
             seq: u(tender_seq),
             method,
@@ -556,6 +577,16 @@ fn facts(
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
+        FundEntry::Contract(_) => {
+            // near-threshold, once per procurement: the award's amount and the tender's
+            // estimate, read only for a value just under a threshold (rare).
+            if row.amount_fund.is_some_and(|a| near_a_threshold(a, t)) {
+                for seq in [row.ref_seq, row.tender_seq].into_iter().flatten() {
+                    f.earlier_amounts
+                        .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
+                }
+            }
+        }
         FundEntry::Award(_) => {
             let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
             f.recent_awards = row
@@ -722,6 +753,7 @@ mod tests {
         let job = JobFacts {
             names: HashMap::new(),
             first_seen: HashMap::new(),
+            fund_first_date: None,
             tender_entries: HashMap::new(),
             payments: Vec::new(),
             category_payments: Vec::new(),

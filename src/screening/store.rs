@@ -363,6 +363,40 @@ pub fn vendors_first_seen(
         .collect())
 }
 
+/// The business date of the fund's earliest entry (one probe of
+/// `fund_entries_business_date`); `None` for a fund with no entries.
+pub fn fund_first_date(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<NaiveDate>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .order((fund_entries::business_date.asc(), fund_entries::seq.asc()))
+        .select(fund_entries::business_date)
+        .first(conn)
+        .optional()
+}
+
+/// Each of these ministries' earliest unreversed payment date in the fund (a probe of
+/// `fund_entries_ministry_kind_date` per ministry).
+pub fn first_payment_dates(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministries: &[Uuid],
+) -> QueryResult<Vec<(Uuid, NaiveDate)>> {
+    let mut out = Vec::with_capacity(ministries.len());
+    for m in ministries {
+        let first: Option<NaiveDate> = fund_entries::table
+            .filter(fund_entries::fund_id.eq(fund))
+            .filter(fund_entries::ministry_org_id.eq(m))
+            .filter(fund_entries::kind.eq("payment"))
+            .filter(fund_entries::reversed_by.is_null())
+            .order(fund_entries::business_date.asc())
+            .select(fund_entries::business_date)
+            .first(conn)
+            .optional()?;
+        out.extend(first.map(|d| (*m, d)));
+    }
+    Ok(out)
+}
+
 /// Unreversed invoices of these vendors with these numbers: (seq, vendor, number, amount).
 pub fn invoices_numbered(
     conn: &mut PgConnection,
