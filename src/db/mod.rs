@@ -1,6 +1,7 @@
 //! Connection pool, embedded migrations and the private-cluster default.
 
 pub mod embedded;
+pub mod prepared;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;

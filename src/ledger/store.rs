@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::entry::Hash;
 use super::merkle::NodeId;
+use crate::db::prepared::prepared;
 use crate::schema::{chain_heads, chains, checkpoints, ledger_entries, signing_keys};
 
 #[derive(Debug, thiserror::Error)]
@@ -175,14 +176,14 @@ pub fn entries_by_keys(
     }
     // One unique-index probe per key, whatever the planner's statistics say: a plain
     // `= ANY($2)` turned into a sequential scan on a freshly loaded chain (O(chain) per group).
-    Ok(diesel::sql_query(
+    Ok(prepared(diesel::sql_query(
         "SELECT e.chain_id, e.seq, e.kind, e.business_date, e.recorded_at, e.idempotency_key, \
                 e.canonical, e.prev_hash, e.entry_hash \
          FROM unnest($2::text[]) AS k(key) \
          CROSS JOIN LATERAL (SELECT * FROM ledger_entries WHERE chain_id = $1 AND idempotency_key = k.key) e",
     )
     .bind::<SqlUuid, _>(chain)
-    .bind::<Array<diesel::sql_types::Text>, _>(keys)
+    .bind::<Array<diesel::sql_types::Text>, _>(keys))
     .load(conn)?)
 }
 
@@ -225,14 +226,16 @@ pub fn insert_nodes(
             .map(|(n, _)| to_i64(n.index))
             .collect::<StoreResult<Vec<i64>>>()?;
         let hashes: Vec<Vec<u8>> = chunk.iter().map(|(_, h)| h.to_vec()).collect();
-        diesel::sql_query(
-            "INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
-             SELECT $1, l, i, h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS t(l, i, h)",
+        prepared(
+            diesel::sql_query(
+                "INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
+                 SELECT $1, l, i, h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS t(l, i, h)",
+            )
+            .bind::<SqlUuid, _>(chain)
+            .bind::<Array<SmallInt>, _>(levels)
+            .bind::<Array<BigInt>, _>(idxs)
+            .bind::<Array<Bytea>, _>(hashes),
         )
-        .bind::<SqlUuid, _>(chain)
-        .bind::<Array<SmallInt>, _>(levels)
-        .bind::<Array<BigInt>, _>(idxs)
-        .bind::<Array<Bytea>, _>(hashes)
         .execute(conn)?;
     }
     Ok(())
@@ -273,26 +276,29 @@ pub fn nodes(
         .iter()
         .map(|b| to_i64(b.saturating_mul(BLOCK_LEAVES)))
         .collect::<StoreResult<Vec<i64>>>()?;
-    let rows: Vec<NodeRow> = diesel::sql_query(
-        // LATERAL forces one primary-key probe per node and one primary-key range scan
-        // per block: the planner cannot estimate unnest() and would otherwise hash-join
-        // against the whole chain. The LIMIT tells it how small each range is (without
-        // it the range was estimated at 110,981 rows, which crossed the JIT threshold and
-        // cost every proof ~15 ms of compilation). Leaf rows come back with level -1.
-        "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
-         CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
-             WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m \
-         UNION ALL \
-         SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS b(start) \
-         CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
-             WHERE chain_id = $1 AND seq >= b.start AND seq < b.start + $5 \
-             ORDER BY seq LIMIT $5) e",
+    // LATERAL forces one primary-key probe per node and one primary-key range scan per
+    // block: the planner cannot estimate unnest() and would otherwise hash-join against
+    // the whole chain. The LIMIT (a literal, so the prepared statement's generic plan
+    // knows it too) tells it how small each range is: without it the range was estimated
+    // at 110,981 rows, which crossed the JIT threshold and cost every proof ~15 ms of
+    // compilation. Leaf rows come back with level -1.
+    const _: () = assert!(BLOCK_LEAVES == 16, "the SQL below spells the block size");
+    let rows: Vec<NodeRow> = prepared(
+        diesel::sql_query(
+            "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
+             CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
+                 WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m \
+             UNION ALL \
+             SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS b(start) \
+             CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
+                 WHERE chain_id = $1 AND seq >= b.start AND seq < b.start + 16 \
+                 ORDER BY seq LIMIT 16) e",
+        )
+        .bind::<SqlUuid, _>(chain)
+        .bind::<Array<SmallInt>, _>(levels)
+        .bind::<Array<BigInt>, _>(idxs)
+        .bind::<Array<BigInt>, _>(starts),
     )
-    .bind::<SqlUuid, _>(chain)
-    .bind::<Array<SmallInt>, _>(levels)
-    .bind::<Array<BigInt>, _>(idxs)
-    .bind::<Array<BigInt>, _>(starts)
-    .bind::<BigInt, _>(to_i64(BLOCK_LEAVES)?)
     .load(conn)?;
     let mut found = HashMap::with_capacity(ids.len());
     let mut leaves: HashMap<u64, Hash> = HashMap::new();
@@ -392,18 +398,20 @@ pub fn proof_context(
     seq: u64,
     size: Option<u64>,
 ) -> StoreResult<Option<ProofContext>> {
-    let row: Option<ProofContextRow> = diesel::sql_query(
-        "SELECT h.size AS head_size, e.seq, e.kind, e.business_date, e.recorded_at, \
+    let row: Option<ProofContextRow> = prepared(
+        diesel::sql_query(
+            "SELECT h.size AS head_size, e.seq, e.kind, e.business_date, e.recorded_at, \
                 e.idempotency_key, e.canonical, e.prev_hash, e.entry_hash, \
                 c.tree_size, c.root_hash, c.signed_at, c.key_id, c.note \
          FROM chain_heads h \
          LEFT JOIN ledger_entries e ON e.chain_id = h.chain_id AND e.seq = $2 \
          LEFT JOIN checkpoints c ON c.chain_id = h.chain_id AND c.tree_size = COALESCE($3, h.size) \
          WHERE h.chain_id = $1",
+        )
+        .bind::<SqlUuid, _>(chain)
+        .bind::<BigInt, _>(to_i64(seq)?)
+        .bind::<Nullable<BigInt>, _>(size.map(to_i64).transpose()?),
     )
-    .bind::<SqlUuid, _>(chain)
-    .bind::<BigInt, _>(to_i64(seq)?)
-    .bind::<Nullable<BigInt>, _>(size.map(to_i64).transpose()?)
     .get_result(conn)
     .optional()?;
     let Some(r) = row else {
