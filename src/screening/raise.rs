@@ -7,7 +7,11 @@
 //! The facts of a whole job are read with a handful of queries (names, the tenders'
 //! bids, payments in the window, direct purchases by category in the window, invoices by
 //! number, vendors' first entries), not per entry: screening must not
-//! dominate the cost of an append (docs/benchmarks.md).
+//! dominate the cost of an append (docs/benchmarks.md). Each is a bounded probe or range
+//! scan of an index whatever the fund's size and whatever the planner's statistics (a fund
+//! seeded in seconds has none): per-ministry range scans rather than `= ANY(..)` over
+//! ministries, fenced lateral subqueries per tender, vendor or invoice
+//! (`screening::store`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -115,9 +119,12 @@ pub fn raise(
     // Paying ministries, with the earliest payment date of the job.
     let mut payers: HashMap<Uuid, (chrono::NaiveDate, i64)> = HashMap::new();
     let mut approved = BTreeSet::new();
-    // Contracts the job invoices or pays; whether the job may have lowered a contract's
-    // value or totals after one of its own entries (then every such contract is read).
+    // Contracts the job invoices or pays; the contracts it amends and whether it reverses
+    // anything: an amendment changes its own contract's value after the job's earlier
+    // entries, a reversal may lower any contract's totals (then every such contract is
+    // read).
     let mut invoiced_contracts = BTreeSet::new();
+    let mut amended = BTreeSet::new();
     let mut lowers = false;
     // Direct purchases with a category: their ministries and categories.
     let mut purchasers = BTreeSet::new();
@@ -171,7 +178,8 @@ pub fn raise(
                 numbers.insert(i.invoice_number.clone());
                 invoiced_contracts.extend(row.ref_seq);
             }
-            FundEntry::ContractAmendment(_) | FundEntry::Reversal(_) => lowers = true,
+            FundEntry::ContractAmendment(_) => amended.extend(row.ref_seq),
+            FundEntry::Reversal(_) => lowers = true,
             _ => {}
         }
         if let (FundEntry::Payment(p), Some(i)) = (typed, row.ref_seq) {
@@ -191,9 +199,10 @@ pub fn raise(
         }
     }
     let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
+    let payer_list: Vec<Uuid> = payers.keys().copied().collect();
     let payments = match since {
-        Some(since) if !vendor_list.is_empty() => {
-            store::payments_since(st.conn, fund, &vendor_list, since)?
+        Some(since) if !vendor_list.is_empty() && !payer_list.is_empty() => {
+            store::payments_since(st.conn, fund, &payer_list, &vendor_list, since)?
         }
         _ => Vec::new(),
     };
@@ -294,7 +303,7 @@ pub fn raise(
     for seq in invoiced_contracts {
         let Some(c) = st.contract(seq)? else { continue };
         let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
-        if c.reversed || !(lowers || c.invoiced > line) {
+        if c.reversed || !(lowers || amended.contains(&seq) || c.invoiced > line) {
             continue;
         }
         let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
