@@ -596,8 +596,14 @@ fn generate(
                         if bids.iter().any(|(v, _)| *v == vendor) {
                             continue;
                         }
-                        let amount =
-                            estimate * rng.gen_range(85..115) / 100 + rng.gen_range(0..10_000);
+                        // The realistic year's bids are continuous (a bidder's price is
+                        // not a whole percentage of the estimate): whole percentages made
+                        // two bids in thirty differ only by the noise of up to 100 euros.
+                        let amount = if realistic {
+                            estimate * rng.gen_range(8_500..11_500) / 10_000 + rng.gen_range(0..100)
+                        } else {
+                            estimate * rng.gen_range(85..115) / 100 + rng.gen_range(0..10_000)
+                        };
                         let date = published + Duration::days(5 + b);
                         if date > today {
                             break;

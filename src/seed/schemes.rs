@@ -273,6 +273,15 @@ impl Inj<'_, '_> {
         }
     }
 
+    /// For a procurement whose size the scheme sets (a share of what a ministry pays): the
+    /// next `category` call returns a category drawn by weight, as the clean year's are,
+    /// not the one its amount is typical of. Millions are typical of no category but
+    /// construction, and piling every such scheme there would make that category's spread
+    /// the schemes' rather than the clean year's.
+    fn any_category(&mut self) {
+        self.typical_category = Some(pick_category(&mut self.rng).name);
+    }
+
     /// The estimate of a procurement whose scheme does not depend on its size (a
     /// duplicate invoice, a disqualified bid, ...): drawn like the clean year's, an item
     /// category by weight and a value typical of it (`seed::ITEM_CATEGORIES`). The next
@@ -959,7 +968,12 @@ fn award_above_bid(x: &mut Inj<'_, '_>) {
         let mut bids = vec![(v, bid)];
         for _ in 0..x.rng.gen_range(1..=2) {
             let o = x.other_vendor(mi, &bids.iter().map(|b| b.0).collect::<Vec<_>>());
-            bids.push((o, bid * x.rng.gen_range(103..125) / 100));
+            // Cents of noise, as the clean bids have: two covers drawn at the same
+            // percentage would be identical bids, another scheme.
+            bids.push((
+                o,
+                bid * x.rng.gen_range(103..125) / 100 + x.rng.gen_range(0..100),
+            ));
         }
         let award = bid + bid * x.rng.gen_range(2..15) / 100;
         let published = x.day(0, 60);
@@ -1569,6 +1583,7 @@ fn vendor_concentration(x: &mut Inj<'_, '_>) {
     for j in 0..k {
         let published = x.day(20 + j * 22, 120);
         let each = target / k * x.rng.gen_range(85..115) / 100;
+        x.any_category();
         let pr = x.plain(mi, published, each, v);
         let value = cents_of(
             &x.plan
@@ -1729,6 +1744,7 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
         let total = (trailing / 90 * 14 * 6).max(60_000 * 100);
         let v = x.vendor(mi);
         let published = window - Duration::days(75);
+        x.any_category();
         let pr = x.plain(mi, published, total * 105 / 100, v);
         let value = cents_of(
             &x.plan
@@ -1773,6 +1789,7 @@ fn non_competitive_share(x: &mut Inj<'_, '_>) {
         let v = x.vendor(mi);
         let value = target / k * x.rng.gen_range(80..120) / 100;
         let published = x.day(10, 30);
+        x.any_category();
         let category = x.category(value);
         let pr = x.procure(Proc {
             mi,
