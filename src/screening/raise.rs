@@ -586,14 +586,12 @@ fn facts(
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
-        FundEntry::Contract(_) => {
-            // near-threshold, once per procurement: the award's amount and the tender's
-            // estimate, read only for a value just under a threshold (rare).
-            if row.amount_fund.is_some_and(|a| near_a_threshold(a, t)) {
-                for seq in [row.ref_seq, row.tender_seq].into_iter().flatten() {
-                    f.earlier_amounts
-                        .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
-                }
+        // near-threshold, once per procurement: the award's amount and the tender's
+        // estimate, read only for a contract value just under a threshold (rare).
+        FundEntry::Contract(_) if row.amount_fund.is_some_and(|a| near_a_threshold(a, t)) => {
+            for seq in [row.ref_seq, row.tender_seq].into_iter().flatten() {
+                f.earlier_amounts
+                    .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
             }
         }
         FundEntry::Award(_) => {
