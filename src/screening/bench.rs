@@ -46,9 +46,17 @@ pub struct ScreeningBenchArgs {
     /// Instances injected per per-entry rule.
     #[arg(long, default_value_t = 8)]
     pub per_rule: u32,
-    /// Keep the two benchmark databases afterwards.
+    /// Keep the scored benchmark database (the first run with screening) afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// On/off rounds of the cost measurement (1-20): each round seeds the same fund with
+    /// and without screening, in alternating order; the median of the rounds is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Names of the throw-away databases start with this (letters, digits, `_`), then a
+    /// timestamp, the round and on/off.
+    #[arg(long, default_value = "fundtrail_screenbench")]
+    pub db_prefix: String,
     /// Also write the ground truth here.
     #[arg(long)]
     pub truth: Option<std::path::PathBuf>,
@@ -313,7 +321,104 @@ fn sql(conn: &mut PgConnection, q: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most on/off rounds `--rounds` accepts.
+pub const ROUNDS_MAX: u32 = 20;
+
+/// One seeding of the benchmark's fund: with screening or without, its append rate.
+#[derive(Debug, Clone, Copy)]
+pub struct CostRun {
+    pub round: u32,
+    pub screening: bool,
+    pub entries: u64,
+    pub append_seconds: f64,
+}
+
+impl CostRun {
+    pub fn rate(&self) -> f64 {
+        self.entries as f64 / self.append_seconds.max(1e-9)
+    }
+}
+
+/// The median of `v` (sorted in place); `None` when empty.
+pub fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let mid = n / 2;
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => v.get(mid).copied(),
+        _ => Some((v.get(mid - 1)? + v.get(mid)?) / 2.0),
+    }
+}
+
+/// What screening costs an append, over alternating rounds: the median append rate with
+/// and without screening, their ranges, and each round's cost (off rate / on rate − 1),
+/// whose median is the figure reported (pairing each round's two runs cancels the drift
+/// of a shared machine between rounds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostSummary {
+    pub on_median: f64,
+    pub on_range: (f64, f64),
+    pub off_median: f64,
+    pub off_range: (f64, f64),
+    /// Per round, in percent.
+    pub round_costs: Vec<f64>,
+    pub cost_median: f64,
+}
+
+pub fn cost_summary(runs: &[CostRun]) -> Option<CostSummary> {
+    let rates = |screening: bool| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.screening == screening)
+            .map(CostRun::rate)
+            .collect()
+    };
+    let range = |v: &[f64]| {
+        (
+            v.iter().copied().fold(f64::INFINITY, f64::min),
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
+    };
+    let (mut on, mut off) = (rates(true), rates(false));
+    let (on_range, off_range) = (range(&on), range(&off));
+    let mut rounds: BTreeMap<u32, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    for r in runs {
+        let e = rounds.entry(r.round).or_default();
+        if r.screening {
+            e.0 = Some(r.rate());
+        } else {
+            e.1 = Some(r.rate());
+        }
+    }
+    let round_costs: Vec<f64> = rounds
+        .values()
+        .filter_map(|&(on, off)| Some((off? / on?.max(1e-9) - 1.0) * 100.0))
+        .collect();
+    let mut costs = round_costs.clone();
+    Some(CostSummary {
+        on_median: median(&mut on)?,
+        on_range,
+        off_median: median(&mut off)?,
+        off_range,
+        cost_median: median(&mut costs)?,
+        round_costs,
+    })
+}
+
 pub fn run(args: &ScreeningBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=ROUNDS_MAX).contains(&args.rounds),
+        "--rounds must be 1 to {ROUNDS_MAX}"
+    );
+    anyhow::ensure!(
+        !args.db_prefix.is_empty()
+            && args.db_prefix.len() <= 30
+            && args
+                .db_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "--db-prefix must be 1 to 30 lower-case letters, digits or _"
+    );
     let database = crate::startup::resolve_database(&args.db)?;
     let maintenance = match &database.embedded {
         Some(cluster) => cluster.url_for("postgres"),
@@ -322,29 +427,30 @@ pub fn run(args: &ScreeningBenchArgs) -> anyhow::Result<()> {
     let mut admin = PgConnection::establish(&maintenance)
         .context("connecting to create the benchmark databases")?;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
-    let names = [
-        format!("fundtrail_screenbench_{stamp}_on"),
-        format!("fundtrail_screenbench_{stamp}_off"),
-    ];
-    for n in &names {
-        sql(&mut admin, &format!("CREATE DATABASE {n}"))?;
-    }
-    let result = run_in(args, &maintenance, &names);
-    if !args.keep {
-        for n in &names {
-            let _ = sql(
-                &mut admin,
-                &format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"),
-            );
+    let prefix = format!("{}_{stamp}", args.db_prefix);
+    let mut created = Vec::new();
+    let result = run_in(args, &maintenance, &prefix, &mut admin, &mut created);
+    for n in &created {
+        if args.keep && n.ends_with("_0_on") {
+            eprintln!("bench: kept database {n}");
+            continue;
         }
-    } else {
-        eprintln!("bench: kept databases {} and {}", names[0], names[1]);
+        let _ = sql(
+            &mut admin,
+            &format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"),
+        );
     }
     drop(database);
     result
 }
 
-fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> anyhow::Result<()> {
+fn run_in(
+    args: &ScreeningBenchArgs,
+    maintenance: &str,
+    prefix: &str,
+    admin: &mut PgConnection,
+    created: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("fundtrail-screenbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let seed_args = |db_name: &str, no_screening: bool| -> anyhow::Result<crate::seed::SeedArgs> {
@@ -362,23 +468,57 @@ fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> 
             ledger: args.ledger.clone(),
         })
     };
-    // The same seeded entries, screened and not, in the same run.
-    let on = seed_args(&names[0], false)?;
-    let off = seed_args(&names[1], true)?;
-    eprintln!(
-        "bench: seeding with screening (scale {}, seed {})",
-        args.scale, args.seed
-    );
-    let (with, truth) = crate::seed::run_with_truth(&on)?;
-    let truth = truth.context("the seeder returned no ground truth")?;
-    eprintln!("bench: seeding without screening");
-    let (without, _) = crate::seed::run_with_truth(&off)?;
-    anyhow::ensure!(
-        with.entries == without.entries,
-        "the two seeded funds differ ({} and {} entries)",
-        with.entries,
-        without.entries
-    );
+    // The same seeded entries, screened and not, in alternating order (on/off, off/on,
+    // ...), each into a fresh database. The first screened fund is the one scored.
+    let mut runs: Vec<CostRun> = Vec::new();
+    let mut scored: Option<(crate::seed::SeedArgs, Truth, u64)> = None;
+    for round in 0..args.rounds {
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for screening in order {
+            let name = format!("{prefix}_{round}_{}", if screening { "on" } else { "off" });
+            sql(admin, &format!("CREATE DATABASE {name}"))?;
+            created.push(name.clone());
+            let seeded = seed_args(&name, !screening)?;
+            eprintln!(
+                "bench: round {}/{}, seeding {} screening (scale {}, seed {})",
+                round + 1,
+                args.rounds,
+                if screening { "with" } else { "without" },
+                args.scale,
+                args.seed
+            );
+            let (report, truth) = crate::seed::run_with_truth(&seeded)?;
+            if let Some((_, _, entries)) = &scored {
+                anyhow::ensure!(
+                    *entries == report.entries,
+                    "the seeded funds differ ({entries} and {} entries)",
+                    report.entries
+                );
+            }
+            runs.push(CostRun {
+                round,
+                screening,
+                entries: report.entries,
+                append_seconds: report.append_seconds,
+            });
+            if screening && scored.is_none() {
+                let truth = truth.context("the seeder returned no ground truth")?;
+                scored = Some((seeded, truth, report.entries));
+            } else {
+                // Only the scored fund is needed afterwards.
+                sql(
+                    admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )?;
+                created.retain(|n| *n != name);
+            }
+        }
+    }
+    let (on, truth, entries) = scored.context("no screened run")?;
     if let Some(path) = &args.truth {
         std::fs::write(path, serde_json::to_string_pretty(&truth)?)?;
     }
@@ -397,7 +537,7 @@ fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> 
         "Seeded fund: scale {}, seed {}, {} entries ({} to {}), {} injected instances, {} flags.\n",
         args.scale,
         args.seed,
-        with.entries,
+        entries,
         truth.from,
         truth.to,
         truth.rules.values().map(Vec::len).sum::<usize>(),
@@ -414,20 +554,42 @@ fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> 
         println!("missed {}: key entries {:?}", s.rule, s.missed);
     }
     println!();
-    let rate = |r: &crate::seed::SeedReport| r.entries as f64 / r.append_seconds.max(1e-9);
-    let cost = (without.entries_per_second / with.entries_per_second.max(1e-9) - 1.0) * 100.0;
-    println!("| append of the seeded entries | seconds | entries/s |\n|---|---|---|");
-    println!(
-        "| with per-entry screening | {:.1} | {:.0} |",
-        with.append_seconds,
-        rate(&with)
-    );
-    println!(
-        "| without (--no-screening) | {:.1} | {:.0} |",
-        without.append_seconds,
-        rate(&without)
-    );
-    println!("\nScreening adds {cost:.0}% to the cost of an append (target: at most 25%).");
+    println!("| round | run | seconds | entries/s |\n|---|---|---|---|");
+    for r in &runs {
+        println!(
+            "| {} | {} | {:.2} | {:.0} |",
+            r.round + 1,
+            if r.screening {
+                "with per-entry screening"
+            } else {
+                "without (--no-screening)"
+            },
+            r.append_seconds,
+            r.rate()
+        );
+    }
+    if let Some(c) = cost_summary(&runs) {
+        println!(
+            "\nAppend rate over {} alternating rounds: with screening median {:.0} entries/s \
+             (range {:.0}-{:.0}), without median {:.0} (range {:.0}-{:.0}).",
+            args.rounds,
+            c.on_median,
+            c.on_range.0,
+            c.on_range.1,
+            c.off_median,
+            c.off_range.0,
+            c.off_range.1
+        );
+        println!(
+            "Screening adds {:.0}% to the cost of an append (median of the rounds; per round: {}; target: at most 25%).",
+            c.cost_median,
+            c.round_costs
+                .iter()
+                .map(|x| format!("{x:+.0}%"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!(
         "Period screens over the year ({} payments and awards): {period_seconds:.1} s end to end (`fundtrail screen` code path), {} flags raised.",
         summary.entries,
@@ -441,6 +603,46 @@ fn run_in(args: &ScreeningBenchArgs, maintenance: &str, names: &[String; 2]) -> 
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    /// Medians and ranges of the rates, and the median of the rounds' own costs (each
+    /// round's off rate over its on rate).
+    #[test]
+    fn cost_is_the_median_of_paired_rounds() {
+        let run = |round, screening, entries_per_second: f64| CostRun {
+            round,
+            screening,
+            entries: 1_000,
+            append_seconds: 1_000.0 / entries_per_second,
+        };
+        let runs = [
+            run(0, true, 100.0),
+            run(0, false, 120.0),
+            run(1, false, 130.0),
+            run(1, true, 100.0),
+            run(2, true, 90.0),
+            run(2, false, 150.0),
+        ];
+        let c = cost_summary(&runs).unwrap();
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(
+            near(c.on_median, 100.0) && near(c.off_median, 130.0),
+            "{c:?}"
+        );
+        assert!(
+            near(c.on_range.0, 90.0) && near(c.on_range.1, 100.0),
+            "{c:?}"
+        );
+        assert_eq!(c.round_costs.len(), 3);
+        assert!(near(c.cost_median, 30.0), "{c:?}");
+        // A round that lost one of its runs counts only in the rates.
+        assert_eq!(
+            cost_summary(&runs[..5]).unwrap().round_costs.len(),
+            2,
+            "round 3 has no off run"
+        );
+        assert!(cost_summary(&[]).is_none());
+        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), Some(2.5));
+    }
 
     fn inst(key: u64, entries: &[u64]) -> Instance {
         Instance {

@@ -43,6 +43,9 @@ pub struct Input {
     pub earlier: Vec<Spend>,
     /// Unreversed disbursements dated from `lookback_start` to the period's end.
     pub disbursements: Vec<Spend>,
+    /// Each paying ministry's earliest unreversed payment in the fund (any date): a
+    /// velocity window is compared only with trailing days on or after it.
+    pub first_payment: HashMap<Uuid, NaiveDate>,
 }
 
 /// The first day the screens of `period` need payments from: the velocity windows ending
@@ -117,7 +120,13 @@ pub fn screen(input: &Input, t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFind
     let mut out = vendor_concentration(spends, t, cx);
     out.extend(below_threshold_clustering(spends, t, cx));
     out.extend(benford(spends, t, cx));
-    out.extend(velocity_spike(spends, &input.earlier, t, cx));
+    out.extend(velocity_spike(
+        spends,
+        &input.earlier,
+        &input.first_payment,
+        t,
+        cx,
+    ));
     out.extend(non_competitive_share(spends, t, cx));
     out.extend(amount_outlier(spends, t, cx));
     let payments: Vec<&Spend> = input.earlier.iter().chain(spends.iter()).collect();
@@ -476,9 +485,17 @@ struct Window {
 /// windows whose ends are less than w days apart (they overlap) are one episode, flagged
 /// once at its peak (highest ratio, the earliest on a tie). Sums come from per-day prefix
 /// sums: O(n log n + ministries × days × log n).
+///
+/// Warm-up: a window whose trailing days start less than `velocity_warmup_days` after the
+/// ministry's first payment in the fund (`first_payment`; when it is missing, the
+/// earliest payment of `earlier` and `spends`) is not tested: the days before a ministry
+/// first paid are no rate to compare with, and its first procurement cycles (tender,
+/// award, contract, invoice, payment: two to three months) are a ramp, so every new
+/// spender's first months would look like a rush.
 pub fn velocity_spike(
     spends: &[Spend],
     earlier: &[Spend],
+    first_payment: &HashMap<Uuid, NaiveDate>,
     t: &Thresholds,
     cx: &Context<'_>,
 ) -> Vec<PeriodFinding> {
@@ -496,6 +513,17 @@ pub fn velocity_spike(
     let mut out = Vec::new();
     for (m, payments) in by_ministry {
         let sums = DailySums::new(payments.iter().copied());
+        let Some(first_paid) = first_payment
+            .get(&m)
+            .copied()
+            .or_else(|| payments.iter().map(|p| p.date).min())
+        else {
+            continue;
+        };
+        let warm = u64::try_from(t.velocity_warmup_days)
+            .ok()
+            .and_then(|d| first_paid.checked_add_days(chrono::Days::new(d)))
+            .unwrap_or(NaiveDate::MAX);
         let mut hot: Vec<Window> = Vec::new();
         for end in cx
             .period
@@ -504,6 +532,9 @@ pub fn velocity_spike(
             .take_while(|d| *d <= cx.period.to)
         {
             let start = days_before(end, w - 1);
+            if days_before(start, tr) < warm {
+                continue;
+            }
             let total = sums.sum(start, end);
             let trailing = sums.sum(days_before(start, tr), days_before(start, 1));
             if total < t.velocity_min_amount || trailing <= Decimal::ZERO {
@@ -1249,9 +1280,76 @@ mod tests {
             .partition(|s| s.date >= day("2026-01-01") || s.kind != "payment")
     }
 
+    /// The velocity screen of ministries that have paid out of the fund since 2025-01-01
+    /// (so no window is in the warm-up).
     fn velocity(all: Vec<Spend>) -> Vec<PeriodFinding> {
+        let history: HashMap<Uuid, NaiveDate> =
+            [(org(M), day("2025-01-01")), (org(M2), day("2025-01-01"))]
+                .into_iter()
+                .collect();
+        velocity_with(all, &history)
+    }
+
+    fn velocity_with(
+        all: Vec<Spend>,
+        first_payment: &HashMap<Uuid, NaiveDate>,
+    ) -> Vec<PeriodFinding> {
+        velocity_warm(
+            all,
+            first_payment,
+            Thresholds::default().velocity_warmup_days,
+        )
+    }
+
+    fn velocity_warm(
+        all: Vec<Spend>,
+        first_payment: &HashMap<Uuid, NaiveDate>,
+        warmup_days: i64,
+    ) -> Vec<PeriodFinding> {
         let (spends, earlier) = split(all);
-        with(|cx| velocity_spike(&spends, &earlier, &Thresholds::default(), cx))
+        let t = Thresholds {
+            velocity_warmup_days: warmup_days,
+            ..Thresholds::default()
+        };
+        with(|cx| velocity_spike(&spends, &earlier, first_payment, &t, cx))
+    }
+
+    /// Warm-up: a window is tested only when its trailing days start at least
+    /// `velocity_warmup_days` after the ministry's first payment (given, or else the
+    /// earliest payment read). Every 14-day window holding the rush of `single_rush` is
+    /// over the ratio; the latest of them ends on 2026-02-28 and its trailing days start
+    /// on 2025-11-17, so only the warm-up decides.
+    #[test]
+    fn velocity_spike_waits_for_a_trailing_window_of_history() {
+        let first = |date: &str| -> HashMap<Uuid, NaiveDate> {
+            [(org(M), day(date))].into_iter().collect()
+        };
+        // (first payment of the ministry, warm-up days, flags)
+        let table: [(Option<&str>, i64, usize); 9] = [
+            (Some("2025-01-01"), 90, 1),
+            (Some("2025-08-19"), 90, 1),
+            (Some("2025-08-20"), 90, 0),
+            (Some("2025-11-17"), 0, 1),
+            (Some("2025-11-18"), 0, 0),
+            (Some("2025-11-17"), 1, 0),
+            (Some("2025-12-27"), 0, 0),
+            // Not given: the earliest payment read, 2025-12-27.
+            (None, 0, 0),
+            (None, 90, 0),
+        ];
+        for (date, warmup, flags) in table {
+            let map = date.map_or_else(HashMap::new, first);
+            let out = velocity_warm(single_rush("63000.01"), &map, warmup);
+            assert_eq!(
+                out.len(),
+                flags,
+                "first payment {date:?}, warm-up {warmup}: {out:#?}"
+            );
+        }
+        // The same rush with a payment long before it in the read is tested.
+        let mut long = single_rush("63000.01");
+        long.push(pay_on(9, M, "2025-06-02", "1.00"));
+        assert_eq!(velocity_with(long, &HashMap::new()).len(), 1);
     }
 
     /// One trailing payment of 135,000 on 2025-12-27 and one payment of `amount` on
@@ -1790,6 +1888,7 @@ mod tests {
                 .map(|i| pay_on(i, M, "2025-12-01", "100.00"))
                 .collect(),
             disbursements: Vec::new(),
+            first_payment: HashMap::new(),
         };
         assert!(with(|cx| screen(&input, &Thresholds::default(), cx)).is_empty());
     }

@@ -7,7 +7,11 @@
 //! The facts of a whole job are read with a handful of queries (names, the tenders'
 //! bids, payments in the window, direct purchases by category in the window, invoices by
 //! number, vendors' first entries), not per entry: screening must not
-//! dominate the cost of an append (docs/benchmarks.md).
+//! dominate the cost of an append (docs/benchmarks.md). Each is a bounded probe or range
+//! scan of an index whatever the fund's size and whatever the planner's statistics (a fund
+//! seeded in seconds has none): per-ministry range scans rather than `= ANY(..)` over
+//! ministries, fenced lateral subqueries per tender, vendor or invoice
+//! (`screening::store`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -45,6 +49,9 @@ fn u(v: i64) -> u64 {
 struct JobFacts {
     names: HashMap<Uuid, String>,
     first_seen: HashMap<Uuid, (u64, chrono::NaiveDate)>,
+    /// The fund's earliest business date, read when `first_seen` is (new-vendor-large's
+    /// warm-up).
+    fund_first_date: Option<chrono::NaiveDate>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
     /// Direct purchases by the job's directly purchasing ministries in the job's direct
@@ -112,9 +119,12 @@ pub fn raise(
     // Paying ministries, with the earliest payment date of the job.
     let mut payers: HashMap<Uuid, (chrono::NaiveDate, i64)> = HashMap::new();
     let mut approved = BTreeSet::new();
-    // Contracts the job invoices or pays; whether the job may have lowered a contract's
-    // value or totals after one of its own entries (then every such contract is read).
+    // Contracts the job invoices or pays; the contracts it amends and whether it reverses
+    // anything: an amendment changes its own contract's value after the job's earlier
+    // entries, a reversal may lower any contract's totals (then every such contract is
+    // read).
     let mut invoiced_contracts = BTreeSet::new();
+    let mut amended = BTreeSet::new();
     let mut lowers = false;
     // Direct purchases with a category: their ministries and categories.
     let mut purchasers = BTreeSet::new();
@@ -131,10 +141,12 @@ pub fn raise(
         ) {
             tenders.extend(row.tender_seq);
         }
+        // Only large amounts can be new-vendor-large: the others need no first sighting.
         if matches!(
             typed,
             FundEntry::Award(_) | FundEntry::Contract(_) | FundEntry::Payment(_)
-        ) {
+        ) && row.amount_fund.is_some_and(|a| a >= t.new_vendor_amount)
+        {
             spenders.extend(row.vendor_org_id);
         }
         match typed {
@@ -166,7 +178,8 @@ pub fn raise(
                 numbers.insert(i.invoice_number.clone());
                 invoiced_contracts.extend(row.ref_seq);
             }
-            FundEntry::ContractAmendment(_) | FundEntry::Reversal(_) => lowers = true,
+            FundEntry::ContractAmendment(_) => amended.extend(row.ref_seq),
+            FundEntry::Reversal(_) => lowers = true,
             _ => {}
         }
         if let (FundEntry::Payment(p), Some(i)) = (typed, row.ref_seq) {
@@ -186,9 +199,10 @@ pub fn raise(
         }
     }
     let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
+    let payer_list: Vec<Uuid> = payers.keys().copied().collect();
     let payments = match since {
-        Some(since) if !vendor_list.is_empty() => {
-            store::payments_since(st.conn, fund, &vendor_list, since)?
+        Some(since) if !vendor_list.is_empty() && !payer_list.is_empty() => {
+            store::payments_since(st.conn, fund, &payer_list, &vendor_list, since)?
         }
         _ => Vec::new(),
     };
@@ -289,7 +303,7 @@ pub fn raise(
     for seq in invoiced_contracts {
         let Some(c) = st.contract(seq)? else { continue };
         let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
-        if c.reversed || !(lowers || c.invoiced > line) {
+        if c.reversed || !(lowers || amended.contains(&seq) || c.invoiced > line) {
             continue;
         }
         let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
@@ -307,16 +321,20 @@ pub fn raise(
     }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();
-    let first_seen = if spender_list.is_empty() {
-        HashMap::new()
+    let (first_seen, fund_first_date) = if spender_list.is_empty() {
+        (HashMap::new(), None)
     } else {
-        store::vendors_first_seen(st.conn, fund, &spender_list)?
-            .into_iter()
-            .map(|(v, s, d)| (v, (u(s), d)))
-            .collect()
+        (
+            store::vendors_first_seen(st.conn, fund, &spender_list)?
+                .into_iter()
+                .map(|(v, s, d)| (v, (u(s), d)))
+                .collect(),
+            store::fund_first_date(st.conn, fund)?,
+        )
     };
     let job = JobFacts {
         first_seen,
+        fund_first_date,
         names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
@@ -459,6 +477,13 @@ fn over_contract_of(job: &JobFacts, contract: i64, row: &FundEntryRow) -> Option
     })
 }
 
+/// `amount` is just under one of the method thresholds (near-threshold's band).
+fn near_a_threshold(amount: Decimal, t: &Thresholds) -> bool {
+    t.method_limits()
+        .iter()
+        .any(|(limit, _)| amount >= *limit - *limit * t.near_share && amount < *limit)
+}
+
 /// The facts of one entry; `None` for kinds no rule looks at.
 #[allow(clippy::too_many_arguments)]
 fn facts(
@@ -498,6 +523,8 @@ fn facts(
         vendor_first_seen: row
             .vendor_org_id
             .and_then(|v| job.first_seen.get(&v).copied()),
+        fund_first_date: job.fund_first_date,
+        earlier_amounts: Vec::new(),
         funding: None,
         approval: None,
         over_contract: None,
@@ -546,6 +573,9 @@ fn facts(
                 .ok()
                 .and_then(|s| disqualified.get(&s).copied());
         }
+        if matches!(typed, FundEntry::Award(_)) {
+            f.earlier_amounts.push(estimate);
+        }
         f.tender = Some(TenderFact {
             seq: u(tender_seq),
             method,
@@ -556,6 +586,14 @@ fn facts(
     }
     match typed {
         FundEntry::Tender(t) => f.deadline = Some(t.deadline),
+        // near-threshold, once per procurement: the award's amount and the tender's
+        // estimate, read only for a contract value just under a threshold (rare).
+        FundEntry::Contract(_) if row.amount_fund.is_some_and(|a| near_a_threshold(a, t)) => {
+            for seq in [row.ref_seq, row.tender_seq].into_iter().flatten() {
+                f.earlier_amounts
+                    .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
+            }
+        }
         FundEntry::Award(_) => {
             let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
             f.recent_awards = row
@@ -722,6 +760,7 @@ mod tests {
         let job = JobFacts {
             names: HashMap::new(),
             first_seen: HashMap::new(),
+            fund_first_date: None,
             tender_entries: HashMap::new(),
             payments: Vec::new(),
             category_payments: Vec::new(),

@@ -70,6 +70,10 @@ pub struct Thresholds {
     /// contract or payment of at least `new_vendor_amount`.
     pub new_vendor_days: i64,
     pub new_vendor_amount: Decimal,
+    /// Warm-up of new-vendor-large: a vendor first seen fewer than this many days after
+    /// the fund's first entry is not called new (the fund had too little history to tell
+    /// a new vendor from a new fund). Default `new_vendor_days`' default, 90.
+    pub new_vendor_warmup_days: i64,
     /// Working hours (UTC) for off-hours: [start, end).
     pub work_start_hour: u32,
     pub work_end_hour: u32,
@@ -101,6 +105,10 @@ pub struct Thresholds {
     pub velocity_trailing_days: i64,
     pub velocity_ratio: Decimal,
     pub velocity_min_amount: Decimal,
+    /// Velocity warm-up: a window is tested only when its trailing days start at least
+    /// this many days after the ministry's first payment in the fund (a new spender's
+    /// first procurement cycles are a ramp, not a rate).
+    pub velocity_warmup_days: i64,
     /// Non-competitive share: the share of a ministry's award value made by the direct
     /// method is more than `noncompetitive_share_min` and more than
     /// `noncompetitive_peer_factor` × its peers' (median of the other ministries' shares),
@@ -168,6 +176,7 @@ impl Default for Thresholds {
             contract_grace_days: 90,
             new_vendor_days: 90,
             new_vendor_amount: Decimal::from(100_000),
+            new_vendor_warmup_days: 90,
             work_start_hour: 6,
             work_end_hour: 20,
             holidays: Vec::new(),
@@ -183,6 +192,7 @@ impl Default for Thresholds {
             velocity_trailing_days: 90,
             velocity_ratio: Decimal::from(3),
             velocity_min_amount: Decimal::from(50_000),
+            velocity_warmup_days: 90,
             noncompetitive_share_min: Decimal::new(4, 1),
             noncompetitive_peer_factor: Decimal::from(2),
             noncompetitive_min_awards: 5,
@@ -261,6 +271,7 @@ impl Thresholds {
             ("backdated_days", self.backdated_days),
             ("contract_grace_days", self.contract_grace_days),
             ("new_vendor_days", self.new_vendor_days),
+            ("new_vendor_warmup_days", self.new_vendor_warmup_days),
         ] {
             if !(0..=3_650).contains(&v) {
                 return Err(format!("{name} must be 0 to 3650 days"));
@@ -308,6 +319,9 @@ impl Thresholds {
             if !(1..=3_650).contains(&v) {
                 return Err(format!("{name} must be 1 to 3650 days"));
             }
+        }
+        if !(0..=3_650).contains(&self.velocity_warmup_days) {
+            return Err("velocity_warmup_days must be 0 to 3650 days".to_owned());
         }
         for (name, v) in [
             ("velocity_ratio", self.velocity_ratio),
@@ -496,8 +510,16 @@ pub struct Facts {
     pub recent_awards: Vec<AwardFact>,
     /// Payment of an invoice: its contract's (seq, start, end).
     pub contract_dates: Option<(u64, NaiveDate, NaiveDate)>,
-    /// The vendor's first entry in the fund: (seq, business date).
+    /// The vendor's first entry in the fund: (seq, business date). Gathered only for
+    /// awards, contracts and payments of at least `new_vendor_amount`.
     pub vendor_first_seen: Option<(u64, NaiveDate)>,
+    /// The business date of the fund's earliest entry (with `vendor_first_seen`).
+    pub fund_first_date: Option<NaiveDate>,
+    /// Award: its tender's estimate; contract: its award's amount and its tender's
+    /// estimate (fund currency; only read when the contract's value is near a threshold).
+    /// near-threshold raises one flag per procurement: on the first of its steps that is
+    /// just under a threshold.
+    pub earlier_amounts: Vec<Decimal>,
     /// Payment: the ministry's payments and disbursements by its date.
     pub funding: Option<FundingFact>,
     /// Approval: the approved entry and who recorded it.
@@ -971,6 +993,13 @@ fn new_vendor_large(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     {
         return;
     }
+    // Warm-up: a vendor first seen in the fund's first `new_vendor_warmup_days` is one of
+    // the vendors the fund started with, not a new one.
+    if let Some(fund_first) = f.fund_first_date {
+        if (first_date - fund_first).num_days() < t.new_vendor_warmup_days {
+            return;
+        }
+    }
     let age = (f.business_date - first_date).num_days();
     if age <= t.new_vendor_days {
         let mut evidence = vec![f.seq];
@@ -1071,7 +1100,10 @@ fn near_threshold(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let Some(a) = f.amount else { return };
     for (limit, method) in t.method_limits() {
         let floor = limit - limit * t.near_share;
-        if a >= floor && a < limit {
+        let near = |x: Decimal| x >= floor && x < limit;
+        // Once per procurement: an award or contract whose earlier step (the tender's
+        // estimate, the award) was already just under this threshold adds no new fact.
+        if near(a) && !f.earlier_amounts.iter().copied().any(near) {
             out.push(Finding {
                 rule: "near-threshold",
                 severity: Severity::Medium,
@@ -1433,6 +1465,8 @@ mod tests {
             recent_awards: Vec::new(),
             contract_dates: None,
             vendor_first_seen: None,
+            fund_first_date: None,
+            earlier_amounts: Vec::new(),
             funding: None,
             approval: None,
             over_contract: None,
@@ -1579,6 +1613,36 @@ mod tests {
             rules(&base("payment", "9600.00")).is_empty(),
             "payments: split-purchase's job"
         );
+    }
+
+    /// One flag per procurement: the first of tender, award and contract that is just
+    /// under a threshold; a later step just under the same threshold adds nothing, one just
+    /// under another threshold is a new fact.
+    #[test]
+    fn near_threshold_flags_a_procurement_once() {
+        let with = |kind: &str, amount: &str, earlier: &[&str]| {
+            let mut f = base(kind, amount);
+            f.earlier_amounts = earlier.iter().map(|a| dec(a)).collect();
+            rules(&f)
+        };
+        // (kind, amount, earlier steps' amounts, flagged?)
+        let table: [(&str, &str, &[&str], bool); 8] = [
+            ("tender", "9700.00", &[], true),
+            ("award", "9600.00", &["9700.00"], false),
+            ("contract", "9600.00", &["9600.00", "9700.00"], false),
+            ("award", "9600.00", &["10400.00"], true),
+            ("contract", "9600.00", &["10100.00", "10400.00"], true),
+            ("award", "9600.00", &["48000.00"], true),
+            ("contract", "48500.00", &["9600.00", "48000.00"], false),
+            ("award", "9400.00", &[], false),
+        ];
+        for (kind, amount, earlier, flagged) in table {
+            assert_eq!(
+                with(kind, amount, earlier) == ["near-threshold"],
+                flagged,
+                "{kind} {amount} after {earlier:?}"
+            );
+        }
     }
 
     #[test]
@@ -1866,6 +1930,41 @@ mod tests {
         a.vendor_first_seen = Some((90, d("2026-02-01")));
         a.amount = Some(dec("99123.45"));
         assert!(rules(&a).is_empty(), "not large");
+    }
+
+    /// The warm-up: a vendor first seen fewer than `new_vendor_warmup_days` after the
+    /// fund's first entry is one the fund started with, not a new one.
+    #[test]
+    fn new_vendor_large_waits_for_the_funds_warm_up() {
+        // The award is dated 2026-03-03; the vendor first seen 2026-02-01.
+        let flagged = |fund_first: Option<&str>, warmup: i64| {
+            let mut a = base("award", "150123.45");
+            a.vendor_first_seen = Some((90, d("2026-02-01")));
+            a.fund_first_date = fund_first.map(d);
+            let t = Thresholds {
+                new_vendor_warmup_days: warmup,
+                ..Thresholds::default()
+            };
+            screen(&a, &t).iter().any(|x| x.rule == "new-vendor-large")
+        };
+        // (fund's first entry, warm-up days, flagged?)
+        let table: [(Option<&str>, i64, bool); 7] = [
+            (None, 90, true),
+            (Some("2026-01-15"), 90, false),
+            (Some("2025-11-03"), 90, true),
+            (Some("2025-11-04"), 90, false),
+            (Some("2026-01-15"), 17, true),
+            (Some("2026-01-15"), 18, false),
+            (Some("2026-02-01"), 0, true),
+        ];
+        for (fund_first, warmup, want) in table {
+            assert_eq!(flagged(fund_first, warmup), want, "{fund_first:?} {warmup}");
+        }
+        let bad = Thresholds {
+            new_vendor_warmup_days: 3_651,
+            ..Thresholds::default()
+        };
+        assert!(bad.check().is_err());
     }
 
     #[test]

@@ -155,6 +155,17 @@ fn prepare_in_snapshot(
             input.spends.push(spend);
         }
     }
+    let payers: Vec<Uuid> = input
+        .spends
+        .iter()
+        .filter(|s| s.kind == "payment")
+        .filter_map(|s| s.ministry)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .collect();
+    input.first_payment = store::first_payment_dates(conn, fund, &payers)?
+        .into_iter()
+        .collect();
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let names: HashMap<Uuid, String> = store::org_names(conn, &org_list)?.into_iter().collect();
     let cx = period::Context {

@@ -6,7 +6,8 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::schema::{flag_events, flags, fund_entries, funds, invoices, organizations, tenders};
+use crate::db::prepared::prepared;
+use crate::schema::{flag_events, flags, fund_entries, funds, organizations, tenders};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = flags)]
@@ -160,31 +161,69 @@ pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid
         .load(conn)
 }
 
+#[derive(QueryableByName)]
+struct TenderEntryRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    tender_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+}
+
 /// (tender seq, entry) for the unreversed tender, bid and bid_disqualified entries of
-/// these tenders.
+/// these tenders, in seq order. One probe of `fund_entries_tender` per tender (a lateral
+/// subquery, fenced with `OFFSET 0` so that it is not flattened): with `tender_seq =
+/// ANY(..)` a planner without statistics (a fund seeded in seconds) scanned every tender
+/// and bid of the fund in `fund_entries_kind`.
 pub fn tenders_entries(
     conn: &mut PgConnection,
     fund: Uuid,
     tenders: &[i64],
 ) -> QueryResult<Vec<(Option<i64>, TenderEntry)>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::tender_seq.eq_any(tenders))
-        .filter(fund_entries::kind.eq_any(["tender", "bid", "bid_disqualified"]))
-        .filter(fund_entries::reversed_by.is_null())
-        .order(fund_entries::seq.asc())
-        .select((
-            fund_entries::tender_seq,
+    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+    let rows: Vec<TenderEntryRow> = prepared(
+        diesel::sql_query(
+            "SELECT e.tender_seq, e.seq, e.kind, e.business_date, e.vendor_org_id, \
+                e.amount_fund, e.ref_seq \
+         FROM unnest($2) AS t(seq) \
+         CROSS JOIN LATERAL ( \
+             SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, ref_seq \
+             FROM fund_entries \
+             WHERE fund_id = $1 AND tender_seq = t.seq \
+               AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
+             OFFSET 0 \
+         ) AS e \
+         ORDER BY e.seq",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<BigInt>, _>(tenders),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
             (
-                fund_entries::seq,
-                fund_entries::kind,
-                fund_entries::business_date,
-                fund_entries::vendor_org_id,
-                fund_entries::amount_fund,
-                fund_entries::ref_seq,
-            ),
-        ))
-        .load(conn)
+                r.tender_seq,
+                (
+                    r.seq,
+                    r.kind,
+                    r.business_date,
+                    r.vendor_org_id,
+                    r.amount_fund,
+                    r.ref_seq,
+                ),
+            )
+        })
+        .collect())
 }
 
 /// An entry of a contract for `over-contract`: (seq, kind, amount in the contract's
@@ -194,31 +233,53 @@ pub type ContractEntry = (i64, String, Option<Decimal>, Option<i64>);
 /// The most entries of one contract `contract_entries` reads.
 pub const CONTRACT_ENTRIES_MAX: i64 = 2_000;
 
+#[derive(QueryableByName)]
+struct ContractEntryRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+}
+
 /// The latest unreversed amendments, invoices and payments of the contract signed on
 /// `tender_seq`, newest first, at most `CONTRACT_ENTRIES_MAX` (the `fund_entries_tender`
 /// index). A tender has at most one live contract, and a contract is reversed only when
 /// none of its invoices stands (so none of their payments), so the unreversed invoice
 /// payments of the tender are the contract's; invoices and amendments are also matched on
-/// their contract (`ref_seq`) by the caller.
+/// their contract (`ref_seq`) by the caller. The tender's entries are read in a subquery
+/// fenced with `OFFSET 0` and then ordered and limited: with `ORDER BY seq DESC LIMIT`
+/// on the filter itself, a planner without statistics walked the fund's entries of those
+/// kinds backwards in `fund_entries_kind`.
 pub fn contract_entries(
     conn: &mut PgConnection,
     fund: Uuid,
     tender_seq: i64,
 ) -> QueryResult<Vec<ContractEntry>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::tender_seq.eq(tender_seq))
-        .filter(fund_entries::kind.eq_any(["contract_amendment", "invoice", "payment"]))
-        .filter(fund_entries::reversed_by.is_null())
-        .order(fund_entries::seq.desc())
-        .limit(CONTRACT_ENTRIES_MAX)
-        .select((
-            fund_entries::seq,
-            fund_entries::kind,
-            fund_entries::amount,
-            fund_entries::ref_seq,
-        ))
-        .load(conn)
+    use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+    let rows: Vec<ContractEntryRow> = prepared(
+        diesel::sql_query(
+            "SELECT seq, kind, amount, ref_seq FROM ( \
+                 SELECT seq, kind, amount, ref_seq FROM fund_entries \
+                 WHERE fund_id = $1 AND tender_seq = $2 \
+                   AND kind IN ('contract_amendment', 'invoice', 'payment') \
+                   AND reversed_by IS NULL \
+                 OFFSET 0 \
+             ) AS e \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<BigInt, _>(tender_seq)
+        .bind::<BigInt, _>(CONTRACT_ENTRIES_MAX),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.seq, r.kind, r.amount, r.ref_seq))
+        .collect())
 }
 
 /// An unreversed payment: (seq, date, ministry, vendor, amount in the fund's currency,
@@ -232,29 +293,40 @@ pub type PaymentRow = (
     Option<i64>,
 );
 
-/// Unreversed payments to these vendors dated on or after `since`.
+/// Unreversed payments by these ministries to these vendors dated on or after `since`,
+/// in seq order: one range scan of `fund_entries_ministry_kind_date` per ministry over the
+/// window. (`ministry_org_id = ANY(..)`, or an ORDER BY seq, steers the planner to the
+/// fund's whole payment list in `fund_entries_kind` instead; sorted here.)
 pub fn payments_since(
     conn: &mut PgConnection,
     fund: Uuid,
+    ministries: &[Uuid],
     vendors: &[Uuid],
     since: NaiveDate,
 ) -> QueryResult<Vec<PaymentRow>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::kind.eq("payment"))
-        .filter(fund_entries::vendor_org_id.eq_any(vendors))
-        .filter(fund_entries::reversed_by.is_null())
-        .filter(fund_entries::business_date.ge(since))
-        .order(fund_entries::seq.asc())
-        .select((
-            fund_entries::seq,
-            fund_entries::business_date,
-            fund_entries::ministry_org_id,
-            fund_entries::vendor_org_id,
-            fund_entries::amount_fund,
-            fund_entries::ref_seq,
-        ))
-        .load(conn)
+    let mut rows: Vec<PaymentRow> = Vec::new();
+    for ministry in ministries {
+        rows.extend(
+            fund_entries::table
+                .filter(fund_entries::fund_id.eq(fund))
+                .filter(fund_entries::ministry_org_id.eq(ministry))
+                .filter(fund_entries::kind.eq("payment"))
+                .filter(fund_entries::business_date.ge(since))
+                .filter(fund_entries::vendor_org_id.eq_any(vendors))
+                .filter(fund_entries::reversed_by.is_null())
+                .select((
+                    fund_entries::seq,
+                    fund_entries::business_date,
+                    fund_entries::ministry_org_id,
+                    fund_entries::vendor_org_id,
+                    fund_entries::amount_fund,
+                    fund_entries::ref_seq,
+                ))
+                .load::<PaymentRow>(conn)?,
+        );
+    }
+    rows.sort_unstable_by_key(|r| r.0);
+    Ok(rows)
 }
 
 /// An unreversed direct purchase with its item category: (seq, date, ministry, vendor,
@@ -275,8 +347,9 @@ pub const CATEGORY_PAYMENTS_MAX: i64 = 5_000;
 
 /// Unreversed direct purchases (payments naming no invoice) by these ministries in these
 /// categories dated on or after `since`, the latest dated first, at most
-/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over the
-/// ministries' payments in the window (the other conditions filter the rows read).
+/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over each
+/// ministry's payments in the window (the other conditions filter the rows read; with
+/// `ministry_org_id = ANY(..)` the planner scans the fund's whole payment list instead).
 pub fn category_purchases_since(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -284,105 +357,196 @@ pub fn category_purchases_since(
     categories: &[String],
     since: NaiveDate,
 ) -> QueryResult<Vec<CategoryPaymentRow>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::ministry_org_id.eq_any(ministries))
-        .filter(fund_entries::kind.eq("payment"))
-        .filter(fund_entries::business_date.ge(since))
-        .filter(fund_entries::reversed_by.is_null())
-        .filter(fund_entries::ref_seq.is_null())
-        .filter(fund_entries::category.eq_any(categories))
-        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
-        .limit(CATEGORY_PAYMENTS_MAX)
-        .select((
-            fund_entries::seq,
-            fund_entries::business_date,
-            fund_entries::ministry_org_id,
-            fund_entries::vendor_org_id,
-            fund_entries::category,
-            fund_entries::amount_fund,
-        ))
-        .load(conn)
+    let mut rows: Vec<CategoryPaymentRow> = Vec::new();
+    for ministry in ministries {
+        rows.extend(
+            fund_entries::table
+                .filter(fund_entries::fund_id.eq(fund))
+                .filter(fund_entries::ministry_org_id.eq(ministry))
+                .filter(fund_entries::kind.eq("payment"))
+                .filter(fund_entries::business_date.ge(since))
+                .filter(fund_entries::reversed_by.is_null())
+                .filter(fund_entries::ref_seq.is_null())
+                .filter(fund_entries::category.eq_any(categories))
+                .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+                .limit(CATEGORY_PAYMENTS_MAX)
+                .select((
+                    fund_entries::seq,
+                    fund_entries::business_date,
+                    fund_entries::ministry_org_id,
+                    fund_entries::vendor_org_id,
+                    fund_entries::category,
+                    fund_entries::amount_fund,
+                ))
+                .load::<CategoryPaymentRow>(conn)?,
+        );
+    }
+    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    rows.truncate(usize::try_from(CATEGORY_PAYMENTS_MAX).unwrap_or(0));
+    Ok(rows)
 }
 
 /// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
 /// currency).
 pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
 
-/// A ministry's latest `limit` unreversed awards, latest dated first (seq breaks ties): a
-/// backward range scan of `fund_entries_ministry_kind_date`.
+/// A ministry's latest `limit` unreversed awards, latest dated first (seq breaks ties).
+/// Two short backward range scans of `fund_entries_ministry_kind_date`, which orders by
+/// date but not seq: the date of the `limit`-th latest award, then the awards dated from
+/// it on (`limit` plus its ties), sorted here. One `ORDER BY business_date, seq LIMIT`
+/// would read and sort all of the ministry's awards.
 pub fn latest_awards(
     conn: &mut PgConnection,
     fund: Uuid,
     ministry: Uuid,
     limit: i64,
 ) -> QueryResult<Vec<AwardRow>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::ministry_org_id.eq(ministry))
-        .filter(fund_entries::kind.eq("award"))
-        .filter(fund_entries::reversed_by.is_null())
-        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+    let awards = || {
+        fund_entries::table
+            .filter(fund_entries::fund_id.eq(fund))
+            .filter(fund_entries::ministry_org_id.eq(ministry))
+            .filter(fund_entries::kind.eq("award"))
+            .filter(fund_entries::reversed_by.is_null())
+    };
+    let dates: Vec<NaiveDate> = awards()
+        .order(fund_entries::business_date.desc())
         .limit(limit)
+        .select(fund_entries::business_date)
+        .load(conn)?;
+    let Some(oldest) = dates.last().copied() else {
+        return Ok(Vec::new());
+    };
+    let mut rows: Vec<AwardRow> = awards()
+        .filter(fund_entries::business_date.ge(oldest))
         .select((
             fund_entries::seq,
             fund_entries::business_date,
             fund_entries::vendor_org_id,
             fund_entries::amount_fund,
         ))
-        .load(conn)
+        .load(conn)?;
+    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(rows)
 }
 
-/// Each vendor's first entry in the fund: (vendor, first seq, its business date).
+#[derive(QueryableByName)]
+struct FirstSeen {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    vendor: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+}
+
+/// Each vendor's first entry in the fund: (vendor, first seq, its business date). One
+/// probe of `fund_entries_vendor` (fund, vendor, seq) per vendor, `LIMIT 1` in a lateral
+/// join: a `min(seq) GROUP BY vendor` would read every entry of the vendors.
 pub fn vendors_first_seen(
     conn: &mut PgConnection,
     fund: Uuid,
     vendors: &[Uuid],
 ) -> QueryResult<Vec<(Uuid, i64, NaiveDate)>> {
-    use diesel::dsl::min;
-    let firsts: Vec<(Option<Uuid>, Option<i64>)> = fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::vendor_org_id.eq_any(vendors))
-        .group_by(fund_entries::vendor_org_id)
-        .select((fund_entries::vendor_org_id, min(fund_entries::seq)))
-        .load(conn)?;
-    let seqs: Vec<i64> = firsts.iter().filter_map(|(_, s)| *s).collect();
-    let dates: std::collections::HashMap<i64, NaiveDate> = fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::seq.eq_any(&seqs))
-        .select((fund_entries::seq, fund_entries::business_date))
-        .load::<(i64, NaiveDate)>(conn)?
+    use diesel::sql_types::{Array, Uuid as SqlUuid};
+    let rows: Vec<FirstSeen> = prepared(
+        diesel::sql_query(
+            "SELECT v.vendor, e.seq, e.business_date \
+         FROM unnest($2) AS v(vendor) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, business_date FROM fund_entries \
+             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+             ORDER BY seq LIMIT 1 \
+         ) AS e",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(vendors),
+    )
+    .load(conn)?;
+    Ok(rows
         .into_iter()
-        .collect();
-    Ok(firsts
-        .into_iter()
-        .filter_map(|(v, s)| {
-            let (v, s) = (v?, s?);
-            dates.get(&s).map(|d| (v, s, *d))
-        })
+        .map(|r| (r.vendor, r.seq, r.business_date))
         .collect())
 }
 
-/// Unreversed invoices of these vendors with these numbers: (seq, vendor, number, amount).
+/// The business date of the fund's earliest entry (one probe of
+/// `fund_entries_business_date`); `None` for a fund with no entries.
+pub fn fund_first_date(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<NaiveDate>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .order((fund_entries::business_date.asc(), fund_entries::seq.asc()))
+        .select(fund_entries::business_date)
+        .first(conn)
+        .optional()
+}
+
+/// Each of these ministries' earliest unreversed payment date in the fund (a probe of
+/// `fund_entries_ministry_kind_date` per ministry).
+pub fn first_payment_dates(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministries: &[Uuid],
+) -> QueryResult<Vec<(Uuid, NaiveDate)>> {
+    let mut out = Vec::with_capacity(ministries.len());
+    for m in ministries {
+        let first: Option<NaiveDate> = fund_entries::table
+            .filter(fund_entries::fund_id.eq(fund))
+            .filter(fund_entries::ministry_org_id.eq(m))
+            .filter(fund_entries::kind.eq("payment"))
+            .filter(fund_entries::reversed_by.is_null())
+            .order(fund_entries::business_date.asc())
+            .select(fund_entries::business_date)
+            .first(conn)
+            .optional()?;
+        out.extend(first.map(|d| (*m, d)));
+    }
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct NumberedInvoice {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    vendor_org_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    invoice_number: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    amount: Decimal,
+}
+
+/// Unreversed invoices of these vendors with these numbers: (seq, vendor, number,
+/// amount), in seq order. One probe of `invoices_vendor_number` per vendor (a fenced
+/// lateral subquery: with `vendor_org_id = ANY(..)` a planner without statistics read
+/// every invoice of the fund).
 pub fn invoices_numbered(
     conn: &mut PgConnection,
     fund: Uuid,
     vendors: &[Uuid],
     numbers: &[String],
 ) -> QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
-    invoices::table
-        .filter(invoices::fund_id.eq(fund))
-        .filter(invoices::vendor_org_id.eq_any(vendors))
-        .filter(invoices::invoice_number.eq_any(numbers))
-        .filter(invoices::reversed.eq(false))
-        .order(invoices::seq.asc())
-        .select((
-            invoices::seq,
-            invoices::vendor_org_id,
-            invoices::invoice_number,
-            invoices::amount,
-        ))
-        .load(conn)
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    let rows: Vec<NumberedInvoice> = prepared(
+        diesel::sql_query(
+            "SELECT i.seq, i.vendor_org_id, i.invoice_number, i.amount \
+         FROM unnest($2) AS v(vendor) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
+             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+               AND invoice_number = ANY($3) AND NOT reversed \
+             OFFSET 0 \
+         ) AS i \
+         ORDER BY i.seq",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(vendors)
+        .bind::<Array<Text>, _>(numbers),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.seq, r.vendor_org_id, r.invoice_number, r.amount))
+        .collect())
 }
 
 /// (seq, kind, business date, vendor, amount in the fund's currency, referred seq: the
@@ -396,17 +560,40 @@ pub type TenderEntry = (
     Option<i64>,
 );
 
-/// Invoice numbers of these invoices: (seq, number).
+#[derive(QueryableByName)]
+struct InvoiceNumber {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    invoice_number: String,
+}
+
+/// Invoice numbers of these invoices: (seq, number). One primary-key probe per invoice (a
+/// lateral `LIMIT 1`: with `seq = ANY(..)` a planner without statistics read every
+/// invoice of the fund).
 pub fn invoice_numbers(
     conn: &mut PgConnection,
     fund: Uuid,
     seqs: &[i64],
 ) -> QueryResult<Vec<(i64, String)>> {
-    invoices::table
-        .filter(invoices::fund_id.eq(fund))
-        .filter(invoices::seq.eq_any(seqs))
-        .select((invoices::seq, invoices::invoice_number))
-        .load(conn)
+    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+    let rows: Vec<InvoiceNumber> = prepared(
+        diesel::sql_query(
+            "SELECT i.seq, i.invoice_number \
+         FROM unnest($2) AS s(seq) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, invoice_number FROM invoices \
+             WHERE fund_id = $1 AND seq = s.seq LIMIT 1 \
+         ) AS i",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<BigInt>, _>(seqs),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.seq, r.invoice_number))
+        .collect())
 }
 
 /// A ministry's unreversed payments or disbursements: (seq, business date, amount in the
@@ -414,7 +601,9 @@ pub fn invoice_numbers(
 pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
 
 /// The ministry's unreversed entries of `kind` (`payment` or `disbursement`) dated after
-/// `after`, through the (fund, ministry, kind, business date) index.
+/// `after`, in no particular order, through a range scan of the (fund, ministry, kind,
+/// business date) index (an ORDER BY seq would steer the planner to the fund's whole list
+/// of that kind in `fund_entries_kind`).
 pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
@@ -428,7 +617,6 @@ pub fn ministry_flows(
         .filter(fund_entries::kind.eq(kind.to_owned()))
         .filter(fund_entries::business_date.gt(after))
         .filter(fund_entries::reversed_by.is_null())
-        .order(fund_entries::seq.asc())
         .select((
             fund_entries::seq,
             fund_entries::business_date,

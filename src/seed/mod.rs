@@ -201,6 +201,172 @@ pub(crate) fn amount_cents(rng: &mut StdRng, lo: f64, hi: f64) -> i64 {
     whole * 100 + rng.gen_range(0..100)
 }
 
+/// An item category of the realistic year's procurements (`--inject-schemes`): contract
+/// values are log-normal around `median_eur` with `sigma` the standard deviation of their
+/// natural logarithm, and `weight` is the category's share of the procurements (out of
+/// the weights' sum). Prices of one kind of item vary by a factor of about e^sigma either
+/// way (quantities, specifications); kinds differ by orders of magnitude (fuel
+/// and stationery against vehicles and construction). docs/screening.md, "The clean year".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ItemCategory {
+    pub(crate) name: &'static str,
+    pub(crate) median_eur: f64,
+    pub(crate) sigma: f64,
+    pub(crate) weight: u32,
+}
+
+const EQUIPMENT: ItemCategory = ItemCategory {
+    name: "equipment",
+    median_eur: 45_000.0,
+    sigma: 0.6,
+    weight: 3,
+};
+
+/// Twelve kinds of purchase of a security-sector fund, from office supplies to
+/// construction. Their medians spread over the decades (the mantissas of their
+/// logarithms cover [0, 1)), so that a ministry's payments, a mixture of all of them and
+/// of instalments, have first digits close to Benford's, as real payment populations do.
+pub(crate) const ITEM_CATEGORIES: [ItemCategory; 12] = [
+    ItemCategory {
+        name: "stationery",
+        median_eur: 1_100.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "fuel",
+        median_eur: 1_800.0,
+        sigma: 0.45,
+        weight: 3,
+    },
+    ItemCategory {
+        name: "maintenance",
+        median_eur: 3_200.0,
+        sigma: 0.55,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "catering",
+        median_eur: 5_500.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "medical supplies",
+        median_eur: 8_000.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "training",
+        median_eur: 14_000.0,
+        sigma: 0.55,
+        weight: 3,
+    },
+    ItemCategory {
+        name: "IT services",
+        median_eur: 22_000.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "uniforms",
+        median_eur: 30_000.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    EQUIPMENT,
+    ItemCategory {
+        name: "communications",
+        median_eur: 70_000.0,
+        sigma: 0.5,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "vehicles",
+        median_eur: 140_000.0,
+        sigma: 0.4,
+        weight: 2,
+    },
+    ItemCategory {
+        name: "infrastructure",
+        median_eur: 260_000.0,
+        sigma: 0.55,
+        weight: 1,
+    },
+];
+
+/// An item category drawn by weight.
+pub(crate) fn pick_category(rng: &mut StdRng) -> ItemCategory {
+    let total: u32 = ITEM_CATEGORIES.iter().map(|c| c.weight).sum();
+    let mut x = rng.gen_range(0..total.max(1));
+    for c in ITEM_CATEGORIES {
+        if x < c.weight {
+            return c;
+        }
+        x -= c.weight;
+    }
+    EQUIPMENT
+}
+
+/// A standard normal draw (Box-Muller; floats only to draw a random magnitude).
+fn standard_normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// A contract value of category `c` in cents: log-normal around its median, at least 100
+/// euros.
+pub(crate) fn category_cents(rng: &mut StdRng, c: &ItemCategory) -> i64 {
+    let euros = (c.median_eur.ln() + c.sigma * standard_normal(rng))
+        .exp()
+        .round();
+    let euros = if euros.is_finite() {
+        euros.max(100.0)
+    } else {
+        c.median_eur
+    };
+    let whole = format!("{euros:.0}").parse::<i64>().unwrap_or(1_000);
+    whole * 100 + rng.gen_range(0..100)
+}
+
+/// The item category of a procurement of `cents` (for the injected schemes, whose
+/// amounts are drawn from their own ranges): drawn with probability proportional to each
+/// category's weight times its density at that amount, so that an injected 200,000 is
+/// construction or vehicles, not stationery.
+pub(crate) fn category_for(rng: &mut StdRng, cents: i64) -> &'static str {
+    let euros = format!("{}", cents.max(100) / 100)
+        .parse::<f64>()
+        .unwrap_or(1_000.0)
+        .ln();
+    let likelihood = |c: &ItemCategory| {
+        let z = (euros - c.median_eur.ln()) / c.sigma;
+        f64::from(c.weight) / c.sigma * (-0.5 * z * z).exp()
+    };
+    let total: f64 = ITEM_CATEGORIES.iter().map(likelihood).sum();
+    if !(total > 0.0 && total.is_finite()) {
+        // Far outside every category: the nearest one on the log scale.
+        return ITEM_CATEGORIES
+            .iter()
+            .min_by(|a, b| {
+                let da = (euros - a.median_eur.ln()).abs();
+                let db = (euros - b.median_eur.ln()).abs();
+                da.total_cmp(&db)
+            })
+            .map_or("equipment", |c| c.name);
+    }
+    let mut x = rng.gen_range(0.0..total);
+    for c in &ITEM_CATEGORIES {
+        let l = likelihood(c);
+        if x < l {
+            return c.name;
+        }
+        x -= l;
+    }
+    "equipment"
+}
+
 pub(crate) struct Plan {
     pub(crate) events: Vec<Event>,
 }
@@ -377,14 +543,26 @@ fn generate(
                 .collect();
             let mut spent = [0_i64; 4];
             for _ in 0..(3 * scale_i) {
-                let category = rng.gen_range(0..3_usize);
-                let cat = CATEGORIES.get(category).copied().unwrap_or("equipment");
+                // The realistic year draws an item category and a value typical of it;
+                // the plain demo keeps its historical draws (one log-uniform range for
+                // three categories), so its entries stay as they were.
+                let (category, cat, item) = if realistic {
+                    let item = pick_category(&mut rng);
+                    (usize::MAX, item.name, Some(item))
+                } else {
+                    let category = rng.gen_range(0..3_usize);
+                    let cat = CATEGORIES.get(category).copied().unwrap_or("equipment");
+                    (category, cat, None)
+                };
                 let day = rng.gen_range(0..28);
                 let published = first + Duration::days(day);
                 if published > today {
                     continue;
                 }
-                let estimate = amount_cents(&mut rng, 2_000.0, 400_000.0);
+                let estimate = match &item {
+                    Some(item) => category_cents(&mut rng, item),
+                    None => amount_cents(&mut rng, 2_000.0, 400_000.0),
+                };
                 let method = match estimate {
                     e if e < 10_000 * CENTS => "direct",
                     e if e < 50_000 * CENTS => "request_for_quotation",
@@ -418,8 +596,14 @@ fn generate(
                         if bids.iter().any(|(v, _)| *v == vendor) {
                             continue;
                         }
-                        let amount =
-                            estimate * rng.gen_range(85..115) / 100 + rng.gen_range(0..10_000);
+                        // The realistic year's bids are continuous (a bidder's price is
+                        // not a whole percentage of the estimate): whole percentages made
+                        // two bids in thirty differ only by the noise of up to 100 euros.
+                        let amount = if realistic {
+                            estimate * rng.gen_range(8_500..11_500) / 10_000 + rng.gen_range(0..100)
+                        } else {
+                            estimate * rng.gen_range(85..115) / 100 + rng.gen_range(0..10_000)
+                        };
                         let date = published + Duration::days(5 + b);
                         if date > today {
                             break;

@@ -24,7 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{amount_cents, eur, min_days_open, money, r, Actor, Plan, CATEGORIES};
+use super::{
+    amount_cents, category_cents, category_for, eur, min_days_open, money, pick_category, r, Actor,
+    ItemCategory, Plan, ITEM_CATEGORIES,
+};
 
 /// The ministry of the unspent-disbursement scheme: it receives tranches and spends none.
 pub const DORMANT_MINISTRY: &str = "Office of the National Security Adviser";
@@ -200,6 +203,8 @@ struct Inj<'a, 'w> {
     clean_len: usize,
     /// Clean events an injector already changed (backdated, off-hours).
     touched: std::collections::HashSet<usize>,
+    /// The category of the last `typical` estimate, for the next `category` call.
+    typical_category: Option<&'static str>,
 }
 
 impl Inj<'_, '_> {
@@ -259,11 +264,33 @@ impl Inj<'_, '_> {
         }
     }
 
-    fn category(&mut self) -> &'static str {
-        CATEGORIES
-            .get(self.rng.gen_range(0..3))
-            .copied()
-            .unwrap_or("equipment")
+    /// The item category of a procurement of `cents`: the one `typical` drew it from,
+    /// or else one whose values are typical of that amount (`seed::category_for`).
+    fn category(&mut self, cents: i64) -> &'static str {
+        match self.typical_category.take() {
+            Some(c) => c,
+            None => category_for(&mut self.rng, cents),
+        }
+    }
+
+    /// For a procurement whose size the scheme sets (a share of what a ministry pays): the
+    /// next `category` call returns a category drawn by weight, as the clean year's are,
+    /// not the one its amount is typical of. Millions are typical of no category but
+    /// construction, and piling every such scheme there would make that category's spread
+    /// the schemes' rather than the clean year's.
+    fn any_category(&mut self) {
+        self.typical_category = Some(pick_category(&mut self.rng).name);
+    }
+
+    /// The estimate of a procurement whose scheme does not depend on its size (a
+    /// duplicate invoice, a disqualified bid, ...): drawn like the clean year's, an item
+    /// category by weight and a value typical of it (`seed::ITEM_CATEGORIES`). The next
+    /// `category` call returns that category, so the injected procurements are spread
+    /// over the categories as the clean ones are and are not outliers of them.
+    fn typical(&mut self) -> i64 {
+        let item = pick_category(&mut self.rng);
+        self.typical_category = Some(item.name);
+        category_cents(&mut self.rng, &item)
     }
 
     fn cents(&mut self, lo_eur: i64, hi_eur: i64) -> i64 {
@@ -340,8 +367,20 @@ impl Inj<'_, '_> {
     /// A clean-looking procurement of about `estimate` cents by `mi`, awarded to
     /// `winner` at its bid (the lowest), published on `published`.
     fn plain(&mut self, mi: usize, published: NaiveDate, estimate: i64, winner: Uuid) -> Procured {
+        let category = self.category(estimate);
+        self.plain_in(mi, published, estimate, winner, category)
+    }
+
+    /// `plain` in a given item category.
+    fn plain_in(
+        &mut self,
+        mi: usize,
+        published: NaiveDate,
+        estimate: i64,
+        winner: Uuid,
+        category: &'static str,
+    ) -> Procured {
         let method = Self::method_for(estimate);
-        let category = self.category();
         let mut bids = Vec::new();
         let award;
         if method == "direct" {
@@ -426,7 +465,7 @@ impl Inj<'_, '_> {
 
     fn direct(&mut self, mi: usize, date: NaiveDate, vendor: Uuid, cents: i64) -> usize {
         let m = self.ministry(mi);
-        let category = self.category();
+        let category = self.category(cents);
         self.push(
             date,
             "payment",
@@ -497,6 +536,7 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
         drafts: Vec::new(),
         clean_len,
         touched: std::collections::HashSet::new(),
+        typical_category: None,
     };
     for injector in INJECTORS {
         (injector.1)(&mut inj);
@@ -663,7 +703,7 @@ fn duplicate_payment(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(20_000, 180_000);
+        let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
         let value = cents_of(
@@ -720,7 +760,7 @@ fn near_duplicate_payment(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(20_000, 180_000);
+        let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
         let value = cents_of(
@@ -778,11 +818,11 @@ fn payment_outside_contract_dates(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(15_000, 150_000);
+        let estimate = x.typical();
         let late = i % 2 == 0;
         let published = if late { x.day(0, 260) } else { x.day(0, 120) };
         let method = Inj::method_for(estimate);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let bids = if method == "direct" {
             vec![]
@@ -838,7 +878,7 @@ fn over_contract(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(15_000, 300_000);
+        let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
         let value = cents_of(
@@ -870,7 +910,7 @@ fn contract_inflation(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(30_000, 300_000);
+        let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
         let value = cents_of(
@@ -919,7 +959,7 @@ fn award_above_bid(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(15_000, 300_000);
+        let estimate = x.typical();
         let method = match Inj::method_for(estimate) {
             "direct" => "request_for_quotation",
             m => m,
@@ -928,11 +968,16 @@ fn award_above_bid(x: &mut Inj<'_, '_>) {
         let mut bids = vec![(v, bid)];
         for _ in 0..x.rng.gen_range(1..=2) {
             let o = x.other_vendor(mi, &bids.iter().map(|b| b.0).collect::<Vec<_>>());
-            bids.push((o, bid * x.rng.gen_range(103..125) / 100));
+            // Cents of noise, as the clean bids have: two covers drawn at the same
+            // percentage would be identical bids, another scheme.
+            bids.push((
+                o,
+                bid * x.rng.gen_range(103..125) / 100 + x.rng.gen_range(0..100),
+            ));
         }
         let award = bid + bid * x.rng.gen_range(2..15) / 100;
         let published = x.day(0, 60);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let pr = x.procure(Proc {
             mi,
@@ -969,7 +1014,7 @@ fn single_bidder(x: &mut Inj<'_, '_>) {
         };
         let bid = estimate * x.rng.gen_range(95..110) / 100 + x.rng.gen_range(0..100);
         let published = x.day(0, 60);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let pr = x.procure(Proc {
             mi,
@@ -1000,7 +1045,7 @@ fn short_tender_period(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(15_000, 400_000);
+        let estimate = x.typical();
         let method = match Inj::method_for(estimate) {
             "direct" => "request_for_quotation",
             m => m,
@@ -1012,7 +1057,7 @@ fn short_tender_period(x: &mut Inj<'_, '_>) {
         let o = x.other_vendor(mi, &[v]);
         bids.push((o, bid * x.rng.gen_range(104..120) / 100));
         let published = x.day(0, 60);
-        let category = x.category();
+        let category = x.category(estimate);
         let pr = x.procure(Proc {
             mi,
             category,
@@ -1040,7 +1085,7 @@ fn identical_bids(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
-        let estimate = x.cents(15_000, 300_000);
+        let estimate = x.typical();
         let method = match Inj::method_for(estimate) {
             "direct" => "request_for_quotation",
             m => m,
@@ -1051,7 +1096,7 @@ fn identical_bids(x: &mut Inj<'_, '_>) {
         let b = x.other_vendor(mi, &[v, a]);
         let bids = vec![(v, low), (a, same), (b, same)];
         let published = x.day(0, 60);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let pr = x.procure(Proc {
             mi,
@@ -1097,7 +1142,7 @@ fn near_threshold(x: &mut Inj<'_, '_>) {
             (vec![(v, low), (o, high)], low)
         };
         let published = x.day(0, 60);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let pr = x.procure(Proc {
             mi,
@@ -1137,7 +1182,7 @@ fn round_amount(x: &mut Inj<'_, '_>) {
             (o, award * x.rng.gen_range(104..120) / 100 + 37),
         ];
         let published = x.day(0, 100);
-        let category = x.category();
+        let category = x.category(award);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let estimate = award + x.cents(100, 5_000);
         let pr = x.procure(Proc {
@@ -1177,7 +1222,7 @@ fn new_vendor_large(x: &mut Inj<'_, '_>) {
         let o = x.other_vendor(mi, &[]);
         let bids = vec![(nv, bid), (o, bid * x.rng.gen_range(103..120) / 100)];
         let published = x.day(100, 120);
-        let category = x.category();
+        let category = x.category(estimate);
         let open_days = min_days_open(method) + x.rng.gen_range(0..8);
         let pr = x.procure(Proc {
             mi,
@@ -1268,7 +1313,7 @@ fn tender_with(
         m => m,
     };
     let published = x.day(0, room);
-    let category = x.category();
+    let category = x.category(estimate);
     let open_days = min_days_open(method) + x.rng.gen_range(0..8);
     x.procure(Proc {
         mi,
@@ -1289,7 +1334,7 @@ fn tender_with(
 fn lowest_bid_disqualified(x: &mut Inj<'_, '_>) {
     for _ in 0..x.n() {
         let mi = x.any_ministry();
-        let estimate = x.cents(15_000, 350_000);
+        let estimate = x.typical();
         let low = estimate * x.rng.gen_range(85..95) / 100 + x.rng.gen_range(0..100);
         let win = low * x.rng.gen_range(103..118) / 100 + x.rng.gen_range(0..100);
         let third = win * x.rng.gen_range(104..120) / 100;
@@ -1334,7 +1379,7 @@ fn dq_before(x: &mut Inj<'_, '_>, mi: usize, award_on: NaiveDate, bid: usize) ->
 fn all_but_winner_disqualified(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
-        let estimate = x.cents(15_000, 350_000);
+        let estimate = x.typical();
         let base = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
         let count = x.rng.gen_range(3..=4);
         let mut bids: Vec<(Uuid, i64)> = Vec::new();
@@ -1371,7 +1416,7 @@ fn all_but_winner_disqualified(x: &mut Inj<'_, '_>) {
 fn bid_spread(x: &mut Inj<'_, '_>) {
     for i in 0..x.n() {
         let mi = x.any_ministry();
-        let estimate = x.cents(15_000, 350_000);
+        let estimate = x.typical();
         let win = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
         let far = i % 4 == 3;
         let second = if far {
@@ -1538,6 +1583,7 @@ fn vendor_concentration(x: &mut Inj<'_, '_>) {
     for j in 0..k {
         let published = x.day(20 + j * 22, 120);
         let each = target / k * x.rng.gen_range(85..115) / 100;
+        x.any_category();
         let pr = x.plain(mi, published, each, v);
         let value = cents_of(
             &x.plan
@@ -1549,7 +1595,8 @@ fn vendor_concentration(x: &mut Inj<'_, '_>) {
         let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
         let t6 = x.rng.gen_range(5..20);
         let (inv, p) = x.bill(mi, d, pr.contract, v, value, t6);
-        entries.extend([inv, p]);
+        // The contracts are the scheme as much as their payments.
+        entries.extend([pr.award, pr.contract, inv, p]);
         key = Some(p);
     }
     let m = x.ministry(mi);
@@ -1587,7 +1634,7 @@ fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
                     amount,
                 )
             };
-            let category = x.category();
+            let category = x.category(amount);
             let open_days = min_days_open(method) + x.rng.gen_range(0..8);
             let pr = x.procure(Proc {
                 mi,
@@ -1631,8 +1678,9 @@ fn benford(x: &mut Inj<'_, '_>) {
     let total: i64 = amounts.iter().sum();
     let published = x.day(0, 330);
     // Fuel vouchers: a category of their own, so that 320 small payments do not change
-    // the population the amount-outlier screen compares the clean payments with.
-    let category = "fuel";
+    // the population the amount-outlier screen compares the clean payments with (the
+    // clean year's "fuel" purchases).
+    let category = "fuel vouchers";
     let o = x.other_vendor(mi, &[v]);
     let method = Inj::method_for(total);
     let open_days = min_days_open(method) + x.rng.gen_range(0..8);
@@ -1666,6 +1714,9 @@ fn benford(x: &mut Inj<'_, '_>) {
         key = x.pay(mi, d, inv, a);
         entries.extend([inv, key]);
     }
+    // The voucher book's contract is part of the scheme (a fuel contract hundreds of
+    // times the category's usual one).
+    entries.extend([pr.award, pr.contract]);
     let m = x.ministry(mi);
     x.draft_subject(
         "benford",
@@ -1693,6 +1744,7 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
         let total = (trailing / 90 * 14 * 6).max(60_000 * 100);
         let v = x.vendor(mi);
         let published = window - Duration::days(75);
+        x.any_category();
         let pr = x.plain(mi, published, total * 105 / 100, v);
         let value = cents_of(
             &x.plan
@@ -1702,7 +1754,8 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
                 .unwrap_or_default(),
         );
         let parts = 5_i64;
-        let mut entries = Vec::new();
+        // The contract paid in the rush is part of the scheme.
+        let mut entries = vec![pr.award, pr.contract];
         for j in 0..parts {
             let d = next_workday(window + Duration::days(j * 2)).min(x.w.today);
             let amount = value / parts;
@@ -1736,7 +1789,8 @@ fn non_competitive_share(x: &mut Inj<'_, '_>) {
         let v = x.vendor(mi);
         let value = target / k * x.rng.gen_range(80..120) / 100;
         let published = x.day(10, 30);
-        let category = x.category();
+        x.any_category();
+        let category = x.category(value);
         let pr = x.procure(Proc {
             mi,
             category,
@@ -1764,15 +1818,30 @@ fn non_competitive_share(x: &mut Inj<'_, '_>) {
     );
 }
 
-/// An inflated invoice: 10 to 100 times the typical payment (about 28,000), paid.
+/// An inflated contract: 10 to 100 times the median contract value of its item category
+/// (the clean year's, `seed::ITEM_CATEGORIES`), invoiced and paid in full.
 fn amount_outlier(x: &mut Inj<'_, '_>) {
+    let total: u32 = ITEM_CATEGORIES.iter().map(|c| c.weight).sum();
     for _ in 0..(x.n() / 2).max(3) {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
+        let mut pick = x.rng.gen_range(0..total.max(1));
+        let mut item: Option<ItemCategory> = None;
+        for c in ITEM_CATEGORIES {
+            if pick < c.weight {
+                item = Some(c);
+                break;
+            }
+            pick -= c.weight;
+        }
+        let Some(item) = item else { continue };
         let factor = x.rng.gen_range(10..100);
-        let value = 28_000 * 100 * factor + x.rng.gen_range(0..100_000);
+        let median = format!("{:.0}", item.median_eur)
+            .parse::<i64>()
+            .unwrap_or(10_000);
+        let value = median * 100 * factor + x.rng.gen_range(0..100_000);
         let published = x.day(0, 100);
-        let pr = x.plain(mi, published, value, v);
+        let pr = x.plain_in(mi, published, value, v, item.name);
         let award = cents_of(
             &x.plan
                 .events
@@ -1785,9 +1854,12 @@ fn amount_outlier(x: &mut Inj<'_, '_>) {
         let (inv, p) = x.bill(mi, d, pr.contract, v, award, t8);
         x.draft(
             "amount-outlier",
-            format!("a contract and payment about {factor} times the typical payment"),
+            format!(
+                "a {} contract and payment about {factor} times the category's median",
+                item.name
+            ),
             p,
-            vec![pr.award, inv, p],
+            vec![pr.award, pr.contract, inv, p],
         );
     }
 }

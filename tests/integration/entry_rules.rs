@@ -1049,3 +1049,47 @@ async fn a_fifth_award_in_a_row_to_one_vendor_is_flagged() {
     assert_eq!(w.flags(&app, "vendor-concentration").await.len(), 1);
     w.rebuild_agrees();
 }
+
+/// near-threshold raises one flag per procurement: on the first step just under a
+/// threshold (the tender's estimate), not again on the award and the contract just under
+/// the same threshold; a procurement estimated over it and awarded just under it is
+/// flagged at the award (a new fact), and its contract at the same value adds nothing.
+#[actix_web::test]
+async fn near_threshold_is_flagged_once_per_procurement() {
+    let (w, app) = world().await;
+    let [alpha, _, _] = w.vendors;
+    w.as_("ministry", w.interior);
+    let mut flagged = Vec::new();
+    for (estimate, value) in [("9700.00", "9650.00"), ("10400.00", "9800.00")] {
+        let tender = ok!(
+            &app,
+            w.post(
+                "tender",
+                json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
+                    "method": "direct", "estimated_value": eur(estimate), "deadline": deadline()})
+            )
+        );
+        let award = ok!(
+            &app,
+            w.post(
+                "award",
+                json!({"tender": tender, "vendor": alpha, "amount": eur(value),
+                    "bids_received": 0})
+            )
+        );
+        let contract = ok!(
+            &app,
+            w.post(
+                "contract",
+                json!({"award": award, "value": eur(value), "starts_on": today(),
+                    "ends_on": today() + chrono::Duration::days(90)})
+            )
+        );
+        flagged.push((tender, award, contract));
+    }
+    let flags = w.flags(&app, "near-threshold").await;
+    let seqs: Vec<u64> = flags.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    // The first procurement at its tender; the second (estimated over 10,000) at its award.
+    assert_eq!(seqs, [flagged[0].0, flagged[1].1], "{flags:?}");
+    w.rebuild_agrees();
+}

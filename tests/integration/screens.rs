@@ -358,6 +358,21 @@ where
         )
     );
 
+    // The ministry pays for the first time 104 days before `end`: the rush is compared
+    // with the 90 days after that first payment, which the default warm-up
+    // (`velocity_warmup_days`, 90) would leave out.
+    harness::act_as_member(state, "auditor", auditor);
+    ok!(
+        app,
+        post_on(
+            fund,
+            "screening_config",
+            start,
+            json!({"settings": {"velocity_warmup_days": 0},
+                   "reason": "a test fund with 104 days of payments"})
+        )
+    );
+
     harness::act_as_member(state, "ministry", interior);
     let pay = |date, vendor: Uuid, category: &str, amount: &str| {
         post_on(
