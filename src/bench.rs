@@ -658,7 +658,9 @@ async fn drive_batches(
         let next = next.clone();
         let bearer = bearer.to_owned();
         tasks.push(actix_web::rt::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?;
             let mut done = 0u64;
             while Instant::now() < deadline {
                 let start = next.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
@@ -676,7 +678,11 @@ async fn drive_batches(
                     .body(format!(r#"{{"entries":[{}]}}"#, entries.join(",")))
                     .send()
                     .await?;
-                anyhow::ensure!(res.status().as_u16() == 201, "batch answered {}", res.status());
+                anyhow::ensure!(
+                    res.status().as_u16() == 201,
+                    "batch answered {}",
+                    res.status()
+                );
                 res.bytes().await?;
                 done += end - start;
             }

@@ -9,6 +9,15 @@
 //!
 //! Only for queries whose text is a constant: every distinct text is a cache entry for the
 //! life of the connection.
+//!
+//! A prepared statement may run a *generic* plan, made once (after five executions) from
+//! the statistics of that moment and kept until the table's statistics change (autovacuum's
+//! ANALYZE). A query whose best plan depends on a table that grows fast from empty can
+//! keep a small-table plan meanwhile: the idempotency-key lookup of group commits, prepared
+//! for a while, kept a sequential scan per key in a fresh benchmark database (5.5 ms for 31
+//! keys) and is planned per call again (`ledger::store::entries_by_keys`). Prepare reads
+//! of large, long-lived tables by primary key or a fenced per-key probe; check the generic
+//! plan with `SET plan_cache_mode = force_generic_plan` and `EXPLAIN EXECUTE`.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};

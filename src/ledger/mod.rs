@@ -6,6 +6,7 @@
 //! - `keys`: the checkpoint signing key file;
 //! - `store`: the only SQL over ledger tables;
 //! - `writer`: the per-chain group-commit writer;
+//! - `node_cache`: upper Merkle nodes kept in memory for proofs;
 //! - `verify`: the streaming verifier shared by the API and the offline `verify` command;
 //! - `export`: the JSON-lines export format;
 //! - `receipt`: offline check of a receipt (entry, inclusion proof, signed checkpoint);
@@ -16,6 +17,7 @@ pub mod export;
 pub mod http;
 pub mod keys;
 pub mod merkle;
+pub mod node_cache;
 pub mod note;
 pub mod receipt;
 pub mod service;

@@ -11,7 +11,8 @@ use diesel::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::entry::{self, Entry, Hash, Principal, ADMIN_CHAIN};
-use super::merkle;
+use super::merkle::{self, NodeId};
+use super::node_cache::NodeCache;
 use super::note::{SigningKey, VerifierKey};
 use super::store::{self, ChainRow, EntryRow, StoreError};
 use super::verify::{self, Columns, Report, Verifier};
@@ -31,6 +32,8 @@ pub struct Ledger {
     writers: Writers,
     /// Kind of each chain seen (a chain's kind never changes: `chains` is append-only).
     chain_kinds: std::sync::RwLock<HashMap<Uuid, String>>,
+    /// Upper Merkle nodes already read (immutable), shared by every proof.
+    node_cache: NodeCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,7 @@ impl Ledger {
             clock,
             writers,
             chain_kinds: std::sync::RwLock::new(HashMap::new()),
+            node_cache: NodeCache::default(),
         }
     }
 
@@ -238,7 +242,15 @@ impl Ledger {
                 "size must satisfy seq < size <= {head} (chain size), got {size}"
             )));
         }
-        let proof = writer::inclusion_proof(conn, chain, seq, size, &HashMap::new())?;
+        let ids = merkle::inclusion_nodes(seq, size)
+            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        let found = self.proof_nodes(conn, chain, &ids)?;
+        let proof =
+            merkle::inclusion_proof(seq, size, |id| found.get(&id).copied()).map_err(|e| {
+                LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
+                    "inclusion proof: {e}"
+                )))
+            })?;
         let cp = cp.map(|r| SignedCheckpoint::try_from(&r)).transpose()?;
         Ok((row, proof, size, cp))
     }
@@ -260,12 +272,34 @@ impl Ledger {
         }
         let ids = merkle::consistency_nodes(from, to)
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-        let found = store::nodes(conn, chain, &ids)?;
+        let found = self.proof_nodes(conn, chain, &ids)?;
         merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
             LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
                 "consistency proof: {e}"
             )))
         })
+    }
+
+    /// The nodes of `ids`: the upper ones from memory when a proof read them before, the
+    /// others (and those) from the database in one query.
+    fn proof_nodes(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        ids: &[NodeId],
+    ) -> LedgerResult<HashMap<NodeId, Hash>> {
+        let mut found = self.node_cache.get_many(chain, ids);
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let fetched = store::nodes(conn, chain, &missing)?;
+            self.node_cache.keep(chain, &fetched);
+            found.extend(fetched);
+        }
+        Ok(found)
     }
 
     pub fn latest_checkpoint(
