@@ -442,7 +442,10 @@ pub fn prepare(
         p.parsed = Err((FailureReason::InvalidEntry, e));
         return p;
     }
-    let canonical = match entry::canonical_bytes(&parsed) {
+    // The body's JCS spliced into the envelope: no copy of the body into a second tree.
+    let canonical = match entry::canonical_body(&parsed.body)
+        .and_then(|body| entry::canonical_bytes_with_body(&parsed, &body))
+    {
         Ok(c) => c,
         Err(e) => {
             p.parsed = Err((FailureReason::Unparseable, e.to_string()));
