@@ -2,7 +2,7 @@
 //! each caller within its scope only.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use serde_json::{json, Value};
 
 use crate::harness::{self, TestDb};

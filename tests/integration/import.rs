@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;

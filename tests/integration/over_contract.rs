@@ -4,7 +4,7 @@
 //! the contract, its amendment and the earlier invoices or payments as evidence.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use actix_web::web::Data;
 use fundtrail::app::AppState;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! administrative chain, and only the fund's auditors may run them.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
