@@ -765,29 +765,6 @@ fn receipt(
     })
 }
 
-/// Inclusion proof of leaf `index` in the tree of `size`, reading only the nodes not
-/// already in `fresh` (one query).
-pub fn inclusion_proof(
-    conn: &mut PgConnection,
-    chain: Uuid,
-    index: u64,
-    size: u64,
-    fresh: &HashMap<NodeId, Hash>,
-) -> Result<Vec<Hash>, AppendError> {
-    let needed = merkle::inclusion_nodes(index, size)
-        .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
-    let missing: Vec<NodeId> = needed
-        .iter()
-        .filter(|n| !fresh.contains_key(n))
-        .copied()
-        .collect();
-    let fetched = store::nodes(conn, chain, &missing)?;
-    merkle::inclusion_proof(index, size, |id| {
-        fresh.get(&id).or_else(|| fetched.get(&id)).copied()
-    })
-    .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))
-}
-
 /// Errors are not `Clone` (they carry sources); each job of a failed group gets its own.
 fn clone_error(e: &Arc<AppendError>) -> AppendError {
     match e.as_ref() {
