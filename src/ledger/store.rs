@@ -201,18 +201,34 @@ pub const STORED_MIN_LEVEL: u8 = 4;
 /// Leaves per aligned block of recomputed nodes.
 const BLOCK_LEAVES: u64 = 1 << STORED_MIN_LEVEL;
 
+/// The head a group moves: from (`expected_size`, `expected_hash`) to the group's last
+/// entry, `new_hash`.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupHead<'a> {
+    pub expected_size: u64,
+    pub expected_hash: &'a Hash,
+    pub new_hash: &'a Hash,
+}
+
 /// Everything a group commit writes, in ONE statement (one round trip): the entries of
 /// `rows` (all of one chain), its stored `nodes`, the signed `checkpoint` of the new size
-/// and the chain's new head. Each round trip of the writer's transaction is paid once per
-/// group by every request waiting in it, and the head row stays locked meanwhile.
+/// and the chain's new head. Each round trip of a group is paid once by every request
+/// waiting in it.
+///
+/// Guarded by the head: every insert reads the head update's result, so if the chain's
+/// head is no longer `head.expected_*` (another writer appended, even one that committed
+/// while this statement waited for the head row's lock: READ COMMITTED re-checks the
+/// updated row) nothing is written and this returns `false`. A statement is atomic, so
+/// outside a transaction it is a whole group commit: a unique violation (an idempotency
+/// key recorded earlier) also leaves nothing behind.
 pub fn write_group(
     conn: &mut PgConnection,
     chain: Uuid,
     rows: &[&EntryRow],
     nodes: &[(NodeId, Hash)],
     checkpoint: &CheckpointRow,
-    head_hash: &Hash,
-) -> StoreResult<()> {
+    head: GroupHead<'_>,
+) -> StoreResult<bool> {
     let stored: Vec<&(NodeId, Hash)> = nodes
         .iter()
         .filter(|(n, _)| n.level >= STORED_MIN_LEVEL)
@@ -225,19 +241,23 @@ pub fn write_group(
     let hashes: Vec<&[u8]> = stored.iter().map(|(_, h)| h.as_slice()).collect();
     let updated = prepared(
         diesel::sql_query(
-            "WITH e AS ( \
+            "WITH h AS ( \
+                 UPDATE chain_heads SET size = $13, head_hash = $18 \
+                 WHERE chain_id = $1 AND size = $19 AND head_hash = $20 \
+                 RETURNING chain_id \
+             ), e AS ( \
                  INSERT INTO ledger_entries (chain_id, seq, kind, business_date, recorded_at, \
                      idempotency_key, canonical, prev_hash, entry_hash) \
-                 SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::date[], \
+                 SELECT h.chain_id, t.* FROM h, unnest($2::bigint[], $3::text[], $4::date[], \
                      $5::timestamptz[], $6::text[], $7::text[], $8::bytea[], $9::bytea[]) AS t \
              ), n AS ( \
                  INSERT INTO merkle_nodes (chain_id, level, idx, hash) \
-                 SELECT $1, m.* FROM unnest($10::smallint[], $11::bigint[], $12::bytea[]) AS m \
+                 SELECT h.chain_id, m.* FROM h, unnest($10::smallint[], $11::bigint[], $12::bytea[]) AS m \
              ), c AS ( \
                  INSERT INTO checkpoints (chain_id, tree_size, root_hash, signed_at, key_id, note) \
-                 VALUES ($1, $13, $14, $15, $16, $17) \
+                 SELECT h.chain_id, $13, $14, $15, $16, $17 FROM h \
              ) \
-             UPDATE chain_heads SET size = $13, head_hash = $18 WHERE chain_id = $1",
+             SELECT count(*) AS n FROM h",
         )
         .bind::<SqlUuid, _>(chain)
         .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<i64>>())
@@ -272,15 +292,18 @@ pub fn write_group(
         .bind::<Timestamptz, _>(checkpoint.signed_at)
         .bind::<Text, _>(checkpoint.key_id.as_str())
         .bind::<Text, _>(checkpoint.note.as_str())
-        .bind::<Bytea, _>(head_hash.as_slice()),
+        .bind::<Bytea, _>(head.new_hash.as_slice())
+        .bind::<BigInt, _>(to_i64(head.expected_size)?)
+        .bind::<Bytea, _>(head.expected_hash.as_slice()),
     )
-    .execute(conn)?;
-    if updated != 1 {
-        return Err(StoreError::Corrupt(format!(
-            "chain {chain} has no head row"
-        )));
-    }
-    Ok(())
+    .get_result::<Count>(conn)?;
+    Ok(updated.n == 1)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]

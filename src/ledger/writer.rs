@@ -242,9 +242,9 @@ impl Writers {
 }
 
 fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
-    // The frontier of the chain as of the last commit; re-read whenever the head moved
+    // The chain's head as of this writer's last commit; re-read whenever the head moved
     // under us (another process) or a transaction failed.
-    let mut frontier: Option<Frontier> = None;
+    let mut head: Option<Head> = None;
     // The chain's checkpoint origin: immutable once the chain exists, read once.
     let mut origin: Option<String> = None;
     // The connection of the previous group, kept only while groups follow each other
@@ -293,22 +293,17 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
         };
         let results = match conn {
             Ok(mut conn) => {
-                let results = commit_group(
-                    &ctx,
-                    &mut conn,
-                    chain,
-                    (&mut frontier, &mut origin),
-                    &requests,
-                );
-                // After a failed transaction the frontier is re-read; the connection is
+                let results =
+                    commit_group(&ctx, &mut conn, chain, (&mut head, &mut origin), &requests);
+                // After a failed transaction the head is re-read; the connection is
                 // returned too, so the pool's check decides whether it is still usable.
-                if frontier.is_some() {
+                if head.is_some() {
                     held = Some(conn);
                 }
                 results
             }
             Err(e) => {
-                frontier = None;
+                head = None;
                 requests
                     .iter()
                     .map(|_| {
@@ -341,153 +336,126 @@ enum Outcome {
     Replay(Box<EntryRow>),
 }
 
+/// The chain's head as this writer last committed it: its Merkle frontier and the hash of
+/// its last entry. A group planned on it is written with one autocommit statement that
+/// succeeds only if the head is still this one (`store::write_group`).
+#[derive(Clone)]
+struct Head {
+    frontier: Frontier,
+    hash: Hash,
+}
+
+/// A group planned and ready to write.
+struct GroupPlan {
+    frontier: Frontier,
+    plans: Vec<Planned>,
+    new_rows: Vec<EntryRow>,
+    new_entries: Vec<Entry>,
+    new_nodes: Vec<(NodeId, Hash)>,
+    /// Ranges of `new_rows` the group statement inserts (jobs with an effect inserted
+    /// their own rows inside their savepoint).
+    to_insert: Vec<std::ops::Range<usize>>,
+    /// Hash of the group's last entry: the chain's new head.
+    prev: Hash,
+}
+
+/// A group after its commit.
+struct Committed {
+    plan: GroupPlan,
+    checkpoint: Option<SignedCheckpoint>,
+    /// The frontier's nodes before the group: with the nodes the group completed, every
+    /// node the receipts of its new entries need (`Frontier::nodes`).
+    old_frontier: Vec<(NodeId, Hash)>,
+}
+
+/// Timings of one group, for the debug log.
+struct Timings {
+    started: std::time::Instant,
+    locked: std::time::Instant,
+    keys: std::time::Instant,
+    planned: std::time::Instant,
+}
+
 /// Commits one group and returns one result per job, in order.
+///
+/// Two ways to commit. The **optimistic** one, when this writer committed the chain's
+/// previous group (it knows the head) and no job has an effect: plan every job assuming
+/// its idempotency key is new, then write everything with ONE autocommit statement
+/// guarded by the head (one round trip, one fsync). If the head moved (another process
+/// appended) or a key was already recorded (unique violation: a retry), that statement
+/// wrote nothing and the group is planned again the **locked** way: a transaction that
+/// locks the head row, reads the group's keys (retries are answered with their original
+/// entry) and runs each job's effect in a savepoint.
 fn commit_group(
     ctx: &WriterContext,
     conn: &mut PgConnection,
     chain: Uuid,
-    (cached, origin_cache): (&mut Option<Frontier>, &mut Option<String>),
+    (cached, origin_cache): (&mut Option<Head>, &mut Option<String>),
     jobs: &[JobRef<'_>],
 ) -> Vec<Result<Vec<Receipt>, AppendError>> {
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
     let started = std::time::Instant::now();
-    let mut planned_at = started;
-    let (mut locked_at, mut keys_at) = (started, started);
-    let txn = conn.transaction::<_, AppendError, _>(|conn| {
-        let Some((size, head)) = store::lock_head(conn, chain)? else {
-            return Err(AppendError::ChainNotFound(chain));
-        };
-        let mut frontier = match cached.take() {
-            Some(f) if f.size() == size => f,
-            _ => load_frontier(conn, chain, size)?,
-        };
-        // With the nodes this group completes, these are all the nodes the receipts of
-        // its new entries need (Frontier::nodes): no read after the commit.
-        let old_frontier = frontier.nodes();
-        locked_at = std::time::Instant::now();
-        let keys: Vec<&str> = jobs
-            .iter()
-            .flat_map(|(j, _, _)| j.iter().map(|r| r.idempotency_key.as_str()))
-            .collect();
-        let stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
-            .into_iter()
-            .map(|r| (r.idempotency_key.clone(), r))
-            .collect();
-        // Keys this group records, to the index of their row in `new_rows`: a later job
-        // of the group retrying one of them replays it.
-        let mut recorded: HashMap<&str, usize> = HashMap::new();
-        keys_at = std::time::Instant::now();
-
-        let mut new_rows: Vec<EntryRow> = Vec::new();
-        let mut new_entries: Vec<Entry> = Vec::new();
-        let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
-        let mut prev = head;
-        let mut plans = Vec::with_capacity(jobs.len());
-        // Ranges of `new_rows` still to insert with the group's COPY (jobs with an effect
-        // insert their own rows inside their savepoint).
-        let mut to_insert: Vec<std::ops::Range<usize>> = Vec::new();
-        for (job, bodies, effect) in jobs {
-            let before = frontier.clone();
-            let known = Known {
-                stored: &stored,
-                recorded: &recorded,
-                new_rows: &new_rows,
-            };
-            let (outcomes, rows, entries, nodes) =
-                match plan_job(chain, recorded_at, job, bodies, known, &mut frontier, prev) {
-                    Ok(plan) => plan,
-                    Err((e, restored)) => {
-                        frontier = restored;
-                        plans.push(Planned::Rejected(e));
-                        continue;
-                    }
-                };
-            if let (Some(effect), false) = (effect, rows.is_empty()) {
-                let applied = conn.transaction::<_, AppendError, _>(|conn| {
-                    store::insert_entries(conn, &rows)?;
-                    effect.apply(conn, &entries)
-                });
-                if let Err(e) = applied {
-                    frontier = before;
-                    plans.push(Planned::Rejected(e));
-                    continue;
-                }
+    let mut t = Timings {
+        started,
+        locked: started,
+        keys: started,
+        planned: started,
+    };
+    let mut path = "locked";
+    let mut committed = None;
+    if let (Some(head), Some(origin), true) = (
+        cached.as_ref(),
+        origin_cache.as_deref(),
+        jobs.iter().all(|(_, _, effect)| effect.is_none()),
+    ) {
+        match commit_optimistic(ctx, conn, chain, head, origin, recorded_at, jobs, &mut t) {
+            Ok(Some(done)) => {
+                path = "optimistic";
+                committed = Some(Ok(done));
             }
-            let base = new_rows.len();
-            if effect.is_none() || rows.is_empty() {
-                match to_insert.last_mut() {
-                    Some(r) if r.end == base => r.end = base + rows.len(),
-                    _ => to_insert.push(base..base + rows.len()),
-                }
+            Ok(None) => tracing::debug!(chain.id = %chain, "head moved: group retried under lock"),
+            Err(e) => {
+                tracing::debug!(chain.id = %chain, error = %e, "optimistic group write refused: retried under lock")
             }
-            if let Some(last) = rows.last() {
-                prev = store::to_hash(&last.entry_hash)?;
-            }
-            for (i, req) in job.iter().enumerate() {
-                if let Some(Outcome::New(at)) = outcomes.get(i) {
-                    recorded.insert(req.idempotency_key.as_str(), base + at);
-                }
-            }
-            new_rows.extend(rows);
-            new_entries.extend(entries);
-            new_nodes.extend(nodes);
-            plans.push(Planned::Accepted(
-                outcomes
-                    .into_iter()
-                    .map(|o| match o {
-                        Outcome::New(i) => Outcome::New(base + i),
-                        replay => replay,
-                    })
-                    .collect(),
-            ));
         }
-
-        let new_size = frontier.size();
-        planned_at = std::time::Instant::now();
-        let checkpoint = if new_rows.is_empty() {
-            None
-        } else {
-            let mut rows: Vec<&EntryRow> = Vec::new();
-            for range in to_insert {
-                rows.extend(new_rows.get(range).ok_or_else(|| {
-                    AppendError::Internal(anyhow::anyhow!("group row range out of bounds"))
-                })?);
-            }
-            let origin = match origin_cache.take() {
-                Some(o) => o,
-                None => {
-                    store::chain(conn, chain)?
-                        .ok_or(AppendError::ChainNotFound(chain))?
-                        .origin
-                }
-            };
-            let cp = sign(&ctx.signer, &origin, new_size, frontier.root(), recorded_at);
-            *origin_cache = Some(origin);
-            let cp = cp?;
-            let cp_row = checkpoint_row(chain, &ctx.signer, &cp)?;
-            store::write_group(conn, chain, &rows, &new_nodes, &cp_row, &prev)?;
-            Some(cp)
-        };
-        Ok((
-            frontier,
-            plans,
-            new_rows,
-            new_entries,
-            new_nodes,
-            checkpoint,
-            old_frontier,
-        ))
-    });
-
-    let (frontier, plans, new_rows, new_entries, new_nodes, checkpoint, old_frontier) = match txn {
-        Ok(parts) => parts,
+    }
+    let committed = match committed {
+        Some(done) => done,
+        None => commit_locked(
+            ctx,
+            conn,
+            chain,
+            (cached, origin_cache),
+            recorded_at,
+            jobs,
+            &mut t,
+        ),
+    };
+    let Committed {
+        plan,
+        checkpoint,
+        old_frontier,
+    } = match committed {
+        Ok(done) => done,
         Err(e) => {
             *cached = None;
             let shared = Arc::new(e);
             return jobs.iter().map(|_| Err(clone_error(&shared))).collect();
         }
     };
-    *cached = Some(frontier);
+    let GroupPlan {
+        frontier,
+        plans,
+        new_rows,
+        new_entries,
+        new_nodes,
+        prev,
+        ..
+    } = plan;
+    *cached = Some(Head {
+        frontier,
+        hash: prev,
+    });
     let committed_at = std::time::Instant::now();
 
     // After the commit: build receipts (proofs against the checkpoint just signed, or the
@@ -565,18 +533,258 @@ fn commit_group(
         .collect();
     tracing::debug!(
         chain.id = %chain,
+        group.path = path,
         group.jobs = jobs.len(),
         group.new_entries = new_rows.len(),
-        plan_ms = (planned_at - started).as_secs_f64() * 1e3,
-        begin_lock_ms = (locked_at - started).as_secs_f64() * 1e3,
-        keys_ms = (keys_at - locked_at).as_secs_f64() * 1e3,
-        write_commit_ms = (committed_at - planned_at).as_secs_f64() * 1e3,
+        plan_ms = (t.planned - t.started).as_secs_f64() * 1e3,
+        begin_lock_ms = (t.locked - t.started).as_secs_f64() * 1e3,
+        keys_ms = (t.keys - t.locked).as_secs_f64() * 1e3,
+        write_commit_ms = (committed_at - t.planned).as_secs_f64() * 1e3,
         receipts_ms = committed_at.elapsed().as_secs_f64() * 1e3,
         missing_ms = (missing_at - committed_at).as_secs_f64() * 1e3,
         missing = missing_count,
         "group committed"
     );
     results
+}
+
+/// The optimistic commit (see `commit_group`): `Ok(None)` when the head moved, `Err` when
+/// the statement failed (a recorded key, or the database); in both cases nothing was
+/// written.
+#[allow(clippy::too_many_arguments)]
+fn commit_optimistic(
+    ctx: &WriterContext,
+    conn: &mut PgConnection,
+    chain: Uuid,
+    head: &Head,
+    origin: &str,
+    recorded_at: DateTime<Utc>,
+    jobs: &[JobRef<'_>],
+    t: &mut Timings,
+) -> Result<Option<Committed>, AppendError> {
+    let old_frontier = head.frontier.nodes();
+    let expected = (head.frontier.size(), head.hash);
+    let plan = plan_group(
+        chain,
+        recorded_at,
+        jobs,
+        &HashMap::new(),
+        head.frontier.clone(),
+        head.hash,
+        |_, _, _| {
+            Err(AppendError::Internal(anyhow::anyhow!(
+                "an effect cannot run outside a transaction"
+            )))
+        },
+    )?;
+    t.planned = std::time::Instant::now();
+    if plan.new_rows.is_empty() {
+        // Every job was refused while planning: nothing to write.
+        return Ok(Some(Committed {
+            plan,
+            checkpoint: None,
+            old_frontier,
+        }));
+    }
+    let checkpoint = write_plan(ctx, conn, chain, origin, &plan, expected, recorded_at)?;
+    Ok(checkpoint.map(|checkpoint| Committed {
+        plan,
+        checkpoint: Some(checkpoint),
+        old_frontier,
+    }))
+}
+
+/// The locked commit (see `commit_group`).
+fn commit_locked(
+    ctx: &WriterContext,
+    conn: &mut PgConnection,
+    chain: Uuid,
+    (cached, origin_cache): (&mut Option<Head>, &mut Option<String>),
+    recorded_at: DateTime<Utc>,
+    jobs: &[JobRef<'_>],
+    t: &mut Timings,
+) -> Result<Committed, AppendError> {
+    conn.transaction::<_, AppendError, _>(|conn| {
+        let Some((size, head)) = store::lock_head(conn, chain)? else {
+            return Err(AppendError::ChainNotFound(chain));
+        };
+        let frontier = match cached.take() {
+            // Same size, same head: the chain is append-only.
+            Some(h) if h.frontier.size() == size => h.frontier,
+            _ => load_frontier(conn, chain, size)?,
+        };
+        let old_frontier = frontier.nodes();
+        t.locked = std::time::Instant::now();
+        let keys: Vec<&str> = jobs
+            .iter()
+            .flat_map(|(j, _, _)| j.iter().map(|r| r.idempotency_key.as_str()))
+            .collect();
+        let stored: HashMap<String, EntryRow> = store::entries_by_keys(conn, chain, &keys)?
+            .into_iter()
+            .map(|r| (r.idempotency_key.clone(), r))
+            .collect();
+        t.keys = std::time::Instant::now();
+        let plan = plan_group(
+            chain,
+            recorded_at,
+            jobs,
+            &stored,
+            frontier,
+            head,
+            |rows, entries, effect| {
+                conn.transaction::<_, AppendError, _>(|conn| {
+                    store::insert_entries(conn, rows)?;
+                    effect.apply(conn, entries)
+                })
+            },
+        )?;
+        t.planned = std::time::Instant::now();
+        if plan.new_rows.is_empty() {
+            return Ok(Committed {
+                plan,
+                checkpoint: None,
+                old_frontier,
+            });
+        }
+        let origin = match origin_cache.take() {
+            Some(o) => o,
+            None => {
+                store::chain(conn, chain)?
+                    .ok_or(AppendError::ChainNotFound(chain))?
+                    .origin
+            }
+        };
+        let written = write_plan(ctx, conn, chain, &origin, &plan, (size, head), recorded_at);
+        *origin_cache = Some(origin);
+        match written? {
+            Some(checkpoint) => Ok(Committed {
+                plan,
+                checkpoint: Some(checkpoint),
+                old_frontier,
+            }),
+            None => Err(AppendError::Internal(anyhow::anyhow!(
+                "chain {chain}: head moved while locked"
+            ))),
+        }
+    })
+}
+
+/// Signs the group's checkpoint and writes the group (`store::write_group`) if the chain's
+/// head is still `expected`; `None` when it is not (nothing written).
+fn write_plan(
+    ctx: &WriterContext,
+    conn: &mut PgConnection,
+    chain: Uuid,
+    origin: &str,
+    plan: &GroupPlan,
+    expected: (u64, Hash),
+    recorded_at: DateTime<Utc>,
+) -> Result<Option<SignedCheckpoint>, AppendError> {
+    let mut rows: Vec<&EntryRow> = Vec::new();
+    for range in &plan.to_insert {
+        rows.extend(plan.new_rows.get(range.clone()).ok_or_else(|| {
+            AppendError::Internal(anyhow::anyhow!("group row range out of bounds"))
+        })?);
+    }
+    let cp = sign(
+        &ctx.signer,
+        origin,
+        plan.frontier.size(),
+        plan.frontier.root(),
+        recorded_at,
+    )?;
+    let cp_row = checkpoint_row(chain, &ctx.signer, &cp)?;
+    let head = store::GroupHead {
+        expected_size: expected.0,
+        expected_hash: &expected.1,
+        new_hash: &plan.prev,
+    };
+    match store::write_group(conn, chain, &rows, &plan.new_nodes, &cp_row, head)? {
+        true => Ok(Some(cp)),
+        false => Ok(None),
+    }
+}
+
+/// Plans every job of a group against the chain's state (`frontier`, `head`, the stored
+/// rows of the group's keys); `apply` runs a job's effect on its new rows and entries.
+fn plan_group(
+    chain: Uuid,
+    recorded_at: DateTime<Utc>,
+    jobs: &[JobRef<'_>],
+    stored: &HashMap<String, EntryRow>,
+    mut frontier: Frontier,
+    head: Hash,
+    mut apply: impl FnMut(&[EntryRow], &[Entry], &dyn Effect) -> Result<(), AppendError>,
+) -> Result<GroupPlan, AppendError> {
+    // Keys this group records, to the index of their row in `new_rows`: a later job of the
+    // group retrying one of them replays it.
+    let mut recorded: HashMap<&str, usize> = HashMap::new();
+    let mut new_rows: Vec<EntryRow> = Vec::new();
+    let mut new_entries: Vec<Entry> = Vec::new();
+    let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
+    let mut prev = head;
+    let mut plans = Vec::with_capacity(jobs.len());
+    let mut to_insert: Vec<std::ops::Range<usize>> = Vec::new();
+    for (job, bodies, effect) in jobs {
+        let before = frontier.clone();
+        let known = Known {
+            stored,
+            recorded: &recorded,
+            new_rows: &new_rows,
+        };
+        let (outcomes, rows, entries, nodes) =
+            match plan_job(chain, recorded_at, job, bodies, known, &mut frontier, prev) {
+                Ok(plan) => plan,
+                Err((e, restored)) => {
+                    frontier = restored;
+                    plans.push(Planned::Rejected(e));
+                    continue;
+                }
+            };
+        if let (Some(effect), false) = (effect, rows.is_empty()) {
+            if let Err(e) = apply(&rows, &entries, *effect) {
+                frontier = before;
+                plans.push(Planned::Rejected(e));
+                continue;
+            }
+        }
+        let base = new_rows.len();
+        if effect.is_none() || rows.is_empty() {
+            match to_insert.last_mut() {
+                Some(r) if r.end == base => r.end = base + rows.len(),
+                _ => to_insert.push(base..base + rows.len()),
+            }
+        }
+        if let Some(last) = rows.last() {
+            prev = store::to_hash(&last.entry_hash)?;
+        }
+        for (i, req) in job.iter().enumerate() {
+            if let Some(Outcome::New(at)) = outcomes.get(i) {
+                recorded.insert(req.idempotency_key.as_str(), base + at);
+            }
+        }
+        new_rows.extend(rows);
+        new_entries.extend(entries);
+        new_nodes.extend(nodes);
+        plans.push(Planned::Accepted(
+            outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Outcome::New(i) => Outcome::New(base + i),
+                    replay => replay,
+                })
+                .collect(),
+        ));
+    }
+    Ok(GroupPlan {
+        frontier,
+        plans,
+        new_rows,
+        new_entries,
+        new_nodes,
+        to_insert,
+        prev,
+    })
 }
 
 type JobPlan = (Vec<Outcome>, Vec<EntryRow>, Vec<Entry>, Vec<(NodeId, Hash)>);

@@ -434,6 +434,79 @@ async fn concurrent_writers_never_fork_gap_or_duplicate() {
     assert_eq!(report["entries_checked"], 320);
 }
 
+/// Two service processes (each with its own chain writer) appending to one chain at once,
+/// every key sent through both: a writer's one-statement optimistic group write must see
+/// that the head moved under it or that the other process recorded a key, write nothing,
+/// and retry under the head lock, where a key recorded by the other process replays.
+#[actix_web::test]
+async fn two_processes_on_one_chain_never_fork_and_replay_each_others_keys() {
+    let db = TestDb::migrated();
+    let state_a = harness::state(&db).await;
+    let state_b = harness::state(&db).await;
+    // One person: a retry by somebody else would be an idempotency conflict.
+    let (org, user) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    harness::act_as_user(&state_a, "admin", org, user);
+    let app_a = harness::app(state_a.clone()).await;
+    let app_b = harness::app(state_b.clone()).await;
+    let chain = new_chain(&app_a).await;
+    let keys: Vec<String> = (0..150).map(|i| format!("both-{i}")).collect();
+    let body = |i: usize| amount(&format!("{i}.00"));
+    let via_a: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| harness::authed(post_entry(&chain, k, body(i))).to_request())
+        .collect();
+    harness::act_as_user(&state_b, "admin", org, user);
+    let via_b: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, k)| harness::authed(post_entry(&chain, k, body(i))).to_request())
+        .collect();
+    let (answers_a, answers_b) = futures_util::future::join(
+        futures_util::future::join_all(via_a.into_iter().map(|r| test::call_service(&app_a, r))),
+        futures_util::future::join_all(via_b.into_iter().map(|r| test::call_service(&app_b, r))),
+    )
+    .await;
+    let mut by_key: std::collections::HashMap<String, (u64, String)> = Default::default();
+    let mut replays = 0;
+    for res in answers_a.into_iter().chain(answers_b) {
+        assert!(res.status().is_success(), "{}", res.status());
+        let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+        let key = body["entry"]["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let seen = (
+            body["seq"].as_u64().unwrap(),
+            body["entry_hash"].as_str().unwrap().to_owned(),
+        );
+        if body["replayed"] == true {
+            replays += 1;
+        }
+        if let Some(first) = by_key.insert(key.clone(), seen.clone()) {
+            assert_eq!(first, seen, "the two processes answered {key} differently");
+        }
+    }
+    assert_eq!(replays, 150, "each key recorded once and replayed once");
+    let mut seqs: Vec<u64> = by_key.values().map(|(seq, _)| *seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..150).collect::<Vec<u64>>(),
+        "gap-free, no duplicates"
+    );
+    for (state, app) in [(&state_a, &app_a), (&state_b, &app_b)] {
+        harness::act_as(state, "admin");
+        let (_, report) = call!(
+            app,
+            TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+        );
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["entries_checked"], 150);
+    }
+}
+
 #[actix_web::test]
 async fn the_database_refuses_updates_deletes_and_truncates_of_ledger_rows() {
     let db = TestDb::migrated();
