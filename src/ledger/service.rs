@@ -232,9 +232,17 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
     ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
-        // Two round trips: the head, entry and checkpoint together, then the nodes.
-        let (head, row, cp) =
-            store::proof_context(conn, chain, seq, size)?.ok_or(LedgerError::NotFound)?;
+        // One round trip when the caller names the tree size (the nodes are known then):
+        // head, entry, checkpoint and the nodes not in memory together.
+        let ids = size
+            .and_then(|s| merkle::inclusion_nodes(seq, s).ok())
+            .unwrap_or_default();
+        let (mut found, missing) = self.cached_nodes(chain, &ids);
+        let (head, row, cp, fetched) =
+            store::proof_context(conn, chain, Some(seq), size, &missing)?
+                .ok_or(LedgerError::NotFound)?;
+        self.node_cache.keep(chain, &fetched);
+        found.extend(fetched);
         let row = row.ok_or(LedgerError::NotFound)?;
         let size = size.unwrap_or(head);
         if size <= seq || size > head {
@@ -244,7 +252,15 @@ impl Ledger {
         }
         let ids = merkle::inclusion_nodes(seq, size)
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-        let found = self.proof_nodes(conn, chain, &ids)?;
+        // Without a size the nodes were not known in the first round trip.
+        let unread: Vec<NodeId> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !unread.is_empty() {
+            found.extend(self.proof_nodes(conn, chain, &unread)?);
+        }
         let proof =
             merkle::inclusion_proof(seq, size, |id| found.get(&id).copied()).map_err(|e| {
                 LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
@@ -263,21 +279,38 @@ impl Ledger {
         from: u64,
         to: u64,
     ) -> LedgerResult<Vec<Hash>> {
-        // The head row exists exactly when the chain does (created together).
-        let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
+        // One round trip: the head (the chain exists exactly when its head row does) and
+        // the nodes not in memory.
+        let ids = match from <= to {
+            true => merkle::consistency_nodes(from, to).unwrap_or_default(),
+            false => Vec::new(),
+        };
+        let (mut found, missing) = self.cached_nodes(chain, &ids);
+        let (head, _, _, fetched) = store::proof_context(conn, chain, None, Some(to), &missing)?
+            .ok_or(LedgerError::NotFound)?;
         if from > to || to > head {
             return Err(LedgerError::BadRequest(format!(
                 "sizes must satisfy from <= to <= {head} (chain size), got from={from} to={to}"
             )));
         }
-        let ids = merkle::consistency_nodes(from, to)
-            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-        let found = self.proof_nodes(conn, chain, &ids)?;
+        self.node_cache.keep(chain, &fetched);
+        found.extend(fetched);
         merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
             LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
                 "consistency proof: {e}"
             )))
         })
+    }
+
+    /// The nodes of `ids` already in memory, and the ids of the others.
+    fn cached_nodes(&self, chain: Uuid, ids: &[NodeId]) -> (HashMap<NodeId, Hash>, Vec<NodeId>) {
+        let found = self.node_cache.get_many(chain, ids);
+        let missing = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        (found, missing)
     }
 
     /// The nodes of `ids`: the upper ones from memory when a proof read them before, the
@@ -288,12 +321,7 @@ impl Ledger {
         chain: Uuid,
         ids: &[NodeId],
     ) -> LedgerResult<HashMap<NodeId, Hash>> {
-        let mut found = self.node_cache.get_many(chain, ids);
-        let missing: Vec<NodeId> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
+        let (mut found, missing) = self.cached_nodes(chain, ids);
         if !missing.is_empty() {
             let fetched = store::nodes(conn, chain, &missing)?;
             self.node_cache.keep(chain, &fetched);

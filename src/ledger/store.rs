@@ -316,6 +316,105 @@ struct NodeRow {
     hash: Vec<u8>,
 }
 
+/// What a node read asks for: stored nodes by key, and the first seqs of the aligned leaf
+/// blocks the lower (`derived`) nodes are recomputed from.
+struct NodeRead {
+    levels: Vec<i16>,
+    idxs: Vec<i64>,
+    starts: Vec<i64>,
+    derived: Vec<NodeId>,
+}
+
+impl NodeRead {
+    fn new(ids: &[NodeId]) -> StoreResult<Self> {
+        let (stored, derived): (Vec<NodeId>, Vec<NodeId>) =
+            ids.iter().partition(|n| n.level >= STORED_MIN_LEVEL);
+        let blocks: std::collections::BTreeSet<u64> = derived
+            .iter()
+            .map(|n| first_leaf(n).map(|leaf| leaf / BLOCK_LEAVES))
+            .collect::<StoreResult<_>>()?;
+        Ok(Self {
+            levels: stored.iter().map(|n| i16::from(n.level)).collect(),
+            idxs: stored
+                .iter()
+                .map(|n| to_i64(n.index))
+                .collect::<StoreResult<_>>()?,
+            starts: blocks
+                .iter()
+                .map(|b| to_i64(b.saturating_mul(BLOCK_LEAVES)))
+                .collect::<StoreResult<_>>()?,
+            derived,
+        })
+    }
+
+    /// The nodes found, from `(level, idx, hash)` rows where level -1 is an entry hash
+    /// (`idx` its seq): stored nodes as read, derived ones rebuilt from their block.
+    fn assemble(
+        &self,
+        rows: impl IntoIterator<Item = (i16, i64, Vec<u8>)>,
+    ) -> StoreResult<HashMap<NodeId, Hash>> {
+        let mut found = HashMap::new();
+        let mut leaves: HashMap<u64, Hash> = HashMap::new();
+        for (level, idx, hash) in rows {
+            let hash = to_hash(&hash)?;
+            if level < 0 {
+                leaves.insert(to_u64(idx)?, super::merkle::leaf_hash(&hash));
+                continue;
+            }
+            let level =
+                u8::try_from(level).map_err(|_| StoreError::Corrupt(format!("level {level}")))?;
+            found.insert(
+                NodeId {
+                    level,
+                    index: to_u64(idx)?,
+                },
+                hash,
+            );
+        }
+        for id in &self.derived {
+            if let Some(hash) = subtree_from_leaves(id, &leaves)? {
+                found.insert(*id, hash);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The node read as SQL, `$1` the chain, `$2`/`$3` the stored nodes' levels and indexes,
+/// `$4` the leaf blocks' first seqs (renumbered by `with_params`).
+///
+/// LATERAL forces one primary-key probe per node and one primary-key range scan per
+/// block: the planner cannot estimate unnest() and would otherwise hash-join against the
+/// whole chain. The LIMIT (a literal, so a prepared statement's generic plan knows it too)
+/// tells it how small each range is: without it the range was estimated at 110,981 rows,
+/// which crossed the JIT threshold and cost every proof ~15 ms of compilation. Leaf rows
+/// come back with level -1.
+macro_rules! node_read_sql {
+    ($chain:literal, $levels:literal, $idxs:literal, $starts:literal) => {
+        concat!(
+            "SELECT m.level, m.idx, m.hash FROM unnest(",
+            $levels,
+            "::smallint[], ",
+            $idxs,
+            "::bigint[]) AS w(level, idx) \
+             CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
+                 WHERE chain_id = ",
+            $chain,
+            " AND level = w.level AND idx = w.idx) m \
+             UNION ALL \
+             SELECT -1::smallint, l.seq, l.entry_hash FROM unnest(",
+            $starts,
+            "::bigint[]) AS b(start) \
+             CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
+                 WHERE chain_id = ",
+            $chain,
+            " AND seq >= b.start AND seq < b.start + 16 \
+                 ORDER BY seq LIMIT 16) l"
+        )
+    };
+}
+const _: () = assert!(BLOCK_LEAVES == 16, "node_read_sql! spells the block size");
+
 /// Fetches the given nodes (missing ones are simply absent) in one round trip: stored
 /// ones by primary key, the lower ones recomputed from the entry hashes of their blocks.
 pub fn nodes(
@@ -326,69 +425,16 @@ pub fn nodes(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let (stored, derived): (Vec<NodeId>, Vec<NodeId>) =
-        ids.iter().partition(|n| n.level >= STORED_MIN_LEVEL);
-    let levels: Vec<i16> = stored.iter().map(|n| i16::from(n.level)).collect();
-    let idxs = stored
-        .iter()
-        .map(|n| to_i64(n.index))
-        .collect::<StoreResult<Vec<i64>>>()?;
-    let blocks: std::collections::BTreeSet<u64> = derived
-        .iter()
-        .map(|n| first_leaf(n).map(|leaf| leaf / BLOCK_LEAVES))
-        .collect::<StoreResult<_>>()?;
-    let starts = blocks
-        .iter()
-        .map(|b| to_i64(b.saturating_mul(BLOCK_LEAVES)))
-        .collect::<StoreResult<Vec<i64>>>()?;
-    // LATERAL forces one primary-key probe per node and one primary-key range scan per
-    // block: the planner cannot estimate unnest() and would otherwise hash-join against
-    // the whole chain. The LIMIT (a literal, so the prepared statement's generic plan
-    // knows it too) tells it how small each range is: without it the range was estimated
-    // at 110,981 rows, which crossed the JIT threshold and cost every proof ~15 ms of
-    // compilation. Leaf rows come back with level -1.
-    const _: () = assert!(BLOCK_LEAVES == 16, "the SQL below spells the block size");
+    let read = NodeRead::new(ids)?;
     let rows: Vec<NodeRow> = prepared(
-        diesel::sql_query(
-            "SELECT m.level, m.idx, m.hash FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx) \
-             CROSS JOIN LATERAL (SELECT level, idx, hash FROM merkle_nodes \
-                 WHERE chain_id = $1 AND level = w.level AND idx = w.idx) m \
-             UNION ALL \
-             SELECT -1::smallint, e.seq, e.entry_hash FROM unnest($4::bigint[]) AS b(start) \
-             CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
-                 WHERE chain_id = $1 AND seq >= b.start AND seq < b.start + 16 \
-                 ORDER BY seq LIMIT 16) e",
-        )
-        .bind::<SqlUuid, _>(chain)
-        .bind::<Array<SmallInt>, _>(levels)
-        .bind::<Array<BigInt>, _>(idxs)
-        .bind::<Array<BigInt>, _>(starts),
+        diesel::sql_query(node_read_sql!("$1", "$2", "$3", "$4"))
+            .bind::<SqlUuid, _>(chain)
+            .bind::<Array<SmallInt>, _>(&read.levels)
+            .bind::<Array<BigInt>, _>(&read.idxs)
+            .bind::<Array<BigInt>, _>(&read.starts),
     )
     .load(conn)?;
-    let mut found = HashMap::with_capacity(ids.len());
-    let mut leaves: HashMap<u64, Hash> = HashMap::new();
-    for r in rows {
-        let hash = to_hash(&r.hash)?;
-        if r.level < 0 {
-            leaves.insert(to_u64(r.idx)?, super::merkle::leaf_hash(&hash));
-            continue;
-        }
-        let level =
-            u8::try_from(r.level).map_err(|_| StoreError::Corrupt(format!("level {}", r.level)))?;
-        found.insert(
-            NodeId {
-                level,
-                index: to_u64(r.idx)?,
-            },
-            hash,
-        );
-    }
-    for id in &derived {
-        if let Some(hash) = subtree_from_leaves(id, &leaves)? {
-            found.insert(*id, hash);
-        }
-    }
-    Ok(found)
+    read.assemble(rows.into_iter().map(|r| (r.level, r.idx, r.hash)))
 }
 
 fn first_leaf(id: &NodeId) -> StoreResult<u64> {
@@ -450,38 +496,69 @@ struct ProofContextRow {
     key_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     note: Option<String>,
+    #[diesel(sql_type = Array<SmallInt>)]
+    node_levels: Vec<i16>,
+    #[diesel(sql_type = Array<BigInt>)]
+    node_idxs: Vec<i64>,
+    #[diesel(sql_type = Array<Bytea>)]
+    node_hashes: Vec<Vec<u8>>,
 }
 
-/// What an inclusion proof of `seq` needs besides the nodes, in one round trip: the
-/// chain's size, the entry (if recorded) and the checkpoint signed at `size` (default:
-/// the chain's size), if any. `None` if there is no such chain.
-pub type ProofContext = (u64, Option<EntryRow>, Option<CheckpointRow>);
+/// What a proof needs, in one round trip: the chain's size, the entry `seq` (if asked and
+/// recorded), the checkpoint signed at `size` (default: the chain's size) if any, and
+/// the Merkle nodes of `nodes` that exist (as `nodes` returns them). `None` if there is
+/// no such chain.
+pub type ProofContext = (
+    u64,
+    Option<EntryRow>,
+    Option<CheckpointRow>,
+    HashMap<NodeId, Hash>,
+);
 
 pub fn proof_context(
     conn: &mut PgConnection,
     chain: Uuid,
-    seq: u64,
+    seq: Option<u64>,
     size: Option<u64>,
+    nodes: &[NodeId],
 ) -> StoreResult<Option<ProofContext>> {
+    let read = NodeRead::new(nodes)?;
     let row: Option<ProofContextRow> = prepared(
-        diesel::sql_query(
+        diesel::sql_query(concat!(
             "SELECT h.size AS head_size, e.seq, e.kind, e.business_date, e.recorded_at, \
                 e.idempotency_key, e.canonical, e.prev_hash, e.entry_hash, \
-                c.tree_size, c.root_hash, c.signed_at, c.key_id, c.note \
+                c.tree_size, c.root_hash, c.signed_at, c.key_id, c.note, \
+                nd.levels AS node_levels, nd.idxs AS node_idxs, nd.hashes AS node_hashes \
          FROM chain_heads h \
          LEFT JOIN ledger_entries e ON e.chain_id = h.chain_id AND e.seq = $2 \
          LEFT JOIN checkpoints c ON c.chain_id = h.chain_id AND c.tree_size = COALESCE($3, h.size) \
-         WHERE h.chain_id = $1",
-        )
+         CROSS JOIN LATERAL (SELECT COALESCE(array_agg(x.level), '{}') AS levels, \
+                 COALESCE(array_agg(x.idx), '{}') AS idxs, \
+                 COALESCE(array_agg(x.hash), '{}') AS hashes \
+             FROM (",
+            node_read_sql!("$1", "$4", "$5", "$6"),
+            ") x) nd \
+         WHERE h.chain_id = $1"
+        ))
         .bind::<SqlUuid, _>(chain)
-        .bind::<BigInt, _>(to_i64(seq)?)
-        .bind::<Nullable<BigInt>, _>(size.map(to_i64).transpose()?),
+        .bind::<Nullable<BigInt>, _>(seq.map(to_i64).transpose()?)
+        .bind::<Nullable<BigInt>, _>(size.map(to_i64).transpose()?)
+        .bind::<Array<SmallInt>, _>(&read.levels)
+        .bind::<Array<BigInt>, _>(&read.idxs)
+        .bind::<Array<BigInt>, _>(&read.starts),
     )
     .get_result(conn)
     .optional()?;
     let Some(r) = row else {
         return Ok(None);
     };
+    let found = read.assemble(
+        r.node_levels
+            .into_iter()
+            .zip(r.node_idxs)
+            .zip(r.node_hashes)
+            .map(|((level, idx), hash)| (level, idx, hash)),
+    )?;
     let entry = match (
         r.seq,
         r.kind,
@@ -527,7 +604,7 @@ pub fn proof_context(
         }
         _ => None,
     };
-    Ok(Some((to_u64(r.head_size)?, entry, checkpoint)))
+    Ok(Some((to_u64(r.head_size)?, entry, checkpoint, found)))
 }
 
 pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> StoreResult<()> {
