@@ -195,18 +195,49 @@ pub fn canonical_body(body: &serde_json::Value) -> Result<Vec<u8>, EntryError> {
     serde_json_canonicalizer::to_vec(body).map_err(|e| EntryError::Encoding(e.to_string()))
 }
 
-/// The members of an entry after `body`, in JCS order (`body` sorts first of all keys).
-#[derive(Serialize)]
-struct AfterBody<'a> {
-    business_date: NaiveDate,
-    chain: Uuid,
-    idempotency_key: &'a str,
-    kind: &'a str,
-    principal: &'a Principal,
+/// The members of an entry other than `body`, borrowed, in JCS order (`body` sorts first
+/// of all keys): what the writer knows of an entry before it builds one.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Header<'a> {
+    pub business_date: NaiveDate,
+    pub chain: Uuid,
+    pub idempotency_key: &'a str,
+    pub kind: &'a str,
+    pub principal: &'a Principal,
     #[serde(with = "micros_utc")]
-    recorded_at: DateTime<Utc>,
-    seq: u64,
-    v: u32,
+    pub recorded_at: DateTime<Utc>,
+    pub seq: u64,
+    pub v: u32,
+}
+
+impl<'a> Header<'a> {
+    pub fn of(entry: &'a Entry) -> Self {
+        Self {
+            business_date: entry.business_date,
+            chain: entry.chain,
+            idempotency_key: &entry.idempotency_key,
+            kind: &entry.kind,
+            principal: &entry.principal,
+            recorded_at: entry.recorded_at,
+            seq: entry.seq,
+            v: entry.v,
+        }
+    }
+
+    /// The entry with this header and `body`.
+    pub fn entry(&self, body: serde_json::Value) -> Entry {
+        Entry {
+            v: self.v,
+            chain: self.chain,
+            seq: self.seq,
+            kind: self.kind.to_owned(),
+            business_date: self.business_date,
+            recorded_at: self.recorded_at,
+            principal: self.principal.clone(),
+            idempotency_key: self.idempotency_key.to_owned(),
+            body,
+        }
+    }
 }
 
 /// [`canonical_bytes`] of `entry` given `body`, the [`canonical_body`] of `entry.body`
@@ -219,24 +250,24 @@ struct AfterBody<'a> {
 /// `role`, are declared in sorted order too). When their bytes reach 0xEE, the full
 /// encoder decides. `spliced_encoding_equals_the_full_one` keeps both honest.
 pub fn canonical_bytes_with_body(entry: &Entry, body: &[u8]) -> Result<Vec<u8>, EntryError> {
-    let rest = serde_json::to_vec(&AfterBody {
-        business_date: entry.business_date,
-        chain: entry.chain,
-        idempotency_key: &entry.idempotency_key,
-        kind: &entry.kind,
-        principal: &entry.principal,
-        recorded_at: entry.recorded_at,
-        seq: entry.seq,
-        v: entry.v,
-    })
-    .map_err(|e| EntryError::Encoding(e.to_string()))?;
+    canonical_bytes_spliced(&Header::of(entry), &entry.body, body)
+}
+
+/// [`canonical_bytes_with_body`] from an entry's parts: `header`, its body `value` and
+/// `body`, the [`canonical_body`] of `value` (read only on the rare full-encoder path).
+pub fn canonical_bytes_spliced(
+    header: &Header<'_>,
+    value: &serde_json::Value,
+    body: &[u8],
+) -> Result<Vec<u8>, EntryError> {
+    let rest = serde_json::to_vec(header).map_err(|e| EntryError::Encoding(e.to_string()))?;
     let Some((b'{', members)) = rest.split_first() else {
         return Err(EntryError::Encoding(
             "entry members are not an object".into(),
         ));
     };
     if members.iter().any(|b| *b >= 0xEE) {
-        return canonical_bytes(entry);
+        return canonical_bytes(&header.entry(value.clone()));
     }
     let mut out = Vec::with_capacity(body.len() + rest.len() + 10);
     out.extend_from_slice(b"{\"body\":");

@@ -118,7 +118,95 @@ impl From<diesel::result::Error> for AppendError {
     }
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
+type Reply = tokio::sync::oneshot::Sender<Answer>;
+
+/// The writer's answer to a job: its requests back, and how each was recorded. The
+/// caller builds its entries and receipts from them (moving, not copying, the requests'
+/// fields): that work stays off the chain's writer thread, the serial part of appends.
+struct Answer {
+    requests: Vec<AppendRequest>,
+    result: Result<Recorded, AppendError>,
+}
+
+/// How a job's requests were recorded, one per request, and what their receipts are
+/// proved against.
+struct Recorded {
+    outcomes: Vec<Done>,
+    proofs: Arc<GroupProofs>,
+}
+
+enum Done {
+    /// Recorded by this group: the fields the server chose, and the hashes.
+    New {
+        seq: u64,
+        recorded_at: DateTime<Utc>,
+        entry_hash: Hash,
+        prev_hash: Hash,
+    },
+    /// Recorded earlier under the same idempotency key: the stored row.
+    Replay(Box<EntryRow>),
+}
+
+/// Shared by the receipts of a group: the chain, the checkpoint they are proved against
+/// and every Merkle node their proofs need.
+struct GroupProofs {
+    chain: Uuid,
+    checkpoint: SignedCheckpoint,
+    nodes: HashMap<NodeId, Hash>,
+}
+
+impl GroupProofs {
+    /// The receipt of `request`, recorded as `done`.
+    fn receipt(&self, request: AppendRequest, done: Done) -> Result<Receipt, AppendError> {
+        let (entry, entry_hash, prev_hash, replayed) = match done {
+            Done::New {
+                seq,
+                recorded_at,
+                entry_hash,
+                prev_hash,
+            } => (
+                // The fields the entry was hashed with (`plan_job`).
+                Entry {
+                    v: entry::FORMAT_VERSION,
+                    chain: self.chain,
+                    seq,
+                    kind: request.kind,
+                    business_date: request.business_date,
+                    recorded_at,
+                    principal: request.principal,
+                    idempotency_key: request.idempotency_key,
+                    body: request.body,
+                },
+                entry_hash,
+                prev_hash,
+                false,
+            ),
+            Done::Replay(row) => {
+                let entry: Entry = serde_json::from_str(&row.canonical).map_err(|e| {
+                    AppendError::Internal(anyhow::anyhow!("stored entry unreadable: {e}"))
+                })?;
+                (
+                    entry,
+                    store::to_hash(&row.entry_hash)?,
+                    store::to_hash(&row.prev_hash)?,
+                    true,
+                )
+            }
+        };
+        let proof = merkle::inclusion_proof(entry.seq, self.checkpoint.tree_size, |id| {
+            self.nodes.get(&id).copied()
+        })
+        .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
+        Ok(Receipt {
+            entry,
+            entry_hash,
+            prev_hash,
+            inclusion_proof: proof,
+            checkpoint: self.checkpoint.clone(),
+            replayed,
+        })
+    }
+}
 
 /// Work a capability does inside the append transaction: check its invariants against
 /// current state and write the derived state the entries cause. It runs after the job's
@@ -202,8 +290,15 @@ impl Writers {
                 reply: tx,
             },
         )?;
-        rx.await
-            .map_err(|_| AppendError::Internal(anyhow::anyhow!("the chain writer stopped")))?
+        let Answer { requests, result } = rx
+            .await
+            .map_err(|_| AppendError::Internal(anyhow::anyhow!("the chain writer stopped")))?;
+        let Recorded { outcomes, proofs } = result?;
+        requests
+            .into_iter()
+            .zip(outcomes)
+            .map(|(request, done)| proofs.receipt(request, done))
+            .collect()
     }
 
     fn submit(&self, chain: Uuid, mut job: Job) -> Result<(), AppendError> {
@@ -316,7 +411,10 @@ fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {
         };
         for (job, result) in jobs.into_iter().zip(results) {
             // A caller that went away (timeout, disconnect) simply does not read it.
-            let _ = job.reply.send(result);
+            let _ = job.reply.send(Answer {
+                requests: job.requests,
+                result,
+            });
         }
     }
 }
@@ -350,7 +448,6 @@ struct GroupPlan {
     frontier: Frontier,
     plans: Vec<Planned>,
     new_rows: Vec<EntryRow>,
-    new_entries: Vec<Entry>,
     new_nodes: Vec<(NodeId, Hash)>,
     /// Ranges of `new_rows` the group statement inserts (jobs with an effect inserted
     /// their own rows inside their savepoint).
@@ -392,7 +489,7 @@ fn commit_group(
     chain: Uuid,
     (cached, origin_cache): (&mut Option<Head>, &mut Option<String>),
     jobs: &[JobRef<'_>],
-) -> Vec<Result<Vec<Receipt>, AppendError>> {
+) -> Vec<Result<Recorded, AppendError>> {
     let recorded_at = entry::truncate_to_micros((ctx.clock)());
     let started = std::time::Instant::now();
     let mut t = Timings {
@@ -447,7 +544,6 @@ fn commit_group(
         frontier,
         plans,
         new_rows,
-        new_entries,
         new_nodes,
         prev,
         ..
@@ -458,8 +554,8 @@ fn commit_group(
     });
     let committed_at = std::time::Instant::now();
 
-    // After the commit: build receipts (proofs against the checkpoint just signed, or the
-    // latest one when the group only replayed).
+    // After the commit: what the receipts need (proofs against the checkpoint just signed,
+    // or the latest one when the group only replayed). The callers build them.
     let checkpoint = match checkpoint {
         Some(cp) => cp,
         None => match latest_checkpoint(conn, chain) {
@@ -470,19 +566,21 @@ fn commit_group(
             }
         },
     };
-    // Every node any receipt's proof needs that this group did not just write: one query.
+    // The proofs of new entries need only nodes the group completed and the frontier's
+    // before it; those of replays may need older ones: one query.
     let mut nodes: HashMap<NodeId, Hash> = new_nodes.into_iter().chain(old_frontier).collect();
     let size = checkpoint.tree_size;
     let mut missing = BTreeSet::new();
     for plan in &plans {
         if let Planned::Accepted(outcomes) = plan {
             for o in outcomes {
-                let seq = match o {
-                    Outcome::New(i) => new_entries.get(*i).map(|e| e.seq),
-                    Outcome::Replay(row) => store::to_u64(row.seq).ok(),
-                };
-                if let Some(Ok(ids)) = seq.map(|s| merkle::inclusion_nodes(s, size)) {
-                    missing.extend(ids.into_iter().filter(|id| !nodes.contains_key(id)));
+                if let Outcome::Replay(row) = o {
+                    if let Some(Ok(ids)) = store::to_u64(row.seq)
+                        .ok()
+                        .map(|s| merkle::inclusion_nodes(s, size))
+                    {
+                        missing.extend(ids.into_iter().filter(|id| !nodes.contains_key(id)));
+                    }
                 }
             }
         }
@@ -499,36 +597,35 @@ fn commit_group(
             }
         }
     }
-    // Each new entry is in exactly one receipt: move it there.
-    let mut new_entries: Vec<Option<Entry>> = new_entries.into_iter().map(Some).collect();
-    let results: Vec<Result<Vec<Receipt>, AppendError>> = plans
+    let proofs = Arc::new(GroupProofs {
+        chain,
+        checkpoint,
+        nodes,
+    });
+    let done = |o: Outcome| -> Result<Done, AppendError> {
+        match o {
+            Outcome::New(i) => {
+                let row = new_rows
+                    .get(i)
+                    .ok_or_else(|| AppendError::Internal(anyhow::anyhow!("receipt index")))?;
+                Ok(Done::New {
+                    seq: store::to_u64(row.seq)?,
+                    recorded_at: row.recorded_at,
+                    entry_hash: store::to_hash(&row.entry_hash)?,
+                    prev_hash: store::to_hash(&row.prev_hash)?,
+                })
+            }
+            Outcome::Replay(row) => Ok(Done::Replay(row)),
+        }
+    };
+    let results: Vec<Result<Recorded, AppendError>> = plans
         .into_iter()
         .map(|plan| match plan {
             Planned::Rejected(e) => Err(e),
-            Planned::Accepted(outcomes) => outcomes
-                .into_iter()
-                .map(|o| match o {
-                    Outcome::New(i) => {
-                        let row = new_rows.get(i).ok_or_else(|| {
-                            AppendError::Internal(anyhow::anyhow!("receipt index"))
-                        })?;
-                        let entry =
-                            new_entries
-                                .get_mut(i)
-                                .and_then(Option::take)
-                                .ok_or_else(|| {
-                                    AppendError::Internal(anyhow::anyhow!("receipt index"))
-                                })?;
-                        receipt(row, entry, &checkpoint, &nodes, false)
-                    }
-                    Outcome::Replay(row) => {
-                        let entry: Entry = serde_json::from_str(&row.canonical).map_err(|e| {
-                            AppendError::Internal(anyhow::anyhow!("stored entry unreadable: {e}"))
-                        })?;
-                        receipt(&row, entry, &checkpoint, &nodes, true)
-                    }
-                })
-                .collect(),
+            Planned::Accepted(outcomes) => Ok(Recorded {
+                outcomes: outcomes.into_iter().map(done).collect::<Result<_, _>>()?,
+                proofs: proofs.clone(),
+            }),
         })
         .collect();
     tracing::debug!(
@@ -720,7 +817,6 @@ fn plan_group(
     // group retrying one of them replays it.
     let mut recorded: HashMap<&str, usize> = HashMap::new();
     let mut new_rows: Vec<EntryRow> = Vec::new();
-    let mut new_entries: Vec<Entry> = Vec::new();
     let mut new_nodes: Vec<(NodeId, Hash)> = Vec::new();
     let mut prev = head;
     let mut plans = Vec::with_capacity(jobs.len());
@@ -732,15 +828,21 @@ fn plan_group(
             recorded: &recorded,
             new_rows: &new_rows,
         };
-        let (outcomes, rows, entries, nodes) =
-            match plan_job(chain, recorded_at, job, bodies, known, &mut frontier, prev) {
-                Ok(plan) => plan,
-                Err((e, restored)) => {
-                    frontier = restored;
-                    plans.push(Planned::Rejected(e));
-                    continue;
-                }
-            };
+        let (outcomes, rows, entries, nodes) = match plan_job(
+            (chain, recorded_at),
+            (job, bodies),
+            effect.is_some(),
+            known,
+            &mut frontier,
+            prev,
+        ) {
+            Ok(plan) => plan,
+            Err((e, restored)) => {
+                frontier = restored;
+                plans.push(Planned::Rejected(e));
+                continue;
+            }
+        };
         if let (Some(effect), false) = (effect, rows.is_empty()) {
             if let Err(e) = apply(&rows, &entries, *effect) {
                 frontier = before;
@@ -764,7 +866,6 @@ fn plan_group(
             }
         }
         new_rows.extend(rows);
-        new_entries.extend(entries);
         new_nodes.extend(nodes);
         plans.push(Planned::Accepted(
             outcomes
@@ -780,7 +881,6 @@ fn plan_group(
         frontier,
         plans,
         new_rows,
-        new_entries,
         new_nodes,
         to_insert,
         prev,
@@ -808,12 +908,12 @@ impl Known<'_> {
 }
 
 /// Plans one job against the group's running state. On rejection, returns the frontier
-/// as it was before the job so the job leaves no trace.
+/// as it was before the job so the job leaves no trace. The job's entries are built (a
+/// copy of each request) only `with_entries`, for its effect.
 fn plan_job(
-    chain: Uuid,
-    recorded_at: DateTime<Utc>,
-    job: &[AppendRequest],
-    bodies: &[Vec<u8>],
+    (chain, recorded_at): (Uuid, DateTime<Utc>),
+    (job, bodies): (&[AppendRequest], &[Vec<u8>]),
+    with_entries: bool,
     known: Known<'_>,
     frontier: &mut Frontier,
     prev: Hash,
@@ -821,7 +921,7 @@ fn plan_job(
     let before = frontier.clone();
     let fail = |e: AppendError, before: Frontier| Err((e, before));
     let mut outcomes = Vec::with_capacity(job.len());
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(job.len());
     let mut entries = Vec::new();
     let mut nodes = Vec::new();
     let mut prev = prev;
@@ -837,19 +937,18 @@ fn plan_job(
             continue;
         }
         let seq = frontier.size();
-        let e = Entry {
-            v: entry::FORMAT_VERSION,
-            chain,
-            seq,
-            kind: req.kind.clone(),
+        let header = entry::Header {
             business_date: req.business_date,
+            chain,
+            idempotency_key: &req.idempotency_key,
+            kind: &req.kind,
+            principal: &req.principal,
             recorded_at,
-            principal: req.principal.clone(),
-            idempotency_key: req.idempotency_key.clone(),
-            body: req.body.clone(),
+            seq,
+            v: entry::FORMAT_VERSION,
         };
         let built = (|| -> Result<(EntryRow, Hash), AppendError> {
-            let canonical = entry::canonical_bytes_with_body(&e, body)?;
+            let canonical = entry::canonical_bytes_spliced(&header, &req.body, body)?;
             let hash = entry::entry_hash(&prev, &canonical);
             let canonical =
                 String::from_utf8(canonical).map_err(|err| AppendError::Internal(err.into()))?;
@@ -857,10 +956,10 @@ fn plan_job(
                 EntryRow {
                     chain_id: chain,
                     seq: store::to_i64(seq)?,
-                    kind: e.kind.clone(),
-                    business_date: e.business_date,
+                    kind: req.kind.clone(),
+                    business_date: req.business_date,
                     recorded_at,
-                    idempotency_key: e.idempotency_key.clone(),
+                    idempotency_key: req.idempotency_key.clone(),
                     canonical,
                     prev_hash: prev.to_vec(),
                     entry_hash: hash.to_vec(),
@@ -876,7 +975,9 @@ fn plan_job(
         prev = hash;
         outcomes.push(Outcome::New(rows.len()));
         rows.push(row);
-        entries.push(e);
+        if with_entries {
+            entries.push(header.entry(req.body.clone()));
+        }
     }
     Ok((outcomes, rows, entries, nodes))
 }
@@ -950,27 +1051,6 @@ fn latest_checkpoint(
     let row = store::latest_checkpoint(conn, chain)?
         .ok_or_else(|| AppendError::Internal(anyhow::anyhow!("chain {chain} has no checkpoint")))?;
     Ok(SignedCheckpoint::try_from(&row)?)
-}
-
-fn receipt(
-    row: &EntryRow,
-    entry: Entry,
-    checkpoint: &SignedCheckpoint,
-    nodes: &HashMap<NodeId, Hash>,
-    replayed: bool,
-) -> Result<Receipt, AppendError> {
-    let proof = merkle::inclusion_proof(entry.seq, checkpoint.tree_size, |id| {
-        nodes.get(&id).copied()
-    })
-    .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
-    Ok(Receipt {
-        entry_hash: store::to_hash(&row.entry_hash)?,
-        prev_hash: store::to_hash(&row.prev_hash)?,
-        entry,
-        inclusion_proof: proof,
-        checkpoint: checkpoint.clone(),
-        replayed,
-    })
 }
 
 /// Errors are not `Clone` (they carry sources); each job of a failed group gets its own.
