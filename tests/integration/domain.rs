@@ -53,27 +53,12 @@ impl World {
         let auditor = org(&db, "Supreme Audit Institution", "audit_body");
         let other_auditor = org(&db, "Other Auditors", "audit_body");
         harness::act_as(&state, "admin");
-        let mut fund_ids = Vec::new();
-        for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
-            let (status, fund) = call!(
-                &app,
-                TestRequest::post()
-                    .uri("/api/v1/admin/funds")
-                    .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
-            );
-            assert_eq!(status, StatusCode::CREATED, "{fund}");
-            fund_ids.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
-        }
-        let (status, _) = call!(
-            &app,
-            TestRequest::post()
-                .uri(&format!("/api/v1/admin/funds/{}/auditors", fund_ids[0]))
-                .set_json(json!({"organization": auditor}))
-        );
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
+        let other_fund = harness::create_fund(&app, "Other Fund", other_secretariat).await;
+        harness::assign_auditor(&app, fund, auditor).await;
         let world = World {
-            fund: fund_ids[0],
-            other_fund: fund_ids[1],
+            fund,
+            other_fund,
             secretariat,
             other_secretariat,
             donor: org(&db, "Kingdom of Norway", "donor"),
@@ -103,14 +88,47 @@ impl World {
     }
 
     fn entry(&self, fund: Uuid, kind: &str, date: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/entries"))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+        harness::entry(fund, kind, date, body)
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
         self.entry(self.fund, kind, &today(), body)
+    }
+
+    /// A contribution of `amount` EUR by the donor (agreement "A").
+    fn contribution(&self, amount: &str) -> TestRequest {
+        self.post(
+            "contribution",
+            json!({"donor": self.donor, "amount": eur(amount), "agreement": "A"}),
+        )
+    }
+
+    /// An allocation of `amount` EUR to `ministry` for `category` over 2026 (budget line "B").
+    fn allocation(&self, ministry: Uuid, category: &str, amount: &str) -> TestRequest {
+        self.post(
+            "allocation",
+            json!({"ministry": ministry, "budget_line": "B", "category": category,
+                   "amount": eur(amount), "period_start": "2026-01-01", "period_end": "2026-12-31"}),
+        )
+    }
+
+    /// A disbursement of `amount` EUR against `allocation`.
+    fn disbursement(&self, allocation: u64, amount: &str) -> TestRequest {
+        self.post(
+            "disbursement",
+            json!({"allocation": allocation, "amount": eur(amount)}),
+        )
+    }
+
+    /// The Ministry of Interior's open tender "T" in category "c", estimated at `estimate`
+    /// EUR, closing in ten days.
+    fn tender(&self, estimate: &str) -> TestRequest {
+        let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+        self.post(
+            "tender",
+            json!({"ministry": self.interior, "title": "T", "category": "c", "method": "open",
+                   "estimated_value": eur(estimate), "deadline": deadline.to_string()}),
+        )
     }
 
     fn get(&self, uri: &str) -> TestRequest {
@@ -124,27 +142,6 @@ impl World {
     fn superuser(&self) -> diesel::PgConnection {
         self._db.superuser_conn()
     }
-}
-
-/// Posts and expects success; returns the new entry's seq.
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
-/// Posts and expects a refusal with this status and code.
-macro_rules! refused {
-    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(
-            (status, body["code"].as_str().unwrap_or("")),
-            ($status, $code),
-            "{body}"
-        );
-    }};
 }
 
 fn chain_size(w: &World) -> i64 {
@@ -176,15 +173,7 @@ async fn fund_flows_keep_their_invariants() {
         )
     );
     // Amounts: positive, within the currency's minor unit; donors are donors.
-    refused!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("10.001"), "agreement": "A"})
-        ),
-        u422,
-        "invalid_amount"
-    );
+    refused!(&app, w.contribution("10.001"), u422, "invalid_amount");
     refused!(
         &app,
         w.post(
@@ -281,54 +270,25 @@ async fn fund_flows_keep_their_invariants() {
     );
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.01")})
-        ),
+        w.disbursement(alloc, "200.01"),
         u422,
         "allocation_exceeded"
     );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "200.00"));
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc2, "amount": eur("380.01")})
-        ),
+        w.disbursement(alloc2, "380.01"),
         u422,
         "insufficient_fund_balance"
     );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc2, "amount": eur("380.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc2, "380.00"));
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": 9999, "amount": eur("1.00")})
-        ),
+        w.disbursement(9999, "1.00"),
         u422,
         "unknown_reference"
     );
-    refused!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": 0, "amount": eur("1.00")})
-        ),
-        u422,
-        "unknown_reference"
-    );
+    refused!(&app, w.disbursement(0, "1.00"), u422, "unknown_reference");
 
     let (status, b) = call!(&app, w.balances());
     assert_eq!(status, StatusCode::OK, "{b}");
@@ -423,36 +383,10 @@ async fn procurement_follows_its_lifecycle() {
     let (w, app) = World::new().await;
     let u422 = StatusCode::UNPROCESSABLE_ENTITY;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("100000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "equipment",
-        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "BL", "category": "equipment",
-        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("40000.00")})
-        )
-    );
+    ok!(&app, w.contribution("100000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "equipment", "50000.00"));
+    ok!(&app, w.allocation(w.justice, "equipment", "50000.00"));
+    ok!(&app, w.disbursement(alloc, "40000.00"));
 
     w.as_("ministry", w.interior);
     let [v0, v1, v2] = w.vendors;
@@ -698,28 +632,9 @@ async fn reversals_restore_state_once() {
     let (w, app) = World::new().await;
     let u422 = StatusCode::UNPROCESSABLE_ENTITY;
     w.treasurer();
-    let contribution = ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
-        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    let d = ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("600.00")})
-        )
-    );
+    let contribution = ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "1000.00"));
+    let d = ok!(&app, w.disbursement(alloc, "600.00"));
     let available = |b: &Value| b["totals"]["available"].as_str().unwrap().to_owned();
     let (_, b) = call!(&app, w.balances());
     assert_eq!(available(&b), "400.00");
@@ -764,24 +679,10 @@ async fn reversals_restore_state_once() {
         "unknown_reference"
     );
     // The reversed disbursement's allocation is whole again.
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("1000.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "1000.00"));
     // Reversals are by the role that records the kind; a ministry reverses its own only.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("10.00"), "deadline": deadline})
-        )
-    );
+    let tender = ok!(&app, w.tender("10.00"));
     refused!(
         &app,
         w.post("reversal", json!({"entry": alloc, "reason": "x"})),
@@ -844,21 +745,8 @@ async fn reversals_restore_state_once() {
 async fn fifty_concurrent_disbursements_never_overdraw() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
-        "amount": eur("5000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "5000.00"));
     let requests: Vec<_> = (0..50)
         .map(|_| {
             harness::authed(w.post(
@@ -961,36 +849,10 @@ async fn a_batch_is_all_or_nothing() {
 async fn fund_routes_refuse_everyone_outside_their_scope() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
-        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "B", "category": "c",
-        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("10.00")})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "100.00"));
+    ok!(&app, w.allocation(w.justice, "c", "100.00"));
+    ok!(&app, w.disbursement(alloc, "10.00"));
     w.as_("ministry", w.justice);
     ok!(&app, w.post("expenditure", json!({"ministry": w.justice, "category": "salaries", "amount": eur("5.00"), "description": "May"})));
     // The other fund has its own donor.
@@ -1159,15 +1021,7 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
         .any(|x| x["id"] == v["id"]));
     // The new vendor can bid at once.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let t = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-                   "estimated_value": eur("10.00"), "deadline": deadline})
-        )
-    );
+    let t = ok!(&app, w.tender("10.00"));
     ok!(
         &app,
         w.post(
@@ -1214,13 +1068,7 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     use diesel::prelude::*;
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
     ok!(
         &app,
         w.post(
@@ -1229,39 +1077,12 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
         )
     );
     ok!(&app, w.post("contribution", json!({"donor": w.donor2, "amount": {"value": "100.00", "currency": "USD"}, "agreement": "B"})));
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
-        "amount": eur("800.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    let d = ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("300.00")})
-        )
-    );
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "800.00"));
+    let d = ok!(&app, w.disbursement(alloc, "300.00"));
     ok!(&app, w.post("reversal", json!({"entry": d, "reason": "r"})));
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "200.00"));
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let t = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("100.00"), "deadline": deadline})
-        )
-    );
+    let t = ok!(&app, w.tender("100.00"));
     ok!(
         &app,
         w.post(
@@ -1447,36 +1268,10 @@ async fn seed_demo_then_rebuild_check_agrees() {
 async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("50000.00")})
-        )
-    );
+    ok!(&app, w.contribution("500000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "equipment", "100000.00"));
+    ok!(&app, w.allocation(w.justice, "equipment", "100000.00"));
+    ok!(&app, w.disbursement(alloc, "50000.00"));
     w.as_("ministry", w.interior);
     let v = w.vendors[0];
     // Three direct purchases from one vendor within days, each under the 10,000 direct
@@ -1722,21 +1517,8 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
 async fn auditors_tune_screening_thresholds_through_the_ledger() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
+    ok!(&app, w.contribution("500000.00"));
+    ok!(&app, w.allocation(w.interior, "equipment", "100000.00"));
     let config = |settings: Value| {
         w.post(
             "screening_config",
@@ -1845,13 +1627,7 @@ async fn auditors_tune_screening_thresholds_through_the_ledger() {
 async fn a_deactivated_fund_takes_no_entries() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("100.00"), "agreement": "A"})
-        )
-    );
+    ok!(&app, w.contribution("100.00"));
     let deactivate =
         |fund: Uuid| TestRequest::post().uri(&format!("/api/v1/admin/funds/{fund}/deactivate"));
     refused!(&app, deactivate(w.fund), StatusCode::FORBIDDEN, "forbidden");
@@ -1876,10 +1652,7 @@ async fn a_deactivated_fund_takes_no_entries() {
     w.treasurer();
     refused!(
         &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1.00"), "agreement": "A"})
-        ),
+        w.contribution("1.00"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "fund_inactive"
     );

@@ -143,10 +143,7 @@ impl World {
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": today(), "body": body}))
+        harness::entry(self.fund, kind, today(), body)
     }
 
     fn export(&self, what: &str) -> String {
@@ -175,27 +172,12 @@ async fn world() -> (
     let auditor = org(&db, "Supreme Audit Institution", "audit_body");
     let other_auditor = org(&db, "Other Auditors", "audit_body");
     harness::act_as(&state, "admin");
-    let mut funds = Vec::new();
-    for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
-        let (status, fund) = call!(
-            &app,
-            TestRequest::post()
-                .uri("/api/v1/admin/funds")
-                .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
-        );
-        assert_eq!(status, StatusCode::CREATED, "{fund}");
-        funds.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
-    }
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{}/auditors", funds[0]))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
+    let other_fund = harness::create_fund(&app, "Other Fund", other_secretariat).await;
+    harness::assign_auditor(&app, fund, auditor).await;
     let mut w = World {
-        fund: funds[0],
-        other_fund: funds[1],
+        fund,
+        other_fund,
         secretariat,
         other_secretariat,
         donor: org(&db, "Kingdom of Norway", "donor"),

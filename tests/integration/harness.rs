@@ -330,3 +330,105 @@ pub fn org(db: &TestDb, name: &str, kind: &str) -> uuid::Uuid {
 pub fn eur(v: &str) -> serde_json::Value {
     serde_json::json!({"value": v, "currency": "EUR"})
 }
+
+/// The in-process application as a service (what `app` returns), for helpers that call it.
+pub trait App<B>:
+    Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
+{
+}
+
+impl<S, B> App<B> for S where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
+{
+}
+
+/// A request that records an entry of `kind`, dated `business_date`, in `fund`'s chain,
+/// under an idempotency key of its own.
+pub fn entry(
+    fund: uuid::Uuid,
+    kind: &str,
+    business_date: impl serde::Serialize,
+    body: serde_json::Value,
+) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries"))
+        .insert_header(("idempotency-key", uuid::Uuid::new_v4().to_string()))
+        .set_json(serde_json::json!({"kind": kind, "business_date": business_date, "body": body}))
+}
+
+/// Creates the EUR fund `name` run by `secretariat` through the admin API (the current
+/// actor must be an administrator); its id.
+pub async fn create_fund<B: MessageBody>(
+    app: &impl App<B>,
+    name: &str,
+    secretariat: uuid::Uuid,
+) -> uuid::Uuid {
+    let (status, fund) = call!(
+        app,
+        test::TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(
+                serde_json::json!({"name": name, "currency": "EUR", "secretariat": secretariat})
+            )
+    );
+    assert_eq!(status, actix_web::http::StatusCode::CREATED, "{fund}");
+    fund["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Assigns the audit body `auditor` to `fund` through the admin API (the current actor
+/// must be an administrator).
+pub async fn assign_auditor<B: MessageBody>(
+    app: &impl App<B>,
+    fund: uuid::Uuid,
+    auditor: uuid::Uuid,
+) {
+    let (status, body) = call!(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
+            .set_json(serde_json::json!({"organization": auditor}))
+    );
+    assert_eq!(status, actix_web::http::StatusCode::NO_CONTENT, "{body}");
+}
+
+/// "SSR Fund" (EUR), run by "MDTF Secretariat" and audited by "Supreme Audit
+/// Institution", created through the admin API.
+pub struct AuditedFund {
+    pub fund: uuid::Uuid,
+    pub secretariat: uuid::Uuid,
+    pub auditor: uuid::Uuid,
+}
+
+/// Creates an `AuditedFund`; the test acts as an administrator afterwards.
+pub async fn audited_fund<B: MessageBody>(
+    db: &TestDb,
+    state: &web::Data<AppState>,
+    app: &impl App<B>,
+) -> AuditedFund {
+    let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
+    let auditor = org(db, "Supreme Audit Institution", "audit_body");
+    act_as(state, "admin");
+    let fund = create_fund(app, "SSR Fund", secretariat).await;
+    assign_auditor(app, fund, auditor).await;
+    AuditedFund {
+        fund,
+        secretariat,
+        auditor,
+    }
+}
+
+/// The flags of `rule` in `fund` (at most 1000), as the current actor reads them.
+pub async fn flags<B: MessageBody>(
+    app: &impl App<B>,
+    fund: uuid::Uuid,
+    rule: &str,
+) -> Vec<serde_json::Value> {
+    let (status, body) = call!(
+        app,
+        test::TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/flags?rule={rule}&limit=1000"
+        ))
+    );
+    assert_eq!(status, actix_web::http::StatusCode::OK, "{body}");
+    body["flags"].as_array().unwrap().clone()
+}

@@ -20,6 +20,27 @@ macro_rules! call {
     }};
 }
 
+/// Posts an entry and expects it recorded; returns its seq.
+macro_rules! ok {
+    ($app:expr, $req:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(status, actix_web::http::StatusCode::CREATED, "{body}");
+        body["seq"].as_u64().unwrap()
+    }};
+}
+
+/// Posts and expects a refusal with this status and code.
+macro_rules! refused {
+    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            ($status, $code),
+            "{body}"
+        );
+    }};
+}
+
 mod admin;
 mod auth;
 mod domain;

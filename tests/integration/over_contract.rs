@@ -13,15 +13,6 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
-/// Posts and expects success; returns the new entry's seq.
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
 struct World {
     state: Data<AppState>,
     fund: Uuid,
@@ -37,30 +28,21 @@ impl World {
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": chrono::Utc::now().date_naive(), "body": body}))
+        harness::entry(self.fund, kind, chrono::Utc::now().date_naive(), body)
     }
-}
 
-/// The fund's over-contract flags, as an auditor reads them, oldest entry first.
-macro_rules! over_contract_flags {
-    ($app:expr, $w:expr) => {{
-        $w.as_("auditor", $w.auditor);
-        let (status, body) = call!(
-            $app,
-            TestRequest::get().uri(&format!(
-                "/api/v1/funds/{}/flags?rule=over-contract&limit=1000",
-                $w.fund
-            ))
-        );
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let mut flags = body["flags"].as_array().unwrap().clone();
+    /// The fund's over-contract flags, as an auditor reads them, oldest entry first; the
+    /// ministry acts next.
+    async fn over_contract_flags<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl harness::App<B>,
+    ) -> Vec<Value> {
+        self.as_("auditor", self.auditor);
+        let mut flags = harness::flags(app, self.fund, "over-contract").await;
         flags.sort_by_key(|f| f["seq"].as_u64());
-        $w.as_("ministry", $w.interior);
+        self.as_("ministry", self.interior);
         flags
-    }};
+    }
 }
 
 #[actix_web::test]
@@ -68,25 +50,12 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
     let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let harness::AuditedFund {
+        fund,
+        secretariat,
+        auditor,
+    } = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
-    harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
     let w = World {
         fund,
         auditor,
@@ -166,13 +135,13 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     let pay_a = ok!(&app, pay(inv_a, "60000.00"));
     let inv_b = ok!(&app, invoice("INV-2", "52000.00"));
     let pay_b = ok!(&app, pay(inv_b, "52000.00"));
-    assert!(over_contract_flags!(&app, w).is_empty());
+    assert!(w.over_contract_flags(&app).await.is_empty());
 
     // 8,000 more: 120,000 invoiced (recorded, not refused), then 120,000 paid. Each raises
     // over-contract with the contract, its amendment and the earlier ones as evidence.
     let inv_c = ok!(&app, invoice("INV-3", "8000.00"));
     let pay_c = ok!(&app, pay(inv_c, "8000.00"));
-    let flags = over_contract_flags!(&app, w);
+    let flags = w.over_contract_flags(&app).await;
     assert_eq!(flags.len(), 2, "{flags:#?}");
     let (fi, fp) = (&flags[0], &flags[1]);
     assert_eq!(fi["seq"], json!(inv_c));
@@ -220,7 +189,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     );
     let inv_d = ok!(&app, invoice("INV-3b", "3000.00"));
     ok!(&app, pay(inv_d, "3000.00"));
-    let after = over_contract_flags!(&app, w);
+    let after = w.over_contract_flags(&app).await;
     assert_eq!(after.len(), 2, "{after:#?}");
     assert_eq!(
         (&after[0]["seq"], &after[1]["seq"]),
@@ -254,15 +223,8 @@ async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
     let app = harness::app(state.clone()).await;
     let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
     harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
     let w = World {
-        fund: fund["id"].as_str().unwrap().parse().unwrap(),
+        fund: harness::create_fund(&app, "SSR Fund", secretariat).await,
         auditor: org(&db, "Supreme Audit Institution", "audit_body"),
         interior: org(&db, "Ministry of Interior", "ministry"),
         vendor: org(&db, "Alpha Radio", "vendor"),

@@ -11,14 +11,6 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
 fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
     TestRequest::post()
         .uri(&format!("/api/v1/funds/{fund}/entries"))
