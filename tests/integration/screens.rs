@@ -12,12 +12,7 @@ use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
 fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(&format!("/api/v1/funds/{fund}/entries"))
-        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-        .set_json(
-            json!({"kind": kind, "business_date": chrono::Utc::now().date_naive(), "body": body}),
-        )
+    harness::entry(fund, kind, chrono::Utc::now().date_naive(), body)
 }
 
 fn urlencode(s: &str) -> String {
@@ -29,30 +24,16 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     let db = TestDb::migrated();
     let state = harness::state(&db).await;
     let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let harness::AuditedFund {
+        fund,
+        secretariat,
+        auditor,
+    } = harness::audited_fund(&db, &state, &app).await;
     let other_auditor = org(&db, "Other Auditors", "audit_body");
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
     let alpha = org(&db, "Alpha Uniforms", "vendor");
     let beta = org(&db, "Beta Vehicles", "vendor");
-
-    harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
 
     harness::act_as_member(&state, "treasurer", secretariat);
     ok!(
@@ -149,15 +130,8 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         "ten payments are far too few for Benford: {summary}"
     );
 
-    let (status, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!(
-            "/api/v1/funds/{fund}/flags?rule=vendor-concentration"
-        ))
-    );
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let flags = page["flags"].as_array().unwrap();
-    assert_eq!(flags.len(), 1, "{page}");
+    let flags = harness::flags(&app, fund, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
     let flag = &flags[0];
     assert_eq!(flag["evidence"], json!(to_alpha), "{flag}");
     assert_eq!(flag["seq"], json!(to_alpha.last().unwrap()), "{flag}");
@@ -186,13 +160,8 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         json!({"raised": 0, "already_present": 1}),
         "{again}"
     );
-    let (_, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!(
-            "/api/v1/funds/{fund}/flags?rule=vendor-concentration"
-        ))
-    );
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    let flags = harness::flags(&app, fund, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
 
     // Another period is another subject: its own flag, on the same last entry.
     let (status, other) = call!(
@@ -259,13 +228,6 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     }
 }
 
-fn post_on(fund: Uuid, kind: &str, date: chrono::NaiveDate, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(&format!("/api/v1/funds/{fund}/entries"))
-        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-        .set_json(json!({"kind": kind, "business_date": date, "body": body}))
-}
-
 /// A fund whose Ministry of Interior spends steadily, then rushes: what the velocity and
 /// outlier screens should find in the 30 days ending `end`.
 struct Rush {
@@ -279,22 +241,17 @@ struct Rush {
     outlier: u64,
 }
 
-async fn rush_fund<S, B>(
+async fn rush_fund<B: actix_web::body::MessageBody>(
     db: &TestDb,
     state: &actix_web::web::Data<fundtrail::app::AppState>,
-    app: &S,
+    app: &impl harness::App<B>,
     end: chrono::NaiveDate,
-) -> Rush
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(db, "Supreme Audit Institution", "audit_body");
+) -> Rush {
+    let harness::AuditedFund {
+        fund,
+        secretariat,
+        auditor,
+    } = harness::audited_fund(db, state, app).await;
     let donor = org(db, "Kingdom of Norway", "donor");
     let interior = org(db, "Ministry of Interior", "ministry");
     let alpha = org(db, "Alpha Fuels", "vendor");
@@ -302,28 +259,11 @@ where
     let gamma = org(db, "Gamma Vehicles", "vendor");
     let days = |n: i64| end - chrono::Duration::days(n);
 
-    harness::act_as(state, "admin");
-    let (status, fund) = call!(
-        app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
-
     harness::act_as_member(state, "treasurer", secretariat);
     let start = days(120);
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "contribution",
             start,
@@ -332,7 +272,7 @@ where
     );
     let alloc = ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             start,
@@ -342,7 +282,7 @@ where
     );
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "disbursement",
             start,
@@ -356,7 +296,7 @@ where
     harness::act_as_member(state, "auditor", auditor);
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "screening_config",
             start,
@@ -367,7 +307,7 @@ where
 
     harness::act_as_member(state, "ministry", interior);
     let pay = |date, vendor: Uuid, category: &str, amount: &str| {
-        post_on(
+        harness::entry(
             fund,
             "payment",
             date,
@@ -424,7 +364,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let long_ago = today - chrono::Duration::days(200);
     let alloc = ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             long_ago,
@@ -434,7 +374,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     );
     let unspent = ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "disbursement",
             long_ago,
@@ -443,7 +383,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     );
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             week_ago,
@@ -452,7 +392,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         )
     );
     let tender = |ministry: Uuid, method: &str| {
-        post_on(
+        harness::entry(
             fund,
             "tender",
             week_ago,
@@ -461,7 +401,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         )
     };
     let award = |tender: u64, amount: &str| {
-        post_on(
+        harness::entry(
             fund,
             "award",
             today,
@@ -479,7 +419,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let t = ok!(&app, tender(justice, "open"));
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "bid",
             week_ago,
@@ -512,12 +452,8 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "{summary}"
     );
 
-    let flags =
-        |rule: &str| TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule={rule}"));
-    let (status, page) = call!(&app, flags("velocity-spike"));
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let spike = page["flags"].as_array().unwrap();
-    assert_eq!(spike.len(), 1, "{page}");
+    let spike = harness::flags(&app, fund, "velocity-spike").await;
+    assert_eq!(spike.len(), 1, "{spike:?}");
     let spike = &spike[0];
     let evidence: Vec<u64> = spike["evidence"]
         .as_array()
@@ -547,10 +483,8 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "{message}"
     );
 
-    let (status, page) = call!(&app, flags("amount-outlier"));
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
+    let found = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(found.len(), 1, "{found:?}");
     let f = &found[0];
     assert_eq!(f["evidence"], json!([outlier]), "{f}");
     assert_eq!(f["seq"], json!(outlier), "{f}");
@@ -570,11 +504,10 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     }
 
     // The awards' methods come from their tenders.
-    let (_, page) = call!(&app, flags("non-competitive-share"));
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
-    assert_eq!(found[0]["evidence"], json!(direct), "{page}");
-    assert_eq!(found[0]["ministry"], json!(interior), "{page}");
+    let found = harness::flags(&app, fund, "non-competitive-share").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["evidence"], json!(direct), "{found:?}");
+    assert_eq!(found[0]["ministry"], json!(interior), "{found:?}");
     let message = found[0]["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
@@ -586,11 +519,10 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "{message}"
     );
 
-    let (_, page) = call!(&app, flags("spending-before-funding"));
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
-    assert_eq!(found[0]["evidence"], json!([unspent]), "{page}");
-    assert_eq!(found[0]["ministry"], json!(justice), "{page}");
+    let found = harness::flags(&app, fund, "spending-before-funding").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["evidence"], json!([unspent]), "{found:?}");
+    assert_eq!(found[0]["ministry"], json!(justice), "{found:?}");
     assert_eq!(
         found[0]["subject"],
         json!(format!("ministry:{justice}/disbursement:{unspent}"))
@@ -606,8 +538,8 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
 
     // The ministry sees both (they are on its entries).
     harness::act_as_member(&state, "ministry", interior);
-    let (_, page) = call!(&app, flags("amount-outlier"));
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    let seen = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
 
     // Re-running the period raises nothing twice.
     harness::act_as_member(&state, "auditor", auditor);
@@ -710,18 +642,11 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     assert_eq!(year.rules["amount-outlier"].raised, 0, "{year:?}");
     assert_eq!(year.rules["amount-outlier"].already_present, 1, "{year:?}");
 
-    let (status, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=amount-outlier"))
-    );
-    assert_eq!(status, StatusCode::OK, "{page}");
-    assert_eq!(page["flags"][0]["evidence"], json!([outlier]), "{page}");
-    let (_, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=velocity-spike"))
-    );
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
-    assert_eq!(page["flags"][0]["ministry"], json!(interior), "{page}");
+    let outliers = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(outliers[0]["evidence"], json!([outlier]), "{outliers:?}");
+    let spikes = harness::flags(&app, fund, "velocity-spike").await;
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["ministry"], json!(interior), "{spikes:?}");
 
     // Recorded under the system principal, with the chain size in the key and body.
     let runs = screen_runs(&db);
@@ -749,7 +674,7 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     let vendor = org(&db, "Delta Catering", "vendor");
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "payment",
             today,
