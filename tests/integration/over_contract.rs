@@ -23,6 +23,39 @@ struct World {
 }
 
 impl World {
+    /// The Ministry of Interior, buying from Alpha Radio, in `fund`, which `auditor` audits.
+    fn new(db: TestDb, state: Data<AppState>, fund: Uuid, auditor: Uuid) -> Self {
+        Self {
+            fund,
+            auditor,
+            interior: org(&db, "Ministry of Interior", "ministry"),
+            vendor: org(&db, "Alpha Radio", "vendor"),
+            state,
+            db,
+        }
+    }
+
+    /// An allocation of `amount` EUR to the ministry for equipment (budget line BL-4, 2026
+    /// and 2027).
+    fn allocation(&self, amount: &str) -> TestRequest {
+        self.post(
+            "allocation",
+            json!({"ministry": self.interior, "budget_line": "BL-4", "category": "equipment",
+                   "amount": eur(amount), "period_start": "2026-01-01", "period_end": "2027-12-31"}),
+        )
+    }
+
+    /// The ministry's tender for radios by `method`, estimated at `estimate` EUR, closing in
+    /// 30 days.
+    fn radios_tender(&self, method: &str, estimate: &str) -> TestRequest {
+        let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
+        self.post(
+            "tender",
+            json!({"ministry": self.interior, "title": "Radios", "category": "equipment",
+                   "method": method, "estimated_value": eur(estimate), "deadline": deadline.to_string()}),
+        )
+    }
+
     fn as_(&self, role: &str, org: Uuid) {
         harness::act_as_member(&self.state, role, org);
     }
@@ -56,14 +89,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
         auditor,
     } = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
-    let w = World {
-        fund,
-        auditor,
-        interior: org(&db, "Ministry of Interior", "ministry"),
-        vendor: org(&db, "Alpha Radio", "vendor"),
-        state,
-        db,
-    };
+    let w = World::new(db, state, fund, auditor);
 
     // Funding: enough disbursed that payments are not spending before funding.
     w.as_("treasurer", secretariat);
@@ -74,14 +100,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
             json!({"donor": donor, "amount": eur("500000.00"), "agreement": "NOR-1"})
         )
     );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL-4", "category": "equipment",
-        "amount": eur("300000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
-        )
-    );
+    let alloc = ok!(&app, w.allocation("300000.00"));
     ok!(
         &app,
         w.post(
@@ -92,15 +111,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
 
     // A contract of 100,000 amended by +10,000: the line is 110,000 × 1.05 = 115,500.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-        "method": "open", "estimated_value": eur("101000.00"), "deadline": deadline})
-        )
-    );
+    let tender = ok!(&app, w.radios_tender("open", "101000.00"));
     ok!(
         &app,
         w.post(
@@ -223,34 +234,14 @@ async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
     let app = harness::app(state.clone()).await;
     let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
     harness::act_as(&state, "admin");
-    let w = World {
-        fund: harness::create_fund(&app, "SSR Fund", secretariat).await,
-        auditor: org(&db, "Supreme Audit Institution", "audit_body"),
-        interior: org(&db, "Ministry of Interior", "ministry"),
-        vendor: org(&db, "Alpha Radio", "vendor"),
-        state,
-        db,
-    };
+    let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
+    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let w = World::new(db, state, fund, auditor);
     // The ministry sees the fund once it holds an allocation in it.
     w.as_("treasurer", secretariat);
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL-4", "category": "equipment",
-        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
-        )
-    );
+    ok!(&app, w.allocation("1000.00"));
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-        "method": "direct", "estimated_value": eur("9000.00"), "deadline": deadline})
-        )
-    );
+    let tender = ok!(&app, w.radios_tender("direct", "9000.00"));
     let award = ok!(&app, w.post("award", json!({"tender": tender, "vendor": w.vendor, "amount": eur("9000.00"), "bids_received": 0})));
     let contract = ok!(
         &app,
