@@ -37,17 +37,8 @@ fn today() -> String {
 }
 
 impl World {
-    async fn new() -> (
-        Self,
-        impl actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-            Error = actix_web::Error,
-        >,
-    ) {
-        let db = TestDb::migrated();
-        let state = harness::state(&db).await;
-        let app = harness::app(state.clone()).await;
+    async fn new() -> (Self, app_service!()) {
+        let (db, state, app) = harness::start().await;
         let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
         let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
         let auditor = org(&db, "Supreme Audit Institution", "audit_body");

@@ -101,22 +101,9 @@ impl World {
     }
 }
 
-async fn world() -> (
-    World,
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let harness::AuditedFund {
-        fund,
-        secretariat,
-        auditor,
-    } = harness::audited_fund(&db, &state, &app).await;
+async fn world() -> (World, app_service!()) {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let mut w = World {
         fund,
         secretariat,

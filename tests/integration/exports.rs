@@ -156,17 +156,8 @@ impl World {
 /// (one with bids, award, contract, amendment, invoice, payments of which one is
 /// reversed; one restricted tender whose bid is reversed), a direct purchase, and an
 /// auditor's screening configuration. A second fund has another secretariat and donor.
-async fn world() -> (
-    World,
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+async fn world() -> (World, app_service!()) {
+    let (db, state, app) = harness::start().await;
     let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
     let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
     let auditor = org(&db, "Supreme Audit Institution", "audit_body");

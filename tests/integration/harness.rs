@@ -215,14 +215,17 @@ pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<App
 }
 
 /// The real application, in-process.
-pub async fn app(
-    state: web::Data<AppState>,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
+pub async fn app(state: web::Data<AppState>) -> app_service!() {
     test::init_service(app::build(state)).await
+}
+
+/// A migrated database of this test's own, the bootstrapped state over it and the
+/// application.
+pub async fn start() -> (TestDb, web::Data<AppState>, app_service!()) {
+    let db = TestDb::migrated();
+    let state = state(&db).await;
+    let app = app(state.clone()).await;
+    (db, state, app)
 }
 
 /// Reads a response body as JSON.
@@ -391,30 +394,20 @@ pub async fn assign_auditor<B: MessageBody>(
     assert_eq!(status, actix_web::http::StatusCode::NO_CONTENT, "{body}");
 }
 
-/// "SSR Fund" (EUR), run by "MDTF Secretariat" and audited by "Supreme Audit
-/// Institution", created through the admin API.
-pub struct AuditedFund {
-    pub fund: uuid::Uuid,
-    pub secretariat: uuid::Uuid,
-    pub auditor: uuid::Uuid,
-}
-
-/// Creates an `AuditedFund`; the test acts as an administrator afterwards.
+/// Creates "SSR Fund" (EUR), run by "MDTF Secretariat" and audited by "Supreme Audit
+/// Institution", through the admin API: (fund, secretariat, auditor). The test acts as an
+/// administrator afterwards.
 pub async fn audited_fund<B: MessageBody>(
     db: &TestDb,
     state: &web::Data<AppState>,
     app: &impl App<B>,
-) -> AuditedFund {
+) -> (uuid::Uuid, uuid::Uuid, uuid::Uuid) {
     let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
     let auditor = org(db, "Supreme Audit Institution", "audit_body");
     act_as(state, "admin");
     let fund = create_fund(app, "SSR Fund", secretariat).await;
     assign_auditor(app, fund, auditor).await;
-    AuditedFund {
-        fund,
-        secretariat,
-        auditor,
-    }
+    (fund, secretariat, auditor)
 }
 
 /// The flags of `rule` in `fund` (at most 1000), as the current actor reads them.

@@ -20,6 +20,18 @@ macro_rules! call {
     }};
 }
 
+/// The type of the application `harness::app` returns, for a function that returns it
+/// (`-> (World, app_service!())`).
+macro_rules! app_service {
+    () => {
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+        >
+    };
+}
+
 /// Posts an entry and expects it recorded; returns its seq.
 macro_rules! ok {
     ($app:expr, $req:expr) => {{

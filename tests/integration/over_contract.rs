@@ -80,14 +80,8 @@ impl World {
 
 #[actix_web::test]
 async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let harness::AuditedFund {
-        fund,
-        secretariat,
-        auditor,
-    } = harness::audited_fund(&db, &state, &app).await;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
     let w = World::new(db, state, fund, auditor);
 
@@ -229,9 +223,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
 
 #[actix_web::test]
 async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
     harness::act_as(&state, "admin");
     let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;

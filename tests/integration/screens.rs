@@ -21,14 +21,8 @@ fn urlencode(s: &str) -> String {
 
 #[actix_web::test]
 async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let harness::AuditedFund {
-        fund,
-        secretariat,
-        auditor,
-    } = harness::audited_fund(&db, &state, &app).await;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let other_auditor = org(&db, "Other Auditors", "audit_body");
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
@@ -247,11 +241,7 @@ async fn rush_fund<B: actix_web::body::MessageBody>(
     app: &impl harness::App<B>,
     end: chrono::NaiveDate,
 ) -> Rush {
-    let harness::AuditedFund {
-        fund,
-        secretariat,
-        auditor,
-    } = harness::audited_fund(db, state, app).await;
+    let (fund, secretariat, auditor) = harness::audited_fund(db, state, app).await;
     let donor = org(db, "Kingdom of Norway", "donor");
     let interior = org(db, "Ministry of Interior", "ministry");
     let alpha = org(db, "Alpha Fuels", "vendor");
@@ -342,9 +332,7 @@ async fn rush_fund<B: actix_web::body::MessageBody>(
 #[actix_web::test]
 async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_through_the_api_are_flagged(
 ) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     let today = chrono::Utc::now().date_naive();
     let Rush {
         fund,
@@ -575,9 +563,7 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     use chrono::Datelike;
     use fundtrail::screening::schedule;
 
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     // The clock of the ticks: noon on the 5th of this month, so the month just ended is
     // the last complete one.
     let today = chrono::Utc::now().date_naive();
