@@ -15,6 +15,23 @@ fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
     harness::entry(fund, kind, chrono::Utc::now().date_naive(), body)
 }
 
+/// A request to run the period screens of `fund` from `from` to `to` (both included).
+fn screens(fund: Uuid, from: chrono::NaiveDate, to: chrono::NaiveDate) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/screens"))
+        .set_json(json!({"from": from, "to": to}))
+}
+
+/// Asserts that a run of the screens (its `summary`) raised `raised` flags of `rule` and
+/// found `already_present` raised before.
+fn assert_ran(summary: &Value, rule: &str, raised: u64, already_present: u64) {
+    assert_eq!(
+        summary["rules"][rule],
+        json!({"raised": raised, "already_present": already_present}),
+        "{rule}: {summary}"
+    );
+}
+
 fn urlencode(s: &str) -> String {
     s.replace('/', "%2F").replace(':', "%3A")
 }
@@ -76,12 +93,7 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     assert_eq!(to_alpha.len(), 7);
 
     let today = chrono::Utc::now().date_naive();
-    let period = json!({"from": today - chrono::Duration::days(30), "to": today});
-    let screens = || {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(period.clone())
-    };
+    let month = || screens(fund, today - chrono::Duration::days(30), today);
 
     // Only the fund's auditors run screens; an auditor not assigned does not see the fund.
     for (role, member) in [
@@ -90,19 +102,17 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         ("treasurer", secretariat),
     ] {
         harness::act_as_member(&state, role, member);
-        let (status, body) = call!(&app, screens());
+        let (status, body) = call!(&app, month());
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
     }
     harness::act_as_member(&state, "auditor", other_auditor);
-    let (status, body) = call!(&app, screens());
+    let (status, body) = call!(&app, month());
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     harness::act_as_member(&state, "auditor", auditor);
     let (status, body) = call!(
         &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today, "to": today - chrono::Duration::days(1)}))
+        screens(fund, today, today - chrono::Duration::days(1))
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -110,19 +120,12 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         "{body}"
     );
 
-    let (status, summary) = call!(&app, screens());
+    let (status, summary) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["entries"], json!(10), "{summary}");
-    assert_eq!(
-        summary["rules"]["vendor-concentration"],
-        json!({"raised": 1, "already_present": 0}),
-        "{summary}"
-    );
-    assert_eq!(
-        summary["rules"]["benford"],
-        json!({"raised": 0, "already_present": 0}),
-        "ten payments are far too few for Benford: {summary}"
-    );
+    assert_ran(&summary, "vendor-concentration", 1, 0);
+    // Ten payments are far too few for Benford.
+    assert_ran(&summary, "benford", 0, 0);
 
     let flags = harness::flags(&app, fund, "vendor-concentration").await;
     assert_eq!(flags.len(), 1, "{flags:?}");
@@ -147,29 +150,19 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     }
 
     // A re-run over the same period finds the same flag and raises nothing.
-    let (status, again) = call!(&app, screens());
+    let (status, again) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(
-        again["rules"]["vendor-concentration"],
-        json!({"raised": 0, "already_present": 1}),
-        "{again}"
-    );
+    assert_ran(&again, "vendor-concentration", 0, 1);
     let flags = harness::flags(&app, fund, "vendor-concentration").await;
     assert_eq!(flags.len(), 1, "{flags:?}");
 
     // Another period is another subject: its own flag, on the same last entry.
     let (status, other) = call!(
         &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
+        screens(fund, today - chrono::Duration::days(29), today)
     );
     assert_eq!(status, StatusCode::OK, "{other}");
-    assert_eq!(
-        other["rules"]["vendor-concentration"],
-        json!({"raised": 1, "already_present": 0}),
-        "{other}"
-    );
+    assert_ran(&other, "vendor-concentration", 1, 0);
     // Pages of one flag each walk both flags of (seq, rule), by subject.
     let mut seen = Vec::new();
     let mut after = String::new();
@@ -417,28 +410,16 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     ok!(&app, award(t, "19000.00"));
 
     harness::act_as_member(&state, "auditor", auditor);
-    let screens = || {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
-    };
-    let (status, summary) = call!(&app, screens());
+    let month = || screens(fund, today - chrono::Duration::days(29), today);
+    let (status, summary) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{summary}");
     // In the period: 30 + 1 fuel, 5 vehicle and the last stationery payment; 6 awards.
     assert_eq!(summary["entries"], json!(43), "{summary}");
     for rule in ["velocity-spike", "amount-outlier", "non-competitive-share"] {
-        assert_eq!(
-            summary["rules"][rule],
-            json!({"raised": 1, "already_present": 0}),
-            "{rule}: {summary}"
-        );
+        assert_ran(&summary, rule, 1, 0);
     }
     // Interior's disbursement (120 days old) is not examined; Justice's is.
-    assert_eq!(
-        summary["rules"]["spending-before-funding"],
-        json!({"raised": 1, "already_present": 0}),
-        "{summary}"
-    );
+    assert_ran(&summary, "spending-before-funding", 1, 0);
 
     let spike = harness::flags(&app, fund, "velocity-spike").await;
     assert_eq!(spike.len(), 1, "{spike:?}");
@@ -531,7 +512,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
 
     // Re-running the period raises nothing twice.
     harness::act_as_member(&state, "auditor", auditor);
-    let (status, again) = call!(&app, screens());
+    let (status, again) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{again}");
     for rule in [
         "velocity-spike",
@@ -539,11 +520,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "non-competitive-share",
         "spending-before-funding",
     ] {
-        assert_eq!(
-            again["rules"][rule],
-            json!({"raised": 0, "already_present": 1}),
-            "{rule}: {again}"
-        );
+        assert_ran(&again, rule, 0, 1);
     }
 }
 
