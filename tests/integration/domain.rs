@@ -122,6 +122,14 @@ impl World {
         )
     }
 
+    fn bid(&self, tender: u64, vendor: Uuid, amount: &str) -> TestRequest {
+        harness::bid(self.fund, tender, vendor, amount)
+    }
+
+    fn award(&self, tender: u64, vendor: Uuid, amount: &str, bids_received: u32) -> TestRequest {
+        harness::award(self.fund, tender, vendor, amount, bids_received)
+    }
+
     fn get(&self, uri: &str) -> TestRequest {
         TestRequest::get().uri(uri)
     }
@@ -392,72 +400,29 @@ async fn procurement_follows_its_lifecycle() {
         "method": "open", "estimated_value": eur("20000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00")})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00")})
-        )
-    );
+    ok!(&app, w.bid(tender, v0, "18000.00"));
+    ok!(&app, w.bid(tender, v1, "19500.00"));
     refused!(
         &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.justice, "amount": eur("1.00")})
-        ),
+        w.bid(tender, w.justice, "1.00"),
         u422,
         "wrong_organization_kind"
     );
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v2, "amount": eur("17000.00"), "bids_received": 2})
-        ),
+        w.award(tender, v2, "17000.00", 2),
         u422,
         "vendor_did_not_bid"
     );
+    refused!(&app, w.award(1, v0, "1.00", 2), u422, "unknown_reference");
+    let award = ok!(&app, w.award(tender, v0, "18000.00", 2));
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": 1, "vendor": v0, "amount": eur("1.00"), "bids_received": 2})
-        ),
-        u422,
-        "unknown_reference"
-    );
-    let award = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00"), "bids_received": 2})
-        )
-    );
-    refused!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00"), "bids_received": 2})
-        ),
+        w.award(tender, v1, "19500.00", 2),
         u422,
         "tender_not_open"
     );
-    refused!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v2, "amount": eur("1.00")})
-        ),
-        u422,
-        "tender_not_open"
-    );
+    refused!(&app, w.bid(tender, v2, "1.00"), u422, "tender_not_open");
     let (status, receipt) = call!(
         &app,
         w.post(
@@ -532,10 +497,7 @@ async fn procurement_follows_its_lifecycle() {
     );
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v0, "amount": eur("1.00"), "bids_received": 1})
-        ),
+        w.award(tender, v0, "1.00", 1),
         u422,
         "unknown_reference"
     );
@@ -548,13 +510,7 @@ async fn procurement_follows_its_lifecycle() {
         "method": "direct", "estimated_value": eur("3000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": direct, "vendor": v2, "amount": eur("3000.00"), "bids_received": 0})
-        )
-    );
+    ok!(&app, w.award(direct, v2, "3000.00", 0));
     ok!(&app, w.post("payment", json!({"vendor": v2, "ministry": w.justice, "category": "works", "amount": eur("250.00")})));
     refused!(
         &app,
@@ -701,10 +657,7 @@ async fn reversals_restore_state_once() {
     );
     refused!(
         &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.vendors[0], "amount": eur("1.00")})
-        ),
+        w.bid(tender, w.vendors[0], "1.00"),
         u422,
         "tender_not_open"
     );
@@ -1074,20 +1027,8 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     ok!(&app, w.disbursement(alloc, "200.00"));
     w.as_("ministry", w.interior);
     let t = ok!(&app, w.tender("100.00"));
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00")})
-        )
-    );
-    let a = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00"), "bids_received": 1})
-        )
-    );
+    ok!(&app, w.bid(t, w.vendors[0], "90.00"));
+    let a = ok!(&app, w.award(t, w.vendors[0], "90.00", 1));
     let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("90.00"), "starts_on": "2026-01-01", "ends_on": "2026-06-30"})));
     ok!(
         &app,
@@ -1298,27 +1239,9 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
         "method": "restricted", "estimated_value": eur("60000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": v, "amount": eur("55123.45")})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": w.vendors[1], "amount": eur("57123.45")})
-        )
-    );
-    let a = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": t, "vendor": v, "amount": eur("55123.45"), "bids_received": 2})
-        )
-    );
+    ok!(&app, w.bid(t, v, "55123.45"));
+    ok!(&app, w.bid(t, w.vendors[1], "57123.45"));
+    let a = ok!(&app, w.award(t, v, "55123.45", 2));
     let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("55123.45"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})));
     let i1 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));
     let i2 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));

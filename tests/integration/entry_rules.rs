@@ -68,20 +68,12 @@ impl World {
         )
     }
 
-    /// A bid of `amount` EUR by `vendor` for `tender`.
     fn bid(&self, tender: u64, vendor: Uuid, amount: &str) -> TestRequest {
-        self.post(
-            "bid",
-            json!({"tender": tender, "vendor": vendor, "amount": eur(amount)}),
-        )
+        harness::bid(self.fund, tender, vendor, amount)
     }
 
-    /// The award of `tender` to `vendor` at `amount` EUR, out of `bids_received` bids.
     fn award(&self, tender: u64, vendor: Uuid, amount: &str, bids_received: u32) -> TestRequest {
-        self.post(
-            "award",
-            json!({"tender": tender, "vendor": vendor, "amount": eur(amount), "bids_received": bids_received}),
-        )
+        harness::award(self.fund, tender, vendor, amount, bids_received)
     }
 
     /// The fund's flags of `rule`, as an auditor reads them.

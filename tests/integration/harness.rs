@@ -359,6 +359,38 @@ pub fn entry(
         .set_json(serde_json::json!({"kind": kind, "business_date": business_date, "body": body}))
 }
 
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A bid of `amount` EUR by `vendor` for `tender` in `fund`, dated today.
+pub fn bid(fund: uuid::Uuid, tender: u64, vendor: uuid::Uuid, amount: &str) -> test::TestRequest {
+    entry(
+        fund,
+        "bid",
+        today(),
+        serde_json::json!({"tender": tender, "vendor": vendor, "amount": eur(amount)}),
+    )
+}
+
+/// The award of `tender` in `fund` to `vendor` at `amount` EUR, out of `bids_received`
+/// bids, dated today.
+pub fn award(
+    fund: uuid::Uuid,
+    tender: u64,
+    vendor: uuid::Uuid,
+    amount: &str,
+    bids_received: u32,
+) -> test::TestRequest {
+    entry(
+        fund,
+        "award",
+        today(),
+        serde_json::json!({"tender": tender, "vendor": vendor, "amount": eur(amount),
+                           "bids_received": bids_received}),
+    )
+}
+
 /// Creates the EUR fund `name` run by `secretariat` through the admin API (the current
 /// actor must be an administrator); its id.
 pub async fn create_fund<B: MessageBody>(
