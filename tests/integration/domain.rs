@@ -1105,23 +1105,8 @@ async fn seed_demo_then_rebuild_check_agrees() {
     use diesel::prelude::*;
     let db = TestDb::migrated();
     let dir = std::env::temp_dir().join(format!("fundtrail-seed-{}", Uuid::new_v4()));
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-            .args(args)
-            .arg("--database-url")
-            .arg(db.url())
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
-    let out = run(&["seed-demo"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = |args: &[&str]| harness::fundtrail(&db, &dir, args);
+    harness::fundtrail_ok(&db, &dir, &["seed-demo"]);
     let mut conn = db.superuser_conn();
     #[derive(QueryableByName)]
     struct KindCount {

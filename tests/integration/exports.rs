@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use actix_web::web::Data;
 use fundtrail::app::AppState;
 use serde_json::{json, Value};
@@ -95,21 +95,6 @@ macro_rules! ok {
         let (status, body) = call!($app, $w.post($kind, $body));
         assert_eq!(status, StatusCode::CREATED, "{}: {body}", $kind);
         body["seq"].as_u64().unwrap()
-    }};
-}
-
-/// A response: status, headers, body bytes.
-macro_rules! fetch {
-    ($app:expr, $uri:expr) => {{
-        let res = test::call_service(
-            $app,
-            harness::authed(TestRequest::get().uri(&$uri)).to_request(),
-        )
-        .await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = test::read_body(res).await;
-        (status, headers, bytes.to_vec())
     }};
 }
 
@@ -419,7 +404,7 @@ pub(crate) fn ocds_validator() -> jsonschema::Validator {
 async fn iati_export_validates_against_the_schema_and_codelists() {
     let (w, app) = world().await;
     w.as_("auditor", w.auditor);
-    let (status, headers, bytes) = fetch!(&app, w.export("iati.xml"));
+    let (status, headers, bytes) = harness::fetch(&app, &w.export("iati.xml")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -513,7 +498,7 @@ async fn iati_export_validates_against_the_schema_and_codelists() {
 async fn ocds_export_validates_against_the_release_package_schema() {
     let (w, app) = world().await;
     w.as_("donor", w.donor);
-    let (status, headers, bytes) = fetch!(&app, w.export("ocds.json"));
+    let (status, headers, bytes) = harness::fetch(&app, &w.export("ocds.json")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -610,7 +595,7 @@ async fn ocds_export_validates_against_the_release_package_schema() {
 async fn entries_csv_is_pinned_complete_and_formula_safe() {
     let (w, app) = world().await;
     w.as_("treasurer", w.secretariat);
-    let (status, headers, before) = fetch!(&app, w.export("entries.csv"));
+    let (status, headers, before) = harness::fetch(&app, &w.export("entries.csv")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -686,8 +671,8 @@ async fn entries_csv_is_pinned_complete_and_formula_safe() {
     // every export; the latest checkpoint moves on.
     let pinned = |what: &str| format!("{}?at_size={size}", w.export(what));
     w.as_("auditor", w.auditor);
-    let (_, _, iati_before) = fetch!(&app, pinned("iati.xml"));
-    let (_, _, ocds_before) = fetch!(&app, pinned("ocds.json"));
+    let (_, _, iati_before) = harness::fetch(&app, &pinned("iati.xml")).await;
+    let (_, _, ocds_before) = harness::fetch(&app, &pinned("ocds.json")).await;
     w.as_("treasurer", w.secretariat);
     let (status, _) = call!(
         &app,
@@ -708,24 +693,24 @@ async fn entries_csv_is_pinned_complete_and_formula_safe() {
     );
     assert_eq!(status, StatusCode::CREATED);
     w.as_("auditor", w.auditor);
-    let (status, h, again) = fetch!(&app, pinned("entries.csv"));
+    let (status, h, again) = harness::fetch(&app, &pinned("entries.csv")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), size.to_string());
     assert_eq!(again, before, "the pinned CSV changed");
     assert_eq!(
-        fetch!(&app, pinned("iati.xml")).2,
+        harness::fetch(&app, &pinned("iati.xml")).await.2,
         iati_before,
         "the pinned IATI export changed"
     );
     assert_eq!(
-        fetch!(&app, pinned("ocds.json")).2,
+        harness::fetch(&app, &pinned("ocds.json")).await.2,
         ocds_before,
         "the pinned OCDS export changed"
     );
-    let (_, h, latest) = fetch!(&app, w.export("entries.csv"));
+    let (_, h, latest) = harness::fetch(&app, &w.export("entries.csv")).await;
     assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), (size + 2).to_string());
     assert_eq!(String::from_utf8(latest).unwrap().lines().count(), size + 3);
-    let (_, _, latest_ocds) = fetch!(&app, w.export("ocds.json"));
+    let (_, _, latest_ocds) = harness::fetch(&app, &w.export("ocds.json")).await;
     let latest_ocds: Value = serde_json::from_slice(&latest_ocds).unwrap();
     assert_eq!(latest_ocds["releases"].as_array().unwrap().len(), 3);
 
@@ -763,7 +748,7 @@ async fn exports_refuse_everyone_outside_their_scope() {
         ];
         for (role, org, want) in cases {
             w.as_(role, org);
-            let (status, _, body) = fetch!(&app, uri);
+            let (status, _, body) = harness::fetch(&app, &uri).await;
             assert_eq!(
                 status,
                 want,
@@ -791,9 +776,9 @@ async fn exports_do_not_depend_on_the_page_size() {
     use fundtrail::reports::exports::{produce_csv, produce_iati, produce_ocds};
     let (w, app) = world().await;
     w.as_("auditor", w.auditor);
-    let (_, h, csv_http) = fetch!(&app, w.export("entries.csv"));
-    let (_, _, iati_http) = fetch!(&app, w.export("iati.xml"));
-    let (_, _, ocds_http) = fetch!(&app, w.export("ocds.json"));
+    let (_, h, csv_http) = harness::fetch(&app, &w.export("entries.csv")).await;
+    let (_, _, iati_http) = harness::fetch(&app, &w.export("iati.xml")).await;
+    let (_, _, ocds_http) = harness::fetch(&app, &w.export("ocds.json")).await;
     let size: u64 = hdr(&h, "fundtrail-checkpoint-size").parse().unwrap();
     let mut conn = w._db.superuser_conn();
     let fund = fundtrail::funds::store::fund(&mut conn, w.fund)

@@ -228,6 +228,55 @@ pub async fn start() -> (TestDb, web::Data<AppState>, app_service!()) {
     (db, state, app)
 }
 
+/// Runs the real `fundtrail` binary with `args`, on `db` and the data directory `dir`,
+/// logging warnings only.
+pub fn fundtrail<S: AsRef<std::ffi::OsStr>>(
+    db: &TestDb,
+    dir: &std::path::Path,
+    args: &[S],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(args)
+        .arg("--database-url")
+        .arg(db.url())
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `fundtrail`, expected to succeed.
+pub fn fundtrail_ok<S: AsRef<std::ffi::OsStr>>(
+    db: &TestDb,
+    dir: &std::path::Path,
+    args: &[S],
+) -> std::process::Output {
+    let out = fundtrail(db, dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// GETs `uri` as the current actor (`authed`): the status, headers and body bytes.
+pub async fn fetch<B: MessageBody>(
+    app: &impl App<B>,
+    uri: &str,
+) -> (
+    actix_web::http::StatusCode,
+    actix_web::http::header::HeaderMap,
+    Vec<u8>,
+) {
+    let res = test::call_service(app, authed(test::TestRequest::get().uri(uri)).to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    (status, headers, bytes.to_vec())
+}
+
 /// Reads a response body as JSON.
 pub async fn json_body<B: MessageBody>(res: ServiceResponse<B>) -> serde_json::Value {
     let bytes = test::read_body(res).await;

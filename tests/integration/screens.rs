@@ -675,26 +675,20 @@ async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_
     let dir = std::env::temp_dir().join(format!("fundtrail-inject-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let truth_path = dir.join("truth.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args([
+    let truth = truth_path.to_str().unwrap();
+    harness::fundtrail_ok(
+        &db,
+        &dir,
+        &[
             "seed-demo",
             "--inject-schemes",
             "--per-rule",
             "3",
             "--seed",
             "7",
-        ])
-        .arg("--truth")
-        .arg(&truth_path)
-        .args(["--database-url", &db.url(), "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--truth",
+            truth,
+        ],
     );
     let truth: fundtrail::seed::schemes::Truth =
         serde_json::from_str(&std::fs::read_to_string(&truth_path).unwrap()).unwrap();
