@@ -311,18 +311,7 @@ thread_local! {
 /// guards are stateless, so no user row is needed).
 pub fn act_as(state: &web::Data<AppState>, role: &str) -> uuid::Uuid {
     let user = uuid::Uuid::new_v4();
-    let (token, _) = state
-        .auth
-        .keys
-        .issue(
-            user,
-            uuid::Uuid::new_v4(),
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap();
-    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+    act_as_user(state, role, uuid::Uuid::new_v4(), user);
     user
 }
 
@@ -336,18 +325,7 @@ pub fn authed(req: actix_web::test::TestRequest) -> actix_web::test::TestRequest
 
 /// Like `act_as`, for a member of organisation `org`.
 pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
-    let (token, _) = state
-        .auth
-        .keys
-        .issue(
-            uuid::Uuid::new_v4(),
-            org,
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap();
-    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+    act_as_user(state, role, org, uuid::Uuid::new_v4());
 }
 
 /// Like `act_as_member`, for a given user id (to act as the same person twice).

@@ -64,6 +64,15 @@ impl World {
         harness::entry(self.fund, kind, chrono::Utc::now().date_naive(), body)
     }
 
+    /// The contract signed on `award`, of `value` EUR, for 2026 and 2027.
+    fn contract(&self, award: u64, value: &str) -> TestRequest {
+        self.post(
+            "contract",
+            json!({"award": award, "value": eur(value),
+                   "starts_on": "2026-01-01", "ends_on": "2027-12-31"}),
+        )
+    }
+
     /// The fund's over-contract flags, as an auditor reads them, oldest entry first; the
     /// ministry acts next.
     async fn over_contract_flags<B: actix_web::body::MessageBody>(
@@ -106,23 +115,13 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     // A contract of 100,000 amended by +10,000: the line is 110,000 × 1.05 = 115,500.
     w.as_("ministry", w.interior);
     let tender = ok!(&app, w.radios_tender("open", "101000.00"));
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.vendor, "amount": eur("99990.00")})
-        )
-    );
+    ok!(&app, harness::bid(w.fund, tender, w.vendor, "99990.00"));
     ok!(&app, w.post("bid", json!({"tender": tender, "vendor": org(&w.db, "Beta Telecom", "vendor"), "amount": eur("104321.00")})));
-    let award = ok!(&app, w.post("award", json!({"tender": tender, "vendor": w.vendor, "amount": eur("99990.00"), "bids_received": 2})));
-    let contract = ok!(
+    let award = ok!(
         &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("100000.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
+        harness::award(w.fund, tender, w.vendor, "99990.00", 2)
     );
+    let contract = ok!(&app, w.contract(award, "100000.00"));
     let amendment = ok!(
         &app,
         w.post(
@@ -234,15 +233,8 @@ async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
     ok!(&app, w.allocation("1000.00"));
     w.as_("ministry", w.interior);
     let tender = ok!(&app, w.radios_tender("direct", "9000.00"));
-    let award = ok!(&app, w.post("award", json!({"tender": tender, "vendor": w.vendor, "amount": eur("9000.00"), "bids_received": 0})));
-    let contract = ok!(
-        &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("9000.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
-    );
+    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "9000.00", 0));
+    let contract = ok!(&app, w.contract(award, "9000.00"));
     ok!(&app, w.post("invoice", json!({"contract": contract, "vendor": w.vendor, "invoice_number": "1", "amount": eur("12000.00")})));
     // Lowering below the 12,000 invoiced is refused; raising, even to less, is not.
     let (status, body) = call!(
