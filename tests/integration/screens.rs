@@ -560,24 +560,22 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
 
     // Another serve process holding the schedule lock: this tick does nothing.
     let mut other = db.superuser_conn();
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_lock({})",
-        schedule::SCHEDULE_LOCK_KEY
-    ))
-    .execute(&mut other)
-    .unwrap();
+    let mut schedule_lock = |function: &str| {
+        diesel::sql_query(format!(
+            "SELECT {function}({})",
+            schedule::SCHEDULE_LOCK_KEY
+        ))
+        .execute(&mut other)
+        .unwrap();
+    };
+    schedule_lock("pg_advisory_lock");
     let report = schedule::tick(&state.pool, &state.ledger, now)
         .await
         .unwrap();
     assert!(!report.locked);
     assert!(report.ran.is_empty());
     assert!(screen_runs(&db).is_empty());
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_unlock({})",
-        schedule::SCHEDULE_LOCK_KEY
-    ))
-    .execute(&mut other)
-    .unwrap();
+    schedule_lock("pg_advisory_unlock");
 
     // The first tick screens the month and the year to date.
     let report = schedule::tick(&state.pool, &state.ledger, now)
