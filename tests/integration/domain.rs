@@ -18,9 +18,9 @@ use crate::harness::{eur, org};
 struct World {
     state: Data<AppState>,
     fund: Uuid,
-    other_fund: Uuid,
     secretariat: Uuid,
-    other_secretariat: Uuid,
+    /// A fund, its secretariat and an audit body that are none of this fund's.
+    other: harness::OtherFund,
     donor: Uuid,
     donor2: Uuid,
     other_donor: Uuid,
@@ -28,7 +28,6 @@ struct World {
     justice: Uuid,
     vendors: [Uuid; 3],
     auditor: Uuid,
-    other_auditor: Uuid,
     _db: TestDb,
 }
 
@@ -39,19 +38,12 @@ fn today() -> String {
 impl World {
     async fn new() -> (Self, app_service!()) {
         let (db, state, app) = harness::start().await;
-        let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-        let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
-        let auditor = org(&db, "Supreme Audit Institution", "audit_body");
-        let other_auditor = org(&db, "Other Auditors", "audit_body");
-        harness::act_as(&state, "admin");
-        let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
-        let other_fund = harness::create_fund(&app, "Other Fund", other_secretariat).await;
-        harness::assign_auditor(&app, fund, auditor).await;
+        let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+        let other = harness::other_fund(&db, &app).await;
         let world = World {
             fund,
-            other_fund,
             secretariat,
-            other_secretariat,
+            other,
             donor: org(&db, "Kingdom of Norway", "donor"),
             donor2: org(&db, "Republic of Ireland", "donor"),
             other_donor: org(&db, "Swiss Confederation", "donor"),
@@ -63,7 +55,6 @@ impl World {
                 org(&db, "Gamma Builders", "vendor"),
             ],
             auditor,
-            other_auditor,
             state,
             _db: db,
         };
@@ -800,11 +791,11 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
     w.as_("ministry", w.justice);
     ok!(&app, w.post("expenditure", json!({"ministry": w.justice, "category": "salaries", "amount": eur("5.00"), "description": "May"})));
     // The other fund has its own donor.
-    w.as_("treasurer", w.other_secretariat);
+    w.as_("treasurer", w.other.secretariat);
     ok!(
         &app,
         w.entry(
-            w.other_fund,
+            w.other.fund,
             "contribution",
             &today(),
             json!({"donor": w.other_donor, "amount": eur("1.00"), "agreement": "B"})
@@ -836,9 +827,9 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
     let cases: Vec<(&str, Uuid, u16, u16, u16, u16)> = vec![
         ("admin", Uuid::new_v4(), 403, 403, 200, 200),
         ("treasurer", w.secretariat, 201, 403, 200, 200),
-        ("treasurer", w.other_secretariat, 404, 404, 404, 404),
+        ("treasurer", w.other.secretariat, 404, 404, 404, 404),
         ("auditor", w.auditor, 403, 403, 200, 200),
-        ("auditor", w.other_auditor, 404, 404, 404, 404),
+        ("auditor", w.other.auditor, 404, 404, 404, 404),
         ("donor", w.donor, 403, 403, 200, 200),
         ("donor", w.other_donor, 404, 404, 404, 404),
         ("donor", w.donor2, 404, 404, 404, 404),
@@ -1328,7 +1319,7 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
         StatusCode::FORBIDDEN,
         "forbidden"
     );
-    w.as_("auditor", w.other_auditor);
+    w.as_("auditor", w.other.auditor);
     refused!(
         &app,
         triage("confirm", None),

@@ -101,16 +101,15 @@ macro_rules! ok {
 struct World {
     state: Data<AppState>,
     fund: Uuid,
-    other_fund: Uuid,
     secretariat: Uuid,
-    other_secretariat: Uuid,
+    /// A fund, its secretariat and an audit body that are none of this fund's.
+    other: harness::OtherFund,
     donor: Uuid,
     donor2: Uuid,
     other_donor: Uuid,
     interior: Uuid,
     vendors: [Uuid; 2],
     auditor: Uuid,
-    other_auditor: Uuid,
     /// Seqs of interest.
     disbursement_reversal: u64,
     payment_reversal: u64,
@@ -143,19 +142,12 @@ impl World {
 /// auditor's screening configuration. A second fund has another secretariat and donor.
 async fn world() -> (World, app_service!()) {
     let (db, state, app) = harness::start().await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
-    let other_auditor = org(&db, "Other Auditors", "audit_body");
-    harness::act_as(&state, "admin");
-    let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
-    let other_fund = harness::create_fund(&app, "Other Fund", other_secretariat).await;
-    harness::assign_auditor(&app, fund, auditor).await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let other = harness::other_fund(&db, &app).await;
     let mut w = World {
         fund,
-        other_fund,
         secretariat,
-        other_secretariat,
+        other,
         donor: org(&db, "Kingdom of Norway", "donor"),
         donor2: org(&db, "United States", "donor"),
         other_donor: org(&db, "Swiss Confederation", "donor"),
@@ -165,7 +157,6 @@ async fn world() -> (World, app_service!()) {
             org(&db, "Beta Vehicles, Ltd", "vendor"),
         ],
         auditor,
-        other_auditor,
         disbursement_reversal: 0,
         payment_reversal: 0,
         disqualified: 0,
@@ -177,11 +168,11 @@ async fn world() -> (World, app_service!()) {
     let [v0, v1] = w.vendors;
 
     // The other fund: its donor is a donor there only.
-    w.as_("treasurer", w.other_secretariat);
+    w.as_("treasurer", w.other.secretariat);
     let (status, body) = call!(
         &app,
         TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", w.other_fund))
+            .uri(&format!("/api/v1/funds/{}/entries", w.other.fund))
             .insert_header(("idempotency-key", "other-1"))
             .set_json(json!({"kind": "contribution", "business_date": today(),
                 "body": {"donor": w.other_donor, "amount": eur("10.00"), "agreement": "CH-1"}}))
@@ -738,8 +729,8 @@ async fn exports_refuse_everyone_outside_their_scope() {
         let cases = [
             ("ministry", w.interior, StatusCode::FORBIDDEN),
             ("donor", w.other_donor, StatusCode::NOT_FOUND),
-            ("treasurer", w.other_secretariat, StatusCode::NOT_FOUND),
-            ("auditor", w.other_auditor, StatusCode::NOT_FOUND),
+            ("treasurer", w.other.secretariat, StatusCode::NOT_FOUND),
+            ("auditor", w.other.auditor, StatusCode::NOT_FOUND),
             ("admin", Uuid::new_v4(), StatusCode::OK),
             ("treasurer", w.secretariat, StatusCode::OK),
             ("auditor", w.auditor, StatusCode::OK),

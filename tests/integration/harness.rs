@@ -469,6 +469,27 @@ pub async fn audited_fund<B: MessageBody>(
     (fund, secretariat, auditor)
 }
 
+/// "Other Fund" (EUR), run by "Other Secretariat", and "Other Auditors", an audit body
+/// assigned to no fund: who stands outside an `audited_fund`.
+pub struct OtherFund {
+    pub fund: uuid::Uuid,
+    pub secretariat: uuid::Uuid,
+    pub auditor: uuid::Uuid,
+}
+
+/// Creates an `OtherFund` through the admin API (the current actor must be an
+/// administrator).
+pub async fn other_fund<B: MessageBody>(db: &TestDb, app: &impl App<B>) -> OtherFund {
+    let secretariat = org(db, "Other Secretariat", "fund_secretariat");
+    let auditor = org(db, "Other Auditors", "audit_body");
+    let fund = create_fund(app, "Other Fund", secretariat).await;
+    OtherFund {
+        fund,
+        secretariat,
+        auditor,
+    }
+}
+
 /// The flags of `rule` in `fund` (at most 1000), as the current actor reads them.
 pub async fn flags<B: MessageBody>(
     app: &impl App<B>,
