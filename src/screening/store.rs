@@ -282,6 +282,18 @@ pub fn contract_entries(
         .collect())
 }
 
+/// The fund's unreversed entries of `kind` by `ministry`: the (fund, ministry, kind)
+/// prefix of `fund_entries_ministry_kind_date` that the per-ministry reads below probe,
+/// its last column (the business date) bounding or ordering their range scans.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn ministry_entries<'a>(fund: Uuid, ministry: Uuid, kind: &'a str) -> _ {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::ministry_org_id.eq(ministry))
+        .filter(fund_entries::kind.eq(kind))
+        .filter(fund_entries::reversed_by.is_null())
+}
+
 /// An unreversed payment: (seq, date, ministry, vendor, amount in the fund's currency,
 /// invoice seq if any).
 pub type PaymentRow = (
@@ -307,13 +319,9 @@ pub fn payments_since(
     let mut rows: Vec<PaymentRow> = Vec::new();
     for ministry in ministries {
         rows.extend(
-            fund_entries::table
-                .filter(fund_entries::fund_id.eq(fund))
-                .filter(fund_entries::ministry_org_id.eq(ministry))
-                .filter(fund_entries::kind.eq("payment"))
+            ministry_entries(fund, *ministry, "payment")
                 .filter(fund_entries::business_date.ge(since))
                 .filter(fund_entries::vendor_org_id.eq_any(vendors))
-                .filter(fund_entries::reversed_by.is_null())
                 .select((
                     fund_entries::seq,
                     fund_entries::business_date,
@@ -360,12 +368,8 @@ pub fn category_purchases_since(
     let mut rows: Vec<CategoryPaymentRow> = Vec::new();
     for ministry in ministries {
         rows.extend(
-            fund_entries::table
-                .filter(fund_entries::fund_id.eq(fund))
-                .filter(fund_entries::ministry_org_id.eq(ministry))
-                .filter(fund_entries::kind.eq("payment"))
+            ministry_entries(fund, *ministry, "payment")
                 .filter(fund_entries::business_date.ge(since))
-                .filter(fund_entries::reversed_by.is_null())
                 .filter(fund_entries::ref_seq.is_null())
                 .filter(fund_entries::category.eq_any(categories))
                 .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
@@ -401,14 +405,7 @@ pub fn latest_awards(
     ministry: Uuid,
     limit: i64,
 ) -> QueryResult<Vec<AwardRow>> {
-    let awards = || {
-        fund_entries::table
-            .filter(fund_entries::fund_id.eq(fund))
-            .filter(fund_entries::ministry_org_id.eq(ministry))
-            .filter(fund_entries::kind.eq("award"))
-            .filter(fund_entries::reversed_by.is_null())
-    };
-    let dates: Vec<NaiveDate> = awards()
+    let dates: Vec<NaiveDate> = ministry_entries(fund, ministry, "award")
         .order(fund_entries::business_date.desc())
         .limit(limit)
         .select(fund_entries::business_date)
@@ -416,7 +413,7 @@ pub fn latest_awards(
     let Some(oldest) = dates.last().copied() else {
         return Ok(Vec::new());
     };
-    let mut rows: Vec<AwardRow> = awards()
+    let mut rows: Vec<AwardRow> = ministry_entries(fund, ministry, "award")
         .filter(fund_entries::business_date.ge(oldest))
         .select((
             fund_entries::seq,
@@ -489,11 +486,7 @@ pub fn first_payment_dates(
 ) -> QueryResult<Vec<(Uuid, NaiveDate)>> {
     let mut out = Vec::with_capacity(ministries.len());
     for m in ministries {
-        let first: Option<NaiveDate> = fund_entries::table
-            .filter(fund_entries::fund_id.eq(fund))
-            .filter(fund_entries::ministry_org_id.eq(m))
-            .filter(fund_entries::kind.eq("payment"))
-            .filter(fund_entries::reversed_by.is_null())
+        let first: Option<NaiveDate> = ministry_entries(fund, *m, "payment")
             .order(fund_entries::business_date.asc())
             .select(fund_entries::business_date)
             .first(conn)
@@ -611,12 +604,8 @@ pub fn ministry_flows(
     kind: &str,
     after: NaiveDate,
 ) -> QueryResult<Vec<FlowRow>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::ministry_org_id.eq(ministry))
-        .filter(fund_entries::kind.eq(kind.to_owned()))
+    ministry_entries(fund, ministry, kind)
         .filter(fund_entries::business_date.gt(after))
-        .filter(fund_entries::reversed_by.is_null())
         .select((
             fund_entries::seq,
             fund_entries::business_date,
@@ -634,13 +623,9 @@ pub fn latest_disbursement(
     by: NaiveDate,
     before_seq: i64,
 ) -> QueryResult<Option<FlowRow>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .filter(fund_entries::ministry_org_id.eq(ministry))
-        .filter(fund_entries::kind.eq("disbursement"))
+    ministry_entries(fund, ministry, "disbursement")
         .filter(fund_entries::business_date.le(by))
         .filter(fund_entries::seq.lt(before_seq))
-        .filter(fund_entries::reversed_by.is_null())
         .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
         .select((
             fund_entries::seq,

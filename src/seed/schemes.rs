@@ -185,6 +185,55 @@ struct Proc {
     contract_days: i64,
 }
 
+impl Proc {
+    /// A procurement by ministry `mi` of an item of `category`, by `method`, estimated at
+    /// `estimate`; `open` and `awarded` give the rest. Its contract starts on signing and
+    /// runs 180 days, unless `contract` says otherwise.
+    fn new(mi: usize, category: &'static str, method: &'static str, estimate: i64) -> Self {
+        Self {
+            mi,
+            category,
+            method,
+            published: NaiveDate::default(),
+            open_days: 0,
+            estimate,
+            bids: Vec::new(),
+            winner: Uuid::nil(),
+            award: 0,
+            starts_after: 0,
+            contract_days: 180,
+        }
+    }
+
+    /// The tender is published on `published` and open `days`.
+    fn open(self, published: NaiveDate, days: i64) -> Self {
+        Self {
+            published,
+            open_days: days,
+            ..self
+        }
+    }
+
+    /// Receives `bids` (none for a direct award) and awards `award` to `winner`.
+    fn awarded(self, bids: Vec<(Uuid, i64)>, winner: Uuid, award: i64) -> Self {
+        Self {
+            bids,
+            winner,
+            award,
+            ..self
+        }
+    }
+
+    /// The contract starts `starts_after` days after signing and runs `days`.
+    fn contract(self, starts_after: i64, days: i64) -> Self {
+        Self {
+            starts_after,
+            contract_days: days,
+            ..self
+        }
+    }
+}
+
 struct Procured {
     tender: usize,
     bids: Vec<usize>,
@@ -282,6 +331,11 @@ impl Inj<'_, '_> {
         self.typical_category = Some(pick_category(&mut self.rng).name);
     }
 
+    /// Makes the next `category` call return `category` (a scheme about one category).
+    fn in_category(&mut self, category: &'static str) {
+        self.typical_category = Some(category);
+    }
+
     /// The estimate of a procurement whose scheme does not depend on its size (a
     /// duplicate invoice, a disqualified bid, ...): drawn like the clean year's, an item
     /// category by weight and a value typical of it (`seed::ITEM_CATEGORIES`). The next
@@ -303,6 +357,15 @@ impl Inj<'_, '_> {
             e if e < 50_000 * 100 => "request_for_quotation",
             e if e < 200_000 * 100 => "restricted",
             _ => "open",
+        }
+    }
+
+    /// `method_for`, but a request for quotation where that is a direct award: for a
+    /// scheme that needs bids.
+    fn competitive_method_for(estimate: i64) -> &'static str {
+        match Self::method_for(estimate) {
+            "direct" => "request_for_quotation",
+            m => m,
         }
     }
 
@@ -364,22 +427,40 @@ impl Inj<'_, '_> {
         }
     }
 
-    /// A clean-looking procurement of about `estimate` cents by `mi`, awarded to
-    /// `winner` at its bid (the lowest), published on `published`.
-    fn plain(&mut self, mi: usize, published: NaiveDate, estimate: i64, winner: Uuid) -> Procured {
-        let category = self.category(estimate);
-        self.plain_in(mi, published, estimate, winner, category)
+    /// Days a tender of `method` stays open, as in the clean year: the method's minimum
+    /// and up to a week more.
+    fn open_days(&mut self, method: &str) -> i64 {
+        min_days_open(method) + self.rng.gen_range(0..8)
     }
 
-    /// `plain` in a given item category.
-    fn plain_in(
+    /// The procurement of most schemes: published on `published` by `mi`, in the item
+    /// category of `estimate` (`category`), open as long as the clean year's (`open_days`),
+    /// with `bids` (none for a direct award), awarded to `won.0` at `won.1`, and a contract
+    /// that starts on signing and runs 180 days.
+    fn tender(
         &mut self,
         mi: usize,
+        method: &'static str,
         published: NaiveDate,
         estimate: i64,
-        winner: Uuid,
-        category: &'static str,
+        bids: Vec<(Uuid, i64)>,
+        won: (Uuid, i64),
     ) -> Procured {
+        let category = self.category(estimate);
+        let open_days = self.open_days(method);
+        self.procure(
+            Proc::new(mi, category, method, estimate)
+                .open(published, open_days)
+                .awarded(bids, won.0, won.1),
+        )
+    }
+
+    /// A clean-looking procurement of about `estimate` cents by `mi`, awarded to
+    /// `winner` at its bid (the lowest), published on `published`. Its item category is
+    /// drawn before its bids (or is the one `typical`, `any_category` or `in_category`
+    /// set).
+    fn plain(&mut self, mi: usize, published: NaiveDate, estimate: i64, winner: Uuid) -> Procured {
+        let category = self.category(estimate);
         let method = Self::method_for(estimate);
         let mut bids = Vec::new();
         let award;
@@ -396,20 +477,9 @@ impl Inj<'_, '_> {
             }
             bids.shuffle(&mut self.rng);
         }
-        let open_days = min_days_open(method) + self.rng.gen_range(0..8);
-        self.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner,
-            award,
-            starts_after: 0,
-            contract_days: 180,
-        })
+        // The tender is in the category drawn above, not in one drawn again.
+        self.in_category(category);
+        self.tender(mi, method, published, estimate, bids, (winner, award))
     }
 
     fn invoice(
@@ -516,6 +586,14 @@ impl Inj<'_, '_> {
             })
             .map(|e| cents_of(&e.body))
             .sum()
+    }
+
+    /// What `pr` awarded, in cents.
+    fn awarded_cents(&self, pr: &Procured) -> i64 {
+        self.plan
+            .events
+            .get(pr.award)
+            .map_or(0, |e| cents_of(&e.body))
     }
 
     fn year_total(&self, kind: &str, mi: usize) -> i64 {
@@ -706,13 +784,7 @@ fn duplicate_payment(x: &mut Inj<'_, '_>) {
         let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let part = value * x.rng.gen_range(30..45) / 100;
         let d1 = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..50)));
         let n1 = x.number(d1);
@@ -763,13 +835,7 @@ fn near_duplicate_payment(x: &mut Inj<'_, '_>) {
         let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let a = value * x.rng.gen_range(30..45) / 100;
         let delta = (a * x.rng.gen_range(1..9) / 1000).max(1);
         let b = if x.rng.gen_bool(0.5) {
@@ -823,7 +889,7 @@ fn payment_outside_contract_dates(x: &mut Inj<'_, '_>) {
         let published = if late { x.day(0, 260) } else { x.day(0, 120) };
         let method = Inj::method_for(estimate);
         let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let open_days = x.open_days(method);
         let bids = if method == "direct" {
             vec![]
         } else {
@@ -834,19 +900,12 @@ fn payment_outside_contract_dates(x: &mut Inj<'_, '_>) {
         } else {
             (x.rng.gen_range(60..90), 180)
         };
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: v,
-            award: estimate,
-            starts_after,
-            contract_days: days,
-        });
+        let pr = x.procure(
+            Proc::new(mi, category, method, estimate)
+                .open(published, open_days)
+                .awarded(bids, v, estimate)
+                .contract(starts_after, days),
+        );
         let when = if late {
             pr.signed + Duration::days(days + x.rng.gen_range(95..140))
         } else {
@@ -881,13 +940,7 @@ fn over_contract(x: &mut Inj<'_, '_>) {
         let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let first = value * x.rng.gen_range(55..65) / 100;
         let second = value * x.rng.gen_range(110..140) / 100 - first;
         let d1 = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..40)));
@@ -913,13 +966,7 @@ fn contract_inflation(x: &mut Inj<'_, '_>) {
         let estimate = x.typical();
         let published = x.day(0, 150);
         let pr = x.plain(mi, published, estimate, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let mut entries = vec![pr.contract];
         let mut d = pr.signed;
         let mut total = value;
@@ -960,10 +1007,7 @@ fn award_above_bid(x: &mut Inj<'_, '_>) {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
         let estimate = x.typical();
-        let method = match Inj::method_for(estimate) {
-            "direct" => "request_for_quotation",
-            m => m,
-        };
+        let method = Inj::competitive_method_for(estimate);
         let bid = estimate * x.rng.gen_range(88..100) / 100 + x.rng.gen_range(0..100);
         let mut bids = vec![(v, bid)];
         for _ in 0..x.rng.gen_range(1..=2) {
@@ -977,21 +1021,7 @@ fn award_above_bid(x: &mut Inj<'_, '_>) {
         }
         let award = bid + bid * x.rng.gen_range(2..15) / 100;
         let published = x.day(0, 60);
-        let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: v,
-            award,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.tender(mi, method, published, estimate, bids, (v, award));
         x.draft(
             "award-above-bid",
             "award 2-15% above the winner's bid".to_owned(),
@@ -1014,21 +1044,7 @@ fn single_bidder(x: &mut Inj<'_, '_>) {
         };
         let bid = estimate * x.rng.gen_range(95..110) / 100 + x.rng.gen_range(0..100);
         let published = x.day(0, 60);
-        let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids: vec![(v, bid)],
-            winner: v,
-            award: bid,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.tender(mi, method, published, estimate, vec![(v, bid)], (v, bid));
         let mut entries = vec![pr.award, pr.tender];
         entries.extend(pr.bids);
         x.draft(
@@ -1046,10 +1062,7 @@ fn short_tender_period(x: &mut Inj<'_, '_>) {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
         let estimate = x.typical();
-        let method = match Inj::method_for(estimate) {
-            "direct" => "request_for_quotation",
-            m => m,
-        };
+        let method = Inj::competitive_method_for(estimate);
         let min = min_days_open(method);
         let open_days = x.rng.gen_range(min / 4..min);
         let bid = estimate * x.rng.gen_range(90..105) / 100;
@@ -1058,19 +1071,11 @@ fn short_tender_period(x: &mut Inj<'_, '_>) {
         bids.push((o, bid * x.rng.gen_range(104..120) / 100));
         let published = x.day(0, 60);
         let category = x.category(estimate);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days: open_days.max(2),
-            estimate,
-            bids,
-            winner: v,
-            award: bid,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.procure(
+            Proc::new(mi, category, method, estimate)
+                .open(published, open_days.max(2))
+                .awarded(bids, v, bid),
+        );
         x.draft(
             "short-tender-period",
             format!("{method} tender open {open_days} days (minimum {min})"),
@@ -1086,31 +1091,14 @@ fn identical_bids(x: &mut Inj<'_, '_>) {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
         let estimate = x.typical();
-        let method = match Inj::method_for(estimate) {
-            "direct" => "request_for_quotation",
-            m => m,
-        };
+        let method = Inj::competitive_method_for(estimate);
         let low = estimate * x.rng.gen_range(88..98) / 100 + x.rng.gen_range(0..100);
         let same = low * x.rng.gen_range(102..115) / 100 + x.rng.gen_range(0..100);
         let a = x.other_vendor(mi, &[v]);
         let b = x.other_vendor(mi, &[v, a]);
         let bids = vec![(v, low), (a, same), (b, same)];
         let published = x.day(0, 60);
-        let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: v,
-            award: low,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.tender(mi, method, published, estimate, bids, (v, low));
         let key = *pr.bids.last().unwrap_or(&pr.tender);
         x.draft(
             "identical-bids",
@@ -1142,21 +1130,7 @@ fn near_threshold(x: &mut Inj<'_, '_>) {
             (vec![(v, low), (o, high)], low)
         };
         let published = x.day(0, 60);
-        let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: v,
-            award,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.tender(mi, method, published, estimate, bids, (v, award));
         x.draft(
             "near-threshold",
             format!("estimated and awarded just under {limit}"),
@@ -1172,10 +1146,7 @@ fn round_amount(x: &mut Inj<'_, '_>) {
         let mi = x.any_ministry();
         let v = x.vendor(mi);
         let award = x.rng.gen_range(12..250) * 1_000 * 100;
-        let method = match Inj::method_for(award) {
-            "direct" => "request_for_quotation",
-            m => m,
-        };
+        let method = Inj::competitive_method_for(award);
         let o = x.other_vendor(mi, &[v]);
         let bids = vec![
             (v, award),
@@ -1183,21 +1154,13 @@ fn round_amount(x: &mut Inj<'_, '_>) {
         ];
         let published = x.day(0, 100);
         let category = x.category(award);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
+        let open_days = x.open_days(method);
         let estimate = award + x.cents(100, 5_000);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: v,
-            award,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.procure(
+            Proc::new(mi, category, method, estimate)
+                .open(published, open_days)
+                .awarded(bids, v, award),
+        );
         let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(20..40)));
         let t5 = x.rng.gen_range(5..15);
         let (inv, p) = x.bill(mi, d, pr.contract, v, award, t5);
@@ -1222,21 +1185,7 @@ fn new_vendor_large(x: &mut Inj<'_, '_>) {
         let o = x.other_vendor(mi, &[]);
         let bids = vec![(nv, bid), (o, bid * x.rng.gen_range(103..120) / 100)];
         let published = x.day(100, 120);
-        let category = x.category(estimate);
-        let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method,
-            published,
-            open_days,
-            estimate,
-            bids,
-            winner: nv,
-            award: bid,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.tender(mi, method, published, estimate, bids, (nv, bid));
         x.draft(
             "new-vendor-large",
             "a vendor first seen weeks before wins a large award".to_owned(),
@@ -1308,26 +1257,9 @@ fn tender_with(
     award: i64,
     room: i64,
 ) -> Procured {
-    let method = match Inj::method_for(estimate) {
-        "direct" => "request_for_quotation",
-        m => m,
-    };
+    let method = Inj::competitive_method_for(estimate);
     let published = x.day(0, room);
-    let category = x.category(estimate);
-    let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-    x.procure(Proc {
-        mi,
-        category,
-        method,
-        published,
-        open_days,
-        estimate,
-        bids,
-        winner,
-        award,
-        starts_after: 0,
-        contract_days: 180,
-    })
+    x.tender(mi, method, published, estimate, bids, (winner, award))
 }
 
 /// The lowest bid is disqualified and the award goes to a dearer one.
@@ -1585,13 +1517,7 @@ fn vendor_concentration(x: &mut Inj<'_, '_>) {
         let each = target / k * x.rng.gen_range(85..115) / 100;
         x.any_category();
         let pr = x.plain(mi, published, each, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
         let t6 = x.rng.gen_range(5..20);
         let (inv, p) = x.bill(mi, d, pr.contract, v, value, t6);
@@ -1634,21 +1560,7 @@ fn below_threshold_clustering(x: &mut Inj<'_, '_>) {
                     amount,
                 )
             };
-            let category = x.category(amount);
-            let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-            let pr = x.procure(Proc {
-                mi,
-                category,
-                method,
-                published,
-                open_days,
-                estimate: amount,
-                bids,
-                winner: v,
-                award,
-                starts_after: 0,
-                contract_days: 180,
-            });
+            let pr = x.tender(mi, method, published, amount, bids, (v, award));
             let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
             let t7 = x.rng.gen_range(5..20);
             let (inv, p) = x.bill(mi, d, pr.contract, v, award, t7);
@@ -1683,20 +1595,13 @@ fn benford(x: &mut Inj<'_, '_>) {
     let category = "fuel vouchers";
     let o = x.other_vendor(mi, &[v]);
     let method = Inj::method_for(total);
-    let open_days = min_days_open(method) + x.rng.gen_range(0..8);
-    let pr = x.procure(Proc {
-        mi,
-        category,
-        method,
-        published,
-        open_days,
-        estimate: total + 10_000,
-        bids: vec![(v, total), (o, total * 112 / 100)],
-        winner: v,
-        award: total,
-        starts_after: 0,
-        contract_days: 360,
-    });
+    let open_days = x.open_days(method);
+    let pr = x.procure(
+        Proc::new(mi, category, method, total + 10_000)
+            .open(published, open_days)
+            .awarded(vec![(v, total), (o, total * 112 / 100)], v, total)
+            .contract(0, 360),
+    );
     let first = pr.signed + Duration::days(5);
     let span = (x.w.today - first).num_days().max(1);
     let mut entries = Vec::new();
@@ -1746,13 +1651,7 @@ fn velocity_spike(x: &mut Inj<'_, '_>) {
         let published = window - Duration::days(75);
         x.any_category();
         let pr = x.plain(mi, published, total * 105 / 100, v);
-        let value = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        let value = x.awarded_cents(&pr);
         let parts = 5_i64;
         // The contract paid in the rush is part of the scheme.
         let mut entries = vec![pr.award, pr.contract];
@@ -1791,19 +1690,11 @@ fn non_competitive_share(x: &mut Inj<'_, '_>) {
         let published = x.day(10, 30);
         x.any_category();
         let category = x.category(value);
-        let pr = x.procure(Proc {
-            mi,
-            category,
-            method: "direct",
-            published,
-            open_days: 5,
-            estimate: value,
-            bids: vec![],
-            winner: v,
-            award: value,
-            starts_after: 0,
-            contract_days: 180,
-        });
+        let pr = x.procure(
+            Proc::new(mi, category, "direct", value)
+                .open(published, 5)
+                .awarded(vec![], v, value),
+        );
         entries.push(pr.award);
     }
     let key = *entries.last().unwrap_or(&0);
@@ -1841,14 +1732,9 @@ fn amount_outlier(x: &mut Inj<'_, '_>) {
             .unwrap_or(10_000);
         let value = median * 100 * factor + x.rng.gen_range(0..100_000);
         let published = x.day(0, 100);
-        let pr = x.plain_in(mi, published, value, v, item.name);
-        let award = cents_of(
-            &x.plan
-                .events
-                .get(pr.award)
-                .map(|e| e.body.clone())
-                .unwrap_or_default(),
-        );
+        x.in_category(item.name);
+        let pr = x.plain(mi, published, value, v);
+        let award = x.awarded_cents(&pr);
         let d = next_workday(pr.signed + Duration::days(x.rng.gen_range(15..40)));
         let t8 = x.rng.gen_range(5..20);
         let (inv, p) = x.bill(mi, d, pr.contract, v, award, t8);

@@ -18,9 +18,9 @@ use crate::harness::{eur, org};
 struct World {
     state: Data<AppState>,
     fund: Uuid,
-    other_fund: Uuid,
     secretariat: Uuid,
-    other_secretariat: Uuid,
+    /// A fund, its secretariat and an audit body that are none of this fund's.
+    other: harness::OtherFund,
     donor: Uuid,
     donor2: Uuid,
     other_donor: Uuid,
@@ -28,7 +28,6 @@ struct World {
     justice: Uuid,
     vendors: [Uuid; 3],
     auditor: Uuid,
-    other_auditor: Uuid,
     _db: TestDb,
 }
 
@@ -37,45 +36,14 @@ fn today() -> String {
 }
 
 impl World {
-    async fn new() -> (
-        Self,
-        impl actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-            Error = actix_web::Error,
-        >,
-    ) {
-        let db = TestDb::migrated();
-        let state = harness::state(&db).await;
-        let app = harness::app(state.clone()).await;
-        let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-        let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
-        let auditor = org(&db, "Supreme Audit Institution", "audit_body");
-        let other_auditor = org(&db, "Other Auditors", "audit_body");
-        harness::act_as(&state, "admin");
-        let mut fund_ids = Vec::new();
-        for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
-            let (status, fund) = call!(
-                &app,
-                TestRequest::post()
-                    .uri("/api/v1/admin/funds")
-                    .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
-            );
-            assert_eq!(status, StatusCode::CREATED, "{fund}");
-            fund_ids.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
-        }
-        let (status, _) = call!(
-            &app,
-            TestRequest::post()
-                .uri(&format!("/api/v1/admin/funds/{}/auditors", fund_ids[0]))
-                .set_json(json!({"organization": auditor}))
-        );
-        assert_eq!(status, StatusCode::NO_CONTENT);
+    async fn new() -> (Self, app_service!()) {
+        let (db, state, app) = harness::start().await;
+        let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+        let other = harness::other_fund(&db, &app).await;
         let world = World {
-            fund: fund_ids[0],
-            other_fund: fund_ids[1],
+            fund,
             secretariat,
-            other_secretariat,
+            other,
             donor: org(&db, "Kingdom of Norway", "donor"),
             donor2: org(&db, "Republic of Ireland", "donor"),
             other_donor: org(&db, "Swiss Confederation", "donor"),
@@ -87,7 +55,6 @@ impl World {
                 org(&db, "Gamma Builders", "vendor"),
             ],
             auditor,
-            other_auditor,
             state,
             _db: db,
         };
@@ -103,14 +70,55 @@ impl World {
     }
 
     fn entry(&self, fund: Uuid, kind: &str, date: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/entries"))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+        harness::entry(fund, kind, date, body)
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
         self.entry(self.fund, kind, &today(), body)
+    }
+
+    /// A contribution of `amount` EUR by the donor (agreement "A").
+    fn contribution(&self, amount: &str) -> TestRequest {
+        self.post(
+            "contribution",
+            json!({"donor": self.donor, "amount": eur(amount), "agreement": "A"}),
+        )
+    }
+
+    /// An allocation of `amount` EUR to `ministry` for `category` over 2026 (budget line "B").
+    fn allocation(&self, ministry: Uuid, category: &str, amount: &str) -> TestRequest {
+        self.post(
+            "allocation",
+            json!({"ministry": ministry, "budget_line": "B", "category": category,
+                   "amount": eur(amount), "period_start": "2026-01-01", "period_end": "2026-12-31"}),
+        )
+    }
+
+    /// A disbursement of `amount` EUR against `allocation`.
+    fn disbursement(&self, allocation: u64, amount: &str) -> TestRequest {
+        self.post(
+            "disbursement",
+            json!({"allocation": allocation, "amount": eur(amount)}),
+        )
+    }
+
+    /// The Ministry of Interior's open tender "T" in category "c", estimated at `estimate`
+    /// EUR, closing in ten days.
+    fn tender(&self, estimate: &str) -> TestRequest {
+        let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+        self.post(
+            "tender",
+            json!({"ministry": self.interior, "title": "T", "category": "c", "method": "open",
+                   "estimated_value": eur(estimate), "deadline": deadline.to_string()}),
+        )
+    }
+
+    fn bid(&self, tender: u64, vendor: Uuid, amount: &str) -> TestRequest {
+        harness::bid(self.fund, tender, vendor, amount)
+    }
+
+    fn award(&self, tender: u64, vendor: Uuid, amount: &str, bids_received: u32) -> TestRequest {
+        harness::award(self.fund, tender, vendor, amount, bids_received)
     }
 
     fn get(&self, uri: &str) -> TestRequest {
@@ -124,27 +132,6 @@ impl World {
     fn superuser(&self) -> diesel::PgConnection {
         self._db.superuser_conn()
     }
-}
-
-/// Posts and expects success; returns the new entry's seq.
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
-/// Posts and expects a refusal with this status and code.
-macro_rules! refused {
-    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(
-            (status, body["code"].as_str().unwrap_or("")),
-            ($status, $code),
-            "{body}"
-        );
-    }};
 }
 
 fn chain_size(w: &World) -> i64 {
@@ -176,15 +163,7 @@ async fn fund_flows_keep_their_invariants() {
         )
     );
     // Amounts: positive, within the currency's minor unit; donors are donors.
-    refused!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("10.001"), "agreement": "A"})
-        ),
-        u422,
-        "invalid_amount"
-    );
+    refused!(&app, w.contribution("10.001"), u422, "invalid_amount");
     refused!(
         &app,
         w.post(
@@ -281,54 +260,25 @@ async fn fund_flows_keep_their_invariants() {
     );
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.01")})
-        ),
+        w.disbursement(alloc, "200.01"),
         u422,
         "allocation_exceeded"
     );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "200.00"));
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc2, "amount": eur("380.01")})
-        ),
+        w.disbursement(alloc2, "380.01"),
         u422,
         "insufficient_fund_balance"
     );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc2, "amount": eur("380.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc2, "380.00"));
     refused!(
         &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": 9999, "amount": eur("1.00")})
-        ),
+        w.disbursement(9999, "1.00"),
         u422,
         "unknown_reference"
     );
-    refused!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": 0, "amount": eur("1.00")})
-        ),
-        u422,
-        "unknown_reference"
-    );
+    refused!(&app, w.disbursement(0, "1.00"), u422, "unknown_reference");
 
     let (status, b) = call!(&app, w.balances());
     assert_eq!(status, StatusCode::OK, "{b}");
@@ -423,36 +373,10 @@ async fn procurement_follows_its_lifecycle() {
     let (w, app) = World::new().await;
     let u422 = StatusCode::UNPROCESSABLE_ENTITY;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("100000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "equipment",
-        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "BL", "category": "equipment",
-        "amount": eur("50000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("40000.00")})
-        )
-    );
+    ok!(&app, w.contribution("100000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "equipment", "50000.00"));
+    ok!(&app, w.allocation(w.justice, "equipment", "50000.00"));
+    ok!(&app, w.disbursement(alloc, "40000.00"));
 
     w.as_("ministry", w.interior);
     let [v0, v1, v2] = w.vendors;
@@ -467,72 +391,29 @@ async fn procurement_follows_its_lifecycle() {
         "method": "open", "estimated_value": eur("20000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00")})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00")})
-        )
-    );
+    ok!(&app, w.bid(tender, v0, "18000.00"));
+    ok!(&app, w.bid(tender, v1, "19500.00"));
     refused!(
         &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.justice, "amount": eur("1.00")})
-        ),
+        w.bid(tender, w.justice, "1.00"),
         u422,
         "wrong_organization_kind"
     );
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v2, "amount": eur("17000.00"), "bids_received": 2})
-        ),
+        w.award(tender, v2, "17000.00", 2),
         u422,
         "vendor_did_not_bid"
     );
+    refused!(&app, w.award(1, v0, "1.00", 2), u422, "unknown_reference");
+    let award = ok!(&app, w.award(tender, v0, "18000.00", 2));
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": 1, "vendor": v0, "amount": eur("1.00"), "bids_received": 2})
-        ),
-        u422,
-        "unknown_reference"
-    );
-    let award = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v0, "amount": eur("18000.00"), "bids_received": 2})
-        )
-    );
-    refused!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v1, "amount": eur("19500.00"), "bids_received": 2})
-        ),
+        w.award(tender, v1, "19500.00", 2),
         u422,
         "tender_not_open"
     );
-    refused!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v2, "amount": eur("1.00")})
-        ),
-        u422,
-        "tender_not_open"
-    );
+    refused!(&app, w.bid(tender, v2, "1.00"), u422, "tender_not_open");
     let (status, receipt) = call!(
         &app,
         w.post(
@@ -607,10 +488,7 @@ async fn procurement_follows_its_lifecycle() {
     );
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v0, "amount": eur("1.00"), "bids_received": 1})
-        ),
+        w.award(tender, v0, "1.00", 1),
         u422,
         "unknown_reference"
     );
@@ -623,13 +501,7 @@ async fn procurement_follows_its_lifecycle() {
         "method": "direct", "estimated_value": eur("3000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": direct, "vendor": v2, "amount": eur("3000.00"), "bids_received": 0})
-        )
-    );
+    ok!(&app, w.award(direct, v2, "3000.00", 0));
     ok!(&app, w.post("payment", json!({"vendor": v2, "ministry": w.justice, "category": "works", "amount": eur("250.00")})));
     refused!(
         &app,
@@ -698,28 +570,9 @@ async fn reversals_restore_state_once() {
     let (w, app) = World::new().await;
     let u422 = StatusCode::UNPROCESSABLE_ENTITY;
     w.treasurer();
-    let contribution = ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
-        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    let d = ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("600.00")})
-        )
-    );
+    let contribution = ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "1000.00"));
+    let d = ok!(&app, w.disbursement(alloc, "600.00"));
     let available = |b: &Value| b["totals"]["available"].as_str().unwrap().to_owned();
     let (_, b) = call!(&app, w.balances());
     assert_eq!(available(&b), "400.00");
@@ -764,24 +617,10 @@ async fn reversals_restore_state_once() {
         "unknown_reference"
     );
     // The reversed disbursement's allocation is whole again.
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("1000.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "1000.00"));
     // Reversals are by the role that records the kind; a ministry reverses its own only.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("10.00"), "deadline": deadline})
-        )
-    );
+    let tender = ok!(&app, w.tender("10.00"));
     refused!(
         &app,
         w.post("reversal", json!({"entry": alloc, "reason": "x"})),
@@ -809,10 +648,7 @@ async fn reversals_restore_state_once() {
     );
     refused!(
         &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.vendors[0], "amount": eur("1.00")})
-        ),
+        w.bid(tender, w.vendors[0], "1.00"),
         u422,
         "tender_not_open"
     );
@@ -844,21 +680,8 @@ async fn reversals_restore_state_once() {
 async fn fifty_concurrent_disbursements_never_overdraw() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL", "category": "c",
-        "amount": eur("5000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "5000.00"));
     let requests: Vec<_> = (0..50)
         .map(|_| {
             harness::authed(w.post(
@@ -961,44 +784,18 @@ async fn a_batch_is_all_or_nothing() {
 async fn fund_routes_refuse_everyone_outside_their_scope() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
-        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "B", "category": "c",
-        "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("10.00")})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "100.00"));
+    ok!(&app, w.allocation(w.justice, "c", "100.00"));
+    ok!(&app, w.disbursement(alloc, "10.00"));
     w.as_("ministry", w.justice);
     ok!(&app, w.post("expenditure", json!({"ministry": w.justice, "category": "salaries", "amount": eur("5.00"), "description": "May"})));
     // The other fund has its own donor.
-    w.as_("treasurer", w.other_secretariat);
+    w.as_("treasurer", w.other.secretariat);
     ok!(
         &app,
         w.entry(
-            w.other_fund,
+            w.other.fund,
             "contribution",
             &today(),
             json!({"donor": w.other_donor, "amount": eur("1.00"), "agreement": "B"})
@@ -1030,9 +827,9 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
     let cases: Vec<(&str, Uuid, u16, u16, u16, u16)> = vec![
         ("admin", Uuid::new_v4(), 403, 403, 200, 200),
         ("treasurer", w.secretariat, 201, 403, 200, 200),
-        ("treasurer", w.other_secretariat, 404, 404, 404, 404),
+        ("treasurer", w.other.secretariat, 404, 404, 404, 404),
         ("auditor", w.auditor, 403, 403, 200, 200),
-        ("auditor", w.other_auditor, 404, 404, 404, 404),
+        ("auditor", w.other.auditor, 404, 404, 404, 404),
         ("donor", w.donor, 403, 403, 200, 200),
         ("donor", w.other_donor, 404, 404, 404, 404),
         ("donor", w.donor2, 404, 404, 404, 404),
@@ -1159,15 +956,7 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
         .any(|x| x["id"] == v["id"]));
     // The new vendor can bid at once.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let t = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-                   "estimated_value": eur("10.00"), "deadline": deadline})
-        )
-    );
+    let t = ok!(&app, w.tender("10.00"));
     ok!(
         &app,
         w.post(
@@ -1214,13 +1003,7 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     use diesel::prelude::*;
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1000.00"), "agreement": "A"})
-        )
-    );
+    ok!(&app, w.contribution("1000.00"));
     ok!(
         &app,
         w.post(
@@ -1229,53 +1012,14 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
         )
     );
     ok!(&app, w.post("contribution", json!({"donor": w.donor2, "amount": {"value": "100.00", "currency": "USD"}, "agreement": "B"})));
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
-        "amount": eur("800.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    let d = ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("300.00")})
-        )
-    );
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "800.00"));
+    let d = ok!(&app, w.disbursement(alloc, "300.00"));
     ok!(&app, w.post("reversal", json!({"entry": d, "reason": "r"})));
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("200.00")})
-        )
-    );
+    ok!(&app, w.disbursement(alloc, "200.00"));
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
-    let t = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("100.00"), "deadline": deadline})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00")})
-        )
-    );
-    let a = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": t, "vendor": w.vendors[0], "amount": eur("90.00"), "bids_received": 1})
-        )
-    );
+    let t = ok!(&app, w.tender("100.00"));
+    ok!(&app, w.bid(t, w.vendors[0], "90.00"));
+    let a = ok!(&app, w.award(t, w.vendors[0], "90.00", 1));
     let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("90.00"), "starts_on": "2026-01-01", "ends_on": "2026-06-30"})));
     ok!(
         &app,
@@ -1352,23 +1096,8 @@ async fn seed_demo_then_rebuild_check_agrees() {
     use diesel::prelude::*;
     let db = TestDb::migrated();
     let dir = std::env::temp_dir().join(format!("fundtrail-seed-{}", Uuid::new_v4()));
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-            .args(args)
-            .arg("--database-url")
-            .arg(db.url())
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
-    let out = run(&["seed-demo"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let run = |args: &[&str]| harness::fundtrail(&db, &dir, args);
+    harness::fundtrail_ok(&db, &dir, &["seed-demo"]);
     let mut conn = db.superuser_conn();
     #[derive(QueryableByName)]
     struct KindCount {
@@ -1447,36 +1176,10 @@ async fn seed_demo_then_rebuild_check_agrees() {
 async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
-        )
-    );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.justice, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "disbursement",
-            json!({"allocation": alloc, "amount": eur("50000.00")})
-        )
-    );
+    ok!(&app, w.contribution("500000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "equipment", "100000.00"));
+    ok!(&app, w.allocation(w.justice, "equipment", "100000.00"));
+    ok!(&app, w.disbursement(alloc, "50000.00"));
     w.as_("ministry", w.interior);
     let v = w.vendors[0];
     // Three direct purchases from one vendor within days, each under the 10,000 direct
@@ -1512,27 +1215,9 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
         "method": "restricted", "estimated_value": eur("60000.00"), "deadline": deadline})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": v, "amount": eur("55123.45")})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": t, "vendor": w.vendors[1], "amount": eur("57123.45")})
-        )
-    );
-    let a = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": t, "vendor": v, "amount": eur("55123.45"), "bids_received": 2})
-        )
-    );
+    ok!(&app, w.bid(t, v, "55123.45"));
+    ok!(&app, w.bid(t, w.vendors[1], "57123.45"));
+    let a = ok!(&app, w.award(t, v, "55123.45", 2));
     let c = ok!(&app, w.post("contract", json!({"award": a, "value": eur("55123.45"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})));
     let i1 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));
     let i2 = ok!(&app, w.post("invoice", json!({"contract": c, "vendor": v, "invoice_number": "AU-2026-17", "amount": eur("20000.45")})));
@@ -1634,7 +1319,7 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
         StatusCode::FORBIDDEN,
         "forbidden"
     );
-    w.as_("auditor", w.other_auditor);
+    w.as_("auditor", w.other.auditor);
     refused!(
         &app,
         triage("confirm", None),
@@ -1722,21 +1407,8 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
 async fn auditors_tune_screening_thresholds_through_the_ledger() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("500000.00"), "agreement": "A"})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "B", "category": "equipment",
-        "amount": eur("100000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
-        )
-    );
+    ok!(&app, w.contribution("500000.00"));
+    ok!(&app, w.allocation(w.interior, "equipment", "100000.00"));
     let config = |settings: Value| {
         w.post(
             "screening_config",
@@ -1845,13 +1517,7 @@ async fn auditors_tune_screening_thresholds_through_the_ledger() {
 async fn a_deactivated_fund_takes_no_entries() {
     let (w, app) = World::new().await;
     w.treasurer();
-    ok!(
-        &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("100.00"), "agreement": "A"})
-        )
-    );
+    ok!(&app, w.contribution("100.00"));
     let deactivate =
         |fund: Uuid| TestRequest::post().uri(&format!("/api/v1/admin/funds/{fund}/deactivate"));
     refused!(&app, deactivate(w.fund), StatusCode::FORBIDDEN, "forbidden");
@@ -1876,10 +1542,7 @@ async fn a_deactivated_fund_takes_no_entries() {
     w.treasurer();
     refused!(
         &app,
-        w.post(
-            "contribution",
-            json!({"donor": w.donor, "amount": eur("1.00"), "agreement": "A"})
-        ),
+        w.contribution("1.00"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "fund_inactive"
     );

@@ -13,27 +13,6 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
-/// Posts and expects success; returns the new entry's seq.
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
-/// Posts and expects a refusal with this status and code.
-macro_rules! refused {
-    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(
-            (status, body["code"].as_str().unwrap_or("")),
-            ($status, $code),
-            "{body}"
-        );
-    }};
-}
-
 const U422: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
 
 fn today() -> chrono::NaiveDate {
@@ -62,37 +41,49 @@ impl World {
         harness::act_as_member(&self.state, role, org);
     }
 
+    /// The fund's treasurer, auditor and donor: every role in the fund but a ministry's.
+    fn fund_roles_but_ministry(&self) -> [(&'static str, Uuid); 3] {
+        [
+            ("treasurer", self.secretariat),
+            ("auditor", self.auditor),
+            ("donor", self.donor),
+        ]
+    }
+
     fn post_on(&self, date: chrono::NaiveDate, kind: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": date, "body": body}))
+        harness::entry(self.fund, kind, date, body)
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
         self.post_on(today(), kind, body)
     }
 
+    /// The Ministry of Interior's open tender for equipment `title`, estimated at
+    /// `estimate` EUR, closing in 30 days.
+    fn open_tender(&self, title: &str, estimate: &str) -> TestRequest {
+        self.post(
+            "tender",
+            json!({"ministry": self.interior, "title": title, "category": "equipment",
+                "method": "open", "estimated_value": eur(estimate), "deadline": deadline()}),
+        )
+    }
+
+    fn bid(&self, tender: u64, vendor: Uuid, amount: &str) -> TestRequest {
+        harness::bid(self.fund, tender, vendor, amount)
+    }
+
+    fn award(&self, tender: u64, vendor: Uuid, amount: &str, bids_received: u32) -> TestRequest {
+        harness::award(self.fund, tender, vendor, amount, bids_received)
+    }
+
     /// The fund's flags of `rule`, as an auditor reads them.
-    async fn flags<S, B>(&self, app: &S, rule: &str) -> Vec<Value>
-    where
-        S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-        B: actix_web::body::MessageBody,
-    {
+    async fn flags<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl harness::App<B>,
+        rule: &str,
+    ) -> Vec<Value> {
         self.as_("auditor", self.auditor);
-        let (status, body) = call!(
-            app,
-            TestRequest::get().uri(&format!(
-                "/api/v1/funds/{}/flags?rule={rule}&limit=1000",
-                self.fund
-            ))
-        );
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["flags"].as_array().unwrap().clone()
+        harness::flags(app, self.fund, rule).await
     }
 
     fn rebuild_agrees(&self) {
@@ -102,35 +93,9 @@ impl World {
     }
 }
 
-async fn world() -> (
-    World,
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
-    harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
+async fn world() -> (World, app_service!()) {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let mut w = World {
         fund,
         secretariat,
@@ -186,49 +151,24 @@ async fn bid_disqualifications_keep_their_invariants() {
     let (w, app) = world().await;
     let [v0, v1, v2] = w.vendors;
     w.as_("ministry", w.interior);
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-                "method": "open", "estimated_value": eur("120000.00"), "deadline": deadline()})
-        )
-    );
+    let tender = ok!(&app, w.open_tender("Radios", "120000.00"));
     let mut bids = Vec::new();
     for (v, a) in [(v0, "100123.45"), (v1, "104211.10"), (v2, "109870.00")] {
-        bids.push(ok!(
-            &app,
-            w.post(
-                "bid",
-                json!({"tender": tender, "vendor": v, "amount": eur(a)})
-            )
-        ));
+        bids.push(ok!(&app, w.bid(tender, v, a)));
     }
     let disqualify =
         |bid: u64, reason: &str| w.post("bid_disqualified", json!({"bid": bid, "reason": reason}));
 
     // Who may post: the tender's ministry only.
-    w.as_("treasurer", w.secretariat);
-    refused!(
-        &app,
-        disqualify(bids[0], "late"),
-        StatusCode::FORBIDDEN,
-        "forbidden"
-    );
-    w.as_("auditor", w.auditor);
-    refused!(
-        &app,
-        disqualify(bids[0], "late"),
-        StatusCode::FORBIDDEN,
-        "forbidden"
-    );
-    w.as_("donor", w.donor);
-    refused!(
-        &app,
-        disqualify(bids[0], "late"),
-        StatusCode::FORBIDDEN,
-        "forbidden"
-    );
+    for (role, org) in w.fund_roles_but_ministry() {
+        w.as_(role, org);
+        refused!(
+            &app,
+            disqualify(bids[0], "late"),
+            StatusCode::FORBIDDEN,
+            "forbidden"
+        );
+    }
     w.as_("ministry", w.justice);
     refused!(&app, disqualify(bids[0], "late"), U422, "unknown_reference");
     w.as_("ministry", w.defence);
@@ -269,10 +209,7 @@ async fn bid_disqualifications_keep_their_invariants() {
     // The disqualified vendor cannot win, and its bid stays until the disqualification goes.
     refused!(
         &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v0, "amount": eur("100123.45"), "bids_received": 3})
-        ),
+        w.award(tender, v0, "100123.45", 3),
         U422,
         "vendor_disqualified"
     );
@@ -305,13 +242,7 @@ async fn bid_disqualifications_keep_their_invariants() {
     assert_eq!(rows[1]["reversed_by"], Value::Null);
     assert_eq!(rows[0]["reversed_by"].as_u64(), Some(dq - 1));
 
-    ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v1, "amount": eur("104211.10"), "bids_received": 3})
-        )
-    );
+    ok!(&app, w.award(tender, v1, "104211.10", 3));
     // After the award: no more disqualifications, and none is undone.
     refused!(&app, disqualify(bids[2], "late"), U422, "tender_not_open");
     refused!(
@@ -328,24 +259,11 @@ async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
     let (w, app) = world().await;
     let [v0, v1, v2] = w.vendors;
     w.as_("ministry", w.interior);
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Handheld radios", "category": "equipment",
-                "method": "open", "estimated_value": eur("120000.00"), "deadline": deadline()})
-        )
-    );
+    let tender = ok!(&app, w.open_tender("Handheld radios", "120000.00"));
     let mut bids = Vec::new();
     // Alpha lowest; Beta and Gamma 0.38 % apart (a cover bid).
     for (v, a) in [(v0, "98765.43"), (v1, "104211.10"), (v2, "104611.10")] {
-        bids.push(ok!(
-            &app,
-            w.post(
-                "bid",
-                json!({"tender": tender, "vendor": v, "amount": eur(a)})
-            )
-        ));
+        bids.push(ok!(&app, w.bid(tender, v, a)));
     }
     let dq = ok!(
         &app,
@@ -354,13 +272,7 @@ async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
             json!({"bid": bids[0], "reason": "Technical offer incomplete"})
         )
     );
-    let award = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v1, "amount": eur("104211.10"), "bids_received": 3})
-        )
-    );
+    let award = ok!(&app, w.award(tender, v1, "104211.10", 3));
 
     let flags = w.flags(&app, "lowest-bid-disqualified").await;
     assert_eq!(flags.len(), 1, "{flags:?}");
@@ -409,20 +321,10 @@ async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
 
     // A second tender where everyone but the winner is ruled out.
     w.as_("ministry", w.interior);
-    let t2 = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Repeaters", "category": "equipment",
-                "method": "open", "estimated_value": eur("60000.00"), "deadline": deadline()})
-        )
-    );
+    let t2 = ok!(&app, w.open_tender("Repeaters", "60000.00"));
     let mut b2 = Vec::new();
     for (v, a) in [(v0, "51234.50"), (v1, "52345.60"), (v2, "55432.10")] {
-        b2.push(ok!(
-            &app,
-            w.post("bid", json!({"tender": t2, "vendor": v, "amount": eur(a)}))
-        ));
+        b2.push(ok!(&app, w.bid(t2, v, a)));
     }
     let d1 = ok!(
         &app,
@@ -435,13 +337,7 @@ async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
         &app,
         w.post("bid_disqualified", json!({"bid": b2[1], "reason": "Late"}))
     );
-    let a2 = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": t2, "vendor": v2, "amount": eur("55432.10"), "bids_received": 3})
-        )
-    );
+    let a2 = ok!(&app, w.award(t2, v2, "55432.10", 3));
     let all = w.flags(&app, "all-but-winner-disqualified").await;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["evidence"], json!([a2, b2[0], b2[1], b2[2], d1, d2]));
@@ -456,28 +352,9 @@ async fn payments_before_funding_and_transposed_invoice_numbers_are_flagged() {
     let (w, app) = world().await;
     let v = w.vendors[0];
     w.as_("ministry", w.interior);
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-                "method": "open", "estimated_value": eur("90000.00"), "deadline": deadline()})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v, "amount": eur("80123.45")})
-        )
-    );
-    let award = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v, "amount": eur("80123.45"), "bids_received": 1})
-        )
-    );
+    let tender = ok!(&app, w.open_tender("Radios", "90000.00"));
+    ok!(&app, w.bid(tender, v, "80123.45"));
+    let award = ok!(&app, w.award(tender, v, "80123.45", 1));
     let contract = ok!(
         &app,
         w.post("contract", json!({"award": award, "value": eur("80123.45"),
@@ -589,20 +466,8 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
                 "method": "request_for_quotation", "estimated_value": eur("30000.00"), "deadline": deadline()})
         )
     );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v, "amount": eur("28765.40")})
-        )
-    );
-    let award = ok!(
-        &app,
-        w.post(
-            "award",
-            json!({"tender": tender, "vendor": v, "amount": eur("28765.40"), "bids_received": 1})
-        )
-    );
+    ok!(&app, w.bid(tender, v, "28765.40"));
+    let award = ok!(&app, w.award(tender, v, "28765.40", 1));
     let contract = ok!(
         &app,
         w.post(
@@ -625,12 +490,10 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
     let approve = |entry: u64| w.post("approval", json!({"entry": entry, "decision": "approved"}));
 
     // Who may approve: a ministry user of the entry's ministry.
-    w.as_("treasurer", w.secretariat);
-    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
-    w.as_("auditor", w.auditor);
-    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
-    w.as_("donor", w.donor);
-    refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+    for (role, org) in w.fund_roles_but_ministry() {
+        w.as_(role, org);
+        refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+    }
     w.as_("ministry", w.justice);
     refused!(&app, approve(payment), U422, "unknown_reference");
     w.as_("ministry", w.defence);
@@ -753,28 +616,9 @@ async fn batches_see_their_own_disqualifications_and_approvals() {
             .set_json(json!({"entries": entries}))
     };
     as_clerk();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-                "method": "open", "estimated_value": eur("30000.00"), "deadline": deadline()})
-        )
-    );
-    let b0 = ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v0, "amount": eur("25123.40")})
-        )
-    );
-    let b1 = ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": v1, "amount": eur("26234.50")})
-        )
-    );
+    let tender = ok!(&app, w.open_tender("Radios", "30000.00"));
+    let b0 = ok!(&app, w.bid(tender, v0, "25123.40"));
+    let b1 = ok!(&app, w.bid(tender, v1, "26234.50"));
     refused!(
         &app,
         batch(vec![

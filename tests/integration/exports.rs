@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use actix_web::web::Data;
 use fundtrail::app::AppState;
 use serde_json::{json, Value};
@@ -98,34 +98,18 @@ macro_rules! ok {
     }};
 }
 
-/// A response: status, headers, body bytes.
-macro_rules! fetch {
-    ($app:expr, $uri:expr) => {{
-        let res = test::call_service(
-            $app,
-            harness::authed(TestRequest::get().uri(&$uri)).to_request(),
-        )
-        .await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = test::read_body(res).await;
-        (status, headers, bytes.to_vec())
-    }};
-}
-
 struct World {
     state: Data<AppState>,
     fund: Uuid,
-    other_fund: Uuid,
     secretariat: Uuid,
-    other_secretariat: Uuid,
+    /// A fund, its secretariat and an audit body that are none of this fund's.
+    other: harness::OtherFund,
     donor: Uuid,
     donor2: Uuid,
     other_donor: Uuid,
     interior: Uuid,
     vendors: [Uuid; 2],
     auditor: Uuid,
-    other_auditor: Uuid,
     /// Seqs of interest.
     disbursement_reversal: u64,
     payment_reversal: u64,
@@ -143,10 +127,7 @@ impl World {
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": today(), "body": body}))
+        harness::entry(self.fund, kind, today(), body)
     }
 
     fn export(&self, what: &str) -> String {
@@ -159,45 +140,14 @@ impl World {
 /// (one with bids, award, contract, amendment, invoice, payments of which one is
 /// reversed; one restricted tender whose bid is reversed), a direct purchase, and an
 /// auditor's screening configuration. A second fund has another secretariat and donor.
-async fn world() -> (
-    World,
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let other_secretariat = org(&db, "Other Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
-    let other_auditor = org(&db, "Other Auditors", "audit_body");
-    harness::act_as(&state, "admin");
-    let mut funds = Vec::new();
-    for (name, sec) in [("SSR Fund", secretariat), ("Other Fund", other_secretariat)] {
-        let (status, fund) = call!(
-            &app,
-            TestRequest::post()
-                .uri("/api/v1/admin/funds")
-                .set_json(json!({"name": name, "currency": "EUR", "secretariat": sec}))
-        );
-        assert_eq!(status, StatusCode::CREATED, "{fund}");
-        funds.push(fund["id"].as_str().unwrap().parse::<Uuid>().unwrap());
-    }
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{}/auditors", funds[0]))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
+async fn world() -> (World, app_service!()) {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let other = harness::other_fund(&db, &app).await;
     let mut w = World {
-        fund: funds[0],
-        other_fund: funds[1],
+        fund,
         secretariat,
-        other_secretariat,
+        other,
         donor: org(&db, "Kingdom of Norway", "donor"),
         donor2: org(&db, "United States", "donor"),
         other_donor: org(&db, "Swiss Confederation", "donor"),
@@ -207,7 +157,6 @@ async fn world() -> (
             org(&db, "Beta Vehicles, Ltd", "vendor"),
         ],
         auditor,
-        other_auditor,
         disbursement_reversal: 0,
         payment_reversal: 0,
         disqualified: 0,
@@ -219,11 +168,11 @@ async fn world() -> (
     let [v0, v1] = w.vendors;
 
     // The other fund: its donor is a donor there only.
-    w.as_("treasurer", w.other_secretariat);
+    w.as_("treasurer", w.other.secretariat);
     let (status, body) = call!(
         &app,
         TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", w.other_fund))
+            .uri(&format!("/api/v1/funds/{}/entries", w.other.fund))
             .insert_header(("idempotency-key", "other-1"))
             .set_json(json!({"kind": "contribution", "business_date": today(),
                 "body": {"donor": w.other_donor, "amount": eur("10.00"), "agreement": "CH-1"}}))
@@ -446,7 +395,7 @@ pub(crate) fn ocds_validator() -> jsonschema::Validator {
 async fn iati_export_validates_against_the_schema_and_codelists() {
     let (w, app) = world().await;
     w.as_("auditor", w.auditor);
-    let (status, headers, bytes) = fetch!(&app, w.export("iati.xml"));
+    let (status, headers, bytes) = harness::fetch(&app, &w.export("iati.xml")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -540,7 +489,7 @@ async fn iati_export_validates_against_the_schema_and_codelists() {
 async fn ocds_export_validates_against_the_release_package_schema() {
     let (w, app) = world().await;
     w.as_("donor", w.donor);
-    let (status, headers, bytes) = fetch!(&app, w.export("ocds.json"));
+    let (status, headers, bytes) = harness::fetch(&app, &w.export("ocds.json")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -637,7 +586,7 @@ async fn ocds_export_validates_against_the_release_package_schema() {
 async fn entries_csv_is_pinned_complete_and_formula_safe() {
     let (w, app) = world().await;
     w.as_("treasurer", w.secretariat);
-    let (status, headers, before) = fetch!(&app, w.export("entries.csv"));
+    let (status, headers, before) = harness::fetch(&app, &w.export("entries.csv")).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -713,8 +662,8 @@ async fn entries_csv_is_pinned_complete_and_formula_safe() {
     // every export; the latest checkpoint moves on.
     let pinned = |what: &str| format!("{}?at_size={size}", w.export(what));
     w.as_("auditor", w.auditor);
-    let (_, _, iati_before) = fetch!(&app, pinned("iati.xml"));
-    let (_, _, ocds_before) = fetch!(&app, pinned("ocds.json"));
+    let (_, _, iati_before) = harness::fetch(&app, &pinned("iati.xml")).await;
+    let (_, _, ocds_before) = harness::fetch(&app, &pinned("ocds.json")).await;
     w.as_("treasurer", w.secretariat);
     let (status, _) = call!(
         &app,
@@ -735,24 +684,24 @@ async fn entries_csv_is_pinned_complete_and_formula_safe() {
     );
     assert_eq!(status, StatusCode::CREATED);
     w.as_("auditor", w.auditor);
-    let (status, h, again) = fetch!(&app, pinned("entries.csv"));
+    let (status, h, again) = harness::fetch(&app, &pinned("entries.csv")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), size.to_string());
     assert_eq!(again, before, "the pinned CSV changed");
     assert_eq!(
-        fetch!(&app, pinned("iati.xml")).2,
+        harness::fetch(&app, &pinned("iati.xml")).await.2,
         iati_before,
         "the pinned IATI export changed"
     );
     assert_eq!(
-        fetch!(&app, pinned("ocds.json")).2,
+        harness::fetch(&app, &pinned("ocds.json")).await.2,
         ocds_before,
         "the pinned OCDS export changed"
     );
-    let (_, h, latest) = fetch!(&app, w.export("entries.csv"));
+    let (_, h, latest) = harness::fetch(&app, &w.export("entries.csv")).await;
     assert_eq!(hdr(&h, "fundtrail-checkpoint-size"), (size + 2).to_string());
     assert_eq!(String::from_utf8(latest).unwrap().lines().count(), size + 3);
-    let (_, _, latest_ocds) = fetch!(&app, w.export("ocds.json"));
+    let (_, _, latest_ocds) = harness::fetch(&app, &w.export("ocds.json")).await;
     let latest_ocds: Value = serde_json::from_slice(&latest_ocds).unwrap();
     assert_eq!(latest_ocds["releases"].as_array().unwrap().len(), 3);
 
@@ -780,8 +729,8 @@ async fn exports_refuse_everyone_outside_their_scope() {
         let cases = [
             ("ministry", w.interior, StatusCode::FORBIDDEN),
             ("donor", w.other_donor, StatusCode::NOT_FOUND),
-            ("treasurer", w.other_secretariat, StatusCode::NOT_FOUND),
-            ("auditor", w.other_auditor, StatusCode::NOT_FOUND),
+            ("treasurer", w.other.secretariat, StatusCode::NOT_FOUND),
+            ("auditor", w.other.auditor, StatusCode::NOT_FOUND),
             ("admin", Uuid::new_v4(), StatusCode::OK),
             ("treasurer", w.secretariat, StatusCode::OK),
             ("auditor", w.auditor, StatusCode::OK),
@@ -790,7 +739,7 @@ async fn exports_refuse_everyone_outside_their_scope() {
         ];
         for (role, org, want) in cases {
             w.as_(role, org);
-            let (status, _, body) = fetch!(&app, uri);
+            let (status, _, body) = harness::fetch(&app, &uri).await;
             assert_eq!(
                 status,
                 want,
@@ -818,9 +767,9 @@ async fn exports_do_not_depend_on_the_page_size() {
     use fundtrail::reports::exports::{produce_csv, produce_iati, produce_ocds};
     let (w, app) = world().await;
     w.as_("auditor", w.auditor);
-    let (_, h, csv_http) = fetch!(&app, w.export("entries.csv"));
-    let (_, _, iati_http) = fetch!(&app, w.export("iati.xml"));
-    let (_, _, ocds_http) = fetch!(&app, w.export("ocds.json"));
+    let (_, h, csv_http) = harness::fetch(&app, &w.export("entries.csv")).await;
+    let (_, _, iati_http) = harness::fetch(&app, &w.export("iati.xml")).await;
+    let (_, _, ocds_http) = harness::fetch(&app, &w.export("ocds.json")).await;
     let size: u64 = hdr(&h, "fundtrail-checkpoint-size").parse().unwrap();
     let mut conn = w._db.superuser_conn();
     let fund = fundtrail::funds::store::fund(&mut conn, w.fund)

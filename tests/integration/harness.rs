@@ -215,14 +215,66 @@ pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<App
 }
 
 /// The real application, in-process.
-pub async fn app(
-    state: web::Data<AppState>,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
+pub async fn app(state: web::Data<AppState>) -> app_service!() {
     test::init_service(app::build(state)).await
+}
+
+/// A migrated database of this test's own, the bootstrapped state over it and the
+/// application.
+pub async fn start() -> (TestDb, web::Data<AppState>, app_service!()) {
+    let db = TestDb::migrated();
+    let state = state(&db).await;
+    let app = app(state.clone()).await;
+    (db, state, app)
+}
+
+/// Runs the real `fundtrail` binary with `args`, on `db` and the data directory `dir`,
+/// logging warnings only.
+pub fn fundtrail<S: AsRef<std::ffi::OsStr>>(
+    db: &TestDb,
+    dir: &std::path::Path,
+    args: &[S],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(args)
+        .arg("--database-url")
+        .arg(db.url())
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `fundtrail`, expected to succeed.
+pub fn fundtrail_ok<S: AsRef<std::ffi::OsStr>>(
+    db: &TestDb,
+    dir: &std::path::Path,
+    args: &[S],
+) -> std::process::Output {
+    let out = fundtrail(db, dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// GETs `uri` as the current actor (`authed`): the status, headers and body bytes.
+pub async fn fetch<B: MessageBody>(
+    app: &impl App<B>,
+    uri: &str,
+) -> (
+    actix_web::http::StatusCode,
+    actix_web::http::header::HeaderMap,
+    Vec<u8>,
+) {
+    let res = test::call_service(app, authed(test::TestRequest::get().uri(uri)).to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    (status, headers, bytes.to_vec())
 }
 
 /// Reads a response body as JSON.
@@ -259,18 +311,7 @@ thread_local! {
 /// guards are stateless, so no user row is needed).
 pub fn act_as(state: &web::Data<AppState>, role: &str) -> uuid::Uuid {
     let user = uuid::Uuid::new_v4();
-    let (token, _) = state
-        .auth
-        .keys
-        .issue(
-            user,
-            uuid::Uuid::new_v4(),
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap();
-    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+    act_as_user(state, role, uuid::Uuid::new_v4(), user);
     user
 }
 
@@ -284,18 +325,7 @@ pub fn authed(req: actix_web::test::TestRequest) -> actix_web::test::TestRequest
 
 /// Like `act_as`, for a member of organisation `org`.
 pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
-    let (token, _) = state
-        .auth
-        .keys
-        .issue(
-            uuid::Uuid::new_v4(),
-            org,
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap();
-    TOKEN.with(|t| *t.borrow_mut() = Some(token));
+    act_as_user(state, role, org, uuid::Uuid::new_v4());
 }
 
 /// Like `act_as_member`, for a given user id (to act as the same person twice).
@@ -329,4 +359,149 @@ pub fn org(db: &TestDb, name: &str, kind: &str) -> uuid::Uuid {
 /// A EUR amount as the API takes it.
 pub fn eur(v: &str) -> serde_json::Value {
     serde_json::json!({"value": v, "currency": "EUR"})
+}
+
+/// The in-process application as a service (what `app` returns), for helpers that call it.
+pub trait App<B>:
+    Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
+{
+}
+
+impl<S, B> App<B> for S where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>
+{
+}
+
+/// A request that records an entry of `kind`, dated `business_date`, in `fund`'s chain,
+/// under an idempotency key of its own.
+pub fn entry(
+    fund: uuid::Uuid,
+    kind: &str,
+    business_date: impl serde::Serialize,
+    body: serde_json::Value,
+) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries"))
+        .insert_header(("idempotency-key", uuid::Uuid::new_v4().to_string()))
+        .set_json(serde_json::json!({"kind": kind, "business_date": business_date, "body": body}))
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A bid of `amount` EUR by `vendor` for `tender` in `fund`, dated today.
+pub fn bid(fund: uuid::Uuid, tender: u64, vendor: uuid::Uuid, amount: &str) -> test::TestRequest {
+    entry(
+        fund,
+        "bid",
+        today(),
+        serde_json::json!({"tender": tender, "vendor": vendor, "amount": eur(amount)}),
+    )
+}
+
+/// The award of `tender` in `fund` to `vendor` at `amount` EUR, out of `bids_received`
+/// bids, dated today.
+pub fn award(
+    fund: uuid::Uuid,
+    tender: u64,
+    vendor: uuid::Uuid,
+    amount: &str,
+    bids_received: u32,
+) -> test::TestRequest {
+    entry(
+        fund,
+        "award",
+        today(),
+        serde_json::json!({"tender": tender, "vendor": vendor, "amount": eur(amount),
+                           "bids_received": bids_received}),
+    )
+}
+
+/// Creates the EUR fund `name` run by `secretariat` through the admin API (the current
+/// actor must be an administrator); its id.
+pub async fn create_fund<B: MessageBody>(
+    app: &impl App<B>,
+    name: &str,
+    secretariat: uuid::Uuid,
+) -> uuid::Uuid {
+    let (status, fund) = call!(
+        app,
+        test::TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(
+                serde_json::json!({"name": name, "currency": "EUR", "secretariat": secretariat})
+            )
+    );
+    assert_eq!(status, actix_web::http::StatusCode::CREATED, "{fund}");
+    fund["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Assigns the audit body `auditor` to `fund` through the admin API (the current actor
+/// must be an administrator).
+pub async fn assign_auditor<B: MessageBody>(
+    app: &impl App<B>,
+    fund: uuid::Uuid,
+    auditor: uuid::Uuid,
+) {
+    let (status, body) = call!(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
+            .set_json(serde_json::json!({"organization": auditor}))
+    );
+    assert_eq!(status, actix_web::http::StatusCode::NO_CONTENT, "{body}");
+}
+
+/// Creates "SSR Fund" (EUR), run by "MDTF Secretariat" and audited by "Supreme Audit
+/// Institution", through the admin API: (fund, secretariat, auditor). The test acts as an
+/// administrator afterwards.
+pub async fn audited_fund<B: MessageBody>(
+    db: &TestDb,
+    state: &web::Data<AppState>,
+    app: &impl App<B>,
+) -> (uuid::Uuid, uuid::Uuid, uuid::Uuid) {
+    let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
+    let auditor = org(db, "Supreme Audit Institution", "audit_body");
+    act_as(state, "admin");
+    let fund = create_fund(app, "SSR Fund", secretariat).await;
+    assign_auditor(app, fund, auditor).await;
+    (fund, secretariat, auditor)
+}
+
+/// "Other Fund" (EUR), run by "Other Secretariat", and "Other Auditors", an audit body
+/// assigned to no fund: who stands outside an `audited_fund`.
+pub struct OtherFund {
+    pub fund: uuid::Uuid,
+    pub secretariat: uuid::Uuid,
+    pub auditor: uuid::Uuid,
+}
+
+/// Creates an `OtherFund` through the admin API (the current actor must be an
+/// administrator).
+pub async fn other_fund<B: MessageBody>(db: &TestDb, app: &impl App<B>) -> OtherFund {
+    let secretariat = org(db, "Other Secretariat", "fund_secretariat");
+    let auditor = org(db, "Other Auditors", "audit_body");
+    let fund = create_fund(app, "Other Fund", secretariat).await;
+    OtherFund {
+        fund,
+        secretariat,
+        auditor,
+    }
+}
+
+/// The flags of `rule` in `fund` (at most 1000), as the current actor reads them.
+pub async fn flags<B: MessageBody>(
+    app: &impl App<B>,
+    fund: uuid::Uuid,
+    rule: &str,
+) -> Vec<serde_json::Value> {
+    let (status, body) = call!(
+        app,
+        test::TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/flags?rule={rule}&limit=1000"
+        ))
+    );
+    assert_eq!(status, actix_web::http::StatusCode::OK, "{body}");
+    body["flags"].as_array().unwrap().clone()
 }

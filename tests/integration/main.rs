@@ -20,6 +20,39 @@ macro_rules! call {
     }};
 }
 
+/// The type of the application `harness::app` returns, for a function that returns it
+/// (`-> (World, app_service!())`).
+macro_rules! app_service {
+    () => {
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+        >
+    };
+}
+
+/// Posts an entry and expects it recorded; returns its seq.
+macro_rules! ok {
+    ($app:expr, $req:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(status, actix_web::http::StatusCode::CREATED, "{body}");
+        body["seq"].as_u64().unwrap()
+    }};
+}
+
+/// Posts and expects a refusal with this status and code.
+macro_rules! refused {
+    ($app:expr, $req:expr, $status:expr, $code:expr) => {{
+        let (status, body) = call!($app, $req);
+        assert_eq!(
+            (status, body["code"].as_str().unwrap_or("")),
+            ($status, $code),
+            "{body}"
+        );
+    }};
+}
+
 mod admin;
 mod auth;
 mod domain;

@@ -13,15 +13,6 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
-/// Posts and expects success; returns the new entry's seq.
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
-}
-
 struct World {
     state: Data<AppState>,
     fund: Uuid,
@@ -32,69 +23,76 @@ struct World {
 }
 
 impl World {
+    /// The Ministry of Interior, buying from Alpha Radio, in `fund`, which `auditor` audits.
+    fn new(db: TestDb, state: Data<AppState>, fund: Uuid, auditor: Uuid) -> Self {
+        Self {
+            fund,
+            auditor,
+            interior: org(&db, "Ministry of Interior", "ministry"),
+            vendor: org(&db, "Alpha Radio", "vendor"),
+            state,
+            db,
+        }
+    }
+
+    /// An allocation of `amount` EUR to the ministry for equipment (budget line BL-4, 2026
+    /// and 2027).
+    fn allocation(&self, amount: &str) -> TestRequest {
+        self.post(
+            "allocation",
+            json!({"ministry": self.interior, "budget_line": "BL-4", "category": "equipment",
+                   "amount": eur(amount), "period_start": "2026-01-01", "period_end": "2027-12-31"}),
+        )
+    }
+
+    /// The ministry's tender for radios by `method`, estimated at `estimate` EUR, closing in
+    /// 30 days.
+    fn radios_tender(&self, method: &str, estimate: &str) -> TestRequest {
+        let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
+        self.post(
+            "tender",
+            json!({"ministry": self.interior, "title": "Radios", "category": "equipment",
+                   "method": method, "estimated_value": eur(estimate), "deadline": deadline.to_string()}),
+        )
+    }
+
     fn as_(&self, role: &str, org: Uuid) {
         harness::act_as_member(&self.state, role, org);
     }
 
     fn post(&self, kind: &str, body: Value) -> TestRequest {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{}/entries", self.fund))
-            .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-            .set_json(json!({"kind": kind, "business_date": chrono::Utc::now().date_naive(), "body": body}))
+        harness::entry(self.fund, kind, chrono::Utc::now().date_naive(), body)
     }
-}
 
-/// The fund's over-contract flags, as an auditor reads them, oldest entry first.
-macro_rules! over_contract_flags {
-    ($app:expr, $w:expr) => {{
-        $w.as_("auditor", $w.auditor);
-        let (status, body) = call!(
-            $app,
-            TestRequest::get().uri(&format!(
-                "/api/v1/funds/{}/flags?rule=over-contract&limit=1000",
-                $w.fund
-            ))
-        );
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let mut flags = body["flags"].as_array().unwrap().clone();
+    /// The contract signed on `award`, of `value` EUR, for 2026 and 2027.
+    fn contract(&self, award: u64, value: &str) -> TestRequest {
+        self.post(
+            "contract",
+            json!({"award": award, "value": eur(value),
+                   "starts_on": "2026-01-01", "ends_on": "2027-12-31"}),
+        )
+    }
+
+    /// The fund's over-contract flags, as an auditor reads them, oldest entry first; the
+    /// ministry acts next.
+    async fn over_contract_flags<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl harness::App<B>,
+    ) -> Vec<Value> {
+        self.as_("auditor", self.auditor);
+        let mut flags = harness::flags(app, self.fund, "over-contract").await;
         flags.sort_by_key(|f| f["seq"].as_u64());
-        $w.as_("ministry", $w.interior);
+        self.as_("ministry", self.interior);
         flags
-    }};
+    }
 }
 
 #[actix_web::test]
 async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
-    harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let w = World {
-        fund,
-        auditor,
-        interior: org(&db, "Ministry of Interior", "ministry"),
-        vendor: org(&db, "Alpha Radio", "vendor"),
-        state,
-        db,
-    };
+    let w = World::new(db, state, fund, auditor);
 
     // Funding: enough disbursed that payments are not spending before funding.
     w.as_("treasurer", secretariat);
@@ -105,14 +103,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
             json!({"donor": donor, "amount": eur("500000.00"), "agreement": "NOR-1"})
         )
     );
-    let alloc = ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL-4", "category": "equipment",
-        "amount": eur("300000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
-        )
-    );
+    let alloc = ok!(&app, w.allocation("300000.00"));
     ok!(
         &app,
         w.post(
@@ -123,32 +114,14 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
 
     // A contract of 100,000 amended by +10,000: the line is 110,000 × 1.05 = 115,500.
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-        "method": "open", "estimated_value": eur("101000.00"), "deadline": deadline})
-        )
-    );
-    ok!(
-        &app,
-        w.post(
-            "bid",
-            json!({"tender": tender, "vendor": w.vendor, "amount": eur("99990.00")})
-        )
-    );
+    let tender = ok!(&app, w.radios_tender("open", "101000.00"));
+    ok!(&app, harness::bid(w.fund, tender, w.vendor, "99990.00"));
     ok!(&app, w.post("bid", json!({"tender": tender, "vendor": org(&w.db, "Beta Telecom", "vendor"), "amount": eur("104321.00")})));
-    let award = ok!(&app, w.post("award", json!({"tender": tender, "vendor": w.vendor, "amount": eur("99990.00"), "bids_received": 2})));
-    let contract = ok!(
+    let award = ok!(
         &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("100000.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
+        harness::award(w.fund, tender, w.vendor, "99990.00", 2)
     );
+    let contract = ok!(&app, w.contract(award, "100000.00"));
     let amendment = ok!(
         &app,
         w.post(
@@ -166,13 +139,13 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     let pay_a = ok!(&app, pay(inv_a, "60000.00"));
     let inv_b = ok!(&app, invoice("INV-2", "52000.00"));
     let pay_b = ok!(&app, pay(inv_b, "52000.00"));
-    assert!(over_contract_flags!(&app, w).is_empty());
+    assert!(w.over_contract_flags(&app).await.is_empty());
 
     // 8,000 more: 120,000 invoiced (recorded, not refused), then 120,000 paid. Each raises
     // over-contract with the contract, its amendment and the earlier ones as evidence.
     let inv_c = ok!(&app, invoice("INV-3", "8000.00"));
     let pay_c = ok!(&app, pay(inv_c, "8000.00"));
-    let flags = over_contract_flags!(&app, w);
+    let flags = w.over_contract_flags(&app).await;
     assert_eq!(flags.len(), 2, "{flags:#?}");
     let (fi, fp) = (&flags[0], &flags[1]);
     assert_eq!(fi["seq"], json!(inv_c));
@@ -220,7 +193,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     );
     let inv_d = ok!(&app, invoice("INV-3b", "3000.00"));
     ok!(&app, pay(inv_d, "3000.00"));
-    let after = over_contract_flags!(&app, w);
+    let after = w.over_contract_flags(&app).await;
     assert_eq!(after.len(), 2, "{after:#?}");
     assert_eq!(
         (&after[0]["seq"], &after[1]["seq"]),
@@ -249,55 +222,19 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
 
 #[actix_web::test]
 async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
     harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let w = World {
-        fund: fund["id"].as_str().unwrap().parse().unwrap(),
-        auditor: org(&db, "Supreme Audit Institution", "audit_body"),
-        interior: org(&db, "Ministry of Interior", "ministry"),
-        vendor: org(&db, "Alpha Radio", "vendor"),
-        state,
-        db,
-    };
+    let fund = harness::create_fund(&app, "SSR Fund", secretariat).await;
+    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let w = World::new(db, state, fund, auditor);
     // The ministry sees the fund once it holds an allocation in it.
     w.as_("treasurer", secretariat);
-    ok!(
-        &app,
-        w.post(
-            "allocation",
-            json!({"ministry": w.interior, "budget_line": "BL-4", "category": "equipment",
-        "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
-        )
-    );
+    ok!(&app, w.allocation("1000.00"));
     w.as_("ministry", w.interior);
-    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "Radios", "category": "equipment",
-        "method": "direct", "estimated_value": eur("9000.00"), "deadline": deadline})
-        )
-    );
-    let award = ok!(&app, w.post("award", json!({"tender": tender, "vendor": w.vendor, "amount": eur("9000.00"), "bids_received": 0})));
-    let contract = ok!(
-        &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("9000.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
-    );
+    let tender = ok!(&app, w.radios_tender("direct", "9000.00"));
+    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "9000.00", 0));
+    let contract = ok!(&app, w.contract(award, "9000.00"));
     ok!(&app, w.post("invoice", json!({"contract": contract, "vendor": w.vendor, "invoice_number": "1", "amount": eur("12000.00")})));
     // Lowering below the 12,000 invoiced is refused; raising, even to less, is not.
     let (status, body) = call!(

@@ -31,18 +31,11 @@ struct CountRow {
 /// GET with this test's token: status, raw body, content type.
 macro_rules! get {
     ($app:expr, $uri:expr) => {{
-        let res = test::call_service(
-            $app,
-            harness::authed(TestRequest::get().uri(&$uri)).to_request(),
-        )
-        .await;
-        let status = res.status();
-        let ctype = res
-            .headers()
+        let (status, headers, bytes) = harness::fetch($app, &$uri).await;
+        let ctype = headers
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        let bytes = test::read_body(res).await;
         (status, bytes, ctype)
     }};
 }
@@ -67,17 +60,7 @@ fn dec(v: &Value) -> Decimal {
 fn seeded() -> (TestDb, std::path::PathBuf) {
     let db = TestDb::migrated();
     let dir = std::env::temp_dir().join(format!("fundtrail-reports-{}", Uuid::new_v4()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args(["seed-demo", "--database-url", &db.url(), "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    harness::fundtrail_ok(&db, &dir, &["seed-demo"]);
     (db, dir)
 }
 

@@ -11,21 +11,25 @@ use uuid::Uuid;
 use crate::harness::{self, TestDb};
 use crate::harness::{eur, org};
 
-macro_rules! ok {
-    ($app:expr, $req:expr) => {{
-        let (status, body) = call!($app, $req);
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["seq"].as_u64().unwrap()
-    }};
+fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
+    harness::entry(fund, kind, chrono::Utc::now().date_naive(), body)
 }
 
-fn post(fund: Uuid, kind: &str, body: Value) -> TestRequest {
+/// A request to run the period screens of `fund` from `from` to `to` (both included).
+fn screens(fund: Uuid, from: chrono::NaiveDate, to: chrono::NaiveDate) -> TestRequest {
     TestRequest::post()
-        .uri(&format!("/api/v1/funds/{fund}/entries"))
-        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-        .set_json(
-            json!({"kind": kind, "business_date": chrono::Utc::now().date_naive(), "body": body}),
-        )
+        .uri(&format!("/api/v1/funds/{fund}/screens"))
+        .set_json(json!({"from": from, "to": to}))
+}
+
+/// Asserts that a run of the screens (its `summary`) raised `raised` flags of `rule` and
+/// found `already_present` raised before.
+fn assert_ran(summary: &Value, rule: &str, raised: u64, already_present: u64) {
+    assert_eq!(
+        summary["rules"][rule],
+        json!({"raised": raised, "already_present": already_present}),
+        "{rule}: {summary}"
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -34,33 +38,13 @@ fn urlencode(s: &str) -> String {
 
 #[actix_web::test]
 async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
-    let secretariat = org(&db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(&db, "Supreme Audit Institution", "audit_body");
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let other_auditor = org(&db, "Other Auditors", "audit_body");
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
     let alpha = org(&db, "Alpha Uniforms", "vendor");
     let beta = org(&db, "Beta Vehicles", "vendor");
-
-    harness::act_as(&state, "admin");
-    let (status, fund) = call!(
-        &app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
 
     harness::act_as_member(&state, "treasurer", secretariat);
     ok!(
@@ -109,12 +93,7 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     assert_eq!(to_alpha.len(), 7);
 
     let today = chrono::Utc::now().date_naive();
-    let period = json!({"from": today - chrono::Duration::days(30), "to": today});
-    let screens = || {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(period.clone())
-    };
+    let month = || screens(fund, today - chrono::Duration::days(30), today);
 
     // Only the fund's auditors run screens; an auditor not assigned does not see the fund.
     for (role, member) in [
@@ -123,19 +102,17 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         ("treasurer", secretariat),
     ] {
         harness::act_as_member(&state, role, member);
-        let (status, body) = call!(&app, screens());
+        let (status, body) = call!(&app, month());
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
     }
     harness::act_as_member(&state, "auditor", other_auditor);
-    let (status, body) = call!(&app, screens());
+    let (status, body) = call!(&app, month());
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     harness::act_as_member(&state, "auditor", auditor);
     let (status, body) = call!(
         &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today, "to": today - chrono::Duration::days(1)}))
+        screens(fund, today, today - chrono::Duration::days(1))
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -143,29 +120,15 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
         "{body}"
     );
 
-    let (status, summary) = call!(&app, screens());
+    let (status, summary) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{summary}");
     assert_eq!(summary["entries"], json!(10), "{summary}");
-    assert_eq!(
-        summary["rules"]["vendor-concentration"],
-        json!({"raised": 1, "already_present": 0}),
-        "{summary}"
-    );
-    assert_eq!(
-        summary["rules"]["benford"],
-        json!({"raised": 0, "already_present": 0}),
-        "ten payments are far too few for Benford: {summary}"
-    );
+    assert_ran(&summary, "vendor-concentration", 1, 0);
+    // Ten payments are far too few for Benford.
+    assert_ran(&summary, "benford", 0, 0);
 
-    let (status, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!(
-            "/api/v1/funds/{fund}/flags?rule=vendor-concentration"
-        ))
-    );
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let flags = page["flags"].as_array().unwrap();
-    assert_eq!(flags.len(), 1, "{page}");
+    let flags = harness::flags(&app, fund, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
     let flag = &flags[0];
     assert_eq!(flag["evidence"], json!(to_alpha), "{flag}");
     assert_eq!(flag["seq"], json!(to_alpha.last().unwrap()), "{flag}");
@@ -187,34 +150,19 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     }
 
     // A re-run over the same period finds the same flag and raises nothing.
-    let (status, again) = call!(&app, screens());
+    let (status, again) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(
-        again["rules"]["vendor-concentration"],
-        json!({"raised": 0, "already_present": 1}),
-        "{again}"
-    );
-    let (_, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!(
-            "/api/v1/funds/{fund}/flags?rule=vendor-concentration"
-        ))
-    );
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    assert_ran(&again, "vendor-concentration", 0, 1);
+    let flags = harness::flags(&app, fund, "vendor-concentration").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
 
     // Another period is another subject: its own flag, on the same last entry.
     let (status, other) = call!(
         &app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
+        screens(fund, today - chrono::Duration::days(29), today)
     );
     assert_eq!(status, StatusCode::OK, "{other}");
-    assert_eq!(
-        other["rules"]["vendor-concentration"],
-        json!({"raised": 1, "already_present": 0}),
-        "{other}"
-    );
+    assert_ran(&other, "vendor-concentration", 1, 0);
     // Pages of one flag each walk both flags of (seq, rule), by subject.
     let mut seen = Vec::new();
     let mut after = String::new();
@@ -267,13 +215,6 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     }
 }
 
-fn post_on(fund: Uuid, kind: &str, date: chrono::NaiveDate, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(&format!("/api/v1/funds/{fund}/entries"))
-        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
-        .set_json(json!({"kind": kind, "business_date": date, "body": body}))
-}
-
 /// A fund whose Ministry of Interior spends steadily, then rushes: what the velocity and
 /// outlier screens should find in the 30 days ending `end`.
 struct Rush {
@@ -287,22 +228,13 @@ struct Rush {
     outlier: u64,
 }
 
-async fn rush_fund<S, B>(
+async fn rush_fund<B: actix_web::body::MessageBody>(
     db: &TestDb,
     state: &actix_web::web::Data<fundtrail::app::AppState>,
-    app: &S,
+    app: &impl harness::App<B>,
     end: chrono::NaiveDate,
-) -> Rush
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    let secretariat = org(db, "MDTF Secretariat", "fund_secretariat");
-    let auditor = org(db, "Supreme Audit Institution", "audit_body");
+) -> Rush {
+    let (fund, secretariat, auditor) = harness::audited_fund(db, state, app).await;
     let donor = org(db, "Kingdom of Norway", "donor");
     let interior = org(db, "Ministry of Interior", "ministry");
     let alpha = org(db, "Alpha Fuels", "vendor");
@@ -310,28 +242,11 @@ where
     let gamma = org(db, "Gamma Vehicles", "vendor");
     let days = |n: i64| end - chrono::Duration::days(n);
 
-    harness::act_as(state, "admin");
-    let (status, fund) = call!(
-        app,
-        TestRequest::post()
-            .uri("/api/v1/admin/funds")
-            .set_json(json!({"name": "SSR Fund", "currency": "EUR", "secretariat": secretariat}))
-    );
-    assert_eq!(status, StatusCode::CREATED, "{fund}");
-    let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();
-    let (status, _) = call!(
-        app,
-        TestRequest::post()
-            .uri(&format!("/api/v1/admin/funds/{fund}/auditors"))
-            .set_json(json!({"organization": auditor}))
-    );
-    assert_eq!(status, StatusCode::NO_CONTENT);
-
     harness::act_as_member(state, "treasurer", secretariat);
     let start = days(120);
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "contribution",
             start,
@@ -340,7 +255,7 @@ where
     );
     let alloc = ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             start,
@@ -350,7 +265,7 @@ where
     );
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "disbursement",
             start,
@@ -364,7 +279,7 @@ where
     harness::act_as_member(state, "auditor", auditor);
     ok!(
         app,
-        post_on(
+        harness::entry(
             fund,
             "screening_config",
             start,
@@ -375,7 +290,7 @@ where
 
     harness::act_as_member(state, "ministry", interior);
     let pay = |date, vendor: Uuid, category: &str, amount: &str| {
-        post_on(
+        harness::entry(
             fund,
             "payment",
             date,
@@ -410,9 +325,7 @@ where
 #[actix_web::test]
 async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_through_the_api_are_flagged(
 ) {
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     let today = chrono::Utc::now().date_naive();
     let Rush {
         fund,
@@ -432,7 +345,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let long_ago = today - chrono::Duration::days(200);
     let alloc = ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             long_ago,
@@ -442,7 +355,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     );
     let unspent = ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "disbursement",
             long_ago,
@@ -451,7 +364,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     );
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "allocation",
             week_ago,
@@ -460,7 +373,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         )
     );
     let tender = |ministry: Uuid, method: &str| {
-        post_on(
+        harness::entry(
             fund,
             "tender",
             week_ago,
@@ -469,7 +382,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         )
     };
     let award = |tender: u64, amount: &str| {
-        post_on(
+        harness::entry(
             fund,
             "award",
             today,
@@ -487,7 +400,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let t = ok!(&app, tender(justice, "open"));
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "bid",
             week_ago,
@@ -497,35 +410,19 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     ok!(&app, award(t, "19000.00"));
 
     harness::act_as_member(&state, "auditor", auditor);
-    let screens = || {
-        TestRequest::post()
-            .uri(&format!("/api/v1/funds/{fund}/screens"))
-            .set_json(json!({"from": today - chrono::Duration::days(29), "to": today}))
-    };
-    let (status, summary) = call!(&app, screens());
+    let month = || screens(fund, today - chrono::Duration::days(29), today);
+    let (status, summary) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{summary}");
     // In the period: 30 + 1 fuel, 5 vehicle and the last stationery payment; 6 awards.
     assert_eq!(summary["entries"], json!(43), "{summary}");
     for rule in ["velocity-spike", "amount-outlier", "non-competitive-share"] {
-        assert_eq!(
-            summary["rules"][rule],
-            json!({"raised": 1, "already_present": 0}),
-            "{rule}: {summary}"
-        );
+        assert_ran(&summary, rule, 1, 0);
     }
     // Interior's disbursement (120 days old) is not examined; Justice's is.
-    assert_eq!(
-        summary["rules"]["spending-before-funding"],
-        json!({"raised": 1, "already_present": 0}),
-        "{summary}"
-    );
+    assert_ran(&summary, "spending-before-funding", 1, 0);
 
-    let flags =
-        |rule: &str| TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule={rule}"));
-    let (status, page) = call!(&app, flags("velocity-spike"));
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let spike = page["flags"].as_array().unwrap();
-    assert_eq!(spike.len(), 1, "{page}");
+    let spike = harness::flags(&app, fund, "velocity-spike").await;
+    assert_eq!(spike.len(), 1, "{spike:?}");
     let spike = &spike[0];
     let evidence: Vec<u64> = spike["evidence"]
         .as_array()
@@ -555,10 +452,8 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "{message}"
     );
 
-    let (status, page) = call!(&app, flags("amount-outlier"));
-    assert_eq!(status, StatusCode::OK, "{page}");
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
+    let found = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(found.len(), 1, "{found:?}");
     let f = &found[0];
     assert_eq!(f["evidence"], json!([outlier]), "{f}");
     assert_eq!(f["seq"], json!(outlier), "{f}");
@@ -578,11 +473,10 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     }
 
     // The awards' methods come from their tenders.
-    let (_, page) = call!(&app, flags("non-competitive-share"));
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
-    assert_eq!(found[0]["evidence"], json!(direct), "{page}");
-    assert_eq!(found[0]["ministry"], json!(interior), "{page}");
+    let found = harness::flags(&app, fund, "non-competitive-share").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["evidence"], json!(direct), "{found:?}");
+    assert_eq!(found[0]["ministry"], json!(interior), "{found:?}");
     let message = found[0]["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
@@ -594,11 +488,10 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "{message}"
     );
 
-    let (_, page) = call!(&app, flags("spending-before-funding"));
-    let found = page["flags"].as_array().unwrap();
-    assert_eq!(found.len(), 1, "{page}");
-    assert_eq!(found[0]["evidence"], json!([unspent]), "{page}");
-    assert_eq!(found[0]["ministry"], json!(justice), "{page}");
+    let found = harness::flags(&app, fund, "spending-before-funding").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["evidence"], json!([unspent]), "{found:?}");
+    assert_eq!(found[0]["ministry"], json!(justice), "{found:?}");
     assert_eq!(
         found[0]["subject"],
         json!(format!("ministry:{justice}/disbursement:{unspent}"))
@@ -614,12 +507,12 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
 
     // The ministry sees both (they are on its entries).
     harness::act_as_member(&state, "ministry", interior);
-    let (_, page) = call!(&app, flags("amount-outlier"));
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
+    let seen = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
 
     // Re-running the period raises nothing twice.
     harness::act_as_member(&state, "auditor", auditor);
-    let (status, again) = call!(&app, screens());
+    let (status, again) = call!(&app, month());
     assert_eq!(status, StatusCode::OK, "{again}");
     for rule in [
         "velocity-spike",
@@ -627,11 +520,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
         "non-competitive-share",
         "spending-before-funding",
     ] {
-        assert_eq!(
-            again["rules"][rule],
-            json!({"raised": 0, "already_present": 1}),
-            "{rule}: {again}"
-        );
+        assert_ran(&again, rule, 0, 1);
     }
 }
 
@@ -651,9 +540,7 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     use chrono::Datelike;
     use fundtrail::screening::schedule;
 
-    let db = TestDb::migrated();
-    let state = harness::state(&db).await;
-    let app = harness::app(state.clone()).await;
+    let (db, state, app) = harness::start().await;
     // The clock of the ticks: noon on the 5th of this month, so the month just ended is
     // the last complete one.
     let today = chrono::Utc::now().date_naive();
@@ -673,24 +560,22 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
 
     // Another serve process holding the schedule lock: this tick does nothing.
     let mut other = db.superuser_conn();
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_lock({})",
-        schedule::SCHEDULE_LOCK_KEY
-    ))
-    .execute(&mut other)
-    .unwrap();
+    let mut schedule_lock = |function: &str| {
+        diesel::sql_query(format!(
+            "SELECT {function}({})",
+            schedule::SCHEDULE_LOCK_KEY
+        ))
+        .execute(&mut other)
+        .unwrap();
+    };
+    schedule_lock("pg_advisory_lock");
     let report = schedule::tick(&state.pool, &state.ledger, now)
         .await
         .unwrap();
     assert!(!report.locked);
     assert!(report.ran.is_empty());
     assert!(screen_runs(&db).is_empty());
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_unlock({})",
-        schedule::SCHEDULE_LOCK_KEY
-    ))
-    .execute(&mut other)
-    .unwrap();
+    schedule_lock("pg_advisory_unlock");
 
     // The first tick screens the month and the year to date.
     let report = schedule::tick(&state.pool, &state.ledger, now)
@@ -718,18 +603,11 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     assert_eq!(year.rules["amount-outlier"].raised, 0, "{year:?}");
     assert_eq!(year.rules["amount-outlier"].already_present, 1, "{year:?}");
 
-    let (status, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=amount-outlier"))
-    );
-    assert_eq!(status, StatusCode::OK, "{page}");
-    assert_eq!(page["flags"][0]["evidence"], json!([outlier]), "{page}");
-    let (_, page) = call!(
-        &app,
-        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?rule=velocity-spike"))
-    );
-    assert_eq!(page["flags"].as_array().unwrap().len(), 1, "{page}");
-    assert_eq!(page["flags"][0]["ministry"], json!(interior), "{page}");
+    let outliers = harness::flags(&app, fund, "amount-outlier").await;
+    assert_eq!(outliers[0]["evidence"], json!([outlier]), "{outliers:?}");
+    let spikes = harness::flags(&app, fund, "velocity-spike").await;
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["ministry"], json!(interior), "{spikes:?}");
 
     // Recorded under the system principal, with the chain size in the key and body.
     let runs = screen_runs(&db);
@@ -757,7 +635,7 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     let vendor = org(&db, "Delta Catering", "vendor");
     ok!(
         &app,
-        post_on(
+        harness::entry(
             fund,
             "payment",
             today,
@@ -795,26 +673,20 @@ async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_
     let dir = std::env::temp_dir().join(format!("fundtrail-inject-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let truth_path = dir.join("truth.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
-        .args([
+    let truth = truth_path.to_str().unwrap();
+    harness::fundtrail_ok(
+        &db,
+        &dir,
+        &[
             "seed-demo",
             "--inject-schemes",
             "--per-rule",
             "3",
             "--seed",
             "7",
-        ])
-        .arg("--truth")
-        .arg(&truth_path)
-        .args(["--database-url", &db.url(), "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--truth",
+            truth,
+        ],
     );
     let truth: fundtrail::seed::schemes::Truth =
         serde_json::from_str(&std::fs::read_to_string(&truth_path).unwrap()).unwrap();
