@@ -292,13 +292,17 @@ pub fn hex32(h: &Hash) -> String {
 }
 
 /// Lower-case hex of any bytes. `hex::encode` collects an iterator of `char`s, which
-/// showed up in profiles of receipts (about 20 hashes each); this fills a buffer.
+/// showed up in profiles of receipts (about 20 hashes each); this writes the digits
+/// straight into a string of the right capacity.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut buf = vec![0u8; bytes.len().saturating_mul(2)];
-    match hex::encode_to_slice(bytes, &mut buf) {
-        Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| hex::encode(bytes)),
-        Err(_) => hex::encode(bytes),
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |nibble: u8| char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
+    for b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
+    out
 }
 
 pub fn parse_hex32(s: &str) -> Option<Hash> {
@@ -315,6 +319,14 @@ pub fn format_micros(t: &DateTime<Utc>) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
+    #[test]
+    fn hex_is_lower_case_and_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        assert_eq!(hex(&bytes), ::hex::encode(&bytes));
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0xab, 0x01]), "ab01");
+    }
+
     use super::*;
     use serde_json::json;
 

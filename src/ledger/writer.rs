@@ -156,8 +156,14 @@ struct GroupProofs {
 }
 
 impl GroupProofs {
-    /// The receipt of `request`, recorded as `done`.
-    fn receipt(&self, request: AppendRequest, done: Done) -> Result<Receipt, AppendError> {
+    /// The receipt of `request`, recorded as `done` (`memo`: spans hashed for the
+    /// receipts of the same job before).
+    fn receipt(
+        &self,
+        request: AppendRequest,
+        done: Done,
+        memo: &mut merkle::SpanMemo,
+    ) -> Result<Receipt, AppendError> {
         let (entry, entry_hash, prev_hash, replayed) = match done {
             Done::New {
                 seq,
@@ -193,9 +199,12 @@ impl GroupProofs {
                 )
             }
         };
-        let proof = merkle::inclusion_proof(entry.seq, self.checkpoint.tree_size, |id| {
-            self.nodes.get(&id).copied()
-        })
+        let proof = merkle::inclusion_proof_memo(
+            entry.seq,
+            self.checkpoint.tree_size,
+            |id| self.nodes.get(&id).copied(),
+            memo,
+        )
         .map_err(|e| AppendError::Internal(anyhow::anyhow!("inclusion proof: {e}")))?;
         Ok(Receipt {
             entry,
@@ -294,10 +303,11 @@ impl Writers {
             .await
             .map_err(|_| AppendError::Internal(anyhow::anyhow!("the chain writer stopped")))?;
         let Recorded { outcomes, proofs } = result?;
+        let mut memo = merkle::SpanMemo::default();
         requests
             .into_iter()
             .zip(outcomes)
-            .map(|(request, done)| proofs.receipt(request, done))
+            .map(|(request, done)| proofs.receipt(request, done, &mut memo))
             .collect()
     }
 
