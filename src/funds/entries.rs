@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use actix_http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -153,12 +152,7 @@ pub async fn post_entry(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
-    let status = if receipt.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(HttpResponse::build(status).json(ReceiptDto::from(receipt)))
+    ReceiptDto::from(receipt).response()
 }
 
 /// Record up to 1,000 typed entries, all or none, in order (later entries may refer to
@@ -204,7 +198,7 @@ pub async fn post_batch(
         });
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
-    Ok(HttpResponse::Created().json(BatchReceipts::new(receipts)?))
+    BatchReceipts::new(receipts)?.response()
 }
 
 // ---------------------------------------------------------------------------- reads
