@@ -164,14 +164,16 @@ impl Serialize for HexHash {
 
 /// `"` + hex of `hash` + `"`: a JSON string that needs no escaping.
 fn push_hex_json(out: &mut Vec<u8>, hash: &entry::Hash) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
-    out.push(b'"');
-    for b in hash {
-        out.push(digit(b >> 4));
-        out.push(digit(b & 0x0f));
+    let mut digits = [0u8; 64];
+    match hex::encode_to_slice(hash, &mut digits) {
+        Ok(()) => {
+            out.push(b'"');
+            out.extend_from_slice(&digits);
+            out.push(b'"');
+        }
+        // Cannot happen (64 digits for 32 bytes); written the slow way if it did.
+        Err(_) => out.extend_from_slice(format!("\"{}\"", entry::hex32(hash)).as_bytes()),
     }
-    out.push(b'"');
 }
 
 #[derive(Debug, Serialize, ToSchema)]
