@@ -383,6 +383,19 @@ async fn batches_are_all_or_nothing() {
     assert_eq!(cp["tree_size"], 250);
 }
 
+/// The receipt a successful append answered, and its idempotency key.
+async fn keyed_receipt<B: actix_web::body::MessageBody>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> (String, Value) {
+    assert!(res.status().is_success(), "{}", res.status());
+    let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    let key = body["entry"]["idempotency_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (key, body)
+}
+
 #[actix_web::test]
 async fn concurrent_writers_never_fork_gap_or_duplicate() {
     let db = TestDb::migrated();
@@ -408,12 +421,7 @@ async fn concurrent_writers_never_fork_gap_or_duplicate() {
     let responses = futures_util::future::join_all(calls).await;
     let mut by_key = std::collections::HashMap::new();
     for res in responses {
-        assert!(res.status().is_success(), "{}", res.status());
-        let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
-        let key = body["entry"]["idempotency_key"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (key, body) = keyed_receipt(res).await;
         let seq = body["seq"].as_u64().unwrap();
         if let Some(prev) = by_key.insert(key.clone(), seq) {
             assert_eq!(prev, seq, "a retry of {key} got another seq");
@@ -471,12 +479,7 @@ async fn two_processes_on_one_chain_never_fork_and_replay_each_others_keys() {
     let mut by_key: std::collections::HashMap<String, (u64, String)> = Default::default();
     let mut replays = 0;
     for res in answers_a.into_iter().chain(answers_b) {
-        assert!(res.status().is_success(), "{}", res.status());
-        let body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
-        let key = body["entry"]["idempotency_key"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (key, body) = keyed_receipt(res).await;
         let seen = (
             body["seq"].as_u64().unwrap(),
             body["entry_hash"].as_str().unwrap().to_owned(),
