@@ -11,7 +11,10 @@
 //! scan of an index whatever the fund's size and whatever the planner's statistics (a fund
 //! seeded in seconds has none): per-ministry range scans rather than `= ANY(..)` over
 //! ministries, fenced lateral subqueries per tender, vendor or invoice
-//! (`screening::store`).
+//! (`screening::store`). The per-ministry reads are one statement per job for all the
+//! paying ministries (priors, their invoices' numbers and the funding flows) and one for
+//! all the awarding ministries: each statement is a round trip inside the chain's append
+//! transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -114,6 +117,9 @@ pub fn raise(
     let mut tenders = BTreeSet::new();
     let mut vendors = BTreeSet::new();
     let mut numbers = BTreeSet::new();
+    // Vendors of the job's invoices: the only ones whose earlier invoices a duplicate
+    // invoice number can be (the priors of an invoice are its vendor's).
+    let mut invoicing = BTreeSet::new();
     let mut spenders = BTreeSet::new();
     let mut since = None;
     // Paying ministries, with the earliest payment date of the job.
@@ -175,6 +181,7 @@ pub fn raise(
             }
             FundEntry::Invoice(i) => {
                 vendors.insert(i.vendor);
+                invoicing.insert(i.vendor);
                 numbers.insert(i.invoice_number.clone());
                 invoiced_contracts.extend(row.ref_seq);
             }
@@ -199,13 +206,24 @@ pub fn raise(
         }
     }
     let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
-    let payer_list: Vec<Uuid> = payers.keys().copied().collect();
-    let payments = match since {
-        Some(since) if !vendor_list.is_empty() && !payer_list.is_empty() => {
-            store::payments_since(st.conn, fund, &payer_list, &vendor_list, since)?
+    // The paying ministries' flows, one statement for all of them: the window's payments
+    // to the job's vendors (the priors, with their invoices' numbers), and what
+    // spending-before-funding needs (`Funding`).
+    let payer_list: Vec<store::Payer> = payers
+        .iter()
+        .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
+        .collect();
+    let mut flows = match since {
+        Some(since) if !payer_list.is_empty() => {
+            store::ministry_flows(st.conn, fund, &payer_list, &vendor_list, since)?
         }
-        _ => Vec::new(),
+        _ => HashMap::new(),
     };
+    let mut payments: Vec<store::PaymentRow> = flows
+        .values()
+        .flat_map(|f| f.payments.iter().cloned())
+        .collect();
+    payments.sort_unstable_by_key(|p| p.0);
     let category_payments = match since {
         Some(since) if !purchasers.is_empty() => {
             let purchasers: Vec<Uuid> = purchasers.into_iter().collect();
@@ -221,45 +239,36 @@ pub fn raise(
         Vec::new()
     } else {
         let numbers: Vec<String> = numbers.into_iter().collect();
-        store::invoices_numbered(st.conn, fund, &vendor_list, &numbers)?
+        let invoicing: Vec<Uuid> = invoicing.into_iter().collect();
+        store::invoices_numbered(st.conn, fund, &invoicing, &numbers)?
     };
-    // Invoice numbers of the paid invoices: the job's payments' and their priors'.
-    let mut paid_invoices: Vec<i64> = payments.iter().filter_map(|p| p.5).collect();
+    // Invoice numbers of the paid invoices: the priors' (read with them) and the job's
+    // payments' (in the derived state's cache, loaded for the job).
+    let mut invoice_numbers: HashMap<i64, String> = flows
+        .values()
+        .flat_map(|f| f.invoice_numbers.iter().cloned())
+        .collect();
     for ((_, typed), row) in entries.iter().zip(typed).zip(&rows) {
         if let (FundEntry::Payment(_), Some(row)) = (typed, row) {
-            paid_invoices.extend(row.ref_seq);
+            if let Some(i) = row.ref_seq {
+                if let Some(invoice) = st.invoice(i)? {
+                    invoice_numbers.insert(i, invoice.invoice_number);
+                }
+            }
         }
     }
-    paid_invoices.sort_unstable();
-    paid_invoices.dedup();
-    let invoice_numbers = if paid_invoices.is_empty() {
-        HashMap::new()
-    } else {
-        store::invoice_numbers(st.conn, fund, &paid_invoices)?
-            .into_iter()
-            .collect()
-    };
     let mut funding = HashMap::new();
-    for (ministry, (earliest, first_seq)) in payers {
+    for ministry in payers.into_keys() {
         let position = st.ministry_position(ministry)?;
+        let f = flows.remove(&ministry).unwrap_or_default();
         funding.insert(
             ministry,
             Funding {
                 paid_total: position.paid,
                 disbursed_total: position.disbursed,
-                later_payments: store::ministry_flows(
-                    st.conn, fund, ministry, "payment", earliest,
-                )?,
-                later_disbursements: store::ministry_flows(
-                    st.conn,
-                    fund,
-                    ministry,
-                    "disbursement",
-                    earliest,
-                )?,
-                latest_before: store::latest_disbursement(
-                    st.conn, fund, ministry, earliest, first_seq,
-                )?,
+                later_payments: f.later_payments,
+                later_disbursements: f.later_disbursements,
+                latest_before: f.latest_before,
                 job_payments: Vec::new(),
                 job_disbursements: Vec::new(),
             },
@@ -312,12 +321,16 @@ pub fn raise(
     // The latest awards of each awarding ministry: those the job's awards were recorded
     // after can only be the job's own later awards, so `consecutive_wins_min` plus the
     // job's count covers every award of the job.
-    let mut awards = HashMap::new();
-    for (ministry, count) in awarders {
-        let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
-        let rows = store::latest_awards(st.conn, fund, ministry, limit)?;
+    let limits: Vec<(Uuid, i64)> = awarders
+        .into_iter()
+        .map(|(ministry, count)| {
+            let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
+            (ministry, limit)
+        })
+        .collect();
+    let awards = store::latest_awards(st.conn, fund, &limits)?;
+    for rows in awards.values() {
         orgs.extend(rows.iter().filter_map(|r| r.2));
-        awards.insert(ministry, rows);
     }
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let spender_list: Vec<Uuid> = spenders.into_iter().collect();

@@ -305,38 +305,6 @@ pub type PaymentRow = (
     Option<i64>,
 );
 
-/// Unreversed payments by these ministries to these vendors dated on or after `since`,
-/// in seq order: one range scan of `fund_entries_ministry_kind_date` per ministry over the
-/// window. (`ministry_org_id = ANY(..)`, or an ORDER BY seq, steers the planner to the
-/// fund's whole payment list in `fund_entries_kind` instead; sorted here.)
-pub fn payments_since(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    ministries: &[Uuid],
-    vendors: &[Uuid],
-    since: NaiveDate,
-) -> QueryResult<Vec<PaymentRow>> {
-    let mut rows: Vec<PaymentRow> = Vec::new();
-    for ministry in ministries {
-        rows.extend(
-            ministry_entries(fund, *ministry, "payment")
-                .filter(fund_entries::business_date.ge(since))
-                .filter(fund_entries::vendor_org_id.eq_any(vendors))
-                .select((
-                    fund_entries::seq,
-                    fund_entries::business_date,
-                    fund_entries::ministry_org_id,
-                    fund_entries::vendor_org_id,
-                    fund_entries::amount_fund,
-                    fund_entries::ref_seq,
-                ))
-                .load::<PaymentRow>(conn)?,
-        );
-    }
-    rows.sort_unstable_by_key(|r| r.0);
-    Ok(rows)
-}
-
 /// An unreversed direct purchase with its item category: (seq, date, ministry, vendor,
 /// category, amount in the fund's currency).
 pub type CategoryPaymentRow = (
@@ -393,39 +361,6 @@ pub fn category_purchases_since(
 /// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
 /// currency).
 pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
-
-/// A ministry's latest `limit` unreversed awards, latest dated first (seq breaks ties).
-/// Two short backward range scans of `fund_entries_ministry_kind_date`, which orders by
-/// date but not seq: the date of the `limit`-th latest award, then the awards dated from
-/// it on (`limit` plus its ties), sorted here. One `ORDER BY business_date, seq LIMIT`
-/// would read and sort all of the ministry's awards.
-pub fn latest_awards(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    ministry: Uuid,
-    limit: i64,
-) -> QueryResult<Vec<AwardRow>> {
-    let dates: Vec<NaiveDate> = ministry_entries(fund, ministry, "award")
-        .order(fund_entries::business_date.desc())
-        .limit(limit)
-        .select(fund_entries::business_date)
-        .load(conn)?;
-    let Some(oldest) = dates.last().copied() else {
-        return Ok(Vec::new());
-    };
-    let mut rows: Vec<AwardRow> = ministry_entries(fund, ministry, "award")
-        .filter(fund_entries::business_date.ge(oldest))
-        .select((
-            fund_entries::seq,
-            fund_entries::business_date,
-            fund_entries::vendor_org_id,
-            fund_entries::amount_fund,
-        ))
-        .load(conn)?;
-    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(rows)
-}
 
 #[derive(QueryableByName)]
 struct FirstSeen {
@@ -553,87 +488,218 @@ pub type TenderEntry = (
     Option<i64>,
 );
 
-#[derive(QueryableByName)]
-struct InvoiceNumber {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    invoice_number: String,
-}
-
-/// Invoice numbers of these invoices: (seq, number). One primary-key probe per invoice (a
-/// lateral `LIMIT 1`: with `seq = ANY(..)` a planner without statistics read every
-/// invoice of the fund).
-pub fn invoice_numbers(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    seqs: &[i64],
-) -> QueryResult<Vec<(i64, String)>> {
-    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
-    let rows: Vec<InvoiceNumber> = prepared(
-        diesel::sql_query(
-            "SELECT i.seq, i.invoice_number \
-         FROM unnest($2) AS s(seq) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, invoice_number FROM invoices \
-             WHERE fund_id = $1 AND seq = s.seq LIMIT 1 \
-         ) AS i",
-        )
-        .bind::<SqlUuid, _>(fund)
-        .bind::<Array<BigInt>, _>(seqs),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.seq, r.invoice_number))
-        .collect())
-}
-
 /// A ministry's unreversed payments or disbursements: (seq, business date, amount in the
 /// fund's currency).
 pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
 
-/// The ministry's unreversed entries of `kind` (`payment` or `disbursement`) dated after
-/// `after`, in no particular order, through a range scan of the (fund, ministry, kind,
-/// business date) index (an ORDER BY seq would steer the planner to the fund's whole list
-/// of that kind in `fund_entries_kind`).
+#[derive(QueryableByName)]
+struct MinistryFlowRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    which: i32,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ministry: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    invoice_number: Option<String>,
+}
+
+/// A paying ministry of a job: the ministry, the earliest business date and the first seq
+/// of the job's payments by it.
+pub type Payer = (Uuid, NaiveDate, i64);
+
+/// What one paying ministry's flows hold for a job (`ministry_flows`).
+#[derive(Debug, Default)]
+pub struct MinistryFlows {
+    /// Unreversed payments to the vendors dated on or after `since` (the window's priors).
+    pub payments: Vec<PaymentRow>,
+    /// The numbers of the invoices those payments pay: (invoice seq, number).
+    pub invoice_numbers: Vec<(i64, String)>,
+    /// Unreversed payments dated after the ministry's earliest payment date of the job.
+    pub later_payments: Vec<FlowRow>,
+    /// Unreversed disbursements dated after that date.
+    pub later_disbursements: Vec<FlowRow>,
+    /// The latest unreversed disbursement dated on or before that date and recorded
+    /// before the job's first payment of the ministry, by (business date, seq).
+    pub latest_before: Option<FlowRow>,
+}
+
+/// The flows of these paying ministries, in one statement: per ministry (a lateral
+/// subquery over the arrays, each branch fenced with `OFFSET 0` or bounded by its
+/// `LIMIT`), range scans of `fund_entries_ministry_kind_date` over its unreversed payments
+/// to `vendors` dated on or after `since` and over its payments and disbursements dated
+/// after its earliest payment date of the job, and a backward probe for its latest
+/// disbursement by then recorded before its first payment of the job. The priors come with
+/// the numbers of the invoices they pay (a primary-key probe of `invoices` per prior, in a
+/// scalar subquery so that no join strategy is left to the planner). Each list in seq
+/// order.
 pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
-    ministry: Uuid,
-    kind: &str,
-    after: NaiveDate,
-) -> QueryResult<Vec<FlowRow>> {
-    ministry_entries(fund, ministry, kind)
-        .filter(fund_entries::business_date.gt(after))
-        .select((
-            fund_entries::seq,
-            fund_entries::business_date,
-            fund_entries::amount_fund,
-        ))
-        .load(conn)
+    payers: &[Payer],
+    vendors: &[Uuid],
+    since: NaiveDate,
+) -> QueryResult<std::collections::HashMap<Uuid, MinistryFlows>> {
+    use diesel::sql_types::{Array, BigInt, Date, Uuid as SqlUuid};
+    let mut out: std::collections::HashMap<Uuid, MinistryFlows> = payers
+        .iter()
+        .map(|(m, ..)| (*m, MinistryFlows::default()))
+        .collect();
+    if payers.is_empty() {
+        return Ok(out);
+    }
+    let ministries: Vec<Uuid> = payers.iter().map(|p| p.0).collect();
+    let earliest: Vec<NaiveDate> = payers.iter().map(|p| p.1).collect();
+    let first_seqs: Vec<i64> = payers.iter().map(|p| p.2).collect();
+    let mut rows: Vec<MinistryFlowRow> = prepared(
+        diesel::sql_query(
+            "SELECT e.which, m.ministry, e.seq, e.business_date, e.vendor_org_id, \
+                e.amount_fund, e.ref_seq, e.invoice_number \
+         FROM unnest($2, $3, $4) AS m(ministry, earliest, first_seq) \
+         CROSS JOIN LATERAL ( \
+             (SELECT 0 AS which, seq, business_date, vendor_org_id, amount_fund, ref_seq, \
+                  (SELECT i.invoice_number FROM invoices i \
+                   WHERE i.fund_id = $1 AND i.seq = fund_entries.ref_seq) AS invoice_number \
+              FROM fund_entries \
+              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
+                AND reversed_by IS NULL AND business_date >= $5 \
+                AND vendor_org_id = ANY($6) \
+              OFFSET 0) \
+             UNION ALL \
+             (SELECT 1, seq, business_date, NULL, amount_fund, NULL, NULL \
+              FROM fund_entries \
+              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
+                AND reversed_by IS NULL AND business_date > m.earliest \
+              OFFSET 0) \
+             UNION ALL \
+             (SELECT 2, seq, business_date, NULL, amount_fund, NULL, NULL \
+              FROM fund_entries \
+              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
+                AND reversed_by IS NULL AND business_date > m.earliest \
+              OFFSET 0) \
+             UNION ALL \
+             (SELECT 3, seq, business_date, NULL, amount_fund, NULL, NULL \
+              FROM fund_entries \
+              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
+                AND reversed_by IS NULL AND business_date <= m.earliest \
+                AND seq < m.first_seq \
+              ORDER BY business_date DESC, seq DESC LIMIT 1) \
+         ) AS e",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(&ministries)
+        .bind::<Array<Date>, _>(&earliest)
+        .bind::<Array<BigInt>, _>(&first_seqs)
+        .bind::<Date, _>(since)
+        .bind::<Array<SqlUuid>, _>(vendors),
+    )
+    .load(conn)?;
+    rows.sort_unstable_by_key(|r| r.seq);
+    for r in rows {
+        let Some(f) = out.get_mut(&r.ministry) else {
+            continue;
+        };
+        let flow = (r.seq, r.business_date, r.amount_fund);
+        match r.which {
+            0 => {
+                if let (Some(invoice), Some(number)) = (r.ref_seq, r.invoice_number) {
+                    f.invoice_numbers.push((invoice, number));
+                }
+                f.payments.push((
+                    r.seq,
+                    r.business_date,
+                    Some(r.ministry),
+                    r.vendor_org_id,
+                    r.amount_fund,
+                    r.ref_seq,
+                ));
+            }
+            1 => f.later_payments.push(flow),
+            2 => f.later_disbursements.push(flow),
+            _ => f.latest_before = Some(flow),
+        }
+    }
+    Ok(out)
 }
 
-/// The ministry's latest unreversed disbursement dated on or before `by` and recorded
-/// before `before_seq`, by (business date, seq).
-pub fn latest_disbursement(
+#[derive(QueryableByName)]
+struct MinistryAwardRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ministry: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+}
+
+/// Each of these ministries' latest `limit` unreversed awards, latest dated first (seq
+/// breaks ties), in one statement: per ministry (a lateral subquery over the arrays), a
+/// short backward range scan of `fund_entries_ministry_kind_date` (which orders by date but
+/// not seq) for the date of its `limit`-th latest award, then a range scan of the awards
+/// dated from it on (`limit` plus its ties), sorted and cut here. One `ORDER BY
+/// business_date, seq LIMIT` would read and sort all of the ministry's awards.
+pub fn latest_awards(
     conn: &mut PgConnection,
     fund: Uuid,
-    ministry: Uuid,
-    by: NaiveDate,
-    before_seq: i64,
-) -> QueryResult<Option<FlowRow>> {
-    ministry_entries(fund, ministry, "disbursement")
-        .filter(fund_entries::business_date.le(by))
-        .filter(fund_entries::seq.lt(before_seq))
-        .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
-        .select((
-            fund_entries::seq,
-            fund_entries::business_date,
-            fund_entries::amount_fund,
-        ))
-        .first(conn)
-        .optional()
+    limits: &[(Uuid, i64)],
+) -> QueryResult<std::collections::HashMap<Uuid, Vec<AwardRow>>> {
+    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+    let mut out: std::collections::HashMap<Uuid, Vec<AwardRow>> =
+        limits.iter().map(|(m, _)| (*m, Vec::new())).collect();
+    if limits.is_empty() {
+        return Ok(out);
+    }
+    let ministries: Vec<Uuid> = limits.iter().map(|l| l.0).collect();
+    let lims: Vec<i64> = limits.iter().map(|l| l.1).collect();
+    let rows: Vec<MinistryAwardRow> = prepared(
+        diesel::sql_query(
+            "SELECT m.ministry, a.seq, a.business_date, a.vendor_org_id, a.amount_fund \
+         FROM unnest($2, $3) AS m(ministry, lim) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
+             WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
+               AND reversed_by IS NULL \
+               AND business_date >= ( \
+                   SELECT min(d.business_date) FROM ( \
+                       SELECT business_date FROM fund_entries \
+                       WHERE fund_id = $1 AND ministry_org_id = m.ministry \
+                         AND kind = 'award' AND reversed_by IS NULL \
+                       ORDER BY business_date DESC LIMIT m.lim \
+                   ) AS d) \
+             OFFSET 0 \
+         ) AS a",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(&ministries)
+        .bind::<Array<BigInt>, _>(&lims),
+    )
+    .load(conn)?;
+    for r in rows {
+        if let Some(v) = out.get_mut(&r.ministry) {
+            v.push((r.seq, r.business_date, r.vendor_org_id, r.amount_fund));
+        }
+    }
+    for (m, v) in &mut out {
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let limit = limits
+            .iter()
+            .find(|l| l.0 == *m)
+            .map_or(0, |l| usize::try_from(l.1).unwrap_or(0));
+        v.truncate(limit);
+    }
+    Ok(out)
 }
 
 /// The user ids (ledger principals) who recorded these entries of the fund's chain.
