@@ -268,10 +268,19 @@ impl<'c> Derived<'c> {
         load(
             &mut self.contracts,
             self.conn,
-            contracts,
+            contracts.clone(),
             |r| r.seq,
             |c, k| state::contracts_at(c, fund, k),
         )?;
+        // Invoices and payments take their item category from their contract's tender
+        // entry: load those tenders' index rows with the referenced entries (without it,
+        // a lookup of its own per invoice or payment).
+        refs.extend(
+            contracts
+                .iter()
+                .filter_map(|k| self.contracts.rows.get(k).cloned().flatten())
+                .map(|c| c.tender_seq),
+        );
         load(
             &mut self.entries,
             self.conn,

@@ -9,6 +9,7 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::db::prepared::unprepared;
 use crate::schema::{
     allocations, approvals, bid_disqualifications, contract_amendments, contracts, donor_positions,
     fund_entries, fund_positions, fx_rates, invoices, ministry_positions, screening_thresholds,
@@ -54,7 +55,9 @@ pub struct MinistryPosition {
     pub paid: Decimal,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset, Identifiable,
+)]
 #[diesel(table_name = allocations, primary_key(fund_id, seq))]
 pub struct AllocationRow {
     pub fund_id: Uuid,
@@ -81,7 +84,9 @@ pub struct FxRateRow {
     pub reversed: bool,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset, Identifiable,
+)]
 #[diesel(table_name = tenders, primary_key(fund_id, seq), treat_none_as_null = true)]
 pub struct TenderRow {
     pub fund_id: Uuid,
@@ -93,7 +98,9 @@ pub struct TenderRow {
     pub award_seq: Option<i64>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset, Identifiable,
+)]
 #[diesel(table_name = contracts, primary_key(fund_id, seq))]
 pub struct ContractRow {
     pub id: Uuid,
@@ -127,7 +134,9 @@ pub struct AmendmentRow {
     pub reversed: bool,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[derive(
+    Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset, Identifiable,
+)]
 #[diesel(table_name = invoices, primary_key(fund_id, seq))]
 pub struct InvoiceRow {
     pub fund_id: Uuid,
@@ -165,7 +174,17 @@ pub struct ApprovalRow {
     pub reversed: bool,
 }
 
-#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Insertable,
+    AsChangeset,
+    Identifiable,
+)]
 #[diesel(table_name = fund_entries, primary_key(fund_id, seq), treat_none_as_null = true)]
 pub struct FundEntryRow {
     pub fund_id: Uuid,
@@ -277,24 +296,34 @@ macro_rules! get_fn {
     };
 }
 
-/// Rows of `fund` at these seqs (a job's prefetch).
+/// Rows of `fund` at these seqs (a job's prefetch): one primary-key probe per seq (a
+/// lateral subquery fenced with `OFFSET 0`), planned per call (`db::prepared::Unprepared`).
+/// With `seq = ANY($2)` a planner without statistics (a fund seeded in a fresh database,
+/// before autovacuum's first ANALYZE) read every row of the fund in another index that
+/// starts with `fund_id` and filtered the seqs.
 macro_rules! many_fn {
-    ($name:ident, $row:ty, $table:ident) => {
+    ($name:ident, $row:ty, $table:literal) => {
         pub fn $name(conn: &mut PgConnection, fund: Uuid, seqs: &[i64]) -> QueryResult<Vec<$row>> {
-            $table::table
-                .filter($table::fund_id.eq(fund))
-                .filter($table::seq.eq_any(seqs))
-                .select(<$row>::as_select())
-                .load(conn)
+            use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+            unprepared(
+                diesel::sql_query(concat!(
+                    "SELECT t.* FROM unnest($2) AS k(seq) CROSS JOIN LATERAL (SELECT * FROM ",
+                    $table,
+                    " WHERE fund_id = $1 AND seq = k.seq OFFSET 0) AS t"
+                ))
+                .bind::<SqlUuid, _>(fund)
+                .bind::<Array<BigInt>, _>(seqs),
+            )
+            .load(conn)
         }
     };
 }
 
-many_fn!(allocations_at, AllocationRow, allocations);
-many_fn!(tenders_at, TenderRow, tenders);
-many_fn!(contracts_at, ContractRow, contracts);
-many_fn!(invoices_at, InvoiceRow, invoices);
-many_fn!(entries_at, FundEntryRow, fund_entries);
+many_fn!(allocations_at, AllocationRow, "allocations");
+many_fn!(tenders_at, TenderRow, "tenders");
+many_fn!(contracts_at, ContractRow, "contracts");
+many_fn!(invoices_at, InvoiceRow, "invoices");
+many_fn!(entries_at, FundEntryRow, "fund_entries");
 
 get_fn!(allocation, AllocationRow, allocations);
 get_fn!(fx_rate, FxRateRow, fx_rates);
@@ -302,7 +331,20 @@ get_fn!(tender, TenderRow, tenders);
 get_fn!(contract, ContractRow, contracts);
 get_fn!(amendment, AmendmentRow, contract_amendments);
 get_fn!(invoice, InvoiceRow, invoices);
-get_fn!(entry, FundEntryRow, fund_entries);
+
+/// The index row of entry `seq`, planned per call: `fund_entries_business_date` (fund,
+/// date, seq) matches the same two columns as the primary key, and a generic plan made
+/// while the table was tiny could keep walking it (`db::prepared::Unprepared`).
+pub fn entry(conn: &mut PgConnection, fund: Uuid, seq: i64) -> QueryResult<Option<FundEntryRow>> {
+    unprepared(
+        fund_entries::table
+            .find((fund, seq))
+            .select(FundEntryRow::as_select())
+            .limit(1),
+    )
+    .get_result(conn)
+    .optional()
+}
 get_fn!(
     bid_disqualification,
     BidDisqualificationRow,
@@ -316,13 +358,15 @@ pub fn live_disqualifications(
     fund: Uuid,
     tenders: &[i64],
 ) -> QueryResult<Vec<BidDisqualificationRow>> {
-    bid_disqualifications::table
-        .filter(bid_disqualifications::fund_id.eq(fund))
-        .filter(bid_disqualifications::tender_seq.eq_any(tenders))
-        .filter(bid_disqualifications::reversed.eq(false))
-        .order(bid_disqualifications::seq.asc())
-        .select(BidDisqualificationRow::as_select())
-        .load(conn)
+    unprepared(
+        bid_disqualifications::table
+            .filter(bid_disqualifications::fund_id.eq(fund))
+            .filter(bid_disqualifications::tender_seq.eq_any(tenders))
+            .filter(bid_disqualifications::reversed.eq(false))
+            .order(bid_disqualifications::seq.asc())
+            .select(BidDisqualificationRow::as_select()),
+    )
+    .load(conn)
 }
 
 /// The unreversed approvals of an entry.
