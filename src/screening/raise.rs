@@ -4,14 +4,17 @@
 //! entry is committed; a retried append replays without re-running effects, and (fund,
 //! rule, seq) is unique, so no flag is raised twice.
 //!
-//! The facts of a whole job are read in one statement (`store::job_facts`: the tenders'
-//! bids, the paying ministries' payments in the window and funding flows, direct purchases
-//! by category, invoices by number, the latest awards, vendors' first entries, recorders
-//! and names), not per entry and not per read: each statement is a round trip inside the
-//! chain's append transaction, and screening must not dominate the cost of an append
-//! (docs/benchmarks.md). Each part is a bounded probe or range scan of an index whatever
-//! the fund's size and whatever the planner's statistics (a fund seeded in seconds has
-//! none). Only `over-contract` reads more, per contract over its line (rare).
+//! The facts of a whole job are read with a handful of queries (names, the tenders'
+//! bids, payments in the window, direct purchases by category in the window, invoices by
+//! number, vendors' first entries), not per entry: screening must not
+//! dominate the cost of an append (docs/benchmarks.md). Each is a bounded probe or range
+//! scan of an index whatever the fund's size and whatever the planner's statistics (a fund
+//! seeded in seconds has none): per-ministry range scans rather than `= ANY(..)` over
+//! ministries, fenced lateral subqueries per tender, vendor or invoice
+//! (`screening::store`). The per-ministry reads are one statement per job for all the
+//! paying ministries (priors, their invoices' numbers and the funding flows) and one for
+//! all the awarding ministries: each statement is a round trip inside the chain's append
+//! transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -190,36 +193,58 @@ pub fn raise(
             }
         }
     }
-    // Who recorded the approved entries: the job's own, else the ledger's (read below).
-    let mut recorders: HashMap<i64, String> = HashMap::new();
-    let mut recorded = Vec::new();
-    for seq in approved {
-        match entries
-            .iter()
-            .find(|e| i64::try_from(e.seq).ok() == Some(seq))
-        {
-            Some(e) => {
-                recorders.insert(seq, e.principal.id.clone());
+    let tender_list: Vec<i64> = tenders.iter().copied().collect();
+    let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
+    if !tender_list.is_empty() {
+        for (tender, e) in store::tenders_entries(st.conn, fund, &tender_list)? {
+            if let Some(tender) = tender {
+                orgs.extend(e.3);
+                tender_entries.entry(tender).or_default().push(e);
             }
-            None => recorded.push(seq),
         }
     }
-    // Over-contract: only contracts whose invoices (which bound their payments) are over
-    // the line now, or that the job may have lowered since one of its own entries; the
-    // rest cannot be flagged, and cost no read.
-    let mut contracts = HashMap::new();
-    for seq in invoiced_contracts {
-        let Some(c) = st.contract(seq)? else { continue };
-        let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
-        if c.reversed || !(lowers || amended.contains(&seq) || c.invoiced > line) {
-            continue;
+    let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
+    // The paying ministries' flows, one statement for all of them: the window's payments
+    // to the job's vendors (the priors, with their invoices' numbers), and what
+    // spending-before-funding needs (`Funding`).
+    let payer_list: Vec<store::Payer> = payers
+        .iter()
+        .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
+        .collect();
+    let mut flows = match since {
+        Some(since) if !payer_list.is_empty() => {
+            store::ministry_flows(st.conn, fund, &payer_list, &vendor_list, since)?
         }
-        let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
-        contracts.insert(seq, (c, rows));
-    }
-    // Invoice numbers of the job's payments' invoices (in the derived state's cache,
-    // loaded for the job); the priors' are read with them.
-    let mut invoice_numbers: HashMap<i64, String> = HashMap::new();
+        _ => HashMap::new(),
+    };
+    let mut payments: Vec<store::PaymentRow> = flows
+        .values()
+        .flat_map(|f| f.payments.iter().cloned())
+        .collect();
+    payments.sort_unstable_by_key(|p| p.0);
+    let category_payments = match since {
+        Some(since) if !purchasers.is_empty() => {
+            let purchasers: Vec<Uuid> = purchasers.into_iter().collect();
+            let categories: Vec<String> = categories.into_iter().collect();
+            let rows =
+                store::category_purchases_since(st.conn, fund, &purchasers, &categories, since)?;
+            orgs.extend(rows.iter().filter_map(|r| r.3));
+            rows
+        }
+        _ => Vec::new(),
+    };
+    let invoices = if numbered.is_empty() {
+        Vec::new()
+    } else {
+        let (vendors, numbers): (Vec<Uuid>, Vec<String>) = numbered.into_iter().unzip();
+        store::invoices_numbered(st.conn, fund, &vendors, &numbers)?
+    };
+    // Invoice numbers of the paid invoices: the priors' (read with them) and the job's
+    // payments' (in the derived state's cache, loaded for the job).
+    let mut invoice_numbers: HashMap<i64, String> = flows
+        .values()
+        .flat_map(|f| f.invoice_numbers.iter().cloned())
+        .collect();
     for ((_, typed), row) in entries.iter().zip(typed).zip(&rows) {
         if let (FundEntry::Payment(_), Some(row)) = (typed, row) {
             if let Some(i) = row.ref_seq {
@@ -229,58 +254,6 @@ pub fn raise(
             }
         }
     }
-    // The latest awards of each awarding ministry: those the job's awards were recorded
-    // after can only be the job's own later awards, so `consecutive_wins_min` plus the
-    // job's count covers every award of the job.
-    let award_limits: Vec<(Uuid, i64)> = awarders
-        .into_iter()
-        .map(|(ministry, count)| {
-            let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
-            (ministry, limit)
-        })
-        .collect();
-    let has_payers = !payers.is_empty();
-    let query = store::JobFactsQuery {
-        tenders: tenders.into_iter().collect(),
-        payers: payers
-            .iter()
-            .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
-            .collect(),
-        since,
-        vendors: if has_payers {
-            vendors.into_iter().collect()
-        } else {
-            Vec::new()
-        },
-        purchasers: if since.is_some() {
-            purchasers.into_iter().collect()
-        } else {
-            Vec::new()
-        },
-        categories: categories.into_iter().collect(),
-        numbered: numbered.into_iter().collect(),
-        award_limits,
-        spenders: spenders.into_iter().collect(),
-        recorded,
-        orgs: orgs.into_iter().collect(),
-    };
-    // Everything else the job's screens read, in one statement.
-    let read = store::job_facts(st.conn, fund, &query)?;
-    let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
-    for (tender, e) in read.tender_entries {
-        tender_entries.entry(tender).or_default().push(e);
-    }
-    let mut flows = read.flows;
-    let mut payments: Vec<store::PaymentRow> = flows
-        .values()
-        .flat_map(|f| f.payments.iter().cloned())
-        .collect();
-    payments.sort_unstable_by_key(|p| p.0);
-    invoice_numbers.extend(
-        flows
-            .values()
-            .flat_map(|f| f.invoice_numbers.iter().cloned()),
-    );
     let mut funding = HashMap::new();
     for ministry in payers.into_keys() {
         let position = st.ministry_position(ministry)?;
@@ -312,22 +285,74 @@ pub fn raise(
             _ => {}
         }
     }
-    recorders.extend(read.recorders);
+    // Who recorded the approved entries: the job's own, else the ledger's.
+    let mut recorders: HashMap<i64, String> = HashMap::new();
+    let mut missing = Vec::new();
+    for seq in approved {
+        match entries
+            .iter()
+            .find(|e| i64::try_from(e.seq).ok() == Some(seq))
+        {
+            Some(e) => {
+                recorders.insert(seq, e.principal.id.clone());
+            }
+            None => missing.push(seq),
+        }
+    }
+    if !missing.is_empty() {
+        recorders.extend(store::recorders(st.conn, fund, &missing)?);
+    }
+    // Over-contract: only contracts whose invoices (which bound their payments) are over
+    // the line now, or that the job may have lowered since one of its own entries; the
+    // rest cannot be flagged, and cost no read.
+    let mut contracts = HashMap::new();
+    for seq in invoiced_contracts {
+        let Some(c) = st.contract(seq)? else { continue };
+        let line = c.value.saturating_add(c.value * t.over_contract_tolerance);
+        if c.reversed || !(lowers || amended.contains(&seq) || c.invoiced > line) {
+            continue;
+        }
+        let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
+        contracts.insert(seq, (c, rows));
+    }
+    // The latest awards of each awarding ministry: those the job's awards were recorded
+    // after can only be the job's own later awards, so `consecutive_wins_min` plus the
+    // job's count covers every award of the job.
+    let limits: Vec<(Uuid, i64)> = awarders
+        .into_iter()
+        .map(|(ministry, count)| {
+            let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
+            (ministry, limit)
+        })
+        .collect();
+    let awards = store::latest_awards(st.conn, fund, &limits)?;
+    for rows in awards.values() {
+        orgs.extend(rows.iter().filter_map(|r| r.2));
+    }
+    let org_list: Vec<Uuid> = orgs.into_iter().collect();
+    let spender_list: Vec<Uuid> = spenders.into_iter().collect();
+    let (first_seen, fund_first_date) = if spender_list.is_empty() {
+        (HashMap::new(), None)
+    } else {
+        (
+            store::vendors_first_seen(st.conn, fund, &spender_list)?
+                .into_iter()
+                .map(|(v, s, d)| (v, (u(s), d)))
+                .collect(),
+            store::fund_first_date(st.conn, fund)?,
+        )
+    };
     let job = JobFacts {
-        first_seen: read
-            .first_seen
-            .into_iter()
-            .map(|(v, s, d)| (v, (u(s), d)))
-            .collect(),
-        fund_first_date: read.fund_first_date,
-        names: read.names.into_iter().collect(),
+        first_seen,
+        fund_first_date,
+        names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
         tender_entries,
         payments,
-        category_payments: read.category_payments,
-        invoices: read.invoices,
+        category_payments,
+        invoices,
         invoice_numbers,
         funding,
-        awards: read.awards,
+        awards,
         recorders,
         contracts,
     };

@@ -161,6 +161,71 @@ pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid
         .load(conn)
 }
 
+#[derive(QueryableByName)]
+struct TenderEntryRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    tender_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+}
+
+/// (tender seq, entry) for the unreversed tender, bid and bid_disqualified entries of
+/// these tenders, in seq order. One probe of `fund_entries_tender` per tender (a lateral
+/// subquery, fenced with `OFFSET 0` so that it is not flattened): with `tender_seq =
+/// ANY(..)` a planner without statistics (a fund seeded in seconds) scanned every tender
+/// and bid of the fund in `fund_entries_kind`.
+pub fn tenders_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    tenders: &[i64],
+) -> QueryResult<Vec<(Option<i64>, TenderEntry)>> {
+    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+    let rows: Vec<TenderEntryRow> = prepared(
+        diesel::sql_query(
+            "SELECT e.tender_seq, e.seq, e.kind, e.business_date, e.vendor_org_id, \
+                e.amount_fund, e.ref_seq \
+         FROM unnest($2) AS t(seq) \
+         CROSS JOIN LATERAL ( \
+             SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, ref_seq \
+             FROM fund_entries \
+             WHERE fund_id = $1 AND tender_seq = t.seq \
+               AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
+             OFFSET 0 \
+         ) AS e \
+         ORDER BY e.seq",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<BigInt>, _>(tenders),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.tender_seq,
+                (
+                    r.seq,
+                    r.kind,
+                    r.business_date,
+                    r.vendor_org_id,
+                    r.amount_fund,
+                    r.ref_seq,
+                ),
+            )
+        })
+        .collect())
+}
+
 /// An entry of a contract for `over-contract`: (seq, kind, amount in the contract's
 /// currency, ref seq).
 pub type ContractEntry = (i64, String, Option<Decimal>, Option<i64>);
@@ -256,9 +321,96 @@ pub type CategoryPaymentRow = (
 /// a few categories holds.
 pub const CATEGORY_PAYMENTS_MAX: i64 = 5_000;
 
+/// Unreversed direct purchases (payments naming no invoice) by these ministries in these
+/// categories dated on or after `since`, the latest dated first, at most
+/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over each
+/// ministry's payments in the window (the other conditions filter the rows read; with
+/// `ministry_org_id = ANY(..)` the planner scans the fund's whole payment list instead).
+pub fn category_purchases_since(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministries: &[Uuid],
+    categories: &[String],
+    since: NaiveDate,
+) -> QueryResult<Vec<CategoryPaymentRow>> {
+    let mut rows: Vec<CategoryPaymentRow> = Vec::new();
+    for ministry in ministries {
+        rows.extend(
+            ministry_entries(fund, *ministry, "payment")
+                .filter(fund_entries::business_date.ge(since))
+                .filter(fund_entries::ref_seq.is_null())
+                .filter(fund_entries::category.eq_any(categories))
+                .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
+                .limit(CATEGORY_PAYMENTS_MAX)
+                .select((
+                    fund_entries::seq,
+                    fund_entries::business_date,
+                    fund_entries::ministry_org_id,
+                    fund_entries::vendor_org_id,
+                    fund_entries::category,
+                    fund_entries::amount_fund,
+                ))
+                .load::<CategoryPaymentRow>(conn)?,
+        );
+    }
+    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    rows.truncate(usize::try_from(CATEGORY_PAYMENTS_MAX).unwrap_or(0));
+    Ok(rows)
+}
+
 /// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
 /// currency).
 pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
+
+#[derive(QueryableByName)]
+struct FirstSeen {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    vendor: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+}
+
+/// Each vendor's first entry in the fund: (vendor, first seq, its business date). One
+/// probe of `fund_entries_vendor` (fund, vendor, seq) per vendor, `LIMIT 1` in a lateral
+/// join: a `min(seq) GROUP BY vendor` would read every entry of the vendors.
+pub fn vendors_first_seen(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    vendors: &[Uuid],
+) -> QueryResult<Vec<(Uuid, i64, NaiveDate)>> {
+    use diesel::sql_types::{Array, Uuid as SqlUuid};
+    let rows: Vec<FirstSeen> = prepared(
+        diesel::sql_query(
+            "SELECT v.vendor, e.seq, e.business_date \
+         FROM unnest($2) AS v(vendor) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, business_date FROM fund_entries \
+             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+             ORDER BY seq LIMIT 1 \
+         ) AS e",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(vendors),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.vendor, r.seq, r.business_date))
+        .collect())
+}
+
+/// The business date of the fund's earliest entry (one probe of
+/// `fund_entries_business_date`); `None` for a fund with no entries.
+pub fn fund_first_date(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<NaiveDate>> {
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .order((fund_entries::business_date.asc(), fund_entries::seq.asc()))
+        .select(fund_entries::business_date)
+        .first(conn)
+        .optional()
+}
 
 /// Each of these ministries' earliest unreversed payment date in the fund (a probe of
 /// `fund_entries_ministry_kind_date` per ministry).
@@ -279,6 +431,53 @@ pub fn first_payment_dates(
     Ok(out)
 }
 
+#[derive(QueryableByName)]
+struct NumberedInvoice {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    vendor_org_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    invoice_number: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    amount: Decimal,
+}
+
+/// Unreversed invoices of these (vendor, number) pairs (`vendors[i]`, `numbers[i]`): (seq,
+/// vendor, number, amount), in seq order. One probe of `invoices_vendor_number` (fund,
+/// vendor, number) per pair, in a fenced lateral subquery: with `vendor_org_id = ANY(..)`
+/// a planner without statistics read every invoice of the fund, and with the numbers as
+/// one array per vendor it read every invoice of each vendor.
+pub fn invoices_numbered(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    vendors: &[Uuid],
+    numbers: &[String],
+) -> QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    let rows: Vec<NumberedInvoice> = prepared(
+        diesel::sql_query(
+            "SELECT i.seq, i.vendor_org_id, i.invoice_number, i.amount \
+         FROM unnest($2, $3) AS v(vendor, number) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
+             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+               AND invoice_number = v.number AND NOT reversed \
+             OFFSET 0 \
+         ) AS i \
+         ORDER BY i.seq",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(vendors)
+        .bind::<Array<Text>, _>(numbers),
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.seq, r.vendor_org_id, r.invoice_number, r.amount))
+        .collect())
+}
+
 /// (seq, kind, business date, vendor, amount in the fund's currency, referred seq: the
 /// bid of a `bid_disqualified`).
 pub type TenderEntry = (
@@ -294,11 +493,31 @@ pub type TenderEntry = (
 /// fund's currency).
 pub type FlowRow = (i64, NaiveDate, Option<Decimal>);
 
+#[derive(QueryableByName)]
+struct MinistryFlowRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    which: i32,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ministry: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    invoice_number: Option<String>,
+}
+
 /// A paying ministry of a job: the ministry, the earliest business date and the first seq
 /// of the job's payments by it.
 pub type Payer = (Uuid, NaiveDate, i64);
 
-/// What one paying ministry's flows hold for a job (`job_facts`, parts 10–13).
+/// What one paying ministry's flows hold for a job (`ministry_flows`).
 #[derive(Debug, Default)]
 pub struct MinistryFlows {
     /// Unreversed payments to the vendors dated on or after `since` (the window's priors).
@@ -314,174 +533,49 @@ pub struct MinistryFlows {
     pub latest_before: Option<FlowRow>,
 }
 
-/// What the per-entry screens of one job read (`job_facts`), each list as its own read
-/// returned it.
-#[derive(Debug, Default)]
-pub struct JobFactsQuery {
-    /// Tenders whose unreversed tender, bid and bid_disqualified entries are read.
-    pub tenders: Vec<i64>,
-    /// Paying ministries (`ministry_flows` below).
-    pub payers: Vec<Payer>,
-    /// The window's start for the payers' priors and the direct purchases by category.
-    pub since: Option<NaiveDate>,
-    /// Vendors of the job's payments: the priors read are payments to them.
-    pub vendors: Vec<Uuid>,
-    /// Ministries making direct purchases in `categories`.
-    pub purchasers: Vec<Uuid>,
-    pub categories: Vec<String>,
-    /// (vendor, invoice number) of the job's invoices.
-    pub numbered: Vec<(Uuid, String)>,
-    /// Awarding ministries, with how many of their latest awards to read.
-    pub award_limits: Vec<(Uuid, i64)>,
-    /// Vendors whose first entry in the fund is read (with the fund's first date).
-    pub spenders: Vec<Uuid>,
-    /// Entries whose recorder (principal id) is read.
-    pub recorded: Vec<i64>,
-    /// Organisations named; the vendors of the tenders' entries, of the direct purchases
-    /// and of the latest awards are named too.
-    pub orgs: Vec<Uuid>,
-}
-
-/// What `job_facts` read.
-#[derive(Debug, Default)]
-pub struct JobFactRows {
-    /// (tender seq, entry), in seq order.
-    pub tender_entries: Vec<(i64, TenderEntry)>,
-    pub flows: std::collections::HashMap<Uuid, MinistryFlows>,
-    /// Direct purchases, latest dated first (seq breaks ties), at most
-    /// `CATEGORY_PAYMENTS_MAX`.
-    pub category_payments: Vec<CategoryPaymentRow>,
-    /// (seq, vendor, number, amount), in seq order.
-    pub invoices: Vec<(i64, Uuid, String, Decimal)>,
-    /// Per awarding ministry, its latest awards, latest dated first (seq breaks ties).
-    pub awards: std::collections::HashMap<Uuid, Vec<AwardRow>>,
-    /// (vendor, first seq, its business date).
-    pub first_seen: Vec<(Uuid, i64, NaiveDate)>,
-    /// The fund's earliest business date (read with `first_seen`).
-    pub fund_first_date: Option<NaiveDate>,
-    /// (seq, principal id of its recorder).
-    pub recorders: Vec<(i64, String)>,
-    pub names: Vec<(Uuid, String)>,
-}
-
-#[derive(QueryableByName)]
-struct FactRow {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    which: i32,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-    key: Option<Uuid>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    seq: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
-    business_date: Option<NaiveDate>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-    vendor: Option<Uuid>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
-    amount: Option<Decimal>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    ref_seq: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    tender_seq: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    txt: Option<String>,
-}
-
-/// Everything the per-entry screens of a job read, in one statement (one round trip inside
-/// the append transaction; before, eight, each planned and answered on its own). Every
-/// part is a bounded probe or range scan of an index whatever the fund's size and whatever
-/// the planner's statistics (a fund seeded in seconds has none): a lateral subquery per
-/// key over the arrays, fenced with `OFFSET 0` or bounded by its `LIMIT`, so that no
-/// part is flattened into a join the planner could turn into a scan of the fund. A part
-/// whose array is empty reads nothing. The parts, by `which`:
-///
-/// - 0, the tenders' entries: per tender, a probe of `fund_entries_tender` for its
-///   unreversed tender, bid and bid_disqualified entries (with `tender_seq = ANY(..)` a
-///   planner without statistics scanned every tender and bid of the fund);
-/// - 10–13, the paying ministries' flows (`MinistryFlows`): per ministry, range scans of
-///   `fund_entries_ministry_kind_date` over its unreversed payments to `vendors` dated on
-///   or after `since` (10, with the numbers of the invoices they pay: a primary-key probe
-///   of `invoices` each, in a scalar subquery), over its payments (11) and disbursements
-///   (12) dated after its earliest payment date of the job, and (13) for its latest
-///   disbursement by then recorded before its first payment of the job, a backward probe
-///   of that index for its date and then that date's disbursements, of which the last
-///   recorded is kept (ordered by date and seq in one probe, the planner walked
-///   `fund_entries_business_date`, the only index in that order, over the fund);
-/// - 2, direct purchases (payments naming no invoice) in `categories` by each purchaser
-///   dated on or after `since`: a range scan of its payments in the window, the latest
-///   dated `CATEGORY_PAYMENTS_MAX` at most (the bound is far above what a window of a
-///   ministry's purchases holds);
-/// - 3, unreversed invoices of each (vendor, number): a probe of `invoices_vendor_number`;
-/// - 4, each awarding ministry's latest `limit` unreversed awards: a short backward range
-///   scan of `fund_entries_ministry_kind_date` (which orders by date, not seq) for the
-///   date of its `limit`-th latest award, then the awards dated from it on (`limit` plus
-///   its ties), sorted and cut here;
-/// - 5, each spender's first entry in the fund: one probe of `fund_entries_vendor` (fund,
-///   vendor, seq), `LIMIT 1` (a `min(seq) GROUP BY` would read every entry of the
-///   vendors); 6, the fund's earliest business date, when there are spenders;
-/// - 7, who recorded each of `recorded`: a primary-key probe of `ledger_entries`, the
-///   principal's id read from the canonical entry;
-/// - 8, the names of `orgs` and of the vendors of parts 0, 2 and 4.
-pub fn job_facts(
+/// The flows of these paying ministries, in one statement: per ministry (a lateral
+/// subquery over the arrays, each branch fenced with `OFFSET 0` or bounded by its
+/// `LIMIT`), range scans of `fund_entries_ministry_kind_date` over its unreversed payments
+/// to `vendors` dated on or after `since` and over its payments and disbursements dated
+/// after its earliest payment date of the job, and for its latest disbursement by then
+/// recorded before its first payment of the job, a backward probe of that index for its
+/// date and then that date's disbursements, of which the last recorded is kept (ordered by
+/// date and seq in one probe, the planner walked `fund_entries_business_date`, the only
+/// index in that order, over the whole fund's entries up to the date). The priors come with
+/// the numbers of the invoices they pay (a primary-key probe of `invoices` per prior, in a
+/// scalar subquery so that no join strategy is left to the planner). Each list in seq
+/// order.
+pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
-    q: &JobFactsQuery,
-) -> QueryResult<JobFactRows> {
-    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Uuid as SqlUuid};
-    let ministries: Vec<Uuid> = q.payers.iter().map(|p| p.0).collect();
-    let earliest: Vec<NaiveDate> = q.payers.iter().map(|p| p.1).collect();
-    let first_seqs: Vec<i64> = q.payers.iter().map(|p| p.2).collect();
-    let (numbered_vendors, numbers): (Vec<Uuid>, Vec<String>) = q.numbered.iter().cloned().unzip();
-    let awarders: Vec<Uuid> = q.award_limits.iter().map(|l| l.0).collect();
-    let limits: Vec<i64> = q.award_limits.iter().map(|l| l.1).collect();
-    let rows: Vec<FactRow> = prepared(
+    payers: &[Payer],
+    vendors: &[Uuid],
+    since: NaiveDate,
+) -> QueryResult<std::collections::HashMap<Uuid, MinistryFlows>> {
+    use diesel::sql_types::{Array, BigInt, Date, Uuid as SqlUuid};
+    let mut out: std::collections::HashMap<Uuid, MinistryFlows> = payers
+        .iter()
+        .map(|(m, ..)| (*m, MinistryFlows::default()))
+        .collect();
+    if payers.is_empty() {
+        return Ok(out);
+    }
+    let ministries: Vec<Uuid> = payers.iter().map(|p| p.0).collect();
+    let earliest: Vec<NaiveDate> = payers.iter().map(|p| p.1).collect();
+    let first_seqs: Vec<i64> = payers.iter().map(|p| p.2).collect();
+    let mut rows: Vec<MinistryFlowRow> = prepared(
         diesel::sql_query(
-            "WITH te AS MATERIALIZED ( \
-             SELECT e.* FROM unnest($2::bigint[]) AS t(seq) \
-             CROSS JOIN LATERAL ( \
-                 SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, ref_seq \
-                 FROM fund_entries \
-                 WHERE fund_id = $1 AND tender_seq = t.seq \
-                   AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
-                 OFFSET 0) AS e \
-         ), cp AS MATERIALIZED ( \
-             SELECT e.* FROM unnest($8::uuid[]) AS m(ministry) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, business_date, ministry_org_id, vendor_org_id, category, amount_fund \
-                 FROM fund_entries \
-                 WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
-                   AND reversed_by IS NULL AND business_date >= $6 AND ref_seq IS NULL \
-                   AND category = ANY($9) \
-                 ORDER BY business_date DESC LIMIT $10) AS e \
-         ), la AS MATERIALIZED ( \
-             SELECT m.ministry, a.* FROM unnest($13::uuid[], $14::bigint[]) AS m(ministry, lim) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
-                 WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
-                   AND reversed_by IS NULL \
-                   AND business_date >= ( \
-                       SELECT min(d.business_date) FROM ( \
-                           SELECT business_date FROM fund_entries \
-                           WHERE fund_id = $1 AND ministry_org_id = m.ministry \
-                             AND kind = 'award' AND reversed_by IS NULL \
-                           ORDER BY business_date DESC LIMIT m.lim \
-                       ) AS d) \
-                 OFFSET 0) AS a \
-         ) \
-         SELECT 0 AS which, NULL::uuid AS key, seq, business_date, vendor_org_id AS vendor, \
-                amount_fund AS amount, ref_seq, tender_seq, kind AS txt \
-         FROM te \
-         UNION ALL \
-         SELECT 10 + f.which, m.ministry, f.seq, f.business_date, f.vendor_org_id, \
-                f.amount_fund, f.ref_seq, NULL, f.invoice_number \
-         FROM unnest($3::uuid[], $4::date[], $5::bigint[]) AS m(ministry, earliest, first_seq) \
+            "SELECT e.which, m.ministry, e.seq, e.business_date, e.vendor_org_id, \
+                e.amount_fund, e.ref_seq, e.invoice_number \
+         FROM unnest($2, $3, $4) AS m(ministry, earliest, first_seq) \
          CROSS JOIN LATERAL ( \
              (SELECT 0 AS which, seq, business_date, vendor_org_id, amount_fund, ref_seq, \
                   (SELECT i.invoice_number FROM invoices i \
                    WHERE i.fund_id = $1 AND i.seq = fund_entries.ref_seq) AS invoice_number \
               FROM fund_entries \
               WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
-                AND reversed_by IS NULL AND business_date >= $6 \
-                AND vendor_org_id = ANY($7) \
+                AND reversed_by IS NULL AND business_date >= $5 \
+                AND vendor_org_id = ANY($6) \
               OFFSET 0) \
              UNION ALL \
              (SELECT 1, seq, business_date, NULL, amount_fund, NULL, NULL \
@@ -507,159 +601,140 @@ pub fn job_facts(
                       AND business_date <= m.earliest AND seq < m.first_seq \
                     ORDER BY business_date DESC LIMIT 1) \
               OFFSET 0) \
-         ) AS f \
-         UNION ALL \
-         SELECT 2, ministry_org_id, seq, business_date, vendor_org_id, amount_fund, NULL, NULL, \
-                category \
-         FROM cp \
-         UNION ALL \
-         SELECT 3, i.vendor_org_id, i.seq, NULL, NULL, i.amount, NULL, NULL, i.invoice_number \
-         FROM unnest($11::uuid[], $12::text[]) AS v(vendor, number) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
-             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-               AND invoice_number = v.number AND NOT reversed \
-             OFFSET 0) AS i \
-         UNION ALL \
-         SELECT 4, ministry, seq, business_date, vendor_org_id, amount_fund, NULL, NULL, NULL \
-         FROM la \
-         UNION ALL \
-         SELECT 5, v.vendor, e.seq, e.business_date, NULL, NULL, NULL, NULL, NULL \
-         FROM unnest($15::uuid[]) AS v(vendor) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, business_date FROM fund_entries \
-             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-             ORDER BY seq LIMIT 1) AS e \
-         UNION ALL \
-         (SELECT 6, NULL, NULL, business_date, NULL, NULL, NULL, NULL, NULL \
-          FROM fund_entries \
-          WHERE fund_id = $1 AND cardinality($15::uuid[]) > 0 \
-          ORDER BY business_date, seq LIMIT 1) \
-         UNION ALL \
-         SELECT 7, NULL, r.seq, NULL, NULL, NULL, NULL, NULL, r.recorder \
-         FROM unnest($16::bigint[]) AS k(seq) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, (canonical::jsonb) -> 'principal' ->> 'id' AS recorder \
-             FROM ledger_entries WHERE chain_id = $1 AND seq = k.seq \
-             OFFSET 0) AS r \
-         UNION ALL \
-         SELECT 8, o.id, NULL, NULL, NULL, NULL, NULL, NULL, o.name \
-         FROM organizations o \
-         WHERE o.id IN ( \
-             SELECT unnest($17::uuid[]) \
-             UNION SELECT vendor_org_id FROM te \
-             UNION SELECT vendor_org_id FROM cp \
-             UNION SELECT vendor_org_id FROM la)",
+         ) AS e",
         )
         .bind::<SqlUuid, _>(fund)
-        .bind::<Array<BigInt>, _>(&q.tenders)
         .bind::<Array<SqlUuid>, _>(&ministries)
         .bind::<Array<Date>, _>(&earliest)
         .bind::<Array<BigInt>, _>(&first_seqs)
-        .bind::<Nullable<Date>, _>(q.since)
-        .bind::<Array<SqlUuid>, _>(&q.vendors)
-        .bind::<Array<SqlUuid>, _>(&q.purchasers)
-        .bind::<Array<Text>, _>(&q.categories)
-        .bind::<BigInt, _>(CATEGORY_PAYMENTS_MAX)
-        .bind::<Array<SqlUuid>, _>(&numbered_vendors)
-        .bind::<Array<Text>, _>(&numbers)
-        .bind::<Array<SqlUuid>, _>(&awarders)
-        .bind::<Array<BigInt>, _>(&limits)
-        .bind::<Array<SqlUuid>, _>(&q.spenders)
-        .bind::<Array<BigInt>, _>(&q.recorded)
-        .bind::<Array<SqlUuid>, _>(&q.orgs),
+        .bind::<Date, _>(since)
+        .bind::<Array<SqlUuid>, _>(vendors),
     )
     .load(conn)?;
-    let mut out = JobFactRows {
-        flows: q
-            .payers
-            .iter()
-            .map(|(m, ..)| (*m, MinistryFlows::default()))
-            .collect(),
-        awards: q
-            .award_limits
-            .iter()
-            .map(|(m, _)| (*m, Vec::new()))
-            .collect(),
-        ..JobFactRows::default()
-    };
+    rows.sort_unstable_by_key(|r| r.seq);
     for r in rows {
-        let (Some(seq), Some(date)) = (r.seq, r.business_date) else {
-            match (r.which, r.key, r.seq, r.business_date, r.txt) {
-                (6, _, _, Some(date), _) => out.fund_first_date = Some(date),
-                (7, _, Some(seq), _, Some(recorder)) => out.recorders.push((seq, recorder)),
-                (8, Some(org), _, _, Some(name)) => out.names.push((org, name)),
-                (3, Some(vendor), Some(seq), _, Some(number)) => {
-                    out.invoices
-                        .push((seq, vendor, number, r.amount.unwrap_or_default()));
-                }
-                _ => {}
-            }
+        let Some(f) = out.get_mut(&r.ministry) else {
             continue;
         };
+        let flow = (r.seq, r.business_date, r.amount_fund);
         match r.which {
             0 => {
-                if let (Some(tender), Some(kind)) = (r.tender_seq, r.txt) {
-                    out.tender_entries
-                        .push((tender, (seq, kind, date, r.vendor, r.amount, r.ref_seq)));
+                if let (Some(invoice), Some(number)) = (r.ref_seq, r.invoice_number) {
+                    f.invoice_numbers.push((invoice, number));
+                }
+                f.payments.push((
+                    r.seq,
+                    r.business_date,
+                    Some(r.ministry),
+                    r.vendor_org_id,
+                    r.amount_fund,
+                    r.ref_seq,
+                ));
+            }
+            1 => f.later_payments.push(flow),
+            2 => f.later_disbursements.push(flow),
+            // The latest date's disbursements: the one recorded last.
+            _ => {
+                if f.latest_before.is_none_or(|l| l.0 < flow.0) {
+                    f.latest_before = Some(flow);
                 }
             }
-            2 => out
-                .category_payments
-                .push((seq, date, r.key, r.vendor, r.txt, r.amount)),
-            4 => {
-                if let Some(v) = r.key.and_then(|m| out.awards.get_mut(&m)) {
-                    v.push((seq, date, r.vendor, r.amount));
-                }
-            }
-            5 => out.first_seen.extend(r.key.map(|v| (v, seq, date))),
-            10..=13 => {
-                let Some(f) = r.key.and_then(|m| out.flows.get_mut(&m)) else {
-                    continue;
-                };
-                let flow = (seq, date, r.amount);
-                match r.which {
-                    10 => {
-                        if let (Some(invoice), Some(number)) = (r.ref_seq, r.txt) {
-                            f.invoice_numbers.push((invoice, number));
-                        }
-                        f.payments
-                            .push((seq, date, r.key, r.vendor, r.amount, r.ref_seq));
-                    }
-                    11 => f.later_payments.push(flow),
-                    12 => f.later_disbursements.push(flow),
-                    // The latest date's disbursements: the one recorded last.
-                    _ => {
-                        if f.latest_before.is_none_or(|l| l.0 < seq) {
-                            f.latest_before = Some(flow);
-                        }
-                    }
-                }
-            }
-            _ => {}
         }
     }
-    out.tender_entries.sort_unstable_by_key(|(_, e)| e.0);
-    out.invoices.sort_unstable_by_key(|i| i.0);
-    for f in out.flows.values_mut() {
-        f.payments.sort_unstable_by_key(|p| p.0);
-        f.later_payments.sort_unstable_by_key(|p| p.0);
-        f.later_disbursements.sort_unstable_by_key(|p| p.0);
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct MinistryAwardRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ministry: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    business_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    amount_fund: Option<Decimal>,
+}
+
+/// Each of these ministries' latest `limit` unreversed awards, latest dated first (seq
+/// breaks ties), in one statement: per ministry (a lateral subquery over the arrays), a
+/// short backward range scan of `fund_entries_ministry_kind_date` (which orders by date but
+/// not seq) for the date of its `limit`-th latest award, then a range scan of the awards
+/// dated from it on (`limit` plus its ties), sorted and cut here. One `ORDER BY
+/// business_date, seq LIMIT` would read and sort all of the ministry's awards.
+pub fn latest_awards(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    limits: &[(Uuid, i64)],
+) -> QueryResult<std::collections::HashMap<Uuid, Vec<AwardRow>>> {
+    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+    let mut out: std::collections::HashMap<Uuid, Vec<AwardRow>> =
+        limits.iter().map(|(m, _)| (*m, Vec::new())).collect();
+    if limits.is_empty() {
+        return Ok(out);
     }
-    out.category_payments
-        .sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-    out.category_payments
-        .truncate(usize::try_from(CATEGORY_PAYMENTS_MAX).unwrap_or(0));
-    for (m, v) in &mut out.awards {
+    let ministries: Vec<Uuid> = limits.iter().map(|l| l.0).collect();
+    let lims: Vec<i64> = limits.iter().map(|l| l.1).collect();
+    let rows: Vec<MinistryAwardRow> = prepared(
+        diesel::sql_query(
+            "SELECT m.ministry, a.seq, a.business_date, a.vendor_org_id, a.amount_fund \
+         FROM unnest($2, $3) AS m(ministry, lim) \
+         CROSS JOIN LATERAL ( \
+             SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
+             WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
+               AND reversed_by IS NULL \
+               AND business_date >= ( \
+                   SELECT min(d.business_date) FROM ( \
+                       SELECT business_date FROM fund_entries \
+                       WHERE fund_id = $1 AND ministry_org_id = m.ministry \
+                         AND kind = 'award' AND reversed_by IS NULL \
+                       ORDER BY business_date DESC LIMIT m.lim \
+                   ) AS d) \
+             OFFSET 0 \
+         ) AS a",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(&ministries)
+        .bind::<Array<BigInt>, _>(&lims),
+    )
+    .load(conn)?;
+    for r in rows {
+        if let Some(v) = out.get_mut(&r.ministry) {
+            v.push((r.seq, r.business_date, r.vendor_org_id, r.amount_fund));
+        }
+    }
+    for (m, v) in &mut out {
         v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-        let limit = q
-            .award_limits
+        let limit = limits
             .iter()
             .find(|l| l.0 == *m)
             .map_or(0, |l| usize::try_from(l.1).unwrap_or(0));
         v.truncate(limit);
     }
     Ok(out)
+}
+
+/// The user ids (ledger principals) who recorded these entries of the fund's chain.
+pub fn recorders(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    use crate::schema::ledger_entries;
+    let rows: Vec<(i64, String)> = ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(fund))
+        .filter(ledger_entries::seq.eq_any(seqs))
+        .select((ledger_entries::seq, ledger_entries::canonical))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(seq, canonical)| {
+            let e: crate::ledger::entry::Entry = serde_json::from_str(&canonical)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Ok((seq, e.principal.id))
+        })
+        .collect()
 }
 
 /// Filters of the flag list; `None` means any.
