@@ -7,8 +7,9 @@
 //! diesel's statement cache keys it by its SQL text and bind types, so the first call on a
 //! connection prepares a named statement and later calls only bind and execute it.
 //!
-//! Only for queries whose text is a constant: every distinct text is a cache entry for the
-//! life of the connection.
+//! Only for queries whose text is a constant, or one of a small fixed set of texts (the
+//! parts `screening::store::job_reads` includes: at most 64): every distinct text is a
+//! cache entry for the life of the connection.
 //!
 //! A prepared statement may run a *generic* plan, made once (after five executions) from
 //! the statistics of that moment and kept until the table's statistics change (autovacuum's

@@ -1082,7 +1082,8 @@ impl Effect for FundEffect {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
         // In the append transaction, with the fund row share-locked: no entry commits after
         // a deactivation did.
-        if !super::store::fund_active(conn, self.ctx.fund)? {
+        let (active, config) = super::store::fund_active(conn, self.ctx.fund)?;
+        if !active {
             return Err(reject(
                 "fund_inactive",
                 "the fund was deactivated; it takes no new entries",
@@ -1122,7 +1123,13 @@ impl Effect for FundEffect {
         }
         st.flush()?;
         if self.screen {
-            let thresholds = state::thresholds(st.conn, self.ctx.fund)?.unwrap_or_default();
+            // The thresholds read with the fund, unless the job changed them.
+            let thresholds = if entries.iter().any(|e| e.kind == "screening_config") {
+                state::thresholds(st.conn, self.ctx.fund)?
+            } else {
+                config.and_then(|c| serde_json::from_value(c).ok())
+            }
+            .unwrap_or_default();
             crate::screening::raise::raise(&mut st, &self.ctx, entries, &typed, &thresholds)?;
         }
         Ok(())

@@ -145,15 +145,31 @@ pub fn set_fund_active(conn: &mut PgConnection, id: Uuid, active: bool) -> Query
         .execute(conn)
 }
 
-/// Whether the fund takes entries (false also for a fund that does not exist). The row is
-/// share-locked until the caller's transaction ends, so a deactivation waits for appends
-/// in flight and every later append sees it.
-pub fn fund_active(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
-    Ok(funds::table
-        .find(id)
-        .select(funds::active)
-        .for_share()
-        .first(conn)
-        .optional()?
-        .unwrap_or(false))
+#[derive(diesel::QueryableByName)]
+struct ActiveRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    active: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Jsonb>)]
+    config: Option<serde_json::Value>,
+}
+
+/// Whether the fund takes entries (false also for a fund that does not exist), with its
+/// stored screening thresholds (`None`: the defaults), in one round trip: every append
+/// reads both. The fund's row is share-locked until the caller's transaction ends, so a
+/// deactivation waits for appends in flight and every later append sees it.
+pub fn fund_active(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> QueryResult<(bool, Option<serde_json::Value>)> {
+    let row: Option<ActiveRow> = crate::db::prepared::prepared(
+        diesel::sql_query(
+            "SELECT f.active, \
+                 (SELECT t.config FROM screening_thresholds t WHERE t.fund_id = f.id) AS config \
+             FROM funds f WHERE f.id = $1 FOR SHARE OF f",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(id),
+    )
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map_or((false, None), |r| (r.active, r.config)))
 }

@@ -115,7 +115,9 @@ pub fn raise(
     }
     let mut orgs = BTreeSet::new();
     let mut tenders = BTreeSet::new();
-    let mut vendors = BTreeSet::new();
+    // The job's payments' (vendor, amount in the fund's currency): the priors whose
+    // invoice numbers can matter are near one of them.
+    let mut near: Vec<(Uuid, Decimal)> = Vec::new();
     // (vendor, number) of the job's invoices: the priors of an invoice are its vendor's
     // invoices with its number.
     let mut numbered = BTreeSet::new();
@@ -156,7 +158,9 @@ pub fn raise(
         }
         match typed {
             FundEntry::Payment(_) => {
-                vendors.extend(row.vendor_org_id);
+                if let (Some(v), Some(a)) = (row.vendor_org_id, row.amount_fund) {
+                    near.push((v, a));
+                }
                 let from = e.business_date - Duration::days(t.window_days);
                 since = Some(since.map_or(from, |s: chrono::NaiveDate| s.min(from)));
                 if let Some(m) = row.ministry_org_id {
@@ -179,7 +183,6 @@ pub fn raise(
                 }
             }
             FundEntry::Invoice(i) => {
-                vendors.insert(i.vendor);
                 numbered.insert((i.vendor, i.invoice_number.clone()));
                 invoiced_contracts.extend(row.ref_seq);
             }
@@ -193,27 +196,16 @@ pub fn raise(
             }
         }
     }
-    let tender_list: Vec<i64> = tenders.iter().copied().collect();
-    let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
-    if !tender_list.is_empty() {
-        for (tender, e) in store::tenders_entries(st.conn, fund, &tender_list)? {
-            if let Some(tender) = tender {
-                orgs.extend(e.3);
-                tender_entries.entry(tender).or_default().push(e);
-            }
-        }
-    }
-    let vendor_list: Vec<Uuid> = vendors.into_iter().collect();
     // The paying ministries' flows, one statement for all of them: the window's payments
-    // to the job's vendors (the priors, with their invoices' numbers), and what
-    // spending-before-funding needs (`Funding`).
+    // (the priors, with the invoice numbers near-duplicates need; the direct purchases by
+    // category), and what spending-before-funding needs (`Funding`).
     let payer_list: Vec<store::Payer> = payers
         .iter()
         .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
         .collect();
     let mut flows = match since {
         Some(since) if !payer_list.is_empty() => {
-            store::ministry_flows(st.conn, fund, &payer_list, &vendor_list, since)?
+            store::ministry_flows(st.conn, fund, &payer_list, since)?
         }
         _ => HashMap::new(),
     };
@@ -222,29 +214,40 @@ pub fn raise(
         .flat_map(|f| f.payments.iter().cloned())
         .collect();
     payments.sort_unstable_by_key(|p| p.0);
-    let category_payments = match since {
-        Some(since) if !purchasers.is_empty() => {
-            let purchasers: Vec<Uuid> = purchasers.into_iter().collect();
-            let categories: Vec<String> = categories.into_iter().collect();
-            let rows =
-                store::category_purchases_since(st.conn, fund, &purchasers, &categories, since)?;
-            orgs.extend(rows.iter().filter_map(|r| r.3));
-            rows
-        }
-        _ => Vec::new(),
-    };
-    let invoices = if numbered.is_empty() {
-        Vec::new()
-    } else {
-        let (vendors, numbers): (Vec<Uuid>, Vec<String>) = numbered.into_iter().unzip();
-        store::invoices_numbered(st.conn, fund, &vendors, &numbers)?
-    };
-    // Invoice numbers of the paid invoices: the priors' (read with them) and the job's
-    // payments' (in the derived state's cache, loaded for the job).
-    let mut invoice_numbers: HashMap<i64, String> = flows
-        .values()
-        .flat_map(|f| f.invoice_numbers.iter().cloned())
+    // Direct purchases by the job's purchasing ministries in the job's categories, the
+    // latest dated first.
+    let mut category_payments: Vec<store::CategoryPaymentRow> = flows
+        .iter()
+        .filter(|(m, _)| purchasers.contains(*m))
+        .flat_map(|(_, f)| f.direct_purchases.iter())
+        .filter(|r| r.4.as_ref().is_some_and(|c| categories.contains(c)))
+        .cloned()
         .collect();
+    category_payments.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    orgs.extend(category_payments.iter().filter_map(|r| r.3));
+    // Invoice numbers of the paid invoices: the job's payments' (in the derived state's
+    // cache, loaded for the job), and those of the earlier priors whose amounts are near a
+    // job payment's to the same vendor (only `near-duplicate-payment` compares numbers,
+    // and only within `near_duplicate_share`; one probe per invoice, most jobs none).
+    let job_first = entries
+        .first()
+        .and_then(|e| i64::try_from(e.seq).ok())
+        .unwrap_or(i64::MAX);
+    let mut near_invoices: Vec<i64> = payments
+        .iter()
+        .filter(|(s, _, _, v, amount, _)| {
+            *s < job_first
+                && amount.is_some_and(|p| {
+                    near.iter().any(|(jv, a)| {
+                        Some(*jv) == *v && (p - *a).abs() <= a.abs() * t.near_duplicate_share
+                    })
+                })
+        })
+        .filter_map(|p| p.5)
+        .collect();
+    near_invoices.sort_unstable();
+    near_invoices.dedup();
+    let mut invoice_numbers: HashMap<i64, String> = HashMap::new();
     for ((_, typed), row) in entries.iter().zip(typed).zip(&rows) {
         if let (FundEntry::Payment(_), Some(row)) = (typed, row) {
             if let Some(i) = row.ref_seq {
@@ -325,34 +328,38 @@ pub fn raise(
             (ministry, limit)
         })
         .collect();
-    let awards = store::latest_awards(st.conn, fund, &limits)?;
-    for rows in awards.values() {
-        orgs.extend(rows.iter().filter_map(|r| r.2));
-    }
-    let org_list: Vec<Uuid> = orgs.into_iter().collect();
-    let spender_list: Vec<Uuid> = spenders.into_iter().collect();
-    let (first_seen, fund_first_date) = if spender_list.is_empty() {
-        (HashMap::new(), None)
-    } else {
-        (
-            store::vendors_first_seen(st.conn, fund, &spender_list)?
-                .into_iter()
-                .map(|(v, s, d)| (v, (u(s), d)))
-                .collect(),
-            store::fund_first_date(st.conn, fund)?,
-        )
+    // Everything else in one round trip (`store::job_reads`): names, first sightings, the
+    // near priors' invoice numbers, the tenders' entries, the latest awards, the invoices
+    // numbered like the job's.
+    let keys = store::JobKeys {
+        orgs: orgs.into_iter().collect(),
+        first_seen: spenders.into_iter().collect(),
+        invoices: near_invoices,
+        tenders: tenders.into_iter().collect(),
+        awards: limits,
+        numbered: numbered.into_iter().collect(),
     };
+    let reads = store::job_reads(st.conn, fund, &keys)?;
+    invoice_numbers.extend(reads.invoice_numbers);
+    let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
+    for (tender, e) in reads.tender_entries {
+        tender_entries.entry(tender).or_default().push(e);
+    }
     let job = JobFacts {
-        first_seen,
-        fund_first_date,
-        names: store::org_names(st.conn, &org_list)?.into_iter().collect(),
+        first_seen: reads
+            .first_seen
+            .into_iter()
+            .map(|(v, (s, d))| (v, (u(s), d)))
+            .collect(),
+        fund_first_date: reads.fund_first_date,
+        names: reads.names,
         tender_entries,
         payments,
         category_payments,
-        invoices,
+        invoices: reads.numbered_invoices,
         invoice_numbers,
+        awards: reads.awards,
         funding,
-        awards,
         recorders,
         contracts,
     };

@@ -45,20 +45,58 @@ pub struct FlagEventRow {
 }
 
 /// Inserts flags; one already raised (same id, or same fund, rule, seq and subject) is
-/// left as it is. Returns how many were inserted.
+/// left as it is. Returns how many were inserted. One statement of constant text for any
+/// number of flags (the columns as arrays, unnested), prepared once per connection: a
+/// `VALUES` list has a text per row count, parsed and planned on every call, and at most
+/// 65,535 parameters. An evidence list travels as the text of its array (`{3,7}`): arrays
+/// of arrays must be rectangular.
 pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut inserted = 0;
-    // 14 parameters a row: stay far under Postgres' 65,535 bind parameters.
-    for chunk in rows.chunks(2_000) {
-        inserted += diesel::insert_into(flags::table)
-            .values(chunk)
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-    }
-    Ok(inserted)
+    let evidence: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let items: Vec<String> = r
+                .evidence
+                .iter()
+                .map(|s| s.map_or_else(|| "NULL".to_owned(), |s| s.to_string()))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        })
+        .collect();
+    let col = |f: fn(&FlagRow) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    prepared(
+        diesel::sql_query(
+            "INSERT INTO flags (id, fund_id, rule, severity, seq, evidence, ministry_org_id, \
+                 vendor_org_id, message, business_date, raised_at, status, subject) \
+             SELECT id, fund_id, rule, severity, seq, evidence::bigint[], ministry, vendor, \
+                 message, business_date, raised_at, status, subject \
+             FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 AS f(id, fund_id, rule, severity, seq, evidence, ministry, vendor, message, \
+                      business_date, raised_at, status, subject) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.fund_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(col(|r| r.rule.clone()))
+        .bind::<Array<Text>, _>(col(|r| r.severity.clone()))
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(evidence)
+        .bind::<Array<Nullable<SqlUuid>>, _>(
+            rows.iter().map(|r| r.ministry_org_id).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<SqlUuid>>, _>(
+            rows.iter().map(|r| r.vendor_org_id).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(col(|r| r.message.clone()))
+        .bind::<Array<Date>, _>(rows.iter().map(|r| r.business_date).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.raised_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(col(|r| r.status.clone()))
+        .bind::<Array<Text>, _>(col(|r| r.subject.clone())),
+    )
+    .execute(conn)
 }
 
 /// Which of these flags exist already.
@@ -161,71 +199,6 @@ pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid
         .load(conn)
 }
 
-#[derive(QueryableByName)]
-struct TenderEntryRow {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    tender_seq: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    kind: String,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    business_date: NaiveDate,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-    vendor_org_id: Option<Uuid>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
-    amount_fund: Option<Decimal>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    ref_seq: Option<i64>,
-}
-
-/// (tender seq, entry) for the unreversed tender, bid and bid_disqualified entries of
-/// these tenders, in seq order. One probe of `fund_entries_tender` per tender (a lateral
-/// subquery, fenced with `OFFSET 0` so that it is not flattened): with `tender_seq =
-/// ANY(..)` a planner without statistics (a fund seeded in seconds) scanned every tender
-/// and bid of the fund in `fund_entries_kind`.
-pub fn tenders_entries(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    tenders: &[i64],
-) -> QueryResult<Vec<(Option<i64>, TenderEntry)>> {
-    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
-    let rows: Vec<TenderEntryRow> = prepared(
-        diesel::sql_query(
-            "SELECT e.tender_seq, e.seq, e.kind, e.business_date, e.vendor_org_id, \
-                e.amount_fund, e.ref_seq \
-         FROM unnest($2) AS t(seq) \
-         CROSS JOIN LATERAL ( \
-             SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, ref_seq \
-             FROM fund_entries \
-             WHERE fund_id = $1 AND tender_seq = t.seq \
-               AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
-             OFFSET 0 \
-         ) AS e \
-         ORDER BY e.seq",
-        )
-        .bind::<SqlUuid, _>(fund)
-        .bind::<Array<BigInt>, _>(tenders),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                r.tender_seq,
-                (
-                    r.seq,
-                    r.kind,
-                    r.business_date,
-                    r.vendor_org_id,
-                    r.amount_fund,
-                    r.ref_seq,
-                ),
-            )
-        })
-        .collect())
-}
-
 /// An entry of a contract for `over-contract`: (seq, kind, amount in the contract's
 /// currency, ref seq).
 pub type ContractEntry = (i64, String, Option<Decimal>, Option<i64>);
@@ -316,101 +289,9 @@ pub type CategoryPaymentRow = (
     Option<Decimal>,
 );
 
-/// The most direct purchases one job reads for `split-purchase` by category (the latest
-/// dated first): a bound on the read, far above what a window of a ministry's purchases in
-/// a few categories holds.
-pub const CATEGORY_PAYMENTS_MAX: i64 = 5_000;
-
-/// Unreversed direct purchases (payments naming no invoice) by these ministries in these
-/// categories dated on or after `since`, the latest dated first, at most
-/// `CATEGORY_PAYMENTS_MAX`: a range scan of `fund_entries_ministry_kind_date` over each
-/// ministry's payments in the window (the other conditions filter the rows read; with
-/// `ministry_org_id = ANY(..)` the planner scans the fund's whole payment list instead).
-pub fn category_purchases_since(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    ministries: &[Uuid],
-    categories: &[String],
-    since: NaiveDate,
-) -> QueryResult<Vec<CategoryPaymentRow>> {
-    let mut rows: Vec<CategoryPaymentRow> = Vec::new();
-    for ministry in ministries {
-        rows.extend(
-            ministry_entries(fund, *ministry, "payment")
-                .filter(fund_entries::business_date.ge(since))
-                .filter(fund_entries::ref_seq.is_null())
-                .filter(fund_entries::category.eq_any(categories))
-                .order((fund_entries::business_date.desc(), fund_entries::seq.desc()))
-                .limit(CATEGORY_PAYMENTS_MAX)
-                .select((
-                    fund_entries::seq,
-                    fund_entries::business_date,
-                    fund_entries::ministry_org_id,
-                    fund_entries::vendor_org_id,
-                    fund_entries::category,
-                    fund_entries::amount_fund,
-                ))
-                .load::<CategoryPaymentRow>(conn)?,
-        );
-    }
-    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-    rows.truncate(usize::try_from(CATEGORY_PAYMENTS_MAX).unwrap_or(0));
-    Ok(rows)
-}
-
 /// A ministry's unreversed award: (seq, business date, vendor, amount in the fund's
 /// currency).
 pub type AwardRow = (i64, NaiveDate, Option<Uuid>, Option<Decimal>);
-
-#[derive(QueryableByName)]
-struct FirstSeen {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    vendor: Uuid,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    business_date: NaiveDate,
-}
-
-/// Each vendor's first entry in the fund: (vendor, first seq, its business date). One
-/// probe of `fund_entries_vendor` (fund, vendor, seq) per vendor, `LIMIT 1` in a lateral
-/// join: a `min(seq) GROUP BY vendor` would read every entry of the vendors.
-pub fn vendors_first_seen(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    vendors: &[Uuid],
-) -> QueryResult<Vec<(Uuid, i64, NaiveDate)>> {
-    use diesel::sql_types::{Array, Uuid as SqlUuid};
-    let rows: Vec<FirstSeen> = prepared(
-        diesel::sql_query(
-            "SELECT v.vendor, e.seq, e.business_date \
-         FROM unnest($2) AS v(vendor) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, business_date FROM fund_entries \
-             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-             ORDER BY seq LIMIT 1 \
-         ) AS e",
-        )
-        .bind::<SqlUuid, _>(fund)
-        .bind::<Array<SqlUuid>, _>(vendors),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.vendor, r.seq, r.business_date))
-        .collect())
-}
-
-/// The business date of the fund's earliest entry (one probe of
-/// `fund_entries_business_date`); `None` for a fund with no entries.
-pub fn fund_first_date(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<NaiveDate>> {
-    fund_entries::table
-        .filter(fund_entries::fund_id.eq(fund))
-        .order((fund_entries::business_date.asc(), fund_entries::seq.asc()))
-        .select(fund_entries::business_date)
-        .first(conn)
-        .optional()
-}
 
 /// Each of these ministries' earliest unreversed payment date in the fund (a probe of
 /// `fund_entries_ministry_kind_date` per ministry).
@@ -429,53 +310,6 @@ pub fn first_payment_dates(
         out.extend(first.map(|d| (*m, d)));
     }
     Ok(out)
-}
-
-#[derive(QueryableByName)]
-struct NumberedInvoice {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    vendor_org_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    invoice_number: String,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    amount: Decimal,
-}
-
-/// Unreversed invoices of these (vendor, number) pairs (`vendors[i]`, `numbers[i]`): (seq,
-/// vendor, number, amount), in seq order. One probe of `invoices_vendor_number` (fund,
-/// vendor, number) per pair, in a fenced lateral subquery: with `vendor_org_id = ANY(..)`
-/// a planner without statistics read every invoice of the fund, and with the numbers as
-/// one array per vendor it read every invoice of each vendor.
-pub fn invoices_numbered(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    vendors: &[Uuid],
-    numbers: &[String],
-) -> QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
-    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
-    let rows: Vec<NumberedInvoice> = prepared(
-        diesel::sql_query(
-            "SELECT i.seq, i.vendor_org_id, i.invoice_number, i.amount \
-         FROM unnest($2, $3) AS v(vendor, number) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
-             WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-               AND invoice_number = v.number AND NOT reversed \
-             OFFSET 0 \
-         ) AS i \
-         ORDER BY i.seq",
-        )
-        .bind::<SqlUuid, _>(fund)
-        .bind::<Array<SqlUuid>, _>(vendors)
-        .bind::<Array<Text>, _>(numbers),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.seq, r.vendor_org_id, r.invoice_number, r.amount))
-        .collect())
 }
 
 /// (seq, kind, business date, vendor, amount in the fund's currency, referred seq: the
@@ -505,12 +339,12 @@ struct MinistryFlowRow {
     business_date: NaiveDate,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
     vendor_org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    category: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
     amount_fund: Option<Decimal>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     ref_seq: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    invoice_number: Option<String>,
 }
 
 /// A paying ministry of a job: the ministry, the earliest business date and the first seq
@@ -520,10 +354,11 @@ pub type Payer = (Uuid, NaiveDate, i64);
 /// What one paying ministry's flows hold for a job (`ministry_flows`).
 #[derive(Debug, Default)]
 pub struct MinistryFlows {
-    /// Unreversed payments to the vendors dated on or after `since` (the window's priors).
+    /// Unreversed payments (to any vendor) dated on or after `since`: the window's priors,
+    /// and the payments dated after the ministry's earliest payment date of the job.
     pub payments: Vec<PaymentRow>,
-    /// The numbers of the invoices those payments pay: (invoice seq, number).
-    pub invoice_numbers: Vec<(i64, String)>,
+    /// Those of them that are direct purchases with an item category.
+    pub direct_purchases: Vec<CategoryPaymentRow>,
     /// Unreversed payments dated after the ministry's earliest payment date of the job.
     pub later_payments: Vec<FlowRow>,
     /// Unreversed disbursements dated after that date.
@@ -534,22 +369,22 @@ pub struct MinistryFlows {
 }
 
 /// The flows of these paying ministries, in one statement: per ministry (a lateral
-/// subquery over the arrays, each branch fenced with `OFFSET 0` or bounded by its
-/// `LIMIT`), range scans of `fund_entries_ministry_kind_date` over its unreversed payments
-/// to `vendors` dated on or after `since` and over its payments and disbursements dated
-/// after its earliest payment date of the job, and for its latest disbursement by then
-/// recorded before its first payment of the job, a backward probe of that index for its
-/// date and then that date's disbursements, of which the last recorded is kept (ordered by
-/// date and seq in one probe, the planner walked `fund_entries_business_date`, the only
-/// index in that order, over the whole fund's entries up to the date). The priors come with
-/// the numbers of the invoices they pay (a primary-key probe of `invoices` per prior, in a
-/// scalar subquery so that no join strategy is left to the planner). Each list in seq
-/// order.
+/// subquery over the arrays, each branch fenced with `OFFSET 0`), a range scan of
+/// `fund_entries_ministry_kind_date` over its unreversed payments dated on or after `since`
+/// (at most the earliest payment date of the job less the window, so these are both the
+/// window's priors and the payments dated after that date), one over its disbursements
+/// dated after its earliest payment date of the job, and for its latest disbursement by
+/// then recorded before its first payment of the job, a backward probe of that index for
+/// its date and then that date's disbursements, of which the last recorded is kept
+/// (ordered by date and seq in one probe, the planner walked `fund_entries_business_date`,
+/// the only index in that order, over the whole fund's entries up to the date). Each list
+/// in seq order. The invoice numbers of the payments are not read here: a probe per row
+/// cost more than the scan, and only the few priors whose amounts are near a job
+/// payment's need them (`near-duplicate-payment`; the caller reads those).
 pub fn ministry_flows(
     conn: &mut PgConnection,
     fund: Uuid,
     payers: &[Payer],
-    vendors: &[Uuid],
     since: NaiveDate,
 ) -> QueryResult<std::collections::HashMap<Uuid, MinistryFlows>> {
     use diesel::sql_types::{Array, BigInt, Date, Uuid as SqlUuid};
@@ -565,32 +400,24 @@ pub fn ministry_flows(
     let first_seqs: Vec<i64> = payers.iter().map(|p| p.2).collect();
     let mut rows: Vec<MinistryFlowRow> = prepared(
         diesel::sql_query(
-            "SELECT e.which, m.ministry, e.seq, e.business_date, e.vendor_org_id, \
-                e.amount_fund, e.ref_seq, e.invoice_number \
+            "SELECT e.which, m.ministry, e.seq, e.business_date, e.vendor_org_id, e.category, \
+                e.amount_fund, e.ref_seq \
          FROM unnest($2, $3, $4) AS m(ministry, earliest, first_seq) \
          CROSS JOIN LATERAL ( \
-             (SELECT 0 AS which, seq, business_date, vendor_org_id, amount_fund, ref_seq, \
-                  (SELECT i.invoice_number FROM invoices i \
-                   WHERE i.fund_id = $1 AND i.seq = fund_entries.ref_seq) AS invoice_number \
-              FROM fund_entries \
-              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
-                AND reversed_by IS NULL AND business_date >= $5 \
-                AND vendor_org_id = ANY($6) \
+             (SELECT 0 AS which, p.seq, p.business_date, p.vendor_org_id, p.category, \
+                  p.amount_fund, p.ref_seq \
+              FROM fund_entries p \
+              WHERE p.fund_id = $1 AND p.ministry_org_id = m.ministry AND p.kind = 'payment' \
+                AND p.reversed_by IS NULL AND p.business_date >= $5 \
               OFFSET 0) \
              UNION ALL \
-             (SELECT 1, seq, business_date, NULL, amount_fund, NULL, NULL \
-              FROM fund_entries \
-              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'payment' \
-                AND reversed_by IS NULL AND business_date > m.earliest \
-              OFFSET 0) \
-             UNION ALL \
-             (SELECT 2, seq, business_date, NULL, amount_fund, NULL, NULL \
+             (SELECT 2, seq, business_date, NULL, NULL, amount_fund, NULL \
               FROM fund_entries \
               WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
                 AND reversed_by IS NULL AND business_date > m.earliest \
               OFFSET 0) \
              UNION ALL \
-             (SELECT 3, seq, business_date, NULL, amount_fund, NULL, NULL \
+             (SELECT 3, seq, business_date, NULL, NULL, amount_fund, NULL \
               FROM fund_entries \
               WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
                 AND reversed_by IS NULL AND seq < m.first_seq \
@@ -607,20 +434,32 @@ pub fn ministry_flows(
         .bind::<Array<SqlUuid>, _>(&ministries)
         .bind::<Array<Date>, _>(&earliest)
         .bind::<Array<BigInt>, _>(&first_seqs)
-        .bind::<Date, _>(since)
-        .bind::<Array<SqlUuid>, _>(vendors),
+        .bind::<Date, _>(since),
     )
     .load(conn)?;
     rows.sort_unstable_by_key(|r| r.seq);
     for r in rows {
-        let Some(f) = out.get_mut(&r.ministry) else {
+        let Some((f, earliest)) = out
+            .get_mut(&r.ministry)
+            .zip(payers.iter().find(|p| p.0 == r.ministry).map(|p| p.1))
+        else {
             continue;
         };
         let flow = (r.seq, r.business_date, r.amount_fund);
         match r.which {
             0 => {
-                if let (Some(invoice), Some(number)) = (r.ref_seq, r.invoice_number) {
-                    f.invoice_numbers.push((invoice, number));
+                if r.business_date > earliest {
+                    f.later_payments.push(flow);
+                }
+                if r.ref_seq.is_none() && r.category.is_some() {
+                    f.direct_purchases.push((
+                        r.seq,
+                        r.business_date,
+                        Some(r.ministry),
+                        r.vendor_org_id,
+                        r.category,
+                        r.amount_fund,
+                    ));
                 }
                 f.payments.push((
                     r.seq,
@@ -631,7 +470,6 @@ pub fn ministry_flows(
                     r.ref_seq,
                 ));
             }
-            1 => f.later_payments.push(flow),
             2 => f.later_disbursements.push(flow),
             // The latest date's disbursements: the one recorded last.
             _ => {
@@ -645,69 +483,256 @@ pub fn ministry_flows(
 }
 
 #[derive(QueryableByName)]
-struct MinistryAwardRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    ministry: Uuid,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    business_date: NaiveDate,
+struct JobReadRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    which: i32,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
-    vendor_org_id: Option<Uuid>,
+    id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    tender_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    ref_seq: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    kind: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    business_date: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    vendor: Option<Uuid>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
-    amount_fund: Option<Decimal>,
+    amount: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    text: Option<String>,
+    /// The name of `vendor`.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    vendor_name: Option<String>,
 }
 
-/// Each of these ministries' latest `limit` unreversed awards, latest dated first (seq
-/// breaks ties), in one statement: per ministry (a lateral subquery over the arrays), a
-/// short backward range scan of `fund_entries_ministry_kind_date` (which orders by date but
-/// not seq) for the date of its `limit`-th latest award, then a range scan of the awards
-/// dated from it on (`limit` plus its ties), sorted and cut here. One `ORDER BY
-/// business_date, seq LIMIT` would read and sort all of the ministry's awards.
-pub fn latest_awards(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    limits: &[(Uuid, i64)],
-) -> QueryResult<std::collections::HashMap<Uuid, Vec<AwardRow>>> {
-    use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
-    let mut out: std::collections::HashMap<Uuid, Vec<AwardRow>> =
-        limits.iter().map(|(m, _)| (*m, Vec::new())).collect();
-    if limits.is_empty() {
-        return Ok(out);
-    }
-    let ministries: Vec<Uuid> = limits.iter().map(|l| l.0).collect();
-    let lims: Vec<i64> = limits.iter().map(|l| l.1).collect();
-    let rows: Vec<MinistryAwardRow> = prepared(
-        diesel::sql_query(
-            "SELECT m.ministry, a.seq, a.business_date, a.vendor_org_id, a.amount_fund \
-         FROM unnest($2, $3) AS m(ministry, lim) \
-         CROSS JOIN LATERAL ( \
-             SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
-             WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
-               AND reversed_by IS NULL \
-               AND business_date >= ( \
-                   SELECT min(d.business_date) FROM ( \
-                       SELECT business_date FROM fund_entries \
-                       WHERE fund_id = $1 AND ministry_org_id = m.ministry \
-                         AND kind = 'award' AND reversed_by IS NULL \
-                       ORDER BY business_date DESC LIMIT m.lim \
-                   ) AS d) \
-             OFFSET 0 \
-         ) AS a",
-        )
-        .bind::<SqlUuid, _>(fund)
-        .bind::<Array<SqlUuid>, _>(&ministries)
-        .bind::<Array<BigInt>, _>(&lims),
+/// What `job_reads` is asked for.
+#[derive(Debug, Default)]
+pub struct JobKeys {
+    /// Organisations to name.
+    pub orgs: Vec<Uuid>,
+    /// Vendors whose first entry in the fund is wanted (`new-vendor-large`).
+    pub first_seen: Vec<Uuid>,
+    /// Invoices whose numbers are wanted.
+    pub invoices: Vec<i64>,
+    /// Tenders whose tender, bid and disqualification entries are wanted.
+    pub tenders: Vec<i64>,
+    /// (ministry, how many of its latest awards).
+    pub awards: Vec<(Uuid, i64)>,
+    /// (vendor, invoice number) pairs whose invoices are wanted.
+    pub numbered: Vec<(Uuid, String)>,
+}
+
+/// What `job_reads` found.
+#[derive(Debug, Default)]
+pub struct JobReads {
+    /// Names of the asked organisations, and of the vendors of the tender entries and
+    /// awards read.
+    pub names: std::collections::HashMap<Uuid, String>,
+    /// Each asked vendor's first entry in the fund: its seq and business date.
+    pub first_seen: std::collections::HashMap<Uuid, (i64, NaiveDate)>,
+    /// The business date of the fund's earliest entry, read when first sightings are.
+    pub fund_first_date: Option<NaiveDate>,
+    /// Invoice numbers by invoice seq.
+    pub invoice_numbers: std::collections::HashMap<i64, String>,
+    /// (tender seq, entry) for the unreversed tender, bid and `bid_disqualified` entries
+    /// of the asked tenders, in seq order.
+    pub tender_entries: Vec<(i64, TenderEntry)>,
+    /// Each asked ministry's latest unreversed awards, latest dated first (seq breaks
+    /// ties), as many as asked.
+    pub awards: std::collections::HashMap<Uuid, Vec<AwardRow>>,
+    /// Unreversed invoices of the asked (vendor, number) pairs: (seq, vendor, number,
+    /// amount), in seq order.
+    pub numbered_invoices: Vec<(i64, Uuid, String, Decimal)>,
+}
+
+// The parts of `job_reads`, each a row shape of `JobReadRow`; the first names the columns.
+const JOB_READ_NAMES: &str =
+    "SELECT 0 AS which, o.id, NULL::bigint AS seq, NULL::bigint AS tender_seq, \
+                 NULL::bigint AS ref_seq, NULL::text AS kind, NULL::date AS business_date, \
+                 NULL::uuid AS vendor, NULL::numeric AS amount, o.name AS text, \
+                 NULL::text AS vendor_name \
+             FROM unnest($2) AS k(id) \
+             CROSS JOIN LATERAL (SELECT id, name FROM organizations WHERE id = k.id OFFSET 0) o";
+const JOB_READ_FIRST_SEEN: &str =
+    "SELECT 1, v.vendor, e.seq, NULL, NULL, NULL, e.business_date, NULL, NULL, NULL, \
+                 NULL \
+             FROM unnest($3) AS v(vendor) \
+             CROSS JOIN LATERAL ( \
+                 SELECT seq, business_date FROM fund_entries \
+                 WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+                 ORDER BY seq LIMIT 1 \
+             ) AS e";
+const JOB_READ_FUND_FIRST: &str =
+    "SELECT 2, NULL, NULL, NULL, NULL, NULL, d.business_date, NULL, NULL, NULL, NULL \
+             FROM ( \
+                 SELECT business_date FROM fund_entries WHERE fund_id = $1 \
+                 ORDER BY business_date, seq LIMIT 1 \
+             ) AS d";
+const JOB_READ_INVOICE_NUMBERS: &str =
+    "SELECT 3, NULL, i.seq, NULL, NULL, NULL, NULL, NULL, NULL, i.invoice_number, NULL \
+             FROM unnest($4) AS k(seq) \
+             CROSS JOIN LATERAL ( \
+                 SELECT seq, invoice_number FROM invoices \
+                 WHERE fund_id = $1 AND seq = k.seq OFFSET 0 \
+             ) AS i";
+const JOB_READ_TENDER_ENTRIES: &str =
+    "SELECT 4, NULL, e.seq, e.tender_seq, e.ref_seq, e.kind, e.business_date, \
+                 e.vendor_org_id, e.amount_fund, NULL, \
+                 (SELECT name FROM organizations WHERE id = e.vendor_org_id) \
+             FROM unnest($5) AS t(seq) \
+             CROSS JOIN LATERAL ( \
+                 SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, \
+                     ref_seq \
+                 FROM fund_entries \
+                 WHERE fund_id = $1 AND tender_seq = t.seq \
+                   AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
+                 OFFSET 0 \
+             ) AS e";
+const JOB_READ_LATEST_AWARDS: &str =
+    "SELECT 5, m.ministry, a.seq, NULL, NULL, NULL, a.business_date, a.vendor_org_id, \
+                 a.amount_fund, NULL, \
+                 (SELECT name FROM organizations WHERE id = a.vendor_org_id) \
+             FROM unnest($6, $7) AS m(ministry, lim) \
+             CROSS JOIN LATERAL ( \
+                 SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
+                 WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
+                   AND reversed_by IS NULL \
+                   AND business_date >= ( \
+                       SELECT min(d.business_date) FROM ( \
+                           SELECT business_date FROM fund_entries \
+                           WHERE fund_id = $1 AND ministry_org_id = m.ministry \
+                             AND kind = 'award' AND reversed_by IS NULL \
+                           ORDER BY business_date DESC LIMIT m.lim \
+                       ) AS d) \
+                 OFFSET 0 \
+             ) AS a";
+const JOB_READ_NUMBERED: &str =
+    "SELECT 6, NULL, i.seq, NULL, NULL, NULL, NULL, i.vendor_org_id, i.amount, \
+                 i.invoice_number, NULL \
+             FROM unnest($8, $9) AS v(vendor, number) \
+             CROSS JOIN LATERAL ( \
+                 SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
+                 WHERE fund_id = $1 AND vendor_org_id = v.vendor \
+                   AND invoice_number = v.number AND NOT reversed \
+                 OFFSET 0 \
+             ) AS i";
+
+/// The reads of a job's screening that depend only on the job and the flows, in one
+/// statement (one round trip; each is a round trip inside the chain's append transaction).
+/// Each part is a probe or short range scan per key, in a lateral subquery fenced with
+/// `OFFSET 0` (or bounded by its `LIMIT`), so that its plan does not depend on the
+/// planner's statistics (a fund seeded in seconds has none; with `= ANY(..)` such a
+/// planner read every row of the fund in another index that starts with `fund_id`):
+///
+/// - names: a primary-key probe of `organizations` per organisation;
+/// - first sightings: one probe of `fund_entries_vendor` (fund, vendor, seq) per vendor,
+///   `LIMIT 1` (a `min(seq) GROUP BY vendor` would read every entry of the vendors), and,
+///   when any vendor is asked, the fund's earliest business date (one probe of
+///   `fund_entries_business_date`);
+/// - invoice numbers: a primary-key probe of `invoices` per invoice;
+/// - tender entries: one probe of `fund_entries_tender` per tender (with `tender_seq =
+///   ANY(..)` a planner without statistics scanned every tender and bid of the fund in
+///   `fund_entries_kind`), with each entry's vendor's name;
+/// - latest awards: per ministry, a short backward range scan of
+///   `fund_entries_ministry_kind_date` (which orders by date but not seq) for the date of
+///   its `limit`-th latest award, then a range scan of the awards dated from it on (`limit`
+///   plus its ties), sorted and cut here (one `ORDER BY business_date, seq LIMIT` would read
+///   and sort all of the ministry's awards), with each award's vendor's name;
+/// - numbered invoices: one probe of `invoices_vendor_number` (fund, vendor, number) per
+///   pair (with `vendor_org_id = ANY(..)` a planner without statistics read every invoice
+///   of the fund, and with the numbers as one array per vendor every invoice of each
+///   vendor).
+pub fn job_reads(conn: &mut PgConnection, fund: Uuid, keys: &JobKeys) -> QueryResult<JobReads> {
+    use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+    let award_ministries: Vec<Uuid> = keys.awards.iter().map(|a| a.0).collect();
+    let award_limits: Vec<i64> = keys.awards.iter().map(|a| a.1).collect();
+    let (numbered_vendors, numbers): (Vec<Uuid>, Vec<String>) =
+        keys.numbered.iter().cloned().unzip();
+    // Only the parts something is asked of: every part is planned on each call.
+    let parts = [
+        (true, JOB_READ_NAMES),
+        (!keys.first_seen.is_empty(), JOB_READ_FIRST_SEEN),
+        (!keys.first_seen.is_empty(), JOB_READ_FUND_FIRST),
+        (!keys.invoices.is_empty(), JOB_READ_INVOICE_NUMBERS),
+        (!keys.tenders.is_empty(), JOB_READ_TENDER_ENTRIES),
+        (!keys.awards.is_empty(), JOB_READ_LATEST_AWARDS),
+        (!keys.numbered.is_empty(), JOB_READ_NUMBERED),
+    ];
+    let sql = parts
+        .iter()
+        .filter(|(asked, _)| *asked)
+        .map(|(_, part)| *part)
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows: Vec<JobReadRow> = prepared(
+        diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(fund)
+            .bind::<Array<SqlUuid>, _>(&keys.orgs)
+            .bind::<Array<SqlUuid>, _>(&keys.first_seen)
+            .bind::<Array<BigInt>, _>(&keys.invoices)
+            .bind::<Array<BigInt>, _>(&keys.tenders)
+            .bind::<Array<SqlUuid>, _>(&award_ministries)
+            .bind::<Array<BigInt>, _>(&award_limits)
+            .bind::<Array<SqlUuid>, _>(&numbered_vendors)
+            .bind::<Array<Text>, _>(&numbers),
     )
     .load(conn)?;
+    let mut out = JobReads {
+        awards: keys.awards.iter().map(|(m, _)| (*m, Vec::new())).collect(),
+        ..JobReads::default()
+    };
     for r in rows {
-        if let Some(v) = out.get_mut(&r.ministry) {
-            v.push((r.seq, r.business_date, r.vendor_org_id, r.amount_fund));
+        if let (Some(vendor), Some(name)) = (r.vendor, r.vendor_name) {
+            out.names.insert(vendor, name);
+        }
+        match (r.which, r.id, r.seq) {
+            (0, Some(id), _) => {
+                if let Some(name) = r.text {
+                    out.names.insert(id, name);
+                }
+            }
+            (1, Some(vendor), Some(seq)) => {
+                if let Some(date) = r.business_date {
+                    out.first_seen.insert(vendor, (seq, date));
+                }
+            }
+            (2, ..) => out.fund_first_date = r.business_date,
+            (3, _, Some(seq)) => {
+                if let Some(number) = r.text {
+                    out.invoice_numbers.insert(seq, number);
+                }
+            }
+            (4, _, Some(seq)) => {
+                if let (Some(tender), Some(kind), Some(date)) =
+                    (r.tender_seq, r.kind, r.business_date)
+                {
+                    out.tender_entries
+                        .push((tender, (seq, kind, date, r.vendor, r.amount, r.ref_seq)));
+                }
+            }
+            (5, Some(ministry), Some(seq)) => {
+                if let (Some(v), Some(date)) = (out.awards.get_mut(&ministry), r.business_date) {
+                    v.push((seq, date, r.vendor, r.amount));
+                }
+            }
+            (6, _, Some(seq)) => {
+                if let (Some(vendor), Some(number), Some(amount)) = (r.vendor, r.text, r.amount) {
+                    out.numbered_invoices.push((seq, vendor, number, amount));
+                }
+            }
+            _ => {}
         }
     }
-    for (m, v) in &mut out {
+    out.tender_entries.sort_unstable_by_key(|e| e.1 .0);
+    out.numbered_invoices.sort_unstable_by_key(|i| i.0);
+    for (m, v) in &mut out.awards {
         v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-        let limit = limits
+        let limit = keys
+            .awards
             .iter()
             .find(|l| l.0 == *m)
             .map_or(0, |l| usize::try_from(l.1).unwrap_or(0));
