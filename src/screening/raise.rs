@@ -4,17 +4,18 @@
 //! entry is committed; a retried append replays without re-running effects, and (fund,
 //! rule, seq) is unique, so no flag is raised twice.
 //!
-//! The facts of a whole job are read with a handful of queries (names, the tenders'
-//! bids, payments in the window, direct purchases by category in the window, invoices by
-//! number, vendors' first entries), not per entry: screening must not
-//! dominate the cost of an append (docs/benchmarks.md). Each is a bounded probe or range
-//! scan of an index whatever the fund's size and whatever the planner's statistics (a fund
-//! seeded in seconds has none): per-ministry range scans rather than `= ANY(..)` over
-//! ministries, fenced lateral subqueries per tender, vendor or invoice
-//! (`screening::store`). The per-ministry reads are one statement per job for all the
-//! paying ministries (priors, their invoices' numbers and the funding flows) and one for
-//! all the awarding ministries: each statement is a round trip inside the chain's append
-//! transaction.
+//! The facts of a whole job are read with at most three statements, not per entry:
+//! screening must not dominate the cost of an append (docs/benchmarks.md), and each
+//! statement is a round trip inside the chain's append transaction. `store::ministry_flows`
+//! reads the paying ministries' payments in the window (priors, direct purchases by
+//! category, later payments) and funding flows; `store::job_reads` reads, in one `UNION
+//! ALL` of only the parts the job asks for, names, first sightings, the near priors'
+//! invoice numbers, the tenders' entries, the latest awards and invoices by number; the
+//! recorders of approved entries and an over-the-line contract's entries are read only
+//! when needed. Each is a bounded probe or range scan of an index whatever the fund's size
+//! and whatever the planner's statistics (a fund seeded in seconds has none): per-ministry
+//! range scans rather than `= ANY(..)` over ministries, fenced lateral subqueries per
+//! tender, vendor or invoice (`screening::store`).
 
 use std::collections::{BTreeSet, HashMap};
 
