@@ -1131,7 +1131,15 @@ impl Effect for FundEffect {
             }
             .unwrap_or_default();
             crate::screening::raise::raise(&mut st, &self.ctx, entries, &typed, &thresholds)?;
+        } else {
+            crate::screening::flows::forget(self.ctx.fund);
         }
         Ok(())
+    }
+
+    fn committed(&self, chain_size: u64) {
+        if self.screen {
+            crate::screening::flows::promote(self.ctx.fund, chain_size);
+        }
     }
 }

@@ -225,6 +225,11 @@ impl GroupProofs {
 /// whose entries are all already recorded does not run it again.
 pub trait Effect: Send + Sync {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError>;
+
+    /// Called after the group that ran `apply` committed, with the chain's size then. An
+    /// effect that keeps state derived from what it applied promotes it here: until the
+    /// commit, a savepoint or the group may still roll back.
+    fn committed(&self, _chain_size: u64) {}
 }
 
 struct Job {
@@ -558,10 +563,14 @@ fn commit_group(
         prev,
         ..
     } = plan;
+    let chain_size = frontier.size();
     *cached = Some(Head {
         frontier,
         hash: prev,
     });
+    for effect in jobs.iter().filter_map(|(_, _, effect)| *effect) {
+        effect.committed(chain_size);
+    }
     let committed_at = std::time::Instant::now();
 
     // After the commit: what the receipts need (proofs against the checkpoint just signed,

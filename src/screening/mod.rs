@@ -5,6 +5,7 @@
 //! as a whole), `run` runs them on demand and `schedule` on a schedule inside `serve`.
 
 pub mod bench;
+pub mod flows;
 pub mod http;
 pub mod period;
 pub mod raise;

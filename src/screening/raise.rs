@@ -23,6 +23,7 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::flows;
 use super::rules::{
     self, ApprovalFact, AwardFact, BidFact, CategoryPrior, ContractFact, Facts, FundingFact,
     OverContractFact, Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
@@ -197,19 +198,15 @@ pub fn raise(
             }
         }
     }
-    // The paying ministries' flows, one statement for all of them: the window's payments
-    // (the priors, with the invoice numbers near-duplicates need; the direct purchases by
-    // category), and what spending-before-funding needs (`Funding`).
+    // The paying ministries' flows: the window's payments (the priors; the direct
+    // purchases by category), and what spending-before-funding needs (`Funding`). From the
+    // state kept since the previous job of the fund when it is at this job's start
+    // (`screening::flows`), else one statement for the ministries it lacks.
     let payer_list: Vec<store::Payer> = payers
         .iter()
         .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
         .collect();
-    let mut flows = match since {
-        Some(since) if !payer_list.is_empty() => {
-            store::ministry_flows(st.conn, fund, &payer_list, since)?
-        }
-        _ => HashMap::new(),
-    };
+    let mut flows = job_flows(st, fund, entries, &rows, &payer_list, since, t)?;
     let mut payments: Vec<store::PaymentRow> = flows
         .values()
         .flat_map(|f| f.payments.iter().cloned())
@@ -395,6 +392,67 @@ pub fn raise(
     }
     store::insert_flags(st.conn, &flags)?;
     Ok(flags.len())
+}
+
+/// The paying ministries' flows for a job (`screening::flows`), and the state kept for the
+/// next job of the fund. Every job of a screened fund passes here, paying or not, so that
+/// the kept state follows the chain.
+fn job_flows(
+    st: &mut Derived<'_>,
+    fund: Uuid,
+    entries: &[Entry],
+    rows: &[Option<FundEntryRow>],
+    payers: &[store::Payer],
+    since: Option<chrono::NaiveDate>,
+    t: &Thresholds,
+) -> diesel::QueryResult<HashMap<Uuid, store::MinistryFlows>> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Ok(HashMap::new());
+    };
+    let next = last.seq.saturating_add(1);
+    let job_rows: Vec<&FundEntryRow> = rows.iter().flatten().collect();
+    // The kept state is at this job's start; the job's own rows are added to it (a state
+    // read now already holds them).
+    let kept = flows::take(fund, first.seq).map(|mut s| {
+        s.apply(&job_rows, next);
+        s
+    });
+    let Some(since) = since.filter(|_| !payers.is_empty()) else {
+        if let Some(state) = kept {
+            flows::stage(fund, state);
+        }
+        return Ok(HashMap::new());
+    };
+    // Read a window more than this job needs, so that the next jobs (a day later, or a few
+    // days backdated) find what they need in the state.
+    let keep_since = since - Duration::days(t.window_days);
+    let mut state = match kept {
+        Some(s) if s.since <= since => s,
+        _ => flows::FundState::new(next, keep_since),
+    };
+    let missing: Vec<Uuid> = payers
+        .iter()
+        .map(|p| p.0)
+        .filter(|m| !state.ministries.contains_key(m))
+        .collect();
+    if !missing.is_empty() {
+        let read = store::ministry_states(st.conn, fund, &missing, state.since)?;
+        state.ministries.extend(read);
+    }
+    let out = payers
+        .iter()
+        .map(|(m, earliest, first_seq)| {
+            let f = state
+                .ministries
+                .get(m)
+                .map(|s| s.flows(*m, since, *earliest, *first_seq))
+                .unwrap_or_default();
+            (*m, f)
+        })
+        .collect();
+    state.trim(keep_since);
+    flows::stage(fund, state);
+    Ok(out)
 }
 
 /// The funding of a payment `row` (seq s, date D), from the ministry's totals: paid = its

@@ -351,7 +351,7 @@ struct MinistryFlowRow {
 /// of the job's payments by it.
 pub type Payer = (Uuid, NaiveDate, i64);
 
-/// What one paying ministry's flows hold for a job (`ministry_flows`).
+/// What one paying ministry's flows hold for a job (`flows::MinistryState::flows`).
 #[derive(Debug, Default)]
 pub struct MinistryFlows {
     /// Unreversed payments (to any vendor) dated on or after `since`: the window's priors,
@@ -368,115 +368,68 @@ pub struct MinistryFlows {
     pub latest_before: Option<FlowRow>,
 }
 
-/// The flows of these paying ministries, in one statement: per ministry (a lateral
-/// subquery over the arrays, each branch fenced with `OFFSET 0`), a range scan of
-/// `fund_entries_ministry_kind_date` over its unreversed payments dated on or after `since`
-/// (at most the earliest payment date of the job less the window, so these are both the
-/// window's priors and the payments dated after that date), one over its disbursements
-/// dated after its earliest payment date of the job, and for its latest disbursement by
-/// then recorded before its first payment of the job, a backward probe of that index for
-/// its date and then that date's disbursements, of which the last recorded is kept
-/// (ordered by date and seq in one probe, the planner walked `fund_entries_business_date`,
-/// the only index in that order, over the whole fund's entries up to the date). Each list
-/// in seq order. The invoice numbers of the payments are not read here: a probe per row
-/// cost more than the scan, and only the few priors whose amounts are near a job
-/// payment's need them (`near-duplicate-payment`; the caller reads those).
-pub fn ministry_flows(
+/// What the flows of these ministries are made of (`screening::flows`), in one statement:
+/// per ministry (a lateral subquery over the array, each branch fenced with `OFFSET 0`), a
+/// range scan of `fund_entries_ministry_kind_date` over its unreversed payments dated on or
+/// after `since`, and one over all its unreversed disbursements (a few a month; the
+/// latest one before a payment may be old). Each list in seq order.
+pub fn ministry_states(
     conn: &mut PgConnection,
     fund: Uuid,
-    payers: &[Payer],
+    ministries: &[Uuid],
     since: NaiveDate,
-) -> QueryResult<std::collections::HashMap<Uuid, MinistryFlows>> {
-    use diesel::sql_types::{Array, BigInt, Date, Uuid as SqlUuid};
-    let mut out: std::collections::HashMap<Uuid, MinistryFlows> = payers
-        .iter()
-        .map(|(m, ..)| (*m, MinistryFlows::default()))
-        .collect();
-    if payers.is_empty() {
+) -> QueryResult<std::collections::HashMap<Uuid, crate::screening::flows::MinistryState>> {
+    use diesel::sql_types::{Array, Date, Uuid as SqlUuid};
+    let mut out: std::collections::HashMap<Uuid, crate::screening::flows::MinistryState> =
+        ministries
+            .iter()
+            .map(|m| (*m, Default::default()))
+            .collect();
+    if ministries.is_empty() {
         return Ok(out);
     }
-    let ministries: Vec<Uuid> = payers.iter().map(|p| p.0).collect();
-    let earliest: Vec<NaiveDate> = payers.iter().map(|p| p.1).collect();
-    let first_seqs: Vec<i64> = payers.iter().map(|p| p.2).collect();
     let mut rows: Vec<MinistryFlowRow> = prepared(
         diesel::sql_query(
             "SELECT e.which, m.ministry, e.seq, e.business_date, e.vendor_org_id, e.category, \
                 e.amount_fund, e.ref_seq \
-         FROM unnest($2, $3, $4) AS m(ministry, earliest, first_seq) \
+         FROM unnest($2) AS m(ministry) \
          CROSS JOIN LATERAL ( \
              (SELECT 0 AS which, p.seq, p.business_date, p.vendor_org_id, p.category, \
                   p.amount_fund, p.ref_seq \
               FROM fund_entries p \
               WHERE p.fund_id = $1 AND p.ministry_org_id = m.ministry AND p.kind = 'payment' \
-                AND p.reversed_by IS NULL AND p.business_date >= $5 \
+                AND p.reversed_by IS NULL AND p.business_date >= $3 \
               OFFSET 0) \
              UNION ALL \
-             (SELECT 2, seq, business_date, NULL, NULL, amount_fund, NULL \
+             (SELECT 1, seq, business_date, NULL, NULL, amount_fund, NULL \
               FROM fund_entries \
               WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
-                AND reversed_by IS NULL AND business_date > m.earliest \
-              OFFSET 0) \
-             UNION ALL \
-             (SELECT 3, seq, business_date, NULL, NULL, amount_fund, NULL \
-              FROM fund_entries \
-              WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'disbursement' \
-                AND reversed_by IS NULL AND seq < m.first_seq \
-                AND business_date = ( \
-                    SELECT business_date FROM fund_entries \
-                    WHERE fund_id = $1 AND ministry_org_id = m.ministry \
-                      AND kind = 'disbursement' AND reversed_by IS NULL \
-                      AND business_date <= m.earliest AND seq < m.first_seq \
-                    ORDER BY business_date DESC LIMIT 1) \
+                AND reversed_by IS NULL \
               OFFSET 0) \
          ) AS e",
         )
         .bind::<SqlUuid, _>(fund)
-        .bind::<Array<SqlUuid>, _>(&ministries)
-        .bind::<Array<Date>, _>(&earliest)
-        .bind::<Array<BigInt>, _>(&first_seqs)
+        .bind::<Array<SqlUuid>, _>(ministries)
         .bind::<Date, _>(since),
     )
     .load(conn)?;
     rows.sort_unstable_by_key(|r| r.seq);
     for r in rows {
-        let Some((f, earliest)) = out
-            .get_mut(&r.ministry)
-            .zip(payers.iter().find(|p| p.0 == r.ministry).map(|p| p.1))
-        else {
+        let Some(m) = out.get_mut(&r.ministry) else {
             continue;
         };
-        let flow = (r.seq, r.business_date, r.amount_fund);
-        match r.which {
-            0 => {
-                if r.business_date > earliest {
-                    f.later_payments.push(flow);
-                }
-                if r.ref_seq.is_none() && r.category.is_some() {
-                    f.direct_purchases.push((
-                        r.seq,
-                        r.business_date,
-                        Some(r.ministry),
-                        r.vendor_org_id,
-                        r.category,
-                        r.amount_fund,
-                    ));
-                }
-                f.payments.push((
-                    r.seq,
-                    r.business_date,
-                    Some(r.ministry),
-                    r.vendor_org_id,
-                    r.amount_fund,
-                    r.ref_seq,
-                ));
-            }
-            2 => f.later_disbursements.push(flow),
-            // The latest date's disbursements: the one recorded last.
-            _ => {
-                if f.latest_before.is_none_or(|l| l.0 < flow.0) {
-                    f.latest_before = Some(flow);
-                }
-            }
+        if r.which == 0 {
+            m.payments.push((
+                r.seq,
+                r.business_date,
+                r.vendor_org_id,
+                r.category,
+                r.amount_fund,
+                r.ref_seq,
+            ));
+        } else {
+            m.disbursements
+                .push((r.seq, r.business_date, r.amount_fund));
         }
     }
     Ok(out)
