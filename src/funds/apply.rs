@@ -1142,4 +1142,8 @@ impl Effect for FundEffect {
             crate::screening::flows::promote(self.ctx.fund, chain_size);
         }
     }
+
+    fn rolled_back(&self) {
+        crate::screening::flows::forget(self.ctx.fund);
+    }
 }

@@ -230,6 +230,9 @@ pub trait Effect: Send + Sync {
     /// effect that keeps state derived from what it applied promotes it here: until the
     /// commit, a savepoint or the group may still roll back.
     fn committed(&self, _chain_size: u64) {}
+
+    /// Called when the group that ran `apply` failed as a whole (nothing of it committed).
+    fn rolled_back(&self) {}
 }
 
 struct Job {
@@ -551,6 +554,9 @@ fn commit_group(
         Ok(done) => done,
         Err(e) => {
             *cached = None;
+            for effect in jobs.iter().filter_map(|(_, _, effect)| *effect) {
+                effect.rolled_back();
+            }
             let shared = Arc::new(e);
             return jobs.iter().map(|_| Err(clone_error(&shared))).collect();
         }

@@ -285,6 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rolled_back_job_s_state_is_never_used() {
+        let fund = Uuid::new_v4();
+        // A job staged 30 and rolled back; the next job of the group started again at 20
+        // and reached 26: the stale state for 30 must not serve a job starting at 30.
+        stage(fund, state(30));
+        stage(fund, state(26));
+        assert_eq!(take(fund, 30), None);
+        assert_eq!(take(fund, 26).map(|s| s.size), Some(26));
+        // A failed group drops everything kept of the fund.
+        forget(fund);
+        assert_eq!(take(fund, 26), None);
+    }
+
+    #[test]
     fn flows_split_later_and_latest_before_like_the_database_read() {
         let m = Uuid::new_v4();
         let amount = Some(Decimal::ONE);
