@@ -329,8 +329,13 @@ pub fn raise(
     // Everything else in one round trip (`store::job_reads`): names, first sightings, the
     // near priors' invoice numbers, the tenders' entries, the latest awards, the invoices
     // numbered like the job's.
+    // Names already read by this process are not read again (`known_names`).
+    let mut names = known_names(&orgs);
     let keys = store::JobKeys {
-        orgs: orgs.into_iter().collect(),
+        orgs: orgs
+            .into_iter()
+            .filter(|o| !names.contains_key(o))
+            .collect(),
         first_seen: spenders.into_iter().collect(),
         invoices: near_invoices,
         tenders: tenders.into_iter().collect(),
@@ -338,6 +343,8 @@ pub fn raise(
         numbered: numbered.into_iter().collect(),
     };
     let reads = store::job_reads(st.conn, fund, &keys)?;
+    remember_names(&reads.names);
+    names.extend(reads.names);
     invoice_numbers.extend(reads.invoice_numbers);
     let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
     for (tender, e) in reads.tender_entries {
@@ -350,7 +357,7 @@ pub fn raise(
             .map(|(v, (s, d))| (v, (u(s), d)))
             .collect(),
         fund_first_date: reads.fund_first_date,
-        names: reads.names,
+        names,
         tender_entries,
         payments,
         category_payments,
@@ -392,6 +399,38 @@ pub fn raise(
     }
     store::insert_flags(st.conn, &flags)?;
     Ok(flags.len())
+}
+
+/// Organisation names this process has read. A name never changes once the organisation
+/// is created (nothing in the product renames one; `auth::store` only toggles `active`),
+/// so a name read once can be used for every later flag message. Bounded: cleared when it
+/// holds `NAMES_MAX`.
+fn names_kept() -> &'static std::sync::Mutex<HashMap<Uuid, String>> {
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<HashMap<Uuid, String>>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
+const NAMES_MAX: usize = 100_000;
+
+/// The kept names of these organisations.
+fn known_names(orgs: &BTreeSet<Uuid>) -> HashMap<Uuid, String> {
+    let Ok(kept) = names_kept().lock() else {
+        return HashMap::new();
+    };
+    orgs.iter()
+        .filter_map(|o| kept.get(o).map(|n| (*o, n.clone())))
+        .collect()
+}
+
+fn remember_names(names: &HashMap<Uuid, String>) {
+    let Ok(mut kept) = names_kept().lock() else {
+        return;
+    };
+    if kept.len() + names.len() > NAMES_MAX {
+        kept.clear();
+    }
+    kept.extend(names.iter().map(|(k, v)| (*k, v.clone())));
 }
 
 /// The paying ministries' flows for a job (`screening::flows`), and the state kept for the

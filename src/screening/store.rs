@@ -601,11 +601,21 @@ const JOB_READ_NUMBERED: &str =
 ///   vendor).
 pub fn job_reads(conn: &mut PgConnection, fund: Uuid, keys: &JobKeys) -> QueryResult<JobReads> {
     use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+    if keys.orgs.is_empty()
+        && keys.first_seen.is_empty()
+        && keys.invoices.is_empty()
+        && keys.tenders.is_empty()
+        && keys.awards.is_empty()
+        && keys.numbered.is_empty()
+    {
+        return Ok(JobReads::default());
+    }
     let award_ministries: Vec<Uuid> = keys.awards.iter().map(|a| a.0).collect();
     let award_limits: Vec<i64> = keys.awards.iter().map(|a| a.1).collect();
     let (numbered_vendors, numbers): (Vec<Uuid>, Vec<String>) =
         keys.numbered.iter().cloned().unzip();
-    // Only the parts something is asked of: every part is planned on each call.
+    // Only the parts something is asked of: every part is planned on each call. The first
+    // names the columns, so it is always there (on an empty array it reads nothing).
     let parts = [
         (true, JOB_READ_NAMES),
         (!keys.first_seen.is_empty(), JOB_READ_FIRST_SEEN),
