@@ -22,42 +22,24 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::Untyped;
 use diesel::QueryResult;
 use diesel::RunQueryDsl;
 
+/// A query with its statement-cache decision fixed: `CACHED` queries are prepared once per
+/// connection, the others are parsed and planned on every call. Built by [`prepared`] and
+/// [`unprepared`].
+#[derive(Debug, Clone)]
+pub struct Planned<Q, const CACHED: bool>(Q);
+
 /// A raw query (`diesel::sql_query(CONSTANT).bind(..)...`) that may be prepared once per
 /// connection.
-#[derive(Debug, Clone)]
-pub struct Prepared<Q>(Q);
+pub type Prepared<Q> = Planned<Q, true>;
 
 /// Wraps `query`, whose SQL text must be a constant, so diesel caches its prepared
 /// statement.
 pub fn prepared<Q>(query: Q) -> Prepared<Q> {
-    Prepared(query)
+    Planned(query)
 }
-
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        self.0.walk_ast(out)
-    }
-
-    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
-        Ok(true)
-    }
-}
-
-// No static query id: diesel keys the cached statement by its SQL text and bind types.
-impl<Q> QueryId for Prepared<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q> Query for Prepared<Q> {
-    type SqlType = Untyped;
-}
-
-impl<Conn, Q> RunQueryDsl<Conn> for Prepared<Q> {}
 
 /// A query (typically diesel's DSL) that Postgres plans on every call, for lookups whose
 /// cached generic plan can go wrong on a table that grows from empty.
@@ -72,31 +54,31 @@ impl<Conn, Q> RunQueryDsl<Conn> for Prepared<Q> {}
 /// ends in `seq` (0.2 ms at 12,000 entries instead of 0.01), until autovacuum's next
 /// ANALYZE. Planned per call, the planner sees the array's size and the table's current
 /// size (for a small single-table query, tens of microseconds).
-#[derive(Debug, Clone)]
-pub struct Unprepared<Q>(Q);
+pub type Unprepared<Q> = Planned<Q, false>;
 
 /// Wraps `query` so that it is planned on every call (see [`Unprepared`]).
 pub fn unprepared<Q>(query: Q) -> Unprepared<Q> {
-    Unprepared(query)
+    Planned(query)
 }
 
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Unprepared<Q> {
+impl<Q: QueryFragment<Pg>, const CACHED: bool> QueryFragment<Pg> for Planned<Q, CACHED> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         self.0.walk_ast(out)
     }
 
     fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
-        Ok(false)
+        Ok(CACHED)
     }
 }
 
-impl<Q> QueryId for Unprepared<Q> {
+// No static query id: diesel keys a cached statement by its SQL text and bind types.
+impl<Q, const CACHED: bool> QueryId for Planned<Q, CACHED> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q: Query> Query for Unprepared<Q> {
+impl<Q: Query, const CACHED: bool> Query for Planned<Q, CACHED> {
     type SqlType = Q::SqlType;
 }
 
-impl<Conn, Q> RunQueryDsl<Conn> for Unprepared<Q> {}
+impl<Conn, Q, const CACHED: bool> RunQueryDsl<Conn> for Planned<Q, CACHED> {}

@@ -4,7 +4,7 @@
 //! that read was the largest part of what screening adds to an append
 //! (docs/benchmarks.md).
 //!
-//! The kept state is what `store::ministry_flows` would read at one chain size. A job uses
+//! The kept state is what `store::ministry_states` would read at one chain size. A job uses
 //! it only when its first entry's seq is that size, that is, when the chain holds exactly
 //! the entries the state was built from: entries are append-only, and every change to a
 //! fund's index rows (a payment, a disbursement, a reversal) is an entry of the fund's

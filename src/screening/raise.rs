@@ -6,16 +6,17 @@
 //!
 //! The facts of a whole job are read with at most three statements, not per entry:
 //! screening must not dominate the cost of an append (docs/benchmarks.md), and each
-//! statement is a round trip inside the chain's append transaction. `store::ministry_flows`
-//! reads the paying ministries' payments in the window (priors, direct purchases by
-//! category, later payments) and funding flows; `store::job_reads` reads, in one `UNION
-//! ALL` of only the parts the job asks for, names, first sightings, the near priors'
-//! invoice numbers, the tenders' entries, the latest awards and invoices by number; the
-//! recorders of approved entries and an over-the-line contract's entries are read only
-//! when needed. Each is a bounded probe or range scan of an index whatever the fund's size
-//! and whatever the planner's statistics (a fund seeded in seconds has none): per-ministry
-//! range scans rather than `= ANY(..)` over ministries, fenced lateral subqueries per
-//! tender, vendor or invoice (`screening::store`).
+//! statement is a round trip inside the chain's append transaction. The paying
+//! ministries' payments in the window (priors, direct purchases by category, later
+//! payments) and funding flows come from the state kept since the fund's previous job
+//! (`screening::flows`), or, for ministries it lacks, from `store::ministry_states`;
+//! `store::job_reads` reads, in one `UNION ALL` of only the parts the job asks for, names,
+//! first sightings, the near priors' invoice numbers, the tenders' entries, the latest
+//! awards and invoices by number; the recorders of approved entries and an over-the-line
+//! contract's entries are read only when needed. Each is a bounded probe or range scan of
+//! an index whatever the fund's size and whatever the planner's statistics (a fund seeded
+//! in seconds has none): per-ministry range scans rather than `= ANY(..)` over ministries,
+//! fenced lateral subqueries per tender, vendor or invoice (`screening::store`).
 
 use std::collections::{BTreeSet, HashMap};
 
