@@ -7,6 +7,8 @@
 //! appears here.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
+pub mod cpu;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -1123,6 +1123,7 @@ impl Effect for FundEffect {
         }
         st.flush()?;
         if self.screen {
+            let started = std::time::Instant::now();
             // The thresholds read with the fund, unless the job changed them.
             let thresholds = if entries.iter().any(|e| e.kind == "screening_config") {
                 state::thresholds(st.conn, self.ctx.fund)?
@@ -1131,6 +1132,7 @@ impl Effect for FundEffect {
             }
             .unwrap_or_default();
             crate::screening::raise::raise(&mut st, &self.ctx, entries, &typed, &thresholds)?;
+            crate::screening::spent::record(started, true);
         } else {
             crate::screening::flows::forget(self.ctx.fund);
         }
@@ -1139,7 +1141,9 @@ impl Effect for FundEffect {
 
     fn committed(&self, chain_size: u64) {
         if self.screen {
+            let started = std::time::Instant::now();
             crate::screening::flows::promote(self.ctx.fund, chain_size);
+            crate::screening::spent::record(started, false);
         }
     }
 

@@ -1,8 +1,11 @@
 //! Prometheus metrics: request counts and latencies by route pattern and status, and
 //! the state of the database pool (sampled at scrape time).
 
+use std::sync::{Arc, Mutex};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::db::PgPool;
@@ -15,6 +18,11 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    /// The process's screening totals (`screening::spent`), brought up to date at scrape
+    /// time; the lock keeps two concurrent scrapes from adding the same growth twice.
+    screening_seconds: Counter,
+    screening_jobs: IntCounter,
+    screening_sync: Arc<Mutex<()>>,
 }
 
 impl Metrics {
@@ -49,6 +57,16 @@ impl Metrics {
             "db_pool_max_connections",
             "Configured maximum size of the database pool",
         )?;
+        let screening_seconds = Counter::new(
+            "screening_seconds_total",
+            "Time the per-entry screens took inside append transactions, and after commits",
+        )?;
+        let screening_jobs = IntCounter::new(
+            "screening_jobs_total",
+            "Append jobs (groups of entries appended together) screened",
+        )?;
+        registry.register(Box::new(screening_seconds.clone()))?;
+        registry.register(Box::new(screening_jobs.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -61,6 +79,9 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_max,
+            screening_seconds,
+            screening_jobs,
+            screening_sync: Arc::new(Mutex::new(())),
         })
     }
 
@@ -83,6 +104,19 @@ impl Metrics {
         self.pool_connections.set(i64::from(state.connections));
         self.pool_idle.set(i64::from(state.idle_connections));
         self.pool_max.set(i64::from(pool.max_size()));
+        {
+            let _one_at_a_time = self
+                .screening_sync
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let spent = crate::screening::spent::Spent::now();
+            let seconds = spent.seconds - self.screening_seconds.get();
+            if seconds > 0.0 {
+                self.screening_seconds.inc_by(seconds);
+            }
+            self.screening_jobs
+                .inc_by(spent.jobs.saturating_sub(self.screening_jobs.get()));
+        }
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(String::from_utf8(buf)?)

@@ -28,6 +28,7 @@ use diesel::{Connection, PgConnection};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::bench::cpu::CpuSpent;
 use crate::config::{DbArgs, LedgerArgs};
 use crate::seed::schemes::{Instance, Truth};
 
@@ -331,11 +332,27 @@ pub struct CostRun {
     pub screening: bool,
     pub entries: u64,
     pub append_seconds: f64,
+    pub cpu: CpuSpent,
+    /// Of `append_seconds`, the time inside the per-entry screens (0 without them).
+    pub screening_seconds: f64,
 }
 
 impl CostRun {
     pub fn rate(&self) -> f64 {
         self.entries as f64 / self.append_seconds.max(1e-9)
+    }
+
+    /// Screening's own time over the rest of the append time of the same run, in percent:
+    /// what the screens add, measured inside one run (it leaves out their indirect costs:
+    /// the larger commit, caches).
+    pub fn own_cost(&self) -> Option<f64> {
+        let rest = self.append_seconds - self.screening_seconds;
+        (self.screening && rest > 0.0).then(|| self.screening_seconds / rest * 100.0)
+    }
+
+    /// Client and server CPU per entry, in microseconds; `None` without the server's side.
+    pub fn cpu_us_per_entry(&self) -> Option<f64> {
+        Some(self.cpu.total_seconds()? * 1e6 / (self.entries.max(1) as f64))
     }
 }
 
@@ -364,6 +381,17 @@ pub struct CostSummary {
     /// Per round, in percent.
     pub round_costs: Vec<f64>,
     pub cost_median: f64,
+    /// The same from CPU time (client and server) per entry: per round, on CPU over off
+    /// CPU − 1, in percent, and its median; `None` when the server's CPU was not read.
+    pub cpu_round_costs: Vec<f64>,
+    pub cpu_cost_median: Option<f64>,
+    /// Median CPU per entry, in microseconds, with and without screening.
+    pub cpu_on_median: Option<f64>,
+    pub cpu_off_median: Option<f64>,
+    /// Per screened run, screening's own time over the rest of that run (percent), and
+    /// its median.
+    pub own_costs: Vec<f64>,
+    pub own_cost_median: Option<f64>,
 }
 
 pub fn cost_summary(runs: &[CostRun]) -> Option<CostSummary> {
@@ -381,20 +409,35 @@ pub fn cost_summary(runs: &[CostRun]) -> Option<CostSummary> {
     };
     let (mut on, mut off) = (rates(true), rates(false));
     let (on_range, off_range) = (range(&on), range(&off));
-    let mut rounds: BTreeMap<u32, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    let mut rounds: BTreeMap<u32, (Option<&CostRun>, Option<&CostRun>)> = BTreeMap::new();
     for r in runs {
         let e = rounds.entry(r.round).or_default();
         if r.screening {
-            e.0 = Some(r.rate());
+            e.0 = Some(r);
         } else {
-            e.1 = Some(r.rate());
+            e.1 = Some(r);
         }
     }
     let round_costs: Vec<f64> = rounds
         .values()
-        .filter_map(|&(on, off)| Some((off? / on?.max(1e-9) - 1.0) * 100.0))
+        .filter_map(|&(on, off)| Some((off?.rate() / on?.rate().max(1e-9) - 1.0) * 100.0))
         .collect();
+    let cpu_round_costs: Vec<f64> = rounds
+        .values()
+        .filter_map(|&(on, off)| {
+            Some((on?.cpu_us_per_entry()? / off?.cpu_us_per_entry()?.max(1e-9) - 1.0) * 100.0)
+        })
+        .collect();
+    let cpu = |screening: bool| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.screening == screening)
+            .filter_map(CostRun::cpu_us_per_entry)
+            .collect()
+    };
+    let own_costs: Vec<f64> = runs.iter().filter_map(CostRun::own_cost).collect();
     let mut costs = round_costs.clone();
+    let mut cpu_costs = cpu_round_costs.clone();
+    let mut own = own_costs.clone();
     Some(CostSummary {
         on_median: median(&mut on)?,
         on_range,
@@ -402,6 +445,12 @@ pub fn cost_summary(runs: &[CostRun]) -> Option<CostSummary> {
         off_range,
         cost_median: median(&mut costs)?,
         round_costs,
+        cpu_cost_median: median(&mut cpu_costs),
+        cpu_round_costs,
+        cpu_on_median: median(&mut cpu(true)),
+        cpu_off_median: median(&mut cpu(false)),
+        own_cost_median: median(&mut own),
+        own_costs,
     })
 }
 
@@ -511,6 +560,8 @@ fn run_in(
                 screening,
                 entries: report.entries,
                 append_seconds: report.append_seconds,
+                cpu: report.append_cpu,
+                screening_seconds: report.screening_seconds,
             });
             if screening && scored.is_none() {
                 let truth = truth.context("the seeder returned no ground truth")?;
@@ -561,10 +612,14 @@ fn run_in(
         println!("missed {}: key entries {:?}", s.rule, s.missed);
     }
     println!();
-    println!("| round | run | seconds | entries/s |\n|---|---|---|---|");
+    println!(
+        "| round | run | seconds | of which screening | entries/s | client CPU s | server CPU s | CPU µs/entry |\n|---|---|---|---|---|---|---|---|"
+    );
+    let or_na =
+        |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
     for r in &runs {
         println!(
-            "| {} | {} | {:.2} | {:.0} |",
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} |",
             r.round + 1,
             if r.screening {
                 "with per-entry screening"
@@ -572,7 +627,11 @@ fn run_in(
                 "without (--no-screening)"
             },
             r.append_seconds,
-            r.rate()
+            r.screening_seconds,
+            r.rate(),
+            r.cpu.client_seconds,
+            or_na(r.cpu.server_seconds, 2),
+            or_na(r.cpu_us_per_entry(), 0),
         );
     }
     if let Some(c) = cost_summary(&runs) {
@@ -596,6 +655,29 @@ fn run_in(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        match c.cpu_cost_median {
+            Some(m) => println!(
+                "CPU per entry (this process and the database's backends): with screening median {} µs, without {} µs; screening adds {m:.0}% (median of the rounds; per round: {}).",
+                or_na(c.cpu_on_median, 0),
+                or_na(c.cpu_off_median, 0),
+                c.cpu_round_costs
+                    .iter()
+                    .map(|x| format!("{x:+.0}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => println!("CPU per entry: the server's backends are not on this machine; not measured."),
+        }
+        if let Some(m) = c.own_cost_median {
+            println!(
+                "Inside the screened runs, the screens' own time is {m:.0}% of the rest of the append time (median; per run: {}).",
+                c.own_costs
+                    .iter()
+                    .map(|x| format!("{x:.0}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     println!(
         "Period screens over the year ({} payments and awards): {period_seconds:.1} s end to end (`fundtrail screen` code path), {} flags raised.",
@@ -620,6 +702,17 @@ mod tests {
             screening,
             entries: 1_000,
             append_seconds: 1_000.0 / entries_per_second,
+            // (1 + (150 − rate) / 100) ms of CPU per entry: slower runs spend more.
+            cpu: CpuSpent {
+                client_seconds: 0.5,
+                server_seconds: Some(0.5 + (150.0 - entries_per_second) / 100.0),
+            },
+            // A fifth of a screened run's time is screening: 25 % of the rest.
+            screening_seconds: if screening {
+                200.0 / entries_per_second
+            } else {
+                0.0
+            },
         };
         let runs = [
             run(0, true, 100.0),
@@ -641,6 +734,12 @@ mod tests {
         );
         assert_eq!(c.round_costs.len(), 3);
         assert!(near(c.cost_median, 30.0), "{c:?}");
+        // CPU per entry: on 1500, 1500, 1600 µs; off 1300, 1200, 1000 µs.
+        assert!(near(c.cpu_on_median.unwrap(), 1_500.0), "{c:?}");
+        assert!(near(c.cpu_off_median.unwrap(), 1_200.0), "{c:?}");
+        assert!(near(c.cpu_cost_median.unwrap(), 25.0), "{c:?}");
+        assert_eq!(c.own_costs.len(), 3, "one per screened run");
+        assert!(near(c.own_cost_median.unwrap(), 25.0), "{c:?}");
         // A round that lost one of its runs counts only in the rates.
         assert_eq!(
             cost_summary(&runs[..5]).unwrap().round_costs.len(),

@@ -12,4 +12,5 @@ pub mod raise;
 pub mod rules;
 pub mod run;
 pub mod schedule;
+pub mod spent;
 pub mod store;

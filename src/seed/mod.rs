@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::store as auth_store;
+use crate::bench::cpu::CpuSpent;
 use crate::config::{DbArgs, LedgerArgs};
 use crate::funds::apply::{FundCtx, FundEffect};
 use crate::funds::money::Currency;
@@ -136,6 +137,10 @@ pub struct SeedReport {
     pub seconds: f64,
     /// Seconds spent appending the fund's entries (without creating users and orgs).
     pub append_seconds: f64,
+    /// CPU spent by the appends, in this process and in the server's backends.
+    pub append_cpu: CpuSpent,
+    /// Of `append_seconds`, the time inside the per-entry screens (`screening::spent`).
+    pub screening_seconds: f64,
     pub entries_per_second: f64,
     pub users: Vec<String>,
 }
@@ -774,6 +779,8 @@ pub fn run_with_truth(args: &SeedArgs) -> anyhow::Result<(SeedReport, Option<sch
         SeedReport {
             seconds,
             append_seconds: report.append_seconds,
+            append_cpu: report.append_cpu,
+            screening_seconds: report.screening_seconds,
             entries_per_second: if report.append_seconds > 0.0 {
                 f64::from(u32::try_from(report.entries).unwrap_or(u32::MAX)) / report.append_seconds
             } else {
@@ -794,6 +801,8 @@ struct Seeded {
     fund: Uuid,
     entries: u64,
     append_seconds: f64,
+    append_cpu: CpuSpent,
+    screening_seconds: f64,
     truth: Option<schemes::Truth>,
 }
 
@@ -1068,6 +1077,8 @@ async fn seed(
             _ => jobs.push((at, vec![i])),
         }
     }
+    let cpu_before = crate::bench::cpu::CpuSample::take(&mut *pool.get()?);
+    let screening_before = crate::screening::spent::Spent::now();
     let appending = std::time::Instant::now();
     let mut written = 0_u64;
     for (at, chunk) in &jobs {
@@ -1097,11 +1108,17 @@ async fn seed(
     }
     clock.set(None);
     let append_seconds = appending.elapsed().as_secs_f64();
+    let screening_seconds = crate::screening::spent::Spent::now()
+        .since(&screening_before)
+        .seconds;
+    let append_cpu = crate::bench::cpu::CpuSample::take(&mut *pool.get()?).since(&cpu_before);
     let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
     Ok(Seeded {
         fund,
         entries: written,
         append_seconds,
+        append_cpu,
+        screening_seconds,
         truth,
     })
 }

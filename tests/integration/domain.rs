@@ -1398,6 +1398,17 @@ async fn split_purchase_and_duplicate_invoice_are_flagged_and_triaged() {
     assert!(diesel::sql_query("DELETE FROM flags")
         .execute(&mut conn)
         .is_err());
+    // What screening cost the writer is exported: this test screened the 14 appends
+    // above (the counters are the process's, so other tests may add to them).
+    let res = test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    assert!(value("fundtrail_screening_jobs_total") >= 14.0, "{text}");
+    assert!(value("fundtrail_screening_seconds_total") > 0.0, "{text}");
 }
 
 /// Auditors change a fund's screening thresholds with a `screening_config` entry; the
