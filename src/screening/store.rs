@@ -502,84 +502,16 @@ pub struct JobReads {
     pub numbered_invoices: Vec<(i64, Uuid, String, Decimal)>,
 }
 
-// The parts of `job_reads`, each a row shape of `JobReadRow`; the first names the columns.
-const JOB_READ_NAMES: &str =
-    "SELECT 0 AS which, o.id, NULL::bigint AS seq, NULL::bigint AS tender_seq, \
-                 NULL::bigint AS ref_seq, NULL::text AS kind, NULL::date AS business_date, \
-                 NULL::uuid AS vendor, NULL::numeric AS amount, o.name AS text, \
-                 NULL::text AS vendor_name \
-             FROM unnest($2) AS k(id) \
-             CROSS JOIN LATERAL (SELECT id, name FROM organizations WHERE id = k.id OFFSET 0) o";
-const JOB_READ_FIRST_SEEN: &str =
-    "SELECT 1, v.vendor, e.seq, NULL, NULL, NULL, e.business_date, NULL, NULL, NULL, \
-                 NULL \
-             FROM unnest($3) AS v(vendor) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, business_date FROM fund_entries \
-                 WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-                 ORDER BY seq LIMIT 1 \
-             ) AS e";
-const JOB_READ_FUND_FIRST: &str =
-    "SELECT 2, NULL, NULL, NULL, NULL, NULL, d.business_date, NULL, NULL, NULL, NULL \
-             FROM ( \
-                 SELECT business_date FROM fund_entries WHERE fund_id = $1 \
-                 ORDER BY business_date, seq LIMIT 1 \
-             ) AS d";
-const JOB_READ_INVOICE_NUMBERS: &str =
-    "SELECT 3, NULL, i.seq, NULL, NULL, NULL, NULL, NULL, NULL, i.invoice_number, NULL \
-             FROM unnest($4) AS k(seq) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, invoice_number FROM invoices \
-                 WHERE fund_id = $1 AND seq = k.seq OFFSET 0 \
-             ) AS i";
-const JOB_READ_TENDER_ENTRIES: &str =
-    "SELECT 4, NULL, e.seq, e.tender_seq, e.ref_seq, e.kind, e.business_date, \
-                 e.vendor_org_id, e.amount_fund, NULL, \
-                 (SELECT name FROM organizations WHERE id = e.vendor_org_id) \
-             FROM unnest($5) AS t(seq) \
-             CROSS JOIN LATERAL ( \
-                 SELECT tender_seq, seq, kind, business_date, vendor_org_id, amount_fund, \
-                     ref_seq \
-                 FROM fund_entries \
-                 WHERE fund_id = $1 AND tender_seq = t.seq \
-                   AND kind IN ('tender', 'bid', 'bid_disqualified') AND reversed_by IS NULL \
-                 OFFSET 0 \
-             ) AS e";
-const JOB_READ_LATEST_AWARDS: &str =
-    "SELECT 5, m.ministry, a.seq, NULL, NULL, NULL, a.business_date, a.vendor_org_id, \
-                 a.amount_fund, NULL, \
-                 (SELECT name FROM organizations WHERE id = a.vendor_org_id) \
-             FROM unnest($6, $7) AS m(ministry, lim) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, business_date, vendor_org_id, amount_fund FROM fund_entries \
-                 WHERE fund_id = $1 AND ministry_org_id = m.ministry AND kind = 'award' \
-                   AND reversed_by IS NULL \
-                   AND business_date >= ( \
-                       SELECT min(d.business_date) FROM ( \
-                           SELECT business_date FROM fund_entries \
-                           WHERE fund_id = $1 AND ministry_org_id = m.ministry \
-                             AND kind = 'award' AND reversed_by IS NULL \
-                           ORDER BY business_date DESC LIMIT m.lim \
-                       ) AS d) \
-                 OFFSET 0 \
-             ) AS a";
-const JOB_READ_NUMBERED: &str =
-    "SELECT 6, NULL, i.seq, NULL, NULL, NULL, NULL, i.vendor_org_id, i.amount, \
-                 i.invoice_number, NULL \
-             FROM unnest($8, $9) AS v(vendor, number) \
-             CROSS JOIN LATERAL ( \
-                 SELECT seq, vendor_org_id, invoice_number, amount FROM invoices \
-                 WHERE fund_id = $1 AND vendor_org_id = v.vendor \
-                   AND invoice_number = v.number AND NOT reversed \
-                 OFFSET 0 \
-             ) AS i";
-
 /// The reads of a job's screening that depend only on the job and the flows, in one
-/// statement (one round trip; each is a round trip inside the chain's append transaction).
-/// Each part is a probe or short range scan per key, in a lateral subquery fenced with
-/// `OFFSET 0` (or bounded by its `LIMIT`), so that its plan does not depend on the
-/// planner's statistics (a fund seeded in seconds has none; with `= ANY(..)` such a
-/// planner read every row of the fund in another index that starts with `fund_id`):
+/// call of the `screening_job_reads` function (migration `screening_job_reads`; one round
+/// trip, each being one inside the chain's append transaction). Each part is a probe or
+/// short range scan per key, in a lateral subquery fenced with `OFFSET 0` (or bounded by
+/// its `LIMIT`), so that its plan does not depend on the keys or on the planner's
+/// statistics (a fund seeded in seconds has none; with `= ANY(..)` such a planner read
+/// every row of the fund in another index that starts with `fund_id`). That is what lets
+/// the function keep one generic plan per connection (`plan_cache_mode =
+/// force_generic_plan`): as a prepared statement it was planned again on every call, and
+/// planning took longer than running it.
 ///
 /// - names: a primary-key probe of `organizations` per organisation;
 /// - first sightings: one probe of `fund_entries_vendor` (fund, vendor, seq) per vendor,
@@ -614,34 +546,21 @@ pub fn job_reads(conn: &mut PgConnection, fund: Uuid, keys: &JobKeys) -> QueryRe
     let award_limits: Vec<i64> = keys.awards.iter().map(|a| a.1).collect();
     let (numbered_vendors, numbers): (Vec<Uuid>, Vec<String>) =
         keys.numbered.iter().cloned().unzip();
-    // Only the parts something is asked of: every part is planned on each call. The first
-    // names the columns, so it is always there (on an empty array it reads nothing).
-    let parts = [
-        (true, JOB_READ_NAMES),
-        (!keys.first_seen.is_empty(), JOB_READ_FIRST_SEEN),
-        (!keys.first_seen.is_empty(), JOB_READ_FUND_FIRST),
-        (!keys.invoices.is_empty(), JOB_READ_INVOICE_NUMBERS),
-        (!keys.tenders.is_empty(), JOB_READ_TENDER_ENTRIES),
-        (!keys.awards.is_empty(), JOB_READ_LATEST_AWARDS),
-        (!keys.numbered.is_empty(), JOB_READ_NUMBERED),
-    ];
-    let sql = parts
-        .iter()
-        .filter(|(asked, _)| *asked)
-        .map(|(_, part)| *part)
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
     let rows: Vec<JobReadRow> = prepared(
-        diesel::sql_query(sql)
-            .bind::<SqlUuid, _>(fund)
-            .bind::<Array<SqlUuid>, _>(&keys.orgs)
-            .bind::<Array<SqlUuid>, _>(&keys.first_seen)
-            .bind::<Array<BigInt>, _>(&keys.invoices)
-            .bind::<Array<BigInt>, _>(&keys.tenders)
-            .bind::<Array<SqlUuid>, _>(&award_ministries)
-            .bind::<Array<BigInt>, _>(&award_limits)
-            .bind::<Array<SqlUuid>, _>(&numbered_vendors)
-            .bind::<Array<Text>, _>(&numbers),
+        diesel::sql_query(
+            "SELECT which, id, seq, tender_seq, ref_seq, kind, business_date, vendor, amount, \
+                 text, vendor_name \
+             FROM screening_job_reads($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind::<SqlUuid, _>(fund)
+        .bind::<Array<SqlUuid>, _>(&keys.orgs)
+        .bind::<Array<SqlUuid>, _>(&keys.first_seen)
+        .bind::<Array<BigInt>, _>(&keys.invoices)
+        .bind::<Array<BigInt>, _>(&keys.tenders)
+        .bind::<Array<SqlUuid>, _>(&award_ministries)
+        .bind::<Array<BigInt>, _>(&award_limits)
+        .bind::<Array<SqlUuid>, _>(&numbered_vendors)
+        .bind::<Array<Text>, _>(&numbers),
     )
     .load(conn)?;
     let mut out = JobReads {
