@@ -24,7 +24,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::store::{CategoryPaymentRow, FlowRow, MinistryFlows, PaymentRow};
+use super::store::{AwardRow, CategoryPaymentRow, FlowRow, MinistryFlows, PaymentRow};
 
 /// An unreversed payment as the flows keep it: (seq, business date, vendor, item category,
 /// amount in the fund's currency, invoice seq if any).
@@ -91,14 +91,52 @@ impl MinistryState {
     }
 }
 
+/// The most awards kept of one ministry: a ministry whose awards were all read, and have
+/// grown past this, keeps only its latest this many.
+pub const AWARDS_KEPT_MAX: usize = 256;
+
+/// A ministry's latest unreversed awards, latest dated first (seq breaks ties): the first
+/// `latest.len()` of them in that order, or all of them when `all`. `vendor-concentration`
+/// reads a ministry's latest awards for every award (its repeated wins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptAwards {
+    pub latest: Vec<AwardRow>,
+    pub all: bool,
+}
+
+impl KeptAwards {
+    /// The ministry's latest `limit` awards, when what is kept is enough to know them.
+    pub fn latest(&self, limit: usize) -> Option<Vec<AwardRow>> {
+        (self.all || self.latest.len() >= limit)
+            .then(|| self.latest.iter().take(limit).copied().collect())
+    }
+
+    /// A new award: it takes its place by (date, seq) if it is among the latest kept (the
+    /// latest `n` of the awards and it are the latest `n` kept and it, less the oldest).
+    fn add(&mut self, award: AwardRow) {
+        let key = |a: &AwardRow| (a.1, a.0);
+        let at = self.latest.partition_point(|a| key(a) > key(&award));
+        if !self.all && at >= self.latest.len() {
+            return;
+        }
+        self.latest.insert(at, award);
+        if !self.all || self.latest.len() > AWARDS_KEPT_MAX {
+            self.latest.pop();
+            self.all = false;
+        }
+    }
+}
+
 /// The flows of a fund's ministries at one chain size: complete for payments dated on or
-/// after `since`, for the ministries it holds.
+/// after `since`, for the ministries it holds; and the latest awards of the ministries it
+/// holds them for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FundState {
     /// The chain's size the state was built at (the seq of the next entry).
     pub size: u64,
     pub since: NaiveDate,
     pub ministries: HashMap<Uuid, MinistryState>,
+    pub awards: HashMap<Uuid, KeptAwards>,
 }
 
 impl FundState {
@@ -109,13 +147,16 @@ impl FundState {
             size,
             since,
             ministries: HashMap::new(),
+            awards: HashMap::new(),
         }
     }
 
     /// Applies a job's index rows (after the job: a row reversed within the job has
     /// `reversed_by`): its unreversed payments and disbursements of the ministries held,
-    /// and the reversals, which drop their targets. `size` becomes the chain's size after
-    /// the job.
+    /// its unreversed awards of the ministries whose awards are held, and the reversals,
+    /// which drop their targets (a reversed award that was among a ministry's latest kept
+    /// drops that ministry's awards, unless all are kept: the next one back is not).
+    /// `size` becomes the chain's size after the job.
     pub fn apply(&mut self, rows: &[&crate::funds::state::FundEntryRow], size: u64) {
         for row in rows {
             if row.kind == "reversal" {
@@ -124,10 +165,26 @@ impl FundState {
                         m.payments.retain(|p| p.0 != target);
                         m.disbursements.retain(|d| d.0 != target);
                     }
+                    self.awards
+                        .retain(|_, k| k.all || k.latest.iter().all(|a| a.0 != target));
+                    for k in self.awards.values_mut() {
+                        k.latest.retain(|a| a.0 != target);
+                    }
                 }
                 continue;
             }
             if row.reversed_by.is_some() {
+                continue;
+            }
+            if row.kind == "award" {
+                if let Some(k) = row.ministry_org_id.and_then(|m| self.awards.get_mut(&m)) {
+                    k.add((
+                        row.seq,
+                        row.business_date,
+                        row.vendor_org_id,
+                        row.amount_fund,
+                    ));
+                }
                 continue;
             }
             let Some(m) = row
@@ -261,6 +318,7 @@ mod tests {
             size,
             since: d(1),
             ministries: HashMap::new(),
+            awards: HashMap::new(),
         }
     }
 
@@ -383,5 +441,69 @@ mod tests {
         );
         s.trim(d(5));
         assert!(s.ministries[&m].payments.is_empty());
+    }
+
+    #[test]
+    fn kept_awards_follow_the_latest_by_date_then_seq() {
+        let m = Uuid::new_v4();
+        let a = |seq: i64, day: u32| -> AwardRow { (seq, d(day), None, Some(Decimal::ONE)) };
+        // The latest three of more: a later award displaces the oldest kept.
+        let mut k = KeptAwards {
+            latest: vec![a(9, 20), a(8, 18), a(7, 18)],
+            all: false,
+        };
+        assert_eq!(k.latest(2), Some(vec![a(9, 20), a(8, 18)]));
+        assert_eq!(k.latest(4), None, "the 4th latest is not kept");
+        k.add(a(12, 19));
+        assert_eq!(k.latest, [a(9, 20), a(12, 19), a(8, 18)]);
+        // A backdated one older than all kept is not among the latest three.
+        k.add(a(13, 2));
+        assert_eq!(k.latest, [a(9, 20), a(12, 19), a(8, 18)]);
+        // All of them kept: any new one is added.
+        let mut all = KeptAwards {
+            latest: vec![a(2, 5)],
+            all: true,
+        };
+        all.add(a(3, 1));
+        assert_eq!(all.latest, [a(2, 5), a(3, 1)]);
+        assert_eq!(all.latest(10), Some(vec![a(2, 5), a(3, 1)]));
+
+        // Through a job's rows: awards of a held ministry are added, a reversal of a kept
+        // award drops the ministry's (its next one back is not kept), or only that award
+        // when all are kept.
+        let other = Uuid::new_v4();
+        let mut s = state(20);
+        s.awards.insert(m, k.clone());
+        s.awards.insert(other, all.clone());
+        let row = |seq: i64, kind: &str, ministry: Uuid, ref_seq: Option<i64>| {
+            crate::funds::state::FundEntryRow {
+                seq,
+                kind: kind.to_owned(),
+                business_date: d(25),
+                ministry_org_id: Some(ministry),
+                ref_seq,
+                amount_fund: Some(Decimal::ONE),
+                fund_id: Uuid::nil(),
+                vendor_org_id: None,
+                donor_org_id: None,
+                category: None,
+                currency: None,
+                amount: None,
+                tender_seq: None,
+                reversed_by: None,
+            }
+        };
+        let rows = [
+            row(20, "award", m, None),
+            row(21, "reversal", other, Some(3)),
+        ];
+        s.apply(&rows.iter().collect::<Vec<_>>(), 22);
+        assert_eq!(s.awards[&m].latest[0].0, 20);
+        assert_eq!(s.awards[&m].latest.len(), 3);
+        assert_eq!(s.awards[&other].latest, [a(2, 5)]);
+        let rows = [row(22, "reversal", m, Some(12))];
+        s.apply(&rows.iter().collect::<Vec<_>>(), 23);
+        assert!(!s.awards.contains_key(&m));
+        assert!(s.awards.contains_key(&other));
     }
 }

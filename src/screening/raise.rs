@@ -207,7 +207,7 @@ pub fn raise(
         .iter()
         .map(|(m, (earliest, first_seq))| (*m, *earliest, *first_seq))
         .collect();
-    let mut flows = job_flows(st, fund, entries, &rows, &payer_list, since, t)?;
+    let (mut flows, mut state) = job_flows(st, fund, entries, &rows, &payer_list, since, t)?;
     let mut payments: Vec<store::PaymentRow> = flows
         .values()
         .flat_map(|f| f.payments.iter().cloned())
@@ -319,17 +319,30 @@ pub fn raise(
     }
     // The latest awards of each awarding ministry: those the job's awards were recorded
     // after can only be the job's own later awards, so `consecutive_wins_min` plus the
-    // job's count covers every award of the job.
-    let limits: Vec<(Uuid, i64)> = awarders
-        .into_iter()
-        .map(|(ministry, count)| {
-            let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
-            (ministry, limit)
-        })
-        .collect();
+    // job's count covers every award of the job. From the kept state when it holds enough
+    // of them; else read, with `AWARDS_AHEAD` more for the next jobs.
+    let mut awards: HashMap<Uuid, Vec<store::AwardRow>> = HashMap::new();
+    let mut limits: HashMap<Uuid, usize> = HashMap::new();
+    let mut ask: Vec<(Uuid, i64)> = Vec::new();
+    for (ministry, count) in awarders {
+        let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+        limits.insert(ministry, wanted);
+        match state
+            .as_ref()
+            .and_then(|s| s.awards.get(&ministry))
+            .and_then(|k| k.latest(wanted))
+        {
+            Some(latest) => {
+                orgs.extend(latest.iter().filter_map(|a| a.2));
+                awards.insert(ministry, latest);
+            }
+            None => ask.push((ministry, limit.saturating_add(AWARDS_AHEAD))),
+        }
+    }
     // Everything else in one round trip (`store::job_reads`): names, first sightings, the
-    // near priors' invoice numbers, the tenders' entries, the latest awards, the invoices
-    // numbered like the job's.
+    // near priors' invoice numbers, the tenders' entries, the latest awards not kept, the
+    // invoices numbered like the job's.
     // Names already read by this process are not read again (`known_names`).
     let mut names = known_names(&orgs);
     let keys = store::JobKeys {
@@ -340,13 +353,29 @@ pub fn raise(
         first_seen: spenders.into_iter().collect(),
         invoices: near_invoices,
         tenders: tenders.into_iter().collect(),
-        awards: limits,
+        awards: ask.clone(),
         numbered: numbered.into_iter().collect(),
     };
     let reads = store::job_reads(st.conn, fund, &keys)?;
     remember_names(&reads.names);
     names.extend(reads.names);
     invoice_numbers.extend(reads.invoice_numbers);
+    for (ministry, read) in reads.awards {
+        let asked = ask
+            .iter()
+            .find(|a| a.0 == ministry)
+            .map_or(0, |a| usize::try_from(a.1).unwrap_or(usize::MAX));
+        let wanted = limits.get(&ministry).copied().unwrap_or(0);
+        awards.insert(ministry, read.iter().take(wanted).copied().collect());
+        if let Some(s) = state.as_mut() {
+            let all = read.len() < asked;
+            s.awards
+                .insert(ministry, flows::KeptAwards { latest: read, all });
+        }
+    }
+    if let Some(s) = state {
+        flows::stage(fund, s);
+    }
     let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
     for (tender, e) in reads.tender_entries {
         tender_entries.entry(tender).or_default().push(e);
@@ -364,7 +393,7 @@ pub fn raise(
         category_payments,
         invoices: reads.numbered_invoices,
         invoice_numbers,
-        awards: reads.awards,
+        awards,
         funding,
         recorders,
         contracts,
@@ -414,6 +443,10 @@ fn names_kept() -> &'static std::sync::Mutex<HashMap<Uuid, String>> {
 
 const NAMES_MAX: usize = 100_000;
 
+/// How many awards beyond a job's need a read of a ministry's latest awards asks for, so
+/// that its next jobs find theirs in the kept state (`screening::flows::KeptAwards`).
+const AWARDS_AHEAD: i64 = 32;
+
 /// The kept names of these organisations.
 fn known_names(orgs: &BTreeSet<Uuid>) -> HashMap<Uuid, String> {
     let Ok(kept) = names_kept().lock() else {
@@ -434,9 +467,10 @@ fn remember_names(names: &HashMap<Uuid, String>) {
     kept.extend(names.iter().map(|(k, v)| (*k, v.clone())));
 }
 
-/// The paying ministries' flows for a job (`screening::flows`), and the state kept for the
-/// next job of the fund. Every job of a screened fund passes here, paying or not, so that
-/// the kept state follows the chain.
+/// The paying ministries' flows for a job (`screening::flows`), and the state to keep for
+/// the next job of the fund (staged by the caller once it has added the awards it read).
+/// Every job of a screened fund passes here, paying or not, so that the kept state follows
+/// the chain.
 fn job_flows(
     st: &mut Derived<'_>,
     fund: Uuid,
@@ -445,9 +479,12 @@ fn job_flows(
     payers: &[store::Payer],
     since: Option<chrono::NaiveDate>,
     t: &Thresholds,
-) -> diesel::QueryResult<HashMap<Uuid, store::MinistryFlows>> {
+) -> diesel::QueryResult<(
+    HashMap<Uuid, store::MinistryFlows>,
+    Option<flows::FundState>,
+)> {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), None));
     };
     let next = last.seq.saturating_add(1);
     let job_rows: Vec<&FundEntryRow> = rows.iter().flatten().collect();
@@ -458,17 +495,22 @@ fn job_flows(
         s
     });
     let Some(since) = since.filter(|_| !payers.is_empty()) else {
-        if let Some(state) = kept {
-            flows::stage(fund, state);
-        }
-        return Ok(HashMap::new());
+        // No payments: the state goes on as it was, or starts empty (it holds no ministry's
+        // payments, so it claims no window: the first paying job starts it again).
+        let state = kept.unwrap_or_else(|| flows::FundState::new(next, chrono::NaiveDate::MAX));
+        return Ok((HashMap::new(), Some(state)));
     };
     // Read a window more than this job needs, so that the next jobs (a day later, or a few
     // days backdated) find what they need in the state.
     let keep_since = since - Duration::days(t.window_days);
     let mut state = match kept {
         Some(s) if s.since <= since => s,
-        _ => flows::FundState::new(next, keep_since),
+        // The kept payments do not reach back far enough: start them again, keep the awards.
+        Some(s) => flows::FundState {
+            awards: s.awards,
+            ..flows::FundState::new(next, keep_since)
+        },
+        None => flows::FundState::new(next, keep_since),
     };
     let missing: Vec<Uuid> = payers
         .iter()
@@ -491,8 +533,7 @@ fn job_flows(
         })
         .collect();
     state.trim(keep_since);
-    flows::stage(fund, state);
-    Ok(out)
+    Ok((out, Some(state)))
 }
 
 /// The funding of a payment `row` (seq s, date D), from the ministry's totals: paid = its
