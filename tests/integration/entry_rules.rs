@@ -891,6 +891,25 @@ async fn a_fifth_award_in_a_row_to_one_vendor_is_flagged() {
     // Backdated behind the run, another award to Alpha is not among the latest: no flag.
     win!(w.interior, alpha, 90);
     assert_eq!(w.flags(&app, "vendor-concentration").await.len(), 1);
+    // The fifth award reversed, the next win's run is the four before it and the new one
+    // (the latest awards kept between appends drop a reversed one).
+    w.as_("ministry", w.interior);
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": fifth, "reason": "award annulled"})
+        )
+    );
+    let sixth = win!(w.interior, alpha, 5);
+    let flags = w.flags(&app, "vendor-concentration").await;
+    assert_eq!(flags.len(), 2, "{flags:?}");
+    let again = flags.iter().find(|f| f["seq"] == json!(sixth)).unwrap();
+    assert_eq!(
+        again["evidence"],
+        json!([sixth, won[1], won[2], won[4], won[5]]),
+        "{again}"
+    );
     w.rebuild_agrees();
 }
 
