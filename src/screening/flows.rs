@@ -276,7 +276,9 @@ pub fn stage(fund: Uuid, state: FundState) {
 
 /// The group of a job of `fund` committed and the chain now has `size` entries: the state
 /// staged for that size becomes the fund's state; the other staged ones are dropped (built
-/// for sizes the chain passed, or by jobs that rolled back).
+/// for sizes the chain passed, or by jobs that rolled back). The writer calls this once per
+/// job of the group: after the first, nothing is staged and the state promoted for `size`
+/// stays.
 pub fn promote(fund: Uuid, size: u64) {
     let Ok(mut kept) = kept().lock() else { return };
     let state = kept
@@ -291,7 +293,9 @@ pub fn promote(fund: Uuid, size: u64) {
             kept.committed.insert(fund, state);
         }
         None => {
-            kept.committed.remove(&fund);
+            if kept.committed.get(&fund).is_some_and(|s| s.size != size) {
+                kept.committed.remove(&fund);
+            }
         }
     }
 }
@@ -340,6 +344,14 @@ mod tests {
         promote(fund, 25);
         assert_eq!(take(fund, 25).map(|s| s.size), Some(25));
         assert_eq!(take(fund, 20), None);
+        // The group had two jobs of the fund: the writer promotes once per job, and the
+        // second call keeps what the first promoted.
+        promote(fund, 25);
+        assert_eq!(take(fund, 25).map(|s| s.size), Some(25));
+        // A group that committed at another size without staging (its jobs ran unscreened
+        // or another process appended): the kept state no longer matches.
+        promote(fund, 30);
+        assert_eq!(take(fund, 25), None);
     }
 
     #[test]
