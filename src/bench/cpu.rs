@@ -7,10 +7,13 @@
 //! on this machine (its backends' pids are visible in `/proc` and named `postgres`);
 //! otherwise it is `None` and only wall time and the client's CPU are reported.
 //!
-//! What is not counted: backends that exit inside the interval (their CPU leaves with
-//! them), the cluster's background processes (WAL writer, checkpointer, autovacuum) and
-//! the kernel's work for the disk. A pool that keeps its connections for the interval,
-//! as the seeder's does, loses nothing to the first.
+//! What is counted on the server: every process working in the database when a sample is
+//! taken (client backends, and autovacuum or parallel workers while they run), matched by
+//! pid between the two samples. What is not: processes that exit inside the interval
+//! (their CPU leaves with them; a pid reused by a new backend in between is undercounted),
+//! the cluster's background processes (WAL writer, checkpointer) and the kernel's work for
+//! the disk. A pool that keeps its connections for the interval, as the seeder's does, loses
+//! nothing of its own work.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,13 +92,15 @@ impl CpuSample {
         )
         .load(conn)
         .unwrap_or_default();
-        let server: Option<BTreeMap<i32, Duration>> = pids
+        // A pid that cannot be read has exited since the query (or is not on this machine);
+        // the others still count. None at all: the server is not local.
+        let server: BTreeMap<i32, Duration> = pids
             .iter()
-            .map(|b| Some((b.pid, backend_cpu(b.pid)?)))
+            .filter_map(|b| Some((b.pid, backend_cpu(b.pid)?)))
             .collect();
         CpuSample {
             client: client_cpu(),
-            server: server.filter(|s| !s.is_empty()),
+            server: Some(server).filter(|s| !s.is_empty()),
         }
     }
 

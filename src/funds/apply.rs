@@ -1124,15 +1124,26 @@ impl Effect for FundEffect {
         st.flush()?;
         if self.screen {
             let started = std::time::Instant::now();
-            // The thresholds read with the fund, unless the job changed them.
-            let thresholds = if entries.iter().any(|e| e.kind == "screening_config") {
-                state::thresholds(st.conn, self.ctx.fund)?
-            } else {
-                config.and_then(|c| serde_json::from_value(c).ok())
-            }
-            .unwrap_or_default();
-            crate::screening::raise::raise(&mut st, &self.ctx, entries, &typed, &thresholds)?;
+            let screen = || -> Result<usize> {
+                // The thresholds read with the fund, unless the job changed them.
+                let thresholds = if entries.iter().any(|e| e.kind == "screening_config") {
+                    state::thresholds(st.conn, self.ctx.fund)?
+                } else {
+                    config.and_then(|c| serde_json::from_value(c).ok())
+                }
+                .unwrap_or_default();
+                Ok(crate::screening::raise::raise(
+                    &mut st,
+                    &self.ctx,
+                    entries,
+                    &typed,
+                    &thresholds,
+                )?)
+            };
+            let screened = screen();
+            // Counted whether or not the job goes on to commit: the time was spent.
             crate::screening::spent::record(started, true);
+            screened?;
         } else {
             crate::screening::flows::forget(self.ctx.fund);
         }
