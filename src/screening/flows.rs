@@ -317,6 +317,32 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 3, day).unwrap()
     }
 
+    /// A fund entry's index row of `kind` by `ministry`, of amount 1.
+    fn index_row(
+        seq: i64,
+        kind: &str,
+        ministry: Uuid,
+        business_date: NaiveDate,
+        ref_seq: Option<i64>,
+    ) -> crate::funds::state::FundEntryRow {
+        crate::funds::state::FundEntryRow {
+            seq,
+            kind: kind.to_owned(),
+            business_date,
+            ministry_org_id: Some(ministry),
+            ref_seq,
+            amount_fund: Some(Decimal::ONE),
+            fund_id: Uuid::nil(),
+            vendor_org_id: None,
+            donor_org_id: None,
+            category: None,
+            currency: None,
+            amount: None,
+            tender_seq: None,
+            reversed_by: None,
+        }
+    }
+
     fn state(size: u64) -> FundState {
         FundState {
             size,
@@ -422,22 +448,8 @@ mod tests {
                 disbursements: vec![(2, d(1), Some(Decimal::TEN))],
             },
         );
-        let row = |seq: i64, kind: &str, ref_seq: Option<i64>| crate::funds::state::FundEntryRow {
-            seq,
-            kind: kind.to_owned(),
-            business_date: d(4),
-            ministry_org_id: Some(m),
-            ref_seq,
-            amount_fund: Some(Decimal::ONE),
-            fund_id: Uuid::nil(),
-            vendor_org_id: None,
-            donor_org_id: None,
-            category: None,
-            currency: None,
-            amount: None,
-            tender_seq: None,
-            reversed_by: None,
-        };
+        let row =
+            |seq: i64, kind: &str, ref_seq: Option<i64>| index_row(seq, kind, m, d(4), ref_seq);
         let rows = [
             row(3, "payment", None),
             row(4, "disbursement", None),
@@ -488,22 +500,7 @@ mod tests {
         s.awards.insert(m, k.clone());
         s.awards.insert(other, all.clone());
         let row = |seq: i64, kind: &str, ministry: Uuid, ref_seq: Option<i64>| {
-            crate::funds::state::FundEntryRow {
-                seq,
-                kind: kind.to_owned(),
-                business_date: d(25),
-                ministry_org_id: Some(ministry),
-                ref_seq,
-                amount_fund: Some(Decimal::ONE),
-                fund_id: Uuid::nil(),
-                vendor_org_id: None,
-                donor_org_id: None,
-                category: None,
-                currency: None,
-                amount: None,
-                tender_seq: None,
-                reversed_by: None,
-            }
+            index_row(seq, kind, ministry, d(25), ref_seq)
         };
         let rows = [
             row(20, "award", m, None),
