@@ -1077,7 +1077,12 @@ async fn seed(
             _ => jobs.push((at, vec![i])),
         }
     }
-    let cpu_before = crate::bench::cpu::CpuSample::take(&mut *pool.get()?);
+    // The CPU samples use one connection held from here to the end: a `pool.get()` after
+    // the last append could start a new connection on r2d2's worker thread while the
+    // writer's is being returned, and that connection could still be opening when the
+    // process exits (a crash in libc at exit, seen as a silent failure of `seed-demo`).
+    let mut sampler = pool.get()?;
+    let cpu_before = crate::bench::cpu::CpuSample::take(&mut sampler);
     let screening_before = crate::screening::spent::Spent::now();
     let appending = std::time::Instant::now();
     let mut written = 0_u64;
@@ -1111,7 +1116,8 @@ async fn seed(
     let screening_seconds = crate::screening::spent::Spent::now()
         .since(&screening_before)
         .seconds;
-    let append_cpu = crate::bench::cpu::CpuSample::take(&mut *pool.get()?).since(&cpu_before);
+    let append_cpu = crate::bench::cpu::CpuSample::take(&mut sampler).since(&cpu_before);
+    drop(sampler);
     let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
     Ok(Seeded {
         fund,
