@@ -1,8 +1,8 @@
 //! The paying ministries' recent flows that the per-entry screens read for every append
-//! job (the window's payments, the disbursements), kept in memory between jobs of the same
-//! fund: consecutive jobs read almost the same rows (a 30-day window moves by a day), and
-//! that read was the largest part of what screening adds to an append
-//! (docs/benchmarks.md).
+//! job (the window's payments, the disbursements), and the awarding ministries' latest
+//! awards, kept in memory between jobs of the same fund: consecutive jobs read almost the
+//! same rows (a 30-day window moves by a day), and those reads were the largest part of
+//! what screening adds to an append (docs/benchmarks.md).
 //!
 //! The kept state is what `store::ministry_states` would read at one chain size. A job uses
 //! it only when its first entry's seq is that size, that is, when the chain holds exactly

@@ -9,14 +9,16 @@
 //! statement is a round trip inside the chain's append transaction. The paying
 //! ministries' payments in the window (priors, direct purchases by category, later
 //! payments) and funding flows come from the state kept since the fund's previous job
-//! (`screening::flows`), or, for ministries it lacks, from `store::ministry_states`;
-//! `store::job_reads` reads, in one `UNION ALL` of only the parts the job asks for, names,
-//! first sightings, the near priors' invoice numbers, the tenders' entries, the latest
-//! awards and invoices by number; the recorders of approved entries and an over-the-line
-//! contract's entries are read only when needed. Each is a bounded probe or range scan of
-//! an index whatever the fund's size and whatever the planner's statistics (a fund seeded
-//! in seconds has none): per-ministry range scans rather than `= ANY(..)` over ministries,
-//! fenced lateral subqueries per tender, vendor or invoice (`screening::store`).
+//! (`screening::flows`), or, for ministries it lacks, from `store::ministry_states`; the
+//! awarding ministries' latest awards come from the same state, or, for those it lacks,
+//! from `store::job_reads`. That one call of the `screening_job_reads` function (planned
+//! once per connection) also reads names, first sightings, the near priors' invoice
+//! numbers, the tenders' entries and invoices by number; the recorders of approved entries
+//! and an over-the-line contract's entries are read only when needed. Each is a bounded
+//! probe or range scan of an index whatever the fund's size and whatever the planner's
+//! statistics (a fund seeded in seconds has none): per-ministry range scans rather than
+//! `= ANY(..)` over ministries, fenced lateral subqueries per tender, vendor or invoice
+//! (`screening::store`).
 
 use std::collections::{BTreeSet, HashMap};
 
