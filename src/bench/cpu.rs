@@ -82,16 +82,20 @@ fn parse_schedstat(text: &str) -> Option<Duration> {
 
 impl CpuSample {
     /// Reads the clocks now. `conn` must be connected to the database whose backends are
-    /// measured.
-    pub fn take(conn: &mut PgConnection) -> Self {
+    /// measured; without one, only this process's clock is read.
+    pub fn take(conn: Option<&mut PgConnection>) -> Self {
         // Every process working in this database: client backends, and autovacuum or
         // parallel workers while they run. A role without `pg_read_all_stats` (the
         // service's) sees other sessions' pid and database, not their backend type.
-        let pids: Vec<Backend> = diesel::sql_query(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
-        )
-        .load(conn)
-        .unwrap_or_default();
+        let pids: Vec<Backend> = conn
+            .and_then(|conn| {
+                diesel::sql_query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+                )
+                .load(conn)
+                .ok()
+            })
+            .unwrap_or_default();
         // A pid that cannot be read has exited since the query (or is not on this machine);
         // the others still count. None at all: the server is not local.
         let server: BTreeMap<i32, Duration> = pids

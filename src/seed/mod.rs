@@ -1081,8 +1081,12 @@ async fn seed(
     // the last append could start a new connection on r2d2's worker thread while the
     // writer's is being returned, and that connection could still be opening when the
     // process exits (a crash in libc at exit, seen as a silent failure of `seed-demo`).
-    let mut sampler = pool.get()?;
-    let cpu_before = crate::bench::cpu::CpuSample::take(&mut sampler);
+    // A pool of one connection is left to the writer (only this process's CPU is read).
+    let mut sampler = match pool.max_size() {
+        0 | 1 => None,
+        _ => Some(pool.get()?),
+    };
+    let cpu_before = crate::bench::cpu::CpuSample::take(sampler.as_deref_mut());
     let screening_before = crate::screening::spent::Spent::now();
     let appending = std::time::Instant::now();
     let mut written = 0_u64;
@@ -1116,7 +1120,7 @@ async fn seed(
     let screening_seconds = crate::screening::spent::Spent::now()
         .since(&screening_before)
         .seconds;
-    let append_cpu = crate::bench::cpu::CpuSample::take(&mut sampler).since(&cpu_before);
+    let append_cpu = crate::bench::cpu::CpuSample::take(sampler.as_deref_mut()).since(&cpu_before);
     drop(sampler);
     let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
     Ok(Seeded {
