@@ -324,12 +324,10 @@ pub fn raise(
     // job's count covers every award of the job. From the kept state when it holds enough
     // of them; else read, with `AWARDS_AHEAD` more for the next jobs.
     let mut awards: HashMap<Uuid, Vec<store::AwardRow>> = HashMap::new();
-    let mut limits: HashMap<Uuid, usize> = HashMap::new();
     let mut ask: Vec<(Uuid, i64)> = Vec::new();
     for (ministry, count) in awarders {
         let limit = i64::from(t.consecutive_wins_min).saturating_add(count);
         let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
-        limits.insert(ministry, wanted);
         match state
             .as_ref()
             .and_then(|s| s.awards.get(&ministry))
@@ -355,7 +353,7 @@ pub fn raise(
         first_seen: spenders.into_iter().collect(),
         invoices: near_invoices,
         tenders: tenders.into_iter().collect(),
-        awards: ask.clone(),
+        awards: ask,
         numbered: numbered.into_iter().collect(),
     };
     let reads = store::job_reads(st.conn, fund, &keys)?;
@@ -363,11 +361,14 @@ pub fn raise(
     names.extend(reads.names);
     invoice_numbers.extend(reads.invoice_numbers);
     for (ministry, read) in reads.awards {
-        let asked = ask
+        // Asked for `AWARDS_AHEAD` more than the job wants.
+        let asked = keys
+            .awards
             .iter()
             .find(|a| a.0 == ministry)
-            .map_or(0, |a| usize::try_from(a.1).unwrap_or(usize::MAX));
-        let wanted = limits.get(&ministry).copied().unwrap_or(0);
+            .map_or(0, |a| a.1);
+        let wanted = usize::try_from(asked.saturating_sub(AWARDS_AHEAD)).unwrap_or(0);
+        let asked = usize::try_from(asked).unwrap_or(usize::MAX);
         awards.insert(ministry, read.iter().take(wanted).copied().collect());
         if let Some(s) = state.as_mut() {
             let all = read.len() < asked;
