@@ -1,5 +1,7 @@
-//! The application: shared state, the one route table, extractor configuration and the
-//! OpenAPI document. `startup` serves it; the integration tests drive it in-process.
+//! The composition root: the one route table, the middleware, extractor configuration and
+//! the OpenAPI document, over the shared state (`state`) and each capability's own
+//! (`auth::Auth`). Nothing below imports this module. `startup` serves it; the integration
+//! tests drive it in-process.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -8,40 +10,11 @@ use actix_web::{http::StatusCode, web, App, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
-use std::sync::Arc;
-
-use crate::auth::http::Auth;
-use crate::config::AppSettings;
-use crate::db::PgPool;
+use crate::auth::Auth;
+use crate::entries::effect::Screens;
 use crate::error::{json_error, ApiError};
-use crate::http::{health, metrics::Metrics, middleware};
-use crate::ledger::{self, Ledger};
-
-/// State shared by every worker.
-pub struct AppState {
-    pub pool: PgPool,
-    pub metrics: Metrics,
-    pub settings: AppSettings,
-    pub ledger: Arc<Ledger>,
-    pub auth: Auth,
-}
-
-impl AppState {
-    pub fn new(
-        pool: PgPool,
-        settings: AppSettings,
-        ledger: Arc<Ledger>,
-        auth: Auth,
-    ) -> anyhow::Result<Self> {
-        Ok(Self {
-            pool,
-            metrics: Metrics::new()?,
-            settings,
-            ledger,
-            auth,
-        })
-    }
-}
+use crate::http::{health, middleware};
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,10 +25,10 @@ impl AppState {
     ),
     paths(
         health::healthz, health::readyz, health::metrics,
-        ledger::http::create_chain, ledger::http::list_chains, ledger::http::append,
-        ledger::http::append_batch, ledger::http::list_entries, ledger::http::get_entry,
-        ledger::http::proof, ledger::http::consistency, ledger::http::checkpoint,
-        ledger::http::verify, ledger::http::export, ledger::http::keys,
+        crate::chains::http::create_chain, crate::chains::http::list_chains, crate::chains::http::append,
+        crate::chains::http::append_batch, crate::chains::http::list_entries, crate::chains::http::get_entry,
+        crate::chains::http::proof, crate::chains::http::consistency, crate::chains::http::checkpoint,
+        crate::chains::http::verify, crate::chains::http::export, crate::chains::http::keys,
         crate::auth::http::login, crate::auth::http::refresh, crate::auth::http::logout,
         crate::auth::admin::create_organization, crate::auth::admin::list_organizations,
         crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
@@ -64,8 +37,8 @@ impl AppState {
         crate::funds::http::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::deactivate_fund,
         crate::funds::http::list_funds,
-        crate::funds::entries::post_entry, crate::funds::entries::post_batch,
-        crate::funds::entries::list_entries, crate::funds::entries::balances,
+        crate::entries::http::post_entry, crate::entries::http::post_batch,
+        crate::entries::http::list_entries, crate::entries::http::balances,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
@@ -77,13 +50,13 @@ impl AppState {
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
-        crate::funds::kinds::FundEntry, crate::funds::kinds::Pledge, crate::funds::kinds::Contribution,
-        crate::funds::kinds::Allocation, crate::funds::kinds::Disbursement, crate::funds::kinds::FxRate,
-        crate::funds::kinds::Expenditure, crate::funds::kinds::Tender, crate::funds::kinds::Bid,
-        crate::funds::kinds::Award, crate::funds::kinds::Contract, crate::funds::kinds::ContractAmendment,
-        crate::funds::kinds::Invoice, crate::funds::kinds::Payment, crate::funds::kinds::Reversal,
-        crate::funds::kinds::ScreeningConfig, crate::funds::kinds::BidDisqualified,
-        crate::funds::kinds::Decision, crate::funds::kinds::Approval)),
+        crate::entries::kinds::FundEntry, crate::entries::kinds::Pledge, crate::entries::kinds::Contribution,
+        crate::entries::kinds::Allocation, crate::entries::kinds::Disbursement, crate::entries::kinds::FxRate,
+        crate::entries::kinds::Expenditure, crate::entries::kinds::Tender, crate::entries::kinds::Bid,
+        crate::entries::kinds::Award, crate::entries::kinds::Contract, crate::entries::kinds::ContractAmendment,
+        crate::entries::kinds::Invoice, crate::entries::kinds::Payment, crate::entries::kinds::Reversal,
+        crate::entries::kinds::ScreeningConfig, crate::entries::kinds::BidDisqualified,
+        crate::entries::kinds::Decision, crate::entries::kinds::Approval)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
@@ -96,21 +69,6 @@ impl AppState {
     )
 )]
 pub struct ApiDoc;
-
-/// Runs blocking database work on actix's blocking pool with a pooled connection: the one
-/// way handlers reach the database (a pool timeout becomes 503 `database_unavailable`).
-pub async fn with_conn<T, F>(state: &web::Data<AppState>, f: F) -> crate::error::ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&AppState, &mut diesel::PgConnection) -> crate::error::ApiResult<T> + Send + 'static,
-{
-    let state = state.clone();
-    web::block(move || {
-        let mut conn = state.pool.get()?;
-        f(&state, &mut conn)
-    })
-    .await?
-}
 
 /// Declares the `bearer` security scheme the guarded paths refer to.
 struct BearerAuth;
@@ -157,9 +115,16 @@ fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
 
-/// Builds the application around `state`: the one route table.
+/// The screens the entries API appends with.
+fn screens() -> web::Data<dyn Screens> {
+    let screens: std::sync::Arc<dyn Screens> = std::sync::Arc::new(crate::screening::Screens);
+    web::Data::from(screens)
+}
+
+/// Builds the application around `state` and `auth`: the one route table.
 pub fn build(
     state: web::Data<AppState>,
+    auth: web::Data<Auth>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -172,6 +137,10 @@ pub fn build(
     let limit = state.settings.body_limit_bytes;
     App::new()
         .app_data(state.clone())
+        .app_data(auth)
+        // The screens the entries API appends with (`entries` cannot name `screening`,
+        // which builds on it).
+        .app_data(screens())
         .app_data(
             web::JsonConfig::default()
                 .limit(limit)
@@ -198,12 +167,12 @@ pub fn build(
                 .configure(crate::auth::http::routes)
                 .configure(crate::auth::admin::routes)
                 .configure(crate::funds::http::routes)
-                .configure(crate::funds::entries::routes)
+                .configure(crate::entries::http::routes)
                 .configure(crate::procurement::http::routes)
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
                 .configure(crate::reports::exports::routes)
-                .configure(ledger::http::routes),
+                .configure(crate::chains::http::routes),
         )
         .default_service(web::to(route_not_found))
 }

@@ -164,14 +164,14 @@ pub enum ImportCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Appends, batches, verification and proofs of the ledger core.
-    Ledger(crate::bench::LedgerBenchArgs),
+    Ledger(crate::bench::ledger::LedgerBenchArgs),
     /// The three standard exports of a seeded fund, over HTTP (entries/s, peak RSS).
-    Exports(crate::reports::export_bench::ExportBenchArgs),
+    Exports(crate::bench::exports::ExportBenchArgs),
     /// Latency of the statement, donor report and series over a seeded fund (p50, p95).
-    Reports(crate::reports::report_bench::ReportBenchArgs),
+    Reports(crate::bench::reports::ReportBenchArgs),
     /// Precision and recall of every screening rule against a seeded year with injected
     /// schemes, and what screening adds to an append (docs/screening.md).
-    Screening(crate::screening::bench::ScreeningBenchArgs),
+    Screening(crate::bench::screening::ScreeningBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -269,16 +269,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Bench {
             what: BenchCommand::Ledger(args),
-        } => crate::bench::run_ledger(&args),
+        } => crate::bench::ledger::run_ledger(&args),
         Command::Bench {
             what: BenchCommand::Exports(args),
-        } => crate::reports::export_bench::run(&args),
+        } => crate::bench::exports::run(&args),
         Command::Bench {
             what: BenchCommand::Reports(args),
-        } => crate::reports::report_bench::run(&args),
+        } => crate::bench::reports::run(&args),
         Command::Bench {
             what: BenchCommand::Screening(args),
-        } => crate::screening::bench::run(&args),
+        } => crate::bench::screening::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

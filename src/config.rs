@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// The ocid prefix of the OCDS export when none is configured. OCDS prefixes are `ocds-`
+/// and six characters assigned by the Open Contracting Partnership; this one is NOT
+/// registered: set `FUNDTRAIL_OCDS_PREFIX` to yours before publishing.
+pub const DEFAULT_OCID_PREFIX: &str = "ocds-ftrail";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -123,7 +128,7 @@ pub struct LedgerArgs {
     pub future_skew_days: u32,
 
     /// OCDS ocid prefix of the OCDS export (docs/exports.md); the default is unregistered.
-    #[arg(long, env = "FUNDTRAIL_OCDS_PREFIX", default_value = crate::reports::ocds::DEFAULT_OCID_PREFIX)]
+    #[arg(long, env = "FUNDTRAIL_OCDS_PREFIX", default_value = DEFAULT_OCID_PREFIX)]
     pub ocds_prefix: String,
 }
 
@@ -222,7 +227,7 @@ impl Default for AppSettings {
             body_limit_bytes: 1024 * 1024,
             future_skew: chrono::Days::new(1),
             report_block_entries: 65_536,
-            ocds_prefix: crate::reports::ocds::DEFAULT_OCID_PREFIX.to_owned(),
+            ocds_prefix: DEFAULT_OCID_PREFIX.to_owned(),
         }
     }
 }

@@ -196,6 +196,59 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Ledger errors at the HTTP edge: a missing chain is 404, a refused append keeps its code.
+impl From<crate::ledger::service::LedgerError> for ApiError {
+    fn from(e: crate::ledger::service::LedgerError) -> Self {
+        match e {
+            crate::ledger::service::LedgerError::NotFound => {
+                ApiError::NotFound("no such chain or entry".to_owned())
+            }
+            crate::ledger::service::LedgerError::BadRequest(msg) => ApiError::InvalidParameter(msg),
+            crate::ledger::service::LedgerError::Store(crate::ledger::store::StoreError::Db(
+                db,
+            )) => db.into(),
+            crate::ledger::service::LedgerError::Store(
+                crate::ledger::store::StoreError::Corrupt(msg),
+            ) => ApiError::Internal(anyhow::anyhow!("corrupt ledger data: {msg}")),
+            crate::ledger::service::LedgerError::Append(a) => a.into(),
+        }
+    }
+}
+
+impl From<crate::ledger::writer::AppendError> for ApiError {
+    fn from(e: crate::ledger::writer::AppendError) -> Self {
+        match e {
+            crate::ledger::writer::AppendError::ChainNotFound(_) => {
+                ApiError::NotFound("no such chain".to_owned())
+            }
+            crate::ledger::writer::AppendError::IdempotencyConflict(_) => ApiError::Conflict {
+                code: "idempotency_key_reused",
+                detail: e.to_string(),
+            },
+            crate::ledger::writer::AppendError::DuplicateKeyInBatch(_) => {
+                ApiError::unprocessable("duplicate_idempotency_key", e.to_string())
+            }
+            crate::ledger::writer::AppendError::BatchSize(_) => {
+                ApiError::unprocessable("batch_size", e.to_string())
+            }
+            crate::ledger::writer::AppendError::Invalid(inner) => {
+                ApiError::unprocessable("invalid_entry", inner.to_string())
+            }
+            crate::ledger::writer::AppendError::Rejected { code, detail } => {
+                ApiError::Unprocessable { code, detail }
+            }
+            crate::ledger::writer::AppendError::Conflict { code, detail } => {
+                ApiError::Conflict { code, detail }
+            }
+            crate::ledger::writer::AppendError::Overloaded => ApiError::Overloaded,
+            crate::ledger::writer::AppendError::Database(cause) => {
+                ApiError::DatabaseUnavailable(cause)
+            }
+            crate::ledger::writer::AppendError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error as E};

@@ -1,24 +1,32 @@
 //! fundtrail: a tamper-evident audit ledger for pooled donor funds.
 //!
-//! Layout (see docs/architecture.md): `app` holds the route table, `startup` serves it,
-//! `db` owns the pool, migrations and the private-cluster default, `http` the
-//! cross-cutting HTTP pieces, `error` the one error type.
+//! The modules form layers that point one way (docs/architecture.md; `scripts/check-layers`
+//! fails CI on a cycle): foundations (`config`, `error`, `money`, `schema`, `db`,
+//! `telemetry`), the ledger library (`ledger`), the shared request state (`state`) and HTTP
+//! machinery (`http`), then the capabilities, each a folder with its types, rules, store and
+//! handlers (`auth`, `chains`, `funds`, `procurement`, `entries`, `screening`, `reports`,
+//! `import`, `seed`), and on top the composition root (`app`, `startup`, `cli`) and the
+//! benchmarks (`bench`).
 
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod chains;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod entries;
 pub mod error;
 pub mod funds;
 pub mod http;
 pub mod import;
 pub mod ledger;
+pub mod money;
 pub mod procurement;
 pub mod reports;
 pub mod schema;
 pub mod screening;
 pub mod seed;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

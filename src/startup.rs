@@ -3,15 +3,16 @@
 
 use actix_web::{web, HttpServer};
 
-use crate::app::{self, AppState};
 use std::sync::Arc;
 
-use crate::auth::http::Auth;
+use crate::app;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::session::SessionSettings;
+use crate::auth::Auth;
 use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs, ScreenArgs};
 use crate::db::{self, embedded::EmbeddedPostgres};
 use crate::ledger::{keys, Ledger};
+use crate::state::AppState;
 
 /// The database the service uses, and the private cluster behind it if we started one.
 pub struct Database {
@@ -58,7 +59,7 @@ pub fn load_auth(args: &AuthArgs, data_dir: &std::path::Path) -> anyhow::Result<
         tracing::info!(key.path = %path.display(), "generated JWT keys");
     }
     let keys = JwtKeys::load(&path)?;
-    Ok(crate::auth::http::auth(
+    Ok(Auth::new(
         keys,
         SessionSettings {
             access_ttl: chrono::Duration::minutes(i64::from(args.access_ttl_min.max(1))),
@@ -133,7 +134,8 @@ pub fn serve(
             );
         }
     }
-    let state = web::Data::new(AppState::new(pool.clone(), settings, ledger.clone(), auth)?);
+    let state = web::Data::new(AppState::new(pool.clone(), settings, ledger.clone())?);
+    let auth = web::Data::new(auth);
 
     let workers = if http.workers == 0 {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -159,7 +161,7 @@ pub fn serve(
             }
             None => tracing::info!("period screens: no schedule (FUNDTRAIL_SCREEN_INTERVAL=off)"),
         }
-        let server = HttpServer::new(move || app::build(state.clone()))
+        let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout_s)
             .bind(bind)?
@@ -314,15 +316,15 @@ pub fn screen(
     Ok(summary)
 }
 
-/// `fundtrail rebuild [--check]` (see `funds::rebuild`).
-pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::funds::rebuild::Report> {
+/// `fundtrail rebuild [--check]` (see `entries::rebuild`).
+pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::entries::rebuild::Report> {
     let database = resolve_database(db_args)?;
     db::migrate_url(&database.url)?;
     let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
     let mut conn = pool.get()?;
     // A rebuild reads every entry: no statement timeout for this session.
     diesel::RunQueryDsl::execute(diesel::sql_query("SET statement_timeout = 0"), &mut conn)?;
-    let report = crate::funds::rebuild::run(&mut conn, replace)?;
+    let report = crate::entries::rebuild::run(&mut conn, replace, &crate::screening::Screens)?;
     drop(conn);
     drop(database);
     Ok(report)

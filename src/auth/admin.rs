@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use super::guard::{AdminPrincipal, Principal, Role};
 use super::{password, store};
-use crate::app::{with_conn, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::entry::{Entry, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
+use crate::state::{with_conn, AppState};
 
 const ORG_KINDS: [&str; 6] = [
     "donor",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use super::Auth;
 use crate::error::ApiError;
 use crate::ledger::entry;
 
@@ -71,9 +71,9 @@ impl Principal {
             code: "unauthenticated",
             detail: detail.to_owned(),
         };
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+        let auth = req
+            .app_data::<web::Data<Auth>>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no authentication state")))?;
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -85,15 +85,13 @@ impl Principal {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        let claims =
-            state
-                .auth
-                .keys
-                .validate(token.trim())
-                .map_err(|e| ApiError::Unauthorized {
-                    code: "invalid_token",
-                    detail: e.to_string(),
-                })?;
+        let claims = auth
+            .keys
+            .validate(token.trim())
+            .map_err(|e| ApiError::Unauthorized {
+                code: "invalid_token",
+                detail: e.to_string(),
+            })?;
         let role = Role::parse(&claims.role).ok_or_else(|| ApiError::Unauthorized {
             code: "invalid_token",
             detail: "the token names an unknown role".to_owned(),

@@ -7,19 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jwt::JwtKeys;
-use super::session::{self, SessionError, SessionSettings, Tokens};
-use super::throttle::Throttle;
-use crate::app::{with_conn, AppState};
+use super::session::{self, SessionError, Tokens};
+use super::Auth;
 use crate::error::{ApiError, ApiResult};
-
-/// Authentication state shared by the workers.
-#[derive(Debug)]
-pub struct Auth {
-    pub keys: JwtKeys,
-    pub throttle: Throttle,
-    pub sessions: SessionSettings,
-}
+use crate::state::{with_conn, AppState};
 
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
@@ -103,6 +94,7 @@ fn client_address(req: &HttpRequest) -> String {
               (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub async fn login(
     state: web::Data<AppState>,
+    auth: web::Data<Auth>,
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -113,19 +105,16 @@ pub async fn login(
     } = body.into_inner();
     let account = email.trim().to_lowercase();
     let address = client_address(&req);
-    if let Some(retry_after_s) = state
-        .auth
-        .throttle
-        .check(&account, &address, Instant::now())
-    {
+    if let Some(retry_after_s) = auth.throttle.check(&account, &address, Instant::now()) {
         return Err(ApiError::TooManyRequests { retry_after_s });
     }
     let now = state.ledger.now();
-    let result = with_conn(&state, move |st, conn| {
+    let keys = auth.clone();
+    let result = with_conn(&state, move |_, conn| {
         session::login(
             conn,
-            &st.auth.keys,
-            &st.auth.sessions,
+            &keys.keys,
+            &keys.sessions,
             &email,
             &password,
             role.as_deref(),
@@ -136,15 +125,13 @@ pub async fn login(
     .await;
     match result {
         Ok(tokens) => {
-            state.auth.throttle.record_success(&account);
+            auth.throttle.record_success(&account);
             tracing::info!(user.id = %tokens.user_id, user.role = %tokens.role, "login");
             Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
         }
         Err(e) => {
             if matches!(e, ApiError::Unauthorized { .. }) {
-                state
-                    .auth
-                    .throttle
+                auth.throttle
                     .record_failure(&account, &address, Instant::now());
                 tracing::warn!(client.address = %address, "failed login");
             }
@@ -159,13 +146,13 @@ pub async fn login(
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem)))]
 pub async fn refresh(
     state: web::Data<AppState>,
+    auth: web::Data<Auth>,
     body: web::Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
     let now = state.ledger.now();
-    let tokens = with_conn(&state, move |st, conn| {
-        session::refresh(conn, &st.auth.keys, &st.auth.sessions, &token, now)
-            .map_err(ApiError::from)
+    let tokens = with_conn(&state, move |_, conn| {
+        session::refresh(conn, &auth.keys, &auth.sessions, &token, now).map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
@@ -191,13 +178,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/login").post(login))
         .service(web::resource("/auth/refresh").post(refresh))
         .service(web::resource("/auth/logout").post(logout));
-}
-
-/// Keeps `Auth` constructible in one place.
-pub fn auth(keys: JwtKeys, sessions: SessionSettings) -> Auth {
-    Auth {
-        keys,
-        throttle: Throttle::default(),
-        sessions,
-    }
 }

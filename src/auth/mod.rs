@@ -1,6 +1,8 @@
-//! Identity and access (issue 4, in progress): argon2id passwords, HS256 access tokens,
-//! rotating refresh tokens, login throttling, and the bootstrap `user create` command.
-//! Still to come: the role guards on every route, the admin API, funds and their scopes.
+//! Identity and access (docs/security.md): argon2id passwords (`password`), HS256 access
+//! tokens (`jwt`), rotating refresh tokens (`session`), login throttling (`throttle`), the
+//! typed guards every handler names in its signature (`guard`), login, refresh and logout
+//! (`http`), and the admin API for organisations, users and role grants (`admin`), each
+//! change recorded in the administrative chain. `store` is the SQL of all of it.
 
 pub mod admin;
 pub mod guard;
@@ -10,3 +12,26 @@ pub mod password;
 pub mod session;
 pub mod store;
 pub mod throttle;
+
+use jwt::JwtKeys;
+use session::SessionSettings;
+use throttle::Throttle;
+
+/// Authentication state shared by the workers, registered by `app` beside the shared
+/// `AppState` (the guards and the login handlers read it from the request's app data).
+#[derive(Debug)]
+pub struct Auth {
+    pub keys: JwtKeys,
+    pub throttle: Throttle,
+    pub sessions: SessionSettings,
+}
+
+impl Auth {
+    pub fn new(keys: JwtKeys, sessions: SessionSettings) -> Self {
+        Auth {
+            keys,
+            throttle: Throttle::default(),
+            sessions,
+        }
+    }
+}

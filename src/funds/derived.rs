@@ -1,4 +1,4 @@
-//! The derived state of one fund as `apply` sees it during one job (one post or batch):
+//! The derived state of one fund as the rules see it during one job (one post or batch):
 //! rows are read once (references prefetched per table), changed in memory, and written
 //! back by `flush` in one multi-row upsert per table. A batch of 1,000 entries thus costs
 //! a few statements in all instead of a dozen per entry (docs/benchmarks.md, seed-demo).
@@ -17,7 +17,6 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::kinds::FundEntry;
 use super::state::{
     self, AllocationRow, AmendmentRow, ApprovalRow, BidDisqualificationRow, ContractRow,
     DonorPosition, FundEntryRow, FundPosition, FxRateRow, InvoiceRow, MinistryPosition, TenderRow,
@@ -97,6 +96,20 @@ fn merge_live<R: Clone>(
         }
     }
     out.into_values().collect()
+}
+
+/// The earlier entries a job refers to, by the table they are read from (filled by
+/// `entries::kinds::FundEntry::references`).
+#[derive(Debug, Default)]
+pub struct References {
+    pub allocations: Vec<i64>,
+    pub tenders: Vec<i64>,
+    /// Tenders whose live disqualifications an award checks.
+    pub disqualified_tenders: Vec<i64>,
+    pub contracts: Vec<i64>,
+    pub invoices: Vec<i64>,
+    /// Entries read by their index row (awards, bids, reversed and approved entries).
+    pub entries: Vec<i64>,
 }
 
 pub struct Derived<'c> {
@@ -195,31 +208,17 @@ impl<'c> Derived<'c> {
         state::approval
     );
 
-    /// Loads, in one query per table, every row the entries refer to by seq, so that
-    /// applying them finds their references in the cache.
-    pub fn prefetch(&mut self, entries: &[&FundEntry]) -> QueryResult<()> {
-        let (mut allocs, mut tenders, mut contracts, mut invoices, mut refs) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut disq_tenders = Vec::new();
-        let seq = |s: u64| i64::try_from(s).ok();
-        for e in entries {
-            match e {
-                FundEntry::Disbursement(d) => allocs.extend(seq(d.allocation)),
-                FundEntry::Bid(b) => tenders.extend(seq(b.tender)),
-                FundEntry::Award(a) => {
-                    tenders.extend(seq(a.tender));
-                    disq_tenders.extend(seq(a.tender));
-                }
-                FundEntry::Contract(c) => refs.extend(seq(c.award)),
-                FundEntry::ContractAmendment(a) => contracts.extend(seq(a.contract)),
-                FundEntry::Invoice(i) => contracts.extend(seq(i.contract)),
-                FundEntry::Payment(p) => invoices.extend(p.invoice.and_then(seq)),
-                FundEntry::Reversal(r) => refs.extend(seq(r.entry)),
-                FundEntry::BidDisqualified(d) => refs.extend(seq(d.bid)),
-                FundEntry::Approval(a) => refs.extend(seq(a.entry)),
-                _ => {}
-            }
-        }
+    /// Loads, in one query per table, every row a job's entries refer to, so that applying
+    /// them finds their references in the cache.
+    pub fn prefetch(&mut self, refs: References) -> QueryResult<()> {
+        let References {
+            allocations: allocs,
+            tenders,
+            disqualified_tenders: disq_tenders,
+            mut contracts,
+            invoices,
+            entries: mut refs,
+        } = refs;
         let fund = self.fund;
         fn load<R: Clone>(
             table: &mut Table<i64, R>,

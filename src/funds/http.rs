@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, FundRow};
-use crate::app::AppState;
 use crate::auth::admin::record;
 use crate::auth::guard::{AdminPrincipal, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::writer::AppendError;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -147,7 +147,7 @@ pub async fn create_fund(
             "the name must be 1 to 200 characters",
         ));
     }
-    if let Err(e) = super::money::Currency::parse(&currency) {
+    if let Err(e) = crate::money::Currency::parse(&currency) {
         return Err(ApiError::unprocessable(
             "invalid_currency",
             format!("currency must be an ISO 4217 code with a minor unit, such as EUR: {e}"),
@@ -207,7 +207,7 @@ pub async fn list_funds(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let rows = crate::app::with_conn(&state, move |_, conn| {
+    let rows = crate::state::with_conn(&state, move |_, conn| {
         super::policy::visible_funds(conn, &principal)
     })
     .await?;

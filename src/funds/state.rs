@@ -1,4 +1,6 @@
-//! The only SQL over the derived state of fund chains (migration 000005). Rows are read,
+//! The only SQL over the derived state of fund chains (migration 000005): the positions,
+//! allocations and rates of fund flows, and procurement's tenders, contracts, amendments,
+//! invoices, disqualifications and approvals, which one append job flushes together. Rows are read,
 //! changed in Rust and saved whole: every caller runs inside the append transaction of
 //! the fund's chain, whose head row lock serialises all writers of a fund, so a
 //! read-modify-write here cannot race another writer of the same fund.
@@ -12,8 +14,7 @@ use uuid::Uuid;
 use crate::db::prepared::unprepared;
 use crate::schema::{
     allocations, approvals, bid_disqualifications, contract_amendments, contracts, donor_positions,
-    fund_entries, fund_positions, fx_rates, invoices, ministry_positions, screening_thresholds,
-    tenders,
+    fund_entries, fund_positions, fx_rates, invoices, ministry_positions, tenders,
 };
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -622,43 +623,6 @@ upsert_many!(
     (fund_id, seq),
     [reversed_by]
 );
-
-/// The fund's screening thresholds, if a `screening_config` ever set them.
-pub fn thresholds(
-    conn: &mut PgConnection,
-    fund: Uuid,
-) -> QueryResult<Option<crate::screening::rules::Thresholds>> {
-    let config: Option<serde_json::Value> = screening_thresholds::table
-        .find(fund)
-        .select(screening_thresholds::config)
-        .first(conn)
-        .optional()?;
-    Ok(config.and_then(|c| serde_json::from_value(c).ok()))
-}
-
-pub fn save_thresholds(
-    conn: &mut PgConnection,
-    fund: Uuid,
-    seq: i64,
-    t: &crate::screening::rules::Thresholds,
-) -> QueryResult<()> {
-    let config = serde_json::to_value(t)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    diesel::insert_into(screening_thresholds::table)
-        .values((
-            screening_thresholds::fund_id.eq(fund),
-            screening_thresholds::seq.eq(seq),
-            screening_thresholds::config.eq(&config),
-        ))
-        .on_conflict(screening_thresholds::fund_id)
-        .do_update()
-        .set((
-            screening_thresholds::seq.eq(seq),
-            screening_thresholds::config.eq(&config),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
 pub const DERIVED_TABLES: [&str; 13] = [

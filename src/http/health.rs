@@ -5,8 +5,8 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -33,7 +33,7 @@ pub async fn healthz() -> HttpResponse {
     ))]
 
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let migrated = crate::app::with_conn(&state, |_, conn| {
+    let migrated = crate::state::with_conn(&state, |_, conn| {
         crate::db::is_migrated(conn).map_err(ApiError::DatabaseUnavailable)
     })
     .await?;

@@ -1,7 +1,6 @@
-//! Cross-cutting HTTP pieces: request context middleware, metrics, health endpoints,
-//! extractor configuration.
+//! Cross-cutting HTTP pieces: the request-context middleware (request id, completion log
+//! line, request metrics), the health, readiness and metrics endpoints, streamed bodies.
 
 pub mod health;
-pub mod metrics;
 pub mod middleware;
 pub mod stream;

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use bytes::Bytes;
 use diesel::PgConnection;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Bytes buffered before a chunk is sent.
 const CHUNK_BYTES: usize = 64 * 1024;

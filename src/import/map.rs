@@ -17,8 +17,8 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
 use super::model::{self, Id, OrgRef, Release};
-use crate::funds::kinds::{FundEntry, Method};
-use crate::funds::money::{parse_decimal, Currency, Money};
+use crate::entries::kinds::{FundEntry, Method};
+use crate::money::{parse_decimal, Currency, Money};
 
 /// Longest text the domain takes in a tender title, category and amendment reason.
 const TITLE_MAX_CHARS: usize = 300;

@@ -1,5 +1,5 @@
 //! Imports: other systems' records turned into the fund's own entries, through the same
-//! ledger writer and domain effect as the API (docs/import.md). `ocds` today:
+//! ledger writer and fund effect as the API (docs/import.md). `ocds` today:
 //! `fundtrail import ocds --fund F FILE` reads OCDS 1.1 releases (`read`), maps each
 //! contracting process to procurement entries (`map`) and appends what is not yet
 //! recorded (`run`).

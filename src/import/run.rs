@@ -30,12 +30,13 @@ use super::read::{self, Format, Record};
 use crate::auth::guard::Role;
 use crate::auth::store::{self as org_store, OrgRow};
 use crate::db::PgPool;
-use crate::funds::apply::{Actor, FundCtx, FundEffect};
-use crate::funds::kinds::FundEntry;
-use crate::funds::money::Currency;
+use crate::entries::effect::FundEffect;
+use crate::entries::kinds::FundEntry;
+use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect};
 use crate::ledger::Ledger;
+use crate::money::Currency;
 
 /// The principal of every entry the import writes (fund and administrative chains).
 pub fn principal() -> Principal {
@@ -739,6 +740,7 @@ impl Importer<'_> {
                         org: ministry,
                         role: Role::Ministry,
                     }),
+                    screens: Arc::new(crate::screening::Screens),
                     screen: true,
                 },
             });
@@ -848,7 +850,7 @@ fn same_body(a: &Json, b: &Json) -> bool {
                 let amount = |m: &serde_json::Map<String, Json>| {
                     m.get("value")
                         .and_then(Json::as_str)
-                        .and_then(|v| crate::funds::money::parse_decimal(v).ok())
+                        .and_then(|v| crate::money::parse_decimal(v).ok())
                 };
                 return x.get("currency") == y.get("currency")
                     && amount(x).is_some()
@@ -922,7 +924,7 @@ pub async fn import(
         ctx: MapCtx {
             latest_date: ledger.now().date_naive()
                 + chrono::Days::new(u64::from(opts.future_skew_days)),
-            bid_disqualified: crate::funds::kinds::KINDS.contains(&"bid_disqualified"),
+            bid_disqualified: crate::entries::kinds::KINDS.contains(&"bid_disqualified"),
         },
         report: ImportReport {
             file: opts.file.display().to_string(),

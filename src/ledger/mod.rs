@@ -14,7 +14,6 @@
 
 pub mod entry;
 pub mod export;
-pub mod http;
 pub mod keys;
 pub mod merkle;
 pub mod node_cache;

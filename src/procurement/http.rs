@@ -1,4 +1,5 @@
-//! `POST/GET /api/v1/vendors` and `GET /api/v1/contracts/{id}`.
+//! Procurement as its readers see it: `POST/GET /api/v1/vendors` (organisations a ministry
+//! may register) and `GET /api/v1/contracts/{id}`, a contract with its whole history.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -7,14 +8,14 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::{with_conn, AppState};
 use crate::auth::admin::{db_err, record, Organization};
 use crate::auth::guard::{Principal, Role};
 use crate::auth::store as auth_store;
 use crate::error::{ApiError, ApiResult};
-use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
 use crate::funds::state;
+use crate::funds::view::{views, FundEntryView};
+use crate::state::{with_conn, AppState};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -19,11 +19,11 @@ use super::iati::{self, IatiWriter, Org};
 use super::ledger_csv::{self, CsvCtx};
 use super::ocds::{self, FundInfo, Process};
 use super::pin::{self, AtSize, PinnedCheckpoint};
-use crate::app::{with_conn, AppState};
 use crate::auth::guard::Principal;
+use crate::entries::kinds::FundEntry;
 use crate::error::ApiResult;
-use crate::funds::kinds::FundEntry;
 use crate::funds::store::FundRow;
+use crate::state::{with_conn, AppState};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {

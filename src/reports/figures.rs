@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::funds::money::Currency;
+use crate::money::Currency;
 
 /// An amount before the period and within it (cumulative = both).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -29,11 +29,11 @@ use super::statement::{
     ReportPeriod, Sums,
 };
 use super::store::{self, SeriesGroup, SeriesMetric, SeriesSpec};
-use crate::app::{with_conn, AppState};
 use crate::auth::guard::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::funds::money::Currency;
 use crate::funds::store::FundRow;
+use crate::money::Currency;
+use crate::state::{with_conn, AppState};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::export_store::ExportRow;
 use super::iati::{self, Party};
-use crate::funds::money::Currency;
+use crate::money::Currency;
 
 pub const HEADER: [&str; 16] = [
     "seq",

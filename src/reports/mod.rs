@@ -5,7 +5,6 @@
 
 pub mod csv;
 pub mod donor;
-pub mod export_bench;
 pub mod export_store;
 pub mod exports;
 pub mod figures;
@@ -14,6 +13,5 @@ pub mod iati;
 pub mod ledger_csv;
 pub mod ocds;
 pub mod pin;
-pub mod report_bench;
 pub mod statement;
 pub mod store;

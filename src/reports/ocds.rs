@@ -15,12 +15,7 @@ use uuid::Uuid;
 
 use super::export_store::ExportRow;
 use super::pin::PinnedCheckpoint;
-use crate::funds::kinds::{FundEntry, Method};
-
-/// The ocid prefix used when none is configured. OCDS prefixes are `ocds-` and six
-/// characters assigned by the Open Contracting Partnership; this one is NOT registered:
-/// set `FUNDTRAIL_OCDS_PREFIX` to yours before publishing.
-pub const DEFAULT_OCID_PREFIX: &str = "ocds-ftrail";
+use crate::entries::kinds::{FundEntry, Method};
 
 /// The bid extension (bids are not in the core schema); declared in the package.
 pub const BID_EXTENSION: &str =
@@ -709,7 +704,7 @@ impl Process {
                 .contracts
                 .iter()
                 .map(|c| ContractOut {
-                    id: crate::funds::apply::contract_id(info.fund, c.seq).to_string(),
+                    id: crate::procurement::rules::contract_id(info.fund, c.seq).to_string(),
                     award_id: c.award.to_string(),
                     status: if c.cancelled { "cancelled" } else { "active" },
                     date_signed: date_time(c.signed),

@@ -83,7 +83,7 @@ pub struct Original {
 impl Original {
     /// Sums of one currency, at its minor unit (as recorded: amounts are never finer).
     pub fn new(currency: &str, c: Cols) -> Self {
-        let f = |v: Decimal| match crate::funds::money::Currency::parse(currency) {
+        let f = |v: Decimal| match crate::money::Currency::parse(currency) {
             Ok(cur) => cur.format(v),
             Err(_) => v.to_string(),
         };

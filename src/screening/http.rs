@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::store::{self, FlagFilter, FlagRow};
-use crate::app::{with_conn, AppState};
 use crate::auth::admin::record;
 use crate::auth::guard::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::funds::entries::{views, FundEntryView};
 use crate::funds::policy::{self, Scope};
+use crate::funds::view::{views, FundEntryView};
 use crate::ledger::writer::AppendError;
+use crate::state::{with_conn, AppState};
 
 const RULES: [&str; 27] = [
     "round-amount",

@@ -4,7 +4,6 @@
 //! `period` holds the pure period screens (a ministry's or vendor's entries of a period
 //! as a whole), `run` runs them on demand and `schedule` on a schedule inside `serve`.
 
-pub mod bench;
 pub mod flows;
 pub mod http;
 pub mod period;
@@ -12,5 +11,7 @@ pub mod raise;
 pub mod rules;
 pub mod run;
 pub mod schedule;
-pub mod spent;
+pub mod screens;
 pub mod store;
+
+pub use screens::Screens;

@@ -32,9 +32,9 @@ use super::rules::{
     OverContractFact, Prior, TenderFact, Thresholds, OVER_CONTRACT_EVIDENCE_MAX,
 };
 use super::store::{self, FlagRow, TenderEntry};
-use crate::funds::apply::FundCtx;
+use crate::entries::kinds::FundEntry;
+use crate::funds::ctx::FundCtx;
 use crate::funds::derived::Derived;
-use crate::funds::kinds::FundEntry;
 use crate::funds::state::{ContractRow, FundEntryRow};
 use crate::ledger::entry::Entry;
 

@@ -6,8 +6,11 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::rules::Thresholds;
 use crate::db::prepared::prepared;
-use crate::schema::{flag_events, flags, fund_entries, funds, organizations, tenders};
+use crate::schema::{
+    flag_events, flags, fund_entries, funds, organizations, screening_thresholds, tenders,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = flags)]
@@ -774,4 +777,39 @@ pub fn events(conn: &mut PgConnection, flag: Uuid) -> QueryResult<Vec<FlagEventR
         .order((flag_events::at.asc(), flag_events::id.asc()))
         .select(FlagEventRow::as_select())
         .load(conn)
+}
+
+/// The fund's screening thresholds, if a `screening_config` ever set them.
+pub fn thresholds(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<Thresholds>> {
+    let config: Option<serde_json::Value> = screening_thresholds::table
+        .find(fund)
+        .select(screening_thresholds::config)
+        .first(conn)
+        .optional()?;
+    Ok(config.and_then(|c| serde_json::from_value(c).ok()))
+}
+
+/// Stores the fund's screening thresholds, as set by the `screening_config` at `seq`.
+pub fn save_thresholds(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seq: i64,
+    t: &Thresholds,
+) -> QueryResult<()> {
+    let config = serde_json::to_value(t)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::insert_into(screening_thresholds::table)
+        .values((
+            screening_thresholds::fund_id.eq(fund),
+            screening_thresholds::seq.eq(seq),
+            screening_thresholds::config.eq(&config),
+        ))
+        .on_conflict(screening_thresholds::fund_id)
+        .do_update()
+        .set((
+            screening_thresholds::seq.eq(seq),
+            screening_thresholds::config.eq(&config),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }

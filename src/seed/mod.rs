@@ -26,13 +26,14 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::store as auth_store;
-use crate::bench::cpu::CpuSpent;
 use crate::config::{DbArgs, LedgerArgs};
-use crate::funds::apply::{FundCtx, FundEffect};
-use crate::funds::money::Currency;
+use crate::entries::effect::FundEffect;
+use crate::funds::ctx::FundCtx;
 use crate::ledger::entry::{Principal, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, FnEffect, MAX_BATCH_ENTRIES};
 use crate::ledger::Ledger;
+use crate::money::Currency;
+use crate::telemetry::cpu::CpuSpent;
 
 pub const DEMO_FUND: &str = "Demo Security Sector Reform MDTF";
 /// The password of every demo user (README, "Demo").
@@ -139,7 +140,7 @@ pub struct SeedReport {
     pub append_seconds: f64,
     /// CPU spent by the appends, in this process and in the server's backends.
     pub append_cpu: CpuSpent,
-    /// Of `append_seconds`, the time inside the per-entry screens (`screening::spent`).
+    /// Of `append_seconds`, the time inside the per-entry screens (`telemetry::spent`).
     pub screening_seconds: f64,
     pub entries_per_second: f64,
     pub users: Vec<String>,
@@ -1066,6 +1067,7 @@ async fn seed(
             currency: Currency::parse("EUR").map_err(anyhow::Error::msg)?,
         },
         actor: None,
+        screens: Arc::new(crate::screening::Screens),
         screen: !args.no_screening,
     });
     // Jobs: runs of events recorded at the same instant, at most MAX_BATCH_ENTRIES each.
@@ -1086,8 +1088,8 @@ async fn seed(
         0 | 1 => None,
         _ => Some(pool.get()?),
     };
-    let cpu_before = crate::bench::cpu::CpuSample::take(sampler.as_deref_mut());
-    let screening_before = crate::screening::spent::Spent::now();
+    let cpu_before = crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut());
+    let screening_before = crate::telemetry::spent::Spent::now();
     let appending = std::time::Instant::now();
     let mut written = 0_u64;
     for (at, chunk) in &jobs {
@@ -1117,10 +1119,11 @@ async fn seed(
     }
     clock.set(None);
     let append_seconds = appending.elapsed().as_secs_f64();
-    let screening_seconds = crate::screening::spent::Spent::now()
+    let screening_seconds = crate::telemetry::spent::Spent::now()
         .since(&screening_before)
         .seconds;
-    let append_cpu = crate::bench::cpu::CpuSample::take(sampler.as_deref_mut()).since(&cpu_before);
+    let append_cpu =
+        crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut()).since(&cpu_before);
     drop(sampler);
     let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
     Ok(Seeded {

@@ -42,9 +42,7 @@ async fn login_issues_a_valid_access_token_and_a_refresh_token() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["role"], "donor");
-    let claims = state
-        .auth
-        .keys
+    let claims = harness::jwt_keys()
         .validate(body["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(claims.sub, id);
@@ -123,9 +121,7 @@ async fn users_with_several_roles_choose_one() {
     );
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        state
-            .auth
-            .keys
+        harness::jwt_keys()
             .validate(body["access_token"].as_str().unwrap())
             .unwrap()
             .role,

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::web::Data;
-use fundtrail::app::AppState;
+use fundtrail::state::AppState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -515,7 +515,7 @@ async fn procurement_follows_its_lifecycle() {
 
     // The contract with its whole history, each item with its seq.
     w.as_("ministry", w.interior);
-    let id = fundtrail::funds::apply::contract_id(w.fund, contract);
+    let id = fundtrail::procurement::rules::contract_id(w.fund, contract);
     let (status, c) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
     assert_eq!(status, StatusCode::OK, "{c}");
     assert_eq!(
@@ -1047,7 +1047,8 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     diesel::sql_query("UPDATE organizations SET active = false WHERE kind = 'vendor'")
         .execute(&mut conn)
         .unwrap();
-    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    let report =
+        fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.entries, 14);
 
@@ -1057,7 +1058,8 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     diesel::sql_query("UPDATE contracts SET paid = 40")
         .execute(&mut conn)
         .unwrap();
-    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    let report =
+        fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens).unwrap();
     let tables: Vec<(&str, &str)> = report
         .differences
         .iter()
@@ -1080,11 +1082,14 @@ async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
         report.differences[0]
     );
     // Without --check the stored state is repaired, and a second check is clean.
-    let repaired = fundtrail::funds::rebuild::run(&mut conn, true).unwrap();
+    let repaired =
+        fundtrail::entries::rebuild::run(&mut conn, true, &fundtrail::screening::Screens).unwrap();
     assert!(repaired.replaced);
-    assert!(fundtrail::funds::rebuild::run(&mut conn, false)
-        .unwrap()
-        .is_clean());
+    assert!(
+        fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens)
+            .unwrap()
+            .is_clean()
+    );
 }
 
 /// `fundtrail seed-demo` then `fundtrail rebuild --check`, as separate processes: the demo
@@ -1507,7 +1512,8 @@ async fn auditors_tune_screening_thresholds_through_the_ledger() {
     );
 
     let mut conn = w.superuser();
-    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    let report =
+        fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens).unwrap();
     assert!(report.is_clean(), "{report:?}");
     use diesel::prelude::*;
     diesel::sql_query(
@@ -1515,7 +1521,8 @@ async fn auditors_tune_screening_thresholds_through_the_ledger() {
     )
     .execute(&mut conn)
     .unwrap();
-    let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+    let report =
+        fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens).unwrap();
     assert_eq!(
         report.differences[0].table, "screening_thresholds",
         "{report:?}"

@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use actix_web::web::Data;
-use fundtrail::app::AppState;
+use fundtrail::state::AppState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -88,7 +88,9 @@ impl World {
 
     fn rebuild_agrees(&self) {
         let mut conn = self.db.superuser_conn();
-        let report = fundtrail::funds::rebuild::run(&mut conn, false).unwrap();
+        let report =
+            fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens)
+                .unwrap();
         assert!(report.is_clean(), "{report:?}");
     }
 }

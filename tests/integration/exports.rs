@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use actix_web::web::Data;
-use fundtrail::app::AppState;
+use fundtrail::state::AppState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::harness::{self, TestDb};
 
 /// Acts as `role` of organisation `org`.
-fn act(state: &actix_web::web::Data<fundtrail::app::AppState>, role: &str, org: uuid::Uuid) {
+fn act(state: &actix_web::web::Data<fundtrail::state::AppState>, role: &str, org: uuid::Uuid) {
     harness::act_as_member(state, role, org);
 }
 

@@ -14,13 +14,15 @@ use actix_web::web;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
-use fundtrail::app::{self, AppState};
+use fundtrail::app;
 use fundtrail::auth::jwt::JwtKeys;
 use fundtrail::auth::session::SessionSettings;
+use fundtrail::auth::Auth;
 use fundtrail::config::{AppSettings, PoolSettings};
 use fundtrail::db::PgPool;
 use fundtrail::ledger::note::SigningKey;
 use fundtrail::ledger::Ledger;
+use fundtrail::state::AppState;
 use std::sync::Arc;
 
 pub fn server_url() -> String {
@@ -209,14 +211,20 @@ pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<App
         "test.fundtrail",
         Ledger::system_clock(),
     ));
-    let keys = JwtKeys::parse(&JwtKeys::generate_line()).unwrap();
-    let auth = fundtrail::auth::http::auth(keys, SessionSettings::default());
-    web::Data::new(AppState::new(pool, settings, ledger, auth).unwrap())
+    web::Data::new(AppState::new(pool, settings, ledger).unwrap())
 }
 
-/// The real application, in-process.
+/// The access-token keys of every application the harness builds: one secret per test
+/// process, so `act_as` can issue tokens that any of them accepts.
+pub fn jwt_keys() -> JwtKeys {
+    static LINE: OnceLock<String> = OnceLock::new();
+    JwtKeys::parse(LINE.get_or_init(JwtKeys::generate_line)).unwrap()
+}
+
+/// The real application, in-process (with its own login throttle).
 pub async fn app(state: web::Data<AppState>) -> app_service!() {
-    test::init_service(app::build(state)).await
+    let auth = web::Data::new(Auth::new(jwt_keys(), SessionSettings::default()));
+    test::init_service(app::build(state, auth)).await
 }
 
 /// A migrated database of this test's own, the bootstrapped state over it and the
@@ -328,11 +336,11 @@ pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
     act_as_user(state, role, org, uuid::Uuid::new_v4());
 }
 
-/// Like `act_as_member`, for a given user id (to act as the same person twice).
-pub fn act_as_user(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
-    let (token, _) = state
-        .auth
-        .keys
+/// Like `act_as_member`, for a given user id (to act as the same person twice). The token
+/// is signed with `jwt_keys()`, which every app of this process accepts, so the state is
+/// only named for the reader.
+pub fn act_as_user(_state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+    let (token, _) = jwt_keys()
         .issue(
             user,
             org,

@@ -35,7 +35,7 @@ fn first_process_kinds() -> Vec<&'static str> {
 /// A EUR fund that allocated to the Ministry of Interior; its auditor acts next.
 struct World {
     db: TestDb,
-    state: actix_web::web::Data<fundtrail::app::AppState>,
+    state: actix_web::web::Data<fundtrail::state::AppState>,
     fund: Uuid,
     interior: Uuid,
     auditor: Uuid,

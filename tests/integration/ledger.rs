@@ -556,7 +556,7 @@ async fn the_database_refuses_updates_deletes_and_truncates_of_ledger_rows() {
 /// signed checkpoint a donor saved at size 8, and the export before any tampering.
 struct Scene {
     db: TestDb,
-    app_state: actix_web::web::Data<fundtrail::app::AppState>,
+    app_state: actix_web::web::Data<fundtrail::state::AppState>,
     chain: String,
     saved_checkpoint: String,
 }

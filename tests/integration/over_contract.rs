@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use actix_web::web::Data;
-use fundtrail::app::AppState;
+use fundtrail::state::AppState;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -201,7 +201,7 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     );
 
     // The contract as a user reads it: over its value, and what the ledger holds agrees.
-    let id = fundtrail::funds::apply::contract_id(w.fund, contract);
+    let id = fundtrail::procurement::rules::contract_id(w.fund, contract);
     let (status, c) = call!(
         &app,
         TestRequest::get().uri(&format!("/api/v1/contracts/{id}"))
@@ -216,7 +216,12 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
         (Some("110000.00"), Some("115000.00"), Some("115000.00")),
         "{c}"
     );
-    let report = fundtrail::funds::rebuild::run(&mut w.db.superuser_conn(), false).unwrap();
+    let report = fundtrail::entries::rebuild::run(
+        &mut w.db.superuser_conn(),
+        false,
+        &fundtrail::screening::Screens,
+    )
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
 
@@ -263,6 +268,11 @@ async fn amendments_of_an_overrun_contract_may_raise_but_not_lower_its_value() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("reversal_blocked")),
         "{body}"
     );
-    let report = fundtrail::funds::rebuild::run(&mut w.db.superuser_conn(), false).unwrap();
+    let report = fundtrail::entries::rebuild::run(
+        &mut w.db.superuser_conn(),
+        false,
+        &fundtrail::screening::Screens,
+    )
+    .unwrap();
     assert!(report.is_clean(), "{report:?}");
 }

@@ -230,7 +230,7 @@ struct Rush {
 
 async fn rush_fund<B: actix_web::body::MessageBody>(
     db: &TestDb,
-    state: &actix_web::web::Data<fundtrail::app::AppState>,
+    state: &actix_web::web::Data<fundtrail::state::AppState>,
     app: &impl harness::App<B>,
     end: chrono::NaiveDate,
 ) -> Rush {
@@ -691,7 +691,7 @@ async fn injected_split_purchases_and_duplicate_payments_are_flagged_with_their_
     let truth: fundtrail::seed::schemes::Truth =
         serde_json::from_str(&std::fs::read_to_string(&truth_path).unwrap()).unwrap();
     let flags =
-        fundtrail::screening::bench::read_flags(&mut db.superuser_conn(), truth.fund).unwrap();
+        fundtrail::bench::screening::read_flags(&mut db.superuser_conn(), truth.fund).unwrap();
     for rule in ["split-purchase", "duplicate-payment"] {
         let instances = &truth.rules[rule];
         assert_eq!(instances.len(), 3, "{rule}");

@@ -7,23 +7,24 @@
 //! appears here.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
-pub mod cpu;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpServer};
 use anyhow::{bail, Context};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, PgConnection};
 use rand::Rng;
 use serde_json::json;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::{AppSettings, DbArgs, PoolSettings};
 use crate::ledger::note::SigningKey;
 use crate::ledger::Ledger;
+use crate::state::AppState;
+
+use super::{percentile, pg_bin, rate, sql, with_database};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LedgerBenchArgs {
@@ -44,58 +45,6 @@ pub struct LedgerBenchArgs {
     /// Keep the benchmark database afterwards.
     #[arg(long)]
     pub keep: bool,
-}
-
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64().max(1e-9)
-}
-
-fn percentile(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us.get(rank - 1).copied().unwrap_or(0) as f64 / 1000.0
-}
-
-/// Replaces the database name in a libpq URL (`scheme://authority/db?params`).
-pub(crate) fn with_database(url: &str, db: &str) -> anyhow::Result<String> {
-    let scheme_end = url
-        .find("://")
-        .context("DATABASE_URL must be a postgres:// URL")?
-        + 3;
-    let rest = url.get(scheme_end..).unwrap_or_default();
-    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = rest.get(..path_start).unwrap_or_default();
-    let after = rest.get(path_start..).unwrap_or_default();
-    let query = after
-        .find('?')
-        .map(|i| after.get(i..).unwrap_or_default())
-        .unwrap_or("");
-    Ok(format!(
-        "{}{authority}/{db}{query}",
-        url.get(..scheme_end).unwrap_or_default()
-    ))
-}
-
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|d| d.join(tool).exists())
-        .collect();
-    dirs.sort();
-    dirs.pop()
-        .map_or_else(|| PathBuf::from(tool), |d| d.join(tool))
-}
-
-fn sql(conn: &mut PgConnection, q: &str) -> anyhow::Result<()> {
-    diesel::sql_query(q)
-        .execute(conn)
-        .with_context(|| q.to_owned())?;
-    Ok(())
 }
 
 /// A canonical-sized body like a real payment entry, as JSON text.
@@ -173,19 +122,17 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         "bench.fundtrail",
         Ledger::system_clock(),
     ));
-    let auth = crate::auth::http::auth(
+    let auth = web::Data::new(crate::auth::Auth::new(
         crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
         crate::auth::session::SessionSettings::default(),
-    );
+    ));
     let state = web::Data::new(AppState::new(
         pool.clone(),
         AppSettings::default(),
         ledger.clone(),
-        auth,
     )?);
     // The benchmark acts as an administrator (generic chains are admin-written).
-    let (token, _) = state
-        .auth
+    let (token, _) = auth
         .keys
         .issue(
             uuid::Uuid::new_v4(),
@@ -242,7 +189,8 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let st = state.clone();
-        let server = HttpServer::new(move || app::build(st.clone()))
+        let au = auth.clone();
+        let server = HttpServer::new(move || app::build(st.clone(), au.clone()))
             .workers(2)
             .bind(("127.0.0.1", 0))?;
         let addr = *server.addrs().first().context("no bound address")?;
@@ -696,32 +644,4 @@ async fn drive_batches(
         n += t.await??;
     }
     Ok((n, started.elapsed()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_names_are_replaced_in_urls() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/app", "b")
-                .ok()
-                .as_deref(),
-            Some("postgres://u@h:5432/b")
-        );
-        assert_eq!(
-            with_database(
-                "postgresql://postgres@/fundtrail?host=/x/run&port=5432",
-                "b"
-            )
-            .ok()
-            .as_deref(),
-            Some("postgresql://postgres@/b?host=/x/run&port=5432")
-        );
-        assert_eq!(
-            with_database("postgres://u@h", "b").ok().as_deref(),
-            Some("postgres://u@h/b")
-        );
-    }
 }

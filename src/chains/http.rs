@@ -1,6 +1,4 @@
-//! HTTP handlers of the ledger: thin — extract, call the ledger, render.
-//!
-//! Until access control lands (issue 4) these endpoints act as the system principal.
+//! HTTP handlers of the ledger: thin — extract, check the caller, call the ledger, render.
 
 use std::str::FromStr;
 
@@ -11,53 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::entry::{self, Entry, ADMIN_CHAIN};
-use super::service::LedgerError;
-use super::store::{self, EntryFilter, EntryRow};
-use super::verify::Report;
-use super::writer::{AppendError, AppendRequest, Receipt, SignedCheckpoint};
-use crate::app::AppState;
+use super::policy::ChainReader;
 use crate::auth::guard::AdminPrincipal;
 use crate::error::{ApiError, ApiResult};
-use crate::funds::policy::ChainReader;
-
-impl From<LedgerError> for ApiError {
-    fn from(e: LedgerError) -> Self {
-        match e {
-            LedgerError::NotFound => ApiError::NotFound("no such chain or entry".to_owned()),
-            LedgerError::BadRequest(msg) => ApiError::InvalidParameter(msg),
-            LedgerError::Store(store::StoreError::Db(db)) => db.into(),
-            LedgerError::Store(store::StoreError::Corrupt(msg)) => {
-                ApiError::Internal(anyhow::anyhow!("corrupt ledger data: {msg}"))
-            }
-            LedgerError::Append(a) => a.into(),
-        }
-    }
-}
-
-impl From<AppendError> for ApiError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::ChainNotFound(_) => ApiError::NotFound("no such chain".to_owned()),
-            AppendError::IdempotencyConflict(_) => ApiError::Conflict {
-                code: "idempotency_key_reused",
-                detail: e.to_string(),
-            },
-            AppendError::DuplicateKeyInBatch(_) => {
-                ApiError::unprocessable("duplicate_idempotency_key", e.to_string())
-            }
-            AppendError::BatchSize(_) => ApiError::unprocessable("batch_size", e.to_string()),
-            AppendError::Invalid(inner) => {
-                ApiError::unprocessable("invalid_entry", inner.to_string())
-            }
-            AppendError::Rejected { code, detail } => ApiError::Unprocessable { code, detail },
-            AppendError::Conflict { code, detail } => ApiError::Conflict { code, detail },
-            AppendError::Overloaded => ApiError::Overloaded,
-            AppendError::Database(cause) => ApiError::DatabaseUnavailable(cause),
-            AppendError::Internal(cause) => ApiError::Internal(cause),
-        }
-    }
-}
+use crate::ledger::entry::{self, Entry, ADMIN_CHAIN};
+use crate::ledger::service::LedgerError;
+use crate::ledger::store::{self, EntryFilter, EntryRow};
+use crate::ledger::verify::Report;
+use crate::ledger::writer::{AppendRequest, Receipt, SignedCheckpoint};
+use crate::state::AppState;
 
 /// A chain id in a path: a UUID, or `admin` for the administrative chain.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +61,7 @@ where
         + Send
         + 'static,
 {
-    crate::app::with_conn(state, move |st, conn| {
+    crate::state::with_conn(state, move |st, conn| {
         f(&st.ledger, conn).map_err(ApiError::from)
     })
     .await
@@ -477,7 +437,7 @@ async fn refuse_fund_chain(state: &web::Data<AppState>, chain: ChainId) -> ApiRe
     let kind = match state.ledger.cached_chain_kind(chain.0) {
         Some(kind) => Some(kind),
         None => {
-            crate::app::with_conn(state, move |st, conn| {
+            crate::state::with_conn(state, move |st, conn| {
                 Ok(st.ledger.chain_kind(conn, chain.0)?)
             })
             .await?
@@ -730,7 +690,7 @@ pub async fn proof(
         Ok(ProofDto {
             seq,
             entry_hash: entry::hex32(&entry_hash),
-            leaf_hash: entry::hex32(&super::merkle::leaf_hash(&entry_hash)),
+            leaf_hash: entry::hex32(&crate::ledger::merkle::leaf_hash(&entry_hash)),
             inclusion_proof: InclusionProofDto {
                 leaf_index: seq,
                 tree_size: size,

@@ -18,7 +18,7 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
-    /// The process's screening totals (`screening::spent`), brought up to date at scrape
+    /// The process's screening totals (`telemetry::spent`), brought up to date at scrape
     /// time; the lock keeps two concurrent scrapes from adding the same growth twice.
     screening_seconds: Counter,
     screening_jobs: IntCounter,
@@ -109,7 +109,7 @@ impl Metrics {
                 .screening_sync
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let spent = crate::screening::spent::Spent::now();
+            let spent = crate::telemetry::spent::Spent::now();
             let seconds = spent.seconds - self.screening_seconds.get();
             if seconds > 0.0 {
                 self.screening_seconds.inc_by(seconds);

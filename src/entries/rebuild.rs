@@ -13,14 +13,16 @@ use diesel::sql_types::Text;
 use diesel::PgConnection;
 use serde::Serialize;
 
-use super::apply::{apply, FundCtx};
-use super::derived::Derived;
+use super::apply::apply;
+use super::effect::Screens;
 use super::kinds::FundEntry;
-use super::money::Currency;
-use super::state::DERIVED_TABLES;
-use super::store as fund_store;
+use crate::funds::ctx::{FundCtx, Posting};
+use crate::funds::derived::{Derived, References};
+use crate::funds::state::DERIVED_TABLES;
+use crate::funds::store as fund_store;
 use crate::ledger::store as ledger_store;
 use crate::ledger::Ledger;
+use crate::money::Currency;
 
 /// Entries replayed per page.
 const PAGE: i64 = 5_000;
@@ -63,6 +65,7 @@ fn replay(
     conn: &mut PgConnection,
     ctx: &FundCtx,
     entries: &[crate::ledger::entry::Entry],
+    screens: &dyn Screens,
 ) -> Result<(), ReplayError> {
     let mut st = Derived::new(conn, ctx.fund);
     let typed = entries
@@ -72,18 +75,20 @@ fn replay(
                 .map_err(|i| ReplayError(format!("{}: {}", i.code, i.detail)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    st.prefetch(&typed.iter().collect::<Vec<_>>())?;
+    let mut refs = References::default();
+    for t in &typed {
+        t.references(&mut refs);
+    }
+    st.prefetch(refs)?;
     for (entry, typed) in entries.iter().zip(&typed) {
-        apply(
-            &mut st,
+        let posting = Posting {
             ctx,
-            None,
-            &entry.principal.id,
-            entry.seq,
-            entry.business_date,
-            typed,
-        )
-        .map_err(|e| ReplayError(e.to_string()))?;
+            actor: None,
+            poster: &entry.principal.id,
+            seq: entry.seq,
+            date: entry.business_date,
+        };
+        apply(&mut st, &posting, typed, screens).map_err(|e| ReplayError(e.to_string()))?;
     }
     st.flush().map_err(|e| ReplayError(e.to_string()))
 }
@@ -106,7 +111,11 @@ impl From<diesel::result::Error> for ReplayError {
 
 /// Rebuilds into temporary tables and compares; with `replace`, also writes the rebuild
 /// over the stored state when the replay itself succeeded.
-pub fn run(conn: &mut PgConnection, replace: bool) -> anyhow::Result<Report> {
+pub fn run(
+    conn: &mut PgConnection,
+    replace: bool,
+    screens: &dyn Screens,
+) -> anyhow::Result<Report> {
     conn.build_transaction()
         .repeatable_read()
         .run(|conn| -> anyhow::Result<Report> {
@@ -145,11 +154,11 @@ pub fn run(conn: &mut PgConnection, replace: bool) -> anyhow::Result<Report> {
                     report.entries += u64::try_from(entries.len())?;
                     // The whole page in one savepoint with one cache; if any entry fails,
                     // replay the page entry by entry to name each failure.
-                    let page = conn.transaction(|conn| replay(conn, &ctx, &entries));
+                    let page = conn.transaction(|conn| replay(conn, &ctx, &entries, screens));
                     if page.is_err() {
                         for entry in &entries {
                             let one = conn.transaction(|conn| {
-                                replay(conn, &ctx, std::slice::from_ref(entry))
+                                replay(conn, &ctx, std::slice::from_ref(entry), screens)
                             });
                             if let Err(why) = one {
                                 report

@@ -12,7 +12,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::export_bench::{bench_app, serving, BenchApp};
+use super::exports::{bench_app, serving, BenchApp};
 use crate::config::{AppSettings, DbArgs};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -64,6 +64,7 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
         database,
         fund,
         state,
+        auth,
         token,
     } = bench_app(&args.db, args.fund, AppSettings::default())?;
     let baseline = bench_app(
@@ -83,7 +84,7 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
     let (results, size) = system.block_on(async move {
         let c = client.clone();
         let tok = token.clone();
-        let (size, mut results) = serving(state, |base| async move {
+        let (size, mut results) = serving(state, auth, |base| async move {
             let mut results = Vec::new();
             let statement = format!("{base}/api/v1/funds/{fund}/reports/statement");
             // Cold: drop the fund's block sums (a cache) so the first report sums them.
@@ -141,19 +142,23 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
         .await?;
         let base_tok = baseline.token.clone();
         let runs = args.baseline_requests.max(1);
-        let base = serving(baseline.state.clone(), |base| async move {
-            let url = format!("{base}/api/v1/funds/{fund}/reports/statement");
-            let mut t = Timed {
-                what: "baseline: statement summing every entry".to_owned(),
-                cold_ms: None,
-                ms: Vec::new(),
-            };
-            for _ in 0..runs {
-                t.ms.push(time(&client, &url, &base_tok).await?.0);
-            }
-            t.ms.sort_by(f64::total_cmp);
-            Ok(t)
-        })
+        let base = serving(
+            baseline.state.clone(),
+            baseline.auth.clone(),
+            |base| async move {
+                let url = format!("{base}/api/v1/funds/{fund}/reports/statement");
+                let mut t = Timed {
+                    what: "baseline: statement summing every entry".to_owned(),
+                    cold_ms: None,
+                    ms: Vec::new(),
+                };
+                for _ in 0..runs {
+                    t.ms.push(time(&client, &url, &base_tok).await?.0);
+                }
+                t.ms.sort_by(f64::total_cmp);
+                Ok(t)
+            },
+        )
         .await?;
         results.push(base);
         Ok::<_, anyhow::Error>((results, size))

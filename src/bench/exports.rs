@@ -13,10 +13,11 @@ use actix_web::{web, HttpServer};
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::{AppSettings, DbArgs};
 use crate::ledger::note::SigningKey;
 use crate::ledger::Ledger;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportBenchArgs {
@@ -61,6 +62,7 @@ pub struct BenchApp {
     pub database: crate::startup::Database,
     pub fund: Uuid,
     pub state: web::Data<AppState>,
+    pub auth: web::Data<crate::auth::Auth>,
     pub token: String,
 }
 
@@ -88,13 +90,12 @@ pub fn bench_app(
         "bench.fundtrail",
         Ledger::system_clock(),
     ));
-    let auth = crate::auth::http::auth(
+    let auth = web::Data::new(crate::auth::Auth::new(
         crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
         crate::auth::session::SessionSettings::default(),
-    );
-    let state = web::Data::new(AppState::new(pool, settings, ledger, auth)?);
-    let (token, _) = state
-        .auth
+    ));
+    let state = web::Data::new(AppState::new(pool, settings, ledger)?);
+    let (token, _) = auth
         .keys
         .issue(
             Uuid::new_v4(),
@@ -108,18 +109,23 @@ pub fn bench_app(
         database,
         fund,
         state,
+        auth,
         token,
     })
 }
 
 /// Serves `state` on a loopback port (one worker) and runs `f` against its base URL.
-pub async fn serving<F, Fut, T>(state: web::Data<AppState>, f: F) -> anyhow::Result<T>
+pub async fn serving<F, Fut, T>(
+    state: web::Data<AppState>,
+    auth: web::Data<crate::auth::Auth>,
+    f: F,
+) -> anyhow::Result<T>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let st = state.clone();
-    let server = HttpServer::new(move || app::build(st.clone()))
+    let server = HttpServer::new(move || app::build(st.clone(), auth.clone()))
         .workers(1)
         .bind(("127.0.0.1", 0))?;
     let addr = *server.addrs().first().context("no bound address")?;
@@ -136,11 +142,12 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
         database,
         fund,
         state,
+        auth,
         token,
     } = bench_app(&args.db, args.fund, AppSettings::default())?;
     let runs = args.runs.max(1);
     let system = actix_web::rt::System::new();
-    let results = system.block_on(serving(state, |base| async move {
+    let results = system.block_on(serving(state, auth, |base| async move {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(3_600))
             .build()?;

@@ -1,27 +1,30 @@
 //! Typed fund entries over HTTP: post one or a batch (answered with ledger receipts), read
 //! them with filters, read the fund's balances. Handlers are thin: parse and check the
-//! typed body, decide scope and role through `policy`, append with the `FundEffect`.
+//! typed body, decide scope (`funds::policy`) and role (`may_post`), append with the
+//! `FundEffect`.
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::apply::{Actor, FundCtx, FundEffect};
-use super::kinds::{FundEntry, KINDS};
-use super::money::{self, Currency};
-use super::policy::{self, Scope};
-use super::state::{self, EntryFilter, FundEntryRow};
-use crate::app::{with_conn, AppState};
+use super::effect::{FundEffect, Screens};
+use super::kinds::{FundEntry, FUND_FLOW_KINDS, KINDS};
 use crate::auth::guard::{Principal, Role};
+use crate::chains::http::{check_business_date, idempotency_key, BatchReceipts, ReceiptDto};
 use crate::error::{ApiError, ApiResult};
+use crate::funds::ctx::{Actor, FundCtx};
+use crate::funds::policy::{self, Scope};
+use crate::funds::state::{self, EntryFilter};
+use crate::funds::view::{views, FundEntryView};
 use crate::ledger::entry::Principal as LedgerPrincipal;
-use crate::ledger::http::{check_business_date, idempotency_key, BatchReceipts, ReceiptDto};
 use crate::ledger::writer::{AppendRequest, MAX_BATCH_ENTRIES};
+use crate::money::{self, Currency};
+use crate::state::{with_conn, AppState};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {
@@ -84,6 +87,7 @@ fn typed(
 /// Scope and role checks, then the effect the append runs.
 async fn prepare(
     state: &web::Data<AppState>,
+    screens: &web::Data<dyn Screens>,
     principal: &Principal,
     fund: Uuid,
     kinds: Vec<String>,
@@ -91,7 +95,7 @@ async fn prepare(
     let p = principal.clone();
     let (row, _) = with_conn(state, move |_, conn| policy::fund_scope(conn, &p, fund)).await?;
     for kind in &kinds {
-        policy::may_post(principal, kind)?;
+        may_post(principal, kind)?;
     }
     let currency = Currency::parse(&row.currency)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund {fund} currency: {e}")))?;
@@ -101,8 +105,38 @@ async fn prepare(
             org: principal.org,
             role: principal.role,
         }),
+        screens: screens.clone().into_inner(),
         screen: true,
     }))
+}
+
+/// May this caller post an entry of `kind` in a fund it can see? (Reversals: the role
+/// that records the reversed kind, decided when the reversed entry is known.)
+pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
+    let fund_flow = FUND_FLOW_KINDS.contains(&kind);
+    let known = KINDS.contains(&kind);
+    match p.role {
+        // A poster sending an unknown kind learns that it is unknown (422 later).
+        Role::Treasurer | Role::Ministry if !known => Ok(()),
+        // Screening thresholds are the auditors' (docs/screening.md).
+        Role::Auditor if kind == "screening_config" => Ok(()),
+        Role::Treasurer | Role::Ministry if kind == "screening_config" => Err(ApiError::Forbidden(
+            "screening thresholds are set by the fund's auditors".to_owned(),
+        )),
+        Role::Treasurer if fund_flow || kind == "reversal" => Ok(()),
+        Role::Ministry if !fund_flow => Ok(()),
+        Role::Treasurer => Err(ApiError::Forbidden(format!(
+            "a treasurer records {}; a ministry records {kind}",
+            FUND_FLOW_KINDS.join(", ")
+        ))),
+        Role::Ministry => Err(ApiError::Forbidden(format!(
+            "{kind} entries are recorded by the fund's treasurer"
+        ))),
+        Role::Admin | Role::Auditor | Role::Donor => Err(ApiError::Forbidden(format!(
+            "the {} role records no financial entries (separation of duties)",
+            p.role.as_str()
+        ))),
+    }
 }
 
 fn ledger_principal(p: &Principal) -> LedgerPrincipal {
@@ -121,6 +155,7 @@ fn ledger_principal(p: &Principal) -> LedgerPrincipal {
 pub async fn post_entry(
     principal: Principal,
     state: web::Data<AppState>,
+    screens: web::Data<dyn Screens>,
     req: HttpRequest,
     path: web::Path<FundPath>,
     body: web::Json<NewFundEntry>,
@@ -131,7 +166,7 @@ pub async fn post_entry(
         business_date,
         body,
     } = body.into_inner();
-    let effect = prepare(&state, &principal, fund, vec![kind.clone()]).await?;
+    let effect = prepare(&state, &screens, &principal, fund, vec![kind.clone()]).await?;
     let key = idempotency_key(&req)?;
     let (entry, recorded) = typed(&state, &kind, business_date, &body)?;
     let receipts = state
@@ -164,6 +199,7 @@ pub async fn post_entry(
 pub async fn post_batch(
     principal: Principal,
     state: web::Data<AppState>,
+    screens: web::Data<dyn Screens>,
     path: web::Path<FundPath>,
     body: web::Json<NewFundBatch>,
 ) -> ApiResult<HttpResponse> {
@@ -178,7 +214,7 @@ pub async fn post_batch(
     let mut kinds: Vec<String> = entries.iter().map(|e| e.kind.clone()).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    let effect = prepare(&state, &principal, fund, kinds).await?;
+    let effect = prepare(&state, &screens, &principal, fund, kinds).await?;
     let mut requests = Vec::with_capacity(entries.len());
     for (i, e) in entries.into_iter().enumerate() {
         let (entry, recorded) =
@@ -229,101 +265,10 @@ pub struct EntryQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Amount {
-    pub value: String,
-    pub currency: String,
-}
-
-/// A typed entry as the read API shows it: the ledger entry (with its hash, so anyone can
-/// ask `/api/v1/chains/{fund}/entries/{seq}/proof` for it) and what the fund derived.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FundEntryView {
-    pub seq: u64,
-    pub kind: String,
-    #[schema(value_type = String, format = Date)]
-    pub business_date: NaiveDate,
-    pub recorded_at: DateTime<Utc>,
-    pub principal: LedgerPrincipal,
-    #[schema(value_type = Object)]
-    pub body: serde_json::Value,
-    pub entry_hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ministry: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub donor: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    /// As recorded (negated for a reversal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Amount>,
-    /// In the fund's currency, at the business date's recorded rate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_fund: Option<Amount>,
-    /// The entry it refers to (allocation, tender, invoice, reversed entry, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refers_to: Option<u64>,
-    /// Seq of the reversal that undid it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reversed_by: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct FundEntryPage {
     pub entries: Vec<FundEntryView>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<u64>,
-}
-
-fn to_u64(v: i64) -> ApiResult<u64> {
-    u64::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative seq {v}")))
-}
-
-/// Joins index rows with their ledger entries, in order.
-pub fn views(
-    conn: &mut diesel::PgConnection,
-    fund: Uuid,
-    fund_currency: &str,
-    rows: &[FundEntryRow],
-) -> ApiResult<Vec<FundEntryView>> {
-    let fund_ccy = Currency::parse(fund_currency).ok();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    let ledger_rows = crate::ledger::store::entries_at(conn, fund, &seqs)
-        .map_err(crate::ledger::service::LedgerError::from)?;
-    let mut by_seq: std::collections::HashMap<i64, _> =
-        ledger_rows.into_iter().map(|r| (r.seq, r)).collect();
-    rows.iter()
-        .map(|r| {
-            let lr = by_seq.remove(&r.seq).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("index row {} without entry", r.seq))
-            })?;
-            let entry = crate::ledger::Ledger::parse_entry(&lr)?;
-            Ok(FundEntryView {
-                seq: to_u64(r.seq)?,
-                kind: r.kind.clone(),
-                business_date: r.business_date,
-                recorded_at: entry.recorded_at,
-                principal: entry.principal,
-                body: entry.body,
-                entry_hash: crate::ledger::entry::hex(&lr.entry_hash),
-                ministry: r.ministry_org_id,
-                vendor: r.vendor_org_id,
-                donor: r.donor_org_id,
-                category: r.category.clone(),
-                amount: r.amount.zip(r.currency.clone()).map(|(v, c)| Amount {
-                    value: v.to_string(),
-                    currency: c,
-                }),
-                amount_fund: r.amount_fund.map(|v| Amount {
-                    value: fund_ccy.map_or_else(|| v.to_string(), |c| c.format(v)),
-                    currency: fund_currency.to_owned(),
-                }),
-                refers_to: r.ref_seq.map(to_u64).transpose()?,
-                reversed_by: r.reversed_by.map(to_u64).transpose()?,
-            })
-        })
-        .collect()
 }
 
 fn amount_param(v: Option<String>, name: &str) -> ApiResult<Option<Decimal>> {

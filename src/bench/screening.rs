@@ -28,11 +28,12 @@ use diesel::{Connection, PgConnection};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::bench::cpu::CpuSpent;
 use crate::config::{DbArgs, LedgerArgs};
 use crate::seed::schemes::{Instance, Truth};
+use crate::telemetry::cpu::CpuSpent;
 
-/// Targets of issue 6.
+/// The quality every screening rule is held to (docs/screening.md, "Measured precision and
+/// recall"): recall and precision on the injected schemes of a seeded year.
 pub const RECALL_TARGET: f64 = 0.95;
 pub const PRECISION_TARGET: f64 = 0.9;
 
@@ -259,8 +260,19 @@ pub fn table(scores: &[RuleScore]) -> String {
 /// rules, and the period rules' list (read from the sources, so a new rule is counted
 /// without anyone remembering to list it here).
 pub fn known_rules() -> BTreeSet<&'static str> {
-    let mut out: BTreeSet<&'static str> = super::run::PERIOD_RULES.iter().copied().collect();
-    for src in [include_str!("rules.rs"), include_str!("period.rs")] {
+    let mut out: BTreeSet<&'static str> = crate::screening::run::PERIOD_RULES
+        .iter()
+        .copied()
+        .collect();
+    for src in [
+        include_str!("../screening/rules/amounts.rs"),
+        include_str!("../screening/rules/payments.rs"),
+        include_str!("../screening/rules/procurement.rs"),
+        include_str!("../screening/rules/timing.rs"),
+        include_str!("../screening/period/concentration.rs"),
+        include_str!("../screening/period/distribution.rs"),
+        include_str!("../screening/period/flows.rs"),
+    ] {
         for piece in src.split("rule: \"").skip(1) {
             if let Some(code) = piece.split('"').next() {
                 if !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '-') {

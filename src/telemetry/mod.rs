@@ -1,5 +1,11 @@
-//! Structured logging with `tracing`: human-readable by default, JSON lines with
-//! `--log-format json`. Level filter from `RUST_LOG` (default `info`).
+//! What the process tells its operator: structured logs with `tracing` (human-readable by
+//! default, JSON lines with `--log-format json`, level from `RUST_LOG`, default `info`),
+//! Prometheus metrics (`metrics`), the time spent screening appends (`spent`) and CPU
+//! samples of this process and its database backends (`cpu`, read by the benchmarks).
+
+pub mod cpu;
+pub mod metrics;
+pub mod spent;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,84 @@
+//! Who may read a chain's raw entries, proofs and checkpoints (docs/security.md, "Role
+//! matrix"): the administrative chain is read by admins and auditors, a fund's chain by
+//! whoever has the full scope of the fund (`funds::policy`), any other chain by admins and
+//! auditors only.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::guard::{Principal, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::funds::policy::{fund_scope, Scope};
+use crate::funds::store;
+use crate::ledger::entry::ADMIN_CHAIN;
+use crate::state::AppState;
+
+/// May the caller read this chain's raw entries, proofs and checkpoints?
+/// The administrative chain: admins and auditors (403 for others: its existence is
+/// public). A fund's chain: whoever has the full scope of the fund; a ministry gets 403
+/// (it reads its own entries through the fund's entry API). Any other chain: admins and
+/// auditors; for others it does not exist.
+pub fn chain_access(conn: &mut PgConnection, p: &Principal, chain: Uuid) -> ApiResult<()> {
+    let operator = matches!(p.role, Role::Admin | Role::Auditor);
+    if chain == ADMIN_CHAIN {
+        return if operator {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "the administrative chain is read by admins and auditors".to_owned(),
+            ))
+        };
+    }
+    if store::fund(conn, chain)?.is_some() {
+        return match fund_scope(conn, p, chain)? {
+            (_, Scope::Full) => Ok(()),
+            (_, Scope::Ministry(_)) => Err(ApiError::Forbidden(
+                "a ministry reads its own entries at /api/v1/funds/{fund}/entries".to_owned(),
+            )),
+        };
+    }
+    if operator {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("no such chain".to_owned()))
+    }
+}
+
+/// A caller that may read the chain named by the `{chain}` path segment.
+#[derive(Debug, Clone)]
+pub struct ChainReader(pub Principal);
+
+impl FromRequest for ChainReader {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let chain = req
+            .match_info()
+            .get("chain")
+            .map(|c| c.parse::<crate::chains::http::ChainId>());
+        Box::pin(async move {
+            let principal = principal?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+            let chain = match chain {
+                Some(Ok(c)) => c.0,
+                Some(Err(e)) => return Err(ApiError::InvalidParameter(e)),
+                None => {
+                    return Err(ApiError::Internal(anyhow::anyhow!(
+                        "ChainReader on a route without {{chain}}"
+                    )))
+                }
+            };
+            let p = principal.clone();
+            crate::state::with_conn(&state, move |_, conn| chain_access(conn, &p, chain)).await?;
+            Ok(ChainReader(principal))
+        })
+    }
+}

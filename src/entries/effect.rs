@@ -1,0 +1,127 @@
+//! The writer effect of fund appends (`FundEffect`): parse each entry's typed body, apply
+//! it to the fund's derived state, then screen the job's new entries, all inside the append
+//! transaction, so a refused entry leaves nothing behind and the flags commit with what
+//! they flag.
+//!
+//! Screening builds on this module (it reads the typed entries), so it cannot be called
+//! directly: what appending needs from it is the `Screens` trait, which
+//! `screening::Screens` implements and the composition root (`app`, `startup`, the
+//! importer and the seeder) hands in.
+
+use std::sync::Arc;
+
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use super::apply::apply;
+use super::kinds::{FundEntry, ScreeningConfig};
+use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
+use crate::funds::derived::{Derived, References};
+use crate::ledger::entry::Entry;
+use crate::ledger::writer::{AppendError, Effect};
+
+/// What appending needs from screening (docs/screening.md).
+pub trait Screens: Send + Sync {
+    /// Applies a `screening_config` entry: its settings replace the fund's current ones
+    /// (refused with `unknown_setting` or `invalid_setting`).
+    fn configure(
+        &self,
+        st: &mut Derived<'_>,
+        p: &Posting<'_>,
+        config: &ScreeningConfig,
+    ) -> Result<()>;
+
+    /// Screens a job's entries after they were applied, raising flags in the same
+    /// transaction. `settings` are the fund's stored screening settings as read with the
+    /// fund row (stale when the job itself changed them).
+    fn screen(
+        &self,
+        st: &mut Derived<'_>,
+        ctx: &FundCtx,
+        entries: &[Entry],
+        typed: &[FundEntry],
+        settings: Option<serde_json::Value>,
+    ) -> Result<()>;
+
+    /// The job's group committed at `chain_size`: what screening kept for the fund is
+    /// valid from there.
+    fn committed(&self, fund: Uuid, chain_size: u64);
+
+    /// The job did not commit, or was not screened: drop what screening kept for the fund.
+    fn forget(&self, fund: Uuid);
+}
+
+/// The writer effect of fund appends.
+pub struct FundEffect {
+    pub ctx: FundCtx,
+    pub actor: Option<Actor>,
+    pub screens: Arc<dyn Screens>,
+    /// Run the per-entry screens (off only to measure their cost).
+    pub screen: bool,
+}
+
+impl Effect for FundEffect {
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
+        // In the append transaction, with the fund row share-locked: no entry commits after
+        // a deactivation did.
+        let (active, settings) = crate::funds::store::fund_active(conn, self.ctx.fund)?;
+        if !active {
+            return Err(reject(
+                "fund_inactive",
+                "the fund was deactivated; it takes no new entries",
+            ));
+        }
+        let mut st = Derived::new(conn, self.ctx.fund);
+        let typed = entries
+            .iter()
+            .map(|e| {
+                FundEntry::parse(&e.kind, &e.body).map_err(|i| AppendError::Rejected {
+                    code: i.code,
+                    detail: i.detail,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut refs = References::default();
+        for t in &typed {
+            t.references(&mut refs);
+        }
+        st.prefetch(refs)?;
+        for (e, typed) in entries.iter().zip(&typed) {
+            let posting = Posting {
+                ctx: &self.ctx,
+                actor: self.actor.as_ref(),
+                poster: &e.principal.id,
+                seq: e.seq,
+                date: e.business_date,
+            };
+            apply(&mut st, &posting, typed, self.screens.as_ref()).map_err(|err| match err {
+                // Say which entry of a batch was refused.
+                AppendError::Rejected { code, detail } if entries.len() > 1 => {
+                    AppendError::Rejected {
+                        code,
+                        detail: format!("entry {} ({}): {detail}", e.idempotency_key, e.kind),
+                    }
+                }
+                other => other,
+            })?;
+        }
+        st.flush()?;
+        if self.screen {
+            self.screens
+                .screen(&mut st, &self.ctx, entries, &typed, settings)
+        } else {
+            self.screens.forget(self.ctx.fund);
+            Ok(())
+        }
+    }
+
+    fn committed(&self, chain_size: u64) {
+        if self.screen {
+            self.screens.committed(self.ctx.fund, chain_size);
+        }
+    }
+
+    fn rolled_back(&self) {
+        self.screens.forget(self.ctx.fund);
+    }
+}

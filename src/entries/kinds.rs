@@ -1,0 +1,353 @@
+//! The typed entries of a fund's chain as one type (docs/domain.md): `FundEntry`, the union
+//! of the fund-flow kinds (`funds::kinds`), the procurement kinds (`procurement::kinds`)
+//! and the two kinds every chain has, `reversal` and `screening_config`. `parse` turns a
+//! posted or stored `(kind, body)` into one and `check` applies the rules that need no
+//! database. The body recorded in the ledger is the typed body re-serialised, so the chain
+//! holds only known fields, amounts as decimal strings.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::guard::Role;
+use crate::funds::derived::References;
+use crate::funds::kinds::{invalid, text, Invalid};
+pub use crate::funds::kinds::{
+    Allocation, Contribution, Disbursement, Expenditure, FxRate, Pledge,
+};
+pub use crate::procurement::kinds::{
+    Approval, Award, Bid, BidDisqualified, Contract, ContractAmendment, Decision, Invoice, Method,
+    Payment, Tender, APPROVABLE_KINDS,
+};
+
+/// Undoes an earlier entry of the same chain (which stays recorded).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reversal {
+    /// Seq of the entry reversed.
+    pub entry: u64,
+    pub reason: String,
+}
+
+/// A change to the fund's screening thresholds (docs/screening.md), recorded by an
+/// auditor: the named settings replace the current ones, the others stay. Nobody can
+/// loosen a screen quietly: the change is an entry like any other.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    /// Settings by name, e.g. `{"direct_max": "20000.00", "window_days": 45}`; the names
+    /// and defaults are those of docs/screening.md.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    pub reason: String,
+}
+
+impl Reversal {
+    /// The rules that need no database.
+    pub fn check(&self) -> Result<(), Invalid> {
+        text(&self.reason, "reason", 500)
+    }
+}
+
+impl ScreeningConfig {
+    /// The rules that need no database.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.settings.is_empty() {
+            return Err(invalid(
+                "invalid_body",
+                "settings names at least one setting",
+            ));
+        }
+        text(&self.reason, "reason", 500)
+    }
+}
+
+/// One typed fund entry.
+/// One typed fund entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum FundEntry {
+    Pledge(Pledge),
+    Contribution(Contribution),
+    Allocation(Allocation),
+    Disbursement(Disbursement),
+    FxRate(FxRate),
+    Expenditure(Expenditure),
+    Tender(Tender),
+    Bid(Bid),
+    Award(Award),
+    Contract(Contract),
+    ContractAmendment(ContractAmendment),
+    Invoice(Invoice),
+    Payment(Payment),
+    Reversal(Reversal),
+    ScreeningConfig(ScreeningConfig),
+    BidDisqualified(BidDisqualified),
+    Approval(Approval),
+}
+
+/// Every kind, as recorded in the ledger's `kind` field.
+pub const KINDS: [&str; 17] = [
+    "pledge",
+    "contribution",
+    "allocation",
+    "disbursement",
+    "fx_rate",
+    "expenditure",
+    "tender",
+    "bid",
+    "award",
+    "contract",
+    "contract_amendment",
+    "invoice",
+    "payment",
+    "reversal",
+    "screening_config",
+    "bid_disqualified",
+    "approval",
+];
+
+/// Kinds a treasurer records; a ministry records the others (but reversal, by either).
+pub const FUND_FLOW_KINDS: [&str; 5] = [
+    "pledge",
+    "contribution",
+    "allocation",
+    "disbursement",
+    "fx_rate",
+];
+
+impl FundEntry {
+    /// `(kind, body)` as posted or as stored in the ledger.
+    pub fn parse(kind: &str, body: &serde_json::Value) -> Result<Self, Invalid> {
+        if !KINDS.contains(&kind) {
+            return Err(invalid(
+                "unknown_kind",
+                format!(
+                    "{kind:?} is not a fund entry kind; one of {}",
+                    KINDS.join(", ")
+                ),
+            ));
+        }
+        serde_json::from_value(serde_json::json!({"kind": kind, "body": body}))
+            .map_err(|e| invalid("invalid_body", format!("{kind}: {e}")))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FundEntry::Pledge(_) => "pledge",
+            FundEntry::Contribution(_) => "contribution",
+            FundEntry::Allocation(_) => "allocation",
+            FundEntry::Disbursement(_) => "disbursement",
+            FundEntry::FxRate(_) => "fx_rate",
+            FundEntry::Expenditure(_) => "expenditure",
+            FundEntry::Tender(_) => "tender",
+            FundEntry::Bid(_) => "bid",
+            FundEntry::Award(_) => "award",
+            FundEntry::Contract(_) => "contract",
+            FundEntry::ContractAmendment(_) => "contract_amendment",
+            FundEntry::Invoice(_) => "invoice",
+            FundEntry::Payment(_) => "payment",
+            FundEntry::Reversal(_) => "reversal",
+            FundEntry::ScreeningConfig(_) => "screening_config",
+            FundEntry::BidDisqualified(_) => "bid_disqualified",
+            FundEntry::Approval(_) => "approval",
+        }
+    }
+
+    /// The body as it is recorded: the typed body re-serialised.
+    pub fn body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let tagged = serde_json::to_value(self)?;
+        Ok(tagged
+            .get("body")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Rules that need no database. `date` is the entry's business date.
+    pub fn check(&self, date: NaiveDate) -> Result<(), Invalid> {
+        match self {
+            FundEntry::Pledge(e) => e.check(),
+            FundEntry::Contribution(e) => e.check(),
+            FundEntry::Allocation(e) => e.check(),
+            FundEntry::Disbursement(e) => e.check(),
+            FundEntry::FxRate(e) => e.check(),
+            FundEntry::Expenditure(e) => e.check(),
+            FundEntry::Tender(e) => e.check(date),
+            FundEntry::Bid(e) => e.check(),
+            FundEntry::Award(e) => e.check(),
+            FundEntry::Contract(e) => e.check(),
+            FundEntry::ContractAmendment(e) => e.check(),
+            FundEntry::Invoice(e) => e.check(),
+            FundEntry::Payment(e) => e.check(),
+            FundEntry::Reversal(e) => e.check(),
+            FundEntry::ScreeningConfig(e) => e.check(),
+            FundEntry::BidDisqualified(e) => e.check(),
+            FundEntry::Approval(e) => e.check(),
+        }
+    }
+
+    /// Adds the earlier entries this one refers to, by the derived table they are in, so
+    /// that a job's references are read in one query per table (`Derived::prefetch`).
+    pub fn references(&self, refs: &mut References) {
+        let seq = |s: u64| i64::try_from(s).ok();
+        match self {
+            FundEntry::Disbursement(d) => refs.allocations.extend(seq(d.allocation)),
+            FundEntry::Bid(b) => refs.tenders.extend(seq(b.tender)),
+            FundEntry::Award(a) => {
+                refs.tenders.extend(seq(a.tender));
+                refs.disqualified_tenders.extend(seq(a.tender));
+            }
+            FundEntry::Contract(c) => refs.entries.extend(seq(c.award)),
+            FundEntry::ContractAmendment(a) => refs.contracts.extend(seq(a.contract)),
+            FundEntry::Invoice(i) => refs.contracts.extend(seq(i.contract)),
+            FundEntry::Payment(p) => refs.invoices.extend(p.invoice.and_then(seq)),
+            FundEntry::Reversal(r) => refs.entries.extend(seq(r.entry)),
+            FundEntry::BidDisqualified(d) => refs.entries.extend(seq(d.bid)),
+            FundEntry::Approval(a) => refs.entries.extend(seq(a.entry)),
+            _ => {}
+        }
+    }
+}
+
+/// The role that posts `kind` (`None` for a reversal: the role that may post the reversed
+/// kind).
+pub fn poster_of(kind: &str) -> Option<Role> {
+    if kind == "reversal" {
+        None
+    } else if kind == "screening_config" {
+        Some(Role::Auditor)
+    } else if FUND_FLOW_KINDS.contains(&kind) {
+        Some(Role::Treasurer)
+    } else {
+        Some(Role::Ministry)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+    }
+
+    #[test]
+    fn bodies_round_trip_without_unknown_fields() {
+        let body = json!({"donor": Uuid::nil(), "amount": {"value": "100.00", "currency": "EUR"}, "agreement": "A-1"});
+        let e = FundEntry::parse("contribution", &body).unwrap();
+        assert_eq!(e.kind(), "contribution");
+        assert_eq!(e.body().unwrap(), body);
+        let extra = json!({"donor": Uuid::nil(), "amount": {"value": "1", "currency": "EUR"}, "agreement": "A", "note": "x"});
+        assert_eq!(
+            FundEntry::parse("contribution", &extra).unwrap_err().code,
+            "invalid_body"
+        );
+        assert_eq!(
+            FundEntry::parse("gift", &body).unwrap_err().code,
+            "unknown_kind"
+        );
+    }
+
+    #[test]
+    fn static_rules_refuse_with_their_codes() {
+        let e = |kind: &str, body: serde_json::Value| {
+            FundEntry::parse(kind, &body)
+                .unwrap()
+                .check(date())
+                .err()
+                .map(|i| i.code)
+        };
+        let eur = |v: &str| json!({"value": v, "currency": "EUR"});
+        assert_eq!(
+            e(
+                "pledge",
+                json!({"donor": Uuid::nil(), "amount": eur("0.00"), "agreement": "A"})
+            ),
+            Some("invalid_amount")
+        );
+        assert_eq!(
+            e(
+                "pledge",
+                json!({"donor": Uuid::nil(), "amount": eur("1.001"), "agreement": "A"})
+            ),
+            Some("invalid_amount")
+        );
+        assert_eq!(
+            e(
+                "allocation",
+                json!({"ministry": Uuid::nil(), "budget_line": "B", "category": "C", "amount": eur("5"),
+                "period_start": "2026-12-31", "period_end": "2026-01-01"})
+            ),
+            Some("invalid_dates")
+        );
+        assert_eq!(
+            e(
+                "tender",
+                json!({"ministry": Uuid::nil(), "title": "T", "category": "C", "method": "open",
+                "estimated_value": eur("5"), "deadline": "2026-02-01"})
+            ),
+            Some("invalid_dates")
+        );
+        assert_eq!(
+            e(
+                "fx_rate",
+                json!({"base": "EUR", "quote": "EUR", "rate": "1", "source": "S"})
+            ),
+            Some("invalid_fx_rate")
+        );
+        assert_eq!(
+            e("payment", json!({"amount": eur("5")})),
+            Some("invalid_body")
+        );
+        assert_eq!(
+            e(
+                "contract_amendment",
+                json!({"contract": 3, "reason": "none"})
+            ),
+            Some("invalid_body")
+        );
+        assert_eq!(
+            e("reversal", json!({"entry": 3, "reason": " padded"})),
+            Some("invalid_text")
+        );
+        assert_eq!(
+            e("payment", json!({"invoice": 4, "amount": eur("5")})),
+            None
+        );
+        assert_eq!(
+            e("bid_disqualified", json!({"bid": 5, "reason": ""})),
+            Some("invalid_text")
+        );
+        assert_eq!(
+            e(
+                "bid_disqualified",
+                json!({"bid": 5, "reason": "Bid bond missing"})
+            ),
+            None
+        );
+        assert_eq!(
+            e("approval", json!({"entry": 9, "decision": "approved"})),
+            None
+        );
+    }
+
+    #[test]
+    fn approvals_record_one_decision() {
+        let body = json!({"entry": 9, "decision": "approved"});
+        let e = FundEntry::parse("approval", &body).unwrap();
+        assert_eq!((e.kind(), e.body().unwrap()), ("approval", body));
+        for bad in [
+            json!({"entry": 9, "decision": "rejected"}),
+            json!({"entry": 9}),
+            json!({"entry": 9, "decision": "approved", "by": "someone"}),
+        ] {
+            assert_eq!(
+                FundEntry::parse("approval", &bad).unwrap_err().code,
+                "invalid_body"
+            );
+        }
+    }
+}
