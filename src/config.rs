@@ -119,6 +119,13 @@ pub struct LedgerArgs {
     #[arg(long, env = "FUNDTRAIL_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
 
+    /// Verifier keys this service trusts besides its signing key's (earlier signing keys,
+    /// other processes' keys): a file of C2SP verifier keys, one per line. Default:
+    /// `<data dir>/keys/trusted.keys` when it exists. Keys are never trusted for being in
+    /// the database.
+    #[arg(long, env = "FUNDTRAIL_TRUSTED_KEYS")]
+    pub trusted_keys: Option<PathBuf>,
+
     /// Name of this ledger: prefix of every checkpoint origin and name of new keys.
     #[arg(long, env = "FUNDTRAIL_LOG_NAME", default_value = "fundtrail")]
     pub log_name: String,
@@ -205,6 +212,15 @@ impl LedgerArgs {
         self.signing_key
             .clone()
             .unwrap_or_else(|| data_dir.join("keys").join("checkpoint.key"))
+    }
+
+    /// The trusted-keys file: the configured one (which must exist), or the default one
+    /// when it exists.
+    pub fn trusted_keys_path(&self, data_dir: &std::path::Path) -> Option<PathBuf> {
+        match &self.trusted_keys {
+            Some(p) => Some(p.clone()),
+            None => Some(data_dir.join("keys").join("trusted.keys")).filter(|p| p.exists()),
+        }
     }
 }
 

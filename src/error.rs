@@ -9,6 +9,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ledger::service::LedgerError;
+use crate::ledger::store::StoreError;
+use crate::ledger::writer::AppendError;
+
 /// Media type of every error body (RFC 7807 §3).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -47,6 +51,10 @@ pub enum ApiError {
     ShuttingDown,
     #[error("too many requests are queued; retry shortly")]
     Overloaded,
+    /// Stored ledger data contradicts a trusted signed checkpoint (tampering, or a forged
+    /// row): not retryable, an operator must look (docs/operations.md).
+    #[error("{0}")]
+    LedgerIntegrity(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -132,6 +140,11 @@ impl ApiError {
                 "Service shutting down",
             ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::LedgerIntegrity(_) => (
+                "ledger_integrity",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Ledger integrity failure",
+            ),
             Self::Internal(_) => (
                 "internal_error",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -197,54 +210,46 @@ impl ResponseError for ApiError {
 }
 
 /// Ledger errors at the HTTP edge: a missing chain is 404, a refused append keeps its code.
-impl From<crate::ledger::service::LedgerError> for ApiError {
-    fn from(e: crate::ledger::service::LedgerError) -> Self {
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
         match e {
-            crate::ledger::service::LedgerError::NotFound => {
-                ApiError::NotFound("no such chain or entry".to_owned())
+            LedgerError::NotFound => ApiError::NotFound("no such chain or entry".to_owned()),
+            LedgerError::BadRequest(msg) => ApiError::InvalidParameter(msg),
+            LedgerError::Integrity(detail) => ApiError::LedgerIntegrity(detail),
+            e @ LedgerError::Rollback { .. } => ApiError::Conflict {
+                code: "rollback_detected",
+                detail: e.to_string(),
+            },
+            LedgerError::Store(StoreError::Db(db)) => db.into(),
+            LedgerError::Store(StoreError::Corrupt(msg)) => {
+                ApiError::Internal(anyhow::anyhow!("corrupt ledger data: {msg}"))
             }
-            crate::ledger::service::LedgerError::BadRequest(msg) => ApiError::InvalidParameter(msg),
-            crate::ledger::service::LedgerError::Store(crate::ledger::store::StoreError::Db(
-                db,
-            )) => db.into(),
-            crate::ledger::service::LedgerError::Store(
-                crate::ledger::store::StoreError::Corrupt(msg),
-            ) => ApiError::Internal(anyhow::anyhow!("corrupt ledger data: {msg}")),
-            crate::ledger::service::LedgerError::Append(a) => a.into(),
+            LedgerError::Append(a) => a.into(),
         }
     }
 }
 
-impl From<crate::ledger::writer::AppendError> for ApiError {
-    fn from(e: crate::ledger::writer::AppendError) -> Self {
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
         match e {
-            crate::ledger::writer::AppendError::ChainNotFound(_) => {
-                ApiError::NotFound("no such chain".to_owned())
-            }
-            crate::ledger::writer::AppendError::IdempotencyConflict(_) => ApiError::Conflict {
+            AppendError::ChainNotFound(_) => ApiError::NotFound("no such chain".to_owned()),
+            AppendError::IdempotencyConflict(_) => ApiError::Conflict {
                 code: "idempotency_key_reused",
                 detail: e.to_string(),
             },
-            crate::ledger::writer::AppendError::DuplicateKeyInBatch(_) => {
+            AppendError::DuplicateKeyInBatch(_) => {
                 ApiError::unprocessable("duplicate_idempotency_key", e.to_string())
             }
-            crate::ledger::writer::AppendError::BatchSize(_) => {
-                ApiError::unprocessable("batch_size", e.to_string())
-            }
-            crate::ledger::writer::AppendError::Invalid(inner) => {
+            AppendError::BatchSize(_) => ApiError::unprocessable("batch_size", e.to_string()),
+            AppendError::Invalid(inner) => {
                 ApiError::unprocessable("invalid_entry", inner.to_string())
             }
-            crate::ledger::writer::AppendError::Rejected { code, detail } => {
-                ApiError::Unprocessable { code, detail }
-            }
-            crate::ledger::writer::AppendError::Conflict { code, detail } => {
-                ApiError::Conflict { code, detail }
-            }
-            crate::ledger::writer::AppendError::Overloaded => ApiError::Overloaded,
-            crate::ledger::writer::AppendError::Database(cause) => {
-                ApiError::DatabaseUnavailable(cause)
-            }
-            crate::ledger::writer::AppendError::Internal(cause) => ApiError::Internal(cause),
+            AppendError::Rejected { code, detail } => ApiError::Unprocessable { code, detail },
+            AppendError::Conflict { code, detail } => ApiError::Conflict { code, detail },
+            AppendError::Overloaded => ApiError::Overloaded,
+            e @ AppendError::Integrity { .. } => ApiError::LedgerIntegrity(e.to_string()),
+            AppendError::Database(cause) => ApiError::DatabaseUnavailable(cause),
+            AppendError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }

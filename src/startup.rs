@@ -68,6 +68,14 @@ pub fn load_auth(args: &AuthArgs, data_dir: &std::path::Path) -> anyhow::Result<
     ))
 }
 
+/// The URL the service's pool logs in with (`db::service_login_url`): the configured URL
+/// migrates; the pool never logs in as a superuser or an owner of the ledger's tables.
+pub fn service_url(url: &str, db_args: &DbArgs) -> anyhow::Result<String> {
+    let settings = db_args.pool_settings();
+    let role = settings.role.as_deref().unwrap_or("fundtrail_app");
+    db::service_login_url(url, role)
+}
+
 /// The start of every command that writes: the signing key (generated on first use only
 /// at the default location), the database (configured or private), migrations, the pool
 /// and the ledger over it.
@@ -96,10 +104,18 @@ pub fn open_ledger_with_clock(
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "migrations applied");
     }
-    let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
-    let ledger = Arc::new(Ledger::new(
+    let trusted = match ledger_args.trusted_keys_path(&db_args.data_dir) {
+        Some(path) => keys::load_verifiers(&path)?,
+        None => Vec::new(),
+    };
+    let pool = db::build_pool(
+        &service_url(&database.url, db_args)?,
+        &db_args.pool_settings(),
+    )?;
+    let ledger = Arc::new(Ledger::trusting(
         pool.clone(),
         signer,
+        trusted,
         &ledger_args.log_name,
         clock,
     ));
@@ -320,7 +336,10 @@ pub fn screen(
 pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::entries::rebuild::Report> {
     let database = resolve_database(db_args)?;
     db::migrate_url(&database.url)?;
-    let pool = db::build_pool(&database.url, &db_args.pool_settings())?;
+    let pool = db::build_pool(
+        &service_url(&database.url, db_args)?,
+        &db_args.pool_settings(),
+    )?;
     let mut conn = pool.get()?;
     // A rebuild reads every entry: no statement timeout for this session.
     diesel::RunQueryDsl::execute(diesel::sql_query("SET statement_timeout = 0"), &mut conn)?;

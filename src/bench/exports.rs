@@ -74,7 +74,10 @@ pub fn bench_app(
     settings: AppSettings,
 ) -> anyhow::Result<BenchApp> {
     let database = crate::startup::resolve_database(db)?;
-    let pool = crate::db::build_pool(&database.url, &db.pool_settings())?;
+    let pool = crate::db::build_pool(
+        &crate::startup::service_url(&database.url, db)?,
+        &db.pool_settings(),
+    )?;
     let fund = match fund {
         Some(f) => f,
         None => crate::funds::store::all_funds(&mut *pool.get()?)?

@@ -109,7 +109,7 @@ pub fn run_ledger(args: &LedgerBenchArgs) -> anyhow::Result<()> {
 fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     crate::db::migrate_url(url)?;
     let pool = crate::db::build_pool(
-        url,
+        &crate::db::service_login_url(url, "fundtrail_app")?,
         &PoolSettings {
             max_size: 24,
             ..PoolSettings::default()

@@ -672,10 +672,13 @@ pub struct ProofDto {
     pub checkpoint: Option<CheckpointDto>,
 }
 
-/// Inclusion proof of an entry against a tree size.
+/// Inclusion proof of an entry against a tree size. The proof is answered only when it
+/// leads to the root of a checkpoint signed by a trusted key (when one was signed at that
+/// size); a missing or altered node or entry is 503 `ledger_integrity`, naming the seq.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}/proof", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path), ProofQuery),
-    responses((status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 503, description = "ledger_integrity", body = crate::error::Problem)))]
 pub async fn proof(
     _reader: ChainReader,
     state: web::Data<AppState>,
@@ -718,10 +721,14 @@ pub struct ConsistencyDto {
     pub hashes: Vec<String>,
 }
 
-/// Consistency proof between two tree sizes.
+/// Consistency proof between two tree sizes. A `from` larger than the chain's size is a
+/// rollback (409 `rollback_detected`, naming both sizes); a stored node that is missing is
+/// 503 `ledger_integrity`.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/consistency", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ConsistencyQuery),
-    responses((status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem)))]
+    responses((status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem),
+              (status = 409, description = "rollback_detected", body = crate::error::Problem),
+              (status = 503, description = "ledger_integrity", body = crate::error::Problem)))]
 pub async fn consistency(
     _reader: ChainReader,
     state: web::Data<AppState>,
@@ -816,6 +823,10 @@ pub struct PublishedKey {
     pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
     /// True for the key signing new checkpoints.
     pub current: bool,
+    /// True when this service trusts the key (its signing key or a configured trusted
+    /// key). A key recorded in the database but not trusted signs nothing the service
+    /// accepts; do not trust it either.
+    pub trusted: bool,
 }
 
 /// Every checkpoint signing key ever used, oldest first (old keys stay published).
@@ -832,6 +843,8 @@ pub async fn keys(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
             valid_from: r.first_used_at,
             valid_until: rows.get(i + 1).map(|next| next.first_used_at),
             current: r.verifier_key == current,
+            trusted: crate::ledger::note::VerifierKey::from_verifier_string(&r.verifier_key)
+                .is_ok_and(|k| state.ledger.is_trusted(&k)),
         });
     }
     Ok(HttpResponse::Ok().json(out))

@@ -59,6 +59,117 @@ pub fn is_migrated(conn: &mut PgConnection) -> anyhow::Result<bool> {
         .all(|m| applied.contains(&m.name().version().to_string())))
 }
 
+/// What the login of a database URL may do, as Postgres says.
+#[derive(Debug, diesel::QueryableByName)]
+struct LoginRights {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    superuser: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    bypass_rls: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    replication: bool,
+    /// Owns (or is a member of the owner of) the ledger's tables: could disable their
+    /// append-only triggers.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    owns_ledger: bool,
+}
+
+/// The URL the service's pool logs in with: least privilege (docs/operations.md,
+/// "Database roles").
+///
+/// `url` is the database URL the operator configured, used to migrate. If its login is a
+/// superuser (the embedded default, a developer's machine), the pool logs in as the
+/// service role `role` instead (given LOGIN here, without a password: the server's
+/// authentication for it must allow that, as the private cluster's socket and a trust
+/// setup do); the superuser login then only migrates. Any other login is used as it is,
+/// and refused when it can bypass row security, replicate, or owns the ledger's tables
+/// (an owner may disable the append-only triggers).
+pub fn service_login_url(url: &str, role: &str) -> anyhow::Result<String> {
+    use diesel::RunQueryDsl;
+    anyhow::ensure!(
+        is_plain_identifier(role),
+        "FUNDTRAIL_DB_ROLE must be a plain identifier (letters, digits, underscore), got {role:?}"
+    );
+    let mut conn =
+        PgConnection::establish(url).context("connecting to the database to check its login")?;
+    let rights: LoginRights = diesel::sql_query(
+        "SELECT r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass_rls, \
+                r.rolreplication AS replication, \
+                COALESCE((SELECT pg_has_role(session_user, c.relowner, 'MEMBER') \
+                          FROM pg_class c WHERE c.oid = to_regclass('public.ledger_entries')), \
+                         false) AS owns_ledger \
+         FROM pg_roles r WHERE r.rolname = session_user",
+    )
+    .get_result(&mut conn)
+    .context("reading the login's rights")?;
+    if rights.superuser {
+        #[derive(diesel::QueryableByName)]
+        struct CanLogin {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            login: bool,
+        }
+        let can: Vec<CanLogin> =
+            diesel::sql_query("SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = $1")
+                .bind::<diesel::sql_types::Text, _>(role)
+                .load(&mut conn)
+                .context("reading the service role")?;
+        anyhow::ensure!(
+            !can.is_empty(),
+            "the service role {role} does not exist: run `fundtrail migrate` first"
+        );
+        if !can.iter().any(|c| c.login) {
+            diesel::sql_query(format!("ALTER ROLE \"{role}\" LOGIN"))
+                .execute(&mut conn)
+                .with_context(|| format!("letting the service role {role} log in"))?;
+        }
+        let app = with_user(url, role)?;
+        tracing::info!(
+            db.login = %rights.name,
+            db.service_login = role,
+            "the configured database login is a superuser: it migrates; the service logs in as {role}"
+        );
+        return Ok(app);
+    }
+    anyhow::ensure!(
+        !rights.bypass_rls && !rights.replication && !rights.owns_ledger,
+        "the database login {} may {}: the service must not log in with such rights \
+         (give DATABASE_URL a login of the service role; docs/operations.md, \"Database roles\")",
+        rights.name,
+        [
+            (rights.bypass_rls, "bypass row security"),
+            (rights.replication, "replicate"),
+            (
+                rights.owns_ledger,
+                "alter the ledger's tables (it owns them)"
+            ),
+        ]
+        .iter()
+        .filter(|(yes, _)| *yes)
+        .map(|(_, what)| *what)
+        .collect::<Vec<_>>()
+        .join(", ")
+    );
+    Ok(url.to_owned())
+}
+
+/// `url` (`postgres[ql]://[user[:password]@]host…`) with the login `user` and no password.
+pub fn with_user(url: &str, user: &str) -> anyhow::Result<String> {
+    let scheme_end = url
+        .find("://")
+        .context("the database URL must be a postgres:// URL")?
+        + 3;
+    let rest = url.get(scheme_end..).unwrap_or_default();
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Ok(format!(
+        "{}{user}@{host}{after}",
+        url.get(..scheme_end).unwrap_or_default()
+    ))
+}
+
 /// Per-connection session setup: drop to the service role and bound every statement.
 #[derive(Debug)]
 struct SessionSetup {
@@ -112,7 +223,32 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<PgPool> 
 
 #[cfg(test)]
 mod tests {
-    use super::is_plain_identifier;
+    use super::{is_plain_identifier, with_user};
+
+    #[test]
+    fn the_service_login_replaces_user_and_password_only() {
+        assert_eq!(
+            with_user(
+                "postgres://postgres:secret@db.example:5432/app?sslmode=require",
+                "svc"
+            )
+            .ok(),
+            Some("postgres://svc@db.example:5432/app?sslmode=require".to_owned())
+        );
+        assert_eq!(
+            with_user(
+                "postgresql://postgres@/fundtrail?host=/run/pg&port=5433",
+                "svc"
+            )
+            .ok(),
+            Some("postgresql://svc@/fundtrail?host=/run/pg&port=5433".to_owned())
+        );
+        assert_eq!(
+            with_user("postgres://127.0.0.1:5432/app", "svc").ok(),
+            Some("postgres://svc@127.0.0.1:5432/app".to_owned())
+        );
+        assert!(with_user("127.0.0.1:5432/app", "svc").is_err());
+    }
 
     #[test]
     fn role_names_are_plain_identifiers() {

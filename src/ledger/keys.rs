@@ -1,5 +1,7 @@
 //! The checkpoint signing key: an Ed25519 key in a file outside the database, in the
-//! C2SP signer-key text format (`PRIVATE+KEY+<name>+<key id>+<base64>`), mode 0600.
+//! C2SP signer-key text format (`PRIVATE+KEY+<name>+<key id>+<base64>`), mode 0600; and
+//! the trusted verifier keys, a file of C2SP verifier keys (`<name>+<key id>+<base64>`),
+//! one per line: the trust roots of the service, outside the database too.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -7,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::note::SigningKey;
+use super::note::{SigningKey, VerifierKey};
 
 /// Reads a signing key file.
 pub fn load(path: &Path) -> anyhow::Result<SigningKey> {
@@ -57,4 +59,26 @@ pub fn load_or_generate(path: &Path, name: &str, create: bool) -> anyhow::Result
     let key = generate(path, name)?;
     tracing::info!(key.path = %path.display(), key.id = format!("{:08x}", key.key_id()), "generated a checkpoint signing key");
     Ok(key)
+}
+
+/// Verifier keys from a file, one per line (`#` comments and blank lines ignored); a key
+/// listed twice is one key.
+pub fn load_verifiers(path: &Path) -> anyhow::Result<Vec<VerifierKey>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the trusted keys {}", path.display()))?;
+    let mut keys: Vec<VerifierKey> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = VerifierKey::from_verifier_string(line)
+            .map_err(|e| anyhow::anyhow!("{}: {line:?}: {e}", path.display()))?;
+        if !keys
+            .iter()
+            .any(|k| k.to_verifier_string() == key.to_verifier_string())
+        {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
 }

@@ -14,6 +14,7 @@
 
 pub mod entry;
 pub mod export;
+pub mod integrity;
 pub mod keys;
 pub mod merkle;
 pub mod node_cache;

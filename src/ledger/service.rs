@@ -27,6 +27,8 @@ pub const SCAN_PAGE: i64 = 10_000;
 pub struct Ledger {
     pool: PgPool,
     signer: Arc<SigningKey>,
+    /// The verifier keys trusted: the signer's and the configured ones (never a table's).
+    trusted: Arc<[VerifierKey]>,
     log_name: String,
     clock: Clock,
     writers: Writers,
@@ -42,6 +44,12 @@ pub enum LedgerError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// Stored ledger data that contradicts what a trusted checkpoint vouches for.
+    #[error("{0}")]
+    Integrity(String),
+    /// A consistency proof asked from a size the chain no longer has.
+    #[error("the chain has {current} entries, fewer than the {saved} of the checkpoint you hold: it was rolled back, or your checkpoint is not of this chain")]
+    Rollback { saved: u64, current: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -57,21 +65,81 @@ impl From<diesel::result::Error> for LedgerError {
 pub type LedgerResult<T> = Result<T, LedgerError>;
 
 impl Ledger {
+    /// A ledger signing with `signer` and trusting its own key only.
     pub fn new(pool: PgPool, signer: SigningKey, log_name: &str, clock: Clock) -> Self {
+        Self::trusting(pool, signer, Vec::new(), log_name, clock)
+    }
+
+    /// A ledger signing with `signer` and trusting, besides its own key, the verifier keys
+    /// `trusted` (earlier signing keys, other processes' keys): the trust roots of
+    /// append-time checks, server-side verification, proofs and reports. Keys found in the
+    /// database are never trusted for being there.
+    pub fn trusting(
+        pool: PgPool,
+        signer: SigningKey,
+        trusted: Vec<VerifierKey>,
+        log_name: &str,
+        clock: Clock,
+    ) -> Self {
         let signer = Arc::new(signer);
+        let own = signer.verifier();
+        let mut keys = vec![own];
+        for k in trusted {
+            if !keys
+                .iter()
+                .any(|t| t.key_id() == k.key_id() && t.public_key_bytes() == k.public_key_bytes())
+            {
+                keys.push(k);
+            }
+        }
+        let trusted: Arc<[VerifierKey]> = keys.into();
         let writers = Writers::new(WriterContext {
             pool: pool.clone(),
             signer: signer.clone(),
+            trusted: trusted.clone(),
             clock: clock.clone(),
         });
         Self {
             pool,
             signer,
+            trusted,
             log_name: log_name.to_owned(),
             clock,
             writers,
             chain_kinds: std::sync::RwLock::new(HashMap::new()),
             node_cache: NodeCache::default(),
+        }
+    }
+
+    /// Logs every key of the `signing_keys` table this service does not trust: one that
+    /// was rotated away without being configured as trusted, or one inserted behind the
+    /// service's back. Checkpoints it signed are refused by verification and proofs.
+    async fn report_untrusted_keys(self: &Arc<Self>) {
+        let this = self.clone();
+        let rows = tokio::task::spawn_blocking(move || -> LedgerResult<Vec<String>> {
+            let mut conn = this.conn()?;
+            Ok(store::signing_keys(&mut conn)?
+                .into_iter()
+                .filter(|r| {
+                    !VerifierKey::from_verifier_string(&r.verifier_key)
+                        .is_ok_and(|k| this.is_trusted(&k))
+                })
+                .map(|r| r.verifier_key)
+                .collect())
+        })
+        .await;
+        match rows {
+            Ok(Ok(untrusted)) => {
+                for key in untrusted {
+                    tracing::warn!(
+                        key.verifier = %key,
+                        "a signing key recorded in the database is not trusted (not in \
+                         FUNDTRAIL_TRUSTED_KEYS): checkpoints it signed are refused"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not list the recorded signing keys"),
+            Err(e) => tracing::warn!(error = %e, "could not list the recorded signing keys"),
         }
     }
 
@@ -110,6 +178,18 @@ impl Ledger {
         self.signer.verifier()
     }
 
+    /// The verifier keys this service trusts: its signing key's and the configured ones.
+    pub fn trusted_keys(&self) -> &[VerifierKey] {
+        &self.trusted
+    }
+
+    /// Whether `key` is one of the trusted keys (same id and public key).
+    pub fn is_trusted(&self, key: &VerifierKey) -> bool {
+        self.trusted
+            .iter()
+            .any(|t| t.key_id() == key.key_id() && t.public_key_bytes() == key.public_key_bytes())
+    }
+
     /// Checkpoint origin of a chain: `<log name>/<chain id>`, or `<log name>/admin`.
     pub fn origin_for(&self, chain: Uuid) -> String {
         if chain == ADMIN_CHAIN {
@@ -138,6 +218,7 @@ impl Ledger {
         })
         .await
         .map_err(|e| LedgerError::Append(AppendError::Internal(e.into())))??;
+        self.report_untrusted_keys().await;
         if new_key {
             let v = self.signer.verifier();
             let key_id = format!("{:08x}", v.key_id());
@@ -263,11 +344,41 @@ impl Ledger {
         }
         let proof =
             merkle::inclusion_proof(seq, size, |id| found.get(&id).copied()).map_err(|e| {
-                LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
-                    "inclusion proof: {e}"
-                )))
+                self.integrity(
+                    chain,
+                    seq,
+                    format!(
+                        "the stored Merkle nodes of entry {seq} at size {size} are incomplete: {e}"
+                    ),
+                )
             })?;
         let cp = cp.map(|r| SignedCheckpoint::try_from(&r)).transpose()?;
+        if let Some(cp) = &cp {
+            // A proof is answered only if it proves the entry against a root signed by a
+            // trusted key.
+            let signed = super::integrity::trusted_checkpoint(&cp.note, &self.trusted, None)
+                .map_err(|why| {
+                    self.integrity(
+                        chain,
+                        seq,
+                        format!("the checkpoint at size {size} is not vouched for: {why}"),
+                    )
+                })?;
+            let leaf = merkle::leaf_hash(&store::to_hash(&row.entry_hash)?);
+            if signed.size != size
+                || signed.root != cp.root_hash
+                || merkle::verify_inclusion(&leaf, seq, size, &proof, &cp.root_hash).is_err()
+            {
+                return Err(self.integrity(
+                    chain,
+                    seq,
+                    format!(
+                        "entry {seq} or a stored Merkle node on its path was altered: the proof \
+                         does not reach the root signed at size {size}"
+                    ),
+                ));
+            }
+        }
         Ok((row, proof, size, cp))
     }
 
@@ -288,6 +399,12 @@ impl Ledger {
         let (mut found, missing) = self.cached_nodes(chain, &ids);
         let (head, _, _, fetched) = store::proof_context(conn, chain, None, Some(to), &missing)?
             .ok_or(LedgerError::NotFound)?;
+        if from > head {
+            return Err(LedgerError::Rollback {
+                saved: from,
+                current: head,
+            });
+        }
         if from > to || to > head {
             return Err(LedgerError::BadRequest(format!(
                 "sizes must satisfy from <= to <= {head} (chain size), got from={from} to={to}"
@@ -296,10 +413,22 @@ impl Ledger {
         self.node_cache.keep(chain, &fetched);
         found.extend(fetched);
         merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
-            LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
-                "consistency proof: {e}"
-            )))
+            self.integrity(
+                chain,
+                to.saturating_sub(1),
+                format!(
+                    "the stored Merkle nodes between sizes {from} and {to} are incomplete: {e}"
+                ),
+            )
         })
+    }
+
+    /// An integrity failure found while proving: counted and logged like the writer's.
+    fn integrity(&self, chain: Uuid, seq: u64, detail: String) -> LedgerError {
+        match super::integrity::failed(chain, Some((seq, seq)), detail) {
+            AppendError::Integrity { detail, .. } => LedgerError::Integrity(detail),
+            other => LedgerError::Append(other),
+        }
     }
 
     /// The nodes of `ids` already in memory, and the ids of the others.
@@ -353,8 +482,8 @@ impl Ledger {
 
     fn verify_in_snapshot(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Report> {
         let row = self.chain(conn, chain)?;
-        let keys = published_keys(conn)?;
-        let mut v = Verifier::new(chain, &row.origin, keys);
+        // Only the trusted keys: a key found in `signing_keys` is never trusted for it.
+        let mut v = Verifier::new(chain, &row.origin, self.trusted.to_vec());
         let threads = verify::verify_threads();
         let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
         // Checkpoint of size 0 first (checkpoints_in excludes the lower bound).
@@ -475,19 +604,4 @@ impl Ledger {
         serde_json::from_str(&row.canonical)
             .map_err(|e| LedgerError::Store(StoreError::Corrupt(format!("entry {}: {e}", row.seq))))
     }
-}
-
-/// Every key that ever signed checkpoints here.
-pub fn published_keys(conn: &mut PgConnection) -> LedgerResult<Vec<VerifierKey>> {
-    store::signing_keys(conn)?
-        .iter()
-        .map(|k| {
-            VerifierKey::from_verifier_string(&k.verifier_key).map_err(|e| {
-                LedgerError::Store(StoreError::Corrupt(format!(
-                    "signing key {}: {e}",
-                    k.key_id
-                )))
-            })
-        })
-        .collect()
 }

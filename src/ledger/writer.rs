@@ -17,8 +17,9 @@ use diesel::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::entry::{self, Entry, EntryError, Hash, Principal};
+use super::integrity;
 use super::merkle::{self, Frontier, NodeId};
-use super::note::{self, SigningKey};
+use super::note::{self, SigningKey, VerifierKey};
 use super::store::{self, CheckpointRow, EntryRow, StoreError};
 use crate::db::{PgPool, PgPooled};
 
@@ -95,6 +96,10 @@ pub enum AppendError {
     Conflict { code: &'static str, detail: String },
     #[error("the writer queue of this chain is full")]
     Overloaded,
+    /// The chain's stored state is not what a trusted checkpoint vouches for
+    /// (`ledger::integrity`): appends to it are refused until an operator looks.
+    #[error("chain {chain}: {detail}")]
+    Integrity { chain: Uuid, detail: String },
     #[error("database: {0}")]
     Database(#[source] anyhow::Error),
     #[error("internal: {0}")]
@@ -249,6 +254,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub struct WriterContext {
     pub pool: PgPool,
     pub signer: Arc<SigningKey>,
+    /// The keys whose checkpoints vouch for a head this writer did not commit.
+    pub trusted: Arc<[VerifierKey]>,
     pub clock: Clock,
 }
 
@@ -730,10 +737,25 @@ fn commit_locked(
         let Some((size, head)) = store::lock_head(conn, chain)? else {
             return Err(AppendError::ChainNotFound(chain));
         };
+        let origin = match origin_cache.take() {
+            Some(o) => o,
+            None => {
+                store::chain(conn, chain)?
+                    .ok_or(AppendError::ChainNotFound(chain))?
+                    .origin
+            }
+        };
         let frontier = match cached.take() {
-            // Same size, same head: the chain is append-only.
-            Some(h) if h.frontier.size() == size => h.frontier,
-            _ => load_frontier(conn, chain, size)?,
+            // The head this writer committed: the chain is append-only.
+            Some(h) if h.frontier.size() == size && h.hash == head => h.frontier,
+            // A head this writer did not commit (start-up, another process appended, or
+            // rows written behind the service's back): extended only if a trusted
+            // checkpoint vouches for it.
+            _ => {
+                let frontier = load_frontier(conn, chain, size)?;
+                integrity::vouch(conn, chain, &origin, (size, head), &frontier, &ctx.trusted)?;
+                frontier
+            }
         };
         let old_frontier = frontier.nodes();
         t.locked = std::time::Instant::now();
@@ -768,14 +790,6 @@ fn commit_locked(
                 old_frontier,
             });
         }
-        let origin = match origin_cache.take() {
-            Some(o) => o,
-            None => {
-                store::chain(conn, chain)?
-                    .ok_or(AppendError::ChainNotFound(chain))?
-                    .origin
-            }
-        };
         let written = write_plan(ctx, conn, chain, &origin, &plan, (size, head), recorded_at);
         *origin_cache = Some(origin);
         match written? {
@@ -1024,9 +1038,11 @@ fn load_frontier(conn: &mut PgConnection, chain: Uuid, size: u64) -> Result<Fron
     let ids = Frontier::required_nodes(size);
     let found = store::nodes(conn, chain, &ids)?;
     Frontier::from_nodes(size, |id| found.get(&id).copied()).map_err(|e| {
-        AppendError::Internal(anyhow::anyhow!(
-            "chain {chain} Merkle nodes incomplete: {e}"
-        ))
+        integrity::failed(
+            chain,
+            None,
+            format!("the stored Merkle nodes of size {size} are incomplete: {e}"),
+        )
     })
 }
 
@@ -1083,6 +1099,10 @@ fn clone_error(e: &Arc<AppendError>) -> AppendError {
     match e.as_ref() {
         AppendError::ChainNotFound(c) => AppendError::ChainNotFound(*c),
         AppendError::Database(inner) => AppendError::Database(anyhow::anyhow!("{inner:#}")),
+        AppendError::Integrity { chain, detail } => AppendError::Integrity {
+            chain: *chain,
+            detail: detail.clone(),
+        },
         other => AppendError::Internal(anyhow::anyhow!("{other}")),
     }
 }

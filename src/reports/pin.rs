@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::funds::policy::{self, Scope};
 use crate::funds::store::FundRow;
 use crate::ledger::entry::{hex32, ADMIN_CHAIN};
+use crate::ledger::note::VerifierKey;
 use crate::ledger::store as ledger_store;
 use crate::ledger::writer::SignedCheckpoint;
 
@@ -60,8 +61,13 @@ pub struct AtSize {
 
 /// The checkpoint of `chain` at `size`, or its latest; 422 `no_checkpoint_at_size` when
 /// no checkpoint of that size was signed (sizes inside a batch have none).
+///
+/// The checkpoint must verify with a key the service trusts (`Ledger::trusted_keys`): a
+/// report is never pinned to a checkpoint found in the database but signed otherwise
+/// (503 `ledger_integrity`).
 pub fn checkpoint(
     conn: &mut PgConnection,
+    trusted: &[VerifierKey],
     chain: Uuid,
     size: Option<u64>,
 ) -> ApiResult<PinnedCheckpoint> {
@@ -80,6 +86,21 @@ pub fn checkpoint(
             .ok_or_else(|| ApiError::NotFound("the chain has no checkpoint yet".to_owned()))?,
     };
     let cp = SignedCheckpoint::try_from(&row).map_err(internal)?;
+    match crate::ledger::integrity::trusted_checkpoint(&cp.note, trusted, None) {
+        Ok(signed) if signed.size == cp.tree_size && signed.root == cp.root_hash => {}
+        Ok(_) => {
+            return Err(ApiError::LedgerIntegrity(format!(
+                "the checkpoint of chain {chain} at size {} does not match its signed note",
+                cp.tree_size
+            )))
+        }
+        Err(why) => {
+            return Err(ApiError::LedgerIntegrity(format!(
+                "the checkpoint of chain {chain} at size {} is not vouched for: {why}",
+                cp.tree_size
+            )))
+        }
+    }
     Ok(PinnedCheckpoint::new(chain, &cp))
 }
 
@@ -104,11 +125,12 @@ pub fn fund_reader(conn: &mut PgConnection, p: &Principal, fund: Uuid) -> ApiRes
 /// Both checkpoints a report names.
 pub fn pins(
     conn: &mut PgConnection,
+    trusted: &[VerifierKey],
     fund: Uuid,
     at: AtSize,
 ) -> ApiResult<(PinnedCheckpoint, PinnedCheckpoint)> {
     Ok((
-        checkpoint(conn, fund, at.at_size)?,
-        checkpoint(conn, ADMIN_CHAIN, at.admin_size)?,
+        checkpoint(conn, trusted, fund, at.at_size)?,
+        checkpoint(conn, trusted, ADMIN_CHAIN, at.admin_size)?,
     ))
 }

@@ -1,5 +1,6 @@
-//! Prometheus metrics: request counts and latencies by route pattern and status, and
-//! the state of the database pool (sampled at scrape time).
+//! Prometheus metrics: request counts and latencies by route pattern and status, the
+//! state of the database pool, the time spent screening and the ledger integrity failures
+//! found (the last three sampled at scrape time).
 
 use std::sync::{Arc, Mutex};
 
@@ -18,11 +19,14 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
-    /// The process's screening totals (`telemetry::spent`), brought up to date at scrape
-    /// time; the lock keeps two concurrent scrapes from adding the same growth twice.
+    /// The process's screening totals (`telemetry::spent`) and integrity failures, brought
+    /// up to date at scrape time; the lock keeps two concurrent scrapes from adding the
+    /// same growth twice.
     screening_seconds: Counter,
     screening_jobs: IntCounter,
     screening_sync: Arc<Mutex<()>>,
+    /// Integrity failures found by this process (`ledger::integrity`): alert on any.
+    integrity_failures: IntCounter,
 }
 
 impl Metrics {
@@ -67,6 +71,12 @@ impl Metrics {
         )?;
         registry.register(Box::new(screening_seconds.clone()))?;
         registry.register(Box::new(screening_jobs.clone()))?;
+        let integrity_failures = IntCounter::new(
+            "ledger_integrity_failures_total",
+            "Ledger integrity failures this process found: appends refused over a head no \
+             trusted checkpoint vouches for, proofs over altered or missing nodes",
+        )?;
+        registry.register(Box::new(integrity_failures.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -81,6 +91,7 @@ impl Metrics {
             pool_max,
             screening_seconds,
             screening_jobs,
+            integrity_failures,
             screening_sync: Arc::new(Mutex::new(())),
         })
     }
@@ -116,6 +127,9 @@ impl Metrics {
             }
             self.screening_jobs
                 .inc_by(spent.jobs.saturating_sub(self.screening_jobs.get()));
+            self.integrity_failures.inc_by(
+                crate::ledger::integrity::failures().saturating_sub(self.integrity_failures.get()),
+            );
         }
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;

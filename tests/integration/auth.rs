@@ -275,6 +275,8 @@ async fn the_cli_bootstraps_the_first_admin_and_records_it_in_the_admin_chain() 
             .arg(db.url())
             .arg("--data-dir")
             .arg(&dir)
+            // The deployment's one signing key, shared with the service started below.
+            .env("FUNDTRAIL_SIGNING_KEY", harness::signing_key_file())
             .env("FUNDTRAIL_USER_PASSWORD", password)
             .output()
             .unwrap()

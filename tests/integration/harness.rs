@@ -36,6 +36,23 @@ pub fn url_for(db: &str) -> String {
     format!("{}/{db}", server_url())
 }
 
+/// `url` with the service's login: the service role, let log in once per test process
+/// (on a migrated template, so the role exists).
+pub fn service_url(url: &str) -> String {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        // The role is cluster-wide; a test on an unmigrated database may come first.
+        diesel::sql_query(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fundtrail_app') \
+             THEN CREATE ROLE fundtrail_app NOLOGIN; END IF; END $$",
+        )
+        .execute(&mut admin_conn())
+        .unwrap();
+        fundtrail::db::service_login_url(&url_for("postgres"), "fundtrail_app").unwrap();
+    });
+    fundtrail::db::with_user(url, "fundtrail_app").unwrap()
+}
+
 pub fn admin_conn() -> PgConnection {
     PgConnection::establish(&url_for("postgres")).unwrap_or_else(|e| {
         panic!(
@@ -161,8 +178,10 @@ impl TestDb {
         })
     }
 
+    /// A pool like the service's: it logs in as the service role, never as the superuser
+    /// the tests administer the server with (`db::service_login_url`).
     pub fn pool_with(&self, settings: PoolSettings) -> PgPool {
-        fundtrail::db::build_pool(&self.url(), &settings).unwrap()
+        fundtrail::db::build_pool(&service_url(&self.url()), &settings).unwrap()
     }
 
     /// Kills every session and drops the database (a simulated outage).
@@ -204,14 +223,73 @@ pub async fn state_with(db: &TestDb, settings: AppSettings) -> web::Data<AppStat
 /// State over a database that may not even be migrated (nothing touched at start).
 pub fn unbootstrapped_state(db: &TestDb, settings: AppSettings) -> web::Data<AppState> {
     let pool = db.pool();
-    let signer = SigningKey::generate("test.fundtrail").unwrap();
     let ledger = Arc::new(Ledger::new(
         pool.clone(),
-        signer,
+        signing_key(),
         "test.fundtrail",
         Ledger::system_clock(),
     ));
     web::Data::new(AppState::new(pool, settings, ledger).unwrap())
+}
+
+/// Bootstrapped state whose ledger signs with `signer` and trusts `trusted` besides it: a
+/// restart with a rotated key, or a process configured with other trust roots. `Err` when
+/// the start-up is refused (as `serve` would stop).
+pub async fn state_signed_by(
+    db: &TestDb,
+    signer: SigningKey,
+    trusted: Vec<fundtrail::ledger::note::VerifierKey>,
+) -> Result<web::Data<AppState>, fundtrail::ledger::service::LedgerError> {
+    let pool = db.pool();
+    let ledger = Arc::new(Ledger::trusting(
+        pool.clone(),
+        signer,
+        trusted,
+        "test.fundtrail",
+        Ledger::system_clock(),
+    ));
+    let state = web::Data::new(AppState::new(pool, AppSettings::default(), ledger).unwrap());
+    state.ledger.bootstrap().await?;
+    Ok(state)
+}
+
+/// The checkpoint signing key of every ledger the harness builds and of the binaries it
+/// runs (`FUNDTRAIL_SIGNING_KEY`): one key per test process, as the processes of one
+/// deployment share one key file.
+pub fn signing_key() -> SigningKey {
+    SigningKey::from_signer_string(&signing_key_line()).unwrap()
+}
+
+fn signing_key_line() -> String {
+    static LINE: OnceLock<String> = OnceLock::new();
+    LINE.get_or_init(|| {
+        SigningKey::generate("test.fundtrail")
+            .unwrap()
+            .to_signer_string()
+    })
+    .clone()
+}
+
+/// `signing_key()` in a file (mode 0600), for the binaries the tests run.
+pub fn signing_key_file() -> std::path::PathBuf {
+    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("fundtrail-test-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint.key");
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "{}", signing_key_line()).unwrap();
+        path
+    })
+    .clone()
 }
 
 /// The access-token keys of every application the harness builds: one secret per test
@@ -249,6 +327,7 @@ pub fn fundtrail<S: AsRef<std::ffi::OsStr>>(
         .arg(db.url())
         .arg("--data-dir")
         .arg(dir)
+        .env("FUNDTRAIL_SIGNING_KEY", signing_key_file())
         .env("RUST_LOG", "warn")
         .output()
         .unwrap()

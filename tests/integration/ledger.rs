@@ -902,8 +902,15 @@ async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
     call!(&app, post_entry(&chain, "before-1", amount("1.00")));
     call!(&app, post_entry(&chain, "before-2", amount("2.00")));
 
-    // Restart with a new signing key.
-    let second = harness::state(&db).await;
+    // Restart with a new signing key, the old one configured as trusted (a key found in
+    // the database is never trusted for being there).
+    let second = harness::state_signed_by(
+        &db,
+        note::SigningKey::generate("test.fundtrail").unwrap(),
+        vec![first.ledger.verifier_key()],
+    )
+    .await
+    .unwrap();
     harness::act_as(&second, "admin");
     let app = harness::app(second.clone()).await;
     let (_, admin) = call!(&app, TestRequest::get().uri("/api/v1/chains/admin/entries"));
@@ -932,6 +939,11 @@ async fn a_rotated_key_is_audited_and_old_checkpoints_stay_verifiable() {
     assert_eq!(keys[0]["current"], false);
     assert_eq!(keys[0]["valid_until"], keys[1]["valid_from"]);
     assert_eq!(keys[1]["current"], true);
+    assert_eq!(
+        keys[0]["trusted"], true,
+        "the old key is configured as trusted"
+    );
+    assert_eq!(keys[1]["trusted"], true);
 
     // Checkpoints signed by both keys verify against the published set...
     let (_, report) = call!(
