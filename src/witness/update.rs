@@ -288,12 +288,6 @@ impl Witness {
         })?;
         let checkpoint =
             Checkpoint::parse(opened.text()).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        if request.old_size > checkpoint.size {
-            return Err(Refusal::OldSizeAboveSize {
-                old_size: request.old_size,
-                size: checkpoint.size,
-            });
-        }
         if checkpoint.size == 0 && checkpoint.root != empty_root() {
             return Err(Refusal::Inconsistent(
                 "a checkpoint of size 0 must have the empty tree's root".into(),
@@ -312,6 +306,12 @@ impl Witness {
             } else if checkpoint.size == stored.size && checkpoint.root != stored.root {
                 self.alarm(Alarm::Fork, stored, &checkpoint, opened.text());
             }
+        }
+        if request.old_size > checkpoint.size {
+            return Err(Refusal::OldSizeAboveSize {
+                old_size: request.old_size,
+                size: checkpoint.size,
+            });
         }
         let latest_size = stored.as_ref().map_or(0, |s| s.size);
         if request.old_size != latest_size {

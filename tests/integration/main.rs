@@ -68,3 +68,4 @@ mod ledger;
 mod over_contract;
 mod reports;
 mod screens;
+mod witness;
