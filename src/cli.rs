@@ -66,6 +66,10 @@ pub enum Command {
         #[arg(long)]
         public_key: PathBuf,
     },
+    /// Run a witness (C2SP tlog-witness): cosign this log's checkpoints with your own key,
+    /// only when each is consistent with the last one you cosigned; refuse and raise an
+    /// alarm on a rollback or a fork. No database. `witness keygen` makes its key.
+    Witness(crate::witness::WitnessCli),
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -234,6 +238,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{}", key.verifier().to_verifier_string());
             Ok(())
         }
+        Command::Witness(witness) => match witness.command {
+            Some(crate::witness::WitnessCommand::Keygen { out, name }) => {
+                let key = crate::witness::keygen(&out, &name)?;
+                println!("{}", key.verifier().to_verifier_string());
+                Ok(())
+            }
+            None => crate::witness::run(&witness.run),
+        },
         Command::Verify {
             export,
             checkpoint,

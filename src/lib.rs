@@ -6,7 +6,8 @@
 //! machinery (`http`), then the capabilities, each a folder with its types, rules, store and
 //! handlers (`auth`, `chains`, `funds`, `procurement`, `entries`, `screening`, `reports`,
 //! `import`, `seed`), and on top the composition root (`app`, `startup`, `cli`) and the
-//! benchmarks (`bench`).
+//! benchmarks (`bench`). `witness` is a separate small service (`fundtrail witness`) over
+//! the ledger library alone.
 
 pub mod app;
 pub mod auth;
@@ -30,3 +31,4 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod witness;

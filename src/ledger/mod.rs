@@ -3,6 +3,7 @@
 //!
 //! - `entry`, `merkle`, `note`: pure encoding, hashing and signing (what an independent
 //!   verifier re-implements from docs/ledger-format.md);
+//! - `cosignature`: witnesses' cosignatures over checkpoints (C2SP tlog-cosignature), pure;
 //! - `keys`: the checkpoint signing key file;
 //! - `store`: the only SQL over ledger tables;
 //! - `writer`: the per-chain group-commit writer;
@@ -12,6 +13,7 @@
 //! - `receipt`: offline check of a receipt (entry, inclusion proof, signed checkpoint);
 //! - `http`: the handlers.
 
+pub mod cosignature;
 pub mod entry;
 pub mod export;
 pub mod integrity;

@@ -69,3 +69,4 @@ mod ledger;
 mod over_contract;
 mod reports;
 mod screens;
+mod witness;
