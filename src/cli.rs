@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use std::path::PathBuf;
 
-use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs};
+use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs, WitnessArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +37,8 @@ pub enum Command {
         auth: AuthArgs,
         #[command(flatten)]
         screen: ScreenArgs,
+        #[command(flatten)]
+        witness: WitnessArgs,
     },
     /// Manage users from the command line (bootstrap the first admin).
     User {
@@ -206,7 +208,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             ledger,
             auth,
             screen,
-        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen),
+            witness,
+        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen, &witness),
         Command::User {
             what:
                 UserCommand::Create {

@@ -182,6 +182,21 @@ pub struct ScreenArgs {
     pub screen_interval: ScreenInterval,
 }
 
+/// The witnesses `serve` pushes its checkpoints to (docs/operations.md, "Witnesses").
+#[derive(Clone, Debug, Args)]
+pub struct WitnessArgs {
+    /// A file of witnesses, one per line: `<url> <cosigner verifier key>` (the URL is the
+    /// witness's submission prefix; `/add-checkpoint` is appended). Unset: no witnessing.
+    #[arg(long, env = "FUNDTRAIL_WITNESSES")]
+    pub witnesses: Option<PathBuf>,
+
+    /// Seconds between two rounds of pushes (each pushes every chain's latest checkpoint
+    /// to every witness that has not cosigned it), 1 to 3,600.
+    #[arg(long, env = "FUNDTRAIL_WITNESS_INTERVAL_S", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub witness_interval_s: u64,
+}
+
 /// Authentication settings.
 #[derive(Clone, Debug, Args)]
 pub struct AuthArgs {

@@ -9,7 +9,7 @@ use crate::app;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::session::SessionSettings;
 use crate::auth::Auth;
-use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs, ScreenArgs};
+use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs, ScreenArgs, WitnessArgs};
 use crate::db::{self, embedded::EmbeddedPostgres};
 use crate::ledger::{keys, Ledger};
 use crate::state::AppState;
@@ -128,7 +128,12 @@ pub fn serve(
     ledger_args: &LedgerArgs,
     auth_args: &AuthArgs,
     screen_args: &ScreenArgs,
+    witness_args: &WitnessArgs,
 ) -> anyhow::Result<()> {
+    let witnesses = match &witness_args.witnesses {
+        Some(path) => crate::witness::push::load_witnesses(path)?,
+        None => Vec::new(),
+    };
     let auth = load_auth(auth_args, &db_args.data_dir)?;
     let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
     let settings = AppSettings {
@@ -176,6 +181,13 @@ pub fn serve(
                 )?);
             }
             None => tracing::info!("period screens: no schedule (FUNDTRAIL_SCREEN_INTERVAL=off)"),
+        }
+        if !witnesses.is_empty() {
+            crate::witness::push::spawn(
+                ledger.clone(),
+                witnesses,
+                std::time::Duration::from_secs(witness_args.witness_interval_s),
+            );
         }
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)

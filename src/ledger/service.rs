@@ -352,7 +352,9 @@ impl Ledger {
                     ),
                 )
             })?;
-        let cp = cp.map(|r| SignedCheckpoint::try_from(&r)).transpose()?;
+        let cp = cp
+            .map(|r| cosigned(conn, chain, SignedCheckpoint::try_from(&r)?))
+            .transpose()?;
         if let Some(cp) = &cp {
             // A proof is answered only if it proves the entry against a root signed by a
             // trusted key.
@@ -466,7 +468,7 @@ impl Ledger {
     ) -> LedgerResult<SignedCheckpoint> {
         self.chain(conn, chain)?;
         let row = store::latest_checkpoint(conn, chain)?.ok_or(LedgerError::NotFound)?;
-        Ok(SignedCheckpoint::try_from(&row)?)
+        cosigned(conn, chain, SignedCheckpoint::try_from(&row)?)
     }
 
     /// Re-hashes every entry in pages, rebuilds the Merkle root, checks every stored
@@ -604,4 +606,21 @@ impl Ledger {
         serde_json::from_str(&row.canonical)
             .map_err(|e| LedgerError::Store(StoreError::Corrupt(format!("entry {}: {e}", row.seq))))
     }
+}
+
+/// `cp` with the witnesses' cosignature lines recorded for it appended to its note (a C2SP
+/// cosigned checkpoint: verifiers that know only the log's key ignore the extra lines).
+pub fn cosigned(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    mut cp: SignedCheckpoint,
+) -> LedgerResult<SignedCheckpoint> {
+    for row in store::cosignatures_at(conn, chain, cp.tree_size)? {
+        if !cp.note.ends_with('\n') {
+            cp.note.push('\n');
+        }
+        cp.note.push_str(row.line.trim_end_matches('\n'));
+        cp.note.push('\n');
+    }
+    Ok(cp)
 }

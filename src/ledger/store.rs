@@ -760,3 +760,91 @@ pub fn entries_at(
         .select(EntryRow::as_select())
         .load(conn)?)
 }
+
+/// A witness's cosignature line of the checkpoint of `chain` at `tree_size`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CosignatureRow {
+    #[diesel(sql_type = BigInt)]
+    pub tree_size: i64,
+    /// The witness's cosigner verifier key.
+    #[diesel(sql_type = Text)]
+    pub witness: String,
+    /// The signature line as the witness returned it.
+    #[diesel(sql_type = Text)]
+    pub line: String,
+}
+
+/// Records witnesses' cosignature lines (a line already recorded is kept as it was).
+pub fn insert_cosignatures(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    tree_size: u64,
+    lines: &[(String, String)],
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for (witness, line) in lines {
+        n += diesel::sql_query(
+            "INSERT INTO checkpoint_cosignatures (chain_id, tree_size, witness, line) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind::<SqlUuid, _>(chain)
+        .bind::<BigInt, _>(to_i64(tree_size)?)
+        .bind::<Text, _>(witness)
+        .bind::<Text, _>(line)
+        .execute(conn)?;
+    }
+    Ok(n)
+}
+
+/// The cosignature lines recorded for the checkpoint of `chain` at `tree_size`.
+pub fn cosignatures_at(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    tree_size: u64,
+) -> StoreResult<Vec<CosignatureRow>> {
+    Ok(diesel::sql_query(
+        "SELECT tree_size, witness, line FROM checkpoint_cosignatures \
+         WHERE chain_id = $1 AND tree_size = $2 ORDER BY witness",
+    )
+    .bind::<SqlUuid, _>(chain)
+    .bind::<BigInt, _>(to_i64(tree_size)?)
+    .load(conn)?)
+}
+
+/// The largest size of `chain` that `witness` cosigned, if any.
+pub fn witnessed_size(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    witness: &str,
+) -> StoreResult<Option<u64>> {
+    #[derive(QueryableByName)]
+    struct Size {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        size: Option<i64>,
+    }
+    let row: Size = diesel::sql_query(
+        "SELECT max(tree_size) AS size FROM checkpoint_cosignatures \
+         WHERE witness = $1 AND chain_id = $2",
+    )
+    .bind::<Text, _>(witness)
+    .bind::<SqlUuid, _>(chain)
+    .get_result(conn)?;
+    row.size.map(to_u64).transpose()
+}
+
+/// Every chain's id and size (every committed group signs a checkpoint of its new size,
+/// so this is the latest checkpoint's), for the witness pusher.
+pub fn latest_sizes(conn: &mut PgConnection) -> StoreResult<Vec<(Uuid, u64)>> {
+    #[derive(QueryableByName)]
+    struct Latest {
+        #[diesel(sql_type = SqlUuid)]
+        chain_id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        size: i64,
+    }
+    let rows: Vec<Latest> =
+        diesel::sql_query("SELECT chain_id, size FROM chain_heads ORDER BY chain_id").load(conn)?;
+    rows.into_iter()
+        .map(|r| Ok((r.chain_id, to_u64(r.size)?)))
+        .collect()
+}

@@ -12,12 +12,15 @@
 //! - `state`: the latest cosigned checkpoint per log, one file each, replaced atomically;
 //! - `http`: the routes (tlog-witness `add-checkpoint`, the monitoring checkpoint,
 //!   metrics);
-//! - `client`: `add_checkpoint`, for a log pushing its checkpoints to witnesses.
+//! - `client`: `add_checkpoint`, for a log pushing its checkpoints to witnesses;
+//! - `push`: the log's side inside `serve`: every chain's latest checkpoint pushed to the
+//!   configured witnesses, their cosignatures recorded.
 //!
 //! The cosignature format itself is `ledger::cosignature`.
 
 pub mod client;
 pub mod http;
+pub mod push;
 pub mod state;
 pub mod update;
 

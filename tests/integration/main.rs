@@ -70,3 +70,4 @@ mod over_contract;
 mod reports;
 mod screens;
 mod witness;
+mod witnessing;

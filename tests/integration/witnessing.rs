@@ -1,0 +1,194 @@
+//! The service and a real witness together: `serve`'s pusher sends each chain's latest
+//! checkpoint to a `fundtrail witness` listening on a loopback port, records its
+//! cosignatures and serves them with the checkpoint; a truncation, a fork after a cut and
+//! a rewritten history are each refused by the witness that cosigned an earlier checkpoint.
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use actix_web::web;
+use diesel::RunQueryDsl;
+use serde_json::json;
+
+use fundtrail::ledger::cosignature::{verify_cosignatures, Cosigner, CosignerKey};
+use fundtrail::witness::push::{self, WitnessEndpoint};
+use fundtrail::witness::state::StateDir;
+use fundtrail::witness::{LogConfig, Witness};
+
+use crate::harness::{self, TestDb};
+
+fn post_entry(chain: &str, key: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/chains/{chain}/entries"))
+        .insert_header(("idempotency-key", key))
+        .set_json(json!({"kind": "payment", "business_date": "2026-01-15",
+            "body": {"amount": {"value": "10.00", "currency": "EUR"}, "vendor": "Acme Ltd"}}))
+}
+
+/// A witness of `origins` serving on a loopback port; its URL, its key, and the handle
+/// that stops it.
+fn start_witness(
+    origins: &[String],
+    log_key: fundtrail::ledger::note::VerifierKey,
+    dir: &std::path::Path,
+) -> (String, CosignerKey, actix_web::dev::ServerHandle) {
+    let cosigner = Cosigner::generate("witness.donor.example").unwrap();
+    let key = cosigner.verifier();
+    let logs = origins
+        .iter()
+        .map(|o| LogConfig {
+            origin: o.clone(),
+            keys: vec![log_key.clone()],
+        })
+        .collect();
+    let witness =
+        web::Data::new(Witness::new(cosigner, logs, StateDir::open(dir).unwrap()).unwrap());
+    let server =
+        actix_web::HttpServer::new(move || fundtrail::witness::http::build(witness.clone()))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+    let url = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (url, key, handle)
+}
+
+#[actix_web::test]
+async fn checkpoints_are_cosigned_by_the_witness_and_a_rollback_or_fork_is_refused() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state.clone()).await;
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/chains")
+            .set_json(json!({}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let chain = body["chain"]["id"].as_str().unwrap().to_owned();
+    let origin = body["chain"]["origin"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        call!(&app, post_entry(&chain, &format!("a{i}")));
+    }
+    let dir = std::env::temp_dir().join(format!("ft-witnessing-{}", uuid::Uuid::new_v4()));
+    let admin_origin = state
+        .ledger
+        .origin_for(fundtrail::ledger::entry::ADMIN_CHAIN);
+    let (url, wkey, handle) = start_witness(
+        &[origin.clone(), admin_origin],
+        state.ledger.verifier_key(),
+        &dir,
+    );
+    let witnesses = vec![WitnessEndpoint {
+        url,
+        key: wkey.clone(),
+    }];
+
+    // Cosigned and served: the checkpoint's note carries the witness's line.
+    let (cosigned, failed) = push::push_all(&state.ledger, &witnesses).await;
+    assert_eq!(
+        (cosigned, failed),
+        (2, 0),
+        "the fund chain and the admin chain"
+    );
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 3);
+    let note = cp["note"].as_str().unwrap();
+    let vouched = verify_cosignatures(note, std::slice::from_ref(&wkey), 1).unwrap();
+    assert_eq!(vouched.len(), 1, "{note}");
+    // The log's own signature still verifies beside the cosignature.
+    fundtrail::ledger::note::open_note(note, &[state.ledger.verifier_key()]).unwrap();
+    // Nothing new: nothing pushed.
+    assert_eq!(push::push_all(&state.ledger, &witnesses).await, (0, 0));
+
+    // Growth is cosigned with a consistency proof from the witnessed size.
+    for i in 0..2 {
+        call!(&app, post_entry(&chain, &format!("b{i}")));
+    }
+    assert_eq!(push::push_all(&state.ledger, &witnesses).await, (1, 0));
+    let (_, proof) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries/4/proof?size=5"))
+    );
+    let note = proof["checkpoint"]["note"].as_str().unwrap();
+    assert_eq!(
+        verify_cosignatures(note, std::slice::from_ref(&wkey), 1)
+            .unwrap()
+            .len(),
+        1,
+        "a proof's checkpoint carries the cosignature: {proof}"
+    );
+
+    // A superuser cuts the chain back to 3 (a checkpoint boundary), removing the later
+    // checkpoints and their cosignatures: the witness holds 5 and refuses the truncation.
+    let mut su = db.superuser_conn();
+    for sql in [
+        "SET session_replication_role = replica".to_owned(),
+        format!("DELETE FROM checkpoint_cosignatures WHERE chain_id = '{chain}' AND tree_size > 3"),
+        format!("DELETE FROM ledger_entries WHERE chain_id = '{chain}' AND seq >= 3"),
+        format!("DELETE FROM checkpoints WHERE chain_id = '{chain}' AND tree_size > 3"),
+        format!(
+            "UPDATE chain_heads SET size = 3, head_hash = (SELECT entry_hash FROM ledger_entries \
+             WHERE chain_id = '{chain}' AND seq = 2) WHERE chain_id = '{chain}'"
+        ),
+    ] {
+        diesel::sql_query(&sql).execute(&mut su).unwrap();
+    }
+    let before = fundtrail::ledger::integrity::failures();
+    let restarted = harness::state(&db).await;
+    harness::act_as(&restarted, "admin");
+    let app = harness::app(restarted.clone()).await;
+    // Shown the truncated chain's checkpoint, the witness answers that it holds size 5.
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 3);
+    let shown = fundtrail::witness::client::add_checkpoint(
+        &witnesses[0].url,
+        3,
+        &[],
+        cp["note"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        shown,
+        fundtrail::witness::client::AddOutcome::Conflict { latest_size: 5 },
+        "the witness holds a larger size than the chain now has: a rollback"
+    );
+
+    // A fork after the cut (a different entry at seq 3, signed by the service): refused.
+    let (status, body) = call!(&app, post_entry(&chain, "fork"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, failed) = push::push_all(&restarted.ledger, &witnesses).await;
+    assert_eq!(failed, 1, "the fork is refused");
+    assert!(
+        fundtrail::ledger::integrity::failures() > before,
+        "the refusal is counted for the alert"
+    );
+    // A rewritten history past the witnessed size: the proof from 5 does not verify.
+    for i in 0..3 {
+        let (status, body) = call!(&app, post_entry(&chain, &format!("rewrite{i}")));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (_, failed) = push::push_all(&restarted.ledger, &witnesses).await;
+    assert_eq!(failed, 1, "the rewritten history is refused");
+    // So the rewritten chain's checkpoint carries no cosignature: a donor requiring the
+    // witness refuses it.
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    assert_eq!(cp["tree_size"], 7);
+    assert!(
+        verify_cosignatures(cp["note"].as_str().unwrap(), std::slice::from_ref(&wkey), 1).is_err()
+    );
+    handle.stop(true).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
