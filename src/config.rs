@@ -195,6 +195,12 @@ pub struct WitnessArgs {
     #[arg(long, env = "FUNDTRAIL_WITNESS_INTERVAL_S", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub witness_interval_s: u64,
+
+    /// How many of the witnesses must have cosigned a checkpoint for a report or export to
+    /// be pinned to it (the default pin is then the latest checkpoint they cosigned). Unset:
+    /// reports need no cosignature.
+    #[arg(long, env = "FUNDTRAIL_WITNESSES_REQUIRED", requires = "witnesses")]
+    pub witnesses_required: Option<usize>,
 }
 
 /// Authentication settings.

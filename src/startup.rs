@@ -134,8 +134,21 @@ pub fn serve(
         Some(path) => crate::witness::push::load_witnesses(path)?,
         None => Vec::new(),
     };
+    let policy = match witness_args.witnesses_required {
+        Some(k) => Some(
+            crate::ledger::cosignature::WitnessPolicy::new(
+                witnesses.iter().map(|w| w.key.clone()).collect(),
+                k,
+            )
+            .map_err(|e| anyhow::anyhow!("FUNDTRAIL_WITNESSES_REQUIRED: {e}"))?,
+        ),
+        None => None,
+    };
     let auth = load_auth(auth_args, &db_args.data_dir)?;
     let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
+    if let Some(policy) = policy {
+        ledger.require_witnesses(policy);
+    }
     let settings = AppSettings {
         body_limit_bytes: http.body_limit_bytes,
         future_skew: chrono::Days::new(u64::from(ledger_args.future_skew_days)),

@@ -526,6 +526,52 @@ pub fn verify_cosignatures(
     Ok(verified)
 }
 
+/// A k-of-n witness policy: at least `required` of `witnesses` must have cosigned a
+/// checkpoint for it to count (reports' pins, `verify-receipt --witnesses-required`).
+#[derive(Clone, Debug)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<CosignerKey>,
+    pub required: usize,
+}
+
+impl WitnessPolicy {
+    /// A policy of `required` among `witnesses`; refused when it cannot be met.
+    pub fn new(witnesses: Vec<CosignerKey>, required: usize) -> Result<Self, CosignatureError> {
+        let distinct = {
+            let mut keys: Vec<String> = witnesses
+                .iter()
+                .map(CosignerKey::to_verifier_string)
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys.len()
+        };
+        if required == 0 || required > distinct {
+            return Err(CosignatureError::InvalidPolicy {
+                required,
+                configured: distinct,
+            });
+        }
+        Ok(Self {
+            witnesses,
+            required,
+        })
+    }
+
+    /// The cosignatures of `note` that meet the policy.
+    pub fn check(&self, note: &str) -> Result<Vec<Cosignature>, CosignatureError> {
+        verify_cosignatures(note, &self.witnesses, self.required)
+    }
+
+    /// The witnesses' verifier keys, as recorded with their cosignatures.
+    pub fn witness_strings(&self) -> Vec<String> {
+        self.witnesses
+            .iter()
+            .map(CosignerKey::to_verifier_string)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

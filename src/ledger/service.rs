@@ -36,6 +36,8 @@ pub struct Ledger {
     chain_kinds: std::sync::RwLock<HashMap<Uuid, String>>,
     /// Upper Merkle nodes already read (immutable), shared by every proof.
     node_cache: NodeCache,
+    /// The witnesses whose cosignatures a checkpoint needs to pin a report (set once).
+    witness_policy: std::sync::OnceLock<super::cosignature::WitnessPolicy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,7 @@ impl Ledger {
             writers,
             chain_kinds: std::sync::RwLock::new(HashMap::new()),
             node_cache: NodeCache::default(),
+            witness_policy: std::sync::OnceLock::new(),
         }
     }
 
@@ -181,6 +184,18 @@ impl Ledger {
     /// The verifier keys this service trusts: its signing key's and the configured ones.
     pub fn trusted_keys(&self) -> &[VerifierKey] {
         &self.trusted
+    }
+
+    /// Requires `policy` of the checkpoints reports are pinned to (once, at start-up).
+    pub fn require_witnesses(&self, policy: super::cosignature::WitnessPolicy) {
+        if self.witness_policy.set(policy).is_err() {
+            tracing::warn!("a witness policy was already set; the first one stands");
+        }
+    }
+
+    /// The witness policy reports' pins must meet, if one is configured.
+    pub fn witness_policy(&self) -> Option<&super::cosignature::WitnessPolicy> {
+        self.witness_policy.get()
     }
 
     /// Whether `key` is one of the trusted keys (same id and public key).

@@ -848,3 +848,31 @@ pub fn latest_sizes(conn: &mut PgConnection) -> StoreResult<Vec<(Uuid, u64)>> {
         .map(|r| Ok((r.chain_id, to_u64(r.size)?)))
         .collect()
 }
+
+/// The largest size of `chain` whose checkpoint at least `k` of `witnesses` (cosigner
+/// verifier keys) cosigned, if any.
+pub fn latest_witnessed_size(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    witnesses: &[String],
+    k: usize,
+) -> StoreResult<Option<u64>> {
+    #[derive(QueryableByName)]
+    struct Size {
+        #[diesel(sql_type = BigInt)]
+        tree_size: i64,
+    }
+    let k = i64::try_from(k).map_err(|_| StoreError::Corrupt("witness count".to_owned()))?;
+    let row: Option<Size> = diesel::sql_query(
+        "SELECT tree_size FROM checkpoint_cosignatures \
+         WHERE chain_id = $1 AND witness = ANY($2) \
+         GROUP BY tree_size HAVING count(DISTINCT witness) >= $3 \
+         ORDER BY tree_size DESC LIMIT 1",
+    )
+    .bind::<SqlUuid, _>(chain)
+    .bind::<Array<Text>, _>(witnesses)
+    .bind::<BigInt, _>(k)
+    .get_result(conn)
+    .optional()?;
+    row.map(|r| to_u64(r.tree_size)).transpose()
+}

@@ -81,7 +81,7 @@ async fn pinned(
 ) -> ApiResult<(FundRow, PinnedCheckpoint, String)> {
     with_conn(state, move |st, conn| {
         let row = pin::fund_reader(conn, &principal, fund)?;
-        let cp = pin::checkpoint(conn, st.ledger.trusted_keys(), fund, at.at_size)?;
+        let cp = pin::checkpoint(conn, &st.ledger, fund, at.at_size)?;
         let secretariat = store::org_names(conn, &[row.secretariat_org_id])
             .map_err(crate::error::ApiError::internal)?
             .into_iter()

@@ -193,7 +193,7 @@ struct Loaded {
 
 fn load(
     conn: &mut PgConnection,
-    trusted: &[crate::ledger::note::VerifierKey],
+    ledger: &crate::ledger::Ledger,
     block: i64,
     p: &Principal,
     fund: Uuid,
@@ -201,7 +201,7 @@ fn load(
     period: ReportPeriod,
 ) -> ApiResult<Loaded> {
     let row = pin::fund_reader(conn, p, fund)?;
-    let (fund_cp, admin_cp) = pin::pins(conn, trusted, fund, q.at())?;
+    let (fund_cp, admin_cp) = pin::pins(conn, ledger, fund, q.at())?;
     let size = to_i64(fund_cp.tree_size)?;
     let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
     store::ensure_blocks(conn, fund, size, block)?;
@@ -249,15 +249,7 @@ pub async fn fund_statement(
     let fund = path.fund;
     let report = with_conn(&state, move |st, conn| {
         let block = st.settings.report_block_entries;
-        let l = load(
-            conn,
-            st.ledger.trusted_keys(),
-            block,
-            &principal,
-            fund,
-            &q,
-            period,
-        )?;
+        let l = load(conn, &st.ledger, block, &principal, fund, &q, period)?;
         let names = store::org_names(conn, &l.sums.parties())?;
         Ok(statement::build(
             statement::Context {
@@ -390,15 +382,7 @@ pub async fn donor_report(
     let DonorPath { fund, donor } = path.into_inner();
     let report = with_conn(&state, move |st, conn| {
         let block = st.settings.report_block_entries;
-        let l = load(
-            conn,
-            st.ledger.trusted_keys(),
-            block,
-            &principal,
-            fund,
-            &q,
-            period,
-        )?;
+        let l = load(conn, &st.ledger, block, &principal, fund, &q, period)?;
         if principal.role == Role::Donor && principal.org != donor {
             return Err(ApiError::Forbidden(
                 "a donor reads its own report; other donors appear in it in aggregate".to_owned(),
@@ -657,7 +641,7 @@ pub async fn series(
     let out = with_conn(&state, move |st, conn| {
         let block = st.settings.report_block_entries;
         let row = pin::fund_reader(conn, &principal, fund)?;
-        let cp = pin::checkpoint(conn, st.ledger.trusted_keys(), fund, q.at_size)?;
+        let cp = pin::checkpoint(conn, &st.ledger, fund, q.at_size)?;
         let size = to_i64(cp.tree_size)?;
         let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
         store::ensure_blocks(conn, fund, size, block)?;

@@ -17,9 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::funds::policy::{self, Scope};
 use crate::funds::store::FundRow;
 use crate::ledger::entry::{hex32, ADMIN_CHAIN};
-use crate::ledger::note::VerifierKey;
 use crate::ledger::store as ledger_store;
 use crate::ledger::writer::SignedCheckpoint;
+use crate::ledger::Ledger;
 
 /// A signed checkpoint a report was computed at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -64,13 +64,33 @@ pub struct AtSize {
 ///
 /// The checkpoint must verify with a key the service trusts (`Ledger::trusted_keys`): a
 /// report is never pinned to a checkpoint found in the database but signed otherwise
-/// (503 `ledger_integrity`).
+/// (503 `ledger_integrity`). With a witness policy (`FUNDTRAIL_WITNESSES_REQUIRED`), it
+/// must also be cosigned by the required witnesses: the default is then the latest
+/// checkpoint they cosigned, and an explicit size they did not is 422 `not_witnessed`.
+/// The pinned note is the log's signed note alone, so a report at a size stays the same
+/// bytes whatever cosignatures arrive later.
 pub fn checkpoint(
     conn: &mut PgConnection,
-    trusted: &[VerifierKey],
+    ledger: &Ledger,
     chain: Uuid,
     size: Option<u64>,
 ) -> ApiResult<PinnedCheckpoint> {
+    let policy = ledger.witness_policy();
+    let size = match (size, policy) {
+        (None, Some(p)) => Some(
+            ledger_store::latest_witnessed_size(conn, chain, &p.witness_strings(), p.required)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::Unprocessable {
+                    code: "not_witnessed",
+                    detail: format!(
+                        "no checkpoint of chain {chain} is cosigned by {} of the required \
+                         witnesses yet; retry shortly",
+                        p.required
+                    ),
+                })?,
+        ),
+        (size, _) => size,
+    };
     let row = match size {
         Some(n) => ledger_store::checkpoint_at(conn, chain, n)
             .map_err(internal)?
@@ -86,7 +106,7 @@ pub fn checkpoint(
             .ok_or_else(|| ApiError::NotFound("the chain has no checkpoint yet".to_owned()))?,
     };
     let cp = SignedCheckpoint::try_from(&row).map_err(internal)?;
-    match crate::ledger::integrity::trusted_checkpoint(&cp.note, trusted, None) {
+    match crate::ledger::integrity::trusted_checkpoint(&cp.note, ledger.trusted_keys(), None) {
         Ok(signed) if signed.size == cp.tree_size && signed.root == cp.root_hash => {}
         Ok(_) => {
             return Err(ApiError::LedgerIntegrity(format!(
@@ -99,6 +119,20 @@ pub fn checkpoint(
                 "the checkpoint of chain {chain} at size {} is not vouched for: {why}",
                 cp.tree_size
             )))
+        }
+    }
+    if let Some(p) = policy {
+        let cosigned =
+            crate::ledger::service::cosigned(conn, chain, cp.clone()).map_err(ApiError::from)?;
+        if let Err(e) = p.check(&cosigned.note) {
+            return Err(ApiError::Unprocessable {
+                code: "not_witnessed",
+                detail: format!(
+                    "the checkpoint of chain {chain} at size {} is not cosigned by {} of the \
+                     required witnesses ({e})",
+                    cp.tree_size, p.required
+                ),
+            });
         }
     }
     Ok(PinnedCheckpoint::new(chain, &cp))
@@ -125,12 +159,12 @@ pub fn fund_reader(conn: &mut PgConnection, p: &Principal, fund: Uuid) -> ApiRes
 /// Both checkpoints a report names.
 pub fn pins(
     conn: &mut PgConnection,
-    trusted: &[VerifierKey],
+    ledger: &Ledger,
     fund: Uuid,
     at: AtSize,
 ) -> ApiResult<(PinnedCheckpoint, PinnedCheckpoint)> {
     Ok((
-        checkpoint(conn, trusted, fund, at.at_size)?,
-        checkpoint(conn, trusted, ADMIN_CHAIN, at.admin_size)?,
+        checkpoint(conn, ledger, fund, at.at_size)?,
+        checkpoint(conn, ledger, ADMIN_CHAIN, at.admin_size)?,
     ))
 }

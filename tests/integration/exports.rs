@@ -775,13 +775,8 @@ async fn exports_do_not_depend_on_the_page_size() {
     let fund = fundtrail::funds::store::fund(&mut conn, w.fund)
         .unwrap()
         .unwrap();
-    let cp = fundtrail::reports::pin::checkpoint(
-        &mut conn,
-        w.state.ledger.trusted_keys(),
-        w.fund,
-        Some(size),
-    )
-    .unwrap();
+    let cp = fundtrail::reports::pin::checkpoint(&mut conn, &w.state.ledger, w.fund, Some(size))
+        .unwrap();
     let ctx = fundtrail::reports::ledger_csv::CsvCtx {
         fund: w.fund,
         fund_currency: "EUR".to_owned(),

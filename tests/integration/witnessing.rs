@@ -192,3 +192,71 @@ async fn checkpoints_are_cosigned_by_the_witness_and_a_rollback_or_fork_is_refus
     handle.stop(true).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[actix_web::test]
+async fn reports_are_pinned_to_checkpoints_the_required_witnesses_cosigned() {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+    let donor = harness::org(&db, "Kingdom of Norway", "donor");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let contribution = |agreement: &str| {
+        harness::entry(
+            fund,
+            "contribution",
+            "2026-02-02",
+            json!({"donor": donor, "amount": harness::eur("1000.00"), "agreement": agreement}),
+        )
+    };
+    let (status, body) = call!(&app, contribution("NOR-1"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let dir = std::env::temp_dir().join(format!("ft-witnessing-{}", uuid::Uuid::new_v4()));
+    let (url, wkey, handle) = start_witness(
+        &[
+            state.ledger.origin_for(fund),
+            state
+                .ledger
+                .origin_for(fundtrail::ledger::entry::ADMIN_CHAIN),
+        ],
+        state.ledger.verifier_key(),
+        &dir,
+    );
+    state.ledger.require_witnesses(
+        fundtrail::ledger::cosignature::WitnessPolicy::new(vec![wkey.clone()], 1).unwrap(),
+    );
+    let statement = format!("/api/v1/funds/{fund}/reports/statement");
+    let (status, body) = call!(&app, TestRequest::get().uri(&statement));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["code"], "not_witnessed",
+        "nothing is cosigned yet: {body}"
+    );
+
+    let witnesses = vec![WitnessEndpoint { url, key: wkey }];
+    push::push_all(&state.ledger, &witnesses).await;
+    let (status, body) = call!(&app, TestRequest::get().uri(&statement));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let witnessed = body["checkpoints"]["fund"]["tree_size"].as_u64().unwrap();
+
+    // A later entry, not yet cosigned: the default pin stays on the witnessed checkpoint,
+    // and asking for the newer one names what is missing.
+    let (status, receipt) = call!(&app, contribution("NOR-2"));
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let newer = receipt["checkpoint"]["tree_size"].as_u64().unwrap();
+    assert!(newer > witnessed);
+    let (status, body) = call!(&app, TestRequest::get().uri(&statement));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checkpoints"]["fund"]["tree_size"], witnessed);
+    let (status, body) = call!(
+        &app,
+        TestRequest::get().uri(&format!("{statement}?at_size={newer}"))
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "not_witnessed", "{body}");
+    push::push_all(&state.ledger, &witnesses).await;
+    let (status, body) = call!(&app, TestRequest::get().uri(&statement));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checkpoints"]["fund"]["tree_size"], newer);
+    handle.stop(true).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
