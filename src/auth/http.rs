@@ -105,9 +105,12 @@ pub async fn login(
     } = body.into_inner();
     let account = email.trim().to_lowercase();
     let address = client_address(&req);
-    if let Some(retry_after_s) = auth.throttle.check(&account, &address, Instant::now()) {
-        return Err(ApiError::TooManyRequests { retry_after_s });
-    }
+    // The slot is taken before the password is checked, so concurrent attempts cannot
+    // evaluate more passwords than the limit (auth::throttle).
+    let slot = auth
+        .throttle
+        .reserve(&account, &address, Instant::now())
+        .map_err(|retry_after_s| ApiError::TooManyRequests { retry_after_s })?;
     let now = state.ledger.now();
     let keys = auth.clone();
     let result = with_conn(&state, move |_, conn| {
@@ -125,15 +128,17 @@ pub async fn login(
     .await;
     match result {
         Ok(tokens) => {
-            auth.throttle.record_success(&account);
+            slot.succeeded();
             tracing::info!(user.id = %tokens.user_id, user.role = %tokens.role, "login");
             Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
         }
         Err(e) => {
             if matches!(e, ApiError::Unauthorized { .. }) {
-                auth.throttle
-                    .record_failure(&account, &address, Instant::now());
+                slot.failed();
                 tracing::warn!(client.address = %address, "failed login");
+            } else {
+                // Not judged (e.g. the database is down, several roles and none named).
+                slot.release();
             }
             Err(e)
         }
