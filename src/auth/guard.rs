@@ -1,17 +1,26 @@
 //! Who is calling, as typed extractors: `Principal` (any valid access token) and the
 //! guards built on it (`AdminPrincipal`, ...). A handler's signature says who may call it.
 //! Missing or invalid tokens are 401; a valid token of the wrong role is 403.
+//!
+//! A token's signature is not enough: on every request the token's holder is looked up
+//! (one query over primary keys and the live-grant index, `store::token_holder_live`): the
+//! user must exist and be active, belong to the token's organisation, that organisation
+//! must be active, and the user must still hold the token's role. So a deactivation or a
+//! revocation takes effect at the next request, in every process. Nothing is cached: a
+//! cache could be emptied on this process's admin writes, but not on another instance's.
 
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::Auth;
+use super::{store, Auth};
 use crate::error::ApiError;
 use crate::ledger::entry;
+use crate::state::{with_conn, AppState};
 
 /// The roles of docs/security.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -66,7 +75,34 @@ impl Principal {
         }
     }
 
-    pub(crate) fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+    /// The caller of `req`: its token checked (`claims`), then its holder (`holder_live`).
+    pub(crate) async fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        let principal = Self::claims(req)?;
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+        let p = principal.clone();
+        let live = with_conn(&state, move |_, conn| {
+            Ok(store::token_holder_live(
+                conn,
+                p.user,
+                p.org,
+                p.role.as_str(),
+            )?)
+        })
+        .await?;
+        if !live {
+            return Err(ApiError::Unauthorized {
+                code: "invalid_token",
+                detail: "the token's user, organisation or role is no longer active".to_owned(),
+            });
+        }
+        Ok(principal)
+    }
+
+    /// The principal a well-formed, validly signed, unexpired token names.
+    fn claims(req: &HttpRequest) -> Result<Self, ApiError> {
         let unauthenticated = |detail: &str| ApiError::Unauthorized {
             code: "unauthenticated",
             detail: detail.to_owned(),
@@ -105,12 +141,15 @@ impl Principal {
     }
 }
 
+type Guarded<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Guarded<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Principal::from_request(req))
+        let req = req.clone();
+        Box::pin(async move { Principal::from_request(&req).await })
     }
 }
 
@@ -120,17 +159,19 @@ pub struct AdminPrincipal(pub Principal);
 
 impl FromRequest for AdminPrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Guarded<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Principal::from_request(req).and_then(|p| {
-            if p.role == Role::Admin {
-                Ok(AdminPrincipal(p))
-            } else {
-                Err(ApiError::Forbidden(
+        let req = req.clone();
+        Box::pin(async move {
+            // The role is read from the token before its holder is looked up: a
+            // non-admin is refused without a query.
+            if Principal::claims(&req)?.role != Role::Admin {
+                return Err(ApiError::Forbidden(
                     "this requires the admin role".to_owned(),
-                ))
+                ));
             }
-        }))
+            Principal::from_request(&req).await.map(AdminPrincipal)
+        })
     }
 }

@@ -55,6 +55,30 @@ pub fn active_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<User
         .optional()
 }
 
+/// Does the holder of an access token still stand: user `user` exists, is active and
+/// belongs to `org`, `org` is active, and `role` is a live grant of the user? One query
+/// over the two primary keys and the live-grant index (`role_grants_live`).
+pub fn token_holder_live(
+    conn: &mut PgConnection,
+    user: Uuid,
+    org: Uuid,
+    role: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table
+            .inner_join(organizations::table)
+            .inner_join(role_grants::table)
+            .filter(users::id.eq(user))
+            .filter(users::org_id.eq(org))
+            .filter(users::active.eq(true))
+            .filter(organizations::active.eq(true))
+            .filter(role_grants::role.eq(role))
+            .filter(role_grants::revoked_at.is_null())
+            .select(users::id),
+    ))
+    .get_result(conn)
+}
+
 /// Roles the user holds now.
 pub fn live_roles(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<String>> {
     role_grants::table

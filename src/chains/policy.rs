@@ -57,14 +57,14 @@ impl FromRequest for ChainReader {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let principal = Principal::from_request(req);
+        let req = req.clone();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let chain = req
             .match_info()
             .get("chain")
             .map(|c| c.parse::<crate::chains::http::ChainId>());
         Box::pin(async move {
-            let principal = principal?;
+            let principal = Principal::from_request(&req).await?;
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             let chain = match chain {

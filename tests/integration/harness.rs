@@ -394,8 +394,8 @@ thread_local! {
     static TOKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Makes this test act as a principal of `role` (a signed token for a synthetic user: the
-/// guards are stateless, so no user row is needed).
+/// Makes this test act as a principal of `role`: a user of a fresh organisation holding
+/// `role`, and a signed token for it (the guards look the holder up on every request).
 pub fn act_as(state: &web::Data<AppState>, role: &str) -> uuid::Uuid {
     let user = uuid::Uuid::new_v4();
     act_as_user(state, role, uuid::Uuid::new_v4(), user);
@@ -415,10 +415,17 @@ pub fn act_as_member(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) {
     act_as_user(state, role, org, uuid::Uuid::new_v4());
 }
 
-/// Like `act_as_member`, for a given user id (to act as the same person twice). The token
-/// is signed with `jwt_keys()`, which every app of this process accepts, so the state is
-/// only named for the reader.
-pub fn act_as_user(_state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+/// Like `act_as_member`, for a given user id (to act as the same person twice). The user,
+/// its organisation (of the kind the role belongs to, unless it exists) and the grant are
+/// written straight to `state`'s database when missing, as an administrator would have;
+/// the token is signed with `jwt_keys()`, which every app of this process accepts.
+pub fn act_as_user(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+    ensure_holder(state, role, org, user);
+    act_with_token(role, org, user);
+}
+
+/// Acts with a signed token for `user` in `org` as `role`, whether or not they exist.
+pub fn act_with_token(role: &str, org: uuid::Uuid, user: uuid::Uuid) {
     let (token, _) = jwt_keys()
         .issue(
             user,
@@ -429,6 +436,43 @@ pub fn act_as_user(_state: &web::Data<AppState>, role: &str, org: uuid::Uuid, us
         )
         .unwrap();
     TOKEN.with(|t| *t.borrow_mut() = Some(token));
+}
+
+/// The rows a token holder needs: organisation, user, live grant (each kept if present).
+fn ensure_holder(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+    use diesel::sql_types::{Text, Uuid as SqlUuid};
+    let kind = match role {
+        "admin" => "operator",
+        "treasurer" => "fund_secretariat",
+        "ministry" => "ministry",
+        "auditor" => "audit_body",
+        _ => "donor",
+    };
+    let mut conn = state.pool.get().unwrap();
+    diesel::sql_query(
+        "INSERT INTO organizations (id, name, kind) VALUES ($1, 'Org ' || $1::text, $2) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(org)
+    .bind::<Text, _>(kind)
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO users (id, org_id, email, password_hash) \
+         VALUES ($1, $2, $1::text || '@test.invalid', '!') ON CONFLICT DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<SqlUuid, _>(org)
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO role_grants (id, user_id, role) VALUES (gen_random_uuid(), $1, $2) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<Text, _>(role)
+    .execute(&mut conn)
+    .unwrap();
 }
 
 /// Makes later `authed` requests anonymous again.
