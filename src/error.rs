@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ledger::entry::EntryError;
 use crate::ledger::service::LedgerError;
 use crate::ledger::store::StoreError;
 use crate::ledger::writer::AppendError;
@@ -241,6 +242,9 @@ impl From<AppendError> for ApiError {
                 ApiError::unprocessable("duplicate_idempotency_key", e.to_string())
             }
             AppendError::BatchSize(_) => ApiError::unprocessable("batch_size", e.to_string()),
+            AppendError::Invalid(inner @ EntryError::ControlCharacter(_)) => {
+                ApiError::unprocessable("invalid_text", inner.to_string())
+            }
             AppendError::Invalid(inner) => {
                 ApiError::unprocessable("invalid_entry", inner.to_string())
             }
@@ -248,7 +252,20 @@ impl From<AppendError> for ApiError {
             AppendError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             AppendError::Overloaded => ApiError::Overloaded,
             e @ AppendError::Integrity { .. } => ApiError::LedgerIntegrity(e.to_string()),
-            AppendError::Database(cause) => ApiError::DatabaseUnavailable(cause),
+            // A value the database refused is the request's fault; any other failure of
+            // the append's transaction (connection lost, pool, timeout) is unavailability.
+            AppendError::Database(cause) => {
+                match cause
+                    .downcast_ref::<diesel::result::Error>()
+                    .and_then(crate::db::refusal)
+                {
+                    Some(r) => ApiError::Unprocessable {
+                        code: r.code,
+                        detail: r.detail,
+                    },
+                    None => ApiError::DatabaseUnavailable(cause),
+                }
+            }
             AppendError::Internal(cause) => ApiError::Internal(cause),
         }
     }
@@ -257,6 +274,12 @@ impl From<AppendError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+        if let Some(refusal) = crate::db::refusal(&err) {
+            return Self::Unprocessable {
+                code: refusal.code,
+                detail: refusal.detail,
+            };
+        }
         match err {
             E::NotFound => Self::NotFound("the resource does not exist".to_owned()),
             E::DatabaseError(Kind::UniqueViolation, info) => Self::Conflict {
@@ -266,9 +289,8 @@ impl From<diesel::result::Error> for ApiError {
                     info.constraint_name().unwrap_or("unique key")
                 ),
             },
-            E::DatabaseError(Kind::ClosedConnection, _) | E::BrokenTransactionManager => {
-                Self::DatabaseUnavailable(anyhow::Error::new(err))
-            }
+            E::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _)
+            | E::BrokenTransactionManager => Self::DatabaseUnavailable(anyhow::Error::new(err)),
             E::DatabaseError(Kind::Unknown, ref info)
                 if info.message().contains("statement timeout") =>
             {

@@ -31,4 +31,5 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod text;
 pub mod witness;

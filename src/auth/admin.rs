@@ -42,7 +42,7 @@ pub(crate) fn db_err(e: DieselError, conflict: &'static str, what: &str) -> Appe
                 detail: format!("{what} refers to something that does not exist"),
             }
         }
-        other => AppendError::Database(other.into()),
+        other => other.into(),
     }
 }
 

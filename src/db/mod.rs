@@ -17,6 +17,78 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 
+/// A statement the database refused for the values it was given: retrying it can never
+/// succeed, so it is the client's error (422), never `database_unavailable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// Classifies `err` as a refusal of the data (SQLSTATE class 22, data exception, and the
+/// integrity constraints of class 23 other than unique keys, which are conflicts) or
+/// `None` for everything else (connection failures, timeouts, bugs).
+///
+/// diesel exposes the SQLSTATE only for class 23 (as `DatabaseErrorKind`); class 22 comes
+/// as `Unknown`, so it is recognised by Postgres's (English) messages for it. The service
+/// refuses control characters and out-of-range numbers before any query (`text`, the
+/// extractors), so this is the last line of defence.
+pub fn refusal(err: &diesel::result::Error) -> Option<Refusal> {
+    use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+    let E::DatabaseError(kind, info) = err else {
+        return None;
+    };
+    let constraint = || info.constraint_name().unwrap_or("a constraint").to_owned();
+    let refusal = |code, detail: String| Some(Refusal { code, detail });
+    match kind {
+        Kind::CheckViolation | Kind::NotNullViolation => refusal(
+            "invalid_value",
+            format!("a value is outside what is accepted ({})", constraint()),
+        ),
+        Kind::ForeignKeyViolation => refusal(
+            "unknown_reference",
+            format!(
+                "a value refers to something that does not exist ({})",
+                constraint()
+            ),
+        ),
+        Kind::Unknown => {
+            let message = info.message();
+            const TEXT: [&str; 4] = [
+                "invalid byte sequence for encoding",
+                "unsupported Unicode escape sequence",
+                "has no equivalent in encoding",
+                "null character not permitted",
+            ];
+            const VALUE: [&str; 8] = [
+                "value too long for type",
+                "out of range",
+                "numeric field overflow",
+                "invalid input syntax for type",
+                "invalid input value for enum",
+                "division by zero",
+                "invalid regular expression",
+                "date/time field value out of range",
+            ];
+            if TEXT.iter().any(|m| message.contains(m)) {
+                refusal(
+                    "invalid_text",
+                    "a text holds a character the database cannot store (such as U+0000)"
+                        .to_owned(),
+                )
+            } else if VALUE.iter().any(|m| message.contains(m)) {
+                refusal(
+                    "invalid_value",
+                    "a value is outside what the database can store".to_owned(),
+                )
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Applies every pending migration; returns the versions applied.
 pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
     let applied = conn

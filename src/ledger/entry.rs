@@ -114,6 +114,10 @@ pub enum EntryError {
     NonPortableNumber(String),
     #[error("canonical encoding failed: {0}")]
     Encoding(String),
+    /// A string of the body (a key or a value) holds a control character other than line
+    /// feed, carriage return or tab (`text::Text::Free`).
+    #[error("{0}")]
+    ControlCharacter(String),
 }
 
 pub fn validate_kind(kind: &str) -> Result<(), EntryError> {
@@ -164,6 +168,45 @@ pub fn validate_body(body: &serde_json::Value) -> Result<(), EntryError> {
         }
     }
     walk(body, 0)
+}
+
+/// The text rule of appends: no string of the body, key or value, holds a control
+/// character other than line feed, carriage return and tab (`crate::text`). Checked on
+/// write only, not by verification: entries recorded before the rule stay valid.
+pub fn validate_body_text(body: &serde_json::Value) -> Result<(), EntryError> {
+    use crate::text::{forbidden_char, refusal, Text};
+    fn walk(v: &serde_json::Value, path: &mut String) -> Result<(), EntryError> {
+        let refuse =
+            |path: &str, c| Err(EntryError::ControlCharacter(refusal(path, c, Text::Free)));
+        match v {
+            serde_json::Value::String(s) => match forbidden_char(s, Text::Free) {
+                Some(c) => refuse(path, c),
+                None => Ok(()),
+            },
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().try_for_each(|(i, item)| {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path)?;
+                    path.truncate(len);
+                    Ok(())
+                })
+            }
+            serde_json::Value::Object(map) => map.iter().try_for_each(|(k, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                if let Some(c) = forbidden_char(k, Text::Line) {
+                    return refuse(&format!("a key of {}", &path[..len]), c);
+                }
+                walk(item, path)?;
+                path.truncate(len);
+                Ok(())
+            }),
+            _ => Ok(()),
+        }
+    }
+    walk(body, &mut "body".to_owned())
 }
 
 /// RFC 8785 (JCS) encoding of the entry.

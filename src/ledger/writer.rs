@@ -118,8 +118,16 @@ impl From<StoreError> for AppendError {
 }
 
 impl From<diesel::result::Error> for AppendError {
+    /// A value the database refuses (`db::refusal`) is the request's fault: a refusal
+    /// with its code, never a database failure.
     fn from(e: diesel::result::Error) -> Self {
-        Self::Database(e.into())
+        match crate::db::refusal(&e) {
+            Some(r) => Self::Rejected {
+                code: r.code,
+                detail: r.detail,
+            },
+            None => Self::Database(e.into()),
+        }
     }
 }
 
@@ -298,6 +306,7 @@ impl Writers {
             entry::validate_kind(&r.kind)?;
             entry::validate_idempotency_key(&r.idempotency_key)?;
             entry::validate_body(&r.body)?;
+            entry::validate_body_text(&r.body)?;
             if !seen.insert(r.idempotency_key.as_str()) {
                 return Err(AppendError::DuplicateKeyInBatch(r.idempotency_key.clone()));
             }
