@@ -53,6 +53,30 @@ fn not_found(what: &str) -> AppendError {
     }
 }
 
+/// Ids derived from idempotency keys (UUIDv5 under this namespace).
+const CREATED_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6b1d_0c1e_5f3a_4d8e_9a07_2c4b_e1f0_7d53);
+
+/// The id of what a write of `kind` creates. With an `Idempotency-Key`, derived from the
+/// acting user, the kind and the key: a retry of the same request then builds the same
+/// entry body, which the ledger replays (and answers with the original id), while the same
+/// key with another request still differs and is refused (409 `idempotency_key_reused`).
+/// Without a key, a random id.
+pub(crate) fn created_id(req: &HttpRequest, actor: &Principal, kind: &str) -> Uuid {
+    match idempotency_key(req) {
+        Some(key) => Uuid::new_v5(
+            &CREATED_ID_NAMESPACE,
+            format!("{}\n{kind}\n{key}", actor.user).as_bytes(),
+        ),
+        None => Uuid::new_v4(),
+    }
+}
+
+fn idempotency_key(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Records `kind` in the administrative chain with `effect` applied in the same transaction
 /// (the actor as principal; the request's `Idempotency-Key`, if any, as key). An
 /// effect's `not_found` refusal becomes a 404. Shared by every admin route.
@@ -67,11 +91,8 @@ pub(crate) async fn record<F>(
 where
     F: Fn(&mut PgConnection, &[Entry]) -> Result<(), AppendError> + Send + Sync + 'static,
 {
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| format!("{kind}-{}", Uuid::new_v4()), str::to_owned);
+    let key =
+        idempotency_key(req).map_or_else(|| format!("{kind}-{}", Uuid::new_v4()), str::to_owned);
     let request = AppendRequest {
         kind: kind.to_owned(),
         business_date: state.ledger.now().date_naive(),
@@ -145,7 +166,7 @@ pub async fn create_organization(
             format!("kind must be one of {}", ORG_KINDS.join(", ")),
         ));
     }
-    let id = Uuid::new_v4();
+    let id = created_id(&req, &admin.0, "organization_created");
     let (n, k) = (name.clone(), kind.clone());
     record(
         &state,
@@ -270,7 +291,7 @@ pub async fn create_user(
     let phc = web::block(move || password::hash(&pass))
         .await?
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    let id = Uuid::new_v4();
+    let id = created_id(&req, &admin.0, "user_created");
     let role_names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
     let (e, r) = (email.clone(), role_names.clone());
     record(

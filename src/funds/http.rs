@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, FundRow};
-use crate::auth::admin::record;
+use crate::auth::admin::{created_id, record};
 use crate::auth::guard::{AdminPrincipal, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::writer::AppendError;
@@ -153,7 +153,7 @@ pub async fn create_fund(
             format!("currency must be an ISO 4217 code with a minor unit, such as EUR: {e}"),
         ));
     }
-    let id = Uuid::new_v4();
+    let id = created_id(&req, &admin.0, "fund_created");
     let effect = fund_effect(
         state.ledger.clone(),
         id,

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::admin::{db_err, record, Organization};
+use crate::auth::admin::{created_id, db_err, record, Organization};
 use crate::auth::guard::{Principal, Role};
 use crate::auth::store as auth_store;
 use crate::error::{ApiError, ApiResult};
@@ -45,7 +45,7 @@ pub async fn register_vendor(
             "the name must be 1 to 200 characters",
         ));
     }
-    let id = Uuid::new_v4();
+    let id = created_id(&req, &principal, "vendor_registered");
     let n = name.clone();
     record(
         &state,

@@ -53,6 +53,7 @@ macro_rules! refused {
     }};
 }
 
+mod access;
 mod admin;
 mod auth;
 mod domain;
