@@ -230,6 +230,12 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        LedgerError::Store(e).into()
+    }
+}
+
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> Self {
         match e {

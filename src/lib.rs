@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod entries;
 pub mod error;
+pub mod extract;
 pub mod funds;
 pub mod http;
 pub mod import;

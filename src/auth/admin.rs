@@ -15,9 +15,11 @@ use uuid::Uuid;
 use super::guard::{AdminPrincipal, Principal, Role};
 use super::{password, store};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path};
 use crate::ledger::entry::{Entry, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, FnEffect};
 use crate::state::{with_conn, AppState};
+use crate::text::{self, Text};
 
 const ORG_KINDS: [&str; 6] = [
     "donor",
@@ -114,6 +116,21 @@ where
     Ok(())
 }
 
+/// An organisation's (or a fund's) name as stored: trimmed, 1 to 200 characters, one
+/// line with no control character; else 422 `invalid_name`.
+pub(crate) fn organization_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "the name must be 1 to 200 characters",
+        ));
+    }
+    text::check(name, "name", Text::Line)
+        .map_err(|d| ApiError::unprocessable("invalid_name", d))?;
+    Ok(name.to_owned())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganization {
@@ -150,16 +167,10 @@ pub async fn create_organization(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<NewOrganization>,
+    body: Json<NewOrganization>,
 ) -> ApiResult<HttpResponse> {
     let NewOrganization { name, kind } = body.into_inner();
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            "the name must be 1 to 200 characters",
-        ));
-    }
+    let name = organization_name(&name)?;
     if !ORG_KINDS.contains(&kind.as_str()) {
         return Err(ApiError::unprocessable(
             "invalid_kind",
@@ -206,7 +217,7 @@ pub async fn deactivate_organization(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let now = state.ledger.now();
@@ -271,7 +282,7 @@ pub async fn create_user(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<NewUser>,
+    body: Json<NewUser>,
 ) -> ApiResult<HttpResponse> {
     let NewUser {
         email,
@@ -286,6 +297,8 @@ pub async fn create_user(
             "not an email address",
         ));
     }
+    text::check(&email, "email", Text::Line)
+        .map_err(|d| ApiError::unprocessable("invalid_email", d))?;
     password::check_policy(&pass, &email)
         .map_err(|e| ApiError::unprocessable("weak_password", e.to_string()))?;
     let phc = web::block(move || password::hash(&pass))
@@ -347,7 +360,7 @@ pub async fn deactivate_user(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let now = state.ledger.now();
@@ -383,8 +396,8 @@ pub async fn grant_role(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
-    body: web::Json<GrantRequest>,
+    path: Path<Uuid>,
+    body: Json<GrantRequest>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let role = body.role.as_str();
@@ -421,7 +434,7 @@ pub async fn revoke_role(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<RolePath>,
+    path: Path<RolePath>,
 ) -> ApiResult<HttpResponse> {
     let RolePath { id, role } = path.into_inner();
     let role = role.as_str();

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use super::session::{self, SessionError, Tokens};
 use super::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
 use crate::state::{with_conn, AppState};
+use crate::text::{self, Text};
 
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
@@ -96,13 +98,17 @@ pub async fn login(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest {
         email,
         password,
         role,
     } = body.into_inner();
+    // No stored email holds a control character (admin::create_user): refused before
+    // anything is counted or looked up (Postgres would refuse U+0000 in the query).
+    text::check(&email, "email", Text::Line)
+        .map_err(|d| ApiError::unprocessable("invalid_text", d))?;
     let account = email.trim().to_lowercase();
     let address = client_address(&req);
     // The slot is taken before the password is checked, so concurrent attempts cannot
@@ -152,7 +158,7 @@ pub async fn login(
 pub async fn refresh(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
     let now = state.ledger.now();
@@ -168,7 +174,7 @@ pub async fn refresh(
     responses((status = 204, description = "Session ended (also for unknown tokens)")))]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
     let now = state.ledger.now();

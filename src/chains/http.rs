@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::policy::ChainReader;
 use crate::auth::guard::AdminPrincipal;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
 use crate::ledger::entry::{self, Entry, ADMIN_CHAIN};
 use crate::ledger::service::LedgerError;
 use crate::ledger::store::{self, EntryFilter, EntryRow};
@@ -50,6 +51,7 @@ pub struct ChainPath {
 #[derive(Debug, Deserialize)]
 pub struct EntryPath {
     pub chain: ChainId,
+    #[serde(deserialize_with = "crate::extract::u63")]
     pub seq: u64,
 }
 
@@ -293,7 +295,7 @@ pub struct CreatedChain {
 pub async fn create_chain(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
-    body: web::Json<CreateChain>,
+    body: Json<CreateChain>,
 ) -> ApiResult<HttpResponse> {
     let id = body.id.unwrap_or_else(Uuid::new_v4);
     if id == ADMIN_CHAIN {
@@ -474,8 +476,8 @@ pub async fn append(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<ChainPath>,
-    body: web::Json<NewEntry>,
+    path: Path<ChainPath>,
+    body: Json<NewEntry>,
 ) -> ApiResult<HttpResponse> {
     refuse_admin_chain(path.chain)?;
     refuse_fund_chain(&state, path.chain).await?;
@@ -513,8 +515,8 @@ pub async fn append(
 pub async fn append_batch(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
-    body: web::Json<NewBatch>,
+    path: Path<ChainPath>,
+    body: Json<NewBatch>,
 ) -> ApiResult<HttpResponse> {
     refuse_admin_chain(path.chain)?;
     refuse_fund_chain(&state, path.chain).await?;
@@ -547,6 +549,7 @@ pub struct ListQuery {
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<NaiveDate>,
     /// Keyset cursor: entries after this seq (use the previous page's `next_after`).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// Page size, 1 to 1,000 (default 100).
     pub limit: Option<u16>,
@@ -587,8 +590,8 @@ fn fund_page_seqs(
 pub async fn list_entries(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
-    query: web::Query<ListQuery>,
+    path: Path<ChainPath>,
+    query: Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
     let limit = i64::from(q.limit.unwrap_or(100));
@@ -620,7 +623,7 @@ pub async fn list_entries(
             .iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(stored_entry)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, LedgerError>>()?;
         let next_after = if more {
             entries.last().map(|e| e.seq)
         } else {
@@ -642,7 +645,7 @@ pub async fn list_entries(
 pub async fn get_entry(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<EntryPath>,
+    path: Path<EntryPath>,
 ) -> ApiResult<HttpResponse> {
     let EntryPath { chain, seq } = path.into_inner();
     let entry = blocking(&state, move |ledger, conn| {
@@ -658,6 +661,7 @@ pub async fn get_entry(
 #[serde(deny_unknown_fields)]
 pub struct ProofQuery {
     /// Tree size to prove against (default: the chain's size).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub size: Option<u64>,
 }
 
@@ -682,8 +686,8 @@ pub struct ProofDto {
 pub async fn proof(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<EntryPath>,
-    query: web::Query<ProofQuery>,
+    path: Path<EntryPath>,
+    query: Query<ProofQuery>,
 ) -> ApiResult<HttpResponse> {
     let EntryPath { chain, seq } = path.into_inner();
     let size = query.size;
@@ -709,7 +713,9 @@ pub async fn proof(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
+    #[serde(deserialize_with = "crate::extract::u63")]
     pub from: u64,
+    #[serde(deserialize_with = "crate::extract::u63")]
     pub to: u64,
 }
 
@@ -732,8 +738,8 @@ pub struct ConsistencyDto {
 pub async fn consistency(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
-    query: web::Query<ConsistencyQuery>,
+    path: Path<ChainPath>,
+    query: Query<ConsistencyQuery>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
     let ConsistencyQuery { from, to } = query.into_inner();
@@ -755,7 +761,7 @@ pub async fn consistency(
 pub async fn checkpoint(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
+    path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
     let cp = blocking(&state, move |ledger, conn| {
@@ -772,7 +778,7 @@ pub async fn checkpoint(
 pub async fn verify(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
+    path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
     let report = blocking(&state, move |ledger, conn| ledger.verify(conn, chain)).await?;
@@ -788,7 +794,7 @@ pub async fn verify(
 pub async fn export(
     _reader: ChainReader,
     state: web::Data<AppState>,
-    path: web::Path<ChainPath>,
+    path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
     // Existence first, so a missing chain is a clean 404 rather than a cut stream.

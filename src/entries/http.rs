@@ -17,6 +17,7 @@ use super::kinds::{FundEntry, FUND_FLOW_KINDS, KINDS};
 use crate::auth::guard::{Principal, Role};
 use crate::chains::http::{check_business_date, idempotency_key, BatchReceipts, ReceiptDto};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::funds::policy::{self, Scope};
 use crate::funds::state::{self, EntryFilter};
@@ -157,8 +158,8 @@ pub async fn post_entry(
     state: web::Data<AppState>,
     screens: web::Data<dyn Screens>,
     req: HttpRequest,
-    path: web::Path<FundPath>,
-    body: web::Json<NewFundEntry>,
+    path: Path<FundPath>,
+    body: Json<NewFundEntry>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let NewFundEntry {
@@ -200,8 +201,8 @@ pub async fn post_batch(
     principal: Principal,
     state: web::Data<AppState>,
     screens: web::Data<dyn Screens>,
-    path: web::Path<FundPath>,
-    body: web::Json<NewFundBatch>,
+    path: Path<FundPath>,
+    body: Json<NewFundBatch>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let entries = body.into_inner().entries;
@@ -259,6 +260,7 @@ pub struct EntryQuery {
     /// Amount in the fund's currency, at most (decimal string).
     pub max_amount: Option<String>,
     /// Entries after this seq (keyset pagination).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// 1 to 1000, default 100.
     pub limit: Option<u32>,
@@ -285,8 +287,8 @@ fn amount_param(v: Option<String>, name: &str) -> ApiResult<Option<Decimal>> {
 pub async fn list_entries(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
-    query: web::Query<EntryQuery>,
+    path: Path<FundPath>,
+    query: Query<EntryQuery>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let q = query.into_inner();
@@ -400,7 +402,7 @@ pub struct Balances {
 pub async fn balances(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
+    path: Path<FundPath>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let out = with_conn(&state, move |_, conn| {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::guard::Role;
 use crate::funds::derived::References;
-use crate::funds::kinds::{invalid, text, Invalid};
+use crate::funds::kinds::{free_text, invalid, Invalid};
 pub use crate::funds::kinds::{
     Allocation, Contribution, Disbursement, Expenditure, FxRate, Pledge,
 };
@@ -45,7 +45,7 @@ pub struct ScreeningConfig {
 impl Reversal {
     /// The rules that need no database.
     pub fn check(&self) -> Result<(), Invalid> {
-        text(&self.reason, "reason", 500)
+        free_text(&self.reason, "reason", 500)
     }
 }
 
@@ -58,7 +58,7 @@ impl ScreeningConfig {
                 "settings names at least one setting",
             ));
         }
-        text(&self.reason, "reason", 500)
+        free_text(&self.reason, "reason", 500)
     }
 }
 
@@ -128,8 +128,27 @@ impl FundEntry {
                 ),
             ));
         }
-        serde_json::from_value(serde_json::json!({"kind": kind, "body": body}))
-            .map_err(|e| invalid("invalid_body", format!("{kind}: {e}")))
+        serde_json::from_value(serde_json::json!({"kind": kind, "body": body})).map_err(|_| {
+            invalid(
+                "invalid_body",
+                format!("{kind}: {}", Self::refusal(kind, body)),
+            )
+        })
+    }
+
+    /// Why `body` is not a `kind`, naming the field (`body.period_start: …`). Read again
+    /// as text with the tag first: a `Value` puts `body` before `kind`, and serde then
+    /// buffers the body, which loses the path. Only on the refusal path.
+    fn refusal(kind: &str, body: &serde_json::Value) -> String {
+        let source = match (serde_json::to_string(kind), serde_json::to_string(body)) {
+            (Ok(k), Ok(b)) => format!("{{\"kind\":{k},\"body\":{b}}}"),
+            _ => return "the body cannot be read".to_owned(),
+        };
+        let mut de = serde_json::Deserializer::from_str(&source);
+        match serde_path_to_error::deserialize::<_, FundEntry>(&mut de) {
+            Err(e) => crate::extract::named(&e),
+            Ok(_) => "the body does not match the kind".to_owned(),
+        }
     }
 
     pub fn kind(&self) -> &'static str {

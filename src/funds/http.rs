@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, FundRow};
-use crate::auth::admin::{created_id, record};
+use crate::auth::admin::{created_id, organization_name, record};
 use crate::auth::guard::{AdminPrincipal, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path};
 use crate::ledger::writer::AppendError;
 use crate::state::AppState;
 
@@ -133,20 +134,14 @@ pub async fn create_fund(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<NewFund>,
+    body: Json<NewFund>,
 ) -> ApiResult<HttpResponse> {
     let NewFund {
         name,
         currency,
         secretariat,
     } = body.into_inner();
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            "the name must be 1 to 200 characters",
-        ));
-    }
+    let name = organization_name(&name)?;
     if let Err(e) = crate::money::Currency::parse(&currency) {
         return Err(ApiError::unprocessable(
             "invalid_currency",
@@ -187,8 +182,8 @@ pub async fn assign_auditor(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
-    body: web::Json<AssignAuditor>,
+    path: Path<Uuid>,
+    body: Json<AssignAuditor>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.into_inner();
     let org = body.organization;
@@ -223,7 +218,7 @@ pub async fn deactivate_fund(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.into_inner();
     let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {

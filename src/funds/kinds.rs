@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::money::{decimal_str, Currency, Money};
+use crate::text::Text;
 
 /// The kinds defined here, as recorded in the ledger's `kind` field.
 pub const KINDS: [&str; 6] = [
@@ -43,8 +44,19 @@ pub fn amount(m: &Money, field: &str) -> Result<(), Invalid> {
     m.check(field).map_err(|d| invalid("invalid_amount", d))
 }
 
-/// A text of 1 to `max` characters without surrounding spaces.
+/// A one-line text (a name, code, number or reference) of 1 to `max` characters without
+/// surrounding spaces or any control character (`crate::text`).
 pub fn text(s: &str, field: &str, max: usize) -> Result<(), Invalid> {
+    bounded(s, field, max, Text::Line)
+}
+
+/// A free text (a description or reason) of 1 to `max` characters without surrounding
+/// spaces; of the control characters it may hold line feeds, carriage returns and tabs.
+pub fn free_text(s: &str, field: &str, max: usize) -> Result<(), Invalid> {
+    bounded(s, field, max, Text::Free)
+}
+
+fn bounded(s: &str, field: &str, max: usize, kind: Text) -> Result<(), Invalid> {
     let n = s.trim().chars().count();
     if n == 0 || n > max || n != s.chars().count() {
         return Err(invalid(
@@ -52,7 +64,7 @@ pub fn text(s: &str, field: &str, max: usize) -> Result<(), Invalid> {
             format!("{field} must be 1 to {max} characters without surrounding spaces"),
         ));
     }
-    Ok(())
+    crate::text::check(s, field, kind).map_err(|d| invalid("invalid_text", d))
 }
 
 /// A promise to contribute.
@@ -186,6 +198,6 @@ impl Expenditure {
     pub fn check(&self) -> Result<(), Invalid> {
         amount(&self.amount, "amount")?;
         text(&self.category, "category", 100)?;
-        text(&self.description, "description", 500)
+        free_text(&self.description, "description", 500)
     }
 }

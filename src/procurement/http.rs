@@ -8,10 +8,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::admin::{created_id, db_err, record, Organization};
+use crate::auth::admin::{created_id, db_err, organization_name, record, Organization};
 use crate::auth::guard::{Principal, Role};
 use crate::auth::store as auth_store;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path};
 use crate::funds::policy::{self, Scope};
 use crate::funds::state;
 use crate::funds::view::{views, FundEntryView};
@@ -31,20 +32,14 @@ pub async fn register_vendor(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<NewVendor>,
+    body: Json<NewVendor>,
 ) -> ApiResult<HttpResponse> {
     if !matches!(principal.role, Role::Ministry | Role::Admin) {
         return Err(ApiError::Forbidden(
             "vendors are registered by ministries and admins".to_owned(),
         ));
     }
-    let name = body.into_inner().name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            "the name must be 1 to 200 characters",
-        ));
-    }
+    let name = organization_name(&body.into_inner().name)?;
     let id = created_id(&req, &principal, "vendor_registered");
     let n = name.clone();
     record(
@@ -121,7 +116,7 @@ fn u(v: i64) -> ApiResult<u64> {
 pub async fn get_contract(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<Uuid>,
+    path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let view = with_conn(&state, move |_, conn| {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::funds::kinds::{amount, invalid, text, Invalid};
+use crate::funds::kinds::{amount, free_text, invalid, text, Invalid};
 use crate::money::Money;
 
 /// The kinds defined here, as recorded in the ledger's `kind` field.
@@ -221,7 +221,7 @@ impl ContractAmendment {
                 "an amendment changes new_value, new_starts_on or new_ends_on",
             ));
         }
-        text(&self.reason, "reason", 500)
+        free_text(&self.reason, "reason", 500)
     }
 }
 
@@ -253,7 +253,7 @@ impl Payment {
 impl BidDisqualified {
     /// The rules that need no database.
     pub fn check(&self) -> Result<(), Invalid> {
-        text(&self.reason, "reason", 500)
+        free_text(&self.reason, "reason", 500)
     }
 }
 

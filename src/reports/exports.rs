@@ -22,6 +22,7 @@ use super::pin::{self, AtSize, PinnedCheckpoint};
 use crate::auth::guard::Principal;
 use crate::entries::kinds::FundEntry;
 use crate::error::ApiResult;
+use crate::extract::{Path, Query};
 use crate::funds::store::FundRow;
 use crate::state::{with_conn, AppState};
 
@@ -180,8 +181,8 @@ pub fn produce_csv(
 pub async fn entries_csv(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
-    query: web::Query<AtSize>,
+    path: Path<FundPath>,
+    query: Query<AtSize>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let (row, cp, _) = pinned(&state, principal, fund, query.into_inner()).await?;
@@ -318,8 +319,8 @@ pub fn produce_iati(
 pub async fn iati_xml(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
-    query: web::Query<AtSize>,
+    path: Path<FundPath>,
+    query: Query<AtSize>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let (row, cp, secretariat) = pinned(&state, principal, fund, query.into_inner()).await?;
@@ -465,8 +466,8 @@ pub fn produce_ocds(
 pub async fn ocds_json(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
-    query: web::Query<AtSize>,
+    path: Path<FundPath>,
+    query: Query<AtSize>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let (row, cp, secretariat) = pinned(&state, principal, fund, query.into_inner()).await?;

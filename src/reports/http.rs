@@ -31,6 +31,7 @@ use super::statement::{
 use super::store::{self, SeriesGroup, SeriesMetric, SeriesSpec};
 use crate::auth::guard::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Path, Query};
 use crate::funds::store::FundRow;
 use crate::money::Currency;
 use crate::state::{with_conn, AppState};
@@ -63,8 +64,10 @@ pub struct ReportQuery {
     /// `json` (default) or `csv`; `Accept: text/csv` also selects CSV.
     pub format: Option<String>,
     /// The fund chain's checkpoint size to compute at (default: the latest).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub at_size: Option<u64>,
     /// The administrative chain's checkpoint size for flag statuses (default: latest).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub admin_size: Option<u64>,
 }
 
@@ -240,8 +243,8 @@ pub async fn fund_statement(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<FundPath>,
-    query: web::Query<ReportQuery>,
+    path: Path<FundPath>,
+    query: Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
     let fmt = format(&req, q.format.as_deref())?;
@@ -373,8 +376,8 @@ pub async fn donor_report(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<DonorPath>,
-    query: web::Query<ReportQuery>,
+    path: Path<DonorPath>,
+    query: Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
     let fmt = format(&req, q.format.as_deref())?;
@@ -546,6 +549,7 @@ pub struct SeriesQuery {
     pub to: Option<NaiveDate>,
     pub currency: Option<String>,
     pub format: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub at_size: Option<u64>,
 }
 
@@ -591,8 +595,8 @@ pub async fn series(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<FundPath>,
-    query: web::Query<SeriesQuery>,
+    path: Path<FundPath>,
+    query: Query<SeriesQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
     let fmt = format(&req, q.format.as_deref())?;

@@ -53,9 +53,11 @@ impl PinnedCheckpoint {
 #[into_params(parameter_in = Query)]
 pub struct AtSize {
     /// Compute at the fund chain's signed checkpoint of this size (default: the latest).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub at_size: Option<u64>,
     /// Flag statuses as of the administrative chain's checkpoint of this size (default:
     /// the latest).
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub admin_size: Option<u64>,
 }
 

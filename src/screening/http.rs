@@ -13,6 +13,7 @@ use super::store::{self, FlagFilter, FlagRow};
 use crate::auth::admin::record;
 use crate::auth::guard::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
 use crate::funds::policy::{self, Scope};
 use crate::funds::view::{views, FundEntryView};
 use crate::ledger::writer::AppendError;
@@ -154,8 +155,8 @@ pub struct FundPath {
 pub async fn list_flags(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
-    query: web::Query<FlagQuery>,
+    path: Path<FundPath>,
+    query: Query<FlagQuery>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let q = query.into_inner();
@@ -172,11 +173,18 @@ pub async fn list_flags(
         None => None,
         Some(a) => {
             let bad = || {
-                ApiError::InvalidParameter("after must be `<seq>/<rule>[/<subject>]`".to_owned())
+                ApiError::InvalidParameter(format!(
+                    "after must be `<seq>/<rule>[/<subject>]`, seq an integer from 0 to {}",
+                    crate::extract::U63_MAX
+                ))
             };
             let (seq, rest) = a.split_once('/').ok_or_else(bad)?;
             let (rule, subject) = rest.split_once('/').unwrap_or((rest, ""));
-            let seq = seq.parse::<i64>().map_err(|_| bad())?;
+            let seq = seq
+                .parse::<u64>()
+                .ok()
+                .and_then(|s| i64::try_from(s).ok())
+                .ok_or_else(bad)?;
             Some((seq, rule.to_owned(), subject.to_owned()))
         }
     };
@@ -236,7 +244,7 @@ pub struct FlagCount {
 pub async fn flag_counts(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<FundPath>,
+    path: Path<FundPath>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let counts = with_conn(&state, move |_, conn| {
@@ -310,7 +318,7 @@ fn visible_flag(
 pub async fn get_flag(
     principal: Principal,
     state: web::Data<AppState>,
-    path: web::Path<Uuid>,
+    path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let detail = with_conn(&state, move |_, conn| {
@@ -374,8 +382,8 @@ pub async fn triage(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
-    body: web::Json<Triage>,
+    path: Path<Uuid>,
+    body: Json<Triage>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let Triage { action, reason } = body.into_inner();
@@ -406,6 +414,10 @@ pub async fn triage(
             "invalid_text",
             "the reason is at most 2,000 characters",
         ));
+    }
+    if let Some(r) = &reason {
+        crate::text::check(r, "reason", crate::text::Text::Free)
+            .map_err(|d| ApiError::unprocessable("invalid_text", d))?;
     }
     let (actor, role) = (principal.user, principal.role.as_str().to_owned());
     let (act, why) = (action.clone(), reason.clone());
@@ -451,7 +463,7 @@ pub async fn triage(
         effect,
     )
     .await?;
-    get_flag(principal, state, web::Path::from(id)).await
+    get_flag(principal, state, Path::from(id)).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -479,8 +491,8 @@ pub async fn run_screens(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<FundPath>,
-    body: web::Json<ScreenRequest>,
+    path: Path<FundPath>,
+    body: Json<ScreenRequest>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let ScreenRequest { from, to } = body.into_inner();
