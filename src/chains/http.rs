@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::policy::ChainReader;
+use super::policy::{AdminScope, ChainReader};
 use crate::auth::guard::AdminPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
@@ -588,7 +588,7 @@ fn fund_page_seqs(
     params(("chain" = String, Path, description = "chain id or `admin`"), ListQuery),
     responses((status = 200, body = EntryPage), (status = 404, body = crate::error::Problem)))]
 pub async fn list_entries(
-    _reader: ChainReader,
+    reader: ChainReader,
     state: web::Data<AppState>,
     path: Path<ChainPath>,
     query: Query<ListQuery>,
@@ -606,8 +606,11 @@ pub async fn list_entries(
         from_date: q.from,
         to_date: q.to,
     };
-    let page = blocking(&state, move |ledger, conn| {
-        let row = ledger.chain(conn, chain)?;
+    let page = crate::state::with_conn(&state, move |st, conn| {
+        let row = st.ledger.chain(conn, chain)?;
+        if let Some(scope) = reader.scope(conn, chain)? {
+            return Ok(scoped_page(conn, chain, q.after, limit, &filter, &scope)?);
+        }
         let filtered =
             filter.kind.is_some() || filter.from_date.is_some() || filter.to_date.is_some();
         let rows = if row.kind == "fund" && filtered {
@@ -638,20 +641,82 @@ pub async fn list_entries(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// The largest number of administrative-chain entries one scoped page reads: past it,
+/// the page ends early (possibly empty) with `next_after` where the reading stopped.
+const SCOPED_SCAN_MAX: i64 = 10_000;
+
+/// A page of the administrative chain as an auditor sees it: entries outside its scope
+/// are skipped, and `next_after` is the last seq read, seen or not, so paging never
+/// returns an entry twice nor misses one.
+fn scoped_page(
+    conn: &mut diesel::PgConnection,
+    chain: Uuid,
+    after: Option<u64>,
+    limit: i64,
+    filter: &EntryFilter,
+    scope: &AdminScope,
+) -> Result<EntryPage, LedgerError> {
+    let want = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut entries = Vec::new();
+    let (mut cursor, mut read) = (after, 0_i64);
+    loop {
+        let batch = (limit + 1).max(100).min(SCOPED_SCAN_MAX - read);
+        let rows = store::entries_page(conn, chain, cursor, batch, filter)?;
+        let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < batch;
+        for row in &rows {
+            let e = stored_entry(row)?;
+            cursor = Some(e.seq);
+            read += 1;
+            if scope.shows(&e.entry) {
+                entries.push(e);
+                if entries.len() > want {
+                    break;
+                }
+            }
+        }
+        if entries.len() > want {
+            // One more than asked: there is a next page, after the last one shown.
+            entries.truncate(want);
+            let next_after = entries.last().map(|e| e.seq);
+            return Ok(EntryPage {
+                entries,
+                next_after,
+            });
+        }
+        if exhausted {
+            return Ok(EntryPage {
+                entries,
+                next_after: None,
+            });
+        }
+        if read >= SCOPED_SCAN_MAX {
+            return Ok(EntryPage {
+                entries,
+                next_after: cursor,
+            });
+        }
+    }
+}
+
 /// One entry.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path)),
     responses((status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
 pub async fn get_entry(
-    _reader: ChainReader,
+    reader: ChainReader,
     state: web::Data<AppState>,
     path: Path<EntryPath>,
 ) -> ApiResult<HttpResponse> {
     let EntryPath { chain, seq } = path.into_inner();
-    let entry = blocking(&state, move |ledger, conn| {
-        ledger.chain(conn, chain.0)?;
+    let entry = crate::state::with_conn(&state, move |st, conn| {
+        st.ledger.chain(conn, chain.0)?;
         let row = store::entry(conn, chain.0, seq)?.ok_or(LedgerError::NotFound)?;
-        stored_entry(&row)
+        let entry = stored_entry(&row)?;
+        match reader.scope(conn, chain.0)? {
+            // Outside the reader's scope: as if it did not exist.
+            Some(scope) if !scope.shows(&entry.entry) => Err(LedgerError::NotFound.into()),
+            _ => Ok(entry),
+        }
     })
     .await?;
     Ok(HttpResponse::Ok().json(entry))
@@ -792,11 +857,19 @@ pub async fn verify(
     params(("chain" = String, Path)),
     responses((status = 200, description = "JSON lines", content_type = "application/x-ndjson"), (status = 404, body = crate::error::Problem)))]
 pub async fn export(
-    _reader: ChainReader,
+    reader: ChainReader,
     state: web::Data<AppState>,
     path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
+    // The export holds every entry: of the administrative chain, the admins'.
+    if chain == ADMIN_CHAIN && reader.0.role != crate::auth::guard::Role::Admin {
+        return Err(ApiError::Forbidden(
+            "the administrative chain's export holds every entry and is read by admins; \
+             read the entries of your funds at /api/v1/chains/admin/entries"
+                .to_owned(),
+        ));
+    }
     // Existence first, so a missing chain is a clean 404 rather than a cut stream.
     blocking(&state, move |ledger, conn| {
         ledger.chain(conn, chain).map(|_| ())

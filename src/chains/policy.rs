@@ -1,8 +1,10 @@
 //! Who may read a chain's raw entries, proofs and checkpoints (docs/security.md, "Role
 //! matrix"): the administrative chain is read by admins and auditors, a fund's chain by
 //! whoever has the full scope of the fund (`funds::policy`), any other chain by admins and
-//! auditors only.
+//! auditors only. Of the administrative chain an auditor reads only the entries that
+//! concern the funds it is assigned to (`AdminScope`).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -12,9 +14,9 @@ use uuid::Uuid;
 
 use crate::auth::guard::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::funds::policy::{fund_scope, Scope};
+use crate::funds::policy::{fund_scope, visible_funds, Scope};
 use crate::funds::store;
-use crate::ledger::entry::ADMIN_CHAIN;
+use crate::ledger::entry::{Entry, ADMIN_CHAIN};
 use crate::state::AppState;
 
 /// May the caller read this chain's raw entries, proofs and checkpoints?
@@ -48,9 +50,63 @@ pub fn chain_access(conn: &mut PgConnection, p: &Principal, chain: Uuid) -> ApiR
     }
 }
 
+/// Which entries of the administrative chain a reader sees.
+///
+/// Admins see every entry. An auditor sees the entries whose body names, as `fund`, a
+/// fund its audit body is assigned to: `fund_created`, `auditor_assigned`,
+/// `fund_deactivated`, `flag_triaged`, `period_screen_run` of those funds. Entries about
+/// organisations, users, roles, vendors and keys name no fund and are the admins' alone:
+/// they hold emails and names the auditor has no business with. Proofs, checkpoints,
+/// consistency and verification reveal hashes and sizes only, so they stay open to
+/// auditors; the export holds every entry and is the admins'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminScope {
+    All,
+    Funds(HashSet<Uuid>),
+}
+
+impl AdminScope {
+    /// The scope of `p` (only admins and auditors read the administrative chain).
+    pub fn of(conn: &mut PgConnection, p: &Principal) -> ApiResult<Self> {
+        if p.role == Role::Admin {
+            return Ok(AdminScope::All);
+        }
+        Ok(AdminScope::Funds(
+            visible_funds(conn, p)?.into_iter().map(|f| f.id).collect(),
+        ))
+    }
+
+    /// May the reader see this entry of the administrative chain?
+    pub fn shows(&self, e: &Entry) -> bool {
+        match self {
+            AdminScope::All => true,
+            AdminScope::Funds(funds) => e
+                .body
+                .get("fund")
+                .and_then(|f| f.as_str())
+                .and_then(|f| Uuid::parse_str(f).ok())
+                .is_some_and(|f| funds.contains(&f)),
+        }
+    }
+}
+
 /// A caller that may read the chain named by the `{chain}` path segment.
 #[derive(Debug, Clone)]
 pub struct ChainReader(pub Principal);
+
+impl ChainReader {
+    /// The entries of `chain` this reader sees: `None` for every entry (any chain but
+    /// the administrative one, or an admin), else the administrative chain's scope.
+    pub fn scope(&self, conn: &mut PgConnection, chain: Uuid) -> ApiResult<Option<AdminScope>> {
+        if chain != ADMIN_CHAIN {
+            return Ok(None);
+        }
+        match AdminScope::of(conn, &self.0)? {
+            AdminScope::All => Ok(None),
+            scope => Ok(Some(scope)),
+        }
+    }
+}
 
 impl FromRequest for ChainReader {
     type Error = ApiError;
