@@ -297,3 +297,134 @@ async fn a_retried_admin_write_answers_the_original_answer() {
         );
     }
 }
+
+/// The administrative chain's entries as the current actor reads them (all pages).
+async fn admin_chain<B: actix_web::body::MessageBody>(app: &impl harness::App<B>) -> Vec<Value> {
+    let (mut out, mut after) = (Vec::new(), None::<u64>);
+    loop {
+        let uri = match after {
+            Some(a) => format!("/api/v1/chains/admin/entries?limit=2&after={a}"),
+            None => "/api/v1/chains/admin/entries?limit=2".to_owned(),
+        };
+        let (status, page) = call!(app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::OK, "{page}");
+        out.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_u64() {
+            Some(a) => after = Some(a),
+            None => return out,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn an_auditor_reads_only_the_administrative_entries_about_its_funds() {
+    let (db, state, app) = harness::start().await;
+    let (fund_a, _, auditor_a) = harness::audited_fund(&db, &state, &app).await;
+    let other = harness::other_fund(&db, &app).await;
+    harness::assign_auditor(&app, other.fund, other.auditor).await;
+    let unassigned = harness::org(&db, "Idle Auditors", "audit_body");
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/users")
+            .set_json(json!({
+            "email": "clerk@example.org", "password": "a long passphrase",
+            "organization": other.secretariat, "roles": ["treasurer"]}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A flag of fund B, triaged by B's auditors with a reason.
+    let donor = harness::org(&db, "Donor", "donor");
+    harness::act_as_member(&state, "treasurer", other.secretariat);
+    let seq = ok!(
+        &app,
+        harness::entry(
+            other.fund,
+            "pledge",
+            chrono::Utc::now().date_naive(),
+            json!({"donor": donor, "amount": harness::eur("5.00"), "agreement": "B-1"})
+        )
+    );
+    let flag = Uuid::new_v4();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO flags (id, fund_id, rule, severity, seq, evidence, message, business_date, \
+             raised_at, subject) VALUES ('{flag}', '{}', 'split-purchase', 'low', {seq}, '{{{seq}}}', \
+             'm', current_date, now(), '')",
+            other.fund
+        )),
+        &mut db.superuser_conn(),
+    )
+    .unwrap();
+    harness::act_as_member(&state, "auditor", other.auditor);
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/flags/{flag}/triage"))
+            .set_json(json!({"action": "dismiss", "reason": "the secret reason of fund B"}))
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let text = |entries: &[Value]| serde_json::to_string(entries).unwrap();
+    harness::act_as(&state, "admin");
+    let all = admin_chain(&app).await;
+    assert!(text(&all).contains("the secret reason of fund B"));
+    assert!(text(&all).contains("clerk@example.org"));
+    let triaged = all
+        .iter()
+        .find(|e| e["entry"]["kind"] == "flag_triaged")
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+
+    harness::act_as_member(&state, "auditor", auditor_a);
+    let seen = admin_chain(&app).await;
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|e| e["entry"]["body"]["fund"] == fund_a.to_string()),
+        "{}",
+        text(&seen)
+    );
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|e| e["entry"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["fund_created", "auditor_assigned"]);
+    assert!(!text(&seen).contains("the secret reason of fund B"));
+    assert!(!text(&seen).contains("@"), "no email of any user");
+    refused!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/admin/entries/{triaged}")),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    refused!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/export"),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+    // Hashes and sizes only: still the auditor's to check.
+    for uri in [
+        format!("/api/v1/chains/admin/entries/{triaged}/proof"),
+        "/api/v1/chains/admin/checkpoint".to_owned(),
+        "/api/v1/chains/admin/verify".to_owned(),
+    ] {
+        let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+
+    harness::act_as_member(&state, "auditor", unassigned);
+    assert!(
+        admin_chain(&app).await.is_empty(),
+        "an auditor of no fund sees nothing"
+    );
+    harness::act_as_member(&state, "donor", donor);
+    refused!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries"),
+        StatusCode::FORBIDDEN,
+        "forbidden"
+    );
+}

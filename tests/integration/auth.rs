@@ -299,7 +299,7 @@ async fn the_cli_bootstraps_the_first_admin_and_records_it_in_the_admin_chain() 
     );
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role"], "admin");
-    harness::act_as(&state, "auditor");
+    harness::act_as(&state, "admin");
     let (_, admin, _) = call!(
         &app,
         harness::authed(TestRequest::get().uri("/api/v1/chains/admin/entries"))

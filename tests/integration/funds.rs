@@ -145,13 +145,20 @@ async fn funds_are_created_with_their_chain_and_listed_within_scope() {
         assert_eq!(call!(&app, assign(&sai)).0, StatusCode::FORBIDDEN, "{role}");
     }
 
-    // The administrative chain recorded both funds and the assignment.
-    act(&state, "auditor", org_id(&sai));
+    // The administrative chain recorded both funds and the assignment; the auditor reads
+    // only what concerns the fund it audits.
+    act(&state, "admin", org_id(&secretariat));
     let (_, page) = call!(
         &app,
         TestRequest::get().uri("/api/v1/chains/admin/entries?kind=fund_created")
     );
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    act(&state, "auditor", org_id(&sai));
+    let (_, page) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?kind=fund_created")
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
     let (_, page) = call!(
         &app,
         TestRequest::get().uri("/api/v1/chains/admin/entries?kind=auditor_assigned")
