@@ -92,7 +92,7 @@ pub fn named<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> Strin
     let mut message = err.inner().to_string();
     let path = err.path().to_string();
     let hint = hint(&message);
-    if path.is_empty() || path == "." {
+    if path.is_empty() || path == "." || path == "?" {
         return format!("{message}{hint}");
     }
     if let Some(at) = message.rfind(" at line ") {
@@ -171,7 +171,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 if e.inner().is_data() {
                     ApiError::InvalidBody(named(&e))
                 } else {
-                    ApiError::MalformedJson(named(&e))
+                    // A syntax error has no field; its line and column say where.
+                    ApiError::MalformedJson(e.inner().to_string())
                 }
             })?;
             de.end()
