@@ -155,6 +155,7 @@ pub fn build(
             web::PathConfig::default()
                 .error_handler(|err, _req| ApiError::InvalidParameter(err.to_string()).into()),
         )
+        .wrap(from_fn(middleware::head_limits))
         .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
         .wrap(from_fn(middleware::request_context))
         .service(web::resource("/healthz").get(health::healthz))

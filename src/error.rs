@@ -29,6 +29,10 @@ pub enum ApiError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("invalid request parameter: {0}")]
     InvalidParameter(String),
+    #[error("the request target (path and query) exceeds {limit_bytes} bytes")]
+    UriTooLong { limit_bytes: usize },
+    #[error("the request's headers exceed {limit_bytes} bytes")]
+    HeadersTooLarge { limit_bytes: usize },
     /// Validation or invariant failure of a well-formed request; `code` is specific.
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
@@ -109,6 +113,16 @@ impl ApiError {
                 "invalid_parameter",
                 StatusCode::BAD_REQUEST,
                 "Invalid parameter",
+            ),
+            Self::UriTooLong { .. } => (
+                "uri_too_long",
+                StatusCode::URI_TOO_LONG,
+                "Request target too long",
+            ),
+            Self::HeadersTooLarge { .. } => (
+                "headers_too_large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request headers too large",
             ),
             Self::Unprocessable { code, .. } => {
                 (code, StatusCode::UNPROCESSABLE_ENTITY, "Request refused")

@@ -205,6 +205,10 @@ pub fn serve(
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout_s)
+            // The head of a request must arrive within 5 s (slow-loris); its size limits
+            // are `http::middleware::head_limits` below actix-http's fixed ones.
+            .client_request_timeout(std::time::Duration::from_secs(5))
+            .client_disconnect_timeout(std::time::Duration::from_secs(1))
             .bind(bind)?
             .run();
         tracing::info!(http.bind = %bind, "fundtrail listening (API page at /docs)");

@@ -1,5 +1,6 @@
 //! Request context: a request id on every response and every log line of the request,
-//! one completion log line with its latency, and the request metrics.
+//! one completion log line with its latency, and the request metrics; and the limits of a
+//! request's head (`head_limits`).
 
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use tracing::Instrument;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -74,4 +76,43 @@ pub async fn request_context(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(res)
+}
+
+/// The longest request target (path and query) served, in bytes.
+pub const URI_MAX_BYTES: usize = 8_192;
+/// The most header bytes (names and values) a request may carry.
+pub const HEADERS_MAX_BYTES: usize = 32_768;
+
+/// Refuses a request whose target or headers exceed this service's limits, with problem
+/// JSON (414 `uri_too_long`, 431 `headers_too_large`). Far below actix-http's own fixed
+/// limits (a head of 128 KiB, a target of 65,534 bytes, 96 headers), which answer before
+/// any middleware with an empty body (docs/api.md, "Known quirks").
+pub async fn head_limits(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len().saturating_add(v.len()))
+        .sum();
+    let refusal = if target > URI_MAX_BYTES {
+        Some(ApiError::UriTooLong {
+            limit_bytes: URI_MAX_BYTES,
+        })
+    } else if headers > HEADERS_MAX_BYTES {
+        Some(ApiError::HeadersTooLarge {
+            limit_bytes: HEADERS_MAX_BYTES,
+        })
+    } else {
+        None
+    };
+    match refusal {
+        Some(e) => {
+            let res = actix_web::ResponseError::error_response(&e);
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
 }
