@@ -56,6 +56,7 @@ macro_rules! refused {
 mod access;
 mod admin;
 mod auth;
+mod bad_input;
 mod domain;
 mod embedded;
 mod entry_rules;
