@@ -246,7 +246,9 @@ mod tests {
             .ok();
         let r = t.reserve("a@x", "1.1.1.1", t0).ok();
         assert!(t.reserve("a@x", "1.1.1.1", t0).is_err());
-        r.map(Reservation::succeeded);
+        if let Some(r) = r {
+            r.succeeded();
+        }
         for i in 0..2 {
             t.reserve("a@x", "1.1.1.1", t0)
                 .unwrap_or_else(|w| panic!("attempt {i} refused ({w} s)"))
