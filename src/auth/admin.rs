@@ -353,7 +353,8 @@ pub async fn list_users(
     ))
 }
 
-/// Deactivate a user: refresh tokens die at once, access tokens within their lifetime.
+/// Deactivate a user: its refresh and access tokens stop at once (the guards check the
+/// holder on every request).
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn deactivate_user(
