@@ -363,7 +363,8 @@ fn verify_offline(
     }
 }
 
-/// Verifier keys from a file, one per line (`#` comments and blank lines ignored).
+/// Verifier keys from a file, one per line (`#` comments and blank lines ignored). A key
+/// listed twice is one key; two different keys under one name and key ID are an error.
 fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::VerifierKey>> {
     use anyhow::Context;
     let keys = std::fs::read_to_string(path)
@@ -377,5 +378,5 @@ fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
-    Ok(keys)
+    crate::ledger::note::distinct_keys(keys).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

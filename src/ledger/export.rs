@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::entry::{self, Hash};
-use super::note::VerifierKey;
+use super::note::{self, NoteError, VerifierKey};
 use super::store::EntryRow;
 use super::verify::{self, Prepared, Report, Verifier};
 
@@ -126,6 +126,8 @@ pub enum OfflineError {
     NoHeader,
     #[error("the trusted checkpoint is unusable: {0}")]
     Trusted(String),
+    #[error("the verifier keys are unusable: {0}")]
+    Keys(#[from] NoteError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -184,7 +186,7 @@ pub fn verify_offline(
     let tree_size = header
         .tree_size
         .ok_or_else(|| missing(line_no, "tree_size"))?;
-    let mut v = Verifier::new(chain, &origin, keys);
+    let mut v = Verifier::new(chain, &origin, note::distinct_keys(keys)?);
     if let Some(t) = trusted {
         v = v.with_trusted(t).map_err(OfflineError::Trusted)?;
     }
