@@ -100,6 +100,7 @@ struct Line<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     format: Option<String>,
+    #[serde(default, deserialize_with = "optional_uuid")]
     chain: Option<Uuid>,
     origin: Option<String>,
     tree_size: Option<u64>,
@@ -109,6 +110,13 @@ struct Line<'a> {
     prev_hash: Option<String>,
     entry_hash: Option<String>,
     note: Option<String>,
+}
+
+/// `chain` on any line: absent, `null`, or a UUID in canonical form.
+fn optional_uuid<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    #[derive(Deserialize)]
+    struct Canonical(#[serde(deserialize_with = "entry::canonical_uuid")] Uuid);
+    Ok(Option::<Canonical>::deserialize(d)?.map(|Canonical(id)| id))
 }
 
 fn missing(line: u64, field: &str) -> OfflineError {
@@ -135,7 +143,7 @@ pub enum OfflineError {
 fn parse_hash(s: &str, line: u64) -> Result<Hash, OfflineError> {
     entry::parse_hex32(s).ok_or_else(|| OfflineError::Malformed {
         line,
-        detail: format!("{s:?} is not a 32-byte hex hash"),
+        detail: format!("{s:?} is not a hash (64 lower-case hex digits)"),
     })
 }
 

@@ -428,27 +428,10 @@ pub fn prepare(
         computed: [0; 32],
         columns_ok: false,
     };
-    let parsed: Entry = match serde_json::from_str(stored) {
-        Ok(e) => e,
-        Err(e) => {
-            p.parsed = Err((
-                FailureReason::Unparseable,
-                format!("not a valid entry: {e}"),
-            ));
-            return p;
-        }
-    };
-    if let Err(e) = check_rules(&parsed) {
-        p.parsed = Err((FailureReason::InvalidEntry, e));
-        return p;
-    }
-    // The body's JCS spliced into the envelope: no copy of the body into a second tree.
-    let canonical = match entry::canonical_body(&parsed.body)
-        .and_then(|body| entry::canonical_bytes_with_body(&parsed, &body))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            p.parsed = Err((FailureReason::Unparseable, e.to_string()));
+    let (parsed, canonical) = match read_entry(stored) {
+        Ok(read) => read,
+        Err(why) => {
+            p.parsed = Err(why);
             return p;
         }
     };
@@ -462,6 +445,24 @@ pub fn prepare(
             && c.idempotency_key == parsed.idempotency_key
     });
     p
+}
+
+/// Steps 3, 4 and 6 of checking an entry (docs/ledger-format.md): parses `stored` as an
+/// entry object (`Unparseable`), checks the write-time rules (`InvalidEntry`) and
+/// computes its canonical bytes. Shared by the export verifier and receipts.
+pub fn read_entry(stored: &str) -> Result<(Entry, Vec<u8>), (FailureReason, String)> {
+    let parsed: Entry = serde_json::from_str(stored).map_err(|e| {
+        (
+            FailureReason::Unparseable,
+            format!("not a valid entry: {e}"),
+        )
+    })?;
+    check_rules(&parsed).map_err(|e| (FailureReason::InvalidEntry, e))?;
+    // The body's JCS spliced into the envelope: no copy of the body into a second tree.
+    let canonical = entry::canonical_body(&parsed.body)
+        .and_then(|body| entry::canonical_bytes_with_body(&parsed, &body))
+        .map_err(|e| (FailureReason::Unparseable, e.to_string()))?;
+    Ok((parsed, canonical))
 }
 
 /// Maps `f` over `items` on up to `threads` threads, keeping their order (used to prepare

@@ -1069,21 +1069,34 @@ async fn a_saved_receipt_proves_its_entry_offline() {
     assert!(later.ok, "{:?}", later.failure);
     assert_eq!(later.tree_size, Some(5));
 
+    let failed = |receipt: &Value| verdict(receipt).failure.map(|f| f.field);
     let mut altered = saved.clone();
     altered["entry"]["body"]["amount"]["value"] = json!("2000.50");
-    assert!(verdict(&altered).failure.unwrap().contains("altered"));
+    assert_eq!(failed(&altered), Some("entry_hash"));
     let mut wrong_proof = saved.clone();
     wrong_proof["inclusion_proof"]["hashes"][0] = json!(hex::encode([9u8; 32]));
-    assert!(verdict(&wrong_proof)
-        .failure
-        .unwrap()
-        .contains("inclusion proof"));
+    assert_eq!(failed(&wrong_proof), Some("inclusion_proof.hashes"));
+    // The receipt's own copies of what the proof establishes are checked too.
+    for (member, value, field) in [
+        ("seq", json!(3), "seq"),
+        ("chain", json!(uuid::Uuid::new_v4().to_string()), "chain"),
+    ] {
+        let mut copy = saved.clone();
+        copy[member] = value;
+        assert_eq!(failed(&copy), Some(field), "{member}");
+    }
+    let mut copy = saved.clone();
+    copy["checkpoint"]["tree_size"] = json!(5);
+    assert_eq!(failed(&copy), Some("checkpoint.tree_size"));
+    let mut copy = saved.clone();
+    copy["checkpoint"]["root_hash"] = p["checkpoint"]["root_hash"].clone();
+    assert_eq!(failed(&copy), Some("checkpoint.root_hash"));
     let stranger = vec![note::SigningKey::generate("test.fundtrail")
         .unwrap()
         .verifier()];
     let foreign =
         fundtrail::ledger::receipt::verify_receipt(&saved.to_string(), &stranger).unwrap();
-    assert!(foreign.failure.unwrap().contains("signature"));
+    assert_eq!(foreign.failure.map(|f| f.field), Some("checkpoint.note"));
 }
 
 /// The binary's offline commands, as a separate process would run them: exit 0 when the
