@@ -1451,8 +1451,9 @@ async fn ledger_routes_refuse_everyone_outside_their_roles() {
 }
 
 /// The published test vectors (tests/vectors/ledger-vectors.json: golden entry, hashes,
-/// proofs and 74 export cases with their verdicts) hold for this build's `fundtrail verify`
-/// and for the independent Python verifier alike.
+/// proofs, 86 export cases and 42 receipt cases with their verdicts) hold for this build's
+/// `fundtrail verify` and `fundtrail verify-receipt` and for the independent Python
+/// verifier alike.
 #[test]
 fn the_published_vectors_hold_for_both_verifiers() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1470,7 +1471,10 @@ fn the_published_vectors_hold_for_both_verifiers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("mismatches: 0"), "{text}");
+    assert!(
+        text.contains("86 export cases, 42 receipt cases (Python and Rust); mismatches: 0"),
+        "{text}"
+    );
 }
 
 /// Proofs are served from the stored upper levels of the tree and lower levels recomputed
