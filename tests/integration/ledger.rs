@@ -1156,6 +1156,46 @@ async fn the_offline_commands_exit_0_when_intact_and_1_when_tampered() {
             .code(),
         Some(0)
     );
+    // The independent verifier reads the server's receipts as they are (its `signed_at`
+    // spelling included) and names the same member when one is altered.
+    let python = |receipt: &Value| {
+        std::fs::write(&receipt_file, receipt.to_string()).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tools/independent-verifier/verify.py"),
+            )
+            .args(["--receipt", r, "--public-key", k])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report["failure"]["field"].clone())
+    };
+    assert_eq!(python(&receipt), (Some(0), Value::Null));
+    let mut copy = receipt.clone();
+    copy["checkpoint"]["tree_size"] = json!(1);
+    assert_eq!(python(&copy), (Some(1), json!("checkpoint.tree_size")));
+    let (status, batch) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chains/{}/entries/batch", s.chain))
+            .set_json(json!({"entries": [
+                {"kind": "generic", "business_date": "2026-01-15", "idempotency_key": "late-b1", "body": amount("8.00")},
+                {"kind": "generic", "business_date": "2026-01-15", "idempotency_key": "late-b2", "body": amount("9.00")},
+            ]}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    let mut kept = batch["receipts"][0].clone();
+    kept["checkpoint"] = batch["checkpoint"].clone();
+    assert_eq!(python(&kept), (Some(0), Value::Null));
+    std::fs::write(&receipt_file, kept.to_string()).unwrap();
+    assert_eq!(
+        run(&["verify-receipt", "--receipt", r, "--public-key", k])
+            .status
+            .code(),
+        Some(0)
+    );
 
     let mut su = s.attacker();
     let edited = s.canonical(&mut su, 1).replace("1001.00", "1100.00");
