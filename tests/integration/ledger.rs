@@ -1491,7 +1491,7 @@ async fn ledger_routes_refuse_everyone_outside_their_roles() {
 }
 
 /// The published test vectors (tests/vectors/ledger-vectors.json: golden entry, hashes,
-/// proofs, 86 export cases and 42 receipt cases with their verdicts) hold for this build's
+/// proofs, 86 export cases and 44 receipt cases with their verdicts) hold for this build's
 /// `fundtrail verify` and `fundtrail verify-receipt` and for the independent Python
 /// verifier alike.
 #[test]
@@ -1512,7 +1512,7 @@ fn the_published_vectors_hold_for_both_verifiers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("86 export cases, 42 receipt cases (Python and Rust); mismatches: 0"),
+        text.contains("86 export cases, 44 receipt cases (Python and Rust); mismatches: 0"),
         "{text}"
     );
 }

@@ -241,6 +241,10 @@ def receipt_cases(c, admin, key, other):
     base = c.receipt(1, 3)
     t3 = c.text(3)
     add("entry 1 at size 3", base, proven(base))
+    deep = json.dumps(base, ensure_ascii=False).replace(
+        '"body": {', '"body": {"deep": ' + "[" * 124 + "]" * 124 + ", ", 1)
+    add("nested 127 levels deep (124 arrays in the body: the entry breaks the body depth rule)",
+        deep, refused("entry"))
     add("entry 2 at size 3 (the last leaf)", c.receipt(2, 3), proven(c.receipt(2, 3)))
     add("entry 0 at size 1 (an empty proof)", c.receipt(0, 1), proven(c.receipt(0, 1)))
     add("entry 1 at size 2 (an older checkpoint)", c.receipt(1, 2), proven(c.receipt(1, 2)))
@@ -313,6 +317,8 @@ def receipt_cases(c, admin, key, other):
             signed_at="2026-12-01T09:00:03.125000+00:00"))),
         ("inclusion_proof as an array", edited(base, lambda r: r.update(inclusion_proof=[1, 3, []]))),
         ("a duplicate member", text.replace('{"chain"', '{"seq": 1, "chain"', 1)),
+        ("nested 128 levels deep (125 arrays in the body)",
+         text.replace('"body": {', '"body": {"deep": ' + "[" * 125 + "]" * 125 + ", ", 1)),
         ("not JSON", text[:-1]),
     ]
     for name, r in unusable:

@@ -1056,6 +1056,8 @@ def read_receipt(text):
                 raise bad(f"missing member {name!r} in {what}")
         return obj
 
+    if scan_line(text)[0] > MAX_JSON_NESTING:  # the reference parses the whole receipt first
+        raise bad(f"nested deeper than {MAX_JSON_NESTING} arrays/objects")
     try:
         r = loads(text)
     except (ValueError, RecursionError) as e:
