@@ -77,14 +77,16 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Check a saved receipt offline: the entry hashes to its hash, the checkpoint is
-    /// signed by a published key, and the inclusion proof leads to its root.
-    /// Exit 0: proven; 1: does not hold; 2: unusable input.
+    /// Check a saved receipt offline (docs/ledger-format.md, "Receipts"): the checkpoint
+    /// is signed by a published key, the entry hashes to its hash, the inclusion proof
+    /// leads from it to the signed root, and every other member (seq, chain, the
+    /// checkpoint's size, root and time) says the same. Exit 0: proven; 1: does not hold
+    /// (the report names the member); 2: unusable input.
     VerifyReceipt {
         /// The JSON answer of an append (or of GET .../entries/{seq}/proof merged with the entry).
         #[arg(long)]
         receipt: PathBuf,
-        /// Verifier keys, one per line (from GET /api/v1/keys).
+        /// Verifier keys, one per line (from GET /api/v1/keys); a key listed twice is one key.
         #[arg(long)]
         public_key: PathBuf,
     },
@@ -363,7 +365,8 @@ fn verify_offline(
     }
 }
 
-/// Verifier keys from a file, one per line (`#` comments and blank lines ignored).
+/// Verifier keys from a file, one per line (`#` comments and blank lines ignored). A key
+/// listed twice is one key; two different keys under one name and key ID are an error.
 fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::VerifierKey>> {
     use anyhow::Context;
     let keys = std::fs::read_to_string(path)
@@ -377,5 +380,5 @@ fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
-    Ok(keys)
+    crate::ledger::note::distinct_keys(keys).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
