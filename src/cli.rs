@@ -89,6 +89,13 @@ pub enum Command {
         /// Verifier keys, one per line (from GET /api/v1/keys); a key listed twice is one key.
         #[arg(long)]
         public_key: PathBuf,
+        /// Witnesses' cosigner verifier keys, one per line: the receipt's checkpoint must
+        /// carry their cosignatures (see --witnesses-required).
+        #[arg(long)]
+        witness_key: Option<PathBuf>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all).
+        #[arg(long, requires = "witness_key")]
+        witnesses_required: Option<usize>,
     },
     /// Recompute every fund's derived state (balances, allocation use, contract totals,
     /// tender stages) from its ledger entries. With --check, only compare and report:
@@ -271,12 +278,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::VerifyReceipt {
             receipt,
             public_key,
+            witness_key,
+            witnesses_required,
         } => {
             let keys = read_keys(&public_key)?;
+            let policy = witness_key
+                .map(|path| witness_policy(&path, witnesses_required))
+                .transpose()?;
             let text = std::fs::read_to_string(&receipt)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", receipt.display()))?;
-            let report = crate::ledger::receipt::verify_receipt(&text, &keys)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let report =
+                crate::ledger::receipt::verify_witnessed_receipt(&text, &keys, policy.as_ref())
+                    .map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if report.ok {
                 Ok(())
@@ -363,6 +376,28 @@ fn verify_offline(
     } else {
         Err(Tampered.into())
     }
+}
+
+/// A k-of-n witness policy from a file of cosigner verifier keys (one per line, `#`
+/// comments) and the number required (default: all of them).
+fn witness_policy(
+    path: &std::path::Path,
+    required: Option<usize>,
+) -> anyhow::Result<crate::ledger::cosignature::WitnessPolicy> {
+    use anyhow::Context;
+    let keys = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            crate::ledger::cosignature::CosignerKey::from_verifier_string(l)
+                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let k = required.unwrap_or(keys.len());
+    crate::ledger::cosignature::WitnessPolicy::new(keys, k)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Verifier keys from a file, one per line (`#` comments and blank lines ignored). A key

@@ -934,8 +934,7 @@ mod tests {
             for replayed in [false, true] {
                 for proof_len in [0, 1, 20] {
                     for (with_cp, contract) in [(true, false), (false, false), (true, true)] {
-                        let mut dto =
-                            ReceiptDto::new(receipt(replayed, proof_len, note), with_cp);
+                        let mut dto = ReceiptDto::new(receipt(replayed, proof_len, note), with_cp);
                         dto.contract_id = contract.then(Uuid::new_v4);
                         let mut ours = Vec::new();
                         dto.write_json(&mut ours).unwrap_or_default();

@@ -54,6 +54,13 @@ struct ReceiptJson<'a> {
     #[serde(default)]
     #[allow(dead_code)]
     replayed: Option<bool>,
+    /// A fund's contract entry: the contract's id, UUIDv5 of the seq in the chain's id.
+    #[serde(default, deserialize_with = "canonical_uuid_opt")]
+    contract_id: Option<Uuid>,
+}
+
+fn canonical_uuid_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    entry::canonical_uuid(d).map(Some)
 }
 
 /// The receipt's hashes, decoded.
@@ -259,6 +266,18 @@ fn check(
             ),
         );
     }
+    if let Some(claimed) = r.contract_id {
+        let derived = Uuid::new_v5(&e.chain, e.seq.to_string().as_bytes());
+        if e.kind != "contract" || claimed != derived {
+            return fail(
+                "contract_id",
+                format!(
+                    "contract_id is {claimed} but a contract recorded at seq {} of chain {} is {derived} (and only a contract entry names one)",
+                    e.seq, e.chain
+                ),
+            );
+        }
+    }
     if !origin_names(&cp.origin, e.chain) {
         return fail(
             "checkpoint.note",
@@ -307,12 +326,40 @@ fn check(
 /// Checks a receipt given as JSON text against the published keys. `Err`: the receipt
 /// cannot be read (exit status 2); `Ok` with `ok: false`: it does not hold (exit status 1).
 pub fn verify_receipt(json: &str, keys: &[VerifierKey]) -> Result<ReceiptReport, String> {
+    verify_witnessed_receipt(json, keys, None)
+}
+
+/// `verify_receipt`, and with a witness `policy` the receipt's checkpoint must also carry
+/// the cosignatures of the required number of its witnesses (C2SP tlog-cosignature lines
+/// appended to the note; a receipt refreshed from `GET …/entries/{seq}/proof?size=N` once
+/// the witnesses cosigned size N carries them), else the check of `checkpoint.note` fails.
+pub fn verify_witnessed_receipt(
+    json: &str,
+    keys: &[VerifierKey],
+    policy: Option<&super::cosignature::WitnessPolicy>,
+) -> Result<ReceiptReport, String> {
     let keys = note::distinct_keys(keys.to_vec()).map_err(|e| e.to_string())?;
     if keys.is_empty() {
         return Err("no verifier key".to_owned());
     }
     let (receipt, hashes) = read(json)?;
-    Ok(match check(&receipt, &hashes, &keys) {
+    let checked = check(&receipt, &hashes, &keys).and_then(|proven| match policy {
+        None => Ok(proven),
+        Some(p) => p
+            .check(&receipt.checkpoint.note)
+            .map(|_| proven)
+            .or_else(|e| {
+                fail(
+                    "checkpoint.note",
+                    format!(
+                        "the checkpoint is not cosigned by {} of the {} required witnesses: {e}",
+                        p.required,
+                        p.witnesses.len()
+                    ),
+                )
+            }),
+    });
+    Ok(match checked {
         Ok((size, root)) => ReceiptReport {
             ok: true,
             chain: Some(receipt.chain),
@@ -416,6 +463,14 @@ mod tests {
         type Edit = Box<dyn Fn(&mut Value)>;
         let cases: Vec<(&str, Edit, &str)> = vec![
             ("seq", Box::new(|r| r["seq"] = json!(2)), "seq"),
+            (
+                "a contract id on an entry that is no contract",
+                Box::new(|r| {
+                    let chain: Uuid = r["chain"].as_str().unwrap_or_default().parse().unwrap();
+                    r["contract_id"] = json!(Uuid::new_v5(&chain, b"1").to_string());
+                }),
+                "contract_id",
+            ),
             (
                 "seq, to the next entry",
                 Box::new(|r| r["seq"] = json!(0)),

@@ -1615,6 +1615,13 @@ async fn allocations_contracts_and_the_caller_are_readable_within_scope() {
     );
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
     let id = receipt["contract_id"].as_str().unwrap().to_owned();
+    // The receipt, contract id included, proves itself offline.
+    let report = fundtrail::ledger::receipt::verify_receipt(
+        &receipt.to_string(),
+        &[w.state.ledger.verifier_key()],
+    )
+    .unwrap();
+    assert!(report.ok, "{:?}", report.failure);
     let (status, one) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
     assert_eq!(status, StatusCode::OK, "{one}");
     let contracts = format!("/api/v1/funds/{}/contracts", w.fund);

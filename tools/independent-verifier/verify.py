@@ -21,6 +21,7 @@ import decimal
 import hashlib
 import json
 import re
+import uuid
 import sys
 
 # --------------------------------------------------------------------------- Ed25519
@@ -1033,7 +1034,8 @@ def utc_instant(s):
 
 
 _RECEIPT = {"chain": True, "seq": True, "entry_hash": True, "prev_hash": True, "entry": True,
-            "inclusion_proof": True, "checkpoint": True, "leaf_hash": False, "replayed": False}
+            "inclusion_proof": True, "checkpoint": True, "leaf_hash": False, "replayed": False,
+            "contract_id": False}
 _PROOF = ("leaf_index", "tree_size", "hashes")
 _CHECKPOINT = ("tree_size", "root_hash", "signed_at", "note")
 
@@ -1081,6 +1083,8 @@ def read_receipt(text):
             raise bad(f"{name} must be an unsigned integer")
     if r.get("replayed") is not None and not isinstance(r["replayed"], bool):
         raise bad("replayed must be a boolean")
+    if "contract_id" in r and parse_uuid(r["contract_id"]) is None:
+        raise bad("contract_id is not a UUID in canonical form")
     if not isinstance(proof["hashes"], list):
         raise bad("inclusion_proof.hashes must be a list")
     hashes = [r["entry_hash"], r["prev_hash"], cp["root_hash"], *proof["hashes"]]
@@ -1132,6 +1136,10 @@ def check_receipt(r, keys):
         return "seq", f"seq is {r['seq']} but the proven entry is seq {e['seq']}"
     if r["chain"] != e["chain"]:
         return "chain", f"chain is {r['chain']} but the proven entry is in chain {e['chain']}"
+    if "contract_id" in r:
+        derived = str(uuid.uuid5(uuid.UUID(e["chain"]), str(e["seq"])))
+        if e["kind"] != "contract" or r["contract_id"] != derived:
+            return "contract_id", f"contract_id is {r['contract_id']} but a contract at seq {e['seq']} is {derived}"
     if not origin_names(origin, e["chain"]):
         return "checkpoint.note", f"the signed checkpoint's origin {origin!r} does not name chain {e['chain']}"
     if cp["tree_size"] != size:
