@@ -112,14 +112,13 @@ pub fn open_ledger_with_clock(
         &service_url(&database.url, db_args)?,
         &db_args.pool_settings(),
     )?;
-    let ledger = Arc::new(Ledger::trusting(
-        pool.clone(),
-        signer,
-        trusted,
-        &ledger_args.log_name,
-        clock,
-    ));
-    Ok((database, pool, ledger))
+    let mut ledger = Ledger::trusting(pool.clone(), signer, trusted, &ledger_args.log_name, clock);
+    if let Some(path) = &ledger_args.previous_signing_key {
+        ledger = ledger
+            .rotated_from(&keys::load(path)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok((database, pool, Arc::new(ledger)))
 }
 
 pub fn serve(

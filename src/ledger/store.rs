@@ -876,3 +876,17 @@ pub fn latest_witnessed_size(
     .optional()?;
     row.map(|r| to_u64(r.tree_size)).transpose()
 }
+
+/// The entries of `chain` of one `kind`, in seq order.
+pub fn entries_of_kind(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    kind: &str,
+) -> StoreResult<Vec<EntryRow>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .filter(ledger_entries::kind.eq(kind))
+        .order(ledger_entries::seq.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}

@@ -106,7 +106,7 @@ pub fn checkpoint(
             .ok_or_else(|| ApiError::NotFound("the chain has no checkpoint yet".to_owned()))?,
     };
     let cp = SignedCheckpoint::try_from(&row).map_err(internal)?;
-    match crate::ledger::integrity::trusted_checkpoint(&cp.note, ledger.trusted_keys(), None) {
+    match crate::ledger::integrity::trusted_checkpoint(&cp.note, &ledger.trusted_keys(), None) {
         Ok(signed) if signed.size == cp.tree_size && signed.root == cp.root_hash => {}
         Ok(_) => {
             return Err(ApiError::LedgerIntegrity(format!(
