@@ -1,0 +1,110 @@
+//! The `fundtrail` binary as an operator meets it: what it writes on stderr and how it
+//! exits.
+
+use std::process::{Command, Output};
+
+use uuid::Uuid;
+
+use crate::harness::{self, TestDb};
+
+/// A data directory of this test's own (not created: commands create what they need).
+fn data_dir(what: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("fundtrail-{what}-{}", Uuid::new_v4()))
+}
+
+/// The binary with `args` on `db`, logging at `info`, stdout and stderr captured (pipes,
+/// never a terminal).
+fn run_logged(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .env("FUNDTRAIL_USER_PASSWORD", "a long enough passphrase 2026")
+        .args(args)
+        .arg("--database-url")
+        .arg(db.url())
+        .arg("--data-dir")
+        .arg(dir)
+        .env("FUNDTRAIL_SIGNING_KEY", harness::signing_key_file())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+/// Logs written to a pipe (or a file) are plain text: no escape code of a terminal's
+/// colours; JSON logs never carry one either.
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    for format in ["human", "json"] {
+        let db = TestDb::empty();
+        let dir = data_dir("log");
+        // Migrates, publishes the signing key and records a user: several info lines.
+        let user = "user create --email ops@example.org --role admin --org Ops";
+        let args = [
+            &["--log-format", format][..],
+            &user.split(' ').collect::<Vec<_>>(),
+        ]
+        .concat();
+        let out = run_logged(&db, &dir, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("migrations applied"), "{format}: {stderr}");
+        assert!(
+            !out.stderr.contains(&0x1b),
+            "{format} logs carry escape codes: {stderr:?}"
+        );
+        if format == "json" {
+            for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+                let _: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line:?}"));
+            }
+        }
+    }
+}
+
+/// A failing command says why once, on stderr: one `error: …` line and no log line
+/// repeating it, in either log format, and exit 2. A usage error is clap's one message.
+#[test]
+fn an_error_is_printed_once_on_stderr_with_a_non_zero_exit() {
+    let db = TestDb::migrated();
+    let dir = data_dir("error");
+    let missing = Uuid::new_v4().to_string();
+    for format in ["human", "json"] {
+        let out = harness::fundtrail(
+            &db,
+            &dir,
+            &[
+                "--log-format",
+                format,
+                "screen",
+                "--fund",
+                &missing,
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-31",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.matches(&missing).count(), 1, "{format}: {stderr}");
+        assert_eq!(
+            stderr.to_lowercase().matches("error").count(),
+            1,
+            "{format}: {stderr}"
+        );
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("error: no fund \"{missing}\""))),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args(["screen", "--from", "2026-01-01"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(stderr.contains("--fund"), "{stderr}");
+}
