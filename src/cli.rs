@@ -186,6 +186,10 @@ pub enum BenchCommand {
 #[error("verification failed")]
 struct Tampered;
 
+/// Parses the command line (clap prints its own usage errors and exits 2), runs the
+/// command, and reports a failure exactly once: one `error: …` line on stderr, whatever
+/// the log format, and exit 2. A command that fails returns its error here rather than
+/// logging it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
@@ -193,7 +197,6 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Tampered>() => ExitCode::from(1),
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "fundtrail failed");
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }

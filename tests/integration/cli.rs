@@ -96,7 +96,11 @@ fn an_error_is_printed_once_on_stderr_with_a_non_zero_exit() {
                 .any(|l| l.starts_with(&format!("error: no fund \"{missing}\""))),
             "{stderr}"
         );
-        assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let out = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
         .args(["screen", "--from", "2026-01-01"])
