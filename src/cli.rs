@@ -104,9 +104,9 @@ pub enum Command {
     /// already present. Re-running a period raises nothing twice. Recorded in the
     /// administrative chain as `period_screen_run` (actor: system).
     Screen {
-        /// The fund's id.
+        /// The fund: its id or its name.
         #[arg(long)]
-        fund: uuid::Uuid,
+        fund: String,
         /// First business date of the period (YYYY-MM-DD).
         #[arg(long)]
         from: chrono::NaiveDate,
@@ -315,7 +315,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             db,
             ledger,
         } => {
-            let summary = crate::startup::screen(&db, &ledger, fund, from, to)?;
+            let summary = crate::startup::screen(&db, &ledger, &fund, from, to)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

@@ -112,3 +112,46 @@ fn an_error_is_printed_once_on_stderr_with_a_non_zero_exit() {
     assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
     assert!(stderr.contains("--fund"), "{stderr}");
 }
+
+/// `--fund` of every command that takes one (`screen`, `import ocds`, `bench reports`,
+/// `bench exports`) is a fund's id or its name, resolved alike; a name that could mean two
+/// funds (they differ only in case) is refused, naming both ids, before anything is read.
+#[actix_web::test]
+async fn every_fund_option_takes_an_id_or_a_name_and_refuses_an_ambiguous_one() {
+    let (db, state, app) = harness::start().await;
+    harness::act_as(&state, "admin");
+    let secretariat = harness::org(&db, "MDTF Secretariat", "fund_secretariat");
+    let health = harness::create_fund(&app, "Health MDTF", secretariat).await;
+    let shouted = harness::create_fund(&app, "HEALTH MDTF", secretariat).await;
+    let dir = data_dir("fund");
+    let period = ["--from", "2026-01-01", "--to", "2026-01-31"];
+
+    let id = health.to_string();
+    for fund in [id.as_str(), "Health MDTF"] {
+        let args = [&["screen", "--fund", fund][..], &period].concat();
+        let out = harness::fundtrail_ok(&db, &dir, &args);
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["fund"], id, "--fund {fund}: {summary}");
+    }
+
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ocds/release-package.json");
+    let file = file.to_str().unwrap();
+    for args in [
+        [&["screen", "--fund", "health mdtf"][..], &period].concat(),
+        vec!["import", "ocds", "--fund", "health mdtf", file],
+        vec!["bench", "reports", "--fund", "health mdtf"],
+        vec!["bench", "exports", "--fund", "health mdtf"],
+    ] {
+        let out = harness::fundtrail(&db, &dir, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: fund \"health mdtf\" is ambiguous"),
+            "{args:?}: {stderr}"
+        );
+        for fund in [health, shouted] {
+            assert!(stderr.contains(&fund.to_string()), "{args:?}: {stderr}");
+        }
+    }
+}
