@@ -1,5 +1,6 @@
-//! `fundtrail serve`: resolve the database (configured or embedded), migrate, serve
-//! until SIGINT/SIGTERM, let in-flight requests finish, then stop what we started.
+//! `fundtrail serve`: bind the listening address, resolve the database (configured or
+//! embedded), migrate, serve until SIGINT/SIGTERM, let in-flight requests finish, then
+//! stop what we started.
 
 use actix_web::{web, HttpServer};
 
@@ -174,6 +175,19 @@ pub fn open_ledger_with_clock(
     Ok((database, pool, ledger))
 }
 
+/// The service's listening socket, bound before anything else `serve` does: a second
+/// `serve` on a busy address fails at once, naming it, before it starts a cluster,
+/// migrates, generates a key or records a screening run.
+pub fn listen(bind: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(bind).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{bind} is in use: {e}; stop what listens there or choose another address \
+             (--bind, FUNDTRAIL_BIND)"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {bind}: {e}"),
+    })
+}
+
 pub fn serve(
     db_args: &DbArgs,
     http: &HttpArgs,
@@ -182,6 +196,7 @@ pub fn serve(
     screen_args: &ScreenArgs,
     witness_args: &WitnessArgs,
 ) -> anyhow::Result<()> {
+    let listener = listen(http.bind)?;
     let witnesses = match &witness_args.witnesses {
         Some(path) => crate::witness::push::load_witnesses(path)?,
         None => Vec::new(),
@@ -228,7 +243,7 @@ pub fn serve(
     } else {
         http.workers
     };
-    let bind = http.bind;
+    let bind = listener.local_addr()?;
     let shutdown_timeout_s = http.shutdown_timeout_s;
     let interval = screen_args.screen_interval.0;
     let mut scheduler = None;
@@ -257,7 +272,7 @@ pub fn serve(
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout_s)
-            .bind(bind)?
+            .listen(listener)?
             .run();
         tracing::info!(http.bind = %bind, "fundtrail listening (API page at /docs)");
         // actix handles SIGINT/SIGTERM: it stops accepting, lets in-flight requests

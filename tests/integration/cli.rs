@@ -155,3 +155,95 @@ async fn every_fund_option_takes_an_id_or_a_name_and_refuses_an_ambiguous_one() 
         }
     }
 }
+
+/// Entries of the administrative chain.
+fn admin_chain_size(db: &TestDb) -> i64 {
+    use diesel::prelude::*;
+    use fundtrail::schema::ledger_entries;
+    ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(fundtrail::ledger::entry::ADMIN_CHAIN))
+        .count()
+        .get_result(&mut db.superuser_conn())
+        .unwrap()
+}
+
+/// `fundtrail serve --bind addr` on `db`, waited for (killed after a minute: a serve that
+/// does not fail would run until stopped).
+fn serve_once(db: &TestDb, dir: &std::path::Path, addr: std::net::SocketAddr) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        .args([
+            "serve",
+            "--bind",
+            &addr.to_string(),
+            "--database-url",
+            &db.url(),
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("FUNDTRAIL_SIGNING_KEY", harness::signing_key_file())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve on a busy address kept running: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A second `serve` on an address already in use fails at once, naming the address, and
+/// exits 2 having written nothing: no migration, no screening run in the administrative
+/// chain, no key file in the data directory.
+#[actix_web::test]
+async fn serve_on_a_busy_address_fails_naming_it_and_writes_nothing() {
+    let (db, state, app) = harness::start().await;
+    harness::act_as(&state, "admin");
+    let secretariat = harness::org(&db, "MDTF Secretariat", "fund_secretariat");
+    // An active fund: a serve that got as far as its schedule would screen it.
+    harness::create_fund(&app, "Health MDTF", secretariat).await;
+    let before = admin_chain_size(&db);
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let dir = data_dir("serve");
+    let out = serve_once(&db, &dir, addr);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {addr} is in use: ")),
+        "{stderr}"
+    );
+    assert_eq!(admin_chain_size(&db), before, "{stderr}");
+    assert!(!dir.exists(), "serve wrote into its data directory");
+
+    // On a database never migrated: still nothing written.
+    let empty = TestDb::empty();
+    let out = serve_once(&empty, &dir, addr);
+    assert_eq!(out.status.code(), Some(2));
+    let tables: i64 = diesel::RunQueryDsl::get_result::<Count>(
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
+        ),
+        &mut empty.superuser_conn(),
+    )
+    .unwrap()
+    .n;
+    assert_eq!(tables, 0, "serve migrated a database before failing");
+    drop(busy);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
