@@ -139,8 +139,8 @@ pub fn open_ledger(
     open_ledger_with_clock(db_args, ledger_args, Ledger::system_clock())
 }
 
-/// `open_ledger` with the writer's clock given (`seed-demo --inject-schemes` records each
-/// day's entries on their business day).
+/// `open_ledger` with the writer's clock given (`seed-demo` records each day's entries on
+/// their business day).
 pub fn open_ledger_with_clock(
     db_args: &DbArgs,
     ledger_args: &LedgerArgs,
