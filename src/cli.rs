@@ -113,9 +113,9 @@ pub enum Command {
     /// already present. Re-running a period raises nothing twice. Recorded in the
     /// administrative chain as `period_screen_run` (actor: system).
     Screen {
-        /// The fund's id.
+        /// The fund: its id or its name.
         #[arg(long)]
-        fund: uuid::Uuid,
+        fund: String,
         /// First business date of the period (YYYY-MM-DD).
         #[arg(long)]
         from: chrono::NaiveDate,
@@ -195,6 +195,10 @@ pub enum BenchCommand {
 #[error("verification failed")]
 struct Tampered;
 
+/// Parses the command line (clap prints its own usage errors and exits 2), runs the
+/// command, and reports a failure exactly once: one `error: …` line on stderr, whatever
+/// the log format, and exit 2. A command that fails returns its error here rather than
+/// logging it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
@@ -202,7 +206,6 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Tampered>() => ExitCode::from(1),
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "fundtrail failed");
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
@@ -327,7 +330,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             db,
             ledger,
         } => {
-            let summary = crate::startup::screen(&db, &ledger, fund, from, to)?;
+            let summary = crate::startup::screen(&db, &ledger, &fund, from, to)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }

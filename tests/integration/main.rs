@@ -55,6 +55,7 @@ macro_rules! refused {
 
 mod admin;
 mod auth;
+mod cli;
 mod domain;
 mod embedded;
 mod entry_rules;
