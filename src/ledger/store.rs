@@ -890,3 +890,17 @@ pub fn entries_of_kind(
         .select(EntryRow::as_select())
         .load(conn)?)
 }
+
+/// The size of the latest checkpoint of `chain` signed at or before `at`, if any.
+pub fn checkpoint_size_signed_by(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<u64>> {
+    let size: Option<i64> = checkpoints::table
+        .filter(checkpoints::chain_id.eq(chain))
+        .filter(checkpoints::signed_at.le(at))
+        .select(diesel::dsl::max(checkpoints::tree_size))
+        .first(conn)?;
+    size.map(to_u64).transpose()
+}

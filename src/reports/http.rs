@@ -64,7 +64,8 @@ pub struct ReportQuery {
     pub format: Option<String>,
     /// The fund chain's checkpoint size to compute at (default: the latest).
     pub at_size: Option<u64>,
-    /// The administrative chain's checkpoint size for flag statuses (default: latest).
+    /// The administrative chain's checkpoint size for flag statuses (default: with
+    /// `at_size`, the one the fund's checkpoint saw; without, the latest).
     pub admin_size: Option<u64>,
 }
 

@@ -55,7 +55,9 @@ pub struct AtSize {
     /// Compute at the fund chain's signed checkpoint of this size (default: the latest).
     pub at_size: Option<u64>,
     /// Flag statuses as of the administrative chain's checkpoint of this size (default:
-    /// the latest).
+    /// with `at_size`, the administrative chain as the fund's checkpoint saw it — its latest
+    /// checkpoint signed by then — so the same `at_size` gives the same bytes for ever;
+    /// without, the latest).
     pub admin_size: Option<u64>,
 }
 
@@ -163,8 +165,19 @@ pub fn pins(
     fund: Uuid,
     at: AtSize,
 ) -> ApiResult<(PinnedCheckpoint, PinnedCheckpoint)> {
-    Ok((
-        checkpoint(conn, ledger, fund, at.at_size)?,
-        checkpoint(conn, ledger, ADMIN_CHAIN, at.admin_size)?,
-    ))
+    let fund_cp = checkpoint(conn, ledger, fund, at.at_size)?;
+    // A report asked at a size is the same bytes for ever: without `admin_size`, its flag
+    // statuses are those of the administrative chain as the fund's checkpoint saw it (its
+    // latest checkpoint signed by then). The latest report shows the latest triage.
+    let admin_size = match (at.at_size, at.admin_size) {
+        (_, Some(n)) => Some(n),
+        // (Its first checkpoint, of size 0, when none was signed by then.)
+        (Some(_), None) => Some(
+            ledger_store::checkpoint_size_signed_by(conn, ADMIN_CHAIN, fund_cp.signed_at)
+                .map_err(internal)?
+                .unwrap_or(0),
+        ),
+        (None, None) => None,
+    };
+    Ok((fund_cp, checkpoint(conn, ledger, ADMIN_CHAIN, admin_size)?))
 }
