@@ -67,6 +67,13 @@ pub enum Command {
         /// Verifier keys, one per line (`<name>+<id>+<base64>`, from GET /api/v1/keys).
         #[arg(long)]
         public_key: PathBuf,
+        /// Witnesses' cosigner verifier keys, one per line: the --checkpoint must carry
+        /// their cosignatures (see --witnesses-required).
+        #[arg(long, requires = "checkpoint")]
+        witness_key: Option<PathBuf>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all).
+        #[arg(long, requires = "witness_key")]
+        witnesses_required: Option<usize>,
     },
     /// Run a witness (C2SP tlog-witness): cosign this log's checkpoints with your own key,
     /// only when each is consistent with the last one you cosigned; refuse and raise an
@@ -265,7 +272,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             export,
             checkpoint,
             public_key,
-        } => verify_offline(&export, checkpoint.as_deref(), &public_key),
+            witness_key,
+            witnesses_required,
+        } => {
+            let policy = witness_key
+                .map(|path| witness_policy(&path, witnesses_required))
+                .transpose()?;
+            verify_offline(&export, checkpoint.as_deref(), &public_key, policy.as_ref())
+        }
         Command::Migrate { db } => {
             let database = crate::startup::resolve_database(&db)?;
             let applied = crate::db::migrate_url(&database.url)?;
@@ -357,6 +371,7 @@ fn verify_offline(
     export: &std::path::Path,
     checkpoint: Option<&std::path::Path>,
     public_key: &std::path::Path,
+    witnesses: Option<&crate::ledger::cosignature::WitnessPolicy>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::BufRead;
@@ -365,6 +380,20 @@ fn verify_offline(
     let trusted = checkpoint
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
+    // The saved checkpoint counts only with the required witnesses' cosignatures: a
+    // checkpoint nobody outside saw could describe a history shown to this reader alone.
+    if let (Some(policy), Some(note)) = (witnesses, trusted.as_deref()) {
+        if let Err(e) = policy.check(note) {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "first_failure": {"seq": null,
+                    "reason": "not_witnessed",
+                    "detail": format!("the checkpoint is not cosigned by {} of the {} required witnesses: {e}",
+                        policy.required, policy.witnesses.len())}})
+            );
+            return Err(Tampered.into());
+        }
+    }
     let input: Box<dyn BufRead> = if export.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin().lock()))
     } else {

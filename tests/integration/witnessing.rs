@@ -316,5 +316,40 @@ async fn receipts_need_the_witness(
     let (code, report) = run(&refreshed);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["ok"], true, "{report}");
+
+    // `fundtrail verify` of an export, with the donor's saved checkpoint: it counts only
+    // with the witness's cosignature.
+    let res = actix_web::test::call_service(
+        app,
+        crate::harness::authed(TestRequest::get().uri(&format!("/api/v1/chains/{chain}/export")))
+            .to_request(),
+    )
+    .await;
+    let export = dir.join("export.jsonl");
+    std::fs::write(&export, actix_web::test::read_body(res).await).unwrap();
+    let verify = |note: &str| {
+        let saved = dir.join(format!("{}.note", uuid::Uuid::new_v4()));
+        std::fs::write(&saved, note).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(["verify", "--export"])
+            .arg(&export)
+            .arg("--checkpoint")
+            .arg(&saved)
+            .arg("--public-key")
+            .arg(&keys)
+            .arg("--witness-key")
+            .arg(&witness)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify(receipt["checkpoint"]["note"].as_str().unwrap());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not_witnessed"), "{out}");
+    let (code, out) = verify(proof["checkpoint"]["note"].as_str().unwrap());
+    assert_eq!(code, Some(0), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
