@@ -30,17 +30,18 @@ use crate::state::AppState;
         crate::chains::http::proof, crate::chains::http::consistency, crate::chains::http::checkpoint,
         crate::chains::http::verify, crate::chains::http::export, crate::chains::http::keys,
         crate::auth::http::login, crate::auth::http::refresh, crate::auth::http::logout,
+        crate::auth::me::me,
         crate::auth::admin::create_organization, crate::auth::admin::list_organizations,
         crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
         crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
         crate::funds::http::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::deactivate_fund,
-        crate::funds::http::list_funds,
+        crate::funds::http::list_funds, crate::funds::allocations::list_allocations,
         crate::entries::http::post_entry, crate::entries::http::post_batch,
         crate::entries::http::list_entries, crate::entries::http::balances,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
-        crate::procurement::http::get_contract,
+        crate::procurement::http::get_contract, crate::procurement::contracts::list_contracts,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
         crate::screening::http::get_flag, crate::screening::http::triage,
         crate::screening::http::run_screens,
@@ -166,10 +167,13 @@ pub fn build(
         .service(
             web::scope("/api/v1")
                 .configure(crate::auth::http::routes)
+                .configure(crate::auth::me::routes)
                 .configure(crate::auth::admin::routes)
                 .configure(crate::funds::http::routes)
+                .configure(crate::funds::allocations::routes)
                 .configure(crate::entries::http::routes)
                 .configure(crate::procurement::http::routes)
+                .configure(crate::procurement::contracts::routes)
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
                 .configure(crate::reports::exports::routes)

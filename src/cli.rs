@@ -67,6 +67,13 @@ pub enum Command {
         /// Verifier keys, one per line (`<name>+<id>+<base64>`, from GET /api/v1/keys).
         #[arg(long)]
         public_key: PathBuf,
+        /// Witnesses' cosigner verifier keys, one per line: the --checkpoint must carry
+        /// their cosignatures (see --witnesses-required).
+        #[arg(long, requires = "checkpoint")]
+        witness_key: Option<PathBuf>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all).
+        #[arg(long, requires = "witness_key")]
+        witnesses_required: Option<usize>,
     },
     /// Run a witness (C2SP tlog-witness): cosign this log's checkpoints with your own key,
     /// only when each is consistent with the last one you cosigned; refuse and raise an
@@ -77,16 +84,25 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Check a saved receipt offline: the entry hashes to its hash, the checkpoint is
-    /// signed by a published key, and the inclusion proof leads to its root.
-    /// Exit 0: proven; 1: does not hold; 2: unusable input.
+    /// Check a saved receipt offline (docs/ledger-format.md, "Receipts"): the checkpoint
+    /// is signed by a published key, the entry hashes to its hash, the inclusion proof
+    /// leads from it to the signed root, and every other member (seq, chain, the
+    /// checkpoint's size, root and time) says the same. Exit 0: proven; 1: does not hold
+    /// (the report names the member); 2: unusable input.
     VerifyReceipt {
         /// The JSON answer of an append (or of GET .../entries/{seq}/proof merged with the entry).
         #[arg(long)]
         receipt: PathBuf,
-        /// Verifier keys, one per line (from GET /api/v1/keys).
+        /// Verifier keys, one per line (from GET /api/v1/keys); a key listed twice is one key.
         #[arg(long)]
         public_key: PathBuf,
+        /// Witnesses' cosigner verifier keys, one per line: the receipt's checkpoint must
+        /// carry their cosignatures (see --witnesses-required).
+        #[arg(long)]
+        witness_key: Option<PathBuf>,
+        /// How many of the --witness-key witnesses must have cosigned (default: all).
+        #[arg(long, requires = "witness_key")]
+        witnesses_required: Option<usize>,
     },
     /// Recompute every fund's derived state (balances, allocation use, contract totals,
     /// tender stages) from its ledger entries. With --check, only compare and report:
@@ -104,9 +120,9 @@ pub enum Command {
     /// already present. Re-running a period raises nothing twice. Recorded in the
     /// administrative chain as `period_screen_run` (actor: system).
     Screen {
-        /// The fund's id.
+        /// The fund: its id or its name.
         #[arg(long)]
-        fund: uuid::Uuid,
+        fund: String,
         /// First business date of the period (YYYY-MM-DD).
         #[arg(long)]
         from: chrono::NaiveDate,
@@ -186,6 +202,10 @@ pub enum BenchCommand {
 #[error("verification failed")]
 struct Tampered;
 
+/// Parses the command line (clap prints its own usage errors and exits 2), runs the
+/// command, and reports a failure exactly once: one `error: …` line on stderr, whatever
+/// the log format, and exit 2. A command that fails returns its error here rather than
+/// logging it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_format);
@@ -193,7 +213,6 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Tampered>() => ExitCode::from(1),
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "fundtrail failed");
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
@@ -253,7 +272,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             export,
             checkpoint,
             public_key,
-        } => verify_offline(&export, checkpoint.as_deref(), &public_key),
+            witness_key,
+            witnesses_required,
+        } => {
+            let policy = witness_key
+                .map(|path| witness_policy(&path, witnesses_required))
+                .transpose()?;
+            verify_offline(&export, checkpoint.as_deref(), &public_key, policy.as_ref())
+        }
         Command::Migrate { db } => {
             let database = crate::startup::resolve_database(&db)?;
             let applied = crate::db::migrate_url(&database.url)?;
@@ -269,12 +295,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::VerifyReceipt {
             receipt,
             public_key,
+            witness_key,
+            witnesses_required,
         } => {
             let keys = read_keys(&public_key)?;
+            let policy = witness_key
+                .map(|path| witness_policy(&path, witnesses_required))
+                .transpose()?;
             let text = std::fs::read_to_string(&receipt)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", receipt.display()))?;
-            let report = crate::ledger::receipt::verify_receipt(&text, &keys)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let report =
+                crate::ledger::receipt::verify_witnessed_receipt(&text, &keys, policy.as_ref())
+                    .map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if report.ok {
                 Ok(())
@@ -312,7 +344,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             db,
             ledger,
         } => {
-            let summary = crate::startup::screen(&db, &ledger, fund, from, to)?;
+            let summary = crate::startup::screen(&db, &ledger, &fund, from, to)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
@@ -339,6 +371,7 @@ fn verify_offline(
     export: &std::path::Path,
     checkpoint: Option<&std::path::Path>,
     public_key: &std::path::Path,
+    witnesses: Option<&crate::ledger::cosignature::WitnessPolicy>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::BufRead;
@@ -347,6 +380,20 @@ fn verify_offline(
     let trusted = checkpoint
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
+    // The saved checkpoint counts only with the required witnesses' cosignatures: a
+    // checkpoint nobody outside saw could describe a history shown to this reader alone.
+    if let (Some(policy), Some(note)) = (witnesses, trusted.as_deref()) {
+        if let Err(e) = policy.check(note) {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "first_failure": {"seq": null,
+                    "reason": "not_witnessed",
+                    "detail": format!("the checkpoint is not cosigned by {} of the {} required witnesses: {e}",
+                        policy.required, policy.witnesses.len())}})
+            );
+            return Err(Tampered.into());
+        }
+    }
     let input: Box<dyn BufRead> = if export.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin().lock()))
     } else {
@@ -363,7 +410,30 @@ fn verify_offline(
     }
 }
 
-/// Verifier keys from a file, one per line (`#` comments and blank lines ignored).
+/// A k-of-n witness policy from a file of cosigner verifier keys (one per line, `#`
+/// comments) and the number required (default: all of them).
+fn witness_policy(
+    path: &std::path::Path,
+    required: Option<usize>,
+) -> anyhow::Result<crate::ledger::cosignature::WitnessPolicy> {
+    use anyhow::Context;
+    let keys = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            crate::ledger::cosignature::CosignerKey::from_verifier_string(l)
+                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let k = required.unwrap_or(keys.len());
+    crate::ledger::cosignature::WitnessPolicy::new(keys, k)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Verifier keys from a file, one per line (`#` comments and blank lines ignored). A key
+/// listed twice is one key; two different keys under one name and key ID are an error.
 fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::VerifierKey>> {
     use anyhow::Context;
     let keys = std::fs::read_to_string(path)
@@ -377,5 +447,5 @@ fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
-    Ok(keys)
+    crate::ledger::note::distinct_keys(keys).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

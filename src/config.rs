@@ -119,6 +119,12 @@ pub struct LedgerArgs {
     #[arg(long, env = "FUNDTRAIL_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
 
+    /// When rotating: the outgoing signing key file. It is trusted, and its endorsement of
+    /// the new key is recorded in the administrative chain, so whoever trusts it trusts the
+    /// new key (docs/operations.md, "Checkpoint signing keys").
+    #[arg(long, env = "FUNDTRAIL_PREVIOUS_SIGNING_KEY")]
+    pub previous_signing_key: Option<PathBuf>,
+
     /// Verifier keys this service trusts besides its signing key's (earlier signing keys,
     /// other processes' keys): a file of C2SP verifier keys, one per line. Default:
     /// `<data dir>/keys/trusted.keys` when it exists. Keys are never trusted for being in

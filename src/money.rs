@@ -38,6 +38,10 @@ impl Currency {
     pub fn round(self, value: Decimal) -> Decimal {
         let mut v =
             value.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointNearestEven);
+        // A negative amount that rounds to zero is zero, never "-0.00".
+        if v.is_zero() {
+            v = Decimal::ZERO;
+        }
         v.rescale(self.minor_units());
         v
     }
@@ -171,6 +175,22 @@ mod tests {
         assert!(Currency::parse("XAU").is_err(), "gold has no minor unit");
         assert!(Currency::parse("EURO").is_err());
         assert!(Currency::parse("eur").is_err());
+    }
+
+    #[test]
+    fn a_negative_amount_rounding_to_zero_is_written_zero() {
+        let eur = Currency::parse("EUR").unwrap();
+        let tiny: Decimal = "-0.004".parse().unwrap();
+        assert_eq!(eur.format(tiny), "0.00");
+        assert_eq!(eur.format(-Decimal::ZERO), "0.00");
+        assert_eq!(
+            eur.format("-0.005".parse().unwrap()),
+            "0.00",
+            "half to even"
+        );
+        assert_eq!(eur.format("-0.015".parse().unwrap()), "-0.02");
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(jpy.format("-0.4".parse().unwrap()), "0");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `fundtrail serve`: resolve the database (configured or embedded), migrate, serve
-//! until SIGINT/SIGTERM, let in-flight requests finish, then stop what we started.
+//! `fundtrail serve`: bind the listening address, resolve the database (configured or
+//! embedded), migrate, serve until SIGINT/SIGTERM, let in-flight requests finish, then
+//! stop what we started.
 
 use actix_web::{web, HttpServer};
 
@@ -76,6 +77,58 @@ pub fn service_url(url: &str, db_args: &DbArgs) -> anyhow::Result<String> {
     db::service_login_url(url, role)
 }
 
+/// A fund named on the command line (`--fund` of `screen`, `import ocds`, `bench reports`,
+/// `bench exports`): its id, or its name. Every command resolves `--fund` here.
+pub fn find_fund(
+    conn: &mut diesel::PgConnection,
+    fund: &str,
+) -> anyhow::Result<crate::funds::store::FundRow> {
+    // Funds are few (one per pooled fund an operator runs): reading them all is cheap.
+    let funds = crate::funds::store::all_funds(conn)?;
+    pick_fund(fund, funds).map_err(anyhow::Error::msg)
+}
+
+/// The fund `query` names among `funds`: the fund whose id it is, else the fund of exactly
+/// that name (names are unique), else the one fund of that name ignoring case and
+/// surrounding blanks. Refused, listing the ids, when it could mean more than one fund (an
+/// id of one fund that is another's name, or a name two funds share but for case).
+fn pick_fund(
+    query: &str,
+    funds: Vec<crate::funds::store::FundRow>,
+) -> Result<crate::funds::store::FundRow, String> {
+    let id = query.trim().parse::<uuid::Uuid>().ok();
+    let (exact, others): (Vec<_>, Vec<_>) = funds
+        .into_iter()
+        .partition(|f| Some(f.id) == id || f.name == query);
+    let folded = query.trim().to_lowercase();
+    let matches = if exact.is_empty() {
+        others
+            .into_iter()
+            .filter(|f| f.name.trim().to_lowercase() == folded)
+            .collect()
+    } else {
+        exact
+    };
+    let mut matches = matches.into_iter();
+    match (matches.next(), matches.next()) {
+        (Some(fund), None) => Ok(fund),
+        (None, _) => Err(format!(
+            "no fund {query:?}: give a fund's id or its name (GET /api/v1/funds lists them)"
+        )),
+        (Some(a), Some(b)) => {
+            let listed: Vec<String> = [a, b]
+                .into_iter()
+                .chain(matches)
+                .map(|f| format!("{} ({:?})", f.id, f.name))
+                .collect();
+            Err(format!(
+                "fund {query:?} is ambiguous: it matches {}; give the id of the one you mean",
+                listed.join(", ")
+            ))
+        }
+    }
+}
+
 /// The start of every command that writes: the signing key (generated on first use only
 /// at the default location), the database (configured or private), migrations, the pool
 /// and the ledger over it.
@@ -86,8 +139,8 @@ pub fn open_ledger(
     open_ledger_with_clock(db_args, ledger_args, Ledger::system_clock())
 }
 
-/// `open_ledger` with the writer's clock given (`seed-demo --inject-schemes` records each
-/// day's entries on their business day).
+/// `open_ledger` with the writer's clock given (`seed-demo` records each day's entries on
+/// their business day).
 pub fn open_ledger_with_clock(
     db_args: &DbArgs,
     ledger_args: &LedgerArgs,
@@ -112,14 +165,26 @@ pub fn open_ledger_with_clock(
         &service_url(&database.url, db_args)?,
         &db_args.pool_settings(),
     )?;
-    let ledger = Arc::new(Ledger::trusting(
-        pool.clone(),
-        signer,
-        trusted,
-        &ledger_args.log_name,
-        clock,
-    ));
-    Ok((database, pool, ledger))
+    let mut ledger = Ledger::trusting(pool.clone(), signer, trusted, &ledger_args.log_name, clock);
+    if let Some(path) = &ledger_args.previous_signing_key {
+        ledger = ledger
+            .rotated_from(&keys::load(path)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok((database, pool, Arc::new(ledger)))
+}
+
+/// The service's listening socket, bound before anything else `serve` does: a second
+/// `serve` on a busy address fails at once, naming it, before it starts a cluster,
+/// migrates, generates a key or records a screening run.
+pub fn listen(bind: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(bind).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{bind} is in use: {e}; stop what listens there or choose another address \
+             (--bind, FUNDTRAIL_BIND)"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {bind}: {e}"),
+    })
 }
 
 pub fn serve(
@@ -130,6 +195,7 @@ pub fn serve(
     screen_args: &ScreenArgs,
     witness_args: &WitnessArgs,
 ) -> anyhow::Result<()> {
+    let listener = listen(http.bind)?;
     let witnesses = match &witness_args.witnesses {
         Some(path) => crate::witness::push::load_witnesses(path)?,
         None => Vec::new(),
@@ -176,7 +242,7 @@ pub fn serve(
     } else {
         http.workers
     };
-    let bind = http.bind;
+    let bind = listener.local_addr()?;
     let shutdown_timeout_s = http.shutdown_timeout_s;
     let interval = screen_args.screen_interval.0;
     let mut scheduler = None;
@@ -209,7 +275,7 @@ pub fn serve(
             // are `http::middleware::head_limits` below actix-http's fixed ones.
             .client_request_timeout(std::time::Duration::from_secs(5))
             .client_disconnect_timeout(std::time::Duration::from_secs(1))
-            .bind(bind)?
+            .listen(listener)?
             .run();
         tracing::info!(http.bind = %bind, "fundtrail listening (API page at /docs)");
         // actix handles SIGINT/SIGTERM: it stops accepting, lets in-flight requests
@@ -317,11 +383,12 @@ pub fn create_user(
 }
 
 /// `fundtrail screen --fund F --from D --to D` (see `screening::run`): the flags and the
-/// `period_screen_run` entry of the administrative chain in one transaction.
+/// `period_screen_run` entry of the administrative chain in one transaction. `fund` is an
+/// id or a name (`find_fund`).
 pub fn screen(
     db_args: &DbArgs,
     ledger_args: &LedgerArgs,
-    fund: uuid::Uuid,
+    fund: &str,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
 ) -> anyhow::Result<crate::screening::run::Summary> {
@@ -331,9 +398,8 @@ pub fn screen(
     let now = ledger.now();
     let (new, summary) = {
         let mut conn = pool.get()?;
-        let row = crate::funds::store::fund(&mut conn, fund)?
-            .ok_or_else(|| anyhow::anyhow!("no fund {fund}"))?;
-        run::prepare(&mut conn, fund, &row.currency, period, now)?
+        let row = find_fund(&mut conn, fund)?;
+        run::prepare(&mut conn, row.id, &row.currency, period, now)?
     };
     let request = crate::ledger::writer::AppendRequest {
         kind: "period_screen_run".to_owned(),
@@ -376,4 +442,57 @@ pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::entries
     drop(conn);
     drop(database);
     Ok(report)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::pick_fund;
+    use crate::funds::store::FundRow;
+
+    fn fund(name: &str) -> FundRow {
+        FundRow {
+            id: uuid::Uuid::new_v4(),
+            name: name.to_owned(),
+            currency: "EUR".to_owned(),
+            secretariat_org_id: uuid::Uuid::new_v4(),
+            created_at: chrono::Utc::now(),
+            active: true,
+        }
+    }
+
+    #[test]
+    fn a_fund_is_named_by_its_id_or_its_name() {
+        let funds = vec![fund("Health MDTF"), fund("Justice MDTF")];
+        let (health, justice) = (funds[0].id, funds[1].id);
+        let pick = |q: &str| pick_fund(q, funds.clone()).map(|f| f.id);
+        assert_eq!(pick(&health.to_string()), Ok(health));
+        assert_eq!(pick(&justice.to_string().to_uppercase()), Ok(justice));
+        assert_eq!(pick("Justice MDTF"), Ok(justice));
+        assert_eq!(pick(" justice mdtf "), Ok(justice));
+        let none = pick("Education MDTF").unwrap_err();
+        assert!(none.contains("no fund \"Education MDTF\""), "{none}");
+        let none = pick(&uuid::Uuid::new_v4().to_string()).unwrap_err();
+        assert!(none.starts_with("no fund"), "{none}");
+    }
+
+    #[test]
+    fn a_name_that_could_mean_two_funds_is_refused_with_their_ids() {
+        // Names are unique, but not ignoring case.
+        let funds = vec![fund("Demo"), fund("DEMO"), fund("Other")];
+        let err = pick_fund("demo", funds.clone()).unwrap_err();
+        assert!(err.contains("is ambiguous"), "{err}");
+        assert!(err.contains(&funds[0].id.to_string()), "{err}");
+        assert!(err.contains(&funds[1].id.to_string()), "{err}");
+        assert!(!err.contains(&funds[2].id.to_string()), "{err}");
+        // The exact spelling is one fund.
+        assert_eq!(pick_fund("DEMO", funds.clone()).unwrap().id, funds[1].id);
+        // One fund's id that is another's name.
+        let mut funds = vec![fund("A")];
+        let id = funds[0].id.to_string();
+        funds.push(fund(&id));
+        let err = pick_fund(&id, funds.clone()).unwrap_err();
+        assert!(err.contains("is ambiguous"), "{err}");
+        assert!(err.contains(&funds[1].id.to_string()), "{err}");
+    }
 }

@@ -1,13 +1,16 @@
 //! Identity and access (docs/security.md): argon2id passwords (`password`), HS256 access
 //! tokens (`jwt`), rotating refresh tokens (`session`), login throttling (`throttle`), the
 //! typed guards every handler names in its signature (`guard`), login, refresh and logout
-//! (`http`), and the admin API for organisations, users and role grants (`admin`), each
-//! change recorded in the administrative chain. `store` is the SQL of all of it.
+//! (`http`), `GET /api/v1/me` (`me`), and the admin API for organisations, users and role
+//! grants (`admin`), each change recorded in the administrative chain. `party` names an
+//! organisation as every API does (`{id, name}`). `store` is the SQL of all of it.
 
 pub mod admin;
 pub mod guard;
 pub mod http;
 pub mod jwt;
+pub mod me;
+pub mod party;
 pub mod password;
 pub mod session;
 pub mod store;

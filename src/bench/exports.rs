@@ -23,9 +23,9 @@ use crate::state::AppState;
 pub struct ExportBenchArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// The fund to export (default: the demo fund `fundtrail seed-demo` created).
+    /// The fund to export (id or name; default: the demo fund `fundtrail seed-demo` created).
     #[arg(long)]
-    pub fund: Option<Uuid>,
+    pub fund: Option<String>,
     /// Downloads of each export (the table shows the fastest and the median).
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
@@ -70,7 +70,7 @@ pub struct BenchApp {
 /// application state with `settings`.
 pub fn bench_app(
     db: &DbArgs,
-    fund: Option<Uuid>,
+    fund: Option<&str>,
     settings: AppSettings,
 ) -> anyhow::Result<BenchApp> {
     let database = crate::startup::resolve_database(db)?;
@@ -79,12 +79,12 @@ pub fn bench_app(
         &db.pool_settings(),
     )?;
     let fund = match fund {
-        Some(f) => f,
-        None => crate::funds::store::all_funds(&mut *pool.get()?)?
-            .into_iter()
-            .find(|f| f.name == crate::seed::DEMO_FUND)
-            .map(|f| f.id)
-            .context("no demo fund in this database: run `fundtrail seed-demo` or pass --fund")?,
+        Some(f) => crate::startup::find_fund(&mut *pool.get()?, f)?.id,
+        None => {
+            crate::startup::find_fund(&mut *pool.get()?, crate::seed::DEMO_FUND)
+                .context("no demo fund in this database: run `fundtrail seed-demo` or pass --fund")?
+                .id
+        }
     };
     let signer = SigningKey::generate("bench.fundtrail").map_err(|e| anyhow::anyhow!("{e}"))?;
     let ledger = Arc::new(Ledger::new(
@@ -147,7 +147,7 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
         state,
         auth,
         token,
-    } = bench_app(&args.db, args.fund, AppSettings::default())?;
+    } = bench_app(&args.db, args.fund.as_deref(), AppSettings::default())?;
     let runs = args.runs.max(1);
     let system = actix_web::rt::System::new();
     let results = system.block_on(serving(state, auth, |base| async move {

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::exports::{bench_app, serving, BenchApp};
 use crate::config::{AppSettings, DbArgs};
@@ -19,9 +18,9 @@ use crate::config::{AppSettings, DbArgs};
 pub struct ReportBenchArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// The fund (default: the demo fund `fundtrail seed-demo` created).
+    /// The fund (id or name; default: the demo fund `fundtrail seed-demo` created).
     #[arg(long)]
-    pub fund: Option<Uuid>,
+    pub fund: Option<String>,
     /// Warm requests per report.
     #[arg(long, default_value_t = 100)]
     pub requests: u32,
@@ -66,10 +65,10 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
         state,
         auth,
         token,
-    } = bench_app(&args.db, args.fund, AppSettings::default())?;
+    } = bench_app(&args.db, args.fund.as_deref(), AppSettings::default())?;
     let baseline = bench_app(
         &args.db,
-        Some(fund),
+        Some(&fund.to_string()),
         AppSettings {
             report_block_entries: i64::MAX,
             ..AppSettings::default()

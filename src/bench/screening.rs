@@ -594,7 +594,13 @@ fn run_in(
     }
     eprintln!("bench: period screens {}..{}", truth.from, truth.to);
     let started = Instant::now();
-    let summary = crate::startup::screen(&on.db, &on.ledger, truth.fund, truth.from, truth.to)?;
+    let summary = crate::startup::screen(
+        &on.db,
+        &on.ledger,
+        &truth.fund.to_string(),
+        truth.from,
+        truth.to,
+    )?;
     let period_seconds = started.elapsed().as_secs_f64();
     let url = on.db.database_url.clone().unwrap_or_default();
     let mut conn = PgConnection::establish(&url)?;

@@ -160,6 +160,9 @@ pub struct ReceiptDto {
     /// The signed checkpoint the proof is against (in batch answers: once, at the top).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointDto>,
+    /// For a fund's `contract` entry: the contract's id (`GET /api/v1/contracts/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<Uuid>,
     /// True when this idempotency key was recorded before: this is the original entry.
     pub replayed: bool,
 }
@@ -179,6 +182,7 @@ impl ReceiptDto {
                 hashes: r.inclusion_proof.into_iter().map(HexHash).collect(),
             },
             checkpoint: checkpoint.then(|| CheckpointDto::from(&r.checkpoint)),
+            contract_id: None,
             replayed: r.replayed,
             entry: r.entry,
         }
@@ -228,6 +232,10 @@ impl ReceiptDto {
         if let Some(cp) = &self.checkpoint {
             out.extend_from_slice(b",\"checkpoint\":");
             serde_json::to_writer(&mut *out, cp)?;
+        }
+        if let Some(id) = &self.contract_id {
+            out.extend_from_slice(b",\"contract_id\":");
+            serde_json::to_writer(&mut *out, id)?;
         }
         out.extend_from_slice(if self.replayed {
             b",\"replayed\":true}"
@@ -1004,8 +1012,9 @@ mod tests {
         for (i, note) in notes.iter().enumerate() {
             for replayed in [false, true] {
                 for proof_len in [0, 1, 20] {
-                    for with_cp in [true, false] {
-                        let dto = ReceiptDto::new(receipt(replayed, proof_len, note), with_cp);
+                    for (with_cp, contract) in [(true, false), (false, false), (true, true)] {
+                        let mut dto = ReceiptDto::new(receipt(replayed, proof_len, note), with_cp);
+                        dto.contract_id = contract.then(Uuid::new_v4);
                         let mut ours = Vec::new();
                         dto.write_json(&mut ours).unwrap_or_default();
                         let theirs = serde_json::to_vec(&dto).unwrap_or_default();

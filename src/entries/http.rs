@@ -188,7 +188,16 @@ pub async fn post_entry(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
-    ReceiptDto::from(receipt).response()
+    let mut dto = ReceiptDto::from(receipt);
+    name_contract(fund, &mut dto);
+    dto.response()
+}
+
+/// A contract entry's receipt names the contract's id.
+fn name_contract(fund: Uuid, dto: &mut ReceiptDto) {
+    if dto.entry.kind == "contract" {
+        dto.contract_id = Some(crate::procurement::rules::contract_id(fund, dto.seq));
+    }
 }
 
 /// Record up to 1,000 typed entries, all or none, in order (later entries may refer to
@@ -235,7 +244,11 @@ pub async fn post_batch(
         });
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
-    BatchReceipts::new(receipts)?.response()
+    let mut batch = BatchReceipts::new(receipts)?;
+    for dto in &mut batch.receipts {
+        name_contract(fund, dto);
+    }
+    batch.response()
 }
 
 // ---------------------------------------------------------------------------- reads

@@ -13,6 +13,7 @@
 //!   derived tables, which one job flushes together: positions, allocations, rates, and
 //!   procurement's tenders, contracts, invoices, disqualifications and approvals).
 
+pub mod allocations;
 pub mod ctx;
 pub mod derived;
 pub mod http;

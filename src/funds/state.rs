@@ -640,3 +640,60 @@ pub const DERIVED_TABLES: [&str; 13] = [
     "bid_disqualifications",
     "approvals",
 ];
+
+/// The live allocations of `fund` (of `ministry` only, when given), oldest first.
+pub fn allocations_of(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    ministry: Option<Uuid>,
+) -> QueryResult<Vec<AllocationRow>> {
+    let mut q = allocations::table
+        .filter(allocations::fund_id.eq(fund))
+        .filter(allocations::reversed.eq(false))
+        .into_boxed();
+    if let Some(m) = ministry {
+        q = q.filter(allocations::ministry_org_id.eq(m));
+    }
+    q.order(allocations::seq.asc())
+        .select(AllocationRow::as_select())
+        .load(conn)
+}
+
+/// Filters of the contract listing.
+#[derive(Debug, Clone, Default)]
+pub struct ContractFilter {
+    pub ministry: Option<Uuid>,
+    pub vendor: Option<Uuid>,
+    /// Include reversed contracts.
+    pub reversed: bool,
+    /// Keyset: contracts recorded after this seq.
+    pub after: Option<i64>,
+}
+
+/// Contracts of `fund` matching `f`, by seq, at most `limit`.
+pub fn contracts_of(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    f: &ContractFilter,
+    limit: i64,
+) -> QueryResult<Vec<ContractRow>> {
+    let mut q = contracts::table
+        .filter(contracts::fund_id.eq(fund))
+        .into_boxed();
+    if let Some(m) = f.ministry {
+        q = q.filter(contracts::ministry_org_id.eq(m));
+    }
+    if let Some(v) = f.vendor {
+        q = q.filter(contracts::vendor_org_id.eq(v));
+    }
+    if !f.reversed {
+        q = q.filter(contracts::reversed.eq(false));
+    }
+    if let Some(a) = f.after {
+        q = q.filter(contracts::seq.gt(a));
+    }
+    q.order(contracts::seq.asc())
+        .limit(limit)
+        .select(ContractRow::as_select())
+        .load(conn)
+}

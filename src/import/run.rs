@@ -60,7 +60,7 @@ const EXAMPLES_PER_REASON: usize = 5;
 /// What to import, and where.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// The fund's id or exact name.
+    /// The fund's id or name (`startup::find_fund`).
     pub fund: String,
     /// Record every process for this ministry (id or exact name) instead of its buyer.
     pub ministry: Option<String>,
@@ -181,20 +181,6 @@ impl ImportReport {
         }
         out
     }
-}
-
-/// A fund by id or exact name.
-pub fn find_fund(
-    conn: &mut PgConnection,
-    fund: &str,
-) -> anyhow::Result<crate::funds::store::FundRow> {
-    let found = match fund.parse::<Uuid>() {
-        Ok(id) => crate::funds::store::fund(conn, id)?,
-        Err(_) => crate::funds::store::all_funds(conn)?
-            .into_iter()
-            .find(|f| f.name == fund),
-    };
-    found.with_context(|| format!("no fund {fund:?} (give its id or exact name)"))
 }
 
 /// An organisation by id or exact name.
@@ -892,7 +878,7 @@ pub async fn import(
     let started = std::time::Instant::now();
     let (fund, ministry_override) = {
         let mut conn = pool.get()?;
-        let fund = find_fund(&mut conn, &opts.fund)?;
+        let fund = crate::startup::find_fund(&mut conn, &opts.fund)?;
         let ministry = match &opts.ministry {
             None => None,
             Some(m) => {

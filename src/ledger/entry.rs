@@ -52,6 +52,8 @@ impl Principal {
 pub struct Entry {
     /// Format version, currently 1.
     pub v: u32,
+    /// The chain's id, canonical lower-case hyphenated (other spellings are refused).
+    #[serde(deserialize_with = "canonical_uuid")]
     pub chain: Uuid,
     /// Position in the chain, gap-free from 0.
     pub seq: u64,
@@ -348,10 +350,33 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A hash as JSON carries it: exactly 64 **lower-case** hex digits, the only spelling the
+/// server writes (upper-case digits are refused, so one hash has one spelling).
 pub fn parse_hex32(s: &str) -> Option<Hash> {
+    if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
+}
+
+/// A UUID as entries, exports and receipts carry it: the canonical lower-case hyphenated
+/// form `8-4-4-4-12` only (no upper case, braces, `urn:uuid:` or simple form).
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(s).ok()?;
+    let mut buf = Uuid::encode_buffer();
+    (id.hyphenated().encode_lower(&mut buf) == s).then_some(id)
+}
+
+/// Serde's side of [`parse_uuid`].
+pub fn canonical_uuid<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+    let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+    parse_uuid(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not a UUID in canonical form (lower-case, hyphenated)"
+        ))
+    })
 }
 
 /// Formats a timestamp the way entries do.

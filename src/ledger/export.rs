@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::entry::{self, Hash};
-use super::note::VerifierKey;
+use super::note::{self, NoteError, VerifierKey};
 use super::store::EntryRow;
 use super::verify::{self, Prepared, Report, Verifier};
 
@@ -100,6 +100,7 @@ struct Line<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     format: Option<String>,
+    #[serde(default, deserialize_with = "optional_uuid")]
     chain: Option<Uuid>,
     origin: Option<String>,
     tree_size: Option<u64>,
@@ -109,6 +110,13 @@ struct Line<'a> {
     prev_hash: Option<String>,
     entry_hash: Option<String>,
     note: Option<String>,
+}
+
+/// `chain` on any line: absent, `null`, or a UUID in canonical form.
+fn optional_uuid<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    #[derive(Deserialize)]
+    struct Canonical(#[serde(deserialize_with = "entry::canonical_uuid")] Uuid);
+    Ok(Option::<Canonical>::deserialize(d)?.map(|Canonical(id)| id))
 }
 
 fn missing(line: u64, field: &str) -> OfflineError {
@@ -126,6 +134,8 @@ pub enum OfflineError {
     NoHeader,
     #[error("the trusted checkpoint is unusable: {0}")]
     Trusted(String),
+    #[error("the verifier keys are unusable: {0}")]
+    Keys(#[from] NoteError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -133,7 +143,7 @@ pub enum OfflineError {
 fn parse_hash(s: &str, line: u64) -> Result<Hash, OfflineError> {
     entry::parse_hex32(s).ok_or_else(|| OfflineError::Malformed {
         line,
-        detail: format!("{s:?} is not a 32-byte hex hash"),
+        detail: format!("{s:?} is not a hash (64 lower-case hex digits)"),
     })
 }
 
@@ -184,7 +194,7 @@ pub fn verify_offline(
     let tree_size = header
         .tree_size
         .ok_or_else(|| missing(line_no, "tree_size"))?;
-    let mut v = Verifier::new(chain, &origin, keys);
+    let mut v = Verifier::new(chain, &origin, note::distinct_keys(keys)?);
     if let Some(t) = trusted {
         v = v.with_trusted(t).map_err(OfflineError::Trusted)?;
     }

@@ -26,6 +26,64 @@ use super::writer::AppendError;
 
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 
+/// The verifier keys a process trusts: its signing key's, the configured ones, and those a
+/// trusted key endorsed in a `signing_key_added` entry of the administrative chain (a
+/// rotation signed by the outgoing key). Shared by the ledger and its writers; it only
+/// grows.
+#[derive(Debug, Default)]
+pub struct TrustedKeys(std::sync::RwLock<Vec<VerifierKey>>);
+
+impl TrustedKeys {
+    /// A set of `keys`, a key listed twice being one.
+    pub fn new(keys: Vec<VerifierKey>) -> Self {
+        let set = TrustedKeys::default();
+        set.extend(keys);
+        set
+    }
+
+    /// The keys now trusted.
+    pub fn snapshot(&self) -> Vec<VerifierKey> {
+        self.0.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Whether `key` is trusted (same key id and public key).
+    pub fn contains(&self, key: &VerifierKey) -> bool {
+        self.0.read().is_ok_and(|keys| {
+            keys.iter().any(|t| {
+                t.key_id() == key.key_id() && t.public_key_bytes() == key.public_key_bytes()
+            })
+        })
+    }
+
+    /// Adds `keys` not yet trusted.
+    pub fn extend(&self, keys: impl IntoIterator<Item = VerifierKey>) {
+        for k in keys {
+            if !self.contains(&k) {
+                if let Ok(mut all) = self.0.write() {
+                    all.push(k);
+                }
+            }
+        }
+    }
+}
+
+/// The text a rotation's endorsement signs: the outgoing key vouches for the new one.
+pub fn endorsement_text(new_key: &VerifierKey) -> String {
+    format!("fundtrail signing key\n{}\n", new_key.to_verifier_string())
+}
+
+/// The key an endorsement (a signed note of `endorsement_text`) vouches for, if a key of
+/// `trusted` signed it and it names `verifier_key`.
+pub fn endorsed(
+    endorsement: &str,
+    verifier_key: &str,
+    trusted: &[VerifierKey],
+) -> Option<VerifierKey> {
+    let opened = note::open_note(endorsement, trusted).ok()?;
+    let key = VerifierKey::from_verifier_string(verifier_key).ok()?;
+    (opened.text() == endorsement_text(&key)).then_some(key)
+}
+
 /// Integrity failures this process found (appends refused, proofs over altered nodes).
 pub fn failures() -> u64 {
     FAILURES.load(Ordering::Relaxed)

@@ -33,17 +33,21 @@
 //!
 //! # Verification semantics
 //!
-//! [`open_note`] follows Go's `note.Open`: signatures are looked up by the
+//! [`open_note`] follows C2SP signed-note: signatures are looked up by the
 //! pair (key name, key ID). Signatures from unknown keys are kept, unverified,
-//! in [`OpenedNote::unverified`]. A signature from a known key that fails to
-//! verify rejects the whole note. If no known key signed the note, the note is
-//! rejected. Repeated signatures are deduplicated; at most
+//! in [`OpenedNote::unverified`]. **Every** signature line from a known key is
+//! verified, and one that fails rejects the whole note (a known key vouching
+//! for the text once and against it once is not a signature). If no known key
+//! signed the note, the note is rejected. A verifier key given twice is one
+//! key; two different keys under one (name, key ID) are ambiguous. At most
 //! [`MAX_SIGNATURES`] signature lines are accepted.
 //!
-//! One deliberate difference from Go: base64 is decoded strictly (canonical
-//! padding *and* zero trailing bits), so non-canonical encodings of an
-//! otherwise valid signature are rejected as malformed. Every conforming
-//! encoder (including Go's) only produces canonical base64.
+//! Two deliberate differences from Go's `note.Open`, which checks only the
+//! first line per known key: every line is checked (above), and base64 is
+//! decoded strictly (canonical padding *and* zero trailing bits), so
+//! non-canonical encodings of an otherwise valid signature are rejected as
+//! malformed. Every conforming encoder (including Go's) only produces
+//! canonical base64.
 
 use std::collections::HashSet;
 
@@ -109,8 +113,11 @@ pub enum NoteError {
     /// The note has more than [`MAX_SIGNATURES`] signature lines.
     #[error("malformed note: more than {} signatures", MAX_SIGNATURES)]
     TooManySignatures,
-    /// Several configured verifier keys share the same name and key ID.
-    #[error("ambiguous key {name}+{key_id:08x}")]
+    /// Two different verifier keys share one name and key ID: a signature line
+    /// (which names only these two) cannot tell them apart.
+    #[error(
+        "ambiguous key {name}+{key_id:08x}: two different public keys share this name and key ID"
+    )]
     AmbiguousVerifier {
         /// Key name.
         name: String,
@@ -479,17 +486,18 @@ pub fn open_note_bytes(signed: &[u8], verifiers: &[VerifierKey]) -> Result<Opene
     open_note(signed, verifiers)
 }
 
-/// Parses a signed note and verifies its signatures against `verifiers`,
-/// with the semantics of Go's `note.Open`.
+/// Parses a signed note and verifies its signatures against `verifiers`
+/// (C2SP signed-note).
 ///
 /// * Signatures whose (name, key ID) matches no verifier are returned
 ///   unverified.
-/// * A signature from a known key that fails to verify yields
-///   [`NoteError::InvalidSignature`].
-/// * Two verifiers with the same (name, key ID) yield
-///   [`NoteError::AmbiguousVerifier`] if a signature refers to them.
+/// * Every signature line from a known key is verified, repeated lines
+///   included; any that fails yields [`NoteError::InvalidSignature`].
+/// * Two verifiers with the same (name, key ID) but different public keys
+///   yield [`NoteError::AmbiguousVerifier`] if a signature refers to them; the
+///   same key given twice is one key.
 /// * If no known key signed the note, [`NoteError::NoVerifiedSignature`].
-/// * Repeated signatures by one known key, and repeated identical unknown
+/// * Several signatures by one known key, and repeated identical unknown
 ///   signature lines, are reported once.
 pub fn open_note(signed: &str, verifiers: &[VerifierKey]) -> Result<OpenedNote, NoteError> {
     check_no_control_chars(signed)?;
@@ -548,22 +556,22 @@ pub fn open_note(signed: &str, verifiers: &[VerifierKey]) -> Result<OpenedNote, 
             }
             continue;
         };
-        if matches.next().is_some() {
+        if matches.any(|other| other.key != verifier.key) {
             return Err(NoteError::AmbiguousVerifier {
                 name: name.to_owned(),
                 key_id,
             });
         }
-        if !seen_known.insert((name, key_id)) {
-            continue;
-        }
+        // Every line by a known key is checked, not only its first one.
         if !verifier.verify(text.as_bytes(), sig) {
             return Err(NoteError::InvalidSignature {
                 name: name.to_owned(),
                 key_id,
             });
         }
-        verified.push(entry);
+        if seen_known.insert((name, key_id)) {
+            verified.push(entry);
+        }
     }
 
     if verified.is_empty() {
@@ -574,6 +582,30 @@ pub fn open_note(signed: &str, verifiers: &[VerifierKey]) -> Result<OpenedNote, 
         verified,
         unverified,
     })
+}
+
+/// The keys of a key file as a set: a key listed twice (same name, key ID and
+/// public key) is one key. Two different public keys under one name and key ID
+/// are refused ([`NoteError::AmbiguousVerifier`]): a signature line names only
+/// the pair, so no verifier could tell which of the two it claims.
+pub fn distinct_keys(keys: Vec<VerifierKey>) -> Result<Vec<VerifierKey>, NoteError> {
+    let mut distinct: Vec<VerifierKey> = Vec::with_capacity(keys.len());
+    for key in keys {
+        match distinct
+            .iter()
+            .find(|k| k.name == key.name && k.key_id == key.key_id)
+        {
+            Some(known) if known.key == key.key => {}
+            Some(_) => {
+                return Err(NoteError::AmbiguousVerifier {
+                    name: key.name,
+                    key_id: key.key_id,
+                })
+            }
+            None => distinct.push(key),
+        }
+    }
+    Ok(distinct)
 }
 
 /// A C2SP tlog checkpoint body (<https://c2sp.org/tlog-checkpoint>).
@@ -918,17 +950,71 @@ mod tests {
         let msg = format!("{TEXT}\n{PETER_SIG}{ENOCH_SIG}");
         assert_eq!(open_note(&msg, &[]), Err(NoteError::NoVerifiedSignature));
 
+        // One key given twice is one key.
         let msg = format!("{TEXT}\n{ENOCH_SIG}");
+        let n = open_note(&msg, &[enoch(), peter(), enoch()]).unwrap();
+        assert_eq!(n.verified(), &[sig("EnochRoot", 0xaf0cfe78, ENOCH_B64)]);
+    }
+
+    // Two valid keys found by a birthday search: same name, same key ID, different
+    // public keys.
+    const COLLIDING: [&str; 2] = [
+        "fundtrail+9f21edd1+AT75mNGBhj4lK1NPedcJ7KOjlCiHWQrVtmAhsDIszfV7",
+        "fundtrail+9f21edd1+AZrjSmFkJnKvnVxZyF7nM9+mBQe+GvR4juB0LSicvs/s",
+    ];
+
+    #[test]
+    fn a_key_listed_twice_is_one_key_and_a_collision_is_refused() {
+        let keys = distinct_keys(vec![peter(), enoch(), peter(), enoch()]).unwrap();
+        assert_eq!(keys, vec![peter(), enoch()]);
+        let [a, b] = COLLIDING.map(|k| VerifierKey::from_verifier_string(k).unwrap());
+        assert_eq!((a.name(), a.key_id()), (b.name(), b.key_id()));
+        assert_ne!(a.public_key_bytes(), b.public_key_bytes());
+        let collision = NoteError::AmbiguousVerifier {
+            name: "fundtrail".into(),
+            key_id: 0x9f21edd1,
+        };
         assert_eq!(
-            open_note(&msg, &[enoch(), peter(), enoch()]),
-            Err(NoteError::AmbiguousVerifier {
-                name: "EnochRoot".into(),
-                key_id: 0xaf0cfe78
-            })
+            distinct_keys(vec![a.clone(), peter(), b.clone()]),
+            Err(collision.clone())
         );
-        // Unused duplicated verifier is fine.
-        let msg = format!("{TEXT}\n{PETER_SIG}");
-        assert!(open_note(&msg, &[enoch(), peter(), enoch()]).is_ok());
+        // Handed to open_note anyway, a line naming the pair is ambiguous.
+        let mut raw = BASE64.decode(PETER_B64).unwrap();
+        raw[..4].copy_from_slice(&0x9f21edd1u32.to_be_bytes());
+        let msg = format!("{TEXT}\n— fundtrail {}\n", BASE64.encode(raw));
+        assert_eq!(open_note(&msg, &[a, b]), Err(collision));
+    }
+
+    /// A second valid signature by PeterNeumann over TEXT (Ed25519 with another nonce,
+    /// made with the signer in tools/independent-verifier/make_vectors.py).
+    const PETER_SIG_2: &str = "— PeterNeumann x08goxqwm+E/1YIBvM3oTkdv0USPgsojhU31B8ITbfbVOZpFxIyQwL9RZSkOKSfwb6L6GtUxbaMzgWhIiGF0iBROFwc=\n";
+
+    #[test]
+    fn every_signature_line_by_a_known_key_is_checked() {
+        let p = &[peter()];
+        let peter_once = [sig("PeterNeumann", 0xc74f20a3, PETER_B64)];
+        // Two different valid signatures by one key: valid, reported once.
+        assert_ne!(PETER_SIG, PETER_SIG_2);
+        let n = open_note(&format!("{TEXT}\n{PETER_SIG}{PETER_SIG_2}"), p).unwrap();
+        assert_eq!(n.verified(), &peter_once);
+        // A valid line then an invalid one by the same key, in either order: invalid.
+        let bad = format!("{}ABCD{}", &PETER_SIG[..60], &PETER_SIG[60..]);
+        let invalid = Err(NoteError::InvalidSignature {
+            name: "PeterNeumann".into(),
+            key_id: 0xc74f20a3,
+        });
+        assert_eq!(open_note(&format!("{TEXT}\n{PETER_SIG}{bad}"), p), invalid);
+        assert_eq!(open_note(&format!("{TEXT}\n{bad}{PETER_SIG}"), p), invalid);
+        // A line by an unknown key is ignored, whatever it holds.
+        let stranger = format!("{}ABCD{}", &ENOCH_SIG[..60], &ENOCH_SIG[60..]);
+        let n = open_note(&format!("{TEXT}\n{stranger}{PETER_SIG}"), p).unwrap();
+        assert_eq!(n.verified(), &peter_once);
+        assert_eq!(n.unverified().len(), 1);
+        // No line by a known key: refused.
+        assert_eq!(
+            open_note(&format!("{TEXT}\n{ENOCH_SIG}"), p),
+            Err(NoteError::NoVerifiedSignature)
+        );
     }
 
     #[test]

@@ -27,8 +27,11 @@ pub const SCAN_PAGE: i64 = 10_000;
 pub struct Ledger {
     pool: PgPool,
     signer: Arc<SigningKey>,
-    /// The verifier keys trusted: the signer's and the configured ones (never a table's).
-    trusted: Arc<[VerifierKey]>,
+    /// The verifier keys trusted: the signer's, the configured ones and those they endorsed
+    /// (never a table's).
+    trusted: Arc<super::integrity::TrustedKeys>,
+    /// The outgoing key's endorsement of the signer, recorded with its `signing_key_added`.
+    endorsement: Option<String>,
     log_name: String,
     clock: Clock,
     writers: Writers,
@@ -84,17 +87,9 @@ impl Ledger {
         clock: Clock,
     ) -> Self {
         let signer = Arc::new(signer);
-        let own = signer.verifier();
-        let mut keys = vec![own];
-        for k in trusted {
-            if !keys
-                .iter()
-                .any(|t| t.key_id() == k.key_id() && t.public_key_bytes() == k.public_key_bytes())
-            {
-                keys.push(k);
-            }
-        }
-        let trusted: Arc<[VerifierKey]> = keys.into();
+        let trusted = Arc::new(super::integrity::TrustedKeys::new(
+            std::iter::once(signer.verifier()).chain(trusted).collect(),
+        ));
         let writers = Writers::new(WriterContext {
             pool: pool.clone(),
             signer: signer.clone(),
@@ -105,6 +100,7 @@ impl Ledger {
             pool,
             signer,
             trusted,
+            endorsement: None,
             log_name: log_name.to_owned(),
             clock,
             writers,
@@ -112,6 +108,34 @@ impl Ledger {
             node_cache: NodeCache::default(),
             witness_policy: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Trusts every key a trusted key endorsed in the administrative chain's
+    /// `signing_key_added` entries, in chain order (trust flows from the configured roots
+    /// through each rotation). The entries need not be trusted themselves: an endorsement
+    /// counts only if a trusted key signed it.
+    fn learn_endorsements(&self, conn: &mut PgConnection) -> LedgerResult<()> {
+        for row in store::entries_of_kind(conn, ADMIN_CHAIN, "signing_key_added")? {
+            let Ok(entry) = Self::parse_entry(&row) else {
+                // Verification reports such a row; it endorses nothing.
+                tracing::warn!(entry.seq = row.seq, "an unreadable signing_key_added entry");
+                continue;
+            };
+            let (Some(endorsement), Some(key)) = (
+                entry.body.get("endorsement").and_then(|v| v.as_str()),
+                entry.body.get("verifier_key").and_then(|v| v.as_str()),
+            ) else {
+                continue;
+            };
+            if let Some(k) = super::integrity::endorsed(endorsement, key, &self.trusted.snapshot())
+            {
+                if !self.trusted.contains(&k) {
+                    tracing::info!(key.verifier = %key, "trusting a key endorsed by a trusted key");
+                    self.trusted.extend([k]);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Logs every key of the `signing_keys` table this service does not trust: one that
@@ -181,9 +205,25 @@ impl Ledger {
         self.signer.verifier()
     }
 
-    /// The verifier keys this service trusts: its signing key's and the configured ones.
-    pub fn trusted_keys(&self) -> &[VerifierKey] {
-        &self.trusted
+    /// The verifier keys this service trusts: its signing key's, the configured ones and
+    /// those a trusted key endorsed.
+    pub fn trusted_keys(&self) -> Vec<VerifierKey> {
+        self.trusted.snapshot()
+    }
+
+    /// Rotating from `previous`: it is trusted, and its endorsement of the new signing key
+    /// is recorded with the new key's `signing_key_added` entry, so that whoever trusts the
+    /// previous key trusts the new one (docs/operations.md, "Checkpoint signing keys").
+    pub fn rotated_from(mut self, previous: &SigningKey) -> Result<Self, LedgerError> {
+        let text = super::integrity::endorsement_text(&self.signer.verifier());
+        let note = previous.sign_note(&text).map_err(|e| {
+            LedgerError::Append(AppendError::Internal(anyhow::anyhow!(
+                "endorsing the key: {e}"
+            )))
+        })?;
+        self.trusted.extend([previous.verifier()]);
+        self.endorsement = Some(note);
+        Ok(self)
     }
 
     /// Requires `policy` of the checkpoints reports are pinned to (once, at start-up).
@@ -200,9 +240,7 @@ impl Ledger {
 
     /// Whether `key` is one of the trusted keys (same id and public key).
     pub fn is_trusted(&self, key: &VerifierKey) -> bool {
-        self.trusted
-            .iter()
-            .any(|t| t.key_id() == key.key_id() && t.public_key_bytes() == key.public_key_bytes())
+        self.trusted.contains(key)
     }
 
     /// Checkpoint origin of a chain: `<log name>/<chain id>`, or `<log name>/admin`.
@@ -221,6 +259,7 @@ impl Ledger {
         let this = self.clone();
         let new_key = tokio::task::spawn_blocking(move || -> LedgerResult<bool> {
             let mut conn = this.conn()?;
+            this.learn_endorsements(&mut conn)?;
             let v = this.signer.verifier();
             let added = store::ensure_signing_key(
                 &mut conn,
@@ -243,11 +282,17 @@ impl Ledger {
                     kind: "signing_key_added".to_owned(),
                     business_date: self.now().date_naive(),
                     idempotency_key: format!("signing-key-{key_id}"),
-                    body: serde_json::json!({
-                        "key_id": key_id,
-                        "name": v.name(),
-                        "verifier_key": v.to_verifier_string(),
-                    }),
+                    body: {
+                        let mut body = serde_json::json!({
+                            "key_id": key_id,
+                            "name": v.name(),
+                            "verifier_key": v.to_verifier_string(),
+                        });
+                        if let (Some(e), Some(obj)) = (&self.endorsement, body.as_object_mut()) {
+                            obj.insert("endorsement".to_owned(), serde_json::json!(e));
+                        }
+                        body
+                    },
                     principal: Principal::system(),
                 }],
             )
@@ -373,14 +418,15 @@ impl Ledger {
         if let Some(cp) = &cp {
             // A proof is answered only if it proves the entry against a root signed by a
             // trusted key.
-            let signed = super::integrity::trusted_checkpoint(&cp.note, &self.trusted, None)
-                .map_err(|why| {
-                    self.integrity(
-                        chain,
-                        seq,
-                        format!("the checkpoint at size {size} is not vouched for: {why}"),
-                    )
-                })?;
+            let signed =
+                super::integrity::trusted_checkpoint(&cp.note, &self.trusted.snapshot(), None)
+                    .map_err(|why| {
+                        self.integrity(
+                            chain,
+                            seq,
+                            format!("the checkpoint at size {size} is not vouched for: {why}"),
+                        )
+                    })?;
             let leaf = merkle::leaf_hash(&store::to_hash(&row.entry_hash)?);
             if signed.size != size
                 || signed.root != cp.root_hash
@@ -500,7 +546,7 @@ impl Ledger {
     fn verify_in_snapshot(&self, conn: &mut PgConnection, chain: Uuid) -> LedgerResult<Report> {
         let row = self.chain(conn, chain)?;
         // Only the trusted keys: a key found in `signing_keys` is never trusted for it.
-        let mut v = Verifier::new(chain, &row.origin, self.trusted.to_vec());
+        let mut v = Verifier::new(chain, &row.origin, self.trusted.snapshot());
         let threads = verify::verify_threads();
         let (head, _) = store::head(conn, chain)?.ok_or(LedgerError::NotFound)?;
         // Checkpoint of size 0 first (checkpoints_in excludes the lower bound).

@@ -876,3 +876,31 @@ pub fn latest_witnessed_size(
     .optional()?;
     row.map(|r| to_u64(r.tree_size)).transpose()
 }
+
+/// The entries of `chain` of one `kind`, in seq order.
+pub fn entries_of_kind(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    kind: &str,
+) -> StoreResult<Vec<EntryRow>> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::chain_id.eq(chain))
+        .filter(ledger_entries::kind.eq(kind))
+        .order(ledger_entries::seq.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// The size of the latest checkpoint of `chain` signed at or before `at`, if any.
+pub fn checkpoint_size_signed_by(
+    conn: &mut PgConnection,
+    chain: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<u64>> {
+    let size: Option<i64> = checkpoints::table
+        .filter(checkpoints::chain_id.eq(chain))
+        .filter(checkpoints::signed_at.le(at))
+        .select(diesel::dsl::max(checkpoints::tree_size))
+        .first(conn)?;
+    size.map(to_u64).transpose()
+}

@@ -143,7 +143,10 @@ impl Verifier {
         self.fail(
             from,
             FailureReason::CheckpointRootMismatch,
-            format!("the trusted checkpoint of size {size} does not match the entries: the first altered entry is in [{from}, {size})"),
+            format!(
+                "the trusted checkpoint of size {size} does not match the entries: {}",
+                first_altered(from, size)
+            ),
         );
     }
 
@@ -298,7 +301,8 @@ impl Verifier {
                 from,
                 FailureReason::CheckpointRootMismatch,
                 format!(
-                    "the checkpoint signed for size {size} does not match the entries: entries before {from} match a signed checkpoint, so the first altered entry is in [{from}, {size})"
+                    "the checkpoint signed for size {size} does not match the entries: {}",
+                    first_altered(from, size)
                 ),
             );
         }
@@ -428,27 +432,10 @@ pub fn prepare(
         computed: [0; 32],
         columns_ok: false,
     };
-    let parsed: Entry = match serde_json::from_str(stored) {
-        Ok(e) => e,
-        Err(e) => {
-            p.parsed = Err((
-                FailureReason::Unparseable,
-                format!("not a valid entry: {e}"),
-            ));
-            return p;
-        }
-    };
-    if let Err(e) = check_rules(&parsed) {
-        p.parsed = Err((FailureReason::InvalidEntry, e));
-        return p;
-    }
-    // The body's JCS spliced into the envelope: no copy of the body into a second tree.
-    let canonical = match entry::canonical_body(&parsed.body)
-        .and_then(|body| entry::canonical_bytes_with_body(&parsed, &body))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            p.parsed = Err((FailureReason::Unparseable, e.to_string()));
+    let (parsed, canonical) = match read_entry(stored) {
+        Ok(read) => read,
+        Err(why) => {
+            p.parsed = Err(why);
             return p;
         }
     };
@@ -462,6 +449,24 @@ pub fn prepare(
             && c.idempotency_key == parsed.idempotency_key
     });
     p
+}
+
+/// Steps 3, 4 and 6 of checking an entry (docs/ledger-format.md): parses `stored` as an
+/// entry object (`Unparseable`), checks the write-time rules (`InvalidEntry`) and
+/// computes its canonical bytes. Shared by the export verifier and receipts.
+pub fn read_entry(stored: &str) -> Result<(Entry, Vec<u8>), (FailureReason, String)> {
+    let parsed: Entry = serde_json::from_str(stored).map_err(|e| {
+        (
+            FailureReason::Unparseable,
+            format!("not a valid entry: {e}"),
+        )
+    })?;
+    check_rules(&parsed).map_err(|e| (FailureReason::InvalidEntry, e))?;
+    // The body's JCS spliced into the envelope: no copy of the body into a second tree.
+    let canonical = entry::canonical_body(&parsed.body)
+        .and_then(|body| entry::canonical_bytes_with_body(&parsed, &body))
+        .map_err(|e| (FailureReason::Unparseable, e.to_string()))?;
+    Ok((parsed, canonical))
 }
 
 /// Maps `f` over `items` on up to `threads` threads, keeping their order (used to prepare
@@ -495,6 +500,18 @@ pub fn verify_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
+/// Where the first altered entry is, when a signed root of size `size` disagrees and
+/// entries before `from` match a signed checkpoint. A root commits to its leaves but says
+/// nothing about which one differs, so without the signed tree's inner nodes (which an
+/// export does not carry) the entry is named exactly only when the range holds one.
+fn first_altered(from: u64, size: u64) -> String {
+    if size.checked_sub(from) == Some(1) {
+        format!("entries before {from} match a signed checkpoint, so entry {from} was altered (or one was removed or inserted there)")
+    } else {
+        format!("entries before {from} match a signed checkpoint, so the first altered entry is in [{from}, {size})")
+    }
+}
+
 /// Most verified checkpoints held ahead of their entries.
 const MAX_PENDING: usize = 1_024;
 
@@ -507,4 +524,36 @@ fn check_rules(e: &Entry) -> Result<(), String> {
     entry::validate_kind(&e.kind).map_err(|x| x.to_string())?;
     entry::validate_idempotency_key(&e.idempotency_key).map_err(|x| x.to_string())?;
     entry::validate_body(&e.body).map_err(|x| x.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const GOLDEN: &str = r#"{"body":{"agreement":"NOR-22/117","amount":{"currency":"EUR","value":"2500000.00"},"donor":"Kingdom of Norway","note":"Première tranche — €"},"business_date":"2026-03-31","chain":"6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10","idempotency_key":"contrib-2026-0001","kind":"contribution","principal":{"id":"3d0f4c55-8f0e-4a8e-b7a4-2f0d9b1c6e01","role":"treasurer"},"recorded_at":"2026-04-01T08:15:30.123456Z","seq":0,"v":1}"#;
+
+    #[test]
+    fn an_entry_chain_id_has_one_spelling() {
+        let (e, canonical) = read_entry(GOLDEN).unwrap();
+        assert_eq!(canonical, GOLDEN.as_bytes());
+        assert_eq!(e.chain.to_string(), "6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10");
+        for other in [
+            "6F1C2A9E-3B7D-4E21-9A55-0C8D2F4B7E10",
+            "6f1c2a9e3b7d4e219a550c8d2f4b7e10",
+            "{6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10}",
+            "urn:uuid:6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10",
+        ] {
+            let spelled = GOLDEN.replace("6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10", other);
+            let (reason, _) = read_entry(&spelled).unwrap_err();
+            assert_eq!(reason, FailureReason::Unparseable, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_mismatch_names_the_entry_when_one_is_in_range() {
+        assert!(first_altered(4, 5).contains("entry 4 was altered"));
+        assert!(first_altered(4, 6).contains("in [4, 6)"));
+        assert!(first_altered(0, 3).contains("in [0, 3)"));
+    }
 }

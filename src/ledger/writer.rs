@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::entry::{self, Entry, EntryError, Hash, Principal};
 use super::integrity;
 use super::merkle::{self, Frontier, NodeId};
-use super::note::{self, SigningKey, VerifierKey};
+use super::note::{self, SigningKey};
 use super::store::{self, CheckpointRow, EntryRow, StoreError};
 use crate::db::{PgPool, PgPooled};
 
@@ -263,7 +263,7 @@ pub struct WriterContext {
     pub pool: PgPool,
     pub signer: Arc<SigningKey>,
     /// The keys whose checkpoints vouch for a head this writer did not commit.
-    pub trusted: Arc<[VerifierKey]>,
+    pub trusted: Arc<integrity::TrustedKeys>,
     pub clock: Clock,
 }
 
@@ -762,7 +762,14 @@ fn commit_locked(
             // checkpoint vouches for it.
             _ => {
                 let frontier = load_frontier(conn, chain, size)?;
-                integrity::vouch(conn, chain, &origin, (size, head), &frontier, &ctx.trusted)?;
+                integrity::vouch(
+                    conn,
+                    chain,
+                    &origin,
+                    (size, head),
+                    &frontier,
+                    &ctx.trusted.snapshot(),
+                )?;
                 frontier
             }
         };

@@ -4,6 +4,7 @@
 //! (through `funds::derived`, which one append job flushes together with the fund flows'),
 //! `http` the vendors and the contract history as their readers see them.
 
+pub mod contracts;
 pub mod http;
 pub mod kinds;
 pub mod rules;

@@ -66,7 +66,8 @@ pub struct ReportQuery {
     /// The fund chain's checkpoint size to compute at (default: the latest).
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub at_size: Option<u64>,
-    /// The administrative chain's checkpoint size for flag statuses (default: latest).
+    /// The administrative chain's checkpoint size for flag statuses (default: with
+    /// `at_size`, the one the fund's checkpoint saw; without, the latest).
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub admin_size: Option<u64>,
 }

@@ -56,7 +56,9 @@ pub struct AtSize {
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub at_size: Option<u64>,
     /// Flag statuses as of the administrative chain's checkpoint of this size (default:
-    /// the latest).
+    /// with `at_size`, the administrative chain as the fund's checkpoint saw it — its latest
+    /// checkpoint signed by then — so the same `at_size` gives the same bytes for ever;
+    /// without, the latest).
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub admin_size: Option<u64>,
 }
@@ -108,7 +110,7 @@ pub fn checkpoint(
             .ok_or_else(|| ApiError::NotFound("the chain has no checkpoint yet".to_owned()))?,
     };
     let cp = SignedCheckpoint::try_from(&row).map_err(internal)?;
-    match crate::ledger::integrity::trusted_checkpoint(&cp.note, ledger.trusted_keys(), None) {
+    match crate::ledger::integrity::trusted_checkpoint(&cp.note, &ledger.trusted_keys(), None) {
         Ok(signed) if signed.size == cp.tree_size && signed.root == cp.root_hash => {}
         Ok(_) => {
             return Err(ApiError::LedgerIntegrity(format!(
@@ -165,8 +167,19 @@ pub fn pins(
     fund: Uuid,
     at: AtSize,
 ) -> ApiResult<(PinnedCheckpoint, PinnedCheckpoint)> {
-    Ok((
-        checkpoint(conn, ledger, fund, at.at_size)?,
-        checkpoint(conn, ledger, ADMIN_CHAIN, at.admin_size)?,
-    ))
+    let fund_cp = checkpoint(conn, ledger, fund, at.at_size)?;
+    // A report asked at a size is the same bytes for ever: without `admin_size`, its flag
+    // statuses are those of the administrative chain as the fund's checkpoint saw it (its
+    // latest checkpoint signed by then). The latest report shows the latest triage.
+    let admin_size = match (at.at_size, at.admin_size) {
+        (_, Some(n)) => Some(n),
+        // (Its first checkpoint, of size 0, when none was signed by then.)
+        (Some(_), None) => Some(
+            ledger_store::checkpoint_size_signed_by(conn, ADMIN_CHAIN, fund_cp.signed_at)
+                .map_err(internal)?
+                .unwrap_or(0),
+        ),
+        (None, None) => None,
+    };
+    Ok((fund_cp, checkpoint(conn, ledger, ADMIN_CHAIN, admin_size)?))
 }

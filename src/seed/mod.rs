@@ -4,8 +4,11 @@
 //! appended with the `FundEffect`, so each one passes the same invariants.
 //!
 //! The year of activity is generated deterministically (seeded RNG) as events with
-//! symbolic references, sorted by business date, then given their chain positions and
-//! appended in batches of 1,000. Generation keeps every invariant by construction:
+//! symbolic references, given a recording instant (its business day, or the next Monday
+//! for a weekend date, at a working hour), sorted by that instant, given their chain
+//! positions and appended one recording instant at a time (at most 1,000 per batch)
+//! through a writer whose clock the seeder sets, so each entry carries the time it would
+//! have been recorded at. Generation keeps every invariant by construction:
 //! contributions land on days 1-5 of a month and disbursements on day 20 or later, from
 //! what was contributed earlier; invoices never exceed their (amended) contract; payments
 //! never exceed their invoice. A procurement whose next step would fall after today stops
@@ -114,9 +117,8 @@ pub struct SeedArgs {
     /// Append without the per-entry screens (to measure what screening costs).
     #[arg(long)]
     pub no_screening: bool,
-    /// Mix known schemes (every screening rule, several instances each) into the year,
-    /// record each day's entries on their business day in working hours, and write the
-    /// ground truth (docs/screening.md, "Measured precision and recall").
+    /// Mix known schemes (every screening rule, several instances each) into the year and
+    /// write the ground truth (docs/screening.md, "Measured precision and recall").
     #[arg(long)]
     pub inject_schemes: bool,
     /// With --inject-schemes: where to write the ground truth (JSON).
@@ -162,7 +164,7 @@ pub(crate) struct Event {
     pub(crate) actor: Actor,
     pub(crate) body: Value,
     /// When it is recorded, if not on its business day in working hours (an injected
-    /// backdated or off-hours entry). Only with --inject-schemes.
+    /// backdated or off-hours entry; only with --inject-schemes).
     pub(crate) record_at: Option<NaiveDateTime>,
 }
 
@@ -731,8 +733,8 @@ fn system() -> Principal {
 }
 
 /// A clock the seeder drives: 0 is the system clock, anything else that instant (in
-/// microseconds since the epoch). With --inject-schemes each day's entries are recorded
-/// on their business day, as they would have been.
+/// microseconds since the epoch). Each day's entries are recorded on their business day,
+/// as they would have been.
 #[derive(Clone, Default)]
 pub struct SeedClock(Arc<AtomicI64>);
 
@@ -970,13 +972,9 @@ async fn seed(
         extra.dormant = Some(org(ledger, pool, schemes::DORMANT_MINISTRY, "ministry").await?);
     }
 
-    // With injected schemes the year ends on the last working day before today, so that
-    // every entry can be recorded on a working day no later than that (below).
-    let today = if args.inject_schemes {
-        schemes::previous_workday(ledger.now().date_naive())
-    } else {
-        ledger.now().date_naive()
-    };
+    // The year ends on the last working day before today, so that every entry can be
+    // recorded in the working hours of a working day that has passed (below).
+    let today = schemes::previous_workday(ledger.now().date_naive());
     let mut plan = generate(
         args.scale,
         args.seed,
@@ -1005,10 +1003,12 @@ async fn seed(
     } else {
         None
     };
-    // The recording instant of every event: with injected schemes, its business day (the
-    // next Monday for a weekend date) at a working hour of that day, unless an injector
-    // chose otherwise; without, now (the historical demo: all recorded in one sitting).
-    let record: Vec<Option<NaiveDateTime>> = if args.inject_schemes {
+    // The recording instant of every event: its business day (the next Monday for a
+    // weekend date) at a working hour of that day (08:00-15:59 UTC, one instant per day),
+    // unless an injector chose otherwise. Recording the whole year at the moment of
+    // seeding would make every entry `backdated` and, at night, `off-hours`: flags of
+    // the seeding, not of the year, burying the ones the year raises.
+    let record: Vec<Option<NaiveDateTime>> = {
         let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed_c10c);
         let mut day_time: std::collections::HashMap<NaiveDate, NaiveDateTime> =
             std::collections::HashMap::new();
@@ -1024,8 +1024,6 @@ async fn seed(
                 }))
             })
             .collect()
-    } else {
-        vec![None; plan.events.len()]
     };
     // Chronological; for equal dates, generation order (which puts referenced events first).
     let mut order: Vec<usize> = (0..plan.events.len()).collect();

@@ -1572,3 +1572,111 @@ async fn a_deactivated_fund_takes_no_entries() {
         (StatusCode::OK, json!(true))
     );
 }
+
+#[actix_web::test]
+async fn allocations_contracts_and_the_caller_are_readable_within_scope() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(&app, w.contribution("100000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "equipment", "50000.00"));
+    ok!(&app, w.allocation(w.justice, "works", "30000.00"));
+    ok!(&app, w.disbursement(alloc, "12000.00"));
+    let allocations = format!("/api/v1/funds/{}/allocations", w.fund);
+    let (status, body) = call!(&app, w.get(&allocations));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let interior = &body["allocations"][0];
+    assert_eq!(interior["seq"], alloc);
+    assert_eq!(interior["ministry"]["id"], w.interior.to_string());
+    assert_eq!(interior["ministry"]["name"], "Ministry of Interior");
+    assert_eq!(
+        (
+            &interior["allocated"],
+            &interior["disbursed"],
+            &interior["left"]
+        ),
+        (&json!("50000.00"), &json!("12000.00"), &json!("38000.00"))
+    );
+    assert_eq!(body["allocations"].as_array().unwrap().len(), 2);
+
+    // A contract's receipt names its id, and the listing finds it.
+    w.as_("ministry", w.interior);
+    let [v0, v1, _] = w.vendors;
+    let tender = ok!(&app, w.tender("20000.00"));
+    ok!(&app, w.bid(tender, v0, "18000.00"));
+    ok!(&app, w.bid(tender, v1, "19000.00"));
+    let award = ok!(&app, w.award(tender, v0, "18000.00", 2));
+    let (status, receipt) = call!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("18000.00"),
+                   "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let id = receipt["contract_id"].as_str().unwrap().to_owned();
+    // The receipt, contract id included, proves itself offline.
+    let report = fundtrail::ledger::receipt::verify_receipt(
+        &receipt.to_string(),
+        &[w.state.ledger.verifier_key()],
+    )
+    .unwrap();
+    assert!(report.ok, "{:?}", report.failure);
+    let (status, one) = call!(&app, w.get(&format!("/api/v1/contracts/{id}")));
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let contracts = format!("/api/v1/funds/{}/contracts", w.fund);
+    let (status, page) = call!(&app, w.get(&contracts));
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["contracts"][0]["id"], id.as_str());
+    assert_eq!(page["contracts"][0]["vendor"]["name"], "Alpha Uniforms");
+    assert_eq!(page["contracts"][0]["value"], "18000.00");
+    let (_, own) = call!(&app, w.get(&allocations));
+    assert_eq!(
+        own["allocations"].as_array().unwrap().len(),
+        1,
+        "a ministry sees its own allocation only: {own}"
+    );
+
+    // Another ministry of the fund sees neither the contract nor the allocation.
+    w.as_("ministry", w.justice);
+    let (_, page) = call!(&app, w.get(&contracts));
+    assert_eq!(page["contracts"], json!([]), "{page}");
+    let (_, own) = call!(&app, w.get(&allocations));
+    assert_eq!(own["allocations"][0]["category"], "works");
+    assert_eq!(own["allocations"].as_array().unwrap().len(), 1);
+    // Outside the fund: 404, as for the fund itself.
+    w.as_("treasurer", w.other.secretariat);
+    let (status, _) = call!(&app, w.get(&contracts));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call!(&app, w.get(&allocations));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Who am I: a real user of the directory, its organisation and roles.
+    let user = harness::user(
+        &w._db,
+        "donor@norway.example",
+        "a long passphrase",
+        &["donor"],
+    );
+    #[derive(diesel::QueryableByName)]
+    struct Org {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org_id: Uuid,
+    }
+    let org: Org = diesel::RunQueryDsl::get_result(
+        diesel::sql_query(format!("SELECT org_id FROM users WHERE id = '{user}'")),
+        &mut w.superuser(),
+    )
+    .unwrap();
+    harness::act_as_user(&w.state, "donor", org.org_id, user);
+    let (status, me) = call!(&app, w.get("/api/v1/me"));
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user"]["email"], "donor@norway.example");
+    assert_eq!(me["organization"]["id"], org.org_id.to_string());
+    assert_eq!(me["role"], "donor");
+    assert_eq!(me["roles"], json!(["donor"]));
+    // A token whose user does not exist is no one.
+    harness::act_with_token("donor", Uuid::new_v4(), Uuid::new_v4());
+    let (status, body) = call!(&app, w.get("/api/v1/me"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}

@@ -240,14 +240,28 @@ pub async fn state_signed_by(
     signer: SigningKey,
     trusted: Vec<fundtrail::ledger::note::VerifierKey>,
 ) -> Result<web::Data<AppState>, fundtrail::ledger::service::LedgerError> {
+    state_rotated(db, signer, trusted, None).await
+}
+
+/// `state_signed_by`, rotating from `previous` when given (`FUNDTRAIL_PREVIOUS_SIGNING_KEY`).
+pub async fn state_rotated(
+    db: &TestDb,
+    signer: SigningKey,
+    trusted: Vec<fundtrail::ledger::note::VerifierKey>,
+    previous: Option<&SigningKey>,
+) -> Result<web::Data<AppState>, fundtrail::ledger::service::LedgerError> {
     let pool = db.pool();
-    let ledger = Arc::new(Ledger::trusting(
+    let mut ledger = Ledger::trusting(
         pool.clone(),
         signer,
         trusted,
         "test.fundtrail",
         Ledger::system_clock(),
-    ));
+    );
+    if let Some(previous) = previous {
+        ledger = ledger.rotated_from(previous)?;
+    }
+    let ledger = Arc::new(ledger);
     let state = web::Data::new(AppState::new(pool, AppSettings::default(), ledger).unwrap());
     state.ledger.bootstrap().await?;
     Ok(state)

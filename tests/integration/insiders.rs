@@ -420,3 +420,92 @@ async fn a_consistency_proof_from_a_size_the_chain_lost_is_a_rollback() {
         "the forked history is not an extension of the one the donor saw"
     );
 }
+
+#[actix_web::test]
+async fn a_rotation_endorsed_by_the_outgoing_key_carries_trust_from_the_root() {
+    let db = TestDb::migrated();
+    let first = harness::state(&db).await;
+    harness::act_as(&first, "admin");
+    let app = harness::app(first.clone()).await;
+    let chain = chain_with(&app, 2).await;
+    let root = harness::signing_key();
+
+    // Two rotations, each endorsed by the outgoing key; only the first key is configured.
+    let second_key = note::SigningKey::generate("test.fundtrail").unwrap();
+    let second =
+        harness::state_rotated(&db, second_key.clone(), vec![root.verifier()], Some(&root))
+            .await
+            .unwrap();
+    let app = harness::app(second).await;
+    let (status, body) = call!(&app, post_entry(&chain, "by-second", "1.00"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let third_key = note::SigningKey::generate("test.fundtrail").unwrap();
+    let third = harness::state_rotated(
+        &db,
+        third_key.clone(),
+        vec![root.verifier()],
+        Some(&second_key),
+    )
+    .await
+    .unwrap();
+    assert!(
+        third.ledger.is_trusted(&second_key.verifier()),
+        "the second key is trusted through the root's endorsement"
+    );
+    let app = harness::app(third.clone()).await;
+    let (status, body) = call!(&app, post_entry(&chain, "by-third", "1.00"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A later process configured with the root alone trusts the whole line of keys.
+    let fourth = harness::state_signed_by(
+        &db,
+        note::SigningKey::generate("test.fundtrail").unwrap(),
+        vec![root.verifier()],
+    )
+    .await
+    .unwrap();
+    assert!(fourth.ledger.is_trusted(&third_key.verifier()));
+    let app = harness::app(fourth.clone()).await;
+    let (status, body) = call!(&app, post_entry(&chain, "by-fourth", "1.00"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/verify"))
+    );
+    assert_eq!(report["ok"], true, "{report}");
+
+    // An endorsement signed by a key nobody trusts, slipped into the administrative chain by
+    // a superuser, endorses nothing.
+    let attacker = note::SigningKey::generate("test.fundtrail").unwrap();
+    let forged_key = note::SigningKey::generate("test.fundtrail").unwrap();
+    let endorsement = attacker
+        .sign_note(&fundtrail::ledger::integrity::endorsement_text(
+            &forged_key.verifier(),
+        ))
+        .unwrap();
+    let canonical = json!({"body": {"endorsement": endorsement,
+        "verifier_key": forged_key.verifier().to_verifier_string()}})
+    .to_string()
+    .replace('\'', "''");
+    let mut su = trigger_free(&db);
+    exec(
+        &mut su,
+        &format!(
+            "INSERT INTO ledger_entries (chain_id, seq, kind, business_date, recorded_at, \
+             idempotency_key, canonical, prev_hash, entry_hash) \
+             SELECT chain_id, seq + 1000, 'signing_key_added', business_date, recorded_at, \
+                    'forged-key', '{canonical}', entry_hash, entry_hash \
+             FROM ledger_entries WHERE chain_id = '00000000-0000-0000-0000-000000000000' \
+             ORDER BY seq DESC LIMIT 1"
+        ),
+    )
+    .unwrap();
+    let fifth = harness::state_signed_by(&db, harness::signing_key(), vec![root.verifier()])
+        .await
+        .unwrap();
+    assert!(
+        !fifth.ledger.is_trusted(&forged_key.verifier()),
+        "a forged endorsement extends no trust"
+    );
+    assert!(fifth.ledger.is_trusted(&third_key.verifier()));
+}

@@ -1069,21 +1069,34 @@ async fn a_saved_receipt_proves_its_entry_offline() {
     assert!(later.ok, "{:?}", later.failure);
     assert_eq!(later.tree_size, Some(5));
 
+    let failed = |receipt: &Value| verdict(receipt).failure.map(|f| f.field);
     let mut altered = saved.clone();
     altered["entry"]["body"]["amount"]["value"] = json!("2000.50");
-    assert!(verdict(&altered).failure.unwrap().contains("altered"));
+    assert_eq!(failed(&altered), Some("entry_hash"));
     let mut wrong_proof = saved.clone();
     wrong_proof["inclusion_proof"]["hashes"][0] = json!(hex::encode([9u8; 32]));
-    assert!(verdict(&wrong_proof)
-        .failure
-        .unwrap()
-        .contains("inclusion proof"));
+    assert_eq!(failed(&wrong_proof), Some("inclusion_proof.hashes"));
+    // The receipt's own copies of what the proof establishes are checked too.
+    for (member, value, field) in [
+        ("seq", json!(3), "seq"),
+        ("chain", json!(uuid::Uuid::new_v4().to_string()), "chain"),
+    ] {
+        let mut copy = saved.clone();
+        copy[member] = value;
+        assert_eq!(failed(&copy), Some(field), "{member}");
+    }
+    let mut copy = saved.clone();
+    copy["checkpoint"]["tree_size"] = json!(5);
+    assert_eq!(failed(&copy), Some("checkpoint.tree_size"));
+    let mut copy = saved.clone();
+    copy["checkpoint"]["root_hash"] = p["checkpoint"]["root_hash"].clone();
+    assert_eq!(failed(&copy), Some("checkpoint.root_hash"));
     let stranger = vec![note::SigningKey::generate("test.fundtrail")
         .unwrap()
         .verifier()];
     let foreign =
         fundtrail::ledger::receipt::verify_receipt(&saved.to_string(), &stranger).unwrap();
-    assert!(foreign.failure.unwrap().contains("signature"));
+    assert_eq!(foreign.failure.map(|f| f.field), Some("checkpoint.note"));
 }
 
 /// The binary's offline commands, as a separate process would run them: exit 0 when the
@@ -1137,6 +1150,46 @@ async fn the_offline_commands_exit_0_when_intact_and_1_when_tampered() {
     let receipt_file = dir.join("receipt.json");
     std::fs::write(&receipt_file, receipt.to_string()).unwrap();
     let r = receipt_file.to_str().unwrap();
+    assert_eq!(
+        run(&["verify-receipt", "--receipt", r, "--public-key", k])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The independent verifier reads the server's receipts as they are (its `signed_at`
+    // spelling included) and names the same member when one is altered.
+    let python = |receipt: &Value| {
+        std::fs::write(&receipt_file, receipt.to_string()).unwrap();
+        let out = std::process::Command::new("python3")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tools/independent-verifier/verify.py"),
+            )
+            .args(["--receipt", r, "--public-key", k])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report["failure"]["field"].clone())
+    };
+    assert_eq!(python(&receipt), (Some(0), Value::Null));
+    let mut copy = receipt.clone();
+    copy["checkpoint"]["tree_size"] = json!(1);
+    assert_eq!(python(&copy), (Some(1), json!("checkpoint.tree_size")));
+    let (status, batch) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/chains/{}/entries/batch", s.chain))
+            .set_json(json!({"entries": [
+                {"kind": "generic", "business_date": "2026-01-15", "idempotency_key": "late-b1", "body": amount("8.00")},
+                {"kind": "generic", "business_date": "2026-01-15", "idempotency_key": "late-b2", "body": amount("9.00")},
+            ]}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    let mut kept = batch["receipts"][0].clone();
+    kept["checkpoint"] = batch["checkpoint"].clone();
+    assert_eq!(python(&kept), (Some(0), Value::Null));
+    std::fs::write(&receipt_file, kept.to_string()).unwrap();
     assert_eq!(
         run(&["verify-receipt", "--receipt", r, "--public-key", k])
             .status
@@ -1438,8 +1491,9 @@ async fn ledger_routes_refuse_everyone_outside_their_roles() {
 }
 
 /// The published test vectors (tests/vectors/ledger-vectors.json: golden entry, hashes,
-/// proofs and 74 export cases with their verdicts) hold for this build's `fundtrail verify`
-/// and for the independent Python verifier alike.
+/// proofs, 86 export cases and 44 receipt cases with their verdicts) hold for this build's
+/// `fundtrail verify` and `fundtrail verify-receipt` and for the independent Python
+/// verifier alike.
 #[test]
 fn the_published_vectors_hold_for_both_verifiers() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1457,7 +1511,10 @@ fn the_published_vectors_hold_for_both_verifiers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("mismatches: 0"), "{text}");
+    assert!(
+        text.contains("86 export cases, 44 receipt cases (Python and Rust); mismatches: 0"),
+        "{text}"
+    );
 }
 
 /// Proofs are served from the stored upper levels of the tree and lower levels recomputed

@@ -57,6 +57,7 @@ mod access;
 mod admin;
 mod auth;
 mod bad_input;
+mod cli;
 mod domain;
 mod embedded;
 mod entry_rules;

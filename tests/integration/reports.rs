@@ -334,6 +334,12 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
         1
     );
     harness::act_as(&state, "admin");
+    // Asked at a size alone, every report keeps its bytes after the triage too: its flag
+    // statuses are the administrative chain's as the fund's checkpoint saw it.
+    for (u, b) in uris.iter().zip(&before) {
+        let (_, body, _) = get!(&app, u);
+        assert_eq!(&body, b, "{u} changed after a triage");
+    }
 
     // A size no checkpoint was signed at.
     let (status, body) = get_json!(

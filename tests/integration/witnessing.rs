@@ -107,10 +107,13 @@ async fn checkpoints_are_cosigned_by_the_witness_and_a_rollback_or_fork_is_refus
     assert_eq!(push::push_all(&state.ledger, &witnesses).await, (0, 0));
 
     // Growth is cosigned with a consistency proof from the witnessed size.
+    let mut last_receipt = serde_json::Value::Null;
     for i in 0..2 {
-        call!(&app, post_entry(&chain, &format!("b{i}")));
+        let (_, r) = call!(&app, post_entry(&chain, &format!("b{i}")));
+        last_receipt = r;
     }
     assert_eq!(push::push_all(&state.ledger, &witnesses).await, (1, 0));
+    receipts_need_the_witness(&state, &app, &chain, &last_receipt, &wkey).await;
     let (_, proof) = call!(
         &app,
         TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries/4/proof?size=5"))
@@ -258,5 +261,95 @@ async fn reports_are_pinned_to_checkpoints_the_required_witnesses_cosigned() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["checkpoints"]["fund"]["tree_size"], newer);
     handle.stop(true).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A donor requiring the witness (`verify-receipt --witness-key`): the receipt of an
+/// append, signed before the witness saw it, fails; the same receipt refreshed with the
+/// cosigned checkpoint of its size (`GET …/proof?size=N`) holds.
+async fn receipts_need_the_witness(
+    state: &web::Data<fundtrail::state::AppState>,
+    app: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    chain: &str,
+    receipt: &serde_json::Value,
+    wkey: &CosignerKey,
+) {
+    let dir = std::env::temp_dir().join(format!("ft-receipt-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = dir.join("log.keys");
+    std::fs::write(&keys, state.ledger.verifier_key().to_verifier_string()).unwrap();
+    let witness = dir.join("witness.keys");
+    std::fs::write(&witness, wkey.to_verifier_string()).unwrap();
+    let run = |receipt: &serde_json::Value| {
+        let file = dir.join(format!("{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&file, receipt.to_string()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(["verify-receipt", "--receipt"])
+            .arg(&file)
+            .arg("--public-key")
+            .arg(&keys)
+            .arg("--witness-key")
+            .arg(&witness)
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.code(), report)
+    };
+    let (code, report) = run(receipt);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["failure"]["field"], "checkpoint.note", "{report}");
+    let seq = receipt["seq"].as_u64().unwrap();
+    let size = receipt["checkpoint"]["tree_size"].as_u64().unwrap();
+    let (_, proof) = call!(
+        app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/chains/{chain}/entries/{seq}/proof?size={size}"
+        ))
+    );
+    let mut refreshed = receipt.clone();
+    refreshed["checkpoint"] = proof["checkpoint"].clone();
+    let (code, report) = run(&refreshed);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+
+    // `fundtrail verify` of an export, with the donor's saved checkpoint: it counts only
+    // with the witness's cosignature.
+    let res = actix_web::test::call_service(
+        app,
+        crate::harness::authed(TestRequest::get().uri(&format!("/api/v1/chains/{chain}/export")))
+            .to_request(),
+    )
+    .await;
+    let export = dir.join("export.jsonl");
+    std::fs::write(&export, actix_web::test::read_body(res).await).unwrap();
+    let verify = |note: &str| {
+        let saved = dir.join(format!("{}.note", uuid::Uuid::new_v4()));
+        std::fs::write(&saved, note).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(["verify", "--export"])
+            .arg(&export)
+            .arg("--checkpoint")
+            .arg(&saved)
+            .arg("--public-key")
+            .arg(&keys)
+            .arg("--witness-key")
+            .arg(&witness)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify(receipt["checkpoint"]["note"].as_str().unwrap());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not_witnessed"), "{out}");
+    let (code, out) = verify(proof["checkpoint"]["note"].as_str().unwrap());
+    assert_eq!(code, Some(0), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks tests/vectors/ledger-vectors.json against verify.py (and, with --rust BIN, against
-`BIN verify`). Python 3.11 standard library only.
+`BIN verify` and `BIN verify-receipt`). Python 3.11 standard library only.
 
     python3 check_vectors.py [--vectors FILE] [--rust PATH-TO-fundtrail]
 
-Exit 0 when every value and every export case agrees, 1 otherwise.
+Exit 0 when every value, every export case and every receipt case agrees, 1 otherwise.
 """
 
 import argparse
@@ -27,9 +27,18 @@ def summary(report):
         "first_failure": ff and {"seq": ff["seq"], "reason": ff["reason"]}}
 
 
+def receipt_summary(report):
+    failure = report.get("failure")
+    return {k: report.get(k) for k in ("ok", "chain", "seq", "tree_size", "root_hash")} | {
+        "field": failure.get("field") if isinstance(failure, dict) else failure}
+
+
 def run_python(case):
-    keys = [V.parse_verifier_key(k) for k in case["verifier_keys"]]
     try:
+        keys = V.read_key_lines(case["verifier_keys"])
+        if "receipt" in case:
+            report = V.verify_receipt(case["receipt"], keys)
+            return (0 if report["ok"] else 1), receipt_summary(report)
         report = V.verify_export(case["export"].encode("utf-8"), keys, case.get("trusted_checkpoint"))
     except (V.Unusable, ValueError):
         return 2, None
@@ -37,21 +46,28 @@ def run_python(case):
 
 
 def run_rust(binary, case):
+    """`BIN verify` on an export case, `BIN verify-receipt` on a receipt case."""
     with tempfile.TemporaryDirectory() as d:
         paths = {}
-        for name, text in (("export.jsonl", case["export"]), ("keys.txt", "\n".join(case["verifier_keys"]) + "\n"),
+        for name, text in (("export.jsonl", case.get("export")), ("receipt.json", case.get("receipt")),
+                           ("keys.txt", "\n".join(case["verifier_keys"]) + "\n"),
                            ("trusted.note", case.get("trusted_checkpoint"))):
             if text is not None:
                 paths[name] = os.path.join(d, name)
                 with open(paths[name], "w", encoding="utf-8", newline="") as f:
                     f.write(text)
-        cmd = [binary, "verify", "--export", paths["export.jsonl"], "--public-key", paths["keys.txt"]]
+        if "receipt.json" in paths:
+            cmd = [binary, "verify-receipt", "--receipt", paths["receipt.json"]]
+        else:
+            cmd = [binary, "verify", "--export", paths["export.jsonl"]]
+        cmd += ["--public-key", paths["keys.txt"]]
         if "trusted.note" in paths:
             cmd += ["--checkpoint", paths["trusted.note"]]
         p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode == 2:
         return 2, None
-    return p.returncode, summary(json.loads(p.stdout))
+    report = json.loads(p.stdout)
+    return p.returncode, receipt_summary(report) if "receipt.json" in paths else summary(report)
 
 
 def main():
@@ -99,8 +115,15 @@ def main():
         if args.rust:
             got = run_rust(args.rust, case)
             check(f"rust: {case['name']}: want {want}, got {got}", got == want)
-    n = len(vec["exports"]["cases"])
-    print(f"{n} export cases{' (Python and Rust)' if args.rust else ''}; mismatches: {failures}")
+    for case in vec["receipts"]["cases"]:
+        want = (case["exit_code"], case["expected"])
+        got = run_python(case)
+        check(f"python: receipt: {case['name']}: want {want}, got {got}", got == want)
+        if args.rust:
+            got = run_rust(args.rust, case)
+            check(f"rust: receipt: {case['name']}: want {want}, got {got}", got == want)
+    n, m = len(vec["exports"]["cases"]), len(vec["receipts"]["cases"])
+    print(f"{n} export cases, {m} receipt cases{' (Python and Rust)' if args.rust else ''}; mismatches: {failures}")
     return 1 if failures else 0
 
 

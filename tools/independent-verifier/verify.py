@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Independent verifier for fundtrail ledger exports (format `fundtrail-export/1`).
+"""Independent verifier for fundtrail ledger exports (format `fundtrail-export/1`) and
+receipts.
 
 Written from docs/ledger-format.md only, Python 3.11 standard library only.
 
     python3 verify.py --export FILE --public-key FILE [--checkpoint FILE]
+    python3 verify.py --receipt FILE --public-key FILE
 
-Prints a JSON report {ok, chain, entries_checked, checkpoints_checked, root_hash,
-first_failure: {seq, reason, detail} | null}. Exit 0: intact, 1: tampered, 2: unusable input.
+Prints a JSON report: for an export {ok, chain, entries_checked, checkpoints_checked,
+root_hash, first_failure: {seq, reason, detail} | null}; for a receipt {ok, chain, seq,
+tree_size, root_hash, failure: {field, detail} | null}. Exit 0: intact (proven), 1: tampered
+(does not hold), 2: unusable input.
 """
 
 import argparse
@@ -17,6 +21,7 @@ import decimal
 import hashlib
 import json
 import re
+import uuid
 import sys
 
 # --------------------------------------------------------------------------- Ed25519
@@ -157,7 +162,8 @@ def b64_strict(s):
 
 
 def hex32(s):
-    if not isinstance(s, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", s):
+    """A hash as JSON carries it: exactly 64 lower-case hex digits, nothing else."""
+    if not isinstance(s, str) or not re.fullmatch(r"[0-9a-f]{64}", s):
         return None
     return bytes.fromhex(s)
 
@@ -451,18 +457,15 @@ ENTRY_TAG = b"fundtrail/ledger/entry/v1\x00"
 ZERO_HASH = bytes(32)
 _ENTRY_FIELDS = ("v", "chain", "seq", "kind", "business_date", "recorded_at", "principal",
                  "idempotency_key", "body")
-_UUID = re.compile(r"(?:urn:uuid:|\{)?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?"
-                   r"([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_BODY_DEPTH = 32
 MAX_JSON_NESTING = 127  # serde_json: arrays/objects nested at most this deep
 
 
 def parse_uuid(s):
-    m = isinstance(s, str) and _UUID.fullmatch(s)
-    if not m or (s.startswith("{") != s.endswith("}")) or (len(s) not in (32, 36, 38, 45)):
-        return None
-    return "-".join(m.groups()).lower()
+    """The canonical UUID spelling only: lower-case, hyphenated 8-4-4-4-12."""
+    return s if isinstance(s, str) and _UUID.fullmatch(s) else None
 
 
 def _uint(v, bits):
@@ -625,9 +628,28 @@ def _no_controls(s):
         raise ValueError("control character other than newline")
 
 
+def read_key_lines(lines):
+    """The keys of a key file (its non-blank, non-comment lines) as a set: a key listed
+    twice is one key; two different keys under one (name, key ID) are unusable input."""
+    keys = []
+    for line in lines:
+        line = line.strip(_BLANK)
+        if not line or line.startswith("#"):
+            continue
+        key = parse_verifier_key(line)
+        same = [k for k in keys if k[:2] == key[:2]]
+        if same and same[0][2] != key[2]:
+            raise Unusable(f"two different public keys share the name and key ID {key[0]}+{key[1].hex()}")
+        if not same:
+            keys.append(key)
+    if not keys:
+        raise Unusable("the key file holds no verifier key")
+    return keys
+
+
 def open_note(note, keys):
-    """Returns the signed text if at least one known key signed it and no known key's
-    signature fails (C2SP signed-note, Go note.Open semantics)."""
+    """Returns the signed text if at least one known key signed it and every signature
+    line by a known key verifies (C2SP signed-note; unknown keys' lines are ignored)."""
     _no_controls(note)
     split = note.rfind("\n\n")
     if split < 0:
@@ -637,7 +659,7 @@ def open_note(note, keys):
         raise ValueError("missing signature block")
     if not sigs.endswith("\n"):
         raise ValueError("missing final newline")
-    verified, seen = 0, set()
+    verified = 0
     for count, line in enumerate(sigs[:-1].split("\n")):
         if not line.startswith("\u2014 "):
             raise ValueError("malformed signature line")
@@ -650,11 +672,9 @@ def open_note(note, keys):
         matches = [k for k in keys if k[0] == name and k[1] == raw[:4]]
         if not matches:
             continue
-        if len(matches) > 1:
+        if any(k[2] != matches[0][2] for k in matches):
             raise ValueError(f"ambiguous key {name}+{raw[:4].hex()}")
-        if (name, raw[:4]) in seen:
-            continue
-        seen.add((name, raw[:4]))
+        # Every line by a known key is checked, not only its first one.
         if not ed25519_verify(matches[0][2], text.encode("utf-8"), raw[4:]):
             raise ValueError(f"invalid signature for key {name}+{raw[:4].hex()}")
         verified += 1
@@ -687,6 +707,13 @@ def parse_checkpoint(text):
 # --------------------------------------------------------------------------- verification
 
 MAX_PENDING = 1024
+
+
+def first_altered(start, size):
+    """A root names no leaf: the entry is exact only when the range holds one."""
+    if size - start == 1:
+        return f"entries before {start} match a signed checkpoint, so entry {start} was altered"
+    return f"entries before {start} match a signed checkpoint, so the first altered entry is in [{start}, {size})"
 
 
 class Verifier:
@@ -735,7 +762,7 @@ class Verifier:
         if cp and cp[1] == self.next_seq and cp[2] != self.frontier.root():
             self.fail(self.vouched, "checkpoint_root_mismatch",
                       f"the trusted checkpoint of size {cp[1]} does not match the entries: "
-                      f"the first altered entry is in [{self.vouched}, {cp[1]})")
+                      + first_altered(self.vouched, cp[1]))
 
     def entry(self, line_seq, raw, prev_hash, ehash):
         if self.failure:
@@ -796,7 +823,7 @@ class Verifier:
         if root != self.frontier.root():
             return self.fail(self.vouched, "checkpoint_root_mismatch",
                              f"the checkpoint signed for size {size} does not match the entries: "
-                             f"the first altered entry is in [{self.vouched}, {size})")
+                             + first_altered(self.vouched, size))
         self.vouched, self.latest = size, (size, note)
         return True
 
@@ -973,21 +1000,185 @@ def verify_export(data, keys, trusted_note=None):
     return v.finish(tree_size)
 
 
+# --------------------------------------------------------------------------- receipts
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 section 2.1.3.2, as docs/ledger-format.md writes it."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+_INSTANT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z")
+
+
+def utc_instant(s):
+    """`YYYY-MM-DDTHH:MM:SS[.f]Z` as (seconds part, fraction padded to 9 digits), or None."""
+    m = isinstance(s, str) and _INSTANT.fullmatch(s)
+    return m and (m.group(1), (m.group(2) or "").ljust(9, "0"))
+
+
+_RECEIPT = {"chain": True, "seq": True, "entry_hash": True, "prev_hash": True, "entry": True,
+            "inclusion_proof": True, "checkpoint": True, "leaf_hash": False, "replayed": False,
+            "contract_id": False}
+_PROOF = ("leaf_index", "tree_size", "hashes")
+_CHECKPOINT = ("tree_size", "root_hash", "signed_at", "note")
+
+
+def read_receipt(text):
+    """The receipt's members, or Unusable: objects at the three levels, no duplicate or
+    unknown member, the required ones present and not null, every hash 64 lower-case hex
+    digits, the chain id canonical, signed_at a UTC time."""
+    def bad(why):
+        return Unusable(f"not a receipt: {why}")
+
+    def members(obj, names, required, what):
+        if not isinstance(obj, dict) or obj.dup:
+            raise bad(f"{what} must be a JSON object without duplicate members")
+        unknown = set(obj) - set(names)
+        if unknown:
+            raise bad(f"unknown member {sorted(unknown)[0]!r} in {what}")
+        for name in required:
+            if obj.get(name) is None:
+                raise bad(f"missing member {name!r} in {what}")
+        return obj
+
+    if scan_line(text)[0] > MAX_JSON_NESTING:  # the reference parses the whole receipt first
+        raise bad(f"nested deeper than {MAX_JSON_NESTING} arrays/objects")
+    try:
+        r = loads(text)
+    except (ValueError, RecursionError) as e:
+        raise bad(e) from None
+    members(r, _RECEIPT, [k for k, req in _RECEIPT.items() if req], "the receipt")
+    proof = members(r["inclusion_proof"], _PROOF, _PROOF, "inclusion_proof")
+    cp = members(r["checkpoint"], _CHECKPOINT, _CHECKPOINT, "checkpoint")
+    try:
+        for obj in (r, proof, cp):
+            for k, v in obj.items():
+                if k != "entry":
+                    _strings_ok(k)
+                    _strings_ok(v)
+    except UnicodeError:
+        raise bad("lone surrogate in a string") from None
+    if parse_uuid(r["chain"]) is None:
+        raise bad("chain is not a UUID in canonical form")
+    for name, v in (("seq", r["seq"]), ("leaf_index", proof["leaf_index"]),
+                    ("tree_size", proof["tree_size"]), ("checkpoint.tree_size", cp["tree_size"])):
+        if not _uint(v, 64):
+            raise bad(f"{name} must be an unsigned integer")
+    if r.get("replayed") is not None and not isinstance(r["replayed"], bool):
+        raise bad("replayed must be a boolean")
+    if "contract_id" in r and parse_uuid(r["contract_id"]) is None:
+        raise bad("contract_id is not a UUID in canonical form")
+    if not isinstance(proof["hashes"], list):
+        raise bad("inclusion_proof.hashes must be a list")
+    hashes = [r["entry_hash"], r["prev_hash"], cp["root_hash"], *proof["hashes"]]
+    if r.get("leaf_hash") is not None:
+        hashes.append(r["leaf_hash"])
+    if any(hex32(h) is None for h in hashes):
+        raise bad("a hash is not 64 lower-case hex digits")
+    if not isinstance(cp["note"], str):
+        raise bad("checkpoint.note must be a string")
+    if not utc_instant(cp["signed_at"]):
+        raise bad("checkpoint.signed_at is not a UTC time YYYY-MM-DDTHH:MM:SS[.fraction]Z")
+    return r
+
+
+def origin_names(origin, chain):
+    name = "admin" if chain == "00000000-0000-0000-0000-000000000000" else chain
+    return origin.endswith("/" + name) and len(origin) > len(name) + 1
+
+
+def check_receipt(r, keys):
+    """The checks of docs/ledger-format.md ("Receipts"), in order: (size, root) or
+    (field, detail) of the first that fails."""
+    cp = r["checkpoint"]
+    try:
+        origin, size, root, ext = parse_checkpoint(open_note(cp["note"], keys))
+    except ValueError as e:
+        return "checkpoint.note", f"the checkpoint does not verify: {e}"
+    try:
+        e = parse_entry(r["entry"])
+    except (ValueError, TypeError, AttributeError) as x:
+        return "entry", f"the entry is not valid: {x}"
+    broken = entry_rules(e)
+    if broken:
+        return "entry", f"the entry is not valid: {broken}"
+    computed = entry_hash(hex32(r["prev_hash"]), entry_canonical(e))
+    if computed != hex32(r["entry_hash"]):
+        return "entry_hash", f"the entry (with prev_hash) hashes to {computed.hex()}, not entry_hash"
+    leaf = leaf_hash(computed)
+    if r.get("leaf_hash") is not None and hex32(r["leaf_hash"]) != leaf:
+        return "leaf_hash", "leaf_hash is not SHA-256(00 || entry_hash)"
+    proof = r["inclusion_proof"]
+    if proof["leaf_index"] != e["seq"]:
+        return "inclusion_proof.leaf_index", f"the proof is for leaf {proof['leaf_index']}, the entry is seq {e['seq']}"
+    if proof["tree_size"] != size:
+        return "inclusion_proof.tree_size", f"the proof is for size {proof['tree_size']}, the signed note says {size}"
+    if not verify_inclusion(leaf, e["seq"], size, [hex32(h) for h in proof["hashes"]], root):
+        return "inclusion_proof.hashes", "the inclusion proof does not lead to the signed root"
+    if r["seq"] != e["seq"]:
+        return "seq", f"seq is {r['seq']} but the proven entry is seq {e['seq']}"
+    if r["chain"] != e["chain"]:
+        return "chain", f"chain is {r['chain']} but the proven entry is in chain {e['chain']}"
+    if "contract_id" in r:
+        derived = str(uuid.uuid5(uuid.UUID(e["chain"]), str(e["seq"])))
+        if e["kind"] != "contract" or r["contract_id"] != derived:
+            return "contract_id", f"contract_id is {r['contract_id']} but a contract at seq {e['seq']} is {derived}"
+    if not origin_names(origin, e["chain"]):
+        return "checkpoint.note", f"the signed checkpoint's origin {origin!r} does not name chain {e['chain']}"
+    if cp["tree_size"] != size:
+        return "checkpoint.tree_size", f"checkpoint.tree_size is {cp['tree_size']} but the signed note says {size}"
+    if hex32(cp["root_hash"]) != root:
+        return "checkpoint.root_hash", f"checkpoint.root_hash is not the signed root {root.hex()}"
+    signed = next((x[5:] for x in ext if x.startswith("time ")), None)
+    if signed is None or utc_instant(signed) != utc_instant(cp["signed_at"]):
+        return "checkpoint.signed_at", f"checkpoint.signed_at is {cp['signed_at']} but the signed time is {signed}"
+    return size, root
+
+
+def verify_receipt(text, keys):
+    """Report for a receipt (JSON text); Unusable if it cannot be read."""
+    r = read_receipt(text)
+    result = check_receipt(r, keys)
+    if isinstance(result[0], str):
+        return {"ok": False, "chain": None, "seq": None, "tree_size": None, "root_hash": None,
+                "failure": {"field": result[0], "detail": result[1]}}
+    return {"ok": True, "chain": r["chain"], "seq": r["seq"], "tree_size": result[0],
+            "root_hash": result[1].hex(), "failure": None}
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Verify a fundtrail export offline.")
-    ap.add_argument("--export", required=True, help="export file (JSON lines), - for stdin")
+    ap = argparse.ArgumentParser(description="Verify a fundtrail export or receipt offline.")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--export", help="export file (JSON lines), - for stdin")
+    what.add_argument("--receipt", help="a receipt (JSON), as an append answered it")
     ap.add_argument("--public-key", required=True, help="verifier keys, one per line")
-    ap.add_argument("--checkpoint", help="a signed checkpoint note saved earlier")
+    ap.add_argument("--checkpoint", help="a signed checkpoint note saved earlier (exports)")
     args = ap.parse_args(argv)
     try:
         with open(args.public_key, encoding="utf-8", newline="") as f:
-            keys = []
-            for line in f.read().split("\n"):
-                line = line.strip(_BLANK)
-                if line and not line.startswith("#"):
-                    keys.append(parse_verifier_key(line))
-        if not keys:
-            raise Unusable(f"{args.public_key} holds no verifier key")
+            keys = read_key_lines(f.read().split("\n"))
+        if args.receipt:
+            with open(args.receipt, encoding="utf-8", newline="") as f:
+                report = verify_receipt(f.read(), keys)
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+            return 0 if report["ok"] else 1
         trusted = None
         if args.checkpoint:
             with open(args.checkpoint, encoding="utf-8", newline="") as f:
