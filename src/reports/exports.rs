@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use anyhow::Context;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -92,6 +92,19 @@ async fn pinned(
         Ok((row, cp, secretariat))
     })
     .await
+}
+
+/// The entity tag of an export: what its bytes are a function of (this build, the
+/// export, the fund, the pinned checkpoint and the ocid prefix), hashed.
+fn export_tag(kind: &str, fund: Uuid, cp: &PinnedCheckpoint, ocid_prefix: &str) -> String {
+    crate::http::cache::etag(&[
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        kind.as_bytes(),
+        fund.as_bytes(),
+        &cp.tree_size.to_be_bytes(),
+        cp.root_hash.as_bytes(),
+        ocid_prefix.as_bytes(),
+    ])
 }
 
 /// Names the checkpoint in response headers (the note base64-encoded: it spans lines).
@@ -183,9 +196,15 @@ pub async fn entries_csv(
     state: web::Data<AppState>,
     path: Path<FundPath>,
     query: Query<AtSize>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
-    let (row, cp, _) = pinned(&state, principal, fund, query.into_inner()).await?;
+    let at = query.into_inner();
+    let (row, cp, _) = pinned(&state, principal, fund, at).await?;
+    let tag = export_tag("entries_csv", fund, &cp, &state.settings.ocds_prefix);
+    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag));
+    }
     let ctx = CsvCtx {
         fund,
         fund_currency: row.currency,
@@ -201,6 +220,7 @@ pub async fn entries_csv(
         move |conn, out| produce_csv(conn, &ctx, size, PAGE_ROWS, out),
     );
     name_checkpoint(&mut resp, &cp);
+    crate::http::cache::set(&mut resp, Some(&tag), at.at_size.is_some());
     Ok(resp)
 }
 
@@ -321,9 +341,15 @@ pub async fn iati_xml(
     state: web::Data<AppState>,
     path: Path<FundPath>,
     query: Query<AtSize>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
-    let (row, cp, secretariat) = pinned(&state, principal, fund, query.into_inner()).await?;
+    let at = query.into_inner();
+    let (row, cp, secretariat) = pinned(&state, principal, fund, at).await?;
+    let tag = export_tag("iati_xml", fund, &cp, &state.settings.ocds_prefix);
+    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag));
+    }
     let size = cp.tree_size;
     let pin = cp.clone();
     let mut resp = crate::http::stream::streamed(
@@ -334,6 +360,7 @@ pub async fn iati_xml(
         move |conn, out| produce_iati(conn, &row, &secretariat, &pin, PAGE_ROWS, out),
     );
     name_checkpoint(&mut resp, &cp);
+    crate::http::cache::set(&mut resp, Some(&tag), at.at_size.is_some());
     Ok(resp)
 }
 
@@ -468,9 +495,15 @@ pub async fn ocds_json(
     state: web::Data<AppState>,
     path: Path<FundPath>,
     query: Query<AtSize>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
-    let (row, cp, secretariat) = pinned(&state, principal, fund, query.into_inner()).await?;
+    let at = query.into_inner();
+    let (row, cp, secretariat) = pinned(&state, principal, fund, at).await?;
+    let tag = export_tag("ocds_json", fund, &cp, &state.settings.ocds_prefix);
+    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag));
+    }
     let info = FundInfo {
         fund,
         name: row.name.clone(),
@@ -496,6 +529,7 @@ pub async fn ocds_json(
         },
     );
     name_checkpoint(&mut resp, &cp);
+    crate::http::cache::set(&mut resp, Some(&tag), at.at_size.is_some());
     Ok(resp)
 }
 

@@ -248,6 +248,7 @@ pub async fn fund_statement(
     query: Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
+    let pinned = q.at_size.is_some();
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let fund = path.fund;
@@ -268,14 +269,15 @@ pub async fn fund_statement(
         ))
     })
     .await?;
-    match fmt {
+    let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(report)),
         Format::Csv => csv_response(
             &report.checkpoints,
             format!("statement-{fund}-{}.csv", report.checkpoints.fund.tree_size),
             |out| statement_csv(&report, out),
         ),
-    }
+    };
+    Ok(crate::http::cache::tagged(&req, pinned, resp?))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -381,6 +383,7 @@ pub async fn donor_report(
     query: Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
+    let pinned = q.at_size.is_some();
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let DonorPath { fund, donor } = path.into_inner();
@@ -405,7 +408,7 @@ pub async fn donor_report(
         Ok(build_donor(&l, &at, donor, period, &names))
     })
     .await?;
-    match fmt {
+    let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(report)),
         Format::Csv => csv_response(
             &report.checkpoints,
@@ -415,7 +418,8 @@ pub async fn donor_report(
             ),
             |out| donor_csv(&report, out),
         ),
-    }
+    };
+    Ok(crate::http::cache::tagged(&req, pinned, resp?))
 }
 
 fn build_donor(
@@ -600,6 +604,7 @@ pub async fn series(
     query: Query<SeriesQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
+    let pinned = q.at_size.is_some();
     let fmt = format(&req, q.format.as_deref())?;
     let metric = match q.metric.as_str() {
         "contributed" => SeriesMetric::Contributed,
@@ -701,7 +706,7 @@ pub async fn series(
         })
     })
     .await?;
-    match fmt {
+    let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(out)),
         Format::Csv => {
             let mut buf = Vec::new();
@@ -733,7 +738,8 @@ pub async fn series(
             )
             .body(buf))
         }
-    }
+    };
+    Ok(crate::http::cache::tagged(&req, pinned, resp?))
 }
 
 fn bucket_label(d: NaiveDate, trunc: &str) -> String {

@@ -812,3 +812,50 @@ async fn exports_do_not_depend_on_the_page_size() {
         );
     }
 }
+
+/// Pinned answers are cacheable for ever: a strong ETag, `immutable`, and 304 for a client
+/// that already holds them; the latest answers must be revalidated.
+#[actix_web::test]
+async fn pinned_reports_and_exports_carry_a_strong_etag_and_answer_304() {
+    let (w, app) = world().await;
+    w.as_("auditor", w.auditor);
+    let (_, h, _) = harness::fetch(&app, &w.export("entries.csv")).await;
+    let size: u64 = hdr(&h, "fundtrail-checkpoint-size").parse().unwrap();
+    let statement = format!("/api/v1/funds/{}/reports/statement", w.fund);
+    let uris = [
+        format!("{statement}?at_size={size}"),
+        format!("{statement}?at_size={size}&format=csv"),
+        format!("{}?at_size={size}", w.export("entries.csv")),
+        format!("{}?at_size={size}", w.export("iati.xml")),
+        format!("{}?at_size={size}", w.export("ocds.json")),
+    ];
+    for uri in &uris {
+        let (status, h, body) = harness::fetch(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let tag = hdr(&h, "etag");
+        assert!(
+            tag.starts_with('"') && !tag.starts_with("W/"),
+            "{uri}: {tag}"
+        );
+        assert_eq!(
+            hdr(&h, "cache-control"),
+            "private, max-age=31536000, immutable"
+        );
+        // The same answer again: same tag; with the tag, 304 and no body.
+        let (_, again, same) = harness::fetch(&app, uri).await;
+        assert_eq!(hdr(&again, "etag"), tag, "{uri}");
+        assert_eq!(same, body, "{uri}");
+        let res = actix_web::test::call_service(
+            &app,
+            harness::authed(TestRequest::get().uri(uri))
+                .insert_header(("if-none-match", tag.as_str()))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{uri}");
+        assert!(actix_web::test::read_body(res).await.is_empty());
+    }
+    // Not pinned: revalidate.
+    let (_, h, _) = harness::fetch(&app, &statement).await;
+    assert_eq!(hdr(&h, "cache-control"), "no-cache");
+}
