@@ -803,6 +803,8 @@ fn csv_response(
                 ("tree_size", cp.tree_size.to_string()),
                 ("root_hash", cp.root_hash.clone()),
                 ("signed_at", cp.signed_at.to_rfc3339()),
+                // The C2SP signed note itself, so the CSV alone can be checked.
+                ("note", cp.note.clone()),
             ] {
                 out.w
                     .row([
@@ -933,12 +935,31 @@ fn statement_csv(s: &FundStatement, out: &mut Rows<'_>) -> std::io::Result<()> {
     }
     out.fig("sources", None, "", "pledged", &s.sources.total.pledged)?;
     out.fig("sources", None, "", "deposited", &s.sources.total.deposited)?;
+    out.one(
+        "sources",
+        None,
+        "outstanding",
+        &s.sources.total.outstanding,
+        &cur,
+    )?;
     for m in &s.uses.ministries {
         out.fig("uses", Some(&m.ministry), "", "allocated", &m.allocated)?;
         out.fig("uses", Some(&m.ministry), "", "disbursed", &m.disbursed)?;
         out.fig("uses", Some(&m.ministry), "", "refunded", &m.refunded)?;
     }
+    for m in &s.uses.ministries {
+        out.one(
+            "uses",
+            Some(&m.ministry),
+            "undisbursed",
+            &m.undisbursed,
+            &cur,
+        )?;
+    }
+    out.fig("uses", None, "", "allocated", &s.uses.total.allocated)?;
     out.fig("uses", None, "", "disbursed", &s.uses.total.disbursed)?;
+    out.fig("uses", None, "", "refunded", &s.uses.total.refunded)?;
+    out.one("uses", None, "undisbursed", &s.uses.total.undisbursed, &cur)?;
     out.one(
         "balances",
         None,
@@ -1009,6 +1030,19 @@ fn donor_csv(r: &DonorReport, out: &mut Rows<'_>) -> std::io::Result<()> {
     if let Some(s) = &r.deposits.share_of_deposits {
         out.one("deposits", me, "share_of_deposits", s, "")?;
     }
+    for o in &r.deposits.deposited_original {
+        out.w.row([
+            "deposits",
+            &r.donor.id.to_string(),
+            &r.donor.name,
+            "",
+            "deposited_original",
+            &o.prior,
+            &o.period,
+            &o.cumulative,
+            &o.currency,
+        ])?;
+    }
     for m in &r.disbursed.by_ministry {
         out.fig("disbursed", Some(&m.ministry), "", "attributed", &m.amount)?;
     }
@@ -1021,6 +1055,12 @@ fn donor_csv(r: &DonorReport, out: &mut Rows<'_>) -> std::io::Result<()> {
             "attributed",
             &c.amount,
         )?;
+    }
+    for m in &r.spent.by_ministry {
+        out.fig("spent", Some(&m.ministry), "", "attributed", &m.amount)?;
+    }
+    for c in &r.spent.by_category {
+        out.fig("spent", None, &c.category, "attributed", &c.amount)?;
     }
     out.fig("spent", None, "", "attributed", &r.spent.total)?;
     out.fig(

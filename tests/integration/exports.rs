@@ -859,3 +859,110 @@ async fn pinned_reports_and_exports_carry_a_strong_etag_and_answer_304() {
     let (_, h, _) = harness::fetch(&app, &statement).await;
     assert_eq!(hdr(&h, "cache-control"), "no-cache");
 }
+
+/// The statement and donor report CSVs carry the figures their JSON has, and the signed
+/// note, so the CSV alone can be checked against the checkpoint.
+#[actix_web::test]
+async fn report_csvs_carry_every_figure_and_the_signed_note() {
+    let (w, app) = world().await;
+    w.as_("auditor", w.auditor);
+    let statement = format!("/api/v1/funds/{}/reports/statement", w.fund);
+    let (_, _, json) = harness::fetch(&app, &statement).await;
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let (_, _, csv) = harness::fetch(&app, &format!("{statement}?format=csv")).await;
+    let rows = csv_rows(&csv);
+    let has = |section: &str, item_id: &str, measure: &str, value: &str| {
+        rows.iter().any(|r| {
+            r[0] == section
+                && r[1] == item_id
+                && r[4] == measure
+                && r[5..8].contains(&value.to_owned())
+        })
+    };
+    let total = &json["uses"]["total"];
+    assert!(
+        has(
+            "uses",
+            "",
+            "undisbursed",
+            total["undisbursed"].as_str().unwrap()
+        ),
+        "{rows:?}"
+    );
+    assert!(has(
+        "uses",
+        "",
+        "allocated",
+        total["allocated"]["cumulative"].as_str().unwrap()
+    ));
+    assert!(has(
+        "uses",
+        "",
+        "refunded",
+        total["refunded"]["cumulative"].as_str().unwrap()
+    ));
+    assert!(has(
+        "sources",
+        "",
+        "outstanding",
+        json["sources"]["total"]["outstanding"].as_str().unwrap()
+    ));
+    let m = &json["uses"]["ministries"][0];
+    assert!(has(
+        "uses",
+        m["ministry"]["id"].as_str().unwrap(),
+        "undisbursed",
+        m["undisbursed"].as_str().unwrap()
+    ));
+    let note = json["checkpoints"]["fund"]["note"].as_str().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "checkpoint" && r[4] == "note" && r.contains(&note.to_owned())),
+        "the fund's signed note is in the CSV"
+    );
+
+    // The donor report: its deposits in their own currency, its spending by ministry and
+    // by category.
+    let donor = format!("/api/v1/funds/{}/reports/donors/{}", w.fund, w.donor2);
+    let (_, _, json) = harness::fetch(&app, &donor).await;
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let (_, _, csv) = harness::fetch(&app, &format!("{donor}?format=csv")).await;
+    let rows = csv_rows(&csv);
+    let originals = json["deposits"]["deposited_original"].as_array().unwrap();
+    assert!(
+        originals.iter().any(|o| o["currency"] == "USD"),
+        "the donor deposited in USD: {json}"
+    );
+    assert!(!json["spent"]["by_category"].as_array().unwrap().is_empty());
+    for o in originals {
+        assert!(
+            rows.iter().any(|r| r[4] == "deposited_original"
+                && r[8] == o["currency"].as_str().unwrap()
+                && r[7] == o["cumulative"].as_str().unwrap()),
+            "{o} in {rows:?}"
+        );
+    }
+    for m in json["spent"]["by_ministry"].as_array().unwrap() {
+        let id = m["ministry"]["id"].as_str().unwrap();
+        assert!(rows.iter().any(|r| r[0] == "spent"
+            && r[1] == id
+            && r[3].is_empty()
+            && r[7] == m["amount"]["cumulative"].as_str().unwrap()));
+    }
+    for c in json["spent"]["by_category"].as_array().unwrap() {
+        let cat = c["category"].as_str().unwrap();
+        assert!(rows.iter().any(|r| r[0] == "spent"
+            && r[1].is_empty()
+            && r[3] == cat
+            && r[7] == c["amount"]["cumulative"].as_str().unwrap()));
+    }
+}
+
+fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes)
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
