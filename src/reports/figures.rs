@@ -110,6 +110,62 @@ impl Conv {
         Cols::new(self.amount(c.prior), self.amount(c.period))
     }
 
+    /// The lines `values` (amounts of the fund's currency) in the report currency so that
+    /// they add up exactly to `target`, or, without one, to their total converted once: each
+    /// line is converted and rounded, then the few units the roundings miss are given to
+    /// (or taken from) the lines whose rounding moved them furthest the other way, ties to
+    /// the earlier line. So every breakdown of one figure — by ministry, by vendor, by
+    /// category — sums to the same converted total. In the fund's own currency nothing
+    /// moves (the amounts are already in its minor unit).
+    pub fn apportion(
+        &self,
+        values: &[Decimal],
+        target: Option<Decimal>,
+    ) -> (Vec<Decimal>, Decimal) {
+        let exact: Vec<Decimal> = match &self.conversion {
+            None => values.to_vec(),
+            Some((rate, _)) => values.iter().map(|v| *v * *rate).collect(),
+        };
+        let mut lines: Vec<Decimal> = exact.iter().map(|v| self.currency.round(*v)).collect();
+        let total = target.unwrap_or_else(|| self.currency.round(exact.iter().copied().sum()));
+        let unit = unit(self.currency);
+        let missing = total - lines.iter().copied().sum::<Decimal>();
+        let mut steps = (missing / unit).round();
+        if steps.is_zero() || lines.is_empty() {
+            return (lines, total);
+        }
+        let up = steps > Decimal::ZERO;
+        // How far each rounding moved its line the other way from where it must now go.
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        order.sort_by(|&a, &b| {
+            let err = |i: usize| {
+                exact.get(i).copied().unwrap_or_default()
+                    - lines.get(i).copied().unwrap_or_default()
+            };
+            let (ea, eb) = (err(a), err(b));
+            if up {
+                eb.cmp(&ea)
+            } else {
+                ea.cmp(&eb)
+            }
+        });
+        let step = if up { unit } else { -unit };
+        // More units than lines only when a target is far from the lines (it never is
+        // for two breakdowns of one figure); they are spread round by round.
+        while !steps.is_zero() {
+            for &i in &order {
+                if steps.is_zero() {
+                    break;
+                }
+                if let Some(l) = lines.get_mut(i) {
+                    *l += step;
+                    steps -= if up { Decimal::ONE } else { -Decimal::ONE };
+                }
+            }
+        }
+        (lines, total)
+    }
+
     pub fn fmt(&self, v: Decimal) -> String {
         self.currency.format(v)
     }
@@ -201,6 +257,48 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    fn to_nok(rate: &str) -> Conv {
+        Conv {
+            currency: Currency::parse("NOK").unwrap(),
+            conversion: Some((
+                d(rate),
+                Conversion {
+                    from: "EUR".to_owned(),
+                    to: "NOK".to_owned(),
+                    rate: rate.to_owned(),
+                    recorded_rate: rate.to_owned(),
+                    inverted: false,
+                    rate_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                    rate_seq: 1,
+                },
+            )),
+        }
+    }
+
+    #[test]
+    fn converted_lines_add_up_to_the_total_converted_once() {
+        let conv = to_nok("1.5");
+        // Each line is 1.5 øre, rounded half to even to 2: three lines make 0.06 NOK, while
+        // the 0.03 EUR they add up to is 0.045, rounded once 0.04 NOK.
+        let lines = [d("0.01"), d("0.01"), d("0.01")];
+        let (out, total) = conv.apportion(&lines, None);
+        assert_eq!(total, d("0.04"));
+        assert_eq!(out.iter().copied().sum::<Decimal>(), total, "{out:?}");
+        for o in &out {
+            assert!((*o - d("0.015")).abs() < d("0.01"), "{o}");
+        }
+        // To a target (another breakdown's total): the lines meet it exactly.
+        let (out, total) = conv.apportion(&lines, Some(d("0.05")));
+        assert_eq!(
+            (out.iter().copied().sum::<Decimal>(), total),
+            (d("0.05"), d("0.05"))
+        );
+        // In the fund's own currency nothing moves.
+        let same = Conv::identity(Currency::parse("EUR").unwrap());
+        let (out, total) = same.apportion(&lines, None);
+        assert_eq!((out, total), (lines.to_vec(), d("0.03")));
     }
 
     fn ids(n: u8) -> Vec<Uuid> {

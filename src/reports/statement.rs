@@ -386,11 +386,26 @@ fn get<K: Ord>(map: &By<K>, k: &K) -> Cols {
     map.get(k).copied().unwrap_or_default()
 }
 
-/// Converted columns of every key, and their sum (so totals add up after conversion).
-fn converted<K: Ord + Clone>(conv: &Conv, keys: &[K], map: &By<K>) -> (Vec<Cols>, Cols) {
-    let lines: Vec<Cols> = keys.iter().map(|k| conv.cols(get(map, k))).collect();
-    let total = lines.iter().copied().sum();
-    (lines, total)
+/// Converted columns of every key and their total, the lines apportioned so that they sum
+/// exactly to the total converted once (`Conv::apportion`), or to `target` when the keys
+/// break down a figure already converted (vendors' share of what ministries paid).
+fn converted<K: Ord + Clone>(
+    conv: &Conv,
+    keys: &[K],
+    map: &By<K>,
+    target: Option<Cols>,
+) -> (Vec<Cols>, Cols) {
+    let raw: Vec<Cols> = keys.iter().map(|k| get(map, k)).collect();
+    let prior: Vec<Decimal> = raw.iter().map(|c| c.prior).collect();
+    let period: Vec<Decimal> = raw.iter().map(|c| c.period).collect();
+    let (prior, prior_total) = conv.apportion(&prior, target.map(|t| t.prior));
+    let (period, period_total) = conv.apportion(&period, target.map(|t| t.period));
+    let lines = prior
+        .into_iter()
+        .zip(period)
+        .map(|(a, b)| Cols::new(a, b))
+        .collect();
+    (lines, Cols::new(prior_total, period_total))
 }
 
 /// Everything `build` reads besides the sums.
@@ -409,8 +424,8 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
     let ministries = sums.ministries();
 
     // Sources.
-    let (pledged, pledged_total) = converted(conv, &donors, &sums.pledged);
-    let (deposited, deposited_total) = converted(conv, &donors, &sums.deposited);
+    let (pledged, pledged_total) = converted(conv, &donors, &sums.pledged, None);
+    let (deposited, deposited_total) = converted(conv, &donors, &sums.deposited, None);
     let donor_lines = donors
         .iter()
         .zip(pledged.iter().zip(&deposited))
@@ -428,11 +443,11 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
         .collect();
 
     // Uses.
-    let (allocated, allocated_total) = converted(conv, &ministries, &sums.allocated);
-    let (disbursed, disbursed_total) = converted(conv, &ministries, &sums.disbursed);
-    let (refunded, refunded_total) = converted(conv, &ministries, &sums.refunded);
-    let (expended, expended_total) = converted(conv, &ministries, &sums.expended);
-    let (paid, paid_total) = converted(conv, &ministries, &sums.paid);
+    let (allocated, allocated_total) = converted(conv, &ministries, &sums.allocated, None);
+    let (disbursed, disbursed_total) = converted(conv, &ministries, &sums.disbursed, None);
+    let (refunded, refunded_total) = converted(conv, &ministries, &sums.refunded, None);
+    let (expended, expended_total) = converted(conv, &ministries, &sums.expended, None);
+    let (paid, paid_total) = converted(conv, &ministries, &sums.paid, None);
     let mut uses = Vec::new();
     let mut ministry_balances = Vec::new();
     let mut spend = Vec::new();
@@ -470,9 +485,29 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
     }
 
     let categories: Vec<String> = sums.spent_category.keys().cloned().collect();
-    let (cat_lines, _) = converted(conv, &categories, &sums.spent_category);
+    // Categories and vendors break down what ministries spent and paid: apportioned to
+    // those converted totals when they cover the same amounts of the fund's currency.
+    let same = |map: &By<String>, total: Cols| {
+        let sum: Cols = map.values().copied().sum();
+        (conv.conversion.is_some() && sum == total).then_some(())
+    };
+    let spent_fund: Cols =
+        sums.expended.values().copied().sum::<Cols>() + sums.paid.values().copied().sum::<Cols>();
+    let (cat_lines, _) = converted(
+        conv,
+        &categories,
+        &sums.spent_category,
+        same(&sums.spent_category, spent_fund).map(|()| expended_total + paid_total),
+    );
     let vendors: Vec<Uuid> = sums.paid_vendor.keys().copied().collect();
-    let (vendor_lines, _) = converted(conv, &vendors, &sums.paid_vendor);
+    let paid_fund: Cols = sums.paid.values().copied().sum();
+    let vendor_paid: Cols = sums.paid_vendor.values().copied().sum();
+    let (vendor_lines, _) = converted(
+        conv,
+        &vendors,
+        &sums.paid_vendor,
+        (conv.conversion.is_some() && vendor_paid == paid_fund).then_some(paid_total),
+    );
 
     FundStatement {
         report: "fund_statement",

@@ -362,9 +362,44 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
     let rate = dec(&conv["rate"]);
     let eur = &latest["uses"]["ministries"][0]["disbursed"]["cumulative"];
     let want = (dec(eur) * rate).round_dp(2);
+    let got = dec(&nok["uses"]["ministries"][0]["disbursed"]["cumulative"]);
+    assert!(
+        (got - want).abs() <= Decimal::new(1, 2),
+        "a line is its own conversion, give or take the cent that makes the lines add up: {got} vs {want}"
+    );
+    // Converted, the statement reconciles with its own breakdowns, to the cent.
+    let sum = |list: &Value, path: &[&str]| -> Decimal {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let mut v = x;
+                for p in path {
+                    v = &v[*p];
+                }
+                dec(v)
+            })
+            .sum()
+    };
+    let cum = |v: &Value| dec(&v["cumulative"]);
     assert_eq!(
-        dec(&nok["uses"]["ministries"][0]["disbursed"]["cumulative"]),
-        want
+        sum(&nok["uses"]["ministries"], &["disbursed", "cumulative"]),
+        cum(&nok["uses"]["total"]["disbursed"])
+    );
+    let ministries_paid = sum(&nok["expenditure"]["ministries"], &["paid", "cumulative"]);
+    assert_eq!(
+        sum(&nok["expenditure"]["vendors"], &["paid", "cumulative"]),
+        ministries_paid,
+        "vendors paid = ministries paid, in NOK"
+    );
+    assert_eq!(
+        sum(&nok["expenditure"]["categories"], &["spent", "cumulative"]),
+        cum(&nok["expenditure"]["total"]),
+        "categories = the expenditure total, in NOK"
+    );
+    assert_eq!(
+        sum(&nok["expenditure"]["ministries"], &["spent", "cumulative"]),
+        cum(&nok["expenditure"]["total"])
     );
     let (status, body) = get_json!(
         &app,
