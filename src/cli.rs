@@ -410,42 +410,41 @@ fn verify_offline(
     }
 }
 
-/// A k-of-n witness policy from a file of cosigner verifier keys (one per line, `#`
-/// comments) and the number required (default: all of them).
-fn witness_policy(
+/// The keys of a key file, one per line (`#` comments and blank lines ignored), each
+/// parsed by `parse`; an error names the file and the line.
+fn key_file<K, E: std::fmt::Display>(
     path: &std::path::Path,
-    required: Option<usize>,
-) -> anyhow::Result<crate::ledger::cosignature::WitnessPolicy> {
+    parse: impl Fn(&str) -> Result<K, E>,
+) -> anyhow::Result<Vec<K>> {
     use anyhow::Context;
-    let keys = std::fs::read_to_string(path)
+    std::fs::read_to_string(path)
         .with_context(|| format!("reading {}", path.display()))?
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            crate::ledger::cosignature::CosignerKey::from_verifier_string(l)
-                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|l| parse(l).map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display())))
+        .collect()
+}
+
+/// A k-of-n witness policy from a file of cosigner verifier keys and the number required
+/// (default: all of them).
+fn witness_policy(
+    path: &std::path::Path,
+    required: Option<usize>,
+) -> anyhow::Result<crate::ledger::cosignature::WitnessPolicy> {
+    let keys = key_file(
+        path,
+        crate::ledger::cosignature::CosignerKey::from_verifier_string,
+    )?;
     let k = required.unwrap_or(keys.len());
     crate::ledger::cosignature::WitnessPolicy::new(keys, k)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Verifier keys from a file, one per line (`#` comments and blank lines ignored). A key
-/// listed twice is one key; two different keys under one name and key ID are an error.
+/// Verifier keys from a key file. A key listed twice is one key; two different keys
+/// under one name and key ID are an error.
 fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<crate::ledger::note::VerifierKey>> {
-    use anyhow::Context;
-    let keys = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            crate::ledger::note::VerifierKey::from_verifier_string(l)
-                .map_err(|e| anyhow::anyhow!("{}: {l:?}: {e}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let keys = key_file(path, crate::ledger::note::VerifierKey::from_verifier_string)?;
     anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
     crate::ledger::note::distinct_keys(keys).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
