@@ -32,10 +32,10 @@ pub fn names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid,
         .collect())
 }
 
-/// `id` as a party, named from `names` (its id as name when the organisation is unknown).
+/// `id` as a party, named from `names` (an empty name when the organisation is unknown).
 pub fn party(names: &HashMap<Uuid, String>, id: Uuid) -> Party {
     Party {
         id,
-        name: names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+        name: names.get(&id).cloned().unwrap_or_default(),
     }
 }

@@ -602,12 +602,7 @@ pub async fn list_entries(
     query: Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
-    let limit = i64::from(q.limit.unwrap_or(100));
-    if !(1..=1_000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be 1 to 1000".to_owned(),
-        ));
-    }
+    let limit = crate::http::page_limit(q.limit.map(u32::from))?;
     let chain = path.chain.0;
     let filter = EntryFilter {
         kind: q.kind,

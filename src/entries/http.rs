@@ -305,12 +305,7 @@ pub async fn list_entries(
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let q = query.into_inner();
-    let limit = i64::from(q.limit.unwrap_or(100));
-    if !(1..=1_000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be 1 to 1000".to_owned(),
-        ));
-    }
+    let limit = crate::http::page_limit(q.limit)?;
     if let Some(k) = &q.kind {
         if !KINDS.contains(&k.as_str()) {
             return Err(ApiError::InvalidParameter(format!(

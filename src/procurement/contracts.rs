@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::http::u;
 use crate::auth::guard::Principal;
 use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
@@ -65,10 +66,6 @@ pub struct ContractPage {
     pub next_after: Option<u64>,
 }
 
-fn u(v: i64) -> ApiResult<u64> {
-    u64::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative seq {v}")))
-}
-
 /// The fund's contracts (treasurer, auditor, donor, admin: all; a ministry: its own).
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/contracts", tag = "procurement", security(("bearer" = [])),
     params(("fund" = Uuid, Path), ContractQuery),
@@ -82,12 +79,7 @@ pub async fn list_contracts(
 ) -> ApiResult<HttpResponse> {
     let fund = path.into_inner();
     let q = query.into_inner();
-    let limit = i64::from(q.limit.unwrap_or(100));
-    if !(1..=1_000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be 1 to 1000".to_owned(),
-        ));
-    }
+    let limit = crate::http::page_limit(q.limit)?;
     let after = q
         .after
         .map(i64::try_from)
@@ -99,7 +91,7 @@ pub async fn list_contracts(
             Scope::Full => q.ministry,
             // A ministry's own contracts, whatever it asks.
             Scope::Ministry(own) => match q.ministry {
-                Some(m) if m != own => return Ok((Vec::new(), HashMapNames::default())),
+                Some(m) if m != own => return Ok((Vec::new(), Default::default())),
                 _ => Some(own),
             },
         };
@@ -150,8 +142,6 @@ pub async fn list_contracts(
         next_after,
     }))
 }
-
-type HashMapNames = std::collections::HashMap<Uuid, String>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/funds/{fund}/contracts").get(list_contracts));

@@ -105,7 +105,8 @@ pub struct ContractView {
     pub history: Vec<FundEntryView>,
 }
 
-fn u(v: i64) -> ApiResult<u64> {
+/// A seq as the API shows it.
+pub(super) fn u(v: i64) -> ApiResult<u64> {
     u64::try_from(v).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative seq {v}")))
 }
 

@@ -255,7 +255,7 @@ pub async fn fund_statement(
     let report = with_conn(&state, move |st, conn| {
         let block = st.settings.report_block_entries;
         let l = load(conn, &st.ledger, block, &principal, fund, &q, period)?;
-        let names = store::org_names(conn, &l.sums.parties())?;
+        let names = crate::auth::party::names(conn, &l.sums.parties())?;
         Ok(statement::build(
             statement::Context {
                 fund: fund_ref(&l.fund),
@@ -404,7 +404,7 @@ pub async fn donor_report(
         let at = donor::attribute(&flows, &l.sums, period.from, unit(fund_currency(&l.fund)?));
         let mut ids = l.sums.ministries();
         ids.push(donor);
-        let names = store::org_names(conn, &ids)?;
+        let names = crate::auth::party::names(conn, &ids)?;
         Ok(build_donor(&l, &at, donor, period, &names))
     })
     .await?;
@@ -672,7 +672,7 @@ pub async fn series(
             .iter()
             .filter_map(|r| r.key.as_deref().and_then(|k| Uuid::parse_str(k).ok()))
             .collect();
-        let names = store::org_names(conn, &ids)?;
+        let names = crate::auth::party::names(conn, &ids)?;
         let mut lines: Vec<SeriesLine> = Vec::new();
         for r in rows {
             let key = r.key.unwrap_or_else(|| "uncategorised".to_owned());

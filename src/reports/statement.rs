@@ -14,19 +14,7 @@ use super::figures::{Cols, Conv, Conversion, Figures};
 use super::pin::PinnedCheckpoint;
 use super::store::{AggRow, FlagCountRow};
 
-/// An organisation as reports name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Party {
-    pub id: Uuid,
-    pub name: String,
-}
-
-pub fn party(names: &HashMap<Uuid, String>, id: Uuid) -> Party {
-    Party {
-        id,
-        name: names.get(&id).cloned().unwrap_or_default(),
-    }
-}
+pub use crate::auth::party::{party, Party};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FundRef {
@@ -408,6 +396,13 @@ fn converted<K: Ord + Clone>(
     (lines, Cols::new(prior_total, period_total))
 }
 
+/// `converted` (a figure's total in the report currency) when the lines of `map` add up to
+/// `of` (that figure in the fund's currency): they break it down, so they are apportioned
+/// to the same converted total.
+fn target_if_breakdown<K>(map: &By<K>, of: Cols, converted: Cols) -> Option<Cols> {
+    (map.values().copied().sum::<Cols>() == of).then_some(converted)
+}
+
 /// Everything `build` reads besides the sums.
 pub struct Context<'a> {
     pub fund: FundRef,
@@ -487,26 +482,23 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
     let categories: Vec<String> = sums.spent_category.keys().cloned().collect();
     // Categories and vendors break down what ministries spent and paid: apportioned to
     // those converted totals when they cover the same amounts of the fund's currency.
-    let same = |map: &By<String>, total: Cols| {
-        let sum: Cols = map.values().copied().sum();
-        (conv.conversion.is_some() && sum == total).then_some(())
-    };
-    let spent_fund: Cols =
-        sums.expended.values().copied().sum::<Cols>() + sums.paid.values().copied().sum::<Cols>();
+    let total_of = |map: &By<Uuid>| map.values().copied().sum::<Cols>();
     let (cat_lines, _) = converted(
         conv,
         &categories,
         &sums.spent_category,
-        same(&sums.spent_category, spent_fund).map(|()| expended_total + paid_total),
+        target_if_breakdown(
+            &sums.spent_category,
+            total_of(&sums.expended) + total_of(&sums.paid),
+            expended_total + paid_total,
+        ),
     );
     let vendors: Vec<Uuid> = sums.paid_vendor.keys().copied().collect();
-    let paid_fund: Cols = sums.paid.values().copied().sum();
-    let vendor_paid: Cols = sums.paid_vendor.values().copied().sum();
     let (vendor_lines, _) = converted(
         conv,
         &vendors,
         &sums.paid_vendor,
-        (conv.conversion.is_some() && vendor_paid == paid_fund).then_some(paid_total),
+        target_if_breakdown(&sums.paid_vendor, total_of(&sums.paid), paid_total),
     );
 
     FundStatement {

@@ -16,8 +16,6 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::schema::organizations;
-
 /// Entries and reversals of flow kinds with `lo <= seq < hi` of fund `$1`, reversals as
 /// their reversed entry's kind; `lo` and `hi` are SQL placeholders or literals.
 fn effective(lo: &str, hi: &str) -> String {
@@ -443,17 +441,4 @@ pub fn series(
     .bind::<Nullable<Date>, _>(from)
     .bind::<Nullable<Date>, _>(to)
     .load(conn)
-}
-
-/// Names of organisations, by id.
-pub fn org_names(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> QueryResult<std::collections::HashMap<Uuid, String>> {
-    Ok(organizations::table
-        .filter(organizations::id.eq_any(ids))
-        .select((organizations::id, organizations::name))
-        .load::<(Uuid, String)>(conn)?
-        .into_iter()
-        .collect())
 }

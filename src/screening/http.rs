@@ -163,12 +163,7 @@ pub async fn list_flags(
     one_of(&q.rule, &RULES, "rule")?;
     one_of(&q.severity, &SEVERITIES, "severity")?;
     one_of(&q.status, &STATUSES, "status")?;
-    let limit = i64::from(q.limit.unwrap_or(100));
-    if !(1..=1_000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be 1 to 1000".to_owned(),
-        ));
-    }
+    let limit = crate::http::page_limit(q.limit)?;
     let after_seq = match &q.after {
         None => None,
         Some(a) => {

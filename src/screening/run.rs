@@ -167,7 +167,7 @@ fn prepare_in_snapshot(
         .into_iter()
         .collect();
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
-    let names: HashMap<Uuid, String> = store::org_names(conn, &org_list)?.into_iter().collect();
+    let names: HashMap<Uuid, String> = crate::auth::party::names(conn, &org_list)?;
     let cx = period::Context {
         period,
         currency,

@@ -8,9 +8,7 @@ use uuid::Uuid;
 
 use super::rules::Thresholds;
 use crate::db::prepared::prepared;
-use crate::schema::{
-    flag_events, flags, fund_entries, funds, organizations, screening_thresholds, tenders,
-};
+use crate::schema::{flag_events, flags, fund_entries, funds, screening_thresholds, tenders};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = flags)]
@@ -191,14 +189,6 @@ pub fn active_funds(conn: &mut PgConnection) -> QueryResult<Vec<(Uuid, String)>>
         .filter(funds::active.eq(true))
         .order(funds::id.asc())
         .select((funds::id, funds::currency))
-        .load(conn)
-}
-
-/// Names of organisations.
-pub fn org_names(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<(Uuid, String)>> {
-    organizations::table
-        .filter(organizations::id.eq_any(ids))
-        .select((organizations::id, organizations::name))
         .load(conn)
 }
 
