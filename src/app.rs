@@ -40,6 +40,7 @@ use crate::state::AppState;
         crate::funds::http::list_funds, crate::funds::allocations::list_allocations,
         crate::entries::http::post_entry, crate::entries::http::post_batch,
         crate::entries::http::list_entries, crate::entries::http::balances,
+        crate::evidence::http::upload, crate::evidence::http::list, crate::evidence::http::download,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract, crate::procurement::contracts::list_contracts,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
@@ -57,7 +58,8 @@ use crate::state::AppState;
         crate::entries::kinds::Award, crate::entries::kinds::Contract, crate::entries::kinds::ContractAmendment,
         crate::entries::kinds::Invoice, crate::entries::kinds::Payment, crate::entries::kinds::Reversal,
         crate::entries::kinds::ScreeningConfig, crate::entries::kinds::BidDisqualified,
-        crate::entries::kinds::Decision, crate::entries::kinds::Approval)),
+        crate::entries::kinds::Decision, crate::entries::kinds::Approval,
+        crate::entries::kinds::EvidenceAttached, crate::evidence::http::DocumentDto)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
@@ -172,6 +174,7 @@ pub fn build(
                 .configure(crate::funds::http::routes)
                 .configure(crate::funds::allocations::routes)
                 .configure(crate::entries::http::routes)
+                .configure(crate::evidence::http::routes)
                 .configure(crate::procurement::http::routes)
                 .configure(crate::procurement::contracts::routes)
                 .configure(crate::screening::http::routes)

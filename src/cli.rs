@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 use std::path::PathBuf;
 
-use crate::config::{AuthArgs, DbArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs, WitnessArgs};
+use crate::config::{
+    AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs, WitnessArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +41,8 @@ pub enum Command {
         screen: ScreenArgs,
         #[command(flatten)]
         witness: WitnessArgs,
+        #[command(flatten)]
+        documents: DocumentArgs,
     },
     /// Manage users from the command line (bootstrap the first admin).
     User {
@@ -74,6 +78,16 @@ pub enum Command {
         /// How many of the --witness-key witnesses must have cosigned (default: all).
         #[arg(long, requires = "witness_key")]
         witnesses_required: Option<usize>,
+        /// Also check the evidence documents the chain cites against this directory
+        /// (`fundtrail documents export` writes one; a directory document store works
+        /// too): a missing or changed document is reported with the entry citing it.
+        #[arg(long)]
+        documents: Option<PathBuf>,
+    },
+    /// Evidence documents: copy a fund's documents out of the document store.
+    Documents {
+        #[command(subcommand)]
+        what: DocumentsCommand,
     },
     /// Run a witness (C2SP tlog-witness): cosign this log's checkpoints with your own key,
     /// only when each is consistent with the last one you cosigned; refuse and raise an
@@ -148,6 +162,24 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocumentsCommand {
+    /// Copy every document a fund's entries cite into DIR/<sha256>, each checked against
+    /// its hash; with the chain's export, DIR is checked offline by `verify --documents`.
+    Export {
+        /// The fund: its id or its name.
+        #[arg(long)]
+        fund: String,
+        /// The directory to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        documents: DocumentArgs,
     },
 }
 
@@ -228,7 +260,21 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             auth,
             screen,
             witness,
-        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen, &witness),
+            documents,
+        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen, &witness, &documents),
+        Command::Documents {
+            what:
+                DocumentsCommand::Export {
+                    fund,
+                    out,
+                    db,
+                    documents,
+                },
+        } => {
+            let report = crate::startup::export_documents(&db, &documents, &fund, &out)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::User {
             what:
                 UserCommand::Create {
@@ -274,11 +320,20 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             public_key,
             witness_key,
             witnesses_required,
+            documents,
         } => {
             let policy = witness_key
                 .map(|path| witness_policy(&path, witnesses_required))
                 .transpose()?;
-            verify_offline(&export, checkpoint.as_deref(), &public_key, policy.as_ref())
+            anyhow::ensure!(
+                documents.is_none() || export.as_os_str() != "-",
+                "--documents reads the export twice: give it as a file, not stdin"
+            );
+            verify_offline(&export, checkpoint.as_deref(), &public_key, policy.as_ref())?;
+            match documents {
+                Some(dir) => verify_documents(&export, &dir),
+                None => Ok(()),
+            }
         }
         Command::Migrate { db } => {
             let database = crate::startup::resolve_database(&db)?;
@@ -402,6 +457,23 @@ fn verify_offline(
         Box::new(std::io::BufReader::with_capacity(1 << 20, file))
     };
     let report = crate::ledger::export::verify_offline(input, trusted.as_deref(), keys)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Tampered.into())
+    }
+}
+
+/// `verify --documents DIR`, after the chain itself verified: every document its
+/// `evidence_attached` entries cite is in `DIR` with its recorded hash and size.
+fn verify_documents(export: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    let file =
+        std::fs::File::open(export).with_context(|| format!("opening {}", export.display()))?;
+    let report =
+        crate::evidence::offline::check(std::io::BufReader::with_capacity(1 << 20, file), dir)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     if report.ok {
         Ok(())

@@ -209,6 +209,163 @@ pub struct WitnessArgs {
     pub witnesses_required: Option<usize>,
 }
 
+/// Where evidence documents are stored (docs/operations.md, "Evidence documents"): a
+/// directory (the default, `<data dir>/documents`) or an S3-compatible bucket. Never the
+/// database.
+#[derive(Clone, Debug, Args)]
+pub struct DocumentArgs {
+    /// Directory of the document store. Default: `<data dir>/documents`. Ignored when
+    /// --documents-s3-bucket is set.
+    #[arg(long, env = "FUNDTRAIL_DOCUMENTS_DIR")]
+    pub documents_dir: Option<PathBuf>,
+
+    /// Store documents in this S3 bucket instead of a directory. Credentials: the
+    /// --documents-s3-access-key-id pair when set, else the AWS environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...).
+    #[arg(long, env = "FUNDTRAIL_DOCUMENTS_S3_BUCKET")]
+    pub documents_s3_bucket: Option<String>,
+
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, ...); unset: AWS S3 itself.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_DOCUMENTS_S3_ENDPOINT",
+        requires = "documents_s3_bucket"
+    )]
+    pub documents_s3_endpoint: Option<String>,
+
+    /// Region of the bucket.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_DOCUMENTS_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub documents_s3_region: String,
+
+    /// Access key id for the bucket (with --documents-s3-secret-access-key).
+    #[arg(
+        long,
+        env = "FUNDTRAIL_DOCUMENTS_S3_ACCESS_KEY_ID",
+        requires = "documents_s3_secret_access_key"
+    )]
+    pub documents_s3_access_key_id: Option<String>,
+
+    /// Secret access key for the bucket.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_DOCUMENTS_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "documents_s3_access_key_id"
+    )]
+    pub documents_s3_secret_access_key: Option<Secret>,
+
+    /// Largest accepted document, in bytes (1 byte to 1 GiB).
+    #[arg(long, env = "FUNDTRAIL_DOCUMENT_MAX_BYTES", default_value_t = DEFAULT_DOCUMENT_MAX_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub document_max_bytes: u64,
+}
+
+/// The default largest document: 25 MiB (a scanned multi-page invoice fits).
+pub const DEFAULT_DOCUMENT_MAX_BYTES: u64 = 25 * 1024 * 1024;
+
+impl DocumentArgs {
+    pub fn settings(&self, data_dir: &std::path::Path) -> DocumentSettings {
+        let store = match &self.documents_s3_bucket {
+            Some(bucket) => DocumentStoreConfig::S3 {
+                bucket: bucket.clone(),
+                endpoint: self.documents_s3_endpoint.clone(),
+                region: self.documents_s3_region.clone(),
+                credentials: self
+                    .documents_s3_access_key_id
+                    .clone()
+                    .zip(self.documents_s3_secret_access_key.clone().map(|s| s.0)),
+            },
+            None => DocumentStoreConfig::Directory(
+                self.documents_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("documents")),
+            ),
+        };
+        DocumentSettings {
+            store,
+            max_bytes: self.document_max_bytes,
+        }
+    }
+}
+
+/// A secret setting: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Where the document store keeps documents.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DocumentStoreConfig {
+    /// A local directory, created when missing.
+    Directory(PathBuf),
+    /// An S3 bucket; `endpoint` for an S3-compatible server (plain `http://` is allowed
+    /// only when written out here).
+    S3 {
+        bucket: String,
+        endpoint: Option<String>,
+        region: String,
+        /// `(access key id, secret access key)`; `None`: the AWS environment.
+        credentials: Option<(String, String)>,
+    },
+}
+
+impl std::fmt::Debug for DocumentStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Directory(dir) => f.debug_tuple("Directory").field(dir).finish(),
+            Self::S3 {
+                bucket,
+                endpoint,
+                region,
+                credentials,
+            } => f
+                .debug_struct("S3")
+                .field("bucket", bucket)
+                .field("endpoint", endpoint)
+                .field("region", region)
+                .field(
+                    "credentials",
+                    &credentials.as_ref().map(|(id, _)| (id, "..")),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// The document store and its limit.
+#[derive(Clone, Debug)]
+pub struct DocumentSettings {
+    pub store: DocumentStoreConfig,
+    pub max_bytes: u64,
+}
+
+impl Default for DocumentSettings {
+    /// A directory under the system's temporary directory: what tests and tools that
+    /// build an `AppSettings` directly get; `serve` always configures its own.
+    fn default() -> Self {
+        Self {
+            store: DocumentStoreConfig::Directory(std::env::temp_dir().join("fundtrail-documents")),
+            max_bytes: DEFAULT_DOCUMENT_MAX_BYTES,
+        }
+    }
+}
+
 /// Authentication settings.
 #[derive(Clone, Debug, Args)]
 pub struct AuthArgs {
@@ -262,6 +419,8 @@ pub struct AppSettings {
     /// OCDS ocid prefix (`ocds-` + 6 characters, registered with the Open Contracting
     /// Partnership) of the OCDS export.
     pub ocds_prefix: String,
+    /// The evidence document store and its size limit.
+    pub documents: DocumentSettings,
 }
 
 impl Default for AppSettings {
@@ -271,6 +430,7 @@ impl Default for AppSettings {
             future_skew: chrono::Days::new(1),
             report_block_entries: 65_536,
             ocds_prefix: DEFAULT_OCID_PREFIX.to_owned(),
+            documents: DocumentSettings::default(),
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum ApiError {
     UnsupportedMediaType { expected: &'static str },
     #[error("the request body exceeds the limit of {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
+    #[error("the document exceeds the limit of {limit_bytes} bytes")]
+    DocumentTooLarge { limit_bytes: u64 },
+    #[error("{0}")]
+    UnsupportedDocumentType(String),
+    #[error("the document store is unavailable")]
+    DocumentStoreUnavailable(#[source] anyhow::Error),
+    /// A document the ledger cites is missing from the document store or changed there.
+    #[error("{0}")]
+    DocumentIntegrity(String),
     #[error("invalid request parameter: {0}")]
     InvalidParameter(String),
     #[error("the request target (path and query) exceeds {limit_bytes} bytes")]
@@ -109,6 +118,26 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Payload too large",
             ),
+            Self::DocumentTooLarge { .. } => (
+                "document_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Document too large",
+            ),
+            Self::UnsupportedDocumentType(_) => (
+                "unsupported_document_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported document type",
+            ),
+            Self::DocumentStoreUnavailable(_) => (
+                "document_store_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Document store unavailable",
+            ),
+            Self::DocumentIntegrity(_) => (
+                "document_integrity",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Document integrity failure",
+            ),
             Self::InvalidParameter(_) => (
                 "invalid_parameter",
                 StatusCode::BAD_REQUEST,
@@ -177,6 +206,9 @@ impl ApiError {
                     .to_owned()
             }
             Self::DatabaseUnavailable(_) => "the database is unavailable; retry later".to_owned(),
+            Self::DocumentStoreUnavailable(_) => {
+                "the document store is unavailable; retry later".to_owned()
+            }
             other => other.to_string(),
         };
         Problem {
@@ -200,6 +232,12 @@ impl ResponseError for ApiError {
             Self::DatabaseUnavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable")
             }
+            Self::DocumentStoreUnavailable(cause) => {
+                tracing::warn!(error = %cause, "document store unavailable")
+            }
+            Self::DocumentIntegrity(detail) => {
+                tracing::error!(detail = %detail, "document integrity failure")
+            }
             _ => {}
         }
         let problem = self.problem();
@@ -207,7 +245,10 @@ impl ResponseError for ApiError {
         builder.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if matches!(
             self,
-            Self::DatabaseUnavailable(_) | Self::ShuttingDown | Self::Overloaded
+            Self::DatabaseUnavailable(_)
+                | Self::DocumentStoreUnavailable(_)
+                | Self::ShuttingDown
+                | Self::Overloaded
         ) {
             builder.insert_header((header::RETRY_AFTER, "5"));
         }

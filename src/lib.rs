@@ -5,7 +5,7 @@
 //! `telemetry`), the ledger library (`ledger`), the shared request state (`state`) and HTTP
 //! machinery (`http`), then the capabilities, each a folder with its types, rules, store and
 //! handlers (`auth`, `chains`, `funds`, `procurement`, `entries`, `screening`, `reports`,
-//! `import`, `seed`), and on top the composition root (`app`, `startup`, `cli`) and the
+//! `evidence`, `import`, `seed`), the evidence document store (`docstore`), and on top the composition root (`app`, `startup`, `cli`) and the
 //! benchmarks (`bench`). `witness` is a separate small service (`fundtrail witness`) over
 //! the ledger library alone.
 
@@ -16,8 +16,10 @@ pub mod chains;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod docstore;
 pub mod entries;
 pub mod error;
+pub mod evidence;
 pub mod extract;
 pub mod funds;
 pub mod http;

@@ -108,6 +108,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    evidence_documents (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        entry_seq -> Int8,
+        ministry_org_id -> Nullable<Uuid>,
+        sha256 -> Text,
+        size_bytes -> Int8,
+        media_type -> Text,
+        name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     flag_events (id) {
         id -> Uuid,
         flag_id -> Uuid,
@@ -354,6 +367,8 @@ diesel::joinable!(contract_amendments -> funds (fund_id));
 diesel::joinable!(contracts -> funds (fund_id));
 diesel::joinable!(donor_positions -> funds (fund_id));
 diesel::joinable!(donor_positions -> organizations (donor_org_id));
+diesel::joinable!(evidence_documents -> funds (fund_id));
+diesel::joinable!(evidence_documents -> organizations (ministry_org_id));
 diesel::joinable!(flag_events -> flags (flag_id));
 diesel::joinable!(flags -> funds (fund_id));
 diesel::joinable!(fund_auditors -> funds (fund_id));
@@ -385,6 +400,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contract_amendments,
     contracts,
     donor_positions,
+    evidence_documents,
     flag_events,
     flags,
     fund_auditors,

@@ -10,7 +10,9 @@ use crate::app;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::session::SessionSettings;
 use crate::auth::Auth;
-use crate::config::{AppSettings, AuthArgs, DbArgs, HttpArgs, LedgerArgs, ScreenArgs, WitnessArgs};
+use crate::config::{
+    AppSettings, AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, ScreenArgs, WitnessArgs,
+};
 use crate::db::{self, embedded::EmbeddedPostgres};
 use crate::ledger::{keys, Ledger};
 use crate::state::AppState;
@@ -194,6 +196,7 @@ pub fn serve(
     auth_args: &AuthArgs,
     screen_args: &ScreenArgs,
     witness_args: &WitnessArgs,
+    document_args: &DocumentArgs,
 ) -> anyhow::Result<()> {
     let listener = listen(http.bind)?;
     let witnesses = match &witness_args.witnesses {
@@ -220,6 +223,7 @@ pub fn serve(
         future_skew: chrono::Days::new(u64::from(ledger_args.future_skew_days)),
         report_block_entries: http.report_block_entries,
         ocds_prefix: ledger_args.ocds_prefix.clone(),
+        documents: document_args.settings(&db_args.data_dir),
     };
     if let Ok(mut conn) = pool.get() {
         if matches!(crate::auth::store::any_user(&mut conn), Ok(false)) {
@@ -425,6 +429,30 @@ pub fn screen(
     })?;
     drop(database);
     Ok(summary)
+}
+
+/// `fundtrail documents export --fund F --out DIR` (see `evidence::bundle`).
+pub fn export_documents(
+    db_args: &DbArgs,
+    document_args: &DocumentArgs,
+    fund: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<crate::evidence::bundle::BundleReport> {
+    let database = resolve_database(db_args)?;
+    let pool = db::build_pool(
+        &service_url(&database.url, db_args)?,
+        &db_args.pool_settings(),
+    )?;
+    let store =
+        crate::docstore::DocumentStore::open(&document_args.settings(&db_args.data_dir).store)?;
+    let mut conn = pool.get()?;
+    let row = find_fund(&mut conn, fund)?;
+    let report = actix_web::rt::System::new().block_on(crate::evidence::bundle::export(
+        &mut conn, &store, row.id, out,
+    ))?;
+    drop(conn);
+    drop(database);
+    Ok(report)
 }
 
 /// `fundtrail rebuild [--check]` (see `entries::rebuild`).

@@ -1,5 +1,6 @@
 //! The handles every request shares: the database pool, the metrics registry, the
-//! settings and the ledger, and `with_conn`, the one way a handler reaches the database.
+//! settings, the ledger and the evidence document store, and `with_conn`, the one way a
+//! handler reaches the database.
 //! Capabilities that need state of their own (the token keys of `auth`, the screens
 //! `entries` calls) register it beside this one in `app`; nothing here knows them.
 
@@ -9,6 +10,7 @@ use actix_web::web;
 
 use crate::config::AppSettings;
 use crate::db::PgPool;
+use crate::docstore::DocumentStore;
 use crate::ledger::Ledger;
 use crate::telemetry::metrics::Metrics;
 
@@ -18,15 +20,19 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: AppSettings,
     pub ledger: Arc<Ledger>,
+    /// The evidence document store (`settings.documents`).
+    pub documents: DocumentStore,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, settings: AppSettings, ledger: Arc<Ledger>) -> anyhow::Result<Self> {
+        let documents = DocumentStore::open(&settings.documents.store)?;
         Ok(Self {
             pool,
             metrics: Metrics::new()?,
             settings,
             ledger,
+            documents,
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::funds::derived::Derived;
 use crate::{funds, procurement};
 
 use super::effect::Screens;
-use super::kinds::{poster_of, FundEntry, Reversal};
+use super::kinds::{poster_of, EvidenceAttached, FundEntry, Reversal};
 
 /// Checks `entry` against the fund's state and applies it.
 pub fn apply(
@@ -43,6 +43,7 @@ pub fn apply(
         FundEntry::BidDisqualified(e) => pr::bid_disqualified(st, p, e),
         FundEntry::Approval(e) => pr::approval(st, p, e),
         FundEntry::Reversal(e) => reverse(st, p, e),
+        FundEntry::EvidenceAttached(e) => evidence(st, p, e),
         FundEntry::ScreeningConfig(e) => {
             screens.configure(st, p, e)?;
             st.save_entry(&row(p.ctx, p.seq_i64()?, "screening_config", p.date))?;
@@ -83,6 +84,12 @@ fn reverse(st: &mut Derived<'_>, p: &Posting<'_>, rev: &Reversal) -> Result<()> 
             "screening thresholds are changed by a new screening_config entry, not reversed",
         ));
     }
+    if target.kind == "evidence_attached" {
+        return Err(reject(
+            "reversal_blocked",
+            "an attached document stays attached; attach the correct document, or reverse the entry it is evidence for",
+        ));
+    }
     if target.kind == "reversal" {
         return Err(reject(
             "cannot_reverse_reversal",
@@ -114,6 +121,62 @@ fn reverse(st: &mut Derived<'_>, p: &Posting<'_>, rev: &Reversal) -> Result<()> 
     r.currency = target.currency.clone();
     r.amount = target.amount.map(|a| -a);
     r.amount_fund = target.amount_fund.map(|a| -a);
+    r.ref_seq = Some(target.seq);
+    r.tender_seq = target.tender_seq;
+    Ok(st.save_entry(&r)?)
+}
+
+/// Attaches a document to an earlier entry of the chain: the caller must be the role that
+/// records the cited entry's kind (a ministry, for its own entries only); the document's
+/// row is indexed for downloads and the entry indexed with the cited entry's ministry.
+fn evidence(st: &mut Derived<'_>, p: &Posting<'_>, e: &EvidenceAttached) -> Result<()> {
+    let Posting {
+        ctx, actor, date, ..
+    } = *p;
+    let s = p.seq_i64()?;
+    let target = st
+        .entry(seq_i64(e.entry)?)?
+        .ok_or_else(|| unknown("fund entry", e.entry))?;
+    if let Some(a) = actor {
+        if a.role == Role::Ministry && target.ministry_org_id != Some(a.org) {
+            return Err(unknown("fund entry", e.entry));
+        }
+        let poster = poster_of(&target.kind);
+        let allowed = match poster {
+            Some(r) => r == a.role,
+            None => matches!(a.role, Role::Treasurer | Role::Ministry),
+        };
+        if !allowed {
+            return Err(reject(
+                "not_permitted",
+                format!(
+                    "evidence for a {} entry is attached by the role that records it",
+                    target.kind
+                ),
+            ));
+        }
+    }
+    if target.kind == "evidence_attached" {
+        return Err(reject(
+            "not_permitted",
+            "a document is attached to the entry it is evidence for, not to another attachment",
+        ));
+    }
+    let size = i64::try_from(e.size_bytes)
+        .map_err(|_| reject("invalid_body", "size_bytes is out of range"))?;
+    st.save_evidence(&funds::state::EvidenceRow {
+        fund_id: ctx.fund,
+        seq: s,
+        entry_seq: target.seq,
+        ministry_org_id: target.ministry_org_id,
+        sha256: e.sha256.clone(),
+        size_bytes: size,
+        media_type: e.media_type.clone(),
+        name: e.name.clone(),
+    })?;
+    let mut r = row(ctx, s, "evidence_attached", date);
+    r.ministry_org_id = target.ministry_org_id;
+    r.vendor_org_id = target.vendor_org_id;
     r.ref_seq = Some(target.seq);
     r.tender_seq = target.tender_seq;
     Ok(st.save_entry(&r)?)

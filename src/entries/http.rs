@@ -73,6 +73,21 @@ fn typed(
     body: &serde_json::Value,
 ) -> ApiResult<(FundEntry, serde_json::Value)> {
     check_business_date(state, date)?;
+    if kind == "evidence_attached" {
+        return Err(ApiError::unprocessable(
+            "evidence_by_upload",
+            "a document is attached by uploading it to POST /api/v1/funds/{fund}/entries/{seq}/evidence, which records the evidence_attached entry",
+        ));
+    }
+    typed_entry(kind, date, body)
+}
+
+/// Parses and checks a typed body (any kind, `evidence_attached` included).
+pub fn typed_entry(
+    kind: &str,
+    date: NaiveDate,
+    body: &serde_json::Value,
+) -> ApiResult<(FundEntry, serde_json::Value)> {
     let entry = FundEntry::parse(kind, body).map_err(|i| ApiError::Unprocessable {
         code: i.code,
         detail: i.detail,
@@ -86,7 +101,7 @@ fn typed(
 }
 
 /// Scope and role checks, then the effect the append runs.
-async fn prepare(
+pub async fn prepare(
     state: &web::Data<AppState>,
     screens: &web::Data<dyn Screens>,
     principal: &Principal,
@@ -121,6 +136,8 @@ pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
         Role::Treasurer | Role::Ministry if !known => Ok(()),
         // Screening thresholds are the auditors' (docs/screening.md).
         Role::Auditor if kind == "screening_config" => Ok(()),
+        // Evidence: the role that records the cited entry (decided when it is known).
+        Role::Treasurer | Role::Ministry | Role::Auditor if kind == "evidence_attached" => Ok(()),
         Role::Treasurer | Role::Ministry if kind == "screening_config" => Err(ApiError::Forbidden(
             "screening thresholds are set by the fund's auditors".to_owned(),
         )),
@@ -140,7 +157,7 @@ pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
     }
 }
 
-fn ledger_principal(p: &Principal) -> LedgerPrincipal {
+pub fn ledger_principal(p: &Principal) -> LedgerPrincipal {
     p.ledger_principal()
 }
 

@@ -1,6 +1,6 @@
 //! The typed entries of a fund's chain as one type (docs/domain.md): `FundEntry`, the union
 //! of the fund-flow kinds (`funds::kinds`), the procurement kinds (`procurement::kinds`)
-//! and the two kinds every chain has, `reversal` and `screening_config`. `parse` turns a
+//! and the kinds every chain has: `reversal`, `screening_config` and `evidence_attached`. `parse` turns a
 //! posted or stored `(kind, body)` into one and `check` applies the rules that need no
 //! database. The body recorded in the ledger is the typed body re-serialised, so the chain
 //! holds only known fields, amounts as decimal strings.
@@ -40,6 +40,47 @@ pub struct ScreeningConfig {
     #[schema(value_type = Object)]
     pub settings: serde_json::Map<String, serde_json::Value>,
     pub reason: String,
+}
+
+/// A document attached to an earlier entry of the chain as its evidence (an invoice, a
+/// contract, a delivery note, a bank advice). The document itself is in the document
+/// store under its SHA-256; this entry records the hash, size and media type, so an
+/// inclusion proof of this entry proves the document. Recorded by uploading the document
+/// (`POST /api/v1/funds/{fund}/entries/{seq}/evidence`), never posted as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceAttached {
+    /// Seq of the entry the document is evidence for.
+    pub entry: u64,
+    /// Lowercase hex SHA-256 of the document's bytes.
+    pub sha256: String,
+    /// The document's length in bytes.
+    pub size_bytes: u64,
+    /// The media type sniffed from the document's first bytes (never the client's).
+    pub media_type: String,
+    /// The file name the uploader gave, if any (1 to 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl EvidenceAttached {
+    /// The rules that need no database.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if crate::docstore::DocumentHash::parse(&self.sha256).is_none() {
+            return Err(invalid(
+                "invalid_body",
+                "sha256 is 64 lowercase hexadecimal digits",
+            ));
+        }
+        if self.size_bytes == 0 {
+            return Err(invalid("invalid_body", "size_bytes is at least 1"));
+        }
+        crate::funds::kinds::text(&self.media_type, "media_type", 100)?;
+        match &self.name {
+            Some(name) => crate::funds::kinds::text(name, "name", 200),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Reversal {
@@ -84,10 +125,11 @@ pub enum FundEntry {
     ScreeningConfig(ScreeningConfig),
     BidDisqualified(BidDisqualified),
     Approval(Approval),
+    EvidenceAttached(EvidenceAttached),
 }
 
 /// Every kind, as recorded in the ledger's `kind` field.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 18] = [
     "pledge",
     "contribution",
     "allocation",
@@ -105,6 +147,7 @@ pub const KINDS: [&str; 17] = [
     "screening_config",
     "bid_disqualified",
     "approval",
+    "evidence_attached",
 ];
 
 /// Kinds a treasurer records; a ministry records the others (but reversal, by either).
@@ -170,6 +213,7 @@ impl FundEntry {
             FundEntry::ScreeningConfig(_) => "screening_config",
             FundEntry::BidDisqualified(_) => "bid_disqualified",
             FundEntry::Approval(_) => "approval",
+            FundEntry::EvidenceAttached(_) => "evidence_attached",
         }
     }
 
@@ -202,6 +246,7 @@ impl FundEntry {
             FundEntry::ScreeningConfig(e) => e.check(),
             FundEntry::BidDisqualified(e) => e.check(),
             FundEntry::Approval(e) => e.check(),
+            FundEntry::EvidenceAttached(e) => e.check(),
         }
     }
 
@@ -223,15 +268,16 @@ impl FundEntry {
             FundEntry::Reversal(r) => refs.entries.extend(seq(r.entry)),
             FundEntry::BidDisqualified(d) => refs.entries.extend(seq(d.bid)),
             FundEntry::Approval(a) => refs.entries.extend(seq(a.entry)),
+            FundEntry::EvidenceAttached(a) => refs.entries.extend(seq(a.entry)),
             _ => {}
         }
     }
 }
 
-/// The role that posts `kind` (`None` for a reversal: the role that may post the reversed
-/// kind).
+/// The role that posts `kind` (`None` for a reversal and an evidence_attached: the role
+/// that may post the kind they refer to).
 pub fn poster_of(kind: &str) -> Option<Role> {
-    if kind == "reversal" {
+    if kind == "reversal" || kind == "evidence_attached" {
         None
     } else if kind == "screening_config" {
         Some(Role::Auditor)

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use super::state::{
     self, AllocationRow, AmendmentRow, ApprovalRow, BidDisqualificationRow, ContractRow,
-    DonorPosition, FundEntryRow, FundPosition, FxRateRow, InvoiceRow, MinistryPosition, TenderRow,
+    DonorPosition, EvidenceRow, FundEntryRow, FundPosition, FxRateRow, InvoiceRow,
+    MinistryPosition, TenderRow,
 };
 use super::store as fund_store;
 
@@ -127,6 +128,7 @@ pub struct Derived<'c> {
     entries: Table<i64, FundEntryRow>,
     disqualifications: Table<i64, BidDisqualificationRow>,
     approvals: Table<i64, ApprovalRow>,
+    evidence: Vec<EvidenceRow>,
     /// Tenders whose stored live disqualifications are all in `disqualifications`.
     disqualified_tenders: BTreeSet<i64>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
@@ -163,6 +165,7 @@ impl<'c> Derived<'c> {
             entries: Table::new(),
             disqualifications: Table::new(),
             approvals: Table::new(),
+            evidence: Vec::new(),
             disqualified_tenders: BTreeSet::new(),
             orgs: HashMap::new(),
         }
@@ -207,6 +210,13 @@ impl<'c> Derived<'c> {
         ApprovalRow,
         state::approval
     );
+
+    /// An attached document's row (never changed once written: attachments are not
+    /// reversed).
+    pub fn save_evidence(&mut self, row: &EvidenceRow) -> QueryResult<()> {
+        self.evidence.push(row.clone());
+        Ok(())
+    }
 
     /// Loads, in one query per table, every row a job's entries refer to, so that applying
     /// them finds their references in the cache.
@@ -481,6 +491,8 @@ impl<'c> Derived<'c> {
         write!(entries, state::upsert_entries);
         write!(disqualifications, state::upsert_bid_disqualifications);
         write!(approvals, state::upsert_approvals);
+        let evidence = std::mem::take(&mut self.evidence);
+        state::upsert_evidence(conn, &evidence)?;
         Ok(())
     }
 }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::db::prepared::unprepared;
 use crate::schema::{
     allocations, approvals, bid_disqualifications, contract_amendments, contracts, donor_positions,
-    fund_entries, fund_positions, fx_rates, invoices, ministry_positions, tenders,
+    evidence_documents, fund_entries, fund_positions, fx_rates, invoices, ministry_positions,
+    tenders,
 };
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -173,6 +174,20 @@ pub struct ApprovalRow {
     pub entry_seq: i64,
     pub approver: String,
     pub reversed: bool,
+}
+
+/// An `evidence_attached` entry: the document (by hash) and the entry it is evidence for.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = evidence_documents, primary_key(fund_id, seq))]
+pub struct EvidenceRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub entry_seq: i64,
+    pub ministry_org_id: Option<Uuid>,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub media_type: String,
+    pub name: Option<String>,
 }
 
 #[derive(
@@ -617,6 +632,13 @@ upsert_many!(
     [reversed]
 );
 upsert_many!(
+    upsert_evidence,
+    EvidenceRow,
+    evidence_documents,
+    (fund_id, seq),
+    [entry_seq]
+);
+upsert_many!(
     upsert_entries,
     FundEntryRow,
     fund_entries,
@@ -625,7 +647,7 @@ upsert_many!(
 );
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
-pub const DERIVED_TABLES: [&str; 13] = [
+pub const DERIVED_TABLES: [&str; 14] = [
     "fund_positions",
     "donor_positions",
     "ministry_positions",
@@ -639,6 +661,7 @@ pub const DERIVED_TABLES: [&str; 13] = [
     "screening_thresholds",
     "bid_disqualifications",
     "approvals",
+    "evidence_documents",
 ];
 
 /// The live allocations of `fund` (of `ministry` only, when given), oldest first.
@@ -696,4 +719,55 @@ pub fn contracts_of(
         .limit(limit)
         .select(ContractRow::as_select())
         .load(conn)
+}
+
+/// Which of a fund's attached documents to read (`evidence_of`).
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceFilter {
+    /// Only those cited for this entry.
+    pub entry: Option<i64>,
+    /// Only those of this hash (lowercase hex).
+    pub sha256: Option<String>,
+    /// Only those of this ministry's entries.
+    pub ministry: Option<Uuid>,
+    /// Only evidence entries after this seq.
+    pub after: Option<i64>,
+}
+
+/// The documents attached in `fund` that `f` selects, oldest first, at most `limit`.
+pub fn evidence_of(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    f: &EvidenceFilter,
+    limit: i64,
+) -> QueryResult<Vec<EvidenceRow>> {
+    let mut q = evidence_documents::table
+        .filter(evidence_documents::fund_id.eq(fund))
+        .select(EvidenceRow::as_select())
+        .order(evidence_documents::seq.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(e) = f.entry {
+        q = q.filter(evidence_documents::entry_seq.eq(e));
+    }
+    if let Some(h) = &f.sha256 {
+        q = q.filter(evidence_documents::sha256.eq(h.clone()));
+    }
+    if let Some(m) = f.ministry {
+        q = q.filter(evidence_documents::ministry_org_id.eq(m));
+    }
+    if let Some(a) = f.after {
+        q = q.filter(evidence_documents::seq.gt(a));
+    }
+    q.load(conn)
+}
+
+/// Is at least one document attached to entry `entry` of `fund`?
+pub fn has_evidence(conn: &mut PgConnection, fund: Uuid, entry: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        evidence_documents::table
+            .filter(evidence_documents::fund_id.eq(fund))
+            .filter(evidence_documents::entry_seq.eq(entry)),
+    ))
+    .get_result(conn)
 }

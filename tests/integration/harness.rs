@@ -650,3 +650,59 @@ pub async fn flags<B: MessageBody>(
     assert_eq!(status, actix_web::http::StatusCode::OK, "{body}");
     body["flags"].as_array().unwrap().clone()
 }
+
+/// A fresh directory under the system's temporary directory, named for `what`.
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ft-{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Application settings whose document store is the directory `dir`, documents at most
+/// `max_bytes` long.
+pub fn settings_with_documents(dir: &std::path::Path, max_bytes: u64) -> AppSettings {
+    AppSettings {
+        documents: fundtrail::config::DocumentSettings {
+            store: fundtrail::config::DocumentStoreConfig::Directory(dir.to_owned()),
+            max_bytes,
+        },
+        ..AppSettings::default()
+    }
+}
+
+/// The endpoint of a local S3-compatible server (moto, from PyPI): `FUNDTRAIL_TEST_S3`
+/// when set, else a `moto_server` started once for this test process on a free port, which
+/// a watchdog shell stops when the process ends. `scripts/test` installs moto when missing.
+pub fn s3_endpoint() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("FUNDTRAIL_TEST_S3") {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
+            pid = std::process::id()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("sh starts moto_server (pip install 'moto[server]', or run scripts/test)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not listen on port {port} within 60 s; is moto[server] installed (scripts/test installs it)?"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
+}

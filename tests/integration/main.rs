@@ -61,6 +61,7 @@ mod cli;
 mod domain;
 mod embedded;
 mod entry_rules;
+mod evidence;
 mod exports;
 mod foundation;
 mod funds;

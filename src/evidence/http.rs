@@ -1,0 +1,328 @@
+//! Evidence documents over HTTP: upload a document to an entry (recorded as an
+//! `evidence_attached` entry, answered with its receipt), list a fund's documents, and
+//! download one by its hash. Who may do what (docs/security.md, "Role matrix"):
+//!
+//! | route | roles |
+//! |---|---|
+//! | upload | the role that records the cited entry's kind: treasurer (fund flows), ministry (its own procurement and spending), auditor (screening_config); never admin or donor |
+//! | list, download | whoever reads the fund's entries: admin, the fund's treasurer, auditors and donors, and a ministry for its own entries only |
+//!
+//! A document the caller may not read is 404, like one that is not attached at all.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::sniff::{self, Refusal};
+use crate::auth::guard::Principal;
+use crate::chains::http::{check_business_date, idempotency_key, ReceiptDto};
+use crate::docstore::{DocStoreError, DocumentHash};
+use crate::entries::effect::Screens;
+use crate::entries::http::{ledger_principal, prepare, typed_entry};
+use crate::entries::kinds::EvidenceAttached;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Path, Query};
+use crate::funds::policy::{self, Scope};
+use crate::funds::state::{self, EvidenceFilter, EvidenceRow};
+use crate::ledger::writer::AppendRequest;
+use crate::state::{with_conn, AppState};
+
+/// Most documents listed in one answer.
+const LIST_LIMIT_MAX: i64 = 1_000;
+
+#[derive(Debug, Deserialize)]
+pub struct EntryPath {
+    pub fund: Uuid,
+    #[serde(deserialize_with = "crate::extract::u63")]
+    pub seq: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DocumentPath {
+    pub fund: Uuid,
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The document's file name as the uploader knows it (1 to 200 characters), recorded
+    /// in the entry.
+    pub name: Option<String>,
+    /// Business date of the `evidence_attached` entry (default: today, UTC).
+    #[param(value_type = Option<String>, format = Date)]
+    pub business_date: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only the documents attached to this entry.
+    pub entry: Option<u64>,
+    /// Only documents attached by entries after this seq (paging).
+    pub after: Option<u64>,
+    /// 1 to 1,000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One attached document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentDto {
+    /// Seq of the `evidence_attached` entry.
+    pub seq: i64,
+    /// Seq of the entry it is evidence for.
+    pub entry: i64,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where to download it.
+    pub href: String,
+}
+
+impl DocumentDto {
+    fn new(r: EvidenceRow) -> Self {
+        Self {
+            href: format!("/api/v1/funds/{}/documents/{}", r.fund_id, r.sha256),
+            seq: r.seq,
+            entry: r.entry_seq,
+            sha256: r.sha256,
+            size_bytes: r.size_bytes,
+            media_type: r.media_type,
+            name: r.name,
+        }
+    }
+}
+
+fn store_error(e: DocStoreError) -> ApiError {
+    match e {
+        DocStoreError::NotFound(_) | DocStoreError::Corrupt(..) => {
+            ApiError::DocumentIntegrity(e.to_string())
+        }
+        DocStoreError::Store(_) | DocStoreError::Setup(_) => {
+            ApiError::DocumentStoreUnavailable(e.into())
+        }
+    }
+}
+
+/// Reads the request body, refusing it as soon as it passes `max` bytes.
+async fn read_limited(req: &HttpRequest, mut payload: web::Payload, max: u64) -> ApiResult<Bytes> {
+    let too_large = || ApiError::DocumentTooLarge { limit_bytes: max };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let capacity = declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidBody(format!("reading the body: {e}")))?;
+        let len = u64::try_from(body.len().saturating_add(chunk.len())).unwrap_or(u64::MAX);
+        if len > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Attach a document to an entry of the fund as its evidence. The body is the document's
+/// bytes (any `Content-Type`: the media type is read from the bytes); it is stored under
+/// its SHA-256 and an `evidence_attached` entry recording hash, size and media type is
+/// appended; the answer is that entry's receipt. Roles: the one that records the cited
+/// entry's kind (a ministry for its own entries only); admin and donor: 403.
+#[utoipa::path(post, path = "/api/v1/funds/{fund}/entries/{seq}/evidence", tag = "funds", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the document: PDF, PNG, JPEG, TIFF, WebP, DOCX, XLSX, ODT, ODS or XML"),
+    params(("fund" = Uuid, Path), ("seq" = u64, Path, description = "the entry the document is evidence for"),
+           ("Idempotency-Key" = String, Header, description = "client-chosen key, unique per fund"), UploadQuery),
+    responses((status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
+              (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem),
+              (status = 413, description = "document_too_large", body = crate::error::Problem),
+              (status = 415, description = "unsupported_document_type", body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem),
+              (status = 503, description = "document_store_unavailable", body = crate::error::Problem)))]
+pub async fn upload(
+    principal: Principal,
+    state: web::Data<AppState>,
+    screens: web::Data<dyn Screens>,
+    req: HttpRequest,
+    path: Path<EntryPath>,
+    query: Query<UploadQuery>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let EntryPath { fund, seq } = path.into_inner();
+    let UploadQuery {
+        name,
+        business_date,
+    } = query.into_inner();
+    let kind = "evidence_attached";
+    let effect = prepare(&state, &screens, &principal, fund, vec![kind.to_owned()]).await?;
+    let key = idempotency_key(&req)?;
+    let date = business_date.unwrap_or_else(|| state.ledger.now().date_naive());
+    check_business_date(&state, date)?;
+    let bytes = read_limited(&req, payload, state.settings.documents.max_bytes).await?;
+    let media_type = sniff::media_type(&bytes).map_err(|r| match r {
+        Refusal::Empty => ApiError::unprocessable("empty_document", "the document is empty"),
+        Refusal::Unsupported(t) => ApiError::UnsupportedDocumentType(format!(
+            "the document is {}; accepted: {}",
+            t.map_or_else(|| "of no recognised type".to_owned(), |t| format!("a {t}")),
+            sniff::ACCEPTED.join(", ")
+        )),
+    })?;
+    let body = EvidenceAttached {
+        entry: seq,
+        sha256: DocumentHash::of(&bytes).hex(),
+        size_bytes: u64::try_from(bytes.len()).map_err(ApiError::internal)?,
+        media_type: media_type.to_owned(),
+        name,
+    };
+    let body = serde_json::to_value(&body).map_err(ApiError::internal)?;
+    let (entry, recorded) = typed_entry(kind, date, &body)?;
+    // The document first: an entry never cites a document the store does not hold. A
+    // refused entry leaves a document nobody cites, which no route serves.
+    state.documents.put(bytes).await.map_err(store_error)?;
+    let receipts = state
+        .ledger
+        .append_with(
+            fund,
+            vec![AppendRequest {
+                kind: entry.kind().to_owned(),
+                business_date: date,
+                idempotency_key: key,
+                body: recorded,
+                principal: ledger_principal(&principal),
+            }],
+            effect,
+        )
+        .await?;
+    let receipt = receipts
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
+    ReceiptDto::from(receipt).response()
+}
+
+/// The caller's scope in the fund, then the documents `filter` selects within it.
+async fn scoped(
+    state: &web::Data<AppState>,
+    principal: &Principal,
+    fund: Uuid,
+    mut filter: EvidenceFilter,
+    limit: i64,
+) -> ApiResult<Vec<EvidenceRow>> {
+    let p = principal.clone();
+    with_conn(state, move |_, conn| {
+        let (_, scope) = policy::fund_scope(conn, &p, fund)?;
+        if let Scope::Ministry(m) = scope {
+            filter.ministry = Some(m);
+        }
+        Ok(state::evidence_of(conn, fund, &filter, limit)?)
+    })
+    .await
+}
+
+/// The documents attached in a fund, oldest first (a ministry: those of its own entries).
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/documents", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path), ListQuery),
+    responses((status = 200, body = [DocumentDto]), (status = 400, body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: Path<FundOnly>,
+    query: Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::InvalidParameter(format!(
+            "limit is 1 to {LIST_LIMIT_MAX}"
+        )));
+    }
+    let seq = |v: Option<u64>, field: &str| {
+        v.map(i64::try_from)
+            .transpose()
+            .map_err(|_| ApiError::InvalidParameter(format!("{field} is out of range")))
+    };
+    let filter = EvidenceFilter {
+        entry: seq(q.entry, "entry")?,
+        after: seq(q.after, "after")?,
+        ..EvidenceFilter::default()
+    };
+    let rows = scoped(&state, &principal, path.into_inner().fund, filter, limit).await?;
+    let page: Vec<DocumentDto> = rows.into_iter().map(DocumentDto::new).collect();
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FundOnly {
+    pub fund: Uuid,
+}
+
+/// Download a document by its SHA-256, if it is attached to an entry of the fund the
+/// caller can read. The bytes are checked against the hash before they are sent; a
+/// document missing or changed in the store is 503 `document_integrity`.
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/documents/{sha256}", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path), ("sha256" = String, Path, description = "64 lowercase hex digits")),
+    responses((status = 200, description = "The document, with its recorded media type", content_type = "application/octet-stream"),
+              (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem),
+              (status = 503, description = "document_integrity or document_store_unavailable", body = crate::error::Problem)))]
+pub async fn download(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: Path<DocumentPath>,
+) -> ApiResult<HttpResponse> {
+    let DocumentPath { fund, sha256 } = path.into_inner();
+    let hash = DocumentHash::parse(&sha256).ok_or_else(|| {
+        ApiError::InvalidParameter("sha256 is 64 lowercase hexadecimal digits".to_owned())
+    })?;
+    let filter = EvidenceFilter {
+        sha256: Some(hash.hex()),
+        ..EvidenceFilter::default()
+    };
+    let rows = scoped(&state, &principal, fund, filter, 1).await?;
+    let row = rows.into_iter().next().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no document {hash} is attached to an entry of this fund you can read"
+        ))
+    })?;
+    let bytes = state.documents.get(&hash).await.map_err(store_error)?;
+    let file_name = format!("{}.{}", hash.hex(), sniff::extension(&row.media_type));
+    Ok(HttpResponse::Ok()
+        .content_type(row.media_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        // RFC 9530: the digest a client can check without trusting the server.
+        .insert_header((
+            "repr-digest",
+            format!(
+                "sha-256=:{}:",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash.0)
+            ),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable",
+        ))
+        .body(bytes))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/funds/{fund}/entries/{seq}/evidence").post(upload))
+        .service(web::resource("/funds/{fund}/documents").get(list))
+        .service(web::resource("/funds/{fund}/documents/{sha256}").get(download));
+}
