@@ -689,6 +689,9 @@ pub fn s3_endpoint() -> String {
              while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
             pid = std::process::id()
         );
+        // Not waited on: the watchdog outlives this call and stops moto when the test
+        // process is gone (its parent, init, reaps it).
+        #[allow(clippy::zombie_processes)]
         std::process::Command::new("sh")
             .args(["-c", &script])
             .stdin(std::process::Stdio::null())
