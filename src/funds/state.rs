@@ -761,13 +761,3 @@ pub fn evidence_of(
     }
     q.load(conn)
 }
-
-/// Is at least one document attached to entry `entry` of `fund`?
-pub fn has_evidence(conn: &mut PgConnection, fund: Uuid, entry: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        evidence_documents::table
-            .filter(evidence_documents::fund_id.eq(fund))
-            .filter(evidence_documents::entry_seq.eq(entry)),
-    ))
-    .get_result(conn)
-}

@@ -19,7 +19,7 @@ use crate::funds::view::{views, FundEntryView};
 use crate::ledger::writer::AppendError;
 use crate::state::{with_conn, AppState};
 
-const RULES: [&str; 28] = [
+const RULES: [&str; 27] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -47,7 +47,6 @@ const RULES: [&str; 28] = [
     "velocity-spike",
     "non-competitive-share",
     "amount-outlier",
-    "payment-without-document",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [

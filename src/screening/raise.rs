@@ -662,10 +662,7 @@ fn facts(
 ) -> diesel::QueryResult<Option<Facts>> {
     if matches!(
         typed,
-        FundEntry::Pledge(_)
-            | FundEntry::FxRate(_)
-            | FundEntry::Reversal(_)
-            | FundEntry::EvidenceAttached(_)
+        FundEntry::Pledge(_) | FundEntry::FxRate(_) | FundEntry::Reversal(_)
     ) {
         return Ok(None);
     }
@@ -696,7 +693,6 @@ fn facts(
         funding: None,
         approval: None,
         over_contract: None,
-        invoice_documented: None,
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -825,14 +821,6 @@ fn facts(
                 .ref_seq
                 .and_then(|i| job.invoice_numbers.get(&i).cloned());
             f.funding = funding_of(job, row);
-            if let (Some(min), Some(invoice), Some(amount)) =
-                (t.document_min, row.ref_seq, row.amount_fund)
-            {
-                if amount >= min {
-                    let documented = crate::funds::state::has_evidence(st.conn, ctx.fund, invoice)?;
-                    f.invoice_documented = Some((u(invoice), documented));
-                }
-            }
             if let Some(invoice) = row.ref_seq.map(|i| st.invoice(i)).transpose()?.flatten() {
                 if let Some(c) = st.contract(invoice.contract_seq)? {
                     f.contract_dates = Some((u(c.seq), c.starts_on, c.ends_on));

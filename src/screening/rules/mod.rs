@@ -159,10 +159,6 @@ pub struct Thresholds {
     /// Vendor concentration by repeated wins: an award is flagged when its vendor won the
     /// ministry's last `consecutive_wins_min` awards in a row, this one included (2–100).
     pub consecutive_wins_min: u32,
-    /// Payment without document: a payment of an invoice of at least this amount (fund
-    /// currency) is flagged when the invoice has no evidence document attached. `None`
-    /// (the default): the screen is off until a fund sets it.
-    pub document_min: Option<Decimal>,
 }
 
 /// The largest `Thresholds::consecutive_wins_min` (it bounds the read of a ministry's
@@ -225,7 +221,6 @@ impl Default for Thresholds {
             funding_tolerance: Decimal::ZERO,
             over_contract_tolerance: Decimal::new(5, 2),
             consecutive_wins_min: 5,
-            document_min: None,
         }
     }
 }
@@ -293,9 +288,6 @@ impl Thresholds {
             if !(0..=3_650).contains(&v) {
                 return Err(format!("{name} must be 0 to 3650 days"));
             }
-        }
-        if self.document_min.is_some_and(|v| v <= Decimal::ZERO) {
-            return Err("document_min must be positive (or null: off)".to_owned());
         }
         if self.clustering_ratio < Decimal::ONE {
             return Err("clustering_ratio must be at least 1".to_owned());
@@ -547,9 +539,6 @@ pub struct Facts {
     /// Invoice or payment of an invoice: its contract's value and totals. Only gathered
     /// when the contract's totals could be over the line (`screening::raise`).
     pub over_contract: Option<OverContractFact>,
-    /// Payment of an invoice of at least `document_min`: the invoice's seq and whether an
-    /// evidence document is attached to it.
-    pub invoice_documented: Option<(u64, bool)>,
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
@@ -585,7 +574,6 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     procurement::self_approval(f, &mut out);
     payments::over_contract(f, t, &mut out);
     procurement::consecutive_wins(f, t, &mut out);
-    payments::payment_without_document(f, t, &mut out);
     out
 }
 

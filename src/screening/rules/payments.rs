@@ -251,28 +251,3 @@ pub(super) fn duplicate_payment(f: &Facts, t: &Thresholds, out: &mut Vec<Finding
         _ => {}
     }
 }
-
-/// A payment of at least `document_min` of an invoice that has no document attached: the
-/// money left on an invoice nobody can show.
-pub(super) fn payment_without_document(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
-    let (Some(min), Some(amount), Some((invoice, false))) =
-        (t.document_min, f.amount, f.invoice_documented)
-    else {
-        return;
-    };
-    if f.kind != "payment" || amount < min {
-        return;
-    }
-    out.push(Finding {
-        rule: "payment-without-document",
-        severity: Severity::Medium,
-        message: format!(
-            "payment {} of {} to {} pays invoice {invoice}, which has no document attached (required from {})",
-            f.seq,
-            money(amount, &f.currency),
-            f.vendor.as_deref().unwrap_or("?"),
-            money(min, &f.currency)
-        ),
-        evidence: vec![f.seq, invoice],
-    });
-}

@@ -39,7 +39,6 @@ fn base(kind: &str, amount: &str) -> Facts {
         funding: None,
         approval: None,
         over_contract: None,
-        invoice_documented: None,
     }
 }
 
@@ -740,11 +739,9 @@ fn award_on(amount: &str, winner: &str, bids: &[(u64, &str, &str)], dq: &[(u64, 
 }
 
 fn found(f: &Facts, rule: &str) -> Option<Finding> {
-    found_with(f, &Thresholds::default(), rule)
-}
-
-fn found_with(f: &Facts, t: &Thresholds, rule: &str) -> Option<Finding> {
-    screen(f, t).into_iter().find(|x| x.rule == rule)
+    screen(f, &Thresholds::default())
+        .into_iter()
+        .find(|x| x.rule == rule)
 }
 
 #[test]
@@ -1050,26 +1047,4 @@ fn thresholds_of_the_new_rules_are_checked() {
     assert!(bad(|t| t.funding_tolerance = dec("-0.1")));
     assert!(bad(|t| t.lowest_disqualified_share = Decimal::ONE));
     assert!(!bad(|t| t.funding_tolerance = dec("0.2")));
-}
-
-#[test]
-fn payment_without_document_fires_only_when_set_above_the_amount_and_undocumented() {
-    let mut t = Thresholds::default();
-    let mut f = base("payment", "60000.00");
-    f.invoice_documented = Some((7, false));
-    assert!(
-        found_with(&f, &t, "payment-without-document").is_none(),
-        "off by default"
-    );
-    t.document_min = Some(dec("50000"));
-    let x = found_with(&f, &t, "payment-without-document").unwrap();
-    assert_eq!(x.evidence, vec![100, 7]);
-    assert_eq!(x.severity, Severity::Medium);
-    f.invoice_documented = Some((7, true));
-    assert!(found_with(&f, &t, "payment-without-document").is_none());
-    f.invoice_documented = Some((7, false));
-    f.amount = Some(dec("49999.99"));
-    assert!(found_with(&f, &t, "payment-without-document").is_none());
-    t.document_min = Some(dec("0"));
-    assert!(t.check().is_err());
 }
