@@ -260,6 +260,14 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
     assert_eq!(bytes, invoice);
     assert_eq!(headers.get("content-type").unwrap(), "application/pdf");
     assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
+    let digest = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(hex::decode(&ref_sha).unwrap())
+    };
+    assert_eq!(
+        headers.get("repr-digest").unwrap().to_str().unwrap(),
+        format!("sha-256=:{digest}:")
+    );
     let (_, list) = call!(
         &app,
         TestRequest::get().uri(&format!("/api/v1/funds/{}/documents", w.fund))
@@ -379,7 +387,7 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
 
 #[actix_web::test]
 async fn documents_are_attached_and_read_only_within_scope() {
-    let (w, app) = world(1 << 20).await;
+    let (w, app) = world(4 << 20).await;
     let other = {
         w.as_("admin", Uuid::new_v4());
         harness::other_fund(&w.db, &app).await
@@ -509,6 +517,14 @@ async fn documents_are_attached_and_read_only_within_scope() {
     harness::clear_token();
     let (status, _) = call!(&app, TestRequest::get().uri(&uri));
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A scan larger than the JSON body limit (1 MiB) but within the document limit.
+    w.as_("ministry", w.interior);
+    let mut scan = pdf("scan");
+    scan.resize(2 << 20, b' ');
+    let (status, r) = call!(&app, upload(w.fund, w.expenditure, &scan, ""));
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["entry"]["body"]["size_bytes"], 2 << 20);
 }
 
 #[actix_web::test]
