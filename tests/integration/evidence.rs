@@ -343,37 +343,68 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
     );
     // ...and the store itself, in its own layout.
     assert_eq!(verify(&w.store).status.code(), Some(0));
+    // The independent Python verifier (written from the docs) agrees.
+    let python = |docs: &std::path::Path| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tools/independent-verifier/verify.py");
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg("--export")
+            .arg(&export)
+            .arg("--public-key")
+            .arg(&keys_file)
+            .arg("--documents")
+            .arg(docs)
+            .output()
+            .unwrap()
+    };
+    let theirs = python(&bundle);
+    assert_eq!(
+        theirs.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
 
     // A changed invoice and a missing advice are reported with the entries citing them.
     let mut altered = invoice.clone();
     *altered.last_mut().unwrap() = b' ';
     std::fs::write(bundle.join(&ref_sha), &altered).unwrap();
     std::fs::remove_file(bundle.join(&advice_sha)).unwrap();
+    let last_report = |out: &std::process::Output| -> Value {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        serde_json::from_str(&text[text.rfind("{\n  \"ok\"").unwrap()..]).unwrap()
+    };
+    let problems = |docs: &Value| -> Vec<(u64, u64, String)> {
+        docs["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["seq"].as_u64().unwrap(),
+                    p["entry"].as_u64().unwrap(),
+                    p["problem"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
     let out = verify(&bundle);
     assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let docs: Value = serde_json::from_str(&text[text.rfind("{\n  \"ok\"").unwrap()..]).unwrap();
-    let problems: Vec<(u64, u64, &str)> = docs["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["seq"].as_u64().unwrap(),
-                p["entry"].as_u64().unwrap(),
-                p["problem"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        problems,
-        vec![
-            (attached, w.expenditure, "changed"),
-            (first["seq"].as_u64().unwrap(), w.expenditure, "changed"),
-            (advice_seq, w.disbursement, "missing"),
-        ],
-        "{docs}"
-    );
+    let docs = last_report(&out);
+    let expected = vec![
+        (attached, w.expenditure, "changed".to_owned()),
+        (
+            first["seq"].as_u64().unwrap(),
+            w.expenditure,
+            "changed".to_owned(),
+        ),
+        (advice_seq, w.disbursement, "missing".to_owned()),
+    ];
+    assert_eq!(problems(&docs), expected, "{docs}");
+    let theirs = python(&bundle);
+    assert_eq!(theirs.status.code(), Some(1));
+    assert_eq!(problems(&last_report(&theirs)), expected);
 
     // The derived rows are rebuilt from the ledger alone.
     let report = fundtrail::entries::rebuild::run(

@@ -20,6 +20,7 @@ import collections
 import decimal
 import hashlib
 import json
+import os
 import re
 import uuid
 import sys
@@ -1163,6 +1164,36 @@ def verify_receipt(text, keys):
             "root_hash": result[1].hex(), "failure": None}
 
 
+def check_documents(data, directory):
+    """Every document the export's `evidence_attached` entries cite (docs/domain.md,
+    "Evidence documents") must be `directory/<sha256>` (or `directory/sha256/<2 hex>/<sha256>`)
+    with the recorded SHA-256 and size. A report like `fundtrail verify --documents`."""
+    problems, checked = [], 0
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        line = json.loads(raw)
+        entry = line.get("entry") if line.get("type") == "entry" else None
+        if not entry or entry.get("kind") != "evidence_attached":
+            continue
+        body = entry["body"]
+        checked += 1
+        sha, size, cited = body["sha256"], body["size_bytes"], body["entry"]
+        path = None
+        for candidate in (os.path.join(directory, sha), os.path.join(directory, "sha256", sha[:2], sha)):
+            if os.path.isfile(candidate):
+                path = candidate
+                break
+        if path is None:
+            problems.append({"seq": entry["seq"], "entry": cited, "sha256": sha, "problem": "missing"})
+            continue
+        with open(path, "rb") as f:
+            content = f.read()
+        if hashlib.sha256(content).hexdigest() != sha or len(content) != size:
+            problems.append({"seq": entry["seq"], "entry": cited, "sha256": sha, "problem": "changed"})
+    return {"ok": not problems, "documents_checked": checked, "problems": problems}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Verify a fundtrail export or receipt offline.")
     what = ap.add_mutually_exclusive_group(required=True)
@@ -1170,6 +1201,7 @@ def main(argv=None):
     what.add_argument("--receipt", help="a receipt (JSON), as an append answered it")
     ap.add_argument("--public-key", required=True, help="verifier keys, one per line")
     ap.add_argument("--checkpoint", help="a signed checkpoint note saved earlier (exports)")
+    ap.add_argument("--documents", help="a directory of the evidence documents the export cites")
     args = ap.parse_args(argv)
     try:
         with open(args.public_key, encoding="utf-8", newline="") as f:
@@ -1189,10 +1221,16 @@ def main(argv=None):
             with open(args.export, "rb") as f:
                 data = f.read()
         report = verify_export(data, keys, trusted)
-    except (Unusable, ValueError, OSError) as e:
+        documents = None
+        if args.documents and report["ok"]:
+            documents = check_documents(data, args.documents)
+    except (Unusable, ValueError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2, ensure_ascii=False))
+    if documents is not None:
+        print(json.dumps(documents, indent=2, ensure_ascii=False))
+        return 0 if documents["ok"] else 1
     return 0 if report["ok"] else 1
 
 
