@@ -87,10 +87,8 @@ impl World {
             &self.state.ledger,
             &self.state.pool,
             &ImportOptions {
-                fund: fund.to_owned(),
                 ministry: ministry.map(str::to_owned),
-                file,
-                future_skew_days: 1,
+                ..ImportOptions::new(fund, vec![file])
             },
             None,
         )
