@@ -58,7 +58,7 @@ pub fn bid(st: &mut Derived<'_>, p: &Posting<'_>, b: &Bid) -> Result<()> {
     let s = p.seq_i64()?;
     // Imported evidence: a later release may add a bid on one lot after another lot's
     // award.
-    let mut tender = if b.imported.is_some() {
+    let mut tender = if b.imported.is_some() || b.lot.is_some() {
         imported_tender(st, actor, b.tender)?
     } else {
         open_tender(st, actor, b.tender)?
@@ -86,7 +86,8 @@ pub fn award(st: &mut Derived<'_>, p: &Posting<'_>, a: &Award) -> Result<()> {
     // Imported evidence: a tender may have several awards (one per lot, or several
     // suppliers), and a publisher that publishes no bids still publishes its awards.
     let imported = a.imported.is_some();
-    let mut tender = if imported {
+    // A tender in lots takes one award per lot: another lot's award leaves it open.
+    let mut tender = if imported || a.lot.is_some() {
         imported_tender(st, actor, a.tender)?
     } else {
         open_tender(st, actor, a.tender)?
@@ -170,7 +171,7 @@ pub fn contract(st: &mut Derived<'_>, p: &Posting<'_>, c: &Contract) -> Result<(
         .ok_or_else(|| unknown("live award", c.award))?;
     // An imported tender may hold several awards, each with its contracts (OCDS keys them
     // by their own ids; the import records each once).
-    let several = c.imported.is_some() && tender.stage != "open";
+    let several = (c.imported.is_some() || award.lot.is_some()) && tender.stage != "open";
     if !several && (tender.stage != "awarded" || tender.award_seq != Some(award.seq)) {
         return Err(reject(
             "award_already_contracted",
@@ -551,7 +552,9 @@ fn open_tender(st: &mut Derived<'_>, actor: Option<&Actor>, seq: u64) -> Result<
     Ok(tender)
 }
 
-/// The tender at `seq`, of the actor's own ministry, at any stage (imported evidence).
+/// The tender at `seq`, of the actor's own ministry, open, awarded or contracted: a
+/// tender in lots takes bids and awards lot by lot, and imported evidence records what the
+/// publisher recorded. A cancelled (reversed) tender takes nothing.
 fn imported_tender(
     st: &mut Derived<'_>,
     actor: Option<&Actor>,
@@ -561,6 +564,12 @@ fn imported_tender(
         .tender(seq_i64(seq)?)?
         .ok_or_else(|| unknown("tender", seq))?;
     own_reference(actor, tender.ministry_org_id, "tender", seq)?;
+    if tender.stage == "cancelled" {
+        return Err(reject(
+            "tender_not_open",
+            format!("tender {seq} is {}", tender.stage),
+        ));
+    }
     Ok(tender)
 }
 

@@ -55,6 +55,7 @@ struct World {
     state: actix_web::web::Data<fundtrail::state::AppState>,
     fund: Uuid,
     auditor: Uuid,
+    secretariat: Uuid,
 }
 
 async fn world(currency: &str) -> (World, app_service!()) {
@@ -79,12 +80,59 @@ async fn world(currency: &str) -> (World, app_service!()) {
             state,
             fund,
             auditor,
+            secretariat,
         },
         app,
     )
 }
 
 impl World {
+    /// Records `rate` MXN (the fund's currency) per USD for every day a date of the
+    /// releases in `dir` names (the fund converts at the exact business date).
+    async fn usd_rates<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+        dir: &str,
+        rate: &str,
+    ) {
+        fn dates(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if let (true, Some(s)) = (k.to_lowercase().contains("date"), x.as_str()) {
+                            out.extend(s.get(..10).map(str::to_owned));
+                        }
+                        dates(x, out);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| dates(x, out)),
+                _ => {}
+            }
+        }
+        let mut days = std::collections::BTreeSet::new();
+        for r in releases(dir) {
+            dates(&r, &mut days);
+        }
+        harness::act_as_member(&self.state, "treasurer", self.secretariat);
+        for day in days {
+            let (status, body) = call!(
+                app,
+                harness::entry(
+                    self.fund,
+                    "fx_rate",
+                    &day,
+                    json!({"base": "USD", "quote": "MXN", "rate": rate, "source": "test rate"})
+                )
+            );
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        harness::act_as_member(&self.state, "auditor", self.auditor);
+    }
+
     async fn import_with(&self, opts: ImportOptions) -> ImportReport {
         import(
             &self.state.ledger,
@@ -257,6 +305,8 @@ async fn jalisco_records_keep_every_award_and_amounts_exactly_as_published() {
 #[actix_web::test]
 async fn inai_awards_contracts_and_transactions_without_id_or_date_are_recorded() {
     let (w, app) = world("MXN").await;
+    // PC-0012 is priced in USD: the fund converts at recorded rates.
+    w.usd_rates(&app, "mexico-inai", "18.50").await;
     let report = w.import(vec![real("mexico-inai")]).await;
     let published = releases("mexico-inai");
     // Every process with an ocid is recorded (INAI publishes no bids).
@@ -442,6 +492,7 @@ async fn paraguay_releases_of_one_process_over_several_files_are_merged() {
 #[actix_web::test]
 async fn import_export_import_keeps_every_ocid_and_appends_nothing() {
     let (w, app) = world("MXN").await;
+    w.usd_rates(&app, "mexico-inai", "18.50").await;
     w.import(vec![real("mexico-jalisco"), real("mexico-inai")])
         .await;
     let size = w.chain_size();
