@@ -615,3 +615,108 @@ async fn a_disqualification_on_one_lot_does_not_refuse_the_award_of_another() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "imported_reserved", "{body}");
 }
+
+/// `fundtrail import ocds` as a user runs it: plain messages for what cannot be read,
+/// exit status 2 when nothing could be recorded, `--report` as JSON lines with every skip
+/// and finding and the summary last.
+#[actix_web::test]
+async fn the_command_says_plainly_what_it_cannot_read_and_fails_when_nothing_is_recorded() {
+    let (w, _app) = world("PYG").await;
+    let dir = std::env::temp_dir().join(format!("fundtrail-import-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "import",
+            "ocds",
+            "--fund",
+            "SSR Fund",
+            "--ministry",
+            "Publishing Ministry",
+        ];
+        all.extend_from_slice(args);
+        let out = harness::fundtrail(&w.db, &dir, &all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let missing = dir.join("nothing-here.json");
+    let (code, stderr) = run(&[missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing-here.json: no such file or directory"),
+        "{stderr}"
+    );
+
+    let gz = dir.join("releases.json.gz");
+    std::fs::write(&gz, [0x1f_u8, 0x8b, 8, 0, 0, 0, 0, 0]).unwrap();
+    let (code, stderr) = run(&[gz.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gzip-compressed; decompress it first"),
+        "{stderr}"
+    );
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, stderr) = run(&[empty.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("holds no .json, .jsonl or .ndjson file"),
+        "{stderr}"
+    );
+
+    // The DNCP's planning release alone: nothing the ledger records.
+    let planning = std::fs::read_dir(real("paraguay-dncp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with("planning.json"))
+        .unwrap();
+    let report = dir.join("report.jsonl");
+    let (code, stderr) = run(&[
+        "--report",
+        report.to_str().unwrap(),
+        planning.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("nothing could be recorded"), "{stderr}");
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "skip");
+    assert_eq!(lines[0]["reason"], "no_procurement");
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+
+    // The whole process: recorded, each finding a line of the report.
+    let (code, stderr) = run(&[
+        "--report",
+        report.to_str().unwrap(),
+        real("paraguay-dncp").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let findings: Vec<&Value> = lines.iter().filter(|l| l["type"] == "finding").collect();
+    assert!(findings
+        .iter()
+        .any(|f| f["code"] == "dq-unknown-status" && f["ocid"] == "ocds-03ad3f-274231"));
+    let summary = &lines.last().unwrap()["report"];
+    assert_eq!(summary["processes_imported"], 1, "{summary}");
+    assert_eq!(
+        summary["findings_by_code"]["dq-unknown-status"],
+        u64::try_from(
+            findings
+                .iter()
+                .filter(|f| f["code"] == "dq-unknown-status")
+                .count()
+        )
+        .unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
