@@ -380,6 +380,33 @@ async fn inai_awards_contracts_and_transactions_without_id_or_date_are_recorded(
             .count()
     );
 
+    // PC-0001 spells its supplier three ways ("Hectarea Producciones S.A. de C.V.",
+    // "Hectárea Producciones S.A. de C.V." in `parties`, "Hectárea Producciones SA DE CV"
+    // in the award) under one identifier, RFC HPR060210B71: one vendor.
+    {
+        use fundtrail::schema::{organization_identifiers as oi, organizations as o};
+        let mut conn = w.db.superuser_conn();
+        let by_id: Vec<Uuid> = oi::table
+            .filter(oi::scheme.eq("RFC"))
+            .filter(oi::identifier.eq("HPR060210B71"))
+            .select(oi::org_id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(by_id.len(), 1);
+        let spelled: i64 = o::table
+            .filter(o::name.ilike("hect%rea producciones%"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(spelled, 1);
+        let award = w
+            .of_kind("award")
+            .into_iter()
+            .find(|a| a["imported"]["ocid"] == "PC-0001")
+            .unwrap();
+        assert_eq!(award["vendor"], json!(by_id[0]));
+    }
+
     // A second import appends nothing.
     let size = w.chain_size();
     let again = w.import(vec![real("mexico-inai")]).await;
