@@ -747,3 +747,42 @@ async fn the_command_says_plainly_what_it_cannot_read_and_fails_when_nothing_is_
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two suppliers of the same name under different identifiers of one register are two
+/// vendors (organisation names are unique: the second is registered with its identifier
+/// in its name); one supplier under one identifier, spelled two ways, is one.
+#[actix_web::test]
+async fn namesakes_with_different_identifiers_are_two_vendors() {
+    let (w, _app) = world("MXN").await;
+    let process = |ocid: &str, name: &str, id: &str| {
+        json!({"ocid": ocid, "date": "2017-05-01T00:00:00Z", "tag": ["compiled"],
+               "parties": [{"id": "s", "name": name, "identifier": {"scheme": "RFC", "id": id}}],
+               "tender": {"procurementMethod": "direct", "value": {"amount": 100, "currency": "MXN"}},
+               "awards": [{"id": "a", "status": "active", "value": {"amount": 100, "currency": "MXN"},
+                           "suppliers": [{"id": "s", "name": name}]}]})
+    };
+    let dir = std::env::temp_dir().join(format!("fundtrail-namesakes-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("releases.jsonl");
+    let lines = [
+        process("o-1", "Servicios Integrales SA", "AAA010101AAA"),
+        process("o-2", "Servicios Integrales SA", "BBB020202BBB"),
+        process("o-3", "SERVICIOS INTEGRALES S.A.", "AAA010101AAA"),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    std::fs::write(&file, lines).unwrap();
+    let report = w.import(vec![file]).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report.processes_imported, 3, "{report:#?}");
+    assert_eq!(report.vendors_created, 2, "{report:#?}");
+    let vendors: Vec<Value> = w
+        .of_kind("award")
+        .iter()
+        .map(|a| a["vendor"].clone())
+        .collect();
+    assert_ne!(vendors[0], vendors[1]);
+    assert_eq!(vendors[0], vendors[2]);
+}
