@@ -39,6 +39,7 @@ fn base(kind: &str, amount: &str) -> Facts {
         funding: None,
         approval: None,
         over_contract: None,
+        data_quality: Vec::new(),
     }
 }
 
