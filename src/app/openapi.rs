@@ -160,7 +160,11 @@ fn problem(status: &str, response: &mut Value) {
 /// (seqs, sizes, cursors) 0 to 2^63 − 1; the idempotency key 1 to 128 printable ASCII
 /// characters.
 fn parameter(p: &mut Value) {
-    let name = p.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+    let name = p
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let Some(schema) = p.get_mut("schema") else {
         return;
     };
@@ -245,7 +249,10 @@ fn entry_bodies(doc: &mut Value) {
             let name = format!("New{}{suffix}", pascal(kind));
             let reference = format!("#/components/schemas/{name}");
             let mut properties = Map::new();
-            properties.insert("kind".to_owned(), json!({ "type": "string", "enum": [kind] }));
+            properties.insert(
+                "kind".to_owned(),
+                json!({ "type": "string", "enum": [kind] }),
+            );
             properties.insert(
                 "business_date".to_owned(),
                 json!({

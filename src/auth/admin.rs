@@ -143,7 +143,10 @@ pub struct NewOrganization {
     /// (docs/exports.md). Optional; 422 `invalid_iati_ref` when not of that form, 409
     /// `identifier_exists` when it already names an organisation.
     #[serde(default)]
-    #[schema(example = "XM-DAC-8", pattern = "^[A-Z]{2}-[A-Z0-9]{2,20}-[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    #[schema(
+        example = "XM-DAC-8",
+        pattern = "^[A-Z]{2}-[A-Z0-9]{2,20}-[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+    )]
     pub iati_ref: Option<String>,
 }
 
@@ -220,12 +223,15 @@ pub async fn create_organization(
         "organization_created",
         fact,
         move |conn, _| {
-            store::insert_org(conn, id, &n, &k).map_err(|e| {
-                db_err(e, "organization_exists", "an organisation with this name")
-            })?;
+            store::insert_org(conn, id, &n, &k)
+                .map_err(|e| db_err(e, "organization_exists", "an organisation with this name"))?;
             if let Some((agency, number)) = &identifier {
                 store::insert_identifier(conn, id, agency, number).map_err(|e| {
-                    db_err(e, "identifier_exists", "an organisation with this IATI identifier")
+                    db_err(
+                        e,
+                        "identifier_exists",
+                        "an organisation with this IATI identifier",
+                    )
                 })?;
             }
             Ok(())

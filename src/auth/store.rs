@@ -298,7 +298,10 @@ pub fn insert_identifier(
 pub fn split_iati_ref(s: &str) -> Option<(&str, &str)> {
     let (country, rest) = s.split_once('-')?;
     let (agency, number) = rest.split_once('-')?;
-    let upper = |t: &str| t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let upper = |t: &str| {
+        t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
     let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase());
     let agency_ok = agency.len() >= 2 && agency.len() <= 20 && upper(agency);
     let number_ok = !number.is_empty()

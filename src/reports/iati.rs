@@ -440,7 +440,10 @@ mod tests {
         assert!(xml.contains("Fund &lt;A&gt; &amp; B"), "{xml}");
         // A recorded IATI identifier is the ref; without one, the reporting org has the
         // local ref and the others only their narrative.
-        assert!(xml.contains("<participating-org ref=\"XM-DAC-8\" role=\"1\">"), "{xml}");
+        assert!(
+            xml.contains("<participating-org ref=\"XM-DAC-8\" role=\"1\">"),
+            "{xml}"
+        );
         assert!(xml.contains("<participating-org role=\"4\">"), "{xml}");
         assert!(xml.contains("<reporting-org ref=\"FUNDTRAIL-00000000-0000-0000-0000-000000000001\" type=\"40\">"), "{xml}");
         assert!(xml.contains("<receiver-org>"), "{xml}");

@@ -848,10 +848,7 @@ async fn org(
     }
     let id = Uuid::new_v4();
     let (n, k) = (name.to_owned(), kind.to_owned());
-    let iati_ref = IATI_REFS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, r)| *r);
+    let iati_ref = IATI_REFS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
     let mut fact = json!({"organization": id, "name": name, "kind": kind});
     if let (Some(r), Some(obj)) = (iati_ref, fact.as_object_mut()) {
         obj.insert("iati_ref".to_owned(), json!(r));

@@ -463,7 +463,10 @@ async fn iati_export_validates_against_the_schema_and_codelists() {
     );
     assert_eq!(xml.matches("<participating-org role=").count(), 3, "{xml}");
     assert!(
-        xml.contains(&format!("<reporting-org ref=\"FUNDTRAIL-{}\" type=\"40\">", w.secretariat)),
+        xml.contains(&format!(
+            "<reporting-org ref=\"FUNDTRAIL-{}\" type=\"40\">",
+            w.secretariat
+        )),
         "{xml}"
     );
     // The activity's sector: DAC 15210, security system management and reform.
@@ -542,9 +545,15 @@ async fn iati_export_passes_the_iati_standard_ruleset() {
     let (broken_ok, broken_report) = run(&broken);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(ok, "{report}\n{xml}");
-    assert!(report.contains("valid (schema, codelists, standard ruleset)"), "{report}");
+    assert!(
+        report.contains("valid (schema, codelists, standard ruleset)"),
+        "{report}"
+    );
     assert!(!broken_ok, "{broken_report}");
-    assert!(broken_report.contains("err-rule-at-least-one-conformance-fail"), "{broken_report}");
+    assert!(
+        broken_report.contains("err-rule-at-least-one-conformance-fail"),
+        "{broken_report}"
+    );
 }
 
 #[actix_web::test]
