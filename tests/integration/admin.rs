@@ -315,9 +315,12 @@ async fn an_organisation_carries_its_iati_identifier() {
     let entries = admin_entries(&app).await;
     let created = entries
         .iter()
-        .find(|e| e["kind"] == "organization_created" && e["body"]["name"] == "Kingdom of Norway")
+        .find(|e| {
+            e["entry"]["kind"] == "organization_created"
+                && e["entry"]["body"]["name"] == "Kingdom of Norway"
+        })
         .unwrap();
-    assert_eq!(created["body"]["iati_ref"], "XM-DAC-8");
+    assert_eq!(created["entry"]["body"]["iati_ref"], "XM-DAC-8");
 }
 
 #[actix_web::test]
