@@ -16,6 +16,8 @@ use crate::error::{json_error, ApiError};
 use crate::http::{health, middleware};
 use crate::state::AppState;
 
+pub mod openapi;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -62,7 +64,7 @@ use crate::state::AppState;
         crate::entries::kinds::EvidenceAttached, crate::evidence::http::DocumentDto)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
-        (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification"),
+        (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification. Who reads a chain: a fund's chain, admins and whoever sees the fund in full (its treasurer, assigned auditors, contributing donors; a ministry reads its own entries at /api/v1/funds/{fund}/entries, 403 here); the administrative chain, admins and auditors (an auditor sees only the entries about its funds; its export is the admins'). Creating generic chains and appending to them: admins. The published keys need no token."),
         (name = "auth", description = "Login, token refresh and logout"),
         (name = "admin", description = "Organisations, users, role grants and funds (admin only)"),
         (name = "funds", description = "Pooled funds and their typed entries, scoped to the caller"),
@@ -92,9 +94,16 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI 3.1 document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI 3.1 document, as served at `/openapi.json`: utoipa's, completed with what
+/// every operation shares (`openapi::complete`).
+pub fn openapi() -> serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        openapi::complete(&mut doc);
+        doc
+    })
+    .clone()
 }
 
 async fn openapi_json() -> HttpResponse {

@@ -137,6 +137,17 @@ pub struct NewOrganization {
     pub name: String,
     /// donor, ministry, fund_secretariat, audit_body, vendor or operator.
     pub kind: String,
+    /// The organisation's IATI organisation identifier, `{RegistrationAgency}-{RegistrationNumber}`
+    /// (e.g. `XM-DAC-8`, `GB-COH-01234567`; the agency from IATI's
+    /// OrganisationRegistrationAgency codelist). The IATI export names the organisation by it
+    /// (docs/exports.md). Optional; 422 `invalid_iati_ref` when not of that form, 409
+    /// `identifier_exists` when it already names an organisation.
+    #[serde(default)]
+    #[schema(
+        example = "XM-DAC-8",
+        pattern = "^[A-Z]{2}-[A-Z0-9]{2,20}-[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+    )]
+    pub iati_ref: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,6 +156,9 @@ pub struct Organization {
     pub name: String,
     pub kind: String,
     pub active: bool,
+    /// Its IATI organisation identifier (`{RegistrationAgency}-{RegistrationNumber}`), or
+    /// null when none is recorded.
+    pub iati_ref: Option<String>,
 }
 
 impl From<store::OrgRow> for Organization {
@@ -154,6 +168,7 @@ impl From<store::OrgRow> for Organization {
             name: o.name,
             kind: o.kind,
             active: o.active,
+            iati_ref: None,
         }
     }
 }
@@ -169,7 +184,11 @@ pub async fn create_organization(
     req: HttpRequest,
     body: Json<NewOrganization>,
 ) -> ApiResult<HttpResponse> {
-    let NewOrganization { name, kind } = body.into_inner();
+    let NewOrganization {
+        name,
+        kind,
+        iati_ref,
+    } = body.into_inner();
     let name = organization_name(&name)?;
     if !ORG_KINDS.contains(&kind.as_str()) {
         return Err(ApiError::unprocessable(
@@ -177,17 +196,45 @@ pub async fn create_organization(
             format!("kind must be one of {}", ORG_KINDS.join(", ")),
         ));
     }
+    let identifier = match iati_ref.as_deref() {
+        None => None,
+        Some(r) => match store::split_iati_ref(r) {
+            Some((agency, number)) => Some((agency.to_owned(), number.to_owned())),
+            None => {
+                return Err(ApiError::unprocessable(
+                    "invalid_iati_ref",
+                    "iati_ref must be an IATI organisation identifier {RegistrationAgency}-{RegistrationNumber}, \
+                     such as XM-DAC-8 or GB-COH-01234567: an agency code of two capital letters, a hyphen and \
+                     capital letters or digits, then a hyphen and 1 to 100 letters, digits, '.', '_' or '-'",
+                ))
+            }
+        },
+    };
     let id = created_id(&req, &admin.0, "organization_created");
     let (n, k) = (name.clone(), kind.clone());
+    let mut fact = json!({"organization": id, "name": name, "kind": kind});
+    if let (Some(r), Some(obj)) = (&iati_ref, fact.as_object_mut()) {
+        obj.insert("iati_ref".to_owned(), json!(r));
+    }
     record(
         &state,
         &req,
         &admin.0,
         "organization_created",
-        json!({"organization": id, "name": name, "kind": kind}),
+        fact,
         move |conn, _| {
             store::insert_org(conn, id, &n, &k)
-                .map_err(|e| db_err(e, "organization_exists", "an organisation with this name"))
+                .map_err(|e| db_err(e, "organization_exists", "an organisation with this name"))?;
+            if let Some((agency, number)) = &identifier {
+                store::insert_identifier(conn, id, agency, number).map_err(|e| {
+                    db_err(
+                        e,
+                        "identifier_exists",
+                        "an organisation with this IATI identifier",
+                    )
+                })?;
+            }
+            Ok(())
         },
     )
     .await?;
@@ -196,6 +243,7 @@ pub async fn create_organization(
         name,
         kind,
         active: true,
+        iati_ref,
     }))
 }
 
@@ -206,13 +254,30 @@ pub async fn list_organizations(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let rows = with_conn(&state, |_, conn| Ok(store::list_orgs(conn, 1_000)?)).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(Organization::from).collect::<Vec<_>>()))
+    let (rows, refs) = with_conn(&state, |_, conn| {
+        let rows = store::list_orgs(conn, 1_000)?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let refs: std::collections::HashMap<Uuid, String> =
+            store::iati_refs(conn, &ids, None)?.into_iter().collect();
+        Ok((rows, refs))
+    })
+    .await?;
+    let out: Vec<Organization> = rows
+        .into_iter()
+        .map(|r| {
+            let iati_ref = refs.get(&r.id).cloned();
+            Organization {
+                iati_ref,
+                ..Organization::from(r)
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Deactivate an organisation: its users can no longer log in or refresh.
 #[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/deactivate", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn deactivate_organization(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -277,7 +342,7 @@ pub struct User {
 
 /// Create a user (and grant roles).
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser, security(("bearer" = [])),
-    responses((status = 201, body = User), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 201, body = User), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_user(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -356,7 +421,7 @@ pub async fn list_users(
 /// Deactivate a user: its refresh and access tokens stop at once (the guards check the
 /// holder on every request).
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn deactivate_user(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -392,7 +457,7 @@ pub struct GrantRequest {
 /// Grant a role.
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = GrantRequest,
     security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn grant_role(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -430,7 +495,7 @@ pub struct RolePath {
 /// Revoke a role: the user's refresh tokens die at once.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/roles/{role}", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("role" = Role, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn revoke_role(
     admin: AdminPrincipal,
     state: web::Data<AppState>,

@@ -304,6 +304,76 @@ pub fn insert_identifier(
         .map(|_| ())
 }
 
+/// An IATI organisation identifier `{RegistrationAgency}-{RegistrationNumber}` split into
+/// the agency (an OrganisationRegistrationAgency code such as `XM-DAC`, `GB-COH`, `NO-BRC`:
+/// two capital letters, a hyphen, two or more capital letters or digits) and the number
+/// (1 to 100 letters, digits, `.`, `_` or `-`, starting with a letter or digit: nothing
+/// the IATI ruleset forbids in a ref, `/ & | ?` or spaces). `None` when `s` is not one.
+pub fn split_iati_ref(s: &str) -> Option<(&str, &str)> {
+    let (country, rest) = s.split_once('-')?;
+    let (agency, number) = rest.split_once('-')?;
+    let upper = |t: &str| {
+        t.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase());
+    let agency_ok = agency.len() >= 2 && agency.len() <= 20 && upper(agency);
+    let number_ok = !number.is_empty()
+        && number.chars().count() <= 100
+        && number.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && number
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !(country_ok && agency_ok && number_ok) {
+        return None;
+    }
+    let (scheme, rest) = s.split_at_checked(country.len() + 1 + agency.len())?;
+    Some((scheme, rest.strip_prefix('-')?))
+}
+
+/// The IATI organisation identifier of each of `orgs` that has one: of its recorded
+/// identifiers (`organization_identifiers`) whose scheme is a registration agency code, the
+/// first recorded (up to `as_of` when given, so that an answer pinned to a checkpoint
+/// never changes), as `{scheme}-{identifier}`.
+pub fn iati_refs(
+    conn: &mut PgConnection,
+    orgs: &[Uuid],
+    as_of: Option<DateTime<Utc>>,
+) -> QueryResult<Vec<(Uuid, String)>> {
+    if orgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = organization_identifiers::table
+        .filter(organization_identifiers::org_id.eq_any(orgs))
+        .order((
+            organization_identifiers::org_id,
+            organization_identifiers::created_at,
+            organization_identifiers::scheme,
+            organization_identifiers::identifier,
+        ))
+        .select((
+            organization_identifiers::org_id,
+            organization_identifiers::scheme,
+            organization_identifiers::identifier,
+        ))
+        .into_boxed();
+    if let Some(t) = as_of {
+        q = q.filter(organization_identifiers::created_at.le(t));
+    }
+    let rows: Vec<(Uuid, String, String)> = q.load(conn)?;
+    let mut out: Vec<(Uuid, String)> = Vec::new();
+    for (org, scheme, identifier) in rows {
+        if out.last().is_some_and(|(o, _)| *o == org) {
+            continue;
+        }
+        let id = format!("{scheme}-{identifier}");
+        if split_iati_ref(&id).is_some_and(|(a, _)| a == scheme) {
+            out.push((org, id));
+        }
+    }
+    Ok(out)
+}
+
 pub fn set_org_active(conn: &mut PgConnection, id: Uuid, active: bool) -> QueryResult<usize> {
     diesel::update(organizations::table.find(id))
         .set(organizations::active.eq(active))

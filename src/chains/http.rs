@@ -299,7 +299,7 @@ pub struct CreatedChain {
 
 /// Create a generic chain (for tests and benchmarks; fund chains are created with their fund).
 #[utoipa::path(post, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), request_body = CreateChain,
-    responses((status = 201, body = CreatedChain), (status = 200, description = "Already existed", body = CreatedChain)))]
+    responses((status = 403, body = crate::error::Problem), (status = 201, body = CreatedChain), (status = 200, description = "Already existed", body = CreatedChain)))]
 pub async fn create_chain(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -330,7 +330,7 @@ pub async fn create_chain(
 }
 
 /// List chains.
-#[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), responses((status = 200, body = [ChainInfo])))]
+#[utoipa::path(get, path = "/api/v1/chains", tag = "ledger", security(("bearer" = [])), responses((status = 403, body = crate::error::Problem), (status = 200, body = [ChainInfo])))]
 pub async fn list_chains(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -345,6 +345,7 @@ pub async fn list_chains(
 #[serde(deny_unknown_fields)]
 pub struct NewEntry {
     /// `[a-z][a-z0-9_]*`.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$")]
     pub kind: String,
     #[schema(value_type = String, format = Date)]
     pub business_date: NaiveDate,
@@ -368,6 +369,7 @@ pub struct NewBatchEntry {
 #[serde(deny_unknown_fields)]
 pub struct NewBatch {
     /// 1 to 1,000 entries, appended all or none, in this order.
+    #[schema(min_items = 1, max_items = 1000)]
     pub entries: Vec<NewBatchEntry>,
 }
 
@@ -478,7 +480,7 @@ pub(crate) fn idempotency_key(req: &HttpRequest) -> ApiResult<String> {
 #[utoipa::path(post, path = "/api/v1/chains/{chain}/entries", tag = "ledger", security(("bearer" = [])), request_body = NewEntry,
     params(("chain" = String, Path, description = "chain id (UUID) or `admin`"),
            ("Idempotency-Key" = String, Header, description = "client-chosen key, unique per chain")),
-    responses((status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
+    responses((status = 403, body = crate::error::Problem), (status = 201, body = ReceiptDto), (status = 200, description = "Replayed", body = ReceiptDto),
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn append(
     admin: AdminPrincipal,
@@ -519,7 +521,7 @@ pub async fn append(
 /// Append up to 1,000 entries atomically (all or none).
 #[utoipa::path(post, path = "/api/v1/chains/{chain}/entries/batch", tag = "ledger", security(("bearer" = [])), request_body = NewBatch,
     params(("chain" = String, Path, description = "chain id (UUID) or `admin`")),
-    responses((status = 201, body = BatchReceipts), (status = 422, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 201, body = BatchReceipts), (status = 422, body = crate::error::Problem)))]
 pub async fn append_batch(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -594,7 +596,7 @@ fn fund_page_seqs(
 /// List entries (keyset pagination by seq).
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path, description = "chain id or `admin`"), ListQuery),
-    responses((status = 200, body = EntryPage), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = EntryPage), (status = 404, body = crate::error::Problem)))]
 pub async fn list_entries(
     reader: ChainReader,
     state: web::Data<AppState>,
@@ -704,7 +706,7 @@ fn scoped_page(
 /// One entry.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path)),
-    responses((status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
 pub async fn get_entry(
     reader: ChainReader,
     state: web::Data<AppState>,
@@ -749,7 +751,7 @@ pub struct ProofDto {
 /// size); a missing or altered node or entry is 503 `ledger_integrity`, naming the seq.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}/proof", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path), ProofQuery),
-    responses((status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = ProofDto), (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
               (status = 503, description = "ledger_integrity", body = crate::error::Problem)))]
 pub async fn proof(
     _reader: ChainReader,
@@ -800,7 +802,7 @@ pub struct ConsistencyDto {
 /// 503 `ledger_integrity`.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/consistency", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ConsistencyQuery),
-    responses((status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem),
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = ConsistencyDto), (status = 400, body = crate::error::Problem),
               (status = 409, description = "rollback_detected", body = crate::error::Problem),
               (status = 503, description = "ledger_integrity", body = crate::error::Problem)))]
 pub async fn consistency(
@@ -825,7 +827,7 @@ pub async fn consistency(
 /// The latest signed checkpoint.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/checkpoint", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
-    responses((status = 200, body = CheckpointDto), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = CheckpointDto), (status = 404, body = crate::error::Problem)))]
 pub async fn checkpoint(
     _reader: ChainReader,
     state: web::Data<AppState>,
@@ -842,7 +844,7 @@ pub async fn checkpoint(
 /// Re-hash the whole chain and check it against its signed checkpoints.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/verify", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
-    responses((status = 200, body = Report), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = Report), (status = 404, body = crate::error::Problem)))]
 pub async fn verify(
     _reader: ChainReader,
     state: web::Data<AppState>,
@@ -853,12 +855,15 @@ pub async fn verify(
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// `Write` adapter that ships buffered chunks to the response stream; blocks (on the
-/// blocking pool) when the client reads slowly, so memory stays bounded.
-/// Export the chain as JSON lines (docs/ledger-format.md, "Export"), streamed.
+/// Export the chain as JSON lines, streamed.
+///
+/// Every entry in seq order, then the latest signed checkpoint (docs/ledger-format.md,
+/// "Export"), for `fundtrail verify` to check offline. Roles: whoever may read the chain
+/// (a fund's chain: its treasurer, auditors, donors and admins; a ministry is refused);
+/// the administrative chain's export is the admins' only.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/export", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path)),
-    responses((status = 200, description = "JSON lines", content_type = "application/x-ndjson"), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, description = "JSON lines", content_type = "application/x-ndjson"), (status = 404, body = crate::error::Problem)))]
 pub async fn export(
     reader: ChainReader,
     state: web::Data<AppState>,

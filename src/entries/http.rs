@@ -62,6 +62,7 @@ pub struct NewFundBatchEntry {
 #[serde(deny_unknown_fields)]
 pub struct NewFundBatch {
     /// 1 to 1,000 entries, checked and appended in order, all or none.
+    #[schema(min_items = 1, max_items = 1000)]
     pub entries: Vec<NewFundBatchEntry>,
 }
 
@@ -227,7 +228,7 @@ fn name_contract(fund: Uuid, dto: &mut ReceiptDto) {
 /// earlier ones of the same batch by their seq).
 #[utoipa::path(post, path = "/api/v1/funds/{fund}/entries/batch", tag = "funds", security(("bearer" = [])),
     request_body = NewFundBatch, params(("fund" = Uuid, Path)),
-    responses((status = 201, body = BatchReceipts), (status = 403, body = crate::error::Problem),
+    responses((status = 409, body = crate::error::Problem), (status = 201, body = BatchReceipts), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn post_batch(
     principal: Principal,

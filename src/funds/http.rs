@@ -129,7 +129,7 @@ pub fn auditor_effect(
 
 /// Create a fund (and its ledger chain).
 #[utoipa::path(post, path = "/api/v1/admin/funds", tag = "admin", request_body = NewFund, security(("bearer" = [])),
-    responses((status = 201, body = Fund), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 201, body = Fund), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_fund(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -177,7 +177,7 @@ pub struct AssignAuditor {
 /// Assign an audit body to a fund: its auditors may then read the fund.
 #[utoipa::path(post, path = "/api/v1/admin/funds/{id}/auditors", tag = "admin", request_body = AssignAuditor,
     security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn assign_auditor(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
@@ -213,7 +213,7 @@ pub async fn list_funds(
 /// stays readable and verifiable.
 #[utoipa::path(post, path = "/api/v1/admin/funds/{id}/deactivate", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    responses((status = 409, body = crate::error::Problem), (status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn deactivate_fund(
     admin: AdminPrincipal,
     state: web::Data<AppState>,

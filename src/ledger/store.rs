@@ -412,11 +412,14 @@ macro_rules! node_read_sql {
              CROSS JOIN LATERAL (SELECT seq, entry_hash FROM ledger_entries \
                  WHERE chain_id = ",
             $chain,
-            " AND seq >= b.start AND seq < b.start + 16 \
+            " AND seq >= b.start AND seq <= b.start + 15 \
                  ORDER BY seq LIMIT 16) l"
         )
     };
 }
+// `start + 15`, not `start + 16`: a block's start is a multiple of 16 up to 2^63 − 16, so
+// its last seq is at most 2^63 − 1 and the bound never overflows `bigint`, even for a
+// proof asked at a size near the largest (which then answers 400, not 422 `invalid_value`).
 const _: () = assert!(BLOCK_LEAVES == 16, "node_read_sql! spells the block size");
 
 /// Fetches the given nodes (missing ones are simply absent) in one round trip: stored

@@ -59,6 +59,7 @@ pub async fn register_vendor(
         name,
         kind: "vendor".to_owned(),
         active: true,
+        iati_ref: None,
     }))
 }
 

@@ -64,11 +64,48 @@ impl Names {
         self.0.get(&id).cloned().unwrap_or_default()
     }
 
-    fn org(&self, id: Uuid) -> Org {
+    fn org(&self, id: Uuid, refs: &IatiRefs) -> Org {
         Org {
             id,
             name: self.get(id),
+            iati_ref: refs.get(id),
         }
+    }
+}
+
+/// The IATI organisation identifiers of the organisations an export named so far, as
+/// recorded up to the checkpoint's signing (so a pinned export never changes).
+struct IatiRefs {
+    known: HashMap<Uuid, Option<String>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+}
+
+impl IatiRefs {
+    fn fill(
+        &mut self,
+        conn: &mut diesel::PgConnection,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> anyhow::Result<()> {
+        let mut missing: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|i| !self.known.contains_key(i))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (id, r) in crate::auth::store::iati_refs(conn, &missing, Some(self.as_of))? {
+            self.known.insert(id, Some(r));
+        }
+        for id in missing {
+            self.known.entry(id).or_insert(None);
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: Uuid) -> Option<String> {
+        self.known.get(&id).cloned().flatten()
     }
 }
 
@@ -188,7 +225,7 @@ pub fn produce_csv(
 /// `-Signed-At` and `-Note` (base64) response headers.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/entries.csv", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 200, description = "RFC 4180 CSV, streamed", content_type = "text/csv"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "RFC 4180 CSV, streamed", content_type = "text/csv"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn entries_csv(
@@ -266,6 +303,19 @@ pub fn produce_iati(
     let facts = store::activity_facts(conn, fund.id, size)?;
     let mut names = Names::default();
     names.fill(conn, facts.donors.iter().chain(&facts.ministries).copied())?;
+    let mut refs = IatiRefs {
+        known: HashMap::new(),
+        as_of: cp.signed_at,
+    };
+    refs.fill(
+        conn,
+        facts
+            .donors
+            .iter()
+            .chain(&facts.ministries)
+            .copied()
+            .chain([fund.secretariat_org_id]),
+    )?;
     let activity = iati::Activity {
         fund: fund.id,
         title: fund.name.clone(),
@@ -273,17 +323,22 @@ pub fn produce_iati(
         secretariat: Org {
             id: fund.secretariat_org_id,
             name: secretariat.to_owned(),
+            iati_ref: refs.get(fund.secretariat_org_id),
         },
         checkpoint: cp.clone(),
-        donors: facts.donors.iter().map(|d| names.org(*d)).collect(),
-        ministries: facts.ministries.iter().map(|m| names.org(*m)).collect(),
+        donors: facts.donors.iter().map(|d| names.org(*d, &refs)).collect(),
+        ministries: facts
+            .ministries
+            .iter()
+            .map(|m| names.org(*m, &refs))
+            .collect(),
         first_funding: facts.first_funding,
         created_on: fund.created_at.date_naive(),
     };
     names
         .0
         .insert(fund.secretariat_org_id, secretariat.to_owned());
-    let mut body_kinds: Vec<&str> = iati::TRANSACTION_KINDS.to_vec();
+    let mut body_kinds: Vec<&str> = iati::ACTIVITY_KINDS.to_vec();
     body_kinds.push("reversal");
     let mut w = IatiWriter::start(out, &activity)?;
     for (from, to) in pages(cp.tree_size, page_rows)? {
@@ -293,16 +348,20 @@ pub fn produce_iati(
             from,
             to,
             &body_kinds,
-            Some(&iati::TRANSACTION_KINDS),
+            Some(&iati::ACTIVITY_KINDS),
         )?;
-        names.fill(
-            conn,
-            rows.iter()
-                .flat_map(|r| ledger_csv::row_orgs(r, fund.secretariat_org_id))
-                .flatten(),
-        )?;
+        let named: Vec<Uuid> = rows
+            .iter()
+            .flat_map(|r| ledger_csv::row_orgs(r, fund.secretariat_org_id))
+            .flatten()
+            .collect();
+        names.fill(conn, named.iter().copied())?;
+        refs.fill(conn, named)?;
         for r in &rows {
             let kind = iati::effective_kind(&r.kind, r.ref_kind.as_deref());
+            if !iati::ACTIVITY_KINDS.contains(&kind) {
+                continue;
+            }
             let Some((code, _)) = iati::transaction_type(kind) else {
                 continue;
             };
@@ -317,8 +376,8 @@ pub fn produce_iati(
                 value,
                 currency,
                 description: iati_description(r),
-                provider: provider.map(|id| names.org(id)),
-                receiver: receiver.map(|id| names.org(id)),
+                provider: provider.map(|id| names.org(id, &refs)),
+                receiver: receiver.map(|id| names.org(id, &refs)),
             })?;
         }
     }
@@ -333,7 +392,7 @@ pub fn produce_iati(
 /// description, and in the same response headers as the CSV.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/iati.xml", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 200, description = "IATI 2.03 activity XML, streamed", content_type = "application/xml"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "IATI 2.03 activity XML, streamed", content_type = "application/xml"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn iati_xml(
@@ -487,7 +546,7 @@ pub fn produce_ocds(
 /// in the same response headers as the CSV.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/ocds.json", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 200, description = "OCDS 1.1 release package, streamed", content_type = "application/json"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "OCDS 1.1 release package, streamed", content_type = "application/json"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn ocds_json(

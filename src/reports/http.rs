@@ -238,7 +238,7 @@ fn fund_ref(row: &FundRow) -> FundRef {
 /// flags raised, all at a signed checkpoint (docs/reports.md).
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/reports/statement", tag = "reports",
     security(("bearer" = [])), params(("fund" = Uuid, Path), ReportQuery),
-    responses((status = 200, body = FundStatement), (status = 403, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, body = FundStatement), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn fund_statement(
     principal: Principal,
@@ -373,7 +373,7 @@ id), so all donors' shares sum exactly to the fund's totals.";
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/reports/donors/{donor}", tag = "reports",
     security(("bearer" = [])),
     params(("fund" = Uuid, Path), ("donor" = Uuid, Path), ReportQuery),
-    responses((status = 200, body = DonorReport), (status = 403, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, body = DonorReport), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn donor_report(
     principal: Principal,
@@ -594,7 +594,7 @@ pub struct Series {
 /// signed checkpoint.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/series", tag = "reports",
     security(("bearer" = [])), params(("fund" = Uuid, Path), SeriesQuery),
-    responses((status = 200, body = Series), (status = 400, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 422, body = crate::error::Problem), (status = 200, body = Series), (status = 400, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn series(
     principal: Principal,

@@ -29,6 +29,19 @@ pub fn transaction_type(kind: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// The kinds the fund's own activity reports as transactions: its incoming pledges and
+/// funds, its commitments to ministries and its disbursements to them. What a ministry
+/// spends (payments, expenditures: type 4) is the ministry's own transaction, not the
+/// fund's: listed beside the disbursements (type 3) that financed it, tools that add 3 and 4
+/// would count the same money twice (docs/exports.md, "No money counted twice").
+pub const ACTIVITY_KINDS: [&str; 4] = ["pledge", "contribution", "allocation", "disbursement"];
+
+/// The sector of the fund's activity: DAC 5-digit purpose code 15210, "Security system
+/// management and reform" (vocabulary 1, OECD DAC CRS), what the pooled funds fundtrail
+/// records finance; the IATI ruleset requires a sector on the activity or on every
+/// transaction.
+pub const SECTOR_DAC5: (&str, &str) = ("15210", "Security system management and reform");
+
 /// Kinds that are IATI transactions.
 pub const TRANSACTION_KINDS: [&str; 6] = [
     "pledge",
@@ -77,10 +90,13 @@ pub const ROLE_FUNDING: &str = "1";
 pub const ROLE_EXTENDING: &str = "3";
 pub const ROLE_IMPLEMENTING: &str = "4";
 
-/// The organisation identifier used in `@ref` attributes. Organisations carry no
-/// registered IATI identifier in fundtrail, so this is a local one (docs/exports.md).
-pub fn org_ref(id: Uuid) -> String {
-    format!("FUNDTRAIL-{id}")
+/// The reporting organisation's `@ref` (which the XSD requires): its IATI organisation
+/// identifier, or, while none is recorded, the local and unregistered `FUNDTRAIL-{id}`
+/// (docs/exports.md says what that means for publishing).
+pub fn reporting_ref(o: &Org) -> String {
+    o.iati_ref
+        .clone()
+        .unwrap_or_else(|| format!("FUNDTRAIL-{}", o.id))
 }
 
 /// An organisation as IATI names it.
@@ -88,6 +104,10 @@ pub fn org_ref(id: Uuid) -> String {
 pub struct Org {
     pub id: Uuid,
     pub name: String,
+    /// Its IATI organisation identifier (`{RegistrationAgency}-{RegistrationNumber}`),
+    /// when one is recorded: the `@ref` of the elements that name it, which have none
+    /// otherwise (the narrative names it).
+    pub iati_ref: Option<String>,
 }
 
 /// Everything the activity says before its transactions.
@@ -190,7 +210,7 @@ impl<W: Write> IatiWriter<W> {
         me.w.write_event(Event::Comment(BytesText::from_escaped(checkpoint_comment(
             &a.checkpoint,
         ))))?;
-        let secretariat_ref = org_ref(a.secretariat.id);
+        let secretariat_ref = reporting_ref(&a.secretariat);
         me.w.write_event(Event::Start(
             BytesStart::new("iati-activity").with_attributes([
                 ("last-updated-datetime", generated.as_str()),
@@ -237,6 +257,15 @@ impl<W: Write> IatiWriter<W> {
                 &[("type", "1"), ("iso-date", &a.created_on.to_string())],
             )?,
         }
+        // The whole activity in one sector (the ruleset wants one on the activity or on
+        // every transaction).
+        let (code, name) = SECTOR_DAC5;
+        me.open(
+            "sector",
+            &[("vocabulary", "1"), ("code", code), ("percentage", "100")],
+        )?;
+        me.narrative(name)?;
+        me.close("sector")?;
         Ok(me)
     }
 
@@ -260,7 +289,10 @@ impl<W: Write> IatiWriter<W> {
         }
         for (tag, org) in [("provider-org", &t.provider), ("receiver-org", &t.receiver)] {
             if let Some(o) = org {
-                self.open(tag, &[("ref", &org_ref(o.id))])?;
+                match &o.iati_ref {
+                    Some(r) => self.open(tag, &[("ref", r.as_str())])?,
+                    None => self.open(tag, &[])?,
+                }
                 self.narrative(&o.name)?;
                 self.close(tag)?;
             }
@@ -277,10 +309,10 @@ impl<W: Write> IatiWriter<W> {
     }
 
     fn participant(&mut self, o: &Org, role: &str) -> std::io::Result<()> {
-        self.open(
-            "participating-org",
-            &[("ref", &org_ref(o.id)), ("role", role)],
-        )?;
+        match &o.iati_ref {
+            Some(r) => self.open("participating-org", &[("ref", r.as_str()), ("role", role)])?,
+            None => self.open("participating-org", &[("role", role)])?,
+        }
         self.narrative(&o.name)?;
         self.close("participating-org")
     }
@@ -333,6 +365,7 @@ mod tests {
         Org {
             id: Uuid::from_u128(n),
             name: name.to_owned(),
+            iati_ref: (n == 2).then(|| "XM-DAC-8".to_owned()),
         }
     }
 
@@ -390,6 +423,7 @@ mod tests {
             "role=\"4\"",
             "<activity-status code=\"2\"/>",
             "<activity-date type=\"2\" iso-date=\"2026-03-02\"/>",
+            "<sector vocabulary=\"1\" code=\"15210\" percentage=\"100\">",
             "<transaction ref=\"7\">",
             "<transaction-type code=\"3\"/>",
             "<value currency=\"EUR\" value-date=\"2026-04-01\">-25000.00</value>",
@@ -404,6 +438,15 @@ mod tests {
             at += found;
         }
         assert!(xml.contains("Fund &lt;A&gt; &amp; B"), "{xml}");
+        // A recorded IATI identifier is the ref; without one, the reporting org has the
+        // local ref and the others only their narrative.
+        assert!(
+            xml.contains("<participating-org ref=\"XM-DAC-8\" role=\"1\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("<participating-org role=\"4\">"), "{xml}");
+        assert!(xml.contains("<reporting-org ref=\"FUNDTRAIL-00000000-0000-0000-0000-000000000001\" type=\"40\">"), "{xml}");
+        assert!(xml.contains("<receiver-org>"), "{xml}");
         assert!(xml.contains("Ministry\u{FFFD}"), "{xml}");
         assert!(xml.contains("<!-- fundtrail checkpoint: chain"), "{xml}");
         assert!(!xml.contains("\u{1}"));

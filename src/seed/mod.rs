@@ -848,16 +848,35 @@ async fn org(
     }
     let id = Uuid::new_v4();
     let (n, k) = (name.to_owned(), kind.to_owned());
+    let iati_ref = IATI_REFS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+    let mut fact = json!({"organization": id, "name": name, "kind": kind});
+    if let (Some(r), Some(obj)) = (iati_ref, fact.as_object_mut()) {
+        obj.insert("iati_ref".to_owned(), json!(r));
+    }
     admin_record(
         ledger,
         "organization_created",
         format!("org-created-{id}"),
-        json!({"organization": id, "name": name, "kind": kind}),
-        move |conn, _| Ok(auth_store::insert_org(conn, id, &n, &k)?),
+        fact,
+        move |conn, _| {
+            auth_store::insert_org(conn, id, &n, &k)?;
+            if let Some((agency, number)) = iati_ref.and_then(auth_store::split_iati_ref) {
+                auth_store::insert_identifier(conn, id, agency, number)?;
+            }
+            Ok(())
+        },
     )
     .await?;
     Ok(id)
 }
+
+/// The demo donors' IATI organisation identifiers: their real OECD DAC donor codes.
+const IATI_REFS: [(&str, &str); 4] = [
+    ("Kingdom of Norway", "XM-DAC-8"),
+    ("Kingdom of Sweden", "XM-DAC-10"),
+    ("United Kingdom", "XM-DAC-12"),
+    ("Federal Republic of Germany", "XM-DAC-5"),
+];
 
 async fn seed(
     args: &SeedArgs,

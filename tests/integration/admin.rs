@@ -224,6 +224,105 @@ async fn an_admin_manages_organisations_users_and_roles_and_each_change_is_recor
     );
 }
 
+/// An organisation's IATI organisation identifier: set when it is created, in the
+/// `{RegistrationAgency}-{RegistrationNumber}` form only, one organisation per identifier,
+/// listed with the organisation and recorded in the administrative chain.
+#[actix_web::test]
+async fn an_organisation_carries_its_iati_identifier() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state).await;
+    user(&db, "root@ops.example", "administrator pass", &["admin"]);
+    let admin = token(&app, "root@ops.example", "administrator pass").await;
+    let create = |body: Value| {
+        bearer(
+            TestRequest::post().uri("/api/v1/admin/organizations"),
+            &admin,
+        )
+        .set_json(body)
+    };
+
+    let (status, norway) = call!(
+        &app,
+        create(json!({"name": "Kingdom of Norway", "kind": "donor", "iati_ref": "XM-DAC-8"}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{norway}");
+    assert_eq!(norway["iati_ref"], "XM-DAC-8");
+    let (status, plain) = call!(
+        &app,
+        create(json!({"name": "United States", "kind": "donor"}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    assert_eq!(plain["iati_ref"], Value::Null);
+
+    for bad in [
+        "XM-DAC",
+        "xm-dac-8",
+        "XM-DAC-8/1",
+        "XMDAC-8",
+        "XM-DAC-8 ",
+        "XM-DAC-8&x",
+        "X-DAC-8",
+    ] {
+        let (status, body) = call!(
+            &app,
+            create(json!({"name": format!("Bad ref {bad}"), "kind": "donor", "iati_ref": bad}))
+        );
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_iati_ref")),
+            "{bad}: {body}"
+        );
+    }
+    // One identifier names one organisation; the refused one is not created.
+    let (status, body) = call!(
+        &app,
+        create(json!({"name": "Norway again", "kind": "donor", "iati_ref": "XM-DAC-8"}))
+    );
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("identifier_exists")),
+        "{body}"
+    );
+
+    let (status, list) = call!(
+        &app,
+        bearer(
+            TestRequest::get().uri("/api/v1/admin/organizations"),
+            &admin
+        )
+    );
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<(&str, &Value)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap(), &o["iati_ref"]))
+        .collect();
+    assert!(
+        names.contains(&("Kingdom of Norway", &json!("XM-DAC-8"))),
+        "{list}"
+    );
+    assert!(names.contains(&("United States", &Value::Null)), "{list}");
+    assert!(
+        !names
+            .iter()
+            .any(|(n, _)| *n == "Norway again" || n.starts_with("Bad ref")),
+        "{list}"
+    );
+
+    let entries = admin_entries(&app).await;
+    let created = entries
+        .iter()
+        .find(|e| {
+            e["entry"]["kind"] == "organization_created"
+                && e["entry"]["body"]["name"] == "Kingdom of Norway"
+        })
+        .unwrap();
+    assert_eq!(created["entry"]["body"]["iati_ref"], "XM-DAC-8");
+}
+
 #[actix_web::test]
 async fn everyone_but_an_admin_is_refused_and_nothing_is_written() {
     let db = TestDb::migrated();

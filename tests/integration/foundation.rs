@@ -151,6 +151,133 @@ async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
     assert!(html.contains("<html"), "{html}");
 }
 
+/// What a client generator or fuzzer reads from the document: every refusal an operation can
+/// answer, as problem JSON; integers with the bounds the API enforces; entry bodies typed per
+/// kind.
+#[actix_web::test]
+async fn openapi_document_describes_refusals_bounds_and_typed_bodies() {
+    let db = TestDb::migrated();
+    let app = harness::app(harness::state(&db).await).await;
+    let res = test::call_service(&app, TestRequest::get().uri("/openapi.json").to_request()).await;
+    let doc = harness::json_body(res).await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 45, "{} paths", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let at = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            let summary = op["summary"].as_str().unwrap_or_default();
+            assert!(!summary.is_empty(), "{at} has no summary");
+            assert!(!summary.contains("`Write`"), "{at}: {summary}");
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut expected = vec!["414", "431"];
+            if secured {
+                expected.push("401");
+            }
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if params.iter().any(|p| p["in"] == "path") {
+                expected.extend(["400", "404"]);
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{at} does not document {status}"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{at} {status}"
+                    );
+                    assert!(
+                        response["content"].get("application/json").is_none(),
+                        "{at} {status}"
+                    );
+                }
+            }
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                let schema = &p["schema"];
+                if name == "limit" {
+                    assert_eq!(
+                        (schema["minimum"].as_u64(), schema["maximum"].as_u64()),
+                        (Some(1), Some(1000)),
+                        "{at}"
+                    );
+                } else if schema["format"] == "int64" {
+                    assert_eq!(
+                        schema["maximum"].as_u64(),
+                        Some(i64::MAX as u64),
+                        "{at} {name}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 51, "{operations} operations");
+    // Role-restricted operations say so.
+    for (path, method) in [
+        ("/api/v1/admin/users", "post"),
+        ("/api/v1/chains/{chain}/entries", "get"),
+        ("/api/v1/funds/{fund}/entries", "post"),
+        ("/api/v1/funds/{fund}/reports/statement", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"]["403"].is_object(),
+            "{method} {path}"
+        );
+    }
+    assert!(doc["paths"]["/api/v1/auth/login"]["post"]["responses"]["429"].is_object());
+
+    // An entry body is one schema per kind, chosen by `kind`.
+    let schemas = &doc["components"]["schemas"];
+    let union = &schemas["NewFundEntry"];
+    assert_eq!(union["discriminator"]["propertyName"], "kind");
+    let one_of = union["oneOf"].as_array().unwrap();
+    assert_eq!(one_of.len(), fundtrail::entries::kinds::KINDS.len());
+    for kind in fundtrail::entries::kinds::KINDS {
+        let reference = union["discriminator"]["mapping"][kind].as_str().unwrap();
+        let name = reference.rsplit('/').next().unwrap();
+        let variant = &schemas[name];
+        assert_eq!(variant["properties"]["kind"]["enum"][0], kind);
+        assert!(
+            variant["properties"]["body"]["$ref"].is_string(),
+            "{kind}: {}",
+            variant["properties"]["body"]
+        );
+    }
+    let disbursement = &schemas["NewDisbursementEntry"];
+    assert_eq!(
+        disbursement["properties"]["body"]["$ref"],
+        "#/components/schemas/Disbursement"
+    );
+    assert_eq!(
+        schemas["Disbursement"]["properties"]["allocation"]["maximum"].as_u64(),
+        Some(i64::MAX as u64)
+    );
+    let batch = &schemas["NewFundBatch"]["properties"]["entries"];
+    assert_eq!(
+        (batch["minItems"].as_u64(), batch["maxItems"].as_u64()),
+        (Some(1), Some(1000))
+    );
+    assert_eq!(
+        batch["items"]["$ref"],
+        "#/components/schemas/NewFundBatchEntry"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/funds/{fund}/entries"]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NewFundEntry"
+    );
+}
+
 #[actix_web::test]
 async fn unknown_routes_and_wrong_methods_are_problem_json() {
     let db = TestDb::migrated();
