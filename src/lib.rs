@@ -5,7 +5,7 @@
 //! `telemetry`), the ledger library (`ledger`), the shared request state (`state`) and HTTP
 //! machinery (`http`), then the capabilities, each a folder with its types, rules, store and
 //! handlers (`auth`, `chains`, `funds`, `procurement`, `entries`, `screening`, `reports`,
-//! `import`, `seed`), and on top the composition root (`app`, `startup`, `cli`) and the
+//! `import`, `seed`), the web pages over their handlers (`web`), and on top the composition root (`app`, `startup`, `cli`) and the
 //! benchmarks (`bench`). `witness` is a separate small service (`fundtrail witness`) over
 //! the ledger library alone.
 
@@ -33,4 +33,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod text;
+pub mod web;
 pub mod witness;
