@@ -260,9 +260,7 @@ pub async fn fund(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let body = html! {
         h1 { (s(&f, "name")) }
         (fund_nav(&c, &f))
-        p class="pin" data-testid="checkpoint" {
-            "Computed at the signed checkpoint: " (value(statement.get("checkpoints").unwrap_or(&Value::Null)))
-        }
+        (pin(statement.pointer("/checkpoints/fund")))
         section aria-labelledby="flows" {
             h2 id="flows" { "Monthly flows" }
             div class="charts" { @for ch in &charts { (ch) } }
@@ -302,6 +300,22 @@ pub async fn fund(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
         }
     };
     Ok(render(Some(&c), s(&f, "name"), body))
+}
+
+/// The signed checkpoint a report was computed at, with its note to keep.
+fn pin(cp: Option<&Value>) -> Markup {
+    let Some(cp) = cp else { return html! {} };
+    html! {
+        div class="pin" data-testid="checkpoint" {
+            "Computed at the fund chain's signed checkpoint of tree size "
+            strong { (t(cp, "tree_size")) } ", root " code { (s(cp, "root_hash")) }
+            ", signed " (s(cp, "signed_at")) "."
+            details {
+                summary { "Signed note (keep it to prove this report later)" }
+                pre { (s(cp, "note")) }
+            }
+        }
+    }
 }
 
 fn filter_input(req: &HttpRequest, name: &str, label: &str, kind: &str) -> Markup {
@@ -767,7 +781,7 @@ pub async fn donor_report(state: web::Data<AppState>, req: HttpRequest) -> PageR
     let body = html! {
         h1 { "Donor report" }
         p { a href={"/funds/" (fund) "/donors/" (donor) "/report.csv"} download { "Download CSV" } }
-        p class="pin" data-testid="checkpoint" { "Computed at the signed checkpoint: " (value(v.get("checkpoint").or_else(|| v.get("checkpoints")).unwrap_or(&Value::Null))) }
+        (pin(v.pointer("/checkpoints/fund").or_else(|| v.get("checkpoint"))))
         (value(&v))
     };
     Ok(render(Some(&c), "Donor report", body))

@@ -146,15 +146,22 @@ impl Driver {
             .await;
     }
 
+    /// The text of the first element `css` matches, waiting up to 5 s for it to appear.
     async fn text(&self, css: &str) -> String {
-        self.js(
-            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
-            json!([css]),
-        )
-        .await
-        .as_str()
-        .unwrap_or_else(|| panic!("no element {css}"))
-        .to_owned()
+        for _ in 0..50 {
+            let v = self
+                .js(
+                    "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
+                    json!([css]),
+                )
+                .await;
+            if let Some(t) = v.as_str() {
+                return t.to_owned();
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = self.js("return document.body.innerText", json!([])).await;
+        panic!("no element {css} on {}: {page}", self.url().await)
     }
 
     async fn js(&self, script: &str, args: Value) -> Value {
@@ -244,6 +251,19 @@ impl Driver {
             .as_i64()
             .unwrap();
         println!("390 px {name}: horizontal overflow {overflow} px");
+        if overflow > 0 {
+            let wide = self
+                .js(
+                    "const w = document.documentElement.clientWidth;
+                     return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && !e.parentElement.closest('.scroll, figure.chart'))
+                        .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().width))
+                        .concat([w, document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth,
+                          ...[...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect().right; return r > w + 1 && r < w + 20; }).slice(0, 6).map(e => e.tagName + '.' + e.className + '#' + e.id + ' in ' + e.parentElement.tagName + '.' + e.parentElement.className)]);",
+                    json!([]),
+                )
+                .await;
+            println!("wider than the window: {wide}");
+        }
         assert!(
             overflow <= 0,
             "{name} scrolls sideways at 390 px by {overflow} px"
@@ -261,7 +281,8 @@ impl Driver {
         assert!(who.contains(email), "signed in as {who}");
     }
 
-    async fn logout(&self) {
+    async fn logout(&self, base: &str) {
+        self.goto(&format!("{base}/")).await;
         self.click(".who button").await;
         assert!(self.url().await.ends_with("/login"));
     }
@@ -412,7 +433,7 @@ async fn each_role_journey_in_a_real_browser() {
     // A donor may not record anything: the API's refusal, as a page.
     d.goto(&format!("{fund_url}/record/disbursement")).await;
     assert!(d.text("main").await.contains("403"));
-    d.logout().await;
+    d.logout(&base).await;
 
     // Auditor: filter the open flags, triage two at once, then one on its own page.
     d.login(&base, "auditor@demo.fundtrail").await;
@@ -466,7 +487,7 @@ async fn each_role_journey_in_a_real_browser() {
         !d.exists(&format!("#sel-{}", open[1])).await,
         "an acknowledged flag is not open"
     );
-    d.logout().await;
+    d.logout(&base).await;
 
     // Treasurer: a disbursement refused with the API's message by its field, then recorded.
     d.login(&base, "treasurer@demo.fundtrail").await;
@@ -501,7 +522,7 @@ async fn each_role_journey_in_a_real_browser() {
     assert!(receipt.contains("disbursement is entry #"), "{receipt}");
     d.check_page(&axe, "receipt").await;
     d.screenshot("receipt").await;
-    d.logout().await;
+    d.logout(&base).await;
 
     // Ministry: its own contract opens, another ministry's answers 404 and shows nothing.
     let own = contract_of(&db, "Ministry of Interior");
@@ -524,7 +545,7 @@ async fn each_role_journey_in_a_real_browser() {
         )
         .await;
     assert_eq!(status, 404);
-    d.logout().await;
+    d.logout(&base).await;
 
     // Signed out: the session is revoked, pages go back to sign-in.
     d.goto(&format!("{base}/")).await;
