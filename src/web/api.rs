@@ -52,7 +52,7 @@ pub fn scalar(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Object(o) => match (o.get("value"), o.get("currency")) {
-            (Some(Value::String(a)), Some(Value::String(c))) => format!("{a} {c}"),
+            (Some(Value::String(a)), Some(Value::String(c))) if o.len() == 2 => format!("{a} {c}"),
             _ => match (o.get("name"), o.get("id")) {
                 (Some(Value::String(n)), _) => n.clone(),
                 (_, Some(Value::String(id))) => id.clone(),
@@ -61,6 +61,15 @@ pub fn scalar(v: &Value) -> String {
         },
         Value::Array(_) => v.to_string(),
     }
+}
+
+/// A money amount: exactly `{value, currency}`.
+pub fn is_money(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.len() == 2
+            && o.get("value").is_some_and(Value::is_string)
+            && o.get("currency").is_some_and(Value::is_string)
+    })
 }
 
 /// The members of an array member (empty when absent).

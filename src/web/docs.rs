@@ -18,7 +18,7 @@ fn operation(method: &str, path: &str, op: &Value) -> Markup {
             @if !s(op, "description").is_empty() { p { (s(op, "description")) } }
             @if op.get("security").is_some() { p class="hint" { "Needs a bearer access token." } }
             @if let Some(params) = op.get("parameters").and_then(Value::as_array) {
-                div class="scroll" {
+                div class="scroll" tabindex="0" {
                     table {
                         caption { "Parameters" }
                         thead { tr { th scope="col" { "Name" } th scope="col" { "In" } th scope="col" { "Required" } th scope="col" { "Description" } } }

@@ -143,7 +143,7 @@ pub const CSP: &str =
 /// A table of `rows` with `cols` (header, member) read from each row.
 pub fn table(caption: &str, cols: &[(&str, &str)], rows: &[Value]) -> Markup {
     html! {
-        div class="scroll" {
+        div class="scroll" tabindex="0" {
             table {
                 caption { (caption) }
                 thead { tr { @for (h, _) in cols { th scope="col" { (h) } } } }
@@ -172,8 +172,23 @@ pub fn cell(r: &Value, key: &str) -> String {
 /// A JSON value as a definition list (objects), list (arrays) or text, for the parts of an
 /// answer a page shows as they are.
 pub fn value(v: &Value) -> Markup {
+    if let Some(o) = v.as_object().filter(|o| {
+        o.len() == 3
+            && ["period", "prior", "cumulative"]
+                .iter()
+                .all(|k| o.get(*k).is_some_and(Value::is_string))
+    }) {
+        // A report figure (docs/reports.md): the period, before it, and both.
+        return html! {
+            (api::scalar(o.get("period").unwrap_or(&Value::Null)))
+            span class="hint" {
+                " (before: " (api::scalar(o.get("prior").unwrap_or(&Value::Null)))
+                "; cumulative: " (api::scalar(o.get("cumulative").unwrap_or(&Value::Null))) ")"
+            }
+        };
+    }
     match v {
-        Value::Object(o) if !(o.contains_key("value") && o.contains_key("currency")) => html! {
+        Value::Object(o) if !api::is_money(v) => html! {
             dl class="kv" {
                 @for (k, x) in o {
                     dt { (k.replace('_', " ")) }
@@ -192,7 +207,7 @@ pub fn value(v: &Value) -> Markup {
                 }
             }
             html! {
-                div class="scroll" {
+                div class="scroll" tabindex="0" {
                     table {
                         thead { tr { @for k in &cols { th scope="col" { (k.replace('_', " ")) } } } }
                         tbody {
@@ -215,6 +230,5 @@ pub fn value(v: &Value) -> Markup {
 
 /// An object that is not a money amount (a row of a table).
 fn is_record(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|o| !(o.contains_key("value") && o.contains_key("currency")))
+    v.is_object() && !api::is_money(v)
 }

@@ -173,7 +173,7 @@ fn chart(title: &str, series: &Value) -> Markup {
         })
         .collect();
     html! {
-        figure class="chart" {
+        figure class="chart" tabindex="0" {
             figcaption { (title) }
             @if periods.is_empty() { p { "No data." } } @else {
                 svg role="img" aria-label=(title) width=(width) height=(HEIGHT + 24)
@@ -188,7 +188,7 @@ fn chart(title: &str, series: &Value) -> Markup {
                 ul class="legend" {
                     @for (j, l) in lines.iter().enumerate() {
                         li {
-                            span class="swatch" style={"background:" (colour(j))} {}
+                            svg class="swatch" width="12" height="12" aria-hidden="true" { rect width="12" height="12" fill=(colour(j)) {} }
                             (s(l, "label"))
                         }
                     }
@@ -393,7 +393,7 @@ pub async fn entries(state: web::Data<AppState>, req: HttpRequest) -> PageResult
             (filter_input(&req, "max_amount", "Maximum amount", "text"))
             button type="submit" { "Filter" }
         }
-        div class="scroll" {
+        div class="scroll" tabindex="0" {
             table {
                 caption { (rows.len()) " entries on this page" }
                 thead { tr { th scope="col" { "Seq" } th scope="col" { "Kind" } th scope="col" { "Date" } th scope="col" { "Amount" } th scope="col" { "Hash" } } }
@@ -561,7 +561,7 @@ pub async fn flags(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
         }
         form method="post" action={"/funds/" (id) "/flags/triage"} {
             input type="hidden" name="csrf" value=(c.csrf);
-            div class="scroll" {
+            div class="scroll" tabindex="0" {
                 table {
                     caption { (rows.len()) " flags on this page" }
                     thead { tr {
@@ -851,9 +851,30 @@ pub async fn contract(state: web::Data<AppState>, req: HttpRequest) -> PageResul
         .await,
     )
     .await?;
+    let mut summary = v.clone();
+    if let Some(o) = summary.as_object_mut() {
+        o.remove("history");
+    }
+    let fund = s(&v, "fund").to_owned();
     let body = html! {
         h1 { "Contract" }
-        (value(&v))
+        (value(&summary))
+        section aria-labelledby="history-h" {
+            h2 id="history-h" { "History" }
+            ol class="history" {
+                @for e in arr(&v, "history") {
+                    li {
+                        h3 {
+                            a href={"/chains/" (fund) "/entries/" (t(e, "seq"))} { "#" (t(e, "seq")) }
+                            " " (s(e, "kind")) " · " (s(e, "business_date"))
+                            @if let Some(a) = e.get("amount").filter(|a| !a.is_null()) { " · " (api::scalar(a)) }
+                        }
+                        (value(e.get("body").unwrap_or(&Value::Null)))
+                        @if let Some(r) = e.get("refers_to").filter(|r| !r.is_null()) { p { "Refers to " (value(r)) } }
+                    }
+                }
+            }
+        }
     };
     Ok(render(Some(&c), "Contract", body))
 }

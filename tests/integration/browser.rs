@@ -139,6 +139,25 @@ impl Driver {
         self.post(&format!("/element/{id}/click"), json!({})).await;
     }
 
+    /// Clicks `css` and waits for the next page to load (a form post or a link).
+    async fn submit(&self, css: &str) {
+        self.js("window.__before = true", json!([])).await;
+        self.click(css).await;
+        for _ in 0..100 {
+            let loaded = self
+                .js(
+                    "return window.__before === undefined && document.readyState === 'complete'",
+                    json!([]),
+                )
+                .await;
+            if loaded == json!(true) {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} loaded no page");
+    }
+
     async fn type_in(&self, css: &str, text: &str) {
         let id = self.find(css).await;
         self.post(&format!("/element/{id}/clear"), json!({})).await;
@@ -276,15 +295,17 @@ impl Driver {
         self.type_in("#email", email).await;
         self.type_in("#password", fundtrail::seed::DEMO_PASSWORD)
             .await;
-        self.click("button[type=submit]").await;
+        self.submit("button[type=submit]").await;
         let who = self.text("[data-testid=whoami]").await;
         assert!(who.contains(email), "signed in as {who}");
     }
 
     async fn logout(&self, base: &str) {
         self.goto(&format!("{base}/")).await;
-        self.click(".who button").await;
-        assert!(self.url().await.ends_with("/login"));
+        self.submit(".who button").await;
+        self.text("#email").await;
+        let url = self.url().await;
+        assert!(url.ends_with("/login"), "signed out at {url}");
     }
 }
 
@@ -358,20 +379,19 @@ async fn each_role_journey_in_a_real_browser() {
     d.check_page(&axe, "login").await;
     d.type_in("#email", "donor@demo.fundtrail").await;
     d.type_in("#password", "wrong").await;
-    d.click("button[type=submit]").await;
+    d.submit("button[type=submit]").await;
     assert!(d.text("#login-error").await.contains("invalid_credentials"));
 
     // Donor: the fund, its report with the CSV naming the checkpoint, an entry verified.
     d.login(&base, "donor@demo.fundtrail").await;
     d.check_page(&axe, "home").await;
-    d.click("main a[href^='/funds/']").await;
+    d.submit("main a[href^='/funds/']").await;
     let fund_url = d.url().await;
     assert!(d.exists("figure.chart svg rect").await, "no chart bars");
     assert!(d.text("[data-testid=checkpoint]").await.contains("size"));
     d.check_page(&axe, "fund").await;
     d.screenshot("fund-overview").await;
-    d.click("#donor-reports ~ ul a, section[aria-labelledby=donor-reports] a")
-        .await;
+    d.submit("section[aria-labelledby=donor-reports] a").await;
     assert!(d.text("h1").await.contains("Donor report"));
     d.check_page(&axe, "donor-report").await;
     d.screenshot("donor-report").await;
@@ -388,7 +408,7 @@ async fn each_role_journey_in_a_real_browser() {
         .await;
     d.check_page(&axe, "entries").await;
     d.screenshot("entries").await;
-    d.click("tbody a").await;
+    d.submit("tbody a").await;
     let verdict = wait_for_verdict(&d).await;
     assert!(verdict.starts_with("Verified"), "{verdict}");
     let steps = d.text("#v-steps").await;
@@ -457,7 +477,7 @@ async fn each_role_journey_in_a_real_browser() {
         json!([]),
     )
     .await;
-    d.click("fieldset button[type=submit]").await;
+    d.submit("fieldset button[type=submit]").await;
     let results = d.text("[data-testid=triage-results]").await;
     assert_eq!(results.matches("now acknowledged").count(), 2, "{results}");
     d.goto(&format!("{base}/flags/{}", open[0])).await;
@@ -469,7 +489,7 @@ async fn each_role_journey_in_a_real_browser() {
         json!([]),
     )
     .await;
-    d.click("fieldset button[type=submit]").await;
+    d.submit("fieldset button[type=submit]").await;
     assert!(
         d.text("main").await.contains("reason"),
         "dismissing without a reason is refused"
@@ -480,7 +500,7 @@ async fn each_role_journey_in_a_real_browser() {
         json!([]),
     )
     .await;
-    d.click("fieldset button[type=submit]").await;
+    d.submit("fieldset button[type=submit]").await;
     assert_eq!(d.text("[data-testid=flag-status]").await, "confirmed");
     d.goto(&format!("{fund_url}/flags?status=open")).await;
     assert!(
@@ -511,13 +531,13 @@ async fn each_role_journey_in_a_real_browser() {
     d.type_in("#allocation", &allocation).await;
     d.type_in("#amount", "12.345").await;
     d.type_in("#currency", &currency).await;
-    d.click("form.stack button[type=submit]").await;
+    d.submit("form.stack button[type=submit]").await;
     let err = d.text("#err-amount").await;
     println!("disbursement refused: {err}");
     assert!(d.exists("#amount[aria-invalid=true]").await, "{err}");
     d.screenshot("record-refused").await;
     d.type_in("#amount", "10.00").await;
-    d.click("form.stack button[type=submit]").await;
+    d.submit("form.stack button[type=submit]").await;
     let receipt = d.text("[data-testid=receipt]").await;
     assert!(receipt.contains("disbursement is entry #"), "{receipt}");
     d.check_page(&axe, "receipt").await;
@@ -530,6 +550,11 @@ async fn each_role_journey_in_a_real_browser() {
     d.login(&base, "interior@demo.fundtrail").await;
     d.goto(&format!("{base}/contracts/{own}")).await;
     assert_eq!(d.text("h1").await, "Contract");
+    let history = d.text("ol.history").await;
+    assert!(
+        history.contains("tender") && history.contains("award") && history.contains("contract"),
+        "{history}"
+    );
     d.check_page(&axe, "contract").await;
     d.screenshot("contract").await;
     d.goto(&format!("{base}/contracts/{other}")).await;
