@@ -33,8 +33,11 @@ enum Field {
     Date,
 }
 
-/// The kinds the pages record, with each body field: (name, label, how).
-const KINDS: &[(&str, &[(&str, &str, Field)])] = &[
+/// A body field of a form: (name, label, how).
+type FormField = (&'static str, &'static str, Field);
+
+/// The kinds the pages record, with each body field.
+const KINDS: &[(&str, &[FormField])] = &[
     (
         "contribution",
         &[
@@ -87,7 +90,7 @@ const KINDS: &[(&str, &[(&str, &str, Field)])] = &[
     ),
 ];
 
-fn spec(kind: &str) -> Result<&'static [(&'static str, &'static str, Field)], WebError> {
+fn spec(kind: &str) -> Result<&'static [FormField], WebError> {
     KINDS
         .iter()
         .find(|(k, _)| *k == kind)

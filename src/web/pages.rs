@@ -139,8 +139,9 @@ fn chart(title: &str, series: &Value) -> Markup {
         .map(|c| api::t(c, "code"))
         .unwrap_or_default();
     let colour = |j: usize| colours.get(j % colours.len()).copied().unwrap_or("#333");
-    // Per period: its x, and its stacked rectangles (y, height, colour, tooltip).
-    let mut bars: Vec<(u32, &str, Vec<(u32, u32, &str, String)>)> = Vec::new();
+    // Per period: its x, its label, and its stacked rectangles (y, height, colour, tooltip).
+    type Rect<'a> = (u32, u32, &'a str, String);
+    let mut bars: Vec<(u32, &str, Vec<Rect>)> = Vec::new();
     let mut x = 4u32;
     for p in &periods {
         let mut top = HEIGHT;
