@@ -578,7 +578,7 @@ pub async fn flags(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
                                 td { a href={"/flags/" (s(fl, "id"))} { (s(fl, "rule")) } }
                                 td { (s(fl, "severity")) }
                                 td class="status" { (s(fl, "status")) }
-                                td { "#" (t(fl, "seq")) }
+                                td { a href={"/chains/" (id) "/entries/" (t(fl, "seq"))} { "#" (t(fl, "seq")) } }
                                 td { (s(fl, "message")) }
                             }
                         }
