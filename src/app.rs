@@ -8,7 +8,6 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{http::StatusCode, web, App, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
 
 use crate::auth::Auth;
 use crate::entries::effect::Screens;
@@ -174,7 +173,6 @@ pub fn build(
         .service(web::resource("/readyz").get(health::readyz))
         .service(web::resource("/metrics").get(health::metrics))
         .service(web::resource("/openapi.json").get(openapi_json))
-        .service(Scalar::with_url("/docs", openapi()))
         .service(
             web::scope("/api/v1")
                 .configure(crate::auth::http::routes)
@@ -191,5 +189,9 @@ pub fn build(
                 .configure(crate::reports::exports::routes)
                 .configure(crate::chains::http::routes),
         )
+        .app_data(web::Data::new(crate::web::docs::ApiDocument(
+            serde_json::to_value(openapi()).unwrap_or_default(),
+        )))
+        .configure(crate::web::routes)
         .default_service(web::to(route_not_found))
 }

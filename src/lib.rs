@@ -5,7 +5,8 @@
 //! `telemetry`), the ledger library (`ledger`), the shared request state (`state`) and HTTP
 //! machinery (`http`), then the capabilities, each a folder with its types, rules, store and
 //! handlers (`auth`, `chains`, `funds`, `procurement`, `entries`, `screening`, `reports`,
-//! `evidence`, `import`, `seed`), the evidence document store (`docstore`), and on top the composition root (`app`, `startup`, `cli`) and the
+//! `evidence`, `import`, `seed`), the evidence document store (`docstore`), the web pages
+//! over their handlers (`web`), and on top the composition root (`app`, `startup`, `cli`) and the
 //! benchmarks (`bench`). `witness` is a separate small service (`fundtrail witness`) over
 //! the ledger library alone.
 
@@ -35,4 +36,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod text;
+pub mod web;
 pub mod witness;

@@ -149,6 +149,16 @@ async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
     assert_eq!(res.status(), StatusCode::OK);
     let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
     assert!(html.contains("<html"), "{html}");
+    // Rendered on the server from the document: every route is there, nothing is loaded
+    // from another site.
+    assert!(
+        html.contains("/api/v1/funds/{fund}/reports/statement"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "{html}"
+    );
 }
 
 /// What a client generator or fuzzer reads from the document: every refusal an operation can
