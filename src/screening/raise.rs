@@ -693,6 +693,8 @@ fn facts(
         funding: None,
         approval: None,
         over_contract: None,
+        imported: entry.principal.id == super::rules::IMPORT_PRINCIPAL,
+        bids_received: None,
     };
     if let (Some(tender_seq), true) = (
         row.tender_seq,
@@ -759,7 +761,8 @@ fn facts(
                     .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
             }
         }
-        FundEntry::Award(_) => {
+        FundEntry::Award(a) => {
+            f.bids_received = Some(a.bids_received);
             let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
             f.recent_awards = row
                 .ministry_org_id

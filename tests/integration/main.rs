@@ -70,6 +70,7 @@ mod import;
 mod insiders;
 mod ledger;
 mod over_contract;
+mod real_screens;
 mod reports;
 mod screens;
 mod witness;
