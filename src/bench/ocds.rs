@@ -441,7 +441,10 @@ fn run_in(
             file.display(),
             String::from_utf8_lossy(&result.stderr)
         );
-        std::fs::write(out.join(format!("{publisher}.cardinal.json")), &result.stdout)?;
+        std::fs::write(
+            out.join(format!("{publisher}.cardinal.json")),
+            &result.stdout,
+        )?;
         let cardinal: Value = serde_json::from_slice(&result.stdout)
             .with_context(|| format!("cardinal's output on {}", file.display()))?;
         let by_ocid = cardinal.get("OCID").and_then(Value::as_object);

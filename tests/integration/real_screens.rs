@@ -46,9 +46,9 @@ async fn a_hryvnia_fund_screens_real_history_without_euro_amounts_or_timing_unti
         harness::act_as(&state, "admin");
         let (status, fund) = call!(
             &app,
-            TestRequest::post().uri("/api/v1/admin/funds").set_json(
-                json!({"name": name, "currency": "UAH", "secretariat": secretariat})
-            )
+            TestRequest::post()
+                .uri("/api/v1/admin/funds")
+                .set_json(json!({"name": name, "currency": "UAH", "secretariat": secretariat}))
         );
         assert_eq!(status, actix_web::http::StatusCode::CREATED, "{fund}");
         let fund: Uuid = fund["id"].as_str().unwrap().parse().unwrap();

@@ -203,9 +203,7 @@ pub(super) fn split_award(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
             .iter()
             .filter(|a| a.seq != f.seq)
             .take_while(|a| {
-                &a.vendor == vendor
-                    && in_window(a.date)
-                    && a.amount.is_some_and(|x| x < limit)
+                &a.vendor == vendor && in_window(a.date) && a.amount.is_some_and(|x| x < limit)
             })
             .collect();
         let total = parts.iter().fold(amount, |s, a| {

@@ -287,8 +287,16 @@ impl Thresholds {
             ("restricted_max", &mut self.restricted_max, d.restricted_max),
             ("round_min", &mut self.round_min, d.round_min),
             ("round_unit", &mut self.round_unit, d.round_unit),
-            ("new_vendor_amount", &mut self.new_vendor_amount, d.new_vendor_amount),
-            ("velocity_min_amount", &mut self.velocity_min_amount, d.velocity_min_amount),
+            (
+                "new_vendor_amount",
+                &mut self.new_vendor_amount,
+                d.new_vendor_amount,
+            ),
+            (
+                "velocity_min_amount",
+                &mut self.velocity_min_amount,
+                d.velocity_min_amount,
+            ),
         ] {
             if !named(name) {
                 *field = conv(default);
@@ -634,7 +642,9 @@ pub(crate) fn two_significant(v: Decimal) -> Decimal {
     while v / unit < Decimal::TEN && unit > Decimal::new(1, 2) {
         unit /= Decimal::TEN;
     }
-    ((v / unit).round() * unit).max(Decimal::new(1, 2)).normalize()
+    ((v / unit).round() * unit)
+        .max(Decimal::new(1, 2))
+        .normalize()
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).

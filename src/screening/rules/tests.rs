@@ -1068,13 +1068,20 @@ fn a_fund_outside_the_euro_screens_no_amount_against_euro_sized_defaults() {
         .into_iter()
         .find(|x| x.rule == "payment-without-contract")
         .unwrap();
-    assert_eq!(pwc.severity, Severity::Low, "no euro-sized direct_max to compare with");
+    assert_eq!(
+        pwc.severity,
+        Severity::Low,
+        "no euro-sized direct_max to compare with"
+    );
     // The same entry in a euro fund is screened against the defaults.
     let eur: Vec<&str> = screen(&p, &Thresholds::for_currency("EUR"))
         .into_iter()
         .map(|x| x.rule)
         .collect();
-    assert!(eur.contains(&"round-amount") && eur.contains(&"split-purchase"), "{eur:?}");
+    assert!(
+        eur.contains(&"round-amount") && eur.contains(&"split-purchase"),
+        "{eur:?}"
+    );
 }
 
 #[test]
@@ -1086,7 +1093,11 @@ fn documented_defaults_convert_at_the_recorded_rate_to_round_figures() {
     assert_eq!(t.rfq_max, dec("20000000"));
     assert_eq!(t.restricted_max, dec("81000000"));
     assert_eq!(t.new_vendor_amount, dec("40000000"));
-    assert_eq!(t.round_unit, dec("1000"), "a setting named in the same config stays");
+    assert_eq!(
+        t.round_unit,
+        dec("1000"),
+        "a setting named in the same config stays"
+    );
     assert!(t.check().is_ok());
     // 100,000 AMD is now an ordinary purchase; 4,100,000 AMD is round and large.
     let mut small = base("payment", "100000.00");
@@ -1100,11 +1111,19 @@ fn documented_defaults_convert_at_the_recorded_rate_to_round_figures() {
 #[test]
 fn bids_net_and_awards_gross_do_not_flag_at_the_fund_tax_rate() {
     let mut a = base("award", "1200.00");
-    a.tender = Some(tender("open", &[(11, "V1", "1000.00"), (12, "V2", "1100.00")]));
+    a.tender = Some(tender(
+        "open",
+        &[(11, "V1", "1000.00"), (12, "V2", "1100.00")],
+    ));
     let above = |f: &Facts, t: &Thresholds| {
-        screen(f, t).into_iter().any(|x| x.rule == "award-above-bid")
+        screen(f, t)
+            .into_iter()
+            .any(|x| x.rule == "award-above-bid")
     };
-    assert!(above(&a, &Thresholds::default()), "with no tax set the award is 20 % above");
+    assert!(
+        above(&a, &Thresholds::default()),
+        "with no tax set the award is 20 % above"
+    );
     let vat = Thresholds {
         award_tax_share: dec("0.20"),
         ..Thresholds::default()
@@ -1115,7 +1134,11 @@ fn bids_net_and_awards_gross_do_not_flag_at_the_fund_tax_rate() {
         .into_iter()
         .find(|x| x.rule == "award-above-bid")
         .unwrap();
-    assert!(found.message.contains("plus 20.00% tax"), "{}", found.message);
+    assert!(
+        found.message.contains("plus 20.00% tax"),
+        "{}",
+        found.message
+    );
     assert!(Thresholds {
         award_tax_share: dec("1"),
         ..Thresholds::default()
@@ -1149,7 +1172,8 @@ fn consecutive_direct_awards_to_one_supplier_each_under_the_threshold_are_a_spli
     assert_eq!(found.evidence, vec![100, 80, 90]);
     assert!(found.message.contains("10500.00 EUR"), "{}", found.message);
     // Another supplier's award in between breaks the run.
-    a.recent_awards.insert(1, award(95, "2026-03-01", "V2", "500.00"));
+    a.recent_awards
+        .insert(1, award(95, "2026-03-01", "V2", "500.00"));
     assert!(split(&a).is_none());
     a.recent_awards.remove(1);
     // An open tender's award is not a direct award.
@@ -1174,7 +1198,10 @@ fn imported_history_is_not_screened_for_timing_unless_asked() {
             .filter(|r| matches!(*r, "backdated" | "off-hours"))
             .collect()
     };
-    assert_eq!(timing(&p, &Thresholds::default()), ["backdated", "off-hours"]);
+    assert_eq!(
+        timing(&p, &Thresholds::default()),
+        ["backdated", "off-hours"]
+    );
     p.imported = true;
     assert!(timing(&p, &Thresholds::default()).is_empty());
     let asked = Thresholds {
