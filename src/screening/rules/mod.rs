@@ -642,7 +642,8 @@ pub(crate) fn two_significant(v: Decimal) -> Decimal {
     while v / unit < Decimal::TEN && unit > Decimal::new(1, 2) {
         unit /= Decimal::TEN;
     }
-    ((v / unit).round() * unit)
+    ((v / unit).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        * unit)
         .max(Decimal::new(1, 2))
         .normalize()
 }
