@@ -1055,16 +1055,28 @@ fn thresholds_of_the_new_rules_are_checked() {
 
 #[test]
 fn a_fund_outside_the_euro_screens_no_amount_against_euro_sized_defaults() {
-    // 100,000 AMD is about 250 USD: neither round, near a threshold, nor large.
-    let mut p = base("payment", "100000.00");
-    p.currency = "AMD".to_owned();
-    p.direct_purchase = true;
-    p.priors = vec![prior(61, "2026-02-25", "9000.00", None)];
-    let amd = Thresholds::for_currency("AMD");
-    let raised: Vec<&str> = screen(&p, &amd).into_iter().map(|x| x.rule).collect();
-    assert!(!raised.contains(&"round-amount"), "{raised:?}");
-    assert!(!raised.contains(&"split-purchase"), "{raised:?}");
-    let pwc = screen(&p, &amd)
+    // 100,000 AMD is about 250 USD: neither round nor large; 5,000 + 9,000 AMD split
+    // nothing.
+    let raised = |f: &Facts, code: &str| -> Vec<&'static str> {
+        screen(f, &Thresholds::for_currency(code))
+            .into_iter()
+            .map(|x| x.rule)
+            .collect()
+    };
+    let mut round = base("payment", "100000.00");
+    round.direct_purchase = true;
+    let mut split = base("payment", "5000.00");
+    split.direct_purchase = true;
+    split.priors = vec![prior(61, "2026-02-25", "9000.00", None)];
+    // In a euro fund both are screened against the defaults.
+    assert!(raised(&round, "EUR").contains(&"round-amount"));
+    assert!(raised(&split, "EUR").contains(&"split-purchase"));
+    for f in [&mut round, &mut split] {
+        f.currency = "AMD".to_owned();
+    }
+    assert_eq!(raised(&round, "AMD"), ["payment-without-contract"]);
+    assert_eq!(raised(&split, "AMD"), ["payment-without-contract"]);
+    let pwc = screen(&round, &Thresholds::for_currency("AMD"))
         .into_iter()
         .find(|x| x.rule == "payment-without-contract")
         .unwrap();
@@ -1072,15 +1084,6 @@ fn a_fund_outside_the_euro_screens_no_amount_against_euro_sized_defaults() {
         pwc.severity,
         Severity::Low,
         "no euro-sized direct_max to compare with"
-    );
-    // The same entry in a euro fund is screened against the defaults.
-    let eur: Vec<&str> = screen(&p, &Thresholds::for_currency("EUR"))
-        .into_iter()
-        .map(|x| x.rule)
-        .collect();
-    assert!(
-        eur.contains(&"round-amount") && eur.contains(&"split-purchase"),
-        "{eur:?}"
     );
 }
 
