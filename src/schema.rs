@@ -164,6 +164,8 @@ diesel::table! {
         ref_seq -> Nullable<Int8>,
         tender_seq -> Nullable<Int8>,
         reversed_by -> Nullable<Int8>,
+        lot -> Nullable<Text>,
+        status -> Nullable<Text>,
     }
 }
 
@@ -328,6 +330,7 @@ diesel::table! {
         stage -> Text,
         bids -> Int4,
         award_seq -> Nullable<Int8>,
+        status -> Nullable<Text>,
     }
 }
 

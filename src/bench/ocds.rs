@@ -380,11 +380,12 @@ fn run_in(
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("screening_config: {e}"))?;
+            // No bid-status or method mapping: both tools read the file as published
+            // (cardinal reads only codelist statuses too).
             let opts = crate::import::run::ImportOptions {
-                fund: made.fund.to_string(),
                 ministry: Some(made.ministry.to_string()),
-                file: file.clone(),
                 future_skew_days: args.ledger.future_skew_days,
+                ..crate::import::run::ImportOptions::new(&made.fund.to_string(), vec![file.clone()])
             };
             let report = crate::import::run::import(&ledger, &pool, &opts, None).await?;
             anyhow::Ok((made.fund, report))

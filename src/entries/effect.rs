@@ -60,6 +60,10 @@ pub struct FundEffect {
     pub screen: bool,
 }
 
+/// The principal role of imported entries (`import::run`): the only one whose entries
+/// may carry `imported`.
+pub const IMPORT_ROLE: &str = "system";
+
 impl Effect for FundEffect {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
         // In the append transaction, with the fund row share-locked: no entry commits after
@@ -87,6 +91,13 @@ impl Effect for FundEffect {
         }
         st.prefetch(refs)?;
         for (e, typed) in entries.iter().zip(&typed) {
+            // Relaxed rules (data-quality findings) are for imported evidence only.
+            if typed.imported().is_some() && e.principal.role != IMPORT_ROLE {
+                return Err(reject(
+                    "imported_reserved",
+                    "imported is written by the OCDS import only",
+                ));
+            }
             let posting = Posting {
                 ctx: &self.ctx,
                 actor: self.actor.as_ref(),

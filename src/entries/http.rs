@@ -77,6 +77,12 @@ fn typed(
         code: i.code,
         detail: i.detail,
     })?;
+    if entry.imported().is_some() {
+        return Err(ApiError::Unprocessable {
+            code: "imported_reserved",
+            detail: "imported is written by the OCDS import only: the API's entries keep every rule of their kind".to_owned(),
+        });
+    }
     entry.check(date).map_err(|i| ApiError::Unprocessable {
         code: i.code,
         detail: i.detail,

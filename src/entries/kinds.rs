@@ -16,8 +16,8 @@ pub use crate::funds::kinds::{
     Allocation, Contribution, Disbursement, Expenditure, FxRate, Pledge,
 };
 pub use crate::procurement::kinds::{
-    Approval, Award, Bid, BidDisqualified, Contract, ContractAmendment, Decision, Invoice, Method,
-    Payment, Tender, APPROVABLE_KINDS,
+    Approval, Award, Bid, BidDisqualified, Contract, ContractAmendment, Decision, Dq, Finding,
+    Imported, Invoice, Method, Payment, Tender, TenderStatus, APPROVABLE_KINDS,
 };
 
 /// Undoes an earlier entry of the same chain (which stays recorded).
@@ -202,6 +202,21 @@ impl FundEntry {
             FundEntry::ScreeningConfig(e) => e.check(),
             FundEntry::BidDisqualified(e) => e.check(),
             FundEntry::Approval(e) => e.check(),
+        }
+    }
+
+    /// Where an imported entry comes from (`None` for the API's entries).
+    pub fn imported(&self) -> Option<&Imported> {
+        match self {
+            FundEntry::Tender(e) => e.imported.as_ref(),
+            FundEntry::Bid(e) => e.imported.as_ref(),
+            FundEntry::Award(e) => e.imported.as_ref(),
+            FundEntry::Contract(e) => e.imported.as_ref(),
+            FundEntry::ContractAmendment(e) => e.imported.as_ref(),
+            FundEntry::Invoice(e) => e.imported.as_ref(),
+            FundEntry::Payment(e) => e.imported.as_ref(),
+            FundEntry::BidDisqualified(e) => e.imported.as_ref(),
+            _ => None,
         }
     }
 

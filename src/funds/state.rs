@@ -97,6 +97,8 @@ pub struct TenderRow {
     pub stage: String,
     pub bids: i32,
     pub award_seq: Option<i64>,
+    /// The publisher's tender status (imported tenders).
+    pub status: Option<String>,
 }
 
 #[derive(
@@ -202,6 +204,10 @@ pub struct FundEntryRow {
     pub ref_seq: Option<i64>,
     pub tender_seq: Option<i64>,
     pub reversed_by: Option<i64>,
+    /// The lot of an imported bid or award.
+    pub lot: Option<String>,
+    /// A bid's unmapped publisher status (never read as valid).
+    pub status: Option<String>,
 }
 
 // ------------------------------------------------------------------------ positions

@@ -17,7 +17,7 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
 use super::model::{self, Id, OrgRef, Release};
-use crate::entries::kinds::{FundEntry, Method};
+use crate::entries::kinds::{Dq, Finding, FundEntry, Imported, Method, TenderStatus};
 use crate::money::{parse_decimal, Currency, Money};
 
 /// Longest text the domain takes in a tender title, category and amendment reason.
@@ -80,15 +80,50 @@ pub struct Plan {
     pub parties: Vec<PartyRef>,
     pub entries: Vec<Planned>,
     pub skips: Vec<Skip>,
+    /// Data-quality findings the entries record.
+    pub findings: usize,
+}
+
+/// A bid status as the domain reads it: the OCDS codelist (`invited`, `pending`,
+/// `valid`, `disqualified`, `withdrawn`), which a publisher's own words map to with
+/// `--bid-status WORD=CODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BidStatus {
+    Invited,
+    Pending,
+    Valid,
+    Disqualified,
+    Withdrawn,
+}
+
+impl BidStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invited" => Some(BidStatus::Invited),
+            "pending" => Some(BidStatus::Pending),
+            "valid" => Some(BidStatus::Valid),
+            "disqualified" => Some(BidStatus::Disqualified),
+            "withdrawn" => Some(BidStatus::Withdrawn),
+            _ => None,
+        }
+    }
 }
 
 /// What the mapping needs to know besides the release.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MapCtx {
     /// Business dates after this are refused by the domain (today plus the skew).
     pub latest_date: NaiveDate,
     /// Whether the fund has a `bid_disqualified` kind to record disqualified bids with.
     pub bid_disqualified: bool,
+    /// The fund's currency: the currency of a zero recorded for a process that states no
+    /// value nor currency anywhere.
+    pub fund_currency: Currency,
+    /// A publisher's own bid statuses mapped to the codelist (`not-qualified` →
+    /// disqualified).
+    pub bid_statuses: HashMap<String, BidStatus>,
+    /// A publisher's procurement methods mapped to the domain's (`limited` → direct).
+    pub methods: HashMap<String, Method>,
 }
 
 /// The idempotency key of an element: `ocds:<ocid>:<path>` when that is a valid key
@@ -105,24 +140,34 @@ pub fn key(ocid: &str, path: &str) -> String {
     }
 }
 
-/// Text cut to `max` characters and trimmed (the domain refuses padded or longer text).
 /// The invoice number of a transaction's invoice: `<ocid>/<contract id>/<transaction id>`
 /// (OCDS transactions carry no invoice number; this one is unique per transaction, so
 /// the "same invoice number" test of `duplicate-payment` never fires on imported data),
 /// or `sha256:<hex>` of that text when it is longer than the domain's 100 characters.
 pub fn invoice_number(ocid: &str, contract: &str, transaction: &str) -> String {
     let full = format!("{ocid}/{contract}/{transaction}");
-    if full.chars().count() <= 100 && full.trim() == full {
+    if full.chars().count() <= 100 && full.trim() == full && !full.chars().any(char::is_control) {
         full
     } else {
         format!("sha256:{}", hex::encode(Sha256::digest(full.as_bytes())))
     }
 }
 
-fn text(s: &str, max: usize) -> Option<String> {
-    let cut: String = s.trim().chars().take(max).collect();
+/// Text without control characters (each replaced by a space), cut to `max` characters
+/// and trimmed; `None` when nothing is left. The flag says whether anything was replaced.
+fn clean(s: &str, max: usize) -> (Option<String>, bool) {
+    let replaced = s.chars().any(char::is_control);
+    let spaced: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let cut: String = spaced.trim().chars().take(max).collect();
     let cut = cut.trim().to_owned();
-    (!cut.is_empty()).then_some(cut)
+    ((!cut.is_empty()).then_some(cut), replaced)
+}
+
+fn text(s: &str, max: usize) -> Option<String> {
+    clean(s, max).0
 }
 
 /// An OCDS date-time (`2026-03-01T09:00:00+01:00`) as the calendar date it names; a plain
@@ -132,14 +177,29 @@ pub fn date(s: &str) -> Option<NaiveDate> {
         .map(|d| d.date_naive())
         .ok()
         .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .or_else(|| {
+            // Some publishers omit the offset (`2016-04-05T00:00:00`).
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|d| d.date())
+        })
 }
 
 fn opt_date(s: Option<&String>) -> Option<NaiveDate> {
     s.and_then(|s| date(s))
 }
 
-/// An OCDS `value` as money: the amount's exact digits (no exponent, no float) and an
-/// ISO 4217 currency with a minor unit.
+/// A JSON number's text as an exact decimal: its own digits (`0.13999999999999999` stays
+/// that value), an exponent applied exactly (`1.5e3` is 1500), never through a float.
+pub fn exact(raw: &str) -> Result<Decimal, String> {
+    if raw.contains(['e', 'E']) {
+        return Decimal::from_scientific(raw).map_err(|e| format!("{raw:?}: {e}"));
+    }
+    parse_decimal(raw)
+}
+
+/// An OCDS `value` as money: the amount's exact digits and an ISO 4217 currency with a
+/// minor unit. Strict: the API's rules (positive, at most the currency's decimals).
 pub fn money(v: Option<&model::Value>) -> Result<Money, (&'static str, String)> {
     let v = v.ok_or(("no_value", "no value".to_owned()))?;
     let raw = v
@@ -160,6 +220,68 @@ pub fn money(v: Option<&model::Value>) -> Result<Money, (&'static str, String)> 
     Ok(m)
 }
 
+/// An amount as published, for imported evidence: kept exactly, whatever its precision
+/// (`dq-precision`); missing, zero or negative recorded as zero (`dq-missing-value`); no
+/// currency: `fallback`'s (`dq-derived-currency`). `Err` only when it cannot be read at
+/// all (not a number, more than 28 digits, a currency that is not ISO 4217).
+fn evidence_money(
+    v: Option<&model::Value>,
+    fallback: Currency,
+    what: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<Money, (&'static str, String)> {
+    let raw = v
+        .and_then(|v| v.amount.as_ref())
+        .map(|r| r.get().trim().to_owned())
+        .filter(|t| t != "null");
+    let code = v.and_then(|v| v.currency.as_deref()).map(str::trim);
+    let currency = match code {
+        Some(c) if !c.is_empty() => {
+            Currency::parse(c).map_err(|e| ("invalid_currency", format!("{what}: {e}")))?
+        }
+        _ => {
+            if raw.is_some() {
+                findings.push(Finding {
+                    code: Dq::DerivedCurrency,
+                    detail: format!("{what} has no currency; recorded in {fallback}"),
+                });
+            }
+            fallback
+        }
+    };
+    let Some(raw) = raw else {
+        findings.push(Finding {
+            code: Dq::MissingValue,
+            detail: format!("{what} has no amount; recorded as 0 {currency}"),
+        });
+        return Ok(Money {
+            value: Decimal::ZERO,
+            currency,
+        });
+    };
+    let value = exact(&raw).map_err(|e| ("invalid_amount", format!("{what}: {e}")))?;
+    if value <= Decimal::ZERO {
+        findings.push(Finding {
+            code: Dq::MissingValue,
+            detail: format!("{what} is {raw} {currency}; recorded as 0"),
+        });
+        return Ok(Money {
+            value: Decimal::ZERO,
+            currency,
+        });
+    }
+    if value.normalize().scale() > currency.minor_units() {
+        findings.push(Finding {
+            code: Dq::Precision,
+            detail: format!(
+                "{what} {raw} {currency} is finer than the currency's {} decimals; kept as published",
+                currency.minor_units()
+            ),
+        });
+    }
+    Ok(Money { value, currency })
+}
+
 fn money_json(m: &Money) -> Json {
     json!({"value": m.value.to_string(), "currency": m.currency.code()})
 }
@@ -176,15 +298,16 @@ pub fn method(m: &str) -> Option<Method> {
     }
 }
 
-/// Parties of a plan, deduplicated by OCDS party id (else name).
+/// Parties of a plan, deduplicated by OCDS party id (else identifier, else name).
 struct Parties<'a> {
     release: &'a Release,
     list: Vec<PartyRef>,
     index: HashMap<String, usize>,
 }
 
-impl<'a> Parties<'a> {
-    /// The `parties` entry an organisation reference points to (OCDS: `id` matches).
+impl Parties<'_> {
+    /// The `parties` entry an organisation reference points to (OCDS: `id` matches); an
+    /// identifier inside the reference itself (older style) counts too.
     fn resolve(&self, r: &OrgRef) -> PartyRef {
         let party = r.id.as_ref().and_then(|id| {
             self.release
@@ -192,11 +315,14 @@ impl<'a> Parties<'a> {
                 .iter()
                 .find(|p| p.id.as_ref() == Some(id))
         });
-        let identifier = party.and_then(|p| p.identifier.as_ref()).and_then(|i| {
-            let scheme = i.scheme.as_deref().and_then(|s| text(s, 100))?;
-            let id = i.id.as_ref().and_then(|id| text(&id.0, 200))?;
-            Some((scheme, id))
-        });
+        let identifier = party
+            .and_then(|p| p.identifier.as_ref())
+            .or(r.identifier.as_ref())
+            .and_then(|i| {
+                let scheme = i.scheme.as_deref().and_then(|s| text(s, 100))?;
+                let id = i.id.as_ref().and_then(|id| text(&id.0, 200))?;
+                Some((scheme, id))
+            });
         let name = party
             .and_then(|p| p.name.as_deref())
             .or(r.name.as_deref())
@@ -210,10 +336,11 @@ impl<'a> Parties<'a> {
 
     fn index_of(&mut self, r: &OrgRef) -> Option<usize> {
         let p = self.resolve(r);
-        let k = match (&p.ocds_id, &p.name) {
-            (Some(id), _) => format!("id:{id}"),
-            (None, Some(n)) => format!("name:{n}"),
-            (None, None) => return None,
+        let k = match (&p.ocds_id, &p.identifier, &p.name) {
+            (Some(id), _, _) => format!("id:{id}"),
+            (None, Some((s, i)), _) => format!("identifier:{s}/{i}"),
+            (None, None, Some(n)) => format!("name:{n}"),
+            (None, None, None) => return None,
         };
         if let Some(i) = self.index.get(&k) {
             return Some(*i);
@@ -247,11 +374,13 @@ fn static_check(kind: &str, date: NaiveDate, body: &Json) -> Result<(), (&'stati
 
 struct Builder<'a> {
     ocid: String,
-    ctx: MapCtx,
+    ctx: &'a MapCtx,
     parties: Parties<'a>,
     entries: Vec<Planned>,
     skips: Vec<Skip>,
     keys: HashSet<String>,
+    /// Data-quality findings recorded, by code (the report counts them).
+    findings: usize,
 }
 
 impl Builder<'_> {
@@ -263,14 +392,19 @@ impl Builder<'_> {
         });
     }
 
-    /// Adds an entry unless it would be refused statically; `Some(key)` when added.
+    /// Adds an entry unless it would be refused statically; `Some(key)` when added. The
+    /// body gets its `imported` provenance: the ocid, the element's OCDS id and the
+    /// findings.
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         path: &str,
         element: &str,
         kind: &'static str,
         date: NaiveDate,
-        body: Json,
+        mut body: Json,
+        id: Option<&str>,
+        findings: Vec<Finding>,
     ) -> Option<String> {
         let key = key(&self.ocid, path);
         if self.keys.contains(&key) {
@@ -297,10 +431,26 @@ impl Builder<'_> {
             );
             return None;
         }
+        let n = findings.len();
+        let imported = Imported {
+            ocid: text(&self.ocid, 200).unwrap_or_default(),
+            id: id.and_then(|i| text(i, 200)),
+            findings: findings
+                .into_iter()
+                .map(|f| Finding {
+                    code: f.code,
+                    detail: text(&f.detail, 500).unwrap_or_else(|| f.code.code().to_owned()),
+                })
+                .collect(),
+        };
+        if let (Json::Object(m), Ok(v)) = (&mut body, serde_json::to_value(&imported)) {
+            m.insert("imported".to_owned(), v);
+        }
         if let Err((code, detail)) = static_check(kind, date, &body) {
             self.skip(code, element, detail);
             return None;
         }
+        self.findings += n;
         self.keys.insert(key.clone());
         self.entries.push(Planned {
             key: key.clone(),
@@ -362,8 +512,7 @@ fn former_changes(a: &model::Amendment) -> Result<Changes, String> {
         let raw = raw.get().trim();
         match p {
             "value.amount" => {
-                out.value =
-                    Some(parse_decimal(raw).map_err(|e| format!("former value.amount: {e}"))?);
+                out.value = Some(exact(raw).map_err(|e| format!("former value.amount: {e}"))?);
             }
             "value" => {
                 let v: model::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
@@ -384,9 +533,29 @@ fn former_changes(a: &model::Amendment) -> Result<Changes, String> {
     Ok(out)
 }
 
-/// Maps one release. `Err` when the whole process cannot be recorded (no ocid, no
-/// tender, ...); `Ok` with the entries it can record and what it skipped.
-pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
+/// A stable id for an element the publisher gave none: `derived-` and the first 16 hex
+/// digits of SHA-256 of what identifies it, numbered when identical elements repeat.
+fn derived_id(seen: &mut HashMap<String, usize>, content: &str) -> String {
+    let h = hex::encode(Sha256::digest(content.as_bytes()));
+    let short: String = h.chars().take(16).collect();
+    let n = seen.entry(short.clone()).or_insert(0);
+    *n += 1;
+    if *n == 1 {
+        format!("derived-{short}")
+    } else {
+        format!("derived-{short}-{n}")
+    }
+}
+
+/// The element id a reference names (a lot), as text.
+fn lot_of(id: Option<&Id>) -> Option<String> {
+    id.and_then(|i| text(&i.0, 200))
+}
+
+/// Maps one release. `Err` only when the process cannot be identified (no ocid) or
+/// holds nothing the domain records (no tender, award nor contract); otherwise `Ok` with
+/// the entries it records, their data-quality findings, and the elements it skipped.
+pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
     let whole = |reason: &'static str, detail: String| Skip {
         reason,
         element: "process".to_owned(),
@@ -399,13 +568,14 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         .filter(|o| !o.is_empty())
         .ok_or_else(|| whole("no_ocid", "the release has no ocid".to_owned()))?
         .to_owned();
-    let tender = release.tender.as_ref().ok_or_else(|| {
-        whole(
-            "no_tender",
-            "the release has no tender: the domain records awards and contracts under a tender"
-                .to_owned(),
-        )
-    })?;
+    if release.tender.is_none() && release.awards.is_empty() && release.contracts.is_empty() {
+        return Err(whole(
+            "no_procurement",
+            "the release has no tender, award nor contract (planning only): nothing the ledger records".to_owned(),
+        ));
+    }
+    let empty = model::Tender::default();
+    let tender = release.tender.as_ref().unwrap_or(&empty);
     let mut b = Builder {
         ocid: ocid.clone(),
         ctx,
@@ -417,7 +587,9 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         entries: Vec::new(),
         skips: Vec::new(),
         keys: HashSet::new(),
+        findings: 0,
     };
+    let release_date = opt_date(release.date.as_ref());
 
     // The buyer: `buyer`, else the tender's procuring entity, else a party in that role.
     let buyer_ref = release
@@ -436,50 +608,128 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                 .map(|p| OrgRef {
                     id: p.id.clone(),
                     name: p.name.clone(),
+                    identifier: p.identifier.clone(),
                 })
         });
     let buyer = buyer_ref.as_ref().map(|r| b.parties.resolve(r));
 
+    // The process's currency, for amounts published without one: the tender's, else the
+    // first award's or contract's, else the fund's.
+    let currency = std::iter::once(tender.value.as_ref())
+        .chain(release.awards.iter().map(|a| a.value.as_ref()))
+        .chain(release.contracts.iter().map(|c| c.value.as_ref()))
+        .flatten()
+        .find_map(|v| v.currency.as_deref().and_then(|c| Currency::parse(c).ok()))
+        .unwrap_or(ctx.fund_currency);
+
     // Tender.
+    let mut tf = Vec::new();
     let method_code = tender.procurement_method.as_deref().unwrap_or("");
-    let method = method(method_code).ok_or_else(|| {
-        whole(
-            "unknown_method",
-            format!("procurementMethod {method_code:?} is not open, selective, limited or direct"),
-        )
-    })?;
-    let estimate = money(tender.value.as_ref())
-        .map_err(|(code, d)| whole(code, format!("tender value: {d}")))?;
+    let method = match ctx
+        .methods
+        .get(method_code)
+        .copied()
+        .or_else(|| method(method_code))
+    {
+        Some(m) => m,
+        None => {
+            tf.push(Finding {
+                code: Dq::UnknownStatus,
+                detail: if method_code.is_empty() {
+                    "no procurementMethod published; recorded as direct".to_owned()
+                } else {
+                    format!("procurementMethod {method_code:?} is not in the codelist nor mapped (--method); recorded as direct")
+                },
+            });
+            Method::Direct
+        }
+    };
+    let estimate = evidence_money(tender.value.as_ref(), currency, "tender.value", &mut tf)
+        .map_err(|(code, d)| whole(code, d))?;
     let period = tender.tender_period.clone().unwrap_or_default();
     let first_award = release
         .awards
         .iter()
         .filter_map(|a| opt_date(a.date.as_ref()))
         .min();
+    let first_contract = release
+        .contracts
+        .iter()
+        .filter_map(|c| opt_date(c.date_signed.as_ref()))
+        .min();
     let published = opt_date(period.start_date.as_ref())
         .or(first_award)
-        .or_else(|| opt_date(release.date.as_ref()))
+        .or(first_contract)
+        .or(release_date)
         .ok_or_else(|| {
             whole(
                 "no_date",
-                "neither tenderPeriod.startDate, an award date nor the release date".to_owned(),
+                "neither tenderPeriod.startDate, an award or contract date nor the release date"
+                    .to_owned(),
             )
         })?;
-    let deadline = opt_date(period.end_date.as_ref()).unwrap_or(published);
-    let title = tender
+    let deadline = match opt_date(period.end_date.as_ref()) {
+        Some(d) if d < published => {
+            tf.push(Finding {
+                code: Dq::InvalidPeriod,
+                detail: format!(
+                    "tenderPeriod ends {d}, before it starts {published}; recorded as published"
+                ),
+            });
+            d
+        }
+        Some(d) => d,
+        None => {
+            if release.tender.is_some() {
+                tf.push(Finding {
+                    code: Dq::MissingDeadline,
+                    detail: "no tenderPeriod.endDate published; the tender-period screens skip this tender".to_owned(),
+                });
+            }
+            published
+        }
+    };
+    let (title, replaced) = tender
         .title
         .as_deref()
-        .and_then(|t| text(t, TITLE_MAX_CHARS))
-        .unwrap_or_else(|| text(&format!("OCDS {ocid}"), TITLE_MAX_CHARS).unwrap_or_default());
+        .map_or((None, false), |t| clean(t, TITLE_MAX_CHARS));
+    if replaced {
+        tf.push(Finding {
+            code: Dq::InvalidText,
+            detail: "tender.title holds control characters; each recorded as a space".to_owned(),
+        });
+    }
+    let title =
+        title.unwrap_or_else(|| text(&format!("OCDS {ocid}"), TITLE_MAX_CHARS).unwrap_or_default());
+    let status = match tender.status.as_deref() {
+        None => None,
+        Some(s) => match TenderStatus::parse(s) {
+            Some(t) => Some(t),
+            None => {
+                tf.push(Finding {
+                    code: Dq::UnknownStatus,
+                    detail: format!("tender.status {s:?} is not in the codelist; not recorded"),
+                });
+                None
+            }
+        },
+    };
+    let mut tender_body = json!({"ministry": {"$ministry": 0}, "title": title, "category": category(tender),
+               "method": method.as_str(), "estimated_value": money_json(&estimate),
+               "deadline": deadline.to_string()});
+    if let (Some(s), Json::Object(m)) = (status, &mut tender_body) {
+        m.insert("status".to_owned(), json!(s.as_str()));
+    }
+    let tender_id = tender.id.as_ref().map(|i| i.0.clone());
     let tender_key = b
         .push(
             "tender",
             "tender",
             "tender",
             published,
-            json!({"ministry": {"$ministry": 0}, "title": title, "category": category(tender),
-                   "method": method.as_str(), "estimated_value": money_json(&estimate),
-                   "deadline": deadline.to_string()}),
+            tender_body,
+            tender_id.as_deref(),
+            tf,
         )
         .ok_or_else(|| {
             let why = b.skips.pop();
@@ -490,55 +740,102 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         })?;
 
     // Bids (bid extension): one entry per bid, by its first tenderer.
-    let mut bidders: HashSet<usize> = HashSet::new();
-    let mut disqualified: HashSet<usize> = HashSet::new();
+    // (lot, party) of recorded bids, and of disqualified ones.
+    let mut bidders: HashSet<(Option<String>, usize)> = HashSet::new();
+    let mut disqualified: HashSet<(Option<String>, usize)> = HashSet::new();
+    let mut derived: HashMap<String, usize> = HashMap::new();
     let bids = release
         .bids
         .as_ref()
         .map(|b| b.details.as_slice())
         .unwrap_or_default();
     for (i, bid) in bids.iter().enumerate() {
-        let Some(id) = bid.id.as_ref() else {
-            b.skip(
-                "no_id",
-                &format!("bid #{i}"),
-                "a bid without id cannot be keyed",
-            );
+        let mut f = Vec::new();
+        let Some(tenderer) = bid.tenderers.first().and_then(|t| b.parties.index_of(t)) else {
+            b.skip("no_party", &format!("bid #{i}"), "a bid without tenderer");
             continue;
         };
+        let id = match bid.id.as_ref() {
+            Some(id) => id.0.clone(),
+            None => {
+                let label = b.parties.list.get(tenderer).map(PartyRef::label);
+                let id = derived_id(
+                    &mut derived,
+                    &format!(
+                        "bid|{}|{}|{}",
+                        label.unwrap_or_default(),
+                        bid.date.clone().unwrap_or_default(),
+                        bid.value
+                            .as_ref()
+                            .and_then(|v| v.amount.as_ref())
+                            .map(|a| a.get().to_owned())
+                            .unwrap_or_default()
+                    ),
+                );
+                f.push(Finding {
+                    code: Dq::DerivedId,
+                    detail: format!("bid #{i} has no id; recorded as {id}"),
+                });
+                id
+            }
+        };
         let element = format!("bid {id}");
-        let status = bid.status.as_deref().unwrap_or("valid");
-        if matches!(status, "invited" | "withdrawn") {
+        let published_status = bid.status.as_deref().unwrap_or("valid");
+        let status = ctx
+            .bid_statuses
+            .get(published_status)
+            .copied()
+            .or_else(|| BidStatus::parse(published_status));
+        if matches!(status, Some(BidStatus::Invited | BidStatus::Withdrawn)) {
             b.skip(
                 "bid_not_submitted",
                 &element,
-                format!("status {status}: not a bid received"),
+                format!("status {published_status}: not a bid received"),
             );
             continue;
         }
-        let Some(tenderer) = bid.tenderers.first().and_then(|t| b.parties.index_of(t)) else {
-            b.skip("no_party", &element, "a bid without tenderer");
-            continue;
+        let unknown_status = if status.is_none() {
+            f.push(Finding {
+                code: Dq::UnknownStatus,
+                detail: format!(
+                    "bid status {published_status:?} is not in the codelist nor mapped (--bid-status {published_status}=CODE); the screens never read this bid as valid"
+                ),
+            });
+            text(published_status, 100)
+        } else {
+            None
         };
-        let amount = match money(bid.value.as_ref()) {
+        let amount = match evidence_money(bid.value.as_ref(), currency, "bid value", &mut f) {
             Ok(m) => m,
             Err((code, d)) => {
                 b.skip(code, &element, d);
                 continue;
             }
         };
+        let lot = lot_of(bid.lot());
         let on = opt_date(bid.date.as_ref()).unwrap_or(deadline);
+        let mut body = json!({"tender": r(&tender_key), "vendor": party(tenderer), "amount": money_json(&amount)});
+        if let Json::Object(m) = &mut body {
+            if let Some(l) = &lot {
+                m.insert("lot".to_owned(), json!(l));
+            }
+            if let Some(u) = &unknown_status {
+                m.insert("unknown_status".to_owned(), json!(u));
+            }
+        }
         let Some(bid_key) = b.push(
             &format!("bid:{id}"),
             &element,
             "bid",
             on,
-            json!({"tender": r(&tender_key), "vendor": party(tenderer), "amount": money_json(&amount)}),
+            body,
+            Some(&id),
+            f,
         ) else {
             continue;
         };
-        bidders.insert(tenderer);
-        if status == "disqualified" {
+        bidders.insert((lot.clone(), tenderer));
+        if status == Some(BidStatus::Disqualified) {
             if ctx.bid_disqualified {
                 // OCDS gives no date for a disqualification: bids are evaluated once the
                 // submission period closed, so it is dated the deadline (or the bid, if later).
@@ -547,10 +844,12 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                     &format!("{element} disqualification"),
                     "bid_disqualified",
                     on.max(deadline),
-                    json!({"bid": r(&bid_key), "reason": format!("disqualified (OCDS bid status, {ocid})")}),
+                    json!({"bid": r(&bid_key), "reason": format!("{published_status} (OCDS bid status, {ocid})")}),
+                    Some(&id),
+                    Vec::new(),
                 );
                 if recorded.is_some() {
-                    disqualified.insert(tenderer);
+                    disqualified.insert((lot, tenderer));
                 }
             } else {
                 b.skip(
@@ -561,23 +860,38 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             }
         }
     }
+    let bids_published = !bidders.is_empty();
 
-    // Awards: the active one (one award per tender in the domain).
-    let mut awards: HashMap<Id, (String, usize, NaiveDate)> = HashMap::new();
+    // Awards: every active one (several per tender: lots, or several suppliers).
+    let mut awards: HashMap<Id, (String, usize, NaiveDate, Currency)> = HashMap::new();
     let mut active = release.awards.iter().enumerate().collect::<Vec<_>>();
     active.sort_by_key(|(i, a)| (opt_date(a.date.as_ref()), *i));
-    let mut awarded = false;
     for (i, award) in active {
-        let Some(id) = award.id.as_ref() else {
-            b.skip(
-                "no_id",
-                &format!("award #{i}"),
-                "an award without id cannot be keyed",
-            );
-            continue;
+        let mut f = Vec::new();
+        let id = match award.id.as_ref() {
+            Some(id) => id.clone(),
+            None => {
+                let id = derived_id(
+                    &mut derived,
+                    &format!(
+                        "award|{}|{}",
+                        award.date.clone().unwrap_or_default(),
+                        award
+                            .suppliers
+                            .first()
+                            .and_then(|s| s.name.clone())
+                            .unwrap_or_default()
+                    ),
+                );
+                f.push(Finding {
+                    code: Dq::DerivedId,
+                    detail: format!("award #{i} has no id; recorded as {id}"),
+                });
+                Id(id)
+            }
         };
         let element = format!("award {id}");
-        let status = award.status.as_deref().unwrap_or("");
+        let status = award.status.as_deref().unwrap_or("active");
         if status != "active" {
             b.skip(
                 "award_not_active",
@@ -586,43 +900,44 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             );
             continue;
         }
-        if awarded {
-            b.skip(
-                "second_award",
-                &element,
-                "the domain records one award per tender (lots are not modelled)",
-            );
-            continue;
-        }
         let Some(supplier) = award.suppliers.first().and_then(|s| b.parties.index_of(s)) else {
             b.skip("no_party", &element, "an award without supplier");
             continue;
         };
-        if method != Method::Direct && !bidders.contains(&supplier) {
+        let lot = lot_of(award.lot());
+        let bid_on_lot = bidders.contains(&(lot.clone(), supplier))
+            || (lot.is_some() && bidders.contains(&(None, supplier)));
+        if bids_published && method != Method::Direct && !bid_on_lot {
             b.skip(
                 "vendor_did_not_bid",
                 &element,
                 format!(
-                    "the supplier {} has no recorded bid on this {} tender",
+                    "the supplier {} has no recorded bid on this {} tender{}",
                     b.parties
                         .list
                         .get(supplier)
                         .map(PartyRef::label)
                         .unwrap_or_default(),
-                    method.as_str()
+                    method.as_str(),
+                    lot.as_ref()
+                        .map(|l| format!(" (lot {l})"))
+                        .unwrap_or_default()
                 ),
             );
             continue;
         }
-        if disqualified.contains(&supplier) {
+        let ruled_out = disqualified.contains(&(lot.clone(), supplier))
+            || (lot.is_none() && disqualified.iter().any(|(_, p)| *p == supplier))
+            || disqualified.contains(&(None, supplier));
+        if ruled_out {
             b.skip(
                 "vendor_disqualified",
                 &element,
-                "the supplier's bid on this tender is disqualified (the domain refuses the award)",
+                "the supplier's bid on this tender (lot) is disqualified (the domain refuses the award)",
             );
             continue;
         }
-        let amount = match money(award.value.as_ref()) {
+        let amount = match evidence_money(award.value.as_ref(), currency, "award value", &mut f) {
             Ok(m) => m,
             Err((code, d)) => {
                 b.skip(code, &element, d);
@@ -630,32 +945,51 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             }
         };
         let on = opt_date(award.date.as_ref()).unwrap_or(deadline);
-        let received = tender
-            .number_of_tenderers
-            .unwrap_or_else(|| u32::try_from(bidders.len()).unwrap_or(u32::MAX));
+        let received = tender.number_of_tenderers.unwrap_or_else(|| {
+            let n = bidders
+                .iter()
+                .filter(|(l, _)| lot.is_none() || l == &lot || l.is_none())
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        });
+        let mut body = json!({"tender": r(&tender_key), "vendor": party(supplier), "amount": money_json(&amount),
+               "bids_received": received});
+        if let (Some(l), Json::Object(m)) = (&lot, &mut body) {
+            m.insert("lot".to_owned(), json!(l));
+        }
         if let Some(k) = b.push(
             &format!("award:{id}"),
             &element,
             "award",
             on,
-            json!({"tender": r(&tender_key), "vendor": party(supplier), "amount": money_json(&amount),
-                   "bids_received": received}),
+            body,
+            Some(&id.0),
+            f,
         ) {
-            awards.insert(id.clone(), (k, supplier, on));
-            awarded = true;
+            awards.insert(id.clone(), (k, supplier, on, amount.currency));
         }
     }
 
     // Contracts, each with its amendments and transactions.
-    let mut contracted: HashSet<Id> = HashSet::new();
     for (i, c) in release.contracts.iter().enumerate() {
-        let Some(id) = c.id.as_ref() else {
-            b.skip(
-                "no_id",
-                &format!("contract #{i}"),
-                "a contract without id cannot be keyed",
-            );
-            continue;
+        let mut f = Vec::new();
+        let id = match c.id.as_ref() {
+            Some(id) => id.clone(),
+            None => {
+                let id = derived_id(
+                    &mut derived,
+                    &format!(
+                        "contract|{}|{}",
+                        c.award_id.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+                        c.date_signed.clone().unwrap_or_default()
+                    ),
+                );
+                f.push(Finding {
+                    code: Dq::DerivedId,
+                    detail: format!("contract #{i} has no id; recorded as {id}"),
+                });
+                Id(id)
+            }
         };
         let element = format!("contract {id}");
         let status = c.status.as_deref().unwrap_or("active");
@@ -667,9 +1001,12 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             );
             continue;
         }
-        let Some((award_key, supplier, award_date)) =
-            c.award_id.as_ref().and_then(|a| awards.get(a)).cloned()
-        else {
+        // The award: the one named, else the only one recorded.
+        let named = c.award_id.as_ref().and_then(|a| awards.get(a)).cloned();
+        let only = (c.award_id.is_none() && awards.len() == 1)
+            .then(|| awards.values().next().cloned())
+            .flatten();
+        let Some((award_key, supplier, award_date, award_currency)) = named.or(only) else {
             b.skip(
                 "award_not_recorded",
                 &element,
@@ -682,39 +1019,49 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             );
             continue;
         };
-        if let Some(a) = c.award_id.as_ref() {
-            if !contracted.insert(a.clone()) {
-                b.skip(
-                    "award_already_contracted",
-                    &element,
-                    "the domain records one contract per award",
-                );
-                continue;
-            }
-        }
-        let current = match money(c.value.as_ref()) {
-            Ok(m) => m,
-            Err((code, d)) => {
-                b.skip(code, &element, d);
-                continue;
-            }
-        };
+        let current =
+            match evidence_money(c.value.as_ref(), award_currency, "contract value", &mut f) {
+                Ok(m) => m,
+                Err((code, d)) => {
+                    b.skip(code, &element, d);
+                    continue;
+                }
+            };
         let period = c.period.clone().unwrap_or_default();
         let signed = opt_date(c.date_signed.as_ref())
             .or_else(|| opt_date(period.start_date.as_ref()))
             .unwrap_or(award_date);
-        let (Some(mut starts), Some(mut ends)) = (
-            opt_date(period.start_date.as_ref()).or(Some(signed)),
-            opt_date(period.end_date.as_ref())
-                .or_else(|| opt_date(period.max_extent_date.as_ref())),
-        ) else {
-            b.skip(
-                "no_contract_period",
-                &element,
-                "the contract has no period.endDate",
-            );
-            continue;
+        let mut starts = opt_date(period.start_date.as_ref()).unwrap_or(signed);
+        let transactions_end = c
+            .implementation
+            .as_ref()
+            .into_iter()
+            .flat_map(|i| i.transactions.iter())
+            .filter_map(|t| opt_date(t.date.as_ref()))
+            .max();
+        let mut ends = match opt_date(period.end_date.as_ref())
+            .or_else(|| opt_date(period.max_extent_date.as_ref()))
+        {
+            Some(e) => e,
+            None => {
+                let e = transactions_end.unwrap_or(starts).max(starts);
+                f.push(Finding {
+                    code: Dq::DerivedDate,
+                    detail: format!(
+                        "no contract period end published; recorded as {e} (its latest transaction, else its start)"
+                    ),
+                });
+                e
+            }
         };
+        if ends < starts {
+            f.push(Finding {
+                code: Dq::InvalidPeriod,
+                detail: format!(
+                    "the contract period ends {ends}, before it starts {starts}; recorded as published"
+                ),
+            });
+        }
 
         // Amendments in date order; what each changed comes from the former values.
         let mut amendments: Vec<(usize, &model::Amendment)> =
@@ -760,6 +1107,8 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             signed,
             json!({"award": r(&award_key), "value": money_json(&original),
                    "starts_on": starts.to_string(), "ends_on": ends.to_string()}),
+            Some(&id.0),
+            f,
         ) else {
             continue;
         };
@@ -785,14 +1134,19 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             let mut body = serde_json::Map::new();
             body.insert("contract".to_owned(), r(&contract_key));
             body.insert("reason".to_owned(), json!(reason));
+            let mut af = Vec::new();
             if let Some(v) = value {
-                body.insert(
-                    "new_value".to_owned(),
-                    money_json(&Money {
-                        value: v,
-                        currency: current.currency,
-                    }),
-                );
+                let m = Money {
+                    value: v,
+                    currency: current.currency,
+                };
+                if v.normalize().scale() > current.currency.minor_units() {
+                    af.push(Finding {
+                        code: Dq::Precision,
+                        detail: format!("amended value {v} {} is finer than the currency allows; kept as published", current.currency),
+                    });
+                }
+                body.insert("new_value".to_owned(), money_json(&m));
             }
             if let Some(d) = start {
                 body.insert("new_starts_on".to_owned(), json!(d.to_string()));
@@ -800,14 +1154,15 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
             if let Some(d) = end {
                 body.insert("new_ends_on".to_owned(), json!(d.to_string()));
             }
-            let body = Json::Object(body);
             let on = opt_date(a.date.as_ref()).unwrap_or(signed);
             b.push(
                 &format!("contract:{id}:amendment:{aid}"),
                 ael,
                 "contract_amendment",
                 on,
-                body,
+                Json::Object(body),
+                Some(&aid.0),
+                af,
             );
         }
 
@@ -821,16 +1176,57 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         // Transactions beyond the contract's value are recorded too: the over-contract
         // screen flags them.
         for (ti, t) in transactions {
-            let Some(tid) = t.id.as_ref() else {
-                b.skip(
-                    "no_id",
-                    &format!("{element} transaction #{ti}"),
-                    "a transaction without id cannot be keyed",
-                );
-                continue;
+            let mut tf = Vec::new();
+            let value = t.value.as_ref().or(t.amount.as_ref());
+            let on = match opt_date(t.date.as_ref()) {
+                Some(d) => d,
+                None => {
+                    let Some(d) = release_date else {
+                        b.skip(
+                            "no_date",
+                            &format!("{element} transaction #{ti}"),
+                            "a transaction without date in a release without date",
+                        );
+                        continue;
+                    };
+                    tf.push(Finding {
+                        code: Dq::DerivedDate,
+                        detail: format!(
+                            "transaction #{ti} has no date; recorded at the release date {d}"
+                        ),
+                    });
+                    d
+                }
+            };
+            let tid = match t.id.as_ref() {
+                Some(id) => id.0.clone(),
+                None => {
+                    let id = derived_id(
+                        &mut derived,
+                        &format!(
+                            "tx|{id}|{}|{}|{}|{}",
+                            t.date.clone().unwrap_or_default(),
+                            value
+                                .and_then(|v| v.amount.as_ref())
+                                .map(|a| a.get().to_owned())
+                                .unwrap_or_default(),
+                            value.and_then(|v| v.currency.clone()).unwrap_or_default(),
+                            t.payee
+                                .as_ref()
+                                .and_then(|p| p.name.clone())
+                                .unwrap_or_default()
+                        ),
+                    );
+                    tf.push(Finding {
+                        code: Dq::DerivedId,
+                        detail: format!("transaction #{ti} has no id; recorded as {id}"),
+                    });
+                    id
+                }
             };
             let tel = format!("{element} transaction {tid}");
-            let amount = match money(t.value.as_ref().or(t.amount.as_ref())) {
+            let amount = match evidence_money(value, current.currency, "transaction value", &mut tf)
+            {
                 Ok(m) => m,
                 Err((code, d)) => {
                     b.skip(code, &tel, d);
@@ -849,7 +1245,15 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                 continue;
             }
             if let Some(payee) = t.payee.as_ref().and_then(|p| b.parties.index_of(p)) {
-                if payee != supplier {
+                let same = payee == supplier
+                    || match (b.parties.list.get(payee), b.parties.list.get(supplier)) {
+                        (Some(x), Some(y)) => {
+                            (x.identifier.is_some() && x.identifier == y.identifier)
+                                || (x.name.is_some() && x.name == y.name)
+                        }
+                        _ => false,
+                    };
+                if !same {
                     b.skip(
                         "payee_not_supplier",
                         &tel,
@@ -858,11 +1262,7 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                     continue;
                 }
             }
-            let Some(on) = opt_date(t.date.as_ref()) else {
-                b.skip("no_date", &tel, "a transaction without date");
-                continue;
-            };
-            let number = invoice_number(&ocid, &id.0, &tid.0);
+            let number = invoice_number(&ocid, &id.0, &tid);
             let Some(invoice_key) = b.push(
                 &format!("contract:{id}:tx:{tid}:invoice"),
                 &format!("{tel} (invoice)"),
@@ -870,6 +1270,8 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                 on,
                 json!({"contract": r(&contract_key), "vendor": party(supplier),
                        "invoice_number": number, "amount": money_json(&amount)}),
+                Some(&tid),
+                tf.clone(),
             ) else {
                 continue;
             };
@@ -879,6 +1281,8 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
                 "payment",
                 on,
                 json!({"invoice": r(&invoice_key), "amount": money_json(&amount)}),
+                Some(&tid),
+                tf,
             );
         }
     }
@@ -889,6 +1293,7 @@ pub fn plan(release: &Release, ctx: MapCtx) -> Result<Plan, Skip> {
         parties: b.parties.list,
         entries: b.entries,
         skips: b.skips,
+        findings: b.findings,
     })
 }
 
@@ -901,7 +1306,21 @@ mod tests {
         MapCtx {
             latest_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             bid_disqualified: false,
+            fund_currency: Currency::parse("EUR").unwrap(),
+            bid_statuses: HashMap::new(),
+            methods: HashMap::new(),
         }
+    }
+
+    fn codes(e: &Planned) -> Vec<String> {
+        e.body["imported"]["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| f["code"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn release(v: Json) -> Release {
@@ -1000,7 +1419,7 @@ mod tests {
 
     #[test]
     fn a_process_maps_to_its_entries_with_placeholders() {
-        let p = plan(&release(process("open", json!({}))), ctx()).unwrap();
+        let p = plan(&release(process("open", json!({}))), &ctx()).unwrap();
         assert_eq!(kinds(&p), ["tender", "bid", "award", "contract"]);
         assert!(p.skips.is_empty(), "{:?}", p.skips);
         assert_eq!(
@@ -1011,7 +1430,8 @@ mod tests {
         assert_eq!(
             p.entries[1].body,
             json!({"tender": {"$ref": "ocds:ocds-abc-1:tender"}, "vendor": {"$party": 0},
-                   "amount": {"value": "990", "currency": "EUR"}})
+                   "amount": {"value": "990", "currency": "EUR"},
+                   "imported": {"ocid": "ocds-abc-1", "id": "1"}})
         );
         assert_eq!(p.entries[2].key, "ocds:ocds-abc-1:award:A1");
         assert_eq!(p.entries[2].body["bids_received"], 1);
@@ -1041,7 +1461,7 @@ mod tests {
                      "changes": [{"property": "value.amount", "former_value": 1000}]},
                     {"id": "3", "date": "2026-07-01T00:00:00Z", "rationale": "unclear"}]}),
             )),
-            ctx(),
+            &ctx(),
         )
         .unwrap();
         assert_eq!(
@@ -1077,18 +1497,25 @@ mod tests {
                     {"id": "t5", "date": "2026-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}, "payee": {"id": "X", "name": "Other"}},
                     {"id": "t6", "date": "2027-05-05T00:00:00Z", "value": {"amount": 10, "currency": "EUR"}}]}}),
             )),
-            ctx(),
+            &ctx(),
         )
         .unwrap();
-        // t2 takes the payments to 1,200 of a 1,000 contract: recorded (over-contract flags it).
+        // t2 takes the payments to 1,200 of a 1,000 contract: recorded (over-contract flags
+        // it); t4's negative amount is recorded as zero with a finding.
         assert_eq!(
             kinds(&p),
-            ["tender", "bid", "award", "contract", "invoice", "payment", "invoice", "payment"]
+            [
+                "tender", "bid", "award", "contract", "invoice", "payment", "invoice", "payment",
+                "invoice", "payment"
+            ]
         );
+        assert_eq!(p.entries[8].body["amount"]["value"], "0");
+        assert_eq!(codes(&p.entries[8]), ["dq-missing-value"]);
         assert_eq!(
             p.entries[4].body,
             json!({"contract": {"$ref": "ocds:ocds-abc-1:contract:C1"}, "vendor": {"$party": 0},
-                   "invoice_number": "ocds-abc-1/C1/t1", "amount": {"value": "600", "currency": "EUR"}})
+                   "invoice_number": "ocds-abc-1/C1/t1", "amount": {"value": "600", "currency": "EUR"},
+                   "imported": {"ocid": "ocds-abc-1", "id": "t1"}})
         );
         assert_eq!(
             p.entries[5].body["invoice"],
@@ -1098,7 +1525,6 @@ mod tests {
             reasons(&p),
             [
                 "currency_mismatch",
-                "invalid_amount",
                 "payee_not_supplier",
                 "business_date_in_future"
             ]
@@ -1106,43 +1532,154 @@ mod tests {
     }
 
     #[test]
-    fn awards_need_a_bid_unless_direct_and_one_per_tender() {
+    fn without_published_bids_awards_are_recorded_with_bids_they_need_one() {
+        // A publisher that publishes no bids: the award and its contract are recorded.
         let mut r = process("open", json!({}));
         r["bids"] = json!(null);
-        let p = plan(&release(r.clone()), ctx()).unwrap();
-        assert_eq!(kinds(&p), ["tender"]);
-        assert_eq!(reasons(&p), ["vendor_did_not_bid", "award_not_recorded"]);
-
-        r["tender"]["procurementMethod"] = json!("direct");
+        let p = plan(&release(r.clone()), &ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "award", "contract"]);
+        // Several active awards are all recorded; a pending one is not.
         let awards = r["awards"].as_array_mut().unwrap();
         awards.push(
             json!({"id": "A2", "status": "active", "date": "2026-03-26T00:00:00Z",
             "value": {"amount": 5, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}),
         );
         awards.push(json!({"id": "A3", "status": "pending", "suppliers": [{"id": "V1"}]}));
-        let p = plan(&release(r), ctx()).unwrap();
-        assert_eq!(kinds(&p), ["tender", "award", "contract"]);
-        assert_eq!(reasons(&p), ["award_not_active", "second_award"]);
+        let p = plan(&release(r.clone()), &ctx()).unwrap();
+        assert_eq!(kinds(&p), ["tender", "award", "award", "contract"]);
+        assert_eq!(reasons(&p), ["award_not_active"]);
+        // With bids published, an award to a supplier without a bid is not recorded.
+        r["bids"] = json!({"details": [{"id": 9, "tenderers": [{"id": "V2", "name": "Other"}],
+                                        "value": {"amount": 7, "currency": "EUR"}}]});
+        let p = plan(&release(r), &ctx()).unwrap();
+        assert!(reasons(&p).contains(&"vendor_did_not_bid"), "{:?}", p.skips);
+    }
+
+    #[test]
+    fn what_breaks_the_entry_rules_is_recorded_with_findings() {
+        let mut r = process(
+            "open",
+            json!({"period": {"startDate": "2026-04-01T00:00:00Z"}}),
+        );
+        r["tender"]["tenderPeriod"] =
+            json!({"startDate": "2026-03-10T00:00:00Z", "endDate": "2026-03-01T00:00:00Z"});
+        r["tender"]["value"] = json!({"amount": 0.13999999999999999, "currency": "EUR"});
+        r["tender"]["status"] = json!("suspended");
+        r["tender"]["title"] = json!("Radios\u{7} for the police");
+        r["bids"]["details"][0]["status"] = json!("not-qualified");
+        r["contracts"][0]["implementation"] = json!({"transactions": [{"value": {"amount": 10}}]});
+        r["date"] = json!("2026-05-05T00:00:00Z");
+        let p = plan(&release(r.clone()), &ctx()).unwrap();
+        let tender = &p.entries[0];
+        assert_eq!(
+            tender.body["estimated_value"]["value"],
+            "0.13999999999999999"
+        );
+        assert_eq!(tender.body["deadline"], "2026-03-01");
+        assert_eq!(tender.body["title"], "Radios  for the police");
+        assert_eq!(
+            codes(tender),
+            [
+                "dq-precision",
+                "dq-invalid-period",
+                "dq-invalid-text",
+                "dq-unknown-status"
+            ]
+        );
+        // The unmapped bid status: recorded, reported, never valid.
+        assert_eq!(p.entries[1].body["unknown_status"], "not-qualified");
+        assert_eq!(codes(&p.entries[1]), ["dq-unknown-status"]);
+        // No contract end: derived; a transaction without id, date and currency: derived.
+        let contract = p.entries.iter().find(|e| e.kind == "contract").unwrap();
+        assert_eq!(codes(contract), ["dq-derived-date"]);
+        let pay = p.entries.iter().find(|e| e.kind == "payment").unwrap();
+        assert_eq!(
+            codes(pay),
+            ["dq-derived-date", "dq-derived-id", "dq-derived-currency"]
+        );
+        assert_eq!(pay.date, NaiveDate::from_ymd_opt(2026, 5, 5).unwrap());
+        assert!(pay.body["imported"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("derived-"));
+        // The same release maps to the same derived ids (a re-import finds them).
+        let again = plan(&release(r.clone()), &ctx()).unwrap();
+        assert_eq!(
+            again.entries.iter().map(|e| &e.key).collect::<Vec<_>>(),
+            p.entries.iter().map(|e| &e.key).collect::<Vec<_>>()
+        );
+        // Mapped, the publisher's word is the codelist's.
+        let mut mapped = ctx();
+        mapped
+            .bid_statuses
+            .insert("not-qualified".to_owned(), BidStatus::Disqualified);
+        mapped.bid_disqualified = true;
+        let p = plan(&release(r), &mapped).unwrap();
+        assert!(p.entries[1].body.get("unknown_status").is_none());
+        assert_eq!(p.entries[2].kind, "bid_disqualified");
+    }
+
+    #[test]
+    fn a_disqualification_on_one_lot_leaves_the_award_of_another() {
+        let mut r = process("open", json!({}));
+        r["bids"] = json!({"details": [
+            {"id": "b1", "status": "disqualified", "relatedLots": ["A"], "tenderers": [{"id": "V1"}],
+             "value": {"amount": 990, "currency": "EUR"}},
+            {"id": "b2", "status": "valid", "relatedLots": ["B"], "tenderers": [{"id": "V1"}],
+             "value": {"amount": 500, "currency": "EUR"}}]});
+        r["awards"] = json!([
+            {"id": "A1", "status": "active", "relatedLots": ["A"], "value": {"amount": 990, "currency": "EUR"}, "suppliers": [{"id": "V1"}]},
+            {"id": "A2", "status": "active", "relatedLots": ["B"], "value": {"amount": 500, "currency": "EUR"}, "suppliers": [{"id": "V1"}]}]);
+        r["contracts"] = json!([]);
+        let p = plan(
+            &release(r),
+            &MapCtx {
+                bid_disqualified: true,
+                ..ctx()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&p),
+            ["tender", "bid", "bid_disqualified", "bid", "award"]
+        );
+        assert_eq!(p.entries[4].body["lot"], "B");
+        assert_eq!(reasons(&p), ["vendor_disqualified"]);
     }
 
     #[test]
     fn a_release_without_what_the_domain_needs_is_skipped_whole() {
-        let reason = |v: Json| plan(&release(v), ctx()).unwrap_err().reason;
+        let reason = |v: Json| plan(&release(v), &ctx()).unwrap_err().reason;
         assert_eq!(reason(json!({"tender": {}})), "no_ocid");
-        assert_eq!(reason(json!({"ocid": "o"})), "no_tender");
         assert_eq!(
-            reason(json!({"ocid": "o", "tender": {"procurementMethod": "negotiated"}})),
-            "unknown_method"
+            reason(json!({"ocid": "o", "planning": {}})),
+            "no_procurement"
         );
         assert_eq!(
             reason(json!({"ocid": "o", "tender": {"procurementMethod": "open"}})),
-            "no_value"
+            "no_date"
         );
         assert_eq!(
-            reason(json!({"ocid": "o", "tender": {"procurementMethod": "open",
-                "value": {"amount": 5, "currency": "EUR"},
-                "tenderPeriod": {"startDate": "2026-03-02", "endDate": "2026-03-01"}}})),
-            "invalid_dates"
+            reason(
+                json!({"ocid": "o", "date": "2026-01-01", "tender": {"value": {"amount": 1, "currency": "XAU"}}})
+            ),
+            "invalid_currency"
+        );
+        // What the domain's own entries refuse is recorded: an unknown method, no value.
+        let p = plan(
+            &release(json!({"ocid": "o", "date": "2026-01-01",
+                            "tender": {"procurementMethod": "negotiated"}})),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(p.entries[0].body["method"], "direct");
+        assert_eq!(
+            codes(&p.entries[0]),
+            [
+                "dq-unknown-status",
+                "dq-missing-value",
+                "dq-missing-deadline"
+            ]
         );
     }
 
@@ -1150,11 +1687,11 @@ mod tests {
     fn disqualified_bids_are_recorded_with_the_kind_when_the_fund_has_it() {
         let mut r = process("open", json!({}));
         r["bids"]["details"][0]["status"] = json!("disqualified");
-        let p = plan(&release(r.clone()), ctx()).unwrap();
+        let p = plan(&release(r.clone()), &ctx()).unwrap();
         assert_eq!(reasons(&p), ["bid_status_not_recorded"]);
         let p = plan(
             &release(r),
-            MapCtx {
+            &MapCtx {
                 bid_disqualified: true,
                 ..ctx()
             },
@@ -1165,7 +1702,8 @@ mod tests {
         assert_eq!(kinds(&p), ["tender", "bid", "bid_disqualified"]);
         assert_eq!(
             p.entries[2].body,
-            json!({"bid": {"$ref": "ocds:ocds-abc-1:bid:1"}, "reason": "disqualified (OCDS bid status, ocds-abc-1)"})
+            json!({"bid": {"$ref": "ocds:ocds-abc-1:bid:1"}, "reason": "disqualified (OCDS bid status, ocds-abc-1)",
+                   "imported": {"ocid": "ocds-abc-1", "id": "1"}})
         );
         assert_eq!(
             p.entries[2].date,

@@ -5,6 +5,7 @@
 //! recorded (`run`).
 
 pub mod map;
+pub mod merge;
 pub mod model;
 pub mod read;
 pub mod run;
@@ -22,11 +23,23 @@ pub struct ImportOcdsArgs {
     /// release's buyer.
     #[arg(long)]
     pub ministry: Option<String>,
-    /// Also write the report as JSON to this file.
+    /// Also write the report to this file as JSON lines: the summary, then every skip and
+    /// every data-quality finding, one per line.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// OCDS 1.1 releases: JSON lines (one release per line) or a release package.
-    pub file: PathBuf,
+    /// A publisher's own bid status read as a codelist one, e.g.
+    /// `--bid-status not-qualified=disqualified` (repeatable).
+    #[arg(long = "bid-status", value_name = "WORD=STATUS")]
+    pub bid_status: Vec<String>,
+    /// A publisher's procurement method read as a codelist one, e.g.
+    /// `--method limited=direct` (repeatable; open, selective, limited or direct).
+    #[arg(long = "method", value_name = "WORD=METHOD")]
+    pub method: Vec<String>,
+    /// OCDS 1.1 files or directories (their `.json`, `.jsonl` and `.ndjson` files):
+    /// JSON lines, release packages or record packages. The releases of one process may
+    /// be spread over several files.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]

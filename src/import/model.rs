@@ -74,6 +74,9 @@ pub struct Party {
 pub struct OrgRef {
     pub id: Option<Id>,
     pub name: Option<String>,
+    /// Older-style references (OCDS 1.0, and publishers without `parties`) carry the
+    /// organisation's identifier inline.
+    pub identifier: Option<Identifier>,
 }
 
 /// `value`: the amount as written (a JSON number, or `null`) and its currency.
@@ -113,6 +116,7 @@ pub struct Tender {
     pub value: Option<Value>,
     pub procurement_method: Option<String>,
     pub main_procurement_category: Option<String>,
+    pub status: Option<String>,
     pub tender_period: Option<Period>,
     pub number_of_tenderers: Option<u32>,
 }
@@ -124,6 +128,7 @@ pub struct Bids {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Bid {
     pub id: Option<Id>,
     pub date: Option<String>,
@@ -131,9 +136,21 @@ pub struct Bid {
     #[serde(default, deserialize_with = "list")]
     pub tenderers: Vec<OrgRef>,
     pub value: Option<Value>,
+    #[serde(default, deserialize_with = "list")]
+    pub related_lots: Vec<Id>,
+    /// Singular form some publishers use (Prozorro).
+    pub related_lot: Option<Id>,
+}
+
+impl Bid {
+    /// The lot the bid is for (the first related lot).
+    pub fn lot(&self) -> Option<&Id> {
+        self.related_lots.first().or(self.related_lot.as_ref())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Award {
     pub id: Option<Id>,
     pub status: Option<String>,
@@ -141,6 +158,16 @@ pub struct Award {
     pub value: Option<Value>,
     #[serde(default, deserialize_with = "list")]
     pub suppliers: Vec<OrgRef>,
+    #[serde(default, deserialize_with = "list")]
+    pub related_lots: Vec<Id>,
+    pub related_lot: Option<Id>,
+}
+
+impl Award {
+    /// The lot the award is for (the first related lot).
+    pub fn lot(&self) -> Option<&Id> {
+        self.related_lots.first().or(self.related_lot.as_ref())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -30,15 +30,72 @@ const CHANNEL_DEPTH: usize = 64;
 pub enum Format {
     /// One release per line.
     JsonLines,
-    /// `{"releases": [...], ...}`.
+    /// `{"releases": [...], ...}` or `{"records": [...], ...}`.
     Package,
+    /// One release, the whole file (how many publishers serve a release per URL).
+    Release,
+}
+
+/// A release as read: compiled (a whole process, mapped as it comes), or one release of
+/// a process among others (merged per ocid once every input is read).
+#[derive(Debug)]
+pub enum Item {
+    Compiled(Box<Release>),
+    Part {
+        ocid: String,
+        date: Option<String>,
+        release: Box<RawValue>,
+    },
+}
+
+impl Item {
+    pub fn ocid(&self) -> Option<&str> {
+        match self {
+            Item::Compiled(r) => r.ocid.as_deref(),
+            Item::Part { ocid, .. } => Some(ocid),
+        }
+    }
+}
+
+/// What decides how a release is read: its ocid, date and tags.
+#[derive(serde::Deserialize)]
+struct Head {
+    ocid: Option<String>,
+    date: Option<String>,
+    tag: Option<serde_json::Value>,
+}
+
+/// A release's text as an `Item`: a release tagged, but not `compiled`, is one of its
+/// process's releases; anything else (a compiled release, a release without tags) is the
+/// process as published.
+fn item(raw: Box<RawValue>, compiled: bool) -> Result<Item, String> {
+    let head: Head = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let tagged_part = !compiled
+        && head.tag.as_ref().is_some_and(|t| {
+            let tags: Vec<&str> = match t {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                serde_json::Value::String(s) => vec![s.as_str()],
+                _ => Vec::new(),
+            };
+            !tags.contains(&"compiled")
+        });
+    match (tagged_part, head.ocid) {
+        (true, Some(ocid)) => Ok(Item::Part {
+            ocid,
+            date: head.date,
+            release: raw,
+        }),
+        _ => serde_json::from_str::<Release>(raw.get())
+            .map(|r| Item::Compiled(Box::new(r)))
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// What the reader thread sends.
 #[derive(Debug)]
 pub enum Record {
     /// The `n`-th record (from 1) and the release it holds.
-    Release(u64, Box<Release>),
+    Release(u64, Item),
     /// A record that is not a release this import can read (skipped, reading goes on).
     Bad {
         record: u64,
@@ -57,14 +114,27 @@ pub fn detect(path: &Path) -> std::io::Result<Format> {
     BufReader::new(File::open(path)?)
         .take(MAX_RELEASE_BYTES)
         .read_until(b'\n', &mut first)?;
-    Ok(
-        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&first) {
-            Ok(obj) if obj.contains_key("ocid") && !obj.contains_key("releases") => {
-                Format::JsonLines
+    if let Ok(obj) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&first) {
+        if obj.contains_key("ocid") && !obj.contains_key("releases") {
+            return Ok(Format::JsonLines);
+        }
+    }
+    // A file no larger than one release may be one release, pretty-printed.
+    if std::fs::metadata(path)?.len() <= MAX_RELEASE_BYTES {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            ocid: Option<IgnoredAny>,
+            releases: Option<IgnoredAny>,
+            records: Option<IgnoredAny>,
+        }
+        let text = std::fs::read(path)?;
+        if let Ok(k) = serde_json::from_slice::<Keys>(&text) {
+            if k.ocid.is_some() && k.releases.is_none() && k.records.is_none() {
+                return Ok(Format::Release);
             }
-            _ => Format::Package,
-        },
-    )
+        }
+    }
+    Ok(Format::Package)
 }
 
 /// Starts the reader thread; `read` counts the bytes consumed (for the progress bar).
@@ -74,12 +144,36 @@ pub fn spawn(
     read: Arc<AtomicU64>,
 ) -> std::io::Result<Receiver<Record>> {
     let file = File::open(path)?;
+    let owned = path.to_path_buf();
     let (tx, rx) = sync_channel(CHANNEL_DEPTH);
     std::thread::Builder::new()
         .name("ocds-reader".to_owned())
         .spawn(move || {
             let element_start = Rc::new(Cell::new(None));
             match format {
+                Format::Release => {
+                    let msg = match std::fs::read_to_string(&owned) {
+                        Err(e) => Record::Fatal(format!("reading: {e}")),
+                        Ok(text) => {
+                            read.fetch_add(
+                                u64::try_from(text.len()).unwrap_or(u64::MAX),
+                                Ordering::Relaxed,
+                            );
+                            match RawValue::from_string(text)
+                                .map_err(|e| e.to_string())
+                                .and_then(|raw| item(raw, false))
+                            {
+                                Ok(i) => Record::Release(1, i),
+                                Err(e) => Record::Bad {
+                                    record: 1,
+                                    reason: "invalid_release",
+                                    detail: e,
+                                },
+                            }
+                        }
+                    };
+                    let _ = tx.send(msg);
+                }
                 Format::JsonLines => {
                     let counted = Counting {
                         inner: file,
@@ -207,12 +301,16 @@ fn json_lines<R: BufRead>(input: R, tx: &SyncSender<Record>) {
                 detail: format!("longer than {MAX_RELEASE_BYTES} bytes"),
             }
         } else {
-            match serde_json::from_slice::<Release>(&line) {
-                Ok(r) => Record::Release(record, Box::new(r)),
+            match std::str::from_utf8(&line)
+                .map_err(|e| e.to_string())
+                .and_then(|t| RawValue::from_string(t.trim().to_owned()).map_err(|e| e.to_string()))
+                .and_then(|raw| item(raw, false))
+            {
+                Ok(i) => Record::Release(record, i),
                 Err(e) => Record::Bad {
                     record,
                     reason: "invalid_json",
-                    detail: e.to_string(),
+                    detail: e,
                 },
             }
         };
@@ -248,28 +346,66 @@ impl<'de> Visitor<'de> for PackageVisitor<'_> {
     type Value = u64;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an OCDS release package (an object with a releases array)")
+        f.write_str(
+            "an OCDS release or record package (an object with a releases or records array)",
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
         let mut releases = None;
         while let Some(k) = map.next_key::<String>()? {
-            if k == "releases" {
+            if k == "releases" || k == "records" {
                 releases = Some(map.next_value_seed(Releases {
                     tx: self.tx,
                     element_start: self.element_start.clone(),
+                    records: k == "records",
                 })?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        releases.ok_or_else(|| serde::de::Error::custom("the package has no releases array"))
+        releases
+            .ok_or_else(|| serde::de::Error::custom("the package has no releases or records array"))
     }
 }
 
 struct Releases<'a> {
     tx: &'a SyncSender<Record>,
     element_start: Rc<Cell<Option<u64>>>,
+    /// A record package: each element is a record (`compiledRelease`, else `releases`).
+    records: bool,
+}
+
+/// An OCDS record: its compiled release, else its releases (linked releases, with only a
+/// `url`, cannot be read and are reported).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordOf {
+    compiled_release: Option<Box<RawValue>>,
+    releases: Option<Vec<Box<RawValue>>>,
+}
+
+/// The items of one record.
+fn record_items(raw: &RawValue) -> Result<Vec<Item>, String> {
+    let r: RecordOf = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    if let Some(c) = r.compiled_release {
+        return Ok(vec![item(c, true)?]);
+    }
+    let mut out = Vec::new();
+    for rel in r.releases.unwrap_or_default() {
+        let i = item(rel, false)?;
+        if let Item::Compiled(c) = &i {
+            if c.tender.is_none()
+                && c.awards.is_empty()
+                && c.contracts.is_empty()
+                && c.ocid.is_none()
+            {
+                return Err("a linked release (only its url): fetch the releases or use the compiled release".to_owned());
+            }
+        }
+        out.push(i);
+    }
+    Ok(out)
 }
 
 impl<'de> DeserializeSeed<'de> for Releases<'_> {
@@ -306,16 +442,26 @@ impl<'de> Visitor<'de> for Releases<'_> {
                 return Ok(record - 1);
             };
             // Parsed from its own text, so a release that does not fit is skipped alone.
-            let msg = match serde_json::from_str::<Release>(raw.get()) {
-                Ok(r) => Record::Release(record, Box::new(r)),
-                Err(e) => Record::Bad {
+            let items = if self.records {
+                record_items(&raw)
+            } else {
+                item(raw, false).map(|i| vec![i])
+            };
+            let msgs = match items {
+                Ok(items) => items
+                    .into_iter()
+                    .map(|i| Record::Release(record, i))
+                    .collect(),
+                Err(e) => vec![Record::Bad {
                     record,
                     reason: "invalid_release",
-                    detail: e.to_string(),
-                },
+                    detail: e,
+                }],
             };
-            if self.tx.send(msg).is_err() {
-                return Err(serde::de::Error::custom(STOPPED));
+            for msg in msgs {
+                if self.tx.send(msg).is_err() {
+                    return Err(serde::de::Error::custom(STOPPED));
+                }
             }
         }
     }
@@ -375,7 +521,7 @@ mod tests {
             .iter()
             .map(|r| match r {
                 Record::Release(n, r) => {
-                    let ocid = r.ocid.clone().unwrap_or_default();
+                    let ocid = r.ocid().unwrap_or_default().to_owned();
                     format!("{n}:{}", &ocid[..ocid.len().min(20)])
                 }
                 Record::Bad { record, reason, .. } => format!("{record}:{reason}"),
@@ -411,7 +557,7 @@ mod tests {
         assert_eq!(format, Format::Package);
         assert_eq!(ocids(&records), ["1:a", "2:invalid_release", "3:c"]);
         // The amount's own digits, not a float's.
-        let Record::Release(_, r) = &records[0] else {
+        let Record::Release(_, Item::Compiled(r)) = &records[0] else {
             panic!()
         };
         let amount = r
@@ -437,7 +583,7 @@ mod tests {
         assert_eq!(got[0], "1:a");
         assert!(got[1].starts_with("fatal:the release package"), "{got:?}");
         let (_, records, _) = read_all(r#"{"uri": "u"}"#);
-        assert!(ocids(&records)[0].contains("no releases array"));
+        assert!(ocids(&records)[0].contains("no releases or records array"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! refuses with `chain_moved` and the importer plans the process again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -25,13 +25,13 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 use uuid::Uuid;
 
-use super::map::{self, MapCtx, PartyRef, Plan, Skip};
-use super::read::{self, Format, Record};
+use super::map::{self, BidStatus, MapCtx, PartyRef, Plan, Skip};
+use super::read::{self, Format, Item, Record};
 use crate::auth::guard::Role;
 use crate::auth::store::{self as org_store, OrgRow};
 use crate::db::PgPool;
 use crate::entries::effect::FundEffect;
-use crate::entries::kinds::FundEntry;
+use crate::entries::kinds::{FundEntry, Method};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
 use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect};
@@ -64,9 +64,116 @@ pub struct ImportOptions {
     pub fund: String,
     /// Record every process for this ministry (id or exact name) instead of its buyer.
     pub ministry: Option<String>,
-    pub file: PathBuf,
+    /// Files and directories, read in order (`inputs`).
+    pub files: Vec<PathBuf>,
     /// How many days past today a business date may lie (as for the API).
     pub future_skew_days: u32,
+    /// A publisher's own bid statuses mapped to the codelist.
+    pub bid_statuses: HashMap<String, BidStatus>,
+    /// A publisher's procurement methods mapped to the domain's.
+    pub methods: HashMap<String, Method>,
+    /// Where to write every skip and finding as JSON lines (`--report`), as they happen.
+    pub report: Option<PathBuf>,
+}
+
+impl ImportOptions {
+    /// Options for `files` with no mappings and no report file.
+    pub fn new(fund: &str, files: Vec<PathBuf>) -> Self {
+        Self {
+            fund: fund.to_owned(),
+            ministry: None,
+            files,
+            future_skew_days: 1,
+            bid_statuses: HashMap::new(),
+            methods: HashMap::new(),
+            report: None,
+        }
+    }
+}
+
+/// `WORD=CODE` pairs of `--bid-status`.
+pub fn bid_statuses(pairs: &[String]) -> anyhow::Result<HashMap<String, BidStatus>> {
+    let mut out = HashMap::new();
+    for p in pairs {
+        let (word, code) = p.split_once('=').with_context(|| {
+            format!("--bid-status {p:?}: write WORD=STATUS, e.g. not-qualified=disqualified")
+        })?;
+        let status = BidStatus::parse(code.trim()).with_context(|| {
+            format!("--bid-status {p:?}: {code:?} is not a bid status of the codelist (invited, pending, valid, disqualified, withdrawn)")
+        })?;
+        out.insert(word.trim().to_owned(), status);
+    }
+    Ok(out)
+}
+
+/// `WORD=METHOD` pairs of `--method` (METHOD an OCDS code: open, selective, limited, direct).
+pub fn methods(pairs: &[String]) -> anyhow::Result<HashMap<String, Method>> {
+    let mut out = HashMap::new();
+    for p in pairs {
+        let (word, code) = p
+            .split_once('=')
+            .with_context(|| format!("--method {p:?}: write WORD=METHOD, e.g. limited=direct"))?;
+        let m = map::method(code.trim()).with_context(|| {
+            format!("--method {p:?}: {code:?} is not open, selective, limited or direct")
+        })?;
+        out.insert(word.trim().to_owned(), m);
+    }
+    Ok(out)
+}
+
+/// The files to read: each argument that is a file, and the `.json`, `.jsonl` and
+/// `.ndjson` files of each directory (sorted by name, not recursive). Refuses with a
+/// plain message a name that matches nothing, a directory that cannot be read or holds
+/// no such file, and a gzip-compressed file.
+pub fn inputs(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        let meta = std::fs::metadata(a).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("{}: no such file or directory", a.display())
+            }
+            _ => anyhow::anyhow!("{}: cannot be read: {e}", a.display()),
+        })?;
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(a).map_err(|e| {
+                anyhow::anyhow!("{}: the directory cannot be read: {e}", a.display())
+            })?;
+            let mut files: Vec<PathBuf> = Vec::new();
+            for e in entries {
+                let p = e
+                    .map_err(|e| {
+                        anyhow::anyhow!("{}: the directory cannot be read: {e}", a.display())
+                    })?
+                    .path();
+                let ext = p.extension().and_then(|x| x.to_str()).unwrap_or("");
+                if p.is_file() && matches!(ext, "json" | "jsonl" | "ndjson" | "gz") {
+                    files.push(p);
+                }
+            }
+            files.sort();
+            anyhow::ensure!(
+                !files.is_empty(),
+                "{}: the directory holds no .json, .jsonl or .ndjson file",
+                a.display()
+            );
+            out.extend(files);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    for f in &out {
+        let mut magic = [0_u8; 2];
+        let n = std::fs::File::open(f)
+            .and_then(|mut h| std::io::Read::read(&mut h, &mut magic))
+            .map_err(|e| anyhow::anyhow!("{}: cannot be read: {e}", f.display()))?;
+        anyhow::ensure!(
+            !(n == 2 && magic == [0x1f, 0x8b]),
+            "{}: the file is gzip-compressed; decompress it first (gunzip -k {}) and import the .json it gives",
+            f.display(),
+            f.display()
+        );
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +194,9 @@ pub struct SkipGroup {
 /// The import's outcome (stderr summary; `--report FILE` writes it as JSON).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
+    /// The files read, in order.
+    pub files: Vec<String>,
+    /// The first file (kept for older readers of the report).
     pub file: String,
     pub fund: Uuid,
     pub format: Option<Format>,
@@ -97,6 +207,13 @@ pub struct ImportReport {
     pub processes_already_recorded: u64,
     /// Processes of which nothing could be recorded (see `skipped`).
     pub processes_skipped: u64,
+    /// Processes recorded (imported by this run, or already recorded) whose entries
+    /// carry at least one data-quality finding.
+    pub processes_with_findings: u64,
+    /// Elements of recorded processes left out (a non-active award, an invited bid, ...).
+    pub elements_skipped: u64,
+    /// Data-quality findings the appended entries record, by code (`dq-precision`, ...).
+    pub findings_by_code: BTreeMap<String, u64>,
     pub entries_appended: u64,
     pub entries_already_present: u64,
     pub appended_by_kind: BTreeMap<String, u64>,
@@ -107,10 +224,29 @@ pub struct ImportReport {
     /// Why reading stopped before the end of the file, if it did.
     pub stopped: Option<String>,
     pub seconds: f64,
+    /// The `--report` file's writer: one JSON line per skip and per finding.
+    #[serde(skip)]
+    lines: Option<std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>>,
 }
 
 impl ImportReport {
+    /// One JSON line of the `--report` file.
+    fn line(&self, v: &Json) {
+        if let Some(w) = &self.lines {
+            if let Ok(mut w) = w.lock() {
+                let _ = std::io::Write::write_all(&mut *w, format!("{v}\n").as_bytes());
+            }
+        }
+    }
+
+    /// The processes recorded: imported by this run or already recorded.
+    pub fn processes_recorded(&self) -> u64 {
+        self.processes_imported + self.processes_already_recorded
+    }
+
     fn skip(&mut self, ocid: &str, s: &Skip) {
+        self.line(&json!({"type": "skip", "reason": s.reason, "ocid": ocid,
+                          "element": s.element, "detail": s.detail}));
         let group = match self.skipped.iter_mut().position(|g| g.reason == s.reason) {
             Some(i) => self.skipped.get_mut(i),
             None => {
@@ -145,13 +281,15 @@ impl ImportReport {
     /// The human summary printed to stderr.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "OCDS import of {} into fund {}: {} records read; {} processes imported, {} already recorded, {} skipped; {} entries appended, {} already present",
-            self.file,
+            "OCDS import of {} into fund {}: {} records read; {} processes imported, {} already recorded ({} with data-quality findings), {} skipped; {} elements skipped; {} entries appended, {} already present",
+            self.files.join(", "),
             self.fund,
             self.records_read,
             self.processes_imported,
             self.processes_already_recorded,
+            self.processes_with_findings,
             self.processes_skipped,
+            self.elements_skipped,
             self.entries_appended,
             self.entries_already_present,
         );
@@ -169,6 +307,17 @@ impl ImportReport {
         ));
         if self.entries_appended == 0 && self.entries_already_present > 0 {
             out.push_str("everything mapped was already recorded\n");
+        }
+        if !self.findings_by_code.is_empty() {
+            let f: Vec<String> = self
+                .findings_by_code
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push_str(&format!(
+                "data-quality findings recorded (flags of the dq- family): {}\n",
+                f.join(", ")
+            ));
         }
         for g in &self.skipped {
             out.push_str(&format!("skipped {} × {}\n", g.count, g.reason));
@@ -513,6 +662,7 @@ impl Importer<'_> {
         for s in &plan.skips {
             self.report.skip(&ocid, s);
         }
+        self.report.elements_skipped += u64::try_from(plan.skips.len())?;
         let ministry = match self.ministry(plan.buyer.as_ref())? {
             Ok(m) => m,
             Err(s) => {
@@ -535,6 +685,9 @@ impl Importer<'_> {
             Prepared::AlreadyRecorded(present) => {
                 self.report.entries_already_present += u64::try_from(present)?;
                 self.report.processes_already_recorded += 1;
+                if plan.findings > 0 {
+                    self.report.processes_with_findings += 1;
+                }
             }
             Prepared::New(requests, present) => {
                 for r in &requests {
@@ -552,6 +705,30 @@ impl Importer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Counts the data-quality findings of an appended entry and writes each as a JSON
+    /// line of the report.
+    fn report_findings(&mut self, ocid: &str, r: &AppendRequest) {
+        let Some(findings) = r
+            .body
+            .get("imported")
+            .and_then(|i| i.get("findings"))
+            .and_then(Json::as_array)
+        else {
+            return;
+        };
+        for f in findings {
+            let code = f.get("code").and_then(Json::as_str).unwrap_or("dq");
+            *self
+                .report
+                .findings_by_code
+                .entry(code.to_owned())
+                .or_default() += 1;
+            self.report
+                .line(&json!({"type": "finding", "code": code, "ocid": ocid,
+                "kind": r.kind, "key": r.idempotency_key, "detail": f.get("detail")}));
+        }
     }
 
     fn group_entries(&self) -> usize {
@@ -745,6 +922,14 @@ impl Importer<'_> {
                     // A replayed receipt: a concurrent importer recorded it in between.
                     let appended = receipts.iter().filter(|r| !r.replayed).count();
                     let present: usize = group.iter().map(|g| g.present).sum();
+                    for g in &group {
+                        if g.plan.findings > 0 {
+                            self.report.processes_with_findings += 1;
+                        }
+                        for r in &g.requests {
+                            self.report_findings(&g.plan.ocid, r);
+                        }
+                    }
                     self.report.entries_appended += u64::try_from(appended)?;
                     self.report.entries_already_present +=
                         u64::try_from(present + receipts.len() - appended)?;
@@ -868,14 +1053,16 @@ fn parties_of(v: &Json) -> Vec<usize> {
     out
 }
 
-/// Imports `opts.file` into the fund. `progress` is told the bytes read so far.
+/// Imports `opts.files` into the fund. `progress` is told the bytes read so far and the
+/// report as it stands.
 pub async fn import(
     ledger: &Arc<Ledger>,
     pool: &PgPool,
     opts: &ImportOptions,
-    progress: Option<&dyn Fn(u64)>,
+    progress: Option<&dyn Fn(u64, &ImportReport)>,
 ) -> anyhow::Result<ImportReport> {
     let started = std::time::Instant::now();
+    let files = inputs(&opts.files)?;
     let (fund, ministry_override) = {
         let mut conn = pool.get()?;
         let fund = crate::startup::find_fund(&mut conn, &opts.fund)?;
@@ -896,11 +1083,12 @@ pub async fn import(
         (fund, ministry)
     };
     let currency = Currency::parse(&fund.currency).map_err(|e| anyhow::anyhow!(e))?;
-    let format =
-        read::detect(&opts.file).with_context(|| format!("reading {}", opts.file.display()))?;
-    let read_bytes = Arc::new(AtomicU64::new(0));
-    let rx = read::spawn(&opts.file, format, read_bytes.clone())
-        .with_context(|| format!("reading {}", opts.file.display()))?;
+    let lines = match &opts.report {
+        Some(p) => Some(Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("writing {}", p.display()))?,
+        )))),
+        None => None,
+    };
     let mut importer = Importer {
         ledger,
         pool,
@@ -911,11 +1099,18 @@ pub async fn import(
             latest_date: ledger.now().date_naive()
                 + chrono::Days::new(u64::from(opts.future_skew_days)),
             bid_disqualified: crate::entries::kinds::KINDS.contains(&"bid_disqualified"),
+            fund_currency: currency,
+            bid_statuses: opts.bid_statuses.clone(),
+            methods: opts.methods.clone(),
         },
         report: ImportReport {
-            file: opts.file.display().to_string(),
+            files: files.iter().map(|f| f.display().to_string()).collect(),
+            file: files
+                .first()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
             fund: fund.id,
-            format: Some(format),
+            lines,
             ..ImportReport::default()
         },
         ministries: HashMap::new(),
@@ -924,60 +1119,153 @@ pub async fn import(
         group_base: None,
         pending_keys: std::collections::HashSet::new(),
     };
-    while let Ok(record) = rx.recv() {
-        if let Some(p) = progress {
-            p(read_bytes.load(Ordering::Relaxed));
-        }
-        match record {
-            Record::Release(n, release) => {
-                importer.report.records_read = n;
-                match map::plan(&release, importer.ctx) {
-                    Ok(plan) => importer.process(plan).await?,
-                    Err(s) => {
-                        importer.report.processes_skipped += 1;
-                        let ocid = release
-                            .ocid
-                            .clone()
-                            .unwrap_or_else(|| format!("(record {n})"));
-                        importer.report.skip(&ocid, &s);
+    // Releases that are one of several of their process: kept (as text) until every
+    // file is read, then merged per ocid, in the order the ocids were first seen.
+    let mut parts: HashMap<String, Vec<(Option<String>, Box<serde_json::value::RawValue>)>> =
+        HashMap::new();
+    let mut part_order: Vec<String> = Vec::new();
+    let read_bytes = Arc::new(AtomicU64::new(0));
+    let mut records = 0_u64;
+    for file in &files {
+        let format = read::detect(file).with_context(|| format!("reading {}", file.display()))?;
+        importer.report.format.get_or_insert(format);
+        let rx = read::spawn(file, format, read_bytes.clone())
+            .with_context(|| format!("reading {}", file.display()))?;
+        let base = records;
+        while let Ok(record) = rx.recv() {
+            if let Some(p) = progress {
+                p(read_bytes.load(Ordering::Relaxed), &importer.report);
+            }
+            match record {
+                Record::Release(n, Item::Compiled(release)) => {
+                    records = base + n;
+                    importer.report.records_read = records;
+                    importer.take(&release, n).await?;
+                }
+                Record::Release(
+                    n,
+                    Item::Part {
+                        ocid,
+                        date,
+                        release,
+                    },
+                ) => {
+                    records = base + n;
+                    importer.report.records_read = records;
+                    let list = parts.entry(ocid.clone()).or_default();
+                    if list.is_empty() {
+                        part_order.push(ocid);
                     }
+                    list.push((date, release));
+                }
+                Record::Bad {
+                    record,
+                    reason,
+                    detail,
+                } => {
+                    records = base + record;
+                    importer.report.records_read = records;
+                    importer.report.skip(
+                        &format!("({} record {record})", file.display()),
+                        &skip(reason, "record", detail),
+                    );
+                }
+                Record::Fatal(why) => {
+                    importer.report.stopped = Some(format!("{}: {why}", file.display()));
                 }
             }
-            Record::Bad {
-                record,
-                reason,
-                detail,
-            } => {
-                importer.report.records_read = record;
+        }
+    }
+    // The processes published as separate releases: compiled like `ocdskit compile`.
+    for ocid in part_order {
+        let Some(list) = parts.remove(&ocid) else {
+            continue;
+        };
+        let values: Vec<(Option<String>, Json)> = list
+            .into_iter()
+            .filter_map(|(d, raw)| serde_json::from_str(raw.get()).ok().map(|v| (d, v)))
+            .collect();
+        let compiled = super::merge::compile(values);
+        match serde_json::from_value::<crate::import::model::Release>(compiled) {
+            Ok(release) => importer.take(&release, 0).await?,
+            Err(e) => {
+                importer.report.processes_skipped += 1;
                 importer.report.skip(
-                    &format!("(record {record})"),
-                    &skip(reason, "record", detail),
+                    &ocid,
+                    &skip(
+                        "invalid_release",
+                        "process",
+                        format!("the compiled release: {e}"),
+                    ),
                 );
             }
-            Record::Fatal(why) => importer.report.stopped = Some(why),
+        }
+        if let Some(p) = progress {
+            p(read_bytes.load(Ordering::Relaxed), &importer.report);
         }
     }
     importer.flush().await?;
     if let Some(p) = progress {
-        p(read_bytes.load(Ordering::Relaxed));
+        p(read_bytes.load(Ordering::Relaxed), &importer.report);
     }
     importer.report.seconds = started.elapsed().as_secs_f64();
+    let summary = serde_json::to_value(&importer.report)?;
+    importer
+        .report
+        .line(&json!({"type": "summary", "report": summary}));
+    if let Some(w) = &importer.report.lines {
+        if let Ok(mut w) = w.lock() {
+            std::io::Write::flush(&mut *w).context("writing the report")?;
+        }
+    }
     Ok(importer.report)
 }
 
+impl Importer<'_> {
+    /// Maps one process and takes it (or reports it skipped).
+    async fn take(
+        &mut self,
+        release: &crate::import::model::Release,
+        n: u64,
+    ) -> anyhow::Result<()> {
+        match map::plan(release, &self.ctx) {
+            Ok(plan) => self.process(plan).await,
+            Err(s) => {
+                self.report.processes_skipped += 1;
+                let ocid = release
+                    .ocid
+                    .clone()
+                    .unwrap_or_else(|| format!("(record {n})"));
+                self.report.skip(&ocid, &s);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// `fundtrail import ocds`: opens the database, imports, prints the summary to stderr
-/// and writes the JSON report if asked. Fails (exit 2) when reading stopped early.
+/// and writes the report if asked. Fails (exit 2) when reading stopped early or nothing
+/// could be recorded.
 pub fn run_cli(args: &super::ImportOcdsArgs) -> anyhow::Result<ImportReport> {
     use std::io::IsTerminal;
-    let (database, pool, ledger) = crate::startup::open_ledger(&args.db, &args.ledger)?;
     let opts = ImportOptions {
         fund: args.fund.clone(),
         ministry: args.ministry.clone(),
-        file: args.file.clone(),
+        files: args.files.clone(),
         future_skew_days: args.ledger.future_skew_days,
+        bid_statuses: bid_statuses(&args.bid_status)?,
+        methods: methods(&args.method)?,
+        report: args.report.clone(),
     };
-    let bar = if std::io::stderr().is_terminal() {
-        let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    // Plain messages for what cannot be read, before opening the database.
+    let files = inputs(&opts.files)?;
+    let (database, pool, ledger) = crate::startup::open_ledger(&args.db, &args.ledger)?;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if terminal {
+        let size = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum();
         let bar = indicatif::ProgressBar::new(size);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -990,14 +1278,25 @@ pub fn run_cli(args: &super::ImportOcdsArgs) -> anyhow::Result<ImportReport> {
     } else {
         None
     };
+    // Not a terminal (a log, a CI job): a progress line every PROGRESS_EVERY.
+    let last_line = std::cell::Cell::new(std::time::Instant::now());
     let report = actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tick = |n: u64| {
+        let tick = |n: u64, r: &ImportReport| {
             if let Some(b) = &bar {
                 b.set_position(n);
+            } else if last_line.get().elapsed() >= PROGRESS_EVERY {
+                last_line.set(std::time::Instant::now());
+                eprintln!(
+                    "progress: {n} bytes read, {} records, {} processes recorded, {} skipped, {} entries appended",
+                    r.records_read,
+                    r.processes_recorded(),
+                    r.processes_skipped,
+                    r.entries_appended
+                );
             }
         };
         import(&ledger, &pool, &opts, Some(&tick)).await
@@ -1008,16 +1307,18 @@ pub fn run_cli(args: &super::ImportOcdsArgs) -> anyhow::Result<ImportReport> {
     drop(database);
     let report = report?;
     eprint!("{}", report.summary());
-    if let Some(path) = &args.report {
-        write_report(path, &report)?;
-    }
     if let Some(why) = &report.stopped {
-        anyhow::bail!("reading {} stopped: {why}", args.file.display());
+        anyhow::bail!("reading stopped: {why}");
+    }
+    if report.processes_recorded() == 0 {
+        anyhow::bail!(
+            "nothing could be recorded: {} records read, {} processes skipped (see the reasons above)",
+            report.records_read,
+            report.processes_skipped
+        );
     }
     Ok(report)
 }
 
-fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(report)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
-}
+/// How often a progress line is printed when stderr is not a terminal.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);

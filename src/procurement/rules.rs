@@ -41,6 +41,7 @@ pub fn tender(st: &mut Derived<'_>, p: &Posting<'_>, t: &Tender) -> Result<()> {
         stage: "open".to_owned(),
         bids: 0,
         award_seq: None,
+        status: t.status.map(|x| x.as_str().to_owned()),
     })?;
     let mut r = with_money(row(ctx, s, "tender", date), &t.estimated_value, amt);
     r.ministry_org_id = Some(t.ministry);
@@ -55,7 +56,13 @@ pub fn bid(st: &mut Derived<'_>, p: &Posting<'_>, b: &Bid) -> Result<()> {
         ctx, actor, date, ..
     } = *p;
     let s = p.seq_i64()?;
-    let mut tender = open_tender(st, actor, b.tender)?;
+    // Imported evidence: a later release may add a bid on one lot after another lot's
+    // award.
+    let mut tender = if b.imported.is_some() || b.lot.is_some() {
+        imported_tender(st, actor, b.tender)?
+    } else {
+        open_tender(st, actor, b.tender)?
+    };
     require_org(st, actor, b.vendor, "vendor", "vendor")?;
     let amt = to_fund(st, ctx, &b.amount, date)?;
     tender.bids = tender.bids.saturating_add(1);
@@ -63,6 +70,8 @@ pub fn bid(st: &mut Derived<'_>, p: &Posting<'_>, b: &Bid) -> Result<()> {
     let mut r = with_money(row(ctx, s, "bid", date), &b.amount, amt);
     r.ministry_org_id = Some(tender.ministry_org_id);
     r.vendor_org_id = Some(b.vendor);
+    r.lot = b.lot.clone();
+    r.status = b.unknown_status.clone();
     r.ref_seq = Some(tender.seq);
     r.tender_seq = Some(tender.seq);
     st.save_entry(&r)?;
@@ -74,9 +83,21 @@ pub fn award(st: &mut Derived<'_>, p: &Posting<'_>, a: &Award) -> Result<()> {
         ctx, actor, date, ..
     } = *p;
     let s = p.seq_i64()?;
-    let mut tender = open_tender(st, actor, a.tender)?;
+    // Imported evidence: a tender may have several awards (one per lot, or several
+    // suppliers), and a publisher that publishes no bids still publishes its awards.
+    let imported = a.imported.is_some();
+    // A tender in lots takes one award per lot: another lot's award leaves it open.
+    let mut tender = if imported || a.lot.is_some() {
+        imported_tender(st, actor, a.tender)?
+    } else {
+        open_tender(st, actor, a.tender)?
+    };
     require_org(st, actor, a.vendor, "vendor", "vendor")?;
-    if tender.method != kinds::Method::Direct.as_str() && !st.has_bid(tender.seq, a.vendor)? {
+    let bids_published = !imported || tender.bids > 0;
+    if bids_published
+        && tender.method != kinds::Method::Direct.as_str()
+        && !st.has_bid(tender.seq, a.vendor)?
+    {
         return Err(reject(
             "vendor_did_not_bid",
             format!(
@@ -85,11 +106,22 @@ pub fn award(st: &mut Derived<'_>, p: &Posting<'_>, a: &Award) -> Result<()> {
             ),
         ));
     }
-    // Whatever the method: a vendor ruled out of this tender cannot win it.
-    if let Some(d) = st
-        .live_disqualifications(tender.seq, Some(a.vendor))?
-        .first()
-    {
+    // Whatever the method: a vendor ruled out of this tender (of this lot, when the
+    // award names one) cannot win it.
+    let mut ruled_out = None;
+    for d in st.live_disqualifications(tender.seq, Some(a.vendor))? {
+        let same_lot = match &a.lot {
+            None => true,
+            Some(lot) => st
+                .entry(d.bid_seq)?
+                .is_none_or(|b| b.lot.as_ref().is_none_or(|l| l == lot)),
+        };
+        if same_lot {
+            ruled_out = Some(d);
+            break;
+        }
+    }
+    if let Some(d) = ruled_out {
         return Err(reject(
             "vendor_disqualified",
             format!(
@@ -99,12 +131,15 @@ pub fn award(st: &mut Derived<'_>, p: &Posting<'_>, a: &Award) -> Result<()> {
         ));
     }
     let amt = to_fund(st, ctx, &a.amount, date)?;
-    tender.stage = "awarded".to_owned();
+    if tender.stage == "open" {
+        tender.stage = "awarded".to_owned();
+    }
     tender.award_seq = Some(s);
     st.save_tender(&tender)?;
     let mut r = with_money(row(ctx, s, "award", date), &a.amount, amt);
     r.ministry_org_id = Some(tender.ministry_org_id);
     r.vendor_org_id = Some(a.vendor);
+    r.lot = a.lot.clone();
     r.ref_seq = Some(tender.seq);
     r.tender_seq = Some(tender.seq);
     st.save_entry(&r)?;
@@ -134,7 +169,10 @@ pub fn contract(st: &mut Derived<'_>, p: &Posting<'_>, c: &Contract) -> Result<(
     let mut tender = st
         .tender(tender_seq)?
         .ok_or_else(|| unknown("live award", c.award))?;
-    if tender.stage != "awarded" || tender.award_seq != Some(award.seq) {
+    // An imported tender may hold several awards, each with its contracts (OCDS keys them
+    // by their own ids; the import records each once).
+    let several = (c.imported.is_some() || award.lot.is_some()) && tender.stage != "open";
+    if !several && (tender.stage != "awarded" || tender.award_seq != Some(award.seq)) {
         return Err(reject(
             "award_already_contracted",
             format!("award {} already has a contract", c.award),
@@ -393,7 +431,7 @@ pub fn bid_disqualified(st: &mut Derived<'_>, p: &Posting<'_>, d: &BidDisqualifi
         .tender(tender_seq)?
         .ok_or_else(|| unknown("live bid", d.bid))?;
     own_reference(actor, tender.ministry_org_id, "bid", d.bid)?;
-    if tender.stage != "open" {
+    if tender.stage != "open" && d.imported.is_none() {
         return Err(reject(
             "tender_not_open",
             format!(
@@ -506,6 +544,27 @@ fn open_tender(st: &mut Derived<'_>, actor: Option<&Actor>, seq: u64) -> Result<
         .ok_or_else(|| unknown("tender", seq))?;
     own_reference(actor, tender.ministry_org_id, "tender", seq)?;
     if tender.stage != "open" {
+        return Err(reject(
+            "tender_not_open",
+            format!("tender {seq} is {}", tender.stage),
+        ));
+    }
+    Ok(tender)
+}
+
+/// The tender at `seq`, of the actor's own ministry, open, awarded or contracted: a
+/// tender in lots takes bids and awards lot by lot, and imported evidence records what the
+/// publisher recorded. A cancelled (reversed) tender takes nothing.
+fn imported_tender(
+    st: &mut Derived<'_>,
+    actor: Option<&Actor>,
+    seq: u64,
+) -> Result<state::TenderRow> {
+    let tender = st
+        .tender(seq_i64(seq)?)?
+        .ok_or_else(|| unknown("tender", seq))?;
+    own_reference(actor, tender.ministry_org_id, "tender", seq)?;
+    if tender.stage == "cancelled" {
         return Err(reject(
             "tender_not_open",
             format!("tender {seq} is {}", tender.stage),

@@ -219,11 +219,15 @@ struct TenderState {
     estimate: (Decimal, String),
     deadline: NaiveDate,
     cancelled: bool,
+    /// The publisher's ocid of an imported tender.
+    ocid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 struct BidState {
     seq: u64,
+    /// The publisher's id of an imported bid (else the seq is the id).
+    id: Option<String>,
     date: NaiveDate,
     vendor: Uuid,
     value: (Decimal, String),
@@ -235,6 +239,7 @@ struct BidState {
 #[derive(Debug, Clone)]
 struct AwardState {
     seq: u64,
+    id: Option<String>,
     date: NaiveDate,
     vendor: Uuid,
     value: (Decimal, String),
@@ -244,6 +249,7 @@ struct AwardState {
 #[derive(Debug, Clone)]
 struct AmendmentState {
     seq: u64,
+    id: Option<String>,
     date: NaiveDate,
     reason: String,
     changes: String,
@@ -255,6 +261,7 @@ struct AmendmentState {
 #[derive(Debug, Clone)]
 struct ContractState {
     seq: u64,
+    id: Option<String>,
     award: u64,
     vendor: Uuid,
     signed: NaiveDate,
@@ -266,6 +273,8 @@ struct ContractState {
     amendments: Vec<AmendmentState>,
     /// Payments and payment reversals: (seq, date, amount, currency).
     transactions: Vec<(u64, NaiveDate, Decimal, String)>,
+    /// The publisher's transaction ids of imported payments, by payment seq.
+    transaction_ids: HashMap<u64, String>,
 }
 
 /// A tender's entries folded in chain order.
@@ -392,10 +401,12 @@ impl Process {
                     ),
                     deadline: t.deadline,
                     cancelled: false,
+                    ocid: t.imported.map(|i| i.ocid),
                 });
             }
             FundEntry::Bid(b) => self.bids.push(BidState {
                 seq,
+                id: b.imported.and_then(|i| i.id),
                 date,
                 vendor: b.vendor,
                 value: (b.amount.value, b.amount.currency.to_string()),
@@ -409,6 +420,7 @@ impl Process {
             }
             FundEntry::Award(a) => self.awards.push(AwardState {
                 seq,
+                id: a.imported.and_then(|i| i.id),
                 date,
                 vendor: a.vendor,
                 value: (a.amount.value, a.amount.currency.to_string()),
@@ -421,6 +433,7 @@ impl Process {
                 })?;
                 self.contracts.push(ContractState {
                     seq,
+                    id: c.imported.and_then(|i| i.id),
                     award: c.award,
                     vendor,
                     signed: date,
@@ -431,6 +444,7 @@ impl Process {
                     cancelled: false,
                     amendments: Vec::new(),
                     transactions: Vec::new(),
+                    transaction_ids: HashMap::new(),
                 });
             }
             FundEntry::ContractAmendment(a) => {
@@ -451,6 +465,7 @@ impl Process {
                 }
                 c.amendments.push(AmendmentState {
                     seq,
+                    id: a.imported.and_then(|i| i.id),
                     date,
                     reason: a.reason,
                     changes: changes.join("; "),
@@ -475,6 +490,9 @@ impl Process {
                     })?;
                 self.payment_contract.insert(seq, contract);
                 let c = self.contract_mut(contract, seq)?;
+                if let Some(id) = p.imported.and_then(|i| i.id) {
+                    c.transaction_ids.insert(seq, id);
+                }
                 c.transactions.push((
                     seq,
                     date,
@@ -580,7 +598,12 @@ impl Process {
             id: id.to_string(),
             name: name(id),
         };
-        let ocid = ocid(&info.ocid_prefix, info.fund, self.tender_seq);
+        // An imported process keeps the publisher's ocid: import, export and import
+        // again finds the same process.
+        let ocid = tender
+            .ocid
+            .clone()
+            .unwrap_or_else(|| ocid(&info.ocid_prefix, info.fund, self.tender_seq));
 
         // Parties: the buyer, then vendors in order of first appearance, then the fund.
         let paid = self.contracts.iter().any(|c| !c.transactions.is_empty());
@@ -642,7 +665,7 @@ impl Process {
                 .bids
                 .iter()
                 .map(|b| BidOut {
-                    id: b.seq.to_string(),
+                    id: b.id.clone().unwrap_or_else(|| b.seq.to_string()),
                     date: date_time(b.date),
                     status: if b.withdrawn {
                         Some("withdrawn")
@@ -693,7 +716,7 @@ impl Process {
                 .awards
                 .iter()
                 .map(|a| AwardOut {
-                    id: a.seq.to_string(),
+                    id: a.id.clone().unwrap_or_else(|| a.seq.to_string()),
                     status: if a.cancelled { "cancelled" } else { "active" },
                     date: date_time(a.date),
                     value: Value::of(a.value.0, &a.value.1),
@@ -704,8 +727,15 @@ impl Process {
                 .contracts
                 .iter()
                 .map(|c| ContractOut {
-                    id: crate::procurement::rules::contract_id(info.fund, c.seq).to_string(),
-                    award_id: c.award.to_string(),
+                    id: c.id.clone().unwrap_or_else(|| {
+                        crate::procurement::rules::contract_id(info.fund, c.seq).to_string()
+                    }),
+                    award_id: self
+                        .awards
+                        .iter()
+                        .find(|a| a.seq == c.award)
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_else(|| c.award.to_string()),
                     status: if c.cancelled { "cancelled" } else { "active" },
                     date_signed: date_time(c.signed),
                     period: Period {
@@ -717,7 +747,7 @@ impl Process {
                         .amendments
                         .iter()
                         .map(|a| AmendmentOut {
-                            id: a.seq.to_string(),
+                            id: a.id.clone().unwrap_or_else(|| a.seq.to_string()),
                             date: date_time(a.date),
                             rationale: a.reason.clone(),
                             description: match a.reversed {
@@ -733,7 +763,11 @@ impl Process {
                             .transactions
                             .iter()
                             .map(|(seq, date, amount, currency)| TransactionOut {
-                                id: seq.to_string(),
+                                id: c
+                                    .transaction_ids
+                                    .get(seq)
+                                    .cloned()
+                                    .unwrap_or_else(|| seq.to_string()),
                                 date: date_time(*date),
                                 value: Value::of(*amount, currency),
                                 payer: r(ministry),

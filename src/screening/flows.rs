@@ -340,6 +340,8 @@ mod tests {
             amount: None,
             tender_seq: None,
             reversed_by: None,
+            lot: None,
+            status: None,
         }
     }
 

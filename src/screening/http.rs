@@ -160,7 +160,13 @@ pub async fn list_flags(
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let q = query.into_inner();
-    one_of(&q.rule, &RULES, "rule")?;
+    // The screens' rules and the data-quality family of imported evidence.
+    let rules: Vec<&str> = RULES
+        .iter()
+        .copied()
+        .chain(crate::entries::kinds::Dq::ALL.iter().map(|d| d.code()))
+        .collect();
+    one_of(&q.rule, &rules, "rule")?;
     one_of(&q.severity, &SEVERITIES, "severity")?;
     one_of(&q.status, &STATUSES, "status")?;
     let limit = crate::http::page_limit(q.limit)?;

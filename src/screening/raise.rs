@@ -649,6 +649,15 @@ fn near_a_threshold(amount: Decimal, t: &Thresholds) -> bool {
         .any(|(limit, _)| amount >= *limit - *limit * t.near_share && amount < *limit)
 }
 
+/// Whether the bid at `seq` is for `lot` (any bid, when no lot) and has no unknown
+/// publisher status.
+fn same_lot_valid(st: &mut Derived<'_>, seq: i64, lot: Option<&str>) -> diesel::QueryResult<bool> {
+    let Some(bid) = st.entry(seq)? else {
+        return Ok(false);
+    };
+    Ok(bid.status.is_none() && lot.is_none_or(|l| bid.lot.as_deref().is_none_or(|b| b == l)))
+}
+
 /// The facts of one entry; `None` for kinds no rule looks at.
 #[allow(clippy::too_many_arguments)]
 fn facts(
@@ -693,17 +702,50 @@ fn facts(
         funding: None,
         approval: None,
         over_contract: None,
-        imported: entry.principal.id == super::rules::IMPORT_PRINCIPAL,
+        imported: entry.principal.id == super::rules::IMPORT_PRINCIPAL
+            || typed.imported().is_some(),
         bids_received: None,
+        data_quality: typed
+            .imported()
+            .map(|i| {
+                i.findings
+                    .iter()
+                    .map(|x| (x.code.code(), x.detail.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
-    if let (Some(tender_seq), true) = (
+    // Imported evidence: a tender the publisher says was cancelled, unsuccessful or
+    // withdrawn is not screened as a competition; bids and awards compare within their
+    // lot; a bid whose status is unknown is never read as a valid bid.
+    let imported = typed.imported();
+    let competition = matches!(
+        typed,
+        FundEntry::Tender(_) | FundEntry::Bid(_) | FundEntry::Award(_)
+    );
+    let tender_row = match (row.tender_seq, competition) {
+        (Some(s), true) => st.tender(s)?,
+        _ => None,
+    };
+    let ended = tender_row
+        .as_ref()
+        .and_then(|t| t.status.as_deref())
+        .and_then(crate::entries::kinds::TenderStatus::parse)
+        .is_some_and(|s| s.ended_without_award());
+    let lot = match typed {
+        FundEntry::Bid(b) => b.lot.clone(),
+        FundEntry::Award(a) => a.lot.clone(),
+        _ => None,
+    };
+    if let (Some(tender_seq), true, false) = (
         row.tender_seq,
         matches!(
             typed,
             FundEntry::Tender(_) | FundEntry::Bid(_) | FundEntry::Award(_)
         ),
+        ended,
     ) {
-        let method = st.tender(tender_seq)?.map(|t| t.method).unwrap_or_default();
+        let method = tender_row.map(|t| t.method).unwrap_or_default();
         let mut estimate = Decimal::ZERO;
         let mut published = entry.business_date;
         let mut bids = Vec::new();
@@ -722,6 +764,7 @@ fn facts(
                     estimate = amount.unwrap_or_default();
                     published = *date;
                 }
+                "bid" if imported.is_some() && !same_lot_valid(st, *s, lot.as_deref())? => {}
                 "bid" => bids.push(BidFact {
                     seq: u(*s),
                     vendor: job.name(*vendor).unwrap_or_default(),
@@ -752,7 +795,15 @@ fn facts(
         });
     }
     match typed {
-        FundEntry::Tender(t) => f.deadline = Some(t.deadline),
+        FundEntry::Tender(t) => {
+            let unknown_period = t.imported.as_ref().is_some_and(|i| {
+                i.has(crate::entries::kinds::Dq::MissingDeadline)
+                    || i.has(crate::entries::kinds::Dq::InvalidPeriod)
+            });
+            if !ended && !unknown_period {
+                f.deadline = Some(t.deadline);
+            }
+        }
         // near-threshold, once per procurement: the award's amount and the tender's
         // estimate, read only for a contract value just under a threshold (rare).
         FundEntry::Contract(_) if row.amount_fund.is_some_and(|a| near_a_threshold(a, t)) => {

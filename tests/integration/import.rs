@@ -87,10 +87,8 @@ impl World {
             &self.state.ledger,
             &self.state.pool,
             &ImportOptions {
-                fund: fund.to_owned(),
                 ministry: ministry.map(str::to_owned),
-                file,
-                future_skew_days: 1,
+                ..ImportOptions::new(fund, vec![file])
             },
             None,
         )
@@ -175,8 +173,23 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         TestRequest::get().uri(&format!("/api/v1/funds/{}/entries?limit=1000", w.fund))
     );
     assert_eq!(status, StatusCode::OK, "{page}");
-    let entries: Vec<Value> = page["entries"].as_array().unwrap()[fund_before..].to_vec();
+    let mut entries: Vec<Value> = page["entries"].as_array().unwrap()[fund_before..].to_vec();
     assert_eq!(entries.len() as u64, expected);
+    // Every entry keeps the publisher's ocid (and the element's id); compared apart.
+    for e in &mut entries {
+        let imported = e["body"]
+            .as_object_mut()
+            .unwrap()
+            .remove("imported")
+            .unwrap();
+        assert!(
+            imported["ocid"]
+                .as_str()
+                .unwrap()
+                .starts_with("ocds-xmpl01-moi-"),
+            "{imported}"
+        );
+    }
     let kinds: Vec<&str> = entries
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
@@ -212,7 +225,7 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
     assert_eq!(
         tender["body"],
         json!({"ministry": w.interior, "title": "Handheld radios for district police stations",
-               "category": "CPV 32344210", "method": "open",
+               "category": "CPV 32344210", "method": "open", "status": "complete",
                "estimated_value": {"value": "120000", "currency": "EUR"}, "deadline": "2026-04-06"})
     );
     assert_eq!(

@@ -67,6 +67,7 @@ mod funds;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset
 mod harness;
 mod import;
+mod import_real;
 mod insiders;
 mod ledger;
 mod over_contract;

@@ -76,10 +76,8 @@ async fn a_hryvnia_fund_screens_real_history_without_euro_amounts_or_timing_unti
             &state.ledger,
             &state.pool,
             &ImportOptions {
-                fund: fund.to_string(),
                 ministry: Some(ministry.to_string()),
-                file: prozorro(),
-                future_skew_days: 1,
+                ..ImportOptions::new(&fund.to_string(), vec![prozorro()])
             },
             None,
         )

@@ -628,6 +628,9 @@ pub struct Facts {
     /// Award: the number of bids the ministry (or the publisher's `numberOfTenderers`)
     /// says the tender received.
     pub bids_received: Option<u32>,
+    /// Imported evidence: the data-quality findings the entry records (flag rule code,
+    /// what was published), each raised as a flag of the `dq-` family.
+    pub data_quality: Vec<(&'static str, String)>,
 }
 
 /// `v` rounded to two significant digits (half away from zero); at least 0.01.
@@ -694,7 +697,31 @@ pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     procurement::self_approval(f, &mut out);
     payments::over_contract(f, t, &mut out);
     procurement::consecutive_wins(f, t, &mut out);
+    data_quality(f, &mut out);
     out
+}
+
+/// One flag per data-quality code the entry records (several findings of one code, e.g.
+/// two amounts too precise, make one flag listing both).
+fn data_quality(f: &Facts, out: &mut Vec<Finding>) {
+    let mut by_code: std::collections::BTreeMap<&'static str, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (code, detail) in &f.data_quality {
+        by_code.entry(code).or_default().push(detail);
+    }
+    for (rule, details) in by_code {
+        out.push(Finding {
+            rule,
+            severity: Severity::Low,
+            message: format!(
+                "imported {} {} (data quality): {}",
+                f.kind.replace('_', " "),
+                f.seq,
+                details.join("; ")
+            ),
+            evidence: vec![f.seq],
+        });
+    }
 }
 
 /// `a` and `b` differ only by two adjacent characters swapped ("INV-1042" and

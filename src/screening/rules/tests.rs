@@ -41,6 +41,7 @@ fn base(kind: &str, amount: &str) -> Facts {
         over_contract: None,
         imported: false,
         bids_received: None,
+        data_quality: Vec::new(),
     }
 }
 
