@@ -1053,13 +1053,19 @@ fn parties_of(v: &Json) -> Vec<usize> {
     out
 }
 
+/// Told the bytes read so far and the report as it stands.
+pub type Progress<'a> = &'a dyn Fn(u64, &ImportReport);
+
+/// Releases of one process kept as text until every file is read: (release id, release).
+type Parts = Vec<(Option<String>, Box<serde_json::value::RawValue>)>;
+
 /// Imports `opts.files` into the fund. `progress` is told the bytes read so far and the
 /// report as it stands.
 pub async fn import(
     ledger: &Arc<Ledger>,
     pool: &PgPool,
     opts: &ImportOptions,
-    progress: Option<&dyn Fn(u64, &ImportReport)>,
+    progress: Option<Progress<'_>>,
 ) -> anyhow::Result<ImportReport> {
     let started = std::time::Instant::now();
     let files = inputs(&opts.files)?;
@@ -1121,8 +1127,7 @@ pub async fn import(
     };
     // Releases that are one of several of their process: kept (as text) until every
     // file is read, then merged per ocid, in the order the ocids were first seen.
-    let mut parts: HashMap<String, Vec<(Option<String>, Box<serde_json::value::RawValue>)>> =
-        HashMap::new();
+    let mut parts: HashMap<String, Parts> = HashMap::new();
     let mut part_order: Vec<String> = Vec::new();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut records = 0_u64;
