@@ -194,10 +194,12 @@ fn scan(path: &Path) -> anyhow::Result<Scan> {
 fn count_currencies(v: &Value, out: &mut HashMap<String, u64>) {
     match v {
         Value::Object(m) => {
-            // Only currencies fundtrail knows (publishers write "" or "-" too).
+            // Only currencies fundtrail knows (publishers write "" or "-" too, and
+            // "mdl" for MDL, which the importer reads as MDL).
             if let (Some(_), Some(Value::String(c))) = (m.get("amount"), m.get("currency")) {
-                if Currency::parse(c).is_ok() {
-                    *out.entry(c.clone()).or_default() += 1;
+                let code = c.trim().to_ascii_uppercase();
+                if Currency::parse(&code).is_ok() {
+                    *out.entry(code).or_default() += 1;
                 }
             }
             for x in m.values() {

@@ -230,15 +230,16 @@ fn evidence_money(
     what: &str,
     findings: &mut Vec<Finding>,
 ) -> Result<Money, (&'static str, String)> {
+    // An empty string is how some publishers write "no amount" (Moldova: `"amount": ""`).
     let raw = v
         .and_then(|v| v.amount.as_ref())
         .map(|r| r.get().trim().to_owned())
-        .filter(|t| t != "null");
+        .filter(|t| t != "null" && t != "\"\"");
     let code = v.and_then(|v| v.currency.as_deref()).map(str::trim);
     let currency = match code {
-        Some(c) if !c.is_empty() => {
-            Currency::parse(c).map_err(|e| ("invalid_currency", format!("{what}: {e}")))?
-        }
+        // ISO 4217 codes are upper case; some publishers write them in lower case ("mdl").
+        Some(c) if !c.is_empty() => Currency::parse(&c.to_ascii_uppercase())
+            .map_err(|e| ("invalid_currency", format!("{what}: {e}")))?,
         _ => {
             if raw.is_some() {
                 findings.push(Finding {
