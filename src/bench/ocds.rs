@@ -6,7 +6,8 @@
 //! `scripts/fetch-ocds-samples`) it creates a fund in the file's main currency in a fresh
 //! database, records the aligned settings as the fund's `screening_config`, imports the
 //! file with `import ocds` (every process for one ministry), and runs `ocdscardinal
-//! indicators` on the same file with the same settings written as cardinal's INI. It then
+//! prepare` and `indicators` on the same file with the same settings written as
+//! cardinal's INI (and the same mapping of a publisher's own bid statuses). It then
 //! compares, per indicator both tools define, the set of ocids each flags: cardinal is the
 //! reference, so precision is the share of fundtrail's ocids cardinal flags too, and recall
 //! the share of cardinal's ocids fundtrail flags. It also reports coverage: the share of
@@ -120,6 +121,10 @@ const PAIRS: [Pair; 7] = [
 /// fixed defaults. All but the winner disqualified: cardinal needs one other disqualified
 /// tenderer, fundtrail two bids or more.
 const MIN_DAYS: u32 = 15;
+/// Publishers' own bid statuses, given to both tools alike: fundtrail's `--bid-status`
+/// and cardinal's `prepare` (`[codelists.bid_status]`). Prozorro calls a bid that stands
+/// `active`.
+const BID_STATUSES: [(&str, &str); 1] = [("active", "valid")];
 const SPREAD_CLOSE: &str = "0.005";
 const SPREAD_FAR: &str = "0.5";
 
@@ -144,7 +149,12 @@ fn cardinal_settings() -> String {
          [R028]\n\
          [R035]\nthreshold = 1\n\
          [R036]\n\
-         [R058]\nthreshold = {SPREAD_FAR}\n"
+         [R058]\nthreshold = {SPREAD_FAR}\n\
+         [codelists.bid_status]\n{}",
+        BID_STATUSES
+            .iter()
+            .map(|(word, code)| format!("{word} = {code}\n"))
+            .collect::<String>()
     )
 }
 
@@ -382,10 +392,17 @@ fn run_in(
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("screening_config: {e}"))?;
-            // No bid-status or method mapping: both tools read the file as published
-            // (cardinal reads only codelist statuses too).
+            // The same bid-status mapping as cardinal's; no method mapping (an unknown
+            // method is recorded as direct, which no competition rule screens, and cardinal
+            // matches only codelist methods).
             let opts = crate::import::run::ImportOptions {
                 ministry: Some(made.ministry.to_string()),
+                bid_statuses: crate::import::run::bid_statuses(
+                    &BID_STATUSES
+                        .iter()
+                        .map(|(w, c)| format!("{w}={c}"))
+                        .collect::<Vec<_>>(),
+                )?,
                 future_skew_days: args.ledger.future_skew_days,
                 ..crate::import::run::ImportOptions::new(&made.fund.to_string(), vec![file.clone()])
             };
@@ -429,13 +446,30 @@ fn run_in(
         };
         drop(conn);
 
-        // cardinal, on the same file.
+        // cardinal, on the same file, prepared with the same bid-status mapping.
+        let prepared = out.join(format!("{publisher}.prepared.jsonl"));
+        let prep = std::process::Command::new(&args.cardinal)
+            .arg("prepare")
+            .arg("--settings")
+            .arg(settings_ini)
+            .arg("--output")
+            .arg(&prepared)
+            .arg("--errors")
+            .arg(out.join(format!("{publisher}.prepare-errors.csv")))
+            .arg(file)
+            .status()
+            .with_context(|| format!("running {} prepare", args.cardinal.display()))?;
+        anyhow::ensure!(
+            prep.success(),
+            "ocdscardinal prepare failed on {}",
+            file.display()
+        );
         let result = std::process::Command::new(&args.cardinal)
             .arg("indicators")
             .arg("--settings")
             .arg(settings_ini)
             .arg("--no-meta")
-            .arg(file)
+            .arg(&prepared)
             .output()
             .with_context(|| format!("running {}", args.cardinal.display()))?;
         anyhow::ensure!(
@@ -626,5 +660,9 @@ mod tests {
         assert!(ini.contains(&format!("[R003]\nthreshold = {}", setting("min_days_open"))));
         assert!(ini.contains(&format!("[R024]\nthreshold = {}", SPREAD_CLOSE)));
         assert_eq!(setting("bid_spread_far"), SPREAD_FAR);
+        assert!(
+            ini.ends_with("[codelists.bid_status]\nactive = valid\n"),
+            "{ini}"
+        );
     }
 }
