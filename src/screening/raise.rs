@@ -737,6 +737,10 @@ fn facts(
         FundEntry::Award(a) => a.lot.clone(),
         _ => None,
     };
+    // The tender's own notice is screened whatever came of it: a submission period too
+    // short to bid in is a red flag of the notice, and often why a tender failed
+    // (cardinal's R003 flags it too); its bids and awards are not a competition.
+    let ended = ended && !matches!(typed, FundEntry::Tender(_));
     if let (Some(tender_seq), true, false) = (
         row.tender_seq,
         matches!(
