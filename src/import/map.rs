@@ -337,9 +337,12 @@ impl Parties<'_> {
 
     fn index_of(&mut self, r: &OrgRef) -> Option<usize> {
         let p = self.resolve(r);
-        let k = match (&p.ocds_id, &p.identifier, &p.name) {
-            (Some(id), _, _) => format!("id:{id}"),
-            (None, Some((s, i)), _) => format!("identifier:{s}/{i}"),
+        // The identifier first: one organisation referred to by `parties` id in one place
+        // and embedded with only its identifier in another (Prozorro's compiled releases:
+        // suppliers by id, tenderers embedded) is one party.
+        let k = match (&p.identifier, &p.ocds_id, &p.name) {
+            (Some((s, i)), _, _) => format!("identifier:{s}/{i}"),
+            (None, Some(id), _) => format!("id:{id}"),
             (None, None, Some(n)) => format!("name:{n}"),
             (None, None, None) => return None,
         };
