@@ -909,8 +909,11 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
             continue;
         };
         let lot = lot_of(award.lot());
+        // A bid without lot counts for every lot; an award without lot (Prozorro's
+        // single-lot tenders: the bid names the lot, the award does not) for every bid.
         let bid_on_lot = bidders.contains(&(lot.clone(), supplier))
-            || (lot.is_some() && bidders.contains(&(None, supplier)));
+            || (lot.is_some() && bidders.contains(&(None, supplier)))
+            || (lot.is_none() && bidders.iter().any(|(_, v)| *v == supplier));
         if bids_published && method != Method::Direct && !bid_on_lot {
             b.skip(
                 "vendor_did_not_bid",
