@@ -272,6 +272,20 @@ pub fn org_by_identifier(
         .optional()
 }
 
+/// The identifier `org` has in `scheme`'s register, if any.
+pub fn identifier_in_scheme(
+    conn: &mut PgConnection,
+    org: Uuid,
+    scheme: &str,
+) -> QueryResult<Option<String>> {
+    organization_identifiers::table
+        .filter(organization_identifiers::org_id.eq(org))
+        .filter(organization_identifiers::scheme.eq(scheme))
+        .select(organization_identifiers::identifier)
+        .first(conn)
+        .optional()
+}
+
 /// Records that `(scheme, identifier)` names `org`; a unique violation when it already
 /// names an organisation.
 pub fn insert_identifier(

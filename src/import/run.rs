@@ -539,7 +539,7 @@ impl Importer<'_> {
         }
         let label = p.label();
         let element = format!("party {label}");
-        let (by_identifier, by_name) = {
+        let (by_identifier, by_name, namesake) = {
             let mut conn = self.conn()?;
             let by_identifier = match &p.identifier {
                 Some((s, i)) => org_store::org_by_identifier(&mut conn, s, i)?,
@@ -549,9 +549,16 @@ impl Importer<'_> {
                 (None, Some(n)) => org_store::org_by_name(&mut conn, n)?,
                 _ => None,
             };
-            (by_identifier, by_name)
+            // The organisation of that name is known by another identifier of the same
+            // register: a namesake, a different vendor.
+            let namesake = match (&by_name, &p.identifier) {
+                (Some(o), Some((s, i))) => org_store::identifier_in_scheme(&mut conn, o.id, s)?
+                    .is_some_and(|known| known != *i),
+                _ => false,
+            };
+            (by_identifier, by_name, namesake)
         };
-        let found = by_identifier.clone().or(by_name);
+        let found = by_identifier.clone().or(by_name.filter(|_| !namesake));
         if let Some(o) = found {
             if o.kind != "vendor" {
                 return Ok(Err(skip(
@@ -606,6 +613,15 @@ impl Importer<'_> {
                 &element,
                 "a new vendor needs a name".to_owned(),
             )));
+        };
+        // Organisation names are unique: a namesake is registered under its name and
+        // identifier.
+        let name = match (&p.identifier, namesake) {
+            (Some((s, i)), true) => {
+                let full = format!("{name} ({s} {i})");
+                full.chars().take(200).collect::<String>().trim().to_owned()
+            }
+            _ => name,
         };
         let id = Uuid::new_v5(&VENDOR_NAMESPACE, k.as_bytes());
         let body = match &p.identifier {
@@ -1056,8 +1072,8 @@ fn parties_of(v: &Json) -> Vec<usize> {
 /// Told the bytes read so far and the report as it stands.
 pub type Progress<'a> = &'a dyn Fn(u64, &ImportReport);
 
-/// Releases of one process kept as text until every file is read: (release id, release).
-type Parts = Vec<(Option<String>, Box<serde_json::value::RawValue>)>;
+/// One of several releases of a process: its date and text, until it is merged.
+type Part = (Option<String>, Box<serde_json::value::RawValue>);
 
 /// Imports `opts.files` into the fund. `progress` is told the bytes read so far and the
 /// report as it stands.
@@ -1127,7 +1143,7 @@ pub async fn import(
     };
     // Releases that are one of several of their process: kept (as text) until every
     // file is read, then merged per ocid, in the order the ocids were first seen.
-    let mut parts: HashMap<String, Parts> = HashMap::new();
+    let mut parts: HashMap<String, Vec<Part>> = HashMap::new();
     let mut part_order: Vec<String> = Vec::new();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut records = 0_u64;

@@ -380,6 +380,33 @@ async fn inai_awards_contracts_and_transactions_without_id_or_date_are_recorded(
             .count()
     );
 
+    // PC-0001 spells its supplier three ways ("Hectarea Producciones S.A. de C.V.",
+    // "Hectárea Producciones S.A. de C.V." in `parties`, "Hectárea Producciones SA DE CV"
+    // in the award) under one identifier, RFC HPR060210B71: one vendor.
+    {
+        use fundtrail::schema::{organization_identifiers as oi, organizations as o};
+        let mut conn = w.db.superuser_conn();
+        let by_id: Vec<Uuid> = oi::table
+            .filter(oi::scheme.eq("RFC"))
+            .filter(oi::identifier.eq("HPR060210B71"))
+            .select(oi::org_id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(by_id.len(), 1);
+        let spelled: i64 = o::table
+            .filter(o::name.ilike("hect%rea producciones%"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(spelled, 1);
+        let award = w
+            .of_kind("award")
+            .into_iter()
+            .find(|a| a["imported"]["ocid"] == "PC-0001")
+            .unwrap();
+        assert_eq!(award["vendor"], json!(by_id[0]));
+    }
+
     // A second import appends nothing.
     let size = w.chain_size();
     let again = w.import(vec![real("mexico-inai")]).await;
@@ -614,4 +641,148 @@ async fn a_disqualification_on_one_lot_does_not_refuse_the_award_of_another() {
     );
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "imported_reserved", "{body}");
+}
+
+/// `fundtrail import ocds` as a user runs it: plain messages for what cannot be read,
+/// exit status 2 when nothing could be recorded, `--report` as JSON lines with every skip
+/// and finding and the summary last.
+#[actix_web::test]
+async fn the_command_says_plainly_what_it_cannot_read_and_fails_when_nothing_is_recorded() {
+    let (w, _app) = world("PYG").await;
+    let dir = std::env::temp_dir().join(format!("fundtrail-import-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "import",
+            "ocds",
+            "--fund",
+            "SSR Fund",
+            "--ministry",
+            "Publishing Ministry",
+        ];
+        all.extend_from_slice(args);
+        let out = harness::fundtrail(&w.db, &dir, &all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let missing = dir.join("nothing-here.json");
+    let (code, stderr) = run(&[missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing-here.json: no such file or directory"),
+        "{stderr}"
+    );
+
+    let gz = dir.join("releases.json.gz");
+    std::fs::write(&gz, [0x1f_u8, 0x8b, 8, 0, 0, 0, 0, 0]).unwrap();
+    let (code, stderr) = run(&[gz.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gzip-compressed; decompress it first"),
+        "{stderr}"
+    );
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, stderr) = run(&[empty.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("holds no .json, .jsonl or .ndjson file"),
+        "{stderr}"
+    );
+
+    // The DNCP's planning release alone: nothing the ledger records.
+    let planning = std::fs::read_dir(real("paraguay-dncp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with("planning.json"))
+        .unwrap();
+    let report = dir.join("report.jsonl");
+    let (code, stderr) = run(&[
+        "--report",
+        report.to_str().unwrap(),
+        planning.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("nothing could be recorded"), "{stderr}");
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "skip");
+    assert_eq!(lines[0]["reason"], "no_procurement");
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+
+    // The whole process: recorded, each finding a line of the report.
+    let (code, stderr) = run(&[
+        "--report",
+        report.to_str().unwrap(),
+        real("paraguay-dncp").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let findings: Vec<&Value> = lines.iter().filter(|l| l["type"] == "finding").collect();
+    assert!(findings
+        .iter()
+        .any(|f| f["code"] == "dq-unknown-status" && f["ocid"] == "ocds-03ad3f-274231"));
+    let summary = &lines.last().unwrap()["report"];
+    assert_eq!(summary["processes_imported"], 1, "{summary}");
+    assert_eq!(
+        summary["findings_by_code"]["dq-unknown-status"],
+        u64::try_from(
+            findings
+                .iter()
+                .filter(|f| f["code"] == "dq-unknown-status")
+                .count()
+        )
+        .unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two suppliers of the same name under different identifiers of one register are two
+/// vendors (organisation names are unique: the second is registered with its identifier
+/// in its name); one supplier under one identifier, spelled two ways, is one.
+#[actix_web::test]
+async fn namesakes_with_different_identifiers_are_two_vendors() {
+    let (w, _app) = world("MXN").await;
+    let process = |ocid: &str, name: &str, id: &str| {
+        json!({"ocid": ocid, "date": "2017-05-01T00:00:00Z", "tag": ["compiled"],
+               "parties": [{"id": "s", "name": name, "identifier": {"scheme": "RFC", "id": id}}],
+               "tender": {"procurementMethod": "direct", "value": {"amount": 100, "currency": "MXN"}},
+               "awards": [{"id": "a", "status": "active", "value": {"amount": 100, "currency": "MXN"},
+                           "suppliers": [{"id": "s", "name": name}]}]})
+    };
+    let dir = std::env::temp_dir().join(format!("fundtrail-namesakes-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("releases.jsonl");
+    let lines = [
+        process("o-1", "Servicios Integrales SA", "AAA010101AAA"),
+        process("o-2", "Servicios Integrales SA", "BBB020202BBB"),
+        process("o-3", "SERVICIOS INTEGRALES S.A.", "AAA010101AAA"),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    std::fs::write(&file, lines).unwrap();
+    let report = w.import(vec![file]).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report.processes_imported, 3, "{report:#?}");
+    assert_eq!(report.vendors_created, 2, "{report:#?}");
+    let vendors: Vec<Value> = w
+        .of_kind("award")
+        .iter()
+        .map(|a| a["vendor"].clone())
+        .collect();
+    assert_ne!(vendors[0], vendors[1]);
+    assert_eq!(vendors[0], vendors[2]);
 }
