@@ -229,6 +229,9 @@ pub enum BenchCommand {
     /// Precision and recall of every screening rule against a seeded year with injected
     /// schemes, and what screening adds to an append (docs/screening.md).
     Screening(crate::bench::screening::ScreeningBenchArgs),
+    /// The screens against the reference red-flag tool (cardinal-rs) on real OCDS
+    /// publications: per-indicator precision and recall per ocid, and import coverage.
+    Ocds(crate::bench::ocds::OcdsBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -384,6 +387,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Screening(args),
         } => crate::bench::screening::run(&args),
+        Command::Bench {
+            what: BenchCommand::Ocds(args),
+        } => crate::bench::ocds::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

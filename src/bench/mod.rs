@@ -1,13 +1,15 @@
 //! Benchmarks, one file per subject, run by `fundtrail bench …` (docs/benchmarks.md):
 //! `ledger` (generic appends, verification and proofs against pgbench and COPY),
 //! `screening` (precision, recall and cost of the screens on a seeded year), `reports`
-//! (statement and donor report latency) and `exports` (export throughput). The service's
+//! (statement and donor report latency), `exports` (export throughput) and `ocds`
+//! (the screens against cardinal-rs on real publications). The service's
 //! modules hold no benchmark code; this folder only drives them. Statistics use floats;
 //! money never appears here.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
 pub mod exports;
 pub mod ledger;
+pub mod ocds;
 pub mod reports;
 pub mod screening;
 

@@ -230,15 +230,16 @@ fn evidence_money(
     what: &str,
     findings: &mut Vec<Finding>,
 ) -> Result<Money, (&'static str, String)> {
+    // An empty string is how some publishers write "no amount" (Moldova: `"amount": ""`).
     let raw = v
         .and_then(|v| v.amount.as_ref())
         .map(|r| r.get().trim().to_owned())
-        .filter(|t| t != "null");
+        .filter(|t| t != "null" && t != "\"\"");
     let code = v.and_then(|v| v.currency.as_deref()).map(str::trim);
     let currency = match code {
-        Some(c) if !c.is_empty() => {
-            Currency::parse(c).map_err(|e| ("invalid_currency", format!("{what}: {e}")))?
-        }
+        // ISO 4217 codes are upper case; some publishers write them in lower case ("mdl").
+        Some(c) if !c.is_empty() => Currency::parse(&c.to_ascii_uppercase())
+            .map_err(|e| ("invalid_currency", format!("{what}: {e}")))?,
         _ => {
             if raw.is_some() {
                 findings.push(Finding {
@@ -336,9 +337,12 @@ impl Parties<'_> {
 
     fn index_of(&mut self, r: &OrgRef) -> Option<usize> {
         let p = self.resolve(r);
-        let k = match (&p.ocds_id, &p.identifier, &p.name) {
-            (Some(id), _, _) => format!("id:{id}"),
-            (None, Some((s, i)), _) => format!("identifier:{s}/{i}"),
+        // The identifier first: one organisation referred to by `parties` id in one place
+        // and embedded with only its identifier in another (Prozorro's compiled releases:
+        // suppliers by id, tenderers embedded) is one party.
+        let k = match (&p.identifier, &p.ocds_id, &p.name) {
+            (Some((s, i)), _, _) => format!("identifier:{s}/{i}"),
+            (None, Some(id), _) => format!("id:{id}"),
             (None, None, Some(n)) => format!("name:{n}"),
             (None, None, None) => return None,
         };
@@ -905,8 +909,11 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
             continue;
         };
         let lot = lot_of(award.lot());
+        // A bid without lot counts for every lot; an award without lot (Prozorro's
+        // single-lot tenders: the bid names the lot, the award does not) for every bid.
         let bid_on_lot = bidders.contains(&(lot.clone(), supplier))
-            || (lot.is_some() && bidders.contains(&(None, supplier)));
+            || (lot.is_some() && bidders.contains(&(None, supplier)))
+            || (lot.is_none() && bidders.iter().any(|(_, v)| *v == supplier));
         if bids_published && method != Method::Direct && !bid_on_lot {
             b.skip(
                 "vendor_did_not_bid",

@@ -702,6 +702,9 @@ fn facts(
         funding: None,
         approval: None,
         over_contract: None,
+        imported: entry.principal.id == super::rules::IMPORT_PRINCIPAL
+            || typed.imported().is_some(),
+        bids_received: None,
         data_quality: typed
             .imported()
             .map(|i| {
@@ -734,6 +737,10 @@ fn facts(
         FundEntry::Award(a) => a.lot.clone(),
         _ => None,
     };
+    // The tender's own notice is screened whatever came of it: a submission period too
+    // short to bid in is a red flag of the notice, and often why a tender failed
+    // (cardinal's R003 flags it too); its bids and awards are not a competition.
+    let ended = ended && !matches!(typed, FundEntry::Tender(_));
     if let (Some(tender_seq), true, false) = (
         row.tender_seq,
         matches!(
@@ -809,7 +816,8 @@ fn facts(
                     .extend(st.entry(seq)?.and_then(|e| e.amount_fund));
             }
         }
-        FundEntry::Award(_) => {
+        FundEntry::Award(a) => {
+            f.bids_received = Some(a.bids_received);
             let n = usize::try_from(t.consecutive_wins_min).unwrap_or(usize::MAX);
             f.recent_awards = row
                 .ministry_org_id

@@ -106,7 +106,8 @@ fn prepare_in_snapshot(
         Err(crate::ledger::store::StoreError::Db(e)) => return Err(e),
         Err(e) => return Err(diesel::result::Error::DeserializationError(Box::new(e))),
     };
-    let thresholds = super::store::thresholds(conn, fund)?.unwrap_or_default();
+    let thresholds = super::store::thresholds(conn, fund)?
+        .unwrap_or_else(|| super::rules::Thresholds::for_currency(currency));
     let lookback = period::lookback_start(period, &thresholds);
     let rows = store::period_spends(conn, fund, lookback, period.from, period.to)?;
     let award_tenders: Vec<i64> = rows

@@ -24,7 +24,8 @@ impl crate::entries::effect::Screens for Screens {
     fn configure(&self, st: &mut Derived<'_>, p: &Posting<'_>, c: &ScreeningConfig) -> Result<()> {
         st.flush()?;
         let fund = p.ctx.fund;
-        let current = store::thresholds(st.conn, fund)?.unwrap_or_default();
+        let current = store::thresholds(st.conn, fund)?
+            .unwrap_or_else(|| Thresholds::for_currency(p.ctx.currency.code()));
         let mut merged =
             serde_json::to_value(&current).map_err(|e| AppendError::Internal(e.into()))?;
         if let Some(obj) = merged.as_object_mut() {
@@ -44,6 +45,12 @@ impl crate::entries::effect::Screens for Screens {
                 format!("a setting has the wrong type: {e}"),
             )
         })?;
+        // A conversion rate converts the euro-sized defaults of the amounts this
+        // configuration does not set itself.
+        let mut next = next;
+        if let (true, Some(scale)) = (c.settings.contains_key("amount_scale"), next.amount_scale) {
+            next.scale_amounts(scale, &|name| c.settings.contains_key(name));
+        }
         next.check().map_err(|e| reject("invalid_setting", e))?;
         store::save_thresholds(st.conn, fund, p.seq_i64()?, &next)?;
         Ok(())
@@ -65,7 +72,7 @@ impl crate::entries::effect::Screens for Screens {
             } else {
                 settings.and_then(|c| serde_json::from_value(c).ok())
             }
-            .unwrap_or_default();
+            .unwrap_or_else(|| Thresholds::for_currency(ctx.currency.code()));
             Ok(raise::raise(st, ctx, entries, typed, &thresholds)?)
         };
         let screened = screen();

@@ -878,6 +878,61 @@ const IATI_REFS: [(&str, &str); 4] = [
     ("Federal Republic of Germany", "XM-DAC-5"),
 ];
 
+/// What `empty_fund` made: the fund, its one ministry and its auditing organisation.
+#[derive(Debug, Clone, Copy)]
+pub struct EmptyFund {
+    pub fund: Uuid,
+    pub ministry: Uuid,
+    pub audit_body: Uuid,
+}
+
+/// A fund with no entries, in `currency`, with one ministry and an assigned audit body,
+/// recorded as the admin API records them (`bench ocds` imports publishers' files into
+/// such funds). The organisations are shared by name between funds of one database.
+pub async fn empty_fund(
+    ledger: &Arc<Ledger>,
+    pool: &crate::db::PgPool,
+    name: &str,
+    currency: &str,
+    ministry: &str,
+) -> anyhow::Result<EmptyFund> {
+    ledger
+        .bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secretariat = org(ledger, pool, "Fund Secretariat", "fund_secretariat").await?;
+    let audit_body = org(ledger, pool, "Audit Body", "audit_body").await?;
+    let ministry = org(ledger, pool, ministry, "ministry").await?;
+    let fund = Uuid::new_v4();
+    admin_record(
+        ledger,
+        "fund_created",
+        format!("fund-created-{fund}"),
+        json!({"fund": fund, "name": name, "currency": currency, "secretariat": secretariat}),
+        crate::funds::http::fund_effect(
+            ledger.clone(),
+            fund,
+            name.to_owned(),
+            currency.to_owned(),
+            secretariat,
+        ),
+    )
+    .await?;
+    admin_record(
+        ledger,
+        "auditor_assigned",
+        format!("auditor-assigned-{fund}-{audit_body}"),
+        json!({"fund": fund, "organization": audit_body}),
+        crate::funds::http::auditor_effect(fund, audit_body),
+    )
+    .await?;
+    Ok(EmptyFund {
+        fund,
+        ministry,
+        audit_body,
+    })
+}
+
 async fn seed(
     args: &SeedArgs,
     pool: &crate::db::PgPool,

@@ -73,6 +73,7 @@ mod import_real;
 mod insiders;
 mod ledger;
 mod over_contract;
+mod real_screens;
 mod reports;
 mod screens;
 mod web;

@@ -133,15 +133,21 @@ pub(super) fn latest(mut seqs: Vec<u64>, max: usize) -> Vec<u64> {
 pub fn screen(input: &Input, t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFinding> {
     let spends = &input.spends;
     let mut out = vendor_concentration(spends, t, cx);
-    out.extend(below_threshold_clustering(spends, t, cx));
+    // Clustering and velocity compare amounts with amount settings: not until the fund's
+    // amounts are in its currency (`Thresholds::amounts_set`).
+    if t.amounts_set() {
+        out.extend(below_threshold_clustering(spends, t, cx));
+    }
     out.extend(benford(spends, t, cx));
-    out.extend(velocity_spike(
-        spends,
-        &input.earlier,
-        &input.first_payment,
-        t,
-        cx,
-    ));
+    if t.amounts_set() {
+        out.extend(velocity_spike(
+            spends,
+            &input.earlier,
+            &input.first_payment,
+            t,
+            cx,
+        ));
+    }
     out.extend(non_competitive_share(spends, t, cx));
     out.extend(amount_outlier(spends, t, cx));
     let payments: Vec<&Spend> = input.earlier.iter().chain(spends.iter()).collect();

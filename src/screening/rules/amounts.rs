@@ -1,10 +1,13 @@
 //! Per-entry screens of amounts and thresholds: near a procurement threshold, purchases
-//! split under one, suspiciously round amounts, a large amount to a new vendor.
+//! split under one (payments, or consecutive direct awards), suspiciously round amounts, a
+//! large amount to a new vendor.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{is_spend, money, CategoryPrior, Facts, Finding, Prior, Severity, Thresholds};
+use super::{
+    is_spend, money, AwardFact, CategoryPrior, Facts, Finding, Prior, Severity, Thresholds,
+};
 
 pub(super) fn new_vendor_large(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(amount), Some((first_seq, first_date))) = (f.amount, f.vendor_first_seen) else {
@@ -163,6 +166,62 @@ pub(super) fn split_purchase(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) 
                     f.ministry.as_deref().unwrap_or("?"),
                     category,
                     vendors.join(", "),
+                    t.window_days,
+                    money(total, &f.currency),
+                    method,
+                    money(limit, &f.currency)
+                ),
+                evidence,
+            });
+            return;
+        }
+    }
+}
+
+/// split-purchase at the award level: a direct award under a method threshold whose
+/// ministry's awards just before it (consecutive, among its latest `recent_awards`) went to
+/// the same supplier within the window, each under that threshold, together reaching it.
+/// Publishers without payments (or whose payments are not recorded) show splits here.
+pub(super) fn split_award(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
+    let (Some(amount), "award", Some(tender), Some(vendor)) =
+        (f.amount, f.kind.as_str(), &f.tender, &f.vendor)
+    else {
+        return;
+    };
+    if tender.method != "direct" {
+        return;
+    }
+    let in_window = |date: NaiveDate| (f.business_date - date).num_days().abs() <= t.window_days;
+    for (limit, method) in t.method_limits() {
+        if amount >= limit {
+            continue;
+        }
+        // The run of the ministry's awards before this one (latest first) that went to
+        // this supplier, each under the threshold and in the window.
+        let parts: Vec<&AwardFact> = f
+            .recent_awards
+            .iter()
+            .filter(|a| a.seq != f.seq)
+            .take_while(|a| {
+                &a.vendor == vendor && in_window(a.date) && a.amount.is_some_and(|x| x < limit)
+            })
+            .collect();
+        let total = parts.iter().fold(amount, |s, a| {
+            s.saturating_add(a.amount.unwrap_or_default())
+        });
+        if !parts.is_empty() && total >= limit {
+            let mut evidence = vec![f.seq];
+            let mut seqs: Vec<u64> = parts.iter().map(|a| a.seq).collect();
+            seqs.sort_unstable();
+            evidence.extend(seqs);
+            out.push(Finding {
+                rule: "split-purchase",
+                severity: Severity::High,
+                message: format!(
+                    "{} consecutive direct awards by {} to {} within {} days total {}, each under the {} threshold of {}",
+                    parts.len() + 1,
+                    f.ministry.as_deref().unwrap_or("?"),
+                    vendor,
                     t.window_days,
                     money(total, &f.currency),
                     method,

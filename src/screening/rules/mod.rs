@@ -159,7 +159,37 @@ pub struct Thresholds {
     /// Vendor concentration by repeated wins: an award is flagged when its vendor won the
     /// ministry's last `consecutive_wins_min` awards in a row, this one included (2–100).
     pub consecutive_wins_min: u32,
+    /// Units of the fund's currency per euro at which the documented amount defaults
+    /// (`AMOUNT_SETTINGS`, euro-sized) were converted. `None`: never converted nor set,
+    /// and the fund is not in euros: the rules that compare amounts with an amount setting
+    /// do not run (`Thresholds::for_currency`), since a euro-sized threshold means
+    /// nothing in drams or pesos. A `screening_config` naming it converts every amount
+    /// setting it does not name itself (`Thresholds::scale_amounts`).
+    pub amount_scale: Option<Decimal>,
+    /// The tax share awards include and bids and estimates do not (0: both stated alike).
+    /// award-above-bid flags an award above bid × (1 + share): bids net and awards gross
+    /// at 20 % VAT are set with 0.2.
+    pub award_tax_share: Decimal,
+    /// backdated and off-hours also on imported entries (principal `IMPORT_PRINCIPAL`).
+    /// Off by default: an import records history, so its recording time says nothing
+    /// about when the publisher acted.
+    pub screen_imported_timing: bool,
 }
+
+/// The principal id of entries written by `fundtrail import` (`import::run::principal`;
+/// a constant of this layer because screening sits below the importer).
+pub const IMPORT_PRINCIPAL: &str = "ocds-import";
+
+/// The amount settings: euro-sized by default, converted by `amount_scale`.
+pub const AMOUNT_SETTINGS: [&str; 7] = [
+    "direct_max",
+    "rfq_max",
+    "restricted_max",
+    "round_min",
+    "round_unit",
+    "new_vendor_amount",
+    "velocity_min_amount",
+];
 
 /// The largest `Thresholds::consecutive_wins_min` (it bounds the read of a ministry's
 /// latest awards).
@@ -221,11 +251,59 @@ impl Default for Thresholds {
             funding_tolerance: Decimal::ZERO,
             over_contract_tolerance: Decimal::new(5, 2),
             consecutive_wins_min: 5,
+            amount_scale: Some(Decimal::ONE),
+            award_tax_share: Decimal::ZERO,
+            screen_imported_timing: false,
         }
     }
 }
 
 impl Thresholds {
+    /// A fund's thresholds before any `screening_config`: the defaults for a fund in euros;
+    /// for any other currency the same without amount rules (`amount_scale` `None`) until
+    /// its auditors record the rate the defaults convert at, or amounts of their own.
+    pub fn for_currency(code: &str) -> Self {
+        let mut t = Self::default();
+        if code != "EUR" {
+            t.amount_scale = None;
+        }
+        t
+    }
+
+    /// The amount rules run: the fund is in euros, or its amounts were converted or set.
+    pub fn amounts_set(&self) -> bool {
+        self.amount_scale.is_some()
+    }
+
+    /// Converts the documented defaults of the amount settings not in `named` at `scale`
+    /// units per euro, rounded to two significant digits (4,025,000 becomes 4,000,000):
+    /// thresholds are orders of magnitude, and a round figure is what a regulation names.
+    pub fn scale_amounts(&mut self, scale: Decimal, named: &dyn Fn(&str) -> bool) {
+        let d = Self::default();
+        let conv = |v: Decimal| two_significant(v.saturating_mul(scale));
+        for (name, field, default) in [
+            ("direct_max", &mut self.direct_max, d.direct_max),
+            ("rfq_max", &mut self.rfq_max, d.rfq_max),
+            ("restricted_max", &mut self.restricted_max, d.restricted_max),
+            ("round_min", &mut self.round_min, d.round_min),
+            ("round_unit", &mut self.round_unit, d.round_unit),
+            (
+                "new_vendor_amount",
+                &mut self.new_vendor_amount,
+                d.new_vendor_amount,
+            ),
+            (
+                "velocity_min_amount",
+                &mut self.velocity_min_amount,
+                d.velocity_min_amount,
+            ),
+        ] {
+            if !named(name) {
+                *field = conv(default);
+            }
+        }
+    }
+
     /// Consistency of a configuration: positive amounts and days, shares in (0, 1),
     /// method thresholds increasing, working hours a non-empty part of the day.
     pub fn check(&self) -> Result<(), String> {
@@ -271,6 +349,12 @@ impl Thresholds {
             return Err(format!(
                 "consecutive_wins_min must be 2 to {CONSECUTIVE_WINS_MAX}"
             ));
+        }
+        if self.amount_scale.is_some_and(|v| v <= Decimal::ZERO) {
+            return Err("amount_scale must be positive (or null: no amount rules)".to_owned());
+        }
+        if self.award_tax_share < Decimal::ZERO || self.award_tax_share >= Decimal::ONE {
+            return Err("award_tax_share must be at least 0 and less than 1".to_owned());
         }
         if !(2..=1_000).contains(&self.all_but_winner_min_bids) {
             return Err("all_but_winner_min_bids must be 2 to 1000".to_owned());
@@ -539,9 +623,32 @@ pub struct Facts {
     /// Invoice or payment of an invoice: its contract's value and totals. Only gathered
     /// when the contract's totals could be over the line (`screening::raise`).
     pub over_contract: Option<OverContractFact>,
+    /// Written by an import (principal `IMPORT_PRINCIPAL`): recorded history.
+    pub imported: bool,
+    /// Award: the number of bids the ministry (or the publisher's `numberOfTenderers`)
+    /// says the tender received.
+    pub bids_received: Option<u32>,
     /// Imported evidence: the data-quality findings the entry records (flag rule code,
     /// what was published), each raised as a flag of the `dq-` family.
     pub data_quality: Vec<(&'static str, String)>,
+}
+
+/// `v` rounded to two significant digits (half away from zero); at least 0.01.
+pub(crate) fn two_significant(v: Decimal) -> Decimal {
+    if v <= Decimal::ZERO {
+        return v;
+    }
+    let mut unit = Decimal::ONE;
+    while v / unit >= Decimal::ONE_HUNDRED {
+        unit *= Decimal::TEN;
+    }
+    while v / unit < Decimal::TEN && unit > Decimal::new(1, 2) {
+        unit /= Decimal::TEN;
+    }
+    ((v / unit).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        * unit)
+        .max(Decimal::new(1, 2))
+        .normalize()
 }
 
 /// An amount with its currency's minor-unit decimals (EUR 2, JPY 0, KWD 3).
@@ -555,21 +662,34 @@ pub(crate) fn money(v: Decimal, ccy: &str) -> String {
 /// All per-entry screens.
 pub fn screen(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
-    amounts::round_amount(f, t, &mut out);
-    timing::backdated(f, t, &mut out);
-    timing::off_hours(f, t, &mut out);
-    amounts::near_threshold(f, t, &mut out);
+    let amounts = t.amounts_set();
+    let timing = !f.imported || t.screen_imported_timing;
+    if amounts {
+        amounts::round_amount(f, t, &mut out);
+    }
+    if timing {
+        timing::backdated(f, t, &mut out);
+        timing::off_hours(f, t, &mut out);
+    }
+    if amounts {
+        amounts::near_threshold(f, t, &mut out);
+    }
     payments::payment_without_contract(f, t, &mut out);
     procurement::single_bidder(f, &mut out);
-    procurement::award_above_bid(f, &mut out);
+    procurement::award_above_bid(f, t, &mut out);
     procurement::identical_bids(f, &mut out);
     procurement::short_tender_period(f, t, &mut out);
     procurement::contract_inflation(f, t, &mut out);
     payments::duplicate_payment(f, t, &mut out);
-    amounts::split_purchase(f, t, &mut out);
+    if amounts {
+        amounts::split_purchase(f, t, &mut out);
+        amounts::split_award(f, t, &mut out);
+    }
     payments::near_duplicate_payment(f, t, &mut out);
     payments::payment_outside_contract_dates(f, t, &mut out);
-    amounts::new_vendor_large(f, t, &mut out);
+    if amounts {
+        amounts::new_vendor_large(f, t, &mut out);
+    }
     procurement::lowest_bid_disqualified(f, t, &mut out);
     procurement::all_but_winner_disqualified(f, t, &mut out);
     procurement::bid_spread(f, t, &mut out);

@@ -170,7 +170,7 @@ pub(super) fn payment_without_contract(f: &Facts, t: &Thresholds, out: &mut Vec<
     if f.kind == "payment" && f.direct_purchase {
         out.push(Finding {
             rule: "payment-without-contract",
-            severity: if f.amount.is_some_and(|a| a >= t.direct_max) {
+            severity: if t.amounts_set() && f.amount.is_some_and(|a| a >= t.direct_max) {
                 Severity::Medium
             } else {
                 Severity::Low

@@ -249,7 +249,16 @@ pub(super) fn single_bidder(f: &Facts, out: &mut Vec<Finding>) {
     };
     let bidders: std::collections::BTreeSet<&str> =
         tender.bids.iter().map(|b| b.vendor.as_str()).collect();
-    if matches!(tender.method.as_str(), "open" | "restricted") && bidders.len() == 1 {
+    // The vendors that bid, unless the award states more bids than were recorded (a
+    // publisher that gives `numberOfTenderers` but not every bid, or no bid at all): then
+    // that number.
+    let received = usize::try_from(f.bids_received.unwrap_or(0)).unwrap_or(usize::MAX);
+    let count = if received > tender.bids.len() {
+        received
+    } else {
+        bidders.len()
+    };
+    if matches!(tender.method.as_str(), "open" | "restricted") && count == 1 {
         let mut evidence = vec![f.seq, tender.seq];
         evidence.extend(tender.bids.iter().map(|b| b.seq));
         out.push(Finding {
@@ -264,21 +273,27 @@ pub(super) fn single_bidder(f: &Facts, out: &mut Vec<Finding>) {
     }
 }
 
-pub(super) fn award_above_bid(f: &Facts, out: &mut Vec<Finding>) {
+pub(super) fn award_above_bid(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>) {
     let (Some(tender), "award", Some(amount), Some(vendor)) =
         (&f.tender, f.kind.as_str(), f.amount, &f.vendor)
     else {
         return;
     };
-    // Amounts compare as recorded (tax-inclusive on both sides: bids and awards are
-    // stated gross in this ledger, docs/screening.md).
+    // The award may carry `award_tax_share` more than the bid or estimate it is compared
+    // with (bids net, awards gross); 0 compares them as recorded.
+    let with_tax = |v: Decimal| v.saturating_mul(Decimal::ONE + t.award_tax_share);
+    let tax = if t.award_tax_share.is_zero() {
+        String::new()
+    } else {
+        format!(" plus {} tax", percent(t.award_tax_share))
+    };
     if let Some(bid) = tender.bids.iter().find(|b| &b.vendor == vendor) {
-        if amount > bid.amount {
+        if amount > with_tax(bid.amount) {
             out.push(Finding {
                 rule: "award-above-bid",
                 severity: Severity::High,
                 message: format!(
-                    "award {} of {} is above the winner's bid {} of {}",
+                    "award {} of {} is above the winner's bid {} of {}{tax}",
                     f.seq,
                     money(amount, &f.currency),
                     bid.seq,
@@ -287,12 +302,12 @@ pub(super) fn award_above_bid(f: &Facts, out: &mut Vec<Finding>) {
                 evidence: vec![f.seq, bid.seq, tender.seq],
             });
         }
-    } else if tender.method != "direct" && amount > tender.estimate {
+    } else if tender.method != "direct" && amount > with_tax(tender.estimate) {
         out.push(Finding {
             rule: "award-above-bid",
             severity: Severity::High,
             message: format!(
-                "award {} of {} is above tender {}'s estimate of {}",
+                "award {} of {} is above tender {}'s estimate of {}{tax}",
                 f.seq,
                 money(amount, &f.currency),
                 tender.seq,

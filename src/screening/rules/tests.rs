@@ -39,6 +39,8 @@ fn base(kind: &str, amount: &str) -> Facts {
         funding: None,
         approval: None,
         over_contract: None,
+        imported: false,
+        bids_received: None,
         data_quality: Vec::new(),
     }
 }
@@ -1048,4 +1050,183 @@ fn thresholds_of_the_new_rules_are_checked() {
     assert!(bad(|t| t.funding_tolerance = dec("-0.1")));
     assert!(bad(|t| t.lowest_disqualified_share = Decimal::ONE));
     assert!(!bad(|t| t.funding_tolerance = dec("0.2")));
+}
+
+// --- Screens fit for real data: currency, tax, split awards, imported history.
+
+#[test]
+fn a_fund_outside_the_euro_screens_no_amount_against_euro_sized_defaults() {
+    // 100,000 AMD is about 250 USD: neither round nor large; 5,000 + 9,000 AMD split
+    // nothing.
+    let raised = |f: &Facts, code: &str| -> Vec<&'static str> {
+        screen(f, &Thresholds::for_currency(code))
+            .into_iter()
+            .map(|x| x.rule)
+            .collect()
+    };
+    let mut round = base("payment", "100000.00");
+    round.direct_purchase = true;
+    let mut split = base("payment", "5000.00");
+    split.direct_purchase = true;
+    split.priors = vec![prior(61, "2026-02-25", "9000.00", None)];
+    // In a euro fund both are screened against the defaults.
+    assert!(raised(&round, "EUR").contains(&"round-amount"));
+    assert!(raised(&split, "EUR").contains(&"split-purchase"));
+    for f in [&mut round, &mut split] {
+        f.currency = "AMD".to_owned();
+    }
+    assert_eq!(raised(&round, "AMD"), ["payment-without-contract"]);
+    assert_eq!(raised(&split, "AMD"), ["payment-without-contract"]);
+    let pwc = screen(&round, &Thresholds::for_currency("AMD"))
+        .into_iter()
+        .find(|x| x.rule == "payment-without-contract")
+        .unwrap();
+    assert_eq!(
+        pwc.severity,
+        Severity::Low,
+        "no euro-sized direct_max to compare with"
+    );
+}
+
+#[test]
+fn documented_defaults_convert_at_the_recorded_rate_to_round_figures() {
+    let mut t = Thresholds::for_currency("AMD");
+    t.amount_scale = Some(dec("402.5"));
+    t.scale_amounts(dec("402.5"), &|name| name == "round_unit");
+    assert_eq!(t.direct_max, dec("4000000"));
+    assert_eq!(t.rfq_max, dec("20000000"));
+    assert_eq!(t.restricted_max, dec("81000000"));
+    assert_eq!(t.new_vendor_amount, dec("40000000"));
+    assert_eq!(
+        t.round_unit,
+        dec("1000"),
+        "a setting named in the same config stays"
+    );
+    assert!(t.check().is_ok());
+    // 100,000 AMD is now an ordinary purchase; 4,100,000 AMD is round and large.
+    let mut small = base("payment", "100000.00");
+    small.currency = "AMD".to_owned();
+    assert!(!screen(&small, &t).iter().any(|x| x.rule == "round-amount"));
+    assert_eq!(two_significant(dec("1015000")), dec("1000000"));
+    assert_eq!(two_significant(dec("0.0042")), dec("0.01"));
+    assert_eq!(two_significant(dec("95")), dec("95"));
+}
+
+#[test]
+fn bids_net_and_awards_gross_do_not_flag_at_the_fund_tax_rate() {
+    let mut a = base("award", "1200.00");
+    a.tender = Some(tender(
+        "open",
+        &[(11, "V1", "1000.00"), (12, "V2", "1100.00")],
+    ));
+    let above = |f: &Facts, t: &Thresholds| {
+        screen(f, t)
+            .into_iter()
+            .any(|x| x.rule == "award-above-bid")
+    };
+    assert!(
+        above(&a, &Thresholds::default()),
+        "with no tax set the award is 20 % above"
+    );
+    let vat = Thresholds {
+        award_tax_share: dec("0.20"),
+        ..Thresholds::default()
+    };
+    assert!(!above(&a, &vat), "exactly bid × 1.20");
+    a.amount = Some(dec("1200.01"));
+    let found = screen(&a, &vat)
+        .into_iter()
+        .find(|x| x.rule == "award-above-bid")
+        .unwrap();
+    assert!(
+        found.message.contains("plus 20.00% tax"),
+        "{}",
+        found.message
+    );
+    assert!(Thresholds {
+        award_tax_share: dec("1"),
+        ..Thresholds::default()
+    }
+    .check()
+    .is_err());
+}
+
+#[test]
+fn consecutive_direct_awards_to_one_supplier_each_under_the_threshold_are_a_split() {
+    let award = |seq: u64, date: &str, vendor: &str, amount: &str| AwardFact {
+        seq,
+        date: d(date),
+        vendor: vendor.to_owned(),
+        amount: Some(dec(amount)),
+    };
+    let mut a = base("award", "4000.00");
+    a.tender = Some(tender("direct", &[]));
+    a.recent_awards = vec![
+        award(100, "2026-03-03", "V1", "4000.00"),
+        award(90, "2026-02-25", "V1", "3500.00"),
+        award(80, "2026-02-20", "V1", "3000.00"),
+        award(70, "2026-02-18", "V2", "9000.00"),
+    ];
+    let split = |f: &Facts| {
+        screen(f, &Thresholds::default())
+            .into_iter()
+            .find(|x| x.rule == "split-purchase")
+    };
+    let found = split(&a).unwrap();
+    assert_eq!(found.evidence, vec![100, 80, 90]);
+    assert!(found.message.contains("10500.00 EUR"), "{}", found.message);
+    // Another supplier's award in between breaks the run.
+    a.recent_awards
+        .insert(1, award(95, "2026-03-01", "V2", "500.00"));
+    assert!(split(&a).is_none());
+    a.recent_awards.remove(1);
+    // An open tender's award is not a direct award.
+    a.tender = Some(tender("open", &[(11, "V1", "4000.00")]));
+    assert!(split(&a).is_none());
+    a.tender = Some(tender("direct", &[]));
+    // Outside the window, or together under the threshold: no split.
+    a.recent_awards.truncate(2);
+    assert!(split(&a).is_none(), "7,500 stays under 10,000");
+}
+
+#[test]
+fn imported_history_is_not_screened_for_timing_unless_asked() {
+    // Recorded on a Sunday night, a year after its business date.
+    let mut p = base("payment", "123.45");
+    p.business_date = d("2025-03-02");
+    p.recorded_at = Utc.with_ymd_and_hms(2026, 3, 1, 23, 0, 0).unwrap();
+    let timing = |f: &Facts, t: &Thresholds| -> Vec<&'static str> {
+        screen(f, t)
+            .into_iter()
+            .map(|x| x.rule)
+            .filter(|r| matches!(*r, "backdated" | "off-hours"))
+            .collect()
+    };
+    assert_eq!(
+        timing(&p, &Thresholds::default()),
+        ["backdated", "off-hours"]
+    );
+    p.imported = true;
+    assert!(timing(&p, &Thresholds::default()).is_empty());
+    let asked = Thresholds {
+        screen_imported_timing: true,
+        ..Thresholds::default()
+    };
+    assert_eq!(timing(&p, &asked), ["backdated", "off-hours"]);
+}
+
+#[test]
+fn a_single_tenderer_stated_without_bid_details_is_a_single_bid() {
+    // Publishers that give `numberOfTenderers` but no bids: the award's bids_received.
+    let mut a = base("award", "5000.00");
+    a.tender = Some(tender("open", &[]));
+    a.bids_received = Some(1);
+    assert!(rules(&a).contains(&"single-bidder"));
+    a.bids_received = Some(3);
+    assert!(!rules(&a).contains(&"single-bidder"));
+    // One bid recorded but three received (only the winner's bid published): not single.
+    a.tender = Some(tender("open", &[(11, "V1", "5000.00")]));
+    assert!(!rules(&a).contains(&"single-bidder"));
+    a.bids_received = None;
+    assert!(rules(&a).contains(&"single-bidder"));
 }
