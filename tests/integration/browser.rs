@@ -3,7 +3,7 @@
 //! One browser for every journey, to keep the cost low. `scripts/test` installs Chromium,
 //! chromedriver and axe-core when missing; each page is checked by axe-core (no serious or
 //! critical WCAG 2.1 A/AA violation), at 1,440 px and at 390 px (no horizontal scrolling),
-//! and the main pages are saved as screenshots into docs/images/ for docs/web.md.
+//! and the main pages are saved as screenshots (target/screenshots, or FUNDTRAIL_SCREENSHOTS_DIR).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -229,7 +229,13 @@ impl Driver {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
             .unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+        // Into target/ on every run; into docs/images/ (the committed ones docs/web.md
+        // shows) only when FUNDTRAIL_SCREENSHOTS_DIR asks, so a test run leaves the tree clean.
+        let dir = std::env::var_os("FUNDTRAIL_SCREENSHOTS_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+            });
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
         self.post("/window/rect", json!({"width": width, "height": 1000}))
