@@ -254,7 +254,7 @@ pub struct PublicPage {
 /// (docs/web.md, "Public fund page"). Off until set.
 #[utoipa::path(post, path = "/api/v1/admin/funds/{id}/public-page", tag = "admin", request_body = PublicPage,
     security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn set_public_page(
     admin: AdminPrincipal,
     state: web::Data<AppState>,
