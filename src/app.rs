@@ -38,6 +38,7 @@ pub mod openapi;
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
         crate::funds::http::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::deactivate_fund,
+        crate::funds::http::set_public_page,
         crate::funds::http::list_funds, crate::funds::allocations::list_allocations,
         crate::entries::http::post_entry, crate::entries::http::post_batch,
         crate::entries::http::list_entries, crate::entries::http::balances,

@@ -202,6 +202,7 @@ diesel::table! {
         secretariat_org_id -> Uuid,
         created_at -> Timestamptz,
         active -> Bool,
+        public_page -> Bool,
     }
 }
 

@@ -54,11 +54,11 @@ pub fn chain_access(conn: &mut PgConnection, p: &Principal, chain: Uuid) -> ApiR
 ///
 /// Admins see every entry. An auditor sees the entries whose body names, as `fund`, a
 /// fund its audit body is assigned to: `fund_created`, `auditor_assigned`,
-/// `fund_deactivated`, `flag_triaged`, `period_screen_run` of those funds. Entries about
-/// organisations, users, roles, vendors and keys name no fund and are the admins' alone:
-/// they hold emails and names the auditor has no business with. Proofs, checkpoints,
-/// consistency and verification reveal hashes and sizes only, so they stay open to
-/// auditors; the export holds every entry and is the admins'.
+/// `fund_deactivated`, `fund_public_page_set`, `flag_triaged`, `period_screen_run` of those
+/// funds. Entries about organisations, users, roles, vendors and keys name no fund and are
+/// the admins' alone: they hold emails and names the auditor has no business with. Proofs,
+/// checkpoints, consistency and verification reveal hashes and sizes only, so they stay open
+/// to auditors; the export holds every entry and is the admins'.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminScope {
     All,

@@ -242,8 +242,52 @@ pub async fn deactivate_fund(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicPage {
+    /// True publishes the fund's public page (`/public/funds/{id}`), false withdraws it.
+    pub published: bool,
+}
+
+/// Publish or withdraw a fund's public page: sources and uses, disbursements by ministry,
+/// contracts awarded and the latest signed checkpoint, readable without signing in
+/// (docs/web.md, "Public fund page"). Off until set.
+#[utoipa::path(post, path = "/api/v1/admin/funds/{id}/public-page", tag = "admin", request_body = PublicPage,
+    security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn set_public_page(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Path<Uuid>,
+    body: Json<PublicPage>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.into_inner();
+    let published = body.published;
+    let effect = move |conn: &mut diesel::PgConnection, _: &[crate::ledger::entry::Entry]| {
+        match store::set_public_page(conn, fund, published)? {
+            0 => Err(AppendError::Rejected {
+                code: "not_found",
+                detail: "no such fund".to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    };
+    record(
+        &state,
+        &req,
+        &admin.0,
+        "fund_public_page_set",
+        json!({"fund": fund, "published": published}),
+        effect,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/funds").post(create_fund))
+        .service(web::resource("/admin/funds/{id}/public-page").post(set_public_page))
         .service(web::resource("/admin/funds/{id}/deactivate").post(deactivate_fund))
         .service(web::resource("/admin/funds/{id}/auditors").post(assign_auditor))
         .service(web::resource("/funds").get(list_funds));

@@ -173,3 +173,21 @@ pub fn fund_active(
     .optional()?;
     Ok(row.map_or((false, None), |r| (r.active, r.config)))
 }
+
+/// Publishes or withdraws a fund's public page; the number of funds changed (0: no such
+/// fund).
+pub fn set_public_page(conn: &mut PgConnection, id: Uuid, public: bool) -> QueryResult<usize> {
+    diesel::update(funds::table.find(id))
+        .set(funds::public_page.eq(public))
+        .execute(conn)
+}
+
+/// Whether a fund publishes its public page (false for a fund that does not exist).
+pub fn has_public_page(conn: &mut PgConnection, id: Uuid) -> QueryResult<bool> {
+    Ok(funds::table
+        .find(id)
+        .select(funds::public_page)
+        .first::<bool>(conn)
+        .optional()?
+        .unwrap_or(false))
+}

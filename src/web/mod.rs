@@ -10,9 +10,11 @@
 pub mod api;
 pub mod assets;
 pub mod docs;
+pub mod download;
 pub mod forms;
 pub mod layout;
 pub mod pages;
+pub mod public;
 pub mod session;
 
 use actix_web::middleware::from_fn;
@@ -23,6 +25,7 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/docs").get(docs::reference))
         .service(web::resource("/assets/{name}").get(assets::serve))
+        .service(web::resource("/public/funds/{fund}").get(public::fund_page))
         .service(
             web::scope("")
                 .wrap(from_fn(session::layer))
@@ -41,6 +44,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/funds/{fund}/donors/{donor}/report.csv")
                         .get(pages::donor_report_csv),
+                )
+                .service(
+                    web::resource("/funds/{fund}/donors/{donor}/report.xlsx")
+                        .get(pages::donor_report_xlsx),
+                )
+                .service(
+                    web::resource("/funds/{fund}/donors/{donor}/report.pdf")
+                        .get(pages::donor_report_pdf),
                 )
                 .service(web::resource("/funds/{fund}/contracts").get(pages::contracts))
                 .service(

@@ -304,7 +304,7 @@ pub async fn fund(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
 }
 
 /// The signed checkpoint a report was computed at, with its note to keep.
-fn pin(cp: Option<&Value>) -> Markup {
+pub(super) fn pin(cp: Option<&Value>) -> Markup {
     let Some(cp) = cp else { return html! {} };
     html! {
         div class="pin" data-testid="checkpoint" {
@@ -781,7 +781,12 @@ pub async fn donor_report(state: web::Data<AppState>, req: HttpRequest) -> PageR
     let donor = req.match_info().get("donor").unwrap_or("").to_owned();
     let body = html! {
         h1 { "Donor report" }
-        p { a href={"/funds/" (fund) "/donors/" (donor) "/report.csv"} download { "Download CSV" } }
+        p {
+            "Download: "
+            a href={"/funds/" (fund) "/donors/" (donor) "/report.csv"} download { "CSV" } " · "
+            a href={"/funds/" (fund) "/donors/" (donor) "/report.xlsx"} download { "XLSX (spreadsheet)" } " · "
+            a href={"/funds/" (fund) "/donors/" (donor) "/report.pdf"} download { "PDF" }
+        }
         (pin(v.pointer("/checkpoints/fund").or_else(|| v.get("checkpoint"))))
         (value(&v))
     };
@@ -797,6 +802,69 @@ pub async fn donor_report_csv(state: web::Data<AppState>, req: HttpRequest) -> P
         header::HeaderValue::from_static("attachment; filename=\"donor-report.csv\""),
     );
     Ok(res)
+}
+
+/// The API's CSV of the report turned into another format by `make`, keeping the API's
+/// checkpoint headers (the figures and checkpoint rows are the CSV's, row for row).
+async fn donor_report_as(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    content_type: &'static str,
+    filename: &'static str,
+    make: fn(&str, &super::download::Table) -> Result<Vec<u8>, ApiError>,
+) -> PageResult {
+    let c = Caller::of(&req, &state).await?;
+    let res = donor_json(&c, &state, &req, "csv").await?;
+    let kept: Vec<(header::HeaderName, header::HeaderValue)> = res
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("fundtrail-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let table = super::download::parse_csv(&api::bytes(res).await?)?;
+    let title = format!(
+        "Donor report: {}",
+        table
+            .rows
+            .iter()
+            .find(|r| r.first().is_some_and(|s| s == "deposits"))
+            .and_then(|r| r.get(2))
+            .map_or("", String::as_str)
+    );
+    let body = make(&title, &table)?;
+    let mut out = HttpResponse::Ok();
+    out.content_type(content_type).insert_header((
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{filename}\""),
+    ));
+    for h in kept {
+        out.insert_header(h);
+    }
+    Ok(out.body(body))
+}
+
+/// `GET /funds/{fund}/donors/{donor}/report.xlsx`: the CSV's rows as a spreadsheet.
+pub async fn donor_report_xlsx(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    donor_report_as(
+        state,
+        req,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "donor-report.xlsx",
+        super::download::xlsx,
+    )
+    .await
+}
+
+/// `GET /funds/{fund}/donors/{donor}/report.pdf`: the CSV's rows as a printable document.
+pub async fn donor_report_pdf(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    donor_report_as(
+        state,
+        req,
+        "application/pdf",
+        "donor-report.pdf",
+        |title, table| Ok(super::download::pdf(title, table)),
+    )
+    .await
 }
 
 /// `GET /funds/{fund}/contracts`: the contracts the caller may see (a ministry, its own).

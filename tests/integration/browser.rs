@@ -581,6 +581,26 @@ async fn each_role_journey_in_a_real_browser() {
     // Signed out: the session is revoked, pages go back to sign-in.
     d.goto(&format!("{base}/")).await;
     assert!(d.url().await.ends_with("/login"));
+
+    // The fund's public page, without a session: 404 until published, then the figures.
+    // (Publishing through the admin API, and what the page holds: tests/integration/web.rs.)
+    let fund = fund_url.rsplit('/').next().unwrap().to_owned();
+    d.goto(&format!("{base}/public/funds/{fund}")).await;
+    assert!(d.text("main").await.contains("404"));
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE funds SET public_page = true WHERE id = $1")
+            .bind::<diesel::sql_types::Uuid, _>(fund.parse::<Uuid>().unwrap()),
+        &mut db.superuser_conn(),
+    )
+    .unwrap();
+    d.goto(&format!("{base}/public/funds/{fund}")).await;
+    assert!(d
+        .text("#p-disbursed")
+        .await
+        .contains("Disbursements by ministry"));
+    assert!(d.text("[data-testid=checkpoint]").await.contains("size"));
+    d.check_page(&axe, "public-fund").await;
+    d.screenshot("public-fund").await;
     let _ = std::fs::remove_dir_all(&profile);
     let _ = d.cmd(reqwest::Method::DELETE, "", Value::Null).await;
 }

@@ -226,3 +226,351 @@ async fn page_sessions_are_cookies_over_the_api_tokens_with_csrf_and_revocation(
     .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
+
+#[derive(diesel::QueryableByName)]
+struct OrgRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    org_id: uuid::Uuid,
+}
+
+/// Signs in through the sign-in form; the session's cookie header.
+async fn sign_in<B: actix_web::body::MessageBody>(
+    app: &impl harness::App<B>,
+    email: &str,
+    pass: &str,
+) -> String {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("email", email), ("password", pass), ("role", "")])
+        .finish();
+    let res = test::call_service(
+        app,
+        TestRequest::post()
+            .uri("/login")
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(body)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<(String, String, String)> = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .map(|v| {
+            let full = v.to_str().unwrap().to_owned();
+            let pair = full.split(';').next().unwrap().to_owned();
+            let (k, val) = pair.split_once('=').unwrap();
+            (k.to_owned(), val.to_owned(), full)
+        })
+        .collect();
+    cookie_header(&cookies, &["ft_access", "ft_refresh", "ft_csrf"])
+}
+
+/// A page's answer as the holder of `cookie`: status, content type, body.
+async fn page<B: actix_web::body::MessageBody>(
+    app: &impl harness::App<B>,
+    cookie: &str,
+    uri: &str,
+) -> (StatusCode, String, Vec<u8>) {
+    let res = test::call_service(
+        app,
+        TestRequest::get()
+            .uri(uri)
+            .insert_header((header::COOKIE, cookie.to_owned()))
+            .to_request(),
+    )
+    .await;
+    let status = res.status();
+    let ct = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, test::read_body(res).await.to_vec())
+}
+
+/// The donor report downloads as XLSX and PDF for the donor, each read back with a
+/// reference reader (calamine; poppler's `pdftotext`): the signed checkpoint it was computed
+/// at (size, root, the note's signature line) and the donor's figures are the JSON's.
+/// Another donor's report is refused as the API refuses it.
+#[actix_web::test]
+async fn donor_report_downloads_as_xlsx_and_pdf_naming_the_checkpoint() {
+    use calamine::Reader;
+    use diesel::RunQueryDsl;
+    let db = TestDb::migrated();
+    let dir = harness::temp_dir("web-downloads");
+    harness::fundtrail_ok(&db, &dir, &["seed-demo"]);
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    let me: uuid::Uuid =
+        diesel::sql_query("SELECT org_id FROM users WHERE email = 'donor@demo.fundtrail'")
+            .get_result::<OrgRow>(&mut db.superuser_conn())
+            .unwrap()
+            .org_id;
+    harness::act_as(&state, "admin");
+    let (_, funds) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+    let fund = funds[0]["id"].as_str().unwrap().to_owned();
+    let (_, st) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/reports/statement"))
+    );
+    let other = st["sources"]["donors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["donor"]["id"].as_str().unwrap().to_owned())
+        .find(|d| *d != me.to_string())
+        .unwrap();
+
+    harness::act_as_member(&state, "donor", me);
+    let (status, json) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/reports/donors/{me}"))
+    );
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let cp = &json["checkpoints"]["fund"];
+    let size = cp["tree_size"].as_u64().unwrap().to_string();
+    let root = cp["root_hash"].as_str().unwrap().to_owned();
+    let note = cp["note"].as_str().unwrap().to_owned();
+    let signature = note
+        .lines()
+        .rfind(|l| l.starts_with('—'))
+        .unwrap()
+        .to_owned();
+    let deposited = json["deposits"]["deposited"]["cumulative"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let disbursed = json["disbursed"]["total"]["cumulative"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cookie = sign_in(&app, "donor@demo.fundtrail", fundtrail::seed::DEMO_PASSWORD).await;
+    let (status, _, html) = page(&app, &cookie, &format!("/funds/{fund}/donors/{me}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = String::from_utf8(html).unwrap();
+    for link in ["report.csv", "report.xlsx", "report.pdf"] {
+        assert!(html.contains(&format!("/donors/{me}/{link}")), "{link}");
+    }
+
+    // XLSX: a real workbook (a zip calamine opens), one row per CSV row.
+    let (status, ct, xlsx) = page(
+        &app,
+        &cookie,
+        &format!("/funds/{fund}/donors/{me}/report.xlsx"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&xlsx));
+    assert_eq!(
+        ct,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(xlsx.starts_with(b"PK\x03\x04"));
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
+    let sheet = book.worksheet_range("Report").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let cell = |measure: &str, item: &str| -> Vec<String> {
+        rows.iter()
+            .find(|r| r[0] == "checkpoint" && r[2] == item && r[4] == measure)
+            .cloned()
+            .unwrap_or_else(|| panic!("no checkpoint {measure} in {rows:?}"))
+    };
+    assert_eq!(cell("tree_size", "fund")[7], size);
+    assert_eq!(cell("root_hash", "fund")[7], root);
+    assert_eq!(cell("note", "fund")[7], note);
+    let mine = |section: &str, measure: &str, item: &str| {
+        rows.iter()
+            .find(|r| r[0] == section && r[4] == measure && r[1] == item && r[3].is_empty())
+            .map(|r| r[7].clone())
+    };
+    assert_eq!(
+        mine("deposits", "deposited", &me.to_string()),
+        Some(deposited.clone())
+    );
+    assert_eq!(mine("disbursed", "attributed", ""), Some(disbursed.clone()));
+    // Row for row what the CSV has.
+    let (_, _, csv) = page(
+        &app,
+        &cookie,
+        &format!("/funds/{fund}/donors/{me}/report.csv"),
+    )
+    .await;
+    let csv_rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_slice())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.get(1..).unwrap(), csv_rows.as_slice());
+
+    // PDF: what poppler's pdftotext reads from it.
+    let (status, ct, pdf) = page(
+        &app,
+        &cookie,
+        &format!("/funds/{fund}/donors/{me}/report.pdf"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ct, "application/pdf");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let path = dir.join("report.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; scripts/test installs it)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("tree_size {size}")), "{text}");
+    assert!(text.contains(&format!("root_hash {root}")), "{text}");
+    assert!(text.contains(signature.trim()), "{signature} in {text}");
+    let has_row = |section: &str, measure: &str, figure: &str| {
+        text.lines().any(|l| {
+            l.split_whitespace().next() == Some(section)
+                && l.contains(&format!(" {measure} "))
+                && l.contains(&format!(" {figure} "))
+        })
+    };
+    assert!(has_row("deposits", "deposited", &deposited), "{text}");
+    assert!(has_row("disbursed", "attributed", &disbursed), "{text}");
+
+    // Another donor's report, in any format: refused as the API refuses it (403).
+    for ext in ["", "/report.csv", "/report.xlsx", "/report.pdf"] {
+        let (status, _, body) =
+            page(&app, &cookie, &format!("/funds/{fund}/donors/{other}{ext}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{ext}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("forbidden"),
+            "{ext}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The public page of a fund: 404 until an administrator publishes it (recorded in the
+/// administrative chain; other roles are refused), then readable without signing in, with
+/// the statement's sources and uses, disbursements by ministry, contracts awarded and the
+/// signed checkpoint, and no user's email or name and no flag; withdrawn, 404 again.
+#[actix_web::test]
+async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_data() {
+    use diesel::RunQueryDsl;
+    let db = TestDb::migrated();
+    let dir = harness::temp_dir("web-public");
+    harness::fundtrail_ok(&db, &dir, &["seed-demo"]);
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    harness::act_as(&state, "admin");
+    let (_, funds) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+    let fund = funds[0]["id"].as_str().unwrap().to_owned();
+    let secretariat: uuid::Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let public = format!("/public/funds/{fund}");
+    let anon = |uri: String| {
+        let app = &app;
+        async move {
+            let res = test::call_service(app, TestRequest::get().uri(&uri).to_request()).await;
+            let status = res.status();
+            (
+                status,
+                String::from_utf8(test::read_body(res).await.to_vec()).unwrap(),
+            )
+        }
+    };
+
+    // Not published: 404, as for a fund that does not exist.
+    let (status, html) = anon(public.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        html.contains("not_found") && !html.contains("Sources"),
+        "{html}"
+    );
+    let (status, _) = anon(format!("/public/funds/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Only an administrator publishes it.
+    let set = |published: bool| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/admin/funds/{fund}/public-page"))
+            .set_json(serde_json::json!({ "published": published }))
+    };
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let (status, body) = call!(&app, set(true));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(anon(public.clone()).await.0, StatusCode::NOT_FOUND);
+    harness::act_as(&state, "admin");
+    let (status, body) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!(
+                "/api/v1/admin/funds/{}/public-page",
+                uuid::Uuid::new_v4()
+            ))
+            .set_json(serde_json::json!({ "published": true }))
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = call!(&app, set(true));
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, admin_chain) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?limit=1000")
+    );
+    assert!(
+        admin_chain.to_string().contains("fund_public_page_set"),
+        "{admin_chain}"
+    );
+
+    // Published: the figures, as the statement gives them, without signing in.
+    let (_, st) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/reports/statement"))
+    );
+    let (_, contracts) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/contracts?limit=200"))
+    );
+    let (status, html) = anon(public.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(st["fund"]["name"].as_str().unwrap()));
+    assert!(html.contains(st["checkpoints"]["fund"]["root_hash"].as_str().unwrap()));
+    for m in st["uses"]["ministries"].as_array().unwrap() {
+        let row = format!(
+            "<th scope=\"row\">{}</th><td>{}</td>",
+            m["ministry"]["name"].as_str().unwrap(),
+            m["disbursed"]["cumulative"].as_str().unwrap()
+        );
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+    for d in st["sources"]["donors"].as_array().unwrap() {
+        assert!(html.contains(d["donor"]["name"].as_str().unwrap()));
+    }
+    let first = &contracts["contracts"][0];
+    assert!(
+        html.contains(first["vendor"]["name"].as_str().unwrap())
+            && html.contains(first["value"].as_str().unwrap()),
+        "{first}"
+    );
+    // No user's email or name, no flag.
+    #[derive(diesel::QueryableByName)]
+    struct EmailRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+    }
+    let emails: Vec<EmailRow> = diesel::sql_query("SELECT email FROM users")
+        .load(&mut db.superuser_conn())
+        .unwrap();
+    assert!(!emails.is_empty());
+    for e in &emails {
+        assert!(!html.contains(&e.email), "{} on the public page", e.email);
+        let local = e.email.split('@').next().unwrap();
+        assert!(!html.contains(&format!("{local}@")), "{local}");
+    }
+    assert!(!html.to_lowercase().contains("flag"), "{html}");
+
+    // Withdrawn: 404 again.
+    let (status, _) = call!(&app, set(false));
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(anon(public).await.0, StatusCode::NOT_FOUND);
+    let _ = std::fs::remove_dir_all(&dir);
+}
