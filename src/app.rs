@@ -49,7 +49,7 @@ pub mod openapi;
         crate::screening::http::get_flag, crate::screening::http::triage,
         crate::screening::http::run_screens,
         crate::reports::http::fund_statement, crate::reports::http::donor_report,
-        crate::reports::http::series,
+        crate::reports::http::series, crate::reports::public::public_fund,
         crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
     ),
     modifiers(&BearerAuth),
@@ -71,6 +71,7 @@ pub mod openapi;
         (name = "procurement", description = "Vendors and contracts with their history"),
         (name = "screening", description = "Anomaly flags and their triage"),
         (name = "reports", description = "Fund statement, donor reports, series and exports, pinned to signed checkpoints"),
+        (name = "public", description = "What a fund's administrators publish for everyone (no token): sources, uses by ministry, contracts awarded, the signed checkpoint"),
     )
 )]
 pub struct ApiDoc;
@@ -187,6 +188,7 @@ pub fn build(
                 .configure(crate::procurement::contracts::routes)
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
+                .configure(crate::reports::public::routes)
                 .configure(crate::reports::exports::routes)
                 .configure(crate::chains::http::routes),
         )

@@ -498,23 +498,20 @@ pub async fn append(
         body,
     } = body.into_inner();
     check_business_date(&state, business_date)?;
-    let receipts = state
+    let receipt = state
         .ledger
-        .append(
+        .append_one(
             path.chain.0,
-            vec![AppendRequest {
+            AppendRequest {
                 kind,
                 business_date,
                 idempotency_key: key,
                 body,
                 principal: admin.0.ledger_principal(),
-            }],
+            },
+            None,
         )
         .await?;
-    let receipt = receipts
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     ReceiptDto::from(receipt).response()
 }
 

@@ -194,24 +194,20 @@ pub async fn post_entry(
     let effect = prepare(&state, &screens, &principal, fund, vec![kind.clone()]).await?;
     let key = idempotency_key(&req)?;
     let (entry, recorded) = typed(&state, &kind, business_date, &body)?;
-    let receipts = state
+    let receipt = state
         .ledger
-        .append_with(
+        .append_one(
             fund,
-            vec![AppendRequest {
+            AppendRequest {
                 kind: entry.kind().to_owned(),
                 business_date,
                 idempotency_key: key,
                 body: recorded,
                 principal: ledger_principal(&principal),
-            }],
-            effect,
+            },
+            Some(effect),
         )
         .await?;
-    let receipt = receipts
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     let mut dto = ReceiptDto::from(receipt);
     name_contract(fund, &mut dto);
     dto.response()

@@ -191,24 +191,20 @@ pub async fn upload(
     // The document first: an entry never cites a document the store does not hold. A
     // refused entry leaves a document nobody cites, which no route serves.
     state.documents.put(bytes).await.map_err(store_error)?;
-    let receipts = state
+    let receipt = state
         .ledger
-        .append_with(
+        .append_one(
             fund,
-            vec![AppendRequest {
+            AppendRequest {
                 kind: entry.kind().to_owned(),
                 business_date: date,
                 idempotency_key: key,
                 body: recorded,
                 principal: ledger_principal(&principal),
-            }],
-            effect,
+            },
+            Some(effect),
         )
         .await?;
-    let receipt = receipts
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     ReceiptDto::from(receipt).response()
 }
 

@@ -356,6 +356,21 @@ impl Ledger {
             .append_with(chain, requests, Some(effect))
             .await
     }
+    /// Appends one entry (with an `Effect` when given) and answers its receipt.
+    pub async fn append_one(
+        &self,
+        chain: Uuid,
+        request: AppendRequest,
+        effect: Option<Arc<dyn super::writer::Effect>>,
+    ) -> Result<Receipt, AppendError> {
+        self.writers
+            .append_with(chain, vec![request], effect)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppendError::Internal(anyhow::anyhow!("append returned no receipt")))
+    }
+
     pub fn chain(&self, conn: &mut PgConnection, id: Uuid) -> LedgerResult<ChainRow> {
         store::chain(conn, id)?.ok_or(LedgerError::NotFound)
     }

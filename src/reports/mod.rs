@@ -13,5 +13,6 @@ pub mod iati;
 pub mod ledger_csv;
 pub mod ocds;
 pub mod pin;
+pub mod public;
 pub mod statement;
 pub mod store;

@@ -16,6 +16,15 @@ pub fn path<T: DeserializeOwned>(v: Value) -> ApiResult<Path<T>> {
         .map_err(|e| ApiError::InvalidParameter(e.to_string()))
 }
 
+/// A UUID path segment of the page's route, or the API's 400 naming it.
+pub fn path_uuid(req: &actix_web::HttpRequest, name: &str) -> ApiResult<uuid::Uuid> {
+    req.match_info()
+        .get(name)
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| ApiError::InvalidParameter(format!("{name} must be a UUID")))
+}
+
 /// The API's query extractor, from a query string (as the API would parse it).
 pub fn query<T: DeserializeOwned>(qs: &str) -> ApiResult<Query<T>> {
     parse_query(qs).map(Query)

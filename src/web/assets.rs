@@ -11,6 +11,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("assets/app.css"),
     ),
     (
+        "select.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/select.js"),
+    ),
+    (
         "verify.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/verify.js"),

@@ -99,11 +99,7 @@ fn spec(kind: &str) -> Result<&'static [FormField], WebError> {
 }
 
 fn fund_of(req: &HttpRequest) -> Result<Uuid, WebError> {
-    req.match_info()
-        .get("fund")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| WebError(ApiError::InvalidParameter("fund must be a UUID".to_owned())))
+    Ok(api::path_uuid(req, "fund")?)
 }
 
 /// The form, with the posted values and the API's problem placed by the field it names.

@@ -30,11 +30,7 @@ fn api_query(req: &HttpRequest, drop: &[&str]) -> String {
 }
 
 fn fund_id(req: &HttpRequest) -> Result<Uuid, WebError> {
-    req.match_info()
-        .get("fund")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| WebError(ApiError::InvalidParameter("fund must be a UUID".to_owned())))
+    Ok(api::path_uuid(req, "fund")?)
 }
 
 /// The fund's row as `GET /funds` lists it to the caller, or the API's 404.
@@ -560,13 +556,16 @@ pub async fn flags(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
             (filter_input(&req, "to", "To date", "date"))
             button type="submit" { "Filter" }
         }
-        form method="post" action={"/funds/" (id) "/flags/triage"} {
+        form method="post" id="triage-form" action={"/funds/" (id) "/flags/triage"} {
             input type="hidden" name="csrf" value=(c.csrf);
+            input type="hidden" name="filter" value=(api_query(&req, &["after", "limit"]));
             div class="scroll" tabindex="0" {
                 table {
                     caption { (rows.len()) " flags on this page" }
                     thead { tr {
-                        @if auditor { th scope="col" { "Select" } }
+                        @if auditor { th scope="col" {
+                            input type="checkbox" data-select-all="flag" id="sel-all" aria-label="Select every flag on this page";
+                        } }
                         th scope="col" { "Rule" } th scope="col" { "Severity" } th scope="col" { "Status" } th scope="col" { "Entry" } th scope="col" { "What it says" }
                     } }
                     tbody {
@@ -585,9 +584,16 @@ pub async fn flags(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
                     }
                 }
             }
-            @if auditor && !rows.is_empty() { (triage_fields("many")) }
+            @if auditor && !rows.is_empty() {
+                div class="field" {
+                    input type="checkbox" id="matching" name="matching" value="all";
+                    label for="matching" { "Every flag matching the filters, on every page (up to " (TRIAGE_MATCHING_MAX) "), instead of the selected ones" }
+                }
+                (triage_fields("many"))
+            }
         }
         (next_link(&req, page.get("next_after")))
+        @if auditor { script src="/assets/select.js" defer {} }
     };
     Ok(render(Some(&c), "Flags", body))
 }
@@ -633,6 +639,68 @@ async fn triage_through(
     .await
 }
 
+/// Most flags one "every flag matching the filters" triage takes.
+const TRIAGE_MATCHING_MAX: usize = 5_000;
+
+/// The ids of the fund's flags the list filter `filter` (a flags page's query string)
+/// selects, every page of it, as the API lists them to the caller; refused beyond
+/// `TRIAGE_MATCHING_MAX`, so that a triage never stops half-way.
+async fn matching_flags(
+    c: &Caller,
+    state: &web::Data<AppState>,
+    fund: Uuid,
+    filter: &str,
+) -> Result<Vec<Uuid>, WebError> {
+    let base: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(filter.as_bytes())
+                .filter(|(k, v)| !v.is_empty() && k != "after" && k != "limit"),
+        )
+        .finish();
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut qs = base.clone();
+        for (k, v) in [("limit", Some("1000".to_owned())), ("after", after.take())] {
+            if let Some(v) = v {
+                if !qs.is_empty() {
+                    qs.push('&');
+                }
+                qs.push_str(
+                    &form_urlencoded::Serializer::new(String::new())
+                        .append_pair(k, &v)
+                        .finish(),
+                );
+            }
+        }
+        let page = api::json(
+            crate::screening::http::list_flags(
+                c.principal.clone(),
+                state.clone(),
+                api::path(json!({ "fund": fund }))?,
+                api::query(&qs)?,
+            )
+            .await,
+        )
+        .await?;
+        ids.extend(
+            arr(&page, "flags")
+                .iter()
+                .filter_map(|fl| s(fl, "id").parse::<Uuid>().ok()),
+        );
+        if ids.len() > TRIAGE_MATCHING_MAX {
+            return Err(WebError(ApiError::unprocessable(
+                "too_many_flags",
+                format!("more than {TRIAGE_MATCHING_MAX} flags match these filters; narrow them (by rule, status or dates) and triage each part"),
+            )));
+        }
+        match page.get("next_after").filter(|v| !v.is_null()) {
+            Some(n) => after = Some(api::scalar(n)),
+            None => return Ok(ids),
+        }
+    }
+}
+
 /// `POST /funds/{fund}/flags/triage`: one triage for every selected flag, each through the
 /// API (auditors; others get the API's refusal). Shows what each answered.
 pub async fn triage_many(
@@ -644,11 +712,14 @@ pub async fn triage_many(
     let f = fields(&body);
     check_csrf(&req, &f)?;
     let id = fund_id(&req)?;
-    let chosen: Vec<Uuid> = f
-        .iter()
-        .filter(|(k, _)| k == "flag")
-        .filter_map(|(_, v)| v.parse().ok())
-        .collect();
+    let chosen: Vec<Uuid> = if field(&f, "matching") == Some("all") {
+        matching_flags(&c, &state, id, field(&f, "filter").unwrap_or("")).await?
+    } else {
+        f.iter()
+            .filter(|(k, _)| k == "flag")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect()
+    };
     if chosen.is_empty() {
         return Err(WebError(ApiError::unprocessable(
             "no_flags_selected",
@@ -682,12 +753,7 @@ pub async fn triage_many(
 /// read it through the API.
 pub async fn flag(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let c = Caller::of(&req, &state).await?;
-    let flag_id: Uuid = req
-        .match_info()
-        .get("flag")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| ApiError::InvalidParameter("flag must be a UUID".to_owned()))?;
+    let flag_id: Uuid = api::path_uuid(&req, "flag")?;
     let v = api::json(
         crate::screening::http::get_flag(
             c.principal.clone(),
@@ -734,12 +800,7 @@ pub async fn triage_one(
     let c = Caller::of(&req, &state).await?;
     let f = fields(&body);
     check_csrf(&req, &f)?;
-    let flag_id: Uuid = req
-        .match_info()
-        .get("flag")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| ApiError::InvalidParameter("flag must be a UUID".to_owned()))?;
+    let flag_id: Uuid = api::path_uuid(&req, "flag")?;
     triage_through(&c, &state, &req, flag_id, &f).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/flags/{flag_id}")))
@@ -753,12 +814,7 @@ async fn donor_json(
     format: &str,
 ) -> Result<HttpResponse, WebError> {
     let fund = fund_id(req)?;
-    let donor: Uuid = req
-        .match_info()
-        .get("donor")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| ApiError::InvalidParameter("donor must be a UUID".to_owned()))?;
+    let donor: Uuid = api::path_uuid(req, "donor")?;
     let mut qs = api_query(req, &["format"]);
     qs.push_str(if qs.is_empty() { "format=" } else { "&format=" });
     qs.push_str(format);
@@ -905,12 +961,7 @@ pub async fn contracts(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 /// its own (the API's 404 otherwise).
 pub async fn contract(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let c = Caller::of(&req, &state).await?;
-    let id: Uuid = req
-        .match_info()
-        .get("contract")
-        .unwrap_or("")
-        .parse()
-        .map_err(|_| ApiError::InvalidParameter("contract must be a UUID".to_owned()))?;
+    let id: Uuid = api::path_uuid(&req, "contract")?;
     let v = api::json(
         crate::procurement::http::get_contract(
             c.principal.clone(),

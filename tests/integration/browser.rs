@@ -513,6 +513,40 @@ async fn each_role_journey_in_a_real_browser() {
         !d.exists(&format!("#sel-{}", open[1])).await,
         "an acknowledged flag is not open"
     );
+    // "Select all" checks every flag of the page, and clears them again.
+    d.click("#sel-all").await;
+    let (rows, checked) = flag_boxes(&d).await;
+    assert!(rows > 0 && rows == checked, "{checked} of {rows} checked");
+    d.click("#sel-all").await;
+    assert_eq!(flag_boxes(&d).await.1, 0);
+    // Every open flag of one rule, on every page, escalated at once from a one-flag page.
+    let rule = d.text("tbody td:nth-child(2) a").await;
+    d.goto(&format!(
+        "{fund_url}/flags?status=open&rule={rule}&limit=1000"
+    ))
+    .await;
+    let matching = flag_boxes(&d).await.0;
+    assert!(matching >= 1);
+    d.goto(&format!("{fund_url}/flags?status=open&rule={rule}&limit=1"))
+        .await;
+    d.click("#matching").await;
+    d.js(
+        "document.getElementById('action-many').value = 'escalate'",
+        json!([]),
+    )
+    .await;
+    d.submit("fieldset button[type=submit]").await;
+    let results = d.text("[data-testid=triage-results]").await;
+    assert_eq!(
+        u64::try_from(results.matches("now escalated").count()).unwrap(),
+        matching,
+        "{results}"
+    );
+    d.goto(&format!(
+        "{fund_url}/flags?status=open&rule={rule}&limit=1000"
+    ))
+    .await;
+    assert_eq!(flag_boxes(&d).await.0, 0, "no open {rule} flag is left");
     d.logout(&base).await;
 
     // Treasurer: a disbursement refused with the API's message by its field, then recorded.
@@ -614,4 +648,15 @@ async fn wait_for_verdict(d: &Driver) -> String {
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the page gave no verdict: {}", d.text("#v-result").await);
+}
+
+/// The flag checkboxes of a flags page: how many, how many checked.
+async fn flag_boxes(d: &Driver) -> (u64, u64) {
+    let v = d
+        .js(
+            "const b = [...document.querySelectorAll('input[name=flag]')]; return [b.length, b.filter(e => e.checked).length]",
+            json!([]),
+        )
+        .await;
+    (v[0].as_u64().unwrap(), v[1].as_u64().unwrap())
 }

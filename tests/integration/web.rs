@@ -479,7 +479,11 @@ async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_da
         }
     };
 
-    // Not published: 404, as for a fund that does not exist.
+    let api = format!("/api/v1/public/funds/{fund}");
+
+    // Not published: 404, as for a fund that does not exist, on the page and in the API.
+    let (status, body) = anon(api.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, html) = anon(public.clone()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
@@ -568,9 +572,56 @@ async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_da
     }
     assert!(!html.to_lowercase().contains("flag"), "{html}");
 
+    // The API's public view, without a token: the statement's sources and uses at the same
+    // checkpoint, the contracts in force, and nothing else.
+    let (status, body) = anon(api.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let keys: Vec<&str> = view
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "checkpoint",
+            "contracts",
+            "contracts_truncated",
+            "currency",
+            "fund",
+            "report",
+            "sources",
+            "uses"
+        ]
+    );
+    assert_eq!(view["checkpoint"], st["checkpoints"]["fund"]);
+    assert_eq!(view["sources"], st["sources"]);
+    assert_eq!(view["uses"], st["uses"]);
+    let in_force: Vec<&serde_json::Value> = contracts["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["seq"].as_u64().unwrap() < st["checkpoints"]["fund"]["tree_size"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        view["contracts"].as_array().unwrap().len(),
+        in_force.len().min(200)
+    );
+    assert_eq!(view["contracts"][0]["id"], in_force[0]["id"]);
+    assert_eq!(view["contracts"][0]["value"], in_force[0]["value"]);
+    for e in &emails {
+        assert!(!body.contains(&e.email), "{} in the public view", e.email);
+    }
+    assert!(!body.to_lowercase().contains("flag"), "{body}");
+
     // Withdrawn: 404 again.
     let (status, _) = call!(&app, set(false));
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(anon(public).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(anon(api).await.0, StatusCode::NOT_FOUND);
     let _ = std::fs::remove_dir_all(&dir);
 }
