@@ -31,9 +31,12 @@ pub struct ReplicaBenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16)]
     pub clients: u32,
-    /// Seconds each configuration is driven for.
+    /// Seconds each configuration is driven for, per round.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Rounds; each drives the primary alone, then the primary with the replica.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
 }
 
 struct Run {
@@ -118,49 +121,55 @@ pub fn run(args: &ReplicaBenchArgs) -> anyhow::Result<()> {
         args.clients.max(1),
         Duration::from_secs(args.seconds.max(1)),
     );
+    let rounds = args.rounds.max(1);
     let system = actix_web::rt::System::new();
     let (size, runs) = system.block_on(async move {
         let mut runs = Vec::new();
         let mut size = 0;
-        for (what, st) in [
+        // Alternated, so that neither configuration alone profits from a warmer machine.
+        let configurations = [
             ("primary alone", state.clone()),
             ("primary + replica", replicated.clone()),
-        ] {
+        ];
+        for (what, st) in (0..rounds).flat_map(|_| configurations.iter().cloned()) {
             let c = client.clone();
-            let before = replica_reads(&st)?;
-            let (n, us, elapsed) = serving(st.clone(), auth.clone(), |base| async move {
-                let login: serde_json::Value = c
-                    .post(format!("{base}/api/v1/auth/login"))
-                    .json(&serde_json::json!({"email": "treasurer@demo.fundtrail",
+            let counted = st.clone();
+            let (n, us, elapsed, by_replica) =
+                serving(st.clone(), auth.clone(), |base| async move {
+                    let login: serde_json::Value = c
+                        .post(format!("{base}/api/v1/auth/login"))
+                        .json(&serde_json::json!({"email": "treasurer@demo.fundtrail",
                                               "password": crate::seed::DEMO_PASSWORD}))
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let tok = login
-                    .get("access_token")
-                    .and_then(serde_json::Value::as_str)
-                    .context("the demo treasurer cannot log in: run `fundtrail seed-demo`")?
-                    .to_owned();
-                let latest = format!("{base}/api/v1/funds/{fund}/reports/statement");
-                let body: serde_json::Value = c
-                    .get(&latest)
-                    .bearer_auth(&tok)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let n = body
-                    .pointer("/checkpoints/fund/tree_size")
-                    .and_then(serde_json::Value::as_u64)
-                    .context("the statement names no checkpoint")?;
-                let url = format!("{latest}?at_size={n}");
-                let (us, elapsed) = drive(&c, &url, &tok, clients, seconds).await?;
-                Ok((n, us, elapsed))
-            })
-            .await?;
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let tok = login
+                        .get("access_token")
+                        .and_then(serde_json::Value::as_str)
+                        .context("the demo treasurer cannot log in: run `fundtrail seed-demo`")?
+                        .to_owned();
+                    let latest = format!("{base}/api/v1/funds/{fund}/reports/statement");
+                    let body: serde_json::Value = c
+                        .get(&latest)
+                        .bearer_auth(&tok)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let n = body
+                        .pointer("/checkpoints/fund/tree_size")
+                        .and_then(serde_json::Value::as_u64)
+                        .context("the statement names no checkpoint")?;
+                    let url = format!("{latest}?at_size={n}");
+                    let before = replica_reads(&counted)?;
+                    let (us, elapsed) = drive(&c, &url, &tok, clients, seconds).await?;
+                    let by_replica = replica_reads(&counted)?.saturating_sub(before);
+                    Ok((n, us, elapsed, by_replica))
+                })
+                .await?;
             size = n;
             eprintln!("bench: {what}: {} requests in {elapsed:?}", us.len());
             runs.push(Run {
@@ -168,27 +177,34 @@ pub fn run(args: &ReplicaBenchArgs) -> anyhow::Result<()> {
                 requests: u64::try_from(us.len()).unwrap_or(u64::MAX),
                 elapsed,
                 sorted_us: us,
-                by_replica: replica_reads(&st)?.saturating_sub(before),
+                by_replica,
             });
         }
         Ok::<_, anyhow::Error>((size, runs))
     })?;
     drop(database);
     println!(
-        "Fund {fund}: statement at the checkpoint of size {size}, {clients} clients, {} s each.\n",
+        "Fund {fund}: statement at the checkpoint of size {size}, {clients} clients, {} s per \
+         configuration and round, {rounds} rounds.\n",
         seconds.as_secs()
     );
-    println!("| configuration | requests | requests/s | p50 | p99 | answered by the replica |");
-    println!("|---|---|---|---|---|---|");
-    let base = runs.first().map(|r| super::rate(r.requests, r.elapsed));
-    for r in &runs {
+    println!(
+        "| round | configuration | requests | requests/s (× the primary alone) | p50 | p99 | answered by the replica |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut base = None;
+    for (i, r) in runs.iter().enumerate() {
         let rps = super::rate(r.requests, r.elapsed);
+        if i % 2 == 0 {
+            base = Some(rps);
+        }
         let ratio = base
             .filter(|b| *b > 0.0)
             .map(|b| format!(" ({:.2}×)", rps / b))
             .unwrap_or_default();
         println!(
-            "| {} | {} | {rps:.0}{ratio} | {:.1} ms | {:.1} ms | {} |",
+            "| {} | {} | {} | {rps:.0}{ratio} | {:.1} ms | {:.1} ms | {} |",
+            i / 2 + 1,
             r.what,
             r.requests,
             super::percentile(&r.sorted_us, 0.50),
