@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 use crate::config::{
-    AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, LogFormat, ScreenArgs, WitnessArgs,
+    AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, LogFormat, ReadArgs, ScreenArgs,
+    WitnessArgs,
 };
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ pub enum Command {
     Serve {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        read: ReadArgs,
         #[command(flatten)]
         http: HttpArgs,
         #[command(flatten)]
@@ -226,6 +229,9 @@ pub enum BenchCommand {
     Exports(crate::bench::exports::ExportBenchArgs),
     /// Latency of the statement, donor report and series over a seeded fund (p50, p95).
     Reports(crate::bench::reports::ReportBenchArgs),
+    /// Report requests per second on the primary alone and with a streaming replica
+    /// answering the read side (--read-database-url).
+    Replica(crate::bench::replica::ReplicaBenchArgs),
     /// Precision and recall of every screening rule against a seeded year with injected
     /// schemes, and what screening adds to an append (docs/screening.md).
     Screening(crate::bench::screening::ScreeningBenchArgs),
@@ -261,13 +267,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve {
             db,
+            read,
             http,
             ledger,
             auth,
             screen,
             witness,
             documents,
-        } => crate::startup::serve(&db, &http, &ledger, &auth, &screen, &witness, &documents),
+        } => crate::startup::serve(
+            &db, &read, &http, &ledger, &auth, &screen, &witness, &documents,
+        ),
         Command::Documents {
             what:
                 DocumentsCommand::Export {
@@ -384,6 +393,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Reports(args),
         } => crate::bench::reports::run(&args),
+        Command::Bench {
+            what: BenchCommand::Replica(args),
+        } => crate::bench::replica::run(&args),
         Command::Bench {
             what: BenchCommand::Screening(args),
         } => crate::bench::screening::run(&args),

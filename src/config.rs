@@ -65,6 +65,23 @@ impl DbArgs {
     }
 }
 
+/// The read side (docs/operations.md, "Scaling out"): a streaming replica of the primary
+/// that answers pinned reads (reports, exports, entries, proofs, verification) once it has
+/// replayed what the read is pinned to.
+#[derive(Clone, Debug, Args)]
+pub struct ReadArgs {
+    /// Postgres URL of a streaming replica of the primary (hot standby). Unset: every read
+    /// goes to the primary. Its login follows the same rules as DATABASE_URL's.
+    #[arg(long, env = "FUNDTRAIL_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// How long a read waits for the replica to replay the point it is pinned to before it
+    /// goes to the primary instead, in milliseconds (0 to 10,000).
+    #[arg(long, env = "FUNDTRAIL_READ_WAIT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub read_wait_ms: u64,
+}
+
 /// The pool's shape, separated from clap so tests can build one directly.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {

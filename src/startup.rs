@@ -11,11 +11,12 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::session::SessionSettings;
 use crate::auth::Auth;
 use crate::config::{
-    AppSettings, AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, ScreenArgs, WitnessArgs,
+    AppSettings, AuthArgs, DbArgs, DocumentArgs, HttpArgs, LedgerArgs, ReadArgs, ScreenArgs,
+    WitnessArgs,
 };
 use crate::db::{self, embedded::EmbeddedPostgres};
 use crate::ledger::{keys, Ledger};
-use crate::state::AppState;
+use crate::state::{AppState, Replica};
 
 /// The database the service uses, and the private cluster behind it if we started one.
 pub struct Database {
@@ -189,8 +190,52 @@ pub fn listen(bind: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListene
     })
 }
 
+/// The read side's replica (`--read-database-url`): a pool like the primary's, logging in
+/// as the service role, whose connections wait no longer than a read would for the replica.
+pub fn replica(db_args: &DbArgs, read: &ReadArgs) -> anyhow::Result<Option<Replica>> {
+    let Some(url) = &read.read_database_url else {
+        return Ok(None);
+    };
+    let settings = db_args.pool_settings();
+    let role = settings
+        .role
+        .clone()
+        .unwrap_or_else(|| "fundtrail_app".to_owned());
+    let login = db::replica_login_url(url, &role)?;
+    let wait = std::time::Duration::from_millis(read.read_wait_ms);
+    let pool = db::build_pool(
+        &login,
+        &crate::config::PoolSettings {
+            // A replica that does not answer sends the read to the primary at once.
+            connect_timeout: settings
+                .connect_timeout
+                .min(wait + std::time::Duration::from_millis(100)),
+            ..settings
+        },
+    )?;
+    match pool.get().map(|mut c| db::replica::is_standby(&mut c)) {
+        Ok(Ok(true)) => tracing::info!(
+            wait_ms = read.read_wait_ms,
+            "pinned reads go to the replica"
+        ),
+        Ok(Ok(false)) => tracing::warn!(
+            "the read database is not a standby: every pinned read goes to the primary"
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot ask the read database whether it is a standby")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the read database does not answer yet: reads go to the primary until it does")
+        }
+    }
+    Ok(Some(Replica { pool, wait }))
+}
+
+// `serve`'s settings, as clap parsed them: one group per concern.
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     db_args: &DbArgs,
+    read_args: &ReadArgs,
     http: &HttpArgs,
     ledger_args: &LedgerArgs,
     auth_args: &AuthArgs,
@@ -238,7 +283,11 @@ pub fn serve(
             );
         }
     }
-    let state = web::Data::new(AppState::new(pool.clone(), settings, ledger.clone())?);
+    let mut state = AppState::new(pool.clone(), settings, ledger.clone())?;
+    if let Some(r) = replica(db_args, read_args)? {
+        state = state.with_replica(r);
+    }
+    let state = web::Data::new(state);
     let auth = web::Data::new(auth);
 
     let workers = if http.workers == 0 {

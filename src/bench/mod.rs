@@ -1,7 +1,8 @@
 //! Benchmarks, one file per subject, run by `fundtrail bench …` (docs/benchmarks.md):
 //! `ledger` (generic appends, verification and proofs against pgbench and COPY),
 //! `screening` (precision, recall and cost of the screens on a seeded year), `reports`
-//! (statement and donor report latency), `exports` (export throughput) and `ocds`
+//! (statement and donor report latency), `replica` (report requests per second with and
+//! without a streaming replica), `exports` (export throughput) and `ocds`
 //! (the screens against cardinal-rs on real publications). The service's
 //! modules hold no benchmark code; this folder only drives them. Statistics use floats;
 //! money never appears here.
@@ -10,6 +11,7 @@
 pub mod exports;
 pub mod ledger;
 pub mod ocds;
+pub mod replica;
 pub mod reports;
 pub mod screening;
 

@@ -69,6 +69,21 @@ where
     .await
 }
 
+/// `blocking` for a read: on the replica once it has replayed what the primary holds now
+/// (`state::with_read`), else on the primary.
+async fn reading<T, F>(state: &web::Data<AppState>, chain: Uuid, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::ledger::Ledger, &mut diesel::PgConnection) -> Result<T, LedgerError>
+        + Send
+        + 'static,
+{
+    crate::state::with_read(state, chain, move |st, conn| {
+        f(&st.ledger, conn).map_err(ApiError::from)
+    })
+    .await
+}
+
 // ---------------------------------------------------------------------------- DTOs
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -608,7 +623,7 @@ pub async fn list_entries(
         from_date: q.from,
         to_date: q.to,
     };
-    let page = crate::state::with_conn(&state, move |st, conn| {
+    let page = crate::state::with_read(&state, chain, move |st, conn| {
         let row = st.ledger.chain(conn, chain)?;
         if let Some(scope) = reader.scope(conn, chain)? {
             return Ok(scoped_page(conn, chain, q.after, limit, &filter, &scope)?);
@@ -710,7 +725,7 @@ pub async fn get_entry(
     path: Path<EntryPath>,
 ) -> ApiResult<HttpResponse> {
     let EntryPath { chain, seq } = path.into_inner();
-    let entry = crate::state::with_conn(&state, move |st, conn| {
+    let entry = crate::state::with_read(&state, chain.0, move |st, conn| {
         st.ledger.chain(conn, chain.0)?;
         let row = store::entry(conn, chain.0, seq)?.ok_or(LedgerError::NotFound)?;
         let entry = stored_entry(&row)?;
@@ -758,7 +773,7 @@ pub async fn proof(
 ) -> ApiResult<HttpResponse> {
     let EntryPath { chain, seq } = path.into_inner();
     let size = query.size;
-    let dto = blocking(&state, move |ledger, conn| {
+    let dto = reading(&state, chain.0, move |ledger, conn| {
         let (row, hashes, size, cp) = ledger.inclusion(conn, chain.0, seq, size)?;
         let entry_hash = store::to_hash(&row.entry_hash)?;
         Ok(ProofDto {
@@ -810,7 +825,7 @@ pub async fn consistency(
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
     let ConsistencyQuery { from, to } = query.into_inner();
-    let hashes = blocking(&state, move |ledger, conn| {
+    let hashes = reading(&state, chain, move |ledger, conn| {
         ledger.consistency(conn, chain, from, to)
     })
     .await?;
@@ -831,7 +846,7 @@ pub async fn checkpoint(
     path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
-    let cp = blocking(&state, move |ledger, conn| {
+    let cp = reading(&state, chain, move |ledger, conn| {
         ledger.latest_checkpoint(conn, chain)
     })
     .await?;
@@ -848,7 +863,10 @@ pub async fn verify(
     path: Path<ChainPath>,
 ) -> ApiResult<HttpResponse> {
     let chain = path.chain.0;
-    let report = blocking(&state, move |ledger, conn| ledger.verify(conn, chain)).await?;
+    let report = reading(&state, chain, move |ledger, conn| {
+        ledger.verify(conn, chain)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -876,13 +894,15 @@ pub async fn export(
         ));
     }
     // Existence first, so a missing chain is a clean 404 rather than a cut stream.
-    blocking(&state, move |ledger, conn| {
-        ledger.chain(conn, chain).map(|_| ())
+    let read = crate::state::with_conn(&state, move |st, conn| {
+        st.ledger.chain(conn, chain)?;
+        crate::state::ReadPin::chain_now(conn, chain)
     })
     .await?;
     let ledger = state.ledger.clone();
-    Ok(crate::http::stream::streamed(
+    Ok(crate::http::stream::streamed_read(
         &state,
+        read,
         "application/x-ndjson",
         format!("chain-{chain}.jsonl"),
         "chain export",

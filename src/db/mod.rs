@@ -2,6 +2,7 @@
 
 pub mod embedded;
 pub mod prepared;
+pub mod replica;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
@@ -159,6 +160,18 @@ struct LoginRights {
 /// and refused when it can bypass row security, replicate, or owns the ledger's tables
 /// (an owner may disable the append-only triggers).
 pub fn service_login_url(url: &str, role: &str) -> anyhow::Result<String> {
+    login_url(url, role, true)
+}
+
+/// The URL the read side's pool logs in to a replica with (`--read-database-url`): the
+/// same rules as `service_login_url`, except that a replica is read-only, so a superuser
+/// login is swapped for the service role only once the primary has let that role log in
+/// (the primary's start does, and the replica replays it).
+pub fn replica_login_url(url: &str, role: &str) -> anyhow::Result<String> {
+    login_url(url, role, false)
+}
+
+fn login_url(url: &str, role: &str, may_grant_login: bool) -> anyhow::Result<String> {
     use diesel::RunQueryDsl;
     anyhow::ensure!(
         is_plain_identifier(role),
@@ -192,6 +205,11 @@ pub fn service_login_url(url: &str, role: &str) -> anyhow::Result<String> {
             "the service role {role} does not exist: run `fundtrail migrate` first"
         );
         if !can.iter().any(|c| c.login) {
+            anyhow::ensure!(
+                may_grant_login,
+                "the service role {role} may not log in on the replica yet: start `serve` on \
+                 the primary first (it lets the role log in) and let the replica replay it"
+            );
             diesel::sql_query(format!("ALTER ROLE \"{role}\" LOGIN"))
                 .execute(&mut conn)
                 .with_context(|| format!("letting the service role {role} log in"))?;

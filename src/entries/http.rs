@@ -25,7 +25,7 @@ use crate::funds::view::{views, FundEntryView};
 use crate::ledger::entry::Principal as LedgerPrincipal;
 use crate::ledger::writer::{AppendRequest, MAX_BATCH_ENTRIES};
 use crate::money::{self, Currency};
-use crate::state::{with_conn, AppState};
+use crate::state::{with_conn, with_read, AppState};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {
@@ -346,7 +346,7 @@ pub async fn list_entries(
         max_amount: amount_param(q.max_amount, "max_amount")?,
         after: q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
     };
-    let page = with_conn(&state, move |_, conn| {
+    let page = with_read(&state, fund, move |_, conn| {
         let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
         if let Scope::Ministry(own) = scope {
             if filter.ministry.is_some_and(|m| m != own) {

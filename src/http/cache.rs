@@ -1,9 +1,11 @@
-//! HTTP caching of pinned answers. A report or export asked at a signed checkpoint's size
-//! (`at_size`) is the same bytes for ever, so it carries a strong `ETag` and
-//! `Cache-Control: private, max-age=31536000, immutable`: a client or a cache in front of
-//! the service may keep it (private: the answer depends on the caller's scope), and a
-//! request whose `If-None-Match` names the tag is answered 304 without a body. An answer
-//! not pinned is `Cache-Control: no-cache` (a cache must revalidate it).
+//! HTTP caching of reports and exports. Every report and export carries a strong `ETag`,
+//! and a request whose `If-None-Match` names it is answered 304 without a body. One asked
+//! at a signed checkpoint's size (`at_size`) is the same bytes for ever, so it also carries
+//! `Cache-Control: private, max-age=31536000, immutable`: the caller's browser or a cache
+//! it runs may keep it and never ask again (private: the answer is read with the caller's
+//! credentials, so a shared cache must not hand it to others). An answer not pinned (the
+//! latest checkpoint) is `Cache-Control: no-cache`: a cache keeps it but revalidates it,
+//! and gets 304 while the latest checkpoint has not moved.
 
 use actix_web::body::{BoxBody, MessageBody as _};
 use actix_web::http::header::{self, HeaderValue};
@@ -36,10 +38,10 @@ pub fn matches(req: &HttpRequest, tag: &str) -> bool {
         .any(|t| t == "*" || t == tag || t.strip_prefix("W/") == Some(tag))
 }
 
-/// 304 Not Modified for `tag`.
-pub fn not_modified(tag: &str) -> HttpResponse {
+/// 304 Not Modified for `tag`, with the `Cache-Control` of the answer it stands for.
+pub fn not_modified(tag: &str, pinned: bool) -> HttpResponse {
     let mut r = HttpResponse::build(StatusCode::NOT_MODIFIED).finish();
-    set(&mut r, Some(tag), true);
+    set(&mut r, Some(tag), pinned);
     r
 }
 
@@ -54,7 +56,8 @@ pub fn set(resp: &mut HttpResponse, tag: Option<&str>, pinned: bool) {
     );
 }
 
-/// An answer held in memory, tagged by its bytes: 304 when the request already holds it.
+/// An answer held in memory, tagged by its bytes: 304 when the request already holds it
+/// (pinned or not: the tag is of the bytes this request would get).
 pub fn tagged(req: &HttpRequest, pinned: bool, resp: HttpResponse) -> HttpResponse {
     if resp.status() != StatusCode::OK {
         return resp;
@@ -63,8 +66,8 @@ pub fn tagged(req: &HttpRequest, pinned: bool, resp: HttpResponse) -> HttpRespon
     match body.try_into_bytes() {
         Ok(bytes) => {
             let tag = etag(&[&bytes]);
-            if pinned && matches(req, &tag) {
-                return not_modified(&tag);
+            if matches(req, &tag) {
+                return not_modified(&tag, pinned);
             }
             let mut resp = head.set_body(BoxBody::new(bytes));
             set(&mut resp, Some(&tag), pinned);

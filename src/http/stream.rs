@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use bytes::Bytes;
 use diesel::PgConnection;
 
-use crate::state::AppState;
+use crate::state::{AppState, ReadPin};
 
 /// Bytes buffered before a chunk is sent.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -55,6 +55,29 @@ pub fn streamed<F>(
 where
     F: FnOnce(&mut PgConnection, &mut dyn Write) -> anyhow::Result<()> + Send + 'static,
 {
+    streamed_read(
+        state,
+        ReadPin::default(),
+        content_type,
+        filename,
+        what,
+        produce,
+    )
+}
+
+/// `streamed`, read on the replica once it has replayed `pin` (`AppState::replica_conn`),
+/// else on the primary.
+pub fn streamed_read<F>(
+    state: &web::Data<AppState>,
+    pin: ReadPin,
+    content_type: &'static str,
+    filename: String,
+    what: &'static str,
+    produce: F,
+) -> HttpResponse
+where
+    F: FnOnce(&mut PgConnection, &mut dyn Write) -> anyhow::Result<()> + Send + 'static,
+{
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
@@ -62,10 +85,11 @@ where
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
-        let result = st
-            .pool
-            .get()
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        let conn = match st.replica_conn(&pin) {
+            Some(conn) => Ok(conn),
+            None => st.pool.get().map_err(|e| anyhow::anyhow!("{e}")),
+        };
+        let result = conn
             .and_then(|mut conn| produce(&mut conn, &mut out))
             .and_then(|()| out.flush().map_err(Into::into));
         if let Err(e) = result {

@@ -24,7 +24,7 @@ use crate::entries::kinds::FundEntry;
 use crate::error::ApiResult;
 use crate::extract::{Path, Query};
 use crate::funds::store::FundRow;
-use crate::state::{with_conn, AppState};
+use crate::state::{with_conn, AppState, ReadPin};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {
@@ -110,13 +110,14 @@ impl IatiRefs {
 }
 
 /// Scope (admins, the fund's treasurers, auditors and donors; ministry 403; anyone else
-/// 404) and the pinned checkpoint (422 `no_checkpoint_at_size`), before streaming.
+/// 404) and the pinned checkpoint (422 `no_checkpoint_at_size`), before streaming; the
+/// stream reads on the replica once it has replayed the returned `ReadPin`.
 async fn pinned(
     state: &web::Data<AppState>,
     principal: Principal,
     fund: Uuid,
     at: AtSize,
-) -> ApiResult<(FundRow, PinnedCheckpoint, String)> {
+) -> ApiResult<(FundRow, PinnedCheckpoint, String, ReadPin)> {
     with_conn(state, move |st, conn| {
         let row = pin::fund_reader(conn, &principal, fund)?;
         let cp = pin::checkpoint(conn, &st.ledger, fund, at.at_size)?;
@@ -126,7 +127,8 @@ async fn pinned(
             .next()
             .map(|(_, name)| name)
             .unwrap_or_default();
-        Ok((row, cp, secretariat))
+        let read = ReadPin::sizes(vec![(fund, cp.tree_size)]);
+        Ok((row, cp, secretariat, read))
     })
     .await
 }
@@ -225,7 +227,7 @@ pub fn produce_csv(
 /// `-Signed-At` and `-Note` (base64) response headers.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/entries.csv", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "RFC 4180 CSV, streamed", content_type = "text/csv"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 200, description = "RFC 4180 CSV, streamed", content_type = "text/csv"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn entries_csv(
@@ -237,10 +239,10 @@ pub async fn entries_csv(
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let at = query.into_inner();
-    let (row, cp, _) = pinned(&state, principal, fund, at).await?;
+    let (row, cp, _, read) = pinned(&state, principal, fund, at).await?;
     let tag = export_tag("entries_csv", fund, &cp, &state.settings.ocds_prefix);
-    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
-        return Ok(crate::http::cache::not_modified(&tag));
+    if crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag, at.at_size.is_some()));
     }
     let ctx = CsvCtx {
         fund,
@@ -249,8 +251,9 @@ pub async fn entries_csv(
         ocid_prefix: state.settings.ocds_prefix.clone(),
     };
     let size = cp.tree_size;
-    let mut resp = crate::http::stream::streamed(
+    let mut resp = crate::http::stream::streamed_read(
         &state,
+        read,
         "text/csv; charset=utf-8",
         format!("fund-{fund}-entries-{size}.csv"),
         "entries csv export",
@@ -392,7 +395,7 @@ pub fn produce_iati(
 /// description, and in the same response headers as the CSV.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/iati.xml", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "IATI 2.03 activity XML, streamed", content_type = "application/xml"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 200, description = "IATI 2.03 activity XML, streamed", content_type = "application/xml"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn iati_xml(
@@ -404,15 +407,16 @@ pub async fn iati_xml(
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let at = query.into_inner();
-    let (row, cp, secretariat) = pinned(&state, principal, fund, at).await?;
+    let (row, cp, secretariat, read) = pinned(&state, principal, fund, at).await?;
     let tag = export_tag("iati_xml", fund, &cp, &state.settings.ocds_prefix);
-    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
-        return Ok(crate::http::cache::not_modified(&tag));
+    if crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag, at.at_size.is_some()));
     }
     let size = cp.tree_size;
     let pin = cp.clone();
-    let mut resp = crate::http::stream::streamed(
+    let mut resp = crate::http::stream::streamed_read(
         &state,
+        read,
         "application/xml; charset=utf-8",
         format!("fund-{fund}-iati-{size}.xml"),
         "iati export",
@@ -546,7 +550,7 @@ pub fn produce_ocds(
 /// in the same response headers as the CSV.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/exports/ocds.json", tag = "reports", security(("bearer" = [])),
     params(("fund" = Uuid, Path), AtSize),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, description = "OCDS 1.1 release package, streamed", content_type = "application/json"),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 200, description = "OCDS 1.1 release package, streamed", content_type = "application/json"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn ocds_json(
@@ -558,10 +562,10 @@ pub async fn ocds_json(
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
     let at = query.into_inner();
-    let (row, cp, secretariat) = pinned(&state, principal, fund, at).await?;
+    let (row, cp, secretariat, read) = pinned(&state, principal, fund, at).await?;
     let tag = export_tag("ocds_json", fund, &cp, &state.settings.ocds_prefix);
-    if at.at_size.is_some() && crate::http::cache::matches(&req, &tag) {
-        return Ok(crate::http::cache::not_modified(&tag));
+    if crate::http::cache::matches(&req, &tag) {
+        return Ok(crate::http::cache::not_modified(&tag, at.at_size.is_some()));
     }
     let info = FundInfo {
         fund,
@@ -571,8 +575,9 @@ pub async fn ocds_json(
     let size = cp.tree_size;
     let pin = cp.clone();
     let publisher_id = row.secretariat_org_id;
-    let mut resp = crate::http::stream::streamed(
+    let mut resp = crate::http::stream::streamed_read(
         &state,
+        read,
         "application/json",
         format!("fund-{fund}-ocds-{size}.json"),
         "ocds export",

@@ -34,7 +34,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 use crate::funds::store::FundRow;
 use crate::money::Currency;
-use crate::state::{with_conn, AppState};
+use crate::state::{with_pinned_read, AppState, ReadPin};
 
 #[derive(Debug, Deserialize)]
 pub struct FundPath {
@@ -195,28 +195,79 @@ struct Loaded {
     size: i64,
 }
 
-fn load(
+/// What a report resolves on the primary before it reads: the fund (scope checked), the
+/// checkpoints it is pinned to, and the summed blocks below them (written if missing).
+struct Pinned {
+    fund: FundRow,
+    checkpoints: Checkpoints,
+    size: i64,
+}
+
+impl Pinned {
+    /// What a replica must have replayed to answer this report: both chains at their
+    /// pinned sizes, and the summed blocks below the fund's.
+    fn read_pin(&self, block: i64) -> ReadPin {
+        let (fund, size) = (self.fund.id, self.size);
+        ReadPin::sizes(vec![
+            (fund, self.checkpoints.fund.tree_size),
+            (
+                self.checkpoints.admin.chain,
+                self.checkpoints.admin.tree_size,
+            ),
+        ])
+        .and(move |c| store::blocks_summed(c, fund, size, block))
+    }
+}
+
+fn pin_report(
     conn: &mut PgConnection,
     ledger: &crate::ledger::Ledger,
     block: i64,
     p: &Principal,
     fund: Uuid,
     q: &ReportQuery,
-    period: ReportPeriod,
-) -> ApiResult<Loaded> {
+) -> ApiResult<Pinned> {
     let row = pin::fund_reader(conn, p, fund)?;
     let (fund_cp, admin_cp) = pin::pins(conn, ledger, fund, q.at())?;
     let size = to_i64(fund_cp.tree_size)?;
-    let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
     store::ensure_blocks(conn, fund, size, block)?;
-    let rows = store::aggregate(conn, fund, size, block, period.from, period.to)?;
-    let flags = store::flag_counts(conn, fund, size, block, to_i64(admin_cp.tree_size)?)?;
-    Ok(Loaded {
+    Ok(Pinned {
         fund: row,
         checkpoints: Checkpoints {
             fund: fund_cp,
             admin: admin_cp,
         },
+        size,
+    })
+}
+
+/// The sums, conversion and flag counts of a pinned report: reads only (on the replica
+/// when it has replayed the pin).
+fn load(
+    conn: &mut PgConnection,
+    block: i64,
+    pinned: Pinned,
+    q: &ReportQuery,
+    period: ReportPeriod,
+) -> ApiResult<Loaded> {
+    let Pinned {
+        fund: row,
+        checkpoints,
+        size,
+    } = pinned;
+    let fund = row.id;
+    let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
+    let rows = store::aggregate(conn, fund, size, block, period.from, period.to)?;
+    let flags = store::flag_counts(
+        conn,
+        fund,
+        size,
+        block,
+        to_i64(checkpoints.admin.tree_size)?,
+    )?;
+    Ok(Loaded {
+        fund: row,
+        checkpoints,
         conv,
         sums: Sums::from_rows(&rows),
         flags,
@@ -238,7 +289,7 @@ fn fund_ref(row: &FundRow) -> FundRef {
 /// flags raised, all at a signed checkpoint (docs/reports.md).
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/reports/statement", tag = "reports",
     security(("bearer" = [])), params(("fund" = Uuid, Path), ReportQuery),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, body = FundStatement), (status = 403, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 200, body = FundStatement), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn fund_statement(
     principal: Principal,
@@ -252,22 +303,30 @@ pub async fn fund_statement(
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let fund = path.fund;
-    let report = with_conn(&state, move |st, conn| {
-        let block = st.settings.report_block_entries;
-        let l = load(conn, &st.ledger, block, &principal, fund, &q, period)?;
-        let names = crate::auth::party::names(conn, &l.sums.parties())?;
-        Ok(statement::build(
-            statement::Context {
-                fund: fund_ref(&l.fund),
-                period,
-                checkpoints: l.checkpoints,
-                conv: &l.conv,
-                names: &names,
-            },
-            &l.sums,
-            &l.flags,
-        ))
-    })
+    let report = with_pinned_read(
+        &state,
+        move |st, conn| {
+            let block = st.settings.report_block_entries;
+            let pinned = pin_report(conn, &st.ledger, block, &principal, fund, &q)?;
+            let read = pinned.read_pin(block);
+            Ok(((pinned, q), read))
+        },
+        move |st, conn, (pinned, q)| {
+            let l = load(conn, st.settings.report_block_entries, pinned, &q, period)?;
+            let names = crate::auth::party::names(conn, &l.sums.parties())?;
+            Ok(statement::build(
+                statement::Context {
+                    fund: fund_ref(&l.fund),
+                    period,
+                    checkpoints: l.checkpoints,
+                    conv: &l.conv,
+                    names: &names,
+                },
+                &l.sums,
+                &l.flags,
+            ))
+        },
+    )
     .await?;
     let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(report)),
@@ -373,7 +432,7 @@ id), so all donors' shares sum exactly to the fund's totals.";
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/reports/donors/{donor}", tag = "reports",
     security(("bearer" = [])),
     params(("fund" = Uuid, Path), ("donor" = Uuid, Path), ReportQuery),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 200, body = DonorReport), (status = 403, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 200, body = DonorReport), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn donor_report(
     principal: Principal,
@@ -387,26 +446,35 @@ pub async fn donor_report(
     let fmt = format(&req, q.format.as_deref())?;
     let period = q.period()?;
     let DonorPath { fund, donor } = path.into_inner();
-    let report = with_conn(&state, move |st, conn| {
-        let block = st.settings.report_block_entries;
-        let l = load(conn, &st.ledger, block, &principal, fund, &q, period)?;
-        if principal.role == Role::Donor && principal.org != donor {
-            return Err(ApiError::Forbidden(
-                "a donor reads its own report; other donors appear in it in aggregate".to_owned(),
-            ));
-        }
-        if !l.sums.donors().contains(&donor) {
-            return Err(ApiError::NotFound(
-                "no such donor in this fund at this checkpoint".to_owned(),
-            ));
-        }
-        let flows = store::deposits_and_disbursements(conn, fund, l.size, period.to)?;
-        let at = donor::attribute(&flows, &l.sums, period.from, unit(fund_currency(&l.fund)?));
-        let mut ids = l.sums.ministries();
-        ids.push(donor);
-        let names = crate::auth::party::names(conn, &ids)?;
-        Ok(build_donor(&l, &at, donor, period, &names))
-    })
+    let report = with_pinned_read(
+        &state,
+        move |st, conn| {
+            let block = st.settings.report_block_entries;
+            let pinned = pin_report(conn, &st.ledger, block, &principal, fund, &q)?;
+            if principal.role == Role::Donor && principal.org != donor {
+                return Err(ApiError::Forbidden(
+                    "a donor reads its own report; other donors appear in it in aggregate"
+                        .to_owned(),
+                ));
+            }
+            let read = pinned.read_pin(block);
+            Ok(((pinned, q), read))
+        },
+        move |st, conn, (pinned, q)| {
+            let l = load(conn, st.settings.report_block_entries, pinned, &q, period)?;
+            if !l.sums.donors().contains(&donor) {
+                return Err(ApiError::NotFound(
+                    "no such donor in this fund at this checkpoint".to_owned(),
+                ));
+            }
+            let flows = store::deposits_and_disbursements(conn, fund, l.size, period.to)?;
+            let at = donor::attribute(&flows, &l.sums, period.from, unit(fund_currency(&l.fund)?));
+            let mut ids = l.sums.ministries();
+            ids.push(donor);
+            let names = crate::auth::party::names(conn, &ids)?;
+            Ok(build_donor(&l, &at, donor, period, &names))
+        },
+    )
     .await?;
     let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(report)),
@@ -594,7 +662,7 @@ pub struct Series {
 /// signed checkpoint.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/series", tag = "reports",
     security(("bearer" = [])), params(("fund" = Uuid, Path), SeriesQuery),
-    responses((status = 304, description = "Not modified: `If-None-Match` names the ETag of this pinned answer (`at_size` given)"), (status = 422, body = crate::error::Problem), (status = 200, body = Series), (status = 400, body = crate::error::Problem),
+    responses((status = 304, description = "Not modified: `If-None-Match` names this answer's ETag"), (status = 422, body = crate::error::Problem), (status = 200, body = Series), (status = 400, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn series(
     principal: Principal,
@@ -648,63 +716,72 @@ pub async fn series(
     }
     .period()?;
     let fund = path.fund;
-    let out = with_conn(&state, move |st, conn| {
-        let block = st.settings.report_block_entries;
-        let row = pin::fund_reader(conn, &principal, fund)?;
-        let cp = pin::checkpoint(conn, &st.ledger, fund, q.at_size)?;
-        let size = to_i64(cp.tree_size)?;
-        let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
-        store::ensure_blocks(conn, fund, size, block)?;
-        let rows = store::series(
-            conn,
-            fund,
-            size,
-            block,
-            SeriesSpec {
-                metric,
-                trunc,
-                group,
-            },
-            period.from,
-            period.to,
-        )?;
-        let ids: Vec<Uuid> = rows
-            .iter()
-            .filter_map(|r| r.key.as_deref().and_then(|k| Uuid::parse_str(k).ok()))
-            .collect();
-        let names = crate::auth::party::names(conn, &ids)?;
-        let mut lines: Vec<SeriesLine> = Vec::new();
-        for r in rows {
-            let key = r.key.unwrap_or_else(|| "uncategorised".to_owned());
-            let label = Uuid::parse_str(&key)
-                .ok()
-                .and_then(|id| names.get(&id).cloned())
-                .unwrap_or_else(|| key.clone());
-            let point = SeriesPoint {
-                period: bucket_label(r.bucket, trunc),
-                starts_on: r.bucket,
-                value: conv.fmt(conv.amount(r.amount_fund)),
-            };
-            match lines.last_mut() {
-                Some(l) if l.key == key => l.points.push(point),
-                _ => lines.push(SeriesLine {
-                    key,
-                    label,
-                    points: vec![point],
-                }),
+    let out = with_pinned_read(
+        &state,
+        move |st, conn| {
+            let block = st.settings.report_block_entries;
+            let row = pin::fund_reader(conn, &principal, fund)?;
+            let cp = pin::checkpoint(conn, &st.ledger, fund, q.at_size)?;
+            let size = to_i64(cp.tree_size)?;
+            store::ensure_blocks(conn, fund, size, block)?;
+            let read = ReadPin::sizes(vec![(fund, cp.tree_size)])
+                .and(move |c| store::blocks_summed(c, fund, size, block));
+            Ok(((row, cp, size, q), read))
+        },
+        move |st, conn, (row, cp, size, q)| {
+            let block = st.settings.report_block_entries;
+            let conv = conv(conn, &row, size, q.currency.as_deref(), period.to)?;
+            let rows = store::series(
+                conn,
+                fund,
+                size,
+                block,
+                SeriesSpec {
+                    metric,
+                    trunc,
+                    group,
+                },
+                period.from,
+                period.to,
+            )?;
+            let ids: Vec<Uuid> = rows
+                .iter()
+                .filter_map(|r| r.key.as_deref().and_then(|k| Uuid::parse_str(k).ok()))
+                .collect();
+            let names = crate::auth::party::names(conn, &ids)?;
+            let mut lines: Vec<SeriesLine> = Vec::new();
+            for r in rows {
+                let key = r.key.unwrap_or_else(|| "uncategorised".to_owned());
+                let label = Uuid::parse_str(&key)
+                    .ok()
+                    .and_then(|id| names.get(&id).cloned())
+                    .unwrap_or_else(|| key.clone());
+                let point = SeriesPoint {
+                    period: bucket_label(r.bucket, trunc),
+                    starts_on: r.bucket,
+                    value: conv.fmt(conv.amount(r.amount_fund)),
+                };
+                match lines.last_mut() {
+                    Some(l) if l.key == key => l.points.push(point),
+                    _ => lines.push(SeriesLine {
+                        key,
+                        label,
+                        points: vec![point],
+                    }),
+                }
             }
-        }
-        Ok(Series {
-            report: "series",
-            fund: fund_ref(&row),
-            metric: q.metric,
-            by: q.by,
-            group: q.group,
-            checkpoint: cp,
-            currency: ReportCurrency::of(&conv),
-            series: lines,
-        })
-    })
+            Ok(Series {
+                report: "series",
+                fund: fund_ref(&row),
+                metric: q.metric,
+                by: q.by,
+                group: q.group,
+                checkpoint: cp,
+                currency: ReportCurrency::of(&conv),
+                series: lines,
+            })
+        },
+    )
     .await?;
     let resp: ApiResult<HttpResponse> = match fmt {
         Format::Json => Ok(HttpResponse::Ok().json(out)),

@@ -144,6 +144,26 @@ pub fn ensure_blocks(
     Ok(())
 }
 
+/// Whether every sealed block below `size` is summed here (`ensure_blocks` done): what a
+/// replica must have replayed before it answers a report at `size`.
+pub fn blocks_summed(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    size: i64,
+    block_size: i64,
+) -> QueryResult<bool> {
+    use crate::schema::report_blocks::dsl as rb;
+    let block_size = block_size.max(1);
+    let sealed = size / block_size;
+    let have: i64 = rb::report_blocks
+        .filter(rb::fund_id.eq(fund))
+        .filter(rb::block_size.eq(block_size))
+        .filter(rb::block.lt(sealed))
+        .count()
+        .get_result(conn)?;
+    Ok(have >= sealed)
+}
+
 /// Sums of one group of effective entries, before and within the period.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct AggRow {

@@ -27,6 +27,8 @@ pub struct Metrics {
     screening_sync: Arc<Mutex<()>>,
     /// Integrity failures found by this process (`ledger::integrity`): alert on any.
     integrity_failures: IntCounter,
+    /// Pinned reads by where they ran (`replica`, `primary`).
+    reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -77,6 +79,16 @@ impl Metrics {
              trusted checkpoint vouches for, proofs over altered or missing nodes",
         )?;
         registry.register(Box::new(integrity_failures.clone()))?;
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "pinned_reads_total",
+                "Pinned reads (reports, exports, entries, proofs, verification) of a service with a \
+                 replica, by where they ran: `replica`, or `primary` (the replica had not \
+                 replayed the read's pin in time, or failed)",
+            ),
+            &["served_by"],
+        )?;
+        registry.register(Box::new(reads.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -92,12 +104,18 @@ impl Metrics {
             screening_seconds,
             screening_jobs,
             integrity_failures,
+            reads,
             screening_sync: Arc::new(Mutex::new(())),
         })
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Counts a pinned read served by `by` (`replica` or `primary`).
+    pub fn read_served(&self, by: &str) {
+        self.reads.with_label_values(&[by]).inc();
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

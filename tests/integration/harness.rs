@@ -309,8 +309,309 @@ pub fn signing_key_file() -> std::path::PathBuf {
 /// The access-token keys of every application the harness builds: one secret per test
 /// process, so `act_as` can issue tokens that any of them accepts.
 pub fn jwt_keys() -> JwtKeys {
+    JwtKeys::parse(jwt_keys_line()).unwrap()
+}
+
+fn jwt_keys_line() -> &'static str {
     static LINE: OnceLock<String> = OnceLock::new();
-    JwtKeys::parse(LINE.get_or_init(JwtKeys::generate_line)).unwrap()
+    LINE.get_or_init(JwtKeys::generate_line)
+}
+
+/// `jwt_keys()` in a file (mode 0600), for the `serve` processes the tests run.
+pub fn jwt_keys_file() -> std::path::PathBuf {
+    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("fundtrail-test-jwt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwt.keys");
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "{}", jwt_keys_line()).unwrap();
+        path
+    })
+    .clone()
+}
+
+/// An access token for a principal of `role` in `org` (the user, organisation and grant
+/// written to `state`'s database when missing), valid for 15 minutes.
+pub fn token_for(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) -> String {
+    let user = uuid::Uuid::new_v4();
+    ensure_holder(state, role, org, user);
+    jwt_keys()
+        .issue(
+            user,
+            org,
+            role,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(15),
+        )
+        .unwrap()
+        .0
+}
+
+/// A `fundtrail serve` process of the real binary on a free loopback port, killed and
+/// reaped when dropped. It signs with `signing_key_file()` and accepts `jwt_keys()`'s
+/// tokens, as every process of one deployment shares their files.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Its data directory; `serve.log` there holds its stderr.
+    pub dir: std::path::PathBuf,
+}
+
+impl Served {
+    /// Starts `serve` on `database_url` with `extra` arguments (period screens off);
+    /// `ready` waits until it answers.
+    pub fn start(database_url: &str, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = temp_dir("serve");
+        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--screen-interval", "off", "--workers", "2"])
+            .arg("--database-url")
+            .arg(database_url)
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("--jwt-keys")
+            .arg(jwt_keys_file())
+            .args(extra)
+            .env("FUNDTRAIL_SIGNING_KEY", signing_key_file())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    /// Waits (at most 60 s) until `/readyz` answers 200.
+    pub async fn ready(&self, http: &reqwest::Client) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let ok = http
+                .get(format!("{}/readyz", self.base))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve at {} not ready within 60 s: {}",
+                self.base,
+                std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private primary and its streaming replica, made for one test: `initdb` (as the
+/// `postgres` user when we are root, as `scripts/ensure-postgres` does), the database
+/// `fundtrail` migrated and its service role let log in, then `pg_basebackup -R` into a
+/// second cluster started as a hot standby. Both are stopped and removed when dropped.
+/// A private pair rather than the shared test server: a replica of that one would copy
+/// every other test's database, and pausing its replay must touch nothing else.
+pub struct Replicated {
+    bin: std::path::PathBuf,
+    root: std::path::PathBuf,
+    pub primary_port: u16,
+    pub replica_port: u16,
+}
+
+impl Replicated {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/ensure-postgres installs them)")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|v| v.parse::<u32>().ok()))
+            .max()
+            .map(|v| std::path::PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
+            .unwrap();
+        let root = temp_dir("pg-pair");
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let pair = Self {
+            bin,
+            root,
+            primary_port: free(),
+            replica_port: free(),
+        };
+        pair.as_postgres("chown", &["postgres".as_ref(), pair.root.as_os_str()], true);
+        let primary = pair.root.join("primary");
+        let replica = pair.root.join("replica");
+        pair.pg(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                primary.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=trust".as_ref(),
+                "--encoding=UTF8".as_ref(),
+                "--locale=C".as_ref(),
+                "--no-sync".as_ref(),
+            ],
+        );
+        pair.start_cluster(&primary, pair.primary_port);
+        let mut admin = PgConnection::establish(&pair.url("postgres", pair.primary_port)).unwrap();
+        diesel::sql_query("CREATE DATABASE fundtrail")
+            .execute(&mut admin)
+            .unwrap();
+        fundtrail::db::migrate_url(&pair.primary_url()).unwrap();
+        fundtrail::db::service_login_url(&pair.primary_url(), "fundtrail_app").unwrap();
+        pair.pg(
+            "pg_basebackup",
+            &[
+                "-h".as_ref(),
+                "127.0.0.1".as_ref(),
+                "-p".as_ref(),
+                pair.primary_port.to_string().as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "-D".as_ref(),
+                replica.as_os_str(),
+                "-R".as_ref(),
+                "-X".as_ref(),
+                "stream".as_ref(),
+                "-c".as_ref(),
+                "fast".as_ref(),
+                "--no-sync".as_ref(),
+            ],
+        );
+        pair.start_cluster(&replica, pair.replica_port);
+        pair
+    }
+
+    fn url(&self, db: &str, port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/{db}")
+    }
+
+    /// The primary's `fundtrail` database, as its superuser.
+    pub fn primary_url(&self) -> String {
+        self.url("fundtrail", self.primary_port)
+    }
+
+    /// The replica's `fundtrail` database, as its superuser.
+    pub fn replica_url(&self) -> String {
+        self.url("fundtrail", self.replica_port)
+    }
+
+    fn start_cluster(&self, dir: &std::path::Path, port: u16) {
+        let log = dir.with_extension("log");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=60              -c hot_standby=on",
+            self.root.display()
+        );
+        self.pg(
+            "pg_ctl",
+            &[
+                "start".as_ref(),
+                "-D".as_ref(),
+                dir.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "60".as_ref(),
+                "-o".as_ref(),
+                opts.as_ref(),
+            ],
+        );
+    }
+
+    /// Runs the PostgreSQL program `program` (as `postgres` when we are root).
+    fn pg(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let path = self.bin.join(program);
+        self.as_postgres(path.to_str().unwrap(), args, false);
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&std::ffi::OsStr], root_only: bool) {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if root_only && !root {
+            return;
+        }
+        let mut cmd = if root && !root_only {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--", program]);
+            c
+        } else {
+            std::process::Command::new(program)
+        };
+        let out = cmd
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Replicated {
+    fn drop(&mut self) {
+        for name in ["replica", "primary"] {
+            let dir = self.root.join(name);
+            let path = self.bin.join("pg_ctl");
+            let mut cmd = if std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+            {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&path);
+                c
+            } else {
+                std::process::Command::new(&path)
+            };
+            let _ = cmd
+                .args(["stop", "-m", "immediate", "-D"])
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
 }
 
 /// The real application, in-process (with its own login throttle).

@@ -75,6 +75,7 @@ mod ledger;
 mod over_contract;
 mod real_screens;
 mod reports;
+mod scale;
 mod screens;
 mod web;
 mod witness;
