@@ -77,5 +77,6 @@ mod real_screens;
 mod reports;
 mod screens;
 mod web;
+mod webhooks;
 mod witness;
 mod witnessing;
