@@ -26,9 +26,6 @@ pub const SUBSCRIPTIONS_PER_ORG_MAX: i64 = 20;
 pub const URL_CHARS_MAX: usize = 2_000;
 /// How long the secret replaced by a rotation keeps signing deliveries beside the new one.
 pub const ROTATION_OVERLAP_H: i64 = 24;
-/// Attempts per page of the delivery log: default and most.
-const LOG_PAGE_DEFAULT: u32 = 100;
-const LOG_PAGE_MAX: u32 = 1_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -341,8 +338,11 @@ pub async fn send_test(
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Keyset: the previous page's `next_after`.
-    pub after: Option<i64>,
-    /// 1 to 1000, default 100.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
+    pub after: Option<u64>,
+    /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -391,24 +391,14 @@ pub async fn deliveries(
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let LogQuery { after, limit } = query.into_inner();
-    let limit = limit.unwrap_or(LOG_PAGE_DEFAULT);
-    if !(1..=LOG_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be between 1 and 1000".to_owned(),
-        ));
-    }
-    let after = after.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::InvalidParameter(
-            "after must be a previous page's next_after".to_owned(),
-        ));
-    }
+    let limit = crate::http::page_limit(limit)?;
+    let after = i64::try_from(after.unwrap_or(0)).unwrap_or(i64::MAX);
     let rows = with_conn(&state, move |_, conn| {
         managed(conn, &principal, id, false)?;
-        Ok(store::attempts(conn, id, after, i64::from(limit))?)
+        Ok(store::attempts(conn, id, after, limit)?)
     })
     .await?;
-    let full = rows.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let full = i64::try_from(rows.len()).is_ok_and(|n| n == limit);
     let next_after = rows.last().filter(|_| full).map(|r| r.id);
     Ok(HttpResponse::Ok().json(DeliveryLog {
         attempts: rows
