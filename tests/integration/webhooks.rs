@@ -724,3 +724,160 @@ async fn integrity_alarms_reach_the_whole_fund_subscribers_only() {
     assert_eq!(body["type"], "integrity.alarm");
     assert_eq!(body["data"]["seqs"], json!({"from": 3, "to": 4}), "{body}");
 }
+
+#[actix_web::test]
+async fn an_import_tells_its_end_and_its_flags() {
+    let receiver = Receiver::start().await;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let donor = org(&db, "Kingdom of Norway", "donor");
+    let interior = org(&db, "Ministry of Interior", "ministry");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    ok!(
+        &app,
+        post(
+            fund,
+            "contribution",
+            json!({"donor": donor, "amount": eur("1000000.00"), "agreement": "NOR-1"})
+        )
+    );
+    ok!(
+        &app,
+        post(
+            fund,
+            "allocation",
+            json!({"ministry": interior, "budget_line": "BL-04", "category": "equipment",
+        "amount": eur("600000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    harness::act_as_member(&state, "auditor", auditor);
+    let (status, sub) = call!(
+        &app,
+        subscribe(
+            fund,
+            &receiver.url("/imports"),
+            &["import.finished", "flag.raised"]
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ocds/release-package.json");
+    let report = fundtrail::import::run::import(
+        &state.ledger,
+        &state.pool,
+        &fundtrail::import::run::ImportOptions::new("SSR Fund", vec![file]),
+        None,
+    )
+    .await
+    .unwrap();
+    drain(&state, &fast(), chrono::Utc::now()).await;
+
+    let got: Vec<Value> = receiver.at("/imports").iter().map(Received::json).collect();
+    let finished: Vec<&Value> = got
+        .iter()
+        .filter(|b| b["type"] == "import.finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{got:?}");
+    let data = &finished[0]["data"];
+    assert_eq!(data["files"], json!(["release-package.json"]), "{data}");
+    assert_eq!(
+        (
+            data["records_read"].clone(),
+            data["processes_imported"].clone(),
+            data["processes_skipped"].clone()
+        ),
+        (
+            json!(report.records_read),
+            json!(report.processes_imported),
+            json!(report.processes_skipped)
+        ),
+        "{data}"
+    );
+    // The flags the import's screens raised were told too, one event per flag.
+    harness::act_as_member(&state, "auditor", auditor);
+    let (_, counts) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/flags?limit=1000"))
+    );
+    let flags = counts["flags"].as_array().unwrap().len();
+    assert!(flags > 0);
+    assert_eq!(
+        got.iter().filter(|b| b["type"] == "flag.raised").count(),
+        flags
+    );
+}
+
+#[actix_web::test]
+async fn an_approval_request_reaches_its_ministry_and_the_whole_fund_readers() {
+    let receiver = Receiver::start().await;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+    let donor = org(&db, "Kingdom of Norway", "donor");
+    let interior = org(&db, "Ministry of Interior", "ministry");
+    let defence = org(&db, "Ministry of Defence", "ministry");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    ok!(
+        &app,
+        post(
+            fund,
+            "contribution",
+            json!({"donor": donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    for m in [interior, defence] {
+        ok!(
+            &app,
+            post(
+                fund,
+                "allocation",
+                json!({"ministry": m, "budget_line": "B", "category": "equipment",
+            "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+            )
+        );
+    }
+    let (status, _) = call!(
+        &app,
+        subscribe(fund, &receiver.url("/secretariat"), &["approval.requested"])
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    for (path, m) in [("/interior", interior), ("/defence", defence)] {
+        harness::act_as_member(&state, "ministry", m);
+        let (status, _) = call!(
+            &app,
+            subscribe(fund, &receiver.url(path), &["approval.requested"])
+        );
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // What the two-person control calls in its append's transaction.
+    let mut conn = state.pool.get().unwrap();
+    conn.transaction(|conn| {
+        fundtrail::notify::events::approval_requested(
+            conn,
+            (fund, 7),
+            Some(interior),
+            json!({"seq": 7, "kind": "payment"}),
+            chrono::Utc::now(),
+        )
+    })
+    .unwrap();
+    // One rolled back: never told.
+    let _ = conn.transaction(|conn| {
+        fundtrail::notify::events::approval_requested(
+            conn,
+            (fund, 8),
+            Some(interior),
+            json!({"seq": 8}),
+            chrono::Utc::now(),
+        )?;
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    });
+    drop(conn);
+    drain(&state, &fast(), chrono::Utc::now()).await;
+    for path in ["/secretariat", "/interior"] {
+        let got = receiver.at(path);
+        assert_eq!(got.len(), 1, "{path}");
+        assert_eq!(got[0].json()["data"], json!({"seq": 7, "kind": "payment"}));
+    }
+    assert!(receiver.at("/defence").is_empty());
+}
