@@ -51,6 +51,8 @@ pub mod openapi;
         crate::reports::http::fund_statement, crate::reports::http::donor_report,
         crate::reports::http::series, crate::reports::public::public_fund,
         crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
+        crate::notify::http::create, crate::notify::http::list, crate::notify::http::delete,
+        crate::notify::http::rotate_secret, crate::notify::http::send_test, crate::notify::http::deliveries,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -70,6 +72,7 @@ pub mod openapi;
         (name = "funds", description = "Pooled funds and their typed entries, scoped to the caller"),
         (name = "procurement", description = "Vendors and contracts with their history"),
         (name = "screening", description = "Anomaly flags and their triage"),
+        (name = "webhooks", description = "Signed notifications of a fund's events: subscriptions, test events, the delivery log"),
         (name = "reports", description = "Fund statement, donor reports, series and exports, pinned to signed checkpoints"),
         (name = "public", description = "What a fund's administrators publish for everyone (no token): sources, uses by ministry, contracts awarded, the signed checkpoint"),
     )
@@ -187,6 +190,7 @@ pub fn build(
                 .configure(crate::procurement::http::routes)
                 .configure(crate::procurement::contracts::routes)
                 .configure(crate::screening::http::routes)
+                .configure(crate::notify::http::routes)
                 .configure(crate::reports::http::routes)
                 .configure(crate::reports::public::routes)
                 .configure(crate::reports::exports::routes)

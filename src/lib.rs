@@ -27,6 +27,7 @@ pub mod http;
 pub mod import;
 pub mod ledger;
 pub mod money;
+pub mod notify;
 pub mod procurement;
 pub mod reports;
 pub mod schema;

@@ -359,6 +359,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        event_id -> Uuid,
+        attempt -> Int4,
+        at -> Timestamptz,
+        outcome -> Text,
+        response_status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        duration_ms -> Int8,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (subscription_id, event_id) {
+        subscription_id -> Uuid,
+        event_id -> Uuid,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        ministry_org_id -> Nullable<Uuid>,
+        event_type -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        fanned_out -> Bool,
+        only_subscription_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        url -> Text,
+        event_types -> Array<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_expires_at -> Nullable<Timestamptz>,
+        owner_user_id -> Uuid,
+        owner_org_id -> Uuid,
+        owner_role -> Text,
+        ministry_org_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(allocations -> funds (fund_id));
 diesel::joinable!(allocations -> organizations (ministry_org_id));
 diesel::joinable!(approvals -> funds (fund_id));
@@ -425,4 +481,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     tenders,
     users,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_events,
+    webhook_subscriptions,
 );

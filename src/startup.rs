@@ -299,6 +299,7 @@ pub fn serve(
     let shutdown_timeout_s = http.shutdown_timeout_s;
     let interval = screen_args.screen_interval.0;
     let mut scheduler = None;
+    let hooks_pool = pool.clone();
     let result = actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
@@ -321,6 +322,12 @@ pub fn serve(
                 std::time::Duration::from_secs(witness_args.witness_interval_s),
             );
         }
+        // Webhook deliveries, after commit (docs/notifications.md).
+        crate::notify::deliver::spawn(
+            hooks_pool,
+            crate::notify::deliver::DeliverySettings::default(),
+        )
+        .map_err(|e| std::io::Error::other(format!("webhook worker: {e}")))?;
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout_s)

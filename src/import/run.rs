@@ -1231,6 +1231,7 @@ pub async fn import(
     }
     importer.report.seconds = started.elapsed().as_secs_f64();
     let summary = serde_json::to_value(&importer.report)?;
+    notify_finished(pool, &importer.report, ledger.now())?;
     importer
         .report
         .line(&json!({"type": "summary", "report": summary}));
@@ -1240,6 +1241,42 @@ pub async fn import(
         }
     }
     Ok(importer.report)
+}
+
+/// Writes the `import.finished` event of `report` (what was read, recorded and skipped,
+/// by count; file names without their directories) to the webhook outbox.
+fn notify_finished(
+    pool: &PgPool,
+    report: &ImportReport,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let files: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| {
+            std::path::Path::new(f)
+                .file_name()
+                .map_or_else(|| f.clone(), |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    let data = json!({
+        "fund": report.fund,
+        "format": "ocds",
+        "files": files,
+        "records_read": report.records_read,
+        "processes_imported": report.processes_imported,
+        "processes_already_recorded": report.processes_already_recorded,
+        "processes_skipped": report.processes_skipped,
+        "entries_appended": report.entries_appended,
+        "entries_already_present": report.entries_already_present,
+        "vendors_created": report.vendors_created,
+        "findings_by_code": report.findings_by_code,
+        "stopped": report.stopped,
+    });
+    let mut conn = pool.get()?;
+    crate::notify::events::import_finished(&mut conn, Uuid::new_v4(), report.fund, None, data, at)
+        .context("recording the import.finished event")?;
+    Ok(())
 }
 
 impl Importer<'_> {

@@ -11,7 +11,9 @@
 //! A failure is logged at ERROR level with the chain and the seqs concerned and counted in
 //! a process-wide total, exported at `/metrics` as `fundtrail_ledger_integrity_failures_total`
 //! for an alert. The trusted keys are the service's own signing key and those configured
-//! (`FUNDTRAIL_TRUSTED_KEYS`), never the `signing_keys` table.
+//! (`FUNDTRAIL_TRUSTED_KEYS`), never the `signing_keys` table. Whoever called `listen` is
+//! also handed each failure as an `Alarm` (the webhook worker turns them into
+//! `integrity.alarm` events).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +27,48 @@ use super::store;
 use super::writer::AppendError;
 
 static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// An integrity failure as the listeners receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub chain: Uuid,
+    /// The first and last seq concerned, when known.
+    pub seqs: Option<(u64, u64)>,
+    pub detail: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Alarms a listener has not taken yet, at most; past that, new ones are dropped for it
+/// (they are still logged and counted).
+const LISTENER_BACKLOG: usize = 1_000;
+
+fn listeners() -> &'static std::sync::Mutex<Vec<std::sync::mpsc::SyncSender<Alarm>>> {
+    static LISTENERS: std::sync::OnceLock<
+        std::sync::Mutex<Vec<std::sync::mpsc::SyncSender<Alarm>>>,
+    > = std::sync::OnceLock::new();
+    LISTENERS.get_or_init(Default::default)
+}
+
+/// A receiver of every integrity failure found in this process from now on; dropping it
+/// unregisters it.
+pub fn listen() -> std::sync::mpsc::Receiver<Alarm> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(LISTENER_BACKLOG);
+    if let Ok(mut all) = listeners().lock() {
+        all.push(tx);
+    }
+    rx
+}
+
+fn tell_listeners(alarm: &Alarm) {
+    if let Ok(mut all) = listeners().lock() {
+        all.retain(|tx| {
+            !matches!(
+                tx.try_send(alarm.clone()),
+                Err(std::sync::mpsc::TrySendError::Disconnected(_))
+            )
+        });
+    }
+}
 
 /// The verifier keys a process trusts: its signing key's, the configured ones, and those a
 /// trusted key endorsed in a `signing_key_added` entry of the administrative chain (a
@@ -101,6 +145,12 @@ pub fn failed(chain: Uuid, seqs: Option<(u64, u64)>, detail: String) -> AppendEr
         ),
         None => tracing::error!(chain.id = %chain, "ledger integrity: {detail}"),
     }
+    tell_listeners(&Alarm {
+        chain,
+        seqs,
+        detail: detail.clone(),
+        at: chrono::Utc::now(),
+    });
     AppendError::Integrity { chain, detail }
 }
 

@@ -437,10 +437,23 @@ pub async fn triage(
             .and_then(|e| i64::try_from(e.seq).ok())
             .ok_or_else(|| AppendError::Internal(anyhow::anyhow!("no entry")))?;
         store::set_status(conn, id, to)?;
+        let triage_id = Uuid::new_v4();
+        let (fund, ministry) = (current.fund_id, current.ministry_org_id);
+        let mut after = Flag::from(current.clone());
+        after.status = to.to_owned();
+        crate::notify::events::flag_triaged(
+            conn,
+            triage_id,
+            (fund, ministry),
+            json!({"flag": after, "triage": {"action": act, "from_status": current.status,
+                   "to_status": to, "reason": why, "actor": actor, "actor_role": role,
+                   "admin_seq": admin_seq, "at": now}}),
+            now,
+        )?;
         store::insert_event(
             conn,
             &store::FlagEventRow {
-                id: Uuid::new_v4(),
+                id: triage_id,
                 flag_id: id,
                 action: act.clone(),
                 from_status: current.status,

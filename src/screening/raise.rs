@@ -430,8 +430,32 @@ pub fn raise(
             });
         }
     }
-    store::insert_flags(st.conn, &flags)?;
+    insert_and_notify(st.conn, &flags)?;
     Ok(flags.len())
+}
+
+/// Inserts the flags not raised yet and, on the same connection (inside the caller's
+/// transaction), a `flag.raised` event for each one inserted: the flag as
+/// `GET /api/v1/flags/{id}` shows it. Returns how many were inserted.
+pub fn insert_and_notify(
+    conn: &mut diesel::PgConnection,
+    flags: &[FlagRow],
+) -> diesel::QueryResult<usize> {
+    let inserted: std::collections::HashSet<Uuid> =
+        store::insert_flags(conn, flags)?.into_iter().collect();
+    let raised: Vec<_> = flags
+        .iter()
+        .filter(|f| inserted.contains(&f.id))
+        .map(|f| crate::notify::events::RaisedFlag {
+            id: f.id,
+            fund: f.fund_id,
+            ministry: f.ministry_org_id,
+            at: f.raised_at,
+            flag: serde_json::to_value(super::http::Flag::from(f.clone())).unwrap_or_default(),
+        })
+        .collect();
+    crate::notify::events::flags_raised(conn, &raised)?;
+    Ok(inserted.len())
 }
 
 /// Organisation names this process has read. A name never changes once the organisation

@@ -228,7 +228,7 @@ fn prepare_in_snapshot(
 /// run of the same period raised some in between), so that the caller rolls back rather
 /// than record counts that no longer hold.
 pub fn commit(conn: &mut PgConnection, new: &[FlagRow]) -> diesel::QueryResult<bool> {
-    let inserted = store::insert_flags(conn, new)?;
+    let inserted = super::raise::insert_and_notify(conn, new)?;
     Ok(inserted == new.len())
 }
 

@@ -50,11 +50,16 @@ pub struct FlagEventRow {
 /// number of flags (the columns as arrays, unnested), prepared once per connection: a
 /// `VALUES` list has a text per row count, parsed and planned on every call, and at most
 /// 65,535 parameters. An evidence list travels as the text of its array (`{3,7}`): arrays
-/// of arrays must be rectangular.
-pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<usize> {
+/// of arrays must be rectangular. Returns the ids of the flags inserted.
+pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<Vec<Uuid>> {
     use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let evidence: Vec<String> = rows
         .iter()
@@ -77,7 +82,7 @@ pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<us
              FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  AS f(id, fund_id, rule, severity, seq, evidence, ministry, vendor, message, \
                       business_date, raised_at, status, subject) \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.fund_id).collect::<Vec<_>>())
@@ -97,7 +102,8 @@ pub fn insert_flags(conn: &mut PgConnection, rows: &[FlagRow]) -> QueryResult<us
         .bind::<Array<Text>, _>(col(|r| r.status.clone()))
         .bind::<Array<Text>, _>(col(|r| r.subject.clone())),
     )
-    .execute(conn)
+    .load::<Inserted>(conn)
+    .map(|rows| rows.into_iter().map(|r| r.id).collect())
 }
 
 /// Which of these flags exist already.

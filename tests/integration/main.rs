@@ -78,5 +78,6 @@ mod reports;
 mod scale;
 mod screens;
 mod web;
+mod webhooks;
 mod witness;
 mod witnessing;
