@@ -336,7 +336,8 @@ fn caught_up(primary: &mut PgConnection, replica: &mut PgConnection) {
 /// exports, proofs, entries, verification) exactly as the primary does. While its replay
 /// is paused, a read pinned to a size it has answers from it at once, and a read of a size
 /// it has not reached waits `--read-wait-ms`, then is answered by the primary, correct
-/// and current; once replay resumes, the replica answers again.
+/// and current; once replay resumes, the replica answers again. The real binary, given
+/// `--read-database-url`, answers from the replica too.
 #[actix_web::test]
 async fn a_replica_answers_pinned_reads_as_the_primary_would_and_hands_back_what_it_lacks() {
     use fundtrail::config::{AppSettings, PoolSettings};
@@ -503,6 +504,27 @@ async fn a_replica_answers_pinned_reads_as_the_primary_would_and_hands_back_what
         String::from_utf8_lossy(&want)
     );
     assert_eq!(served(&replicated).0 - before.0, 1);
+
+    // The real binary: `serve --read-database-url` answers the same from the replica.
+    let server = Served::start(
+        &pair.primary_url(),
+        &["--read-database-url", &pair.replica_url()],
+    );
+    let http = reqwest::Client::new();
+    server.ready(&http).await;
+    let token = harness::token_for(&replicated, "treasurer", secretariat);
+    let (status, body) = get(&http, &server.base, &token, &reads[0]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        String::from_utf8_lossy(&old_want)
+    );
+    let (_, metrics) = get(&http, &server.base, &token, "/metrics").await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("fundtrail_pinned_reads_total{served_by=\"replica\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// Every report and export carries a strong ETag and answers 304 to a request naming it:
