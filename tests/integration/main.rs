@@ -76,6 +76,7 @@ mod over_contract;
 mod real_screens;
 mod reports;
 mod screens;
+mod vocabulary;
 mod web;
 mod witness;
 mod witnessing;
