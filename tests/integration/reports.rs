@@ -224,7 +224,11 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
     harness::act_as(&state, "admin");
     let (_, funds) = get_json!(&app, "/api/v1/funds");
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let (_, latest) = get_json!(&app, format!("/api/v1/funds/{fund}/reports/statement"));
     let n = latest["checkpoints"]["fund"]["tree_size"].as_u64().unwrap();
@@ -474,7 +478,11 @@ async fn reports_refuse_everyone_outside_the_funds_readers() {
     harness::act_as(&state, "admin");
     let (_, funds) = get_json!(&app, "/api/v1/funds");
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let (_, st) = get_json!(&app, format!("/api/v1/funds/{fund}/reports/statement"));
     let donor_a: Uuid = st["sources"]["donors"][0]["donor"]["id"]
         .as_str()

@@ -79,7 +79,7 @@ fn audit(v: &Value, path: &str, terms: &BTreeSet<String>, bad: &mut Vec<String>)
                 {
                     continue;
                 }
-                if ["ministry", "vendor", "donor"].contains(&k.as_str()) {
+                if ["ministry", "vendor", "donor", "secretariat"].contains(&k.as_str()) {
                     let party = val.get("id").is_some_and(Value::is_string)
                         && val
                             .get("name")
@@ -193,6 +193,7 @@ async fn one_name_one_figure_across_balances_reports_and_csvs() {
     let entries = get_json!(&app, format!("{base}/entries?limit=200"));
     let flags = get_json!(&app, format!("{base}/flags?limit=200"));
     let mut answers = vec![
+        ("funds", funds.clone()),
         ("statement", statement.clone()),
         ("balances", balances.clone()),
         ("allocations", allocations.clone()),

@@ -474,7 +474,11 @@ async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_da
     harness::act_as(&state, "admin");
     let (_, funds) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: uuid::Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: uuid::Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let public = format!("/public/funds/{fund}");
     let anon = |uri: String| {
         let app = &app;
