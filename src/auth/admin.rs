@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::guard::{AdminPrincipal, Principal, Role};
+use super::party::Party;
 use super::{password, store};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
@@ -335,7 +336,7 @@ pub struct NewUser {
 pub struct User {
     pub id: Uuid,
     pub email: String,
-    pub organization: Uuid,
+    pub organization: Party,
     pub active: bool,
     pub roles: Vec<String>,
 }
@@ -388,10 +389,14 @@ pub async fn create_user(
         },
     )
     .await?;
+    let names = with_conn(&state, move |_, conn| {
+        Ok(super::party::names(conn, &[organization])?)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(User {
         id,
         email,
-        organization,
+        organization: super::party::party(&names, organization),
         active: true,
         roles: role_names,
     }))
@@ -404,13 +409,19 @@ pub async fn list_users(
     _admin: AdminPrincipal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let rows = with_conn(&state, |_, conn| Ok(store::list_users(conn, 1_000)?)).await?;
+    let (rows, names) = with_conn(&state, |_, conn| {
+        let rows = store::list_users(conn, 1_000)?;
+        let ids: Vec<Uuid> = rows.iter().map(|(u, _)| u.org_id).collect();
+        let names = super::party::names(conn, &ids)?;
+        Ok((rows, names))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
             .map(|(u, roles)| User {
                 id: u.id,
                 email: u.email,
-                organization: u.org_id,
+                organization: super::party::party(&names, u.org_id),
                 active: u.active,
                 roles,
             })

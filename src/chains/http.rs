@@ -13,6 +13,7 @@ use super::policy::{AdminScope, ChainReader};
 use crate::auth::guard::AdminPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
+use crate::funds::view::EntryView;
 use crate::ledger::entry::{self, Entry, ADMIN_CHAIN};
 use crate::ledger::service::LedgerError;
 use crate::ledger::store::{self, EntryFilter, EntryRow};
@@ -280,21 +281,8 @@ fn mime_json() -> actix_web::http::header::ContentType {
     actix_web::http::header::ContentType::json()
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StoredEntry {
-    pub seq: u64,
-    pub entry_hash: String,
-    pub prev_hash: String,
-    pub entry: Entry,
-}
-
-fn stored_entry(row: &EntryRow) -> Result<StoredEntry, LedgerError> {
-    Ok(StoredEntry {
-        seq: store::to_u64(row.seq)?,
-        entry_hash: entry::hex(&row.entry_hash),
-        prev_hash: entry::hex(&row.prev_hash),
-        entry: crate::ledger::Ledger::parse_entry(row)?,
-    })
+fn stored_entry(row: &EntryRow) -> ApiResult<EntryView> {
+    EntryView::plain(row)
 }
 
 // ---------------------------------------------------------------------------- chains
@@ -570,7 +558,9 @@ pub struct ListQuery {
     /// Business date on or before.
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<NaiveDate>,
-    /// Keyset cursor: entries after this seq (use the previous page's `next_after`).
+    /// Cursor: the `next_after` of the previous page (for this list, the seq of the last
+    /// entry shown).
+    #[param(value_type = Option<String>)]
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// Page size, 1 to 1,000 (default 100).
@@ -579,9 +569,9 @@ pub struct ListQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryPage {
-    pub entries: Vec<StoredEntry>,
+    pub entries: Vec<EntryView>,
     /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
+    pub next_after: Option<String>,
 }
 
 /// Seqs of one page of a fund chain's entries matching `filter`, from the fund's index.
@@ -626,7 +616,7 @@ pub async fn list_entries(
     let page = crate::state::with_read(&state, chain, move |st, conn| {
         let row = st.ledger.chain(conn, chain)?;
         if let Some(scope) = reader.scope(conn, chain)? {
-            return Ok(scoped_page(conn, chain, q.after, limit, &filter, &scope)?);
+            return scoped_page(conn, chain, q.after, limit, &filter, &scope);
         }
         let filtered =
             filter.kind.is_some() || filter.from_date.is_some() || filter.to_date.is_some();
@@ -643,12 +633,14 @@ pub async fn list_entries(
             .iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(stored_entry)
-            .collect::<Result<Vec<_>, LedgerError>>()?;
+            .collect::<ApiResult<Vec<_>>>()?;
         let next_after = if more {
-            entries.last().map(|e| e.seq)
+            entries.last().map(|e| e.seq.to_string())
         } else {
             None
         };
+        let mut entries = entries;
+        crate::funds::view::derive_all(conn, chain, &mut entries)?;
         Ok(EntryPage {
             entries,
             next_after,
@@ -672,7 +664,7 @@ fn scoped_page(
     limit: i64,
     filter: &EntryFilter,
     scope: &AdminScope,
-) -> Result<EntryPage, LedgerError> {
+) -> ApiResult<EntryPage> {
     let want = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut entries = Vec::new();
     let (mut cursor, mut read) = (after, 0_i64);
@@ -694,7 +686,7 @@ fn scoped_page(
         if entries.len() > want {
             // One more than asked: there is a next page, after the last one shown.
             entries.truncate(want);
-            let next_after = entries.last().map(|e| e.seq);
+            let next_after = entries.last().map(|e| e.seq.to_string());
             return Ok(EntryPage {
                 entries,
                 next_after,
@@ -709,7 +701,7 @@ fn scoped_page(
         if read >= SCOPED_SCAN_MAX {
             return Ok(EntryPage {
                 entries,
-                next_after: cursor,
+                next_after: cursor.map(|c| c.to_string()),
             });
         }
     }
@@ -718,7 +710,7 @@ fn scoped_page(
 /// One entry.
 #[utoipa::path(get, path = "/api/v1/chains/{chain}/entries/{seq}", tag = "ledger", security(("bearer" = [])),
     params(("chain" = String, Path), ("seq" = u64, Path)),
-    responses((status = 403, body = crate::error::Problem), (status = 200, body = StoredEntry), (status = 404, body = crate::error::Problem)))]
+    responses((status = 403, body = crate::error::Problem), (status = 200, body = EntryView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_entry(
     reader: ChainReader,
     state: web::Data<AppState>,
@@ -732,7 +724,12 @@ pub async fn get_entry(
         match reader.scope(conn, chain.0)? {
             // Outside the reader's scope: as if it did not exist.
             Some(scope) if !scope.shows(&entry.entry) => Err(LedgerError::NotFound.into()),
-            _ => Ok(entry),
+            _ => {
+                let mut one = [entry];
+                crate::funds::view::derive_all(conn, chain.0, &mut one)?;
+                let [entry] = one;
+                Ok(entry)
+            }
         }
     })
     .await?;

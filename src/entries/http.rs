@@ -15,13 +15,14 @@ use uuid::Uuid;
 use super::effect::{FundEffect, Screens};
 use super::kinds::{FundEntry, FUND_FLOW_KINDS, KINDS};
 use crate::auth::guard::{Principal, Role};
+use crate::auth::party::{self, Party};
 use crate::chains::http::{check_business_date, idempotency_key, BatchReceipts, ReceiptDto};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::funds::policy::{self, Scope};
 use crate::funds::state::{self, EntryFilter};
-use crate::funds::view::{views, FundEntryView};
+use crate::funds::view::{views, EntryView};
 use crate::ledger::entry::Principal as LedgerPrincipal;
 use crate::ledger::writer::{AppendRequest, MAX_BATCH_ENTRIES};
 use crate::money::{self, Currency};
@@ -292,7 +293,9 @@ pub struct EntryQuery {
     pub min_amount: Option<String>,
     /// Amount in the fund's currency, at most (decimal string).
     pub max_amount: Option<String>,
-    /// Entries after this seq (keyset pagination).
+    /// Cursor: the `next_after` of the previous page (for this list, the seq of the last
+    /// entry shown).
+    #[param(value_type = Option<String>)]
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// 1 to 1000, default 100.
@@ -301,9 +304,9 @@ pub struct EntryQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FundEntryPage {
-    pub entries: Vec<FundEntryView>,
+    pub entries: Vec<EntryView>,
     /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
+    pub next_after: Option<String>,
 }
 
 fn amount_param(v: Option<String>, name: &str) -> ApiResult<Option<Decimal>> {
@@ -365,7 +368,7 @@ pub async fn list_entries(
             .collect();
         let entries = views(conn, fund, &row.currency, &rows)?;
         let next_after = if more {
-            entries.last().map(|e| e.seq)
+            entries.last().map(|e| e.seq.to_string())
         } else {
             None
         };
@@ -378,36 +381,51 @@ pub async fn list_entries(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// The fund's figures (docs/api.md, "Glossary of money terms").
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FundTotals {
     pub pledged: String,
-    pub received: String,
+    /// Σ contribution.
+    pub contributed: String,
+    /// Pledged minus contributed.
+    pub outstanding: String,
     pub allocated: String,
     pub disbursed: String,
-    /// Received minus disbursed: what the fund can still disburse.
+    /// Allocated minus disbursed.
+    pub undisbursed: String,
+    /// Contributed minus disbursed: what the fund can still disburse.
     pub available: String,
     pub expended: String,
     pub paid: String,
+    /// Expended plus paid.
+    pub spent: String,
+    /// Disbursed minus spent: what the ministries hold of the fund's money.
+    pub held: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MinistryBalance {
-    pub ministry: Uuid,
+    pub ministry: Party,
     pub allocated: String,
     pub disbursed: String,
     /// Allocated minus disbursed.
     pub undisbursed: String,
     pub expended: String,
     pub paid: String,
-    /// Disbursed minus paid: what the ministry holds of the fund's money.
+    /// Expended plus paid.
+    pub spent: String,
+    /// Disbursed minus spent: what the ministry holds of the fund's money.
     pub held: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DonorBalance {
-    pub donor: Uuid,
+    pub donor: Party,
     pub pledged: String,
-    pub received: String,
+    /// Σ contribution.
+    pub contributed: String,
+    /// Pledged minus contributed.
+    pub outstanding: String,
 }
 
 /// Balances in the fund's currency. Treasurers, auditors and admins see every ministry and
@@ -439,40 +457,64 @@ pub async fn balances(
         let ccy = Currency::parse(&row.currency)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund currency: {e}")))?;
         let f = |d: Decimal| ccy.format(d);
-        let ministries = state::ministry_positions_of(conn, fund)?
+        let ministry_rows: Vec<_> = state::ministry_positions_of(conn, fund)?
             .into_iter()
             .filter(|m| match scope {
                 Scope::Ministry(own) => m.ministry_org_id == own,
                 Scope::Full => true,
             })
-            .map(|m| MinistryBalance {
-                ministry: m.ministry_org_id,
-                allocated: f(m.allocated),
-                disbursed: f(m.disbursed),
-                undisbursed: f(m.allocated - m.disbursed),
-                expended: f(m.expended),
-                paid: f(m.paid),
-                held: f(m.disbursed - m.paid),
-            })
             .collect();
-        let donors = state::donor_positions_of(conn, fund)?
+        let donor_rows: Vec<_> = state::donor_positions_of(conn, fund)?
             .into_iter()
             .filter(|d| principal.role != Role::Donor || d.donor_org_id == principal.org)
             .filter(|_| matches!(scope, Scope::Full))
-            .map(|d| DonorBalance {
-                donor: d.donor_org_id,
-                pledged: f(d.pledged),
-                received: f(d.received),
+            .collect();
+        let ids: Vec<Uuid> = ministry_rows
+            .iter()
+            .map(|m| m.ministry_org_id)
+            .chain(donor_rows.iter().map(|d| d.donor_org_id))
+            .collect();
+        let names = party::names(conn, &ids)?;
+        let ministries = ministry_rows
+            .into_iter()
+            .map(|m| {
+                let spent = m.expended + m.paid;
+                MinistryBalance {
+                    ministry: party::party(&names, m.ministry_org_id),
+                    allocated: f(m.allocated),
+                    disbursed: f(m.disbursed),
+                    undisbursed: f(m.allocated - m.disbursed),
+                    expended: f(m.expended),
+                    paid: f(m.paid),
+                    spent: f(spent),
+                    held: f(m.disbursed - spent),
+                }
             })
             .collect();
-        let totals = matches!(scope, Scope::Full).then(|| FundTotals {
-            pledged: f(fp.pledged),
-            received: f(fp.received),
-            allocated: f(fp.allocated),
-            disbursed: f(fp.disbursed),
-            available: f(fp.available()),
-            expended: f(fp.expended),
-            paid: f(fp.paid),
+        let donors = donor_rows
+            .into_iter()
+            .map(|d| DonorBalance {
+                donor: party::party(&names, d.donor_org_id),
+                pledged: f(d.pledged),
+                contributed: f(d.received),
+                outstanding: f(d.pledged - d.received),
+            })
+            .collect();
+        let totals = matches!(scope, Scope::Full).then(|| {
+            let spent = fp.expended + fp.paid;
+            FundTotals {
+                pledged: f(fp.pledged),
+                contributed: f(fp.received),
+                outstanding: f(fp.pledged - fp.received),
+                allocated: f(fp.allocated),
+                disbursed: f(fp.disbursed),
+                undisbursed: f(fp.allocated - fp.disbursed),
+                available: f(fp.available()),
+                expended: f(fp.expended),
+                paid: f(fp.paid),
+                spent: f(spent),
+                held: f(fp.disbursed - spent),
+            }
         });
         Ok(Balances {
             fund,

@@ -31,9 +31,6 @@ use crate::funds::state::{self, EvidenceFilter, EvidenceRow};
 use crate::ledger::writer::AppendRequest;
 use crate::state::{with_conn, AppState};
 
-/// Most documents listed in one answer.
-const LIST_LIMIT_MAX: i64 = 1_000;
-
 #[derive(Debug, Deserialize)]
 pub struct EntryPath {
     pub fund: Uuid,
@@ -63,10 +60,21 @@ pub struct UploadQuery {
 pub struct ListQuery {
     /// Only the documents attached to this entry.
     pub entry: Option<u64>,
-    /// Only documents attached by entries after this seq (paging).
+    /// Cursor: the `next_after` of the previous page (for this list, the seq of the last
+    /// `evidence_attached` entry shown).
+    #[param(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// 1 to 1,000 (default 100).
-    pub limit: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// A page of attached documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentPage {
+    pub documents: Vec<DocumentDto>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
 }
 
 /// One attached document.
@@ -230,7 +238,7 @@ async fn scoped(
 /// The documents attached in a fund, oldest first (a ministry: those of its own entries).
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/documents", tag = "funds", security(("bearer" = [])),
     params(("fund" = Uuid, Path), ListQuery),
-    responses((status = 200, body = [DocumentDto]), (status = 400, body = crate::error::Problem),
+    responses((status = 200, body = DocumentPage), (status = 400, body = crate::error::Problem),
               (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn list(
     principal: Principal,
@@ -239,12 +247,7 @@ pub async fn list(
     query: Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::InvalidParameter(format!(
-            "limit is 1 to {LIST_LIMIT_MAX}"
-        )));
-    }
+    let limit = crate::http::page_limit(q.limit)?;
     let seq = |v: Option<u64>, field: &str| {
         v.map(i64::try_from)
             .transpose()
@@ -255,9 +258,27 @@ pub async fn list(
         after: seq(q.after, "after")?,
         ..EvidenceFilter::default()
     };
-    let rows = scoped(&state, &principal, path.into_inner().fund, filter, limit).await?;
-    let page: Vec<DocumentDto> = rows.into_iter().map(DocumentDto::new).collect();
-    Ok(HttpResponse::Ok().json(page))
+    let mut rows = scoped(
+        &state,
+        &principal,
+        path.into_inner().fund,
+        filter,
+        limit + 1,
+    )
+    .await?;
+    let shown = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > shown;
+    rows.truncate(shown);
+    let next_after = if more {
+        rows.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    let documents: Vec<DocumentDto> = rows.into_iter().map(DocumentDto::new).collect();
+    Ok(HttpResponse::Ok().json(DocumentPage {
+        documents,
+        next_after,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,5 @@
 //! `GET /api/v1/funds/{fund}/allocations`: what the fund allocated to each ministry, how much
-//! of it was disbursed and what is left, so a treasurer can see what a disbursement may
+//! of it was disbursed and what is undisbursed, so a treasurer can see what a disbursement may
 //! still take and a ministry what it may still receive. Scope as the fund's
 //! (`policy::fund_scope`): a ministry sees its own allocations only.
 
@@ -37,7 +37,7 @@ pub struct AllocationView {
     /// Disbursed against it so far, net of reversed disbursements.
     pub disbursed: String,
     /// Allocated − disbursed: the most a further disbursement may take.
-    pub left: String,
+    pub undisbursed: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,7 +46,7 @@ pub struct Allocations {
     pub allocations: Vec<AllocationView>,
 }
 
-/// The fund's live allocations with what is disbursed and left (treasurer, auditor,
+/// The fund's live allocations with what is disbursed and undisbursed (treasurer, auditor,
 /// donor, admin: all; a ministry: its own).
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/allocations", tag = "funds", security(("bearer" = [])),
     params(("fund" = Uuid, Path)),
@@ -72,7 +72,7 @@ pub async fn list_allocations(
         let allocations = rows
             .into_iter()
             .map(|a| {
-                let left = a
+                let undisbursed = a
                     .amount_fund
                     .checked_sub(a.disbursed_fund)
                     .unwrap_or_default();
@@ -86,7 +86,7 @@ pub async fn list_allocations(
                     currency: row.currency.clone(),
                     allocated: fmt(a.amount_fund),
                     disbursed: fmt(a.disbursed_fund),
-                    left: fmt(left),
+                    undisbursed: fmt(undisbursed),
                 })
             })
             .collect::<ApiResult<Vec<_>>>()?;

@@ -2,6 +2,8 @@
 //! administrative chain in the same transaction, which also creates the fund's chain);
 //! `GET /api/v1/funds` lists the funds the caller's role and organisation may see.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use uuid::Uuid;
 use super::store::{self, FundRow};
 use crate::auth::admin::{created_id, organization_name, record};
 use crate::auth::guard::{AdminPrincipal, Principal};
+use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::ledger::writer::AppendError;
@@ -33,19 +36,21 @@ pub struct Fund {
     pub id: Uuid,
     pub name: String,
     pub currency: String,
-    pub secretariat: Uuid,
+    /// The secretariat that administers it.
+    pub secretariat: Party,
     /// False once deactivated: it takes no new entries.
     pub active: bool,
 }
 
-impl From<FundRow> for Fund {
-    fn from(f: FundRow) -> Self {
+impl Fund {
+    /// The fund of `f`, its secretariat named from `names`.
+    fn new(f: FundRow, names: &HashMap<Uuid, String>) -> Self {
         Self {
             active: f.active,
             id: f.id,
+            secretariat: party::party(names, f.secretariat_org_id),
             name: f.name,
             currency: f.currency,
-            secretariat: f.secretariat_org_id,
         }
     }
 }
@@ -158,11 +163,15 @@ pub async fn create_fund(
     );
     let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
     record(&state, &req, &admin.0, "fund_created", body, effect).await?;
+    let names = crate::state::with_conn(&state, move |_, conn| {
+        Ok(party::names(conn, &[secretariat])?)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(Fund {
         id,
         name,
         currency,
-        secretariat,
+        secretariat: party::party(&names, secretariat),
         active: true,
     }))
 }
@@ -202,11 +211,17 @@ pub async fn list_funds(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let rows = crate::state::with_conn(&state, move |_, conn| {
-        super::policy::visible_funds(conn, &principal)
+    let funds = crate::state::with_conn(&state, move |_, conn| {
+        let rows = super::policy::visible_funds(conn, &principal)?;
+        let ids: Vec<Uuid> = rows.iter().map(|f| f.secretariat_org_id).collect();
+        let names = party::names(conn, &ids)?;
+        Ok(rows
+            .into_iter()
+            .map(|f| Fund::new(f, &names))
+            .collect::<Vec<_>>())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(Fund::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(funds))
 }
 
 /// Deactivate a fund: it takes no new entries (422 `fund_inactive`); everything recorded

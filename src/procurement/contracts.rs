@@ -28,8 +28,9 @@ pub struct ContractQuery {
     pub vendor: Option<Uuid>,
     /// Include reversed contracts (default false).
     pub reversed: Option<bool>,
-    /// The `next_after` of the previous page.
-    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    /// Cursor: the `next_after` of the previous page (for this list, the seq of the last
+    /// contract shown).
+    #[param(value_type = Option<String>)]
     #[serde(default, deserialize_with = "crate::extract::opt_u63")]
     pub after: Option<u64>,
     /// 1 to 1,000 (default 100).
@@ -63,7 +64,7 @@ pub struct ContractSummary {
 pub struct ContractPage {
     pub contracts: Vec<ContractSummary>,
     /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
+    pub next_after: Option<String>,
 }
 
 /// The fund's contracts (treasurer, auditor, donor, admin: all; a ministry: its own).
@@ -113,7 +114,10 @@ pub async fn list_contracts(
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_after = if more {
-        rows.last().map(|c| u(c.seq)).transpose()?
+        rows.last()
+            .map(|c| u(c.seq))
+            .transpose()?
+            .map(|seq| seq.to_string())
     } else {
         None
     };

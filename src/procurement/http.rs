@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use crate::auth::admin::{created_id, db_err, organization_name, record, Organization};
 use crate::auth::guard::{Principal, Role};
+use crate::auth::party::{self, Party};
 use crate::auth::store as auth_store;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::funds::policy::{self, Scope};
 use crate::funds::state;
-use crate::funds::view::{views, FundEntryView};
+use crate::funds::view::{views, EntryView};
 use crate::state::{with_conn, AppState};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,8 +88,8 @@ pub struct ContractView {
     pub award_seq: u64,
     /// Procurement stage of the tender: open, awarded, contracted or cancelled.
     pub tender_stage: String,
-    pub ministry: Uuid,
-    pub vendor: Uuid,
+    pub ministry: Party,
+    pub vendor: Party,
     pub currency: String,
     pub original_value: String,
     /// With amendments.
@@ -103,7 +104,7 @@ pub struct ContractView {
     pub reversed: bool,
     /// Tender, bids, bid disqualifications, award, contract, amendments, invoices,
     /// payments, approvals and reversals, in chain order; each seq can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
-    pub history: Vec<FundEntryView>,
+    pub history: Vec<EntryView>,
 }
 
 /// A seq as the API shows it.
@@ -134,6 +135,7 @@ pub async fn get_contract(
         let tender = state::tender(conn, c.fund_id, c.tender_seq)?.ok_or_else(missing)?;
         let rows = state::tender_history(conn, c.fund_id, c.tender_seq)?;
         let history = views(conn, c.fund_id, &fund.currency, &rows)?;
+        let names = party::names(conn, &[c.ministry_org_id, c.vendor_org_id])?;
         Ok(ContractView {
             id: c.id,
             fund: c.fund_id,
@@ -141,8 +143,8 @@ pub async fn get_contract(
             tender_seq: u(c.tender_seq)?,
             award_seq: u(c.award_seq)?,
             tender_stage: tender.stage,
-            ministry: c.ministry_org_id,
-            vendor: c.vendor_org_id,
+            ministry: party::party(&names, c.ministry_org_id),
+            vendor: party::party(&names, c.vendor_org_id),
             currency: c.currency,
             original_value: c.original_value.to_string(),
             value: c.value.to_string(),

@@ -576,7 +576,7 @@ fn imported_tender(
 /// The id of the contract recorded at `seq` of `fund`'s chain: UUIDv5 in the fund's id as
 /// namespace, so that a rebuild derives the same id.
 pub fn contract_id(fund: Uuid, seq: u64) -> Uuid {
-    Uuid::new_v5(&fund, seq.to_string().as_bytes())
+    crate::funds::view::contract_id(fund, seq)
 }
 
 /// The item category of a tender: what its invoices and payments are spent on.

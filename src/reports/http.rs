@@ -283,7 +283,7 @@ fn fund_ref(row: &FundRow) -> FundRef {
     }
 }
 
-/// The fund statement for a period: sources (pledged and deposited by donor), uses
+/// The fund statement for a period: sources (pledged and contributed by donor), uses
 /// (allocated, disbursed, refunded by ministry), balances held by the fund and by each
 /// ministry, spending by ministry, category and vendor with delivery rates, and the
 /// flags raised, all at a signed checkpoint (docs/reports.md).
@@ -340,54 +340,58 @@ pub async fn fund_statement(
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DonorDeposits {
+pub struct DonorContributions {
     pub pledged: Figures,
-    pub deposited: Figures,
+    pub contributed: Figures,
     pub outstanding: String,
-    pub deposited_original: Vec<Original>,
-    /// The donor's cumulative deposits over all donors' at the end of the period
+    pub contributed_original: Vec<Original>,
+    /// The donor's cumulative contributions over all donors' at the end of the period
     /// (6 decimals), the basis of the next disbursement's share.
-    pub share_of_deposits: Option<String>,
+    pub contributed_share: Option<String>,
+}
+
+/// The donor's share of what the fund disbursed and what ministries spent, in all.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttributedTotal {
+    pub attributed_disbursed: Figures,
+    pub attributed_spent: Figures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MinistryAmount {
+pub struct MinistryAttributed {
     pub ministry: Party,
-    pub amount: Figures,
+    pub attributed_disbursed: Figures,
+    pub attributed_spent: Figures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CategoryAmount {
+pub struct CategoryAttributed {
     pub category: String,
-    pub amount: Figures,
+    pub attributed_spent: Figures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CellAmount {
+pub struct CellAttributed {
     pub ministry: Party,
     pub category: String,
-    pub amount: Figures,
+    pub attributed_spent: Figures,
 }
 
+/// The donor's pro-rata share of disbursements and spending (docs/reports.md).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AttributedDisbursed {
-    pub total: Figures,
-    pub by_ministry: Vec<MinistryAmount>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AttributedSpent {
-    pub total: Figures,
-    pub by_ministry: Vec<MinistryAmount>,
-    pub by_category: Vec<CategoryAmount>,
-    pub by_ministry_and_category: Vec<CellAmount>,
+pub struct Attributed {
+    pub total: AttributedTotal,
+    /// Every ministry the donor's money reached.
+    pub by_ministry: Vec<MinistryAttributed>,
+    pub by_category: Vec<CategoryAttributed>,
+    pub by_ministry_and_category: Vec<CellAttributed>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OtherDonors {
-    /// How many other donors pledged or deposited (named nowhere in this report).
+    /// How many other donors pledged or contributed (named nowhere in this report).
     pub count: usize,
-    pub deposited: Figures,
+    pub contributed: Figures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -407,18 +411,17 @@ pub struct DonorReport {
     pub currency: ReportCurrency,
     /// How shares were computed and rounded (docs/reports.md, "Donor report").
     pub method: &'static str,
-    pub deposits: DonorDeposits,
-    /// The donor's share of what the fund disbursed.
-    pub disbursed: AttributedDisbursed,
-    /// The donor's share of what ministries spent (expenditures and payments).
-    pub spent: AttributedSpent,
+    pub contributions: DonorContributions,
+    /// The donor's share of what the fund disbursed and of what ministries spent
+    /// (expenditures and payments).
+    pub attributed: Attributed,
     pub other_donors: OtherDonors,
     /// Flags on the ministries the donor's money reached, by ministry.
     pub flags: Vec<MinistryFlags>,
 }
 
 pub const METHOD: &str = "Each disbursement is shared among donors in proportion to their \
-cumulative deposits (net of reversals, in the fund's currency) dated up to and including its \
+cumulative contributions (net of reversals, in the fund's currency) dated up to and including its \
 date; a reversed disbursement takes back the shares of the one it reverses. Each ministry's \
 spending per category is shared in proportion to the donors' attributed disbursements to that \
 ministry: spending before the period with the shares of the day before it starts, spending in \
@@ -426,7 +429,7 @@ the period with the shares at its end. Every share is rounded to the minor unit 
 largest-remainder method (remaining units to the largest remainders, ties to the lower donor \
 id), so all donors' shares sum exactly to the fund's totals.";
 
-/// One donor's deposits and its pro-rata share of what the fund disbursed and what
+/// One donor's contributions and its pro-rata share of what the fund disbursed and what
 /// ministries spent, by ministry and category, at a signed checkpoint. A donor reads
 /// only its own report; other donors appear only in aggregate.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/reports/donors/{donor}", tag = "reports",
@@ -501,9 +504,9 @@ fn build_donor(
     let s = &l.sums;
     let get = |m: &BTreeMap<Uuid, Cols>, k: &Uuid| m.get(k).copied().unwrap_or_default();
     let pledged = conv.cols(get(&s.pledged, &donor));
-    let deposited = conv.cols(get(&s.deposited, &donor));
-    let all_deposits: Decimal = at.deposits.values().copied().sum();
-    let own_deposits = at.deposits.get(&donor).copied().unwrap_or_default();
+    let contributed = conv.cols(get(&s.contributed, &donor));
+    let all_contributed: Decimal = at.deposits.values().copied().sum();
+    let own_contributed = at.deposits.get(&donor).copied().unwrap_or_default();
 
     let empty_d = BTreeMap::new();
     let disb = at.disbursed.get(&donor).unwrap_or(&empty_d);
@@ -530,7 +533,11 @@ fn build_donor(
         .into_iter()
         .collect();
     let others: Vec<Uuid> = s.donors().into_iter().filter(|d| *d != donor).collect();
-    let others_deposited: Cols = others.iter().map(|d| conv.cols(get(&s.deposited, d))).sum();
+    let others_contributed: Cols = others
+        .iter()
+        .map(|d| conv.cols(get(&s.contributed, d)))
+        .sum();
+    let disb_of: BTreeMap<Uuid, Cols> = disb_lines.iter().copied().collect();
 
     DonorReport {
         report: "donor_report",
@@ -540,59 +547,53 @@ fn build_donor(
         checkpoints: l.checkpoints.clone(),
         currency: ReportCurrency::of(conv),
         method: METHOD,
-        deposits: DonorDeposits {
+        contributions: DonorContributions {
             pledged: conv.render(pledged),
-            deposited: conv.render(deposited),
-            outstanding: conv.fmt(pledged.cumulative() - deposited.cumulative()),
-            deposited_original: s
-                .deposited_original
+            contributed: conv.render(contributed),
+            outstanding: conv.fmt(pledged.cumulative() - contributed.cumulative()),
+            contributed_original: s
+                .contributed_original
                 .get(&donor)
                 .map(|by| by.iter().map(|(cur, c)| Original::new(cur, *c)).collect())
                 .unwrap_or_default(),
-            share_of_deposits: (!all_deposits.is_zero()).then(|| {
-                let mut r = (own_deposits / all_deposits).round_dp(6);
+            contributed_share: (!all_contributed.is_zero()).then(|| {
+                let mut r = (own_contributed / all_contributed).round_dp(6);
                 r.rescale(6);
                 r.to_string()
             }),
         },
-        disbursed: AttributedDisbursed {
-            total: conv.render(disb_lines.iter().map(|(_, c)| *c).sum()),
-            by_ministry: disb_lines
+        attributed: Attributed {
+            total: AttributedTotal {
+                attributed_disbursed: conv.render(disb_lines.iter().map(|(_, c)| *c).sum()),
+                attributed_spent: conv.render(cells.iter().map(|(_, c)| *c).sum()),
+            },
+            by_ministry: reached
                 .iter()
-                .map(|(m, c)| MinistryAmount {
+                .map(|m| MinistryAttributed {
                     ministry: party(names, *m),
-                    amount: conv.render(*c),
-                })
-                .collect(),
-        },
-        spent: AttributedSpent {
-            total: conv.render(cells.iter().map(|(_, c)| *c).sum()),
-            by_ministry: by_ministry
-                .iter()
-                .map(|(m, c)| MinistryAmount {
-                    ministry: party(names, *m),
-                    amount: conv.render(*c),
+                    attributed_disbursed: conv.render(disb_of.get(m).copied().unwrap_or_default()),
+                    attributed_spent: conv.render(by_ministry.get(m).copied().unwrap_or_default()),
                 })
                 .collect(),
             by_category: by_category
                 .into_iter()
-                .map(|(category, c)| CategoryAmount {
+                .map(|(category, c)| CategoryAttributed {
                     category,
-                    amount: conv.render(c),
+                    attributed_spent: conv.render(c),
                 })
                 .collect(),
             by_ministry_and_category: cells
                 .iter()
-                .map(|((m, category), c)| CellAmount {
+                .map(|((m, category), c)| CellAttributed {
                     ministry: party(names, *m),
                     category: category.clone(),
-                    amount: conv.render(*c),
+                    attributed_spent: conv.render(*c),
                 })
                 .collect(),
         },
         other_donors: OtherDonors {
             count: others.iter().filter(|d| **d != UNATTRIBUTED).count(),
-            deposited: conv.render(others_deposited),
+            contributed: conv.render(others_contributed),
         },
         flags: reached
             .iter()
@@ -632,7 +633,8 @@ pub struct SeriesPoint {
     pub period: String,
     #[schema(value_type = String, format = Date)]
     pub starts_on: NaiveDate,
-    pub value: String,
+    /// The metric's sum over the entries dated in the bucket (glossary: `sum`).
+    pub sum: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -759,7 +761,7 @@ pub async fn series(
                 let point = SeriesPoint {
                     period: bucket_label(r.bucket, trunc),
                     starts_on: r.bucket,
-                    value: conv.fmt(conv.amount(r.amount_fund)),
+                    sum: conv.fmt(conv.amount(r.amount_fund)),
                 };
                 match lines.last_mut() {
                     Some(l) if l.key == key => l.points.push(point),
@@ -790,7 +792,7 @@ pub async fn series(
             {
                 let mut w = CsvOut::new(&mut buf);
                 let io = |e: std::io::Error| ApiError::Internal(e.into());
-                w.row(["key", "label", "period", "starts_on", "value", "currency"])
+                w.row(["key", "label", "period", "starts_on", "sum", "currency"])
                     .map_err(io)?;
                 for l in &out.series {
                     for p in &l.points {
@@ -799,7 +801,7 @@ pub async fn series(
                             l.label.as_str(),
                             p.period.as_str(),
                             &p.starts_on.to_string(),
-                            p.value.as_str(),
+                            p.sum.as_str(),
                             out.currency.code.as_str(),
                         ])
                         .map_err(io)?;
@@ -960,6 +962,21 @@ impl Rows<'_> {
         ])
     }
 
+    /// A row of sums in the currency they were recorded in (`contributed_original`).
+    fn original(&mut self, section: &str, item: &Party, o: &Original) -> std::io::Result<()> {
+        self.w.row([
+            section,
+            &item.id.to_string(),
+            &item.name,
+            "",
+            "contributed_original",
+            &o.prior,
+            &o.period,
+            &o.cumulative,
+            &o.currency,
+        ])
+    }
+
     fn flags(&mut self, item: Option<&Party>, f: &FlagSummary) -> std::io::Result<()> {
         for s in &f.by_severity {
             let c = &s.counts;
@@ -987,113 +1004,69 @@ fn statement_csv(s: &FundStatement, out: &mut Rows<'_>) -> std::io::Result<()> {
     out.currency = s.currency.code.clone();
     let cur = s.currency.code.clone();
     for d in &s.sources.donors {
-        out.fig("sources", Some(&d.donor), "", "pledged", &d.pledged)?;
-        out.fig("sources", Some(&d.donor), "", "deposited", &d.deposited)?;
-        out.one(
-            "sources",
-            Some(&d.donor),
-            "outstanding",
-            &d.outstanding,
-            &cur,
-        )?;
-        for o in &d.deposited_original {
-            out.w.row([
-                "sources",
-                &d.donor.id.to_string(),
-                &d.donor.name,
-                "",
-                "deposited_original",
-                &o.prior,
-                &o.period,
-                &o.cumulative,
-                &o.currency,
-            ])?;
+        let me = Some(&d.donor);
+        out.fig("sources", me, "", "pledged", &d.pledged)?;
+        out.fig("sources", me, "", "contributed", &d.contributed)?;
+        out.one("sources", me, "outstanding", &d.outstanding, &cur)?;
+        for o in &d.contributed_original {
+            out.original("sources", &d.donor, o)?;
         }
     }
-    out.fig("sources", None, "", "pledged", &s.sources.total.pledged)?;
-    out.fig("sources", None, "", "deposited", &s.sources.total.deposited)?;
-    out.one(
-        "sources",
-        None,
-        "outstanding",
-        &s.sources.total.outstanding,
-        &cur,
-    )?;
+    let total = &s.sources.total;
+    out.fig("sources", None, "", "pledged", &total.pledged)?;
+    out.fig("sources", None, "", "contributed", &total.contributed)?;
+    out.one("sources", None, "outstanding", &total.outstanding, &cur)?;
     for m in &s.uses.ministries {
-        out.fig("uses", Some(&m.ministry), "", "allocated", &m.allocated)?;
-        out.fig("uses", Some(&m.ministry), "", "disbursed", &m.disbursed)?;
-        out.fig("uses", Some(&m.ministry), "", "refunded", &m.refunded)?;
+        let me = Some(&m.ministry);
+        out.fig("uses", me, "", "allocated", &m.allocated)?;
+        out.fig("uses", me, "", "disbursed", &m.disbursed)?;
+        out.fig("uses", me, "", "refunded", &m.refunded)?;
+        out.one("uses", me, "undisbursed", &m.undisbursed, &cur)?;
     }
-    for m in &s.uses.ministries {
-        out.one(
-            "uses",
-            Some(&m.ministry),
-            "undisbursed",
-            &m.undisbursed,
-            &cur,
-        )?;
-    }
-    out.fig("uses", None, "", "allocated", &s.uses.total.allocated)?;
-    out.fig("uses", None, "", "disbursed", &s.uses.total.disbursed)?;
-    out.fig("uses", None, "", "refunded", &s.uses.total.refunded)?;
-    out.one("uses", None, "undisbursed", &s.uses.total.undisbursed, &cur)?;
+    let total = &s.uses.total;
+    out.fig("uses", None, "", "allocated", &total.allocated)?;
+    out.fig("uses", None, "", "disbursed", &total.disbursed)?;
+    out.fig("uses", None, "", "refunded", &total.refunded)?;
+    out.one("uses", None, "undisbursed", &total.undisbursed, &cur)?;
+    let available = &s.balances.fund.available;
     out.one(
         "balances",
         None,
-        "fund.opening",
-        &s.balances.fund.opening,
+        "available.opening",
+        &available.opening,
         &cur,
     )?;
     out.one(
         "balances",
         None,
-        "fund.closing",
-        &s.balances.fund.closing,
+        "available.closing",
+        &available.closing,
         &cur,
     )?;
     for m in &s.balances.ministries {
-        out.one(
-            "balances",
-            Some(&m.ministry),
-            "held.opening",
-            &m.held.opening,
-            &cur,
-        )?;
-        out.one(
-            "balances",
-            Some(&m.ministry),
-            "held.closing",
-            &m.held.closing,
-            &cur,
-        )?;
+        let me = Some(&m.ministry);
+        out.one("balances", me, "held.opening", &m.held.opening, &cur)?;
+        out.one("balances", me, "held.closing", &m.held.closing, &cur)?;
     }
-    for m in &s.expenditure.ministries {
-        out.fig(
-            "expenditure",
-            Some(&m.ministry),
-            "",
-            "expended",
-            &m.expended,
-        )?;
-        out.fig("expenditure", Some(&m.ministry), "", "paid", &m.paid)?;
-        out.fig("expenditure", Some(&m.ministry), "", "spent", &m.spent)?;
+    for m in &s.spending.ministries {
+        let me = Some(&m.ministry);
+        out.fig("spending", me, "", "expended", &m.expended)?;
+        out.fig("spending", me, "", "paid", &m.paid)?;
+        out.fig("spending", me, "", "spent", &m.spent)?;
         if let Some(r) = &m.delivery_rate {
-            out.one("expenditure", Some(&m.ministry), "delivery_rate", r, "")?;
+            out.one("spending", me, "delivery_rate", r, "")?;
         }
     }
-    for c in &s.expenditure.categories {
-        out.fig("expenditure", None, &c.category, "spent", &c.spent)?;
+    for c in &s.spending.categories {
+        out.fig("spending", None, &c.category, "spent", &c.spent)?;
     }
-    for v in &s.expenditure.vendors {
-        out.fig(
-            "expenditure",
-            Some(&v.vendor),
-            "",
-            "paid_to_vendor",
-            &v.paid,
-        )?;
+    for v in &s.spending.vendors {
+        out.fig("spending", Some(&v.vendor), "", "paid", &v.paid)?;
     }
-    out.fig("expenditure", None, "", "spent", &s.expenditure.total)?;
+    let total = &s.spending.total;
+    out.fig("spending", None, "", "expended", &total.expended)?;
+    out.fig("spending", None, "", "paid", &total.paid)?;
+    out.fig("spending", None, "", "spent", &total.spent)?;
     out.flags(None, &s.flags)
 }
 
@@ -1101,51 +1074,73 @@ fn donor_csv(r: &DonorReport, out: &mut Rows<'_>) -> std::io::Result<()> {
     out.currency = r.currency.code.clone();
     let cur = r.currency.code.clone();
     let me = Some(&r.donor);
-    out.fig("deposits", me, "", "pledged", &r.deposits.pledged)?;
-    out.fig("deposits", me, "", "deposited", &r.deposits.deposited)?;
-    out.one("deposits", me, "outstanding", &r.deposits.outstanding, &cur)?;
-    if let Some(s) = &r.deposits.share_of_deposits {
-        out.one("deposits", me, "share_of_deposits", s, "")?;
+    let c = &r.contributions;
+    out.fig("contributions", me, "", "pledged", &c.pledged)?;
+    out.fig("contributions", me, "", "contributed", &c.contributed)?;
+    out.one("contributions", me, "outstanding", &c.outstanding, &cur)?;
+    if let Some(s) = &c.contributed_share {
+        out.one("contributions", me, "contributed_share", s, "")?;
     }
-    for o in &r.deposits.deposited_original {
-        out.w.row([
-            "deposits",
-            &r.donor.id.to_string(),
-            &r.donor.name,
-            "",
-            "deposited_original",
-            &o.prior,
-            &o.period,
-            &o.cumulative,
-            &o.currency,
-        ])?;
+    for o in &c.contributed_original {
+        out.original("contributions", &r.donor, o)?;
     }
-    for m in &r.disbursed.by_ministry {
-        out.fig("disbursed", Some(&m.ministry), "", "attributed", &m.amount)?;
-    }
-    out.fig("disbursed", None, "", "attributed", &r.disbursed.total)?;
-    for c in &r.spent.by_ministry_and_category {
+    let a = &r.attributed;
+    for m in &a.by_ministry {
+        let me = Some(&m.ministry);
         out.fig(
-            "spent",
-            Some(&c.ministry),
-            &c.category,
             "attributed",
-            &c.amount,
+            me,
+            "",
+            "attributed_disbursed",
+            &m.attributed_disbursed,
+        )?;
+        out.fig(
+            "attributed",
+            me,
+            "",
+            "attributed_spent",
+            &m.attributed_spent,
         )?;
     }
-    for m in &r.spent.by_ministry {
-        out.fig("spent", Some(&m.ministry), "", "attributed", &m.amount)?;
+    for c in &a.by_category {
+        out.fig(
+            "attributed",
+            None,
+            &c.category,
+            "attributed_spent",
+            &c.attributed_spent,
+        )?;
     }
-    for c in &r.spent.by_category {
-        out.fig("spent", None, &c.category, "attributed", &c.amount)?;
+    for c in &a.by_ministry_and_category {
+        let me = Some(&c.ministry);
+        out.fig(
+            "attributed",
+            me,
+            &c.category,
+            "attributed_spent",
+            &c.attributed_spent,
+        )?;
     }
-    out.fig("spent", None, "", "attributed", &r.spent.total)?;
+    out.fig(
+        "attributed",
+        None,
+        "",
+        "attributed_disbursed",
+        &a.total.attributed_disbursed,
+    )?;
+    out.fig(
+        "attributed",
+        None,
+        "",
+        "attributed_spent",
+        &a.total.attributed_spent,
+    )?;
     out.fig(
         "other_donors",
         None,
         "",
-        "deposited",
-        &r.other_donors.deposited,
+        "contributed",
+        &r.other_donors.contributed,
     )?;
     for m in &r.flags {
         out.flags(Some(&m.ministry), &m.flags)?;

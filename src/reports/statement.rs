@@ -89,19 +89,19 @@ pub struct DonorSource {
     pub donor: Party,
     /// Pledges: contribution agreements signed (IATI incoming pledge), i.e. committed.
     pub pledged: Figures,
-    /// Contributions received (deposited), at each deposit's recorded rate.
-    pub deposited: Figures,
-    /// Cumulative pledged minus cumulative deposited (negative: deposited beyond the
+    /// Contributions received, at each contribution's recorded rate.
+    pub contributed: Figures,
+    /// Cumulative pledged minus cumulative contributed (negative: contributed beyond the
     /// pledges).
     pub outstanding: String,
-    /// Deposits in the currency they were made in.
-    pub deposited_original: Vec<Original>,
+    /// Contributions in the currency they were made in, unconverted.
+    pub contributed_original: Vec<Original>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SourcesTotal {
     pub pledged: Figures,
-    pub deposited: Figures,
+    pub contributed: Figures,
     pub outstanding: String,
 }
 
@@ -138,11 +138,12 @@ pub struct Uses {
     pub total: UsesTotal,
 }
 
+/// A balance at the start and at the end of the period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HeldBalance {
-    /// Held at the start of the period (cumulative before `from`).
+pub struct OpeningClosing {
+    /// At the start of the period (cumulative before `from`).
     pub opening: String,
-    /// Held at the end of the period.
+    /// At the end of the period.
     pub closing: String,
 }
 
@@ -150,13 +151,18 @@ pub struct HeldBalance {
 pub struct MinistryHeld {
     pub ministry: Party,
     /// Disbursed to the ministry minus what it spent (expenditures and payments).
-    pub held: HeldBalance,
+    pub held: OpeningClosing,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FundAvailable {
+    /// Contributed minus disbursed: what the fund can still disburse.
+    pub available: OpeningClosing,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatementBalances {
-    /// Deposited minus disbursed.
-    pub fund: HeldBalance,
+    pub fund: FundAvailable,
     pub ministries: Vec<MinistryHeld>,
 }
 
@@ -186,12 +192,21 @@ pub struct VendorSpend {
     pub paid: Figures,
 }
 
+/// What all ministries spent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SpendTotal {
+    pub expended: Figures,
+    pub paid: Figures,
+    /// expended + paid.
+    pub spent: Figures,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SpendSection {
     pub ministries: Vec<MinistrySpend>,
     pub categories: Vec<CategorySpend>,
     pub vendors: Vec<VendorSpend>,
-    pub total: Figures,
+    pub total: SpendTotal,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
@@ -244,7 +259,8 @@ pub struct FundStatement {
     pub sources: Sources,
     pub uses: Uses,
     pub balances: StatementBalances,
-    pub expenditure: SpendSection,
+    /// What ministries spent: expenditures they reported and payments to vendors.
+    pub spending: SpendSection,
     pub flags: FlagSummary,
 }
 
@@ -260,9 +276,9 @@ fn bump<K: Ord>(map: &mut By<K>, key: K, c: Cols) {
 #[derive(Debug, Default)]
 pub struct Sums {
     pub pledged: By<Uuid>,
-    pub deposited: By<Uuid>,
+    pub contributed: By<Uuid>,
     /// Donor -> currency -> sums in that currency.
-    pub deposited_original: BTreeMap<Uuid, By<String>>,
+    pub contributed_original: BTreeMap<Uuid, By<String>>,
     pub allocated: By<Uuid>,
     /// Net of reversals.
     pub disbursed: By<Uuid>,
@@ -292,9 +308,9 @@ impl Sums {
             match (r.kind.as_str(), r.donor, r.ministry) {
                 ("pledge", Some(d), _) => bump(&mut s.pledged, d, fund),
                 ("contribution", Some(d), _) => {
-                    bump(&mut s.deposited, d, fund);
+                    bump(&mut s.contributed, d, fund);
                     bump(
-                        s.deposited_original.entry(d).or_default(),
+                        s.contributed_original.entry(d).or_default(),
                         r.currency.clone(),
                         own,
                     );
@@ -330,7 +346,7 @@ impl Sums {
         let mut ids: Vec<Uuid> = self
             .pledged
             .keys()
-            .chain(self.deposited.keys())
+            .chain(self.contributed.keys())
             .chain(self.allocated.keys())
             .chain(self.disbursed.keys())
             .chain(self.expended.keys())
@@ -347,7 +363,7 @@ impl Sums {
         let mut ids: Vec<Uuid> = self
             .pledged
             .keys()
-            .chain(self.deposited.keys())
+            .chain(self.contributed.keys())
             .copied()
             .collect();
         ids.sort();
@@ -420,17 +436,17 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
 
     // Sources.
     let (pledged, pledged_total) = converted(conv, &donors, &sums.pledged, None);
-    let (deposited, deposited_total) = converted(conv, &donors, &sums.deposited, None);
+    let (contributed, contributed_total) = converted(conv, &donors, &sums.contributed, None);
     let donor_lines = donors
         .iter()
-        .zip(pledged.iter().zip(&deposited))
-        .map(|(d, (p, dep))| DonorSource {
+        .zip(pledged.iter().zip(&contributed))
+        .map(|(d, (p, c))| DonorSource {
             donor: party(names, *d),
             pledged: conv.render(*p),
-            deposited: conv.render(*dep),
-            outstanding: conv.fmt(p.cumulative() - dep.cumulative()),
-            deposited_original: sums
-                .deposited_original
+            contributed: conv.render(*c),
+            outstanding: conv.fmt(p.cumulative() - c.cumulative()),
+            contributed_original: sums
+                .contributed_original
                 .get(d)
                 .map(|by| by.iter().map(|(cur, c)| Original::new(cur, *c)).collect())
                 .unwrap_or_default(),
@@ -465,7 +481,7 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
         });
         ministry_balances.push(MinistryHeld {
             ministry: party(names, *m),
-            held: HeldBalance {
+            held: OpeningClosing {
                 opening: conv.fmt(d.prior - spent.prior),
                 closing: conv.fmt(d.cumulative() - spent.cumulative()),
             },
@@ -511,8 +527,8 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
             donors: donor_lines,
             total: SourcesTotal {
                 pledged: conv.render(pledged_total),
-                deposited: conv.render(deposited_total),
-                outstanding: conv.fmt(pledged_total.cumulative() - deposited_total.cumulative()),
+                contributed: conv.render(contributed_total),
+                outstanding: conv.fmt(pledged_total.cumulative() - contributed_total.cumulative()),
             },
         },
         uses: Uses {
@@ -525,13 +541,16 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
             },
         },
         balances: StatementBalances {
-            fund: HeldBalance {
-                opening: conv.fmt(deposited_total.prior - disbursed_total.prior),
-                closing: conv.fmt(deposited_total.cumulative() - disbursed_total.cumulative()),
+            fund: FundAvailable {
+                available: OpeningClosing {
+                    opening: conv.fmt(contributed_total.prior - disbursed_total.prior),
+                    closing: conv
+                        .fmt(contributed_total.cumulative() - disbursed_total.cumulative()),
+                },
             },
             ministries: ministry_balances,
         },
-        expenditure: SpendSection {
+        spending: SpendSection {
             ministries: spend,
             categories: categories
                 .into_iter()
@@ -549,7 +568,11 @@ pub fn build(cx: Context<'_>, sums: &Sums, flag_rows: &[FlagCountRow]) -> FundSt
                     paid: conv.render(c),
                 })
                 .collect(),
-            total: conv.render(expended_total + paid_total),
+            total: SpendTotal {
+                expended: conv.render(expended_total),
+                paid: conv.render(paid_total),
+                spent: conv.render(expended_total + paid_total),
+            },
         },
         flags: flags(flag_rows, |_| true),
     }

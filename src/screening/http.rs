@@ -2,6 +2,8 @@
 //! history, and triage by the fund's auditors. Scope as the fund's (`funds::policy`): a
 //! ministry sees the flags on its own entries; only auditors triage.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,10 +14,11 @@ use uuid::Uuid;
 use super::store::{self, FlagFilter, FlagRow};
 use crate::auth::admin::record;
 use crate::auth::guard::{Principal, Role};
+use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::funds::policy::{self, Scope};
-use crate::funds::view::{views, FundEntryView};
+use crate::funds::view::{views, EntryView};
 use crate::ledger::writer::AppendError;
 use crate::state::{with_conn, AppState};
 
@@ -74,17 +77,18 @@ pub struct Flag {
     /// flag, in seq order); each can be proven at `/api/v1/chains/{fund}/entries/{seq}/proof`.
     pub evidence: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ministry: Option<Uuid>,
+    pub ministry: Option<Party>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<Uuid>,
+    pub vendor: Option<Party>,
     pub message: String,
     #[schema(value_type = String, format = Date)]
     pub business_date: NaiveDate,
     pub raised_at: DateTime<Utc>,
 }
 
-impl From<FlagRow> for Flag {
-    fn from(r: FlagRow) -> Self {
+impl Flag {
+    /// The flag of `r`, its parties named from `names` (`party_names`).
+    pub fn new(r: FlagRow, names: &HashMap<Uuid, String>) -> Self {
         Self {
             id: r.id,
             fund: r.fund_id,
@@ -99,13 +103,26 @@ impl From<FlagRow> for Flag {
                 .flatten()
                 .filter_map(|s| u64::try_from(s).ok())
                 .collect(),
-            ministry: r.ministry_org_id,
-            vendor: r.vendor_org_id,
+            ministry: r.ministry_org_id.map(|id| party::party(names, id)),
+            vendor: r.vendor_org_id.map(|id| party::party(names, id)),
             message: r.message,
             business_date: r.business_date,
             raised_at: r.raised_at,
         }
     }
+}
+
+/// The names of the parties `rows` name.
+fn party_names(
+    conn: &mut diesel::PgConnection,
+    rows: &[&FlagRow],
+) -> ApiResult<HashMap<Uuid, String>> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|r| [r.ministry_org_id, r.vendor_org_id])
+        .flatten()
+        .collect();
+    Ok(party::names(conn, &ids)?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -121,7 +138,8 @@ pub struct FlagQuery {
     pub from: Option<NaiveDate>,
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<NaiveDate>,
-    /// Keyset: pass the previous page's `next_after` (`<seq>/<rule>[/<subject>]`).
+    /// Cursor: the `next_after` of the previous page (for this list,
+    /// `<seq>/<rule>[/<subject>]` of the last flag shown).
     pub after: Option<String>,
     /// 1 to 1000, default 100.
     pub limit: Option<u32>,
@@ -130,6 +148,7 @@ pub struct FlagQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FlagPage {
     pub flags: Vec<Flag>,
+    /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<String>,
 }
 
@@ -221,8 +240,9 @@ pub async fn list_flags(
         } else {
             None
         };
+        let names = party_names(conn, &rows.iter().collect::<Vec<_>>())?;
         Ok(FlagPage {
-            flags: rows.into_iter().map(Flag::from).collect(),
+            flags: rows.into_iter().map(|r| Flag::new(r, &names)).collect(),
             next_after,
         })
     })
@@ -289,7 +309,7 @@ pub struct FlagDetail {
     #[serde(flatten)]
     pub flag: Flag,
     /// The evidence entries themselves.
-    pub evidence_entries: Vec<FundEntryView>,
+    pub evidence_entries: Vec<EntryView>,
     /// Every triage transition, oldest first.
     pub history: Vec<FlagEvent>,
 }
@@ -328,6 +348,7 @@ pub async fn get_flag(
         let mut rows = crate::funds::state::entries_at(conn, flag.fund_id, &seqs)?;
         rows.sort_by_key(|r| seqs.iter().position(|s| *s == r.seq));
         let evidence_entries = views(conn, flag.fund_id, &fund.currency, &rows)?;
+        let names = party_names(conn, &[&flag])?;
         let history = store::events(conn, id)?
             .into_iter()
             .map(|e| FlagEvent {
@@ -342,7 +363,7 @@ pub async fn get_flag(
             })
             .collect();
         Ok(FlagDetail {
-            flag: Flag::from(flag),
+            flag: Flag::new(flag, &names),
             evidence_entries,
             history,
         })
@@ -439,7 +460,14 @@ pub async fn triage(
         store::set_status(conn, id, to)?;
         let triage_id = Uuid::new_v4();
         let (fund, ministry) = (current.fund_id, current.ministry_org_id);
-        let mut after = Flag::from(current.clone());
+        let names = party::names(
+            conn,
+            &[current.ministry_org_id, current.vendor_org_id]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        )?;
+        let mut after = Flag::new(current.clone(), &names);
         after.status = to.to_owned();
         crate::notify::events::flag_triaged(
             conn,

@@ -443,6 +443,17 @@ pub fn insert_and_notify(
 ) -> diesel::QueryResult<usize> {
     let inserted: std::collections::HashSet<Uuid> =
         store::insert_flags(conn, flags)?.into_iter().collect();
+    let ids: Vec<Uuid> = flags
+        .iter()
+        .filter(|f| inserted.contains(&f.id))
+        .flat_map(|f| [f.ministry_org_id, f.vendor_org_id])
+        .flatten()
+        .collect();
+    let names = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        crate::auth::party::names(conn, &ids)?
+    };
     let raised: Vec<_> = flags
         .iter()
         .filter(|f| inserted.contains(&f.id))
@@ -451,7 +462,8 @@ pub fn insert_and_notify(
             fund: f.fund_id,
             ministry: f.ministry_org_id,
             at: f.raised_at,
-            flag: serde_json::to_value(super::http::Flag::from(f.clone())).unwrap_or_default(),
+            flag: serde_json::to_value(super::http::Flag::new(f.clone(), &names))
+                .unwrap_or_default(),
         })
         .collect();
     crate::notify::events::flags_raised(conn, &raised)?;

@@ -104,7 +104,7 @@ fn chart(title: &str, series: &Value) -> Markup {
         arr(l, "points")
             .iter()
             .find(|p| s(p, "period") == period)
-            .and_then(|p| s(p, "value").parse::<Decimal>().ok())
+            .and_then(|p| s(p, "sum").parse::<Decimal>().ok())
             .unwrap_or(Decimal::ZERO)
     };
     let totals: Vec<Decimal> = periods
@@ -164,7 +164,7 @@ fn chart(title: &str, series: &Value) -> Markup {
             json!({
                 "label": s(l, "label"),
                 "points": arr(l, "points").iter()
-                    .map(|p| format!("{} {}", s(p, "period"), s(p, "value")))
+                    .map(|p| format!("{} {}", s(p, "period"), s(p, "sum")))
                     .collect::<Vec<_>>().join(", "),
             })
         })
@@ -289,7 +289,7 @@ pub async fn fund(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
         }
         section aria-labelledby="spending" {
             h2 id="spending" { "Spending and delivery rates" }
-            (value(statement.get("expenditure").unwrap_or(&Value::Null)))
+            (value(statement.get("spending").unwrap_or(&Value::Null)))
         }
         section aria-labelledby="open-flags" {
             h2 id="open-flags" { "Flags by rule" }
@@ -398,9 +398,9 @@ pub async fn entries(state: web::Data<AppState>, req: HttpRequest) -> PageResult
                     @for e in rows {
                         tr {
                             td { a href={"/chains/" (id) "/entries/" (t(e, "seq"))} { "#" (t(e, "seq")) } }
-                            td { (s(e, "kind")) }
-                            td { (s(e, "business_date")) }
-                            td { (cell(e, "body.amount")) }
+                            td { (cell(e, "entry.kind")) }
+                            td { (cell(e, "entry.business_date")) }
+                            td { (cell(e, "entry.body.amount")) }
                             td { code { (s(e, "entry_hash").get(..16).unwrap_or("")) "…" } }
                         }
                     }
@@ -883,7 +883,7 @@ async fn donor_report_as(
         table
             .rows
             .iter()
-            .find(|r| r.first().is_some_and(|s| s == "deposits"))
+            .find(|r| r.first().is_some_and(|s| s == "contributions"))
             .and_then(|r| r.get(2))
             .map_or("", String::as_str)
     );
@@ -986,10 +986,10 @@ pub async fn contract(state: web::Data<AppState>, req: HttpRequest) -> PageResul
                     li {
                         h3 {
                             a href={"/chains/" (fund) "/entries/" (t(e, "seq"))} { "#" (t(e, "seq")) }
-                            " " (s(e, "kind")) " · " (s(e, "business_date"))
+                            " " (cell(e, "entry.kind")) " · " (cell(e, "entry.business_date"))
                             @if let Some(a) = e.get("amount").filter(|a| !a.is_null()) { " · " (api::scalar(a)) }
                         }
-                        (value(e.get("body").unwrap_or(&Value::Null)))
+                        (value(e.pointer("/entry/body").unwrap_or(&Value::Null)))
                         @if let Some(r) = e.get("refers_to").filter(|r| !r.is_null()) { p { "Refers to " (value(r)) } }
                     }
                 }

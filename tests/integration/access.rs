@@ -300,7 +300,7 @@ async fn a_retried_admin_write_answers_the_original_answer() {
 
 /// The administrative chain's entries as the current actor reads them (all pages).
 async fn admin_chain<B: actix_web::body::MessageBody>(app: &impl harness::App<B>) -> Vec<Value> {
-    let (mut out, mut after) = (Vec::new(), None::<u64>);
+    let (mut out, mut after) = (Vec::new(), None::<String>);
     loop {
         let uri = match after {
             Some(a) => format!("/api/v1/chains/admin/entries?limit=2&after={a}"),
@@ -309,8 +309,8 @@ async fn admin_chain<B: actix_web::body::MessageBody>(app: &impl harness::App<B>
         let (status, page) = call!(app, TestRequest::get().uri(&uri));
         assert_eq!(status, StatusCode::OK, "{page}");
         out.extend(page["entries"].as_array().unwrap().iter().cloned());
-        match page["next_after"].as_u64() {
-            Some(a) => after = Some(a),
+        match page["next_after"].as_str() {
+            Some(a) => after = Some(a.to_owned()),
             None => return out,
         }
     }

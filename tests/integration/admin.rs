@@ -93,6 +93,8 @@ async fn an_admin_manages_organisations_users_and_roles_and_each_change_is_recor
         "email": "Finance@Interior.example", "password": "ministry finance 1", "organization": org["id"], "roles": ["ministry"]})));
     assert_eq!(status, StatusCode::CREATED, "{u}");
     assert_eq!(u["email"], "finance@interior.example");
+    assert_eq!(u["organization"]["id"], org["id"], "{u}");
+    assert_eq!(u["organization"]["name"], org["name"], "{u}");
     let (status, body) = call!(
         &app,
         bearer(TestRequest::post().uri("/api/v1/admin/users"), &admin).set_json(json!({
@@ -191,6 +193,7 @@ async fn an_admin_manages_organisations_users_and_roles_and_each_change_is_recor
         .find(|x| x["id"] == u["id"])
         .unwrap();
     assert_eq!(listed["active"], false);
+    assert_eq!(listed["organization"], u["organization"]);
     assert_eq!(listed["roles"], json!(["auditor"]));
 
     // The administrative chain has exactly the successful changes, by this admin.

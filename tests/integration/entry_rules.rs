@@ -240,7 +240,7 @@ async fn bid_disqualifications_keep_their_invariants() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["seq"], dq);
     assert_eq!(rows[1]["refers_to"], bids[0]);
-    assert_eq!(rows[1]["vendor"], v0.to_string());
+    assert_eq!(rows[1]["vendor"]["id"], v0.to_string());
     assert_eq!(rows[1]["reversed_by"], Value::Null);
     assert_eq!(rows[0]["reversed_by"].as_u64(), Some(dq - 1));
 
@@ -300,7 +300,7 @@ async fn a_disqualified_lowest_bid_and_a_close_runner_up_are_flagged() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["kind"].as_str().unwrap())
+        .map(|e| e["entry"]["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["award", "bid", "bid_disqualified", "bid"]);
 
@@ -525,7 +525,7 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
     assert_eq!(flags[0]["seq"], by_clerk);
     assert_eq!(flags[0]["severity"], "high");
     assert_eq!(flags[0]["evidence"], json!([by_clerk, payment]));
-    assert_eq!(flags[0]["ministry"], w.interior.to_string());
+    assert_eq!(flags[0]["ministry"]["id"], w.interior.to_string());
     let msg = flags[0]["message"].as_str().unwrap();
     assert!(
         msg.contains(&format!("payment {payment}"))
@@ -579,7 +579,7 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
         TestRequest::get().uri(&format!("/api/v1/funds/{}/reports/statement", w.fund))
     );
     assert_eq!(status, StatusCode::OK, "{statement}");
-    let interior = statement["expenditure"]["ministries"]
+    let interior = statement["spending"]["ministries"]
         .as_array()
         .unwrap()
         .iter()

@@ -992,40 +992,47 @@ async fn report_csvs_carry_every_figure_and_the_signed_note() {
         "the fund's signed note is in the CSV"
     );
 
-    // The donor report: its deposits in their own currency, its spending by ministry and
-    // by category.
+    // The donor report: its contributions in their own currency, its attributed spending
+    // by ministry and by category.
     let donor = format!("/api/v1/funds/{}/reports/donors/{}", w.fund, w.donor2);
     let (_, _, json) = harness::fetch(&app, &donor).await;
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let (_, _, csv) = harness::fetch(&app, &format!("{donor}?format=csv")).await;
     let rows = csv_rows(&csv);
-    let originals = json["deposits"]["deposited_original"].as_array().unwrap();
+    let originals = json["contributions"]["contributed_original"]
+        .as_array()
+        .unwrap();
     assert!(
         originals.iter().any(|o| o["currency"] == "USD"),
-        "the donor deposited in USD: {json}"
+        "the donor contributed in USD: {json}"
     );
-    assert!(!json["spent"]["by_category"].as_array().unwrap().is_empty());
+    let attributed = &json["attributed"];
+    assert!(!attributed["by_category"].as_array().unwrap().is_empty());
     for o in originals {
         assert!(
-            rows.iter().any(|r| r[4] == "deposited_original"
+            rows.iter().any(|r| r[4] == "contributed_original"
                 && r[8] == o["currency"].as_str().unwrap()
                 && r[7] == o["cumulative"].as_str().unwrap()),
             "{o} in {rows:?}"
         );
     }
-    for m in json["spent"]["by_ministry"].as_array().unwrap() {
+    for m in attributed["by_ministry"].as_array().unwrap() {
         let id = m["ministry"]["id"].as_str().unwrap();
-        assert!(rows.iter().any(|r| r[0] == "spent"
-            && r[1] == id
-            && r[3].is_empty()
-            && r[7] == m["amount"]["cumulative"].as_str().unwrap()));
+        for figure in ["attributed_disbursed", "attributed_spent"] {
+            assert!(rows.iter().any(|r| r[0] == "attributed"
+                && r[1] == id
+                && r[3].is_empty()
+                && r[4] == figure
+                && r[7] == m[figure]["cumulative"].as_str().unwrap()));
+        }
     }
-    for c in json["spent"]["by_category"].as_array().unwrap() {
+    for c in attributed["by_category"].as_array().unwrap() {
         let cat = c["category"].as_str().unwrap();
-        assert!(rows.iter().any(|r| r[0] == "spent"
+        assert!(rows.iter().any(|r| r[0] == "attributed"
             && r[1].is_empty()
             && r[3] == cat
-            && r[7] == c["amount"]["cumulative"].as_str().unwrap()));
+            && r[4] == "attributed_spent"
+            && r[7] == c["attributed_spent"]["cumulative"].as_str().unwrap()));
     }
 }
 

@@ -173,7 +173,15 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
         TestRequest::get().uri(&format!("/api/v1/funds/{}/entries?limit=1000", w.fund))
     );
     assert_eq!(status, StatusCode::OK, "{page}");
-    let mut entries: Vec<Value> = page["entries"].as_array().unwrap()[fund_before..].to_vec();
+    // The ledger entry's fields, and the ministry the fund derived from it.
+    let mut entries: Vec<Value> = page["entries"].as_array().unwrap()[fund_before..]
+        .iter()
+        .map(|e| {
+            let mut flat = e["entry"].clone();
+            flat["ministry"] = e["ministry"]["id"].clone();
+            flat
+        })
+        .collect();
     assert_eq!(entries.len() as u64, expected);
     // Every entry keeps the publisher's ocid (and the element's id); compared apart.
     for e in &mut entries {
@@ -309,7 +317,7 @@ async fn an_ocds_package_is_recorded_as_procurement_entries_screened_and_idempot
     assert_eq!(single["evidence"], json!([seq(2), seq(0), seq(1)]));
     let duplicate = flag("duplicate-payment", seq(8));
     assert_eq!(duplicate["evidence"], json!([seq(8), seq(6)]));
-    assert_eq!(duplicate["vendor"], json!(alpha));
+    assert_eq!(duplicate["vendor"]["id"], json!(alpha));
     // Beta won at 86,500 after Gamma's lower bid of 81,200 was disqualified.
     let steered = flag("lowest-bid-disqualified", seq(award2));
     assert_eq!(

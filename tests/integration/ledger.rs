@@ -174,7 +174,7 @@ async fn receipts_carry_proofs_a_third_party_can_check() {
         TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries?limit=3"))
     );
     assert_eq!(page["entries"].as_array().unwrap().len(), 3);
-    assert_eq!(page["next_after"], 2);
+    assert_eq!(page["next_after"], "2");
     let (_, page) = call!(
         &app,
         TestRequest::get().uri(&format!("/api/v1/chains/{chain}/entries?limit=3&after=5"))

@@ -77,6 +77,7 @@ mod real_screens;
 mod reports;
 mod scale;
 mod screens;
+mod vocabulary;
 mod web;
 mod webhooks;
 mod witness;

@@ -150,8 +150,8 @@ async fn an_overrun_is_recorded_and_flagged_at_the_invoice_and_the_payment() {
     let (fi, fp) = (&flags[0], &flags[1]);
     assert_eq!(fi["seq"], json!(inv_c));
     assert_eq!(fi["severity"], "high");
-    assert_eq!(fi["ministry"], json!(w.interior));
-    assert_eq!(fi["vendor"], json!(w.vendor));
+    assert_eq!(fi["ministry"]["id"], json!(w.interior));
+    assert_eq!(fi["vendor"]["id"], json!(w.vendor));
     assert_eq!(
         fi["evidence"],
         json!([inv_c, contract, amendment, inv_a, inv_b]),

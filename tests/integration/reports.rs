@@ -64,10 +64,15 @@ fn seeded() -> (TestDb, std::path::PathBuf) {
     (db, dir)
 }
 
-fn sum_by(items: &[Value], key: impl Fn(&Value) -> String, col: &str) -> BTreeMap<String, Decimal> {
+fn sum_by(
+    items: &[Value],
+    key: impl Fn(&Value) -> String,
+    figure: &str,
+    col: &str,
+) -> BTreeMap<String, Decimal> {
     let mut out = BTreeMap::new();
     for i in items {
-        *out.entry(key(i)).or_default() += dec(&i["amount"][col]);
+        *out.entry(key(i)).or_default() += dec(&i[figure][col]);
     }
     out
 }
@@ -141,18 +146,25 @@ async fn donor_shares_of_a_seeded_fund_sum_exactly_to_the_totals() {
                 r["checkpoints"], st["checkpoints"],
                 "same pinned checkpoints"
             );
-            assert!(dec(&r["disbursed"]["total"]["cumulative"]) > Decimal::ZERO);
+            assert!(
+                dec(&r["attributed"]["total"]["attributed_disbursed"]["cumulative"])
+                    > Decimal::ZERO
+            );
+            let ministry = |i: &Value| i["ministry"]["id"].to_string();
             for (k, col) in ["prior", "period", "cumulative"].iter().enumerate() {
-                let by_m = r["disbursed"]["by_ministry"].as_array().unwrap();
-                for (m, v) in sum_by(by_m, |i| i["ministry"]["id"].to_string(), col) {
-                    *disbursed[k].entry(m).or_default() += v;
+                let by_m = r["attributed"]["by_ministry"].as_array().unwrap();
+                for (m, v) in sum_by(by_m, ministry, "attributed_disbursed", col) {
+                    if !v.is_zero() {
+                        *disbursed[k].entry(m).or_default() += v;
+                    }
                 }
-                let by_m = r["spent"]["by_ministry"].as_array().unwrap();
-                for (m, v) in sum_by(by_m, |i| i["ministry"]["id"].to_string(), col) {
-                    *spent_m[k].entry(m).or_default() += v;
+                for (m, v) in sum_by(by_m, ministry, "attributed_spent", col) {
+                    if !v.is_zero() {
+                        *spent_m[k].entry(m).or_default() += v;
+                    }
                 }
-                let by_c = r["spent"]["by_category"].as_array().unwrap();
-                for (c, v) in sum_by(by_c, |i| i["category"].to_string(), col) {
+                let by_c = r["attributed"]["by_category"].as_array().unwrap();
+                for (c, v) in sum_by(by_c, |i| i["category"].to_string(), "attributed_spent", col) {
                     *spent_c[k].entry(c).or_default() += v;
                 }
             }
@@ -163,16 +175,18 @@ async fn donor_shares_of_a_seeded_fund_sum_exactly_to_the_totals() {
                 .unwrap()
                 .iter()
                 .map(|m| (m["ministry"]["id"].to_string(), dec(&m["disbursed"][*col])))
+                .filter(|(_, v)| !v.is_zero())
                 .collect();
             assert_eq!(disbursed[k], want, "disbursed {col} ({period})");
-            let want: BTreeMap<String, Decimal> = st["expenditure"]["ministries"]
+            let want: BTreeMap<String, Decimal> = st["spending"]["ministries"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|m| (m["ministry"]["id"].to_string(), dec(&m["spent"][*col])))
+                .filter(|(_, v)| !v.is_zero())
                 .collect();
             assert_eq!(spent_m[k], want, "spent by ministry {col} ({period})");
-            let want: BTreeMap<String, Decimal> = st["expenditure"]["categories"]
+            let want: BTreeMap<String, Decimal> = st["spending"]["categories"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -185,14 +199,14 @@ async fn donor_shares_of_a_seeded_fund_sum_exactly_to_the_totals() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| dec(&d["deposited"]["cumulative"]))
+            .map(|d| dec(&d["contributed"]["cumulative"]))
             .sum();
         assert_eq!(
             total_dep,
-            dec(&st["sources"]["total"]["deposited"]["cumulative"])
+            dec(&st["sources"]["total"]["contributed"]["cumulative"])
         );
         assert_eq!(
-            dec(&st["balances"]["fund"]["closing"]),
+            dec(&st["balances"]["fund"]["available"]["closing"]),
             total_dep - dec(&st["uses"]["total"]["disbursed"]["cumulative"])
         );
     }
@@ -210,7 +224,11 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
     harness::act_as(&state, "admin");
     let (_, funds) = get_json!(&app, "/api/v1/funds");
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let (_, latest) = get_json!(&app, format!("/api/v1/funds/{fund}/reports/statement"));
     let n = latest["checkpoints"]["fund"]["tree_size"].as_u64().unwrap();
@@ -271,8 +289,8 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
         n + 1
     );
     assert_eq!(
-        dec(&now["sources"]["total"]["deposited"]["cumulative"])
-            - dec(&latest["sources"]["total"]["deposited"]["cumulative"]),
+        dec(&now["sources"]["total"]["contributed"]["cumulative"])
+            - dec(&latest["sources"]["total"]["contributed"]["cumulative"]),
         Decimal::from(1000)
     );
 
@@ -386,20 +404,20 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
         sum(&nok["uses"]["ministries"], &["disbursed", "cumulative"]),
         cum(&nok["uses"]["total"]["disbursed"])
     );
-    let ministries_paid = sum(&nok["expenditure"]["ministries"], &["paid", "cumulative"]);
+    let ministries_paid = sum(&nok["spending"]["ministries"], &["paid", "cumulative"]);
     assert_eq!(
-        sum(&nok["expenditure"]["vendors"], &["paid", "cumulative"]),
+        sum(&nok["spending"]["vendors"], &["paid", "cumulative"]),
         ministries_paid,
         "vendors paid = ministries paid, in NOK"
     );
     assert_eq!(
-        sum(&nok["expenditure"]["categories"], &["spent", "cumulative"]),
-        cum(&nok["expenditure"]["total"]),
-        "categories = the expenditure total, in NOK"
+        sum(&nok["spending"]["categories"], &["spent", "cumulative"]),
+        cum(&nok["spending"]["total"]["spent"]),
+        "categories = the spending total, in NOK"
     );
     assert_eq!(
-        sum(&nok["expenditure"]["ministries"], &["spent", "cumulative"]),
-        cum(&nok["expenditure"]["total"])
+        sum(&nok["spending"]["ministries"], &["spent", "cumulative"]),
+        cum(&nok["spending"]["total"]["spent"])
     );
     let (status, body) = get_json!(
         &app,
@@ -418,24 +436,26 @@ async fn a_report_at_a_size_never_changes_and_converts_at_a_named_rate() {
         "section,item_id,item,category,measure,prior,period,cumulative,currency"
     );
     assert!(text.contains(&format!("checkpoint,{fund},fund,,tree_size,,,{n},")));
-    let closing = latest["balances"]["fund"]["closing"].as_str().unwrap();
+    let closing = latest["balances"]["fund"]["available"]["closing"]
+        .as_str()
+        .unwrap();
     assert!(
-        text.contains(&format!("balances,,,,fund.closing,,,{closing},EUR")),
+        text.contains(&format!("balances,,,,available.closing,,,{closing},EUR")),
         "{text}"
     );
 
-    // Series: quarterly contributions per donor add up to the deposits.
+    // Series: quarterly contributions per donor add up to the contributed total.
     let (_, series) = get_json!(&app, uris[4]);
     let total: Decimal = series["series"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|l| l["points"].as_array().unwrap().iter())
-        .map(|p| dec(&p["value"]))
+        .map(|p| dec(&p["sum"]))
         .sum();
     assert_eq!(
         total,
-        dec(&latest["sources"]["total"]["deposited"]["cumulative"])
+        dec(&latest["sources"]["total"]["contributed"]["cumulative"])
     );
     let (status, body) = get_json!(
         &app,
@@ -458,7 +478,11 @@ async fn reports_refuse_everyone_outside_the_funds_readers() {
     harness::act_as(&state, "admin");
     let (_, funds) = get_json!(&app, "/api/v1/funds");
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let (_, st) = get_json!(&app, format!("/api/v1/funds/{fund}/reports/statement"));
     let donor_a: Uuid = st["sources"]["donors"][0]["donor"]["id"]
         .as_str()

@@ -132,8 +132,8 @@ async fn vendor_concentration_is_flagged_once_by_the_auditors_period_screen() {
     let flag = &flags[0];
     assert_eq!(flag["evidence"], json!(to_alpha), "{flag}");
     assert_eq!(flag["seq"], json!(to_alpha.last().unwrap()), "{flag}");
-    assert_eq!(flag["ministry"], json!(interior));
-    assert_eq!(flag["vendor"], json!(alpha));
+    assert_eq!(flag["ministry"]["id"], json!(interior));
+    assert_eq!(flag["vendor"]["id"], json!(alpha));
     assert_eq!(flag["severity"], "medium");
     assert_eq!(flag["status"], "open");
     assert!(flag["subject"]
@@ -433,7 +433,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     for seq in rush.iter().chain([&outlier]) {
         assert!(evidence.contains(seq), "{seq} in {spike}");
     }
-    assert_eq!(spike["ministry"], json!(interior));
+    assert_eq!(spike["ministry"]["id"], json!(interior));
     assert_eq!(spike["severity"], "medium");
     assert!(
         spike["subject"]
@@ -476,7 +476,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let found = harness::flags(&app, fund, "non-competitive-share").await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["evidence"], json!(direct), "{found:?}");
-    assert_eq!(found[0]["ministry"], json!(interior), "{found:?}");
+    assert_eq!(found[0]["ministry"]["id"], json!(interior), "{found:?}");
     let message = found[0]["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
@@ -491,7 +491,7 @@ async fn a_velocity_spike_an_outlier_a_direct_share_and_unspent_funds_posted_thr
     let found = harness::flags(&app, fund, "spending-before-funding").await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["evidence"], json!([unspent]), "{found:?}");
-    assert_eq!(found[0]["ministry"], json!(justice), "{found:?}");
+    assert_eq!(found[0]["ministry"]["id"], json!(justice), "{found:?}");
     assert_eq!(
         found[0]["subject"],
         json!(format!("ministry:{justice}/disbursement:{unspent}"))
@@ -607,7 +607,7 @@ async fn the_schedule_screens_last_month_once_and_skips_it_until_the_fund_change
     assert_eq!(outliers[0]["evidence"], json!([outlier]), "{outliers:?}");
     let spikes = harness::flags(&app, fund, "velocity-spike").await;
     assert_eq!(spikes.len(), 1, "{spikes:?}");
-    assert_eq!(spikes[0]["ministry"], json!(interior), "{spikes:?}");
+    assert_eq!(spikes[0]["ministry"]["id"], json!(interior), "{spikes:?}");
 
     // Recorded under the system principal, with the chain size in the key and body.
     let runs = screen_runs(&db);

@@ -336,11 +336,11 @@ async fn donor_report_downloads_as_xlsx_and_pdf_naming_the_checkpoint() {
         .rfind(|l| l.starts_with('—'))
         .unwrap()
         .to_owned();
-    let deposited = json["deposits"]["deposited"]["cumulative"]
+    let contributed = json["contributions"]["contributed"]["cumulative"]
         .as_str()
         .unwrap()
         .to_owned();
-    let disbursed = json["disbursed"]["total"]["cumulative"]
+    let disbursed = json["attributed"]["total"]["attributed_disbursed"]["cumulative"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -387,10 +387,13 @@ async fn donor_report_downloads_as_xlsx_and_pdf_naming_the_checkpoint() {
             .map(|r| r[7].clone())
     };
     assert_eq!(
-        mine("deposits", "deposited", &me.to_string()),
-        Some(deposited.clone())
+        mine("contributions", "contributed", &me.to_string()),
+        Some(contributed.clone())
     );
-    assert_eq!(mine("disbursed", "attributed", ""), Some(disbursed.clone()));
+    assert_eq!(
+        mine("attributed", "attributed_disbursed", ""),
+        Some(disbursed.clone())
+    );
     // Row for row what the CSV has.
     let (_, _, csv) = page(
         &app,
@@ -434,8 +437,14 @@ async fn donor_report_downloads_as_xlsx_and_pdf_naming_the_checkpoint() {
                 && l.contains(&format!(" {figure} "))
         })
     };
-    assert!(has_row("deposits", "deposited", &deposited), "{text}");
-    assert!(has_row("disbursed", "attributed", &disbursed), "{text}");
+    assert!(
+        has_row("contributions", "contributed", &contributed),
+        "{text}"
+    );
+    assert!(
+        has_row("attributed", "attributed_disbursed", &disbursed),
+        "{text}"
+    );
 
     // Another donor's report, in any format: refused as the API refuses it (403).
     for ext in ["", "/report.csv", "/report.xlsx", "/report.pdf"] {
@@ -465,7 +474,11 @@ async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_da
     harness::act_as(&state, "admin");
     let (_, funds) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
     let fund = funds[0]["id"].as_str().unwrap().to_owned();
-    let secretariat: uuid::Uuid = funds[0]["secretariat"].as_str().unwrap().parse().unwrap();
+    let secretariat: uuid::Uuid = funds[0]["secretariat"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let public = format!("/public/funds/{fund}");
     let anon = |uri: String| {
         let app = &app;
