@@ -141,8 +141,19 @@ pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
     match p.role {
         // A poster sending an unknown kind learns that it is unknown (422 later).
         Role::Treasurer | Role::Ministry if !known => Ok(()),
-        // Screening thresholds are the auditors' (docs/screening.md).
-        Role::Auditor if kind == "screening_config" => Ok(()),
+        // Screening thresholds and the approval policy are the auditors' (docs/screening.md,
+        // docs/domain.md).
+        Role::Auditor if kind == "screening_config" || kind == "approval_policy" => Ok(()),
+        // Expiries are recorded by the service (`fundtrail approvals expire`).
+        _ if kind == "approval_expired" => Err(ApiError::Forbidden(
+            "an expiry is recorded by the service when a request's time runs out".to_owned(),
+        )),
+        Role::Treasurer | Role::Ministry if kind == "approval_policy" => Err(ApiError::Forbidden(
+            "the approval policy is set by the fund's auditors".to_owned(),
+        )),
+        // A treasurer decides fund-flow requests, a ministry its procurement (decided
+        // when the request is known).
+        Role::Treasurer if kind == "approval" => Ok(()),
         // Evidence: the role that records the cited entry (decided when it is known).
         Role::Treasurer | Role::Ministry | Role::Auditor if kind == "evidence_attached" => Ok(()),
         Role::Treasurer | Role::Ministry if kind == "screening_config" => Err(ApiError::Forbidden(
@@ -490,6 +501,105 @@ pub async fn balances(
     Ok(HttpResponse::Ok().json(out))
 }
 
+// ------------------------------------------------------------------ approval requests
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RequestQuery {
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
+/// An entry held for a second person's decision under the fund's approval policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequestView {
+    /// Seq of the request (what an `approval` names as its `entry`).
+    pub seq: u64,
+    /// The requested entry's kind and body, as recorded.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    /// Ledger principal id of the user who recorded it: not the one who may decide it.
+    pub maker: String,
+    /// `treasurer` (fund flows) or `ministry` (the ministry's own procurement).
+    pub approver_role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ministry: Option<Uuid>,
+    /// Its amount in the fund's currency, above the policy's threshold.
+    pub amount_fund: crate::funds::view::Amount,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Whether its time ran out (it can no longer be approved; the next expiry sweep
+    /// records it as expired).
+    pub expired: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequestList {
+    pub requests: Vec<ApprovalRequestView>,
+}
+
+/// Requests pending a second person's decision in the fund, oldest first: a treasurer
+/// sees the fund-flow requests, a ministry its own ministry's procurement requests, an
+/// auditor all of them; admins and donors are refused (403). Decide one by posting an
+/// `approval` entry (`decision` `approved`, or `rejected` with a `reason`).
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/approval-requests", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path), RequestQuery),
+    responses((status = 200, body = ApprovalRequestList), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn list_approval_requests(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: Path<FundPath>,
+    query: Query<RequestQuery>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let limit = crate::http::page_limit(query.into_inner().limit)?;
+    let now = state.ledger.now();
+    let out = with_conn(&state, move |_, conn| {
+        let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
+        let (role, ministry) = match (principal.role, scope) {
+            (Role::Treasurer, _) => (Some(Role::Treasurer.as_str()), None),
+            (Role::Ministry, Scope::Ministry(own)) => (Some(Role::Ministry.as_str()), Some(own)),
+            (Role::Auditor, _) => (None, None),
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "requests pending approval are listed for the fund's approvers and auditors"
+                        .to_owned(),
+                ))
+            }
+        };
+        let ccy = Currency::parse(&row.currency)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund currency: {e}")))?;
+        let requests = state::pending_requests(conn, fund, role, ministry, limit)?
+            .into_iter()
+            .map(|r| {
+                Ok(ApprovalRequestView {
+                    seq: u64::try_from(r.seq).map_err(ApiError::internal)?,
+                    kind: r.kind,
+                    body: r.body,
+                    business_date: r.business_date,
+                    maker: r.maker,
+                    approver_role: r.approver_role,
+                    ministry: r.ministry_org_id,
+                    amount_fund: crate::funds::view::Amount {
+                        value: ccy.format(r.amount_fund),
+                        currency: row.currency.clone(),
+                    },
+                    requested_at: r.requested_at,
+                    expires_at: r.expires_at,
+                    expired: now >= r.expires_at,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(ApprovalRequestList { requests })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/funds/{fund}/entries")
@@ -497,5 +607,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .get(list_entries),
     )
     .service(web::resource("/funds/{fund}/entries/batch").post(post_batch))
-    .service(web::resource("/funds/{fund}/balances").get(balances));
+    .service(web::resource("/funds/{fund}/balances").get(balances))
+    .service(web::resource("/funds/{fund}/approval-requests").get(list_approval_requests));
 }
