@@ -45,6 +45,17 @@ pub fn apply(
         match approvals::decide(st, p, a, screens)? {
             Some(Decided::Effective(e)) => return Ok(Screened::Instead(e)),
             Some(Decided::Closed) => return Ok(Screened::Nothing),
+            // Outside a policy, an approval is a ministry's second pair of eyes on its
+            // own procurement; a treasurer decides only requests.
+            None if p.actor.is_some_and(|a| a.role != Role::Ministry) => {
+                return Err(reject(
+                    "not_permitted",
+                    format!(
+                        "entry {} is not a request pending under the fund's approval policy; a treasurer approves only such requests",
+                        a.entry
+                    ),
+                ))
+            }
             None => {}
         }
     }
