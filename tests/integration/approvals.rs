@@ -339,6 +339,16 @@ async fn a_disbursement_above_the_threshold_takes_effect_only_when_another_treas
         after["uses"]["total"]["disbursed"]["cumulative"], "700.00",
         "{after}"
     );
+    // Exports follow: the request carries no amount, the approval is the disbursement.
+    let export = |what: &str| format!("/api/v1/funds/{}/exports/{what}", w.fund);
+    let (status, _, csv) = harness::fetch(&app, &export("entries.csv")).await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    assert!(csv.contains("approval_request"), "{csv}");
+    let (status, _, xml) = harness::fetch(&app, &export("iati.xml")).await;
+    let xml = String::from_utf8(xml).unwrap();
+    assert_eq!(status, StatusCode::OK, "{xml}");
+    assert!(xml.contains(">600.00<"), "{xml}");
     // The approved disbursement is reversed where it took effect.
     w.treasurer(0);
     ok!(
@@ -531,6 +541,58 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
     );
     let (_, b) = call!(&app, w.balances());
     assert_eq!(paid(&b), "120.00", "{b}");
+
+    // A contract above its threshold: references go to the approval, where it took effect.
+    w.as_("auditor", w.auditor);
+    ok!(
+        &app,
+        w.policy(
+            json!([{"kind": "contract", "above": eur("150.00")},
+                   {"kind": "payment", "above": eur("50.00"), "ministry": w.interior}]),
+            72
+        )
+    );
+    w.officer(0);
+    let deadline = Utc::now().date_naive() + chrono::Duration::days(10);
+    let t = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T2", "category": "c", "method": "open",
+                   "estimated_value": eur("300.00"), "deadline": deadline.to_string()})
+        )
+    );
+    ok!(&app, harness::bid(w.fund, t, w.vendor, "300.00"));
+    let a = ok!(&app, harness::award(w.fund, t, w.vendor, "300.00", 1));
+    let contract_request = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": a, "value": eur("300.00"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
+        )
+    );
+    let invoice_on = |contract: u64| {
+        w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": w.vendor, "invoice_number": "INV-2", "amount": eur("40.00")}),
+        )
+    };
+    refused!(
+        &app,
+        invoice_on(contract_request),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_reference"
+    );
+    w.officer(1);
+    let contract = ok!(&app, w.approve(contract_request));
+    w.officer(0);
+    ok!(&app, invoice_on(contract));
+    w.as_("auditor", w.auditor);
+    let (status, _, ocds) =
+        harness::fetch(&app, &format!("/api/v1/funds/{}/exports/ocds.json", w.fund)).await;
+    let ocds = String::from_utf8(ocds).unwrap();
+    assert_eq!(status, StatusCode::OK, "{ocds}");
+    assert!(ocds.contains("INV-2") || ocds.contains("300.0"), "{ocds}");
     w.rebuild_is_clean();
 }
 
