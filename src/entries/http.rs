@@ -224,15 +224,42 @@ pub async fn post_entry(
         .next()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("append returned no receipt")))?;
     let mut dto = ReceiptDto::from(receipt);
-    name_contract(fund, &mut dto);
+    name_contracts(&state, fund, std::slice::from_mut(&mut dto)).await?;
     dto.response()
 }
 
-/// A contract entry's receipt names the contract's id.
-fn name_contract(fund: Uuid, dto: &mut ReceiptDto) {
-    if dto.entry.kind == "contract" {
-        dto.contract_id = Some(crate::procurement::rules::contract_id(fund, dto.seq));
+/// A receipt that put a contract into effect names the contract's id: a contract entry
+/// recorded at once, or the approval of a contract request. A contract request held for
+/// approval has no contract (yet).
+async fn name_contracts(
+    state: &web::Data<AppState>,
+    fund: Uuid,
+    dtos: &mut [ReceiptDto],
+) -> ApiResult<()> {
+    let seqs: Vec<i64> = dtos
+        .iter()
+        .filter(|d| d.entry.kind == "contract" || d.entry.kind == "approval")
+        .filter_map(|d| i64::try_from(d.seq).ok())
+        .collect();
+    if seqs.is_empty() {
+        return Ok(());
     }
+    let live = with_conn(state, move |_, conn| {
+        let mut live = std::collections::HashSet::new();
+        for s in seqs {
+            if state::contract(conn, fund, s)?.is_some() {
+                live.insert(s);
+            }
+        }
+        Ok(live)
+    })
+    .await?;
+    for d in dtos {
+        if i64::try_from(d.seq).is_ok_and(|s| live.contains(&s)) {
+            d.contract_id = Some(crate::procurement::rules::contract_id(fund, d.seq));
+        }
+    }
+    Ok(())
 }
 
 /// Record up to 1,000 typed entries, all or none, in order (later entries may refer to
@@ -280,9 +307,7 @@ pub async fn post_batch(
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
     let mut batch = BatchReceipts::new(receipts)?;
-    for dto in &mut batch.receipts {
-        name_contract(fund, dto);
-    }
+    name_contracts(&state, fund, &mut batch.receipts).await?;
     batch.response()
 }
 

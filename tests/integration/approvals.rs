@@ -564,13 +564,16 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
     );
     ok!(&app, harness::bid(w.fund, t, w.vendor, "300.00"));
     let a = ok!(&app, harness::award(w.fund, t, w.vendor, "300.00", 1));
-    let contract_request = ok!(
+    let (status, held) = call!(
         &app,
         w.post(
             "contract",
             json!({"award": a, "value": eur("300.00"), "starts_on": "2026-01-01", "ends_on": "2026-12-31"})
         )
     );
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert!(held.get("contract_id").is_none(), "no contract yet: {held}");
+    let contract_request = held["seq"].as_u64().unwrap();
     let invoice_on = |contract: u64| {
         w.post(
             "invoice",
@@ -584,7 +587,15 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
         "unknown_reference"
     );
     w.officer(1);
-    let contract = ok!(&app, w.approve(contract_request));
+    let (status, approved) = call!(&app, w.approve(contract_request));
+    assert_eq!(status, StatusCode::CREATED, "{approved}");
+    let contract = approved["seq"].as_u64().unwrap();
+    let contract_id = approved["contract_id"].as_str().unwrap().to_owned();
+    let (status, history) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/contracts/{contract_id}"))
+    );
+    assert_eq!(status, StatusCode::OK, "{history}");
     w.officer(0);
     ok!(&app, invoice_on(contract));
     w.as_("auditor", w.auditor);
