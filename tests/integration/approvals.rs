@@ -37,8 +37,13 @@ fn today() -> String {
 
 impl World {
     async fn new() -> (Self, app_service!()) {
+        Self::at(Utc::now()).await
+    }
+
+    /// A world whose ledger clock starts at `now`.
+    async fn at(now: DateTime<Utc>) -> (Self, app_service!()) {
         let db = TestDb::migrated();
-        let clock = Arc::new(Mutex::new(Utc::now()));
+        let clock = Arc::new(Mutex::new(now));
         let c = clock.clone();
         let ledger = Arc::new(fundtrail::ledger::Ledger::new(
             db.pool(),
@@ -758,4 +763,38 @@ async fn the_approval_policy_is_the_auditors_and_in_the_funds_currency() {
     );
     let (_, b) = call!(&app, w.balances());
     assert_eq!(b["totals"]["disbursed"], "600.00", "{b}");
+}
+
+/// `fundtrail approvals expire --fund F`, as its own process on the real clock: requests
+/// recorded three hours ago under a one-hour expiry are recorded as expired, once.
+#[actix_web::test]
+async fn the_expire_command_records_what_ran_out() {
+    let (w, app) = World::at(Utc::now() - chrono::Duration::hours(3)).await;
+    let alloc = w
+        .funded(
+            &app,
+            json!([{"kind": "disbursement", "above": eur("500.00")}]),
+            1,
+        )
+        .await;
+    let request = ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("600.00")})
+        )
+    );
+    let dir = harness::temp_dir("approvals-expire");
+    let fund = w.fund.to_string();
+    let args = ["approvals", "expire", "--fund", fund.as_str()];
+    let out = harness::fundtrail_ok(&w._db, &dir, &args);
+    let expired: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(expired, json!([{"fund": fund, "requests": [request]}]));
+    let out = harness::fundtrail_ok(&w._db, &dir, &args);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, json!([{"fund": fund, "requests": []}]));
+    w.treasurer(1);
+    let (_, list) = call!(&app, w.requests());
+    assert_eq!(seqs(&list), Vec::<u64>::new());
+    w.rebuild_is_clean();
 }
