@@ -547,6 +547,27 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
     let (_, b) = call!(&app, w.balances());
     assert_eq!(paid(&b), "120.00", "{b}");
 
+    // Screens see a request only once approved, at the approval's seq: a direct purchase
+    // (no contract behind it) is flagged then, not before.
+    let direct = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"vendor": w.vendor, "ministry": w.interior, "category": "c", "amount": eur("90.00")})
+        )
+    );
+    w.as_("auditor", w.auditor);
+    assert_eq!(
+        harness::flags(&app, w.fund, "payment-without-contract").await,
+        Vec::<Value>::new()
+    );
+    w.officer(1);
+    let effective = ok!(&app, w.approve(direct));
+    w.as_("auditor", w.auditor);
+    let flagged = harness::flags(&app, w.fund, "payment-without-contract").await;
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0]["evidence"], json!([effective]), "{flagged:?}");
+
     // A contract above its threshold: references go to the approval, where it took effect.
     w.as_("auditor", w.auditor);
     ok!(
