@@ -42,6 +42,7 @@ pub mod openapi;
         crate::funds::http::list_funds, crate::funds::allocations::list_allocations,
         crate::entries::http::post_entry, crate::entries::http::post_batch,
         crate::entries::http::list_entries, crate::entries::http::balances,
+        crate::entries::http::list_approval_requests,
         crate::evidence::http::upload, crate::evidence::http::list, crate::evidence::http::download,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract, crate::procurement::contracts::list_contracts,
@@ -63,7 +64,9 @@ pub mod openapi;
         crate::entries::kinds::Invoice, crate::entries::kinds::Payment, crate::entries::kinds::Reversal,
         crate::entries::kinds::ScreeningConfig, crate::entries::kinds::BidDisqualified,
         crate::entries::kinds::Decision, crate::entries::kinds::Approval,
-        crate::entries::kinds::EvidenceAttached, crate::evidence::http::DocumentDto)),
+        crate::entries::kinds::EvidenceAttached, crate::entries::kinds::ApprovalPolicy,
+        crate::entries::kinds::PolicyRule, crate::entries::kinds::ApprovalExpired,
+        crate::evidence::http::DocumentDto)),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "ledger", description = "Hash-chained entries, Merkle proofs, signed checkpoints, verification. Who reads a chain: a fund's chain, admins and whoever sees the fund in full (its treasurer, assigned auditors, contributing donors; a ministry reads its own entries at /api/v1/funds/{fund}/entries, 403 here); the administrative chain, admins and auditors (an auditor sees only the entries about its funds; its export is the admins'). Creating generic chains and appending to them: admins. The published keys need no token."),

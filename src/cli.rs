@@ -154,6 +154,14 @@ pub enum Command {
         #[command(flatten)]
         ledger: LedgerArgs,
     },
+    /// Two-person control (docs/domain.md): `expire` records `approval_expired` for every
+    /// request pending approval whose time ran out, as the service, and prints the
+    /// expired requests as JSON. Run it regularly (e.g. hourly from cron or a systemd
+    /// timer); an expired request can never be approved, swept or not.
+    Approvals {
+        #[command(subcommand)]
+        what: ApprovalsCommand,
+    },
     /// Import other systems' records into a fund as its own entries (docs/import.md).
     Import {
         #[command(subcommand)]
@@ -204,6 +212,20 @@ pub enum UserCommand {
         /// Kind of a newly created organisation.
         #[arg(long, default_value = "operator", value_parser = ["donor", "ministry", "fund_secretariat", "audit_body", "vendor", "operator"])]
         org_kind: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Record the expiry of every request whose time ran out (of one fund, or all).
+    Expire {
+        /// Only this fund: its id or its name.
+        #[arg(long)]
+        fund: Option<String>,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
@@ -422,6 +444,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => {
             let summary = crate::startup::screen(&db, &ledger, &fund, from, to)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Approvals {
+            what: ApprovalsCommand::Expire { fund, db, ledger },
+        } => {
+            let expired = crate::startup::expire_approvals(&db, &ledger, fund.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&expired)?);
             Ok(())
         }
         Command::Import {

@@ -16,6 +16,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    approval_policies (fund_id) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        expiry_hours -> Int4,
+        rules -> Jsonb,
+    }
+}
+
+diesel::table! {
+    approval_requests (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        kind -> Text,
+        body -> Jsonb,
+        business_date -> Date,
+        maker -> Text,
+        approver_role -> Text,
+        ministry_org_id -> Nullable<Uuid>,
+        amount_fund -> Numeric,
+        policy_seq -> Int8,
+        requested_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        state -> Text,
+        decided_seq -> Nullable<Int8>,
+        decided_by -> Nullable<Text>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     approvals (fund_id, seq) {
         fund_id -> Uuid,
         seq -> Int8,
@@ -417,6 +447,9 @@ diesel::table! {
 
 diesel::joinable!(allocations -> funds (fund_id));
 diesel::joinable!(allocations -> organizations (ministry_org_id));
+diesel::joinable!(approval_policies -> funds (fund_id));
+diesel::joinable!(approval_requests -> funds (fund_id));
+diesel::joinable!(approval_requests -> organizations (ministry_org_id));
 diesel::joinable!(approvals -> funds (fund_id));
 diesel::joinable!(bid_disqualifications -> funds (fund_id));
 diesel::joinable!(bid_disqualifications -> organizations (vendor_org_id));
@@ -452,6 +485,8 @@ diesel::joinable!(users -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     allocations,
+    approval_policies,
+    approval_requests,
     approvals,
     bid_disqualifications,
     chain_heads,

@@ -487,6 +487,59 @@ pub fn screen(
     Ok(summary)
 }
 
+/// What `fundtrail approvals expire` recorded in one fund.
+#[derive(Debug, serde::Serialize)]
+pub struct Expired {
+    pub fund: uuid::Uuid,
+    /// Seqs of the requests recorded as expired.
+    pub requests: Vec<u64>,
+}
+
+/// `fundtrail approvals expire [--fund F]` (see `entries::approvals::expire_due`): every
+/// active fund, or the one named.
+pub fn expire_approvals(
+    db_args: &DbArgs,
+    ledger_args: &LedgerArgs,
+    fund: Option<&str>,
+) -> anyhow::Result<Vec<Expired>> {
+    let (database, pool, ledger) = open_ledger(db_args, ledger_args)?;
+    let funds = {
+        let mut conn = pool.get()?;
+        match fund {
+            Some(f) => vec![find_fund(&mut conn, f)?],
+            None => crate::funds::store::all_funds(&mut conn)?
+                .into_iter()
+                .filter(|f| f.active)
+                .collect(),
+        }
+    };
+    let screens: Arc<dyn crate::entries::effect::Screens> = Arc::new(crate::screening::Screens);
+    let out = actix_web::rt::System::new().block_on(async {
+        ledger
+            .bootstrap()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut out = Vec::new();
+        for f in funds {
+            let currency = crate::money::Currency::parse(&f.currency)
+                .map_err(|e| anyhow::anyhow!("fund {} currency: {e}", f.id))?;
+            let ctx = crate::funds::ctx::FundCtx {
+                fund: f.id,
+                currency,
+            };
+            let requests =
+                crate::entries::approvals::expire_due(&ledger, &pool, ctx, screens.clone()).await?;
+            out.push(Expired {
+                fund: f.id,
+                requests,
+            });
+        }
+        anyhow::Ok(out)
+    })?;
+    drop(database);
+    Ok(out)
+}
+
 /// `fundtrail documents export --fund F --out DIR` (see `evidence::bundle`).
 pub fn export_documents(
     db_args: &DbArgs,

@@ -14,11 +14,57 @@ use crate::funds::ctx::{blocked, reject, row, seq_i64, unknown, Posting, Result}
 use crate::funds::derived::Derived;
 use crate::{funds, procurement};
 
+use super::approvals::{self, Decided};
 use super::effect::Screens;
 use super::kinds::{poster_of, EvidenceAttached, FundEntry, Reversal};
 
-/// Checks `entry` against the fund's state and applies it.
+/// What the screens see of an applied entry.
+pub enum Screened {
+    /// The entry itself took effect.
+    Itself,
+    /// Another entry took effect at this seq: the request this approval approved.
+    Instead(Box<FundEntry>),
+    /// Nothing took effect: a request held for approval, a rejection, an expiry.
+    Nothing,
+}
+
+/// Checks `entry` against the fund's state and applies it, unless the fund's approval
+/// policy holds it as a request (`approvals`); a decision on a request applies what was
+/// requested.
 pub fn apply(
+    st: &mut Derived<'_>,
+    p: &Posting<'_>,
+    entry: &FundEntry,
+    screens: &dyn Screens,
+) -> Result<Screened> {
+    if let Some(req) = approvals::requirement(st, p, entry, screens)? {
+        approvals::record_request(st, p, entry, &req)?;
+        return Ok(Screened::Nothing);
+    }
+    if let FundEntry::Approval(a) = entry {
+        match approvals::decide(st, p, a, screens)? {
+            Some(Decided::Effective(e)) => return Ok(Screened::Instead(e)),
+            Some(Decided::Closed) => return Ok(Screened::Nothing),
+            // Outside a policy, an approval is a ministry's second pair of eyes on its
+            // own procurement; a treasurer decides only requests.
+            None if p.actor.is_some_and(|a| a.role != Role::Ministry) => {
+                return Err(reject(
+                    "not_permitted",
+                    format!(
+                        "entry {} is not a request pending under the fund's approval policy; a treasurer approves only such requests",
+                        a.entry
+                    ),
+                ))
+            }
+            None => {}
+        }
+    }
+    apply_effect(st, p, entry, screens)?;
+    Ok(Screened::Itself)
+}
+
+/// Checks `entry` against the fund's state and applies it now, whatever the policy.
+pub fn apply_effect(
     st: &mut Derived<'_>,
     p: &Posting<'_>,
     entry: &FundEntry,
@@ -44,6 +90,8 @@ pub fn apply(
         FundEntry::Approval(e) => pr::approval(st, p, e),
         FundEntry::Reversal(e) => reverse(st, p, e),
         FundEntry::EvidenceAttached(e) => evidence(st, p, e),
+        FundEntry::ApprovalPolicy(e) => approvals::policy(st, p, e),
+        FundEntry::ApprovalExpired(e) => approvals::expire(st, p, e),
         FundEntry::ScreeningConfig(e) => {
             screens.configure(st, p, e)?;
             st.save_entry(&row(p.ctx, p.seq_i64()?, "screening_config", p.date))?;
@@ -78,10 +126,19 @@ fn reverse(st: &mut Derived<'_>, p: &Posting<'_>, rev: &Reversal) -> Result<()> 
             ));
         }
     }
-    if target.kind == "screening_config" {
+    if target.kind == "screening_config" || target.kind == "approval_policy" {
         return Err(reject(
             "reversal_blocked",
-            "screening thresholds are changed by a new screening_config entry, not reversed",
+            format!(
+                "a {} is changed by a new {0} entry, not reversed",
+                target.kind
+            ),
+        ));
+    }
+    if target.kind == "approval_request" || target.kind == "approval_expired" {
+        return Err(reject(
+            "reversal_blocked",
+            "a request pending approval is rejected by an approver; an approved one is reversed at its approval's seq, where it took effect",
         ));
     }
     if target.kind == "evidence_attached" {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::apply::apply;
+use super::apply::{apply, Screened};
 use super::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
 use crate::funds::derived::{Derived, References};
@@ -90,6 +90,7 @@ impl Effect for FundEffect {
             t.references(&mut refs);
         }
         st.prefetch(refs)?;
+        let mut screened = Vec::with_capacity(entries.len());
         for (e, typed) in entries.iter().zip(&typed) {
             // Relaxed rules (data-quality findings) are for imported evidence only.
             if typed.imported().is_some() && e.principal.role != IMPORT_ROLE {
@@ -104,26 +105,57 @@ impl Effect for FundEffect {
                 poster: &e.principal.id,
                 seq: e.seq,
                 date: e.business_date,
+                at: e.recorded_at,
             };
-            apply(&mut st, &posting, typed, self.screens.as_ref()).map_err(|err| match err {
-                // Say which entry of a batch was refused.
-                AppendError::Rejected { code, detail } if entries.len() > 1 => {
-                    AppendError::Rejected {
-                        code,
-                        detail: format!("entry {} ({}): {detail}", e.idempotency_key, e.kind),
+            let outcome = apply(&mut st, &posting, typed, self.screens.as_ref()).map_err(
+                |err| match err {
+                    // Say which entry of a batch was refused.
+                    AppendError::Rejected { code, detail } if entries.len() > 1 => {
+                        AppendError::Rejected {
+                            code,
+                            detail: format!("entry {} ({}): {detail}", e.idempotency_key, e.kind),
+                        }
                     }
-                }
-                other => other,
-            })?;
+                    other => other,
+                },
+            )?;
+            screened.push(outcome);
         }
         st.flush()?;
-        if self.screen {
-            self.screens
-                .screen(&mut st, &self.ctx, entries, &typed, settings)
-        } else {
+        if !self.screen {
             self.screens.forget(self.ctx.fund);
-            Ok(())
+            return Ok(());
         }
+        if screened.iter().all(|s| matches!(s, Screened::Itself)) {
+            return self
+                .screens
+                .screen(&mut st, &self.ctx, entries, &typed, settings);
+        }
+        // Requests held for approval are not screened; an approval is screened as the
+        // entry it put into effect, at its own seq. The job's seqs then have gaps: what
+        // screening kept between jobs is dropped and read again (rare: decisions only).
+        self.screens.forget(self.ctx.fund);
+        let (mut seen, mut seen_typed) = (Vec::new(), Vec::new());
+        for ((e, t), s) in entries.iter().zip(typed).zip(screened) {
+            match s {
+                Screened::Itself => {
+                    seen.push(e.clone());
+                    seen_typed.push(t);
+                }
+                Screened::Instead(requested) => {
+                    let mut as_effective = e.clone();
+                    as_effective.kind = requested.kind().to_owned();
+                    seen.push(as_effective);
+                    seen_typed.push(*requested);
+                }
+                Screened::Nothing => {}
+            }
+        }
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.screens
+            .screen(&mut st, &self.ctx, &seen, &seen_typed, settings)
     }
 
     fn committed(&self, chain_size: u64) {

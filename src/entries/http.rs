@@ -142,8 +142,19 @@ pub fn may_post(p: &Principal, kind: &str) -> ApiResult<()> {
     match p.role {
         // A poster sending an unknown kind learns that it is unknown (422 later).
         Role::Treasurer | Role::Ministry if !known => Ok(()),
-        // Screening thresholds are the auditors' (docs/screening.md).
-        Role::Auditor if kind == "screening_config" => Ok(()),
+        // Screening thresholds and the approval policy are the auditors' (docs/screening.md,
+        // docs/domain.md).
+        Role::Auditor if kind == "screening_config" || kind == "approval_policy" => Ok(()),
+        // Expiries are recorded by the service (`fundtrail approvals expire`).
+        _ if kind == "approval_expired" => Err(ApiError::Forbidden(
+            "an expiry is recorded by the service when a request's time runs out".to_owned(),
+        )),
+        Role::Treasurer | Role::Ministry if kind == "approval_policy" => Err(ApiError::Forbidden(
+            "the approval policy is set by the fund's auditors".to_owned(),
+        )),
+        // A treasurer decides fund-flow requests, a ministry its procurement (decided
+        // when the request is known).
+        Role::Treasurer if kind == "approval" => Ok(()),
         // Evidence: the role that records the cited entry (decided when it is known).
         Role::Treasurer | Role::Ministry | Role::Auditor if kind == "evidence_attached" => Ok(()),
         Role::Treasurer | Role::Ministry if kind == "screening_config" => Err(ApiError::Forbidden(
@@ -210,15 +221,42 @@ pub async fn post_entry(
         )
         .await?;
     let mut dto = ReceiptDto::from(receipt);
-    name_contract(fund, &mut dto);
+    name_contracts(&state, fund, std::slice::from_mut(&mut dto)).await?;
     dto.response()
 }
 
-/// A contract entry's receipt names the contract's id.
-fn name_contract(fund: Uuid, dto: &mut ReceiptDto) {
-    if dto.entry.kind == "contract" {
-        dto.contract_id = Some(crate::procurement::rules::contract_id(fund, dto.seq));
+/// A receipt that put a contract into effect names the contract's id: a contract entry
+/// recorded at once, or the approval of a contract request. A contract request held for
+/// approval has no contract (yet).
+async fn name_contracts(
+    state: &web::Data<AppState>,
+    fund: Uuid,
+    dtos: &mut [ReceiptDto],
+) -> ApiResult<()> {
+    let seqs: Vec<i64> = dtos
+        .iter()
+        .filter(|d| d.entry.kind == "contract" || d.entry.kind == "approval")
+        .filter_map(|d| i64::try_from(d.seq).ok())
+        .collect();
+    if seqs.is_empty() {
+        return Ok(());
     }
+    let live = with_conn(state, move |_, conn| {
+        let mut live = std::collections::HashSet::new();
+        for s in seqs {
+            if state::contract(conn, fund, s)?.is_some() {
+                live.insert(s);
+            }
+        }
+        Ok(live)
+    })
+    .await?;
+    for d in dtos {
+        if i64::try_from(d.seq).is_ok_and(|s| live.contains(&s)) {
+            d.contract_id = Some(crate::procurement::rules::contract_id(fund, d.seq));
+        }
+    }
+    Ok(())
 }
 
 /// Record up to 1,000 typed entries, all or none, in order (later entries may refer to
@@ -266,9 +304,7 @@ pub async fn post_batch(
     }
     let receipts = state.ledger.append_with(fund, requests, effect).await?;
     let mut batch = BatchReceipts::new(receipts)?;
-    for dto in &mut batch.receipts {
-        name_contract(fund, dto);
-    }
+    name_contracts(&state, fund, &mut batch.receipts).await?;
     batch.response()
 }
 
@@ -528,6 +564,105 @@ pub async fn balances(
     Ok(HttpResponse::Ok().json(out))
 }
 
+// ------------------------------------------------------------------ approval requests
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RequestQuery {
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
+/// An entry held for a second person's decision under the fund's approval policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequestView {
+    /// Seq of the request (what an `approval` names as its `entry`).
+    pub seq: u64,
+    /// The requested entry's kind and body, as recorded.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: NaiveDate,
+    /// Ledger principal id of the user who recorded it: not the one who may decide it.
+    pub maker: String,
+    /// `treasurer` (fund flows) or `ministry` (the ministry's own procurement).
+    pub approver_role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ministry: Option<Uuid>,
+    /// Its amount in the fund's currency, above the policy's threshold.
+    pub amount_fund: crate::funds::view::Amount,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Whether its time ran out (it can no longer be approved; the next expiry sweep
+    /// records it as expired).
+    pub expired: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequestList {
+    pub requests: Vec<ApprovalRequestView>,
+}
+
+/// Requests pending a second person's decision in the fund, oldest first: a treasurer
+/// sees the fund-flow requests, a ministry its own ministry's procurement requests, an
+/// auditor all of them; admins and donors are refused (403). Decide one by posting an
+/// `approval` entry (`decision` `approved`, or `rejected` with a `reason`).
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/approval-requests", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path), RequestQuery),
+    responses((status = 200, body = ApprovalRequestList), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn list_approval_requests(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: Path<FundPath>,
+    query: Query<RequestQuery>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.fund;
+    let limit = crate::http::page_limit(query.into_inner().limit)?;
+    let now = state.ledger.now();
+    let out = with_conn(&state, move |_, conn| {
+        let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
+        let (role, ministry) = match (principal.role, scope) {
+            (Role::Treasurer, _) => (Some(Role::Treasurer.as_str()), None),
+            (Role::Ministry, Scope::Ministry(own)) => (Some(Role::Ministry.as_str()), Some(own)),
+            (Role::Auditor, _) => (None, None),
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "requests pending approval are listed for the fund's approvers and auditors"
+                        .to_owned(),
+                ))
+            }
+        };
+        let ccy = Currency::parse(&row.currency)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund currency: {e}")))?;
+        let requests = state::pending_requests(conn, fund, role, ministry, limit)?
+            .into_iter()
+            .map(|r| {
+                Ok(ApprovalRequestView {
+                    seq: u64::try_from(r.seq).map_err(ApiError::internal)?,
+                    kind: r.kind,
+                    body: r.body,
+                    business_date: r.business_date,
+                    maker: r.maker,
+                    approver_role: r.approver_role,
+                    ministry: r.ministry_org_id,
+                    amount_fund: crate::funds::view::Amount {
+                        value: ccy.format(r.amount_fund),
+                        currency: row.currency.clone(),
+                    },
+                    requested_at: r.requested_at,
+                    expires_at: r.expires_at,
+                    expired: now >= r.expires_at,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(ApprovalRequestList { requests })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/funds/{fund}/entries")
@@ -535,5 +670,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .get(list_entries),
     )
     .service(web::resource("/funds/{fund}/entries/batch").post(post_batch))
-    .service(web::resource("/funds/{fund}/balances").get(balances));
+    .service(web::resource("/funds/{fund}/balances").get(balances))
+    .service(web::resource("/funds/{fund}/approval-requests").get(list_approval_requests));
 }

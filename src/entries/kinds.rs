@@ -1,6 +1,7 @@
 //! The typed entries of a fund's chain as one type (docs/domain.md): `FundEntry`, the union
 //! of the fund-flow kinds (`funds::kinds`), the procurement kinds (`procurement::kinds`)
-//! and the kinds every chain has: `reversal`, `screening_config` and `evidence_attached`. `parse` turns a
+//! and the kinds every chain has: `reversal`, `screening_config`, `evidence_attached` and
+//! two-person control's `approval_policy` and `approval_expired` (`approvals`). `parse` turns a
 //! posted or stored `(kind, body)` into one and `check` applies the rules that need no
 //! database. The body recorded in the ledger is the typed body re-serialised, so the chain
 //! holds only known fields, amounts as decimal strings.
@@ -9,6 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use super::approvals::{ApprovalExpired, ApprovalPolicy, PolicyRule};
 use crate::auth::guard::Role;
 use crate::funds::derived::References;
 use crate::funds::kinds::{free_text, invalid, Invalid};
@@ -104,7 +106,6 @@ impl ScreeningConfig {
 }
 
 /// One typed fund entry.
-/// One typed fund entry.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
 pub enum FundEntry {
@@ -126,10 +127,12 @@ pub enum FundEntry {
     BidDisqualified(BidDisqualified),
     Approval(Approval),
     EvidenceAttached(EvidenceAttached),
+    ApprovalPolicy(ApprovalPolicy),
+    ApprovalExpired(ApprovalExpired),
 }
 
 /// Every kind, as recorded in the ledger's `kind` field.
-pub const KINDS: [&str; 18] = [
+pub const KINDS: [&str; 20] = [
     "pledge",
     "contribution",
     "allocation",
@@ -148,6 +151,8 @@ pub const KINDS: [&str; 18] = [
     "bid_disqualified",
     "approval",
     "evidence_attached",
+    "approval_policy",
+    "approval_expired",
 ];
 
 /// Kinds a treasurer records; a ministry records the others (but reversal, by either).
@@ -214,6 +219,8 @@ impl FundEntry {
             FundEntry::BidDisqualified(_) => "bid_disqualified",
             FundEntry::Approval(_) => "approval",
             FundEntry::EvidenceAttached(_) => "evidence_attached",
+            FundEntry::ApprovalPolicy(_) => "approval_policy",
+            FundEntry::ApprovalExpired(_) => "approval_expired",
         }
     }
 
@@ -247,6 +254,8 @@ impl FundEntry {
             FundEntry::BidDisqualified(e) => e.check(),
             FundEntry::Approval(e) => e.check(),
             FundEntry::EvidenceAttached(e) => e.check(),
+            FundEntry::ApprovalPolicy(e) => e.check(),
+            FundEntry::ApprovalExpired(e) => e.check(),
         }
     }
 
@@ -290,11 +299,16 @@ impl FundEntry {
 }
 
 /// The role that posts `kind` (`None` for a reversal and an evidence_attached: the role
-/// that may post the kind they refer to).
+/// that may post the kind they refer to; for a request pending approval, indexed as
+/// `approval_request`, and an expiry: the role of the requested kind, decided by the
+/// request).
 pub fn poster_of(kind: &str) -> Option<Role> {
-    if kind == "reversal" || kind == "evidence_attached" {
+    if matches!(
+        kind,
+        "reversal" | "evidence_attached" | "approval_request" | "approval_expired"
+    ) {
         None
-    } else if kind == "screening_config" {
+    } else if kind == "screening_config" || kind == "approval_policy" {
         Some(Role::Auditor)
     } else if FUND_FLOW_KINDS.contains(&kind) {
         Some(Role::Treasurer)
@@ -420,8 +434,8 @@ mod tests {
         let e = FundEntry::parse("approval", &body).unwrap();
         assert_eq!((e.kind(), e.body().unwrap()), ("approval", body));
         for bad in [
-            json!({"entry": 9, "decision": "rejected"}),
             json!({"entry": 9}),
+            json!({"entry": 9, "decision": "withdrawn"}),
             json!({"entry": 9, "decision": "approved", "by": "someone"}),
         ] {
             assert_eq!(
@@ -429,5 +443,78 @@ mod tests {
                 "invalid_body"
             );
         }
+        // A rejection states its reason.
+        let unexplained =
+            FundEntry::parse("approval", &json!({"entry": 9, "decision": "rejected"}));
+        assert_eq!(
+            unexplained.unwrap().check(date()).unwrap_err().code,
+            "invalid_body"
+        );
+        let rejected = json!({"entry": 9, "decision": "rejected", "reason": "No delivery note"});
+        let e = FundEntry::parse("approval", &rejected).unwrap();
+        assert!(e.check(date()).is_ok());
+        assert_eq!(e.body().unwrap(), rejected);
+    }
+
+    #[test]
+    fn approval_policies_name_covered_kinds_once() {
+        let eur = |v: &str| json!({"value": v, "currency": "EUR"});
+        let policy = |rules: serde_json::Value, hours: u32| {
+            FundEntry::parse(
+                "approval_policy",
+                &json!({"rules": rules, "expiry_hours": hours, "reason": "Board decision 4/2026"}),
+            )
+            .unwrap()
+            .check(date())
+            .err()
+            .map(|i| i.code)
+        };
+        let m = Uuid::nil();
+        assert_eq!(
+            policy(
+                json!([{"kind": "disbursement", "above": eur("50000.00")},
+                       {"kind": "payment", "above": eur("10000.00")},
+                       {"kind": "payment", "above": eur("5000.00"), "ministry": m}]),
+                72
+            ),
+            None
+        );
+        assert_eq!(policy(json!([]), 72), None);
+        assert_eq!(
+            policy(json!([{"kind": "pledge", "above": eur("1.00")}]), 72),
+            Some("invalid_body")
+        );
+        assert_eq!(
+            policy(
+                json!([{"kind": "payment", "above": eur("1.00")}, {"kind": "payment", "above": eur("2.00")}]),
+                72
+            ),
+            Some("invalid_body")
+        );
+        assert_eq!(
+            policy(json!([{"kind": "payment", "above": eur("0.00")}]), 72),
+            Some("invalid_amount")
+        );
+        assert_eq!(policy(json!([]), 0), Some("invalid_body"));
+        assert_eq!(policy(json!([]), 2_161), Some("invalid_body"));
+    }
+
+    #[test]
+    fn the_ministry_rule_takes_precedence() {
+        let eur = |v: &str| json!({"value": v, "currency": "EUR"});
+        let m = Uuid::from_u128(7);
+        let p: ApprovalPolicy = serde_json::from_value(json!({
+            "rules": [{"kind": "payment", "above": eur("10000.00")},
+                      {"kind": "payment", "above": eur("500.00"), "ministry": m}],
+            "expiry_hours": 24, "reason": "r"}))
+        .unwrap();
+        let above = |ministry| {
+            p.rule_for("payment", ministry)
+                .map(|r| r.above.value.to_string())
+        };
+        assert_eq!(above(Some(m)).as_deref(), Some("500.00"));
+        assert_eq!(above(Some(Uuid::nil())).as_deref(), Some("10000.00"));
+        assert_eq!(above(None).as_deref(), Some("10000.00"));
+        assert!(p.rule_for("contract", Some(m)).is_none());
     }
 }

@@ -87,6 +87,7 @@ fn replay(
             poster: &entry.principal.id,
             seq: entry.seq,
             date: entry.business_date,
+            at: entry.recorded_at,
         };
         apply(&mut st, &posting, typed, screens).map_err(|e| ReplayError(e.to_string()))?;
     }

@@ -4,7 +4,7 @@
 //! `procurement` share. A refusal is an `AppendError::Rejected`: 422 with its code, and
 //! the whole job rolls back.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -39,6 +39,9 @@ pub struct Posting<'a> {
     pub poster: &'a str,
     pub seq: u64,
     pub date: NaiveDate,
+    /// When the ledger recorded it (the entry's `recorded_at`): the clock of request
+    /// expiry.
+    pub at: DateTime<Utc>,
 }
 
 impl Posting<'_> {

@@ -131,6 +131,8 @@ pub struct Derived<'c> {
     evidence: Vec<EvidenceRow>,
     /// Tenders whose stored live disqualifications are all in `disqualifications`.
     disqualified_tenders: BTreeSet<i64>,
+    /// The approval policy once read (`None` = not read yet); written through.
+    approval_policy: Option<Option<state::ApprovalPolicyRow>>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
 }
 
@@ -167,8 +169,26 @@ impl<'c> Derived<'c> {
             approvals: Table::new(),
             evidence: Vec::new(),
             disqualified_tenders: BTreeSet::new(),
+            approval_policy: None,
             orgs: HashMap::new(),
         }
+    }
+
+    /// The fund's approval policy, read once per job.
+    pub fn approval_policy(&mut self) -> QueryResult<Option<state::ApprovalPolicyRow>> {
+        if let Some(p) = &self.approval_policy {
+            return Ok(p.clone());
+        }
+        let p = state::approval_policy(self.conn, self.fund)?;
+        self.approval_policy = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Replaces the fund's approval policy (written at once: it has one row).
+    pub fn save_approval_policy(&mut self, row: &state::ApprovalPolicyRow) -> QueryResult<()> {
+        state::upsert_approval_policy(self.conn, row)?;
+        self.approval_policy = Some(Some(row.clone()));
+        Ok(())
     }
 
     keyed!(

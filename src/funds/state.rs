@@ -1,6 +1,7 @@
 //! The only SQL over the derived state of fund chains (migration 000005): the positions,
 //! allocations and rates of fund flows, and procurement's tenders, contracts, amendments,
-//! invoices, disqualifications and approvals, which one append job flushes together. Rows are read,
+//! invoices, disqualifications and approvals, which one append job flushes together, and
+//! two-person control's policy and requests (written through, not flushed). Rows are read,
 //! changed in Rust and saved whole: every caller runs inside the append transaction of
 //! the fund's chain, whose head row lock serialises all writers of a fund, so a
 //! read-modify-write here cannot race another writer of the same fund.
@@ -13,9 +14,9 @@ use uuid::Uuid;
 
 use crate::db::prepared::unprepared;
 use crate::schema::{
-    allocations, approvals, bid_disqualifications, contract_amendments, contracts, donor_positions,
-    evidence_documents, fund_entries, fund_positions, fx_rates, invoices, ministry_positions,
-    tenders,
+    allocations, approval_policies, approval_requests, approvals, bid_disqualifications,
+    contract_amendments, contracts, donor_positions, evidence_documents, fund_entries,
+    fund_positions, fx_rates, invoices, ministry_positions, tenders,
 };
 
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -653,7 +654,7 @@ upsert_many!(
 );
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
-pub const DERIVED_TABLES: [&str; 14] = [
+pub const DERIVED_TABLES: [&str; 16] = [
     "fund_positions",
     "donor_positions",
     "ministry_positions",
@@ -668,6 +669,8 @@ pub const DERIVED_TABLES: [&str; 14] = [
     "bid_disqualifications",
     "approvals",
     "evidence_documents",
+    "approval_policies",
+    "approval_requests",
 ];
 
 /// The live allocations of `fund` (of `ministry` only, when given), oldest first.
@@ -766,4 +769,126 @@ pub fn evidence_of(
         q = q.filter(evidence_documents::seq.gt(a));
     }
     q.load(conn)
+}
+
+// ------------------------------------------------------------------- two-person control
+
+/// The fund's approval policy as its latest `approval_policy` entry left it.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = approval_policies, primary_key(fund_id))]
+pub struct ApprovalPolicyRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub expiry_hours: i32,
+    pub rules: serde_json::Value,
+}
+
+/// An entry recorded as a request under the fund's approval policy, and its decision.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = approval_requests, primary_key(fund_id, seq))]
+pub struct ApprovalRequestRow {
+    pub fund_id: Uuid,
+    pub seq: i64,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub business_date: NaiveDate,
+    pub maker: String,
+    pub approver_role: String,
+    pub ministry_org_id: Option<Uuid>,
+    pub amount_fund: Decimal,
+    pub policy_seq: i64,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub state: String,
+    pub decided_seq: Option<i64>,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub fn approval_policy(
+    conn: &mut PgConnection,
+    fund: Uuid,
+) -> QueryResult<Option<ApprovalPolicyRow>> {
+    approval_policies::table
+        .find(fund)
+        .select(ApprovalPolicyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn upsert_approval_policy(conn: &mut PgConnection, row: &ApprovalPolicyRow) -> QueryResult<()> {
+    diesel::insert_into(approval_policies::table)
+        .values(row)
+        .on_conflict(approval_policies::fund_id)
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn approval_request(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seq: i64,
+) -> QueryResult<Option<ApprovalRequestRow>> {
+    approval_requests::table
+        .find((fund, seq))
+        .select(ApprovalRequestRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn upsert_approval_request(
+    conn: &mut PgConnection,
+    row: &ApprovalRequestRow,
+) -> QueryResult<()> {
+    diesel::insert_into(approval_requests::table)
+        .values(row)
+        .on_conflict((approval_requests::fund_id, approval_requests::seq))
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Requests of `fund` still pending, oldest first: those `approver_role` decides (all
+/// when `None`), of `ministry` only when given; at most `limit`.
+pub fn pending_requests(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    approver_role: Option<&str>,
+    ministry: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<ApprovalRequestRow>> {
+    let mut q = approval_requests::table
+        .filter(approval_requests::fund_id.eq(fund))
+        .filter(approval_requests::state.eq("pending"))
+        .select(ApprovalRequestRow::as_select())
+        .order(approval_requests::seq)
+        .limit(limit)
+        .into_boxed();
+    if let Some(r) = approver_role {
+        q = q.filter(approval_requests::approver_role.eq(r.to_owned()));
+    }
+    if let Some(m) = ministry {
+        q = q.filter(approval_requests::ministry_org_id.eq(m));
+    }
+    q.load(conn)
+}
+
+/// Seqs of `fund`'s requests still pending whose time ran out by `now`, oldest first.
+pub fn expired_requests(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    approval_requests::table
+        .filter(approval_requests::fund_id.eq(fund))
+        .filter(approval_requests::state.eq("pending"))
+        .filter(approval_requests::expires_at.le(now))
+        .select(approval_requests::seq)
+        .order(approval_requests::seq)
+        .limit(limit)
+        .load(conn)
 }

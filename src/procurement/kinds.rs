@@ -369,21 +369,30 @@ pub struct BidDisqualified {
     pub imported: Option<Imported>,
 }
 
-/// The only decision an `approval` records today: a refusal is simply no approval.
+/// What an `approval` decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approved,
+    /// Only a pending request (two-person control, docs/domain.md) can be rejected, with a
+    /// reason.
+    Rejected,
 }
 
-/// A ministry user's approval of an invoice, payment, award or contract of their ministry
-/// (the second pair of eyes; screening flags `self-approval` when it is the same pair).
+/// A second person's decision on an entry. On a request pending under the fund's
+/// approval policy, `approved` puts the entry into effect at this approval's seq and
+/// `rejected` closes it (docs/domain.md, "Two-person control"). On an entry recorded
+/// without a policy (an invoice, payment, award or contract of the approver's ministry)
+/// it is the second pair of eyes that screening checks (`self-approval`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
-    /// Seq of the approved entry.
+    /// Seq of the approved (or rejected) entry.
     pub entry: u64,
     pub decision: Decision,
+    /// Why (1 to 500 characters): required for a rejection, optional otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Kinds an `approval` may approve.
@@ -510,6 +519,12 @@ impl BidDisqualified {
 impl Approval {
     /// The rules that need no database.
     pub fn check(&self) -> Result<(), Invalid> {
-        Ok(())
+        match (&self.reason, self.decision) {
+            (Some(r), _) => free_text(r, "reason", 500),
+            (None, Decision::Rejected) => {
+                Err(invalid("invalid_body", "a rejection states its reason"))
+            }
+            (None, Decision::Approved) => Ok(()),
+        }
     }
 }

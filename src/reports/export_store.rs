@@ -56,6 +56,20 @@ pub struct ExportRow {
 const REF_KIND: &str = "CASE WHEN f.kind = 'reversal' THEN \
      (SELECT t.kind FROM fund_entries t WHERE t.fund_id = $1 AND t.seq = f.ref_seq) END AS ref_kind";
 
+/// Two-person control (docs/domain.md): an entry held for approval is indexed as
+/// `approval_request` and takes effect at its approval's seq, whose index row is the
+/// requested kind's. Exports follow the index: a request is exported as
+/// `approval_request` (no amount), its approval as the requested entry with the
+/// requested body.
+const KIND: &str =
+    "coalesce(q.kind, CASE WHEN f.kind = 'approval_request' THEN f.kind END, l.kind)";
+
+/// The approved request an entry put into effect, and the request's ledger entry: one
+/// index probe each.
+const APPROVED: &str = "LEFT JOIN approval_requests q \
+       ON q.fund_id = $1 AND q.decided_seq = l.seq AND q.state = 'approved' \
+     LEFT JOIN ledger_entries r ON r.chain_id = $1 AND r.seq = q.seq";
+
 /// Entries with `from <= seq < to` in seq order (seqs are gap-free, so a range is a
 /// page), with bodies for `body_kinds`. With `only_kinds`, just the entries of those
 /// kinds and reversals (of any kind: the caller looks at `ref_kind`).
@@ -70,15 +84,16 @@ pub fn entries_range(
     // The range is repeated on `f` so the planner reads both indexes by range: it must
     // never scan the fund's whole index for one page (pages would cost O(chain)).
     diesel::sql_query(format!(
-        "SELECT l.seq, l.kind, l.business_date, l.entry_hash, \
-                CASE WHEN l.kind = ANY($4) THEN l.canonical END AS canonical, \
+        "SELECT l.seq, {KIND} AS kind, l.business_date, l.entry_hash, \
+                CASE WHEN {KIND} = ANY($4) THEN coalesce(r.canonical, l.canonical) END AS canonical, \
                 f.ministry_org_id, f.vendor_org_id, f.donor_org_id, f.currency, f.amount, \
                 f.amount_fund, f.ref_seq, f.tender_seq, {REF_KIND} \
          FROM ledger_entries l \
          LEFT JOIN fund_entries f \
            ON f.fund_id = $1 AND f.seq = l.seq AND f.seq >= $2 AND f.seq < $3 \
+         {APPROVED} \
          WHERE l.chain_id = $1 AND l.seq >= $2 AND l.seq < $3 \
-           AND ($5::text[] IS NULL OR l.kind = ANY($5) OR l.kind = 'reversal') \
+           AND ($5::text[] IS NULL OR {KIND} = ANY($5) OR l.kind = 'reversal') \
          ORDER BY l.seq"
     ))
     .bind::<SqlUuid, _>(fund)
@@ -114,7 +129,10 @@ pub fn tender_entries_page(
                  AND (tender_seq, seq) > ($5, $6) \
                ORDER BY tender_seq, seq LIMIT $7) f \
          CROSS JOIN LATERAL (SELECT entry_hash, canonical FROM ledger_entries \
-                             WHERE chain_id = $1 AND seq = f.seq OFFSET 0) l \
+                             WHERE chain_id = $1 AND seq = coalesce( \
+                                 (SELECT q.seq FROM approval_requests q \
+                                   WHERE q.fund_id = $1 AND q.decided_seq = f.seq \
+                                     AND q.state = 'approved'), f.seq) OFFSET 0) l \
          ORDER BY f.tender_seq, f.seq"
     ))
     .bind::<SqlUuid, _>(fund)

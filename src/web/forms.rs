@@ -1,5 +1,6 @@
 //! The record forms: contribution, allocation, disbursement (treasurer), invoice and
-//! payment (ministry). A form posts to the API's entries handler, so the API's rules and
+//! payment (ministry), and the decision on a request pending approval (the approve and
+//! reject buttons of the approvals page post this form). A form posts to the API's entries handler, so the API's rules and
 //! roles decide; its problem message is shown next to the field it names, and after
 //! success the receipt (entry, hash, inclusion proof, signed checkpoint).
 
@@ -86,6 +87,14 @@ const KINDS: &[(&str, &[FormField])] = &[
             ("ministry", "Ministry id (direct purchase)", Field::Optional),
             ("category", "Category (optional)", Field::Optional),
             ("amount", "Amount", Field::Money),
+        ],
+    ),
+    (
+        "approval",
+        &[
+            ("entry", "Request entry (seq)", Field::Seq),
+            ("decision", "Decision (approved or rejected)", Field::Text),
+            ("reason", "Reason (required to reject)", Field::Optional),
         ],
     ),
 ];

@@ -54,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .get(pages::donor_report_pdf),
                 )
                 .service(web::resource("/funds/{fund}/contracts").get(pages::contracts))
+                .service(web::resource("/funds/{fund}/approvals").get(pages::approvals))
                 .service(
                     web::resource("/funds/{fund}/record/{kind}")
                         .get(forms::form_page)

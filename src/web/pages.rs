@@ -58,6 +58,9 @@ fn fund_nav(c: &Caller, fund: &Value) -> Markup {
                 li { a href={"/funds/" (id) "/entries"} { "Entries" } }
                 li { a href={"/funds/" (id) "/flags"} { "Flags" } }
                 li { a href={"/funds/" (id) "/contracts"} { "Contracts" } }
+                @if matches!(c.principal.role, Role::Treasurer | Role::Ministry | Role::Auditor) {
+                    li { a href={"/funds/" (id) "/approvals"} { "Approvals" } }
+                }
                 @for k in forms {
                     li { a href={"/funds/" (id) "/record/" (k)} { "Record " (k) } }
                 }
@@ -789,6 +792,85 @@ pub async fn flag(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
         p { a href={"/funds/" (fund) "/flags"} { "All flags of the fund" } }
     };
     Ok(render(Some(&c), "Flag", body))
+}
+
+/// `GET /funds/{fund}/approvals`: the requests pending a second person's decision that the
+/// caller may see (as `GET /api/v1/funds/{fund}/approval-requests` lists them), each with
+/// approve and reject buttons for the approvers; the decision posts the `approval` form
+/// (CSRF-checked), so the API decides who may decide.
+pub async fn approvals(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let c = Caller::of(&req, &state).await?;
+    let fund = fund_id(&req)?;
+    let row = fund_of(&c, &state, fund).await?;
+    let v = api::json(
+        crate::entries::http::list_approval_requests(
+            c.principal.clone(),
+            state.clone(),
+            api::path(json!({ "fund": fund }))?,
+            api::query("limit=1000")?,
+        )
+        .await,
+    )
+    .await?;
+    let decides = matches!(c.principal.role, Role::Treasurer | Role::Ministry);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let requests = arr(&v, "requests");
+    let body = html! {
+        h1 { "Requests pending approval" }
+        (fund_nav(&c, &row))
+        p class="lead" {
+            "Entries above the fund's approval policy's thresholds take effect only once another "
+            "authorised person approves them. The person who recorded a request cannot decide it."
+        }
+        @if requests.is_empty() {
+            p data-testid="no-requests" { "Nothing is waiting for a decision." }
+        } @else {
+            table {
+                caption { "Pending requests, oldest first" }
+                thead { tr {
+                    th scope="col" { "Entry" } th scope="col" { "Kind" } th scope="col" { "Amount" }
+                    th scope="col" { "Recorded by" } th scope="col" { "Expires" }
+                    @if decides { th scope="col" { "Decision" } }
+                } }
+                tbody {
+                    @for r in requests {
+                        @let seq = api::t(r, "seq");
+                        tr data-testid={"request-" (seq)} {
+                            td { a href={"/chains/" (fund) "/entries/" (seq)} { "#" (seq) } }
+                            td { (s(r, "kind")) }
+                            td { (api::t(r, "amount_fund")) }
+                            td { code { (s(r, "maker")) } }
+                            td {
+                                (s(r, "expires_at"))
+                                @if r.get("expired").and_then(Value::as_bool).unwrap_or(false) { " (expired)" }
+                            }
+                            @if decides {
+                                td {
+                                    form method="post" action={"/funds/" (fund) "/record/approval?idem=" (Uuid::new_v4())} class="inline" {
+                                        input type="hidden" name="csrf" value=(c.csrf);
+                                        input type="hidden" name="business_date" value=(today);
+                                        input type="hidden" name="entry" value=(seq);
+                                        input type="hidden" name="decision" value="approved";
+                                        button type="submit" { "Approve #" (seq) }
+                                    }
+                                    form method="post" action={"/funds/" (fund) "/record/approval?idem=" (Uuid::new_v4())} class="inline" {
+                                        input type="hidden" name="csrf" value=(c.csrf);
+                                        input type="hidden" name="business_date" value=(today);
+                                        input type="hidden" name="entry" value=(seq);
+                                        input type="hidden" name="decision" value="rejected";
+                                        label for={"reason-" (seq)} { "Reason to reject #" (seq) }
+                                        input id={"reason-" (seq)} name="reason" type="text" required;
+                                        button type="submit" { "Reject #" (seq) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(render(Some(&c), "Approvals", body))
 }
 
 /// `POST /flags/{flag}/triage`: triage one flag (auditors, as the API decides).

@@ -491,10 +491,15 @@ async fn self_approval_is_flagged_and_a_colleagues_is_not() {
     );
     let approve = |entry: u64| w.post("approval", json!({"entry": entry, "decision": "approved"}));
 
-    // Who may approve: a ministry user of the entry's ministry.
+    // Who may approve: a ministry user of the entry's ministry (a treasurer decides only
+    // requests pending under an approval policy).
     for (role, org) in w.fund_roles_but_ministry() {
         w.as_(role, org);
-        refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+        if role == "treasurer" {
+            refused!(&app, approve(payment), U422, "not_permitted");
+        } else {
+            refused!(&app, approve(payment), StatusCode::FORBIDDEN, "forbidden");
+        }
     }
     w.as_("ministry", w.justice);
     refused!(&app, approve(payment), U422, "unknown_reference");

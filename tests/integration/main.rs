@@ -55,6 +55,7 @@ macro_rules! refused {
 
 mod access;
 mod admin;
+mod approvals;
 mod auth;
 mod bad_input;
 mod browser;

@@ -638,3 +638,120 @@ async fn a_funds_public_page_exists_only_once_published_and_holds_no_personal_da
     assert_eq!(anon(api).await.0, StatusCode::NOT_FOUND);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The approvals page lists a request pending under the fund's approval policy with
+/// approve and reject buttons; the decision is a CSRF-checked form posted through the API,
+/// so the maker's own is refused with the API's code and another treasurer's takes effect.
+#[actix_web::test]
+async fn pending_requests_are_decided_from_the_approvals_page() {
+    use diesel::RunQueryDsl;
+    use serde_json::json;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let donor = harness::org(&db, "Kingdom of Norway", "donor");
+    let interior = harness::org(&db, "Ministry of Interior", "ministry");
+    let maker = harness::user(&db, "maker@test.invalid", PASS, &["treasurer"]);
+    let checker = harness::user(&db, "checker@test.invalid", PASS, &["treasurer"]);
+    diesel::sql_query("UPDATE users SET org_id = $1 WHERE id IN ($2, $3)")
+        .bind::<diesel::sql_types::Uuid, _>(secretariat)
+        .bind::<diesel::sql_types::Uuid, _>(maker)
+        .bind::<diesel::sql_types::Uuid, _>(checker)
+        .execute(&mut db.superuser_conn())
+        .unwrap();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let eur = harness::eur;
+    harness::act_as_member(&state, "auditor", auditor);
+    ok!(
+        &app,
+        harness::entry(
+            fund,
+            "approval_policy",
+            &today,
+            json!({"rules": [{"kind": "disbursement", "above": eur("500.00")}],
+                   "expiry_hours": 72, "reason": "Board decision"})
+        )
+    );
+    harness::act_as_user(&state, "treasurer", secretariat, maker);
+    ok!(
+        &app,
+        harness::entry(
+            fund,
+            "contribution",
+            &today,
+            json!({"donor": donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        harness::entry(
+            fund,
+            "allocation",
+            &today,
+            json!({"ministry": interior, "budget_line": "B", "category": "c",
+                   "amount": eur("800.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let request = ok!(
+        &app,
+        harness::entry(
+            fund,
+            "disbursement",
+            &today,
+            json!({"allocation": alloc, "amount": eur("600.00")})
+        )
+    );
+
+    let decide = |cookie: &str, csrf: &str| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("csrf", csrf),
+                ("business_date", today.as_str()),
+                ("entry", &request.to_string()),
+                ("decision", "approved"),
+            ])
+            .finish();
+        TestRequest::post()
+            .uri(&format!(
+                "/funds/{fund}/record/approval?idem={}",
+                uuid::Uuid::new_v4()
+            ))
+            .insert_header((header::COOKIE, cookie.to_owned()))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(body)
+            .to_request()
+    };
+    let csrf_of = |cookie: &str| {
+        cookie
+            .split("; ")
+            .find_map(|c| c.strip_prefix("ft_csrf="))
+            .unwrap()
+            .to_owned()
+    };
+
+    // The maker sees the request and its buttons, but the API refuses their decision.
+    let mine = sign_in(&app, "maker@test.invalid", PASS).await;
+    let (status, _, html) = page(&app, &mine, &format!("/funds/{fund}/approvals")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("Approve #{request}")), "{html}");
+    let res = test::call_service(&app, decide(&mine, "not-the-token")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "CSRF checked");
+    let res = test::call_service(&app, decide(&mine, &csrf_of(&mine))).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(refused.contains("self_approval_refused"), "{refused}");
+
+    // Another treasurer approves it from the page; it takes effect.
+    let theirs = sign_in(&app, "checker@test.invalid", PASS).await;
+    let res = test::call_service(&app, decide(&theirs, &csrf_of(&theirs))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, _, html) = page(&app, &theirs, &format!("/funds/{fund}/approvals")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("no-requests"), "{html}");
+    harness::act_as_member(&state, "auditor", auditor);
+    let (_, b) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/balances"))
+    );
+    assert_eq!(b["totals"]["disbursed"], "600.00", "{b}");
+}

@@ -1,0 +1,2 @@
+DROP TABLE approval_requests;
+DROP TABLE approval_policies;
