@@ -51,6 +51,9 @@ pub mod openapi;
         crate::reports::http::fund_statement, crate::reports::http::donor_report,
         crate::reports::http::series,
         crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
+        crate::bank::http::register_account, crate::bank::http::list_accounts,
+        crate::bank::http::upload_statement, crate::bank::http::run_reconciliation,
+        crate::bank::http::configure, crate::bank::http::account_report,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -71,6 +74,7 @@ pub mod openapi;
         (name = "procurement", description = "Vendors and contracts with their history"),
         (name = "screening", description = "Anomaly flags and their triage"),
         (name = "reports", description = "Fund statement, donor reports, series and exports, pinned to signed checkpoints"),
+        (name = "bank", description = "Bank accounts, statements (camt.053, CSV) and their reconciliation with the ledger"),
     )
 )]
 pub struct ApiDoc;
@@ -188,6 +192,7 @@ pub fn build(
                 .configure(crate::screening::http::routes)
                 .configure(crate::reports::http::routes)
                 .configure(crate::reports::exports::routes)
+                .configure(crate::bank::http::routes)
                 .configure(crate::chains::http::routes),
         )
         .app_data(web::Data::new(crate::web::docs::ApiDocument(

@@ -216,6 +216,11 @@ pub enum ImportCommand {
     /// same file again appends nothing. Prints a report to stderr; exit 2 if the file
     /// could not be read to its end.
     Ocds(crate::import::ImportOcdsArgs),
+    /// A bank statement (ISO 20022 camt.053 .001.02 or .001.08, or CSV with a declared
+    /// column mapping) of a registered account: recorded on the fund's chain, then the
+    /// fund reconciled (docs/reconciliation.md). Importing the same statement again
+    /// records nothing new.
+    Bank(crate::import::bank::ImportBankArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +420,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Import {
             what: ImportCommand::Ocds(args),
         } => crate::import::run::run_cli(&args).map(|_| ()),
+        Command::Import {
+            what: ImportCommand::Bank(args),
+        } => crate::import::bank::run_cli(&args),
         Command::SeedDemo(args) => {
             let report = crate::seed::run(&args)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
