@@ -665,8 +665,10 @@ mod tests {
 
     #[test]
     fn tolerance_and_required_references_are_settings() {
-        let mut s = Settings::default();
-        s.amount_tolerance = d("1.50");
+        let mut s = Settings {
+            amount_tolerance: d("1.50"),
+            ..Settings::default()
+        };
         let out = reconcile(
             &s,
             &[line(1, 5, "-98.50", "")],

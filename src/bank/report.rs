@@ -138,7 +138,7 @@ pub fn build(
     let statements = store::statements_of(conn, account.id)?;
     let lines = store::lines_of(conn, account.id)?;
     let matches = store::matches_of_account(conn, account.id)?;
-    let (_, entries, _) = store::facts(conn, account.fund_id)?;
+    let entries = store::facts(conn, account.fund_id)?.entries;
     let side = account.side();
     let mut by_line: BTreeMap<(i64, i32), (i64, Vec<MatchedPart>)> = BTreeMap::new();
     for m in &matches {

@@ -171,7 +171,14 @@ fn flag_row(fund: Uuid, f: &Finding, now: chrono::DateTime<chrono::Utc>) -> Flag
 /// Matches what is open in `fund`, records the matches and raises flags for what does not
 /// reconcile. Running it again adds nothing when nothing changed.
 pub async fn reconcile(ledger: &Arc<Ledger>, fund: Uuid) -> ApiResult<RunSummary> {
-    let (settings, (lines, entries, coverage)) = blocking(ledger, move |conn| {
+    let (
+        settings,
+        store::Facts {
+            lines,
+            entries,
+            coverage,
+        },
+    ) = blocking(ledger, move |conn| {
         Ok((store::settings(conn, fund)?, store::facts(conn, fund)?))
     })
     .await?;

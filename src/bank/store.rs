@@ -222,14 +222,18 @@ type MovementRow = (
     Option<Decimal>,
 );
 
+/// What matching reads: lines, entries, and how far each side's statements reach.
+pub struct Facts {
+    pub lines: Vec<LineFact>,
+    pub entries: Vec<EntryFact>,
+    pub coverage: HashMap<Side, Coverage>,
+}
+
 /// What matching reads for `fund`: every line with its account's side and whether it is
 /// matched; every unreversed contribution, disbursement and payment as expected on each
 /// side that has an account, with what is matched of it there; and how far each side's
 /// statements reach.
-pub fn facts(
-    conn: &mut PgConnection,
-    fund: Uuid,
-) -> QueryResult<(Vec<LineFact>, Vec<EntryFact>, HashMap<Side, Coverage>)> {
+pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
     let accounts: HashMap<Uuid, AccountRow> = accounts_of(conn, fund)?
         .into_iter()
         .map(|a| (a.id, a))
@@ -338,5 +342,9 @@ pub fn facts(
                 .or_insert(Coverage { from, to });
         }
     }
-    Ok((lines, entries, coverage))
+    Ok(Facts {
+        lines,
+        entries,
+        coverage,
+    })
 }
