@@ -237,6 +237,10 @@ pub enum BenchCommand {
     /// The screens against the reference red-flag tool (cardinal-rs) on real OCDS
     /// publications: per-indicator precision and recall per ocid, and import coverage.
     Ocds(crate::bench::ocds::OcdsBenchArgs),
+    /// Precision and recall of the reconciliation flags on a seeded fund's year with
+    /// generated bank statements and injected discrepancies (docs/reconciliation.md).
+    /// Writes to the database: run it on a throw-away one.
+    Reconciliation(crate::bench::reconciliation::ReconciliationBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -395,6 +399,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ocds(args),
         } => crate::bench::ocds::run(&args),
+        Command::Bench {
+            what: BenchCommand::Reconciliation(args),
+        } => crate::bench::reconciliation::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -487,8 +487,9 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_camt053() {
+        // A camt.053 document with a group header and no statement.
         let e = parse(&fixture("genkgo-camt053.v2.wrong.xml")).unwrap_err();
-        assert_eq!(e.code, "unsupported_format", "{}", e.detail);
+        assert_eq!(e.code, "invalid_statement", "{}", e.detail);
         let e = parse("<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.052.001.02\"/>")
             .unwrap_err();
         assert_eq!(e.code, "unsupported_format");

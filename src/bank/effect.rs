@@ -348,3 +348,11 @@ impl AccountBody {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rebuild_passes_over_exactly_these_kinds() {
+        assert_eq!(super::KINDS, crate::entries::rebuild::RECONCILIATION_KINDS);
+    }
+}

@@ -10,6 +10,7 @@
 pub mod exports;
 pub mod ledger;
 pub mod ocds;
+pub mod reconciliation;
 pub mod reports;
 pub mod screening;
 

@@ -57,6 +57,7 @@ mod access;
 mod admin;
 mod auth;
 mod bad_input;
+mod bank;
 mod browser;
 mod cli;
 mod domain;
