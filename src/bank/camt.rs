@@ -476,13 +476,10 @@ mod tests {
     }
 
     #[test]
-    fn keeps_five_decimals_exactly() {
+    fn keeps_amounts_exactly_as_written() {
         let s = parse(&fixture("genkgo-camt053.v2.five.decimals.xml")).unwrap();
-        assert!(
-            s[0].lines.iter().any(|l| l.amount.scale() == 5),
-            "{:?}",
-            s[0].lines
-        );
+        assert_eq!(s[0].lines[0].amount.to_string(), "8.850");
+        assert_eq!(s[0].opening.as_ref().unwrap().amount.to_string(), "18.150");
     }
 
     #[test]

@@ -231,7 +231,7 @@ pub struct Facts {
 
 /// What matching reads for `fund`: every line with its account's side and whether it is
 /// matched; every unreversed contribution, disbursement and payment as expected on each
-/// side that has an account, with what is matched of it there; and how far each side's
+/// side that has an account in the entry's currency, with what is matched of it there; and how far each side's
 /// statements reach.
 pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
     let accounts: HashMap<Uuid, AccountRow> = accounts_of(conn, fund)?
@@ -280,7 +280,11 @@ pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
             *matched.entry((seq, side)).or_default() += amount;
         }
     }
-    let sides: std::collections::HashSet<Side> = accounts.values().map(AccountRow::side).collect();
+    // An entry is expected where the side has an account in the entry's currency.
+    let sides: std::collections::HashSet<(Side, String)> = accounts
+        .values()
+        .map(|a| (a.side(), a.currency.clone()))
+        .collect();
     let movements: Vec<MovementRow> = fund_entries::table
         .filter(fund_entries::fund_id.eq(fund))
         .filter(fund_entries::kind.eq_any(["contribution", "disbursement", "payment"]))
@@ -309,7 +313,7 @@ pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
             _ => Vec::new(),
         };
         for (side, signed) in expected {
-            if sides.contains(&side) {
+            if sides.contains(&(side, currency.clone())) {
                 entries.push(EntryFact {
                     seq,
                     kind: kind.clone(),

@@ -197,7 +197,11 @@ pub fn generate(
         for (start, ls) in by_month {
             let opening = balance;
             balance += ls.iter().map(|l| l.amount).sum::<Decimal>();
-            let statement_id = format!("{}-{}", account.simple(), start.format("%Y-%m"));
+            let statement_id = format!(
+                "{}-{}",
+                account.simple().to_string().get(..8).unwrap_or_default(),
+                start.format("%Y-%m")
+            );
             for (i, l) in ls.iter().enumerate() {
                 if l.counterparty == "Unknown" {
                     if let Some(inj) = injected.iter_mut().find(|j| {
