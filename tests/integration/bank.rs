@@ -519,6 +519,61 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
         "{body}"
     );
 
+    // The web page shows the same report to a signed-in auditor.
+    {
+        use fundtrail::auth::{password, store};
+        let user = Uuid::new_v4();
+        let mut conn = db.superuser_conn();
+        store::insert_user(
+            &mut conn,
+            user,
+            auditor,
+            "bank-auditor@test.invalid",
+            &password::hash("pass-word-2026").unwrap(),
+        )
+        .unwrap();
+        store::insert_grant(&mut conn, Uuid::new_v4(), user, "auditor").unwrap();
+        let form = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("email", "bank-auditor@test.invalid"),
+                ("password", "pass-word-2026"),
+                ("role", ""),
+            ])
+            .finish();
+        let res = actix_web::test::call_service(
+            &app,
+            TestRequest::post()
+                .uri("/login")
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(form)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookie: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        let res = actix_web::test::call_service(
+            &app,
+            TestRequest::get()
+                .uri(&format!(
+                    "/funds/{fund}/bank?account={min_acc}&from=2026-03-01&to=2026-03-31"
+                ))
+                .insert_header(("cookie", cookie.join("; ")))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = String::from_utf8(actix_web::test::read_body(res).await.to_vec()).unwrap();
+        assert!(
+            html.contains("Unmatched statement lines") && html.contains("-7777.77"),
+            "{html}"
+        );
+        assert!(html.contains("-5877.77"), "{html}");
+    }
+
     // The chain still verifies with the reconciliation entries in it.
     let (status, body) = call!(
         &app,
