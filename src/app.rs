@@ -54,6 +54,9 @@ pub mod openapi;
         crate::reports::exports::entries_csv, crate::reports::exports::iati_xml, crate::reports::exports::ocds_json,
         crate::notify::http::create, crate::notify::http::list, crate::notify::http::delete,
         crate::notify::http::rotate_secret, crate::notify::http::send_test, crate::notify::http::deliveries,
+        crate::bank::http::register_account, crate::bank::http::list_accounts,
+        crate::bank::http::upload_statement, crate::bank::http::run_reconciliation,
+        crate::bank::http::configure, crate::bank::http::account_report,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::error::Problem, health::Health,
@@ -78,6 +81,7 @@ pub mod openapi;
         (name = "webhooks", description = "Signed notifications of a fund's events: subscriptions, test events, the delivery log"),
         (name = "reports", description = "Fund statement, donor reports, series and exports, pinned to signed checkpoints"),
         (name = "public", description = "What a fund's administrators publish for everyone (no token): sources, uses by ministry, contracts awarded, the signed checkpoint"),
+        (name = "bank", description = "Bank accounts, statements (camt.053, CSV) and their reconciliation with the ledger"),
     )
 )]
 pub struct ApiDoc;
@@ -197,6 +201,7 @@ pub fn build(
                 .configure(crate::reports::http::routes)
                 .configure(crate::reports::public::routes)
                 .configure(crate::reports::exports::routes)
+                .configure(crate::bank::http::routes)
                 .configure(crate::chains::http::routes),
         )
         .app_data(web::Data::new(crate::web::docs::ApiDocument(

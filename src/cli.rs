@@ -241,6 +241,11 @@ pub enum ImportCommand {
     /// same file again appends nothing. Prints a report to stderr; exit 2 if the file
     /// could not be read to its end.
     Ocds(crate::import::ImportOcdsArgs),
+    /// A bank statement (ISO 20022 camt.053 .001.02 or .001.08, or CSV with a declared
+    /// column mapping) of a registered account: recorded on the fund's chain, then the
+    /// fund reconciled (docs/reconciliation.md). Importing the same statement again
+    /// records nothing new.
+    Bank(crate::import::bank::ImportBankArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +265,10 @@ pub enum BenchCommand {
     /// The screens against the reference red-flag tool (cardinal-rs) on real OCDS
     /// publications: per-indicator precision and recall per ocid, and import coverage.
     Ocds(crate::bench::ocds::OcdsBenchArgs),
+    /// Precision and recall of the reconciliation flags on a seeded fund's year with
+    /// generated bank statements and injected discrepancies (docs/reconciliation.md).
+    /// Writes to the database: run it on a throw-away one.
+    Reconciliation(crate::bench::reconciliation::ReconciliationBenchArgs),
 }
 
 /// Offline verification failed (the export is not what the keys and checkpoint vouch
@@ -424,6 +433,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ocds(args),
         } => crate::bench::ocds::run(&args),
+        Command::Bench {
+            what: BenchCommand::Reconciliation(args),
+        } => crate::bench::reconciliation::run(&args),
         Command::Rebuild { check, db } => {
             let report = crate::startup::rebuild(&db, !check)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -456,6 +468,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Import {
             what: ImportCommand::Ocds(args),
         } => crate::import::run::run_cli(&args).map(|_| ()),
+        Command::Import {
+            what: ImportCommand::Bank(args),
+        } => crate::import::bank::run_cli(&args),
         Command::SeedDemo(args) => {
             let report = crate::seed::run(&args)?;
             println!("{}", serde_json::to_string_pretty(&report)?);

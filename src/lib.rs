@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bank;
 pub mod bench;
 pub mod chains;
 pub mod cli;

@@ -56,6 +56,59 @@ diesel::table! {
 }
 
 diesel::table! {
+    bank_accounts (id) {
+        id -> Uuid,
+        fund_id -> Uuid,
+        seq -> Int8,
+        account -> Text,
+        currency -> Text,
+        owner -> Text,
+        ministry_org_id -> Nullable<Uuid>,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    bank_lines (fund_id, seq, line) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        line -> Int4,
+        account_id -> Uuid,
+        booking_date -> Date,
+        amount -> Numeric,
+        currency -> Text,
+        reference -> Text,
+        counterparty -> Text,
+    }
+}
+
+diesel::table! {
+    bank_matches (fund_id, seq, entry_seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        statement_seq -> Int8,
+        line -> Int4,
+        account_id -> Uuid,
+        entry_seq -> Int8,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    bank_statements (fund_id, seq) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        account_id -> Uuid,
+        statement_id -> Text,
+        from_date -> Date,
+        to_date -> Date,
+        currency -> Text,
+        opening -> Numeric,
+        closing -> Numeric,
+    }
+}
+
+diesel::table! {
     bid_disqualifications (fund_id, seq) {
         fund_id -> Uuid,
         seq -> Int8,
@@ -317,6 +370,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    reconciliation_settings (fund_id) {
+        fund_id -> Uuid,
+        seq -> Int8,
+        settings -> Jsonb,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> Uuid,
         family_id -> Uuid,
@@ -488,6 +549,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     approval_policies,
     approval_requests,
     approvals,
+    bank_accounts,
+    bank_lines,
+    bank_matches,
+    bank_statements,
     bid_disqualifications,
     chain_heads,
     chains,
@@ -509,6 +574,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ministry_positions,
     organization_identifiers,
     organizations,
+    reconciliation_settings,
     refresh_tokens,
     report_blocks,
     role_grants,

@@ -11,6 +11,7 @@
 pub mod exports;
 pub mod ledger;
 pub mod ocds;
+pub mod reconciliation;
 pub mod replica;
 pub mod reports;
 pub mod screening;

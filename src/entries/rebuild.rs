@@ -24,6 +24,15 @@ use crate::ledger::store as ledger_store;
 use crate::ledger::Ledger;
 use crate::money::Currency;
 
+/// The kinds bank reconciliation records on a fund's chain (`bank::effect::KINDS`): not
+/// typed fund entries, and no part of the state rebuilt here.
+pub const RECONCILIATION_KINDS: [&str; 4] = [
+    "bank_account",
+    "bank_statement",
+    "bank_match",
+    "reconciliation_config",
+];
+
 /// Entries replayed per page.
 const PAGE: i64 = 5_000;
 /// Differing rows reported per table and side.
@@ -68,6 +77,11 @@ fn replay(
     screens: &dyn Screens,
 ) -> Result<(), ReplayError> {
     let mut st = Derived::new(conn, ctx.fund);
+    // Reconciliation's entries keep no fund state (`bank`).
+    let entries: Vec<&crate::ledger::entry::Entry> = entries
+        .iter()
+        .filter(|e| !RECONCILIATION_KINDS.contains(&e.kind.as_str()))
+        .collect();
     let typed = entries
         .iter()
         .map(|e| {

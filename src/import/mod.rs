@@ -4,6 +4,7 @@
 //! contracting process to procurement entries (`map`) and appends what is not yet
 //! recorded (`run`).
 
+pub mod bank;
 pub mod map;
 pub mod merge;
 pub mod model;

@@ -22,7 +22,9 @@ use crate::funds::view::{views, EntryView};
 use crate::ledger::writer::AppendError;
 use crate::state::{with_conn, AppState};
 
-const RULES: [&str; 27] = [
+/// The screens' rules, then bank reconciliation's (`bank::matching::RULES`, raised into the
+/// same flags).
+const RULES: [&str; 32] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -50,6 +52,11 @@ const RULES: [&str; 27] = [
     "velocity-spike",
     "non-competitive-share",
     "amount-outlier",
+    "bank-unrecorded-debit",
+    "bank-unrecorded-credit",
+    "bank-unpaid-entry",
+    "bank-amount-mismatch",
+    "bank-balance-differs",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
 const STATUSES: [&str; 5] = [

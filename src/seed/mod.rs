@@ -14,6 +14,7 @@
 //! never exceed their invoice. A procurement whose next step would fall after today stops
 //! there (it is still in progress).
 
+pub mod bank;
 pub mod schemes;
 
 use std::path::PathBuf;

@@ -39,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funds/{fund}").get(pages::fund))
                 .service(web::resource("/funds/{fund}/entries").get(pages::entries))
                 .service(web::resource("/funds/{fund}/flags").get(pages::flags))
+                .service(web::resource("/funds/{fund}/bank").get(pages::bank))
                 .service(web::resource("/funds/{fund}/flags/triage").post(pages::triage_many))
                 .service(web::resource("/funds/{fund}/donors/{donor}").get(pages::donor_report))
                 .service(

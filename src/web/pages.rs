@@ -1080,3 +1080,124 @@ pub async fn contract(state: web::Data<AppState>, req: HttpRequest) -> PageResul
     };
     Ok(render(Some(&c), "Contract", body))
 }
+
+/// `GET /funds/{fund}/bank?account=&from=&to=`: the fund's bank accounts, and the chosen
+/// account's reconciliation over the period (docs/reconciliation.md, "Report"), through
+/// the API's handlers.
+pub async fn bank(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let c = Caller::of(&req, &state).await?;
+    let id = fund_id(&req)?;
+    let f = fund_of(&c, &state, id).await?;
+    let accounts = api::json(
+        crate::bank::http::list_accounts(
+            c.principal.clone(),
+            state.clone(),
+            api::path(json!({ "fund": id }))?,
+        )
+        .await,
+    )
+    .await?;
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        query
+            .iter()
+            .find(|(key, v)| key == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let report = match (get("account"), get("from"), get("to")) {
+        (Some(account), Some(_), Some(_)) => Some(
+            api::json(
+                crate::bank::http::account_report(
+                    c.principal.clone(),
+                    state.clone(),
+                    api::path(json!({ "fund": id, "account": account }))?,
+                    api::query(&api_query(&req, &["account"]))?,
+                )
+                .await,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let line_rows = |lines: &[Value]| {
+        html! {
+            @for l in lines {
+                tr {
+                    td { (s(l, "booking_date")) }
+                    td class="num" { (s(l, "amount")) " " (s(l, "currency")) }
+                    td { (s(l, "reference")) }
+                    td { (s(l, "counterparty")) }
+                    td { @for e in arr(l, "entries") { a href={"/chains/" (id) "/entries/" (t(e, "entry"))} { "#" (t(e, "entry")) } " " } }
+                }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Bank reconciliation of " (s(&f, "name")) }
+        (fund_nav(&c, &f))
+        div class="scroll" tabindex="0" {
+            table {
+                caption { "Bank accounts" }
+                thead { tr { th scope="col" { "Account" } th scope="col" { "Owner" } th scope="col" { "Currency" } th scope="col" { "Name" } } }
+                tbody {
+                    @for a in arr(&accounts, "accounts") {
+                        tr {
+                            td { (s(a, "account")) }
+                            td { (s(a, "owner")) }
+                            td { (s(a, "currency")) }
+                            td { (s(a, "name")) }
+                        }
+                    }
+                }
+            }
+        }
+        form method="get" class="filters" aria-label="Reconciliation period" {
+            div class="field" {
+                label for="f-account" { "Account" }
+                select id="f-account" name="account" {
+                    @for a in arr(&accounts, "accounts") {
+                        option value=(s(a, "id")) selected[get("account").as_deref() == Some(s(a, "id"))] { (s(a, "account")) }
+                    }
+                }
+            }
+            (filter_input(&req, "from", "From date", "date"))
+            (filter_input(&req, "to", "To date", "date"))
+            button type="submit" { "Show" }
+        }
+        @if let Some(r) = &report {
+            h2 { "Balances" }
+            p { "Bank closing " (s(r, "bank_closing")) ", ledger " (s(r, "ledger_balance")) ", difference " (s(r, "balance_difference")) }
+            @for (title, key) in [("Unmatched statement lines", "unmatched_lines"), ("Matched statement lines", "matched")] {
+                h2 { (title) }
+                div class="scroll" tabindex="0" {
+                    table {
+                        caption { (arr(r, key).len()) " lines" }
+                        thead { tr { th scope="col" { "Booked" } th scope="col" { "Amount" } th scope="col" { "Reference" } th scope="col" { "Counterparty" } th scope="col" { "Entries" } } }
+                        tbody { (line_rows(arr(r, key))) }
+                    }
+                }
+            }
+            h2 { "Entries not seen at the bank" }
+            div class="scroll" tabindex="0" {
+                table {
+                    caption { (arr(r, "unmatched_entries").len()) " entries" }
+                    thead { tr { th scope="col" { "Entry" } th scope="col" { "Kind" } th scope="col" { "Date" } th scope="col" { "Expected" } th scope="col" { "Seen" } } }
+                    tbody {
+                        @for e in arr(r, "unmatched_entries") {
+                            tr {
+                                td { a href={"/chains/" (id) "/entries/" (t(e, "seq"))} { "#" (t(e, "seq")) } }
+                                td { (s(e, "kind")) }
+                                td { (s(e, "business_date")) }
+                                td class="num" { (s(e, "expected")) " " (s(e, "currency")) }
+                                td class="num" { (s(e, "seen")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(render(Some(&c), "Bank reconciliation", body))
+}

@@ -58,6 +58,7 @@ mod admin;
 mod approvals;
 mod auth;
 mod bad_input;
+mod bank;
 mod browser;
 mod cli;
 mod domain;
