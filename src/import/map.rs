@@ -1816,4 +1816,73 @@ mod tests {
         );
         assert_eq!(reasons(&p), ["vendor_disqualified", "award_not_recorded"]);
     }
+
+    #[test]
+    fn an_award_status_read_as_a_disqualification_rules_out_the_bid_on_its_lot_only() {
+        // V1 bid on lots L1 and L2: its award on L1 is `unsuccessful` (ruled out), on L2
+        // active; V2 won L1.
+        let r = release(
+            json!({"ocid": "ocds-abc-2", "buyer": {"id": "M", "name": "Ministry"},
+            "parties": [{"id": "V1", "name": "Vendor One"}, {"id": "V2", "name": "Vendor Two"}],
+            "tender": {"procurementMethod": "open", "value": {"amount": 1200, "currency": "EUR"},
+                       "tenderPeriod": {"startDate": "2026-03-01T00:00:00Z", "endDate": "2026-03-20T00:00:00Z"}},
+            "bids": {"details": [
+                {"id": "B1", "status": "valid", "tenderers": [{"id": "V1"}], "relatedLots": ["L1"], "value": {"amount": 900, "currency": "EUR"}},
+                {"id": "B2", "status": "valid", "tenderers": [{"id": "V1"}], "relatedLots": ["L2"], "value": {"amount": 400, "currency": "EUR"}},
+                {"id": "B3", "status": "valid", "tenderers": [{"id": "V2"}], "relatedLots": ["L1"], "value": {"amount": 950, "currency": "EUR"}}]},
+            "awards": [
+                {"id": "A1", "status": "unsuccessful", "date": "2026-03-25T00:00:00Z", "suppliers": [{"id": "V1"}], "relatedLots": ["L1"], "value": {"amount": 900, "currency": "EUR"}},
+                {"id": "A2", "status": "active", "date": "2026-03-26T00:00:00Z", "suppliers": [{"id": "V2"}], "relatedLots": ["L1"], "value": {"amount": 950, "currency": "EUR"}},
+                {"id": "A3", "status": "active", "date": "2026-03-26T00:00:00Z", "suppliers": [{"id": "V1"}], "relatedLots": ["L2"], "value": {"amount": 400, "currency": "EUR"}}]}),
+        );
+        let mut c = ctx();
+        c.bid_disqualified = true;
+        // Unmapped: the unsuccessful award is only skipped; no bid is disqualified.
+        let p = plan(&r, &c).unwrap();
+        assert!(p.entries.iter().all(|e| e.kind != "bid_disqualified"));
+        assert_eq!(p.entries.iter().filter(|e| e.kind == "award").count(), 2);
+        c.award_statuses
+            .insert("unsuccessful".to_owned(), AwardStatus::Disqualified);
+        let p = plan(&r, &c).unwrap();
+        let disqualified: Vec<&Planned> = p
+            .entries
+            .iter()
+            .filter(|e| e.kind == "bid_disqualified")
+            .collect();
+        assert_eq!(disqualified.len(), 1, "{:?}", p.entries);
+        assert_eq!(disqualified[0].key, "ocds:ocds-abc-2:bid:B1:disqualified");
+        assert_eq!(disqualified[0].date.to_string(), "2026-03-25");
+        assert!(disqualified[0].body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("award A1 unsuccessful"));
+        // Both active awards stand: V1's bid on L2 is not ruled out.
+        assert_eq!(p.entries.iter().filter(|e| e.kind == "award").count(), 2);
+        assert!(!reasons(&p).contains(&"vendor_disqualified"));
+        // `pending=active`: an award the publisher left pending is recorded.
+        let mut pending = r.clone();
+        if let Some(a) = pending.awards.get_mut(1) {
+            a.status = Some("pending".to_owned());
+        }
+        assert_eq!(
+            plan(&pending, &c)
+                .unwrap()
+                .entries
+                .iter()
+                .filter(|e| e.kind == "award")
+                .count(),
+            1
+        );
+        c.award_statuses
+            .insert("pending".to_owned(), AwardStatus::Active);
+        assert_eq!(
+            plan(&pending, &c)
+                .unwrap()
+                .entries
+                .iter()
+                .filter(|e| e.kind == "award")
+                .count(),
+            2
+        );
+    }
 }
