@@ -109,6 +109,28 @@ impl BidStatus {
     }
 }
 
+/// What a publisher's own award status means (`--award-status WORD=MEANING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwardStatus {
+    /// An award in effect, recorded like the codelist's `active` (a publisher that
+    /// leaves `pending` the awards whose contracts it signed and paid).
+    Active,
+    /// The supplier was ruled out: the award is not recorded and the supplier's bid on
+    /// the award's lot is recorded as disqualified (Prozorro's `unsuccessful`: the
+    /// qualification of the bidder failed, and the next bid was examined).
+    Disqualified,
+}
+
+impl AwardStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(AwardStatus::Active),
+            "disqualified" => Some(AwardStatus::Disqualified),
+            _ => None,
+        }
+    }
+}
+
 /// What the mapping needs to know besides the release.
 #[derive(Debug, Clone)]
 pub struct MapCtx {
@@ -124,6 +146,8 @@ pub struct MapCtx {
     pub bid_statuses: HashMap<String, BidStatus>,
     /// A publisher's procurement methods mapped to the domain's (`limited` → direct).
     pub methods: HashMap<String, Method>,
+    /// A publisher's award statuses and what they mean (`unsuccessful` → disqualified).
+    pub award_statuses: HashMap<String, AwardStatus>,
 }
 
 /// The idempotency key of an element: `ocds:<ocid>:<path>` when that is a valid key
@@ -748,6 +772,36 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
     let mut bidders: HashSet<(Option<String>, usize)> = HashSet::new();
     let mut disqualified: HashSet<(Option<String>, usize)> = HashSet::new();
     let mut derived: HashMap<String, usize> = HashMap::new();
+    // (lot, party, award id, date) of awards whose status says the supplier was ruled
+    // out (`--award-status WORD=disqualified`), unless the supplier holds an active award
+    // on that lot: its bid there is recorded as disqualified.
+    let award_status = |a: &model::Award| {
+        let published = a.status.as_deref().unwrap_or("active");
+        match ctx.award_statuses.get(published) {
+            Some(s) => Some(*s),
+            None => (published == "active").then_some(AwardStatus::Active),
+        }
+    };
+    let mut ruled_out_by_award: Vec<(Option<String>, usize, String, Option<NaiveDate>)> =
+        Vec::new();
+    let mut awarded: HashSet<(Option<String>, usize)> = HashSet::new();
+    for a in &release.awards {
+        let Some(supplier) = a.suppliers.first().and_then(|s| b.parties.index_of(s)) else {
+            continue;
+        };
+        match award_status(a) {
+            Some(AwardStatus::Active) => {
+                awarded.insert((lot_of(a.lot()), supplier));
+            }
+            Some(AwardStatus::Disqualified) => ruled_out_by_award.push((
+                lot_of(a.lot()),
+                supplier,
+                a.id.as_ref().map(|i| i.0.clone()).unwrap_or_default(),
+                opt_date(a.date.as_ref()),
+            )),
+            None => {}
+        }
+    }
     let bids = release
         .bids
         .as_ref()
@@ -818,6 +872,19 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
         };
         let lot = lot_of(bid.lot());
         let on = opt_date(bid.date.as_ref()).unwrap_or(deadline);
+        // An award without lot rules its supplier out on every lot; one with a lot, on
+        // that lot (and on a bid without lot).
+        let same_lot = |l: &Option<String>| l.is_none() || lot.is_none() || *l == lot;
+        let by_award = ruled_out_by_award
+            .iter()
+            .find(|(l, p, _, _)| {
+                *p == tenderer
+                    && same_lot(l)
+                    && !awarded
+                        .iter()
+                        .any(|(al, ap)| *ap == tenderer && same_lot(al))
+            })
+            .filter(|_| status != Some(BidStatus::Disqualified));
         let mut body = json!({"tender": r(&tender_key), "vendor": party(tenderer), "amount": money_json(&amount)});
         if let Json::Object(m) = &mut body {
             if let Some(l) = &lot {
@@ -839,7 +906,26 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
             continue;
         };
         bidders.insert((lot.clone(), tenderer));
-        if status == Some(BidStatus::Disqualified) {
+        if let (Some((_, _, award, award_date)), true) = (by_award, ctx.bid_disqualified) {
+            let award_status = release
+                .awards
+                .iter()
+                .find(|a| a.id.as_ref().is_some_and(|i| i.0 == *award))
+                .and_then(|a| a.status.clone())
+                .unwrap_or_default();
+            let recorded = b.push(
+                &format!("bid:{id}:disqualified"),
+                &format!("{element} disqualification"),
+                "bid_disqualified",
+                award_date.unwrap_or(deadline).max(on),
+                json!({"bid": r(&bid_key), "reason": format!("award {award} {award_status} (OCDS award status read as a disqualification, {ocid})")}),
+                Some(&id),
+                Vec::new(),
+            );
+            if recorded.is_some() {
+                disqualified.insert((lot, tenderer));
+            }
+        } else if status == Some(BidStatus::Disqualified) {
             if ctx.bid_disqualified {
                 // OCDS gives no date for a disqualification: bids are evaluated once the
                 // submission period closed, so it is dated the deadline (or the bid, if later).
@@ -896,13 +982,24 @@ pub fn plan(release: &Release, ctx: &MapCtx) -> Result<Plan, Skip> {
         };
         let element = format!("award {id}");
         let status = award.status.as_deref().unwrap_or("active");
-        if status != "active" {
-            b.skip(
-                "award_not_active",
-                &element,
-                format!("status {status:?}: only active awards are recorded"),
-            );
-            continue;
+        match award_status(award) {
+            Some(AwardStatus::Active) => {}
+            Some(AwardStatus::Disqualified) => {
+                b.skip(
+                    "award_not_active",
+                    &element,
+                    format!("status {status:?}: the supplier was ruled out (its bid on this lot is recorded as disqualified)"),
+                );
+                continue;
+            }
+            None => {
+                b.skip(
+                    "award_not_active",
+                    &element,
+                    format!("status {status:?}: only active awards are recorded"),
+                );
+                continue;
+            }
         }
         let Some(supplier) = award.suppliers.first().and_then(|s| b.parties.index_of(s)) else {
             b.skip("no_party", &element, "an award without supplier");
@@ -1316,6 +1413,7 @@ mod tests {
             fund_currency: Currency::parse("EUR").unwrap(),
             bid_statuses: HashMap::new(),
             methods: HashMap::new(),
+            award_statuses: HashMap::new(),
         }
     }
 
@@ -1717,5 +1815,74 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 3, 20).unwrap()
         );
         assert_eq!(reasons(&p), ["vendor_disqualified", "award_not_recorded"]);
+    }
+
+    #[test]
+    fn an_award_status_read_as_a_disqualification_rules_out_the_bid_on_its_lot_only() {
+        // V1 bid on lots L1 and L2: its award on L1 is `unsuccessful` (ruled out), on L2
+        // active; V2 won L1.
+        let r = release(
+            json!({"ocid": "ocds-abc-2", "buyer": {"id": "M", "name": "Ministry"},
+            "parties": [{"id": "V1", "name": "Vendor One"}, {"id": "V2", "name": "Vendor Two"}],
+            "tender": {"procurementMethod": "open", "value": {"amount": 1200, "currency": "EUR"},
+                       "tenderPeriod": {"startDate": "2026-03-01T00:00:00Z", "endDate": "2026-03-20T00:00:00Z"}},
+            "bids": {"details": [
+                {"id": "B1", "status": "valid", "tenderers": [{"id": "V1"}], "relatedLots": ["L1"], "value": {"amount": 900, "currency": "EUR"}},
+                {"id": "B2", "status": "valid", "tenderers": [{"id": "V1"}], "relatedLots": ["L2"], "value": {"amount": 400, "currency": "EUR"}},
+                {"id": "B3", "status": "valid", "tenderers": [{"id": "V2"}], "relatedLots": ["L1"], "value": {"amount": 950, "currency": "EUR"}}]},
+            "awards": [
+                {"id": "A1", "status": "unsuccessful", "date": "2026-03-25T00:00:00Z", "suppliers": [{"id": "V1"}], "relatedLots": ["L1"], "value": {"amount": 900, "currency": "EUR"}},
+                {"id": "A2", "status": "active", "date": "2026-03-26T00:00:00Z", "suppliers": [{"id": "V2"}], "relatedLots": ["L1"], "value": {"amount": 950, "currency": "EUR"}},
+                {"id": "A3", "status": "active", "date": "2026-03-26T00:00:00Z", "suppliers": [{"id": "V1"}], "relatedLots": ["L2"], "value": {"amount": 400, "currency": "EUR"}}]}),
+        );
+        let mut c = ctx();
+        c.bid_disqualified = true;
+        // Unmapped: the unsuccessful award is only skipped; no bid is disqualified.
+        let p = plan(&r, &c).unwrap();
+        assert!(p.entries.iter().all(|e| e.kind != "bid_disqualified"));
+        assert_eq!(p.entries.iter().filter(|e| e.kind == "award").count(), 2);
+        c.award_statuses
+            .insert("unsuccessful".to_owned(), AwardStatus::Disqualified);
+        let p = plan(&r, &c).unwrap();
+        let disqualified: Vec<&Planned> = p
+            .entries
+            .iter()
+            .filter(|e| e.kind == "bid_disqualified")
+            .collect();
+        assert_eq!(disqualified.len(), 1, "{:?}", p.entries);
+        assert_eq!(disqualified[0].key, "ocds:ocds-abc-2:bid:B1:disqualified");
+        assert_eq!(disqualified[0].date.to_string(), "2026-03-25");
+        assert!(disqualified[0].body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("award A1 unsuccessful"));
+        // Both active awards stand: V1's bid on L2 is not ruled out.
+        assert_eq!(p.entries.iter().filter(|e| e.kind == "award").count(), 2);
+        assert!(!reasons(&p).contains(&"vendor_disqualified"));
+        // `pending=active`: an award the publisher left pending is recorded.
+        let mut pending = r.clone();
+        if let Some(a) = pending.awards.get_mut(1) {
+            a.status = Some("pending".to_owned());
+        }
+        assert_eq!(
+            plan(&pending, &c)
+                .unwrap()
+                .entries
+                .iter()
+                .filter(|e| e.kind == "award")
+                .count(),
+            1
+        );
+        c.award_statuses
+            .insert("pending".to_owned(), AwardStatus::Active);
+        assert_eq!(
+            plan(&pending, &c)
+                .unwrap()
+                .entries
+                .iter()
+                .filter(|e| e.kind == "award")
+                .count(),
+            2
+        );
     }
 }

@@ -36,6 +36,21 @@ pub struct ImportOcdsArgs {
     /// `--method limited=direct` (repeatable; open, selective, limited or direct).
     #[arg(long = "method", value_name = "WORD=METHOD")]
     pub method: Vec<String>,
+    /// A publisher's own award status and what it means: `active` (recorded as an award
+    /// in effect) or `disqualified` (the supplier was ruled out: its bid on the award's
+    /// lot is recorded as disqualified), e.g. Prozorro's
+    /// `--award-status unsuccessful=disqualified` (repeatable).
+    #[arg(long = "award-status", value_name = "WORD=MEANING")]
+    pub award_status: Vec<String>,
+    /// Units of the fund's currency per euro at which the screens' euro-sized amount
+    /// defaults are converted (the `amount_scale` setting), recorded as a
+    /// `screening_config` entry before importing unless already in force.
+    #[arg(long = "amount-scale", value_name = "RATE")]
+    pub amount_scale: Option<String>,
+    /// Any screening setting, recorded with `--amount-scale` in the same
+    /// `screening_config`, e.g. `--screening award_tax_share=0.2` (repeatable).
+    #[arg(long = "screening", value_name = "NAME=VALUE")]
+    pub screening: Vec<String>,
     /// OCDS 1.1 files or directories (their `.json`, `.jsonl` and `.ndjson` files):
     /// JSON lines, release packages or record packages. The releases of one process may
     /// be spread over several files.

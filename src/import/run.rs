@@ -14,9 +14,13 @@
 //! head lock, that the batch really starts at that seq; if another writer got in first it
 //! refuses with `chain_moved` and the importer plans the process again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -25,7 +29,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 use uuid::Uuid;
 
-use super::map::{self, BidStatus, MapCtx, PartyRef, Plan, Skip};
+use super::map::{self, AwardStatus, BidStatus, MapCtx, PartyRef, Plan, Skip};
 use super::read::{self, Format, Item, Record};
 use crate::auth::guard::Role;
 use crate::auth::store::{self as org_store, OrgRow};
@@ -34,7 +38,7 @@ use crate::entries::effect::FundEffect;
 use crate::entries::kinds::{FundEntry, Method};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
-use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect};
+use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect, Receipt};
 use crate::ledger::Ledger;
 use crate::money::Currency;
 
@@ -56,6 +60,12 @@ const MAX_ATTEMPTS: usize = 5;
 const MAX_GROUP_ENTRIES: usize = crate::ledger::writer::MAX_BATCH_ENTRIES;
 /// Examples kept per skip reason in the report.
 const EXAMPLES_PER_REASON: usize = 5;
+/// Groups handed to the chain's writer and not yet answered: while the writer appends
+/// them (it commits the jobs it finds queued together, up to 4,000 entries per
+/// transaction), this thread prepares the next.
+const IN_FLIGHT: usize = 3;
+/// Mapped processes waiting for the importer.
+const MAPPED_AHEAD: usize = 64;
 
 /// What to import, and where.
 #[derive(Debug, Clone)]
@@ -72,6 +82,12 @@ pub struct ImportOptions {
     pub bid_statuses: HashMap<String, BidStatus>,
     /// A publisher's procurement methods mapped to the domain's.
     pub methods: HashMap<String, Method>,
+    /// A publisher's award statuses and what they mean.
+    pub award_statuses: HashMap<String, AwardStatus>,
+    /// Screening settings (docs/screening.md, "Thresholds") recorded as a
+    /// `screening_config` entry of the fund before anything is imported, unless the fund
+    /// already screens with them: `amount_scale`, `award_tax_share`, ...
+    pub screening: serde_json::Map<String, Json>,
     /// Where to write every skip and finding as JSON lines (`--report`), as they happen.
     pub report: Option<PathBuf>,
 }
@@ -86,6 +102,8 @@ impl ImportOptions {
             future_skew_days: 1,
             bid_statuses: HashMap::new(),
             methods: HashMap::new(),
+            award_statuses: HashMap::new(),
+            screening: serde_json::Map::new(),
             report: None,
         }
     }
@@ -117,6 +135,52 @@ pub fn methods(pairs: &[String]) -> anyhow::Result<HashMap<String, Method>> {
             format!("--method {p:?}: {code:?} is not open, selective, limited or direct")
         })?;
         out.insert(word.trim().to_owned(), m);
+    }
+    Ok(out)
+}
+
+/// `WORD=MEANING` pairs of `--award-status` (MEANING: `active`, or `disqualified`: the
+/// supplier was ruled out, its bid on the award's lot is disqualified).
+pub fn award_statuses(pairs: &[String]) -> anyhow::Result<HashMap<String, AwardStatus>> {
+    let mut out = HashMap::new();
+    for p in pairs {
+        let (word, code) = p.split_once('=').with_context(|| {
+            format!("--award-status {p:?}: write WORD=MEANING, e.g. unsuccessful=disqualified")
+        })?;
+        let status = AwardStatus::parse(code.trim()).with_context(|| {
+            format!("--award-status {p:?}: {code:?} is neither active nor disqualified")
+        })?;
+        out.insert(word.trim().to_owned(), status);
+    }
+    Ok(out)
+}
+
+/// `NAME=VALUE` pairs of `--screening`, and `--amount-scale`, as the settings of a
+/// `screening_config`. A value is JSON when it reads as JSON other than a number with a
+/// fraction (`30`, `true`, `null`), else a string (`"0.2"`: decimals stay exact); the
+/// fund converts it to the setting's type.
+pub fn screening_settings(
+    pairs: &[String],
+    amount_scale: Option<&str>,
+) -> anyhow::Result<serde_json::Map<String, Json>> {
+    let mut out = serde_json::Map::new();
+    for p in pairs {
+        let (name, value) = p.split_once('=').with_context(|| {
+            format!("--screening {p:?}: write NAME=VALUE, e.g. award_tax_share=0.2")
+        })?;
+        let value = value.trim();
+        let v = match serde_json::from_str::<Json>(value) {
+            Ok(Json::Number(n)) if !(n.is_i64() || n.is_u64()) => Json::String(value.to_owned()),
+            Ok(v) => v,
+            Err(_) => Json::String(value.to_owned()),
+        };
+        out.insert(name.trim().to_owned(), v);
+    }
+    if let Some(rate) = amount_scale {
+        out.insert(
+            "amount_scale".to_owned(),
+            Json::String(rate.trim().to_owned()),
+        );
     }
     Ok(out)
 }
@@ -219,6 +283,9 @@ pub struct ImportReport {
     pub appended_by_kind: BTreeMap<String, u64>,
     pub vendors_created: u64,
     pub identifiers_added: u64,
+    /// The seq of the `screening_config` recorded for the import's screening settings
+    /// (`None`: none asked for, or already in force).
+    pub screening_config: Option<u64>,
     /// Skipped records, processes and elements, by reason.
     pub skipped: Vec<SkipGroup>,
     /// Why reading stopped before the end of the file, if it did.
@@ -372,11 +439,28 @@ struct Importer<'a> {
     ministries: HashMap<String, Result<Uuid, Skip>>,
     /// Party key -> vendor.
     vendors: HashMap<String, Uuid>,
-    /// Processes waiting to be appended together, from seq `group_base` on.
+    /// Mapped processes waiting for the next group, with their ministry, and how many
+    /// entries they map to.
+    queued: Vec<(Plan, Uuid)>,
+    queued_entries: usize,
+    /// The group being prepared (or appended again), from seq `group_base` on.
     group: Vec<Pending>,
     group_base: Option<u64>,
-    /// Idempotency keys of the pending group.
+    /// Idempotency keys of the group being prepared.
     pending_keys: std::collections::HashSet<String>,
+    /// Groups handed to the chain's writer, oldest first, not yet answered.
+    inflight: VecDeque<InFlight>,
+    /// The seqs the entries of the groups in flight get (what a later release of the
+    /// same ocid refers to before they are committed).
+    inflight_seqs: HashMap<String, u64>,
+    /// The chain's size once the groups in flight are appended (`None`: read it).
+    next_seq: Option<u64>,
+}
+
+/// A group handed to the chain's writer, and its answer to come.
+struct InFlight {
+    group: Vec<Pending>,
+    answer: Pin<Box<dyn Future<Output = Result<Vec<Receipt>, AppendError>>>>,
 }
 
 /// A process whose new entries wait in the group.
@@ -670,9 +754,9 @@ impl Importer<'_> {
         }
     }
 
-    /// Takes one process: resolves its ministry and adds what it still needs to the
-    /// pending group, which is appended when full (`MAX_GROUP_ENTRIES`), when the next
-    /// process is another ministry's, and at the end of the file.
+    /// Takes one mapped process: resolves its ministry and queues it for the next group,
+    /// which is prepared and handed to the writer when full (`MAX_GROUP_ENTRIES`), when
+    /// the next process is another ministry's, and at the end.
     async fn process(&mut self, plan: Plan) -> anyhow::Result<()> {
         let ocid = plan.ocid.clone();
         for s in &plan.skips {
@@ -687,40 +771,76 @@ impl Importer<'_> {
                 return Ok(());
             }
         };
-        if self.group.first().is_some_and(|g| {
-            g.ministry != ministry || self.group_entries() + plan.entries.len() > MAX_GROUP_ENTRIES
+        if self.queued.first().is_some_and(|(_, m)| {
+            *m != ministry || self.queued_entries + plan.entries.len() > MAX_GROUP_ENTRIES
         }) {
             self.flush().await?;
         }
-        let base = match self.group_base {
-            Some(b) => b + u64::try_from(self.group_entries())?,
+        self.queued_entries += plan.entries.len();
+        self.queued.push((plan, ministry));
+        Ok(())
+    }
+
+    /// The recorded entries of `keys`, by key: one query.
+    fn recorded<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> anyhow::Result<HashMap<String, Entry>> {
+        let keys: Vec<&str> = keys.collect();
+        let mut conn = self.conn()?;
+        let rows = crate::ledger::store::entries_by_keys(&mut conn, self.fund, &keys)
+            .map_err(|e| anyhow::anyhow!("reading recorded entries: {e:?}"))?;
+        let mut recorded = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let entry = Ledger::parse_entry(&row)?;
+            recorded.insert(row.idempotency_key.clone(), entry);
+        }
+        Ok(recorded)
+    }
+
+    /// Prepares the queued processes as one group (their recorded entries read in one
+    /// query) and hands it to the chain's writer.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        let queued = std::mem::take(&mut self.queued);
+        self.queued_entries = 0;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let recorded = self.recorded(
+            queued
+                .iter()
+                .flat_map(|(p, _)| p.entries.iter().map(|e| e.key.as_str())),
+        )?;
+        let base = match self.next_seq {
+            Some(s) => s,
             None => self.head()?,
         };
-        match self.prepare(&plan, ministry, base, true).await? {
-            Prepared::Skipped => {}
-            Prepared::AlreadyRecorded(present) => {
-                self.report.entries_already_present += u64::try_from(present)?;
-                self.report.processes_already_recorded += 1;
-                if plan.findings > 0 {
-                    self.report.processes_with_findings += 1;
+        for (plan, ministry) in queued {
+            let next = base + u64::try_from(self.group_entries())?;
+            match self.prepare(&plan, ministry, next, Some(&recorded)).await? {
+                Prepared::Skipped => {}
+                Prepared::AlreadyRecorded(present) => {
+                    self.report.entries_already_present += u64::try_from(present)?;
+                    self.report.processes_already_recorded += 1;
+                    if plan.findings > 0 {
+                        self.report.processes_with_findings += 1;
+                    }
                 }
-            }
-            Prepared::New(requests, present) => {
-                for r in &requests {
-                    self.pending_keys.insert(r.idempotency_key.clone());
+                Prepared::New(requests, present) => {
+                    for r in &requests {
+                        self.pending_keys.insert(r.idempotency_key.clone());
+                    }
+                    self.group_base.get_or_insert(next);
+                    self.group.push(Pending {
+                        plan,
+                        ministry,
+                        requests,
+                        present,
+                    });
                 }
-                if self.group_base.is_none() {
-                    self.group_base = Some(base);
-                }
-                self.group.push(Pending {
-                    plan,
-                    ministry,
-                    requests,
-                    present,
-                });
             }
         }
-        Ok(())
+        self.submit().await
     }
 
     /// Counts the data-quality findings of an appended entry and writes each as a JSON
@@ -758,27 +878,26 @@ impl Importer<'_> {
             .map_or(0, |(s, _)| s))
     }
 
-    /// The entries of `plan` not yet recorded (nor pending), with references resolved as if
-    /// appended from seq `base` on. Vendors they name are found or registered.
+    /// The entries of `plan` not yet recorded (nor in flight, nor pending), with
+    /// references resolved as if appended from seq `base` on. Vendors they name are found
+    /// or registered. `recorded`: the group's recorded entries, read with it (and what
+    /// changed since is reported); `None`: read for this process alone (planning again).
     async fn prepare(
         &mut self,
         plan: &Plan,
         ministry: Uuid,
         base: u64,
-        first: bool,
+        recorded: Option<&HashMap<String, Entry>>,
     ) -> anyhow::Result<Prepared> {
         let ocid = plan.ocid.clone();
-        let keys: Vec<&str> = plan.entries.iter().map(|p| p.key.as_str()).collect();
-        let recorded = {
-            let mut conn = self.conn()?;
-            let rows = crate::ledger::store::entries_by_keys(&mut conn, self.fund, &keys)
-                .map_err(|e| anyhow::anyhow!("reading recorded entries: {e:?}"))?;
-            let mut recorded = HashMap::new();
-            for row in rows {
-                let entry = Ledger::parse_entry(&row)?;
-                recorded.insert(row.idempotency_key.clone(), entry);
+        let first = recorded.is_some();
+        let own;
+        let recorded = match recorded {
+            Some(r) => r,
+            None => {
+                own = self.recorded(plan.entries.iter().map(|p| p.key.as_str()))?;
+                &own
             }
-            recorded
         };
         let mut seqs: HashMap<String, u64> = HashMap::new();
         let mut new = Vec::new();
@@ -786,6 +905,9 @@ impl Importer<'_> {
         for p in &plan.entries {
             if let Some(e) = recorded.get(&p.key) {
                 seqs.insert(p.key.clone(), e.seq);
+            } else if let Some(s) = self.inflight_seqs.get(&p.key) {
+                // The same process in a group the writer is appending.
+                seqs.insert(p.key.clone(), *s);
             } else if let Some(s) = self.pending_seq(&p.key) {
                 // The same process earlier in this group (a file with several releases of
                 // one ocid): refer to its pending entry.
@@ -892,10 +1014,140 @@ impl Importer<'_> {
         None
     }
 
-    /// Appends the pending group in one batch (all or none). If another writer moved the
-    /// chain, the group is planned again; if the fund refuses an entry, each process is
-    /// appended alone, so that only the refused process is skipped.
-    async fn flush(&mut self) -> anyhow::Result<()> {
+    /// The effect a group is appended with: the API's `FundEffect` acting for the
+    /// group's ministry, refusing unless the group starts at `first`.
+    fn effect(&self, ministry: Uuid, first: u64, count: usize) -> Arc<AtSeq> {
+        Arc::new(AtSeq {
+            first,
+            count,
+            inner: FundEffect {
+                ctx: FundCtx {
+                    fund: self.fund,
+                    currency: self.currency,
+                },
+                actor: Some(Actor {
+                    org: ministry,
+                    role: Role::Ministry,
+                }),
+                screens: Arc::new(crate::screening::Screens),
+                screen: true,
+            },
+        })
+    }
+
+    /// Hands the prepared group to the chain's writer without waiting for its answer
+    /// (at most `IN_FLIGHT` groups wait); the next group is planned to follow it.
+    async fn submit(&mut self) -> anyhow::Result<()> {
+        let Some(first) = self.group.first() else {
+            return Ok(());
+        };
+        let ministry = first.ministry;
+        let base = self.group_base.context("a pending group without base")?;
+        let requests: Vec<AppendRequest> = self
+            .group
+            .iter()
+            .flat_map(|g| g.requests.iter().cloned())
+            .collect();
+        let count = requests.len();
+        let effect = self.effect(ministry, base, count);
+        let (ledger, fund) = (Arc::clone(self.ledger), self.fund);
+        let mut answer: Pin<Box<dyn Future<Output = Result<Vec<Receipt>, AppendError>>>> =
+            Box::pin(async move { ledger.append_with(fund, requests, effect).await });
+        // Polled once now: the job is checked and queued to the chain's writer thread
+        // here, and waits for its answer while this thread goes on.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(r) = answer.as_mut().poll(&mut cx) {
+            answer = Box::pin(std::future::ready(r));
+        }
+        let group = std::mem::take(&mut self.group);
+        let mut seq = base;
+        for r in group.iter().flat_map(|g| &g.requests) {
+            self.inflight_seqs.insert(r.idempotency_key.clone(), seq);
+            seq += 1;
+        }
+        self.pending_keys.clear();
+        self.group_base = None;
+        self.next_seq = Some(seq);
+        self.inflight.push_back(InFlight { group, answer });
+        while self.inflight.len() > IN_FLIGHT {
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every group in flight.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        self.flush().await?;
+        while !self.inflight.is_empty() {
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest group in flight. If the fund refused it (or another writer
+    /// moved the chain), the groups after it, planned to follow it, are answered too, and
+    /// every unappended one is planned again from the chain's head and appended one at a
+    /// time (`append_now`).
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let Some(oldest) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let mut answered = vec![(oldest.group, oldest.answer.await)];
+        if answered.iter().any(|(_, r)| r.is_err()) {
+            while let Some(next) = self.inflight.pop_front() {
+                answered.push((next.group, next.answer.await));
+            }
+            self.next_seq = None;
+        }
+        let mut again = Vec::new();
+        for (group, result) in answered {
+            for r in group.iter().flat_map(|g| &g.requests) {
+                self.inflight_seqs.remove(&r.idempotency_key);
+            }
+            match result {
+                Ok(receipts) => self.account(group, &receipts)?,
+                Err(AppendError::Rejected { .. }) => again.push(group),
+                Err(e) => return Err(anyhow::anyhow!("appending to fund {}: {e}", self.fund)),
+            }
+        }
+        for group in again {
+            self.group = group;
+            self.replan(false).await?;
+            self.append_now().await?;
+        }
+        Ok(())
+    }
+
+    /// Reports an appended group.
+    fn account(&mut self, group: Vec<Pending>, receipts: &[Receipt]) -> anyhow::Result<()> {
+        for r in receipts.iter().filter(|r| !r.replayed) {
+            *self
+                .report
+                .appended_by_kind
+                .entry(r.entry.kind.clone())
+                .or_default() += 1;
+        }
+        // A replayed receipt: a concurrent importer recorded it in between.
+        let appended = receipts.iter().filter(|r| !r.replayed).count();
+        let present: usize = group.iter().map(|g| g.present).sum();
+        for g in &group {
+            if g.plan.findings > 0 {
+                self.report.processes_with_findings += 1;
+            }
+            for r in &g.requests {
+                self.report_findings(&g.plan.ocid, r);
+            }
+        }
+        self.report.entries_appended += u64::try_from(appended)?;
+        self.report.entries_already_present += u64::try_from(present + receipts.len() - appended)?;
+        self.report.processes_imported += u64::try_from(group.len())?;
+        Ok(())
+    }
+
+    /// Appends the pending group in one batch (all or none) and waits for it. If another
+    /// writer moved the chain, the group is planned again; if the fund refuses an entry,
+    /// each process is appended alone, so that only the refused process is skipped.
+    async fn append_now(&mut self) -> anyhow::Result<()> {
         for attempt in 0..MAX_ATTEMPTS {
             let Some(first) = self.group.first() else {
                 return Ok(());
@@ -907,50 +1159,13 @@ impl Importer<'_> {
                 .iter()
                 .flat_map(|g| g.requests.iter().cloned())
                 .collect();
-            let effect = Arc::new(AtSeq {
-                first: base,
-                count: requests.len(),
-                inner: FundEffect {
-                    ctx: FundCtx {
-                        fund: self.fund,
-                        currency: self.currency,
-                    },
-                    actor: Some(Actor {
-                        org: ministry,
-                        role: Role::Ministry,
-                    }),
-                    screens: Arc::new(crate::screening::Screens),
-                    screen: true,
-                },
-            });
+            let effect = self.effect(ministry, base, requests.len());
             match self.ledger.append_with(self.fund, requests, effect).await {
                 Ok(receipts) => {
                     let group = std::mem::take(&mut self.group);
                     self.pending_keys.clear();
                     self.group_base = None;
-                    for r in receipts.iter().filter(|r| !r.replayed) {
-                        *self
-                            .report
-                            .appended_by_kind
-                            .entry(r.entry.kind.clone())
-                            .or_default() += 1;
-                    }
-                    // A replayed receipt: a concurrent importer recorded it in between.
-                    let appended = receipts.iter().filter(|r| !r.replayed).count();
-                    let present: usize = group.iter().map(|g| g.present).sum();
-                    for g in &group {
-                        if g.plan.findings > 0 {
-                            self.report.processes_with_findings += 1;
-                        }
-                        for r in &g.requests {
-                            self.report_findings(&g.plan.ocid, r);
-                        }
-                    }
-                    self.report.entries_appended += u64::try_from(appended)?;
-                    self.report.entries_already_present +=
-                        u64::try_from(present + receipts.len() - appended)?;
-                    self.report.processes_imported += u64::try_from(group.len())?;
-                    return Ok(());
+                    return self.account(group, &receipts);
                 }
                 Err(AppendError::Rejected {
                     code: "chain_moved",
@@ -997,7 +1212,7 @@ impl Importer<'_> {
                 Some(b) => b + u64::try_from(self.group_entries())?,
                 None => self.head()?,
             };
-            match self.prepare(&g.plan, g.ministry, base, false).await? {
+            match self.prepare(&g.plan, g.ministry, base, None).await? {
                 Prepared::Skipped => {}
                 Prepared::AlreadyRecorded(present) => {
                     self.report.entries_already_present += u64::try_from(present)?;
@@ -1015,7 +1230,7 @@ impl Importer<'_> {
                         present,
                     });
                     if alone {
-                        Box::pin(self.flush()).await?;
+                        Box::pin(self.append_now()).await?;
                     }
                 }
             }
@@ -1069,11 +1284,267 @@ fn parties_of(v: &Json) -> Vec<usize> {
     out
 }
 
+/// Records `settings` as a `screening_config` of the fund (principal `ocds-import`),
+/// unless each of them is already the fund's: importing again with the same options
+/// records nothing. Refused settings (`unknown_setting`, `invalid_setting`) stop the
+/// import before anything is read. The seq recorded, if any.
+async fn configure(
+    ledger: &Arc<Ledger>,
+    pool: &PgPool,
+    fund: Uuid,
+    currency: Currency,
+    settings: &serde_json::Map<String, Json>,
+) -> anyhow::Result<Option<u64>> {
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let current = {
+        let mut conn = pool.get()?;
+        crate::screening::store::thresholds(&mut conn, fund)?
+            .unwrap_or_else(|| crate::screening::rules::Thresholds::for_currency(currency.code()))
+    };
+    let current = serde_json::to_value(&current)?;
+    // Each value in the type the fund keeps the setting in (a decimal as a string).
+    let mut typed = serde_json::Map::new();
+    for (name, v) in settings {
+        let v = match (current.get(name), v) {
+            (Some(Json::String(_)), Json::Number(n)) => Json::String(n.to_string()),
+            _ => v.clone(),
+        };
+        typed.insert(name.clone(), v);
+    }
+    if typed
+        .iter()
+        .all(|(k, v)| current.get(k).is_some_and(|c| same_setting(c, v)))
+    {
+        return Ok(None);
+    }
+    let names: Vec<&str> = typed.keys().map(String::as_str).collect();
+    let receipts = ledger
+        .append_with(
+            fund,
+            vec![AppendRequest {
+                kind: "screening_config".to_owned(),
+                business_date: ledger.now().date_naive(),
+                idempotency_key: format!("ocds:screening_config:{}", Uuid::new_v4()),
+                body: json!({"settings": typed,
+                             "reason": format!("set with fundtrail import ocds: {}", names.join(", "))}),
+                principal: principal(),
+            }],
+            Arc::new(FundEffect {
+                ctx: FundCtx { fund, currency },
+                actor: None,
+                screens: Arc::new(crate::screening::Screens),
+                screen: true,
+            }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the screening settings were refused: {e}"))?;
+    Ok(receipts.first().map(|r| r.entry.seq))
+}
+
+/// A setting equal to the fund's: decimals by value (`0.20` is `0.2`).
+fn same_setting(current: &Json, asked: &Json) -> bool {
+    match (current, asked) {
+        (Json::String(a), Json::String(b)) => {
+            match (
+                crate::money::parse_decimal(a),
+                crate::money::parse_decimal(b),
+            ) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            }
+        }
+        _ => current == asked,
+    }
+}
+
 /// Told the bytes read so far and the report as it stands.
 pub type Progress<'a> = &'a dyn Fn(u64, &ImportReport);
 
-/// One of several releases of a process: its date and text, until it is merged.
-type Part = (Option<String>, Box<serde_json::value::RawValue>);
+/// What the mapping thread hands the importer.
+enum Mapped {
+    /// A whole process (the `n`-th record of its file; 0: merged from several), mapped,
+    /// or why it is skipped whole (with its ocid, or the record's place).
+    Plan(u64, Result<Plan, (String, Skip)>),
+    /// One of several releases of a process: set aside until every file is read.
+    Part {
+        n: u64,
+        ocid: String,
+        date: Option<String>,
+        release: Box<serde_json::value::RawValue>,
+    },
+    Bad {
+        record: u64,
+        reason: &'static str,
+        detail: String,
+    },
+    Fatal(String),
+}
+
+/// One release mapped, or why not (with its ocid, or the record's place).
+fn map_one(release: &crate::import::model::Release, n: u64, ctx: &MapCtx) -> Mapped {
+    Mapped::Plan(
+        n,
+        map::plan(release, ctx).map_err(|s| {
+            let ocid = release
+                .ocid
+                .clone()
+                .unwrap_or_else(|| format!("(record {n})"));
+            (ocid, s)
+        }),
+    )
+}
+
+/// Maps the reader's releases on a thread of its own, so that reading, mapping and
+/// appending go on at the same time; the release is dropped once mapped.
+fn spawn_mapper(rx: Receiver<Record>, ctx: MapCtx) -> anyhow::Result<Receiver<Mapped>> {
+    let (tx, out) = sync_channel(MAPPED_AHEAD);
+    std::thread::Builder::new()
+        .name("ocds-mapper".to_owned())
+        .spawn(move || {
+            for record in rx {
+                let m = match record {
+                    Record::Release(n, Item::Compiled(release)) => map_one(&release, n, &ctx),
+                    Record::Release(
+                        n,
+                        Item::Part {
+                            ocid,
+                            date,
+                            release,
+                        },
+                    ) => Mapped::Part {
+                        n,
+                        ocid,
+                        date,
+                        release,
+                    },
+                    Record::Bad {
+                        record,
+                        reason,
+                        detail,
+                    } => Mapped::Bad {
+                        record,
+                        reason,
+                        detail,
+                    },
+                    Record::Fatal(why) => Mapped::Fatal(why),
+                };
+                if tx.send(m).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(out)
+}
+
+/// Releases that are one of several of their process, written to a temporary file as
+/// they are read; memory holds only where each is (ocid, date, offset, length). Merged
+/// per ocid once every file is read. The file is removed when this is dropped.
+#[derive(Default)]
+struct Parts {
+    file: Option<(PathBuf, BufWriter<std::fs::File>)>,
+    written: u64,
+    index: HashMap<String, Vec<(Option<String>, u64, usize)>>,
+    /// The ocids, in the order first seen.
+    order: Vec<String>,
+}
+
+impl Parts {
+    fn add(&mut self, ocid: String, date: Option<String>, text: &str) -> anyhow::Result<()> {
+        if self.file.is_none() {
+            let path = std::env::temp_dir().join(format!(
+                "fundtrail-ocds-releases-{}-{}.json",
+                std::process::id(),
+                Uuid::new_v4()
+            ));
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            self.file = Some((path, BufWriter::new(f)));
+        }
+        if let Some((path, w)) = &mut self.file {
+            w.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let list = self.index.entry(ocid.clone()).or_default();
+        if list.is_empty() {
+            self.order.push(ocid);
+        }
+        list.push((date, self.written, text.len()));
+        self.written += u64::try_from(text.len())?;
+        Ok(())
+    }
+
+    /// Merges each process's releases (`ocdskit compile`) and maps it, on a thread of
+    /// its own, in the order the ocids were first seen.
+    fn spawn_merge(mut self, ctx: MapCtx) -> anyhow::Result<Receiver<Mapped>> {
+        let (tx, out) = sync_channel(MAPPED_AHEAD);
+        let mut file = match self.file.take() {
+            None => None,
+            Some((path, w)) => {
+                let f = w
+                    .into_inner()
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                // Kept so that the file is removed after the merge.
+                self.file = Some((path, BufWriter::new(f.try_clone()?)));
+                Some(f)
+            }
+        };
+        std::thread::Builder::new()
+            .name("ocds-merger".to_owned())
+            .spawn(move || {
+                for ocid in std::mem::take(&mut self.order) {
+                    let list = self.index.remove(&ocid).unwrap_or_default();
+                    let mut values: Vec<(Option<String>, Json)> = Vec::with_capacity(list.len());
+                    for (date, at, len) in list {
+                        let mut text = vec![0_u8; len];
+                        let read = file.as_mut().map(|f| {
+                            f.seek(SeekFrom::Start(at))
+                                .and_then(|_| f.read_exact(&mut text))
+                        });
+                        if let Some(Ok(())) = read {
+                            if let Ok(v) = serde_json::from_slice(&text) {
+                                values.push((date, v));
+                            }
+                        }
+                    }
+                    let compiled = super::merge::compile(values);
+                    let m = match serde_json::from_value::<crate::import::model::Release>(compiled)
+                    {
+                        Ok(release) => map_one(&release, 0, &ctx),
+                        Err(e) => Mapped::Plan(
+                            0,
+                            Err((
+                                ocid,
+                                skip(
+                                    "invalid_release",
+                                    "process",
+                                    format!("the compiled release: {e}"),
+                                ),
+                            )),
+                        ),
+                    };
+                    if tx.send(m).is_err() {
+                        return;
+                    }
+                }
+                drop(self);
+            })?;
+        Ok(out)
+    }
+}
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        if let Some((path, _)) = self.file.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 /// Imports `opts.files` into the fund. `progress` is told the bytes read so far and the
 /// report as it stands.
@@ -1105,6 +1576,7 @@ pub async fn import(
         (fund, ministry)
     };
     let currency = Currency::parse(&fund.currency).map_err(|e| anyhow::anyhow!(e))?;
+    let screening_config = configure(ledger, pool, fund.id, currency, &opts.screening).await?;
     let lines = match &opts.report {
         Some(p) => Some(Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("writing {}", p.display()))?,
@@ -1124,6 +1596,7 @@ pub async fn import(
             fund_currency: currency,
             bid_statuses: opts.bid_statuses.clone(),
             methods: opts.methods.clone(),
+            award_statuses: opts.award_statuses.clone(),
         },
         report: ImportReport {
             files: files.iter().map(|f| f.display().to_string()).collect(),
@@ -1133,18 +1606,23 @@ pub async fn import(
                 .unwrap_or_default(),
             fund: fund.id,
             lines,
+            screening_config,
             ..ImportReport::default()
         },
         ministries: HashMap::new(),
         vendors: HashMap::new(),
+        queued: Vec::new(),
+        queued_entries: 0,
         group: Vec::new(),
         group_base: None,
         pending_keys: std::collections::HashSet::new(),
+        inflight: VecDeque::new(),
+        inflight_seqs: HashMap::new(),
+        next_seq: None,
     };
-    // Releases that are one of several of their process: kept (as text) until every
-    // file is read, then merged per ocid, in the order the ocids were first seen.
-    let mut parts: HashMap<String, Vec<Part>> = HashMap::new();
-    let mut part_order: Vec<String> = Vec::new();
+    // Releases that are one of several of their process: set aside until every file is
+    // read, then merged per ocid.
+    let mut parts = Parts::default();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut records = 0_u64;
     for file in &files {
@@ -1152,34 +1630,29 @@ pub async fn import(
         importer.report.format.get_or_insert(format);
         let rx = read::spawn(file, format, read_bytes.clone())
             .with_context(|| format!("reading {}", file.display()))?;
+        let rx = spawn_mapper(rx, importer.ctx.clone())?;
         let base = records;
-        while let Ok(record) = rx.recv() {
+        while let Ok(m) = rx.recv() {
             if let Some(p) = progress {
                 p(read_bytes.load(Ordering::Relaxed), &importer.report);
             }
-            match record {
-                Record::Release(n, Item::Compiled(release)) => {
+            match m {
+                Mapped::Plan(n, plan) => {
                     records = base + n;
                     importer.report.records_read = records;
-                    importer.take(&release, n).await?;
+                    importer.take(plan).await?;
                 }
-                Record::Release(
+                Mapped::Part {
                     n,
-                    Item::Part {
-                        ocid,
-                        date,
-                        release,
-                    },
-                ) => {
+                    ocid,
+                    date,
+                    release,
+                } => {
                     records = base + n;
                     importer.report.records_read = records;
-                    let list = parts.entry(ocid.clone()).or_default();
-                    if list.is_empty() {
-                        part_order.push(ocid);
-                    }
-                    list.push((date, release));
+                    parts.add(ocid, date, release.get())?;
                 }
-                Record::Bad {
+                Mapped::Bad {
                     record,
                     reason,
                     detail,
@@ -1191,41 +1664,23 @@ pub async fn import(
                         &skip(reason, "record", detail),
                     );
                 }
-                Record::Fatal(why) => {
+                Mapped::Fatal(why) => {
                     importer.report.stopped = Some(format!("{}: {why}", file.display()));
                 }
             }
         }
     }
     // The processes published as separate releases: compiled like `ocdskit compile`.
-    for ocid in part_order {
-        let Some(list) = parts.remove(&ocid) else {
-            continue;
-        };
-        let values: Vec<(Option<String>, Json)> = list
-            .into_iter()
-            .filter_map(|(d, raw)| serde_json::from_str(raw.get()).ok().map(|v| (d, v)))
-            .collect();
-        let compiled = super::merge::compile(values);
-        match serde_json::from_value::<crate::import::model::Release>(compiled) {
-            Ok(release) => importer.take(&release, 0).await?,
-            Err(e) => {
-                importer.report.processes_skipped += 1;
-                importer.report.skip(
-                    &ocid,
-                    &skip(
-                        "invalid_release",
-                        "process",
-                        format!("the compiled release: {e}"),
-                    ),
-                );
-            }
+    let merged = parts.spawn_merge(importer.ctx.clone())?;
+    while let Ok(m) = merged.recv() {
+        if let Mapped::Plan(_, plan) = m {
+            importer.take(plan).await?;
         }
         if let Some(p) = progress {
             p(read_bytes.load(Ordering::Relaxed), &importer.report);
         }
     }
-    importer.flush().await?;
+    importer.finish().await?;
     if let Some(p) = progress {
         p(read_bytes.load(Ordering::Relaxed), &importer.report);
     }
@@ -1280,20 +1735,12 @@ fn notify_finished(
 }
 
 impl Importer<'_> {
-    /// Maps one process and takes it (or reports it skipped).
-    async fn take(
-        &mut self,
-        release: &crate::import::model::Release,
-        n: u64,
-    ) -> anyhow::Result<()> {
-        match map::plan(release, &self.ctx) {
+    /// Takes one mapped process (or reports it skipped).
+    async fn take(&mut self, plan: Result<Plan, (String, Skip)>) -> anyhow::Result<()> {
+        match plan {
             Ok(plan) => self.process(plan).await,
-            Err(s) => {
+            Err((ocid, s)) => {
                 self.report.processes_skipped += 1;
-                let ocid = release
-                    .ocid
-                    .clone()
-                    .unwrap_or_else(|| format!("(record {n})"));
                 self.report.skip(&ocid, &s);
                 Ok(())
             }
@@ -1313,6 +1760,8 @@ pub fn run_cli(args: &super::ImportOcdsArgs) -> anyhow::Result<ImportReport> {
         future_skew_days: args.ledger.future_skew_days,
         bid_statuses: bid_statuses(&args.bid_status)?,
         methods: methods(&args.method)?,
+        award_statuses: award_statuses(&args.award_status)?,
+        screening: screening_settings(&args.screening, args.amount_scale.as_deref())?,
         report: args.report.clone(),
     };
     // Plain messages for what cannot be read, before opening the database.

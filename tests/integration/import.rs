@@ -549,3 +549,75 @@ async fn a_process_the_fund_refuses_is_skipped_alone_and_releases_of_one_ocid_bu
     let again = w.import(fixture()).await;
     assert_eq!(again.entries_already_present, 19 - 10, "{again:#?}");
 }
+
+/// Several groups in flight at once: a process refused in the middle (USD without a
+/// rate) is skipped alone, the groups handed to the writer after it are planned again and
+/// recorded, a process's earlier release several groups back is built on, and a second
+/// import finds everything recorded.
+#[actix_web::test]
+async fn a_refusal_while_groups_are_in_flight_skips_only_the_refused_process() {
+    let w = world().await;
+    const N: usize = 450;
+    let (_dir, path) = json_lines(|releases| {
+        let complete = releases[0].clone();
+        let copy = |i: usize| {
+            let mut r = complete.clone();
+            r["ocid"] = json!(format!("ocds-xmpl01-moi-p{i:04}"));
+            r
+        };
+        let mut early = copy(10);
+        early["contracts"][0]["implementation"]["transactions"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(1);
+        let mut out = vec![early];
+        for i in (0..N).filter(|i| *i != 10) {
+            let mut r = copy(i);
+            if i == 150 {
+                r["tender"]["value"]["currency"] = json!("USD");
+            }
+            out.push(r);
+        }
+        out.push(copy(10));
+        *releases = out;
+    });
+    let before = w.chain(w.fund).len();
+    let report = w.import(path.clone()).await;
+    assert_eq!(report.processes_skipped, 1, "{report:#?}");
+    assert_eq!(report.skipped_count("no_fx_rate"), 1, "{report:#?}");
+    // Every other process, p0010 twice (its early release, then what its complete one adds).
+    assert_eq!(
+        report.processes_imported,
+        u64::try_from(N).unwrap(),
+        "{report:#?}"
+    );
+    let appended = usize::try_from(report.entries_appended).unwrap();
+    assert!(
+        appended > 4_000,
+        "more than one writer transaction: {appended}"
+    );
+    assert_eq!(w.chain(w.fund).len(), before + appended);
+    // Each recorded process has the same entries as any other, none of the refused one.
+    use fundtrail::schema::ledger_entries as le;
+    let bodies: Vec<String> = le::table
+        .filter(le::chain_id.eq(w.fund))
+        .select(le::canonical)
+        .load(&mut w.db.superuser_conn())
+        .unwrap();
+    let mut per_ocid: std::collections::BTreeMap<String, usize> = Default::default();
+    for b in bodies {
+        let v: Value = serde_json::from_str(&b).unwrap();
+        if let Some(o) = v["body"]["imported"]["ocid"].as_str() {
+            *per_ocid.entry(o.to_owned()).or_default() += 1;
+        }
+    }
+    assert!(!per_ocid.contains_key("ocds-xmpl01-moi-p0150"));
+    assert_eq!(per_ocid.len(), N - 1);
+    let counts: std::collections::BTreeSet<usize> = per_ocid.values().copied().collect();
+    assert_eq!(counts.len(), 1, "{per_ocid:?}");
+    // Again: nothing appended.
+    let again = w.import(path).await;
+    assert_eq!(again.entries_appended, 0, "{again:#?}");
+    assert_eq!(again.processes_skipped, 1, "{again:#?}");
+    assert_eq!(w.chain(w.fund).len(), before + appended);
+}

@@ -15,7 +15,9 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use fundtrail::import::run::{bid_statuses, import, ImportOptions, ImportReport};
+use fundtrail::import::run::{
+    award_statuses, bid_statuses, import, methods, screening_settings, ImportOptions, ImportReport,
+};
 
 use crate::harness::{self, org, TestDb};
 
@@ -179,6 +181,29 @@ impl World {
 
     fn chain_size(&self) -> usize {
         self.entries().len()
+    }
+
+    /// The ocids of the entries that `flags` name as evidence.
+    fn ocids(&self, flags: &[Value]) -> std::collections::BTreeSet<String> {
+        use fundtrail::schema::ledger_entries as le;
+        let rows: Vec<(i64, String)> = le::table
+            .filter(le::chain_id.eq(self.fund))
+            .select((le::seq, le::canonical))
+            .load(&mut self.db.superuser_conn())
+            .unwrap();
+        let by_seq: std::collections::HashMap<u64, String> = rows
+            .into_iter()
+            .filter_map(|(seq, c)| {
+                let v: Value = serde_json::from_str(&c).unwrap();
+                let ocid = v["body"]["imported"]["ocid"].as_str()?.to_owned();
+                Some((u64::try_from(seq).unwrap(), ocid))
+            })
+            .collect();
+        flags
+            .iter()
+            .flat_map(|f| f["evidence"].as_array().unwrap().clone())
+            .filter_map(|s| by_seq.get(&s.as_u64().unwrap()).cloned())
+            .collect()
     }
 }
 
@@ -789,4 +814,197 @@ async fn namesakes_with_different_identifiers_are_two_vendors() {
         .collect();
     assert_ne!(vendors[0], vendors[1]);
     assert_eq!(vendors[0], vendors[2]);
+}
+
+/// Prozorro rules a bidder out with an `unsuccessful` award, not a `disqualified` bid.
+/// Read as a disqualification (`--award-status unsuccessful=disqualified`), the processes
+/// whose lowest bidder was ruled out and whose award went to a higher bid are flagged
+/// lowest-bid-disqualified; without the mapping they are not.
+#[actix_web::test]
+async fn prozorro_unsuccessful_awards_read_as_disqualifications_flag_the_lowest_bid_ruled_out() {
+    // From the fixtures: the lowest bid's tenderer got an unsuccessful award, another
+    // supplier the active one.
+    let id = |p: &Value| p["identifier"]["id"].as_str().map(str::to_owned);
+    let mut expected = std::collections::BTreeSet::new();
+    let mut ruled_out = std::collections::BTreeSet::new();
+    for r in releases("ukraine-prozorro") {
+        let (Some(bids), Some(awards)) = (r["bids"]["details"].as_array(), r["awards"].as_array())
+        else {
+            continue;
+        };
+        for a in awards.iter().filter(|a| a["status"] == "unsuccessful") {
+            ruled_out.insert((r["ocid"].to_string(), a["id"].to_string()));
+        }
+        let lowest = bids
+            .iter()
+            .min_by(|a, b| {
+                let v = |x: &Value| x["value"]["amount"].as_f64().unwrap();
+                v(a).total_cmp(&v(b))
+            })
+            .and_then(|b| id(&b["tenderers"][0]));
+        let status_of = |supplier: &Option<String>| {
+            awards
+                .iter()
+                .filter(|a| id(&a["suppliers"][0]) == *supplier)
+                .map(|a| a["status"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let other_active = awards
+            .iter()
+            .any(|a| a["status"] == "active" && id(&a["suppliers"][0]) != lowest);
+        if status_of(&lowest).contains(&"unsuccessful".to_owned()) && other_active {
+            expected.insert(r["ocid"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(expected.len() >= 2, "{expected:?}");
+
+    let (w, app) = world("UAH").await;
+    let report = w
+        .import_with(ImportOptions {
+            bid_statuses: bid_statuses(&["active=valid".to_owned()]).unwrap(),
+            award_statuses: award_statuses(&["unsuccessful=disqualified".to_owned()]).unwrap(),
+            ..ImportOptions::new("SSR Fund", vec![real("ukraine-prozorro")])
+        })
+        .await;
+    assert_eq!(report.processes_skipped, 0, "{report:#?}");
+    // One disqualification per ruled-out supplier, saying which award ruled it out.
+    let disqualified = w.of_kind("bid_disqualified");
+    assert_eq!(disqualified.len(), ruled_out.len(), "{disqualified:?}");
+    assert!(disqualified
+        .iter()
+        .all(|d| d["reason"].as_str().unwrap().contains("unsuccessful")));
+    let flags = harness::flags(&app, w.fund, "lowest-bid-disqualified").await;
+    assert_eq!(w.ocids(&flags), expected, "{flags:?}");
+    // The winners' awards are recorded, not refused as awards to a disqualified bidder.
+    assert_eq!(
+        report.skipped_count("vendor_disqualified"),
+        0,
+        "{report:#?}"
+    );
+
+    // Without the award mapping the same publication raises no such flag.
+    let (w2, app2) = world("UAH").await;
+    w2.import_with(ImportOptions {
+        bid_statuses: bid_statuses(&["active=valid".to_owned()]).unwrap(),
+        ..ImportOptions::new("SSR Fund", vec![real("ukraine-prozorro")])
+    })
+    .await;
+    assert!(harness::flags(&app2, w2.fund, "lowest-bid-disqualified")
+        .await
+        .is_empty());
+    assert!(w2.of_kind("bid_disqualified").is_empty());
+}
+
+/// The Mexico City finance secretariat leased from one supplier four times on
+/// 2016-01-01 (`OCDS-87SD3T-SEFIN-DRM-A-001`, `-002`, `-004`, `-006`), each a `limited`
+/// award the publisher left `pending` although the contracts were signed and paid. Read
+/// as direct awards in effect, with the amount defaults converted at 20 MXN per euro at
+/// import (`--amount-scale 20`: restricted tenders from 4,000,000 MXN), each is under
+/// the threshold and together they reach it: split-purchase at the award level.
+#[actix_web::test]
+async fn cdmx_direct_awards_to_one_supplier_together_over_the_threshold_are_a_split_purchase() {
+    let options = |scale: Option<&str>| ImportOptions {
+        methods: methods(&["limited=direct".to_owned()]).unwrap(),
+        award_statuses: award_statuses(&["pending=active".to_owned()]).unwrap(),
+        screening: screening_settings(&[], scale).unwrap(),
+        ..ImportOptions::new("SSR Fund", vec![real("mexico-cdmx")])
+    };
+    // From the fixtures: one supplier, each award under the threshold, together over.
+    let published = releases("mexico-cdmx");
+    let threshold = 4_000_000.0;
+    let amounts: Vec<f64> = published
+        .iter()
+        .map(|r| r["awards"][0]["value"]["amount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(amounts.len(), 4);
+    assert!(amounts.iter().all(|a| *a < threshold), "{amounts:?}");
+    assert!(amounts.iter().sum::<f64>() >= threshold, "{amounts:?}");
+    let suppliers: std::collections::BTreeSet<&str> = published
+        .iter()
+        .map(|r| r["awards"][0]["suppliers"][0]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(suppliers.len(), 1);
+
+    let (w, app) = world("MXN").await;
+    let report = w.import_with(options(Some("20"))).await;
+    assert_eq!(report.processes_skipped, 0, "{report:#?}");
+    assert!(report.screening_config.is_some(), "{report:#?}");
+    assert_eq!(w.of_kind("award").len(), 4);
+    let config = w.of_kind("screening_config");
+    assert_eq!(config.len(), 1);
+    assert_eq!(config[0]["settings"]["amount_scale"], "20");
+    let split = harness::flags(&app, w.fund, "split-purchase").await;
+    assert_eq!(split.len(), 1, "{split:?}");
+    assert!(
+        split[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4 consecutive direct awards"),
+        "{split:?}"
+    );
+    let ocids: std::collections::BTreeSet<String> = published
+        .iter()
+        .map(|r| r["ocid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(w.ocids(&split), ocids);
+    // Importing again with the same setting records nothing: no entry, no second
+    // configuration.
+    let size = w.chain_size();
+    let again = w.import_with(options(Some("20"))).await;
+    assert_eq!(again.screening_config, None);
+    assert_eq!(again.entries_appended, 0);
+    assert_eq!(w.chain_size(), size);
+
+    // A peso fund without converted amounts does not screen amounts against the
+    // euro-sized defaults: no split-purchase.
+    let (w2, app2) = world("MXN").await;
+    let report = w2.import_with(options(None)).await;
+    assert_eq!(report.screening_config, None);
+    assert_eq!(w2.of_kind("award").len(), 4);
+    assert!(harness::flags(&app2, w2.fund, "split-purchase")
+        .await
+        .is_empty());
+}
+
+/// The DNCP's `ocds-03ad3f-275348` (an open tender, "LPN 76-15", that publishes no
+/// `procurementMethod`) awarded 2,607,178,400 PYG against an estimate of 2,597,729,024:
+/// award-above-bid. An award within the estimate plus `award_tax_share` (set at import,
+/// `--screening award_tax_share=0.1`) is not flagged.
+#[actix_web::test]
+async fn paraguay_award_above_its_estimate_is_flagged_unless_within_the_tax_share() {
+    let r = &releases("paraguay-dncp-records")[0];
+    let estimate = r["tender"]["value"]["amount"].as_f64().unwrap();
+    let award = r["awards"][0]["value"]["amount"].as_f64().unwrap();
+    assert!(
+        award > estimate && award <= estimate * 1.1,
+        "{award} {estimate}"
+    );
+    for (tax, flagged) in [(None, 1), (Some("award_tax_share=0.1"), 0)] {
+        let (w, app) = world("PYG").await;
+        let report = w
+            .import_with(ImportOptions {
+                methods: methods(&["=open".to_owned()]).unwrap(),
+                screening: screening_settings(
+                    &tax.map(str::to_owned).into_iter().collect::<Vec<_>>(),
+                    None,
+                )
+                .unwrap(),
+                ..ImportOptions::new("SSR Fund", vec![real("paraguay-dncp-records")])
+            })
+            .await;
+        assert_eq!(report.processes_imported, 1, "{report:#?}");
+        let flags = harness::flags(&app, w.fund, "award-above-bid").await;
+        assert_eq!(flags.len(), flagged, "{tax:?}: {flags:?}");
+        if flagged > 0 {
+            assert_eq!(
+                w.ocids(&flags),
+                std::collections::BTreeSet::from(["ocds-03ad3f-275348".to_owned()])
+            );
+        } else {
+            assert_eq!(
+                w.of_kind("screening_config")[0]["settings"]["award_tax_share"],
+                "0.1"
+            );
+        }
+    }
 }
