@@ -9,6 +9,7 @@
 //! importer and the seeder) hands in.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use diesel::PgConnection;
 use uuid::Uuid;
@@ -60,6 +61,24 @@ pub struct FundEffect {
     pub screen: bool,
 }
 
+/// Time `FundEffect::apply` spends per step (`ledger::phases`), read by `bench funds`.
+pub mod phases {
+    use crate::ledger::phases::Phase;
+
+    /// The fund row, share-locked, with its screening settings.
+    pub static FUND_ROW: Phase = Phase::new("effect: fund row (share lock, settings)");
+    /// Parsing the typed bodies and reading the rows they refer to.
+    pub static PREFETCH: Phase = Phase::new("effect: parse, prefetch references");
+    /// The rules of each entry (invariants, derived state changed in the cache).
+    pub static RULES: Phase = Phase::new("effect: rules");
+    /// Writing the changed derived rows.
+    pub static FLUSH: Phase = Phase::new("effect: flush derived state");
+    /// Per-entry screening (facts read, rules run, flags inserted).
+    pub static SCREEN: Phase = Phase::new("effect: screening");
+
+    pub static ALL: [&Phase; 5] = [&FUND_ROW, &PREFETCH, &RULES, &FLUSH, &SCREEN];
+}
+
 /// The principal role of imported entries (`import::run`): the only one whose entries
 /// may carry `imported`.
 pub const IMPORT_ROLE: &str = "system";
@@ -68,7 +87,9 @@ impl Effect for FundEffect {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
         // In the append transaction, with the fund row share-locked: no entry commits after
         // a deactivation did.
+        let started = Instant::now();
         let (active, settings) = crate::funds::store::fund_active(conn, self.ctx.fund)?;
+        let started = phases::FUND_ROW.since(started);
         if !active {
             return Err(reject(
                 "fund_inactive",
@@ -90,6 +111,7 @@ impl Effect for FundEffect {
             t.references(&mut refs);
         }
         st.prefetch(refs)?;
+        let started = phases::PREFETCH.since(started);
         for (e, typed) in entries.iter().zip(&typed) {
             // Relaxed rules (data-quality findings) are for imported evidence only.
             if typed.imported().is_some() && e.principal.role != IMPORT_ROLE {
@@ -116,10 +138,15 @@ impl Effect for FundEffect {
                 other => other,
             })?;
         }
+        let started = phases::RULES.since(started);
         st.flush()?;
+        let started = phases::FLUSH.since(started);
         if self.screen {
-            self.screens
-                .screen(&mut st, &self.ctx, entries, &typed, settings)
+            let screened = self
+                .screens
+                .screen(&mut st, &self.ctx, entries, &typed, settings);
+            phases::SCREEN.since(started);
+            screened
         } else {
             self.screens.forget(self.ctx.fund);
             Ok(())

@@ -20,6 +20,7 @@ use super::entry::{self, Entry, EntryError, Hash, Principal};
 use super::integrity;
 use super::merkle::{self, Frontier, NodeId};
 use super::note::{self, SigningKey};
+use super::phases;
 use super::store::{self, CheckpointRow, EntryRow, StoreError};
 use crate::db::{PgPool, PgPooled};
 
@@ -593,7 +594,7 @@ fn commit_group(
     for effect in jobs.iter().filter_map(|(_, _, effect)| *effect) {
         effect.committed(chain_size);
     }
-    let committed_at = std::time::Instant::now();
+    let committed_at = phases::writer::WRITE_COMMIT.since(t.planned);
 
     // After the commit: what the receipts need (proofs against the checkpoint just signed,
     // or the latest one when the group only replayed). The callers build them.
@@ -669,6 +670,7 @@ fn commit_group(
             }),
         })
         .collect();
+    phases::writer::RECEIPTS.since(committed_at);
     tracing::debug!(
         chain.id = %chain,
         group.path = path,
@@ -783,7 +785,7 @@ fn commit_locked(
             .into_iter()
             .map(|r| (r.idempotency_key.clone(), r))
             .collect();
-        t.keys = std::time::Instant::now();
+        t.keys = phases::writer::LOCK_AND_KEYS.since(t.started);
         let plan = plan_group(
             chain,
             recorded_at,
@@ -792,10 +794,19 @@ fn commit_locked(
             frontier,
             head,
             |rows, entries, effect| {
-                conn.transaction::<_, AppendError, _>(|conn| {
+                let started = std::time::Instant::now();
+                let mut effect_took = Duration::ZERO;
+                let applied = conn.transaction::<_, AppendError, _>(|conn| {
                     store::insert_entries(conn, rows)?;
-                    effect.apply(conn, entries)
-                })
+                    let effect_started = std::time::Instant::now();
+                    let applied = effect.apply(conn, entries);
+                    effect_took = effect_started.elapsed();
+                    applied
+                });
+                phases::writer::JOB_EFFECT.add(effect_took);
+                phases::writer::JOB_SAVEPOINT_INSERT
+                    .add(started.elapsed().saturating_sub(effect_took));
+                applied
             },
         )?;
         t.planned = std::time::Instant::now();
