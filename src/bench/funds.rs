@@ -5,8 +5,11 @@
 //!
 //! The workload: a treasurer's disbursements against an allocation and a ministry's
 //! invoices, each followed by its payment, against a contract, from `--clients` clients at
-//! once on one fund; then 100-entry batches of disbursements and of invoices. Where the
-//! time goes is read from `ledger::phases` before and after each phase.
+//! once on one fund; then 100-entry batches of disbursements and of invoices. Each typed
+//! phase runs twice, with the jobs of a group sharing what they read and write (as the
+//! service runs) and with each job alone (`ledger::writer::GROUP_STATE` off), so one run
+//! shows what sharing saves. Where the time goes is read from `ledger::phases` before and
+//! after each phase.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,14 +160,41 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
         actix_web::rt::spawn(server);
         let world = world(&ledger, &pool, &auth, format!("http://{addr}/api/v1")).await?;
 
-        let before = phases_now();
-        let (n, lat, took) = drive_typed_single(&world, args.clients, secs(args.seconds)).await?;
-        let single_phases = phase_table("typed single entries", &before, n, took);
-        eprintln!("bench: typed single entries {:.0}/s", rate(n, took));
-        let before = phases_now();
-        let (nb, took_b) = drive_typed_batches(&world, secs(args.seconds)).await?;
-        let batch_phases = phase_table("typed 100-entry batches", &before, nb, took_b);
-        eprintln!("bench: typed 100-entry batches {:.0}/s", rate(nb, took_b));
+        // Each typed phase twice: effects sharing what they read and write within their
+        // group (as the service runs), and each job alone (`ledger::writer::GROUP_STATE`
+        // off: what a group of typed jobs cost before they shared it).
+        let mut typed = Vec::new();
+        for (mode, shared) in [("each job alone", false), ("shared in the group", true)] {
+            crate::ledger::writer::GROUP_STATE.store(shared, Ordering::Relaxed);
+            let run = if shared { "g" } else { "a" };
+            let before = phases_now();
+            let (n, lat, took) =
+                drive_typed_single(&world, run, args.clients, secs(args.seconds)).await?;
+            let single_phases =
+                phase_table(&format!("typed single entries, {mode}"), &before, n, took);
+            eprintln!(
+                "bench: typed single entries, {mode}: {:.0}/s",
+                rate(n, took)
+            );
+            let before = phases_now();
+            let (nb, took_b) = drive_typed_batches(&world, run, secs(args.seconds)).await?;
+            let batch_phases = phase_table(
+                &format!("typed 100-entry batches, {mode}"),
+                &before,
+                nb,
+                took_b,
+            );
+            eprintln!(
+                "bench: typed 100-entry batches, {mode}: {:.0}/s",
+                rate(nb, took_b)
+            );
+            typed.push((
+                mode,
+                (n, lat, took, single_phases),
+                (nb, took_b, batch_phases),
+            ));
+        }
+        crate::ledger::writer::GROUP_STATE.store(true, Ordering::Relaxed);
 
         // The generic rows, as `bench ledger` measures them.
         let chain = ledger_bench::create_chain(&world.base, &world.admin).await?;
@@ -193,30 +223,23 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
             rate(gnb, gtook_b)
         );
         handle.stop(true).await;
-        Ok::<_, anyhow::Error>((
-            (n, lat, took, single_phases),
-            (nb, took_b, batch_phases),
-            (gn, glat, gtook),
-            (gnb, gtook_b),
-        ))
+        Ok::<_, anyhow::Error>((typed, (gn, glat, gtook), (gnb, gtook_b)))
     })?;
     let rss_peak_kib = ledger_bench::vm_kib("VmHWM:");
-    let ((n, mut lat, took, single_phases), (nb, took_b, batch_phases), g1, (gnb, gtook_b)) =
-        measured;
-    let (gn, mut glat, gtook) = g1;
-    lat.sort_unstable();
+    let (typed, (gn, mut glat, gtook), (gnb, gtook_b)) = measured;
     glat.sort_unstable();
-    // The API always screens what it appends.
-    let screening = "screening on";
     let single_base = format!(
         "{tps_single:.0}/s (pgbench single-row INSERT, {} clients)",
         args.baseline_clients
     );
     let batch_base =
         format!("{tps_batch:.0} rows/s (pgbench 100-row INSERT, {BATCH_CLIENTS} clients)");
-    let rows = [
-        [
-            format!("typed single entries over HTTP, 1 fund, {screening}"),
+    let mut rows = Vec::new();
+    let mut phase_tables = String::new();
+    for (mode, (n, mut lat, took, single_phases), (nb, took_b, batch_phases)) in typed {
+        lat.sort_unstable();
+        rows.push([
+            format!("typed single entries over HTTP, 1 fund, screening on, {mode}"),
             format!(
                 "{:.0}/s ({} clients), p50 {:.1} ms, p99 {:.1} ms",
                 rate(n, took),
@@ -227,9 +250,9 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
             single_base.clone(),
             format!("{:.2}", rate(n, took) / tps_single),
             ">= 0.50, p99 < 50 ms".to_owned(),
-        ],
-        [
-            format!("typed 100-entry batches over HTTP, 1 fund, {screening}"),
+        ]);
+        rows.push([
+            format!("typed 100-entry batches over HTTP, 1 fund, screening on, {mode}"),
             format!(
                 "{:.0} entries/s ({BATCH_CLIENTS} clients)",
                 rate(nb, took_b)
@@ -237,48 +260,50 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
             batch_base.clone(),
             format!("{:.2}", rate(nb, took_b) / tps_batch),
             ">= 0.30".to_owned(),
-        ],
-        [
-            "generic single appends over HTTP, 1 chain".to_owned(),
-            format!(
-                "{:.0}/s ({} clients), p50 {:.1} ms, p99 {:.1} ms",
-                rate(gn, gtook),
-                args.clients,
-                percentile(&glat, 0.50),
-                percentile(&glat, 0.99)
-            ),
-            single_base,
-            format!("{:.2}", rate(gn, gtook) / tps_single),
-            ">= 1.00, p99 < 50 ms".to_owned(),
-        ],
-        [
-            "generic 100-entry batches over HTTP, 1 chain".to_owned(),
-            format!(
-                "{:.0} entries/s ({BATCH_CLIENTS} clients)",
-                rate(gnb, gtook_b)
-            ),
-            batch_base,
-            format!("{:.2}", rate(gnb, gtook_b) / tps_batch),
-            ">= 0.50".to_owned(),
-        ],
-        [
-            "bench process RSS (server and clients)".to_owned(),
-            format!(
-                "{} MiB at start, peak {} MiB",
-                rss_start_kib / 1024,
-                rss_peak_kib / 1024
-            ),
-            "-".to_owned(),
-            "-".to_owned(),
-            "server < 150 MB".to_owned(),
-        ],
-    ];
+        ]);
+        phase_tables.push_str(&single_phases);
+        phase_tables.push_str(&batch_phases);
+    }
+    rows.push([
+        "generic single appends over HTTP, 1 chain".to_owned(),
+        format!(
+            "{:.0}/s ({} clients), p50 {:.1} ms, p99 {:.1} ms",
+            rate(gn, gtook),
+            args.clients,
+            percentile(&glat, 0.50),
+            percentile(&glat, 0.99)
+        ),
+        single_base,
+        format!("{:.2}", rate(gn, gtook) / tps_single),
+        ">= 1.00, p99 < 50 ms".to_owned(),
+    ]);
+    rows.push([
+        "generic 100-entry batches over HTTP, 1 chain".to_owned(),
+        format!(
+            "{:.0} entries/s ({BATCH_CLIENTS} clients)",
+            rate(gnb, gtook_b)
+        ),
+        batch_base,
+        format!("{:.2}", rate(gnb, gtook_b) / tps_batch),
+        ">= 0.50".to_owned(),
+    ]);
+    rows.push([
+        "bench process RSS (server and clients)".to_owned(),
+        format!(
+            "{} MiB at start, peak {} MiB",
+            rss_start_kib / 1024,
+            rss_peak_kib / 1024
+        ),
+        "-".to_owned(),
+        "-".to_owned(),
+        "server < 150 MB".to_owned(),
+    ]);
     println!("| measurement | fundtrail | baseline (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
     for [a, b, c, d, e] in rows {
         println!("| {a} | {b} | {c} | {d} | {e} |");
     }
-    println!("{single_phases}{batch_phases}");
+    println!("{phase_tables}");
     Ok(())
 }
 
@@ -455,6 +480,7 @@ fn amount(i: u64) -> Value {
 /// record an invoice and then its payment (ministry). Latency per entry.
 async fn drive_typed_single(
     w: &World,
+    run: &str,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<(u64, Vec<u64>, Duration)> {
@@ -468,6 +494,7 @@ async fn drive_typed_single(
             0 => w.treasurer.clone(),
             _ => w.ministry.clone(),
         };
+        let run = run.to_owned();
         tasks.push(actix_web::rt::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -477,7 +504,7 @@ async fn drive_typed_single(
             let timed = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let key = format!("s{c}-{i}");
+                let key = format!("{run}s{c}-{i}");
                 if c % 2 == 0 {
                     let body =
                         json!({"allocation": allocation, "amount": amount(i), "tranche": key});
@@ -518,7 +545,11 @@ async fn drive_typed_single(
 
 /// `BATCH_CLIENTS` tasks appending 100-entry batches until `duration` passes: even clients
 /// batches of disbursements, odd ones batches of invoices.
-async fn drive_typed_batches(w: &World, duration: Duration) -> anyhow::Result<(u64, Duration)> {
+async fn drive_typed_batches(
+    w: &World,
+    run: &str,
+    duration: Duration,
+) -> anyhow::Result<(u64, Duration)> {
     let started = Instant::now();
     let deadline = started + duration;
     let next = Arc::new(AtomicU64::new(0));
@@ -532,6 +563,7 @@ async fn drive_typed_batches(w: &World, duration: Duration) -> anyhow::Result<(u
             _ => w.ministry.clone(),
         };
         let next = next.clone();
+        let run = run.to_owned();
         tasks.push(actix_web::rt::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -542,12 +574,12 @@ async fn drive_typed_batches(w: &World, duration: Duration) -> anyhow::Result<(u
                 let entries: Vec<Value> = (start..start + BATCH_SIZE)
                     .map(|i| match c % 2 {
                         0 => json!({"kind": "disbursement", "business_date": today,
-                                    "idempotency_key": format!("b{i}"),
+                                    "idempotency_key": format!("{run}b{i}"),
                                     "body": {"allocation": allocation, "amount": amount(i), "tranche": format!("B{i}")}}),
                         _ => json!({"kind": "invoice", "business_date": today,
-                                    "idempotency_key": format!("b{i}"),
+                                    "idempotency_key": format!("{run}b{i}"),
                                     "body": {"contract": contract, "vendor": vendor,
-                                             "invoice_number": format!("INV-b{i}"), "amount": amount(i)}}),
+                                             "invoice_number": format!("INV-{run}b{i}"), "amount": amount(i)}}),
                     })
                     .collect();
                 let res = client

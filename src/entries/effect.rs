@@ -17,9 +17,9 @@ use uuid::Uuid;
 use super::apply::apply;
 use super::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
-use crate::funds::derived::{Derived, References};
+use crate::funds::derived::{Derived, Kept, References};
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::{AppendError, Effect};
+use crate::ledger::writer::{AppendError, Effect, GroupScratch, GroupState};
 
 /// What appending needs from screening (docs/screening.md).
 pub trait Screens: Send + Sync {
@@ -83,12 +83,38 @@ pub mod phases {
 /// may carry `imported`.
 pub const IMPORT_ROLE: &str = "system";
 
-impl Effect for FundEffect {
-    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
-        // In the append transaction, with the fund row share-locked: no entry commits after
-        // a deactivation did.
+/// What a fund's job keeps for the next job of its group (`GroupScratch`): the fund row
+/// as read (share-locked until the group's transaction ends) and the derived rows, some
+/// of them still to be written at the group's end.
+struct GroupKept {
+    fund_row: Option<(bool, Option<serde_json::Value>)>,
+    derived: Kept,
+}
+
+impl GroupState for GroupKept {
+    fn finish(self: Box<Self>, conn: &mut PgConnection) -> Result<()> {
+        Ok(self.derived.finish(conn)?)
+    }
+}
+
+impl FundEffect {
+    /// Applies and screens the job, starting from what earlier jobs of its group kept (or
+    /// nothing); what the next job may keep.
+    fn run(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        kept: GroupKept,
+    ) -> Result<GroupKept> {
         let started = Instant::now();
-        let (active, settings) = crate::funds::store::fund_active(conn, self.ctx.fund)?;
+        let GroupKept { fund_row, derived } = kept;
+        // In the append transaction, with the fund row share-locked (by this job or an
+        // earlier one of the group, until the commit): no entry commits after a
+        // deactivation did.
+        let (active, settings) = match fund_row {
+            Some(row) => row,
+            None => crate::funds::store::fund_active(conn, self.ctx.fund)?,
+        };
         let started = phases::FUND_ROW.since(started);
         if !active {
             return Err(reject(
@@ -96,7 +122,12 @@ impl Effect for FundEffect {
                 "the fund was deactivated; it takes no new entries",
             ));
         }
-        let mut st = Derived::new(conn, self.ctx.fund);
+        // A job that configures screening changes the settings read with the fund row.
+        let keep_row = match entries.iter().any(|e| e.kind == "screening_config") {
+            true => None,
+            false => Some((active, settings.clone())),
+        };
+        let mut st = Derived::resume(conn, derived);
         let typed = entries
             .iter()
             .map(|e| {
@@ -139,17 +170,65 @@ impl Effect for FundEffect {
             })?;
         }
         let started = phases::RULES.since(started);
-        st.flush()?;
+        st.flush_job()?;
         let started = phases::FLUSH.since(started);
         if self.screen {
-            let screened = self
-                .screens
-                .screen(&mut st, &self.ctx, entries, &typed, settings);
+            self.screens
+                .screen(&mut st, &self.ctx, entries, &typed, settings)?;
             phases::SCREEN.since(started);
-            screened
         } else {
             self.screens.forget(self.ctx.fund);
-            Ok(())
+        }
+        Ok(GroupKept {
+            fund_row: keep_row,
+            derived: st.into_kept()?,
+        })
+    }
+}
+
+impl Effect for FundEffect {
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
+        let alone = GroupKept {
+            fund_row: None,
+            derived: Kept::new(self.ctx.fund),
+        };
+        self.run(conn, entries, alone).map(|_| ())
+    }
+
+    fn uses_group_scratch(&self) -> bool {
+        true
+    }
+
+    fn apply_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<()> {
+        let fund = self.ctx.fund;
+        let kept = scratch
+            .take::<GroupKept>(fund)
+            .unwrap_or_else(|| GroupKept {
+                fund_row: None,
+                derived: Kept::deferring(fund),
+            });
+        // What must survive this job if it is refused: what earlier jobs left to the end.
+        let pending = kept.derived.pending();
+        match self.run(conn, entries, kept) {
+            Ok(kept) => {
+                scratch.keep(fund, kept);
+                Ok(())
+            }
+            Err(e) => {
+                scratch.keep(
+                    fund,
+                    GroupKept {
+                        fund_row: None,
+                        derived: pending,
+                    },
+                );
+                Err(e)
+            }
         }
     }
 
