@@ -235,7 +235,9 @@ impl GroupProofs {
 /// Work a capability does inside the append transaction: check its invariants against
 /// current state and write the derived state the entries cause. It runs after the job's
 /// entries are inserted, in a savepoint of the group's transaction, so it sees them and
-/// everything earlier jobs of the group wrote; an error rejects this job alone (its
+/// everything earlier jobs of the group wrote (what their effects left to the group's end
+/// is written before an effect that does not share the `GroupScratch` runs); an error
+/// rejects this job alone (its
 /// entries and writes roll back to the savepoint) and the others still commit. A retry
 /// whose entries are all already recorded does not run it again.
 pub trait Effect: Send + Sync {
