@@ -158,13 +158,16 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        let world = world(&ledger, &pool, &auth, format!("http://{addr}/api/v1")).await?;
+        let base = format!("http://{addr}/api/v1");
 
         // Each typed phase twice: effects sharing what they read and write within their
         // group (as the service runs), and each job alone (`ledger::writer::GROUP_STATE`
         // off: what a group of typed jobs cost before they shared it).
         let mut typed = Vec::new();
+        // Each mode on a fund of its own, so that neither screens the other's history.
+        let mut world_now = None;
         for (mode, shared) in [("each job alone", false), ("shared in the group", true)] {
+            let world = world(&ledger, &pool, &auth, base.clone(), mode).await?;
             crate::ledger::writer::GROUP_STATE.store(shared, Ordering::Relaxed);
             let run = if shared { "g" } else { "a" };
             let before = phases_now();
@@ -193,7 +196,9 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
                 (n, lat, took, single_phases),
                 (nb, took_b, batch_phases),
             ));
+            world_now = Some(world);
         }
+        let world = world_now.context("no typed phase ran")?;
         crate::ledger::writer::GROUP_STATE.store(true, Ordering::Relaxed);
 
         // The generic rows, as `bench ledger` measures them.
@@ -348,15 +353,22 @@ async fn world(
     pool: &crate::db::PgPool,
     auth: &crate::auth::Auth,
     base: String,
+    name: &str,
 ) -> anyhow::Result<World> {
-    let made =
-        crate::seed::empty_fund(ledger, pool, "Bench Fund", "EUR", "Ministry of Interior").await?;
+    let made = crate::seed::empty_fund(
+        ledger,
+        pool,
+        &format!("Bench Fund ({name})"),
+        "EUR",
+        &format!("Ministry of Interior ({name})"),
+    )
+    .await?;
     let secretariat = auth_store::org_id_by_name(&mut *pool.get()?, "Fund Secretariat")?
         .context("the fund's secretariat")?;
-    let donor = new_org(pool, "Kingdom of Norway", "donor")?;
-    let vendor = new_org(pool, "Alpha Radio", "vendor")?;
-    let other = new_org(pool, "Beta Telecom", "vendor")?;
-    let operator = new_org(pool, "Bench Operator", "operator")?;
+    let donor = new_org(pool, &format!("Kingdom of Norway ({name})"), "donor")?;
+    let vendor = new_org(pool, &format!("Alpha Radio ({name})"), "vendor")?;
+    let other = new_org(pool, &format!("Beta Telecom ({name})"), "vendor")?;
+    let operator = new_org(pool, &format!("Bench Operator ({name})"), "operator")?;
     let treasurer = user(pool, auth, secretariat, "treasurer")?;
     let ministry = user(pool, auth, made.ministry, "ministry")?;
     let admin = user(pool, auth, operator, "admin")?;
