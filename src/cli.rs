@@ -252,6 +252,9 @@ pub enum ImportCommand {
 pub enum BenchCommand {
     /// Appends, batches, verification and proofs of the ledger core.
     Ledger(crate::bench::ledger::LedgerBenchArgs),
+    /// Typed fund entries (disbursements, invoices, payments; screening on) over HTTP on
+    /// one fund, single and in 100-entry batches, against pgbench, with where the time goes.
+    Funds(crate::bench::funds::FundsBenchArgs),
     /// The three standard exports of a seeded fund, over HTTP (entries/s, peak RSS).
     Exports(crate::bench::exports::ExportBenchArgs),
     /// Latency of the statement, donor report and series over a seeded fund (p50, p95).
@@ -418,6 +421,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ledger(args),
         } => crate::bench::ledger::run_ledger(&args),
+        Command::Bench {
+            what: BenchCommand::Funds(args),
+        } => crate::bench::funds::run(&args),
         Command::Bench {
             what: BenchCommand::Exports(args),
         } => crate::bench::exports::run(&args),

@@ -81,7 +81,17 @@ struct Row {
 }
 
 pub fn run_ledger(args: &LedgerBenchArgs) -> anyhow::Result<()> {
-    let database = crate::startup::resolve_database(&args.db)?;
+    in_throwaway_database(&args.db, args.keep, |url| run_in(url, args))
+}
+
+/// Runs `bench` in a throw-away database (`fundtrail_bench_<timestamp>`) of the configured
+/// server or the private cluster, dropped afterwards unless `keep`.
+pub(crate) fn in_throwaway_database(
+    db: &DbArgs,
+    keep: bool,
+    bench: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let database = crate::startup::resolve_database(db)?;
     let bench_db = format!(
         "fundtrail_bench_{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S")
@@ -95,8 +105,8 @@ pub fn run_ledger(args: &LedgerBenchArgs) -> anyhow::Result<()> {
     sql(&mut admin, &format!("CREATE DATABASE {bench_db}"))?;
     let url = with_database(&maintenance, &bench_db)?;
     eprintln!("bench: database {bench_db}");
-    let result = run_in(&url, args);
-    if !args.keep {
+    let result = bench(&url);
+    if !keep {
         let _ = sql(
             &mut admin,
             &format!("DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)"),
@@ -104,6 +114,65 @@ pub fn run_ledger(args: &LedgerBenchArgs) -> anyhow::Result<()> {
     }
     drop(database);
     result
+}
+
+/// The raw-Postgres baselines of a run: pgbench single-row INSERTs per second and rows
+/// per second of 100-row INSERTs.
+pub(crate) struct Baselines {
+    pub single: f64,
+    pub batch: f64,
+}
+
+/// Measures the baselines on `raw`'s database: `bench_raw`, a table shaped like the
+/// ledger's entries, filled by pgbench (`single_clients` clients of single-row INSERTs,
+/// then `batch_clients` of 100-row INSERTs), `seconds` each.
+pub(crate) fn baselines(
+    url: &str,
+    raw: &mut PgConnection,
+    single_clients: usize,
+    batch_clients: usize,
+    seconds: u64,
+) -> anyhow::Result<Baselines> {
+    sql(
+        raw,
+        "CREATE TABLE bench_raw (chain_id uuid NOT NULL, seq bigserial, kind text NOT NULL, business_date date NOT NULL, \
+         recorded_at timestamptz NOT NULL, idempotency_key text NOT NULL, canonical text NOT NULL, \
+         prev_hash bytea NOT NULL, entry_hash bytea NOT NULL, PRIMARY KEY (chain_id, seq), UNIQUE (chain_id, idempotency_key))",
+    )?;
+    let canonical_example = body(12345).replace('\'', "''");
+    let tmp = std::env::temp_dir().join(format!("fundtrail-baselines-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+
+    // Baseline A: single-row INSERTs, pgbench, N clients.
+    let single = tmp.join("single.sql");
+    std::fs::write(
+        &single,
+        format!(
+            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
+             VALUES ('6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10', 'payment', current_date, now(), md5(random()::text), \
+             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea));\n"
+        ),
+    )?;
+    let tps_single = pgbench(url, &single, single_clients, seconds)?;
+    eprintln!("bench: baseline single-row INSERT {tps_single:.0}/s");
+
+    // Baseline B: 100-row INSERT batches.
+    let batch = tmp.join("batch.sql");
+    std::fs::write(
+        &batch,
+        format!(
+            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
+             SELECT '6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e11', 'payment', current_date, now(), md5(random()::text), \
+             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea) FROM generate_series(1, 100);\n"
+        ),
+    )?;
+    let tps_batch = pgbench(url, &batch, batch_clients, seconds)? * 100.0;
+    eprintln!("bench: baseline 100-row INSERT batches {tps_batch:.0} rows/s");
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(Baselines {
+        single: tps_single,
+        batch: tps_batch,
+    })
 }
 
 fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
@@ -145,42 +214,19 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     let bearer = format!("Bearer {token}");
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;
-    sql(
-        &mut raw,
-        "CREATE TABLE bench_raw (chain_id uuid NOT NULL, seq bigserial, kind text NOT NULL, business_date date NOT NULL, \
-         recorded_at timestamptz NOT NULL, idempotency_key text NOT NULL, canonical text NOT NULL, \
-         prev_hash bytea NOT NULL, entry_hash bytea NOT NULL, PRIMARY KEY (chain_id, seq), UNIQUE (chain_id, idempotency_key))",
-    )?;
-    let canonical_example = body(12345).replace('\'', "''");
     let tmp = std::env::temp_dir().join(format!("fundtrail-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-
-    // Baseline A: single-row INSERTs, pgbench, N clients.
-    let single = tmp.join("single.sql");
-    std::fs::write(
-        &single,
-        format!(
-            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
-             VALUES ('6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e10', 'payment', current_date, now(), md5(random()::text), \
-             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea));\n"
-        ),
-    )?;
-    let tps_single = pgbench(url, &single, args.baseline_clients, args.seconds)?;
-    eprintln!("bench: baseline single-row INSERT {tps_single:.0}/s");
-
-    // Baseline B: 100-row INSERT batches.
-    let batch = tmp.join("batch.sql");
-    std::fs::write(
-        &batch,
-        format!(
-            "INSERT INTO bench_raw (chain_id, kind, business_date, recorded_at, idempotency_key, canonical, prev_hash, entry_hash) \
-             SELECT '6f1c2a9e-3b7d-4e21-9a55-0c8d2f4b7e11', 'payment', current_date, now(), md5(random()::text), \
-             '{{\"v\":1,\"body\":{canonical_example}}}', sha256(random()::text::bytea), sha256(random()::text::bytea) FROM generate_series(1, 100);\n"
-        ),
-    )?;
     let batch_clients = 4;
-    let tps_batch = pgbench(url, &batch, batch_clients, args.seconds)? * 100.0;
-    eprintln!("bench: baseline 100-row INSERT batches {tps_batch:.0} rows/s");
+    let Baselines {
+        single: tps_single,
+        batch: tps_batch,
+    } = baselines(
+        url,
+        &mut raw,
+        args.baseline_clients,
+        batch_clients,
+        args.seconds,
+    )?;
 
     let system = actix_web::rt::System::new();
     let (http_single, lat_single, http_batch, fill) = system.block_on(async {
@@ -441,7 +487,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn vm_kib(field: &str) -> u64 {
+pub(crate) fn vm_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -520,7 +566,7 @@ fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)>
     Ok((took, peak_kib))
 }
 
-async fn create_chain(base: &str, bearer: &str) -> anyhow::Result<String> {
+pub(crate) async fn create_chain(base: &str, bearer: &str) -> anyhow::Result<String> {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/chains"))
         .header("authorization", bearer)
@@ -536,7 +582,7 @@ async fn create_chain(base: &str, bearer: &str) -> anyhow::Result<String> {
 }
 
 /// `clients` tasks each appending one entry at a time until `duration` passes.
-async fn drive_single(
+pub(crate) async fn drive_single(
     base: &str,
     bearer: &str,
     chain: &str,
@@ -587,7 +633,7 @@ async fn drive_single(
 
 /// `clients` tasks appending batches of `size` until `duration` passes or `total` entries;
 /// client `c` appends to `chains[c % chains.len()]`.
-async fn drive_batches(
+pub(crate) async fn drive_batches(
     base: &str,
     bearer: &str,
     chains: &[String],

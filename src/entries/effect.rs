@@ -9,6 +9,7 @@
 //! importer and the seeder) hands in.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use diesel::PgConnection;
 use uuid::Uuid;
@@ -16,9 +17,9 @@ use uuid::Uuid;
 use super::apply::{apply, Screened};
 use super::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
-use crate::funds::derived::{Derived, References};
+use crate::funds::derived::{Derived, Kept, References};
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::{AppendError, Effect};
+use crate::ledger::writer::{AppendError, Effect, GroupScratch, GroupState};
 
 /// What appending needs from screening (docs/screening.md).
 pub trait Screens: Send + Sync {
@@ -60,22 +61,73 @@ pub struct FundEffect {
     pub screen: bool,
 }
 
+/// Time `FundEffect::apply` spends per step (`ledger::phases`), read by `bench funds`.
+pub mod phases {
+    use crate::ledger::phases::Phase;
+
+    /// The fund row, share-locked, with its screening settings.
+    pub static FUND_ROW: Phase = Phase::new("effect: fund row (share lock, settings)");
+    /// Parsing the typed bodies and reading the rows they refer to.
+    pub static PREFETCH: Phase = Phase::new("effect: parse, prefetch references");
+    /// The rules of each entry (invariants, derived state changed in the cache).
+    pub static RULES: Phase = Phase::new("effect: rules");
+    /// Writing the changed derived rows.
+    pub static FLUSH: Phase = Phase::new("effect: flush derived state");
+    /// Per-entry screening (facts read, rules run, flags inserted).
+    pub static SCREEN: Phase = Phase::new("effect: screening");
+
+    pub static ALL: [&Phase; 5] = [&FUND_ROW, &PREFETCH, &RULES, &FLUSH, &SCREEN];
+}
+
 /// The principal role of imported entries (`import::run`): the only one whose entries
 /// may carry `imported`.
 pub const IMPORT_ROLE: &str = "system";
 
-impl Effect for FundEffect {
-    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
-        // In the append transaction, with the fund row share-locked: no entry commits after
-        // a deactivation did.
-        let (active, settings) = crate::funds::store::fund_active(conn, self.ctx.fund)?;
+/// What a fund's job keeps for the next job of its group (`GroupScratch`): the fund row
+/// as read (share-locked until the group's transaction ends) and the derived rows, some
+/// of them still to be written at the group's end.
+struct GroupKept {
+    fund_row: Option<(bool, Option<serde_json::Value>)>,
+    derived: Kept,
+}
+
+impl GroupState for GroupKept {
+    fn finish(self: Box<Self>, conn: &mut PgConnection) -> Result<()> {
+        Ok(self.derived.finish(conn)?)
+    }
+}
+
+impl FundEffect {
+    /// Applies and screens the job, starting from what earlier jobs of its group kept (or
+    /// nothing); what the next job may keep.
+    fn run(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        kept: GroupKept,
+    ) -> Result<GroupKept> {
+        let started = Instant::now();
+        let GroupKept { fund_row, derived } = kept;
+        // In the append transaction, with the fund row share-locked (by this job or an
+        // earlier one of the group, until the commit): no entry commits after a
+        // deactivation did.
+        let (active, settings) = match fund_row {
+            Some(row) => row,
+            None => crate::funds::store::fund_active(conn, self.ctx.fund)?,
+        };
+        let started = phases::FUND_ROW.since(started);
         if !active {
             return Err(reject(
                 "fund_inactive",
                 "the fund was deactivated; it takes no new entries",
             ));
         }
-        let mut st = Derived::new(conn, self.ctx.fund);
+        // A job that configures screening changes the settings read with the fund row.
+        let keep_row = match entries.iter().any(|e| e.kind == "screening_config") {
+            true => None,
+            false => Some((active, settings.clone())),
+        };
+        let mut st = Derived::resume(conn, derived);
         let typed = entries
             .iter()
             .map(|e| {
@@ -90,6 +142,7 @@ impl Effect for FundEffect {
             t.references(&mut refs);
         }
         st.prefetch(refs)?;
+        let started = phases::PREFETCH.since(started);
         let mut screened = Vec::with_capacity(entries.len());
         for (e, typed) in entries.iter().zip(&typed) {
             // Relaxed rules (data-quality findings) are for imported evidence only.
@@ -121,15 +174,94 @@ impl Effect for FundEffect {
             )?;
             screened.push(outcome);
         }
-        st.flush()?;
-        if !self.screen {
+        let started = phases::RULES.since(started);
+        st.flush_job()?;
+        let started = phases::FLUSH.since(started);
+        if self.screen {
+            self.screen_job(&mut st, entries, typed, screened, settings)?;
+            phases::SCREEN.since(started);
+        } else {
             self.screens.forget(self.ctx.fund);
-            return Ok(());
         }
+        Ok(GroupKept {
+            fund_row: keep_row,
+            derived: st.into_kept()?,
+        })
+    }
+}
+
+impl Effect for FundEffect {
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<()> {
+        let alone = GroupKept {
+            fund_row: None,
+            derived: Kept::new(self.ctx.fund),
+        };
+        self.run(conn, entries, alone).map(|_| ())
+    }
+
+    fn uses_group_scratch(&self) -> bool {
+        true
+    }
+
+    fn apply_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<()> {
+        let fund = self.ctx.fund;
+        let kept = scratch
+            .take::<GroupKept>(fund)
+            .unwrap_or_else(|| GroupKept {
+                fund_row: None,
+                derived: Kept::deferring(fund),
+            });
+        // What must survive this job if it is refused: what earlier jobs left to the end.
+        let pending = kept.derived.pending();
+        match self.run(conn, entries, kept) {
+            Ok(kept) => {
+                scratch.keep(fund, kept);
+                Ok(())
+            }
+            Err(e) => {
+                scratch.keep(
+                    fund,
+                    GroupKept {
+                        fund_row: None,
+                        derived: pending,
+                    },
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn committed(&self, chain_size: u64) {
+        if self.screen {
+            self.screens.committed(self.ctx.fund, chain_size);
+        }
+    }
+
+    fn rolled_back(&self) {
+        self.screens.forget(self.ctx.fund);
+    }
+}
+
+impl FundEffect {
+    /// Screens the job's entries as they took effect: requests held for approval are not
+    /// screened; an approval is screened as the entry it put into effect, at its own seq.
+    fn screen_job(
+        &self,
+        st: &mut Derived<'_>,
+        entries: &[Entry],
+        typed: Vec<FundEntry>,
+        screened: Vec<Screened>,
+        settings: Option<serde_json::Value>,
+    ) -> Result<()> {
         if screened.iter().all(|s| matches!(s, Screened::Itself)) {
             return self
                 .screens
-                .screen(&mut st, &self.ctx, entries, &typed, settings);
+                .screen(st, &self.ctx, entries, &typed, settings);
         }
         // Requests held for approval are not screened; an approval is screened as the
         // entry it put into effect, at its own seq. The job's seqs then have gaps: what
@@ -155,16 +287,6 @@ impl Effect for FundEffect {
             return Ok(());
         }
         self.screens
-            .screen(&mut st, &self.ctx, &seen, &seen_typed, settings)
-    }
-
-    fn committed(&self, chain_size: u64) {
-        if self.screen {
-            self.screens.committed(self.ctx.fund, chain_size);
-        }
-    }
-
-    fn rolled_back(&self) {
-        self.screens.forget(self.ctx.fund);
+            .screen(st, &self.ctx, &seen, &seen_typed, settings)
     }
 }

@@ -3,8 +3,13 @@
 //! back by `flush` in one multi-row upsert per table. A batch of 1,000 entries thus costs
 //! a few statements in all instead of a dozen per entry (docs/benchmarks.md, seed-demo).
 //!
-//! Correctness: the cache lives inside the job's savepoint and dies with it: a refused job
-//! rolls back and its cache is dropped unflushed. Queries that are not lookups by key
+//! Within a group of jobs committed together (`ledger::writer`), what a job read is kept
+//! for the group's next job (`Kept`), and the positions and allocations are written once
+//! at the group's end rather than after each job (`Kept::deferring`, `Kept::finish`).
+//!
+//! Correctness: a job's changes live inside its savepoint and die with it: a refused job
+//! rolls back, its cache is dropped unflushed, and the next job starts from what earlier
+//! jobs left to the group's end (`Kept::pending`) and reads everything else again. Queries that are not lookups by key
 //! combine the job's cached rows with the database's (`rate_on`, `has_bid`) or flush first
 //! (`latest_amendment`). No one else writes the fund meanwhile: the chain's head row is
 //! locked for the whole transaction.
@@ -56,6 +61,18 @@ impl<K: Ord + Copy + std::hash::Hash, R: Clone> Table<K, R> {
     fn put(&mut self, key: K, row: R) {
         self.dirty.insert(key);
         self.rows.insert(key, Some(row));
+    }
+
+    /// Only the rows still to be written, with their marks.
+    fn dirty_only(&self) -> Self {
+        Self {
+            rows: self
+                .dirty
+                .iter()
+                .filter_map(|k| self.rows.get(k).map(|r| (*k, r.clone())))
+                .collect(),
+            dirty: self.dirty.clone(),
+        }
     }
 
     /// The rows to write, clearing the dirty marks.
@@ -116,6 +133,7 @@ pub struct References {
 pub struct Derived<'c> {
     pub conn: &'c mut PgConnection,
     fund: Uuid,
+    defer: bool,
     position: Table<(), FundPosition>,
     donors: Table<Uuid, DonorPosition>,
     ministries: Table<Uuid, MinistryPosition>,
@@ -150,11 +168,52 @@ macro_rules! keyed {
     };
 }
 
-impl<'c> Derived<'c> {
-    pub fn new(conn: &'c mut PgConnection, fund: Uuid) -> Self {
+/// What a flushed `Derived` knows, kept for the next job of the same group (`into_kept`,
+/// `resume`): the rows it read or wrote, all as the database has them after the flush, so
+/// the next job reads none of them again. Valid only inside the group's transaction and
+/// only while every job since it was taken committed to its savepoint: a refused job
+/// rolls its writes back, and then what was kept must be dropped (`ledger::writer::
+/// GroupScratch` drops it).
+pub struct Kept {
+    fund: Uuid,
+    /// Leave the positions and allocations unwritten at the end of a job (`into_kept`):
+    /// the group writes them once, at its end (`finish`).
+    defer: bool,
+    position: Table<(), FundPosition>,
+    donors: Table<Uuid, DonorPosition>,
+    ministries: Table<Uuid, MinistryPosition>,
+    allocations: Table<i64, AllocationRow>,
+    fx: Table<i64, FxRateRow>,
+    tenders: Table<i64, TenderRow>,
+    contracts: Table<i64, ContractRow>,
+    amendments: Table<i64, AmendmentRow>,
+    invoices: Table<i64, InvoiceRow>,
+    entries: Table<i64, FundEntryRow>,
+    disqualifications: Table<i64, BidDisqualificationRow>,
+    approvals: Table<i64, ApprovalRow>,
+    disqualified_tenders: BTreeSet<i64>,
+    orgs: HashMap<(Uuid, bool), Option<String>>,
+}
+
+impl Kept {
+    /// Nothing known yet about `fund`; every changed row written at the end of each job.
+    pub fn new(fund: Uuid) -> Self {
+        Self::with_defer(fund, false)
+    }
+
+    /// Nothing known yet about `fund`, for the jobs of a group: the fund's, donors' and
+    /// ministries' positions and the allocations, which nearly every job changes and
+    /// which nothing reads with SQL during a group (the rules read them from this cache;
+    /// screening reads none of them), are written once at the group's end (`finish`),
+    /// not once per job.
+    pub fn deferring(fund: Uuid) -> Self {
+        Self::with_defer(fund, true)
+    }
+
+    fn with_defer(fund: Uuid, defer: bool) -> Self {
         Self {
-            conn,
             fund,
+            defer,
             position: Table::new(),
             donors: Table::new(),
             ministries: Table::new(),
@@ -167,11 +226,99 @@ impl<'c> Derived<'c> {
             entries: Table::new(),
             disqualifications: Table::new(),
             approvals: Table::new(),
-            evidence: Vec::new(),
             disqualified_tenders: BTreeSet::new(),
-            approval_policy: None,
             orgs: HashMap::new(),
         }
+    }
+
+    /// What must survive a refused job: the rows earlier jobs changed and left to the
+    /// group's end (nothing else: every other row is read again from the database, which
+    /// the refused job's savepoint restored).
+    pub fn pending(&self) -> Self {
+        let mut k = Self::with_defer(self.fund, self.defer);
+        k.position = self.position.dirty_only();
+        k.donors = self.donors.dirty_only();
+        k.ministries = self.ministries.dirty_only();
+        k.allocations = self.allocations.dirty_only();
+        k
+    }
+
+    /// Writes what the group's jobs left to its end, before the group commits.
+    pub fn finish(self, conn: &mut PgConnection) -> QueryResult<()> {
+        Derived::resume(conn, self).flush()
+    }
+}
+
+impl<'c> Derived<'c> {
+    pub fn new(conn: &'c mut PgConnection, fund: Uuid) -> Self {
+        Self::resume(conn, Kept::new(fund))
+    }
+
+    /// A job's state starting from what earlier jobs of its group kept.
+    pub fn resume(conn: &'c mut PgConnection, kept: Kept) -> Self {
+        let Kept {
+            fund,
+            defer,
+            position,
+            donors,
+            ministries,
+            allocations,
+            fx,
+            tenders,
+            contracts,
+            amendments,
+            invoices,
+            entries,
+            disqualifications,
+            approvals,
+            disqualified_tenders,
+            orgs,
+        } = kept;
+        Self {
+            conn,
+            fund,
+            defer,
+            position,
+            donors,
+            ministries,
+            allocations,
+            fx,
+            tenders,
+            contracts,
+            amendments,
+            invoices,
+            entries,
+            disqualifications,
+            approvals,
+            evidence: Vec::new(),
+            disqualified_tenders,
+            approval_policy: None,
+            orgs,
+        }
+    }
+
+    /// Flushes (all but what is left to the group's end, `Kept::deferring`), then hands
+    /// what this job knows to the next job of the group.
+    pub fn into_kept(mut self) -> QueryResult<Kept> {
+        self.flush_job()?;
+        Ok(Kept {
+            fund: self.fund,
+            defer: self.defer,
+            position: self.position,
+            donors: self.donors,
+            ministries: self.ministries,
+            allocations: self.allocations,
+            fx: self.fx,
+            tenders: self.tenders,
+            contracts: self.contracts,
+            amendments: self.amendments,
+            invoices: self.invoices,
+            entries: self.entries,
+            disqualifications: self.disqualifications,
+            approvals: self.approvals,
+            disqualified_tenders: self.disqualified_tenders,
+            orgs: self.orgs,
+        })
     }
 
     /// The fund's approval policy, read once per job.
@@ -492,6 +639,18 @@ impl<'c> Derived<'c> {
 
     /// Writes every changed row, one multi-row upsert per table.
     pub fn flush(&mut self) -> QueryResult<()> {
+        self.write(true)
+    }
+
+    /// Writes what a job writes at its end: every changed row, except what a group leaves
+    /// to its end (`Kept::deferring`).
+    pub fn flush_job(&mut self) -> QueryResult<()> {
+        self.write(!self.defer)
+    }
+
+    /// Writes the changed rows, one multi-row upsert per table; the positions and
+    /// allocations only `with_positions`.
+    fn write(&mut self, with_positions: bool) -> QueryResult<()> {
         let conn = &mut *self.conn;
         macro_rules! write {
             ($field:ident, $upsert:path) => {{
@@ -499,10 +658,12 @@ impl<'c> Derived<'c> {
                 $upsert(conn, &rows)?;
             }};
         }
-        write!(position, state::upsert_fund_positions);
-        write!(donors, state::upsert_donor_positions);
-        write!(ministries, state::upsert_ministry_positions);
-        write!(allocations, state::upsert_allocations);
+        if with_positions {
+            write!(position, state::upsert_fund_positions);
+            write!(donors, state::upsert_donor_positions);
+            write!(ministries, state::upsert_ministry_positions);
+            write!(allocations, state::upsert_allocations);
+        }
         write!(fx, state::upsert_fx_rates);
         write!(tenders, state::upsert_tenders);
         write!(contracts, state::upsert_contracts);

@@ -7,6 +7,7 @@
 //! - `keys`: the checkpoint signing key file;
 //! - `store`: the only SQL over ledger tables;
 //! - `writer`: the per-chain group-commit writer;
+//! - `phases`: time spent per phase of the append path, for `bench funds`;
 //! - `node_cache`: upper Merkle nodes kept in memory for proofs;
 //! - `verify`: the streaming verifier shared by the API and the offline `verify` command;
 //! - `export`: the JSON-lines export format;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod merkle;
 pub mod node_cache;
 pub mod note;
+pub mod phases;
 pub mod receipt;
 pub mod service;
 pub mod store;

@@ -8,6 +8,7 @@
 //! duplicate can be committed even by a buggy writer.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use super::entry::{self, Entry, EntryError, Hash, Principal};
 use super::integrity;
 use super::merkle::{self, Frontier, NodeId};
 use super::note::{self, SigningKey};
+use super::phases;
 use super::store::{self, CheckpointRow, EntryRow, StoreError};
 use crate::db::{PgPool, PgPooled};
 
@@ -233,11 +235,32 @@ impl GroupProofs {
 /// Work a capability does inside the append transaction: check its invariants against
 /// current state and write the derived state the entries cause. It runs after the job's
 /// entries are inserted, in a savepoint of the group's transaction, so it sees them and
-/// everything earlier jobs of the group wrote; an error rejects this job alone (its
+/// everything earlier jobs of the group wrote (what their effects left to the group's end
+/// is written before an effect that does not share the `GroupScratch` runs); an error
+/// rejects this job alone (its
 /// entries and writes roll back to the savepoint) and the others still commit. A retry
 /// whose entries are all already recorded does not run it again.
 pub trait Effect: Send + Sync {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError>;
+
+    /// `apply` as a job of a group: `scratch` holds what the effects of the group's earlier
+    /// jobs kept (see `GroupScratch`). By default it is not used.
+    fn apply_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), AppendError> {
+        let _ = scratch;
+        self.apply(conn, entries)
+    }
+
+    /// Whether `apply_in_group` uses the scratch. Before an effect that does not runs,
+    /// the writer writes what earlier jobs left to the group's end, so that it finds the
+    /// database as `apply` expects it.
+    fn uses_group_scratch(&self) -> bool {
+        false
+    }
 
     /// Called after the group that ran `apply` committed, with the chain's size then. An
     /// effect that keeps state derived from what it applied promotes it here: until the
@@ -246,6 +269,52 @@ pub trait Effect: Send + Sync {
 
     /// Called when the group that ran `apply` failed as a whole (nothing of it committed).
     fn rolled_back(&self) {}
+}
+
+/// Whether effects share a `GroupScratch` within their group (on unless a benchmark turns
+/// it off to measure what it saves: `bench funds`). Off, each job's effect runs `apply`
+/// alone and reads and writes everything it needs itself.
+pub static GROUP_STATE: AtomicBool = AtomicBool::new(true);
+
+/// What the effects of one group's jobs keep for the group's later jobs, so that what
+/// every job reads (a fund's row, its positions, the rows its entries refer to) is read
+/// once per group, and what every job changes (a fund's positions) is written once per
+/// group, not once per job. It lives inside the group's transaction only.
+///
+/// An effect keeps under its key only what is true after its job: when its job is refused
+/// (the job's savepoint rolled back), it keeps what earlier jobs left to the group's end
+/// and nothing its own job read or wrote. When a job's savepoint fails although its
+/// effect succeeded, what the effect kept is wrong, and the writer fails the whole group.
+#[derive(Default)]
+pub struct GroupScratch {
+    slots: HashMap<Uuid, Box<dyn GroupState>>,
+}
+
+/// A value kept in a `GroupScratch`: `finish` writes what it left to the group's end, in
+/// the group's transaction, before the group commits.
+pub trait GroupState: std::any::Any {
+    fn finish(self: Box<Self>, conn: &mut PgConnection) -> Result<(), AppendError>;
+}
+
+impl GroupScratch {
+    /// Takes what was kept under `key`, if it is a `T`.
+    pub fn take<T: GroupState>(&mut self, key: Uuid) -> Option<T> {
+        let slot: Box<dyn std::any::Any> = self.slots.remove(&key)?;
+        slot.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Keeps `value` under `key` for the group's next job and its end.
+    pub fn keep<T: GroupState>(&mut self, key: Uuid, value: T) {
+        self.slots.insert(key, Box::new(value));
+    }
+
+    /// Writes what every effect left to the group's end.
+    fn finish(&mut self, conn: &mut PgConnection) -> Result<(), AppendError> {
+        for (_, state) in self.slots.drain() {
+            state.finish(conn)?;
+        }
+        Ok(())
+    }
 }
 
 struct Job {
@@ -593,7 +662,7 @@ fn commit_group(
     for effect in jobs.iter().filter_map(|(_, _, effect)| *effect) {
         effect.committed(chain_size);
     }
-    let committed_at = std::time::Instant::now();
+    let committed_at = phases::writer::WRITE_COMMIT.since(t.planned);
 
     // After the commit: what the receipts need (proofs against the checkpoint just signed,
     // or the latest one when the group only replayed). The callers build them.
@@ -669,6 +738,7 @@ fn commit_group(
             }),
         })
         .collect();
+    phases::writer::RECEIPTS.since(committed_at);
     tracing::debug!(
         chain.id = %chain,
         group.path = path,
@@ -783,7 +853,13 @@ fn commit_locked(
             .into_iter()
             .map(|r| (r.idempotency_key.clone(), r))
             .collect();
-        t.keys = std::time::Instant::now();
+        t.keys = phases::writer::LOCK_AND_KEYS.since(t.started);
+        let mut scratch = GroupScratch::default();
+        // Set when a job's savepoint failed although its effect did not: what the effect
+        // kept describes writes that were rolled back.
+        let mut unsure = false;
+        // A failure to write what effects left to the group's end fails the group.
+        let mut group_failed: Option<AppendError> = None;
         let plan = plan_group(
             chain,
             recorded_at,
@@ -792,12 +868,48 @@ fn commit_locked(
             frontier,
             head,
             |rows, entries, effect| {
-                conn.transaction::<_, AppendError, _>(|conn| {
+                let shared = GROUP_STATE.load(Ordering::Relaxed) && effect.uses_group_scratch();
+                if !shared {
+                    if let Err(e) = scratch.finish(conn) {
+                        group_failed = Some(e);
+                        return Err(AppendError::Internal(anyhow::anyhow!(
+                            "the group's pending writes failed"
+                        )));
+                    }
+                }
+                let started = std::time::Instant::now();
+                let mut effect_took = Duration::ZERO;
+                let mut effect_ok = false;
+                let applied = conn.transaction::<_, AppendError, _>(|conn| {
                     store::insert_entries(conn, rows)?;
-                    effect.apply(conn, entries)
-                })
+                    let effect_started = std::time::Instant::now();
+                    let applied = match shared {
+                        true => effect.apply_in_group(conn, entries, &mut scratch),
+                        false => effect.apply(conn, entries),
+                    };
+                    effect_took = effect_started.elapsed();
+                    effect_ok = applied.is_ok();
+                    applied
+                });
+                if applied.is_err() && effect_ok {
+                    unsure = true;
+                }
+                phases::writer::JOB_EFFECT.add(effect_took);
+                phases::writer::JOB_SAVEPOINT_INSERT
+                    .add(started.elapsed().saturating_sub(effect_took));
+                applied
             },
         )?;
+        if let Some(e) = group_failed {
+            return Err(e);
+        }
+        if unsure {
+            return Err(AppendError::Internal(anyhow::anyhow!(
+                "chain {chain}: a job's savepoint failed after its effect ran"
+            )));
+        }
+        // What the jobs' effects left to the group's end, written before the group is.
+        scratch.finish(conn)?;
         t.planned = std::time::Instant::now();
         if plan.new_rows.is_empty() {
             return Ok(Committed {

@@ -68,6 +68,7 @@ mod evidence;
 mod exports;
 mod foundation;
 mod funds;
+mod grouped;
 #[allow(dead_code)] // helpers are shared by test modules that each use a subset
 mod harness;
 mod import;

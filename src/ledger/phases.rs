@@ -1,0 +1,73 @@
+//! Time spent per phase of the append path, summed over the process's life: how long a
+//! chain's writer spends locking, applying effects and committing, and how long effects
+//! spend in each of their steps. `bench funds` reads them to show where an append's time
+//! goes; they cost two clock reads per phase.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One phase: its total time and how many times it ran.
+#[derive(Debug)]
+pub struct Phase {
+    pub name: &'static str,
+    total_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Phase {
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            total_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts the time since `started` once; returns now, the start of the next phase.
+    pub fn since(&self, started: Instant) -> Instant {
+        let now = Instant::now();
+        self.add(now.saturating_duration_since(started));
+        now
+    }
+
+    pub fn add(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.total_ns.fetch_add(ns, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (total time, count) so far.
+    pub fn read(&self) -> (Duration, u64) {
+        (
+            Duration::from_nanos(self.total_ns.load(Ordering::Relaxed)),
+            self.count.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The chain writer's phases (`writer`).
+pub mod writer {
+    use super::Phase;
+
+    /// Checking out the connection, `BEGIN`, locking the head row, reading the group's
+    /// idempotency keys.
+    pub static LOCK_AND_KEYS: Phase = Phase::new("writer: begin, lock head, read keys");
+    /// Per job with an effect: the savepoint, inserting its entries, releasing it
+    /// (everything but the effect itself).
+    pub static JOB_SAVEPOINT_INSERT: Phase =
+        Phase::new("writer: per job savepoint + insert entries + release");
+    /// Per job with an effect: the effect's `apply`.
+    pub static JOB_EFFECT: Phase = Phase::new("writer: per job effect");
+    /// Signing, writing nodes, checkpoint and head, `COMMIT`.
+    pub static WRITE_COMMIT: Phase = Phase::new("writer: sign, write group, commit");
+    /// Proofs' nodes and the answers after the commit.
+    pub static RECEIPTS: Phase = Phase::new("writer: after commit (receipts' nodes)");
+
+    pub static ALL: [&Phase; 5] = [
+        &LOCK_AND_KEYS,
+        &JOB_SAVEPOINT_INSERT,
+        &JOB_EFFECT,
+        &WRITE_COMMIT,
+        &RECEIPTS,
+    ];
+}

@@ -1,0 +1,346 @@
+//! Typed entries committed in groups: concurrent appends to one fund are applied by its
+//! writer in one transaction, what each job reads carried to the group's next job. A job
+//! refused inside a group is refused alone, the others commit with exactly their effect,
+//! a retried idempotency key never doubles one, and a rebuild agrees with what the groups
+//! wrote.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use fundtrail::state::AppState;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::harness::{self, TestDb};
+use crate::harness::{eur, org};
+
+struct World {
+    state: Data<AppState>,
+    fund: Uuid,
+    secretariat: Uuid,
+    donor: Uuid,
+    interior: Uuid,
+    vendor: Uuid,
+    db: TestDb,
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+impl World {
+    async fn new() -> (Self, app_service!()) {
+        let (db, state, app) = harness::start().await;
+        let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+        let world = World {
+            fund,
+            secretariat,
+            donor: org(&db, "Kingdom of Norway", "donor"),
+            interior: org(&db, "Ministry of Interior", "ministry"),
+            vendor: org(&db, "Alpha Radio", "vendor"),
+            state,
+            db,
+        };
+        (world, app)
+    }
+
+    fn treasurer(&self) {
+        harness::act_as_member(&self.state, "treasurer", self.secretariat);
+    }
+
+    fn ministry(&self) {
+        harness::act_as_member(&self.state, "ministry", self.interior);
+    }
+
+    fn post(&self, kind: &str, body: Value) -> TestRequest {
+        harness::entry(self.fund, kind, today(), body)
+    }
+
+    /// The request as the current actor, ready to be fired with others.
+    fn ready(&self, req: TestRequest) -> actix_http::Request {
+        harness::authed(req).to_request()
+    }
+
+    fn disbursement(&self, allocation: u64, amount: &str) -> TestRequest {
+        self.post(
+            "disbursement",
+            json!({"allocation": allocation, "amount": eur(amount)}),
+        )
+    }
+
+    /// Funded: a contribution of 100,000.00 and an allocation of `allocated` to the
+    /// ministry; the allocation's seq.
+    async fn funded<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl harness::App<B>,
+        allocated: &str,
+    ) -> u64 {
+        self.treasurer();
+        ok!(
+            app,
+            self.post(
+                "contribution",
+                json!({"donor": self.donor, "amount": eur("100000.00"), "agreement": "A"})
+            )
+        );
+        ok!(
+            app,
+            self.post(
+                "allocation",
+                json!({"ministry": self.interior, "budget_line": "B", "category": "c",
+                       "amount": eur(allocated), "period_start": "2026-01-01", "period_end": "2027-12-31"})
+            )
+        )
+    }
+
+    /// (disbursed, left) of the allocation, as the treasurer reads them.
+    async fn allocation_use<B: actix_web::body::MessageBody>(
+        &self,
+        app: &impl harness::App<B>,
+        allocation: u64,
+    ) -> (String, String) {
+        self.treasurer();
+        let (status, body) = call!(
+            app,
+            TestRequest::get().uri(&format!("/api/v1/funds/{}/allocations", self.fund))
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let a = body["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["seq"].as_u64() == Some(allocation))
+            .unwrap()
+            .clone();
+        (
+            a["disbursed"].as_str().unwrap().to_owned(),
+            a["left"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn chain_size(&self) -> i64 {
+        use diesel::prelude::*;
+        fundtrail::schema::chain_heads::table
+            .find(self.fund)
+            .select(fundtrail::schema::chain_heads::size)
+            .first(&mut self.db.superuser_conn())
+            .unwrap()
+    }
+
+    /// `fundtrail rebuild --check` over the database: clean.
+    fn rebuild_is_clean(&self) {
+        let mut conn = self.db.superuser_conn();
+        let report =
+            fundtrail::entries::rebuild::run(&mut conn, false, &fundtrail::screening::Screens)
+                .unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+}
+
+/// Fires every request at once; (status, body) of each, in order.
+async fn fire<B: actix_web::body::MessageBody>(
+    app: &impl harness::App<B>,
+    requests: Vec<actix_http::Request>,
+) -> Vec<(StatusCode, Value)> {
+    let answers =
+        futures_util::future::join_all(requests.into_iter().map(|r| test::call_service(app, r)))
+            .await;
+    let mut out = Vec::new();
+    for res in answers {
+        let status = res.status();
+        let body = serde_json::from_slice(&test::read_body(res).await).unwrap_or(Value::Null);
+        out.push((status, body));
+    }
+    out
+}
+
+/// 50 disbursements of 30.00 against an allocation of 1,000.00, fired at once with a
+/// ministry's invoices against a contract: exactly 33 disbursements are recorded and 17
+/// refused as exceeding the allocation, which ends with 10.00 left; every invoice is
+/// recorded; the chain verifies and a rebuild agrees with the derived state.
+#[actix_web::test]
+async fn concurrent_typed_appends_overdraw_no_allocation_and_rebuild_agrees() {
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "1000.00").await;
+    ok!(&app, w.disbursement(alloc, "500.00"));
+    w.ministry();
+    let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+        "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
+        )
+    );
+    ok!(&app, harness::bid(w.fund, tender, w.vendor, "900.00"));
+    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "900.00", 1));
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("900.00"),
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
+        )
+    );
+    let before = w.chain_size();
+
+    let mut requests = Vec::new();
+    w.treasurer();
+    for _ in 0..50 {
+        requests.push(w.ready(w.disbursement(alloc, "10.00")));
+    }
+    w.ministry();
+    for i in 0..10 {
+        requests.push(w.ready(w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": w.vendor,
+            "invoice_number": format!("INV-{i}"), "amount": eur("50.00")}),
+        )));
+    }
+    let answers = fire(&app, requests).await;
+    let (mut ok, mut exceeded) = (0, 0);
+    for (status, body) in answers.iter().take(50) {
+        match *status {
+            StatusCode::CREATED => ok += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(body["code"], "allocation_exceeded", "{body}");
+                exceeded += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((ok, exceeded), (50, 0), "500.00 was left: all fit");
+    for (status, body) in answers.iter().skip(50) {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    assert_eq!(
+        w.allocation_use(&app, alloc).await,
+        ("1000.00".to_owned(), "0.00".to_owned())
+    );
+
+    // The allocation is used up: a second allocation, overdrawn by 50 at once.
+    let second = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B2", "category": "c",
+                   "amount": eur("1000.00"), "period_start": "2026-01-01", "period_end": "2027-12-31"})
+        )
+    );
+    let requests = (0..50)
+        .map(|_| w.ready(w.disbursement(second, "30.00")))
+        .collect();
+    let answers = fire(&app, requests).await;
+    let (mut ok, mut exceeded) = (0, 0);
+    for (status, body) in &answers {
+        match *status {
+            StatusCode::CREATED => ok += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(body["code"], "allocation_exceeded", "{body}");
+                exceeded += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((ok, exceeded), (33, 17));
+    assert_eq!(
+        w.allocation_use(&app, second).await,
+        ("990.00".to_owned(), "10.00".to_owned())
+    );
+    assert_eq!(w.chain_size(), before + 50 + 10 + 1 + 33);
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{}/verify", w.fund))
+    );
+    assert_eq!(report["ok"], json!(true), "{report}");
+    w.rebuild_is_clean();
+}
+
+/// Jobs refused in the middle of concurrent appends (too large for the allocation, an
+/// unknown allocation, an invoice on no contract) are refused alone: the others are
+/// recorded with exactly their amounts, and the refused ones leave no entry and no
+/// derived change behind.
+#[actix_web::test]
+async fn a_refused_job_among_concurrent_ones_is_refused_alone() {
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "1000.00").await;
+    let before = w.chain_size();
+    w.treasurer();
+    let mut requests = Vec::new();
+    for round in 0..4 {
+        requests.push(w.ready(w.disbursement(alloc, "10.00")));
+        requests.push(w.ready(w.disbursement(alloc, "5000.00")));
+        requests.push(w.ready(w.disbursement(alloc + 999, "1.00")));
+        requests.push(w.ready(w.disbursement(alloc, &format!("2{round}.00"))));
+    }
+    w.ministry();
+    requests.push(w.ready(w.post(
+        "invoice",
+        json!({"contract": 999, "vendor": w.vendor,
+        "invoice_number": "X", "amount": eur("1.00")}),
+    )));
+    let answers = fire(&app, requests).await;
+    let codes: Vec<(u16, String)> = answers
+        .iter()
+        .map(|(s, b)| (s.as_u16(), b["code"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    for (i, (status, code)) in codes.iter().enumerate() {
+        let expected = match (i, i % 4) {
+            (16, _) => (422, "unknown_reference"),
+            (_, 0) | (_, 3) => (201, ""),
+            (_, 1) => (422, "allocation_exceeded"),
+            _ => (422, "unknown_reference"),
+        };
+        assert_eq!((*status, code.as_str()), expected, "request {i}: {codes:?}");
+    }
+    // 4 × 10.00 + 20.00 + 21.00 + 22.00 + 23.00.
+    assert_eq!(
+        w.allocation_use(&app, alloc).await,
+        ("126.00".to_owned(), "874.00".to_owned())
+    );
+    assert_eq!(w.chain_size(), before + 8);
+    w.rebuild_is_clean();
+}
+
+/// The same disbursement sent five times at once under one idempotency key, among other
+/// appends, and once more afterwards: one entry, its amount counted once, every answer the
+/// same entry.
+#[actix_web::test]
+async fn a_retried_key_among_concurrent_appends_counts_once() {
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "1000.00").await;
+    let before = w.chain_size();
+    w.treasurer();
+    let retried = || {
+        w.disbursement(alloc, "100.00")
+            .insert_header(("idempotency-key", "retried-disbursement"))
+    };
+    let mut requests = Vec::new();
+    for _ in 0..5 {
+        requests.push(w.ready(retried()));
+        requests.push(w.ready(w.disbursement(alloc, "1.00")));
+    }
+    let answers = fire(&app, requests).await;
+    let mut seqs = std::collections::BTreeSet::new();
+    for (i, (status, body)) in answers.iter().enumerate() {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::OK,
+            "{status}: {body}"
+        );
+        if i % 2 == 0 {
+            seqs.insert(body["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(seqs.len(), 1, "one entry for the key: {seqs:?}");
+    let (status, body) = call!(&app, retried());
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["replayed"], json!(true));
+    assert_eq!(Some(body["seq"].as_u64().unwrap()), seqs.first().copied());
+    assert_eq!(
+        w.allocation_use(&app, alloc).await,
+        ("105.00".to_owned(), "895.00".to_owned())
+    );
+    assert_eq!(w.chain_size(), before + 6);
+    w.rebuild_is_clean();
+}
