@@ -97,7 +97,9 @@ fn may_subscribe(p: &Principal) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
+/// The URL as deliveries will use it (parsed and normalised: control characters dropped or
+/// percent-encoded), or why it is refused.
+fn check_url(url: &str) -> ApiResult<String> {
     let bad = |why: &str| ApiError::unprocessable("invalid_url", format!("url {why}"));
     if url.chars().count() > URL_CHARS_MAX {
         return Err(bad("is longer than 2,000 characters"));
@@ -111,7 +113,11 @@ fn check_url(url: &str) -> ApiResult<()> {
             "must not carry credentials (the signature authenticates us)",
         ));
     }
-    Ok(())
+    let normal = parsed.to_string();
+    if normal.chars().count() > URL_CHARS_MAX {
+        return Err(bad("is longer than 2,000 characters"));
+    }
+    Ok(normal)
 }
 
 /// The subscription `id` as `p` may manage it (404 otherwise): their organisation's in the
@@ -137,7 +143,7 @@ fn managed(
     request_body = NewSubscription, params(("fund" = Uuid, Path)),
     responses((status = 201, body = Subscription), (status = 400, body = crate::error::Problem),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
               (status = 415, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
     principal: Principal,
@@ -152,7 +158,7 @@ pub async fn create(
     let row = with_conn(&state, move |_, conn| {
         let (_, scope) = policy::fund_scope(conn, &principal, fund)?;
         may_subscribe(&principal)?;
-        check_url(&url)?;
+        let url = check_url(&url)?;
         let mut types: Vec<EventType> = Vec::new();
         for t in events {
             if !types.contains(&t) {
