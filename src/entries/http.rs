@@ -569,7 +569,13 @@ pub async fn balances(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RequestQuery {
-    /// 1 to 1000, default 100.
+    /// Cursor: the `next_after` of the previous page (for this list, the seq of the last
+    /// request shown).
+    #[param(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::extract::opt_u63")]
+    pub after: Option<u64>,
+    /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -589,7 +595,7 @@ pub struct ApprovalRequestView {
     /// `treasurer` (fund flows) or `ministry` (the ministry's own procurement).
     pub approver_role: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ministry: Option<Uuid>,
+    pub ministry: Option<Party>,
     /// Its amount in the fund's currency, above the policy's threshold.
     pub amount_fund: crate::funds::view::Amount,
     pub requested_at: chrono::DateTime<chrono::Utc>,
@@ -602,6 +608,8 @@ pub struct ApprovalRequestView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApprovalRequestList {
     pub requests: Vec<ApprovalRequestView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
 }
 
 /// Requests pending a second person's decision in the fund, oldest first: a treasurer
@@ -619,7 +627,13 @@ pub async fn list_approval_requests(
     query: Query<RequestQuery>,
 ) -> ApiResult<HttpResponse> {
     let fund = path.fund;
-    let limit = crate::http::page_limit(query.into_inner().limit)?;
+    let q = query.into_inner();
+    let limit = crate::http::page_limit(q.limit)?;
+    let after = q
+        .after
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::InvalidParameter("after must be 0 to 2^63-1".to_owned()))?;
     let now = state.ledger.now();
     let out = with_conn(&state, move |_, conn| {
         let (row, scope) = policy::fund_scope(conn, &principal, fund)?;
@@ -636,7 +650,17 @@ pub async fn list_approval_requests(
         };
         let ccy = Currency::parse(&row.currency)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("fund currency: {e}")))?;
-        let requests = state::pending_requests(conn, fund, role, ministry, limit)?
+        let mut rows = state::pending_requests(conn, fund, role, ministry, after, limit + 1)?;
+        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_after = if more {
+            rows.last().map(|r| r.seq.to_string())
+        } else {
+            None
+        };
+        let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.ministry_org_id).collect();
+        let names = crate::auth::party::names(conn, &ids)?;
+        let requests = rows
             .into_iter()
             .map(|r| {
                 Ok(ApprovalRequestView {
@@ -646,7 +670,7 @@ pub async fn list_approval_requests(
                     business_date: r.business_date,
                     maker: r.maker,
                     approver_role: r.approver_role,
-                    ministry: r.ministry_org_id,
+                    ministry: r.ministry_org_id.map(|id| party::party(&names, id)),
                     amount_fund: crate::funds::view::Amount {
                         value: ccy.format(r.amount_fund),
                         currency: row.currency.clone(),
@@ -657,7 +681,10 @@ pub async fn list_approval_requests(
                 })
             })
             .collect::<ApiResult<Vec<_>>>()?;
-        Ok(ApprovalRequestList { requests })
+        Ok(ApprovalRequestList {
+            requests,
+            next_after,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))

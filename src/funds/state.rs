@@ -858,6 +858,7 @@ pub fn pending_requests(
     fund: Uuid,
     approver_role: Option<&str>,
     ministry: Option<Uuid>,
+    after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ApprovalRequestRow>> {
     let mut q = approval_requests::table
@@ -867,6 +868,9 @@ pub fn pending_requests(
         .order(approval_requests::seq)
         .limit(limit)
         .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(approval_requests::seq.gt(a));
+    }
     if let Some(r) = approver_role {
         q = q.filter(approval_requests::approver_role.eq(r.to_owned()));
     }

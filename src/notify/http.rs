@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::events::{EventType, TEST_EVENT};
 use super::{sign, store};
 use crate::auth::guard::{Principal, Role};
+use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::funds::policy::{self, Scope};
@@ -46,10 +47,10 @@ pub struct Subscription {
     /// `fund`: every event of the fund; `ministry`: events about `ministry` only.
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ministry: Option<Uuid>,
+    pub ministry: Option<Party>,
     /// The role and organisation that hold it.
     pub role: String,
-    pub organization: Uuid,
+    pub organization: Party,
     pub created_at: DateTime<Utc>,
     /// Only in the answers to create and rotate: the signing secret (`whsec_<base64>`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,8 +60,20 @@ pub struct Subscription {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
+type Names = std::collections::HashMap<Uuid, String>;
+
+/// The names of the organisations `rows` name (holders and ministries).
+fn names_of(conn: &mut diesel::PgConnection, rows: &[store::SubscriptionRow]) -> ApiResult<Names> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|r| [Some(r.owner_org_id), r.ministry_org_id])
+        .flatten()
+        .collect();
+    Ok(party::names(conn, &ids)?)
+}
+
 impl Subscription {
-    fn of(row: store::SubscriptionRow, secret: Option<String>) -> Self {
+    fn of(row: store::SubscriptionRow, secret: Option<String>, names: &Names) -> Self {
         Self {
             id: row.id,
             fund: row.fund_id,
@@ -72,9 +85,9 @@ impl Subscription {
                 "fund"
             }
             .to_owned(),
-            ministry: row.ministry_org_id,
+            ministry: row.ministry_org_id.map(|id| party::party(names, id)),
             role: row.owner_role,
-            organization: row.owner_org_id,
+            organization: party::party(names, row.owner_org_id),
             created_at: row.created_at,
             secret,
             previous_secret_expires_at: row.previous_expires_at,
@@ -212,13 +225,16 @@ pub async fn create(
             created_at: now,
         };
         store::insert_subscription(conn, &row)?;
-        store::subscription(conn, row.id, false)?
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))
+        let row = store::subscription(conn, row.id, false)?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))?;
+        let names = names_of(conn, std::slice::from_ref(&row))?;
+        Ok((row, names))
     })
     .await?;
+    let (row, names) = row;
     tracing::info!(webhook.subscription = %row.id, fund.id = %row.fund_id, "webhook subscription created");
     let secret = Some(row.secret.clone());
-    Ok(HttpResponse::Created().json(Subscription::of(row, secret)))
+    Ok(HttpResponse::Created().json(Subscription::of(row, secret, &names)))
 }
 
 /// The fund's subscriptions the caller holds (an administrator: all of them), without
@@ -238,13 +254,16 @@ pub async fn list(
         may_subscribe(&principal)?;
         let holder =
             (principal.role != Role::Admin).then(|| (principal.org, principal.role.as_str()));
-        Ok(store::subscriptions(conn, fund, holder)?)
+        let rows = store::subscriptions(conn, fund, holder)?;
+        let names = names_of(conn, &rows)?;
+        Ok((rows, names))
     })
     .await?;
+    let (rows, names) = rows;
     Ok(HttpResponse::Ok().json(Subscriptions {
         subscriptions: rows
             .into_iter()
-            .map(|r| Subscription::of(r, None))
+            .map(|r| Subscription::of(r, None, &names))
             .collect(),
     }))
 }
@@ -292,14 +311,17 @@ pub async fn rotate_secret(
         conn.build_transaction().run(|conn| {
             managed(conn, &principal, id, true)?;
             store::rotate_secret(conn, id, &sign::new_secret(), until)?;
-            store::subscription(conn, id, false)?
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))
+            let row = store::subscription(conn, id, false)?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))?;
+            let names = names_of(conn, std::slice::from_ref(&row))?;
+            Ok((row, names))
         })
     })
     .await?;
+    let (row, names) = row;
     tracing::info!(webhook.subscription = %id, "webhook secret rotated");
     let secret = Some(row.secret.clone());
-    Ok(HttpResponse::Ok().json(Subscription::of(row, secret)))
+    Ok(HttpResponse::Ok().json(Subscription::of(row, secret, &names)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -454,7 +454,7 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["ministry"] == json!(w.interior))
+            .find(|m| m["ministry"]["id"] == json!(w.interior))
             .unwrap()["paid"]
             .clone()
     };
@@ -481,7 +481,10 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
     w.officer(1);
     let (_, list) = call!(&app, w.requests());
     assert_eq!(seqs(&list), [request]);
-    assert_eq!(list["requests"][0]["ministry"], w.interior.to_string());
+    assert_eq!(
+        list["requests"][0]["ministry"]["id"],
+        w.interior.to_string()
+    );
     // A rejection states its reason.
     refused!(
         &app,
@@ -520,7 +523,7 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
         .find(|e| e["seq"] == json!(rejection))
         .unwrap()
         .clone();
-    assert_eq!(recorded["body"]["reason"], "No delivery note");
+    assert_eq!(recorded["entry"]["body"]["reason"], "No delivery note");
 
     // Paid again and approved: now it counts, and the payment screens see it.
     w.officer(0);

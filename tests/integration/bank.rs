@@ -382,7 +382,7 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
     assert_eq!(debit.len(), 1, "{debit:?}");
     assert_eq!(debit[0]["seq"], json!(stmt));
     assert_eq!(debit[0]["severity"], "high");
-    assert_eq!(debit[0]["ministry"], json!(interior));
+    assert_eq!(debit[0]["ministry"]["id"], json!(interior));
     let message = debit[0]["message"].as_str().unwrap();
     assert!(
         message.contains("7777.77")

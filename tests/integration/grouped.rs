@@ -114,7 +114,7 @@ impl World {
             .clone();
         (
             a["disbursed"].as_str().unwrap().to_owned(),
-            a["left"].as_str().unwrap().to_owned(),
+            a["undisbursed"].as_str().unwrap().to_owned(),
         )
     }
 
