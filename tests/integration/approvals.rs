@@ -454,7 +454,7 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["ministry"] == json!(w.interior))
+            .find(|m| m["ministry"]["id"] == json!(w.interior))
             .unwrap()["paid"]
             .clone()
     };
@@ -520,7 +520,10 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
         .find(|e| e["seq"] == json!(rejection))
         .unwrap()
         .clone();
-    assert_eq!(recorded["body"]["reason"], "No delivery note");
+    assert_eq!(
+        recorded["entry"]["body"]["reason"], "No delivery note",
+        "{recorded}"
+    );
 
     // Paid again and approved: now it counts, and the payment screens see it.
     w.officer(0);
