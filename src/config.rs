@@ -203,6 +203,12 @@ pub struct ScreenArgs {
     #[arg(long, env = "FUNDTRAIL_SCREEN_INTERVAL", default_value = "1h",
           value_parser = parse_screen_interval)]
     pub screen_interval: ScreenInterval,
+
+    /// How often `serve` records the expiry of every active fund's approval requests whose
+    /// time ran out (same format as --screen-interval; `0` or `off` disables).
+    #[arg(long, env = "FUNDTRAIL_APPROVAL_EXPIRY_INTERVAL", default_value = "15m",
+          value_parser = parse_screen_interval)]
+    pub approval_expiry_interval: ScreenInterval,
 }
 
 /// The witnesses `serve` pushes its checkpoints to (docs/operations.md, "Witnesses").

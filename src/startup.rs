@@ -300,6 +300,8 @@ pub fn serve(
     let interval = screen_args.screen_interval.0;
     let mut scheduler = None;
     let hooks_pool = pool.clone();
+    let expiry_interval = screen_args.approval_expiry_interval.0;
+    let expiry_pool = pool.clone();
     let result = actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
@@ -314,6 +316,12 @@ pub fn serve(
                 )?);
             }
             None => tracing::info!("period screens: no schedule (FUNDTRAIL_SCREEN_INTERVAL=off)"),
+        }
+        match expiry_interval {
+            Some(every) => spawn_expiry_sweep(expiry_pool, ledger.clone(), every),
+            None => tracing::info!(
+                "approval requests: no expiry sweep (FUNDTRAIL_APPROVAL_EXPIRY_INTERVAL=off)"
+            ),
         }
         if !witnesses.is_empty() {
             crate::witness::push::spawn(
@@ -513,31 +521,83 @@ pub fn expire_approvals(
                 .collect(),
         }
     };
-    let screens: Arc<dyn crate::entries::effect::Screens> = Arc::new(crate::screening::Screens);
     let out = actix_web::rt::System::new().block_on(async {
         ledger
             .bootstrap()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut out = Vec::new();
-        for f in funds {
-            let currency = crate::money::Currency::parse(&f.currency)
-                .map_err(|e| anyhow::anyhow!("fund {} currency: {e}", f.id))?;
-            let ctx = crate::funds::ctx::FundCtx {
-                fund: f.id,
-                currency,
-            };
-            let requests =
-                crate::entries::approvals::expire_due(&ledger, &pool, ctx, screens.clone()).await?;
-            out.push(Expired {
-                fund: f.id,
-                requests,
-            });
-        }
-        anyhow::Ok(out)
+        expire_in(&ledger, &pool, funds).await
     })?;
     drop(database);
     Ok(out)
+}
+
+/// Records the expiries due in each of `funds` (see `entries::approvals::expire_due`).
+async fn expire_in(
+    ledger: &Ledger,
+    pool: &crate::db::PgPool,
+    funds: Vec<crate::funds::store::FundRow>,
+) -> anyhow::Result<Vec<Expired>> {
+    let screens: Arc<dyn crate::entries::effect::Screens> = Arc::new(crate::screening::Screens);
+    let mut out = Vec::new();
+    for f in funds {
+        let currency = crate::money::Currency::parse(&f.currency)
+            .map_err(|e| anyhow::anyhow!("fund {} currency: {e}", f.id))?;
+        let ctx = crate::funds::ctx::FundCtx {
+            fund: f.id,
+            currency,
+        };
+        let requests =
+            crate::entries::approvals::expire_due(ledger, pool, ctx, screens.clone()).await?;
+        out.push(Expired {
+            fund: f.id,
+            requests,
+        });
+    }
+    Ok(out)
+}
+
+/// The expiry sweep inside `serve`: every `every`, what `fundtrail approvals expire`
+/// records for every active fund. A failed sweep is logged and tried again next time.
+pub fn spawn_expiry_sweep(
+    pool: crate::db::PgPool,
+    ledger: Arc<Ledger>,
+    every: std::time::Duration,
+) {
+    tracing::info!(
+        interval_s = every.as_secs(),
+        "approval requests: expiries are recorded on a schedule"
+    );
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let lister = pool.clone();
+            let funds = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut conn = lister.get()?;
+                Ok(crate::funds::store::all_funds(&mut conn)?
+                    .into_iter()
+                    .filter(|f| f.active)
+                    .collect::<Vec<_>>())
+            })
+            .await;
+            let result = match funds {
+                Ok(Ok(funds)) => expire_in(&ledger, &pool, funds).await,
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(out) => {
+                    let expired: usize = out.iter().map(|e| e.requests.len()).sum();
+                    if expired > 0 {
+                        tracing::info!(expired, "approval requests: expiries recorded");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "approval requests: expiry sweep failed"),
+            }
+        }
+    });
 }
 
 /// `fundtrail documents export --fund F --out DIR` (see `evidence::bundle`).

@@ -523,7 +523,10 @@ async fn a_ministry_payment_above_its_threshold_is_decided_by_another_officer_of
         .find(|e| e["seq"] == json!(rejection))
         .unwrap()
         .clone();
-    assert_eq!(recorded["entry"]["body"]["reason"], "No delivery note");
+    assert_eq!(
+        recorded["entry"]["body"]["reason"], "No delivery note",
+        "{recorded}"
+    );
 
     // Paid again and approved: now it counts, and the payment screens see it.
     w.officer(0);
@@ -820,5 +823,51 @@ async fn the_expire_command_records_what_ran_out() {
     w.treasurer(1);
     let (_, list) = call!(&app, w.requests());
     assert_eq!(seqs(&list), Vec::<u64>::new());
+    w.rebuild_is_clean();
+}
+
+/// `serve`'s expiry sweep records what ran out on its first round, with no command run.
+#[actix_web::test]
+async fn the_sweep_inside_serve_records_what_ran_out() {
+    let (w, app) = World::new().await;
+    let alloc = w
+        .funded(
+            &app,
+            json!([{"kind": "disbursement", "above": eur("500.00")}]),
+            1,
+        )
+        .await;
+    let request = ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("600.00")})
+        )
+    );
+    w.later(2);
+    fundtrail::startup::spawn_expiry_sweep(
+        w.state.pool.clone(),
+        w.state.ledger.clone(),
+        std::time::Duration::from_secs(3600),
+    );
+    w.treasurer(1);
+    let mut pending = vec![request];
+    for _ in 0..100 {
+        let (_, list) = call!(&app, w.requests());
+        pending = seqs(&list);
+        if pending.is_empty() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(pending, Vec::<u64>::new(), "still pending after 20 s");
+    refused!(
+        &app,
+        w.approve(request),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_pending"
+    );
+    let (_, b) = call!(&app, w.balances());
+    assert_eq!(b["totals"]["disbursed"], "0.00", "{b}");
     w.rebuild_is_clean();
 }

@@ -885,3 +885,82 @@ async fn an_approval_request_reaches_its_ministry_and_the_whole_fund_readers() {
     }
     assert!(receiver.at("/defence").is_empty());
 }
+
+#[actix_web::test]
+async fn a_held_disbursement_tells_the_treasurers_once_and_a_rebuild_does_not_tell_again() {
+    let receiver = Receiver::start().await;
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let donor = org(&db, "Kingdom of Norway", "donor");
+    let interior = org(&db, "Ministry of Interior", "ministry");
+    harness::act_as_member(&state, "auditor", auditor);
+    ok!(
+        &app,
+        post(
+            fund,
+            "approval_policy",
+            json!({"rules": [{"kind": "disbursement", "above": eur("500.00")}],
+                   "expiry_hours": 72, "reason": "Steering committee decision 4/2026"})
+        )
+    );
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let (status, _) = call!(
+        &app,
+        subscribe(fund, &receiver.url("/treasurer"), &["approval.requested"])
+    );
+    assert_eq!(status, StatusCode::CREATED);
+    ok!(
+        &app,
+        post(
+            fund,
+            "contribution",
+            json!({"donor": donor, "amount": eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        post(
+            fund,
+            "allocation",
+            json!({"ministry": interior, "budget_line": "B", "category": "equipment",
+                   "amount": eur("800.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    // Below the threshold: takes effect at once, nobody is asked.
+    ok!(
+        &app,
+        post(
+            fund,
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("100.00")})
+        )
+    );
+    let held = ok!(
+        &app,
+        post(
+            fund,
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("600.00")})
+        )
+    );
+    drain(&state, &fast(), chrono::Utc::now()).await;
+    let got = receiver.at("/treasurer");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body = got[0].json();
+    assert_eq!(body["type"], "approval.requested");
+    assert_eq!(body["data"]["seq"], json!(held));
+    assert_eq!(body["data"]["kind"], "disbursement");
+    assert_eq!(body["data"]["amount_fund"], "600.00");
+    assert_eq!(body["data"]["approver_role"], "treasurer");
+
+    // A rebuild replays the request from the chain and tells nobody again.
+    let report = fundtrail::entries::rebuild::run(
+        &mut db.superuser_conn(),
+        true,
+        &fundtrail::screening::Screens,
+    )
+    .unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    drain(&state, &fast(), chrono::Utc::now()).await;
+    assert_eq!(receiver.at("/treasurer").len(), 1);
+}
