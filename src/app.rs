@@ -15,6 +15,7 @@ use crate::error::{json_error, ApiError};
 use crate::http::{health, middleware};
 use crate::state::AppState;
 
+pub mod funds;
 pub mod openapi;
 
 #[derive(OpenApi)]
@@ -36,7 +37,7 @@ pub mod openapi;
         crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
         crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
-        crate::funds::http::create_fund, crate::funds::http::assign_auditor,
+        funds::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::deactivate_fund,
         crate::funds::http::set_public_page,
         crate::funds::http::list_funds, crate::funds::allocations::list_allocations,
@@ -190,6 +191,7 @@ pub fn build(
                 .configure(crate::auth::http::routes)
                 .configure(crate::auth::me::routes)
                 .configure(crate::auth::admin::routes)
+                .service(web::resource("/admin/funds").post(funds::create_fund))
                 .configure(crate::funds::http::routes)
                 .configure(crate::funds::allocations::routes)
                 .configure(crate::entries::http::routes)

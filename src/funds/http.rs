@@ -18,6 +18,7 @@ use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::ledger::writer::AppendError;
+use crate::money::Currency;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -28,6 +29,13 @@ pub struct NewFund {
     pub currency: String,
     /// The fund secretariat organisation that administers it.
     pub secretariat: Uuid,
+    /// Screening settings by name (docs/screening.md), e.g. `{"amount_scale": "20"}`:
+    /// recorded as the fund's first `screening_config` entry, so that the fund is screened
+    /// with them from its first entry. A refused setting (`unknown_setting`,
+    /// `invalid_setting`) refuses the creation: no fund is created.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub screening: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,28 +140,32 @@ pub fn auditor_effect(
     }
 }
 
-/// Create a fund (and its ledger chain).
-#[utoipa::path(post, path = "/api/v1/admin/funds", tag = "admin", request_body = NewFund, security(("bearer" = [])),
-    responses((status = 403, body = crate::error::Problem), (status = 201, body = Fund), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-pub async fn create_fund(
-    admin: AdminPrincipal,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: Json<NewFund>,
-) -> ApiResult<HttpResponse> {
-    let NewFund {
-        name,
-        currency,
-        secretariat,
-    } = body.into_inner();
-    let name = organization_name(&name)?;
-    if let Err(e) = crate::money::Currency::parse(&currency) {
-        return Err(ApiError::unprocessable(
+/// The name and currency of a new fund, checked: the name as organisations' names are,
+/// the currency an ISO 4217 code with a minor unit.
+pub fn checked_fund(name: &str, currency: &str) -> ApiResult<(String, Currency)> {
+    let name = organization_name(name)?;
+    let currency = Currency::parse(currency).map_err(|e| {
+        ApiError::unprocessable(
             "invalid_currency",
             format!("currency must be an ISO 4217 code with a minor unit, such as EUR: {e}"),
-        ));
-    }
-    let id = created_id(&req, &admin.0, "fund_created");
+        )
+    })?;
+    Ok((name, currency))
+}
+
+/// Records `fund_created` (and with it the fund's chain and row) for a fund checked by
+/// `checked_fund`; the fund as created. The route (`POST /api/v1/admin/funds`) is the
+/// composition root's, which also records the fund's screening settings.
+pub async fn create_fund(
+    admin: &AdminPrincipal,
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    name: String,
+    currency: Currency,
+    secretariat: Uuid,
+) -> ApiResult<Fund> {
+    let currency = currency.code().to_owned();
+    let id = created_id(req, &admin.0, "fund_created");
     let effect = fund_effect(
         state.ledger.clone(),
         id,
@@ -162,18 +174,18 @@ pub async fn create_fund(
         secretariat,
     );
     let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
-    record(&state, &req, &admin.0, "fund_created", body, effect).await?;
-    let names = crate::state::with_conn(&state, move |_, conn| {
+    record(state, req, &admin.0, "fund_created", body, effect).await?;
+    let names = crate::state::with_conn(state, move |_, conn| {
         Ok(party::names(conn, &[secretariat])?)
     })
     .await?;
-    Ok(HttpResponse::Created().json(Fund {
+    Ok(Fund {
         id,
         name,
         currency,
         secretariat: party::party(&names, secretariat),
         active: true,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -301,8 +313,7 @@ pub async fn set_public_page(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/funds").post(create_fund))
-        .service(web::resource("/admin/funds/{id}/public-page").post(set_public_page))
+    cfg.service(web::resource("/admin/funds/{id}/public-page").post(set_public_page))
         .service(web::resource("/admin/funds/{id}/deactivate").post(deactivate_fund))
         .service(web::resource("/admin/funds/{id}/auditors").post(assign_auditor))
         .service(web::resource("/funds").get(list_funds));

@@ -38,7 +38,7 @@ use crate::entries::effect::FundEffect;
 use crate::entries::kinds::{FundEntry, Method};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
-use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect, Receipt};
+use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect, GroupScratch, Receipt};
 use crate::ledger::Ledger;
 use crate::money::Currency;
 
@@ -415,15 +415,47 @@ struct AtSeq {
     inner: FundEffect,
 }
 
-impl Effect for AtSeq {
-    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
+impl AtSeq {
+    fn check(&self, entries: &[Entry]) -> Result<(), AppendError> {
         if entries.first().map(|e| e.seq) != Some(self.first) || entries.len() != self.count {
             return Err(AppendError::Rejected {
                 code: "chain_moved",
                 detail: "another writer appended first; plan again".to_owned(),
             });
         }
+        Ok(())
+    }
+}
+
+/// Every method of `Effect` goes to the `FundEffect`, so that an imported group shares
+/// state between its jobs and its screens keep what they read, as the API's appends do.
+impl Effect for AtSeq {
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
+        self.check(entries)?;
         self.inner.apply(conn, entries)
+    }
+
+    fn apply_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), AppendError> {
+        // Refused before the inner effect runs, the scratch keeps what earlier jobs left.
+        self.check(entries)?;
+        self.inner.apply_in_group(conn, entries, scratch)
+    }
+
+    fn uses_group_scratch(&self) -> bool {
+        self.inner.uses_group_scratch()
+    }
+
+    fn committed(&self, chain_size: u64) {
+        self.inner.committed(chain_size);
+    }
+
+    fn rolled_back(&self) {
+        self.inner.rolled_back();
     }
 }
 

@@ -13,7 +13,6 @@ use crate::entries::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, FundCtx, Posting, Result};
 use crate::funds::derived::Derived;
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::AppendError;
 use crate::telemetry::spent;
 
 /// The screens of docs/screening.md, as the append path runs them.
@@ -26,32 +25,9 @@ impl crate::entries::effect::Screens for Screens {
         let fund = p.ctx.fund;
         let current = store::thresholds(st.conn, fund)?
             .unwrap_or_else(|| Thresholds::for_currency(p.ctx.currency.code()));
-        let mut merged =
-            serde_json::to_value(&current).map_err(|e| AppendError::Internal(e.into()))?;
-        if let Some(obj) = merged.as_object_mut() {
-            for (name, value) in &c.settings {
-                if !obj.contains_key(name) {
-                    return Err(reject(
-                        "unknown_setting",
-                        format!("{name:?} is not a screening setting (docs/screening.md)"),
-                    ));
-                }
-                obj.insert(name.clone(), value.clone());
-            }
-        }
-        let next: Thresholds = serde_json::from_value(merged).map_err(|e| {
-            reject(
-                "invalid_setting",
-                format!("a setting has the wrong type: {e}"),
-            )
-        })?;
-        // A conversion rate converts the euro-sized defaults of the amounts this
-        // configuration does not set itself.
-        let mut next = next;
-        if let (true, Some(scale)) = (c.settings.contains_key("amount_scale"), next.amount_scale) {
-            next.scale_amounts(scale, &|name| c.settings.contains_key(name));
-        }
-        next.check().map_err(|e| reject("invalid_setting", e))?;
+        let next = current
+            .configured(&c.settings)
+            .map_err(|(code, detail)| reject(code, detail))?;
         store::save_thresholds(st.conn, fund, p.seq_i64()?, &next)?;
         Ok(())
     }

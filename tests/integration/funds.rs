@@ -165,3 +165,147 @@ async fn funds_are_created_with_their_chain_and_listed_within_scope() {
     );
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
 }
+
+/// A fund created with screening settings starts with them: its chain's first entry is the
+/// `screening_config` that records them, and the fund screens with them. A refused setting
+/// refuses the creation and leaves nothing: no fund, no chain, nothing in the
+/// administrative chain. Only admins create funds, with or without settings.
+#[actix_web::test]
+async fn a_fund_created_with_screening_settings_starts_with_them_or_is_not_created() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    act(&state, "admin", uuid::Uuid::new_v4());
+    let (_, secretariat) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/organizations")
+            .set_json(json!({"name": "MDTF Secretariat", "kind": "fund_secretariat"}))
+    );
+    let secretariat: uuid::Uuid = secretariat["id"].as_str().unwrap().parse().unwrap();
+    let new_fund = |name: &str, screening: Value| {
+        TestRequest::post().uri("/api/v1/admin/funds").set_json(
+            json!({"name": name, "currency": "MXN", "secretariat": secretariat,
+                   "screening": screening}),
+        )
+    };
+    let admin_size = |db: &TestDb| {
+        use diesel::prelude::*;
+        use fundtrail::schema::ledger_entries as le;
+        le::table
+            .filter(le::chain_id.eq(fundtrail::ledger::entry::ADMIN_CHAIN))
+            .count()
+            .get_result::<i64>(&mut db.superuser_conn())
+            .unwrap()
+    };
+    let funds_stored = |db: &TestDb| {
+        use diesel::prelude::*;
+        use fundtrail::schema::funds;
+        funds::table
+            .count()
+            .get_result::<i64>(&mut db.superuser_conn())
+            .unwrap()
+    };
+
+    // Refused: nothing stored, whoever asks.
+    let before = admin_size(&db);
+    for (screening, status_code, code) in [
+        (
+            json!({"amount_scale": "20", "no_such_setting": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_setting",
+        ),
+        (
+            json!({"amount_scale": "-20"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_setting",
+        ),
+        (
+            json!({"window_days": "many"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_setting",
+        ),
+        (
+            json!({"amount_scale": 20.5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_entry",
+        ),
+    ] {
+        let (status, body) = call!(&app, new_fund("Refused Fund", screening.clone()));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (status_code, json!(code)),
+            "{screening}: {body}"
+        );
+    }
+    for role in ["treasurer", "ministry", "auditor", "donor"] {
+        act(&state, role, secretariat);
+        let (status, body) = call!(
+            &app,
+            new_fund("Refused Fund", json!({"amount_scale": "20"}))
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
+    }
+    assert_eq!(admin_size(&db), before);
+    assert_eq!(funds_stored(&db), 0);
+
+    // Created with its settings.
+    act(&state, "admin", uuid::Uuid::new_v4());
+    let (status, fund) = call!(
+        &app,
+        new_fund(
+            "CDMX Fund",
+            json!({"amount_scale": "20", "window_days": 45})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{fund}");
+    assert_eq!(fund["currency"], "MXN");
+    let fund_id: uuid::Uuid = fund["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(funds_stored(&db), 1);
+    act(&state, "treasurer", secretariat);
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund_id}/entries"))
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    let config = &entries[0]["entry"];
+    assert_eq!(config["seq"], 0, "{config}");
+    assert_eq!(config["kind"], "screening_config", "{config}");
+    assert_eq!(
+        config["body"]["settings"],
+        json!({"amount_scale": "20", "window_days": 45}),
+        "{config}"
+    );
+    // The fund screens with them: the euro-sized amounts converted at 20 MXN per euro.
+    let thresholds = fundtrail::screening::store::thresholds(&mut db.superuser_conn(), fund_id)
+        .unwrap()
+        .unwrap();
+    let eur = fundtrail::screening::rules::Thresholds::for_currency("EUR");
+    assert_eq!(
+        thresholds.amount_scale,
+        Some(rust_decimal::Decimal::from(20))
+    );
+    assert_eq!(
+        thresholds.direct_max,
+        eur.direct_max * rust_decimal::Decimal::from(20)
+    );
+    assert_eq!(thresholds.window_days, 45);
+
+    // Without settings: no entry, the currency's defaults.
+    act(&state, "admin", uuid::Uuid::new_v4());
+    let (status, plain) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/funds")
+            .set_json(json!({"name": "Plain Fund", "currency": "MXN", "secretariat": secretariat}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    let plain_id: uuid::Uuid = plain["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        fundtrail::screening::store::thresholds(&mut db.superuser_conn(), plain_id)
+            .unwrap()
+            .is_none()
+    );
+}

@@ -621,3 +621,115 @@ async fn a_refusal_while_groups_are_in_flight_skips_only_the_refused_process() {
     assert_eq!(again.processes_skipped, 1, "{again:#?}");
     assert_eq!(w.chain(w.fund).len(), before + appended);
 }
+
+/// What a fund shows after an import, without ids or times (which differ between
+/// databases): each entry's kind and body, the flags, the positions and the derived
+/// procurement rows, in order.
+fn fund_snapshot(w: &World) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let sql = r"
+        WITH lines AS (
+          SELECT 'entry ' || seq || ' ' || kind || ' ' || (canonical::jsonb -> 'body')::text AS l
+            FROM ledger_entries WHERE chain_id = $1
+          UNION ALL SELECT 'flag ' || seq || ' ' || rule || ' ' || severity || ' ' || status
+              || ' ' || subject || ' ' || evidence::text || ' ' || business_date || ' ' || message
+            FROM flags WHERE fund_id = $1
+          UNION ALL SELECT 'fund ' || pledged || ' ' || received || ' ' || allocated || ' '
+              || disbursed || ' ' || expended || ' ' || paid
+            FROM fund_positions WHERE fund_id = $1
+          UNION ALL SELECT 'ministry ' || allocated || ' ' || disbursed || ' ' || expended
+              || ' ' || paid
+            FROM ministry_positions WHERE fund_id = $1
+          UNION ALL SELECT 'tender ' || seq || ' ' || method || ' ' || stage || ' ' || bids
+              || ' ' || coalesce(award_seq::text, '-') || ' ' || coalesce(status, '-')
+            FROM tenders WHERE fund_id = $1
+          UNION ALL SELECT 'contract ' || seq || ' ' || tender_seq || ' ' || award_seq || ' '
+              || currency || ' ' || original_value || ' ' || value || ' ' || amendments || ' '
+              || invoiced || ' ' || paid || ' ' || reversed
+            FROM contracts WHERE fund_id = $1
+          UNION ALL SELECT 'invoice ' || seq || ' ' || contract_seq || ' ' || invoice_number
+              || ' ' || currency || ' ' || amount || ' ' || paid || ' ' || reversed
+            FROM invoices WHERE fund_id = $1
+        )
+        SELECT regexp_replace(l, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
+                              'ID', 'g') AS line
+          FROM lines ORDER BY line";
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Uuid, _>(w.fund)
+        .load::<Line>(&mut w.db.superuser_conn())
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+}
+
+/// The importer's groups share state between their jobs as the API's appends do; what an
+/// import records (entries, flags, positions, tenders, contracts, invoices) is the same as
+/// with each job reading and writing everything itself. The file has many processes (groups
+/// of several jobs once a refusal makes the importer append process by process), a refused
+/// one and a process built on by a later release.
+#[actix_web::test]
+async fn an_import_records_the_same_with_group_shared_state_as_without() {
+    use fundtrail::ledger::writer::GROUP_STATE;
+    use std::sync::atomic::Ordering;
+
+    const N: usize = 60;
+    let (_dir, path) = json_lines(|releases| {
+        let complete = releases[0].clone();
+        let copy = |i: usize| {
+            let mut r = complete.clone();
+            r["ocid"] = json!(format!("ocds-xmpl01-moi-s{i:04}"));
+            r
+        };
+        let mut early = copy(3);
+        early["contracts"][0]["implementation"]["transactions"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(1);
+        let mut out = vec![early, releases[1].clone()];
+        for i in (0..N).filter(|i| *i != 3) {
+            let mut r = copy(i);
+            if i == 20 {
+                r["tender"]["value"]["currency"] = json!("USD");
+            }
+            out.push(r);
+        }
+        out.push(copy(3));
+        *releases = out;
+    });
+    // Each job alone (the flag is global to the process: other tests running meanwhile
+    // append each job alone too, which is as correct, only slower).
+    let alone = world().await;
+    GROUP_STATE.store(false, Ordering::Relaxed);
+    let report_alone = alone.import(path.clone()).await;
+    GROUP_STATE.store(true, Ordering::Relaxed);
+    let shared = world().await;
+    let report_shared = shared.import(path).await;
+
+    assert_eq!(report_shared.processes_skipped, 1, "{report_shared:#?}");
+    assert_eq!(report_shared.skipped_count("no_fx_rate"), 1);
+    assert_eq!(
+        report_shared.processes_imported,
+        u64::try_from(N + 1).unwrap(),
+        "{report_shared:#?}"
+    );
+    assert_eq!(
+        report_shared.entries_appended,
+        report_alone.entries_appended
+    );
+    assert_eq!(
+        report_shared.appended_by_kind,
+        report_alone.appended_by_kind
+    );
+    let (a, s) = (fund_snapshot(&alone), fund_snapshot(&shared));
+    assert!(s.iter().any(|l| l.starts_with("flag ")), "{s:#?}");
+    assert!(s.iter().any(|l| l.starts_with("invoice ")), "{s:#?}");
+    assert_eq!(a.len(), s.len());
+    for (x, y) in a.iter().zip(&s) {
+        assert_eq!(x, y);
+    }
+}

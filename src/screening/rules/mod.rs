@@ -259,6 +259,36 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// These thresholds with `settings` (names and values of docs/screening.md) in place,
+    /// as a `screening_config` entry sets them: an `amount_scale` converts the euro-sized
+    /// defaults of the amounts the settings do not set themselves. Refused with
+    /// `unknown_setting` or `invalid_setting` and why.
+    pub fn configured(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, (&'static str, String)> {
+        let invalid = |e: String| ("invalid_setting", e);
+        let mut merged = serde_json::to_value(self).map_err(|e| invalid(e.to_string()))?;
+        if let Some(obj) = merged.as_object_mut() {
+            for (name, value) in settings {
+                if !obj.contains_key(name) {
+                    return Err((
+                        "unknown_setting",
+                        format!("{name:?} is not a screening setting (docs/screening.md)"),
+                    ));
+                }
+                obj.insert(name.clone(), value.clone());
+            }
+        }
+        let mut next: Self = serde_json::from_value(merged)
+            .map_err(|e| invalid(format!("a setting has the wrong type: {e}")))?;
+        if let (true, Some(scale)) = (settings.contains_key("amount_scale"), next.amount_scale) {
+            next.scale_amounts(scale, &|name| settings.contains_key(name));
+        }
+        next.check().map_err(invalid)?;
+        Ok(next)
+    }
+
     /// A fund's thresholds before any `screening_config`: the defaults for a fund in euros;
     /// for any other currency the same without amount rules (`amount_scale` `None`) until
     /// its auditors record the rate the defaults convert at, or amounts of their own.
