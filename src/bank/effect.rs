@@ -9,8 +9,8 @@
 //! | `reconciliation_config` | a change to the fund's matching settings | auditor |
 //!
 //! These kinds are not typed fund entries (`entries::kinds`): they move no money in the
-//! ledger's books, so fund positions and screens ignore them and `fundtrail rebuild`
-//! passes over them.
+//! ledger's books, so fund positions and screens ignore them; `fundtrail rebuild` replays
+//! them through `Rebuild`, between the typed entries in chain order.
 
 use diesel::PgConnection;
 use rust_decimal::Decimal;
@@ -126,23 +126,60 @@ impl Effect for BankEffect {
                 "the fund was deactivated; it takes no new entries",
             ));
         }
-        for e in entries {
-            let seq = i64_of(e.seq)?;
-            match e.kind.as_str() {
-                "bank_account" => account(conn, self.fund, seq, &parse(e)?)?,
-                "bank_statement" => statement(conn, self.fund, seq, &parse(e)?)?,
-                "bank_match" => matched(conn, self.fund, seq, &parse(e)?)?,
-                "reconciliation_config" => config(conn, self.fund, seq, &parse(e)?)?,
-                other => {
-                    return Err(reject(
-                        "unknown_kind",
-                        format!("{other} is not a reconciliation entry"),
-                    ))
-                }
+        let entries: Vec<&Entry> = entries.iter().collect();
+        apply_entries(conn, self.fund, &entries)
+    }
+}
+
+/// The derived tables, each referring only to those before it.
+pub const TABLES: [&str; 5] = [
+    "bank_accounts",
+    "bank_statements",
+    "bank_lines",
+    "bank_matches",
+    "reconciliation_settings",
+];
+
+/// `fundtrail rebuild`'s replay of the bank tables: the same writes as the append, without
+/// the check that the fund still takes entries (it did when they were recorded).
+pub struct Rebuild;
+
+impl crate::entries::rebuild::Replay for Rebuild {
+    fn tables(&self) -> &[&'static str] {
+        &TABLES
+    }
+
+    fn replay(
+        &self,
+        conn: &mut PgConnection,
+        fund: Uuid,
+        entries: &[&Entry],
+    ) -> Result<(), String> {
+        apply_entries(conn, fund, entries).map_err(|e| e.to_string())
+    }
+}
+
+fn apply_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    entries: &[&Entry],
+) -> Result<(), AppendError> {
+    for e in entries.iter().copied() {
+        let seq = i64_of(e.seq)?;
+        match e.kind.as_str() {
+            "bank_account" => account(conn, fund, seq, &parse(e)?)?,
+            "bank_statement" => statement(conn, fund, seq, &parse(e)?)?,
+            "bank_match" => matched(conn, fund, seq, &parse(e)?)?,
+            "reconciliation_config" => config(conn, fund, seq, &parse(e)?)?,
+            other => {
+                return Err(reject(
+                    "unknown_kind",
+                    format!("{other} is not a reconciliation entry"),
+                ))
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn account(
@@ -352,7 +389,11 @@ impl AccountBody {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn rebuild_passes_over_exactly_these_kinds() {
+    fn rebuild_hands_on_exactly_these_kinds() {
         assert_eq!(super::KINDS, crate::entries::rebuild::RECONCILIATION_KINDS);
+        assert_eq!(
+            crate::entries::rebuild::Replay::tables(&super::Rebuild),
+            super::TABLES
+        );
     }
 }
