@@ -3,7 +3,8 @@
 //! amount and date, by reference, several entries by one line and in part; an unrecorded
 //! debit, an unpaid payment and an amount mismatch flagged with their evidence; the same
 //! statement twice adds nothing; an unbalanced statement is refused whole; the report as
-//! JSON and CSV; and who may do what. The statements written here and the published
+//! JSON and CSV; who may do what (anonymous callers nowhere); `fundtrail rebuild --check`
+//! over the bank tables; `fundtrail import bank` as the real binary. The statements written here and the published
 //! samples of tests/fixtures/camt053 validate against the official XSDs.
 
 use actix_web::http::StatusCode;
@@ -785,5 +786,196 @@ fn the_seeded_year_with_injected_discrepancies_is_flagged_with_its_evidence() {
         .unwrap()
         .path();
     assert_schema_valid(&std::fs::read_to_string(first).unwrap(), "08");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every bank route refuses an anonymous caller with 401 and problem JSON, whether the
+/// fund and account exist or not, and nothing is recorded.
+#[actix_web::test]
+async fn anonymous_callers_are_refused_on_every_bank_route() {
+    let (db, state, app) = harness::start().await;
+    let (fund, _secretariat, _auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": "NL91ABNA0417164300", "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    harness::clear_token();
+
+    let statement = camt(
+        "08",
+        "S-ANON",
+        "NL91ABNA0417164300",
+        ("2026-03-01", "2026-03-31"),
+        "0.00",
+        "100.00",
+        &[("2026-03-05", "100.00", "FT-1", "Donor")],
+    );
+    for f in [fund.to_string(), Uuid::new_v4().to_string()] {
+        let base = format!("/api/v1/funds/{f}/bank");
+        let routes = [
+            TestRequest::get().uri(&format!("{base}/accounts")),
+            register(
+                fund,
+                json!({"account": "NL02ABNA0123456789", "currency": "EUR",
+                       "owner": "secretariat", "name": "Second"}),
+            )
+            .uri(&format!("{base}/accounts")),
+            upload(fund, &account, &statement)
+                .uri(&format!("{base}/accounts/{account}/statements")),
+            TestRequest::get().uri(&format!(
+                "{base}/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+            )),
+            TestRequest::get().uri(&format!(
+                "{base}/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31&format=csv"
+            )),
+            TestRequest::post().uri(&format!("{base}/reconcile")),
+            TestRequest::post()
+                .uri(&format!("{base}/settings"))
+                .insert_header(("idempotency-key", "anon-settings"))
+                .set_json(json!({"settings": {"window_days": 5}, "reason": "anonymous"})),
+        ];
+        for req in routes {
+            let res = actix_web::test::call_service(&app, req.to_request()).await;
+            let status = res.status();
+            let content_type = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let path = res.request().uri().to_string();
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/problem+json"),
+                "{path}"
+            );
+        }
+    }
+
+    // Nothing was recorded: one account, no statement.
+    harness::act_as(&state, "admin");
+    let (status, accounts) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/bank/accounts"))
+    );
+    assert_eq!(status, StatusCode::OK, "{accounts}");
+    assert_eq!(
+        accounts.to_string().matches("NL02ABNA").count(),
+        0,
+        "{accounts}"
+    );
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+        ))
+    );
+    assert!(!report.to_string().contains("S-ANON"), "{report}");
+}
+
+/// `fundtrail import bank` as the real binary: a camt.053 file of a registered account is
+/// recorded and reconciled; importing it again adds nothing.
+#[actix_web::test]
+async fn the_import_bank_command_records_a_camt_file_once() {
+    use diesel::RunQueryDsl;
+    let (db, state, app) = harness::start().await;
+    let (fund, _secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let iban = "NL91ABNA0417164300";
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": iban, "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let dir = std::env::temp_dir().join(format!("fundtrail-bank-cli-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("statement.xml");
+    std::fs::write(
+        &file,
+        camt(
+            "02",
+            "CLI-2026-03",
+            iban,
+            ("2026-03-01", "2026-03-31"),
+            "1000.00",
+            "1250.00",
+            &[
+                ("2026-03-05", "400.00", "Grant", "Kingdom of Norway"),
+                ("2026-03-09", "-150.00", "Fees", "Bank"),
+            ],
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let fund_id = fund.to_string();
+    let args = [
+        "import",
+        "bank",
+        "--fund",
+        &fund_id,
+        "--account",
+        iban,
+        file,
+    ];
+
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        statements: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        lines: i64,
+    }
+    let counts = || {
+        diesel::sql_query(
+            "SELECT (SELECT count(*) FROM bank_statements) AS statements, \
+                    (SELECT count(*) FROM bank_lines) AS lines",
+        )
+        .get_result::<Counts>(&mut db.superuser_conn())
+        .unwrap()
+    };
+
+    let first = harness::fundtrail_ok(&db, &dir.join("data"), &args);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("CLI-2026-03"), "{stderr}");
+    assert_eq!(
+        counts(),
+        Counts {
+            statements: 1,
+            lines: 2
+        }
+    );
+    // What the command recorded is what the API reports: both lines unmatched (no entry
+    // accounts for them), the bank's closing balance.
+    harness::act_as_member(&state, "auditor", auditor);
+    let account = acc["id"].as_str().unwrap();
+    let (status, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-03-01&to=2026-03-31"
+        ))
+    );
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["bank_closing"], json!("1250.00"), "{report}");
+
+    let again = harness::fundtrail_ok(&db, &dir.join("data"), &args);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("CLI-2026-03"), "{stderr}");
+    assert_eq!(
+        counts(),
+        Counts {
+            statements: 1,
+            lines: 2
+        }
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
