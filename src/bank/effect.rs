@@ -243,6 +243,7 @@ fn statement(
             format!("account: no bank account {} in this fund", s.account),
         ));
     }
+    continuous(conn, s)?;
     let lines = s
         .lines
         .iter()
@@ -287,6 +288,40 @@ fn statement(
         },
         other => other,
     })
+}
+
+/// A statement that directly follows (or precedes) a recorded statement of its account,
+/// the day after it ends, opens at that statement's closing balance (closes at the next
+/// one's opening). A gap between periods is a statement not yet recorded: nothing to check.
+fn continuous(conn: &mut PgConnection, s: &StatementBody) -> Result<(), AppendError> {
+    let recorded = store::statements_of(conn, s.account).map_err(db)?;
+    let before = recorded
+        .iter()
+        .filter(|r| r.to_date.succ_opt() == Some(s.from))
+        .find(|r| r.closing != s.opening);
+    if let Some(r) = before {
+        return Err(reject(
+            "statement_discontinuous",
+            format!(
+                "statement {} opens at {} but statement {} of this account, ending the day before, closed at {}",
+                s.statement_id, s.opening, r.statement_id, r.closing
+            ),
+        ));
+    }
+    let after = recorded
+        .iter()
+        .filter(|r| s.to.succ_opt() == Some(r.from_date))
+        .find(|r| r.opening != s.closing);
+    if let Some(r) = after {
+        return Err(reject(
+            "statement_discontinuous",
+            format!(
+                "statement {} closes at {} but statement {} of this account, starting the day after, opened at {}",
+                s.statement_id, s.closing, r.statement_id, r.opening
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn matched(

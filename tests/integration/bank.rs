@@ -979,3 +979,133 @@ async fn the_import_bank_command_records_a_camt_file_once() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A statement that follows another of its account without a gap opens at its closing
+/// balance; one that does not is refused whole (422 `statement_discontinuous`), and a
+/// gap between periods is not checked (the statement between is not recorded yet).
+#[actix_web::test]
+async fn a_statement_must_open_at_the_previous_statements_closing_balance() {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let iban = "NL91ABNA0417164300";
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": iban, "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let statement = |id: &str, period: (&str, &str), opening: &str, closing: &str, day: &str| {
+        let amount = (opening.parse::<rust_decimal::Decimal>().unwrap()
+            - closing.parse::<rust_decimal::Decimal>().unwrap())
+        .to_string();
+        let amount = format!("-{amount}");
+        camt(
+            "08",
+            id,
+            iban,
+            period,
+            opening,
+            closing,
+            &[(day, amount.as_str(), "Fees", "Bank")],
+        )
+    };
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-03",
+                ("2026-03-01", "2026-03-31"),
+                "1000.00",
+                "900.00",
+                "2026-03-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // April follows March without a gap: it must open at 900.00.
+    refused!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-04",
+                ("2026-04-01", "2026-04-30"),
+                "950.00",
+                "850.00",
+                "2026-04-10"
+            )
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "statement_discontinuous"
+    );
+    // February, recorded late, must close at March's opening.
+    refused!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-02",
+                ("2026-02-01", "2026-02-28"),
+                "1200.00",
+                "1100.00",
+                "2026-02-10"
+            )
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "statement_discontinuous"
+    );
+    // May, after a gap (April not recorded), is not compared with March.
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-05",
+                ("2026-05-01", "2026-05-31"),
+                "700.00",
+                "650.00",
+                "2026-05-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-04",
+                ("2026-04-01", "2026-04-30"),
+                "900.00",
+                "700.00",
+                "2026-04-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+        ))
+    );
+    let ids: Vec<&str> = report["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["statement_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["S-03", "S-04", "S-05"], "{report}");
+}
