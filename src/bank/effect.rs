@@ -127,7 +127,7 @@ impl Effect for BankEffect {
             ));
         }
         let entries: Vec<&Entry> = entries.iter().collect();
-        apply_entries(conn, self.fund, &entries)
+        apply_entries(conn, self.fund, &entries, true)
     }
 }
 
@@ -141,7 +141,8 @@ pub const TABLES: [&str; 5] = [
 ];
 
 /// `fundtrail rebuild`'s replay of the bank tables: the same writes as the append, without
-/// the check that the fund still takes entries (it did when they were recorded).
+/// the checks of the moment of recording (the fund still takes entries, a statement
+/// continues its neighbours): they held when the entries were recorded, or predate them.
 pub struct Rebuild;
 
 impl crate::entries::rebuild::Replay for Rebuild {
@@ -155,20 +156,23 @@ impl crate::entries::rebuild::Replay for Rebuild {
         fund: Uuid,
         entries: &[&Entry],
     ) -> Result<(), String> {
-        apply_entries(conn, fund, entries).map_err(|e| e.to_string())
+        apply_entries(conn, fund, entries, false).map_err(|e| e.to_string())
     }
 }
 
+/// Writes the bank tables for `entries`; `recording` adds the checks made only when an
+/// entry is recorded.
 fn apply_entries(
     conn: &mut PgConnection,
     fund: Uuid,
     entries: &[&Entry],
+    recording: bool,
 ) -> Result<(), AppendError> {
     for e in entries.iter().copied() {
         let seq = i64_of(e.seq)?;
         match e.kind.as_str() {
             "bank_account" => account(conn, fund, seq, &parse(e)?)?,
-            "bank_statement" => statement(conn, fund, seq, &parse(e)?)?,
+            "bank_statement" => statement(conn, fund, seq, &parse(e)?, recording)?,
             "bank_match" => matched(conn, fund, seq, &parse(e)?)?,
             "reconciliation_config" => config(conn, fund, seq, &parse(e)?)?,
             other => {
@@ -232,6 +236,7 @@ fn statement(
     fund: Uuid,
     seq: i64,
     s: &StatementBody,
+    recording: bool,
 ) -> Result<(), AppendError> {
     let known = store::accounts_of(conn, fund)
         .map_err(db)?
@@ -243,7 +248,9 @@ fn statement(
             format!("account: no bank account {} in this fund", s.account),
         ));
     }
-    continuous(conn, s)?;
+    if recording {
+        continuous(conn, s)?;
+    }
     let lines = s
         .lines
         .iter()
