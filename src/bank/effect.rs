@@ -9,8 +9,8 @@
 //! | `reconciliation_config` | a change to the fund's matching settings | auditor |
 //!
 //! These kinds are not typed fund entries (`entries::kinds`): they move no money in the
-//! ledger's books, so fund positions and screens ignore them and `fundtrail rebuild`
-//! passes over them.
+//! ledger's books, so fund positions and screens ignore them; `fundtrail rebuild` replays
+//! them through `Rebuild`, between the typed entries in chain order.
 
 use diesel::PgConnection;
 use rust_decimal::Decimal;
@@ -126,23 +126,64 @@ impl Effect for BankEffect {
                 "the fund was deactivated; it takes no new entries",
             ));
         }
-        for e in entries {
-            let seq = i64_of(e.seq)?;
-            match e.kind.as_str() {
-                "bank_account" => account(conn, self.fund, seq, &parse(e)?)?,
-                "bank_statement" => statement(conn, self.fund, seq, &parse(e)?)?,
-                "bank_match" => matched(conn, self.fund, seq, &parse(e)?)?,
-                "reconciliation_config" => config(conn, self.fund, seq, &parse(e)?)?,
-                other => {
-                    return Err(reject(
-                        "unknown_kind",
-                        format!("{other} is not a reconciliation entry"),
-                    ))
-                }
+        let entries: Vec<&Entry> = entries.iter().collect();
+        apply_entries(conn, self.fund, &entries, true)
+    }
+}
+
+/// The derived tables, each referring only to those before it.
+pub const TABLES: [&str; 5] = [
+    "bank_accounts",
+    "bank_statements",
+    "bank_lines",
+    "bank_matches",
+    "reconciliation_settings",
+];
+
+/// `fundtrail rebuild`'s replay of the bank tables: the same writes as the append, without
+/// the checks of the moment of recording (the fund still takes entries, a statement
+/// continues its neighbours): they held when the entries were recorded, or predate them.
+pub struct Rebuild;
+
+impl crate::entries::rebuild::Replay for Rebuild {
+    fn tables(&self) -> &[&'static str] {
+        &TABLES
+    }
+
+    fn replay(
+        &self,
+        conn: &mut PgConnection,
+        fund: Uuid,
+        entries: &[&Entry],
+    ) -> Result<(), String> {
+        apply_entries(conn, fund, entries, false).map_err(|e| e.to_string())
+    }
+}
+
+/// Writes the bank tables for `entries`; `recording` adds the checks made only when an
+/// entry is recorded.
+fn apply_entries(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    entries: &[&Entry],
+    recording: bool,
+) -> Result<(), AppendError> {
+    for e in entries.iter().copied() {
+        let seq = i64_of(e.seq)?;
+        match e.kind.as_str() {
+            "bank_account" => account(conn, fund, seq, &parse(e)?)?,
+            "bank_statement" => statement(conn, fund, seq, &parse(e)?, recording)?,
+            "bank_match" => matched(conn, fund, seq, &parse(e)?)?,
+            "reconciliation_config" => config(conn, fund, seq, &parse(e)?)?,
+            other => {
+                return Err(reject(
+                    "unknown_kind",
+                    format!("{other} is not a reconciliation entry"),
+                ))
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn account(
@@ -195,6 +236,7 @@ fn statement(
     fund: Uuid,
     seq: i64,
     s: &StatementBody,
+    recording: bool,
 ) -> Result<(), AppendError> {
     let known = store::accounts_of(conn, fund)
         .map_err(db)?
@@ -205,6 +247,9 @@ fn statement(
             "unknown_reference",
             format!("account: no bank account {} in this fund", s.account),
         ));
+    }
+    if recording {
+        continuous(conn, s)?;
     }
     let lines = s
         .lines
@@ -250,6 +295,40 @@ fn statement(
         },
         other => other,
     })
+}
+
+/// A statement that directly follows (or precedes) a recorded statement of its account,
+/// the day after it ends, opens at that statement's closing balance (closes at the next
+/// one's opening). A gap between periods is a statement not yet recorded: nothing to check.
+fn continuous(conn: &mut PgConnection, s: &StatementBody) -> Result<(), AppendError> {
+    let recorded = store::statements_of(conn, s.account).map_err(db)?;
+    let before = recorded
+        .iter()
+        .filter(|r| r.to_date.succ_opt() == Some(s.from))
+        .find(|r| r.closing != s.opening);
+    if let Some(r) = before {
+        return Err(reject(
+            "statement_discontinuous",
+            format!(
+                "statement {} opens at {} but statement {} of this account, ending the day before, closed at {}",
+                s.statement_id, s.opening, r.statement_id, r.closing
+            ),
+        ));
+    }
+    let after = recorded
+        .iter()
+        .filter(|r| s.to.succ_opt() == Some(r.from_date))
+        .find(|r| r.opening != s.closing);
+    if let Some(r) = after {
+        return Err(reject(
+            "statement_discontinuous",
+            format!(
+                "statement {} closes at {} but statement {} of this account, starting the day after, opened at {}",
+                s.statement_id, s.closing, r.statement_id, r.opening
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn matched(
@@ -352,7 +431,11 @@ impl AccountBody {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn rebuild_passes_over_exactly_these_kinds() {
+    fn rebuild_hands_on_exactly_these_kinds() {
         assert_eq!(super::KINDS, crate::entries::rebuild::RECONCILIATION_KINDS);
+        assert_eq!(
+            crate::entries::rebuild::Replay::tables(&super::Rebuild),
+            super::TABLES
+        );
     }
 }

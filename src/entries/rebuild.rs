@@ -7,6 +7,10 @@
 //! REPEATABLE READ transaction, so entries and stored state are read at one instant.
 //! With `--check` nothing is changed; without it the stored state is replaced by the
 //! rebuilt one (fund chains locked meanwhile, so no append interleaves).
+//!
+//! Kinds that are not typed fund entries (bank reconciliation's) keep their own tables,
+//! written by a capability above this one: it replays them through `Replay`, in the
+//! chain's order between the typed entries, into temporary tables compared the same way.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -25,13 +29,45 @@ use crate::ledger::Ledger;
 use crate::money::Currency;
 
 /// The kinds bank reconciliation records on a fund's chain (`bank::effect::KINDS`): not
-/// typed fund entries, and no part of the state rebuilt here.
+/// typed fund entries; `run_with` hands them to the `Replay` that keeps their tables.
 pub const RECONCILIATION_KINDS: [&str; 4] = [
     "bank_account",
     "bank_statement",
     "bank_match",
     "reconciliation_config",
 ];
+
+/// The derived state of kinds that are not typed fund entries (`RECONCILIATION_KINDS`),
+/// replayed by the capability that keeps it.
+pub trait Replay {
+    /// Its derived tables, each referring only to tables before it.
+    fn tables(&self) -> &[&'static str];
+    /// Applies `entries` of `fund` (all of `RECONCILIATION_KINDS`, in chain order) to
+    /// whatever tables the session's search path finds first.
+    fn replay(
+        &self,
+        conn: &mut PgConnection,
+        fund: uuid::Uuid,
+        entries: &[&crate::ledger::entry::Entry],
+    ) -> Result<(), String>;
+}
+
+/// Replays nothing: the reconciliation kinds are passed over.
+pub struct PassOver;
+
+impl Replay for PassOver {
+    fn tables(&self) -> &[&'static str] {
+        &[]
+    }
+    fn replay(
+        &self,
+        _: &mut PgConnection,
+        _: uuid::Uuid,
+        _: &[&crate::ledger::entry::Entry],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
 
 /// Entries replayed per page.
 const PAGE: i64 = 5_000;
@@ -77,7 +113,7 @@ fn replay(
     screens: &dyn Screens,
 ) -> Result<(), ReplayError> {
     let mut st = Derived::new(conn, ctx.fund);
-    // Reconciliation's entries keep no fund state (`bank`).
+    // Reconciliation's entries keep no fund state (`replay_in_order` hands them on).
     let entries: Vec<&crate::ledger::entry::Entry> = entries
         .iter()
         .filter(|e| !RECONCILIATION_KINDS.contains(&e.kind.as_str()))
@@ -108,6 +144,31 @@ fn replay(
     st.flush().map_err(|e| ReplayError(e.to_string()))
 }
 
+/// Applies `entries` in chain order: each run of typed entries through `replay`, each
+/// run of reconciliation entries through `other`, so each sees the state the entries
+/// before it left, as the append did.
+fn replay_in_order(
+    conn: &mut PgConnection,
+    ctx: &FundCtx,
+    entries: &[crate::ledger::entry::Entry],
+    screens: &dyn Screens,
+    other: &dyn Replay,
+) -> Result<(), ReplayError> {
+    let is_other =
+        |e: &crate::ledger::entry::Entry| RECONCILIATION_KINDS.contains(&e.kind.as_str());
+    for run in entries.chunk_by(|a, b| is_other(a) == is_other(b)) {
+        match run.first() {
+            Some(first) if is_other(first) => {
+                let run: Vec<&crate::ledger::entry::Entry> = run.iter().collect();
+                other.replay(conn, ctx.fund, &run).map_err(ReplayError)?;
+            }
+            Some(_) => replay(conn, ctx, run, screens)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// Why an entry does not replay.
 #[derive(Debug)]
 struct ReplayError(String);
@@ -131,6 +192,22 @@ pub fn run(
     replace: bool,
     screens: &dyn Screens,
 ) -> anyhow::Result<Report> {
+    run_with(conn, replace, screens, &PassOver)
+}
+
+/// `run`, with the reconciliation kinds replayed by `other` and its tables compared and
+/// replaced after the fund's own.
+pub fn run_with(
+    conn: &mut PgConnection,
+    replace: bool,
+    screens: &dyn Screens,
+    other: &dyn Replay,
+) -> anyhow::Result<Report> {
+    let tables: Vec<&str> = DERIVED_TABLES
+        .iter()
+        .copied()
+        .chain(other.tables().iter().copied())
+        .collect();
     conn.build_transaction()
         .repeatable_read()
         .run(|conn| -> anyhow::Result<Report> {
@@ -143,7 +220,7 @@ pub fn run(
                 .execute(conn)?;
             }
             let funds = fund_store::all_funds(conn)?;
-            for t in DERIVED_TABLES {
+            for t in &tables {
                 diesel::sql_query(format!(
                     "CREATE TEMP TABLE {t} (LIKE public.{t} INCLUDING ALL) ON COMMIT DROP"
                 ))
@@ -169,11 +246,18 @@ pub fn run(
                     report.entries += u64::try_from(entries.len())?;
                     // The whole page in one savepoint with one cache; if any entry fails,
                     // replay the page entry by entry to name each failure.
-                    let page = conn.transaction(|conn| replay(conn, &ctx, &entries, screens));
+                    let page = conn
+                        .transaction(|conn| replay_in_order(conn, &ctx, &entries, screens, other));
                     if page.is_err() {
                         for entry in &entries {
                             let one = conn.transaction(|conn| {
-                                replay(conn, &ctx, std::slice::from_ref(entry), screens)
+                                replay_in_order(
+                                    conn,
+                                    &ctx,
+                                    std::slice::from_ref(entry),
+                                    screens,
+                                    other,
+                                )
                             });
                             if let Err(why) = one {
                                 report
@@ -184,7 +268,7 @@ pub fn run(
                     }
                 }
             }
-            for t in DERIVED_TABLES {
+            for t in &tables {
                 for (only_in, left, right) in [
                     ("stored", "public", "pg_temp"),
                     ("rebuilt", "pg_temp", "public"),
@@ -197,7 +281,7 @@ pub fn run(
                     .load(conn)?;
                     for r in rows {
                         report.differences.push(Difference {
-                            table: t.to_owned(),
+                            table: (*t).to_owned(),
                             only_in,
                             row: serde_json::from_str(&r.row)?,
                         });
@@ -205,10 +289,10 @@ pub fn run(
                 }
             }
             if replace && report.failed_entries.is_empty() && !report.differences.is_empty() {
-                for t in DERIVED_TABLES.iter().rev() {
+                for t in tables.iter().rev() {
                     diesel::sql_query(format!("DELETE FROM public.{t}")).execute(conn)?;
                 }
-                for t in DERIVED_TABLES {
+                for t in &tables {
                     diesel::sql_query(format!("INSERT INTO public.{t} SELECT * FROM pg_temp.{t}"))
                         .execute(conn)?;
                 }

@@ -58,6 +58,8 @@ fn fund_nav(c: &Caller, fund: &Value) -> Markup {
                 li { a href={"/funds/" (id) "/entries"} { "Entries" } }
                 li { a href={"/funds/" (id) "/flags"} { "Flags" } }
                 li { a href={"/funds/" (id) "/contracts"} { "Contracts" } }
+                // Every role that sees the fund may list its bank accounts.
+                li { a href={"/funds/" (id) "/bank"} { "Bank" } }
                 @if matches!(c.principal.role, Role::Treasurer | Role::Ministry | Role::Auditor) {
                     li { a href={"/funds/" (id) "/approvals"} { "Approvals" } }
                 }

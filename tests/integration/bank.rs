@@ -3,7 +3,8 @@
 //! amount and date, by reference, several entries by one line and in part; an unrecorded
 //! debit, an unpaid payment and an amount mismatch flagged with their evidence; the same
 //! statement twice adds nothing; an unbalanced statement is refused whole; the report as
-//! JSON and CSV; and who may do what. The statements written here and the published
+//! JSON and CSV; who may do what (anonymous callers nowhere); `fundtrail rebuild --check`
+//! over the bank tables; `fundtrail import bank` as the real binary. The statements written here and the published
 //! samples of tests/fixtures/camt053 validate against the official XSDs.
 
 use actix_web::http::StatusCode;
@@ -580,6 +581,63 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
         TestRequest::get().uri(&format!("/api/v1/chains/{fund}/verify"))
     );
     assert_eq!(status, StatusCode::OK, "{body}");
+
+    // `fundtrail rebuild --check` replays the bank entries between the others: the
+    // rebuilt bank tables match the stored ones; a tampered line and a tampered match
+    // are found, and a rebuild without --check repairs them.
+    use diesel::RunQueryDsl;
+    let rebuild = |conn: &mut diesel::PgConnection, replace: bool| {
+        fundtrail::entries::rebuild::run_with(
+            conn,
+            replace,
+            &fundtrail::screening::Screens,
+            &fundtrail::bank::effect::Rebuild,
+        )
+        .unwrap()
+    };
+    let mut conn = db.superuser_conn();
+    let clean = rebuild(&mut conn, false);
+    assert!(clean.is_clean(), "{clean:?}");
+    let count = |conn: &mut diesel::PgConnection, table: &str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<N>(conn)
+            .unwrap()
+            .n
+    };
+    assert!(count(&mut conn, "bank_matches") > 0 && count(&mut conn, "bank_lines") > 0);
+    diesel::sql_query(
+        "UPDATE bank_lines SET amount = amount * 2 \
+         WHERE (fund_id, seq, line) = (SELECT fund_id, seq, line FROM bank_lines \
+         WHERE amount < 0 ORDER BY seq, line LIMIT 1)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("DELETE FROM bank_matches WHERE seq = (SELECT max(seq) FROM bank_matches)")
+        .execute(&mut conn)
+        .unwrap();
+    let tampered = rebuild(&mut conn, false);
+    let tables: Vec<(&str, &str)> = tampered
+        .differences
+        .iter()
+        .map(|d| (d.table.as_str(), d.only_in))
+        .collect();
+    assert!(
+        tables.contains(&("bank_lines", "stored"))
+            && tables.contains(&("bank_lines", "rebuilt"))
+            && tables.contains(&("bank_matches", "rebuilt"))
+            && tables.iter().all(|(t, _)| t.starts_with("bank_")),
+        "{tampered:?}"
+    );
+    assert!(tampered.failed_entries.is_empty(), "{tampered:?}");
+    let repaired = rebuild(&mut conn, true);
+    assert!(repaired.replaced, "{repaired:?}");
+    let again = rebuild(&mut conn, false);
+    assert!(again.is_clean(), "{again:?}");
 }
 
 #[actix_web::test]
@@ -729,4 +787,325 @@ fn the_seeded_year_with_injected_discrepancies_is_flagged_with_its_evidence() {
         .path();
     assert_schema_valid(&std::fs::read_to_string(first).unwrap(), "08");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every bank route refuses an anonymous caller with 401 and problem JSON, whether the
+/// fund and account exist or not, and nothing is recorded.
+#[actix_web::test]
+async fn anonymous_callers_are_refused_on_every_bank_route() {
+    let (db, state, app) = harness::start().await;
+    let (fund, _secretariat, _auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": "NL91ABNA0417164300", "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    harness::clear_token();
+
+    let statement = camt(
+        "08",
+        "S-ANON",
+        "NL91ABNA0417164300",
+        ("2026-03-01", "2026-03-31"),
+        "0.00",
+        "100.00",
+        &[("2026-03-05", "100.00", "FT-1", "Donor")],
+    );
+    for f in [fund.to_string(), Uuid::new_v4().to_string()] {
+        let base = format!("/api/v1/funds/{f}/bank");
+        let routes = [
+            TestRequest::get().uri(&format!("{base}/accounts")),
+            register(
+                fund,
+                json!({"account": "NL02ABNA0123456789", "currency": "EUR",
+                       "owner": "secretariat", "name": "Second"}),
+            )
+            .uri(&format!("{base}/accounts")),
+            upload(fund, &account, &statement)
+                .uri(&format!("{base}/accounts/{account}/statements")),
+            TestRequest::get().uri(&format!(
+                "{base}/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+            )),
+            TestRequest::get().uri(&format!(
+                "{base}/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31&format=csv"
+            )),
+            TestRequest::post().uri(&format!("{base}/reconcile")),
+            TestRequest::post()
+                .uri(&format!("{base}/settings"))
+                .insert_header(("idempotency-key", "anon-settings"))
+                .set_json(json!({"settings": {"window_days": 5}, "reason": "anonymous"})),
+        ];
+        for req in routes {
+            let res = actix_web::test::call_service(&app, req.to_request()).await;
+            let status = res.status();
+            let content_type = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let path = res.request().uri().to_string();
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/problem+json"),
+                "{path}"
+            );
+        }
+    }
+
+    // Nothing was recorded: one account, no statement.
+    harness::act_as(&state, "admin");
+    let (status, accounts) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/bank/accounts"))
+    );
+    assert_eq!(status, StatusCode::OK, "{accounts}");
+    assert_eq!(
+        accounts.to_string().matches("NL02ABNA").count(),
+        0,
+        "{accounts}"
+    );
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+        ))
+    );
+    assert!(!report.to_string().contains("S-ANON"), "{report}");
+}
+
+/// `fundtrail import bank` as the real binary: a camt.053 file of a registered account is
+/// recorded and reconciled; importing it again adds nothing.
+#[actix_web::test]
+async fn the_import_bank_command_records_a_camt_file_once() {
+    use diesel::RunQueryDsl;
+    let (db, state, app) = harness::start().await;
+    let (fund, _secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let iban = "NL91ABNA0417164300";
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": iban, "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let dir = std::env::temp_dir().join(format!("fundtrail-bank-cli-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("statement.xml");
+    std::fs::write(
+        &file,
+        camt(
+            "02",
+            "CLI-2026-03",
+            iban,
+            ("2026-03-01", "2026-03-31"),
+            "1000.00",
+            "1250.00",
+            &[
+                ("2026-03-05", "400.00", "Grant", "Kingdom of Norway"),
+                ("2026-03-09", "-150.00", "Fees", "Bank"),
+            ],
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let fund_id = fund.to_string();
+    let args = [
+        "import",
+        "bank",
+        "--fund",
+        &fund_id,
+        "--account",
+        iban,
+        file,
+    ];
+
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        statements: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        lines: i64,
+    }
+    let counts = || {
+        diesel::sql_query(
+            "SELECT (SELECT count(*) FROM bank_statements) AS statements, \
+                    (SELECT count(*) FROM bank_lines) AS lines",
+        )
+        .get_result::<Counts>(&mut db.superuser_conn())
+        .unwrap()
+    };
+
+    let first = harness::fundtrail_ok(&db, &dir.join("data"), &args);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("CLI-2026-03"), "{stderr}");
+    assert_eq!(
+        counts(),
+        Counts {
+            statements: 1,
+            lines: 2
+        }
+    );
+    // What the command recorded is what the API reports: both lines unmatched (no entry
+    // accounts for them), the bank's closing balance.
+    harness::act_as_member(&state, "auditor", auditor);
+    let account = acc["id"].as_str().unwrap();
+    let (status, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-03-01&to=2026-03-31"
+        ))
+    );
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["bank_closing"], json!("1250.00"), "{report}");
+
+    let again = harness::fundtrail_ok(&db, &dir.join("data"), &args);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("CLI-2026-03"), "{stderr}");
+    assert_eq!(
+        counts(),
+        Counts {
+            statements: 1,
+            lines: 2
+        }
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A statement that follows another of its account without a gap opens at its closing
+/// balance; one that does not is refused whole (422 `statement_discontinuous`), and a
+/// gap between periods is not checked (the statement between is not recorded yet).
+#[actix_web::test]
+async fn a_statement_must_open_at_the_previous_statements_closing_balance() {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as(&state, "admin");
+    let iban = "NL91ABNA0417164300";
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": iban, "currency": "EUR",
+                   "owner": "secretariat", "name": "MDTF main account"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let statement = |id: &str, period: (&str, &str), opening: &str, closing: &str, day: &str| {
+        let amount = (opening.parse::<rust_decimal::Decimal>().unwrap()
+            - closing.parse::<rust_decimal::Decimal>().unwrap())
+        .to_string();
+        let amount = format!("-{amount}");
+        camt(
+            "08",
+            id,
+            iban,
+            period,
+            opening,
+            closing,
+            &[(day, amount.as_str(), "Fees", "Bank")],
+        )
+    };
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-03",
+                ("2026-03-01", "2026-03-31"),
+                "1000.00",
+                "900.00",
+                "2026-03-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // April follows March without a gap: it must open at 900.00.
+    refused!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-04",
+                ("2026-04-01", "2026-04-30"),
+                "950.00",
+                "850.00",
+                "2026-04-10"
+            )
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "statement_discontinuous"
+    );
+    // February, recorded late, must close at March's opening.
+    refused!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-02",
+                ("2026-02-01", "2026-02-28"),
+                "1200.00",
+                "1100.00",
+                "2026-02-10"
+            )
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "statement_discontinuous"
+    );
+    // May, after a gap (April not recorded), is not compared with March.
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-05",
+                ("2026-05-01", "2026-05-31"),
+                "700.00",
+                "650.00",
+                "2026-05-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = call!(
+        &app,
+        upload(
+            fund,
+            &account,
+            &statement(
+                "S-04",
+                ("2026-04-01", "2026-04-30"),
+                "900.00",
+                "700.00",
+                "2026-04-10"
+            )
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!(
+            "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation?from=2026-01-01&to=2026-12-31"
+        ))
+    );
+    let ids: Vec<&str> = report["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["statement_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["S-03", "S-04", "S-05"], "{report}");
 }

@@ -463,6 +463,17 @@ async fn each_role_journey_in_a_real_browser() {
 
     // Auditor: filter the open flags, triage two at once, then one on its own page.
     d.login(&base, "auditor@demo.fundtrail").await;
+    // The bank page, reached from the fund's navigation.
+    d.goto(&fund_url).await;
+    d.submit("nav.subnav a[href$='/bank']").await;
+    assert!(d.url().await.ends_with("/bank"), "{}", d.url().await);
+    assert!(
+        d.text("h1").await.contains("Bank"),
+        "{}",
+        d.text("h1").await
+    );
+    d.check_page(&axe, "bank").await;
+    d.screenshot("bank").await;
     d.goto(&format!("{fund_url}/flags?status=open")).await;
     d.check_page(&axe, "flags").await;
     d.screenshot("flags").await;
