@@ -210,12 +210,20 @@ pub async fn register_account(
         body.clone(),
     )
     .await?;
+    let ministry = body.ministry;
+    let names = with_conn(&state, move |_, conn| {
+        Ok(crate::auth::party::names(
+            conn,
+            &ministry.into_iter().collect::<Vec<_>>(),
+        )?)
+    })
+    .await?;
     let view = AccountView {
         id: body.id,
         account: body.account,
         currency: body.currency.code().to_owned(),
         owner: body.owner,
-        ministry: body.ministry,
+        ministry: ministry.map(|id| crate::auth::party::party(&names, id)),
         name: body.name,
         seq: i64::try_from(receipt.entry.seq).map_err(ApiError::internal)?,
     };
@@ -238,14 +246,16 @@ pub async fn list_accounts(
     let fund = path.fund;
     let accounts = with_conn(&state, move |_, conn| {
         let (_, scope) = policy::fund_scope(conn, &principal, fund)?;
-        Ok(store::accounts_of(conn, fund)?
-            .iter()
+        let rows: Vec<_> = store::accounts_of(conn, fund)?
+            .into_iter()
             .filter(|a| match scope {
                 Scope::Full => true,
                 Scope::Ministry(m) => a.ministry_org_id == Some(m),
             })
-            .map(AccountView::from)
-            .collect())
+            .collect();
+        let ids: Vec<Uuid> = rows.iter().filter_map(|a| a.ministry_org_id).collect();
+        let names = crate::auth::party::names(conn, &ids)?;
+        Ok(rows.iter().map(|a| AccountView::of(a, &names)).collect())
     })
     .await?;
     Ok(HttpResponse::Ok().json(AccountList { accounts }))

@@ -3,7 +3,7 @@
 //! (docs/reconciliation.md, "Report"). Built from what `store` reads; rendered as JSON or
 //! CSV.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use diesel::PgConnection;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::matching::ledger_balance;
 use super::store::{self, AccountRow};
+use crate::auth::party::{self, Party};
 use crate::error::ApiResult;
 use crate::money::decimal_str;
 
@@ -24,20 +25,23 @@ pub struct AccountView {
     pub currency: String,
     /// `secretariat` or `ministry`.
     pub owner: String,
-    pub ministry: Option<Uuid>,
+    /// The ministry, for a ministry's account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ministry: Option<Party>,
     pub name: String,
     /// Seq of the bank_account entry.
     pub seq: i64,
 }
 
-impl From<&AccountRow> for AccountView {
-    fn from(a: &AccountRow) -> Self {
+impl AccountView {
+    /// The account, its ministry named from `names` (`party::names`).
+    pub fn of(a: &AccountRow, names: &HashMap<Uuid, String>) -> Self {
         Self {
             id: a.id,
             account: a.account.clone(),
             currency: a.currency.clone(),
             owner: a.owner.clone(),
-            ministry: a.ministry_org_id,
+            ministry: a.ministry_org_id.map(|id| party::party(names, id)),
             name: a.name.clone(),
             seq: a.seq,
         }
@@ -205,8 +209,12 @@ pub fn build(
         ),
         _ => (None, None),
     };
+    let names = party::names(
+        conn,
+        &account.ministry_org_id.into_iter().collect::<Vec<_>>(),
+    )?;
     Ok(Report {
-        account: AccountView::from(account),
+        account: AccountView::of(account, &names),
         from,
         to,
         statements: statements
