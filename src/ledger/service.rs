@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection};
@@ -14,6 +15,7 @@ use super::entry::{self, Entry, Hash, Principal, ADMIN_CHAIN};
 use super::merkle::{self, NodeId};
 use super::node_cache::NodeCache;
 use super::note::{SigningKey, VerifierKey};
+use super::phases::proof as phases;
 use super::store::{self, ChainRow, EntryRow, StoreError};
 use super::verify::{self, Columns, Report, Verifier};
 use super::writer::{
@@ -390,13 +392,16 @@ impl Ledger {
     ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
         // One round trip when the caller names the tree size (the nodes are known then):
         // head, entry, checkpoint and the nodes not in memory together.
+        let t = Instant::now();
         let ids = size
             .and_then(|s| merkle::inclusion_nodes(seq, s).ok())
             .unwrap_or_default();
         let (mut found, missing) = self.cached_nodes(chain, &ids);
+        let t = phases::CACHE.since(t);
         let (head, row, cp, fetched) =
             store::proof_context(conn, chain, Some(seq), size, &missing)?
                 .ok_or(LedgerError::NotFound)?;
+        let t = phases::CONTEXT_QUERY.since(t);
         self.node_cache.keep(chain, &fetched);
         found.extend(fetched);
         let row = row.ok_or(LedgerError::NotFound)?;
@@ -417,6 +422,7 @@ impl Ledger {
         if !unread.is_empty() {
             found.extend(self.proof_nodes(conn, chain, &unread)?);
         }
+        let t = phases::MORE_QUERIES.since(t);
         let proof =
             merkle::inclusion_proof(seq, size, |id| found.get(&id).copied()).map_err(|e| {
                 self.integrity(
@@ -427,9 +433,11 @@ impl Ledger {
                     ),
                 )
             })?;
+        let t = phases::BUILD.since(t);
         let cp = cp
             .map(|r| cosigned(conn, chain, SignedCheckpoint::try_from(&r)?))
             .transpose()?;
+        let mut t = phases::MORE_QUERIES.since(t);
         if let Some(cp) = &cp {
             // A proof is answered only if it proves the entry against a root signed by a
             // trusted key.
@@ -442,6 +450,7 @@ impl Ledger {
                             format!("the checkpoint at size {size} is not vouched for: {why}"),
                         )
                     })?;
+            t = phases::SIGNATURE.since(t);
             let leaf = merkle::leaf_hash(&store::to_hash(&row.entry_hash)?);
             if signed.size != size
                 || signed.root != cp.root_hash
@@ -456,6 +465,7 @@ impl Ledger {
                     ),
                 ));
             }
+            phases::BUILD.since(t);
         }
         Ok((row, proof, size, cp))
     }
@@ -470,13 +480,16 @@ impl Ledger {
     ) -> LedgerResult<Vec<Hash>> {
         // One round trip: the head (the chain exists exactly when its head row does) and
         // the nodes not in memory.
+        let t = Instant::now();
         let ids = match from <= to {
             true => merkle::consistency_nodes(from, to).unwrap_or_default(),
             false => Vec::new(),
         };
         let (mut found, missing) = self.cached_nodes(chain, &ids);
+        let t = phases::CACHE.since(t);
         let (head, _, _, fetched) = store::proof_context(conn, chain, None, Some(to), &missing)?
             .ok_or(LedgerError::NotFound)?;
+        let t = phases::CONTEXT_QUERY.since(t);
         if from > head {
             return Err(LedgerError::Rollback {
                 saved: from,
@@ -490,15 +503,18 @@ impl Ledger {
         }
         self.node_cache.keep(chain, &fetched);
         found.extend(fetched);
-        merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
-            self.integrity(
-                chain,
-                to.saturating_sub(1),
-                format!(
-                    "the stored Merkle nodes between sizes {from} and {to} are incomplete: {e}"
-                ),
-            )
-        })
+        let proof =
+            merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
+                self.integrity(
+                    chain,
+                    to.saturating_sub(1),
+                    format!(
+                        "the stored Merkle nodes between sizes {from} and {to} are incomplete: {e}"
+                    ),
+                )
+            });
+        phases::BUILD.since(t);
+        proof
     }
 
     /// An integrity failure found while proving: counted and logged like the writer's.
