@@ -200,18 +200,10 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         AppSettings::default(),
         ledger.clone(),
     )?);
-    // The benchmark acts as an administrator (generic chains are admin-written).
-    let (token, _) = auth
-        .keys
-        .issue(
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-            "admin",
-            chrono::Utc::now(),
-            chrono::Duration::hours(24),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bearer = format!("Bearer {token}");
+    // The benchmark acts as an administrator (generic chains are admin-written), a
+    // recorded user with the role granted, as the service checks.
+    let operator = super::funds::new_org(&pool, "Bench Operator", "operator")?;
+    let bearer = super::funds::user(&pool, &auth, operator, "admin")?;
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;
     let tmp = std::env::temp_dir().join(format!("fundtrail-bench-{}", std::process::id()));
