@@ -317,7 +317,7 @@ fn secs(s: u64) -> Duration {
 }
 
 /// Users of the bench, recorded directly (the database is thrown away): their token.
-fn user(
+pub(super) fn user(
     pool: &crate::db::PgPool,
     auth: &crate::auth::Auth,
     org: Uuid,
@@ -340,7 +340,7 @@ fn user(
     Ok(format!("Bearer {token}"))
 }
 
-fn new_org(pool: &crate::db::PgPool, name: &str, kind: &str) -> anyhow::Result<Uuid> {
+pub(super) fn new_org(pool: &crate::db::PgPool, name: &str, kind: &str) -> anyhow::Result<Uuid> {
     let id = Uuid::new_v4();
     auth_store::insert_org(&mut *pool.get()?, id, name, kind)?;
     Ok(id)

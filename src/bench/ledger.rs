@@ -200,18 +200,10 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         AppSettings::default(),
         ledger.clone(),
     )?);
-    // The benchmark acts as an administrator (generic chains are admin-written).
-    let (token, _) = auth
-        .keys
-        .issue(
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-            "admin",
-            chrono::Utc::now(),
-            chrono::Duration::hours(24),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bearer = format!("Bearer {token}");
+    // The benchmark acts as an administrator (generic chains are admin-written), a
+    // recorded user with the role granted, as the service checks.
+    let operator = super::funds::new_org(&pool, "Bench Operator", "operator")?;
+    let bearer = super::funds::user(&pool, &auth, operator, "admin")?;
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;
     let tmp = std::env::temp_dir().join(format!("fundtrail-bench-{}", std::process::id()));
@@ -432,8 +424,9 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         target: ">= 0.50, < 100 MB",
     });
 
-    // Proofs at full size, server-side (no HTTP).
+    // Proofs at full size, server-side (no HTTP), with the time of each phase.
     let mut rng = rand::thread_rng();
+    let phases_before = proof_phases_now();
     let mut inc = Vec::new();
     let mut cons = Vec::new();
     for _ in 0..1_000 {
@@ -452,6 +445,13 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     }
     inc.sort_unstable();
     cons.sort_unstable();
+    for ((name, d0, n0), (_, d1, n1)) in phases_before.iter().zip(proof_phases_now()) {
+        let runs = n1.saturating_sub(*n0);
+        println!(
+            "{name}: {runs} runs, mean {:.1} µs",
+            d1.saturating_sub(*d0).as_secs_f64() * 1e6 / (runs.max(1) as f64)
+        );
+    }
     rows.push(Row {
         name: "inclusion proof at full size",
         ours: format!(
@@ -485,6 +485,17 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Proof phase totals at one instant (`ledger::phases::proof`).
+fn proof_phases_now() -> Vec<(&'static str, std::time::Duration, u64)> {
+    crate::ledger::phases::proof::ALL
+        .iter()
+        .map(|p| {
+            let (d, n) = p.read();
+            (p.name, d, n)
+        })
+        .collect()
 }
 
 pub(crate) fn vm_kib(field: &str) -> u64 {

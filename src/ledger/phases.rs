@@ -71,3 +71,22 @@ pub mod writer {
         &RECEIPTS,
     ];
 }
+
+/// A proof's phases (`service::inclusion`, `service::consistency`).
+pub mod proof {
+    use super::Phase;
+
+    /// The in-memory node cache and the tree's node ids.
+    pub static CACHE: Phase = Phase::new("proof: node cache lookup");
+    /// The one query: head, entry, checkpoint, its cosignatures and the nodes not in memory.
+    pub static CONTEXT_QUERY: Phase =
+        Phase::new("proof: context query (head, entry, checkpoint, nodes)");
+    /// Further reads: nodes not known before the head was read, and cosignature lines.
+    pub static MORE_QUERIES: Phase = Phase::new("proof: further queries (nodes, cosignatures)");
+    /// Checking the checkpoint's signature against the trusted keys.
+    pub static SIGNATURE: Phase = Phase::new("proof: checkpoint signature check");
+    /// Building the path from the nodes and verifying it against the signed root.
+    pub static BUILD: Phase = Phase::new("proof: build and verify the path");
+
+    pub static ALL: [&Phase; 5] = [&CACHE, &CONTEXT_QUERY, &MORE_QUERIES, &SIGNATURE, &BUILD];
+}

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection};
@@ -14,6 +15,7 @@ use super::entry::{self, Entry, Hash, Principal, ADMIN_CHAIN};
 use super::merkle::{self, NodeId};
 use super::node_cache::NodeCache;
 use super::note::{SigningKey, VerifierKey};
+use super::phases::proof as phases;
 use super::store::{self, ChainRow, EntryRow, StoreError};
 use super::verify::{self, Columns, Report, Verifier};
 use super::writer::{
@@ -39,6 +41,10 @@ pub struct Ledger {
     chain_kinds: std::sync::RwLock<HashMap<Uuid, String>>,
     /// Upper Merkle nodes already read (immutable), shared by every proof.
     node_cache: NodeCache,
+    /// Checkpoint notes (with their cosignatures) already found signed by a trusted key,
+    /// with the size and root they sign: the trusted keys only grow, so a note vouched
+    /// for stays vouched for, and a proof against it skips the signature check.
+    vouched: std::sync::RwLock<HashMap<String, (u64, Hash)>>,
     /// The witnesses whose cosignatures a checkpoint needs to pin a report (set once).
     witness_policy: std::sync::OnceLock<super::cosignature::WitnessPolicy>,
 }
@@ -106,6 +112,7 @@ impl Ledger {
             writers,
             chain_kinds: std::sync::RwLock::new(HashMap::new()),
             node_cache: NodeCache::default(),
+            vouched: std::sync::RwLock::new(HashMap::new()),
             witness_policy: std::sync::OnceLock::new(),
         }
     }
@@ -390,13 +397,16 @@ impl Ledger {
     ) -> LedgerResult<(EntryRow, Vec<Hash>, u64, Option<SignedCheckpoint>)> {
         // One round trip when the caller names the tree size (the nodes are known then):
         // head, entry, checkpoint and the nodes not in memory together.
+        let t = Instant::now();
         let ids = size
             .and_then(|s| merkle::inclusion_nodes(seq, s).ok())
             .unwrap_or_default();
         let (mut found, missing) = self.cached_nodes(chain, &ids);
-        let (head, row, cp, fetched) =
+        let t = phases::CACHE.since(t);
+        let (head, row, cp, fetched, cosignatures) =
             store::proof_context(conn, chain, Some(seq), size, &missing)?
                 .ok_or(LedgerError::NotFound)?;
+        let t = phases::CONTEXT_QUERY.since(t);
         self.node_cache.keep(chain, &fetched);
         found.extend(fetched);
         let row = row.ok_or(LedgerError::NotFound)?;
@@ -417,6 +427,7 @@ impl Ledger {
         if !unread.is_empty() {
             found.extend(self.proof_nodes(conn, chain, &unread)?);
         }
+        let t = phases::MORE_QUERIES.since(t);
         let proof =
             merkle::inclusion_proof(seq, size, |id| found.get(&id).copied()).map_err(|e| {
                 self.integrity(
@@ -427,24 +438,25 @@ impl Ledger {
                     ),
                 )
             })?;
+        let t = phases::BUILD.since(t);
         let cp = cp
-            .map(|r| cosigned(conn, chain, SignedCheckpoint::try_from(&r)?))
+            .map(|r| SignedCheckpoint::try_from(&r).map(|cp| with_cosignatures(cp, &cosignatures)))
             .transpose()?;
+        let mut t = phases::MORE_QUERIES.since(t);
         if let Some(cp) = &cp {
             // A proof is answered only if it proves the entry against a root signed by a
             // trusted key.
-            let signed =
-                super::integrity::trusted_checkpoint(&cp.note, &self.trusted.snapshot(), None)
-                    .map_err(|why| {
-                        self.integrity(
-                            chain,
-                            seq,
-                            format!("the checkpoint at size {size} is not vouched for: {why}"),
-                        )
-                    })?;
+            let (signed_size, signed_root) = self.vouched_for(&cp.note).map_err(|why| {
+                self.integrity(
+                    chain,
+                    seq,
+                    format!("the checkpoint at size {size} is not vouched for: {why}"),
+                )
+            })?;
+            t = phases::SIGNATURE.since(t);
             let leaf = merkle::leaf_hash(&store::to_hash(&row.entry_hash)?);
-            if signed.size != size
-                || signed.root != cp.root_hash
+            if signed_size != size
+                || signed_root != cp.root_hash
                 || merkle::verify_inclusion(&leaf, seq, size, &proof, &cp.root_hash).is_err()
             {
                 return Err(self.integrity(
@@ -456,6 +468,7 @@ impl Ledger {
                     ),
                 ));
             }
+            phases::BUILD.since(t);
         }
         Ok((row, proof, size, cp))
     }
@@ -470,13 +483,16 @@ impl Ledger {
     ) -> LedgerResult<Vec<Hash>> {
         // One round trip: the head (the chain exists exactly when its head row does) and
         // the nodes not in memory.
+        let t = Instant::now();
         let ids = match from <= to {
             true => merkle::consistency_nodes(from, to).unwrap_or_default(),
             false => Vec::new(),
         };
         let (mut found, missing) = self.cached_nodes(chain, &ids);
-        let (head, _, _, fetched) = store::proof_context(conn, chain, None, Some(to), &missing)?
+        let t = phases::CACHE.since(t);
+        let (head, _, _, fetched, _) = store::proof_context(conn, chain, None, Some(to), &missing)?
             .ok_or(LedgerError::NotFound)?;
+        let t = phases::CONTEXT_QUERY.since(t);
         if from > head {
             return Err(LedgerError::Rollback {
                 saved: from,
@@ -490,15 +506,33 @@ impl Ledger {
         }
         self.node_cache.keep(chain, &fetched);
         found.extend(fetched);
-        merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
-            self.integrity(
-                chain,
-                to.saturating_sub(1),
-                format!(
-                    "the stored Merkle nodes between sizes {from} and {to} are incomplete: {e}"
-                ),
-            )
-        })
+        let proof =
+            merkle::consistency_proof(from, to, |id| found.get(&id).copied()).map_err(|e| {
+                self.integrity(
+                    chain,
+                    to.saturating_sub(1),
+                    format!(
+                        "the stored Merkle nodes between sizes {from} and {to} are incomplete: {e}"
+                    ),
+                )
+            });
+        phases::BUILD.since(t);
+        proof
+    }
+
+    /// The size and root `note` signs, if a trusted key signed it (checked once per note).
+    fn vouched_for(&self, note: &str) -> Result<(u64, Hash), String> {
+        if let Some(known) = self.vouched.read().ok().and_then(|v| v.get(note).copied()) {
+            return Ok(known);
+        }
+        let signed = super::integrity::trusted_checkpoint(note, &self.trusted.snapshot(), None)?;
+        if let Ok(mut vouched) = self.vouched.write() {
+            if vouched.len() >= MAX_VOUCHED_NOTES {
+                vouched.clear();
+            }
+            vouched.insert(note.to_owned(), (signed.size, signed.root));
+        }
+        Ok((signed.size, signed.root))
     }
 
     /// An integrity failure found while proving: counted and logged like the writer's.
@@ -689,14 +723,26 @@ impl Ledger {
 pub fn cosigned(
     conn: &mut PgConnection,
     chain: Uuid,
-    mut cp: SignedCheckpoint,
+    cp: SignedCheckpoint,
 ) -> LedgerResult<SignedCheckpoint> {
-    for row in store::cosignatures_at(conn, chain, cp.tree_size)? {
+    let lines: Vec<String> = store::cosignatures_at(conn, chain, cp.tree_size)?
+        .into_iter()
+        .map(|row| row.line)
+        .collect();
+    Ok(with_cosignatures(cp, &lines))
+}
+
+/// `cp` with the witnesses' signature `lines` appended to its note.
+fn with_cosignatures(mut cp: SignedCheckpoint, lines: &[String]) -> SignedCheckpoint {
+    for line in lines {
         if !cp.note.ends_with('\n') {
             cp.note.push('\n');
         }
-        cp.note.push_str(row.line.trim_end_matches('\n'));
+        cp.note.push_str(line.trim_end_matches('\n'));
         cp.note.push('\n');
     }
-    Ok(cp)
+    cp
 }
+
+/// Most checkpoint notes remembered as vouched for (a few hundred bytes each).
+const MAX_VOUCHED_NOTES: usize = 4096;

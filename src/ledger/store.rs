@@ -509,17 +509,21 @@ struct ProofContextRow {
     node_idxs: Vec<i64>,
     #[diesel(sql_type = Array<Bytea>)]
     node_hashes: Vec<Vec<u8>>,
+    #[diesel(sql_type = Array<Text>)]
+    cosignature_lines: Vec<String>,
 }
 
 /// What a proof needs, in one round trip: the chain's size, the entry `seq` (if asked and
-/// recorded), the checkpoint signed at `size` (default: the chain's size) if any, and
-/// the Merkle nodes of `nodes` that exist (as `nodes` returns them). `None` if there is
+/// recorded), the checkpoint signed at `size` (default: the chain's size) if any, with its
+/// witnesses' cosignature lines (as `cosignatures_at` orders them), and the Merkle nodes
+/// of `nodes` that exist (as `nodes` returns them). `None` if there is
 /// no such chain.
 pub type ProofContext = (
     u64,
     Option<EntryRow>,
     Option<CheckpointRow>,
     HashMap<NodeId, Hash>,
+    Vec<String>,
 );
 
 pub fn proof_context(
@@ -535,7 +539,8 @@ pub fn proof_context(
             "SELECT h.size AS head_size, e.seq, e.kind, e.business_date, e.recorded_at, \
                 e.idempotency_key, e.canonical, e.prev_hash, e.entry_hash, \
                 c.tree_size, c.root_hash, c.signed_at, c.key_id, c.note, \
-                nd.levels AS node_levels, nd.idxs AS node_idxs, nd.hashes AS node_hashes \
+                nd.levels AS node_levels, nd.idxs AS node_idxs, nd.hashes AS node_hashes, \
+                cs.lines AS cosignature_lines \
          FROM chain_heads h \
          LEFT JOIN ledger_entries e ON e.chain_id = h.chain_id AND e.seq = $2 \
          LEFT JOIN checkpoints c ON c.chain_id = h.chain_id AND c.tree_size = COALESCE($3, h.size) \
@@ -545,6 +550,9 @@ pub fn proof_context(
              FROM (",
             node_read_sql!("$1", "$4", "$5", "$6"),
             ") x) nd \
+         CROSS JOIN LATERAL (SELECT COALESCE(array_agg(s.line ORDER BY s.witness), '{}') AS lines \
+             FROM checkpoint_cosignatures s \
+             WHERE s.chain_id = h.chain_id AND s.tree_size = c.tree_size) cs \
          WHERE h.chain_id = $1"
         ))
         .bind::<SqlUuid, _>(chain)
@@ -611,7 +619,13 @@ pub fn proof_context(
         }
         _ => None,
     };
-    Ok(Some((to_u64(r.head_size)?, entry, checkpoint, found)))
+    Ok(Some((
+        to_u64(r.head_size)?,
+        entry,
+        checkpoint,
+        found,
+        r.cosignature_lines,
+    )))
 }
 
 pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> StoreResult<()> {

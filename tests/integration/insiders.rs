@@ -509,3 +509,52 @@ async fn a_rotation_endorsed_by_the_outgoing_key_carries_trust_from_the_root() {
     );
     assert!(fifth.ledger.is_trusted(&third_key.verifier()));
 }
+
+/// A service that already answered a proof against a checkpoint (and remembers that
+/// checkpoint's signature as checked) refuses the next proof once a superuser re-signs that
+/// checkpoint with their own key, or changes its stored root under the same note.
+#[actix_web::test]
+async fn a_checkpoint_altered_after_a_proof_was_answered_is_refused_by_the_same_service() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state.clone()).await;
+    let chain = chain_with(&app, 2).await;
+    let uri = format!("/api/v1/chains/{chain}/entries/1/proof?size=2");
+    for _ in 0..2 {
+        let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, cp) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{chain}/checkpoint"))
+    );
+    let original = cp["note"].as_str().unwrap().to_owned();
+    let mut su = trigger_free(&db);
+
+    // The stored root changed under the note the service checked before.
+    exec(
+        &mut su,
+        &format!(
+            "UPDATE checkpoints SET root_hash = '\\x{}' WHERE chain_id = '{chain}' AND tree_size = 2",
+            "11".repeat(32)
+        ),
+    )
+    .unwrap();
+    let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "ledger_integrity");
+
+    // The note re-signed by a key the service does not trust.
+    let attacker = note::SigningKey::generate("test.fundtrail").unwrap();
+    let opened = note::open_note(&original, &[state.ledger.verifier_key()]).unwrap();
+    let resigned = attacker.sign_note(opened.text()).unwrap();
+    exec(
+        &mut su,
+        &format!("UPDATE checkpoints SET note = '{resigned}' WHERE chain_id = '{chain}' AND tree_size = 2"),
+    )
+    .unwrap();
+    let (status, body) = call!(&app, TestRequest::get().uri(&uri));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "ledger_integrity");
+}
