@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::csv::CsvMapping;
 use super::effect::{AccountBody, ConfigBody};
-use super::report::{self, AccountView, Report};
+use super::report::{self, AccountView, ReconciliationReport};
 use super::service::{self, RecordedStatement, RunSummary};
 use super::statement::StatementBody;
 use super::store::{self, AccountRow};
@@ -383,7 +383,7 @@ pub async fn configure(
 /// bank's closing balance against the ledger's.
 #[utoipa::path(get, path = "/api/v1/funds/{fund}/bank/accounts/{account}/reconciliation", tag = "bank",
     security(("bearer" = [])), params(AccountPath, ReportQuery),
-    responses((status = 200, body = Report, content_type = "application/json"),
+    responses((status = 200, body = ReconciliationReport, content_type = "application/json"),
               (status = 400, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
               (status = 422, body = crate::error::Problem)))]
 pub async fn account_report(

@@ -109,7 +109,7 @@ pub struct OpenEntry {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Report {
+pub struct ReconciliationReport {
     pub account: AccountView,
     #[schema(value_type = String, format = Date)]
     pub from: NaiveDate,
@@ -138,7 +138,7 @@ pub fn build(
     account: &AccountRow,
     from: NaiveDate,
     to: NaiveDate,
-) -> ApiResult<Report> {
+) -> ApiResult<ReconciliationReport> {
     let statements = store::statements_of(conn, account.id)?;
     let lines = store::lines_of(conn, account.id)?;
     let matches = store::matches_of_account(conn, account.id)?;
@@ -213,7 +213,7 @@ pub fn build(
         conn,
         &account.ministry_org_id.into_iter().collect::<Vec<_>>(),
     )?;
-    Ok(Report {
+    Ok(ReconciliationReport {
         account: AccountView::of(account, &names),
         from,
         to,
@@ -240,7 +240,7 @@ pub fn build(
 
 /// The report as CSV (RFC 4180, formula-safe): one row per line and per open entry, then
 /// the balances.
-pub fn csv(r: &Report) -> std::io::Result<Vec<u8>> {
+pub fn csv(r: &ReconciliationReport) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut out = crate::reports::csv::CsvOut::new(&mut buf);
     out.row([

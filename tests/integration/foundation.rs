@@ -164,6 +164,58 @@ async fn openapi_document_is_openapi_3_1_and_the_api_page_is_served() {
 /// What a client generator or fuzzer reads from the document: every refusal an operation can
 /// answer, as problem JSON; integers with the bounds the API enforces; entry bodies typed per
 /// kind.
+/// The OpenAPI document names each schema after its type, so two types of one name would
+/// silently share one schema (and one operation would be described by the other's): every
+/// type the document is built from has a name of its own.
+#[test]
+fn every_openapi_schema_type_has_a_name_of_its_own() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut seen: std::collections::HashMap<String, std::path::PathBuf> = Default::default();
+    let mut clashes = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if !(l.trim_start().starts_with("#[derive(") && l.contains("ToSchema")) {
+                continue;
+            }
+            // The type follows its attributes: the next `pub struct` or `pub enum` line.
+            let Some(decl) = lines[i + 1..]
+                .iter()
+                .find(|l| l.starts_with("pub struct ") || l.starts_with("pub enum "))
+            else {
+                continue;
+            };
+            let name: String = decl
+                .split_whitespace()
+                .nth(2)
+                .unwrap()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if let Some(other) = seen.insert(name.clone(), f.clone()) {
+                clashes.push(format!("{name}: {} and {}", other.display(), f.display()));
+            }
+        }
+    }
+    assert!(seen.len() > 50, "found only {} schema types", seen.len());
+    assert!(clashes.is_empty(), "{clashes:#?}");
+}
+
 #[actix_web::test]
 async fn openapi_document_describes_refusals_bounds_and_typed_bodies() {
     let db = TestDb::migrated();
