@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpServer};
+use actix_web::HttpServer;
 use anyhow::Context;
 use diesel::{Connection, PgConnection};
 use serde_json::{json, Value};
@@ -24,11 +24,9 @@ use uuid::Uuid;
 
 use crate::app;
 use crate::auth::store as auth_store;
-use crate::config::{AppSettings, DbArgs, PoolSettings};
-use crate::ledger::note::SigningKey;
+use crate::config::DbArgs;
 use crate::ledger::phases::Phase;
 use crate::ledger::Ledger;
-use crate::state::AppState;
 
 use super::ledger::{self as ledger_bench, Baselines};
 use super::{percentile, rate};
@@ -110,30 +108,13 @@ fn phase_table(
 }
 
 fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
-    crate::db::migrate_url(url)?;
-    let pool = crate::db::build_pool(
-        &crate::db::service_login_url(url, "fundtrail_app")?,
-        &PoolSettings {
-            max_size: 24,
-            ..PoolSettings::default()
-        },
-    )?;
-    let signer = SigningKey::generate("bench.fundtrail").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let ledger = Arc::new(Ledger::new(
-        pool.clone(),
-        signer,
-        "bench.fundtrail",
-        Ledger::system_clock(),
-    ));
-    let auth = web::Data::new(crate::auth::Auth::new(
-        crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
-        crate::auth::session::SessionSettings::default(),
-    ));
-    let state = web::Data::new(AppState::new(
-        pool.clone(),
-        AppSettings::default(),
-        ledger.clone(),
-    )?);
+    let ledger_bench::Service {
+        pool,
+        ledger,
+        auth,
+        state,
+        ..
+    } = ledger_bench::service(url)?;
     let mut raw = PgConnection::establish(url)?;
     let Baselines {
         single: tps_single,

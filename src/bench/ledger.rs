@@ -175,7 +175,18 @@ pub(crate) fn baselines(
     })
 }
 
-fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
+/// What a benchmark serves through: the migrated database's service pool, a throwaway
+/// signing key, the ledger, token keys and the shared state, as `serve` builds them.
+pub(super) struct Service {
+    pub pool: crate::db::PgPool,
+    pub signer: SigningKey,
+    pub ledger: Arc<Ledger>,
+    pub auth: web::Data<crate::auth::Auth>,
+    pub state: web::Data<AppState>,
+}
+
+/// Migrates the database at `url` and builds the service over it.
+pub(super) fn service(url: &str) -> anyhow::Result<Service> {
     crate::db::migrate_url(url)?;
     let pool = crate::db::build_pool(
         &crate::db::service_login_url(url, "fundtrail_app")?,
@@ -200,6 +211,23 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         AppSettings::default(),
         ledger.clone(),
     )?);
+    Ok(Service {
+        pool,
+        signer,
+        ledger,
+        auth,
+        state,
+    })
+}
+
+fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
+    let Service {
+        pool,
+        signer,
+        ledger,
+        auth,
+        state,
+    } = service(url)?;
     // The benchmark acts as an administrator (generic chains are admin-written), a
     // recorded user with the role granted, as the service checks.
     let operator = super::funds::new_org(&pool, "Bench Operator", "operator")?;

@@ -72,6 +72,17 @@ fn names_of(conn: &mut diesel::PgConnection, rows: &[store::SubscriptionRow]) ->
     Ok(party::names(conn, &ids)?)
 }
 
+/// A subscription just written, read back with its parties' names.
+fn read_back(
+    conn: &mut diesel::PgConnection,
+    id: Uuid,
+) -> ApiResult<(store::SubscriptionRow, Names)> {
+    let row = store::subscription(conn, id, false)?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))?;
+    let names = names_of(conn, std::slice::from_ref(&row))?;
+    Ok((row, names))
+}
+
 impl Subscription {
     fn of(row: store::SubscriptionRow, secret: Option<String>, names: &Names) -> Self {
         Self {
@@ -225,10 +236,7 @@ pub async fn create(
             created_at: now,
         };
         store::insert_subscription(conn, &row)?;
-        let row = store::subscription(conn, row.id, false)?
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))?;
-        let names = names_of(conn, std::slice::from_ref(&row))?;
-        Ok((row, names))
+        read_back(conn, row.id)
     })
     .await?;
     let (row, names) = row;
@@ -311,10 +319,7 @@ pub async fn rotate_secret(
         conn.build_transaction().run(|conn| {
             managed(conn, &principal, id, true)?;
             store::rotate_secret(conn, id, &sign::new_secret(), until)?;
-            let row = store::subscription(conn, id, false)?
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("subscription not read back")))?;
-            let names = names_of(conn, std::slice::from_ref(&row))?;
-            Ok((row, names))
+            read_back(conn, id)
         })
     })
     .await?;
