@@ -126,6 +126,12 @@ pub struct HttpArgs {
     #[arg(long, env = "FUNDTRAIL_REPORT_BLOCK_ENTRIES", default_value_t = 65_536,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub report_block_entries: i64,
+
+    /// Let webhook subscriptions and deliveries reach loopback, link-local, private,
+    /// multicast and unspecified addresses (a receiver on the operator's own network).
+    /// Off by default: such URLs are refused (docs/notifications.md).
+    #[arg(long, env = "FUNDTRAIL_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 /// Ledger settings: the signing key and the log's name.
@@ -444,6 +450,9 @@ pub struct AppSettings {
     pub ocds_prefix: String,
     /// The evidence document store and its size limit.
     pub documents: DocumentSettings,
+    /// Webhook subscriber URLs may reach loopback, link-local, private, multicast and
+    /// unspecified addresses (docs/notifications.md, "Where deliveries may go").
+    pub webhook_allow_private: bool,
 }
 
 impl Default for AppSettings {
@@ -454,6 +463,7 @@ impl Default for AppSettings {
             report_block_entries: 65_536,
             ocds_prefix: DEFAULT_OCID_PREFIX.to_owned(),
             documents: DocumentSettings::default(),
+            webhook_allow_private: false,
         }
     }
 }

@@ -269,6 +269,7 @@ pub fn serve(
         report_block_entries: http.report_block_entries,
         ocds_prefix: ledger_args.ocds_prefix.clone(),
         documents: document_args.settings(&db_args.data_dir),
+        webhook_allow_private: http.webhook_allow_private,
     };
     if let Ok(mut conn) = pool.get() {
         if matches!(crate::auth::store::any_user(&mut conn), Ok(false)) {
@@ -300,6 +301,7 @@ pub fn serve(
     let interval = screen_args.screen_interval.0;
     let mut scheduler = None;
     let hooks_pool = pool.clone();
+    let allow_private_hooks = http.webhook_allow_private;
     let expiry_interval = screen_args.approval_expiry_interval.0;
     let expiry_pool = pool.clone();
     let result = actix_web::rt::System::new().block_on(async {
@@ -333,7 +335,10 @@ pub fn serve(
         // Webhook deliveries, after commit (docs/notifications.md).
         crate::notify::deliver::spawn(
             hooks_pool,
-            crate::notify::deliver::DeliverySettings::default(),
+            crate::notify::deliver::DeliverySettings {
+                allow_private: allow_private_hooks,
+                ..crate::notify::deliver::DeliverySettings::default()
+            },
         )
         .map_err(|e| std::io::Error::other(format!("webhook worker: {e}")))?;
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))

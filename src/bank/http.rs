@@ -105,7 +105,9 @@ fn ledger_of(state: &web::Data<AppState>) -> Arc<Ledger> {
     state.ledger.clone()
 }
 
-/// Reads statements from an upload or a file, checked against `account`.
+/// Reads statements from an upload or a file, checked against `account`. A camt.053
+/// file is first validated against the official schema of its version (`xsd`); this
+/// blocks on the validator, so async callers run it on the blocking pool.
 pub fn read_statements(
     format: &str,
     content: &str,
@@ -117,7 +119,14 @@ pub fn read_statements(
         detail: e.detail,
     };
     let statements = match (format, mapping) {
-        ("camt.053", _) => super::camt::parse(content).map_err(refused)?,
+        ("camt.053", _) => {
+            let verdict =
+                super::xsd::verdict(content).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+            if let Some(e) = super::xsd::refusal(&verdict) {
+                return Err(refused(e));
+            }
+            super::camt::parse(content).map_err(refused)?
+        }
         ("csv", Some(m)) => {
             let mut s = super::csv::parse(content, m, &account.currency).map_err(refused)?;
             s.account.clone_from(&account.account);
@@ -287,12 +296,15 @@ pub async fn upload_statement(
         ));
     }
     let upload = body.into_inner();
-    let statements = read_statements(
-        &upload.format,
-        &upload.content,
-        upload.csv.as_ref(),
-        &account,
-    )?;
+    let statements = web::block(move || {
+        read_statements(
+            &upload.format,
+            &upload.content,
+            upload.csv.as_ref(),
+            &account,
+        )
+    })
+    .await??;
     let ledger = ledger_of(&state);
     let recorded =
         service::record_statements(&ledger, principal.ledger_principal(), path.fund, statements)

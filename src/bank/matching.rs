@@ -179,15 +179,40 @@ pub const UNRECORDED_DEBIT: &str = "bank-unrecorded-debit";
 pub const UNRECORDED_CREDIT: &str = "bank-unrecorded-credit";
 pub const UNPAID_ENTRY: &str = "bank-unpaid-entry";
 pub const AMOUNT_MISMATCH: &str = "bank-amount-mismatch";
+pub const CURRENCY_MISMATCH: &str = "bank-currency-mismatch";
 pub const BALANCE_DIFFERS: &str = "bank-balance-differs";
 /// Every rule reconciliation raises.
-pub const RULES: [&str; 5] = [
+pub const RULES: [&str; 6] = [
     UNRECORDED_DEBIT,
     UNRECORDED_CREDIT,
     UNPAID_ENTRY,
     AMOUNT_MISMATCH,
+    CURRENCY_MISMATCH,
     BALANCE_DIFFERS,
 ];
+
+/// A recorded exchange rate (an unreversed `fx_rate` entry): one `base` is `rate` `quote`.
+#[derive(Debug, Clone)]
+pub struct RateFact {
+    pub seq: i64,
+    pub base: String,
+    pub quote: String,
+    pub date: NaiveDate,
+    pub rate: Decimal,
+}
+
+impl RateFact {
+    /// `amount` of `from` in `to` at this rate, if the rate is between the two.
+    fn convert(&self, amount: Decimal, from: &str, to: &str) -> Option<Decimal> {
+        if self.base == from && self.quote == to {
+            amount.checked_mul(self.rate)
+        } else if self.base == to && self.quote == from && !self.rate.is_zero() {
+            amount.checked_div(self.rate)
+        } else {
+            None
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -260,10 +285,17 @@ fn days_apart(a: NaiveDate, b: NaiveDate) -> i64 {
 
 /// Matches the open lines against the open entries and lists what does not reconcile.
 /// `coverage` says, per side, how far its statements reach.
+///
+/// `foreign` are entries expected on a side that has no account in their currency, and
+/// `rates` the recorded exchange rates: a line naming such an entry, or equal to an
+/// entry of another currency at a recorded rate, is a currency mismatch rather than
+/// money with no entry.
 pub fn reconcile(
     settings: &Settings,
     lines: &[LineFact],
     entries: &[EntryFact],
+    foreign: &[EntryFact],
+    rates: &[RateFact],
     coverage: &HashMap<Side, Coverage>,
 ) -> Outcome {
     let mut out = Outcome::default();
@@ -275,6 +307,8 @@ pub fn reconcile(
         .map(|e| ((e.seq, e.side), e.clone()))
         .collect();
     let mut explained: HashSet<(i64, Side)> = HashSet::new();
+    // Foreign entries already cited by a currency mismatch.
+    let mut cited: HashSet<(i64, Side)> = HashSet::new();
     let mut ordered: Vec<&LineFact> = lines.iter().filter(|l| !l.matched).collect();
     ordered.sort_by_key(|l| (l.booking_date, l.statement_seq, l.line));
     for l in ordered {
@@ -314,9 +348,13 @@ pub fn reconcile(
                     e.matched += size;
                 }
             } else {
-                let what = if currency_ok { "amount" } else { "currency" };
+                let (rule, what) = if currency_ok {
+                    (AMOUNT_MISMATCH, "amount")
+                } else {
+                    (CURRENCY_MISMATCH, "currency")
+                };
                 out.findings.push(Finding {
-                    rule: AMOUNT_MISMATCH,
+                    rule,
                     severity: "high",
                     seq: l.statement_seq,
                     evidence: facts.iter().map(|e| e.seq).collect(),
@@ -333,6 +371,20 @@ pub fn reconcile(
                 });
                 explained.extend(named);
             }
+            continue;
+        }
+        let named_foreign: Vec<&EntryFact> = referenced_seqs(&l.reference)
+            .into_iter()
+            .filter_map(|seq| {
+                foreign
+                    .iter()
+                    .find(|e| e.seq == seq && e.side == l.side && same_sign(e))
+            })
+            .collect();
+        if !named_foreign.is_empty() {
+            cited.extend(named_foreign.iter().map(|e| (e.seq, e.side)));
+            out.findings
+                .push(currency_mismatch(l, &named_foreign, None, "names"));
             continue;
         }
         if settings.require_reference {
@@ -380,7 +432,51 @@ pub fn reconcile(
                     by: "amount_date",
                 });
             }
-            None => out.findings.push(unrecorded(l)),
+            None => {
+                // Equal to an entry of another currency at a recorded rate: the money
+                // moved, in a currency the ledger did not record it in.
+                let other = open
+                    .values()
+                    .filter(|e| !explained.contains(&(e.seq, e.side)))
+                    .chain(foreign.iter().filter(|e| !cited.contains(&(e.seq, e.side))))
+                    .filter(|e| {
+                        e.side == l.side
+                            && same_sign(e)
+                            && e.currency != l.currency
+                            && e.open() > Decimal::ZERO
+                            && days_apart(e.date, l.booking_date) <= window
+                    })
+                    .find_map(|e| {
+                        rates
+                            .iter()
+                            .filter(|r| {
+                                days_apart(r.date, e.date) <= window
+                                    || days_apart(r.date, l.booking_date) <= window
+                            })
+                            .find(|r| {
+                                r.convert(e.open(), &e.currency, &l.currency)
+                                    .is_some_and(|c| (c.round_dp(size.scale()) - size).abs() <= tol)
+                            })
+                            .map(|r| (e.clone(), r.clone()))
+                    });
+                match other {
+                    Some((e, r)) => {
+                        let key = (e.seq, e.side);
+                        if open.contains_key(&key) {
+                            explained.insert(key);
+                        } else {
+                            cited.insert(key);
+                        }
+                        out.findings.push(currency_mismatch(
+                            l,
+                            &[&e],
+                            Some(&r),
+                            "equals at a recorded rate",
+                        ));
+                    }
+                    None => out.findings.push(unrecorded(l)),
+                }
+            }
         }
     }
     for (key, e) in &open {
@@ -437,6 +533,49 @@ pub fn reconcile(
     out
 }
 
+fn currency_mismatch(
+    l: &LineFact,
+    entries: &[&EntryFact],
+    rate: Option<&RateFact>,
+    how: &str,
+) -> Finding {
+    let mut evidence: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+    let at = match rate {
+        Some(r) => {
+            evidence.push(r.seq);
+            format!(
+                " (1 {} = {} {}, fx_rate entry {} of {})",
+                r.base, r.rate, r.quote, r.seq, r.date
+            )
+        }
+        None => String::new(),
+    };
+    Finding {
+        rule: CURRENCY_MISMATCH,
+        severity: "high",
+        seq: l.statement_seq,
+        evidence,
+        side: l.side,
+        date: l.booking_date,
+        subject: format!("bank/{}/{}", l.statement_seq, l.line),
+        message: format!(
+            "The bank shows a {} that {how} {}{at}, but the currency differs: the bank moved {}, the ledger recorded {}.",
+            describe_line(l),
+            entries
+                .iter()
+                .map(|e| describe_entry(e))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            l.currency,
+            entries
+                .iter()
+                .map(|e| e.currency.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    }
+}
+
 fn unrecorded(l: &LineFact) -> Finding {
     let debit = l.amount < Decimal::ZERO;
     Finding {
@@ -477,6 +616,187 @@ fn combination(
         }
     }
     None
+}
+
+/// A recorded statement as the balance check sees it.
+#[derive(Debug, Clone)]
+pub struct StatementFact {
+    pub seq: i64,
+    pub account: Uuid,
+    /// The account as its statements name it.
+    pub name: String,
+    pub side: Side,
+    pub currency: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Signed: credit positive.
+    pub opening: Decimal,
+    pub closing: Decimal,
+}
+
+/// The part of an entry that a line of an account took (a `bank_match` row).
+#[derive(Debug, Clone)]
+pub struct PartFact {
+    pub entry: i64,
+    pub account: Uuid,
+    pub booked: NaiveDate,
+    /// Absolute.
+    pub amount: Decimal,
+}
+
+/// One statement's closing balance against the ledger's balance of its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceCheck {
+    pub statement_seq: i64,
+    pub account: Uuid,
+    pub to: NaiveDate,
+    pub bank_closing: Decimal,
+    /// The account's opening position (its first statement's opening balance) plus
+    /// every entry expected on its side dated from that statement's start to `to`.
+    pub ledger_balance: Decimal,
+    /// Entries in transit at `to`, signed as the ledger moved them: recorded by `to` but
+    /// booked by the bank after it (or not yet, within the window), less lines booked by
+    /// `to` for entries dated outside the period.
+    pub in_transit: Decimal,
+    /// Bank closing minus (ledger balance minus in transit).
+    pub difference: Decimal,
+}
+
+/// Checks every statement's closing balance against the ledger's balance of its account
+/// at that date. An account shares its side's entries with every other account of the
+/// side in its currency, so only an account alone on its side in its currency is checked.
+pub fn balance_checks(
+    settings: &Settings,
+    statements: &[StatementFact],
+    entries: &[EntryFact],
+    parts: &[PartFact],
+    accounts_per_side: &HashMap<(Side, String), usize>,
+) -> Vec<BalanceCheck> {
+    let window = i64::from(settings.window_days);
+    let mut by_account: BTreeMap<Uuid, Vec<&StatementFact>> = BTreeMap::new();
+    for s in statements {
+        by_account.entry(s.account).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for (account, mut stmts) in by_account {
+        let Some(first) = stmts.iter().min_by_key(|s| (s.from, s.seq)).copied() else {
+            continue;
+        };
+        if accounts_per_side.get(&(first.side, first.currency.clone())) != Some(&1) {
+            continue;
+        }
+        stmts.sort_by_key(|s| (s.to, s.seq));
+        let side_entries: Vec<&EntryFact> = entries
+            .iter()
+            .filter(|e| e.side == first.side && e.currency == first.currency)
+            .collect();
+        let dates: HashMap<i64, (NaiveDate, bool)> = side_entries
+            .iter()
+            .map(|e| (e.seq, (e.date, e.amount < Decimal::ZERO)))
+            .collect();
+        let mut parts_of: HashMap<i64, Vec<&PartFact>> = HashMap::new();
+        for p in parts.iter().filter(|p| p.account == account) {
+            parts_of.entry(p.entry).or_default().push(p);
+        }
+        let start = first.from;
+        let signed = |debit: bool, a: Decimal| if debit { -a } else { a };
+        for s in stmts {
+            let end = s.to;
+            let in_period = |d: NaiveDate| d >= start && d <= end;
+            let mut ledger = first.opening;
+            let mut in_transit = Decimal::ZERO;
+            for e in side_entries.iter().filter(|e| in_period(e.date)) {
+                ledger += e.amount;
+                let debit = e.amount < Decimal::ZERO;
+                let took = parts_of.get(&e.seq).map(Vec::as_slice).unwrap_or_default();
+                let later: Decimal = took
+                    .iter()
+                    .filter(|p| p.booked > end)
+                    .map(|p| p.amount)
+                    .sum();
+                let seen: Decimal = took.iter().map(|p| p.amount).sum();
+                let open = (e.amount.abs() - seen).max(Decimal::ZERO);
+                let pending = if (end - e.date).num_days() <= window {
+                    open
+                } else {
+                    Decimal::ZERO
+                };
+                in_transit += signed(debit, later + pending);
+            }
+            for (entry, took) in &parts_of {
+                let Some((date, debit)) = dates.get(entry) else {
+                    continue;
+                };
+                if in_period(*date) {
+                    continue;
+                }
+                let early: Decimal = took
+                    .iter()
+                    .filter(|p| in_period(p.booked))
+                    .map(|p| p.amount)
+                    .sum();
+                in_transit -= signed(*debit, early);
+            }
+            out.push(BalanceCheck {
+                statement_seq: s.seq,
+                account,
+                to: end,
+                bank_closing: s.closing,
+                ledger_balance: ledger,
+                in_transit,
+                difference: s.closing - (ledger - in_transit),
+            });
+        }
+    }
+    out
+}
+
+/// A `bank-balance-differs` finding for each statement whose closing balance disagrees
+/// with the ledger's by another amount than the account's previous statement did
+/// (beyond `amount_tolerance`): the flag marks where a difference arises or changes, not
+/// every later statement it carries into.
+pub fn balance_findings(
+    settings: &Settings,
+    statements: &[StatementFact],
+    checks: &[BalanceCheck],
+) -> Vec<Finding> {
+    let mut previous: HashMap<Uuid, Decimal> = HashMap::new();
+    let mut out = Vec::new();
+    for c in checks {
+        let before = previous.insert(c.account, c.difference).unwrap_or_default();
+        if c.difference.is_zero() || (c.difference - before).abs() <= settings.amount_tolerance {
+            continue;
+        }
+        let Some(s) = statements.iter().find(|s| s.seq == c.statement_seq) else {
+            continue;
+        };
+        let ccy = &s.currency;
+        out.push(Finding {
+            rule: BALANCE_DIFFERS,
+            severity: "high",
+            seq: c.statement_seq,
+            evidence: Vec::new(),
+            side: s.side,
+            date: c.to,
+            subject: format!("bank/{}/balance", c.statement_seq),
+            message: format!(
+                "Account {} closed {} at {} {ccy} by the bank (statement entry {}), but the ledger's balance of the account at that date is {} {ccy} ({} {ccy} of it in transit), a difference of {} {ccy}{}.",
+                s.name,
+                c.to,
+                c.bank_closing,
+                c.statement_seq,
+                c.ledger_balance,
+                c.in_transit,
+                c.difference,
+                if before.is_zero() {
+                    String::new()
+                } else {
+                    format!(" (it was {before} {ccy} at the previous statement)")
+                },
+            ),
+        });
+    }
+    out
 }
 
 /// The ledger's balance of a side's account against the bank's: the first statement's
@@ -559,6 +879,8 @@ mod tests {
             &Settings::default(),
             &[line(1, 5, "-100.00", "")],
             &[payment(10, 3, "100.00"), payment(11, 30, "100.00")],
+            &[],
+            &[],
             &covered(10),
         );
         assert_eq!(out.matches.len(), 1);
@@ -575,6 +897,8 @@ mod tests {
             &Settings::default(),
             &[line(1, 28, "-100.00", ""), usd],
             &[payment(10, 3, "100.00")],
+            &[],
+            &[],
             &covered(31),
         );
         assert!(out.matches.is_empty());
@@ -600,6 +924,8 @@ mod tests {
                 payment(12, 4, "30.00"),
                 payment(13, 4, "40.00"),
             ],
+            &[],
+            &[],
             &covered(8),
         );
         assert_eq!(out.matches.len(), 2, "{:?}", out);
@@ -618,6 +944,8 @@ mod tests {
             &Settings::default(),
             &[line(1, 5, "-40.00", "FT-10")],
             &[payment(10, 3, "100.00")],
+            &[],
+            &[],
             &covered(31),
         );
         assert_eq!(out.matches.len(), 1);
@@ -637,6 +965,8 @@ mod tests {
             &Settings::default(),
             &[line(1, 5, "-120.00", "FT-10")],
             &[payment(10, 3, "100.00")],
+            &[],
+            &[],
             &covered(31),
         );
         assert!(out.matches.is_empty());
@@ -652,11 +982,18 @@ mod tests {
     #[test]
     fn an_entry_is_flagged_only_once_the_statements_cover_its_window() {
         let entries = [payment(10, 3, "100.00")];
-        let out = reconcile(&Settings::default(), &[], &entries, &covered(12));
+        let out = reconcile(&Settings::default(), &[], &entries, &[], &[], &covered(12));
         assert!(out.findings.is_empty());
-        let out = reconcile(&Settings::default(), &[], &entries, &covered(14));
+        let out = reconcile(&Settings::default(), &[], &entries, &[], &[], &covered(14));
         assert_eq!(out.findings[0].rule, UNPAID_ENTRY);
-        let out = reconcile(&Settings::default(), &[], &entries, &HashMap::new());
+        let out = reconcile(
+            &Settings::default(),
+            &[],
+            &entries,
+            &[],
+            &[],
+            &HashMap::new(),
+        );
         assert!(
             out.findings.is_empty(),
             "no statement of the side: nothing to say"
@@ -673,6 +1010,8 @@ mod tests {
             &s,
             &[line(1, 5, "-98.50", "")],
             &[payment(10, 3, "100.00")],
+            &[],
+            &[],
             &covered(8),
         );
         assert_eq!(out.matches.len(), 1);
@@ -681,6 +1020,8 @@ mod tests {
             &s,
             &[line(1, 5, "-100.00", "")],
             &[payment(10, 3, "100.00")],
+            &[],
+            &[],
             &covered(8),
         );
         assert_eq!(out.findings[0].rule, UNRECORDED_DEBIT);
@@ -694,5 +1035,172 @@ mod tests {
         assert!(Settings::default()
             .with(serde_json::json!({"window_days": 0}).as_object().unwrap())
             .is_err());
+    }
+
+    fn usd(mut e: EntryFact) -> EntryFact {
+        e.currency = "USD".to_owned();
+        e
+    }
+
+    #[test]
+    fn a_line_in_another_currency_than_its_entry_is_a_currency_mismatch_with_both_sides() {
+        // By reference: the line names a USD payment on a side with only EUR accounts.
+        let out = reconcile(
+            &Settings::default(),
+            &[line(1, 5, "-100.00", "FT-10")],
+            &[],
+            &[usd(payment(10, 3, "100.00"))],
+            &[],
+            &covered(31),
+        );
+        assert!(out.matches.is_empty());
+        assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
+        let f = &out.findings[0];
+        assert_eq!(
+            (f.rule, f.seq, f.evidence.clone()),
+            (CURRENCY_MISMATCH, 100, vec![10])
+        );
+        assert!(
+            f.message.contains("100.00 EUR") && f.message.contains("100.00 USD"),
+            "{}",
+            f.message
+        );
+
+        // By amount at a recorded rate: 1 EUR = 1.10 USD, a 110.00 EUR debit for a
+        // 121.00 USD payment; no rate, or another amount, is money with no entry.
+        let rate = RateFact {
+            seq: 7,
+            base: "EUR".to_owned(),
+            quote: "USD".to_owned(),
+            date: day(2),
+            rate: d("1.10"),
+        };
+        let out = reconcile(
+            &Settings::default(),
+            &[line(1, 5, "-110.00", "")],
+            &[],
+            &[usd(payment(10, 3, "121.00"))],
+            std::slice::from_ref(&rate),
+            &covered(31),
+        );
+        assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
+        let f = &out.findings[0];
+        assert_eq!(
+            (f.rule, f.evidence.clone()),
+            (CURRENCY_MISMATCH, vec![10, 7])
+        );
+        assert!(
+            f.message.contains("110.00 EUR")
+                && f.message.contains("121.00 USD")
+                && f.message.contains("1.10"),
+            "{}",
+            f.message
+        );
+        for (rates, amount) in [
+            (&[][..], "-110.00"),
+            (std::slice::from_ref(&rate), "-111.00"),
+        ] {
+            let out = reconcile(
+                &Settings::default(),
+                &[line(1, 5, amount, "")],
+                &[],
+                &[usd(payment(10, 3, "121.00"))],
+                rates,
+                &covered(31),
+            );
+            let rules: Vec<_> = out.findings.iter().map(|f| f.rule).collect();
+            assert_eq!(rules, vec![UNRECORDED_DEBIT], "{amount}");
+        }
+
+        // A side with accounts in both currencies: the named EUR entry paid in USD.
+        let out = reconcile(
+            &Settings::default(),
+            &[{
+                let mut l = line(1, 5, "-100.00", "FT-10");
+                l.currency = "USD".to_owned();
+                l
+            }],
+            &[payment(10, 3, "100.00")],
+            &[],
+            &[],
+            &covered(31),
+        );
+        let rules: Vec<_> = out.findings.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, vec![CURRENCY_MISMATCH], "{:?}", out.findings);
+    }
+
+    fn statement(seq: i64, from: u32, to: u32, opening: &str, closing: &str) -> StatementFact {
+        StatementFact {
+            seq,
+            account: Uuid::nil(),
+            name: "DE89".to_owned(),
+            side: Side::Ministry(MIN),
+            currency: "EUR".to_owned(),
+            from: day(from),
+            to: day(to),
+            opening: d(opening),
+            closing: d(closing),
+        }
+    }
+    fn part(entry: i64, booked: u32, amount: &str) -> PartFact {
+        PartFact {
+            entry,
+            account: Uuid::nil(),
+            booked: day(booked),
+            amount: d(amount),
+        }
+    }
+    fn one_account() -> HashMap<(Side, String), usize> {
+        HashMap::from([((Side::Ministry(MIN), "EUR".to_owned()), 1)])
+    }
+
+    #[test]
+    fn a_closing_balance_is_checked_against_the_ledgers_with_entries_in_transit_excluded() {
+        let settings = Settings::default();
+        // 1,000 opening; payments of 100 (3rd, booked the 5th) and 50 (14th, booked on
+        // the 16th, after the first statement's end): in transit at the 15th, not a
+        // difference.
+        let statements = [
+            statement(100, 1, 15, "1000.00", "900.00"),
+            statement(101, 16, 31, "900.00", "850.00"),
+        ];
+        let entries = [payment(10, 3, "100.00"), payment(11, 14, "50.00")];
+        let parts = [part(10, 5, "100.00"), part(11, 16, "50.00")];
+        let checks = balance_checks(&settings, &statements, &entries, &parts, &one_account());
+        assert_eq!(checks.len(), 2);
+        assert_eq!(
+            (
+                checks[0].ledger_balance,
+                checks[0].in_transit,
+                checks[0].difference
+            ),
+            (d("850.00"), d("-50.00"), d("0.00"))
+        );
+        assert_eq!(checks[1].difference, d("0.00"));
+        assert!(balance_findings(&settings, &statements, &checks).is_empty());
+
+        // 70.00 left the account with no entry in the second period (and a gap hides
+        // nothing here): flagged once, at the statement where the difference arises.
+        let statements = [
+            statement(100, 1, 15, "1000.00", "900.00"),
+            statement(101, 16, 25, "900.00", "780.00"),
+            statement(102, 26, 31, "780.00", "780.00"),
+        ];
+        let checks = balance_checks(&settings, &statements, &entries, &parts, &one_account());
+        let found = balance_findings(&settings, &statements, &checks);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = &found[0];
+        assert_eq!((f.rule, f.seq), (BALANCE_DIFFERS, 101));
+        assert!(
+            f.message.contains("780.00 EUR")
+                && f.message.contains("850.00 EUR")
+                && f.message.contains("-70.00 EUR"),
+            "{}",
+            f.message
+        );
+
+        // An account sharing its side and currency with another is not checked.
+        let two = HashMap::from([((Side::Ministry(MIN), "EUR".to_owned()), 2)]);
+        assert!(balance_checks(&settings, &statements, &entries, &parts, &two).is_empty());
     }
 }

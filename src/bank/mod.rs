@@ -4,7 +4,8 @@
 //! not reconcile: money that moved with no entry, entries never seen at the bank, amounts
 //! that differ.
 //!
-//! `camt` and `csv` read files and `statement` checks them, `matching` decides (all
+//! `xsd` validates camt.053 files against the official schemas, `camt` and `csv` read
+//! files and `statement` checks them, `matching` decides (all
 //! pure); `effect` keeps the bank tables with the entries, `store` is the only SQL,
 //! `service` records and reconciles, `report` builds the per-account report, `http` is
 //! the API.
@@ -18,3 +19,4 @@ pub mod report;
 pub mod service;
 pub mod statement;
 pub mod store;
+pub mod xsd;

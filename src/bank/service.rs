@@ -172,22 +172,41 @@ fn flag_row(fund: Uuid, f: &Finding, now: chrono::DateTime<chrono::Utc>) -> Flag
 /// Matches what is open in `fund`, records the matches and raises flags for what does not
 /// reconcile. Running it again adds nothing when nothing changed.
 pub async fn reconcile(ledger: &Arc<Ledger>, fund: Uuid) -> ApiResult<RunSummary> {
-    let (
-        settings,
-        store::Facts {
-            lines,
-            entries,
-            coverage,
-        },
-    ) = blocking(ledger, move |conn| {
+    let (settings, facts) = blocking(ledger, move |conn| {
         Ok((store::settings(conn, fund)?, store::facts(conn, fund)?))
     })
     .await?;
-    let outcome = matching::reconcile(&settings, &lines, &entries, &coverage);
+    let store::Facts {
+        lines,
+        entries,
+        foreign,
+        rates,
+        coverage,
+        statements,
+        mut parts,
+        accounts_per_side,
+    } = facts;
+    let mut outcome = matching::reconcile(&settings, &lines, &entries, &foreign, &rates, &coverage);
     let dates: std::collections::HashMap<(i64, i32), NaiveDate> = lines
         .iter()
         .map(|l| ((l.statement_seq, l.line), l.booking_date))
         .collect();
+    // Each statement's closing balance against the ledger's, with this run's matches.
+    for m in &outcome.matches {
+        if let Some(booked) = dates.get(&(m.statement_seq, m.line)) {
+            parts.extend(m.parts.iter().map(|(entry, amount)| matching::PartFact {
+                entry: *entry,
+                account: m.account,
+                booked: *booked,
+                amount: *amount,
+            }));
+        }
+    }
+    let checks =
+        matching::balance_checks(&settings, &statements, &entries, &parts, &accounts_per_side);
+    outcome
+        .findings
+        .extend(matching::balance_findings(&settings, &statements, &checks));
     let mut requests = Vec::with_capacity(outcome.matches.len());
     for m in &outcome.matches {
         let body = MatchBody {

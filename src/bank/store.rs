@@ -9,9 +9,12 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::matching::{Coverage, EntryFact, LineFact, Settings, Side};
+use super::matching::{
+    Coverage, EntryFact, LineFact, PartFact, RateFact, Settings, Side, StatementFact,
+};
 use crate::schema::{
-    bank_accounts, bank_lines, bank_matches, bank_statements, fund_entries, reconciliation_settings,
+    bank_accounts, bank_lines, bank_matches, bank_statements, fund_entries, fx_rates,
+    reconciliation_settings,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -226,7 +229,16 @@ type MovementRow = (
 pub struct Facts {
     pub lines: Vec<LineFact>,
     pub entries: Vec<EntryFact>,
+    /// Entries expected on a side that has accounts, none of them in the entry's currency.
+    pub foreign: Vec<EntryFact>,
+    /// The fund's unreversed exchange rates.
+    pub rates: Vec<RateFact>,
     pub coverage: HashMap<Side, Coverage>,
+    pub statements: Vec<StatementFact>,
+    /// What each line took of each entry, with the line's booking date.
+    pub parts: Vec<PartFact>,
+    /// How many accounts each side has in each currency.
+    pub accounts_per_side: HashMap<(Side, String), usize>,
 }
 
 /// What matching reads for `fund`: every line with its account's side and whether it is
@@ -299,7 +311,10 @@ pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
         ))
         .order(fund_entries::seq)
         .load(conn)?;
+    let with_accounts: std::collections::HashSet<Side> =
+        accounts.values().map(AccountRow::side).collect();
     let mut entries = Vec::new();
+    let mut foreign = Vec::new();
     for (seq, kind, date, ministry, currency, amount) in movements {
         let (Some(currency), Some(amount)) = (currency, amount) else {
             continue;
@@ -313,29 +328,43 @@ pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
             _ => Vec::new(),
         };
         for (side, signed) in expected {
+            let fact = EntryFact {
+                seq,
+                kind: kind.clone(),
+                side,
+                date,
+                amount: signed,
+                currency: currency.clone(),
+                matched: matched.get(&(seq, side)).copied().unwrap_or_default(),
+            };
             if sides.contains(&(side, currency.clone())) {
-                entries.push(EntryFact {
-                    seq,
-                    kind: kind.clone(),
-                    side,
-                    date,
-                    amount: signed,
-                    currency: currency.clone(),
-                    matched: matched.get(&(seq, side)).copied().unwrap_or_default(),
-                });
+                entries.push(fact);
+            } else if with_accounts.contains(&side) {
+                foreign.push(fact);
             }
         }
     }
-    let spans: Vec<(Uuid, NaiveDate, NaiveDate)> = bank_statements::table
+    let recorded: Vec<StatementRow> = bank_statements::table
         .filter(bank_statements::fund_id.eq(fund))
-        .select((
-            bank_statements::account_id,
-            bank_statements::from_date,
-            bank_statements::to_date,
-        ))
+        .select(StatementRow::as_select())
         .load(conn)?;
     let mut coverage: HashMap<Side, Coverage> = HashMap::new();
-    for (account, from, to) in spans {
+    let mut statements = Vec::with_capacity(recorded.len());
+    for r in recorded {
+        let (account, from, to) = (r.account_id, r.from_date, r.to_date);
+        if let Some(a) = accounts.get(&account) {
+            statements.push(StatementFact {
+                seq: r.seq,
+                account,
+                name: a.account.clone(),
+                side: a.side(),
+                currency: r.currency.clone(),
+                from,
+                to,
+                opening: r.opening,
+                closing: r.closing,
+            });
+        }
         if let Some(side) = side_of(&account) {
             coverage
                 .entry(side)
@@ -346,9 +375,64 @@ pub fn facts(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Facts> {
                 .or_insert(Coverage { from, to });
         }
     }
+    let parts: Vec<PartFact> = bank_matches::table
+        .inner_join(
+            bank_lines::table.on(bank_lines::fund_id
+                .eq(bank_matches::fund_id)
+                .and(bank_lines::seq.eq(bank_matches::statement_seq))
+                .and(bank_lines::line.eq(bank_matches::line))),
+        )
+        .filter(bank_matches::fund_id.eq(fund))
+        .select((
+            bank_matches::entry_seq,
+            bank_matches::account_id,
+            bank_lines::booking_date,
+            bank_matches::amount,
+        ))
+        .load::<(i64, Uuid, NaiveDate, Decimal)>(conn)?
+        .into_iter()
+        .map(|(entry, account, booked, amount)| PartFact {
+            entry,
+            account,
+            booked,
+            amount,
+        })
+        .collect();
+    let rates = fx_rates::table
+        .filter(fx_rates::fund_id.eq(fund))
+        .filter(fx_rates::reversed.eq(false))
+        .select((
+            fx_rates::seq,
+            fx_rates::base,
+            fx_rates::quote,
+            fx_rates::rate_date,
+            fx_rates::rate,
+        ))
+        .order(fx_rates::seq)
+        .load::<(i64, String, String, NaiveDate, Decimal)>(conn)?
+        .into_iter()
+        .map(|(seq, base, quote, date, rate)| RateFact {
+            seq,
+            base,
+            quote,
+            date,
+            rate,
+        })
+        .collect();
+    let mut accounts_per_side: HashMap<(Side, String), usize> = HashMap::new();
+    for a in accounts.values() {
+        *accounts_per_side
+            .entry((a.side(), a.currency.clone()))
+            .or_default() += 1;
+    }
     Ok(Facts {
         lines,
         entries,
+        foreign,
+        rates,
         coverage,
+        statements,
+        parts,
+        accounts_per_side,
     })
 }

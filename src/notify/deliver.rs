@@ -44,6 +44,9 @@ pub struct DeliverySettings {
     pub poll: Duration,
     /// How long a taken delivery stays with its worker (longer than `timeout`).
     pub lease: Duration,
+    /// Deliveries may go to loopback, link-local, private, multicast and unspecified
+    /// addresses (`ssrf`); off by default.
+    pub allow_private: bool,
 }
 
 impl Default for DeliverySettings {
@@ -58,6 +61,7 @@ impl Default for DeliverySettings {
             batch: 50,
             poll: Duration::from_secs(1),
             lease: Duration::from_secs(60),
+            allow_private: false,
         }
     }
 }
@@ -93,14 +97,21 @@ pub fn body(c: &Claimed) -> Vec<u8> {
 }
 
 /// The HTTP client deliveries are sent with: no redirects followed (a receiver answers
-/// for itself), `timeout` per attempt.
+/// for itself), `timeout` per attempt, names resolved to public addresses only unless
+/// `allow_private` (`ssrf::Resolver`).
 pub fn client(s: &DeliverySettings) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(s.timeout)
         .connect_timeout(s.timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("fundtrail-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("fundtrail-webhooks/", env!("CARGO_PKG_VERSION")));
+    if s.allow_private {
+        builder.build()
+    } else {
+        builder
+            .dns_resolver(Arc::new(super::ssrf::Resolver))
+            .build()
+    }
 }
 
 /// What one round did.
@@ -170,7 +181,10 @@ async fn attempt(
     let number = c.attempts.saturating_add(1);
     let started = Instant::now();
     let at = Utc::now();
-    let result = send(client, &c, at.timestamp()).await;
+    let result = match super::ssrf::literal_refusal(&c.url).filter(|_| !s.allow_private) {
+        Some(why) => Err(format!("refused: {why}")),
+        None => send(client, &c, at.timestamp()).await,
+    };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (outcome, status, error) = match result {
         Ok(code) if (200..300).contains(&code) => ("delivered", Some(code), None),
@@ -235,7 +249,18 @@ async fn send(client: &reqwest::Client, c: &Claimed, timestamp: i64) -> Result<i
             let text = if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_connect() {
-                "could not connect".to_owned()
+                // The guard's refusal (`ssrf::Resolver`) is named, not hidden.
+                let mut source = std::error::Error::source(&e);
+                let mut why = "could not connect".to_owned();
+                while let Some(inner) = source {
+                    let text = inner.to_string();
+                    if text.starts_with("refused: ") {
+                        why = text;
+                        break;
+                    }
+                    source = inner.source();
+                }
+                why
             } else {
                 format!("request failed: {e}")
             };

@@ -5,7 +5,7 @@
 //! a ministry the fund allocated to (events about that ministry's data only: flags and
 //! approvals). Donors do not subscribe (403); a fund the caller cannot see is 404.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,12 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::events::{EventType, TEST_EVENT};
-use super::{sign, store};
+use super::{sign, ssrf, store};
+use crate::auth::admin::{created_id, record};
 use crate::auth::guard::{Principal, Role};
 use crate::auth::party::{self, Party};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
 use crate::funds::policy::{self, Scope};
+use crate::ledger::writer::AppendError;
 use crate::state::{with_conn, AppState};
 
 /// Live subscriptions one organisation may hold in one fund.
@@ -111,6 +113,16 @@ pub struct Subscriptions {
     pub subscriptions: Vec<Subscription>,
 }
 
+fn too_many() -> ApiError {
+    ApiError::Conflict {
+        code: "too_many_subscriptions",
+        detail: format!(
+            "an organisation holds at most {SUBSCRIPTIONS_PER_ORG_MAX} subscriptions per fund; \
+             delete one first"
+        ),
+    }
+}
+
 fn may_subscribe(p: &Principal) -> ApiResult<()> {
     if p.role == Role::Donor {
         return Err(ApiError::Forbidden(
@@ -172,6 +184,7 @@ fn managed(
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Path<Uuid>,
     body: Json<NewSubscription>,
 ) -> ApiResult<HttpResponse> {
@@ -179,6 +192,9 @@ pub async fn create(
     let NewSubscription { url, events } = body.into_inner();
     let url = url.trim().to_owned();
     let now = state.ledger.now();
+    let allow_private = state.settings.webhook_allow_private;
+    let actor = principal.clone();
+    let id = created_id(&req, &principal, "webhook_subscribed");
     let row = with_conn(&state, move |_, conn| {
         let (_, scope) = policy::fund_scope(conn, &principal, fund)?;
         may_subscribe(&principal)?;
@@ -215,16 +231,10 @@ pub async fn create(
             }
         }
         if store::count_held(conn, fund, principal.org)? >= SUBSCRIPTIONS_PER_ORG_MAX {
-            return Err(ApiError::Conflict {
-                code: "too_many_subscriptions",
-                detail: format!(
-                    "an organisation holds at most {SUBSCRIPTIONS_PER_ORG_MAX} subscriptions \
-                     per fund; delete one first"
-                ),
-            });
+            return Err(too_many());
         }
-        let row = store::NewSubscription {
-            id: Uuid::new_v4(),
+        Ok(store::NewSubscription {
+            id,
             fund_id: fund,
             url,
             event_types: types.iter().map(|t| t.as_str().to_owned()).collect(),
@@ -234,12 +244,39 @@ pub async fn create(
             owner_role: principal.role.as_str().to_owned(),
             ministry_org_id: ministry,
             created_at: now,
-        };
-        store::insert_subscription(conn, &row)?;
-        read_back(conn, row.id)
+        })
     })
     .await?;
-    let (row, names) = row;
+    ssrf::check(&row.url, allow_private)
+        .await
+        .map_err(|e| ApiError::unprocessable("url_not_public", e))?;
+    let id = row.id;
+    let body = json!({
+        "subscription": row.id, "fund": row.fund_id, "url": row.url,
+        "events": row.event_types, "ministry": row.ministry_org_id,
+        "holder": {"organization": row.owner_org_id, "role": row.owner_role},
+    });
+    record(
+        &state,
+        &req,
+        &actor,
+        "webhook_subscribed",
+        body,
+        move |conn, _| {
+            // Checked again in the writer's transaction: two requests at once stay bounded.
+            if store::count_held(conn, row.fund_id, row.owner_org_id)? >= SUBSCRIPTIONS_PER_ORG_MAX
+            {
+                return Err(AppendError::Conflict {
+                    code: "too_many_subscriptions",
+                    detail: too_many().to_string(),
+                });
+            }
+            store::insert_subscription(conn, &row)?;
+            Ok(())
+        },
+    )
+    .await?;
+    let (row, names) = with_conn(&state, move |_, conn| read_back(conn, id)).await?;
     tracing::info!(webhook.subscription = %row.id, fund.id = %row.fund_id, "webhook subscription created");
     let secret = Some(row.secret.clone());
     Ok(HttpResponse::Created().json(Subscription::of(row, secret, &names)))
@@ -285,17 +322,34 @@ pub async fn list(
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let now = state.ledger.now();
-    with_conn(&state, move |_, conn| {
-        conn.build_transaction().run(|conn| {
-            managed(conn, &principal, id, true)?;
-            store::delete_subscription(conn, id, now)?;
-            Ok::<_, ApiError>(())
-        })
+    let actor = principal.clone();
+    let fund = with_conn(&state, move |_, conn| {
+        Ok(managed(conn, &principal, id, false)?.fund_id)
     })
+    .await?;
+    record(
+        &state,
+        &req,
+        &actor,
+        "webhook_unsubscribed",
+        json!({"subscription": id, "fund": fund}),
+        move |conn, _| {
+            // Still live in the writer's transaction: a concurrent delete records nothing.
+            if store::subscription(conn, id, true)?.is_none() {
+                return Err(AppendError::Rejected {
+                    code: "not_found",
+                    detail: "no such webhook subscription".to_owned(),
+                });
+            }
+            store::delete_subscription(conn, id, now)?;
+            Ok(())
+        },
+    )
     .await?;
     tracing::info!(webhook.subscription = %id, "webhook subscription deleted");
     Ok(HttpResponse::NoContent().finish())
@@ -311,18 +365,37 @@ pub async fn delete(
 pub async fn rotate_secret(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let until = state.ledger.now() + chrono::Duration::hours(ROTATION_OVERLAP_H);
-    let row = with_conn(&state, move |_, conn| {
-        conn.build_transaction().run(|conn| {
-            managed(conn, &principal, id, true)?;
-            store::rotate_secret(conn, id, &sign::new_secret(), until)?;
-            read_back(conn, id)
-        })
+    let actor = principal.clone();
+    let fund = with_conn(&state, move |_, conn| {
+        Ok(managed(conn, &principal, id, false)?.fund_id)
     })
     .await?;
+    // The secret itself never enters the ledger: the entry says that it changed.
+    let secret = sign::new_secret();
+    record(
+        &state,
+        &req,
+        &actor,
+        "webhook_secret_rotated",
+        json!({"subscription": id, "fund": fund, "previous_expires_at": until}),
+        move |conn, _| {
+            if store::subscription(conn, id, true)?.is_none() {
+                return Err(AppendError::Rejected {
+                    code: "not_found",
+                    detail: "no such webhook subscription".to_owned(),
+                });
+            }
+            store::rotate_secret(conn, id, &secret, until)?;
+            Ok(())
+        },
+    )
+    .await?;
+    let row = with_conn(&state, move |_, conn| read_back(conn, id)).await?;
     let (row, names) = row;
     tracing::info!(webhook.subscription = %id, "webhook secret rotated");
     let secret = Some(row.secret.clone());

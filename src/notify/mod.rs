@@ -11,6 +11,9 @@
 //! - `deliver`: the worker `serve` runs after commit: fan-out of events to the
 //!   subscriptions that may see them, delivery with retries and exponential backoff plus
 //!   jitter, the attempt log; several processes share the work (`FOR UPDATE SKIP LOCKED`);
+//! - `ssrf`: where deliveries may go: no loopback, link-local, private, multicast or
+//!   unspecified address, checked at subscription and again after resolution at every
+//!   delivery, unless the operator allows them;
 //! - `http`: the subscription API (create, list, delete, rotate the secret, send a test
 //!   event, the delivery log).
 
@@ -18,4 +21,5 @@ pub mod deliver;
 pub mod events;
 pub mod http;
 pub mod sign;
+pub mod ssrf;
 pub mod store;

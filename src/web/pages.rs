@@ -1170,7 +1170,7 @@ pub async fn bank(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
         }
         @if let Some(r) = &report {
             h2 { "Balances" }
-            p { "Bank closing " (s(r, "bank_closing")) ", ledger " (s(r, "ledger_balance")) ", difference " (s(r, "balance_difference")) }
+            p { "Bank closing " (s(r, "bank_closing")) ", ledger " (s(r, "ledger_balance")) ", difference " (s(r, "balance_difference")) ", in transit " (s(r, "in_transit")) }
             @for (title, key) in [("Unmatched statement lines", "unmatched_lines"), ("Matched statement lines", "matched")] {
                 h2 { (title) }
                 div class="scroll" tabindex="0" {

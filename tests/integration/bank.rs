@@ -367,7 +367,7 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
     let stmt = body["statements"][0]["seq"].as_u64().unwrap();
     assert_eq!(body["statements"][0]["lines"], json!(4), "{body}");
     assert_eq!(body["reconciliation"]["matched_lines"], json!(2), "{body}");
-    assert_eq!(body["reconciliation"]["flags_raised"], json!(3), "{body}");
+    assert_eq!(body["reconciliation"]["flags_raised"], json!(4), "{body}");
 
     // The same statement again adds nothing.
     let (status, body) = call!(&app, upload(fund, &min_acc, &ministry_march));
@@ -410,6 +410,19 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
     assert!(harness::flags(&app, fund, "bank-unrecorded-credit")
         .await
         .is_empty());
+    // The closing balance against the ledger's: both figures, the difference (nothing in
+    // transit: the unpaid payments are past the window). The fund's own account agrees.
+    let balance = harness::flags(&app, fund, "bank-balance-differs").await;
+    assert_eq!(balance.len(), 1, "{balance:?}");
+    assert_eq!(balance[0]["seq"], json!(stmt));
+    assert_eq!(balance[0]["ministry"]["id"], json!(interior));
+    let message = balance[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("at 18622.23 EUR")
+            && message.contains("is 24500.00 EUR")
+            && message.contains("difference of -5877.77 EUR"),
+        "{message}"
+    );
 
     // The report: matched, unmatched on each side, the balance difference.
     let report = |account: &str, format: &str| {
@@ -977,7 +990,128 @@ async fn the_import_bank_command_records_a_camt_file_once() {
             lines: 2
         }
     );
+
+    // A file that does not conform to its schema: the command fails naming the first
+    // violation and its line, and records nothing.
+    let invalid = camt(
+        "02",
+        "CLI-2026-04",
+        iban,
+        ("2026-04-01", "2026-04-30"),
+        "1250.00",
+        "1300.00",
+        &[("2026-04-03", "50.00", "Grant", "Kingdom of Norway")],
+    )
+    .replace(
+        "<Amt Ccy=\"EUR\">50.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>",
+        "<CdtDbtInd>CRDT</CdtDbtInd><Amt Ccy=\"EUR\">50.00</Amt>",
+    );
+    let bad_file = dir.join("invalid.xml");
+    std::fs::write(&bad_file, invalid).unwrap();
+    let bad_args = [
+        "import",
+        "bank",
+        "--fund",
+        &fund_id,
+        "--account",
+        iban,
+        bad_file.to_str().unwrap(),
+    ];
+    let out = harness::fundtrail(&db, &dir.join("data"), &bad_args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("camt.053.001.02 schema")
+            && stderr.contains("line 2:")
+            && stderr.contains("CdtDbtInd"),
+        "{stderr}"
+    );
+    assert_eq!(
+        counts(),
+        Counts {
+            statements: 1,
+            lines: 2
+        }
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A camt.053 upload is validated against the official schema of its version before
+/// anything is read: an element out of order or an amount that is not the schema's
+/// decimal is refused (422 `camt_invalid`) naming the violation and its line, and nothing
+/// is recorded; the same statement, valid, is then accepted.
+#[actix_web::test]
+async fn a_statement_that_does_not_conform_to_its_schema_is_refused_with_its_violations() {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let iban = "NL91ABNA0417164300";
+    let (status, acc) = call!(
+        &app,
+        register(
+            fund,
+            json!({"account": iban, "currency": "EUR", "owner": "secretariat", "name": "Main"})
+        )
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    let valid = camt(
+        "08",
+        "XSD-2026-03",
+        iban,
+        ("2026-03-01", "2026-03-31"),
+        "0",
+        "-15.00",
+        &[("2026-03-03", "-15.00", "Fees", "Bank")],
+    );
+    let out_of_order = valid.replace(
+        "<Amt Ccy=\"EUR\">15.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>",
+        "<CdtDbtInd>DBIT</CdtDbtInd><Amt Ccy=\"EUR\">15.00</Amt><Sts>",
+    );
+    let bad_amount = valid.replace(
+        "<Amt Ccy=\"EUR\">15.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>",
+        "<Amt Ccy=\"EUR\">15,00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>",
+    );
+    assert_ne!(out_of_order, valid);
+    assert_ne!(bad_amount, valid);
+    for (content, names) in [
+        (out_of_order.as_str(), "CdtDbtInd"),
+        (bad_amount.as_str(), "'15,00'"),
+        (
+            "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\"><BkToCstmrStmt>",
+            "well-formed",
+        ),
+    ] {
+        let (status, problem) = call!(&app, upload(fund, &account, content));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["code"], "camt_invalid", "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(names), "{detail}");
+        if names != "well-formed" {
+            assert!(
+                detail.contains("camt.053.001.08 schema: line 2:"),
+                "{detail}"
+            );
+        }
+    }
+    let recorded = |kind: &str| {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM ledger_entries WHERE kind = '{kind}'"
+        ))
+        .get_result::<N>(&mut db.superuser_conn())
+        .unwrap()
+        .n
+    };
+    assert_eq!(recorded("bank_statement"), 0, "nothing recorded");
+    let (status, body) = call!(&app, upload(fund, &account, &valid));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(recorded("bank_statement"), 1);
 }
 
 /// A statement that follows another of its account without a gap opens at its closing

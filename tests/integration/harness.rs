@@ -623,8 +623,13 @@ pub async fn app(state: web::Data<AppState>) -> app_service!() {
 /// A migrated database of this test's own, the bootstrapped state over it and the
 /// application.
 pub async fn start() -> (TestDb, web::Data<AppState>, app_service!()) {
+    start_with(AppSettings::default()).await
+}
+
+/// `start` with these application settings.
+pub async fn start_with(settings: AppSettings) -> (TestDb, web::Data<AppState>, app_service!()) {
     let db = TestDb::migrated();
-    let state = state(&db).await;
+    let state = state_with(&db, settings).await;
     let app = app(state.clone()).await;
     (db, state, app)
 }

@@ -114,8 +114,23 @@ fn fast() -> DeliverySettings {
         backoff_base: Duration::from_secs(10),
         backoff_max: Duration::from_secs(3600),
         max_attempts: 3,
+        // The receiver listens on loopback.
+        allow_private: true,
         ..DeliverySettings::default()
     }
+}
+
+/// `harness::start` with private webhook addresses allowed: the receiver is local.
+async fn start() -> (
+    harness::TestDb,
+    web::Data<fundtrail::state::AppState>,
+    app_service!(),
+) {
+    harness::start_with(fundtrail::config::AppSettings {
+        webhook_allow_private: true,
+        ..fundtrail::config::AppSettings::default()
+    })
+    .await
 }
 
 fn subscribe(fund: Uuid, url: &str, events: &[&str]) -> TestRequest {
@@ -154,7 +169,7 @@ fn verify(secret: &str, r: &Received) {
 #[actix_web::test]
 async fn a_flag_is_delivered_signed_to_those_who_may_see_it_and_to_no_one_else() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
@@ -351,7 +366,7 @@ struct Count {
 
 #[actix_web::test]
 async fn a_refused_append_leaves_no_event() {
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
     harness::act_as_member(&state, "treasurer", secretariat);
     // A disbursement with no allocation behind it is refused: nothing is written.
@@ -374,7 +389,7 @@ async fn a_refused_append_leaves_no_event() {
 #[actix_web::test]
 async fn failed_deliveries_are_retried_with_backoff_under_the_same_webhook_id() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, _, auditor) = harness::audited_fund(&db, &state, &app).await;
     harness::act_as_member(&state, "auditor", auditor);
     let (status, sub) = call!(
@@ -506,7 +521,7 @@ async fn failed_deliveries_are_retried_with_backoff_under_the_same_webhook_id() 
 #[actix_web::test]
 async fn two_workers_never_attempt_the_same_delivery() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
     harness::act_as_member(&state, "treasurer", secretariat);
     let (_, sub) = call!(
@@ -548,7 +563,7 @@ async fn two_workers_never_attempt_the_same_delivery() {
 
 #[actix_web::test]
 async fn the_subscription_api_refuses_other_roles_and_other_funds() {
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let other = harness::other_fund(&db, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
@@ -690,7 +705,7 @@ async fn the_subscription_api_refuses_other_roles_and_other_funds() {
 #[actix_web::test]
 async fn integrity_alarms_reach_the_whole_fund_subscribers_only() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, _, auditor) = harness::audited_fund(&db, &state, &app).await;
     harness::act_as_member(&state, "auditor", auditor);
     let (_, sub) = call!(
@@ -732,7 +747,7 @@ async fn integrity_alarms_reach_the_whole_fund_subscribers_only() {
 #[actix_web::test]
 async fn an_import_tells_its_end_and_its_flags() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
@@ -815,7 +830,7 @@ async fn an_import_tells_its_end_and_its_flags() {
 #[actix_web::test]
 async fn an_approval_request_reaches_its_ministry_and_the_whole_fund_readers() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
@@ -889,7 +904,7 @@ async fn an_approval_request_reaches_its_ministry_and_the_whole_fund_readers() {
 #[actix_web::test]
 async fn a_held_disbursement_tells_the_treasurers_once_and_a_rebuild_does_not_tell_again() {
     let receiver = Receiver::start().await;
-    let (db, state, app) = harness::start().await;
+    let (db, state, app) = start().await;
     let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
     let donor = org(&db, "Kingdom of Norway", "donor");
     let interior = org(&db, "Ministry of Interior", "ministry");
@@ -963,4 +978,178 @@ async fn a_held_disbursement_tells_the_treasurers_once_and_a_rebuild_does_not_te
     assert!(report.is_clean(), "{report:?}");
     drain(&state, &fast(), chrono::Utc::now()).await;
     assert_eq!(receiver.at("/treasurer").len(), 1);
+}
+
+/// Subscribing, rotating the secret and unsubscribing are entries of the administrative
+/// chain by the subscriber, naming the fund (so the fund's auditors read them too) and
+/// never the secret; a refused change records nothing.
+#[actix_web::test]
+async fn subscription_changes_are_recorded_in_the_administrative_chain() {
+    let (db, state, app) = start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let (status, sub) = call!(
+        &app,
+        subscribe(fund, "http://127.0.0.1:9/hook", &["flag.raised"])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let first_secret = sub["secret"].as_str().unwrap().to_owned();
+    let (status, rotated) = call!(
+        &app,
+        TestRequest::post().uri(&format!("/api/v1/webhooks/{id}/rotate-secret"))
+    );
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let second_secret = rotated["secret"].as_str().unwrap().to_owned();
+    let (status, _) = call!(
+        &app,
+        TestRequest::delete().uri(&format!("/api/v1/webhooks/{id}"))
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Gone: deleting or rotating again is refused and records nothing.
+    refused!(
+        &app,
+        TestRequest::delete().uri(&format!("/api/v1/webhooks/{id}")),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    refused!(
+        &app,
+        TestRequest::post().uri(&format!("/api/v1/webhooks/{id}/rotate-secret")),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    refused!(
+        &app,
+        subscribe(fund, "ftp://example.org/x", &["flag.raised"]),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_url"
+    );
+
+    harness::act_as_member(&state, "auditor", auditor);
+    let (status, page) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?limit=1000")
+    );
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let hooks: Vec<&Value> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["entry"]["kind"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("webhook_"))
+        })
+        .collect();
+    let kinds: Vec<&str> = hooks
+        .iter()
+        .map(|e| e["entry"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "webhook_subscribed",
+            "webhook_secret_rotated",
+            "webhook_unsubscribed"
+        ],
+        "{page}"
+    );
+    for e in &hooks {
+        assert_eq!(e["entry"]["body"]["subscription"], json!(id), "{e}");
+        assert_eq!(e["entry"]["body"]["fund"], json!(fund), "{e}");
+        assert_eq!(e["entry"]["principal"]["role"], "treasurer", "{e}");
+    }
+    assert_eq!(
+        hooks[0]["entry"]["body"]["url"],
+        json!("http://127.0.0.1:9/hook")
+    );
+    assert_eq!(hooks[0]["entry"]["body"]["events"], json!(["flag.raised"]));
+    let text = page.to_string();
+    assert!(
+        !text.contains(&first_secret) && !text.contains(&second_secret),
+        "no secret in the ledger"
+    );
+}
+
+/// With the default settings a subscriber URL whose host is, or resolves to, a loopback,
+/// link-local, private, multicast or unspecified address is refused; a subscription made
+/// where they are allowed is still not delivered by a worker that does not allow them.
+#[actix_web::test]
+async fn subscriber_urls_reaching_private_addresses_are_refused() {
+    let (db, state, app) = harness::start().await;
+    let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as_member(&state, "treasurer", secretariat);
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7/hook",
+        "http://192.168.1.1/hook",
+        "http://[fd00::1]/hook",
+        "http://0.0.0.0:9/hook",
+        "http://224.0.0.1/hook",
+    ] {
+        let (status, problem) = call!(&app, subscribe(fund, url, &["flag.raised"]));
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("url_not_public")),
+            "{url}: {problem}"
+        );
+    }
+    let n = diesel::sql_query("SELECT count(*) AS n FROM webhook_subscriptions")
+        .get_result::<Count>(&mut db.superuser_conn())
+        .unwrap()
+        .n;
+    assert_eq!(n, 0, "nothing stored");
+
+    // Made where private addresses are allowed, to a local receiver, by name and by
+    // address; delivered by a worker that refuses them: nothing arrives, the log says why.
+    let receiver = Receiver::start().await;
+    let (db, state, app) = start().await;
+    let (fund, _, auditor) = harness::audited_fund(&db, &state, &app).await;
+    harness::act_as_member(&state, "auditor", auditor);
+    let by_name = receiver.url("/by-name").replace("127.0.0.1", "localhost");
+    let mut ids = Vec::new();
+    for url in [receiver.url("/by-address"), by_name] {
+        let (status, sub) = call!(&app, subscribe(fund, &url, &["flag.raised"]));
+        assert_eq!(status, StatusCode::CREATED, "{sub}");
+        let id = sub["id"].as_str().unwrap().to_owned();
+        let (status, _) = call!(
+            &app,
+            TestRequest::post().uri(&format!("/api/v1/webhooks/{id}/test"))
+        );
+        assert_eq!(status, StatusCode::ACCEPTED);
+        ids.push(id);
+    }
+    let guarded = DeliverySettings {
+        allow_private: false,
+        ..fast()
+    };
+    drain(&state, &guarded, chrono::Utc::now()).await;
+    assert!(receiver.at("/by-address").is_empty());
+    assert!(receiver.at("/by-name").is_empty());
+    for id in &ids {
+        let (_, log) = call!(
+            &app,
+            TestRequest::get().uri(&format!("/api/v1/webhooks/{id}/deliveries"))
+        );
+        let first = &log["attempts"][0];
+        assert_eq!(first["outcome"], "unreachable", "{log}");
+        let error = first["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("refused:") && error.contains("loopback"),
+            "{log}"
+        );
+    }
+    // The same deliveries go out where the operator allows private addresses.
+    drain(
+        &state,
+        &fast(),
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+    .await;
+    assert_eq!(receiver.at("/by-address").len(), 1);
+    assert_eq!(receiver.at("/by-name").len(), 1);
 }
