@@ -24,7 +24,7 @@ use crate::state::{with_conn, AppState};
 
 /// The screens' rules, then bank reconciliation's (`bank::matching::RULES`, raised into the
 /// same flags).
-const RULES: [&str; 32] = [
+const RULES: [&str; 33] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -56,6 +56,7 @@ const RULES: [&str; 32] = [
     "bank-unrecorded-credit",
     "bank-unpaid-entry",
     "bank-amount-mismatch",
+    "bank-currency-mismatch",
     "bank-balance-differs",
 ];
 const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
