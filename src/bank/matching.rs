@@ -737,6 +737,10 @@ pub fn balance_checks(
                     .sum();
                 in_transit -= signed(*debit, early);
             }
+            // No "-0" in the evidence.
+            if in_transit.is_zero() {
+                in_transit = Decimal::ZERO;
+            }
             out.push(BalanceCheck {
                 statement_seq: s.seq,
                 account,
