@@ -16,6 +16,7 @@ pub mod layout;
 pub mod pages;
 pub mod public;
 pub mod session;
+pub mod webhooks;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -40,6 +41,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/funds/{fund}/entries").get(pages::entries))
                 .service(web::resource("/funds/{fund}/flags").get(pages::flags))
                 .service(web::resource("/funds/{fund}/bank").get(pages::bank))
+                .service(
+                    web::resource("/funds/{fund}/webhooks")
+                        .get(webhooks::list)
+                        .post(webhooks::create),
+                )
+                .service(web::resource("/webhooks/{id}/test").post(webhooks::test))
+                .service(web::resource("/webhooks/{id}/deliveries").get(webhooks::deliveries))
                 .service(web::resource("/funds/{fund}/flags/triage").post(pages::triage_many))
                 .service(web::resource("/funds/{fund}/donors/{donor}").get(pages::donor_report))
                 .service(

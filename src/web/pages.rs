@@ -63,6 +63,10 @@ fn fund_nav(c: &Caller, fund: &Value) -> Markup {
                 @if matches!(c.principal.role, Role::Treasurer | Role::Ministry | Role::Auditor) {
                     li { a href={"/funds/" (id) "/approvals"} { "Approvals" } }
                 }
+                // The roles that may subscribe (docs/notifications.md); a donor may not.
+                @if c.principal.role != Role::Donor {
+                    li { a href={"/funds/" (id) "/webhooks"} { "Webhooks" } }
+                }
                 @for k in forms {
                     li { a href={"/funds/" (id) "/record/" (k)} { "Record " (k) } }
                 }

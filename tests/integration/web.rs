@@ -755,3 +755,144 @@ async fn pending_requests_are_decided_from_the_approvals_page() {
     );
     assert_eq!(b["totals"]["disbursed"], "600.00", "{b}");
 }
+
+/// The webhook pages: a treasurer subscribes from the form (the secret shown once), sees
+/// the subscription listed, sends a test event and reads its delivery log; a donor has no
+/// link and the page answers the API's 403.
+#[actix_web::test]
+async fn webhooks_are_managed_from_the_web_pages() {
+    use diesel::RunQueryDsl;
+    let (db, state, app) = harness::start_with(fundtrail::config::AppSettings {
+        // The subscription below points at a local port.
+        webhook_allow_private: true,
+        ..fundtrail::config::AppSettings::default()
+    })
+    .await;
+    let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+    let donor = harness::org(&db, "Kingdom of Norway", "donor");
+    let treasurer = harness::user(&db, "hooks@test.invalid", PASS, &["treasurer"]);
+    let giver = harness::user(&db, "giver@test.invalid", PASS, &["donor"]);
+    for (user, org) in [(treasurer, secretariat), (giver, donor)] {
+        diesel::sql_query("UPDATE users SET org_id = $1 WHERE id = $2")
+            .bind::<diesel::sql_types::Uuid, _>(org)
+            .bind::<diesel::sql_types::Uuid, _>(user)
+            .execute(&mut db.superuser_conn())
+            .unwrap();
+    }
+    harness::act_as_member(&state, "treasurer", secretariat);
+    ok!(
+        &app,
+        harness::entry(
+            fund,
+            "contribution",
+            &chrono::Utc::now().date_naive().to_string(),
+            serde_json::json!({"donor": donor, "amount": harness::eur("1000.00"), "agreement": "A"})
+        )
+    );
+    let cookie = sign_in(&app, "hooks@test.invalid", PASS).await;
+    let csrf = cookie
+        .split("; ")
+        .find_map(|c| c.strip_prefix("ft_csrf="))
+        .unwrap()
+        .to_owned();
+    let post = |uri: String, pairs: Vec<(&str, &str)>| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        TestRequest::post()
+            .uri(&uri)
+            .insert_header((header::COOKIE, cookie.clone()))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(body)
+            .to_request()
+    };
+
+    let (status, _, html) = page(&app, &cookie, &format!("/funds/{fund}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(html)
+        .unwrap()
+        .contains(&format!("/funds/{fund}/webhooks")));
+    let (status, _, html) = page(&app, &cookie, &format!("/funds/{fund}/webhooks")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("0 subscriptions"), "{html}");
+
+    let url = "http://127.0.0.1:9/hook";
+    let res = test::call_service(
+        &app,
+        post(
+            format!("/funds/{fund}/webhooks"),
+            vec![
+                ("csrf", "not-the-token"),
+                ("url", url),
+                ("events", "flag.raised"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "CSRF checked");
+    let res = test::call_service(
+        &app,
+        post(
+            format!("/funds/{fund}/webhooks"),
+            vec![
+                ("csrf", &csrf),
+                ("url", url),
+                ("events", "flag.raised"),
+                ("events", "integrity.alarm"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(html.contains("whsec_"), "the secret, once: {html}");
+    let (_, _, html) = page(&app, &cookie, &format!("/funds/{fund}/webhooks")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains(url) && html.contains("flag.raised, integrity.alarm"),
+        "{html}"
+    );
+    assert!(!html.contains("whsec_"), "the list shows no secret");
+    let (_, list) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{fund}/webhooks"))
+    );
+    let id = list["subscriptions"][0]["id"].as_str().unwrap().to_owned();
+
+    let res = test::call_service(
+        &app,
+        post(format!("/webhooks/{id}/test"), vec![("csrf", &csrf)]),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(html.contains("Test event queued"), "{html}");
+    // One delivery round: nothing listens on port 9, so the attempt is logged unreachable.
+    let s = fundtrail::notify::deliver::DeliverySettings {
+        allow_private: true,
+        ..fundtrail::notify::deliver::DeliverySettings::default()
+    };
+    let client = fundtrail::notify::deliver::client(&s).unwrap();
+    fundtrail::notify::deliver::round(&state.pool, &client, &s, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (status, _, html) = page(&app, &cookie, &format!("/webhooks/{id}/deliveries")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("1 attempts")
+            && html.contains("webhook.test")
+            && html.contains("unreachable"),
+        "{html}"
+    );
+
+    // The donor: no link, and the page is the API's refusal.
+    let theirs = sign_in(&app, "giver@test.invalid", PASS).await;
+    let (_, _, html) = page(&app, &theirs, &format!("/funds/{fund}")).await;
+    assert!(!String::from_utf8(html)
+        .unwrap()
+        .contains(&format!("/funds/{fund}/webhooks")));
+    let (status, _, _) = page(&app, &theirs, &format!("/funds/{fund}/webhooks")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
