@@ -474,6 +474,16 @@ async fn each_role_journey_in_a_real_browser() {
     );
     d.check_page(&axe, "bank").await;
     d.screenshot("bank").await;
+    // The webhooks page, for the roles that may subscribe.
+    d.goto(&fund_url).await;
+    d.submit("nav.subnav a[href$='/webhooks']").await;
+    assert!(d.url().await.ends_with("/webhooks"), "{}", d.url().await);
+    assert!(
+        d.text("h1").await.contains("Webhooks"),
+        "{}",
+        d.text("h1").await
+    );
+    d.check_page(&axe, "webhooks").await;
     d.goto(&format!("{fund_url}/flags?status=open")).await;
     d.check_page(&axe, "flags").await;
     d.screenshot("flags").await;

@@ -785,7 +785,7 @@ async fn webhooks_are_managed_from_the_web_pages() {
         harness::entry(
             fund,
             "contribution",
-            &chrono::Utc::now().date_naive().to_string(),
+            chrono::Utc::now().date_naive().to_string(),
             serde_json::json!({"donor": donor, "amount": harness::eur("1000.00"), "agreement": "A"})
         )
     );
