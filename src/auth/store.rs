@@ -137,6 +137,40 @@ pub fn insert_grant(conn: &mut PgConnection, id: Uuid, user: Uuid, role: &str) -
         .map(|_| ())
 }
 
+/// Sets or clears the approver grant on `user`'s live grant of `role`: the number of
+/// grants changed (0 when there is no live grant of the role, or it already is as asked).
+pub fn set_approver(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+    approver: bool,
+) -> QueryResult<usize> {
+    diesel::update(
+        role_grants::table
+            .filter(role_grants::user_id.eq(user))
+            .filter(role_grants::role.eq(role))
+            .filter(role_grants::revoked_at.is_null())
+            .filter(role_grants::approver.eq(!approver)),
+    )
+    .set(role_grants::approver.eq(approver))
+    .execute(conn)
+}
+
+/// Whether `user` holds a live grant of `role`, and whether it carries the approver grant.
+pub fn approver_grant(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+) -> QueryResult<Option<bool>> {
+    role_grants::table
+        .filter(role_grants::user_id.eq(user))
+        .filter(role_grants::role.eq(role))
+        .filter(role_grants::revoked_at.is_null())
+        .select(role_grants::approver)
+        .first(conn)
+        .optional()
+}
+
 pub fn insert_refresh(
     conn: &mut PgConnection,
     family: Uuid,
