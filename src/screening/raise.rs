@@ -1037,6 +1037,7 @@ mod tests {
             funding: [(m, funding)].into_iter().collect(),
             awards: HashMap::new(),
             recorders: HashMap::new(),
+            first_policy: None,
             contracts: HashMap::new(),
         };
         // Payment 30: payments 10 and 30 by D (not 20, dated later; not 32, recorded
