@@ -258,6 +258,9 @@ struct Inj<'a, 'w> {
     /// document on file (invoice-document-missing).
     unapproved: std::collections::HashSet<usize>,
     undocumented: std::collections::HashSet<usize>,
+    /// The draws of those two schemes and of the year's controls, apart from `rng`: the
+    /// other schemes are drawn as they would be without them.
+    controls_rng: StdRng,
 }
 
 impl Inj<'_, '_> {
@@ -621,6 +624,7 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
         typical_category: None,
         unapproved: std::collections::HashSet::new(),
         undocumented: std::collections::HashSet::new(),
+        controls_rng: StdRng::seed_from_u64(seed ^ 0xc0_47_01_5e),
     };
     for injector in INJECTORS {
         (injector.1)(&mut inj);
@@ -1223,10 +1227,12 @@ fn clean_approvals(x: &mut Inj<'_, '_>) {
         })
         .collect();
     for (i, mi, date) in payments {
+        // Drawn for every payment, so that the draws after it do not depend on which
+        // payments approval-missing keeps unapproved.
+        let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
         if x.unapproved.contains(&i) {
             continue;
         }
-        let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
         if d > today {
             continue;
         }
@@ -1332,7 +1338,7 @@ fn controls_of_the_schemes(x: &mut Inj<'_, '_>) {
         .collect();
     for (i, mi, date, invoice) in large {
         if i >= x.clean_len && !x.unapproved.contains(&i) {
-            let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
+            let d = next_workday(date + Duration::days(x.controls_rng.gen_range(1..3)));
             if d <= today {
                 x.plan.push(
                     d,
@@ -1345,14 +1351,14 @@ fn controls_of_the_schemes(x: &mut Inj<'_, '_>) {
         if x.undocumented.contains(&i) {
             continue;
         }
-        let d = next_workday(date + Duration::days(x.rng.gen_range(0..4)));
+        let d = next_workday(date + Duration::days(x.controls_rng.gen_range(0..4)));
         if d > today {
             continue;
         }
         let sha: String = (0..32)
-            .map(|_| format!("{:02x}", x.rng.gen::<u8>()))
+            .map(|_| format!("{:02x}", x.controls_rng.gen::<u8>()))
             .collect();
-        let size: u32 = x.rng.gen_range(20_000..900_000);
+        let size: u32 = x.controls_rng.gen_range(20_000..900_000);
         let name = format!("invoice-{i}.pdf");
         x.plan.push(
             d,
@@ -1572,7 +1578,7 @@ fn pick_clean_where(x: &mut Inj<'_, '_>, fits: impl Fn(&super::Event) -> bool) -
         .filter(|(i, e)| fits(e) && !x.touched.contains(i))
         .map(|(i, _)| i)
         .collect();
-    found.shuffle(&mut x.rng);
+    found.shuffle(&mut x.controls_rng);
     found.truncate(usize::try_from(x.n()).unwrap_or(0));
     x.touched.extend(found.iter().copied());
     found
