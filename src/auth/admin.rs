@@ -339,6 +339,9 @@ pub struct User {
     pub organization: Party,
     pub active: bool,
     pub roles: Vec<String>,
+    /// The live roles whose grant carries the approver grant (may decide requests held
+    /// under an approval policy).
+    pub approver_roles: Vec<String>,
 }
 
 /// Create a user (and grant roles).
@@ -399,6 +402,7 @@ pub async fn create_user(
         organization: super::party::party(&names, organization),
         active: true,
         roles: role_names,
+        approver_roles: Vec::new(),
     }))
 }
 
@@ -423,7 +427,12 @@ pub async fn list_users(
                 email: u.email,
                 organization: super::party::party(&names, u.org_id),
                 active: u.active,
-                roles,
+                approver_roles: roles
+                    .iter()
+                    .filter(|(_, approver)| *approver)
+                    .map(|(r, _)| r.clone())
+                    .collect(),
+                roles: roles.into_iter().map(|(r, _)| r).collect(),
             })
             .collect::<Vec<_>>(),
     ))

@@ -1139,6 +1139,15 @@ async fn deciding_a_request_needs_the_approver_grant_in_the_right_organisation()
     );
     let (status, body) = call!(&app, grant(third, "ministry"));
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, users) = call!(&app, TestRequest::get().uri("/api/v1/admin/users"));
+    let listed = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == json!(third))
+        .unwrap()
+        .clone();
+    assert_eq!(listed["approver_roles"], json!(["ministry"]), "{listed}");
     refused!(
         &app,
         grant(third, "ministry"),
