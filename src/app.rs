@@ -37,6 +37,7 @@ pub mod openapi;
         crate::auth::admin::deactivate_organization, crate::auth::admin::create_user,
         crate::auth::admin::list_users, crate::auth::admin::deactivate_user,
         crate::auth::admin::grant_role, crate::auth::admin::revoke_role,
+        crate::auth::admin::grant_approver, crate::auth::admin::revoke_approver,
         funds::create_fund, crate::funds::http::assign_auditor,
         crate::funds::http::deactivate_fund,
         crate::funds::http::set_public_page,
@@ -45,6 +46,7 @@ pub mod openapi;
         crate::entries::http::list_entries, crate::entries::http::balances,
         crate::entries::http::list_approval_requests,
         crate::evidence::http::upload, crate::evidence::http::list, crate::evidence::http::download,
+        crate::evidence::together::post_with_documents,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract, crate::procurement::contracts::list_contracts,
         crate::screening::http::list_flags, crate::screening::http::flag_counts,
@@ -196,6 +198,7 @@ pub fn build(
                 .configure(crate::funds::allocations::routes)
                 .configure(crate::entries::http::routes)
                 .configure(crate::evidence::http::routes)
+                .configure(crate::evidence::together::routes)
                 .configure(crate::procurement::http::routes)
                 .configure(crate::procurement::contracts::routes)
                 .configure(crate::screening::http::routes)

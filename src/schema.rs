@@ -406,6 +406,7 @@ diesel::table! {
         role -> Text,
         granted_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        approver -> Bool,
     }
 }
 

@@ -339,6 +339,9 @@ pub struct User {
     pub organization: Party,
     pub active: bool,
     pub roles: Vec<String>,
+    /// The live roles whose grant carries the approver grant (may decide requests held
+    /// under an approval policy).
+    pub approver_roles: Vec<String>,
 }
 
 /// Create a user (and grant roles).
@@ -399,6 +402,7 @@ pub async fn create_user(
         organization: super::party::party(&names, organization),
         active: true,
         roles: role_names,
+        approver_roles: Vec::new(),
     }))
 }
 
@@ -423,7 +427,12 @@ pub async fn list_users(
                 email: u.email,
                 organization: super::party::party(&names, u.org_id),
                 active: u.active,
-                roles,
+                approver_roles: roles
+                    .iter()
+                    .filter(|(_, approver)| *approver)
+                    .map(|(r, _)| r.clone())
+                    .collect(),
+                roles: roles.into_iter().map(|(r, _)| r).collect(),
             })
             .collect::<Vec<_>>(),
     ))
@@ -534,6 +543,82 @@ pub async fn revoke_role(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The roles whose grant may carry the approver grant: those that decide requests held
+/// under a fund's approval policy.
+const APPROVER_ROLES: [Role; 2] = [Role::Treasurer, Role::Ministry];
+
+/// Set or clear the approver grant on a user's live grant of `role`.
+async fn approver(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Path<RolePath>,
+    approver: bool,
+) -> ApiResult<HttpResponse> {
+    let RolePath { id, role } = path.into_inner();
+    if !APPROVER_ROLES.contains(&role) {
+        return Err(ApiError::unprocessable(
+            "not_an_approver_role",
+            "only a treasurer or ministry grant carries the approver grant",
+        ));
+    }
+    let role = role.as_str();
+    let kind = if approver {
+        "approver_granted"
+    } else {
+        "approver_revoked"
+    };
+    record(
+        &state,
+        &req,
+        &admin.0,
+        kind,
+        json!({"user": id, "role": role}),
+        move |conn, _| {
+            if store::set_approver(conn, id, role, approver)? == 1 {
+                return Ok(());
+            }
+            match store::approver_grant(conn, id, role)? {
+                None => Err(not_found("live grant of this role")),
+                Some(_) if approver => Err(AppendError::Conflict {
+                    code: "approver_already_granted",
+                    detail: "this grant already carries the approver grant".to_owned(),
+                }),
+                Some(_) => Err(not_found("approver grant on this role")),
+            }
+        },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Grant the approver grant: the user's grant of `role` (treasurer or ministry) may then
+/// decide requests held under a fund's approval policy, in its own organisation.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/roles/{role}/approver", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("role" = Role, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn grant_approver(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Path<RolePath>,
+) -> ApiResult<HttpResponse> {
+    approver(admin, state, req, path, true).await
+}
+
+/// Revoke the approver grant; the role itself stays.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/roles/{role}/approver", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("role" = Role, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn revoke_approver(
+    admin: AdminPrincipal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Path<RolePath>,
+) -> ApiResult<HttpResponse> {
+    approver(admin, state, req, path, false).await
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/admin/organizations")
@@ -548,5 +633,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/users/{id}/deactivate").post(deactivate_user))
     .service(web::resource("/admin/users/{id}/roles").post(grant_role))
-    .service(web::resource("/admin/users/{id}/roles/{role}").delete(revoke_role));
+    .service(web::resource("/admin/users/{id}/roles/{role}").delete(revoke_role))
+    .service(
+        web::resource("/admin/users/{id}/roles/{role}/approver")
+            .post(grant_approver)
+            .delete(revoke_approver),
+    );
 }

@@ -137,6 +137,40 @@ pub fn insert_grant(conn: &mut PgConnection, id: Uuid, user: Uuid, role: &str) -
         .map(|_| ())
 }
 
+/// Sets or clears the approver grant on `user`'s live grant of `role`: the number of
+/// grants changed (0 when there is no live grant of the role, or it already is as asked).
+pub fn set_approver(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+    approver: bool,
+) -> QueryResult<usize> {
+    diesel::update(
+        role_grants::table
+            .filter(role_grants::user_id.eq(user))
+            .filter(role_grants::role.eq(role))
+            .filter(role_grants::revoked_at.is_null())
+            .filter(role_grants::approver.eq(!approver)),
+    )
+    .set(role_grants::approver.eq(approver))
+    .execute(conn)
+}
+
+/// Whether `user` holds a live grant of `role`, and whether it carries the approver grant.
+pub fn approver_grant(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: &str,
+) -> QueryResult<Option<bool>> {
+    role_grants::table
+        .filter(role_grants::user_id.eq(user))
+        .filter(role_grants::role.eq(role))
+        .filter(role_grants::revoked_at.is_null())
+        .select(role_grants::approver)
+        .first(conn)
+        .optional()
+}
+
 pub fn insert_refresh(
     conn: &mut PgConnection,
     family: Uuid,
@@ -402,24 +436,30 @@ pub fn revoke_grant(
     .execute(conn)
 }
 
+/// A user's live roles, each with whether its grant carries the approver grant.
+pub type LiveRoles = Vec<(String, bool)>;
+
 /// Users with their live roles, by email (two queries, whatever the number of users).
-pub fn list_users(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<(UserRow, Vec<String>)>> {
+pub fn list_users(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<(UserRow, LiveRoles)>> {
     let rows: Vec<UserRow> = users::table
         .order(users::email.asc())
         .limit(limit)
         .select(UserRow::as_select())
         .load(conn)?;
     let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
-    let grants: Vec<(Uuid, String)> = role_grants::table
+    let grants: Vec<(Uuid, String, bool)> = role_grants::table
         .filter(role_grants::user_id.eq_any(&ids))
         .filter(role_grants::revoked_at.is_null())
         .order((role_grants::user_id, role_grants::role))
-        .select((role_grants::user_id, role_grants::role))
+        .select((
+            role_grants::user_id,
+            role_grants::role,
+            role_grants::approver,
+        ))
         .load(conn)?;
-    let mut by_user: std::collections::HashMap<Uuid, Vec<String>> =
-        std::collections::HashMap::new();
-    for (user, role) in grants {
-        by_user.entry(user).or_default().push(role);
+    let mut by_user: std::collections::HashMap<Uuid, LiveRoles> = std::collections::HashMap::new();
+    for (user, role, approver) in grants {
+        by_user.entry(user).or_default().push((role, approver));
     }
     Ok(rows
         .into_iter()

@@ -270,6 +270,7 @@ pub fn known_rules() -> BTreeSet<&'static str> {
         include_str!("../screening/rules/procurement.rs"),
         include_str!("../screening/rules/timing.rs"),
         include_str!("../screening/period/concentration.rs"),
+        include_str!("../screening/period/controls.rs"),
         include_str!("../screening/period/distribution.rs"),
         include_str!("../screening/period/flows.rs"),
     ] {

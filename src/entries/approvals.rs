@@ -382,6 +382,24 @@ pub fn decide(
             ));
         }
     }
+    if let Some(act) = p.actor {
+        // The approver grant, on the caller's live grant of the deciding role (its
+        // organisation is the one checked above: the secretariat of the fund, or the
+        // request's ministry).
+        let user = uuid::Uuid::parse_str(p.poster).map_err(internal)?;
+        let granted = crate::auth::store::approver_grant(st.conn, user, act.role.as_str())
+            .map_err(AppendError::from)?;
+        if granted != Some(true) {
+            return Err(reject(
+                "not_approver",
+                format!(
+                    "deciding request {} needs the approver grant on your {} role; an admin grants it",
+                    req.seq,
+                    act.role.as_str()
+                ),
+            ));
+        }
+    }
     still_pending(&req)?;
     if req.maker == p.poster {
         return Err(reject(

@@ -68,7 +68,7 @@ pub struct NewFundBatch {
 }
 
 /// Parses and checks what needs no database; the recorded body is the typed one.
-fn typed(
+pub(crate) fn typed(
     state: &AppState,
     kind: &str,
     date: NaiveDate,

@@ -107,7 +107,7 @@ impl DocumentDto {
     }
 }
 
-fn store_error(e: DocStoreError) -> ApiError {
+pub(super) fn store_error(e: DocStoreError) -> ApiError {
     match e {
         DocStoreError::NotFound(_) | DocStoreError::Corrupt(..) => {
             ApiError::DocumentIntegrity(e.to_string())
@@ -119,7 +119,11 @@ fn store_error(e: DocStoreError) -> ApiError {
 }
 
 /// Reads the request body, refusing it as soon as it passes `max` bytes.
-async fn read_limited(req: &HttpRequest, mut payload: web::Payload, max: u64) -> ApiResult<Bytes> {
+pub(super) async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: u64,
+) -> ApiResult<Bytes> {
     let too_large = || ApiError::DocumentTooLarge { limit_bytes: max };
     let declared = req
         .headers()
@@ -140,6 +144,19 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload, max: u64) ->
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The media type of a document read from its bytes, if it is one the store accepts:
+/// else 422 `empty_document` or 415 `unsupported_document_type`.
+pub(super) fn sniffed(bytes: &[u8]) -> ApiResult<&'static str> {
+    sniff::media_type(bytes).map_err(|r| match r {
+        Refusal::Empty => ApiError::unprocessable("empty_document", "the document is empty"),
+        Refusal::Unsupported(t) => ApiError::UnsupportedDocumentType(format!(
+            "the document is {}; accepted: {}",
+            t.map_or_else(|| "of no recognised type".to_owned(), |t| format!("a {t}")),
+            sniff::ACCEPTED.join(", ")
+        )),
+    })
 }
 
 /// Attach a document to an entry of the fund as its evidence. The body is the document's
@@ -179,14 +196,7 @@ pub async fn upload(
     let date = business_date.unwrap_or_else(|| state.ledger.now().date_naive());
     check_business_date(&state, date)?;
     let bytes = read_limited(&req, payload, state.settings.documents.max_bytes).await?;
-    let media_type = sniff::media_type(&bytes).map_err(|r| match r {
-        Refusal::Empty => ApiError::unprocessable("empty_document", "the document is empty"),
-        Refusal::Unsupported(t) => ApiError::UnsupportedDocumentType(format!(
-            "the document is {}; accepted: {}",
-            t.map_or_else(|| "of no recognised type".to_owned(), |t| format!("a {t}")),
-            sniff::ACCEPTED.join(", ")
-        )),
-    })?;
+    let media_type = sniffed(&bytes)?;
     let body = EvidenceAttached {
         entry: seq,
         sha256: DocumentHash::of(&bytes).hex(),

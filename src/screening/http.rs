@@ -24,7 +24,7 @@ use crate::state::{with_conn, AppState};
 
 /// The screens' rules, then bank reconciliation's (`bank::matching::RULES`, raised into the
 /// same flags).
-const RULES: [&str; 33] = [
+const RULES: [&str; 35] = [
     "round-amount",
     "backdated",
     "off-hours",
@@ -52,6 +52,8 @@ const RULES: [&str; 33] = [
     "velocity-spike",
     "non-competitive-share",
     "amount-outlier",
+    "approval-missing",
+    "invoice-document-missing",
     "bank-unrecorded-debit",
     "bank-unrecorded-credit",
     "bank-unpaid-entry",

@@ -75,6 +75,8 @@ struct JobFacts {
     awards: HashMap<Uuid, Vec<store::AwardRow>>,
     /// Who recorded the entries the job's approvals approve: seq → user id.
     recorders: HashMap<i64, String>,
+    /// Seq of the fund's first `approval_policy` (read when the job approves something).
+    first_policy: Option<i64>,
     /// Contracts invoiced or paid by the job whose totals could be over the line, with
     /// their latest unreversed amendments, invoices and payments (`over-contract`).
     contracts: HashMap<i64, (ContractRow, Vec<store::ContractEntry>)>,
@@ -306,6 +308,11 @@ pub fn raise(
     if !missing.is_empty() {
         recorders.extend(store::recorders(st.conn, fund, &missing)?);
     }
+    let first_policy = if recorders.is_empty() {
+        None
+    } else {
+        store::first_policy_seq(st.conn, fund)?
+    };
     // Over-contract: only contracts whose invoices (which bound their payments) are over
     // the line now, or that the job may have lowered since one of its own entries; the
     // rest cannot be flagged, and cost no read.
@@ -399,6 +406,7 @@ pub fn raise(
         awards,
         funding,
         recorders,
+        first_policy,
         contracts,
     };
 
@@ -906,6 +914,7 @@ fn facts(
                     approved_amount: target.amount_fund,
                     approver: entry.principal.id.clone(),
                     recorder: job.recorders.get(&target.seq).cloned().unwrap_or_default(),
+                    recorded_under_policy: job.first_policy.is_some_and(|p| p < target.seq),
                 });
             }
         }
@@ -1028,6 +1037,7 @@ mod tests {
             funding: [(m, funding)].into_iter().collect(),
             awards: HashMap::new(),
             recorders: HashMap::new(),
+            first_policy: None,
             contracts: HashMap::new(),
         };
         // Payment 30: payments 10 and 30 by D (not 20, dated later; not 32, recorded

@@ -22,7 +22,7 @@ use crate::ledger::writer::AppendError;
 pub const PERIOD_DAYS_MAX: i64 = 3_660;
 
 /// The period rules, in the order of the summary.
-pub const PERIOD_RULES: [&str; 7] = [
+pub const PERIOD_RULES: [&str; 9] = [
     "vendor-concentration",
     "below-threshold-clustering",
     "benford",
@@ -30,6 +30,8 @@ pub const PERIOD_RULES: [&str; 7] = [
     "non-competitive-share",
     "amount-outlier",
     "spending-before-funding",
+    "approval-missing",
+    "invoice-document-missing",
 ];
 
 /// Flags of one rule in a run.
@@ -167,6 +169,7 @@ fn prepare_in_snapshot(
     input.first_payment = store::first_payment_dates(conn, fund, &payers)?
         .into_iter()
         .collect();
+    input.controls = controls(conn, fund, &input, &thresholds, now)?;
     let org_list: Vec<Uuid> = orgs.into_iter().collect();
     let names: HashMap<Uuid, String> = crate::auth::party::names(conn, &org_list)?;
     let cx = period::Context {
@@ -222,6 +225,104 @@ fn prepare_in_snapshot(
         rules,
     };
     Ok((new, summary))
+}
+
+/// What the control screens need: the approval policy in force, and of the period's
+/// payments and disbursements that could be flagged, which took effect with a second
+/// person's approval and which have a document on file.
+fn controls(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    input: &period::Input,
+    t: &super::rules::Thresholds,
+    now: DateTime<Utc>,
+) -> diesel::QueryResult<period::Controls> {
+    let grace = u64::try_from(t.evidence_grace_days).unwrap_or(0);
+    let judged_until = now
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(grace))
+        .unwrap_or(NaiveDate::MIN);
+    let policy = match store::approval_policy(conn, fund)? {
+        Some((seq, rules)) => {
+            let rules: Vec<crate::entries::approvals::PolicyRule> =
+                serde_json::from_value(rules)
+                    .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Some(period::Policy {
+                seq: u(seq),
+                rules: rules
+                    .into_iter()
+                    .map(|r| period::PolicyRule {
+                        kind: r.kind,
+                        ministry: r.ministry,
+                        above: r.above.value,
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    let (approvals, documents) = period::candidates(
+        input.spends.iter().chain(&input.disbursements),
+        policy.as_ref(),
+        t,
+        judged_until,
+    );
+    let to_i64 =
+        |v: &[u64]| -> Vec<i64> { v.iter().filter_map(|s| i64::try_from(*s).ok()).collect() };
+    let (approvals, documents) = (to_i64(&approvals), to_i64(&documents));
+    let mut checked: Vec<i64> = approvals.iter().chain(&documents).copied().collect();
+    checked.sort_unstable();
+    checked.dedup();
+    // Took effect by an approved request: approved; its documents may be on the request.
+    let requests = store::approved_requests(conn, fund, &checked)?;
+    let mut approved: HashSet<u64> = requests.iter().map(|(s, _)| u(*s)).collect();
+    // History outside a policy: a standing approval by someone other than the recorder.
+    let plain: Vec<i64> = approvals
+        .iter()
+        .filter(|s| !approved.contains(&u(**s)))
+        .copied()
+        .collect();
+    let standing = store::standing_approvals(conn, fund, &plain)?;
+    if !standing.is_empty() {
+        let recorders: HashMap<i64, String> =
+            store::recorders(conn, fund, &plain)?.into_iter().collect();
+        for (entry, approver) in standing {
+            if recorders.get(&entry).is_some_and(|r| *r != approver) {
+                approved.insert(u(entry));
+            }
+        }
+    }
+    let invoices = store::payment_invoices(conn, fund, &documents)?;
+    // Each payment's documents may be on itself, its request or its invoice.
+    let mut cited: HashMap<i64, Vec<i64>> = documents.iter().map(|s| (*s, vec![*s])).collect();
+    for (seq, request) in &requests {
+        cited.entry(*seq).and_modify(|v| v.push(*request));
+    }
+    for (seq, invoice) in &invoices {
+        cited.entry(*seq).and_modify(|v| v.push(*invoice));
+    }
+    let all: Vec<i64> = cited
+        .values()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    let with_docs: HashSet<i64> = store::with_documents(conn, fund, &all)?
+        .into_iter()
+        .collect();
+    let documented = cited
+        .into_iter()
+        .filter(|(_, on)| on.iter().any(|s| with_docs.contains(s)))
+        .map(|(s, _)| u(s))
+        .collect();
+    Ok(period::Controls {
+        policy,
+        approved,
+        documented,
+        invoices: invoices.into_iter().map(|(p, i)| (u(p), u(i))).collect(),
+        judged_until,
+    })
 }
 
 /// Inserts the flags `prepare` found new; `false` when fewer were inserted (a concurrent

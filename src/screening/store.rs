@@ -809,3 +809,103 @@ pub fn save_thresholds(
         .execute(conn)
         .map(|_| ())
 }
+
+// --- The control screens' reads (`approval-missing`, `invoice-document-missing`).
+
+/// The fund's approval policy in force: its seq and its rules as recorded.
+pub fn approval_policy(
+    conn: &mut PgConnection,
+    fund: Uuid,
+) -> QueryResult<Option<(i64, serde_json::Value)>> {
+    use crate::schema::approval_policies as p;
+    p::table
+        .filter(p::fund_id.eq(fund))
+        .select((p::seq, p::rules))
+        .first(conn)
+        .optional()
+}
+
+/// Of these seqs, those where an approved request took effect: (seq, the request's seq).
+pub fn approved_requests(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, i64)>> {
+    use crate::schema::approval_requests as r;
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(Option<i64>, i64)> = r::table
+        .filter(r::fund_id.eq(fund))
+        .filter(r::state.eq("approved"))
+        .filter(r::decided_seq.eq_any(seqs))
+        .select((r::decided_seq, r::seq))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(decided, seq)| decided.map(|d| (d, seq)))
+        .collect())
+}
+
+/// The standing (unreversed) approvals of these entries: (entry seq, approver's user id).
+pub fn standing_approvals(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    use crate::schema::approvals as a;
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    a::table
+        .filter(a::fund_id.eq(fund))
+        .filter(a::entry_seq.eq_any(seqs))
+        .filter(a::reversed.eq(false))
+        .select((a::entry_seq, a::approver))
+        .load(conn)
+}
+
+/// These payments' invoices: (payment seq, invoice seq); direct purchases have none.
+pub fn payment_invoices(
+    conn: &mut PgConnection,
+    fund: Uuid,
+    seqs: &[i64],
+) -> QueryResult<Vec<(i64, i64)>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, Option<i64>)> = fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::seq.eq_any(seqs))
+        .filter(fund_entries::kind.eq("payment"))
+        .select((fund_entries::seq, fund_entries::ref_seq))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, invoice)| invoice.map(|i| (seq, i)))
+        .collect())
+}
+
+/// Of these entries, those with at least one document attached.
+pub fn with_documents(conn: &mut PgConnection, fund: Uuid, seqs: &[i64]) -> QueryResult<Vec<i64>> {
+    use crate::schema::evidence_documents as d;
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    d::table
+        .filter(d::fund_id.eq(fund))
+        .filter(d::entry_seq.eq_any(seqs))
+        .select(d::entry_seq)
+        .distinct()
+        .load(conn)
+}
+
+/// Seq of the fund's first `approval_policy` entry, if any.
+pub fn first_policy_seq(conn: &mut PgConnection, fund: Uuid) -> QueryResult<Option<i64>> {
+    use diesel::dsl::min;
+    fund_entries::table
+        .filter(fund_entries::fund_id.eq(fund))
+        .filter(fund_entries::kind.eq("approval_policy"))
+        .select(min(fund_entries::seq))
+        .first(conn)
+}

@@ -156,6 +156,8 @@ pub(crate) enum Actor {
     Ministry(usize),
     /// A second finance officer of the ministry, who approves (--inject-schemes only).
     Approver(usize),
+    /// The fund's auditor (the approval policy of the injected schemes).
+    Auditor,
 }
 
 /// One entry to be, with references to earlier events as `{"$ref": index}`.
@@ -999,6 +1001,23 @@ async fn seed(
         .await?;
         user_ids.insert(email, id);
     }
+    // The second officers approve: their ministry grant carries the approver grant, as
+    // `POST /api/v1/admin/users/{id}/roles/ministry/approver` records it.
+    for &(email, role, _) in approvers {
+        let id = *user_ids.get(email).context("demo approver")?;
+        let role_name = role.to_owned();
+        admin_record(
+            ledger,
+            "approver_granted",
+            format!("approver-granted-{id}-{role}"),
+            json!({"user": id, "role": role}),
+            move |conn, _| {
+                auth_store::set_approver(conn, id, &role_name, true)?;
+                Ok(())
+            },
+        )
+        .await?;
+    }
     // The fund and its auditor, as the admin API records them.
     let fund = Uuid::new_v4();
     admin_record(
@@ -1124,10 +1143,12 @@ async fn seed(
             Actor::Approver(0) => "approver.interior@demo.fundtrail",
             Actor::Approver(1) => "approver.defence@demo.fundtrail",
             Actor::Approver(_) => "approver.justice@demo.fundtrail",
+            Actor::Auditor => "auditor@demo.fundtrail",
         };
         let role = match a {
             Actor::Treasurer => "treasurer",
             Actor::Ministry(_) | Actor::Approver(_) => "ministry",
+            Actor::Auditor => "auditor",
         };
         Principal {
             id: user_ids.get(email).map(Uuid::to_string).unwrap_or_default(),

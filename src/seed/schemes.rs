@@ -254,6 +254,13 @@ struct Inj<'a, 'w> {
     touched: std::collections::HashSet<usize>,
     /// The category of the last `typical` estimate, for the next `category` call.
     typical_category: Option<&'static str>,
+    /// Payments no second officer approves (approval-missing) and payments with no
+    /// document on file (invoice-document-missing).
+    unapproved: std::collections::HashSet<usize>,
+    undocumented: std::collections::HashSet<usize>,
+    /// The draws of those two schemes and of the year's controls, apart from `rng`: the
+    /// other schemes are drawn as they would be without them.
+    controls_rng: StdRng,
 }
 
 impl Inj<'_, '_> {
@@ -615,11 +622,15 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
         clean_len,
         touched: std::collections::HashSet::new(),
         typical_category: None,
+        unapproved: std::collections::HashSet::new(),
+        undocumented: std::collections::HashSet::new(),
+        controls_rng: StdRng::seed_from_u64(seed ^ 0xc0_47_01_5e),
     };
     for injector in INJECTORS {
         (injector.1)(&mut inj);
     }
     fund_the_schemes(&mut inj);
+    controls_of_the_schemes(&mut inj);
     Drafts {
         drafts: inj.drafts,
         from: start,
@@ -629,7 +640,10 @@ pub(crate) fn inject(plan: &mut Plan, seed: u64, w: &World<'_>) -> Drafts {
 type Injector = fn(&mut Inj<'_, '_>);
 
 /// Every injector, by the rule code it injects.
-const INJECTORS: [(&str, Injector); 29] = [
+const INJECTORS: [(&str, Injector); 31] = [
+    // Before the clean approvals and documents: the payments that go without them.
+    ("approval-missing", approval_missing),
+    ("invoice-document-missing", invoice_document_missing),
     // Not a scheme: the second officer approves the larger clean payments.
     ("", clean_approvals),
     ("split-purchase", split_purchase),
@@ -1206,14 +1220,19 @@ fn clean_approvals(x: &mut Inj<'_, '_>) {
         .enumerate()
         .take(x.clean_len)
         .filter_map(|(i, e)| match e.actor {
-            Actor::Ministry(mi) if e.kind == "payment" && cents_of(&e.body) >= 50_000 * 100 => {
+            Actor::Ministry(mi) if e.kind == "payment" && cents_of(&e.body) >= CONTROLLED_CENTS => {
                 Some((i, mi, e.date))
             }
             _ => None,
         })
         .collect();
     for (i, mi, date) in payments {
+        // Drawn for every payment, so that the draws after it do not depend on which
+        // payments approval-missing keeps unapproved.
         let d = next_workday(date + Duration::days(x.rng.gen_range(1..3)));
+        if x.unapproved.contains(&i) {
+            continue;
+        }
         if d > today {
             continue;
         }
@@ -1225,6 +1244,129 @@ fn clean_approvals(x: &mut Inj<'_, '_>) {
         );
         // Recorded before its approval: neither backdated nor moved to the night.
         x.touched.insert(i);
+    }
+}
+
+/// Payments of at least this (in cents) are approved by a second officer and have their
+/// invoice on file in the seeded year: the approval policy's threshold and
+/// `invoice_document_min`.
+const CONTROLLED_CENTS: i64 = 50_000 * 100;
+
+/// Clean payments are judged by the control screens only when dated this many days before
+/// the year's end (`evidence_grace_days`, 14, with room).
+const CONTROL_ROOM_DAYS: i64 = 21;
+
+/// Clean payments above the approval policy's threshold, dated well before the year's end,
+/// that no second officer approves; the fund's auditor records the policy (payments above
+/// 50,000 EUR) after the year's last entry, so the whole year is history recorded before
+/// it: exactly what approval-missing judges.
+fn approval_missing(x: &mut Inj<'_, '_>) {
+    let last = x.w.today - Duration::days(CONTROL_ROOM_DAYS);
+    let large: Vec<usize> = pick_clean_where(x, |e| {
+        e.kind == "payment" && cents_of(&e.body) > CONTROLLED_CENTS && e.date <= last
+    });
+    for i in large {
+        x.unapproved.insert(i);
+        x.draft(
+            "approval-missing",
+            "a payment above the approval threshold that no second officer approved".to_owned(),
+            i,
+            vec![i],
+        );
+    }
+    let today = x.w.today;
+    let policy = x.plan.push(
+        today,
+        "approval_policy",
+        Actor::Auditor,
+        json!({"rules": [{"kind": "payment", "above": money(eur(CONTROLLED_CENTS), "EUR")}],
+               "expiry_hours": 72, "reason": "Steering committee: two-person control of payments"}),
+    );
+    // After every entry of the year's last day (recorded at 08:00-15:59), in working hours.
+    if let Some(e) = x.plan.events.get_mut(policy) {
+        e.record_at = today.and_hms_opt(16, 30, 0);
+    }
+}
+
+/// Clean payments of at least `invoice_document_min` whose invoice never reaches the
+/// ledger's document store.
+fn invoice_document_missing(x: &mut Inj<'_, '_>) {
+    let last = x.w.today - Duration::days(CONTROL_ROOM_DAYS);
+    let large: Vec<usize> = pick_clean_where(x, |e| {
+        e.kind == "payment" && cents_of(&e.body) >= CONTROLLED_CENTS && e.date <= last
+    });
+    for i in large {
+        x.undocumented.insert(i);
+        x.draft(
+            "invoice-document-missing",
+            "a large payment with no invoice document on file".to_owned(),
+            i,
+            vec![i],
+        );
+    }
+}
+
+/// Not a scheme: the controls a well-run year has on its large payments, for the schemes'
+/// payments too (they are schemes of other rules, not of these): a second officer approves
+/// each payment of at least 50,000 EUR that the clean approvals did not, and the paying
+/// ministry attaches the invoice (to the invoice entry, or to a direct purchase itself), a
+/// few days after the payment. Payments an injector recorded at another time than their
+/// business day (backdated, off-hours) are left alone: their approval or document could
+/// otherwise be recorded before them.
+fn controls_of_the_schemes(x: &mut Inj<'_, '_>) {
+    let today = x.w.today;
+    let large: Vec<(usize, usize, NaiveDate, Option<usize>)> = x
+        .plan
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.actor {
+            Actor::Ministry(mi)
+                if e.kind == "payment"
+                    && e.record_at.is_none()
+                    && cents_of(&e.body) >= CONTROLLED_CENTS =>
+            {
+                let invoice = e
+                    .body
+                    .pointer("/invoice/$ref")
+                    .and_then(Value::as_u64)
+                    .and_then(|v| usize::try_from(v).ok());
+                Some((i, mi, e.date, invoice))
+            }
+            _ => None,
+        })
+        .collect();
+    for (i, mi, date, invoice) in large {
+        if i >= x.clean_len && !x.unapproved.contains(&i) {
+            let d = next_workday(date + Duration::days(x.controls_rng.gen_range(1..3)));
+            if d <= today {
+                x.plan.push(
+                    d,
+                    "approval",
+                    Actor::Approver(mi),
+                    json!({"entry": r(i), "decision": "approved"}),
+                );
+            }
+        }
+        if x.undocumented.contains(&i) {
+            continue;
+        }
+        let d = next_workday(date + Duration::days(x.controls_rng.gen_range(0..4)));
+        if d > today {
+            continue;
+        }
+        let sha: String = (0..32)
+            .map(|_| format!("{:02x}", x.controls_rng.gen::<u8>()))
+            .collect();
+        let size: u32 = x.controls_rng.gen_range(20_000..900_000);
+        let name = format!("invoice-{i}.pdf");
+        x.plan.push(
+            d,
+            "evidence_attached",
+            Actor::Ministry(mi),
+            json!({"entry": r(invoice.unwrap_or(i)), "sha256": sha, "size_bytes": size,
+                   "media_type": "application/pdf", "name": name}),
+        );
     }
 }
 
@@ -1422,6 +1564,24 @@ fn self_approval(x: &mut Inj<'_, '_>) {
             vec![a],
         );
     }
+}
+
+/// Clean events not yet touched for which `fits` holds: `per_rule` of them, drawn at
+/// random, now touched.
+fn pick_clean_where(x: &mut Inj<'_, '_>, fits: impl Fn(&super::Event) -> bool) -> Vec<usize> {
+    let mut found: Vec<usize> = x
+        .plan
+        .events
+        .iter()
+        .enumerate()
+        .take(x.clean_len)
+        .filter(|(i, e)| fits(e) && !x.touched.contains(i))
+        .map(|(i, _)| i)
+        .collect();
+    found.shuffle(&mut x.controls_rng);
+    found.truncate(usize::try_from(x.n()).unwrap_or(0));
+    x.touched.extend(found.iter().copied());
+    found
 }
 
 /// Clean events of `kinds` not yet touched, dated so that `fits` holds.

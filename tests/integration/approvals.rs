@@ -51,8 +51,14 @@ impl World {
             "test.fundtrail",
             Arc::new(move || *c.lock().unwrap()),
         ));
+        let documents = harness::temp_dir("approvals-docstore");
         let state = Data::new(
-            AppState::new(db.pool(), fundtrail::config::AppSettings::default(), ledger).unwrap(),
+            AppState::new(
+                db.pool(),
+                harness::settings_with_documents(&documents, 1 << 20),
+                ledger,
+            )
+            .unwrap(),
         );
         state.ledger.bootstrap().await.unwrap();
         let app = harness::app(state.clone()).await;
@@ -74,8 +80,9 @@ impl World {
         (w, app)
     }
 
+    /// Treasurer `n` of the secretariat, holding the approver grant.
     fn treasurer(&self, n: usize) {
-        harness::act_as_user(
+        harness::act_as_approver(
             &self.state,
             "treasurer",
             self.secretariat,
@@ -83,9 +90,9 @@ impl World {
         );
     }
 
-    /// Officer `n` of the Ministry of Interior.
+    /// Officer `n` of the Ministry of Interior, holding the approver grant.
     fn officer(&self, n: usize) {
-        harness::act_as_user(&self.state, "ministry", self.interior, self.officers[n]);
+        harness::act_as_approver(&self.state, "ministry", self.interior, self.officers[n]);
     }
 
     fn as_(&self, role: &str, org: Uuid) {
@@ -869,5 +876,318 @@ async fn the_sweep_inside_serve_records_what_ran_out() {
     );
     let (_, b) = call!(&app, w.balances());
     assert_eq!(b["totals"]["disbursed"], "0.00", "{b}");
+    w.rebuild_is_clean();
+}
+
+/// A small PDF whose bytes differ by `tag`.
+fn pdf(tag: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n1 0 obj\n<< /Title ({tag}) >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+        .into_bytes()
+}
+
+fn upload(fund: Uuid, seq: u64, tag: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries/{seq}/evidence"))
+        .insert_header(("idempotency-key", Uuid::new_v4().to_string()))
+        .insert_header(("content-type", "application/pdf"))
+        .set_payload(pdf(tag))
+}
+
+/// The seqs a rule's flags are about (each flag's `seq`), ascending.
+async fn flagged<B: actix_web::body::MessageBody>(
+    app: &impl harness::App<B>,
+    fund: Uuid,
+    rule: &str,
+) -> Vec<u64> {
+    let mut out: Vec<u64> = harness::flags(app, fund, rule)
+        .await
+        .iter()
+        .map(|f| f["seq"].as_u64().unwrap())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The period screens judge payments against the approval policy in force and the
+/// documents on file. History recorded before the policy: a payment above its threshold
+/// that no second officer approved is `approval-missing` (one its maker approved is
+/// `self-approval` as well), one a colleague approved is not. Under the policy, a payment
+/// held and approved by another officer is not, and its document may be on the request.
+/// A payment of at least `invoice_document_min` with no document on itself, its request
+/// or its invoice is `invoice-document-missing`; one dated inside the grace window is not
+/// judged yet. A second run raises nothing new.
+#[actix_web::test]
+async fn payments_without_their_approval_or_invoice_document_are_flagged_by_the_period_screens() {
+    let (w, app) = World::new().await;
+    let ago = |days: i64| (Utc::now().date_naive() - chrono::Duration::days(days)).to_string();
+    let on = |days: i64, kind: &str, body: Value| harness::entry(w.fund, kind, ago(days), body);
+    w.as_("auditor", w.auditor);
+    ok!(
+        &app,
+        w.post(
+            "screening_config",
+            json!({"settings": {"invoice_document_min": "200.00"}, "reason": "Small fund"})
+        )
+    );
+    w.treasurer(0);
+    ok!(
+        &app,
+        w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": eur("5000.00"), "agreement": "A"})
+        )
+    );
+    let alloc = ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.interior, "budget_line": "B", "category": "c",
+                   "amount": eur("4000.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    ok!(
+        &app,
+        w.post(
+            "disbursement",
+            json!({"allocation": alloc, "amount": eur("3000.00")})
+        )
+    );
+    // Before any policy: an invoice paid (600.00) and approved by a colleague, with the
+    // invoice on file; a direct purchase (400.00) its maker approved, with no document.
+    let invoice = w.invoiced(&app, "600.00").await;
+    ok!(&app, upload(w.fund, invoice, "INV-1"));
+    let colleague = ok!(
+        &app,
+        on(
+            40,
+            "payment",
+            json!({"invoice": invoice, "amount": eur("600.00")})
+        )
+    );
+    let direct = |amount: &str| json!({"vendor": w.vendor, "ministry": w.interior, "category": "c", "amount": eur(amount)});
+    let alone = ok!(&app, on(40, "payment", direct("400.00")));
+    let self_approval = ok!(&app, w.approve(alone));
+    w.officer(1);
+    ok!(&app, w.approve(colleague));
+
+    // The policy: payments above 300.00 need a second officer.
+    w.as_("auditor", w.auditor);
+    ok!(
+        &app,
+        w.policy(json!([{"kind": "payment", "above": eur("300.00")}]), 72)
+    );
+    // Under it: held, documented on the request, approved by the other officer.
+    w.officer(0);
+    let request = ok!(&app, on(30, "payment", direct("500.00")));
+    ok!(&app, upload(w.fund, request, "delivery"));
+    // Its maker's own approval is refused, not flagged.
+    refused!(
+        &app,
+        w.approve(request),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "self_approval_refused"
+    );
+    w.officer(1);
+    let approved = ok!(&app, w.approve(request));
+    // Below the policy's threshold, above the document minimum, dated today: in its grace
+    // window, not judged yet.
+    w.officer(0);
+    let recent = ok!(&app, w.post("payment", direct("250.00")));
+
+    w.as_("auditor", w.auditor);
+    let today = Utc::now().date_naive();
+    let run = || {
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{}/screens", w.fund))
+            .set_json(json!({"from": today - chrono::Duration::days(60), "to": today}))
+    };
+    let (status, summary) = call!(&app, run());
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        summary["rules"]["approval-missing"],
+        json!({"raised": 1, "already_present": 0}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["rules"]["invoice-document-missing"],
+        json!({"raised": 1, "already_present": 0}),
+        "{summary}"
+    );
+    assert_eq!(flagged(&app, w.fund, "approval-missing").await, [alone]);
+    assert_eq!(
+        flagged(&app, w.fund, "invoice-document-missing").await,
+        [alone]
+    );
+    assert_eq!(
+        flagged(&app, w.fund, "self-approval").await,
+        [self_approval]
+    );
+    let flag = &harness::flags(&app, w.fund, "approval-missing").await[0];
+    assert_eq!(flag["severity"], "high", "{flag}");
+    assert_eq!(flag["subject"], format!("entry:{alone}"), "{flag}");
+    assert!(
+        flag["message"]
+            .as_str()
+            .unwrap()
+            .contains("above 300.00 EUR"),
+        "{flag}"
+    );
+    let flag = &harness::flags(&app, w.fund, "invoice-document-missing").await[0];
+    assert_eq!(flag["severity"], "medium", "{flag}");
+    assert_eq!(flag["evidence"], json!([alone]), "{flag}");
+    // Neither the colleague's, the approved request's nor the recent payment is flagged.
+    for seq in [colleague, approved, recent] {
+        for rule in ["approval-missing", "invoice-document-missing"] {
+            assert!(
+                !flagged(&app, w.fund, rule).await.contains(&seq),
+                "{rule} {seq}"
+            );
+        }
+    }
+    // The same flags over another overlapping period are found again, not raised again.
+    let (_, again) = call!(&app, run());
+    assert_eq!(
+        again["rules"]["approval-missing"],
+        json!({"raised": 0, "already_present": 1}),
+        "{again}"
+    );
+}
+
+/// Deciding a request needs the approver grant on the deciding role, which an admin sets
+/// and clears through the admin API (each an administrative-chain entry): an officer of
+/// the right ministry without it is refused, with it may decide, and loses it when it is
+/// revoked; another ministry's approver never sees the request. Only admins set it, only
+/// on a live treasurer or ministry grant.
+#[actix_web::test]
+async fn deciding_a_request_needs_the_approver_grant_in_the_right_organisation() {
+    let (w, app) = World::new().await;
+    w.funded(
+        &app,
+        json!([{"kind": "payment", "above": eur("50.00")}]),
+        72,
+    )
+    .await;
+    ok!(
+        &app,
+        w.post(
+            "allocation",
+            json!({"ministry": w.justice, "budget_line": "B", "category": "c",
+                   "amount": eur("100.00"), "period_start": "2026-01-01", "period_end": "2026-12-31"})
+        )
+    );
+    let invoice = w.invoiced(&app, "200.00").await;
+    let request = ok!(
+        &app,
+        w.post(
+            "payment",
+            json!({"invoice": invoice, "amount": eur("80.00")})
+        )
+    );
+    // A third officer of the Ministry of Interior, with the role and not the grant.
+    let third = Uuid::new_v4();
+    harness::act_as_user(&w.state, "ministry", w.interior, third);
+    refused!(
+        &app,
+        w.approve(request),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_approver"
+    );
+    refused!(
+        &app,
+        w.reject(request, "no"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_approver"
+    );
+    // Another ministry's approver: the request is not theirs to know.
+    harness::act_as_approver(&w.state, "ministry", w.justice, Uuid::new_v4());
+    refused!(
+        &app,
+        w.approve(request),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_reference"
+    );
+
+    // Only an admin grants it.
+    let grant = |user: Uuid, role: &str| {
+        TestRequest::post().uri(&format!("/api/v1/admin/users/{user}/roles/{role}/approver"))
+    };
+    let revoke = |user: Uuid, role: &str| {
+        TestRequest::delete().uri(&format!("/api/v1/admin/users/{user}/roles/{role}/approver"))
+    };
+    for (role, org) in [
+        ("ministry", w.interior),
+        ("treasurer", w.secretariat),
+        ("auditor", w.auditor),
+        ("donor", w.donor),
+    ] {
+        w.as_(role, org);
+        let (status, body) = call!(&app, grant(third, "ministry"));
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
+    }
+    harness::act_as(&w.state, "admin");
+    refused!(
+        &app,
+        grant(third, "auditor"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_an_approver_role"
+    );
+    refused!(
+        &app,
+        grant(third, "treasurer"),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    let (status, body) = call!(&app, grant(third, "ministry"));
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, users) = call!(&app, TestRequest::get().uri("/api/v1/admin/users"));
+    let listed = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == json!(third))
+        .unwrap()
+        .clone();
+    assert_eq!(listed["approver_roles"], json!(["ministry"]), "{listed}");
+    refused!(
+        &app,
+        grant(third, "ministry"),
+        StatusCode::CONFLICT,
+        "approver_already_granted"
+    );
+    let (_, admin_chain) = call!(
+        &app,
+        TestRequest::get().uri("/api/v1/chains/admin/entries?kind=approver_granted")
+    );
+    assert!(
+        admin_chain.to_string().contains(&third.to_string()),
+        "the grant is in the administrative chain: {admin_chain}"
+    );
+
+    // With the grant, the third officer decides; revoked, they no longer may.
+    let other = ok!(&app, {
+        w.officer(0);
+        w.post(
+            "payment",
+            json!({"invoice": invoice, "amount": eur("90.00")}),
+        )
+    });
+    harness::act_with_token("ministry", w.interior, third);
+    ok!(&app, w.approve(request));
+    harness::act_as(&w.state, "admin");
+    let (status, body) = call!(&app, revoke(third, "ministry"));
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    refused!(
+        &app,
+        revoke(third, "ministry"),
+        StatusCode::NOT_FOUND,
+        "not_found"
+    );
+    harness::act_with_token("ministry", w.interior, third);
+    refused!(
+        &app,
+        w.approve(other),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_approver"
+    );
     w.rebuild_is_clean();
 }

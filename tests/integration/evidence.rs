@@ -773,3 +773,214 @@ async fn documents_are_kept_in_an_s3_compatible_store() {
         "document_integrity"
     );
 }
+
+const BOUNDARY: &str = "ft-boundary-7d1c";
+
+/// A `multipart/form-data` request recording `entry` with its documents: each part is
+/// (name, file name, bytes).
+fn with_documents(fund: Uuid, key: &str, parts: &[(&str, Option<&str>, Vec<u8>)]) -> TestRequest {
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        let disposition = match file {
+            Some(f) => {
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n")
+            }
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        // The client's type is not what is recorded: the bytes say what they are.
+        body.extend_from_slice(b"Content-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    TestRequest::post()
+        .uri(&format!("/api/v1/funds/{fund}/entries/with-documents"))
+        .insert_header(("idempotency-key", key.to_owned()))
+        .insert_header((
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        ))
+        .set_payload(body)
+}
+
+fn entry_part(kind: &str, body: Value) -> (&'static str, Option<&'static str>, Vec<u8>) {
+    (
+        "entry",
+        None,
+        json!({"kind": kind, "business_date": today(), "body": body})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// One request records an entry and attaches its documents: the attachments cite the
+/// entry's seq, each document is listed and downloads as sent, and a retry replays all of
+/// it. All or nothing: a refused document (type, size) records no entry, a refused entry
+/// no attachment; a request that is not multipart, has no document, or an unknown part is
+/// refused; only the roles that record the entry's kind may send one.
+#[actix_web::test]
+async fn an_entry_and_its_documents_are_recorded_together_or_not_at_all() {
+    let (w, app) = world(4096).await;
+    w.as_("ministry", w.interior);
+    let fuel = |amount: &str| {
+        entry_part(
+            "expenditure",
+            json!({"ministry": w.interior, "category": "fuel", "amount": eur(amount), "description": "June fuel"}),
+        )
+    };
+    let invoice = pdf("Invoice 18, Alpha Fuel");
+    let note = pdf("Delivery note 18");
+    let parts = vec![
+        fuel("800.00"),
+        ("document", Some("invoice-18.pdf"), invoice.clone()),
+        ("document", Some("delivery-18.pdf"), note.clone()),
+    ];
+    let before = w.chain_size();
+    let (status, batch) = call!(&app, with_documents(w.fund, "june-fuel", &parts));
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    let receipts = batch["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 3, "{batch}");
+    let seq = receipts[0]["seq"].as_u64().unwrap();
+    assert_eq!(seq, u64::try_from(before).unwrap());
+    assert_eq!(receipts[0]["entry"]["kind"], "expenditure");
+    for (r, (bytes, name)) in receipts[1..]
+        .iter()
+        .zip([(&invoice, "invoice-18.pdf"), (&note, "delivery-18.pdf")])
+    {
+        assert_eq!(r["entry"]["kind"], "evidence_attached", "{r}");
+        let body = &r["entry"]["body"];
+        assert_eq!(body["entry"], seq, "{r}");
+        assert_eq!(body["name"], name, "{r}");
+        assert_eq!(body["media_type"], "application/pdf", "{r}");
+        assert_eq!(body["size_bytes"], bytes.len(), "{r}");
+        let sha = body["sha256"].as_str().unwrap();
+        let (status, _, got) =
+            harness::fetch(&app, &format!("/api/v1/funds/{}/documents/{sha}", w.fund)).await;
+        assert_eq!((status, &got), (StatusCode::OK, bytes));
+    }
+    let (_, listed) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/documents?entry={seq}", w.fund))
+    );
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 2, "{listed}");
+    // A retry replays the same entries.
+    let (status, again) = call!(&app, with_documents(w.fund, "june-fuel", &parts));
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["receipts"][0]["seq"], seq);
+    assert_eq!(again["receipts"][2]["entry"]["body"]["entry"], seq);
+    let size = w.chain_size();
+    assert_eq!(size, before + 3);
+
+    // A refused document: nothing is recorded.
+    let html = b"<html><body>not an invoice</body></html>".to_vec();
+    for (doc, status, code) in [
+        (
+            html,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_document_type",
+        ),
+        (
+            pdf(&"x".repeat(5000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "document_too_large",
+        ),
+        (
+            Vec::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_document",
+        ),
+    ] {
+        let parts = vec![fuel("700.00"), ("document", Some("a.pdf"), doc)];
+        refused!(
+            &app,
+            with_documents(w.fund, &Uuid::new_v4().to_string(), &parts),
+            status,
+            code
+        );
+    }
+    assert_eq!(w.chain_size(), size, "no entry for a refused document");
+
+    // A refused entry: no attachment, and the document is served to nobody.
+    let orphan = pdf("Invoice 19, never recorded");
+    let parts = vec![
+        entry_part(
+            "expenditure",
+            json!({"ministry": w.justice, "category": "fuel", "amount": eur("10.00"), "description": "d"}),
+        ),
+        ("document", Some("invoice-19.pdf"), orphan.clone()),
+    ];
+    refused!(
+        &app,
+        with_documents(w.fund, "not-ours", &parts),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_own_ministry"
+    );
+    assert_eq!(w.chain_size(), size, "no attachment for a refused entry");
+    let (sha, _) = reference(&orphan);
+    w.as_("auditor", w.auditor);
+    let (status, _, _) =
+        harness::fetch(&app, &format!("/api/v1/funds/{}/documents/{sha}", w.fund)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Malformed requests, and roles that do not record the kind.
+    w.as_("ministry", w.interior);
+    let doc = || ("document", Some("a.pdf"), pdf("A"));
+    for (parts, code) in [
+        (vec![fuel("1.00")], "invalid_body"),
+        (vec![doc()], "invalid_body"),
+        (
+            vec![fuel("1.00"), doc(), ("comment", None, b"hi".to_vec())],
+            "invalid_body",
+        ),
+    ] {
+        refused!(
+            &app,
+            with_documents(w.fund, &Uuid::new_v4().to_string(), &parts),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code
+        );
+    }
+    refused!(
+        &app,
+        with_documents(
+            w.fund,
+            "evidence",
+            &[
+                entry_part(
+                    "evidence_attached",
+                    json!({"entry": 0, "sha256": "0".repeat(64), "size_bytes": 1, "media_type": "application/pdf"})
+                ),
+                doc()
+            ]
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "evidence_by_upload"
+    );
+    let (status, body) = call!(
+        &app,
+        harness::entry(w.fund, "expenditure", today(), json!({}))
+            .uri(&format!("/api/v1/funds/{}/entries/with-documents", w.fund))
+    );
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    for (role, org) in [
+        ("donor", w.donor),
+        ("auditor", w.auditor),
+        ("treasurer", w.secretariat),
+        ("admin", Uuid::new_v4()),
+    ] {
+        w.as_(role, org);
+        let parts = vec![fuel("1.00"), doc()];
+        let (status, body) = call!(
+            &app,
+            with_documents(w.fund, &Uuid::new_v4().to_string(), &parts)
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {body}");
+    }
+    // Unauthenticated: 401.
+    harness::clear_token();
+    let (status, body) = call!(&app, with_documents(w.fund, "anon", &[fuel("1.00"), doc()]));
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(w.chain_size(), size);
+}

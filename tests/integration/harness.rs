@@ -795,6 +795,28 @@ fn ensure_holder(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user:
     .unwrap();
 }
 
+/// Like `act_as_user`, for a user whose grant of `role` also carries the approver grant
+/// (set straight in the database, as `POST /api/v1/admin/users/{id}/roles/{role}/approver`
+/// would).
+pub fn act_as_approver(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user: uuid::Uuid) {
+    ensure_holder(state, role, org, user);
+    set_approver(state, user, role);
+    act_with_token(role, org, user);
+}
+
+/// Sets the approver grant on `user`'s live grant of `role`.
+pub fn set_approver(state: &web::Data<AppState>, user: uuid::Uuid, role: &str) {
+    use diesel::sql_types::{Text, Uuid as SqlUuid};
+    let mut conn = state.pool.get().unwrap();
+    diesel::sql_query(
+        "UPDATE role_grants SET approver = true          WHERE user_id = $1 AND role = $2 AND revoked_at IS NULL",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<Text, _>(role)
+    .execute(&mut conn)
+    .unwrap();
+}
+
 /// Makes later `authed` requests anonymous again.
 pub fn clear_token() {
     TOKEN.with(|t| *t.borrow_mut() = None);

@@ -658,6 +658,9 @@ async fn pending_requests_are_decided_from_the_approvals_page() {
         .bind::<diesel::sql_types::Uuid, _>(checker)
         .execute(&mut db.superuser_conn())
         .unwrap();
+    // Both hold the approver grant: the maker is refused as the maker, not for want of it.
+    harness::set_approver(&state, maker, "treasurer");
+    harness::set_approver(&state, checker, "treasurer");
     let today = chrono::Utc::now().date_naive().to_string();
     let eur = harness::eur;
     harness::act_as_member(&state, "auditor", auditor);

@@ -5,9 +5,10 @@
 //!
 //! This file holds the inputs, the context, `screen` (which runs every period screen) and
 //! the helpers they share; the screens are in one file per family: `concentration`,
-//! `distribution` and `flows`.
+//! `controls` (approvals and documents of single payments), `distribution` and `flows`.
 
 mod concentration;
+mod controls;
 mod distribution;
 mod flows;
 #[cfg(test)]
@@ -22,6 +23,9 @@ use uuid::Uuid;
 use super::rules::{Severity, Thresholds};
 
 pub use concentration::{non_competitive_share, vendor_concentration};
+pub use controls::{
+    approval_missing, candidates, invoice_document_missing, Controls, Policy, PolicyRule,
+};
 pub use distribution::{amount_outlier, below_threshold_clustering, benford, conformity, mad};
 pub use flows::{unspent_disbursements, velocity_spike};
 
@@ -61,6 +65,8 @@ pub struct Input {
     /// Each paying ministry's earliest unreversed payment in the fund (any date): a
     /// velocity window is compared only with trailing days on or after it.
     pub first_payment: HashMap<Uuid, NaiveDate>,
+    /// What `approval-missing` and `invoice-document-missing` read.
+    pub controls: Controls,
 }
 
 /// The first day the screens of `period` need payments from: the velocity windows ending
@@ -92,9 +98,11 @@ impl std::fmt::Display for Period {
     }
 }
 
-/// A finding about a ministry or vendor over a period. `subject` (with the rule) names it
-/// uniquely in the fund: `ministry:<uuid>[/vendor:<uuid>|/threshold:<amount>]/<from>..<to>`
-/// or `vendor:<uuid>/<from>..<to>`. Evidence is in seq order.
+/// A finding about a ministry or vendor over a period, or about one entry. `subject`
+/// (with the rule) names it uniquely in the fund:
+/// `ministry:<uuid>[/vendor:<uuid>|/threshold:<amount>]/<from>..<to>`,
+/// `vendor:<uuid>/<from>..<to>`, or `entry:<seq>` (the control screens: one flag per
+/// entry, whatever period found it). Evidence is in seq order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodFinding {
     pub rule: &'static str,
@@ -157,6 +165,12 @@ pub fn screen(input: &Input, t: &Thresholds, cx: &Context<'_>) -> Vec<PeriodFind
         t,
         cx,
     ));
+    out.extend(approval_missing(
+        spends.iter().chain(&input.disbursements),
+        &input.controls,
+        cx,
+    ));
+    out.extend(invoice_document_missing(spends, &input.controls, t, cx));
     out
 }
 

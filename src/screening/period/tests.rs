@@ -963,6 +963,7 @@ fn screen_keeps_the_lookback_out_of_the_other_rules() {
             .collect(),
         disbursements: Vec::new(),
         first_payment: HashMap::new(),
+        controls: Controls::default(),
     };
     assert!(with(|cx| screen(&input, &Thresholds::default(), cx)).is_empty());
 }
@@ -1055,4 +1056,183 @@ fn period_rule_settings_are_checked() {
     stored.as_object_mut().unwrap().remove("outlier_z");
     let t: Thresholds = serde_json::from_value(stored).unwrap();
     assert_eq!(t.outlier_z, dec("3.5"));
+}
+
+// --- approval-missing and invoice-document-missing.
+
+fn policy(rules: &[(&str, Option<u128>, &str)]) -> Policy {
+    Policy {
+        seq: 900,
+        rules: rules
+            .iter()
+            .map(|(kind, m, above)| PolicyRule {
+                kind: (*kind).to_owned(),
+                ministry: m.map(org),
+                above: dec(above),
+            })
+            .collect(),
+    }
+}
+
+fn controls(p: Option<Policy>) -> Controls {
+    Controls {
+        policy: p,
+        judged_until: day("2026-03-31"),
+        ..Controls::default()
+    }
+}
+
+#[test]
+fn approval_missing_flags_covered_payments_above_the_threshold_without_a_second_person() {
+    let mut c = controls(Some(policy(&[("payment", None, "50000.00")])));
+    let spends = [
+        pay(1, M, V, "50000.00"),   // at the threshold: not above it
+        pay(2, M, V, "50000.01"),   // above, never approved
+        pay(3, M, V, "90000.00"),   // above, approved by another user
+        award(4, M, V, "90000.00"), // not a covered kind
+    ];
+    c.approved.insert(3);
+    let found = with(|cx| approval_missing(spends.iter(), &c, cx));
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = &found[0];
+    assert_eq!(f.rule, "approval-missing");
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(f.subject, "entry:2");
+    assert_eq!(f.evidence, vec![2]);
+    assert_eq!(f.ministry, Some(org(M)));
+    assert!(f.message.contains("50000.01 EUR"), "{}", f.message);
+    assert!(f.message.contains("above 50000.00 EUR"), "{}", f.message);
+    assert!(f.message.contains("(entry 900)"), "{}", f.message);
+    // No policy: nothing is required, nothing is missing.
+    let none = controls(None);
+    assert!(with(|cx| approval_missing(spends.iter(), &none, cx)).is_empty());
+}
+
+#[test]
+fn approval_missing_takes_the_ministrys_rule_first_and_covers_disbursements() {
+    let c = controls(Some(policy(&[
+        ("payment", None, "100000.00"),
+        ("payment", Some(M2), "1000.00"),
+        ("disbursement", None, "50000.00"),
+    ])));
+    let disbursement = Spend {
+        kind: "disbursement".to_owned(),
+        vendor: None,
+        ..pay(3, M, V, "60000.00")
+    };
+    let spends = [
+        pay(1, M, V, "5000.00"),  // M: the kind's rule, 100,000
+        pay(2, M2, V, "5000.00"), // M2: its own rule, 1,000
+        disbursement,
+    ];
+    let found = with(|cx| approval_missing(spends.iter(), &c, cx));
+    let seqs: Vec<u64> = found.iter().flat_map(|f| f.evidence.clone()).collect();
+    assert_eq!(seqs, vec![2, 3], "{found:?}");
+    assert!(
+        found[1].message.starts_with("disbursement 3"),
+        "{}",
+        found[1].message
+    );
+}
+
+#[test]
+fn control_screens_leave_the_grace_window_and_other_periods_alone() {
+    let mut c = controls(Some(policy(&[("payment", None, "1000.00")])));
+    c.judged_until = day("2026-01-31");
+    let spends = [
+        pay_on(1, M, "2026-01-31", "60000.00"), // judged
+        pay_on(2, M, "2026-02-01", "60000.00"), // in the grace window
+        pay_on(3, M, "2025-12-31", "60000.00"), // before the period
+    ];
+    let t = Thresholds::default();
+    let missing = with(|cx| approval_missing(spends.iter(), &c, cx));
+    let undocumented = with(|cx| invoice_document_missing(&spends, &c, &t, cx));
+    assert_eq!(
+        missing.iter().map(|f| f.evidence[0]).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        undocumented
+            .iter()
+            .map(|f| f.subject.clone())
+            .collect::<Vec<_>>(),
+        vec!["entry:1"]
+    );
+}
+
+#[test]
+fn invoice_document_missing_flags_large_payments_with_no_document_on_file() {
+    let mut c = controls(None);
+    let spends = [
+        pay(1, M, V, "49999.99"), // below invoice_document_min
+        pay(2, M, V, "50000.00"), // at it, no document: flagged, with its invoice
+        pay(3, M, V, "80000.00"), // documented (on itself, its request or its invoice)
+        pay(4, M, V, "80000.00"), // a direct purchase, no document
+        award(5, M, V, "80000.00"),
+    ];
+    c.documented.insert(3);
+    c.invoices.insert(2, 1);
+    let t = Thresholds::default();
+    let found = with(|cx| invoice_document_missing(&spends, &c, &t, cx));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].rule, "invoice-document-missing");
+    assert_eq!(found[0].severity, Severity::Medium);
+    assert_eq!(
+        found[0].evidence,
+        vec![1, 2],
+        "the invoice, then the payment"
+    );
+    assert!(
+        found[0].message.contains("invoice 1"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(found[1].evidence, vec![4]);
+    assert!(
+        found[1].message.contains("direct purchase"),
+        "{}",
+        found[1].message
+    );
+    // A fund whose amounts are not set in its currency: not run.
+    let unset = Thresholds {
+        amount_scale: None,
+        ..Thresholds::default()
+    };
+    assert!(with(|cx| invoice_document_missing(&spends, &c, &unset, cx)).is_empty());
+}
+
+#[test]
+fn candidates_are_only_what_the_control_screens_can_flag() {
+    let p = policy(&[("payment", None, "70000.00")]);
+    let spends = [
+        pay(1, M, V, "10000.00"),
+        pay(2, M, V, "60000.00"),
+        pay(3, M, V, "80000.00"),
+        pay_on(4, M, "2026-04-01", "80000.00"),
+    ];
+    let (approvals, documents) = candidates(
+        spends.iter(),
+        Some(&p),
+        &Thresholds::default(),
+        day("2026-03-31"),
+    );
+    assert_eq!(approvals, vec![3]);
+    assert_eq!(documents, vec![2, 3]);
+}
+
+#[test]
+fn control_settings_are_checked_and_converted() {
+    let t = Thresholds {
+        invoice_document_min: Decimal::ZERO,
+        ..Thresholds::default()
+    };
+    assert!(t.check().unwrap_err().contains("invoice_document_min"));
+    let t = Thresholds {
+        evidence_grace_days: -1,
+        ..Thresholds::default()
+    };
+    assert!(t.check().unwrap_err().contains("evidence_grace_days"));
+    let mut t = Thresholds::default();
+    t.scale_amounts(dec("400"), &|_| false);
+    assert_eq!(t.invoice_document_min, dec("20000000"));
 }

@@ -138,6 +138,13 @@ pub struct Thresholds {
     /// period's end while the ministry paid less than `unspent_share` of it since.
     pub unspent_days: i64,
     pub unspent_share: Decimal,
+    /// Invoice document missing: a payment of at least this amount (fund currency) needs a
+    /// document attached to it, to the request it was approved from, or to its invoice.
+    pub invoice_document_min: Decimal,
+    /// Approval missing and invoice document missing judge only entries dated at least
+    /// this many days before the run: a document, or a second officer's approval of
+    /// history recorded before a policy, may follow the entry by a few days.
+    pub evidence_grace_days: i64,
     // --- end of the period-screen block.
     /// Lowest bid disqualified: the award's (winning) bid must exceed the disqualified
     /// lowest bid by more than this share of it (0: any higher bid fires).
@@ -181,7 +188,7 @@ pub struct Thresholds {
 pub const IMPORT_PRINCIPAL: &str = "ocds-import";
 
 /// The amount settings: euro-sized by default, converted by `amount_scale`.
-pub const AMOUNT_SETTINGS: [&str; 7] = [
+pub const AMOUNT_SETTINGS: [&str; 8] = [
     "direct_max",
     "rfq_max",
     "restricted_max",
@@ -189,6 +196,7 @@ pub const AMOUNT_SETTINGS: [&str; 7] = [
     "round_unit",
     "new_vendor_amount",
     "velocity_min_amount",
+    "invoice_document_min",
 ];
 
 /// The largest `Thresholds::consecutive_wins_min` (it bounds the read of a ministry's
@@ -243,6 +251,8 @@ impl Default for Thresholds {
             outlier_log_amounts: true,
             unspent_days: 180,
             unspent_share: Decimal::new(1, 1),
+            invoice_document_min: Decimal::from(50_000),
+            evidence_grace_days: 14,
             // --- end of the period-screen block.
             lowest_disqualified_share: Decimal::ZERO,
             all_but_winner_min_bids: 3,
@@ -327,6 +337,11 @@ impl Thresholds {
                 &mut self.velocity_min_amount,
                 d.velocity_min_amount,
             ),
+            (
+                "invoice_document_min",
+                &mut self.invoice_document_min,
+                d.invoice_document_min,
+            ),
         ] {
             if !named(name) {
                 *field = conv(default);
@@ -344,6 +359,7 @@ impl Thresholds {
             ("round_min", self.round_min),
             ("round_unit", self.round_unit),
             ("new_vendor_amount", self.new_vendor_amount),
+            ("invoice_document_min", self.invoice_document_min),
         ];
         for (name, v) in positive {
             if v <= Decimal::ZERO {
@@ -398,6 +414,7 @@ impl Thresholds {
             ("contract_grace_days", self.contract_grace_days),
             ("new_vendor_days", self.new_vendor_days),
             ("new_vendor_warmup_days", self.new_vendor_warmup_days),
+            ("evidence_grace_days", self.evidence_grace_days),
         ] {
             if !(0..=3_650).contains(&v) {
                 return Err(format!("{name} must be 0 to 3650 days"));
@@ -528,6 +545,9 @@ pub struct ApprovalFact {
     /// User ids (ledger principals) of the approval and of the approved entry.
     pub approver: String,
     pub recorder: String,
+    /// The approved entry was recorded after the fund's first approval policy: second
+    /// pairs of eyes are then the policy's requests, which the maker cannot decide.
+    pub recorded_under_policy: bool,
 }
 
 #[derive(Debug, Clone)]

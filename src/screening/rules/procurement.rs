@@ -211,12 +211,13 @@ pub(super) fn consecutive_wins(f: &Facts, t: &Thresholds, out: &mut Vec<Finding>
     });
 }
 
-/// The user who recorded an entry approved it.
+/// The user who recorded an entry approved it: history recorded before the fund had an
+/// approval policy (under one, the maker of a request cannot decide it at all).
 pub(super) fn self_approval(f: &Facts, out: &mut Vec<Finding>) {
     let (Some(a), "approval") = (&f.approval, f.kind.as_str()) else {
         return;
     };
-    if a.approver != a.recorder {
+    if a.approver != a.recorder || a.recorded_under_policy {
         return;
     }
     let mut what = vec![format!("dated {}", a.approved_date)];
