@@ -691,6 +691,7 @@ fn commit_group(
                     }
                     (*cached, *origin_cache) = saved;
                     path = "locked, savepoint per job";
+                    retry = false;
                     commit_locked(
                         ctx,
                         conn,
