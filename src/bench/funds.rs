@@ -6,9 +6,10 @@
 //! The workload: a treasurer's disbursements against an allocation and a ministry's
 //! invoices, each followed by its payment, against a contract, from `--clients` clients at
 //! once on one fund; then 100-entry batches of disbursements and of invoices. Each typed
-//! phase runs twice, with the jobs of a group sharing what they read and write (as the
-//! service runs) and with each job alone (`ledger::writer::GROUP_STATE` off), so one run
-//! shows what sharing saves. Where the time goes is read from `ledger::phases` before and
+//! phase runs twice, with the jobs of a group applied one after the other without a
+//! savepoint each and their flags written at the group's end (as the service runs), and
+//! with a savepoint and the flags' insert per job (`ledger::writer::UNSAVED` off), so one
+//! run shows what that saves. Where the time goes is read from `ledger::phases` before and
 //! after each phase.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
@@ -141,16 +142,19 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
         actix_web::rt::spawn(server);
         let base = format!("http://{addr}/api/v1");
 
-        // Each typed phase twice: effects sharing what they read and write within their
-        // group (as the service runs), and each job alone (`ledger::writer::GROUP_STATE`
-        // off: what a group of typed jobs cost before they shared it).
+        // Each typed phase twice: a savepoint and the flags' insert per job
+        // (`ledger::writer::UNSAVED` off: how a group of typed jobs was written before),
+        // and without (as the service runs).
         let mut typed = Vec::new();
         // Each mode on a fund of its own, so that neither screens the other's history.
         let mut world_now = None;
-        for (mode, shared) in [("each job alone", false), ("shared in the group", true)] {
+        for (mode, unsaved) in [
+            ("a savepoint per job", false),
+            ("no savepoint per job", true),
+        ] {
             let world = world(&ledger, &pool, &auth, base.clone(), mode).await?;
-            crate::ledger::writer::GROUP_STATE.store(shared, Ordering::Relaxed);
-            let run = if shared { "g" } else { "a" };
+            crate::ledger::writer::UNSAVED.store(unsaved, Ordering::Relaxed);
+            let run = if unsaved { "u" } else { "s" };
             let before = phases_now();
             let (n, lat, took) =
                 drive_typed_single(&world, run, args.clients, secs(args.seconds)).await?;
@@ -180,7 +184,7 @@ fn run_in(url: &str, args: &FundsBenchArgs) -> anyhow::Result<()> {
             world_now = Some(world);
         }
         let world = world_now.context("no typed phase ran")?;
-        crate::ledger::writer::GROUP_STATE.store(true, Ordering::Relaxed);
+        crate::ledger::writer::UNSAVED.store(true, Ordering::Relaxed);
 
         // The generic rows, as `bench ledger` measures them.
         let chain = ledger_bench::create_chain(&world.base, &world.admin).await?;

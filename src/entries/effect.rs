@@ -17,9 +17,9 @@ use uuid::Uuid;
 use super::apply::{apply, Screened};
 use super::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
-use crate::funds::derived::{Derived, Kept, References};
+use crate::funds::derived::{Derived, Kept, LateWrites, References};
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::{AppendError, Effect, GroupScratch, GroupState};
+use crate::ledger::writer::{AppendError, Effect, GroupScratch, GroupState, Unsaved};
 
 /// What appending needs from screening (docs/screening.md).
 pub trait Screens: Send + Sync {
@@ -97,6 +97,14 @@ impl GroupState for GroupKept {
     }
 }
 
+/// A job that failed, whether it wrote anything before it did, and the late writes of the
+/// group's earlier jobs (`Derived::late`), without the failed job's.
+struct Failed {
+    error: AppendError,
+    wrote: bool,
+    late: Option<Box<dyn LateWrites>>,
+}
+
 impl FundEffect {
     /// Applies and screens the job, starting from what earlier jobs of its group kept (or
     /// nothing); what the next job may keep.
@@ -105,29 +113,79 @@ impl FundEffect {
         conn: &mut PgConnection,
         entries: &[Entry],
         kept: GroupKept,
-    ) -> Result<GroupKept> {
+    ) -> std::result::Result<GroupKept, Failed> {
         let started = Instant::now();
-        let GroupKept { fund_row, derived } = kept;
+        let GroupKept {
+            fund_row,
+            mut derived,
+        } = kept;
         // In the append transaction, with the fund row share-locked (by this job or an
         // earlier one of the group, until the commit): no entry commits after a
         // deactivation did.
         let (active, settings) = match fund_row {
             Some(row) => row,
-            None => crate::funds::store::fund_active(conn, self.ctx.fund)?,
+            None => match crate::funds::store::fund_active(conn, self.ctx.fund) {
+                Ok(row) => row,
+                Err(e) => {
+                    return Err(Failed {
+                        error: e.into(),
+                        wrote: false,
+                        late: derived.take_late(),
+                    })
+                }
+            },
         };
         let started = phases::FUND_ROW.since(started);
         if !active {
-            return Err(reject(
-                "fund_inactive",
-                "the fund was deactivated; it takes no new entries",
-            ));
+            return Err(Failed {
+                error: reject(
+                    "fund_inactive",
+                    "the fund was deactivated; it takes no new entries",
+                ),
+                wrote: false,
+                late: derived.take_late(),
+            });
         }
         // A job that configures screening changes the settings read with the fund row.
         let keep_row = match entries.iter().any(|e| e.kind == "screening_config") {
             true => None,
             false => Some((active, settings.clone())),
         };
+        let late_before = derived.late_len();
         let mut st = Derived::resume(conn, derived);
+        let applied = self
+            .apply_job(&mut st, entries, settings, started)
+            .and_then(|()| Ok(st.flush_job()?));
+        if let Err(error) = applied {
+            return Err(Failed {
+                error,
+                wrote: st.wrote(),
+                late: st.take_late(late_before),
+            });
+        }
+        // Everything is flushed: this writes nothing more.
+        match st.into_kept() {
+            Ok(derived) => Ok(GroupKept {
+                fund_row: keep_row,
+                derived,
+            }),
+            Err(e) => Err(Failed {
+                error: e.into(),
+                wrote: true,
+                late: None,
+            }),
+        }
+    }
+
+    /// The job's rules, its derived state written (but what the group leaves to its end)
+    /// and its screening.
+    fn apply_job(
+        &self,
+        st: &mut Derived<'_>,
+        entries: &[Entry],
+        settings: Option<serde_json::Value>,
+        started: Instant,
+    ) -> Result<()> {
         let typed = entries
             .iter()
             .map(|e| {
@@ -160,8 +218,8 @@ impl FundEffect {
                 date: e.business_date,
                 at: e.recorded_at,
             };
-            let outcome = apply(&mut st, &posting, typed, self.screens.as_ref()).map_err(
-                |err| match err {
+            let outcome =
+                apply(st, &posting, typed, self.screens.as_ref()).map_err(|err| match err {
                     // Say which entry of a batch was refused.
                     AppendError::Rejected { code, detail } if entries.len() > 1 => {
                         AppendError::Rejected {
@@ -170,24 +228,67 @@ impl FundEffect {
                         }
                     }
                     other => other,
-                },
-            )?;
+                })?;
             screened.push(outcome);
         }
         let started = phases::RULES.since(started);
         st.flush_job()?;
         let started = phases::FLUSH.since(started);
         if self.screen {
-            self.screen_job(&mut st, entries, typed, screened, settings)?;
+            self.screen_job(st, entries, typed, screened, settings)?;
             phases::SCREEN.since(started);
         } else {
             self.screens.forget(self.ctx.fund);
         }
-        Ok(GroupKept {
-            fund_row: keep_row,
-            derived: st.into_kept()?,
-        })
+        Ok(())
     }
+
+    /// `apply_in_group`, telling whether a failed job wrote anything.
+    fn run_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> std::result::Result<(), Failed> {
+        let fund = self.ctx.fund;
+        let kept = scratch
+            .take::<GroupKept>(fund)
+            .unwrap_or_else(|| GroupKept {
+                fund_row: None,
+                derived: Kept::deferring(fund, scratch.in_memory()),
+            });
+        // What must survive this job if it is refused: what earlier jobs left to the end.
+        let pending = kept.derived.pending();
+        match self.run(conn, entries, kept) {
+            Ok(kept) => {
+                scratch.keep(fund, kept);
+                Ok(())
+            }
+            Err(mut failed) => {
+                let mut pending = pending;
+                pending.set_late(failed.late.take());
+                scratch.keep(
+                    fund,
+                    GroupKept {
+                        fund_row: None,
+                        derived: pending,
+                    },
+                );
+                Err(failed)
+            }
+        }
+    }
+}
+
+/// Whether every entry is of a kind whose rules write nothing before they refuse, other
+/// than through the job's derived state (`Derived::wrote`): the fund and procurement
+/// kinds. Approvals, reversals, configuration and attachments write as they go.
+fn writes_only_derived(entries: &[Entry]) -> bool {
+    entries.iter().all(|e| {
+        let kind = e.kind.as_str();
+        crate::funds::kinds::KINDS.contains(&kind)
+            || crate::procurement::kinds::KINDS.contains(&kind)
+    })
 }
 
 impl Effect for FundEffect {
@@ -196,7 +297,9 @@ impl Effect for FundEffect {
             fund_row: None,
             derived: Kept::new(self.ctx.fund),
         };
-        self.run(conn, entries, alone).map(|_| ())
+        self.run(conn, entries, alone)
+            .map(|_| ())
+            .map_err(|f| f.error)
     }
 
     fn uses_group_scratch(&self) -> bool {
@@ -209,31 +312,27 @@ impl Effect for FundEffect {
         entries: &[Entry],
         scratch: &mut GroupScratch,
     ) -> Result<()> {
-        let fund = self.ctx.fund;
-        let kept = scratch
-            .take::<GroupKept>(fund)
-            .unwrap_or_else(|| GroupKept {
-                fund_row: None,
-                derived: Kept::deferring(fund),
-            });
-        // What must survive this job if it is refused: what earlier jobs left to the end.
-        let pending = kept.derived.pending();
-        match self.run(conn, entries, kept) {
-            Ok(kept) => {
-                scratch.keep(fund, kept);
-                Ok(())
-            }
-            Err(e) => {
-                scratch.keep(
-                    fund,
-                    GroupKept {
-                        fund_row: None,
-                        derived: pending,
-                    },
-                );
-                Err(e)
-            }
-        }
+        self.run_in_group(conn, entries, scratch)
+            .map_err(|f| f.error)
+    }
+
+    fn unsaved(&self, entries: &[Entry]) -> bool {
+        writes_only_derived(entries)
+    }
+
+    fn apply_unsaved(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> std::result::Result<(), Unsaved> {
+        self.run_in_group(conn, entries, scratch)
+            .map_err(|Failed { error, wrote, .. }| match error {
+                AppendError::Rejected { .. } | AppendError::Conflict { .. } if !wrote => {
+                    Unsaved::Refused(error)
+                }
+                other => Unsaved::Retry(other),
+            })
     }
 
     fn committed(&self, chain_size: u64) {

@@ -5,11 +5,14 @@
 //!
 //! Within a group of jobs committed together (`ledger::writer`), what a job read is kept
 //! for the group's next job (`Kept`), and the positions and allocations are written once
-//! at the group's end rather than after each job (`Kept::deferring`, `Kept::finish`).
+//! at the group's end rather than after each job (`Kept::deferring`, `Kept::finish`); in a
+//! group applied in memory (lazy), every changed row is, unless a read that is not by key
+//! needs it first (`Derived::flush_for_reads`).
 //!
-//! Correctness: a job's changes live inside its savepoint and die with it: a refused job
-//! rolls back, its cache is dropped unflushed, and the next job starts from what earlier
-//! jobs left to the group's end (`Kept::pending`) and reads everything else again. Queries that are not lookups by key
+//! Correctness: the rules refuse before a job writes anything; a refused job's cache is
+//! dropped unflushed (and its savepoint, if it has one, rolled back), and the next job
+//! starts from what earlier jobs left to the group's end (`Kept::pending`) and reads
+//! everything else again. Queries that are not lookups by key
 //! combine the job's cached rows with the database's (`rate_on`, `has_bid`) or flush first
 //! (`latest_amendment`). No one else writes the fund meanwhile: the chain's head row is
 //! locked for the whole transaction.
@@ -116,6 +119,19 @@ fn merge_live<R: Clone>(
     out.into_values().collect()
 }
 
+/// Writes a higher layer leaves to the end of the group (screening's flags: nothing reads
+/// them while the group runs), kept with the derived state and written by `Kept::finish`
+/// in one go for the whole group.
+pub trait LateWrites: std::any::Any {
+    fn write(self: Box<Self>, conn: &mut PgConnection) -> QueryResult<()>;
+    /// How many rows are kept (a job's are dropped with `truncate` when it fails).
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The earlier entries a job refers to, by the table they are read from (filled by
 /// `entries::kinds::FundEntry::references`).
 #[derive(Debug, Default)]
@@ -134,6 +150,9 @@ pub struct Derived<'c> {
     pub conn: &'c mut PgConnection,
     fund: Uuid,
     defer: bool,
+    /// Leave every changed row unwritten at the end of a job, until the group's end or a
+    /// read that is not by key needs them (`flush_for_reads`).
+    lazy: bool,
     position: Table<(), FundPosition>,
     donors: Table<Uuid, DonorPosition>,
     ministries: Table<Uuid, MinistryPosition>,
@@ -152,6 +171,10 @@ pub struct Derived<'c> {
     /// The approval policy once read (`None` = not read yet); written through.
     approval_policy: Option<Option<state::ApprovalPolicyRow>>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
+    /// Whether this job wrote through this state (a flush, the approval policy): a job
+    /// refused before it did left nothing in the database.
+    wrote: bool,
+    late: Option<Box<dyn LateWrites>>,
 }
 
 macro_rules! keyed {
@@ -179,6 +202,9 @@ pub struct Kept {
     /// Leave the positions and allocations unwritten at the end of a job (`into_kept`):
     /// the group writes them once, at its end (`finish`).
     defer: bool,
+    /// Leave every changed row unwritten at the end of a job, until the group's end or a
+    /// read that is not by key needs them (`flush_for_reads`).
+    lazy: bool,
     position: Table<(), FundPosition>,
     donors: Table<Uuid, DonorPosition>,
     ministries: Table<Uuid, MinistryPosition>,
@@ -193,6 +219,7 @@ pub struct Kept {
     approvals: Table<i64, ApprovalRow>,
     disqualified_tenders: BTreeSet<i64>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
+    late: Option<Box<dyn LateWrites>>,
 }
 
 impl Kept {
@@ -206,14 +233,25 @@ impl Kept {
     /// which nothing reads with SQL during a group (the rules read them from this cache;
     /// screening reads none of them), are written once at the group's end (`finish`),
     /// not once per job.
-    pub fn deferring(fund: Uuid) -> Self {
-        Self::with_defer(fund, true)
+    ///
+    /// `lazy`: every other changed row too is left unwritten at the end of each job, until
+    /// the group's end or a read that needs it (`Derived::flush_for_reads`); and later
+    /// layers may leave their writes to the group's end (`Derived::late`). Only for a
+    /// group whose failed writes make it be applied again with a savepoint per job
+    /// (`ledger::writer::GroupScratch::in_memory`): a row written late is written with
+    /// other jobs' rows, and its failure cannot be told apart.
+    pub fn deferring(fund: Uuid, lazy: bool) -> Self {
+        let mut k = Self::with_defer(fund, true);
+        k.lazy = lazy;
+        k
     }
 
     fn with_defer(fund: Uuid, defer: bool) -> Self {
+        let lazy = false;
         Self {
             fund,
             defer,
+            lazy,
             position: Table::new(),
             donors: Table::new(),
             ministries: Table::new(),
@@ -228,6 +266,7 @@ impl Kept {
             approvals: Table::new(),
             disqualified_tenders: BTreeSet::new(),
             orgs: HashMap::new(),
+            late: None,
         }
     }
 
@@ -236,16 +275,47 @@ impl Kept {
     /// the refused job's savepoint restored).
     pub fn pending(&self) -> Self {
         let mut k = Self::with_defer(self.fund, self.defer);
+        k.lazy = self.lazy;
         k.position = self.position.dirty_only();
         k.donors = self.donors.dirty_only();
         k.ministries = self.ministries.dirty_only();
         k.allocations = self.allocations.dirty_only();
+        if self.lazy {
+            k.fx = self.fx.dirty_only();
+            k.tenders = self.tenders.dirty_only();
+            k.contracts = self.contracts.dirty_only();
+            k.amendments = self.amendments.dirty_only();
+            k.invoices = self.invoices.dirty_only();
+            k.entries = self.entries.dirty_only();
+            k.disqualifications = self.disqualifications.dirty_only();
+            k.approvals = self.approvals.dirty_only();
+        }
         k
     }
 
     /// Writes what the group's jobs left to its end, before the group commits.
-    pub fn finish(self, conn: &mut PgConnection) -> QueryResult<()> {
-        Derived::resume(conn, self).flush()
+    pub fn finish(mut self, conn: &mut PgConnection) -> QueryResult<()> {
+        let late = self.late.take();
+        Derived::resume(conn, self).flush()?;
+        match late {
+            Some(late) => late.write(conn),
+            None => Ok(()),
+        }
+    }
+
+    /// How many rows the late writes hold (`LateWrites::len`).
+    pub fn late_len(&self) -> usize {
+        self.late.as_ref().map_or(0, |l| l.len())
+    }
+
+    /// Takes the late writes.
+    pub fn take_late(&mut self) -> Option<Box<dyn LateWrites>> {
+        self.late.take()
+    }
+
+    /// Puts back the late writes of the group's earlier jobs (after a refused job).
+    pub fn set_late(&mut self, late: Option<Box<dyn LateWrites>>) {
+        self.late = late;
     }
 }
 
@@ -259,6 +329,7 @@ impl<'c> Derived<'c> {
         let Kept {
             fund,
             defer,
+            lazy,
             position,
             donors,
             ministries,
@@ -273,11 +344,13 @@ impl<'c> Derived<'c> {
             approvals,
             disqualified_tenders,
             orgs,
+            late,
         } = kept;
         Self {
             conn,
             fund,
             defer,
+            lazy,
             position,
             donors,
             ministries,
@@ -294,7 +367,39 @@ impl<'c> Derived<'c> {
             disqualified_tenders,
             approval_policy: None,
             orgs,
+            wrote: false,
+            late,
         }
+    }
+
+    /// Whether what this job changes, and what later layers write, may wait for the
+    /// group's end (`Kept::deferring`, lazy).
+    pub fn is_lazy(&self) -> bool {
+        self.lazy
+    }
+
+    /// The late writes of type `T` kept for the group's end, created empty when none are.
+    /// `None` if another type is kept there.
+    pub fn late<T: LateWrites + Default>(&mut self) -> Option<&mut T> {
+        let late: &mut dyn std::any::Any = self
+            .late
+            .get_or_insert_with(|| Box::new(T::default()))
+            .as_mut();
+        late.downcast_mut::<T>()
+    }
+
+    /// Takes the late writes, keeping only the first `len` rows: what the group's jobs
+    /// before a failed one left.
+    pub fn take_late(&mut self, len: usize) -> Option<Box<dyn LateWrites>> {
+        let mut late = self.late.take()?;
+        late.truncate(len);
+        Some(late)
+    }
+
+    /// Whether this job wrote anything through this state so far (`flush`,
+    /// `save_approval_policy`).
+    pub fn wrote(&self) -> bool {
+        self.wrote
     }
 
     /// Flushes (all but what is left to the group's end, `Kept::deferring`), then hands
@@ -304,6 +409,7 @@ impl<'c> Derived<'c> {
         Ok(Kept {
             fund: self.fund,
             defer: self.defer,
+            lazy: self.lazy,
             position: self.position,
             donors: self.donors,
             ministries: self.ministries,
@@ -318,6 +424,7 @@ impl<'c> Derived<'c> {
             approvals: self.approvals,
             disqualified_tenders: self.disqualified_tenders,
             orgs: self.orgs,
+            late: self.late,
         })
     }
 
@@ -333,6 +440,7 @@ impl<'c> Derived<'c> {
 
     /// Replaces the fund's approval policy (written at once: it has one row).
     pub fn save_approval_policy(&mut self, row: &state::ApprovalPolicyRow) -> QueryResult<()> {
+        self.wrote = true;
         state::upsert_approval_policy(self.conn, row)?;
         self.approval_policy = Some(Some(row.clone()));
         Ok(())
@@ -645,12 +753,48 @@ impl<'c> Derived<'c> {
     /// Writes what a job writes at its end: every changed row, except what a group leaves
     /// to its end (`Kept::deferring`).
     pub fn flush_job(&mut self) -> QueryResult<()> {
+        if self.lazy {
+            // Attachments are not kept between jobs: written with their job.
+            if !self.evidence.is_empty() {
+                self.wrote = true;
+                let evidence = std::mem::take(&mut self.evidence);
+                state::upsert_evidence(self.conn, &evidence)?;
+            }
+            return Ok(());
+        }
         self.write(!self.defer)
+    }
+
+    /// Before a read that is not a lookup by key (screening's): writes what earlier jobs
+    /// of the group and this one left unwritten (`lazy`), but the positions and
+    /// allocations, which no such read reads.
+    pub fn flush_for_reads(&mut self) -> QueryResult<()> {
+        if !self.lazy {
+            return Ok(());
+        }
+        if [
+            self.fx.dirty.is_empty(),
+            self.tenders.dirty.is_empty(),
+            self.contracts.dirty.is_empty(),
+            self.amendments.dirty.is_empty(),
+            self.invoices.dirty.is_empty(),
+            self.entries.dirty.is_empty(),
+            self.disqualifications.dirty.is_empty(),
+            self.approvals.dirty.is_empty(),
+            self.evidence.is_empty(),
+        ]
+        .iter()
+        .all(|e| *e)
+        {
+            return Ok(());
+        }
+        self.write(false)
     }
 
     /// Writes the changed rows, one multi-row upsert per table; the positions and
     /// allocations only `with_positions`.
     fn write(&mut self, with_positions: bool) -> QueryResult<()> {
+        self.wrote = true;
         let conn = &mut *self.conn;
         macro_rules! write {
             ($field:ident, $upsert:path) => {{

@@ -38,7 +38,9 @@ use crate::entries::effect::FundEffect;
 use crate::entries::kinds::{FundEntry, Method};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
-use crate::ledger::writer::{AppendError, AppendRequest, Effect, FnEffect, GroupScratch, Receipt};
+use crate::ledger::writer::{
+    AppendError, AppendRequest, Effect, FnEffect, GroupScratch, Receipt, Unsaved,
+};
 use crate::ledger::Ledger;
 use crate::money::Currency;
 
@@ -448,6 +450,21 @@ impl Effect for AtSeq {
 
     fn uses_group_scratch(&self) -> bool {
         self.inner.uses_group_scratch()
+    }
+
+    fn unsaved(&self, entries: &[Entry]) -> bool {
+        self.inner.unsaved(entries)
+    }
+
+    fn apply_unsaved(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), Unsaved> {
+        // Refused before the inner effect runs: nothing written.
+        self.check(entries).map_err(Unsaved::Refused)?;
+        self.inner.apply_unsaved(conn, entries, scratch)
     }
 
     fn committed(&self, chain_size: u64) {

@@ -133,6 +133,13 @@ pub fn list_chains(conn: &mut PgConnection, limit: i64) -> StoreResult<Vec<Chain
         .load(conn)?)
 }
 
+/// One trivial statement: fails when the connection's transaction was aborted by an
+/// earlier failed statement.
+pub fn ping(conn: &mut PgConnection) -> StoreResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}
+
 /// Locks the chain's head row for the rest of the transaction (serialises writers across
 /// processes) and returns (size, head hash). `None` if the chain does not exist.
 pub fn lock_head(conn: &mut PgConnection, chain: Uuid) -> StoreResult<Option<(u64, Hash)>> {

@@ -233,13 +233,14 @@ impl GroupProofs {
 }
 
 /// Work a capability does inside the append transaction: check its invariants against
-/// current state and write the derived state the entries cause. It runs after the job's
-/// entries are inserted, in a savepoint of the group's transaction, so it sees them and
-/// everything earlier jobs of the group wrote (what their effects left to the group's end
-/// is written before an effect that does not share the `GroupScratch` runs); an error
-/// rejects this job alone (its
-/// entries and writes roll back to the savepoint) and the others still commit. A retry
-/// whose entries are all already recorded does not run it again.
+/// current state and write the derived state the entries cause. By default it runs after
+/// the job's entries are inserted, in a savepoint of the group's transaction, so it sees
+/// them and everything earlier jobs of the group wrote (what their effects left to the
+/// group's end is written before an effect that does not share the `GroupScratch` runs);
+/// an error rejects this job alone (its entries and writes roll back to the savepoint) and
+/// the others still commit. An effect that refuses before writing may run without a
+/// savepoint (`unsaved`, `apply_unsaved`). A retry whose entries are all already recorded
+/// does not run it again.
 pub trait Effect: Send + Sync {
     fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError>;
 
@@ -262,6 +263,28 @@ pub trait Effect: Send + Sync {
         false
     }
 
+    /// Whether this job's effect may run without a savepoint of its own
+    /// (`apply_unsaved`). By default it may not.
+    fn unsaved(&self, entries: &[Entry]) -> bool {
+        let _ = entries;
+        false
+    }
+
+    /// `apply_in_group` without a savepoint, for a job `unsaved` accepted: the writer
+    /// inserts the job's entries with the group's at its end. A refusal with nothing of
+    /// the job written (`Unsaved::Refused`) refuses the job alone; any other failure
+    /// (`Unsaved::Retry`) rolls the group back and applies it again with a savepoint per
+    /// job.
+    fn apply_unsaved(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), Unsaved> {
+        self.apply_in_group(conn, entries, scratch)
+            .map_err(Unsaved::Retry)
+    }
+
     /// Called after the group that ran `apply` committed, with the chain's size then. An
     /// effect that keeps state derived from what it applied promotes it here: until the
     /// commit, a savepoint or the group may still roll back.
@@ -270,6 +293,19 @@ pub trait Effect: Send + Sync {
     /// Called when the group that ran `apply` failed as a whole (nothing of it committed).
     fn rolled_back(&self) {}
 }
+
+/// How a job applied without a savepoint (`Effect::apply_unsaved`) failed.
+pub enum Unsaved {
+    /// Refused before the job wrote anything: the job alone is refused, the group goes on.
+    Refused(AppendError),
+    /// Failed after the job wrote, or the database failed: the group is rolled back and
+    /// applied again with a savepoint per job, where this job is refused alone.
+    Retry(AppendError),
+}
+
+/// Whether jobs whose effect allows it run without a savepoint each (`Effect::unsaved`;
+/// on unless a benchmark turns it off to measure what it saves: `bench funds`).
+pub static UNSAVED: AtomicBool = AtomicBool::new(true);
 
 /// Whether effects share a `GroupScratch` within their group (on unless a benchmark turns
 /// it off to measure what it saves: `bench funds`). Off, each job's effect runs `apply`
@@ -282,12 +318,14 @@ pub static GROUP_STATE: AtomicBool = AtomicBool::new(true);
 /// group, not once per job. It lives inside the group's transaction only.
 ///
 /// An effect keeps under its key only what is true after its job: when its job is refused
-/// (the job's savepoint rolled back), it keeps what earlier jobs left to the group's end
-/// and nothing its own job read or wrote. When a job's savepoint fails although its
-/// effect succeeded, what the effect kept is wrong, and the writer fails the whole group.
+/// (the job's savepoint rolled back, or the job refused before writing), it keeps what
+/// earlier jobs left to the group's end and nothing its own job read or wrote. When a
+/// job's savepoint fails although its effect succeeded, what the effect kept is wrong,
+/// and the writer fails the whole group.
 #[derive(Default)]
 pub struct GroupScratch {
     slots: HashMap<Uuid, Box<dyn GroupState>>,
+    in_memory: bool,
 }
 
 /// A value kept in a `GroupScratch`: `finish` writes what it left to the group's end, in
@@ -297,6 +335,15 @@ pub trait GroupState: std::any::Any {
 }
 
 impl GroupScratch {
+    /// Whether the group's jobs run without a savepoint each where their effect allows it
+    /// (`Effect::unsaved`). Then an effect may also leave its writes to the group's end
+    /// (`finish`): a write that fails there, or before a job that does take a savepoint,
+    /// rolls the group back and it is applied again with a savepoint per job, where
+    /// every job writes what it changed before the next one runs.
+    pub fn in_memory(&self) -> bool {
+        self.in_memory
+    }
+
     /// Takes what was kept under `key`, if it is a `T`.
     pub fn take<T: GroupState>(&mut self, key: Uuid) -> Option<T> {
         let slot: Box<dyn std::any::Any> = self.slots.remove(&key)?;
@@ -621,15 +668,44 @@ fn commit_group(
     }
     let committed = match committed {
         Some(done) => done,
-        None => commit_locked(
-            ctx,
-            conn,
-            chain,
-            (cached, origin_cache),
-            recorded_at,
-            jobs,
-            &mut t,
-        ),
+        None => {
+            let saved = (cached.clone(), origin_cache.clone());
+            let mut retry = false;
+            let first = commit_locked(
+                ctx,
+                conn,
+                chain,
+                (&mut *cached, &mut *origin_cache),
+                recorded_at,
+                jobs,
+                &mut t,
+                (false, &mut retry),
+            );
+            match (first, retry) {
+                (Err(e), true) => {
+                    // Rolled back: applied again, each job in a savepoint, where the job
+                    // that failed is refused alone.
+                    tracing::debug!(chain.id = %chain, error = %e, "group applied again with a savepoint per job");
+                    for effect in jobs.iter().filter_map(|(_, _, effect)| *effect) {
+                        effect.rolled_back();
+                    }
+                    (*cached, *origin_cache) = saved;
+                    path = "locked, savepoint per job";
+                    retry = false;
+                    commit_locked(
+                        ctx,
+                        conn,
+                        chain,
+                        (&mut *cached, &mut *origin_cache),
+                        recorded_at,
+                        jobs,
+                        &mut t,
+                        (true, &mut retry),
+                    )
+                }
+                (first, _) => first,
+            }
+        }
     };
     let Committed {
         plan,
@@ -779,7 +855,7 @@ fn commit_optimistic(
         &HashMap::new(),
         head.frontier.clone(),
         head.hash,
-        |_, _, _| {
+        |_, _, _, _| {
             Err(AppendError::Internal(anyhow::anyhow!(
                 "an effect cannot run outside a transaction"
             )))
@@ -802,7 +878,11 @@ fn commit_optimistic(
     }))
 }
 
-/// The locked commit (see `commit_group`).
+/// The locked commit (see `commit_group`). With `savepoints` every job with an effect runs
+/// in a savepoint of its own; without, a job whose effect allows it (`Effect::unsaved`)
+/// runs without one, and `retry` is set when the group must be applied again with them
+/// (`Unsaved::Retry`: the transaction was rolled back).
+#[allow(clippy::too_many_arguments)]
 fn commit_locked(
     ctx: &WriterContext,
     conn: &mut PgConnection,
@@ -811,6 +891,7 @@ fn commit_locked(
     recorded_at: DateTime<Utc>,
     jobs: &[JobRef<'_>],
     t: &mut Timings,
+    (savepoints, retry): (bool, &mut bool),
 ) -> Result<Committed, AppendError> {
     conn.transaction::<_, AppendError, _>(|conn| {
         let Some((size, head)) = store::lock_head(conn, chain)? else {
@@ -854,7 +935,11 @@ fn commit_locked(
             .map(|r| (r.idempotency_key.clone(), r))
             .collect();
         t.keys = phases::writer::LOCK_AND_KEYS.since(t.started);
-        let mut scratch = GroupScratch::default();
+        let in_memory = !savepoints && UNSAVED.load(Ordering::Relaxed);
+        let mut scratch = GroupScratch {
+            in_memory,
+            ..GroupScratch::default()
+        };
         // Set when a job's savepoint failed although its effect did not: what the effect
         // kept describes writes that were rolled back.
         let mut unsure = false;
@@ -867,15 +952,59 @@ fn commit_locked(
             &stored,
             frontier,
             head,
-            |rows, entries, effect| {
+            |rows, entries, effect, (earlier, unwritten)| {
+                if *retry {
+                    return Err(AppendError::Internal(anyhow::anyhow!(
+                        "the group is applied again with a savepoint per job"
+                    )));
+                }
                 let shared = GROUP_STATE.load(Ordering::Relaxed) && effect.uses_group_scratch();
-                if !shared {
-                    if let Err(e) = scratch.finish(conn) {
-                        group_failed = Some(e);
-                        return Err(AppendError::Internal(anyhow::anyhow!(
-                            "the group's pending writes failed"
-                        )));
+                if shared && in_memory && effect.unsaved(entries) {
+                    let started = std::time::Instant::now();
+                    let applied = effect.apply_unsaved(conn, entries, &mut scratch);
+                    phases::writer::JOB_EFFECT.add(started.elapsed());
+                    return match applied {
+                        Ok(()) => Ok(true),
+                        // Nothing of the job was written; a refusal the database made
+                        // (`db::refusal`) would have aborted the transaction, which this
+                        // finds out.
+                        Err(Unsaved::Refused(e)) => {
+                            if store::ping(conn).is_err() {
+                                *retry = true;
+                            }
+                            Err(e)
+                        }
+                        Err(Unsaved::Retry(e)) => {
+                            *retry = true;
+                            Err(e)
+                        }
+                    };
+                }
+                // This job inserts its rows in its savepoint: the rows of earlier jobs
+                // left to the group statement go first, and what their effects left to
+                // the group's end (so that a failure of theirs is not taken for this
+                // job's: in memory, it makes the group be applied again).
+                let mut pending_written = Ok(());
+                if !unwritten.is_empty() {
+                    let pending: Vec<EntryRow> = unwritten
+                        .drain(..)
+                        .filter_map(|r| earlier.get(r))
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    pending_written = store::insert_entries(conn, &pending).map_err(Into::into);
+                }
+                if pending_written.is_ok() && (in_memory || !shared) {
+                    pending_written = scratch.finish(conn);
+                }
+                if let Err(e) = pending_written {
+                    match in_memory {
+                        true => *retry = true,
+                        false => group_failed = Some(e),
                     }
+                    return Err(AppendError::Internal(anyhow::anyhow!(
+                        "the group's pending writes failed"
+                    )));
                 }
                 let started = std::time::Instant::now();
                 let mut effect_took = Duration::ZERO;
@@ -897,19 +1026,30 @@ fn commit_locked(
                 phases::writer::JOB_EFFECT.add(effect_took);
                 phases::writer::JOB_SAVEPOINT_INSERT
                     .add(started.elapsed().saturating_sub(effect_took));
-                applied
+                applied.map(|()| false)
             },
         )?;
         if let Some(e) = group_failed {
             return Err(e);
+        }
+        if *retry {
+            return Err(AppendError::Internal(anyhow::anyhow!(
+                "chain {chain}: the group is applied again with a savepoint per job"
+            )));
         }
         if unsure {
             return Err(AppendError::Internal(anyhow::anyhow!(
                 "chain {chain}: a job's savepoint failed after its effect ran"
             )));
         }
-        // What the jobs' effects left to the group's end, written before the group is.
-        scratch.finish(conn)?;
+        // What the jobs' effects left to the group's end, written before the group is. In
+        // memory, a failure there is a job's, found by applying the group again.
+        if let Err(e) = scratch.finish(conn) {
+            if in_memory {
+                *retry = true;
+            }
+            return Err(e);
+        }
         t.planned = std::time::Instant::now();
         if plan.new_rows.is_empty() {
             return Ok(Committed {
@@ -978,7 +1118,12 @@ fn plan_group(
     stored: &HashMap<String, EntryRow>,
     mut frontier: Frontier,
     head: Hash,
-    mut apply: impl FnMut(&[EntryRow], &[Entry], &dyn Effect) -> Result<(), AppendError>,
+    mut apply: impl FnMut(
+        &[EntryRow],
+        &[Entry],
+        &dyn Effect,
+        Unwritten<'_>,
+    ) -> Result<bool, AppendError>,
 ) -> Result<GroupPlan, AppendError> {
     // Keys this group records, to the index of their row in `new_rows`: a later job of the
     // group retrying one of them replays it.
@@ -1010,15 +1155,21 @@ fn plan_group(
                 continue;
             }
         };
+        // Whether the job's rows are left to the group statement (no effect, or an effect
+        // that ran without a savepoint of its own).
+        let mut deferred = true;
         if let (Some(effect), false) = (effect, rows.is_empty()) {
-            if let Err(e) = apply(&rows, &entries, *effect) {
-                frontier = before;
-                plans.push(Planned::Rejected(e));
-                continue;
+            match apply(&rows, &entries, *effect, (&new_rows, &mut to_insert)) {
+                Ok(d) => deferred = d,
+                Err(e) => {
+                    frontier = before;
+                    plans.push(Planned::Rejected(e));
+                    continue;
+                }
             }
         }
         let base = new_rows.len();
-        if effect.is_none() || rows.is_empty() {
+        if deferred {
             match to_insert.last_mut() {
                 Some(r) if r.end == base => r.end = base + rows.len(),
                 _ => to_insert.push(base..base + rows.len()),
@@ -1053,6 +1204,10 @@ fn plan_group(
         prev,
     })
 }
+
+/// The rows of a group's earlier jobs, and the ranges of them not inserted yet (left to
+/// the group statement): a job that inserts its own rows inserts these first.
+type Unwritten<'a> = (&'a [EntryRow], &'a mut Vec<std::ops::Range<usize>>);
 
 type JobPlan = (Vec<Outcome>, Vec<EntryRow>, Vec<Entry>, Vec<(NodeId, Hash)>);
 

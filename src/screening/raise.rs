@@ -34,7 +34,7 @@ use super::rules::{
 use super::store::{self, FlagRow, TenderEntry};
 use crate::entries::kinds::FundEntry;
 use crate::funds::ctx::FundCtx;
-use crate::funds::derived::Derived;
+use crate::funds::derived::{Derived, LateWrites};
 use crate::funds::state::{ContractRow, FundEntryRow};
 use crate::ledger::entry::Entry;
 
@@ -306,6 +306,7 @@ pub fn raise(
         }
     }
     if !missing.is_empty() {
+        st.flush_for_reads()?;
         recorders.extend(store::recorders(st.conn, fund, &missing)?);
     }
     let first_policy = if recorders.is_empty() {
@@ -323,6 +324,7 @@ pub fn raise(
         if c.reversed || !(lowers || amended.contains(&seq) || c.invoiced > line) {
             continue;
         }
+        st.flush_for_reads()?;
         let rows = store::contract_entries(st.conn, fund, c.tender_seq)?;
         contracts.insert(seq, (c, rows));
     }
@@ -363,6 +365,9 @@ pub fn raise(
         awards: ask,
         numbered: numbered.into_iter().collect(),
     };
+    if keys.reads_entries() {
+        st.flush_for_reads()?;
+    }
     let reads = store::job_reads(st.conn, fund, &keys)?;
     remember_names(&reads.names);
     names.extend(reads.names);
@@ -438,8 +443,35 @@ pub fn raise(
             });
         }
     }
+    let raised = flags.len();
+    // Within a group, inserted once at its end with the flags of the group's other jobs.
+    if st.is_lazy() {
+        if let Some(late) = st.late::<LateFlags>() {
+            late.0.extend(flags);
+            return Ok(raised);
+        }
+    }
     insert_and_notify(st.conn, &flags)?;
-    Ok(flags.len())
+    Ok(raised)
+}
+
+/// Flags raised by the jobs of a group, inserted at the group's end (`Derived::late`):
+/// nothing reads flags while a group runs, and the group commits them with its entries.
+#[derive(Default)]
+struct LateFlags(Vec<FlagRow>);
+
+impl LateWrites for LateFlags {
+    fn write(self: Box<Self>, conn: &mut diesel::PgConnection) -> diesel::QueryResult<()> {
+        insert_and_notify(conn, &self.0).map(|_| ())
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
 }
 
 /// Inserts the flags not raised yet and, on the same connection (inside the caller's
@@ -570,6 +602,7 @@ fn job_flows(
         .filter(|m| !state.ministries.contains_key(m))
         .collect();
     if !missing.is_empty() {
+        st.flush_for_reads()?;
         let read = store::ministry_states(st.conn, fund, &missing, state.since)?;
         state.ministries.extend(read);
     }

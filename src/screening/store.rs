@@ -478,6 +478,22 @@ pub struct JobKeys {
     pub numbered: Vec<(Uuid, String)>,
 }
 
+impl JobKeys {
+    /// Nothing asked.
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty() && !self.reads_entries()
+    }
+
+    /// Whether anything but names is asked: what the fund's entries and invoices say.
+    pub fn reads_entries(&self) -> bool {
+        !(self.first_seen.is_empty()
+            && self.invoices.is_empty()
+            && self.tenders.is_empty()
+            && self.awards.is_empty()
+            && self.numbered.is_empty())
+    }
+}
+
 /// What `job_reads` found.
 #[derive(Debug, Default)]
 pub struct JobReads {
@@ -532,13 +548,7 @@ pub struct JobReads {
 ///   vendor).
 pub fn job_reads(conn: &mut PgConnection, fund: Uuid, keys: &JobKeys) -> QueryResult<JobReads> {
     use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
-    if keys.orgs.is_empty()
-        && keys.first_seen.is_empty()
-        && keys.invoices.is_empty()
-        && keys.tenders.is_empty()
-        && keys.awards.is_empty()
-        && keys.numbered.is_empty()
-    {
+    if keys.is_empty() {
         return Ok(JobReads::default());
     }
     let award_ministries: Vec<Uuid> = keys.awards.iter().map(|a| a.0).collect();

@@ -344,3 +344,123 @@ async fn a_retried_key_among_concurrent_appends_counts_once() {
     assert_eq!(w.chain_size(), before + 6);
     w.rebuild_is_clean();
 }
+
+/// A job the database refuses only when its derived rows are written (here a trigger
+/// refuses one invoice number, as a check constraint would) is refused alone, among
+/// concurrent jobs applied without a savepoint each: its group is applied again with one
+/// per job, the others are recorded once and screened as if posted one by one (a repeated
+/// invoice number is flagged, whether the first was recorded before the burst or in it),
+/// and nothing of the refused job is left.
+#[actix_web::test]
+async fn a_job_the_database_refuses_after_its_writes_is_refused_alone() {
+    use diesel::prelude::*;
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "1000.00").await;
+    ok!(&app, w.disbursement(alloc, "900.00"));
+    w.ministry();
+    let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+        "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
+        )
+    );
+    ok!(&app, harness::bid(w.fund, tender, w.vendor, "900.00"));
+    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "900.00", 1));
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("900.00"),
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
+        )
+    );
+    let invoice = |number: &str, amount: &str| {
+        w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": w.vendor,
+            "invoice_number": number, "amount": eur(amount)}),
+        )
+    };
+    ok!(&app, invoice("DUP-1", "11.11"));
+    let mut conn = w.db.superuser_conn();
+    diesel::sql_query(
+        "CREATE FUNCTION refuse_one_invoice() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by a test' USING ERRCODE = 'check_violation'; END $$",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "CREATE TRIGGER refuse_one_invoice BEFORE INSERT ON invoices FOR EACH ROW \
+         WHEN (NEW.invoice_number = 'REFUSED') EXECUTE FUNCTION refuse_one_invoice()",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let before = w.chain_size();
+
+    let mut requests = Vec::new();
+    for i in 0..12 {
+        requests.push(w.ready(invoice(&format!("INV-{i}"), &format!("1{i}.37"))));
+        match i {
+            3 => requests.push(w.ready(invoice("DUP-1", "12.34"))),
+            4 | 8 => requests.push(w.ready(invoice("DUP-2", &format!("2{i}.71")))),
+            6 => requests.push(w.ready(invoice("REFUSED", "13.13"))),
+            _ => {}
+        }
+    }
+    let answers = fire(&app, requests).await;
+    let mut refused = 0;
+    for (status, body) in &answers {
+        match body["code"].as_str() {
+            Some("invalid_value") => {
+                assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                refused += 1;
+            }
+            _ => assert_eq!(*status, StatusCode::CREATED, "{body}"),
+        }
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(w.chain_size(), before + 15);
+    let duplicates: Vec<i64> = {
+        use fundtrail::schema::flags::dsl as f;
+        f::flags
+            .filter(f::fund_id.eq(w.fund))
+            .filter(f::rule.eq("duplicate-payment"))
+            .filter(f::seq.ge(before))
+            .select(f::seq)
+            .load(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(
+        duplicates.len(),
+        2,
+        "DUP-1 once more, DUP-2 twice: {duplicates:?}"
+    );
+    let invoiced: rust_decimal::Decimal = {
+        use fundtrail::schema::contracts::dsl as c;
+        c::contracts
+            .filter(c::fund_id.eq(w.fund))
+            .filter(c::seq.eq(i64::try_from(contract).unwrap()))
+            .select(c::invoiced)
+            .first(&mut conn)
+            .unwrap()
+    };
+    // 11.11 before; the twelve INV- amounts, 12.34, 24.71 and 28.71 in the burst.
+    let burst: rust_decimal::Decimal = (0..12)
+        .map(|i| format!("1{i}.37").parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    let expected = burst + rust_decimal::Decimal::new(1111 + 1234 + 2471 + 2871, 2);
+    assert_eq!(invoiced, expected);
+    diesel::sql_query("DROP TRIGGER refuse_one_invoice ON invoices")
+        .execute(&mut conn)
+        .unwrap();
+    w.treasurer();
+    let (_, report) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/chains/{}/verify", w.fund))
+    );
+    assert_eq!(report["ok"], json!(true), "{report}");
+    w.rebuild_is_clean();
+}
