@@ -154,25 +154,34 @@ pub fn checked_fund(name: &str, currency: &str) -> ApiResult<(String, Currency)>
 }
 
 /// Records `fund_created` (and with it the fund's chain and row) for a fund checked by
-/// `checked_fund`; the fund as created. The route (`POST /api/v1/admin/funds`) is the
-/// composition root's, which also records the fund's screening settings.
-pub async fn create_fund(
+/// `checked_fund`; the fund as created. `then` runs in the same transaction once the
+/// fund's chain and row exist, with the fund's id: what it records commits with the
+/// fund or not at all (a refusal leaves no fund, no chain and no `fund_created`). The
+/// route (`POST /api/v1/admin/funds`) is the composition root's, whose `then` records the
+/// fund's first screening settings.
+pub async fn create_fund<F>(
     admin: &AdminPrincipal,
     state: &web::Data<AppState>,
     req: &HttpRequest,
-    name: String,
-    currency: Currency,
-    secretariat: Uuid,
-) -> ApiResult<Fund> {
+    (name, currency, secretariat): (String, Currency, Uuid),
+    then: F,
+) -> ApiResult<Fund>
+where
+    F: Fn(&mut diesel::PgConnection, Uuid) -> Result<(), AppendError> + Send + Sync + 'static,
+{
     let currency = currency.code().to_owned();
     let id = created_id(req, &admin.0, "fund_created");
-    let effect = fund_effect(
+    let create = fund_effect(
         state.ledger.clone(),
         id,
         name.clone(),
         currency.clone(),
         secretariat,
     );
+    let effect = move |conn: &mut diesel::PgConnection, entries: &[crate::ledger::entry::Entry]| {
+        create(conn, entries)?;
+        then(conn, id)
+    };
     let body = json!({"fund": id, "name": name, "currency": currency, "secretariat": secretariat});
     record(state, req, &admin.0, "fund_created", body, effect).await?;
     let names = crate::state::with_conn(state, move |_, conn| {

@@ -44,6 +44,9 @@ impl std::fmt::Display for Id {
 pub struct Release {
     pub ocid: Option<String>,
     pub date: Option<String>,
+    /// `["tender"]`, `["compiled"]`, ...: whether the release is its process as a whole
+    /// (`read`).
+    pub tag: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "list")]
     pub parties: Vec<Party>,
     pub buyer: Option<OrgRef>,

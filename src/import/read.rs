@@ -65,20 +65,36 @@ struct Head {
     tag: Option<serde_json::Value>,
 }
 
+/// Whether a release with these tags is one of several releases of its process: tagged,
+/// but not `compiled`.
+fn is_part(tag: Option<&serde_json::Value>) -> bool {
+    tag.is_some_and(|t| {
+        let tags: Vec<&str> = match t {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            serde_json::Value::String(s) => vec![s.as_str()],
+            _ => Vec::new(),
+        };
+        !tags.contains(&"compiled")
+    })
+}
+
+/// A release's text as an `Item`, parsed once when it is a whole process (most are):
+/// `item` when it is one of several releases, or does not read as a release.
+fn item_text(text: &str) -> Result<Item, String> {
+    match serde_json::from_str::<Release>(text) {
+        Ok(r) if r.ocid.is_none() || !is_part(r.tag.as_ref()) => Ok(Item::Compiled(Box::new(r))),
+        _ => RawValue::from_string(text.to_owned())
+            .map_err(|e| e.to_string())
+            .and_then(|raw| item(raw, false)),
+    }
+}
+
 /// A release's text as an `Item`: a release tagged, but not `compiled`, is one of its
 /// process's releases; anything else (a compiled release, a release without tags) is the
 /// process as published.
 fn item(raw: Box<RawValue>, compiled: bool) -> Result<Item, String> {
     let head: Head = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-    let tagged_part = !compiled
-        && head.tag.as_ref().is_some_and(|t| {
-            let tags: Vec<&str> = match t {
-                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
-                serde_json::Value::String(s) => vec![s.as_str()],
-                _ => Vec::new(),
-            };
-            !tags.contains(&"compiled")
-        });
+    let tagged_part = !compiled && is_part(head.tag.as_ref());
     match (tagged_part, head.ocid) {
         (true, Some(ocid)) => Ok(Item::Part {
             ocid,
@@ -303,8 +319,7 @@ fn json_lines<R: BufRead>(input: R, tx: &SyncSender<Record>) {
         } else {
             match std::str::from_utf8(&line)
                 .map_err(|e| e.to_string())
-                .and_then(|t| RawValue::from_string(t.trim().to_owned()).map_err(|e| e.to_string()))
-                .and_then(|raw| item(raw, false))
+                .and_then(|t| item_text(t.trim()))
             {
                 Ok(i) => Record::Release(record, i),
                 Err(e) => Record::Bad {
@@ -445,7 +460,7 @@ impl<'de> Visitor<'de> for Releases<'_> {
             let items = if self.records {
                 record_items(&raw)
             } else {
-                item(raw, false).map(|i| vec![i])
+                item_text(raw.get()).map(|i| vec![i])
             };
             let msgs = match items {
                 Ok(items) => items

@@ -69,6 +69,61 @@ const IN_FLIGHT: usize = 3;
 /// Mapped processes waiting for the importer.
 const MAPPED_AHEAD: usize = 64;
 
+/// Time the importer's own thread spends per step (`ledger::phases`). The report gives
+/// each step's time over one import, with the chain writer's and the fund effect's.
+pub mod phases {
+    use crate::ledger::phases::Phase;
+
+    /// Waiting for the next mapped process: reading and mapping are behind.
+    pub static WAIT_MAPPED: Phase = Phase::new("import: waiting for read and mapped releases");
+    /// Reading which of a group's idempotency keys are recorded (one query per group).
+    pub static KEYS: Phase = Phase::new("import: reading a group's recorded keys");
+    /// Resolving references and parties (finding or registering vendors), typed bodies.
+    pub static PREPARE: Phase = Phase::new("import: preparing entries");
+    /// Handing a group to the chain's writer (checks, canonical bodies).
+    pub static SUBMIT: Phase = Phase::new("import: handing a group to the writer");
+    /// Waiting for the writer's answer to the oldest group in flight.
+    pub static WAIT_WRITER: Phase = Phase::new("import: waiting for the writer");
+
+    pub static ALL: [&Phase; 5] = [&WAIT_MAPPED, &KEYS, &PREPARE, &SUBMIT, &WAIT_WRITER];
+}
+
+/// Every phase an import's time is read from: the importer's, the chain writer's and the
+/// fund effect's, with their totals now.
+fn phases_now() -> Vec<(&'static str, std::time::Duration, u64)> {
+    phases::ALL
+        .iter()
+        .chain(crate::ledger::phases::writer::ALL.iter())
+        .chain(crate::entries::effect::phases::ALL.iter())
+        .map(|p| {
+            let (took, count) = p.read();
+            (p.name, took, count)
+        })
+        .collect()
+}
+
+/// Where an import's time went: one phase, its time and how often it ran. The writer's
+/// and the effect's phases count every append of the process meanwhile (the import's,
+/// unless `serve` shares the process).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub phase: &'static str,
+    pub seconds: f64,
+    pub count: u64,
+}
+
+fn timings_since(before: &[(&'static str, std::time::Duration, u64)]) -> Vec<Timing> {
+    before
+        .iter()
+        .zip(phases_now())
+        .map(|((name, t0, n0), (_, t1, n1))| Timing {
+            phase: name,
+            seconds: t1.saturating_sub(*t0).as_secs_f64(),
+            count: n1.saturating_sub(*n0),
+        })
+        .collect()
+}
+
 /// What to import, and where.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -293,6 +348,8 @@ pub struct ImportReport {
     /// Why reading stopped before the end of the file, if it did.
     pub stopped: Option<String>,
     pub seconds: f64,
+    /// Where the time went, by phase (the importer's, the chain writer's, the effect's).
+    pub timings: Vec<Timing>,
     /// The `--report` file's writer: one JSON line per skip and per finding.
     #[serde(skip)]
     lines: Option<std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>>,
@@ -396,6 +453,15 @@ impl ImportReport {
         }
         if let Some(why) = &self.stopped {
             out.push_str(&format!("reading stopped: {why}\n"));
+        }
+        let spent: Vec<String> = self
+            .timings
+            .iter()
+            .filter(|t| t.seconds >= 0.05)
+            .map(|t| format!("{} {:.1} s", t.phase, t.seconds))
+            .collect();
+        if !spent.is_empty() {
+            out.push_str(&format!("time by phase: {}\n", spent.join("; ")));
         }
         out
     }
@@ -855,18 +921,23 @@ impl Importer<'_> {
         if queued.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let recorded = self.recorded(
             queued
                 .iter()
                 .flat_map(|(p, _)| p.entries.iter().map(|e| e.key.as_str())),
         )?;
+        phases::KEYS.since(started);
         let base = match self.next_seq {
             Some(s) => s,
             None => self.head()?,
         };
         for (plan, ministry) in queued {
             let next = base + u64::try_from(self.group_entries())?;
-            match self.prepare(&plan, ministry, next, Some(&recorded)).await? {
+            let started = std::time::Instant::now();
+            let prepared = self.prepare(&plan, ministry, next, Some(&recorded)).await?;
+            phases::PREPARE.since(started);
+            match prepared {
                 Prepared::Skipped => {}
                 Prepared::AlreadyRecorded(present) => {
                     self.report.entries_already_present += u64::try_from(present)?;
@@ -1090,6 +1161,7 @@ impl Importer<'_> {
         let Some(first) = self.group.first() else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let ministry = first.ministry;
         let base = self.group_base.context("a pending group without base")?;
         let requests: Vec<AppendRequest> = self
@@ -1118,6 +1190,7 @@ impl Importer<'_> {
         self.group_base = None;
         self.next_seq = Some(seq);
         self.inflight.push_back(InFlight { group, answer });
+        phases::SUBMIT.since(started);
         while self.inflight.len() > IN_FLIGHT {
             self.settle().await?;
         }
@@ -1141,6 +1214,7 @@ impl Importer<'_> {
         let Some(oldest) = self.inflight.pop_front() else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let mut answered = vec![(oldest.group, oldest.answer.await)];
         if answered.iter().any(|(_, r)| r.is_err()) {
             while let Some(next) = self.inflight.pop_front() {
@@ -1148,6 +1222,7 @@ impl Importer<'_> {
             }
             self.next_seq = None;
         }
+        phases::WAIT_WRITER.since(started);
         let mut again = Vec::new();
         for (group, result) in answered {
             for r in group.iter().flat_map(|g| &g.requests) {
@@ -1604,6 +1679,7 @@ pub async fn import(
     progress: Option<Progress<'_>>,
 ) -> anyhow::Result<ImportReport> {
     let started = std::time::Instant::now();
+    let phases_before = phases_now();
     let files = inputs(&opts.files)?;
     let (fund, ministry_override) = {
         let mut conn = pool.get()?;
@@ -1681,7 +1757,12 @@ pub async fn import(
             .with_context(|| format!("reading {}", file.display()))?;
         let rx = spawn_mapper(rx, importer.ctx.clone())?;
         let base = records;
-        while let Ok(m) = rx.recv() {
+        loop {
+            let waited = std::time::Instant::now();
+            let Ok(m) = rx.recv() else {
+                break;
+            };
+            phases::WAIT_MAPPED.since(waited);
             if let Some(p) = progress {
                 p(read_bytes.load(Ordering::Relaxed), &importer.report);
             }
@@ -1721,7 +1802,12 @@ pub async fn import(
     }
     // The processes published as separate releases: compiled like `ocdskit compile`.
     let merged = parts.spawn_merge(importer.ctx.clone())?;
-    while let Ok(m) = merged.recv() {
+    loop {
+        let waited = std::time::Instant::now();
+        let Ok(m) = merged.recv() else {
+            break;
+        };
+        phases::WAIT_MAPPED.since(waited);
         if let Mapped::Plan(_, plan) = m {
             importer.take(plan).await?;
         }
@@ -1734,6 +1820,7 @@ pub async fn import(
         p(read_bytes.load(Ordering::Relaxed), &importer.report);
     }
     importer.report.seconds = started.elapsed().as_secs_f64();
+    importer.report.timings = timings_since(&phases_before);
     let summary = serde_json::to_value(&importer.report)?;
     notify_finished(pool, &importer.report, ledger.now())?;
     importer

@@ -363,6 +363,19 @@ impl Ledger {
             .append_with(chain, requests, Some(effect))
             .await
     }
+
+    /// Appends `requests` to `chain` inside the caller's transaction on `conn`, so that
+    /// they commit or roll back with it (`Writers::append_within`).
+    pub fn append_within(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        requests: &[AppendRequest],
+        effect: &dyn super::writer::Effect,
+    ) -> Result<(), AppendError> {
+        self.writers.append_within(conn, chain, requests, effect)
+    }
+
     /// Appends one entry (with an `Effect` when given) and answers its receipt.
     pub async fn append_one(
         &self,

@@ -413,22 +413,8 @@ impl Writers {
         requests: Vec<AppendRequest>,
         effect: Option<Arc<dyn Effect>>,
     ) -> Result<Vec<Receipt>, AppendError> {
-        if requests.is_empty() || requests.len() > MAX_BATCH_ENTRIES {
-            return Err(AppendError::BatchSize(requests.len()));
-        }
-        let mut seen = BTreeSet::new();
-        let mut bodies = Vec::with_capacity(requests.len());
-        for r in &requests {
-            entry::validate_kind(&r.kind)?;
-            entry::validate_idempotency_key(&r.idempotency_key)?;
-            entry::validate_body(&r.body)?;
-            entry::validate_body_text(&r.body)?;
-            if !seen.insert(r.idempotency_key.as_str()) {
-                return Err(AppendError::DuplicateKeyInBatch(r.idempotency_key.clone()));
-            }
-            // Here, on the caller's thread: the chain's writer thread is the bottleneck.
-            bodies.push(entry::canonical_body(&r.body)?);
-        }
+        // Here, on the caller's thread: the chain's writer thread is the bottleneck.
+        let bodies = checked_bodies(&requests)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(
             chain,
@@ -449,6 +435,49 @@ impl Writers {
             .zip(outcomes)
             .map(|(request, done)| proofs.receipt(request, done, &mut memo))
             .collect()
+    }
+
+    /// Appends `requests` to `chain` inside the caller's transaction on `conn`, with
+    /// `effect`, as a group of its own: for entries that must commit or roll back with
+    /// what the caller writes, such as a new fund's first entry recorded with the
+    /// `fund_created` entry whose effect creates the fund's chain. The chain's head is
+    /// locked in that transaction; the chain's writer thread, if it runs, finds a head it
+    /// did not commit and re-reads it. The effect's `committed` is not called (the
+    /// caller's transaction decides): what it kept is dropped (`rolled_back`) instead.
+    pub fn append_within(
+        &self,
+        conn: &mut PgConnection,
+        chain: Uuid,
+        requests: &[AppendRequest],
+        effect: &dyn Effect,
+    ) -> Result<(), AppendError> {
+        let bodies = checked_bodies(requests)?;
+        let jobs: [JobRef<'_>; 1] = [(requests, bodies.as_slice(), Some(effect))];
+        let started = std::time::Instant::now();
+        let mut t = Timings {
+            started,
+            locked: started,
+            keys: started,
+            planned: started,
+        };
+        let recorded_at = entry::truncate_to_micros((self.ctx.clock)());
+        let committed = commit_locked(
+            &self.ctx,
+            conn,
+            chain,
+            (&mut None, &mut None),
+            recorded_at,
+            &jobs,
+            &mut t,
+        );
+        effect.rolled_back();
+        match committed?.plan.plans.into_iter().next() {
+            Some(Planned::Accepted(_)) => Ok(()),
+            Some(Planned::Rejected(e)) => Err(e),
+            None => Err(AppendError::Internal(anyhow::anyhow!(
+                "chain {chain}: a group of one job planned no job"
+            ))),
+        }
     }
 
     fn submit(&self, chain: Uuid, mut job: Job) -> Result<(), AppendError> {
@@ -484,6 +513,26 @@ impl Writers {
             "could not start a chain writer"
         )))
     }
+}
+
+/// Checks a batch (size, kinds, keys, bodies) and returns each body's canonical bytes.
+fn checked_bodies(requests: &[AppendRequest]) -> Result<Vec<Vec<u8>>, AppendError> {
+    if requests.is_empty() || requests.len() > MAX_BATCH_ENTRIES {
+        return Err(AppendError::BatchSize(requests.len()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut bodies = Vec::with_capacity(requests.len());
+    for r in requests {
+        entry::validate_kind(&r.kind)?;
+        entry::validate_idempotency_key(&r.idempotency_key)?;
+        entry::validate_body(&r.body)?;
+        entry::validate_body_text(&r.body)?;
+        if !seen.insert(r.idempotency_key.as_str()) {
+            return Err(AppendError::DuplicateKeyInBatch(r.idempotency_key.clone()));
+        }
+        bodies.push(entry::canonical_body(&r.body)?);
+    }
+    Ok(bodies)
 }
 
 fn run_writer(ctx: Arc<WriterContext>, chain: Uuid, rx: Receiver<Job>) {

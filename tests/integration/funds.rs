@@ -309,3 +309,155 @@ async fn a_fund_created_with_screening_settings_starts_with_them_or_is_not_creat
             .is_none()
     );
 }
+
+/// A fund and its first settings commit together: when the settings' entry is refused in
+/// the transaction that creates the fund (here settings the route's own check would have
+/// caught first), nothing of the fund is left: no fund row, no chain, no checkpoint, no
+/// `fund_created`. With settings it accepts, the same call records both, and a retry
+/// with the same `Idempotency-Key` records neither again.
+#[actix_web::test]
+async fn a_fund_and_its_first_settings_commit_together_or_not_at_all() {
+    use diesel::prelude::*;
+    use fundtrail::auth::guard::{AdminPrincipal, Principal, Role};
+    use fundtrail::schema::{chains, checkpoints, funds, ledger_entries as le};
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    act(&state, "admin", uuid::Uuid::new_v4());
+    let (_, secretariat) = call!(
+        &app,
+        TestRequest::post()
+            .uri("/api/v1/admin/organizations")
+            .set_json(json!({"name": "MDTF Secretariat", "kind": "fund_secretariat"}))
+    );
+    let secretariat: uuid::Uuid = secretariat["id"].as_str().unwrap().parse().unwrap();
+    let admin = Principal {
+        user: uuid::Uuid::new_v4(),
+        org: uuid::Uuid::new_v4(),
+        role: Role::Admin,
+        token_id: uuid::Uuid::new_v4(),
+    };
+    let mxn = fundtrail::money::Currency::parse("MXN").unwrap();
+    let stored = |db: &TestDb| {
+        let mut conn = db.superuser_conn();
+        (
+            funds::table.count().get_result::<i64>(&mut conn).unwrap(),
+            chains::table
+                .filter(chains::kind.eq("fund"))
+                .count()
+                .get_result::<i64>(&mut conn)
+                .unwrap(),
+            checkpoints::table
+                .count()
+                .get_result::<i64>(&mut conn)
+                .unwrap(),
+            le::table
+                .filter(le::chain_id.eq(fundtrail::ledger::entry::ADMIN_CHAIN))
+                .count()
+                .get_result::<i64>(&mut conn)
+                .unwrap(),
+        )
+    };
+    let create = |key: &str, settings: Value| {
+        let req = TestRequest::default()
+            .insert_header(("idempotency-key", key.to_owned()))
+            .to_http_request();
+        let then = fundtrail::app::funds::first_settings(
+            state.ledger.clone(),
+            mxn,
+            Some(json!({"settings": settings, "reason": "set at the fund's creation"})),
+            admin.ledger_principal(),
+        );
+        let admin = AdminPrincipal(admin.clone());
+        let state = state.clone();
+        async move {
+            fundtrail::funds::http::create_fund(
+                &admin,
+                &state,
+                &req,
+                ("CDMX Fund".to_owned(), mxn, secretariat),
+                then,
+            )
+            .await
+        }
+    };
+
+    let before = stored(&db);
+    for settings in [
+        json!({"no_such_setting": 3}),
+        json!({"amount_scale": "-20"}),
+    ] {
+        let refused = create("refused", settings.clone())
+            .await
+            .expect_err("refused settings");
+        assert_eq!(
+            actix_web::ResponseError::status_code(&refused),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{settings}: {refused}"
+        );
+        assert_eq!(
+            stored(&db),
+            before,
+            "{settings}: something of the fund is left"
+        );
+    }
+
+    let fund = create("accepted", json!({"amount_scale": "20"}))
+        .await
+        .unwrap();
+    let after = stored(&db);
+    assert_eq!(
+        (after.0, after.1, after.3),
+        (before.0 + 1, before.1 + 1, before.3 + 1)
+    );
+    let kinds = |db: &TestDb| {
+        le::table
+            .filter(le::chain_id.eq(fund.id))
+            .select(le::kind)
+            .order(le::seq)
+            .load::<String>(&mut db.superuser_conn())
+            .unwrap()
+    };
+    assert_eq!(kinds(&db), ["screening_config"]);
+    let thresholds = fundtrail::screening::store::thresholds(&mut db.superuser_conn(), fund.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        thresholds.amount_scale,
+        Some(rust_decimal::Decimal::from(20))
+    );
+    // A retry: the same fund, nothing recorded again.
+    let again = create("accepted", json!({"amount_scale": "20"}))
+        .await
+        .unwrap();
+    assert_eq!(again.id, fund.id);
+    assert_eq!(stored(&db), after);
+    assert_eq!(kinds(&db), ["screening_config"]);
+    // The fund's chain takes entries after the one written in the creation's
+    // transaction: its writer finds a head it did not commit and goes on from it.
+    let later = state
+        .ledger
+        .append_with(
+            fund.id,
+            vec![fundtrail::ledger::writer::AppendRequest {
+                kind: "screening_config".to_owned(),
+                business_date: state.ledger.now().date_naive(),
+                idempotency_key: "later-settings".to_owned(),
+                body: json!({"settings": {"window_days": 45}, "reason": "later"}),
+                principal: admin.ledger_principal(),
+            }],
+            std::sync::Arc::new(fundtrail::entries::effect::FundEffect {
+                ctx: fundtrail::funds::ctx::FundCtx {
+                    fund: fund.id,
+                    currency: mxn,
+                },
+                actor: None,
+                screens: std::sync::Arc::new(fundtrail::screening::Screens),
+                screen: true,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(later[0].entry.seq, 1);
+    assert_eq!(kinds(&db), ["screening_config", "screening_config"]);
+}
