@@ -469,6 +469,8 @@ impl Writers {
             recorded_at,
             &jobs,
             &mut t,
+            // One job, in a savepoint of its own: nothing to apply again.
+            (true, &mut false),
         );
         effect.rolled_back();
         match committed?.plan.plans.into_iter().next() {
