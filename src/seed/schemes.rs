@@ -584,7 +584,7 @@ impl Inj<'_, '_> {
             .filter(|e| {
                 e.kind == kind && e.actor == Actor::Ministry(mi) && e.date >= from && e.date < to
             })
-            .map(|e| cents_of(&e.body))
+            .map(|e| cents_of(&e.body.value()))
             .sum()
     }
 
@@ -593,7 +593,7 @@ impl Inj<'_, '_> {
         self.plan
             .events
             .get(pr.award)
-            .map_or(0, |e| cents_of(&e.body))
+            .map_or(0, |e| cents_of(&e.body.value()))
     }
 
     fn year_total(&self, kind: &str, mi: usize) -> i64 {
@@ -685,7 +685,7 @@ fn fund_the_schemes(x: &mut Inj<'_, '_>) {
     let month_of = |d: NaiveDate| d.year() * 12 + i32::try_from(d.month0()).unwrap_or(0);
     for (i, e) in x.plan.events.iter().enumerate().skip(x.clean_len) {
         if let (Actor::Ministry(mi), "payment", false) = (e.actor, e.kind, unfunded.contains(&i)) {
-            *monthly.entry((mi, month_of(e.date))).or_default() += cents_of(&e.body);
+            *monthly.entry((mi, month_of(e.date))).or_default() += cents_of(&e.body.value());
         }
     }
     let first = month_of(x.start);
@@ -1206,7 +1206,9 @@ fn clean_approvals(x: &mut Inj<'_, '_>) {
         .enumerate()
         .take(x.clean_len)
         .filter_map(|(i, e)| match e.actor {
-            Actor::Ministry(mi) if e.kind == "payment" && cents_of(&e.body) >= 50_000 * 100 => {
+            Actor::Ministry(mi)
+                if e.kind == "payment" && cents_of(&e.body.value()) >= 50_000 * 100 =>
+            {
                 Some((i, mi, e.date))
             }
             _ => None,
