@@ -66,6 +66,9 @@ pub struct BenchApp {
     pub token: String,
 }
 
+/// The administrator `seed-demo` creates.
+const ADMIN_EMAIL: &str = "admin@demo.fundtrail";
+
 /// Opens the database of `db`, finds `fund` (default: the demo fund) and builds the
 /// application state with `settings`.
 pub fn bench_app(
@@ -97,12 +100,19 @@ pub fn bench_app(
         crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
         crate::auth::session::SessionSettings::default(),
     ));
+    // A token of the demo's administrator: the service accepts a token only while its
+    // user, organisation and role are active, and the benchmark writes no user of its own
+    // into a database it does not throw away.
+    let admin = crate::auth::store::active_user_by_email(&mut *pool.get()?, ADMIN_EMAIL)?
+        .with_context(|| {
+            format!("no active {ADMIN_EMAIL} in this database: run `fundtrail seed-demo`")
+        })?;
     let state = web::Data::new(AppState::new(pool, settings, ledger)?);
     let (token, _) = auth
         .keys
         .issue(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            admin.id,
+            admin.org_id,
             "admin",
             chrono::Utc::now(),
             chrono::Duration::hours(24),
