@@ -252,6 +252,9 @@ pub enum ImportCommand {
 pub enum BenchCommand {
     /// Appends, batches, verification and proofs of the ledger core.
     Ledger(crate::bench::ledger::LedgerBenchArgs),
+    /// Verification (server-side and offline, against COPY of the same rows, memory
+    /// sampled) and proofs of an existing fund's chain; writes nothing.
+    Chain(crate::bench::chain::ChainBenchArgs),
     /// Typed fund entries (disbursements, invoices, payments; screening on) over HTTP on
     /// one fund, single and in 100-entry batches, against pgbench, with where the time goes.
     Funds(crate::bench::funds::FundsBenchArgs),
@@ -421,6 +424,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchCommand::Ledger(args),
         } => crate::bench::ledger::run_ledger(&args),
+        Command::Bench {
+            what: BenchCommand::Chain(args),
+        } => crate::bench::chain::run(&args),
         Command::Bench {
             what: BenchCommand::Funds(args),
         } => crate::bench::funds::run(&args),

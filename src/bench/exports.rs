@@ -6,7 +6,6 @@
 //! each download (Linux: the peak is reset through `/proc/self/clear_refs` before each).
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates only
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpServer};
@@ -14,15 +13,15 @@ use anyhow::Context;
 use uuid::Uuid;
 
 use crate::app;
-use crate::config::{AppSettings, DbArgs};
-use crate::ledger::note::SigningKey;
-use crate::ledger::Ledger;
+use crate::config::{AppSettings, DbArgs, LedgerArgs};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportBenchArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
     /// The fund to export (id or name; default: the demo fund `fundtrail seed-demo` created).
     #[arg(long)]
     pub fund: Option<String>,
@@ -66,18 +65,19 @@ pub struct BenchApp {
     pub token: String,
 }
 
-/// Opens the database of `db`, finds `fund` (default: the demo fund) and builds the
-/// application state with `settings`.
+/// The administrator `seed-demo` creates.
+const ADMIN_EMAIL: &str = "admin@demo.fundtrail";
+
+/// Opens the database of `db` and the ledger as `serve` does (the signing key and trusted
+/// keys of `ledger`'s data dir, so the chain's checkpoints are vouched for), finds `fund`
+/// (default: the demo fund) and builds the application state with `settings`.
 pub fn bench_app(
     db: &DbArgs,
+    ledger: &LedgerArgs,
     fund: Option<&str>,
     settings: AppSettings,
 ) -> anyhow::Result<BenchApp> {
-    let database = crate::startup::resolve_database(db)?;
-    let pool = crate::db::build_pool(
-        &crate::startup::service_url(&database.url, db)?,
-        &db.pool_settings(),
-    )?;
+    let (database, pool, ledger) = crate::startup::open_ledger(db, ledger)?;
     let fund = match fund {
         Some(f) => crate::startup::find_fund(&mut *pool.get()?, f)?.id,
         None => {
@@ -86,23 +86,23 @@ pub fn bench_app(
                 .id
         }
     };
-    let signer = SigningKey::generate("bench.fundtrail").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let ledger = Arc::new(Ledger::new(
-        pool.clone(),
-        signer,
-        "bench.fundtrail",
-        Ledger::system_clock(),
-    ));
     let auth = web::Data::new(crate::auth::Auth::new(
         crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
         crate::auth::session::SessionSettings::default(),
     ));
+    // A token of the demo's administrator: the service accepts a token only while its
+    // user, organisation and role are active, and the benchmark writes no user of its own
+    // into a database it does not throw away.
+    let admin = crate::auth::store::active_user_by_email(&mut *pool.get()?, ADMIN_EMAIL)?
+        .with_context(|| {
+            format!("no active {ADMIN_EMAIL} in this database: run `fundtrail seed-demo`")
+        })?;
     let state = web::Data::new(AppState::new(pool, settings, ledger)?);
     let (token, _) = auth
         .keys
         .issue(
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            admin.id,
+            admin.org_id,
             "admin",
             chrono::Utc::now(),
             chrono::Duration::hours(24),
@@ -147,7 +147,12 @@ pub fn run(args: &ExportBenchArgs) -> anyhow::Result<()> {
         state,
         auth,
         token,
-    } = bench_app(&args.db, args.fund.as_deref(), AppSettings::default())?;
+    } = bench_app(
+        &args.db,
+        &args.ledger,
+        args.fund.as_deref(),
+        AppSettings::default(),
+    )?;
     let runs = args.runs.max(1);
     let system = actix_web::rt::System::new();
     let results = system.block_on(serving(state, auth, |base| async move {

@@ -516,7 +516,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Proof phase totals at one instant (`ledger::phases::proof`).
-fn proof_phases_now() -> Vec<(&'static str, std::time::Duration, u64)> {
+pub(crate) fn proof_phases_now() -> Vec<(&'static str, std::time::Duration, u64)> {
     crate::ledger::phases::proof::ALL
         .iter()
         .map(|p| {
@@ -572,7 +572,7 @@ fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Re
 /// Runs the offline verifier as a child process; returns its run time and its peak
 /// resident memory (VmHWM, polled from /proc while it runs: monotonic, so the last reading
 /// is the peak up to within one polling interval).
-fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)> {
+pub(crate) fn offline_verify(export: &Path, keys: &Path) -> anyhow::Result<(Duration, u64)> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut child = Command::new(exe)

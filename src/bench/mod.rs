@@ -1,5 +1,6 @@
 //! Benchmarks, one file per subject, run by `fundtrail bench …` (docs/benchmarks.md):
-//! `ledger` (generic appends, verification and proofs against pgbench and COPY), `funds`
+//! `ledger` (generic appends, verification and proofs against pgbench and COPY), `chain`
+//! (verification and proofs of an existing fund's chain against COPY), `funds`
 //! (typed fund entries over HTTP on one fund against pgbench, where their time goes),
 //! `screening` (precision, recall and cost of the screens on a seeded year), `reports`
 //! (statement and donor report latency), `replica` (report requests per second with and
@@ -9,6 +10,7 @@
 //! money never appears here.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
+pub mod chain;
 pub mod exports;
 pub mod funds;
 pub mod ledger;

@@ -12,12 +12,14 @@ use anyhow::Context;
 use diesel::prelude::*;
 
 use super::exports::{bench_app, serving, BenchApp};
-use crate::config::{AppSettings, DbArgs};
+use crate::config::{AppSettings, DbArgs, LedgerArgs};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportBenchArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
     /// The fund (id or name; default: the demo fund `fundtrail seed-demo` created).
     #[arg(long)]
     pub fund: Option<String>,
@@ -65,9 +67,15 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
         state,
         auth,
         token,
-    } = bench_app(&args.db, args.fund.as_deref(), AppSettings::default())?;
+    } = bench_app(
+        &args.db,
+        &args.ledger,
+        args.fund.as_deref(),
+        AppSettings::default(),
+    )?;
     let baseline = bench_app(
         &args.db,
+        &args.ledger,
         Some(&fund.to_string()),
         AppSettings {
             report_block_entries: i64::MAX,

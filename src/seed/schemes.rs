@@ -591,7 +591,7 @@ impl Inj<'_, '_> {
             .filter(|e| {
                 e.kind == kind && e.actor == Actor::Ministry(mi) && e.date >= from && e.date < to
             })
-            .map(|e| cents_of(&e.body))
+            .map(|e| cents_of(&e.body.value()))
             .sum()
     }
 
@@ -600,7 +600,7 @@ impl Inj<'_, '_> {
         self.plan
             .events
             .get(pr.award)
-            .map_or(0, |e| cents_of(&e.body))
+            .map_or(0, |e| cents_of(&e.body.value()))
     }
 
     fn year_total(&self, kind: &str, mi: usize) -> i64 {
@@ -699,7 +699,7 @@ fn fund_the_schemes(x: &mut Inj<'_, '_>) {
     let month_of = |d: NaiveDate| d.year() * 12 + i32::try_from(d.month0()).unwrap_or(0);
     for (i, e) in x.plan.events.iter().enumerate().skip(x.clean_len) {
         if let (Actor::Ministry(mi), "payment", false) = (e.actor, e.kind, unfunded.contains(&i)) {
-            *monthly.entry((mi, month_of(e.date))).or_default() += cents_of(&e.body);
+            *monthly.entry((mi, month_of(e.date))).or_default() += cents_of(&e.body.value());
         }
     }
     let first = month_of(x.start);
@@ -1220,7 +1220,9 @@ fn clean_approvals(x: &mut Inj<'_, '_>) {
         .enumerate()
         .take(x.clean_len)
         .filter_map(|(i, e)| match e.actor {
-            Actor::Ministry(mi) if e.kind == "payment" && cents_of(&e.body) >= CONTROLLED_CENTS => {
+            Actor::Ministry(mi)
+                if e.kind == "payment" && cents_of(&e.body.value()) >= CONTROLLED_CENTS =>
+            {
                 Some((i, mi, e.date))
             }
             _ => None,
@@ -1263,7 +1265,7 @@ const CONTROL_ROOM_DAYS: i64 = 21;
 fn approval_missing(x: &mut Inj<'_, '_>) {
     let last = x.w.today - Duration::days(CONTROL_ROOM_DAYS);
     let large: Vec<usize> = pick_clean_where(x, |e| {
-        e.kind == "payment" && cents_of(&e.body) > CONTROLLED_CENTS && e.date <= last
+        e.kind == "payment" && cents_of(&e.body.value()) > CONTROLLED_CENTS && e.date <= last
     });
     for i in large {
         x.unapproved.insert(i);
@@ -1293,7 +1295,7 @@ fn approval_missing(x: &mut Inj<'_, '_>) {
 fn invoice_document_missing(x: &mut Inj<'_, '_>) {
     let last = x.w.today - Duration::days(CONTROL_ROOM_DAYS);
     let large: Vec<usize> = pick_clean_where(x, |e| {
-        e.kind == "payment" && cents_of(&e.body) >= CONTROLLED_CENTS && e.date <= last
+        e.kind == "payment" && cents_of(&e.body.value()) >= CONTROLLED_CENTS && e.date <= last
     });
     for i in large {
         x.undocumented.insert(i);
@@ -1324,10 +1326,11 @@ fn controls_of_the_schemes(x: &mut Inj<'_, '_>) {
             Actor::Ministry(mi)
                 if e.kind == "payment"
                     && e.record_at.is_none()
-                    && cents_of(&e.body) >= CONTROLLED_CENTS =>
+                    && cents_of(&e.body.value()) >= CONTROLLED_CENTS =>
             {
                 let invoice = e
                     .body
+                    .value()
                     .pointer("/invoice/$ref")
                     .and_then(Value::as_u64)
                     .and_then(|v| usize::try_from(v).ok());
