@@ -310,6 +310,7 @@ pub async fn upload_statement(
         service::record_statements(&ledger, principal.ledger_principal(), path.fund, statements)
             .await?;
     let reconciliation = service::reconcile(&ledger, path.fund).await?;
+    service::announce_import(&ledger, path.fund, path.account, &recorded, &reconciliation).await?;
     let fresh = recorded.iter().any(|s| !s.replayed);
     let result = ImportResult {
         statements: recorded,

@@ -132,6 +132,41 @@ pub async fn record_statements(
         .collect())
 }
 
+/// Tells the fund's whole-fund subscribers what an upload of statements to `account` came
+/// to (`import.finished`, with `source: "bank"`): once for the statements it recorded,
+/// never for an upload that only replayed statements recorded before. The event's id
+/// follows from the recorded statements' seqs, so the same recording is one event.
+pub async fn announce_import(
+    ledger: &Arc<Ledger>,
+    fund: Uuid,
+    account: Uuid,
+    recorded: &[RecordedStatement],
+    run: &RunSummary,
+) -> ApiResult<()> {
+    let fresh: Vec<&RecordedStatement> = recorded.iter().filter(|s| !s.replayed).collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<String> = fresh.iter().map(|s| s.seq.to_string()).collect();
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("bank-statements/{fund}/{}", seqs.join(",")).as_bytes(),
+    );
+    let data = serde_json::json!({
+        "source": "bank",
+        "account": account,
+        "statements": fresh,
+        "reconciliation": run,
+    });
+    let at = ledger.now();
+    blocking(ledger, move |conn| {
+        crate::notify::events::import_finished(conn, id, fund, None, data, at)
+            .map_err(ApiError::internal)?;
+        Ok(())
+    })
+    .await
+}
+
 /// What one reconciliation run did.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct RunSummary {

@@ -75,6 +75,9 @@ pub fn run_cli(args: &ImportBankArgs) -> anyhow::Result<()> {
         let run = service::reconcile(&ledger, fund.id)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        service::announce_import(&ledger, fund.id, account.id, &recorded, &run)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         for s in &recorded {
             eprintln!(
                 "statement {}: {} lines, entry {}{}",

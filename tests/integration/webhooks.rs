@@ -827,6 +827,86 @@ async fn an_import_tells_its_end_and_its_flags() {
     );
 }
 
+/// A bank statement upload tells the whole-fund subscribers its end once: the statements
+/// it recorded and what the reconciliation that followed found; uploading the same
+/// statement again (a replay) tells nothing.
+#[actix_web::test]
+async fn a_bank_statement_upload_tells_its_end_once() {
+    let receiver = Receiver::start().await;
+    let (db, state, app) = start().await;
+    let (fund, secretariat, auditor) = harness::audited_fund(&db, &state, &app).await;
+    let donor = org(&db, "Kingdom of Norway", "donor");
+    harness::act_as_member(&state, "treasurer", secretariat);
+    ok!(
+        &app,
+        harness::entry(
+            fund,
+            "contribution",
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            json!({"donor": donor, "amount": eur("1234.50"), "agreement": "A-1"})
+        )
+    );
+    let (status, acc) = call!(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/api/v1/funds/{fund}/bank/accounts"))
+            .set_json(json!({"account": "NL91ABNA0417164300", "currency": "EUR",
+                "owner": "secretariat", "name": "Main"}))
+    );
+    assert_eq!(status, StatusCode::CREATED, "{acc}");
+    let account = acc["id"].as_str().unwrap().to_owned();
+    harness::act_as_member(&state, "auditor", auditor);
+    let (status, sub) = call!(
+        &app,
+        subscribe(fund, &receiver.url("/bank"), &["import.finished"])
+    );
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+
+    // Two lines: the contribution, and money out that no entry explains.
+    let csv = "Buchungstag;Name;Verwendungszweck;Betrag\n\
+               03.03.2026;Norway;Grant A-1;1.234,50\n\
+               04.03.2026;Unknown;Cash;-200,00\n";
+    let upload = || {
+        TestRequest::post()
+            .uri(&format!(
+                "/api/v1/funds/{fund}/bank/accounts/{account}/statements"
+            ))
+            .set_json(json!({"format": "csv", "content": csv, "csv": {
+                "statement_id": "2026-03", "opening": "0", "closing": "1034.50",
+                "delimiter": ";", "date": "Buchungstag", "date_format": "%d.%m.%Y",
+                "amount": "Betrag", "decimal_comma": true,
+                "reference": ["Verwendungszweck"], "counterparty": "Name"}}))
+    };
+    harness::act_as_member(&state, "treasurer", secretariat);
+    let (status, first) = call!(&app, upload());
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = call!(&app, upload());
+    assert_eq!(status, StatusCode::OK, "{again}");
+    drain(&state, &fast(), chrono::Utc::now()).await;
+
+    let got = receiver.at("/bank");
+    assert_eq!(
+        got.len(),
+        1,
+        "one event for one recording, none for the replay"
+    );
+    let secret = sub["secret"].as_str().unwrap();
+    verify(secret, &got[0]);
+    let event = got[0].json();
+    assert_eq!(event["type"], "import.finished", "{event}");
+    let data = &event["data"];
+    assert_eq!(data["source"], "bank", "{data}");
+    assert_eq!(data["account"], json!(account), "{data}");
+    assert_eq!(data["statements"], first["statements"], "{data}");
+    assert_eq!(data["statements"][0]["lines"], json!(2), "{data}");
+    assert_eq!(data["reconciliation"], first["reconciliation"], "{data}");
+    assert_eq!(data["reconciliation"]["matched_lines"], json!(1), "{data}");
+    assert!(
+        data["reconciliation"]["flags_raised"].as_u64().unwrap() >= 1,
+        "the unexplained debit is flagged: {data}"
+    );
+}
+
 #[actix_web::test]
 async fn an_approval_request_reaches_its_ministry_and_the_whole_fund_readers() {
     let receiver = Receiver::start().await;
