@@ -45,7 +45,7 @@ pub mod openapi;
         crate::entries::http::post_entry, crate::entries::http::post_batch,
         crate::entries::http::list_entries, crate::entries::http::balances,
         crate::entries::http::list_approval_requests,
-        crate::evidence::http::upload, crate::evidence::http::list, crate::evidence::http::download,
+        crate::evidence::http::upload, crate::evidence::http::list, crate::evidence::http::bundle, crate::evidence::http::download,
         crate::evidence::together::post_with_documents,
         crate::procurement::http::register_vendor, crate::procurement::http::list_vendors,
         crate::procurement::http::get_contract, crate::procurement::contracts::list_contracts,

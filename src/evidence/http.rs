@@ -348,8 +348,119 @@ pub async fn download(
         .body(bytes))
 }
 
+/// Documents read from the index per query while a bundle streams.
+const BUNDLE_PAGE: i64 = 500;
+
+/// Everything after a document's bytes up to the next 512-byte block of a tar archive.
+fn tar_padding(len: usize) -> usize {
+    (512 - len % 512) % 512
+}
+
+/// One document as a tar member named by its SHA-256: the header block, the bytes and
+/// the padding. The archive is reproducible: no time, owner or mode of the server's.
+fn tar_member(hash: &DocumentHash, bytes: &Bytes) -> std::io::Result<Bytes> {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(hash.hex())?;
+    header.set_size(u64::try_from(bytes.len()).map_err(std::io::Error::other)?);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    let mut out = BytesMut::with_capacity(512 + bytes.len() + 512);
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(bytes);
+    out.resize(out.len() + tar_padding(bytes.len()), 0);
+    Ok(out.freeze())
+}
+
+/// Every document the caller can read in the fund, as one tar archive with a file named
+/// by each document's SHA-256: unpacked into a folder, it is what `fundtrail verify
+/// --export <the chain's export> --documents <folder>` checks offline (a ministry: the
+/// documents of its own entries). Streamed a document at a time, each checked against its
+/// hash before it is sent. The status is sent before the documents, so a document found
+/// missing or changed in the store on the way ends the archive early, without its closing
+/// blocks: a truncated archive, which tar refuses.
+#[utoipa::path(get, path = "/api/v1/funds/{fund}/documents/bundle", tag = "funds", security(("bearer" = [])),
+    params(("fund" = Uuid, Path)),
+    responses((status = 200, description = "A tar archive, one file per document named by its SHA-256", content_type = "application/x-tar"),
+              (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
+pub async fn bundle(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: Path<FundOnly>,
+) -> ApiResult<HttpResponse> {
+    let fund = path.into_inner().fund;
+    // The caller's scope is checked before anything is sent: refusals are problem JSON.
+    let first = scoped(
+        &state,
+        &principal,
+        fund,
+        EvidenceFilter::default(),
+        BUNDLE_PAGE,
+    )
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let st = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut rows = first;
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(last) = rows.last().map(|r| r.seq) {
+            for row in std::mem::take(&mut rows) {
+                let member = match DocumentHash::parse(&row.sha256) {
+                    None => Err(std::io::Error::other(format!(
+                        "entry {}: a recorded hash that is not SHA-256",
+                        row.seq
+                    ))),
+                    Some(hash) if !seen.insert(hash.hex()) => continue,
+                    Some(hash) => match st.documents.get(&hash).await {
+                        Ok(bytes) => tar_member(&hash, &bytes),
+                        Err(e) => Err(std::io::Error::other(format!(
+                            "document {hash} (evidence entry {}): {e}",
+                            row.seq
+                        ))),
+                    },
+                };
+                let failed = member.is_err();
+                if let Err(e) = &member {
+                    tracing::warn!(fund = %fund, error = %e, "documents bundle ended early");
+                }
+                if tx.send(member).await.is_err() || failed {
+                    return;
+                }
+            }
+            let next = EvidenceFilter {
+                after: Some(last),
+                ..EvidenceFilter::default()
+            };
+            rows = match scoped(&st, &principal, fund, next, BUNDLE_PAGE).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(fund = %fund, error = %e, "documents bundle ended early");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+        }
+        // The archive's end: two zero blocks.
+        let _ = tx.send(Ok(Bytes::from_static(&[0; 1024]))).await;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-tar")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"documents-{fund}.tar\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .streaming(body))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/funds/{fund}/entries/{seq}/evidence").post(upload))
         .service(web::resource("/funds/{fund}/documents").get(list))
+        .service(web::resource("/funds/{fund}/documents/bundle").get(bundle))
         .service(web::resource("/funds/{fund}/documents/{sha256}").get(download));
 }

@@ -344,6 +344,34 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
     );
     // ...and the store itself, in its own layout.
     assert_eq!(verify(&w.store).status.code(), Some(0));
+    // The same bundle through the API, as a tar archive: the same files, checked alike.
+    let (status, headers, tarball) = harness::fetch(
+        &app,
+        &format!("/api/v1/funds/{}/documents/bundle", w.fund),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get("content-type").unwrap(), "application/x-tar");
+    let unpacked = dir.join("api-documents");
+    tar::Archive::new(tarball.as_slice())
+        .unpack(&unpacked)
+        .unwrap();
+    let names = |d: &std::path::Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&unpacked), names(&bundle));
+    for name in names(&unpacked) {
+        assert_eq!(
+            std::fs::read(unpacked.join(&name)).unwrap(),
+            std::fs::read(bundle.join(&name)).unwrap()
+        );
+    }
+    assert_eq!(verify(&unpacked).status.code(), Some(0));
     // The independent Python verifier (written from the docs) agrees.
     let python = |docs: &std::path::Path| {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -527,6 +555,21 @@ async fn documents_are_attached_and_read_only_within_scope() {
     );
     let (_, docs) = call!(&app, TestRequest::get().uri(&list));
     assert_eq!(docs, json!({"documents": [], "next_after": null}));
+    // The bundle follows the same scope: another ministry's archive holds nothing of it.
+    let bundle = format!("/api/v1/funds/{}/documents/bundle", w.fund);
+    let (status, _, tarball) = harness::fetch(&app, &bundle).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tarball, vec![0; 1024], "an empty archive");
+    w.as_("ministry", w.interior);
+    let (status, _, tarball) = harness::fetch(&app, &bundle).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut archive = tar::Archive::new(tarball.as_slice());
+    let members: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(members, vec![sha.clone()]);
     for (role, org) in [("treasurer", other.secretariat), ("auditor", other.auditor)] {
         w.as_(role, org);
         refused!(
@@ -541,6 +584,12 @@ async fn documents_are_attached_and_read_only_within_scope() {
             StatusCode::NOT_FOUND,
             "not_found"
         );
+        refused!(
+            &app,
+            TestRequest::get().uri(&format!("/api/v1/funds/{}/documents/bundle", w.fund)),
+            StatusCode::NOT_FOUND,
+            "not_found"
+        );
     }
     w.as_("treasurer", other.secretariat);
     let through_own = format!("/api/v1/funds/{}/documents/{sha}", other.fund);
@@ -552,6 +601,11 @@ async fn documents_are_attached_and_read_only_within_scope() {
     );
     harness::clear_token();
     let (status, _) = call!(&app, TestRequest::get().uri(&uri));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call!(
+        &app,
+        TestRequest::get().uri(&format!("/api/v1/funds/{}/documents/bundle", w.fund))
+    );
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A scan larger than the JSON body limit (1 MiB) but within the document limit.
