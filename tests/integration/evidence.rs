@@ -345,11 +345,8 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
     // ...and the store itself, in its own layout.
     assert_eq!(verify(&w.store).status.code(), Some(0));
     // The same bundle through the API, as a tar archive: the same files, checked alike.
-    let (status, headers, tarball) = harness::fetch(
-        &app,
-        &format!("/api/v1/funds/{}/documents/bundle", w.fund),
-    )
-    .await;
+    let (status, headers, tarball) =
+        harness::fetch(&app, &format!("/api/v1/funds/{}/documents/bundle", w.fund)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers.get("content-type").unwrap(), "application/x-tar");
     let unpacked = dir.join("api-documents");
