@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rand::Rng;
 
 use crate::config::{DbArgs, LedgerArgs};
 
-use super::ledger::{offline_verify, proof_phases_now, vm_kib};
+use super::ledger::{offline_verify, time_proofs, vm_kib};
 use super::{percentile, pg_bin, rate};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -205,33 +204,7 @@ pub fn run(args: &ChainBenchArgs) -> anyhow::Result<()> {
         ));
     }
 
-    let mut rng = rand::thread_rng();
-    let phases_before = proof_phases_now();
-    let mut inc = Vec::new();
-    let mut cons = Vec::new();
-    for _ in 0..args.proofs.max(1) {
-        let seq = rng.gen_range(0..size);
-        let t = Instant::now();
-        ledger
-            .inclusion(&mut conn, chain, seq, Some(size))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        inc.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-        let from = rng.gen_range(1..size.max(2));
-        let t = Instant::now();
-        ledger
-            .consistency(&mut conn, chain, from, size)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        cons.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-    }
-    inc.sort_unstable();
-    cons.sort_unstable();
-    for ((name, d0, n0), (_, d1, n1)) in phases_before.iter().zip(proof_phases_now()) {
-        let runs = n1.saturating_sub(*n0);
-        println!(
-            "{name}: {runs} runs, mean {:.1} µs",
-            d1.saturating_sub(*d0).as_secs_f64() * 1e6 / (runs.max(1) as f64)
-        );
-    }
+    let (inc, cons) = time_proofs(&ledger, &mut conn, chain, size, args.proofs.max(1) as usize)?;
     for (name, lat) in [
         ("inclusion proof at full size", &inc),
         ("consistency proof at full size", &cons),

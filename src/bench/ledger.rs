@@ -453,33 +453,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     });
 
     // Proofs at full size, server-side (no HTTP), with the time of each phase.
-    let mut rng = rand::thread_rng();
-    let phases_before = proof_phases_now();
-    let mut inc = Vec::new();
-    let mut cons = Vec::new();
-    for _ in 0..1_000 {
-        let seq = rng.gen_range(0..nv);
-        let t = Instant::now();
-        ledger
-            .inclusion(&mut conn, chain_uuid, seq, Some(nv))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        inc.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-        let from = rng.gen_range(1..nv);
-        let t = Instant::now();
-        ledger
-            .consistency(&mut conn, chain_uuid, from, nv)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        cons.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-    }
-    inc.sort_unstable();
-    cons.sort_unstable();
-    for ((name, d0, n0), (_, d1, n1)) in phases_before.iter().zip(proof_phases_now()) {
-        let runs = n1.saturating_sub(*n0);
-        println!(
-            "{name}: {runs} runs, mean {:.1} µs",
-            d1.saturating_sub(*d0).as_secs_f64() * 1e6 / (runs.max(1) as f64)
-        );
-    }
+    let (inc, cons) = time_proofs(&ledger, &mut conn, chain_uuid, nv, 1_000)?;
     rows.push(Row {
         name: "inclusion proof at full size",
         ours: format!(
@@ -516,6 +490,47 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Proof phase totals at one instant (`ledger::phases::proof`).
+/// Times `rounds` inclusion proofs (a random leaf, at `size`) and as many consistency
+/// proofs (from a random smaller size to `size`) of `chain`, server-side, then prints the
+/// mean time of each proof phase over them. The latencies (µs) come back sorted.
+pub(crate) fn time_proofs(
+    ledger: &Ledger,
+    conn: &mut PgConnection,
+    chain: uuid::Uuid,
+    size: u64,
+    rounds: usize,
+) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
+    let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut rng = rand::thread_rng();
+    let phases_before = proof_phases_now();
+    let mut inc = Vec::with_capacity(rounds);
+    let mut cons = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let seq = rng.gen_range(0..size);
+        let t = Instant::now();
+        ledger
+            .inclusion(conn, chain, seq, Some(size))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        inc.push(micros(t));
+        let from = rng.gen_range(1..size.max(2));
+        let t = Instant::now();
+        ledger
+            .consistency(conn, chain, from, size)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        cons.push(micros(t));
+    }
+    inc.sort_unstable();
+    cons.sort_unstable();
+    for ((name, d0, n0), (_, d1, n1)) in phases_before.iter().zip(proof_phases_now()) {
+        let runs = n1.saturating_sub(*n0);
+        println!(
+            "{name}: {runs} runs, mean {:.1} µs",
+            d1.saturating_sub(*d0).as_secs_f64() * 1e6 / (runs.max(1) as f64)
+        );
+    }
+    Ok((inc, cons))
+}
+
 pub(crate) fn proof_phases_now() -> Vec<(&'static str, std::time::Duration, u64)> {
     crate::ledger::phases::proof::ALL
         .iter()
