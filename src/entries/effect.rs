@@ -19,7 +19,9 @@ use super::kinds::{FundEntry, ScreeningConfig};
 use crate::funds::ctx::{reject, Actor, FundCtx, Posting, Result};
 use crate::funds::derived::{Derived, Kept, LateWrites, References};
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::{AppendError, Effect, GroupScratch, GroupState, Unsaved};
+use crate::ledger::writer::{
+    AppendError, AppendRequest, Effect, GroupScratch, GroupState, Unsaved,
+};
 
 /// What appending needs from screening (docs/screening.md).
 pub trait Screens: Send + Sync {
@@ -199,6 +201,10 @@ impl FundEffect {
         for t in &typed {
             t.references(&mut refs);
         }
+        // The first job of a group reads what every job of it refers to (`Ahead`).
+        if let Some(group) = st.ahead().and_then(|a| a.refs.take()) {
+            refs.extend(group);
+        }
         st.prefetch(refs)?;
         let started = phases::PREFETCH.since(started);
         let mut screened = Vec::with_capacity(entries.len());
@@ -239,6 +245,7 @@ impl FundEffect {
             phases::SCREEN.since(started);
         } else {
             self.screens.forget(self.ctx.fund);
+            st.ahead_off();
         }
         Ok(())
     }
@@ -283,9 +290,8 @@ impl FundEffect {
 /// Whether every entry is of a kind whose rules write nothing before they refuse, other
 /// than through the job's derived state (`Derived::wrote`): the fund and procurement
 /// kinds. Approvals, reversals, configuration and attachments write as they go.
-fn writes_only_derived(entries: &[Entry]) -> bool {
-    entries.iter().all(|e| {
-        let kind = e.kind.as_str();
+fn writes_only_derived<'a>(kinds: impl IntoIterator<Item = &'a str>) -> bool {
+    kinds.into_iter().all(|kind| {
         crate::funds::kinds::KINDS.contains(&kind)
             || crate::procurement::kinds::KINDS.contains(&kind)
     })
@@ -317,7 +323,37 @@ impl Effect for FundEffect {
     }
 
     fn unsaved(&self, entries: &[Entry]) -> bool {
-        writes_only_derived(entries)
+        writes_only_derived(entries.iter().map(|e| e.kind.as_str()))
+    }
+
+    /// Notes the (vendor, number) of the job's invoices (`Ahead`): screening then reads
+    /// the earlier invoices of every invoice of the group in one statement. A job that
+    /// writes as it goes, or is not screened, turns that off for the group.
+    fn look_ahead(&self, requests: &[AppendRequest], scratch: &mut GroupScratch) {
+        let fund = self.ctx.fund;
+        let mut kept = scratch
+            .take::<GroupKept>(fund)
+            .unwrap_or_else(|| GroupKept {
+                fund_row: None,
+                derived: Kept::deferring(fund, scratch.in_memory()),
+            });
+        if let Some(ahead) = kept.derived.ahead() {
+            if !writes_only_derived(requests.iter().map(|r| r.kind.as_str())) || !self.screen {
+                ahead.off = true;
+            }
+            let refs = ahead.refs.get_or_insert_with(References::default);
+            for r in requests {
+                // A body that does not parse is refused when its job runs.
+                let Ok(typed) = FundEntry::parse(&r.kind, &r.body) else {
+                    continue;
+                };
+                typed.references(refs);
+                if let FundEntry::Invoice(i) = typed {
+                    ahead.numbered.insert((i.vendor, i.invoice_number));
+                }
+            }
+        }
+        scratch.keep(fund, kept);
     }
 
     fn apply_unsaved(

@@ -134,7 +134,7 @@ pub trait LateWrites: std::any::Any {
 
 /// The earlier entries a job refers to, by the table they are read from (filled by
 /// `entries::kinds::FundEntry::references`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct References {
     pub allocations: Vec<i64>,
     pub tenders: Vec<i64>,
@@ -144,6 +144,47 @@ pub struct References {
     pub invoices: Vec<i64>,
     /// Entries read by their index row (awards, bids, reversed and approved entries).
     pub entries: Vec<i64>,
+}
+
+impl References {
+    /// Adds what `other` refers to.
+    pub fn extend(&mut self, other: References) {
+        self.allocations.extend(other.allocations);
+        self.tenders.extend(other.tenders);
+        self.disqualified_tenders.extend(other.disqualified_tenders);
+        self.contracts.extend(other.contracts);
+        self.invoices.extend(other.invoices);
+        self.entries.extend(other.entries);
+    }
+}
+
+/// What a group's jobs will record, known before the first of them runs
+/// (`ledger::writer::Effect::look_ahead`), so that a read each job would make is made once
+/// for the whole group. Kept with the derived state of a group applied in memory; dropped
+/// when a job is refused (what a refused job added cannot be told apart), after which
+/// each job reads for itself again.
+#[derive(Debug, Default)]
+pub struct Ahead {
+    /// A job of the group writes as it goes (a reversal, an approval, a setting) or runs
+    /// unscreened: nothing here may be relied on.
+    pub off: bool,
+    /// What the group's jobs refer to, until the first job reads it with its own
+    /// (`prefetch` reads only rows the group has not read or changed, so what it reads is
+    /// as the group found it).
+    pub refs: Option<References>,
+    /// The (vendor, invoice number) of every invoice the group's jobs record.
+    pub numbered: BTreeSet<(Uuid, String)>,
+    /// Once read (by screening, at the group's first invoice): per pair of `numbered`,
+    /// the unreversed invoices recorded before, then those the group's jobs record, as
+    /// (seq, vendor, number, amount) in seq order.
+    pub invoices: Option<HashMap<(Uuid, String), Vec<(i64, Uuid, String, Decimal)>>>,
+}
+
+impl Ahead {
+    /// Whether the pairs were all looked ahead, so that the group's read answers them.
+    pub fn covers<'a>(&self, pairs: impl IntoIterator<Item = &'a (Uuid, String)>) -> bool {
+        !self.off && pairs.into_iter().all(|p| self.numbered.contains(p))
+    }
 }
 
 pub struct Derived<'c> {
@@ -175,6 +216,7 @@ pub struct Derived<'c> {
     /// refused before it did left nothing in the database.
     wrote: bool,
     late: Option<Box<dyn LateWrites>>,
+    ahead: Option<Ahead>,
 }
 
 macro_rules! keyed {
@@ -220,6 +262,7 @@ pub struct Kept {
     disqualified_tenders: BTreeSet<i64>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
     late: Option<Box<dyn LateWrites>>,
+    ahead: Option<Ahead>,
 }
 
 impl Kept {
@@ -267,7 +310,15 @@ impl Kept {
             disqualified_tenders: BTreeSet::new(),
             orgs: HashMap::new(),
             late: None,
+            ahead: None,
         }
+    }
+
+    /// What the group's jobs will record (`Ahead`), looked ahead before they run; only in
+    /// a group applied in memory (`deferring` lazy).
+    pub fn ahead(&mut self) -> Option<&mut Ahead> {
+        self.lazy
+            .then(|| self.ahead.get_or_insert_with(Ahead::default))
     }
 
     /// What must survive a refused job: the rows earlier jobs changed and left to the
@@ -345,6 +396,7 @@ impl<'c> Derived<'c> {
             disqualified_tenders,
             orgs,
             late,
+            ahead,
         } = kept;
         Self {
             conn,
@@ -369,6 +421,7 @@ impl<'c> Derived<'c> {
             orgs,
             wrote: false,
             late,
+            ahead,
         }
     }
 
@@ -425,7 +478,32 @@ impl<'c> Derived<'c> {
             disqualified_tenders: self.disqualified_tenders,
             orgs: self.orgs,
             late: self.late,
+            ahead: self.ahead,
         })
+    }
+
+    /// What the group's jobs will record (`Ahead`), when it was looked ahead and may be
+    /// relied on.
+    pub fn ahead(&mut self) -> Option<&mut Ahead> {
+        self.ahead.as_mut().filter(|a| self.lazy && !a.off)
+    }
+
+    /// The unreversed invoices the group's jobs recorded and left unwritten (`lazy`): a
+    /// read of the invoices table does not see them.
+    pub fn unwritten_invoices(&self) -> Vec<InvoiceRow> {
+        self.invoices
+            .dirty
+            .iter()
+            .filter_map(|k| self.invoices.rows.get(k).cloned().flatten())
+            .filter(|i| !i.reversed)
+            .collect()
+    }
+
+    /// Nothing looked ahead may be relied on for the rest of the group.
+    pub fn ahead_off(&mut self) {
+        if let Some(a) = self.ahead.as_mut() {
+            a.off = true;
+        }
     }
 
     /// The fund's approval policy, read once per job.

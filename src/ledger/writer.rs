@@ -285,6 +285,14 @@ pub trait Effect: Send + Sync {
             .map_err(Unsaved::Retry)
     }
 
+    /// Called for every job of a group applied in memory (`GroupScratch::in_memory`) whose
+    /// effect shares the scratch, before any of them runs: an effect may note there what
+    /// its job will record, so that a read every job would make is made once for the
+    /// group. By default it notes nothing.
+    fn look_ahead(&self, requests: &[AppendRequest], scratch: &mut GroupScratch) {
+        let _ = (requests, scratch);
+    }
+
     /// Called after the group that ran `apply` committed, with the chain's size then. An
     /// effect that keeps state derived from what it applied promotes it here: until the
     /// commit, a savepoint or the group may still roll back.
@@ -292,6 +300,66 @@ pub trait Effect: Send + Sync {
 
     /// Called when the group that ran `apply` failed as a whole (nothing of it committed).
     fn rolled_back(&self) {}
+}
+
+/// An effect that refuses a job unless `check` accepts its entries, and is otherwise
+/// `inner` in every respect (group state, look-ahead, no savepoint, commit and rollback
+/// notices), so that a checked job runs exactly as the unchecked one would: a job whose
+/// entries must start at the seq it was built for, say. A refusal comes before `inner`
+/// runs, so it writes nothing and the group's scratch keeps what earlier jobs left.
+pub struct Checked<F> {
+    pub inner: Arc<dyn Effect>,
+    pub check: F,
+}
+
+impl<F> Effect for Checked<F>
+where
+    F: Fn(&[Entry]) -> Result<(), AppendError> + Send + Sync,
+{
+    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
+        (self.check)(entries)?;
+        self.inner.apply(conn, entries)
+    }
+
+    fn apply_in_group(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), AppendError> {
+        (self.check)(entries)?;
+        self.inner.apply_in_group(conn, entries, scratch)
+    }
+
+    fn uses_group_scratch(&self) -> bool {
+        self.inner.uses_group_scratch()
+    }
+
+    fn unsaved(&self, entries: &[Entry]) -> bool {
+        self.inner.unsaved(entries)
+    }
+
+    fn apply_unsaved(
+        &self,
+        conn: &mut PgConnection,
+        entries: &[Entry],
+        scratch: &mut GroupScratch,
+    ) -> Result<(), Unsaved> {
+        (self.check)(entries).map_err(Unsaved::Refused)?;
+        self.inner.apply_unsaved(conn, entries, scratch)
+    }
+
+    fn look_ahead(&self, requests: &[AppendRequest], scratch: &mut GroupScratch) {
+        self.inner.look_ahead(requests, scratch);
+    }
+
+    fn committed(&self, chain_size: u64) {
+        self.inner.committed(chain_size);
+    }
+
+    fn rolled_back(&self) {
+        self.inner.rolled_back();
+    }
 }
 
 /// How a job applied without a savepoint (`Effect::apply_unsaved`) failed.
@@ -991,6 +1059,13 @@ fn commit_locked(
             in_memory,
             ..GroupScratch::default()
         };
+        if in_memory && GROUP_STATE.load(Ordering::Relaxed) {
+            for (requests, _, effect) in jobs {
+                if let Some(effect) = effect.filter(|e| e.uses_group_scratch()) {
+                    effect.look_ahead(requests, &mut scratch);
+                }
+            }
+        }
         // Set when a job's savepoint failed although its effect did not: what the effect
         // kept describes writes that were rolled back.
         let mut unsure = false;

@@ -137,6 +137,10 @@ pub struct FundState {
     pub since: NaiveDate,
     pub ministries: HashMap<Uuid, MinistryState>,
     pub awards: HashMap<Uuid, KeptAwards>,
+    /// Invoice numbers of invoices the kept payments pay, by invoice seq, as far as a job
+    /// learnt them (an invoice's number never changes): near-duplicate-payment compares the
+    /// numbers of a payment's near priors, which then need no read.
+    pub numbers: HashMap<i64, String>,
 }
 
 impl FundState {
@@ -148,6 +152,7 @@ impl FundState {
             since,
             ministries: HashMap::new(),
             awards: HashMap::new(),
+            numbers: HashMap::new(),
         }
     }
 
@@ -222,6 +227,12 @@ impl FundState {
         for m in self.ministries.values_mut() {
             m.payments.retain(|p| p.1 >= since);
         }
+        let paid: std::collections::HashSet<i64> = self
+            .ministries
+            .values()
+            .flat_map(|m| m.payments.iter().filter_map(|p| p.5))
+            .collect();
+        self.numbers.retain(|invoice, _| paid.contains(invoice));
     }
 }
 
@@ -236,29 +247,31 @@ struct Kept {
 /// The funds this process appends to are few; a bound keeps a long-lived process with many
 /// funds from holding stale states for all of them.
 const FUNDS_MAX: usize = 64;
-/// Staged states per fund kept at once (a group's jobs).
-const STAGED_MAX: usize = 256;
+/// Staged states per fund kept at once: each job takes the one the job before it staged,
+/// so only those of refused jobs stay behind.
+const STAGED_MAX: usize = 16;
 
 fn kept() -> &'static Mutex<Kept> {
     static KEPT: OnceLock<Mutex<Kept>> = OnceLock::new();
     KEPT.get_or_init(|| Mutex::new(Kept::default()))
 }
 
-/// The state a job of `fund` starting at seq `first` can use: the committed one, or one
-/// staged by an earlier job of the same group, when built at `first`.
+/// The state a job of `fund` starting at seq `first` can use: one staged by an earlier job
+/// of the same group, or the committed one, when built at `first`. It is taken, not
+/// copied (a window's payments are many): the job stages the state it builds from it. A
+/// job refused after taking it leaves nothing at its size, and the next job reads the
+/// database as a job does whose state is not kept.
 pub fn take(fund: Uuid, first: u64) -> Option<FundState> {
-    let kept = kept().lock().ok()?;
-    if let Some(s) = kept
-        .staged
-        .get(&fund)
-        .and_then(|v| v.iter().rev().find(|s| s.size == first))
-    {
-        return Some(s.clone());
+    let mut kept = kept().lock().ok()?;
+    if let Some(staged) = kept.staged.get_mut(&fund) {
+        if let Some(at) = staged.iter().rposition(|s| s.size == first) {
+            return Some(staged.remove(at));
+        }
     }
-    kept.committed
-        .get(&fund)
-        .filter(|s| s.size == first)
-        .cloned()
+    match kept.committed.get(&fund) {
+        Some(s) if s.size == first => kept.committed.remove(&fund),
+        _ => None,
+    }
 }
 
 /// Keeps `state` until its group commits (`promote`).
@@ -351,6 +364,7 @@ mod tests {
             since: d(1),
             ministries: HashMap::new(),
             awards: HashMap::new(),
+            numbers: HashMap::new(),
         }
     }
 
@@ -359,27 +373,34 @@ mod tests {
         let fund = Uuid::new_v4();
         assert_eq!(take(fund, 10), None);
         stage(fund, state(10));
-        // Staged by an earlier job of the same group: usable by the next job.
-        assert_eq!(take(fund, 10).map(|s| s.size), Some(10));
+        // Staged at another size: not for this job.
         assert_eq!(take(fund, 11), None);
+        // Staged by an earlier job of the same group: the next job takes it.
+        assert_eq!(take(fund, 10).map(|s| s.size), Some(10));
+        // Taken, not copied: a job refused after taking it leaves nothing at its size.
+        assert_eq!(take(fund, 10), None);
         // The group committed at another size (the job rolled back, others appended):
         // nothing is kept.
+        stage(fund, state(11));
         promote(fund, 12);
-        assert_eq!(take(fund, 10), None);
+        assert_eq!(take(fund, 11), None);
         assert_eq!(take(fund, 12), None);
         stage(fund, state(20));
         stage(fund, state(25));
         promote(fund, 25);
-        assert_eq!(take(fund, 25).map(|s| s.size), Some(25));
-        assert_eq!(take(fund, 20), None);
         // The group had two jobs of the fund: the writer promotes once per job, and the
         // second call keeps what the first promoted.
         promote(fund, 25);
+        assert_eq!(take(fund, 20), None);
         assert_eq!(take(fund, 25).map(|s| s.size), Some(25));
+        // The next group's job took it and staged its own; that group committed.
+        stage(fund, state(27));
+        promote(fund, 27);
         // A group that committed at another size without staging (its jobs ran unscreened
         // or another process appended): the kept state no longer matches.
         promote(fund, 30);
-        assert_eq!(take(fund, 25), None);
+        assert_eq!(take(fund, 27), None);
+        assert_eq!(take(fund, 30), None);
     }
 
     #[test]
@@ -391,8 +412,12 @@ mod tests {
         stage(fund, state(26));
         assert_eq!(take(fund, 30), None);
         assert_eq!(take(fund, 26).map(|s| s.size), Some(26));
-        // A failed group drops everything kept of the fund.
+        // A failed group drops everything kept of the fund, staged or committed.
+        stage(fund, state(26));
+        promote(fund, 26);
+        stage(fund, state(28));
         forget(fund);
+        assert_eq!(take(fund, 28), None);
         assert_eq!(take(fund, 26), None);
     }
 

@@ -251,6 +251,16 @@ pub fn raise(
     near_invoices.sort_unstable();
     near_invoices.dedup();
     let mut invoice_numbers: HashMap<i64, String> = HashMap::new();
+    // Numbers an earlier job of the fund learnt are kept with the flows.
+    if let Some(kept) = state.as_ref() {
+        near_invoices.retain(|i| match kept.numbers.get(i) {
+            Some(number) => {
+                invoice_numbers.insert(*i, number.clone());
+                false
+            }
+            None => true,
+        });
+    }
     for ((_, typed), row) in entries.iter().zip(typed).zip(&rows) {
         if let (FundEntry::Payment(_), Some(row)) = (typed, row) {
             if let Some(i) = row.ref_seq {
@@ -349,6 +359,13 @@ pub fn raise(
             None => ask.push((ministry, limit.saturating_add(AWARDS_AHEAD))),
         }
     }
+    // The invoices numbered like the job's: read once for the whole group when its
+    // invoices were looked ahead (`Ahead`), at its first invoice, else with the rest.
+    let mut numbered_invoices = Vec::new();
+    if !numbered.is_empty() && st.ahead().is_some_and(|a| a.covers(&numbered)) {
+        numbered_invoices = numbered_ahead(st, fund, &numbered)?;
+        numbered.clear();
+    }
     // Everything else in one round trip (`store::job_reads`): names, first sightings, the
     // near priors' invoice numbers, the tenders' entries, the latest awards not kept, the
     // invoices numbered like the job's.
@@ -388,7 +405,12 @@ pub fn raise(
                 .insert(ministry, flows::KeptAwards { latest: read, all });
         }
     }
-    if let Some(s) = state {
+    if let Some(mut s) = state {
+        s.numbers.extend(
+            invoice_numbers
+                .iter()
+                .map(|(seq, number)| (*seq, number.clone())),
+        );
         flows::stage(fund, s);
     }
     let mut tender_entries: HashMap<i64, Vec<TenderEntry>> = HashMap::new();
@@ -406,7 +428,11 @@ pub fn raise(
         tender_entries,
         payments,
         category_payments,
-        invoices: reads.numbered_invoices,
+        invoices: {
+            numbered_invoices.extend(reads.numbered_invoices);
+            numbered_invoices.sort_unstable_by_key(|i| i.0);
+            numbered_invoices
+        },
         invoice_numbers,
         awards,
         funding,
@@ -416,9 +442,9 @@ pub fn raise(
     };
 
     let mut flags = Vec::new();
-    for ((entry, typed), row) in entries.iter().zip(typed).zip(rows) {
+    for ((entry, typed), row) in entries.iter().zip(typed).zip(&rows) {
         let Some(row) = row else { continue };
-        let Some(f) = facts(st, &job, ctx, entry, typed, &row, t)? else {
+        let Some(f) = facts(st, &job, ctx, entry, typed, row, t)? else {
             continue;
         };
         for finding in rules::screen(&f, t) {
@@ -443,6 +469,25 @@ pub fn raise(
             });
         }
     }
+    // The group's later invoices compare with this job's.
+    if st.ahead().is_some_and(|a| a.invoices.is_some()) {
+        let mut own = Vec::new();
+        for (typed, row) in typed.iter().zip(&rows) {
+            if let (FundEntry::Invoice(i), Some(row)) = (typed, row) {
+                if let Some(invoice) = st.invoice(row.seq)?.filter(|i| !i.reversed) {
+                    own.push((row.seq, i.vendor, invoice.invoice_number, invoice.amount));
+                }
+            }
+        }
+        if let Some(known) = st.ahead().and_then(|a| a.invoices.as_mut()) {
+            for invoice in own {
+                let same = known.entry((invoice.1, invoice.2.clone())).or_default();
+                if same.iter().all(|i| i.0 != invoice.0) {
+                    same.push(invoice);
+                }
+            }
+        }
+    }
     let raised = flags.len();
     // Within a group, inserted once at its end with the flags of the group's other jobs.
     if st.is_lazy() {
@@ -453,6 +498,57 @@ pub fn raise(
     }
     insert_and_notify(st.conn, &flags)?;
     Ok(raised)
+}
+
+/// The unreversed invoices of the fund numbered like `numbered` (pairs the group looked
+/// ahead, `Ahead::covers`), from what the group read at its first invoice: read then, in
+/// one statement, for every invoice the group records, with those its earlier jobs
+/// recorded and left unwritten, and followed since with the invoices of its jobs.
+fn numbered_ahead(
+    st: &mut Derived<'_>,
+    fund: Uuid,
+    numbered: &BTreeSet<(Uuid, String)>,
+) -> diesel::QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
+    if st.ahead().is_some_and(|a| a.invoices.is_none()) {
+        let pairs: Vec<(Uuid, String)> = st
+            .ahead()
+            .map(|a| a.numbered.iter().cloned().collect())
+            .unwrap_or_default();
+        let keys = store::JobKeys {
+            numbered: pairs,
+            ..store::JobKeys::default()
+        };
+        let read = store::job_reads(st.conn, fund, &keys)?;
+        remember_names(&read.names);
+        let asked: std::collections::HashSet<&(Uuid, String)> = keys.numbered.iter().collect();
+        let unwritten = st
+            .unwritten_invoices()
+            .into_iter()
+            .filter(|i| asked.contains(&(i.vendor_org_id, i.invoice_number.clone())))
+            .map(|i| (i.seq, i.vendor_org_id, i.invoice_number, i.amount));
+        let mut by_pair: HashMap<(Uuid, String), std::collections::BTreeMap<i64, _>> =
+            HashMap::new();
+        for invoice in read.numbered_invoices.into_iter().chain(unwritten) {
+            by_pair
+                .entry((invoice.1, invoice.2.clone()))
+                .or_default()
+                .insert(invoice.0, invoice);
+        }
+        let by_pair = by_pair
+            .into_iter()
+            .map(|(pair, by_seq)| (pair, by_seq.into_values().collect()))
+            .collect();
+        if let Some(a) = st.ahead() {
+            a.invoices = Some(by_pair);
+        }
+    }
+    let known = st.ahead().and_then(|a| a.invoices.as_ref());
+    Ok(numbered
+        .iter()
+        .filter_map(|pair| known.and_then(|k| k.get(pair)))
+        .flatten()
+        .cloned()
+        .collect())
 }
 
 /// Flags raised by the jobs of a group, inserted at the group's end (`Derived::late`):
@@ -964,14 +1060,28 @@ fn facts(
                 f.over_contract = over_contract_of(job, invoice.contract_seq, row);
             }
             let since = entry.business_date - Duration::days(t.window_days);
+            // Only the priors a payment screen can use: those near in amount
+            // (duplicate-payment, near-duplicate-payment) and, for a direct purchase, the
+            // other direct purchases (split-purchase). A vendor paid often in the window
+            // has many others.
+            let own = f.direct_purchase;
+            let usable = |amount: &Option<Decimal>, direct: bool| match row.amount_fund {
+                Some(a) => {
+                    (own && direct)
+                        || (amount.unwrap_or_default() - a).abs()
+                            <= a.abs() * t.near_duplicate_share
+                }
+                None => true,
+            };
             f.priors = job
                 .payments
                 .iter()
-                .filter(|(s, date, m, v, _, _)| {
+                .filter(|(s, date, m, v, amount, invoice)| {
                     *s < row.seq
                         && *date >= since
                         && *m == row.ministry_org_id
                         && *v == row.vendor_org_id
+                        && usable(amount, invoice.is_none())
                 })
                 .map(|(s, date, _, _, amount, invoice)| Prior {
                     seq: u(*s),

@@ -464,3 +464,134 @@ async fn a_job_the_database_refuses_after_its_writes_is_refused_alone() {
     assert_eq!(report["ok"], json!(true), "{report}");
     w.rebuild_is_clean();
 }
+
+/// Invoices fired at once are screened against each other and against what was recorded
+/// before, whether or not they share a group: a burst repeating an earlier number, a
+/// number twice within the burst and (once) the number of a reversed invoice raises exactly
+/// `duplicate-payment` for the earlier number's repeat and for the burst's second copy,
+/// each naming the invoice it repeats. A reversal fired in the same burst (it writes as it
+/// goes) changes nothing of that.
+#[actix_web::test]
+async fn invoices_fired_at_once_find_their_duplicates_within_the_burst_and_before_it() {
+    use diesel::prelude::*;
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "1000.00").await;
+    ok!(&app, w.disbursement(alloc, "900.00"));
+    w.ministry();
+    let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+    let tender = ok!(
+        &app,
+        w.post(
+            "tender",
+            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
+        "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
+        )
+    );
+    ok!(&app, harness::bid(w.fund, tender, w.vendor, "900.00"));
+    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "900.00", 1));
+    let contract = ok!(
+        &app,
+        w.post(
+            "contract",
+            json!({"award": award, "value": eur("900.00"),
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
+        )
+    );
+    let invoice = |number: &str, amount: &str| {
+        w.post(
+            "invoice",
+            json!({"contract": contract, "vendor": w.vendor,
+            "invoice_number": number, "amount": eur(amount)}),
+        )
+    };
+    let earlier = ok!(&app, invoice("EARLY-1", "10.01"));
+    let reversed = ok!(&app, invoice("GONE-1", "10.02"));
+    let other = ok!(&app, invoice("OTHER-1", "10.03"));
+    ok!(
+        &app,
+        w.post(
+            "reversal",
+            json!({"entry": reversed, "reason": "entered twice"})
+        )
+    );
+    let before = w.chain_size();
+
+    for with_reversal in [false, true] {
+        let tag = if with_reversal { "R" } else { "N" };
+        let mut requests = Vec::new();
+        for i in 0..10 {
+            requests.push(w.ready(invoice(&format!("{tag}-{i}"), &format!("2{i}.50"))));
+            match i {
+                2 => requests.push(w.ready(invoice("EARLY-1", "30.01"))),
+                4 | 7 => requests.push(w.ready(invoice(&format!("TWICE-{tag}"), "30.02"))),
+                5 if !with_reversal => requests.push(w.ready(invoice("GONE-1", "30.03"))),
+                6 if with_reversal => requests.push(
+                    w.ready(w.post("reversal", json!({"entry": other, "reason": "not ours"}))),
+                ),
+                _ => {}
+            }
+        }
+        for (status, body) in fire(&app, requests).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+
+    let mut conn = w.db.superuser_conn();
+    let flagged: Vec<(i64, Vec<Option<i64>>)> = {
+        use fundtrail::schema::flags::dsl as f;
+        f::flags
+            .filter(f::fund_id.eq(w.fund))
+            .filter(f::rule.eq("duplicate-payment"))
+            .filter(f::seq.ge(before))
+            .select((f::seq, f::evidence))
+            .order(f::seq)
+            .load(&mut conn)
+            .unwrap()
+    };
+    let numbers: std::collections::HashMap<i64, String> = {
+        use fundtrail::schema::invoices::dsl as i;
+        i::invoices
+            .filter(i::fund_id.eq(w.fund))
+            .select((i::seq, i::invoice_number))
+            .load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let earlier = i64::try_from(earlier).unwrap();
+    let repeats: Vec<(&str, Vec<i64>)> = flagged
+        .iter()
+        .map(|(seq, evidence)| {
+            (
+                numbers[seq].as_str(),
+                evidence.iter().skip(1).flatten().copied().collect(),
+            )
+        })
+        .collect();
+    // Per round: EARLY-1 repeats the earlier invoice, the second TWICE- repeats the first;
+    // GONE-1 repeats only a reversed invoice.
+    assert_eq!(repeats.len(), 4, "{repeats:?}");
+    for tag in ["N", "R"] {
+        let twice = format!("TWICE-{tag}");
+        let copies: Vec<i64> = numbers
+            .iter()
+            .filter(|(_, n)| **n == twice)
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(copies.len(), 2);
+        let (first, second) = (copies.iter().min().unwrap(), copies.iter().max().unwrap());
+        assert!(
+            flagged.iter().any(|(s, e)| s == second
+                && e.iter().skip(1).flatten().copied().collect::<Vec<_>>() == [*first]),
+            "{twice}: {repeats:?}"
+        );
+    }
+    let early: Vec<&(&str, Vec<i64>)> = repeats.iter().filter(|r| r.0 == "EARLY-1").collect();
+    assert_eq!(early.len(), 2, "{repeats:?}");
+    // The second round's EARLY-1 repeats the earlier invoice and the first round's copy.
+    assert_eq!(early[0].1, [earlier]);
+    assert_eq!(early[1].1.len(), 2);
+    assert!(early[1].1.contains(&earlier));
+    assert!(repeats.iter().all(|r| r.0 != "GONE-1"), "{repeats:?}");
+    w.rebuild_is_clean();
+}
