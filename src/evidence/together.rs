@@ -9,26 +9,25 @@
 //!
 //! The attachments cite the entry by the seq it gets, which is known only inside the
 //! append: the job is built for the chain's size as read, and refused (`chain_moved`) and
-//! built again when another append came first (`FirstAt`).
+//! built again when another append came first (`ledger::writer::Checked`).
 
 use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use diesel::PgConnection;
 
 use super::http::{read_limited, sniffed, store_error};
 use crate::auth::guard::Principal;
 use crate::chains::http::{idempotency_key, BatchReceipts};
 use crate::docstore::DocumentHash;
-use crate::entries::effect::{FundEffect, Screens};
+use crate::entries::effect::Screens;
 use crate::entries::http::{ledger_principal, prepare, typed, FundPath, NewFundEntry};
 use crate::entries::kinds::EvidenceAttached;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::ledger::entry::Entry;
-use crate::ledger::writer::{AppendError, AppendRequest, Effect, GroupScratch};
+use crate::ledger::writer::{AppendError, AppendRequest, Checked};
 use crate::state::{with_conn, AppState};
 
 /// The most documents one request records with its entry.
@@ -43,54 +42,6 @@ const ATTEMPTS: usize = 5;
 
 /// The refusal that sends the job back to be built for the chain's new size.
 const CHAIN_MOVED: &str = "chain_moved";
-
-/// The fund effect of a job whose later entries cite its first one by seq: the job is
-/// refused with `chain_moved` unless its first entry got `seq`.
-struct FirstAt {
-    inner: Arc<FundEffect>,
-    seq: u64,
-}
-
-impl FirstAt {
-    fn check(&self, entries: &[Entry]) -> Result<(), AppendError> {
-        match entries.first() {
-            Some(e) if e.seq == self.seq => Ok(()),
-            _ => Err(AppendError::Conflict {
-                code: CHAIN_MOVED,
-                detail: "the chain moved while the request was built".to_owned(),
-            }),
-        }
-    }
-}
-
-impl Effect for FirstAt {
-    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
-        self.check(entries)?;
-        self.inner.apply(conn, entries)
-    }
-
-    fn apply_in_group(
-        &self,
-        conn: &mut PgConnection,
-        entries: &[Entry],
-        scratch: &mut GroupScratch,
-    ) -> Result<(), AppendError> {
-        self.check(entries)?;
-        self.inner.apply_in_group(conn, entries, scratch)
-    }
-
-    fn uses_group_scratch(&self) -> bool {
-        self.inner.uses_group_scratch()
-    }
-
-    fn committed(&self, chain_size: u64) {
-        self.inner.committed(chain_size);
-    }
-
-    fn rolled_back(&self) {
-        self.inner.rolled_back();
-    }
-}
 
 /// One document part, read and checked.
 struct Document {
@@ -293,9 +244,17 @@ pub async fn post_with_documents(
                 principal: principal_l.clone(),
             });
         }
-        let first_at = Arc::new(FirstAt {
+        // The later entries cite the first by seq: refused with `chain_moved` unless it
+        // got `seq`, and the job is built again.
+        let first_at = Arc::new(Checked {
             inner: effect.clone(),
-            seq,
+            check: move |entries: &[Entry]| match entries.first() {
+                Some(e) if e.seq == seq => Ok(()),
+                _ => Err(AppendError::Conflict {
+                    code: CHAIN_MOVED,
+                    detail: "the chain moved while the request was built".to_owned(),
+                }),
+            },
         });
         match state.ledger.append_with(fund, requests, first_at).await {
             Ok(receipts) => {

@@ -38,9 +38,7 @@ use crate::entries::effect::FundEffect;
 use crate::entries::kinds::{FundEntry, Method};
 use crate::funds::ctx::{Actor, FundCtx};
 use crate::ledger::entry::{Entry, Principal, ADMIN_CHAIN};
-use crate::ledger::writer::{
-    AppendError, AppendRequest, Effect, FnEffect, GroupScratch, Receipt, Unsaved,
-};
+use crate::ledger::writer::{AppendError, AppendRequest, Checked, Effect, FnEffect, Receipt};
 use crate::ledger::Ledger;
 use crate::money::Currency;
 
@@ -473,73 +471,6 @@ fn find_org(conn: &mut PgConnection, org: &str) -> anyhow::Result<Option<OrgRow>
         Ok(id) => org_store::org(conn, id)?,
         Err(_) => org_store::org_by_name(conn, org)?,
     })
-}
-
-/// Appends the process's new entries only if they start at the seq they were planned
-/// for (their references to each other depend on it), then applies them like the API.
-struct AtSeq {
-    first: u64,
-    count: usize,
-    inner: FundEffect,
-}
-
-impl AtSeq {
-    fn check(&self, entries: &[Entry]) -> Result<(), AppendError> {
-        if entries.first().map(|e| e.seq) != Some(self.first) || entries.len() != self.count {
-            return Err(AppendError::Rejected {
-                code: "chain_moved",
-                detail: "another writer appended first; plan again".to_owned(),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Every method of `Effect` goes to the `FundEffect`, so that an imported group shares
-/// state between its jobs and its screens keep what they read, as the API's appends do.
-impl Effect for AtSeq {
-    fn apply(&self, conn: &mut PgConnection, entries: &[Entry]) -> Result<(), AppendError> {
-        self.check(entries)?;
-        self.inner.apply(conn, entries)
-    }
-
-    fn apply_in_group(
-        &self,
-        conn: &mut PgConnection,
-        entries: &[Entry],
-        scratch: &mut GroupScratch,
-    ) -> Result<(), AppendError> {
-        // Refused before the inner effect runs, the scratch keeps what earlier jobs left.
-        self.check(entries)?;
-        self.inner.apply_in_group(conn, entries, scratch)
-    }
-
-    fn uses_group_scratch(&self) -> bool {
-        self.inner.uses_group_scratch()
-    }
-
-    fn unsaved(&self, entries: &[Entry]) -> bool {
-        self.inner.unsaved(entries)
-    }
-
-    fn apply_unsaved(
-        &self,
-        conn: &mut PgConnection,
-        entries: &[Entry],
-        scratch: &mut GroupScratch,
-    ) -> Result<(), Unsaved> {
-        // Refused before the inner effect runs: nothing written.
-        self.check(entries).map_err(Unsaved::Refused)?;
-        self.inner.apply_unsaved(conn, entries, scratch)
-    }
-
-    fn committed(&self, chain_size: u64) {
-        self.inner.committed(chain_size);
-    }
-
-    fn rolled_back(&self) {
-        self.inner.rolled_back();
-    }
 }
 
 struct Importer<'a> {
@@ -1135,12 +1066,23 @@ impl Importer<'_> {
     }
 
     /// The effect a group is appended with: the API's `FundEffect` acting for the
-    /// group's ministry, refusing unless the group starts at `first`.
-    fn effect(&self, ministry: Uuid, first: u64, count: usize) -> Arc<AtSeq> {
-        Arc::new(AtSeq {
-            first,
-            count,
-            inner: FundEffect {
+    /// group's ministry (every method of `Effect`, so that an imported group shares state
+    /// between its jobs and its screens keep what they read, as the API's appends do),
+    /// refusing unless the group's `count` entries start at `first`, the seq they were
+    /// planned for (their references to each other depend on it).
+    fn effect(&self, ministry: Uuid, first: u64, count: usize) -> Arc<dyn Effect> {
+        let check = move |entries: &[Entry]| {
+            if entries.first().map(|e| e.seq) != Some(first) || entries.len() != count {
+                return Err(AppendError::Rejected {
+                    code: "chain_moved",
+                    detail: "another writer appended first; plan again".to_owned(),
+                });
+            }
+            Ok(())
+        };
+        Arc::new(Checked {
+            check,
+            inner: Arc::new(FundEffect {
                 ctx: FundCtx {
                     fund: self.fund,
                     currency: self.currency,
@@ -1151,7 +1093,7 @@ impl Importer<'_> {
                 }),
                 screens: Arc::new(crate::screening::Screens),
                 screen: true,
-            },
+            }),
         })
     }
 
