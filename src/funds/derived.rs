@@ -158,6 +158,9 @@ impl References {
     }
 }
 
+/// An unreversed invoice as screening compares it: (seq, vendor, number, amount).
+pub type NumberedInvoice = (i64, Uuid, String, Decimal);
+
 /// What a group's jobs will record, known before the first of them runs
 /// (`ledger::writer::Effect::look_ahead`), so that a read each job would make is made once
 /// for the whole group. Kept with the derived state of a group applied in memory; dropped
@@ -177,7 +180,7 @@ pub struct Ahead {
     /// Once read (by screening, at the group's first invoice): per pair of `numbered`,
     /// the unreversed invoices recorded before, then those the group's jobs record, as
     /// (seq, vendor, number, amount) in seq order.
-    pub invoices: Option<HashMap<(Uuid, String), Vec<(i64, Uuid, String, Decimal)>>>,
+    pub invoices: Option<HashMap<(Uuid, String), Vec<NumberedInvoice>>>,
 }
 
 impl Ahead {

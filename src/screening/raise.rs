@@ -34,7 +34,7 @@ use super::rules::{
 use super::store::{self, FlagRow, TenderEntry};
 use crate::entries::kinds::FundEntry;
 use crate::funds::ctx::FundCtx;
-use crate::funds::derived::{Derived, LateWrites};
+use crate::funds::derived::{Derived, LateWrites, NumberedInvoice};
 use crate::funds::state::{ContractRow, FundEntryRow};
 use crate::ledger::entry::Entry;
 
@@ -508,7 +508,7 @@ fn numbered_ahead(
     st: &mut Derived<'_>,
     fund: Uuid,
     numbered: &BTreeSet<(Uuid, String)>,
-) -> diesel::QueryResult<Vec<(i64, Uuid, String, Decimal)>> {
+) -> diesel::QueryResult<Vec<NumberedInvoice>> {
     if st.ahead().is_some_and(|a| a.invoices.is_none()) {
         let pairs: Vec<(Uuid, String)> = st
             .ahead()
@@ -526,7 +526,7 @@ fn numbered_ahead(
             .into_iter()
             .filter(|i| asked.contains(&(i.vendor_org_id, i.invoice_number.clone())))
             .map(|i| (i.seq, i.vendor_org_id, i.invoice_number, i.amount));
-        let mut by_pair: HashMap<(Uuid, String), std::collections::BTreeMap<i64, _>> =
+        let mut by_pair: HashMap<(Uuid, String), std::collections::BTreeMap<i64, NumberedInvoice>> =
             HashMap::new();
         for invoice in read.numbered_invoices.into_iter().chain(unwritten) {
             by_pair
