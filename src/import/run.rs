@@ -58,6 +58,8 @@ const MAX_ATTEMPTS: usize = 5;
 /// Entries of several processes appended in one batch (one transaction); at most the
 /// writer's batch size.
 const MAX_GROUP_ENTRIES: usize = crate::ledger::writer::MAX_BATCH_ENTRIES;
+/// Vendors registered in one administrative batch (one transaction).
+const MAX_VENDORS_PER_BATCH: usize = crate::ledger::writer::MAX_BATCH_ENTRIES;
 /// Examples kept per skip reason in the report.
 const EXAMPLES_PER_REASON: usize = 5;
 /// Groups handed to the chain's writer and not yet answered: while the writer appends
@@ -76,14 +78,23 @@ pub mod phases {
     pub static WAIT_MAPPED: Phase = Phase::new("import: waiting for read and mapped releases");
     /// Reading which of a group's idempotency keys are recorded (one query per group).
     pub static KEYS: Phase = Phase::new("import: reading a group's recorded keys");
-    /// Resolving references and parties (finding or registering vendors), typed bodies.
+    /// Looking a group's parties up and registering the new vendors in batches.
+    pub static VENDORS: Phase = Phase::new("import: registering a group's new vendors");
+    /// Resolving references and parties (the vendors left to one at a time), typed bodies.
     pub static PREPARE: Phase = Phase::new("import: preparing entries");
     /// Handing a group to the chain's writer (checks, canonical bodies).
     pub static SUBMIT: Phase = Phase::new("import: handing a group to the writer");
     /// Waiting for the writer's answer to the oldest group in flight.
     pub static WAIT_WRITER: Phase = Phase::new("import: waiting for the writer");
 
-    pub static ALL: [&Phase; 5] = [&WAIT_MAPPED, &KEYS, &PREPARE, &SUBMIT, &WAIT_WRITER];
+    pub static ALL: [&Phase; 6] = [
+        &WAIT_MAPPED,
+        &KEYS,
+        &VENDORS,
+        &PREPARE,
+        &SUBMIT,
+        &WAIT_WRITER,
+    ];
 }
 
 /// Every phase an import's time is read from: the importer's, the chain writer's and the
@@ -535,6 +546,103 @@ fn party_key(p: &PartyRef) -> String {
     }
 }
 
+/// What the register knows of a party: the organisation of its identifier, the one of
+/// its name (looked up when the identifier names none), and whether that one is a
+/// namesake (known by another identifier of the same register: a different vendor).
+struct Lookup {
+    by_identifier: Option<OrgRow>,
+    by_name: Option<OrgRow>,
+    namesake: bool,
+}
+
+fn lookup(conn: &mut PgConnection, p: &PartyRef) -> anyhow::Result<Lookup> {
+    let by_identifier = match &p.identifier {
+        Some((s, i)) => org_store::org_by_identifier(conn, s, i)?,
+        None => None,
+    };
+    let by_name = match (&by_identifier, &p.name) {
+        (None, Some(n)) => org_store::org_by_name(conn, n)?,
+        _ => None,
+    };
+    let namesake = match (&by_name, &p.identifier) {
+        (Some(o), Some((s, i))) => {
+            org_store::identifier_in_scheme(conn, o.id, s)?.is_some_and(|known| known != *i)
+        }
+        _ => false,
+    };
+    Ok(Lookup {
+        by_identifier,
+        by_name,
+        namesake,
+    })
+}
+
+/// A vendor the import registers: `vendor_registered` in the administrative chain, its
+/// organisation and identifier inserted by the entry's effect.
+struct NewVendor {
+    party: PartyRef,
+    /// The entry's idempotency key.
+    key: String,
+    id: Uuid,
+    name: String,
+    body: Json,
+}
+
+impl NewVendor {
+    /// The vendor of `p` (`None`: it has no name). A namesake is registered under its
+    /// name and identifier (organisation names are unique).
+    fn of(p: &PartyRef, namesake: bool, ocid: &str) -> Option<Self> {
+        let name = p.name.clone()?;
+        let name = match (&p.identifier, namesake) {
+            (Some((s, i)), true) => {
+                let full = format!("{name} ({s} {i})");
+                full.chars().take(200).collect::<String>().trim().to_owned()
+            }
+            _ => name,
+        };
+        let k = party_key(p);
+        let id = Uuid::new_v5(&VENDOR_NAMESPACE, k.as_bytes());
+        let body = match &p.identifier {
+            Some((s, i)) => {
+                json!({"organization": id, "name": name, "source": "ocds", "ocid": ocid,
+                                   "identifier": {"scheme": s, "id": i}})
+            }
+            None => json!({"organization": id, "name": name, "source": "ocds", "ocid": ocid}),
+        };
+        Some(NewVendor {
+            party: p.clone(),
+            key: map::key("vendor", &k),
+            id,
+            name,
+            body,
+        })
+    }
+
+    /// The entry, dated `today` (as every administrative entry of the import).
+    fn request(&self, today: chrono::NaiveDate) -> AppendRequest {
+        AppendRequest {
+            kind: "vendor_registered".to_owned(),
+            business_date: today,
+            idempotency_key: self.key.clone(),
+            body: self.body.clone(),
+            principal: principal(),
+        }
+    }
+
+    /// The organisation and its identifier, as the entry's effect.
+    fn insert(&self, conn: &mut PgConnection) -> Result<(), AppendError> {
+        org_store::insert_org(conn, self.id, &self.name, "vendor").map_err(|e| {
+            crate::auth::admin::db_err(e, "organization_exists", "an organisation with this name")
+        })?;
+        if let Some((s, i)) = &self.party.identifier {
+            org_store::insert_identifier(conn, self.id, s, i).map_err(|e| {
+                crate::auth::admin::db_err(e, "identifier_exists", "this identifier")
+            })?;
+        }
+        Ok(())
+    }
+}
+
 fn skip(reason: &'static str, element: &str, detail: String) -> Skip {
     Skip {
         reason,
@@ -669,25 +777,11 @@ impl Importer<'_> {
         }
         let label = p.label();
         let element = format!("party {label}");
-        let (by_identifier, by_name, namesake) = {
-            let mut conn = self.conn()?;
-            let by_identifier = match &p.identifier {
-                Some((s, i)) => org_store::org_by_identifier(&mut conn, s, i)?,
-                None => None,
-            };
-            let by_name = match (&by_identifier, &p.name) {
-                (None, Some(n)) => org_store::org_by_name(&mut conn, n)?,
-                _ => None,
-            };
-            // The organisation of that name is known by another identifier of the same
-            // register: a namesake, a different vendor.
-            let namesake = match (&by_name, &p.identifier) {
-                (Some(o), Some((s, i))) => org_store::identifier_in_scheme(&mut conn, o.id, s)?
-                    .is_some_and(|known| known != *i),
-                _ => false,
-            };
-            (by_identifier, by_name, namesake)
-        };
+        let Lookup {
+            by_identifier,
+            by_name,
+            namesake,
+        } = lookup(&mut *self.conn()?, p)?;
         let found = by_identifier.clone().or(by_name.filter(|_| !namesake));
         if let Some(o) = found {
             if o.kind != "vendor" {
@@ -737,53 +831,26 @@ impl Importer<'_> {
             self.vendors.insert(k, o.id);
             return Ok(Ok(o.id));
         }
-        let Some(name) = p.name.clone() else {
+        let Some(v) = NewVendor::of(p, namesake, ocid) else {
             return Ok(Err(skip(
                 "party_without_name",
                 &element,
                 "a new vendor needs a name".to_owned(),
             )));
         };
-        // Organisation names are unique: a namesake is registered under its name and
-        // identifier.
-        let name = match (&p.identifier, namesake) {
-            (Some((s, i)), true) => {
-                let full = format!("{name} ({s} {i})");
-                full.chars().take(200).collect::<String>().trim().to_owned()
-            }
-            _ => name,
-        };
-        let id = Uuid::new_v5(&VENDOR_NAMESPACE, k.as_bytes());
-        let body = match &p.identifier {
-            Some((s, i)) => {
-                json!({"organization": id, "name": name, "source": "ocds", "ocid": ocid,
-                                   "identifier": {"scheme": s, "id": i}})
-            }
-            None => json!({"organization": id, "name": name, "source": "ocds", "ocid": ocid}),
-        };
-        let (n, ident) = (name.clone(), p.identifier.clone());
+        let name = v.name.clone();
+        let (id, request) = (v.id, v.request(self.ledger.now().date_naive()));
         let created = self
-            .admin_record(
-                "vendor_registered",
-                map::key("vendor", &k),
-                body,
-                move |conn, _| {
-                    org_store::insert_org(conn, id, &n, "vendor").map_err(|e| {
-                        crate::auth::admin::db_err(
-                            e,
-                            "organization_exists",
-                            "an organisation with this name",
-                        )
-                    })?;
-                    if let Some((s, i)) = &ident {
-                        org_store::insert_identifier(conn, id, s, i).map_err(|e| {
-                            crate::auth::admin::db_err(e, "identifier_exists", "this identifier")
-                        })?;
-                    }
-                    Ok(())
-                },
+            .ledger
+            .append_with(
+                ADMIN_CHAIN,
+                vec![request],
+                Arc::new(FnEffect(move |conn: &mut PgConnection, _: &[Entry]| {
+                    v.insert(conn)
+                })),
             )
-            .await;
+            .await
+            .map(|r| r.first().is_some_and(|r| !r.replayed));
         match created {
             Ok(new) => {
                 if new {
@@ -798,6 +865,77 @@ impl Importer<'_> {
                 format!("registering {name:?}: {e}"),
             ))),
         }
+    }
+
+    /// Registers the vendors that the queued processes' entries not yet recorded name
+    /// and that the register knows neither by identifier nor by name: in batches of the
+    /// administrative chain (one transaction each) instead of one append per vendor.
+    /// Every other party (known, a namesake, a second party of the same name, a batch
+    /// refused) is left to `vendor`, which decides it alone as before.
+    async fn register_new_vendors(
+        &mut self,
+        queued: &[(Plan, Uuid)],
+        recorded: &HashMap<String, Entry>,
+    ) -> anyhow::Result<()> {
+        let mut batch: Vec<NewVendor> = Vec::new();
+        {
+            let mut conn = self.conn()?;
+            let mut seen = std::collections::HashSet::new();
+            let mut names = std::collections::HashSet::new();
+            for (plan, _) in queued {
+                let unrecorded = plan
+                    .entries
+                    .iter()
+                    .filter(|e| !recorded.contains_key(&e.key));
+                for i in unrecorded.flat_map(|e| parties_of(&e.body)) {
+                    let Some(p) = plan.parties.get(i) else {
+                        continue;
+                    };
+                    let k = party_key(p);
+                    if self.vendors.contains_key(&k) || !seen.insert(k) {
+                        continue;
+                    }
+                    let found = lookup(&mut conn, p)?;
+                    if found.by_identifier.is_some() || found.by_name.is_some() {
+                        continue;
+                    }
+                    if let Some(v) = NewVendor::of(p, false, &plan.ocid) {
+                        if names.insert(v.name.clone()) {
+                            batch.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(MAX_VENDORS_PER_BATCH));
+            let chunk = Arc::new(std::mem::replace(&mut batch, rest));
+            let today = self.ledger.now().date_naive();
+            let requests = chunk.iter().map(|v| v.request(today)).collect();
+            let inserting = Arc::clone(&chunk);
+            let effect = FnEffect(move |conn: &mut PgConnection, entries: &[Entry]| {
+                // Only the entries appended now (a replayed key was registered before).
+                for e in entries {
+                    if let Some(v) = inserting.iter().find(|v| v.key == e.idempotency_key) {
+                        v.insert(conn)?;
+                    }
+                }
+                Ok(())
+            });
+            // Refused (a name or identifier taken meanwhile): each goes through `vendor`.
+            if let Ok(receipts) = self
+                .ledger
+                .append_with(ADMIN_CHAIN, requests, Arc::new(effect))
+                .await
+            {
+                let created = receipts.iter().filter(|r| !r.replayed).count();
+                self.report.vendors_created += u64::try_from(created)?;
+                for v in chunk.iter() {
+                    self.vendors.insert(party_key(&v.party), v.id);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes one mapped process: resolves its ministry and queues it for the next group,
@@ -859,6 +997,9 @@ impl Importer<'_> {
                 .flat_map(|(p, _)| p.entries.iter().map(|e| e.key.as_str())),
         )?;
         phases::KEYS.since(started);
+        let started = std::time::Instant::now();
+        self.register_new_vendors(&queued, &recorded).await?;
+        phases::VENDORS.since(started);
         let base = match self.next_seq {
             Some(s) => s,
             None => self.head()?,
