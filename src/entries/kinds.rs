@@ -279,16 +279,29 @@ impl FundEntry {
     pub fn references(&self, refs: &mut References) {
         let seq = |s: u64| i64::try_from(s).ok();
         match self {
+            FundEntry::Pledge(p) => refs.orgs.push(p.donor),
+            FundEntry::Contribution(c) => refs.orgs.push(c.donor),
+            FundEntry::Allocation(a) => refs.orgs.push(a.ministry),
+            FundEntry::Expenditure(e) => refs.orgs.push(e.ministry),
+            FundEntry::Tender(t) => refs.orgs.push(t.ministry),
             FundEntry::Disbursement(d) => refs.allocations.extend(seq(d.allocation)),
-            FundEntry::Bid(b) => refs.tenders.extend(seq(b.tender)),
+            FundEntry::Bid(b) => {
+                refs.tenders.extend(seq(b.tender));
+                refs.orgs.push(b.vendor);
+            }
             FundEntry::Award(a) => {
                 refs.tenders.extend(seq(a.tender));
                 refs.disqualified_tenders.extend(seq(a.tender));
+                refs.orgs.push(a.vendor);
             }
             FundEntry::Contract(c) => refs.entries.extend(seq(c.award)),
             FundEntry::ContractAmendment(a) => refs.contracts.extend(seq(a.contract)),
             FundEntry::Invoice(i) => refs.contracts.extend(seq(i.contract)),
-            FundEntry::Payment(p) => refs.invoices.extend(p.invoice.and_then(seq)),
+            FundEntry::Payment(p) => {
+                refs.invoices.extend(p.invoice.and_then(seq));
+                refs.orgs.extend(p.vendor);
+                refs.orgs.extend(p.ministry);
+            }
             FundEntry::Reversal(r) => refs.entries.extend(seq(r.entry)),
             FundEntry::BidDisqualified(d) => refs.entries.extend(seq(d.bid)),
             FundEntry::Approval(a) => refs.entries.extend(seq(a.entry)),

@@ -144,6 +144,8 @@ pub struct References {
     pub invoices: Vec<i64>,
     /// Entries read by their index row (awards, bids, reversed and approved entries).
     pub entries: Vec<i64>,
+    /// Organisations whose kind the rules check (`org_kind`).
+    pub orgs: Vec<Uuid>,
 }
 
 impl References {
@@ -155,6 +157,7 @@ impl References {
         self.contracts.extend(other.contracts);
         self.invoices.extend(other.invoices);
         self.entries.extend(other.entries);
+        self.orgs.extend(other.orgs);
     }
 }
 
@@ -584,6 +587,7 @@ impl<'c> Derived<'c> {
             mut contracts,
             invoices,
             entries: mut refs,
+            orgs,
         } = refs;
         let fund = self.fund;
         fn load<R: Clone>(
@@ -654,6 +658,27 @@ impl<'c> Derived<'c> {
             |c, k| state::entries_at(c, fund, k),
         )?;
         self.load_disqualifications(disq_tenders)?;
+        self.load_orgs(orgs)?;
+        Ok(())
+    }
+
+    /// The kinds of `orgs` not known yet, active or not, in one query (`org_kind`).
+    fn load_orgs(&mut self, mut orgs: Vec<Uuid>) -> QueryResult<()> {
+        orgs.retain(|o| {
+            !(self.orgs.contains_key(&(*o, true)) && self.orgs.contains_key(&(*o, false)))
+        });
+        orgs.sort_unstable();
+        orgs.dedup();
+        if orgs.is_empty() {
+            return Ok(());
+        }
+        let found = fund_store::org_kinds(self.conn, &orgs)?;
+        for o in orgs {
+            let row = found.get(&o);
+            self.orgs
+                .insert((o, true), row.filter(|r| r.1).map(|r| r.0.clone()));
+            self.orgs.insert((o, false), row.map(|r| r.0.clone()));
+        }
         Ok(())
     }
 

@@ -130,6 +130,36 @@ pub fn funds_of_ministry(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<
 }
 
 /// The kind of an organisation, active or not (replays of old entries).
+#[derive(diesel::QueryableByName)]
+struct OrgKindRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    active: bool,
+}
+
+/// The kind and whether it is active of each of `orgs` that exists, in one query: one
+/// primary-key probe per organisation, fenced so that a planner without statistics does
+/// not read the whole register instead.
+pub fn org_kinds(
+    conn: &mut PgConnection,
+    orgs: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, (String, bool)>> {
+    let rows: Vec<OrgKindRow> = diesel::sql_query(
+        "SELECT o.id, o.kind, o.active FROM unnest($1::uuid[]) AS k(id) \
+         CROSS JOIN LATERAL (SELECT id, kind, active FROM organizations \
+             WHERE id = k.id OFFSET 0) o",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(orgs)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, (r.kind, r.active)))
+        .collect())
+}
+
 pub fn org_kind_any(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
     organizations::table
         .filter(organizations::id.eq(org))

@@ -62,6 +62,9 @@ struct JobFacts {
     fund_first_date: Option<chrono::NaiveDate>,
     tender_entries: HashMap<i64, Vec<TenderEntry>>,
     payments: Vec<store::PaymentRow>,
+    /// Indexes into `payments` by (ministry, vendor), in seq order: a payment's priors are
+    /// its ministry's payments to its vendor.
+    payments_by_party: HashMap<(Option<Uuid>, Option<Uuid>), Vec<usize>>,
     /// Direct purchases by the job's directly purchasing ministries in the job's direct
     /// purchases' categories, in the window (`split-purchase` by category).
     category_payments: Vec<store::CategoryPaymentRow>,
@@ -426,6 +429,13 @@ pub fn raise(
         fund_first_date: reads.fund_first_date,
         names,
         tender_entries,
+        payments_by_party: {
+            let mut by: HashMap<(Option<Uuid>, Option<Uuid>), Vec<usize>> = HashMap::new();
+            for (i, p) in payments.iter().enumerate() {
+                by.entry((p.2, p.3)).or_default().push(i);
+            }
+            by
+        },
         payments,
         category_payments,
         invoices: {
@@ -1074,14 +1084,13 @@ fn facts(
                 None => true,
             };
             f.priors = job
-                .payments
-                .iter()
-                .filter(|(s, date, m, v, amount, invoice)| {
-                    *s < row.seq
-                        && *date >= since
-                        && *m == row.ministry_org_id
-                        && *v == row.vendor_org_id
-                        && usable(amount, invoice.is_none())
+                .payments_by_party
+                .get(&(row.ministry_org_id, row.vendor_org_id))
+                .into_iter()
+                .flatten()
+                .filter_map(|i| job.payments.get(*i))
+                .filter(|(s, date, _, _, amount, invoice)| {
+                    *s < row.seq && *date >= since && usable(amount, invoice.is_none())
                 })
                 .map(|(s, date, _, _, amount, invoice)| Prior {
                     seq: u(*s),
@@ -1174,6 +1183,7 @@ mod tests {
             fund_first_date: None,
             tender_entries: HashMap::new(),
             payments: Vec::new(),
+            payments_by_party: HashMap::new(),
             category_payments: Vec::new(),
             invoices: Vec::new(),
             invoice_numbers: HashMap::new(),
