@@ -516,8 +516,60 @@ struct Importer<'a> {
 
 /// A group handed to the chain's writer, and its answer to come.
 struct InFlight {
-    group: Vec<Pending>,
+    group: Vec<Handed>,
     answer: Pin<Box<dyn Future<Output = Result<Vec<Receipt>, AppendError>>>>,
+}
+
+/// A process of a group handed to the writer: what the importer keeps of it once its
+/// requests are the writer's (their keys, and the findings to report once appended).
+struct Handed {
+    plan: Plan,
+    ministry: Uuid,
+    present: usize,
+    keys: Vec<String>,
+    findings: Vec<Noted>,
+}
+
+/// The data-quality findings an entry records (`imported.findings` of its body).
+struct Noted {
+    kind: String,
+    key: String,
+    findings: Vec<Json>,
+}
+
+impl Pending {
+    /// Its requests (for the writer), and what the importer keeps.
+    fn hand(self) -> (Handed, Vec<AppendRequest>) {
+        let findings = self
+            .requests
+            .iter()
+            .filter_map(|r| {
+                let f = r
+                    .body
+                    .get("imported")
+                    .and_then(|i| i.get("findings"))
+                    .and_then(Json::as_array)?;
+                Some(Noted {
+                    kind: r.kind.clone(),
+                    key: r.idempotency_key.clone(),
+                    findings: f.clone(),
+                })
+            })
+            .collect();
+        let keys = self
+            .requests
+            .iter()
+            .map(|r| r.idempotency_key.clone())
+            .collect();
+        let handed = Handed {
+            plan: self.plan,
+            ministry: self.ministry,
+            present: self.present,
+            keys,
+            findings,
+        };
+        (handed, self.requests)
+    }
 }
 
 /// A process whose new entries wait in the group.
@@ -1037,16 +1089,8 @@ impl Importer<'_> {
 
     /// Counts the data-quality findings of an appended entry and writes each as a JSON
     /// line of the report.
-    fn report_findings(&mut self, ocid: &str, r: &AppendRequest) {
-        let Some(findings) = r
-            .body
-            .get("imported")
-            .and_then(|i| i.get("findings"))
-            .and_then(Json::as_array)
-        else {
-            return;
-        };
-        for f in findings {
+    fn report_findings(&mut self, ocid: &str, r: &Noted) {
+        for f in &r.findings {
             let code = f.get("code").and_then(Json::as_str).unwrap_or("dq");
             *self
                 .report
@@ -1055,7 +1099,7 @@ impl Importer<'_> {
                 .or_default() += 1;
             self.report
                 .line(&json!({"type": "finding", "code": code, "ocid": ocid,
-                "kind": r.kind, "key": r.idempotency_key, "detail": f.get("detail")}));
+                "kind": r.kind, "key": r.key, "detail": f.get("detail")}));
         }
     }
 
@@ -1247,11 +1291,14 @@ impl Importer<'_> {
         let started = std::time::Instant::now();
         let ministry = first.ministry;
         let base = self.group_base.context("a pending group without base")?;
-        let requests: Vec<AppendRequest> = self
-            .group
-            .iter()
-            .flat_map(|g| g.requests.iter().cloned())
-            .collect();
+        // The requests go to the writer; the importer keeps their keys and findings.
+        let mut requests: Vec<AppendRequest> = Vec::with_capacity(self.group_entries());
+        let mut group = Vec::with_capacity(self.group.len());
+        for g in std::mem::take(&mut self.group) {
+            let (handed, r) = g.hand();
+            group.push(handed);
+            requests.extend(r);
+        }
         let count = requests.len();
         let effect = self.effect(ministry, base, count);
         let (ledger, fund) = (Arc::clone(self.ledger), self.fund);
@@ -1263,10 +1310,9 @@ impl Importer<'_> {
         if let std::task::Poll::Ready(r) = answer.as_mut().poll(&mut cx) {
             answer = Box::pin(std::future::ready(r));
         }
-        let group = std::mem::take(&mut self.group);
         let mut seq = base;
-        for r in group.iter().flat_map(|g| &g.requests) {
-            self.inflight_seqs.insert(r.idempotency_key.clone(), seq);
+        for k in group.iter().flat_map(|g| &g.keys) {
+            self.inflight_seqs.insert(k.clone(), seq);
             seq += 1;
         }
         self.pending_keys.clear();
@@ -1308,8 +1354,8 @@ impl Importer<'_> {
         phases::WAIT_WRITER.since(started);
         let mut again = Vec::new();
         for (group, result) in answered {
-            for r in group.iter().flat_map(|g| &g.requests) {
-                self.inflight_seqs.remove(&r.idempotency_key);
+            for k in group.iter().flat_map(|g| &g.keys) {
+                self.inflight_seqs.remove(k);
             }
             match result {
                 Ok(receipts) => self.account(group, &receipts)?,
@@ -1318,7 +1364,16 @@ impl Importer<'_> {
             }
         }
         for group in again {
-            self.group = group;
+            // Planned again from the chain's head: only the plans are needed.
+            self.group = group
+                .into_iter()
+                .map(|h| Pending {
+                    plan: h.plan,
+                    ministry: h.ministry,
+                    requests: Vec::new(),
+                    present: h.present,
+                })
+                .collect();
             self.replan(false).await?;
             self.append_now().await?;
         }
@@ -1326,7 +1381,7 @@ impl Importer<'_> {
     }
 
     /// Reports an appended group.
-    fn account(&mut self, group: Vec<Pending>, receipts: &[Receipt]) -> anyhow::Result<()> {
+    fn account(&mut self, group: Vec<Handed>, receipts: &[Receipt]) -> anyhow::Result<()> {
         for r in receipts.iter().filter(|r| !r.replayed) {
             *self
                 .report
@@ -1341,7 +1396,7 @@ impl Importer<'_> {
             if g.plan.findings > 0 {
                 self.report.processes_with_findings += 1;
             }
-            for r in &g.requests {
+            for r in &g.findings {
                 self.report_findings(&g.plan.ocid, r);
             }
         }
@@ -1369,7 +1424,10 @@ impl Importer<'_> {
             let effect = self.effect(ministry, base, requests.len());
             match self.ledger.append_with(self.fund, requests, effect).await {
                 Ok(receipts) => {
-                    let group = std::mem::take(&mut self.group);
+                    let group = std::mem::take(&mut self.group)
+                        .into_iter()
+                        .map(|g| g.hand().0)
+                        .collect();
                     self.pending_keys.clear();
                     self.group_base = None;
                     return self.account(group, &receipts);
