@@ -10,7 +10,10 @@
 //! savepoint each and their flags written at the group's end (as the service runs), and
 //! with a savepoint and the flags' insert per job (`ledger::writer::UNSAVED` off), so one
 //! run shows what that saves. Where the time goes is read from `ledger::phases` before and
-//! after each phase.
+//! after each phase. With `--separate-server` the server is a `fundtrail serve` child
+//! (`bench::server`) whose peak memory per phase is reported apart from the bench's; only
+//! the service's own mode runs then, and the phases, counted in the serving process, are
+//! not read.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -291,7 +291,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             u64::MAX,
         )
         .await?;
-        server.phase("batches, 1 chain");
+        server.phase("batches on 1 chain");
         eprintln!(
             "bench: HTTP 100-entry batches {:.0} entries/s",
             rate(nb, took_b)
@@ -312,7 +312,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             u64::MAX,
         )
         .await?;
-        server.phase("batches, 1 chain per client");
+        server.phase("batches on 1 chain per client");
         eprintln!(
             "bench: HTTP 100-entry batches over {batch_clients} chains {:.0} entries/s",
             rate(ns, took_s)
