@@ -12,13 +12,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use anyhow::{bail, Context};
 use diesel::{Connection, PgConnection};
 use rand::Rng;
 use serde_json::json;
 
-use crate::app;
 use crate::config::{AppSettings, DbArgs, PoolSettings};
 use crate::ledger::note::SigningKey;
 use crate::ledger::Ledger;
@@ -45,6 +44,10 @@ pub struct LedgerBenchArgs {
     /// Keep the benchmark database afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// With --separate-server, the verification and proofs still run in the bench
+    /// process (they call the ledger directly, not over HTTP).
+    #[command(flatten)]
+    pub server: super::server::ServerArgs,
 }
 
 /// A canonical-sized body like a real payment entry, as JSON text.
@@ -175,12 +178,19 @@ pub(crate) fn baselines(
     })
 }
 
+/// The log name of a benchmark's ledger (and of its signing key).
+pub(super) const LOG_NAME: &str = "bench.fundtrail";
+/// Connections of a benchmark's service pool.
+pub(super) const POOL_SIZE: u32 = 24;
+
 /// What a benchmark serves through: the migrated database's service pool, a throwaway
 /// signing key, the ledger, token keys and the shared state, as `serve` builds them.
 pub(super) struct Service {
     pub pool: crate::db::PgPool,
     pub signer: SigningKey,
     pub ledger: Arc<Ledger>,
+    /// The JWT keys file's text (`<kid> <base64 secret>`), for a separate server.
+    pub jwt_keys: String,
     pub auth: web::Data<crate::auth::Auth>,
     pub state: web::Data<AppState>,
 }
@@ -191,19 +201,20 @@ pub(super) fn service(url: &str) -> anyhow::Result<Service> {
     let pool = crate::db::build_pool(
         &crate::db::service_login_url(url, "fundtrail_app")?,
         &PoolSettings {
-            max_size: 24,
+            max_size: POOL_SIZE,
             ..PoolSettings::default()
         },
     )?;
-    let signer = SigningKey::generate("bench.fundtrail").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let signer = SigningKey::generate(LOG_NAME).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ledger = Arc::new(Ledger::new(
         pool.clone(),
         signer.clone(),
-        "bench.fundtrail",
+        LOG_NAME,
         Ledger::system_clock(),
     ));
+    let jwt_keys = crate::auth::jwt::JwtKeys::generate_line();
     let auth = web::Data::new(crate::auth::Auth::new(
-        crate::auth::jwt::JwtKeys::parse(&crate::auth::jwt::JwtKeys::generate_line())?,
+        crate::auth::jwt::JwtKeys::parse(&jwt_keys)?,
         crate::auth::session::SessionSettings::default(),
     ));
     let state = web::Data::new(AppState::new(
@@ -215,23 +226,25 @@ pub(super) fn service(url: &str) -> anyhow::Result<Service> {
         pool,
         signer,
         ledger,
+        jwt_keys,
         auth,
         state,
     })
 }
 
 fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
+    let service = service(url)?;
     let Service {
         pool,
         signer,
         ledger,
         auth,
-        state,
-    } = service(url)?;
+        ..
+    } = &service;
     // The benchmark acts as an administrator (generic chains are admin-written), a
     // recorded user with the role granted, as the service checks.
-    let operator = super::funds::new_org(&pool, "Bench Operator", "operator")?;
-    let bearer = super::funds::user(&pool, &auth, operator, "admin")?;
+    let operator = super::funds::new_org(pool, "Bench Operator", "operator")?;
+    let bearer = super::funds::user(pool, auth, operator, "admin")?;
     let mut rows: Vec<Row> = Vec::new();
     let mut raw = PgConnection::establish(url)?;
     let tmp = std::env::temp_dir().join(format!("fundtrail-bench-{}", std::process::id()));
@@ -249,21 +262,12 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     )?;
 
     let system = actix_web::rt::System::new();
-    let (http_single, lat_single, http_batch, fill) = system.block_on(async {
+    let (http_single, lat_single, http_batch, fill, server_memory) = system.block_on(async {
         ledger
             .bootstrap()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let st = state.clone();
-        let au = auth.clone();
-        let server = HttpServer::new(move || app::build(st.clone(), au.clone()))
-            .workers(2)
-            .bind(("127.0.0.1", 0))?;
-        let addr = *server.addrs().first().context("no bound address")?;
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
-        let base = format!("http://{addr}/api/v1");
+        let (base, mut server) = super::server::start(&args.server, url, &service).await?;
 
         let chain_a = create_chain(&base, &bearer).await?;
         let (n, lat, took) = drive_single(
@@ -274,6 +278,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.seconds),
         )
         .await?;
+        server.phase("single appends");
         eprintln!("bench: HTTP single appends {:.0}/s", rate(n, took));
         let chain_b = create_chain(&base, &bearer).await?;
         let (nb, took_b) = drive_batches(
@@ -286,6 +291,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             u64::MAX,
         )
         .await?;
+        server.phase("batches on 1 chain");
         eprintln!(
             "bench: HTTP 100-entry batches {:.0} entries/s",
             rate(nb, took_b)
@@ -306,6 +312,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             u64::MAX,
         )
         .await?;
+        server.phase("batches on 1 chain per client");
         eprintln!(
             "bench: HTTP 100-entry batches over {batch_clients} chains {:.0} entries/s",
             rate(ns, took_s)
@@ -321,15 +328,22 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
             args.entries,
         )
         .await?;
+        server.phase("fill");
         eprintln!("bench: filled {nv} entries at {:.0}/s", rate(nv, took_v));
-        handle.stop(true).await;
+        let server_memory = server.stop().await?;
         Ok::<_, anyhow::Error>((
             (n, took),
             lat,
             ((nb, took_b), (ns, took_s)),
             (chain_v, nv, took_v),
+            server_memory,
         ))
     })?;
+    let verifying_process = if server_memory.is_some() {
+        "the bench process"
+    } else {
+        "the serving process"
+    };
     let (n, took) = http_single;
     let mut lat = lat_single;
     lat.sort_unstable();
@@ -410,7 +424,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     rows.push(Row {
         name: "full verification, server-side",
         ours: format!(
-            "{:.0} entries/s ({nv} in {:.1} s), peak RSS growth {} MiB (in the serving process)",
+            "{:.0} entries/s ({nv} in {:.1} s), peak RSS growth {} MiB (in {verifying_process})",
             rate(nv, verify_took),
             verify_took.as_secs_f64(),
             hwm_after.saturating_sub(rss_before) / 1024
@@ -453,7 +467,7 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
     });
 
     // Proofs at full size, server-side (no HTTP), with the time of each phase.
-    let (inc, cons) = time_proofs(&ledger, &mut conn, chain_uuid, nv, 1_000)?;
+    let (inc, cons) = time_proofs(ledger, &mut conn, chain_uuid, nv, 1_000)?;
     rows.push(Row {
         name: "inclusion proof at full size",
         ours: format!(
@@ -477,6 +491,15 @@ fn run_in(url: &str, args: &LedgerBenchArgs) -> anyhow::Result<()> {
         target: "< 1 ms",
     });
     let _ = std::fs::remove_dir_all(&tmp);
+    if let Some(memory) = &server_memory {
+        rows.push(Row {
+            name: "server peak RSS (separate `fundtrail serve` process, HTTP phases)",
+            ours: memory.summary(),
+            baseline: "-".to_owned(),
+            ratio: "-".to_owned(),
+            target: "< 150 MB (143 MiB)",
+        });
+    }
 
     println!("| measurement | fundtrail | baseline (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
@@ -544,12 +567,7 @@ pub(crate) fn proof_phases_now() -> Vec<(&'static str, std::time::Duration, u64)
 pub(crate) fn vm_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+        .and_then(|s| super::server::status_kib(&s, field))
         .unwrap_or(0)
 }
 

@@ -5,8 +5,9 @@
 //! `screening` (precision, recall and cost of the screens on a seeded year), `reports`
 //! (statement and donor report latency), `replica` (report requests per second with and
 //! without a streaming replica), `exports` (export throughput) and `ocds`
-//! (the screens against cardinal-rs on real publications). The service's
-//! modules hold no benchmark code; this folder only drives them. Statistics use floats;
+//! (the screens against cardinal-rs on real publications); `server` runs the HTTP server of
+//! `ledger` and `funds` in the bench process or as a separate `fundtrail serve` whose memory
+//! is measured apart. The service's modules hold no benchmark code; this folder only drives them. Statistics use floats;
 //! money never appears here.
 #![allow(clippy::as_conversions)] // u64 -> f64 for rates and percentiles only
 
@@ -19,6 +20,7 @@ pub mod reconciliation;
 pub mod replica;
 pub mod reports;
 pub mod screening;
+pub mod server;
 
 use std::path::PathBuf;
 use std::time::Duration;
