@@ -110,17 +110,22 @@ pub struct RaisedFlag {
     pub flag: Value,
 }
 
-/// `flag.raised` for each of `flags`: `{"flag": …}`.
-pub fn flags_raised(conn: &mut PgConnection, flags: &[RaisedFlag]) -> diesel::QueryResult<usize> {
+/// `flag.raised` for each of `flags`: `{"flag": …}` (each flag moved into its event, not
+/// copied: an import raises many).
+pub fn flags_raised(conn: &mut PgConnection, flags: Vec<RaisedFlag>) -> diesel::QueryResult<usize> {
     let events: Vec<NewEvent> = flags
-        .iter()
-        .map(|f| NewEvent {
-            id: event_id(EventType::FlagRaised, &f.id.to_string()),
-            fund: f.fund,
-            ministry: f.ministry,
-            event_type: EventType::FlagRaised,
-            data: json!({ "flag": f.flag }),
-            at: f.at,
+        .into_iter()
+        .map(|f| {
+            let mut data = serde_json::Map::with_capacity(1);
+            data.insert("flag".to_owned(), f.flag);
+            NewEvent {
+                id: event_id(EventType::FlagRaised, &f.id.to_string()),
+                fund: f.fund,
+                ministry: f.ministry,
+                event_type: EventType::FlagRaised,
+                data: Value::Object(data),
+                at: f.at,
+            }
         })
         .collect();
     emit(conn, &events)

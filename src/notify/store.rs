@@ -34,7 +34,7 @@ pub fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> QueryResul
                 .map(|e| e.event_type.as_str().to_owned())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Jsonb>, _>(events.iter().map(|e| e.data.clone()).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(events.iter().map(|e| &e.data).collect::<Vec<_>>())
         .bind::<Array<Timestamptz>, _>(events.iter().map(|e| e.at).collect::<Vec<_>>()),
     )
     .execute(conn)

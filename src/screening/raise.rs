@@ -612,7 +612,7 @@ pub fn insert_and_notify(
                 .unwrap_or_default(),
         })
         .collect();
-    crate::notify::events::flags_raised(conn, &raised)?;
+    crate::notify::events::flags_raised(conn, raised)?;
     Ok(inserted.len())
 }
 
