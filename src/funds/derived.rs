@@ -134,7 +134,7 @@ pub trait LateWrites: std::any::Any {
 
 /// The earlier entries a job refers to, by the table they are read from (filled by
 /// `entries::kinds::FundEntry::references`).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct References {
     pub allocations: Vec<i64>,
     pub tenders: Vec<i64>,

@@ -129,7 +129,6 @@ pub fn funds_of_ministry(conn: &mut PgConnection, org: Uuid) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// The kind of an organisation, active or not (replays of old entries).
 #[derive(diesel::QueryableByName)]
 struct OrgKindRow {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -160,6 +159,7 @@ pub fn org_kinds(
         .collect())
 }
 
+/// The kind of an organisation, active or not (replays of old entries).
 pub fn org_kind_any(conn: &mut PgConnection, org: Uuid) -> QueryResult<Option<String>> {
     organizations::table
         .filter(organizations::id.eq(org))

@@ -93,6 +93,45 @@ impl World {
         )
     }
 
+    /// Funded, 900.00 disbursed, and a contract of 900.00 with the vendor awarded by an
+    /// open tender; the contract's seq, with the ministry acting.
+    async fn contracted<B: actix_web::body::MessageBody>(&self, app: &impl harness::App<B>) -> u64 {
+        let alloc = self.funded(app, "1000.00").await;
+        ok!(app, self.disbursement(alloc, "900.00"));
+        self.ministry();
+        let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+        let tender = ok!(
+            app,
+            self.post(
+                "tender",
+                json!({"ministry": self.interior, "title": "T", "category": "c", "method": "open",
+            "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
+            )
+        );
+        ok!(app, harness::bid(self.fund, tender, self.vendor, "900.00"));
+        let award = ok!(
+            app,
+            harness::award(self.fund, tender, self.vendor, "900.00", 1)
+        );
+        ok!(
+            app,
+            self.post(
+                "contract",
+                json!({"award": award, "value": eur("900.00"),
+            "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
+            )
+        )
+    }
+
+    /// An invoice of the vendor against `contract`.
+    fn invoice(&self, contract: u64, number: &str, amount: &str) -> TestRequest {
+        self.post(
+            "invoice",
+            json!({"contract": contract, "vendor": self.vendor,
+            "invoice_number": number, "amount": eur(amount)}),
+        )
+    }
+
     /// (disbursed, left) of the allocation, as the treasurer reads them.
     async fn allocation_use<B: actix_web::body::MessageBody>(
         &self,
@@ -355,35 +394,8 @@ async fn a_retried_key_among_concurrent_appends_counts_once() {
 async fn a_job_the_database_refuses_after_its_writes_is_refused_alone() {
     use diesel::prelude::*;
     let (w, app) = World::new().await;
-    let alloc = w.funded(&app, "1000.00").await;
-    ok!(&app, w.disbursement(alloc, "900.00"));
-    w.ministry();
-    let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
-        )
-    );
-    ok!(&app, harness::bid(w.fund, tender, w.vendor, "900.00"));
-    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "900.00", 1));
-    let contract = ok!(
-        &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("900.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
-    );
-    let invoice = |number: &str, amount: &str| {
-        w.post(
-            "invoice",
-            json!({"contract": contract, "vendor": w.vendor,
-            "invoice_number": number, "amount": eur(amount)}),
-        )
-    };
+    let contract = w.contracted(&app).await;
+    let invoice = |number: &str, amount: &str| w.invoice(contract, number, amount);
     ok!(&app, invoice("DUP-1", "11.11"));
     let mut conn = w.db.superuser_conn();
     diesel::sql_query(
@@ -475,35 +487,8 @@ async fn a_job_the_database_refuses_after_its_writes_is_refused_alone() {
 async fn invoices_fired_at_once_find_their_duplicates_within_the_burst_and_before_it() {
     use diesel::prelude::*;
     let (w, app) = World::new().await;
-    let alloc = w.funded(&app, "1000.00").await;
-    ok!(&app, w.disbursement(alloc, "900.00"));
-    w.ministry();
-    let deadline = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
-    let tender = ok!(
-        &app,
-        w.post(
-            "tender",
-            json!({"ministry": w.interior, "title": "T", "category": "c", "method": "open",
-        "estimated_value": eur("900.00"), "deadline": deadline.to_string()})
-        )
-    );
-    ok!(&app, harness::bid(w.fund, tender, w.vendor, "900.00"));
-    let award = ok!(&app, harness::award(w.fund, tender, w.vendor, "900.00", 1));
-    let contract = ok!(
-        &app,
-        w.post(
-            "contract",
-            json!({"award": award, "value": eur("900.00"),
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31"})
-        )
-    );
-    let invoice = |number: &str, amount: &str| {
-        w.post(
-            "invoice",
-            json!({"contract": contract, "vendor": w.vendor,
-            "invoice_number": number, "amount": eur(amount)}),
-        )
-    };
+    let contract = w.contracted(&app).await;
+    let invoice = |number: &str, amount: &str| w.invoice(contract, number, amount);
     let earlier = ok!(&app, invoice("EARLY-1", "10.01"));
     let reversed = ok!(&app, invoice("GONE-1", "10.02"));
     let other = ok!(&app, invoice("OTHER-1", "10.03"));
