@@ -639,7 +639,7 @@ pub fn rebuild(db_args: &DbArgs, replace: bool) -> anyhow::Result<crate::entries
     )?;
     let mut conn = pool.get()?;
     // A rebuild reads every entry: no statement timeout for this session.
-    diesel::RunQueryDsl::execute(diesel::sql_query("SET statement_timeout = 0"), &mut conn)?;
+    diesel::RunQueryDsl::execute(diesel::sql_query("SET statement_timeout = 0"), &mut **conn)?;
     let report = crate::entries::rebuild::run_with(
         &mut conn,
         replace,

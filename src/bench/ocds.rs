@@ -422,7 +422,7 @@ fn run_in(
             l::ledger_entries
                 .filter(l::chain_id.eq(fund))
                 .select((l::seq, l::idempotency_key))
-                .load(&mut *conn)?
+                .load(&mut **conn)?
         };
         let tender_keys: HashMap<String, String> = scanned
             .ocids
@@ -442,7 +442,7 @@ fn run_in(
             f::flags
                 .filter(f::fund_id.eq(fund))
                 .select((f::rule, f::severity, f::seq))
-                .load(&mut *conn)?
+                .load(&mut **conn)?
         };
         drop(conn);
 

@@ -209,7 +209,7 @@ pub fn measure(args: &ReconciliationBenchArgs) -> anyhow::Result<BenchResult> {
                 flags::message,
             ))
             .order((flags::seq, flags::rule, flags::subject))
-            .load(&mut conn)?;
+            .load(&mut **conn)?;
         let subjects: Vec<String> = generated
             .injected
             .iter()

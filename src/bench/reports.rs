@@ -99,7 +99,7 @@ pub fn run(args: &ReportBenchArgs) -> anyhow::Result<()> {
                 crate::schema::report_blocks::table
                     .filter(crate::schema::report_blocks::fund_id.eq(fund)),
             )
-            .execute(&mut *pool.get()?)?;
+            .execute(&mut **pool.get()?)?;
             let (cold, body) = time(&c, &statement, &tok).await?;
             let size = body
                 .pointer("/checkpoints/fund/tree_size")

@@ -1,6 +1,7 @@
 //! Connection pool, embedded migrations and the private-cluster default.
 
 pub mod embedded;
+mod pool;
 pub mod prepared;
 pub mod replica;
 
@@ -9,14 +10,16 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::Connection;
+
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+pub use pool::{Manager, Vouched};
 
 use crate::config::PoolSettings;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+pub type PgPool = Pool<Manager>;
+pub type PgPooled = PooledConnection<Manager>;
 
 /// A statement the database refused for the values it was given: retrying it can never
 /// succeed, so it is the client's error (422), never `database_unavailable`.
@@ -267,8 +270,8 @@ struct SessionSetup {
     statement_timeout_ms: u64,
 }
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<Vouched, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut Vouched) -> Result<(), diesel::r2d2::Error> {
         let mut sql = format!(
             "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = 60000; SET TIME ZONE 'UTC';",
             self.statement_timeout_ms
@@ -298,11 +301,12 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<PgPool> 
             "FUNDTRAIL_DB_ROLE must be a plain identifier (letters, digits, underscore), got {role:?}"
         );
     }
-    let manager = ConnectionManager::<PgConnection>::new(url);
+    let manager = Manager::new(ConnectionManager::<PgConnection>::new(url));
     Ok(Pool::builder()
         .max_size(settings.max_size)
         .min_idle(Some(0))
         .connection_timeout(settings.connect_timeout)
+        // `Manager::is_valid` probes only a connection not vouched for within a second.
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionSetup {
             role: settings.role.clone(),

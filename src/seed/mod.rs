@@ -1210,7 +1210,8 @@ async fn seed(
         0 | 1 => None,
         _ => Some(pool.get()?),
     };
-    let cpu_before = crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut());
+    let cpu_before =
+        crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut().map(|c| &mut **c));
     let screening_before = crate::telemetry::spent::Spent::now();
     let appending = std::time::Instant::now();
     let mut written = 0_u64;
@@ -1245,7 +1246,8 @@ async fn seed(
         .since(&screening_before)
         .seconds;
     let append_cpu =
-        crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut()).since(&cpu_before);
+        crate::telemetry::cpu::CpuSample::take(sampler.as_deref_mut().map(|c| &mut **c))
+            .since(&cpu_before);
     drop(sampler);
     let truth = drafts.map(|d| d.resolve(fund, args.seed, args.scale, today, &seq_of));
     Ok(Seeded {

@@ -775,7 +775,7 @@ fn ensure_holder(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user:
     )
     .bind::<SqlUuid, _>(org)
     .bind::<Text, _>(kind)
-    .execute(&mut conn)
+    .execute(&mut **conn)
     .unwrap();
     diesel::sql_query(
         "INSERT INTO users (id, org_id, email, password_hash) \
@@ -783,7 +783,7 @@ fn ensure_holder(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user:
     )
     .bind::<SqlUuid, _>(user)
     .bind::<SqlUuid, _>(org)
-    .execute(&mut conn)
+    .execute(&mut **conn)
     .unwrap();
     diesel::sql_query(
         "INSERT INTO role_grants (id, user_id, role) VALUES (gen_random_uuid(), $1, $2) \
@@ -791,7 +791,7 @@ fn ensure_holder(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, user:
     )
     .bind::<SqlUuid, _>(user)
     .bind::<Text, _>(role)
-    .execute(&mut conn)
+    .execute(&mut **conn)
     .unwrap();
 }
 
@@ -813,7 +813,7 @@ pub fn set_approver(state: &web::Data<AppState>, user: uuid::Uuid, role: &str) {
     )
     .bind::<SqlUuid, _>(user)
     .bind::<Text, _>(role)
-    .execute(&mut conn)
+    .execute(&mut **conn)
     .unwrap();
 }
 

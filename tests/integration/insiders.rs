@@ -185,7 +185,7 @@ async fn the_service_login_cannot_shed_its_role_or_disable_triggers() {
         "SELECT session_user::text AS session, current_user::text AS current, \
          (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) AS superuser",
     )
-    .get_result(&mut *conn)
+    .get_result(&mut **conn)
     .unwrap();
     assert_eq!(
         (who.session.as_str(), who.current.as_str(), who.superuser),

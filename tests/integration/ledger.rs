@@ -528,7 +528,7 @@ async fn the_database_refuses_updates_deletes_and_truncates_of_ledger_rows() {
         format!("DELETE FROM checkpoints WHERE chain_id = '{chain}'"),
         "DELETE FROM signing_keys".to_owned(),
     ] {
-        let err = diesel::sql_query(&sql).execute(&mut *conn).unwrap_err();
+        let err = diesel::sql_query(&sql).execute(&mut **conn).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("permission denied") || msg.contains("append-only"),
@@ -1597,7 +1597,7 @@ async fn every_proof_of_a_chain_appended_in_uneven_groups_checks() {
     let stored: i64 = diesel::sql_query(format!(
         "SELECT count(*) AS n FROM merkle_nodes WHERE chain_id = '{chain}'"
     ))
-    .get_result::<Count>(&mut *conn)
+    .get_result::<Count>(&mut **conn)
     .unwrap()
     .n;
     assert_eq!(stored, 85 / 16 + 85 / 32 + 85 / 64);
