@@ -37,11 +37,12 @@ pub struct DbArgs {
     #[arg(long, env = "FUNDTRAIL_DB_ROLE", default_value = "fundtrail_app")]
     pub db_role: String,
 
-    /// Maximum connections in the pool.
+    /// Maximum connections in the pool; also the threads of each HTTP worker's blocking pool.
     #[arg(long, env = "FUNDTRAIL_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
-    /// How long a request waits for a pooled connection before answering 503.
+    /// How long a request waits for a pooled connection, from when it queued for one, before
+    /// answering 503.
     #[arg(long, env = "FUNDTRAIL_DB_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_connect_timeout_ms: u64,
 

@@ -341,8 +341,10 @@ pub fn serve(
             },
         )
         .map_err(|e| std::io::Error::other(format!("webhook worker: {e}")))?;
+        let blocking_threads = state.blocking_threads();
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
+            .worker_max_blocking_threads(blocking_threads)
             .shutdown_timeout(shutdown_timeout_s)
             // The head of a request must arrive within 5 s (slow-loris); its size limits
             // are `http::middleware::head_limits` below actix-http's fixed ones.

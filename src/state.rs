@@ -153,16 +153,42 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Threads of each HTTP worker's blocking pool, where handlers' database work runs: as
+    /// many as the pool has connections, since a thread past those would only wait for one.
+    /// Work beyond them waits in the blocking pool's queue (`conn_since`).
+    pub fn blocking_threads(&self) -> usize {
+        usize::try_from(self.pool.max_size()).unwrap_or(1).max(1)
+    }
+
+    /// A pooled connection for work queued on the blocking pool at `queued`. The pool's wait
+    /// (`FUNDTRAIL_DB_CONNECT_TIMEOUT_MS`) counts from then: a request waits that long in
+    /// all, in the queue and for a connection, then gets 503 `database_unavailable` with
+    /// nothing done.
+    pub fn conn_since(&self, queued: Instant) -> crate::error::ApiResult<PgPooled> {
+        let timeout = self.pool.connection_timeout();
+        let wait = timeout.saturating_sub(queued.elapsed());
+        if wait.is_zero() {
+            return Err(crate::error::ApiError::DatabaseUnavailable(
+                anyhow::anyhow!("no database connection within {} ms", timeout.as_millis()),
+            ));
+        }
+        Ok(self.pool.get_timeout(wait)?)
+    }
+}
+
 /// Runs blocking database work on actix's blocking pool with a pooled connection: the one
-/// way handlers reach the database (a pool timeout becomes 503 `database_unavailable`).
+/// way handlers reach the database (no connection in time is 503 `database_unavailable`,
+/// `AppState::conn_since`).
 pub async fn with_conn<T, F>(state: &web::Data<AppState>, f: F) -> crate::error::ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&AppState, &mut diesel::PgConnection) -> crate::error::ApiResult<T> + Send + 'static,
 {
     let state = state.clone();
+    let queued = Instant::now();
     web::block(move || {
-        let mut conn = state.pool.get()?;
+        let mut conn = state.conn_since(queued)?;
         f(&state, &mut conn)
     })
     .await?
@@ -216,8 +242,9 @@ where
         + 'static,
 {
     let state = state.clone();
+    let queued = Instant::now();
     web::block(move || {
-        let mut primary = state.pool.get()?;
+        let mut primary = state.conn_since(queued)?;
         let (pinned, at) = pin(&state, &mut primary)?;
         match state.replica_conn(&at) {
             Some(mut conn) => {

@@ -3,11 +3,12 @@
 //! Missing or invalid tokens are 401; a valid token of the wrong role is 403.
 //!
 //! A token's signature is not enough: on every request the token's holder is looked up
-//! (one query over primary keys and the live-grant index, `store::token_holder_live`): the
-//! user must exist and be active, belong to the token's organisation, that organisation
-//! must be active, and the user must still hold the token's role. So a deactivation or a
-//! revocation takes effect at the next request, in every process. Nothing is cached: a
-//! cache could be emptied on this process's admin writes, but not on another instance's.
+//! (`holders`, one query over primary keys and the live-grant index shared by the requests
+//! waiting at that moment): the user must exist and be active, belong to the token's
+//! organisation, that organisation must be active, and the user must still hold the token's
+//! role. So a deactivation or a revocation takes effect at the next request, in every
+//! process. Nothing is cached: a cache could be emptied on this process's admin writes, but
+//! not on another instance's.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{store, Auth};
+use super::Auth;
 use crate::error::ApiError;
 use crate::ledger::entry;
-use crate::state::{with_conn, AppState};
+use crate::state::AppState;
 
 /// The roles of docs/security.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -82,16 +83,13 @@ impl Principal {
             .app_data::<web::Data<AppState>>()
             .cloned()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
-        let p = principal.clone();
-        let live = with_conn(&state, move |_, conn| {
-            Ok(store::token_holder_live(
-                conn,
-                p.user,
-                p.org,
-                p.role.as_str(),
-            )?)
-        })
-        .await?;
+        let auth = req
+            .app_data::<web::Data<Auth>>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no authentication state")))?;
+        let live = auth
+            .holders
+            .live(&state.pool, (principal.user, principal.org, principal.role))
+            .await?;
         if !live {
             return Err(ApiError::Unauthorized {
                 code: "invalid_token",

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod guard;
+pub mod holders;
 pub mod http;
 pub mod jwt;
 pub mod me;
@@ -27,6 +28,8 @@ pub struct Auth {
     pub keys: JwtKeys,
     pub throttle: Throttle,
     pub sessions: SessionSettings,
+    /// Every request's token holder check, coalesced (`holders`).
+    pub holders: holders::Holders,
 }
 
 impl Auth {
@@ -35,6 +38,7 @@ impl Auth {
             keys,
             throttle: Throttle::default(),
             sessions,
+            holders: holders::Holders::default(),
         }
     }
 }

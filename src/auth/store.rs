@@ -55,28 +55,25 @@ pub fn active_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<User
         .optional()
 }
 
-/// Does the holder of an access token still stand: user `user` exists, is active and
-/// belongs to `org`, `org` is active, and `role` is a live grant of the user? One query
-/// over the two primary keys and the live-grant index (`role_grants_live`).
-pub fn token_holder_live(
+/// The holders among `users` that still stand: each (user, the user's organisation, role)
+/// where the user is active, the organisation is active and the role is a live grant of
+/// the user. One query over the users' and organisations' primary keys and the live-grant
+/// index (`role_grants_live`); a token stands when its (user, organisation, role) is here.
+pub fn live_holders(
     conn: &mut PgConnection,
-    user: Uuid,
-    org: Uuid,
-    role: &str,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        users::table
-            .inner_join(organizations::table)
-            .inner_join(role_grants::table)
-            .filter(users::id.eq(user))
-            .filter(users::org_id.eq(org))
-            .filter(users::active.eq(true))
-            .filter(organizations::active.eq(true))
-            .filter(role_grants::role.eq(role))
-            .filter(role_grants::revoked_at.is_null())
-            .select(users::id),
-    ))
-    .get_result(conn)
+    users: &[Uuid],
+) -> QueryResult<std::collections::HashSet<(Uuid, Uuid, String)>> {
+    Ok(users::table
+        .inner_join(organizations::table)
+        .inner_join(role_grants::table)
+        .filter(users::id.eq_any(users))
+        .filter(users::active.eq(true))
+        .filter(organizations::active.eq(true))
+        .filter(role_grants::revoked_at.is_null())
+        .select((users::id, users::org_id, role_grants::role))
+        .load::<(Uuid, Uuid, String)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// Roles the user holds now.

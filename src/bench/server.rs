@@ -58,13 +58,16 @@ struct Peaks {
     rss_kib: u64,
     /// The latest VmHWM read (the kernel keeps it monotonic).
     hwm_kib: u64,
+    /// Most threads sampled over the whole run.
+    threads: u64,
 }
 
 impl Peaks {
-    fn observe(&mut self, rss_kib: u64, hwm_kib: u64) {
+    fn observe(&mut self, rss_kib: u64, hwm_kib: u64, threads: u64) {
         self.rss_since_mark_kib = self.rss_since_mark_kib.max(rss_kib);
         self.rss_kib = self.rss_kib.max(rss_kib);
         self.hwm_kib = self.hwm_kib.max(hwm_kib);
+        self.threads = self.threads.max(threads);
     }
 
     /// The largest VmRSS sampled since the last mark; the next phase starts from nothing.
@@ -73,7 +76,8 @@ impl Peaks {
     }
 }
 
-/// A field in KiB (`VmRSS:`, `VmHWM:`) of a `/proc/<pid>/status` text.
+/// A field in KiB (`VmRSS:`, `VmHWM:`), or a count (`Threads:`), of a `/proc/<pid>/status`
+/// text.
 pub(crate) fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
@@ -93,6 +97,8 @@ pub(crate) struct ServerMemory {
     pub hwm_kib: u64,
     /// VmRSS when the server answered `/readyz`.
     pub rss_ready_kib: u64,
+    /// Most threads the server ran at one sample.
+    pub threads_peak: u64,
     pub samples: u64,
 }
 
@@ -105,10 +111,11 @@ impl ServerMemory {
             .map(|(name, kib)| format!("{name} {} MiB", kib / 1024))
             .collect();
         format!(
-            "peak {} MiB (VmHWM; {} MiB when ready); peak VmRSS per phase: {} ({} samples, every {} ms)",
+            "peak {} MiB (VmHWM; {} MiB when ready); peak VmRSS per phase: {}; at most {} threads ({} samples, every {} ms)",
             self.hwm_kib.max(self.rss_peak_kib) / 1024,
             self.rss_ready_kib / 1024,
             phases.join(", "),
+            self.threads_peak,
             self.samples,
             SAMPLE_INTERVAL.as_millis()
         )
@@ -143,8 +150,10 @@ pub(super) async fn start(
 ) -> anyhow::Result<(String, Running)> {
     if !args.separate_server {
         let (st, au) = (service.state.clone(), service.auth.clone());
+        let blocking_threads = st.blocking_threads();
         let server = HttpServer::new(move || crate::app::build(st.clone(), au.clone()))
             .workers(WORKERS)
+            .worker_max_blocking_threads(blocking_threads)
             .bind(("127.0.0.1", 0))?;
         let addr = *server.addrs().first().context("no bound address")?;
         let server = server.run();
@@ -240,8 +249,9 @@ fn spawn(binary: &Path, url: &str, service: &Service) -> anyhow::Result<(Child, 
                     };
                     let rss = status_kib(&text, "VmRSS:").unwrap_or(0);
                     let hwm = status_kib(&text, "VmHWM:").unwrap_or(0);
+                    let threads = status_kib(&text, "Threads:").unwrap_or(0);
                     if let Ok(mut p) = peaks.lock() {
-                        p.0.observe(rss, hwm);
+                        p.0.observe(rss, hwm, threads);
                         p.1 += 1;
                     }
                     std::thread::sleep(SAMPLE_INTERVAL);
@@ -321,6 +331,7 @@ impl Child {
                 p.0.observe(
                     status_kib(&text, "VmRSS:").unwrap_or(0),
                     status_kib(&text, "VmHWM:").unwrap_or(0),
+                    status_kib(&text, "Threads:").unwrap_or(0),
                 );
             }
         }
@@ -352,6 +363,7 @@ impl Child {
         let mut memory = std::mem::take(&mut self.memory);
         memory.rss_peak_kib = peaks.rss_kib;
         memory.hwm_kib = peaks.hwm_kib;
+        memory.threads_peak = peaks.threads;
         memory.samples = samples;
         Ok(memory)
     }
@@ -400,8 +412,9 @@ mod tests {
 
     #[test]
     fn status_fields_are_read_in_kib() {
-        let status = "Name:\tfundtrail\nVmHWM:\t  123456 kB\nVmRSS:\t   98765 kB\n";
+        let status = "Name:\tfundtrail\nVmHWM:\t  123456 kB\nVmRSS:\t   98765 kB\nThreads:\t93\n";
         assert_eq!(status_kib(status, "VmRSS:"), Some(98_765));
+        assert_eq!(status_kib(status, "Threads:"), Some(93));
         assert_eq!(status_kib(status, "VmHWM:"), Some(123_456));
         assert_eq!(status_kib(status, "VmSwap:"), None);
     }
@@ -409,13 +422,13 @@ mod tests {
     #[test]
     fn a_mark_closes_a_phase_and_keeps_the_run_peak() {
         let mut p = Peaks::default();
-        p.observe(100, 120);
-        p.observe(300, 310);
-        p.observe(200, 310);
+        p.observe(100, 120, 20);
+        p.observe(300, 310, 90);
+        p.observe(200, 310, 40);
         assert_eq!(p.mark(), 300);
-        p.observe(150, 310);
+        p.observe(150, 310, 30);
         assert_eq!(p.mark(), 150);
         assert_eq!(p.mark(), 0);
-        assert_eq!((p.rss_kib, p.hwm_kib), (300, 310));
+        assert_eq!((p.rss_kib, p.hwm_kib, p.threads), (300, 310, 90));
     }
 }

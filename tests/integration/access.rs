@@ -189,6 +189,84 @@ async fn a_token_stops_working_when_its_holder_is_deactivated_or_loses_the_role(
     );
 }
 
+/// Holders are looked up together (one query for the requests waiting at that moment):
+/// requests sent at once, from holders that stand and from holders that do not, are each
+/// answered for their own holder, and a revocation is seen by the next burst.
+#[actix_web::test]
+async fn requests_sent_at_once_are_each_answered_for_their_own_holder() {
+    let (db, state, app) = harness::start().await;
+    let donors = harness::org(&db, "Donor Org", "donor");
+    let auditors = harness::org(&db, "Audit Office", "audit_body");
+    let live: Vec<String> = (0..6)
+        .map(|_| harness::token_for(&state, "donor", donors))
+        .chain((0..6).map(|_| harness::token_for(&state, "auditor", auditors)))
+        .collect();
+    let keys = harness::jwt_keys();
+    let token = |user: Uuid, org: Uuid, role: &str| {
+        keys.issue(
+            user,
+            org,
+            role,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(15),
+        )
+        .unwrap()
+        .0
+    };
+    // A user that does not exist, one in the wrong organisation, a role never granted.
+    let revocable = Uuid::new_v4();
+    harness::act_as_user(&state, "donor", donors, revocable);
+    let refused: Vec<String> = vec![
+        token(Uuid::new_v4(), donors, "donor"),
+        token(revocable, auditors, "donor"),
+        token(revocable, donors, "auditor"),
+    ];
+    let burst = |tokens: Vec<String>| {
+        let app = &app;
+        join_all(tokens.into_iter().map(move |t| async move {
+            let res = test::call_service(
+                app,
+                TestRequest::get()
+                    .uri("/api/v1/funds")
+                    .insert_header(("Authorization", format!("Bearer {t}")))
+                    .to_request(),
+            )
+            .await;
+            res.status()
+        }))
+    };
+    let revocable_token = token(revocable, donors, "donor");
+    for _ in 0..3 {
+        let mut tokens = live.clone();
+        tokens.extend(refused.iter().cloned());
+        tokens.push(revocable_token.clone());
+        let statuses = burst(tokens).await;
+        let (ok, rest) = statuses.split_at(live.len());
+        assert!(ok.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+        assert_eq!(
+            rest,
+            [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::OK
+            ]
+        );
+    }
+    harness::act_as(&state, "admin");
+    refused!(
+        &app,
+        TestRequest::delete().uri(&format!("/api/v1/admin/users/{revocable}/roles/donor")),
+        StatusCode::NO_CONTENT,
+        ""
+    );
+    let mut tokens = live.clone();
+    tokens.push(revocable_token);
+    let statuses = burst(tokens).await;
+    assert_eq!(statuses.last(), Some(&StatusCode::UNAUTHORIZED), "revoked");
+    assert!(statuses[..live.len()].iter().all(|s| *s == StatusCode::OK));
+}
+
 #[actix_web::test]
 async fn a_token_for_a_user_that_does_not_exist_is_refused_everywhere() {
     let (_db, _state, app) = harness::start().await;
