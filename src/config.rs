@@ -37,7 +37,8 @@ pub struct DbArgs {
     #[arg(long, env = "FUNDTRAIL_DB_ROLE", default_value = "fundtrail_app")]
     pub db_role: String,
 
-    /// Maximum connections in the pool; also the threads of each HTTP worker's blocking pool.
+    /// Maximum connections in the pool; shared among the HTTP workers, it also bounds each
+    /// worker's blocking threads.
     #[arg(long, env = "FUNDTRAIL_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 

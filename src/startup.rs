@@ -341,7 +341,7 @@ pub fn serve(
             },
         )
         .map_err(|e| std::io::Error::other(format!("webhook worker: {e}")))?;
-        let blocking_threads = state.blocking_threads();
+        let blocking_threads = state.blocking_threads(workers);
         let server = HttpServer::new(move || app::build(state.clone(), auth.clone()))
             .workers(workers)
             .worker_max_blocking_threads(blocking_threads)

@@ -154,11 +154,15 @@ impl AppState {
 }
 
 impl AppState {
-    /// Threads of each HTTP worker's blocking pool, where handlers' database work runs: as
-    /// many as the pool has connections, since a thread past those would only wait for one.
-    /// Work beyond them waits in the blocking pool's queue (`conn_since`).
-    pub fn blocking_threads(&self) -> usize {
-        usize::try_from(self.pool.max_size()).unwrap_or(1).max(1)
+    /// Threads of each of `workers` HTTP workers' blocking pools, where handlers' database
+    /// work runs: the pool's connections shared among the workers (rounded up), since a
+    /// thread past those would only wait for a connection, and each thread that allocates
+    /// keeps memory of its own. Work beyond them waits in its worker's queue (`conn_since`).
+    pub fn blocking_threads(&self, workers: usize) -> usize {
+        usize::try_from(self.pool.max_size())
+            .unwrap_or(1)
+            .div_ceil(workers.max(1))
+            .max(1)
     }
 
     /// A pooled connection for work queued on the blocking pool at `queued`. The pool's wait

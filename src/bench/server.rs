@@ -150,7 +150,7 @@ pub(super) async fn start(
 ) -> anyhow::Result<(String, Running)> {
     if !args.separate_server {
         let (st, au) = (service.state.clone(), service.auth.clone());
-        let blocking_threads = st.blocking_threads();
+        let blocking_threads = st.blocking_threads(WORKERS);
         let server = HttpServer::new(move || crate::app::build(st.clone(), au.clone()))
             .workers(WORKERS)
             .worker_max_blocking_threads(blocking_threads)
