@@ -368,6 +368,17 @@ impl From<diesel::r2d2::PoolError> for ApiError {
     }
 }
 
+impl From<crate::db::coalesce::Unanswered> for ApiError {
+    fn from(err: crate::db::coalesce::Unanswered) -> Self {
+        use crate::db::coalesce::Unanswered as U;
+        match err {
+            U::Overloaded => Self::Overloaded,
+            U::Database(_) => Self::DatabaseUnavailable(anyhow::Error::new(err)),
+            U::Internal(_) => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(err: actix_web::error::BlockingError) -> Self {
         Self::Internal(anyhow::anyhow!("blocking task failed: {err}"))

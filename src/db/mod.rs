@@ -1,5 +1,6 @@
 //! Connection pool, embedded migrations and the private-cluster default.
 
+pub mod coalesce;
 pub mod embedded;
 mod pool;
 pub mod prepared;

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::web::Data;
 use fundtrail::state::AppState;
+use futures_util::future::join_all;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -998,6 +999,58 @@ async fn fund_routes_refuse_everyone_outside_their_scope() {
 
 /// The derived state is a function of the ledger: a rebuild reproduces it exactly, and a
 /// derived row changed behind the service's back is reported.
+/// Typed posts sent at once by callers inside and outside the fund (their holders looked up
+/// together, `auth::holders`) are each answered for their own caller, as when sent one by
+/// one.
+#[actix_web::test]
+async fn typed_posts_sent_at_once_are_each_scoped_to_their_caller() {
+    let (w, app) = World::new().await;
+    w.treasurer();
+    ok!(&app, w.contribution("1000.00"));
+    let alloc = ok!(&app, w.allocation(w.interior, "c", "100.00"));
+    ok!(&app, w.disbursement(alloc, "10.00"));
+    let s = |c: u16| StatusCode::from_u16(c).unwrap();
+    // (role, org, post contribution, post ministry spend); Justice has no allocation here.
+    let cases: Vec<(&str, Uuid, u16, u16)> = vec![
+        ("treasurer", w.secretariat, 201, 403),
+        ("treasurer", w.other.secretariat, 404, 404),
+        ("auditor", w.auditor, 403, 403),
+        ("auditor", w.other.auditor, 404, 404),
+        ("donor", w.donor, 403, 403),
+        ("donor", w.other_donor, 404, 404),
+        ("ministry", w.interior, 403, 201),
+        ("ministry", w.justice, 404, 404),
+        ("ministry", Uuid::new_v4(), 404, 404),
+    ];
+    let mut requests = Vec::new();
+    let mut wanted = Vec::new();
+    for (i, (role, org, post_c, post_m)) in cases.iter().enumerate() {
+        w.as_(role, *org);
+        let amount = eur(&format!("1.{i:02}"));
+        requests.push(harness::authed(w.post(
+            "contribution",
+            json!({"donor": w.donor, "amount": amount, "agreement": "A"}),
+        )));
+        wanted.push((format!("{role} {org} posts a contribution"), s(*post_c)));
+        requests.push(harness::authed(w.post(
+            "expenditure",
+            json!({"ministry": w.interior, "category": "c", "amount": amount, "description": "d"}),
+        )));
+        wanted.push((
+            format!("{role} {org} posts a ministry expenditure"),
+            s(*post_m),
+        ));
+    }
+    let statuses = join_all(requests.into_iter().map(|r| {
+        let app = &app;
+        async move { test::call_service(app, r.to_request()).await.status() }
+    }))
+    .await;
+    for ((what, want), got) in wanted.into_iter().zip(statuses) {
+        assert_eq!(got, want, "{what}");
+    }
+}
+
 #[actix_web::test]
 async fn rebuild_check_agrees_and_reports_a_corrupted_row() {
     use diesel::prelude::*;

@@ -94,6 +94,35 @@ async fn a_database_outage_turns_readyz_into_503_without_crashing() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// Connections the database closed (a restart, a proxy's cut) are found by the pool's
+/// probe at most a second after it last vouched for them: in between a request may get 503
+/// `database_unavailable`, never a 500, and then requests are served on new connections.
+#[actix_web::test]
+async fn connections_the_database_closed_are_replaced_within_a_second() {
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    let app = harness::app(state.clone()).await;
+    harness::act_as(&state, "admin");
+    let (status, _) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+    assert_eq!(status, StatusCode::OK);
+
+    db.terminate_sessions();
+    for _ in 0..3 {
+        let (status, body) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+        assert!(
+            status == StatusCode::OK
+                || (status == StatusCode::SERVICE_UNAVAILABLE
+                    && body["code"] == "database_unavailable"),
+            "{status} {body}"
+        );
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    for _ in 0..3 {
+        let (status, body) = call!(&app, TestRequest::get().uri("/api/v1/funds"));
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
 #[actix_web::test]
 async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
     let db = TestDb::migrated();

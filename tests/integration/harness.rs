@@ -185,6 +185,19 @@ impl TestDb {
     }
 
     /// Kills every session and drops the database (a simulated outage).
+    /// Closes every session on this database but the caller's, as a PostgreSQL restart or
+    /// a proxy cutting connections would.
+    pub fn terminate_sessions(&self) {
+        let mut admin = admin_conn();
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        ))
+        .execute(&mut admin)
+        .unwrap();
+    }
+
     pub fn drop_now(&self) {
         let mut admin = admin_conn();
         diesel::sql_query(format!(
