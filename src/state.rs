@@ -151,9 +151,7 @@ impl AppState {
             std::thread::sleep(REPLAY_POLL.min(deadline - now));
         }
     }
-}
 
-impl AppState {
     /// Threads of each of `workers` HTTP workers' blocking pools, where handlers' database
     /// work runs: the pool's connections shared among the workers (rounded up), since a
     /// thread past those would only wait for a connection, and each thread that allocates

@@ -11,11 +11,10 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::Connection;
-
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-pub use pool::{Manager, Vouched};
 
 use crate::config::PoolSettings;
+pub use pool::{Manager, Vouched};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
