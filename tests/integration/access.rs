@@ -201,18 +201,7 @@ async fn requests_sent_at_once_are_each_answered_for_their_own_holder() {
         .map(|_| harness::token_for(&state, "donor", donors))
         .chain((0..6).map(|_| harness::token_for(&state, "auditor", auditors)))
         .collect();
-    let keys = harness::jwt_keys();
-    let token = |user: Uuid, org: Uuid, role: &str| {
-        keys.issue(
-            user,
-            org,
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap()
-        .0
-    };
+    let token = harness::signed_token;
     // A user that does not exist, one in the wrong organisation, a role never granted.
     let revocable = Uuid::new_v4();
     harness::act_as_user(&state, "donor", donors, revocable);

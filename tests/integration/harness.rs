@@ -357,6 +357,12 @@ pub fn jwt_keys_file() -> std::path::PathBuf {
 pub fn token_for(state: &web::Data<AppState>, role: &str, org: uuid::Uuid) -> String {
     let user = uuid::Uuid::new_v4();
     ensure_holder(state, role, org, user);
+    signed_token(user, org, role)
+}
+
+/// An access token signed for `user` in `org` as `role`, valid for 15 minutes, whether or
+/// not they exist.
+pub fn signed_token(user: uuid::Uuid, org: uuid::Uuid, role: &str) -> String {
     jwt_keys()
         .issue(
             user,
@@ -759,15 +765,7 @@ pub fn act_as_user(state: &web::Data<AppState>, role: &str, org: uuid::Uuid, use
 
 /// Acts with a signed token for `user` in `org` as `role`, whether or not they exist.
 pub fn act_with_token(role: &str, org: uuid::Uuid, user: uuid::Uuid) {
-    let (token, _) = jwt_keys()
-        .issue(
-            user,
-            org,
-            role,
-            chrono::Utc::now(),
-            chrono::Duration::minutes(15),
-        )
-        .unwrap();
+    let token = signed_token(user, org, role);
     TOKEN.with(|t| *t.borrow_mut() = Some(token));
 }
 
