@@ -558,3 +558,143 @@ async fn a_checkpoint_altered_after_a_proof_was_answered_is_refused_by_the_same_
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "ledger_integrity");
 }
+
+/// The rows typed entries derive (`fund_entries`, `invoices`, `contracts`, `flags`) name
+/// only funds and organisations that exist, checked once per statement over all its rows:
+/// a statement with one row naming a missing one writes nothing and fails as a foreign key
+/// fails (SQLSTATE 23503, the constraint's name, `unknown_reference` for the API). Funds
+/// and organisations are never deleted, by the service's login or by a superuser.
+#[actix_web::test]
+async fn derived_rows_name_only_funds_and_organisations_that_exist() {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    let db = TestDb::migrated();
+    let state = harness::state(&db).await;
+    harness::act_as(&state, "admin");
+    let app = harness::app(state.clone()).await;
+    let secretariat = harness::org(&db, "MDTF Secretariat", "fund_secretariat");
+    let ministry = harness::org(&db, "Ministry of Health", "ministry");
+    let vendor = harness::org(&db, "Acme Ltd", "vendor");
+    let fund = harness::create_fund(&app, "Health Fund", secretariat).await;
+    let missing = uuid::Uuid::new_v4();
+    let invoice_entry = |seq: u32, ministry: uuid::Uuid, vendor: uuid::Uuid| {
+        format!("('{fund}', {seq}, 'invoice', '2026-01-15', '{ministry}', '{vendor}')")
+    };
+    let fund_entries = "INSERT INTO fund_entries \
+        (fund_id, seq, kind, business_date, ministry_org_id, vendor_org_id) VALUES";
+    let invoices = "INSERT INTO invoices (fund_id, seq, contract_seq, ministry_org_id, \
+        vendor_org_id, invoice_number, currency, amount) VALUES";
+    let contracts = "INSERT INTO contracts (id, fund_id, seq, tender_seq, award_seq, \
+        ministry_org_id, vendor_org_id, currency, original_value, value, starts_on, ends_on) VALUES";
+    let mut conn = state.pool.get().unwrap();
+    let refused = [
+        (
+            format!(
+                "{fund_entries} {}, {}, {}",
+                invoice_entry(1, ministry, vendor),
+                invoice_entry(2, ministry, missing),
+                invoice_entry(3, ministry, vendor)
+            ),
+            "fund_entries_vendor_org_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO fund_entries (fund_id, seq, kind, business_date, donor_org_id) \
+                 VALUES ('{fund}', 4, 'contribution', '2026-01-15', '{missing}')"
+            ),
+            "fund_entries_donor_org_id_fkey",
+        ),
+        (
+            format!(
+                "{invoices} ('{missing}', 5, 1, '{ministry}', '{vendor}', 'INV-5', 'EUR', 10), \
+                 ('{fund}', 6, 1, '{ministry}', '{vendor}', 'INV-6', 'EUR', 10)"
+            ),
+            "invoices_fund_id_fkey",
+        ),
+        (
+            format!(
+                "{contracts} ('{}', '{fund}', 7, 1, 2, '{missing}', '{vendor}', 'EUR', 10, 10, \
+                 '2026-01-01', '2026-12-31')",
+                uuid::Uuid::new_v4()
+            ),
+            "contracts_ministry_org_id_fkey",
+        ),
+    ];
+    for (sql, constraint) in refused {
+        let err = diesel::sql_query(&sql).execute(&mut **conn).unwrap_err();
+        match &err {
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                assert_eq!(info.constraint_name(), Some(constraint), "{sql}");
+                assert!(info.message().contains(constraint), "{}", info.message());
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+        assert_eq!(
+            fundtrail::db::refusal(&err).map(|r| r.code),
+            Some("unknown_reference")
+        );
+    }
+    let count = |conn: &mut PgConnection, table: &str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<N>(conn)
+            .unwrap()
+            .n
+    };
+    for table in ["fund_entries", "invoices", "contracts"] {
+        assert_eq!(count(&mut conn, table), 0, "{table}: nothing half-written");
+    }
+
+    // Rows naming what exists are written; the service's login may not move one to another
+    // fund or organisation, only change what later entries change.
+    diesel::sql_query(format!(
+        "{fund_entries} {}, {}",
+        invoice_entry(1, ministry, vendor),
+        invoice_entry(2, ministry, vendor)
+    ))
+    .execute(&mut **conn)
+    .unwrap();
+    for sql in [
+        format!("UPDATE fund_entries SET ministry_org_id = '{missing}' WHERE seq = 2"),
+        format!("UPDATE fund_entries SET fund_id = '{missing}' WHERE seq = 2"),
+        format!("UPDATE invoices SET vendor_org_id = '{missing}'"),
+        format!("UPDATE contracts SET ministry_org_id = '{missing}'"),
+        format!("UPDATE flags SET vendor_org_id = '{missing}'"),
+    ] {
+        let err = diesel::sql_query(&sql).execute(&mut **conn).unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+    diesel::sql_query("UPDATE fund_entries SET reversed_by = 9 WHERE seq = 2")
+        .execute(&mut **conn)
+        .unwrap();
+    assert_eq!(count(&mut conn, "fund_entries"), 2);
+
+    // Funds and organisations stay: the service's login may not delete them, and a
+    // superuser is refused by the triggers.
+    let mut su = db.superuser_conn();
+    for sql in [
+        format!("DELETE FROM organizations WHERE id = '{vendor}'"),
+        format!("DELETE FROM funds WHERE id = '{fund}'"),
+        "TRUNCATE organizations CASCADE".to_owned(),
+        "TRUNCATE funds CASCADE".to_owned(),
+    ] {
+        let err = diesel::sql_query(&sql).execute(&mut **conn).unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+        let err = diesel::sql_query(&sql).execute(&mut su).unwrap_err();
+        assert!(err.to_string().contains("never deleted"), "{sql}: {err}");
+    }
+    assert_eq!(
+        count(&mut su, &format!("organizations WHERE id = '{vendor}'")),
+        1
+    );
+}
