@@ -22,7 +22,6 @@ BEGIN
 END
 $$;
 
-DROP FUNCTION fundtrail_check_fund_entry_references();
 DROP FUNCTION fundtrail_check_references();
 DROP FUNCTION fundtrail_refuse_missing(text, text, uuid, text);
 DROP TRIGGER funds_never_deleted ON funds;

@@ -40,8 +40,8 @@ BEGIN
 END
 $$;
 
--- For tables with fund_id, ministry_org_id and vendor_org_id: each distinct reference of
--- the statement's rows looked up once.
+-- Each distinct fund and organisation the statement's rows name, looked up once; for
+-- fund_entries its donor too.
 CREATE FUNCTION fundtrail_check_references() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -57,30 +57,13 @@ BEGIN
      WHERE CASE WHEN r.target = 'funds' THEN NOT EXISTS (SELECT 1 FROM funds f WHERE f.id = r.id)
                 ELSE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = r.id) END
      LIMIT 1;
-    IF FOUND THEN
-        PERFORM fundtrail_refuse_missing(TG_TABLE_NAME, m.col, m.id, m.target);
+    IF NOT FOUND AND TG_TABLE_NAME = 'fund_entries' THEN
+        SELECT 'donor_org_id' AS col, d.id, 'organizations' AS target INTO m
+          FROM (SELECT DISTINCT n.donor_org_id AS id FROM new_rows n
+                 WHERE n.donor_org_id IS NOT NULL) d
+         WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = d.id)
+         LIMIT 1;
     END IF;
-    RETURN NULL;
-END
-$$;
-
--- fund_entries also names a donor.
-CREATE FUNCTION fundtrail_check_fund_entry_references() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    m record;
-BEGIN
-    SELECT r.col, r.id, r.target INTO m
-      FROM (SELECT DISTINCT c.col, c.id, c.target
-              FROM new_rows n
-             CROSS JOIN LATERAL (VALUES ('fund_id', n.fund_id, 'funds'),
-                                        ('ministry_org_id', n.ministry_org_id, 'organizations'),
-                                        ('vendor_org_id', n.vendor_org_id, 'organizations'),
-                                        ('donor_org_id', n.donor_org_id, 'organizations')) c (col, id, target)
-             WHERE c.id IS NOT NULL) r
-     WHERE CASE WHEN r.target = 'funds' THEN NOT EXISTS (SELECT 1 FROM funds f WHERE f.id = r.id)
-                ELSE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = r.id) END
-     LIMIT 1;
     IF FOUND THEN
         PERFORM fundtrail_refuse_missing(TG_TABLE_NAME, m.col, m.id, m.target);
     END IF;
@@ -95,7 +78,7 @@ ALTER TABLE fund_entries
     DROP CONSTRAINT fund_entries_donor_org_id_fkey;
 CREATE TRIGGER fund_entries_references_inserted AFTER INSERT ON fund_entries
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION fundtrail_check_fund_entry_references();
+    FOR EACH STATEMENT EXECUTE FUNCTION fundtrail_check_references();
 
 DO $$
 DECLARE

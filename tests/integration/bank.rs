@@ -613,16 +613,8 @@ async fn statements_are_matched_and_what_does_not_reconcile_is_flagged_with_its_
     let mut conn = db.superuser_conn();
     let clean = rebuild(&mut conn, false);
     assert!(clean.is_clean(), "{clean:?}");
-    let count = |conn: &mut diesel::PgConnection, table: &str| -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<N>(conn)
-            .unwrap()
-            .n
+    let count = |conn: &mut diesel::PgConnection, table: &str| {
+        harness::number(conn, &format!("SELECT count(*) AS n FROM {table}"))
     };
     assert!(count(&mut conn, "bank_matches") > 0 && count(&mut conn, "bank_lines") > 0);
     diesel::sql_query(
@@ -1097,18 +1089,10 @@ async fn a_statement_that_does_not_conform_to_its_schema_is_refused_with_its_vio
         }
     }
     let recorded = |kind: &str| {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM ledger_entries WHERE kind = '{kind}'"
-        ))
-        .get_result::<N>(&mut db.superuser_conn())
-        .unwrap()
-        .n
+        harness::number(
+            &mut db.superuser_conn(),
+            &format!("SELECT count(*) AS n FROM ledger_entries WHERE kind = '{kind}'"),
+        )
     };
     assert_eq!(recorded("bank_statement"), 0, "nothing recorded");
     let (status, body) = call!(&app, upload(fund, &account, &valid));

@@ -97,19 +97,13 @@ impl World {
     }
 
     fn chain_size(&self) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        use diesel::RunQueryDsl;
-        diesel::sql_query(format!(
-            "SELECT size AS n FROM chain_heads WHERE chain_id = '{}'",
-            self.fund
-        ))
-        .get_result::<N>(&mut self.db.superuser_conn())
-        .unwrap()
-        .n
+        harness::number(
+            &mut self.db.superuser_conn(),
+            &format!(
+                "SELECT size AS n FROM chain_heads WHERE chain_id = '{}'",
+                self.fund
+            ),
+        )
     }
 }
 
@@ -288,20 +282,14 @@ async fn an_uploaded_document_is_proven_by_its_entry_and_checked_offline() {
         ]
     );
     // The database holds the hash, never the document.
-    {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let n: N = diesel::sql_query(
-            "SELECT coalesce(sum(length(canonical)), 0)::bigint AS n FROM ledger_entries",
-        )
-        .get_result(&mut w.db.superuser_conn())
-        .unwrap();
-        assert!(n.n < 20_000, "the ledger stays small: {}", n.n);
-    }
+    let ledger_bytes = harness::number(
+        &mut w.db.superuser_conn(),
+        "SELECT coalesce(sum(length(canonical)), 0)::bigint AS n FROM ledger_entries",
+    );
+    assert!(
+        ledger_bytes < 20_000,
+        "the ledger stays small: {ledger_bytes}"
+    );
 
     // The bundle and the export, checked offline: intact...
     let export = dir.join("chain.jsonl");

@@ -122,17 +122,20 @@ fn ensure_template() -> &'static str {
 }
 
 fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    number(
+        conn,
+        &format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"),
+    ) > 0
+}
+
+/// The one bigint a query answers as `n` (`SELECT count(*) AS n FROM …`).
+pub fn number(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
-    struct Count {
+    struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let c: Count = diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"
-    ))
-    .get_result(conn)
-    .unwrap();
-    c.n > 0
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
 }
 
 /// A database of its own for one test, dropped (forcibly) when the test ends.

@@ -634,16 +634,8 @@ async fn derived_rows_name_only_funds_and_organisations_that_exist() {
             Some("unknown_reference")
         );
     }
-    let count = |conn: &mut PgConnection, table: &str| -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<N>(conn)
-            .unwrap()
-            .n
+    let count = |conn: &mut PgConnection, table: &str| {
+        harness::number(conn, &format!("SELECT count(*) AS n FROM {table}"))
     };
     for table in ["fund_entries", "invoices", "contracts"] {
         assert_eq!(count(&mut conn, table), 0, "{table}: nothing half-written");

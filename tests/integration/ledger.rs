@@ -1312,21 +1312,16 @@ async fn effects_commit_with_their_entries_or_not_at_all() {
     let ledger = state.ledger.clone();
     let effect: std::sync::Arc<dyn fundtrail::ledger::writer::Effect> =
         std::sync::Arc::new(NamesEffect);
-    let count = |table: &str| -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
+    let count = |table: &str| {
         let where_ = if table == "ledger_entries" {
             format!(" WHERE chain_id = '{chain}'")
         } else {
             String::new()
         };
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}{where_}"))
-            .get_result::<N>(&mut db.superuser_conn())
-            .unwrap()
-            .n
+        harness::number(
+            &mut db.superuser_conn(),
+            &format!("SELECT count(*) AS n FROM {table}{where_}"),
+        )
     };
 
     // Twelve concurrent jobs: two claim the same name, one is refused by the rule.
