@@ -56,17 +56,25 @@ pub mod writer {
     /// (everything but the effect itself).
     pub static JOB_SAVEPOINT_INSERT: Phase =
         Phase::new("writer: per job savepoint + insert entries + release");
+    /// Per group applied in memory: each job's effect noting what it will record
+    /// (`Effect::look_ahead`) before any runs.
+    pub static LOOK_AHEAD: Phase = Phase::new("writer: look ahead (per group)");
     /// Per job with an effect: the effect's `apply`.
     pub static JOB_EFFECT: Phase = Phase::new("writer: per job effect");
+    /// Per group: what the jobs' effects left to the group's end (derived rows, flags)
+    /// written before the group's entries.
+    pub static GROUP_END: Phase = Phase::new("writer: derived rows at the group's end");
     /// Signing, writing nodes, checkpoint and head, `COMMIT`.
     pub static WRITE_COMMIT: Phase = Phase::new("writer: sign, write group, commit");
     /// Proofs' nodes and the answers after the commit.
     pub static RECEIPTS: Phase = Phase::new("writer: after commit (receipts' nodes)");
 
-    pub static ALL: [&Phase; 5] = [
+    pub static ALL: [&Phase; 7] = [
         &LOCK_AND_KEYS,
+        &LOOK_AHEAD,
         &JOB_SAVEPOINT_INSERT,
         &JOB_EFFECT,
+        &GROUP_END,
         &WRITE_COMMIT,
         &RECEIPTS,
     ];

@@ -1060,11 +1060,13 @@ fn commit_locked(
             ..GroupScratch::default()
         };
         if in_memory && GROUP_STATE.load(Ordering::Relaxed) {
+            let started = std::time::Instant::now();
             for (requests, _, effect) in jobs {
                 if let Some(effect) = effect.filter(|e| e.uses_group_scratch()) {
                     effect.look_ahead(requests, &mut scratch);
                 }
             }
+            phases::writer::LOOK_AHEAD.since(started);
         }
         // Set when a job's savepoint failed although its effect did not: what the effect
         // kept describes writes that were rolled back.
@@ -1170,7 +1172,10 @@ fn commit_locked(
         }
         // What the jobs' effects left to the group's end, written before the group is. In
         // memory, a failure there is a job's, found by applying the group again.
-        if let Err(e) = scratch.finish(conn) {
+        let started = std::time::Instant::now();
+        let finished = scratch.finish(conn);
+        phases::writer::GROUP_END.since(started);
+        if let Err(e) = finished {
             if in_memory {
                 *retry = true;
             }
