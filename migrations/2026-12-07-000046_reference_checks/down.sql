@@ -23,7 +23,6 @@ END
 $$;
 
 DROP FUNCTION fundtrail_check_references();
-DROP FUNCTION fundtrail_refuse_missing(text, text, uuid, text);
 DROP TRIGGER funds_never_deleted ON funds;
 DROP TRIGGER funds_never_truncated ON funds;
 DROP TRIGGER organizations_never_deleted ON organizations;

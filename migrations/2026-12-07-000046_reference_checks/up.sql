@@ -25,21 +25,6 @@ CREATE TRIGGER organizations_never_deleted BEFORE DELETE ON organizations
 CREATE TRIGGER organizations_never_truncated BEFORE TRUNCATE ON organizations
     FOR EACH STATEMENT EXECUTE FUNCTION fundtrail_referenced_never_deleted();
 
--- Raises the foreign key violation of the first missing reference, if any.
-CREATE FUNCTION fundtrail_refuse_missing(tbl text, col text, id uuid, target text)
-RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF id IS NOT NULL THEN
-        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', tbl, tbl || '_' || col || '_fkey'
-            USING ERRCODE = 'foreign_key_violation',
-                  CONSTRAINT = tbl || '_' || col || '_fkey',
-                  TABLE = tbl,
-                  DETAIL = format('Key (%s)=(%s) is not present in table "%s".', col, id, target);
-    END IF;
-END
-$$;
-
 -- Each distinct fund and organisation the statement's rows name, looked up once; for
 -- fund_entries its donor too.
 CREATE FUNCTION fundtrail_check_references() RETURNS trigger
@@ -65,7 +50,12 @@ BEGIN
          LIMIT 1;
     END IF;
     IF FOUND THEN
-        PERFORM fundtrail_refuse_missing(TG_TABLE_NAME, m.col, m.id, m.target);
+        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"',
+                TG_TABLE_NAME, TG_TABLE_NAME || '_' || m.col || '_fkey'
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = TG_TABLE_NAME || '_' || m.col || '_fkey',
+                  TABLE = TG_TABLE_NAME,
+                  DETAIL = format('Key (%s)=(%s) is not present in table "%s".', m.col, m.id, m.target);
     END IF;
     RETURN NULL;
 END
