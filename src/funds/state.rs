@@ -12,7 +12,7 @@ use diesel::PgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::db::prepared::unprepared;
+use crate::db::prepared::{prepared, unprepared};
 use crate::schema::{
     allocations, approval_policies, approval_requests, approvals, bid_disqualifications,
     contract_amendments, contracts, donor_positions, evidence_documents, fund_entries,
@@ -542,19 +542,55 @@ pub fn list_entries(
         .load(conn)
 }
 
-/// Multi-row upserts of changed rows: one statement per table and flush, setting every
-/// column a later entry can change.
+/// The statement of an `upsert_many!` function: every column bound as one array and
+/// unnested, so its text is the same for any number of rows and is prepared once per
+/// connection (a multi-row `VALUES` list is parsed and planned on every call, with a bind
+/// per cell: at a hundred typed entries per group that cost more than the insert itself).
+fn upsert_sql(table: &str, columns: &[&str], keys: &[&str], set: &[&str]) -> String {
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let set: Vec<String> = set.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        params.join(", "),
+        keys.join(", "),
+        set.join(", ")
+    )
+}
+
+/// Rows in one statement at most: a group's rows, bounded so that an import's large group
+/// does not build one huge statement.
+const UPSERT_CHUNK: usize = 10_000;
+
+/// Multi-row upserts of changed rows: one statement per table and flush (`upsert_sql`),
+/// setting every column a later entry can change. `columns` are all of the row's fields,
+/// named as the table's columns.
 macro_rules! upsert_many {
-    ($name:ident, $row:ty, $table:ident, ($($key:ident),+), [$($col:ident),+]) => {
+    ($name:ident, $row:ident, $table:ident, ($($key:ident),+), [$($col:ident),+], columns [$($field:ident),+]) => {
         pub fn $name(conn: &mut PgConnection, rows: &[$row]) -> QueryResult<()> {
-            use diesel::upsert::excluded;
-            for chunk in rows.chunks(1_000) {
-                diesel::insert_into($table::table)
-                    .values(chunk)
-                    .on_conflict(($($table::$key),+))
-                    .do_update()
-                    .set(($($table::$col.eq(excluded($table::$col))),+))
-                    .execute(conn)?;
+            use diesel::sql_types::Array;
+            // `columns` names every field of the row: a field added later fails to compile
+            // here instead of being left out of the insert.
+            let _ = |r: &$row| {
+                let $row { $($field: _),+ } = r;
+            };
+            static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let sql = SQL.get_or_init(|| {
+                upsert_sql(
+                    stringify!($table),
+                    &[$(stringify!($field)),+],
+                    &[$(stringify!($key)),+],
+                    &[$(stringify!($col)),+],
+                )
+            });
+            for chunk in rows.chunks(UPSERT_CHUNK) {
+                prepared(
+                    diesel::sql_query(sql.as_str())
+                    $(.bind::<Array<<$table::$field as diesel::Expression>::SqlType>, _>(
+                        chunk.iter().map(|r| &r.$field).collect::<Vec<_>>(),
+                    ))+,
+                )
+                .execute(conn)?;
             }
             Ok(())
         }
@@ -566,91 +602,105 @@ upsert_many!(
     FundPosition,
     fund_positions,
     (fund_id),
-    [pledged, received, allocated, disbursed, expended, paid]
+    [pledged, received, allocated, disbursed, expended, paid],
+    columns [fund_id, pledged, received, allocated, disbursed, expended, paid]
 );
 upsert_many!(
     upsert_donor_positions,
     DonorPosition,
     donor_positions,
     (fund_id, donor_org_id),
-    [pledged, received]
+    [pledged, received],
+    columns [fund_id, donor_org_id, pledged, received]
 );
 upsert_many!(
     upsert_ministry_positions,
     MinistryPosition,
     ministry_positions,
     (fund_id, ministry_org_id),
-    [allocated, disbursed, expended, paid]
+    [allocated, disbursed, expended, paid],
+    columns [fund_id, ministry_org_id, allocated, disbursed, expended, paid]
 );
 upsert_many!(
     upsert_allocations,
     AllocationRow,
     allocations,
     (fund_id, seq),
-    [disbursed_fund, reversed]
+    [disbursed_fund, reversed],
+    columns [fund_id, seq, ministry_org_id, budget_line, category, amount_fund, period_start, period_end, disbursed_fund, reversed]
 );
 upsert_many!(
     upsert_fx_rates,
     FxRateRow,
     fx_rates,
     (fund_id, seq),
-    [reversed]
+    [reversed],
+    columns [fund_id, seq, base, quote, rate_date, rate, reversed]
 );
 upsert_many!(
     upsert_tenders,
     TenderRow,
     tenders,
     (fund_id, seq),
-    [stage, bids, award_seq]
+    [stage, bids, award_seq],
+    columns [fund_id, seq, ministry_org_id, method, stage, bids, award_seq, status]
 );
 upsert_many!(
     upsert_contracts,
     ContractRow,
     contracts,
     (fund_id, seq),
-    [value, starts_on, ends_on, amendments, invoiced, paid, reversed]
+    [value, starts_on, ends_on, amendments, invoiced, paid, reversed],
+    columns [id, fund_id, seq, tender_seq, award_seq, ministry_org_id, vendor_org_id, currency, original_value, value, starts_on, ends_on, amendments, invoiced, paid, reversed]
 );
 upsert_many!(
     upsert_amendments,
     AmendmentRow,
     contract_amendments,
     (fund_id, seq),
-    [reversed]
+    [reversed],
+    columns [fund_id, seq, contract_seq, old_value, new_value, old_starts_on, old_ends_on, reversed]
 );
 upsert_many!(
     upsert_invoices,
     InvoiceRow,
     invoices,
     (fund_id, seq),
-    [paid, reversed]
+    [paid, reversed],
+    columns [fund_id, seq, contract_seq, ministry_org_id, vendor_org_id, invoice_number, currency, amount, paid, reversed]
 );
 upsert_many!(
     upsert_bid_disqualifications,
     BidDisqualificationRow,
     bid_disqualifications,
     (fund_id, seq),
-    [reversed]
+    [reversed],
+    columns [fund_id, seq, bid_seq, tender_seq, vendor_org_id, reversed]
 );
 upsert_many!(
     upsert_approvals,
     ApprovalRow,
     approvals,
     (fund_id, seq),
-    [reversed]
+    [reversed],
+    columns [fund_id, seq, entry_seq, approver, reversed]
 );
 upsert_many!(
     upsert_evidence,
     EvidenceRow,
     evidence_documents,
     (fund_id, seq),
-    [entry_seq]
+    [entry_seq],
+    columns [fund_id, seq, entry_seq, ministry_org_id, sha256, size_bytes, media_type, name]
 );
 upsert_many!(
     upsert_entries,
     FundEntryRow,
     fund_entries,
     (fund_id, seq),
-    [reversed_by]
+    [reversed_by],
+    columns [fund_id, seq, kind, business_date, ministry_org_id, vendor_org_id, donor_org_id,
+        category, currency, amount, amount_fund, ref_seq, tender_seq, reversed_by, lot, status]
 );
 
 /// The tables `fundtrail rebuild` recomputes, in an order that respects foreign keys.
