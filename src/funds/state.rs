@@ -545,7 +545,7 @@ pub fn list_entries(
 /// The statement of an `upsert_many!` function: every column bound as one array and
 /// unnested, so its text is the same for any number of rows and is prepared once per
 /// connection (a multi-row `VALUES` list is parsed and planned on every call, with a bind
-/// per cell: at a hundred typed entries per group that cost more than the insert itself).
+/// per cell; docs/benchmarks.md, run 10).
 fn upsert_sql(table: &str, columns: &[&str], keys: &[&str], set: &[&str]) -> String {
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     let set: Vec<String> = set.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
