@@ -266,6 +266,9 @@ pub struct Kept {
     disqualifications: Table<i64, BidDisqualificationRow>,
     approvals: Table<i64, ApprovalRow>,
     disqualified_tenders: BTreeSet<i64>,
+    /// The approval policy as read or written by an earlier job (`None` = not read yet):
+    /// only a job of the group changes it, and that job writes it through.
+    approval_policy: Option<Option<state::ApprovalPolicyRow>>,
     orgs: HashMap<(Uuid, bool), Option<String>>,
     late: Option<Box<dyn LateWrites>>,
     ahead: Option<Ahead>,
@@ -314,6 +317,7 @@ impl Kept {
             disqualifications: Table::new(),
             approvals: Table::new(),
             disqualified_tenders: BTreeSet::new(),
+            approval_policy: None,
             orgs: HashMap::new(),
             late: None,
             ahead: None,
@@ -400,6 +404,7 @@ impl<'c> Derived<'c> {
             disqualifications,
             approvals,
             disqualified_tenders,
+            approval_policy,
             orgs,
             late,
             ahead,
@@ -423,7 +428,7 @@ impl<'c> Derived<'c> {
             approvals,
             evidence: Vec::new(),
             disqualified_tenders,
-            approval_policy: None,
+            approval_policy,
             orgs,
             wrote: false,
             late,
@@ -482,6 +487,7 @@ impl<'c> Derived<'c> {
             disqualifications: self.disqualifications,
             approvals: self.approvals,
             disqualified_tenders: self.disqualified_tenders,
+            approval_policy: self.approval_policy,
             orgs: self.orgs,
             late: self.late,
             ahead: self.ahead,
@@ -512,7 +518,7 @@ impl<'c> Derived<'c> {
         }
     }
 
-    /// The fund's approval policy, read once per job.
+    /// The fund's approval policy, read once per group (kept with the group's state).
     pub fn approval_policy(&mut self) -> QueryResult<Option<state::ApprovalPolicyRow>> {
         if let Some(p) = &self.approval_policy {
             return Ok(p.clone());

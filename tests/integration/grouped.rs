@@ -18,6 +18,7 @@ struct World {
     state: Data<AppState>,
     fund: Uuid,
     secretariat: Uuid,
+    audit_body: Uuid,
     donor: Uuid,
     interior: Uuid,
     vendor: Uuid,
@@ -31,10 +32,11 @@ fn today() -> String {
 impl World {
     async fn new() -> (Self, app_service!()) {
         let (db, state, app) = harness::start().await;
-        let (fund, secretariat, _) = harness::audited_fund(&db, &state, &app).await;
+        let (fund, secretariat, audit_body) = harness::audited_fund(&db, &state, &app).await;
         let world = World {
             fund,
             secretariat,
+            audit_body,
             donor: org(&db, "Kingdom of Norway", "donor"),
             interior: org(&db, "Ministry of Interior", "ministry"),
             vendor: org(&db, "Alpha Radio", "vendor"),
@@ -339,6 +341,50 @@ async fn a_refused_job_among_concurrent_ones_is_refused_alone() {
         ("126.00".to_owned(), "874.00".to_owned())
     );
     assert_eq!(w.chain_size(), before + 8);
+    w.rebuild_is_clean();
+}
+
+/// An approval policy fired at once with disbursements above its threshold: the jobs of a
+/// group keep the policy they read, and one of them replacing it must change what the
+/// group's later jobs see. Exactly the disbursements recorded after the policy are held;
+/// those before it take effect; a rebuild agrees.
+#[actix_web::test]
+async fn a_policy_among_concurrent_disbursements_holds_exactly_those_after_it() {
+    let (w, app) = World::new().await;
+    let alloc = w.funded(&app, "10000.00").await;
+    w.treasurer();
+    let mut requests: Vec<_> = (0..12)
+        .map(|_| w.ready(w.disbursement(alloc, "600.00")))
+        .collect();
+    harness::act_as_member(&w.state, "auditor", w.audit_body);
+    let policy = w.ready(w.post(
+        "approval_policy",
+        json!({"rules": [{"kind": "disbursement", "above": eur("500.00")}],
+               "expiry_hours": 72, "reason": "Steering committee decision"}),
+    ));
+    requests.insert(4, policy);
+    let answers = fire(&app, requests).await;
+    let mut seqs = Vec::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+        seqs.push(body["seq"].as_u64().unwrap());
+    }
+    let policy_seq = seqs.remove(4);
+    let before = seqs.iter().filter(|s| **s < policy_seq).count();
+    let after = seqs.len() - before;
+    assert_eq!(
+        w.allocation_use(&app, alloc).await.0,
+        format!("{}.00", 600 * before),
+        "{before} disbursements before the policy at {policy_seq}, {after} after: {seqs:?}"
+    );
+    let held = harness::number(
+        &mut w.db.superuser_conn(),
+        &format!(
+            "SELECT count(*) AS n FROM approval_requests WHERE fund_id = '{}'",
+            w.fund
+        ),
+    );
+    assert_eq!(held, i64::try_from(after).unwrap(), "{seqs:?}");
     w.rebuild_is_clean();
 }
 
